@@ -1,0 +1,57 @@
+# Two virtualenvs: .venv runs the application and its tests on Python 3.13 (the Lambda runtime);
+# .venv-sam holds aws-sam-cli and cfn-lint, which pin older boto3/pydantic.
+SHELL := /bin/bash
+PYTHON313 := $(shell (pyenv prefix 3.13 2>/dev/null | head -1 | sed 's|$$|/bin/python3.13|') || true)
+ifeq ($(wildcard $(PYTHON313)),)
+PYTHON313 := $(shell command -v python3.13)
+endif
+VENV := .venv
+SAMVENV := .venv-sam
+PY := $(VENV)/bin/python
+ARGS ?= --approve all
+
+.PHONY: setup setup-sam demo test test-fast lint validate build bench clean
+
+$(VENV)/.installed: requirements-dev.txt pyproject.toml layers/*/requirements.txt functions/*/requirements.txt
+	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found (pyenv prefix 3.13 / python3.13)"; exit 2; }
+	$(PYTHON313) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+$(SAMVENV)/.installed: requirements-sam.txt
+	$(PYTHON313) -m venv $(SAMVENV)
+	$(SAMVENV)/bin/pip install -q --upgrade pip
+	$(SAMVENV)/bin/pip install -q -r requirements-sam.txt
+	touch $@
+
+setup: $(VENV)/.installed
+setup-sam: $(SAMVENV)/.installed
+
+demo: setup
+	$(VENV)/bin/aegis-local demo $(ARGS)
+
+test: setup setup-sam
+	PATH="$(CURDIR)/$(SAMVENV)/bin:$(dir $(PYTHON313)):$$PATH" $(PY) -m pytest -n 2 -q
+
+test-fast: setup
+	$(PY) -m pytest -q -x -m "not e2e"
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy layers/aegis/aegis functions local/aegis_local
+
+validate: setup-sam
+	$(SAMVENV)/bin/sam validate --lint --template template.yaml --region us-east-1
+	$(SAMVENV)/bin/cfn-lint template.yaml
+
+build: setup-sam
+	PATH="$(dir $(PYTHON313)):$$PATH" $(SAMVENV)/bin/sam build --template template.yaml
+
+bench: setup setup-sam
+	PATH="$(CURDIR)/$(SAMVENV)/bin:$(dir $(PYTHON313)):$$PATH" $(PY) -m bench.all
+
+clean:
+	rm -rf $(VENV) $(SAMVENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

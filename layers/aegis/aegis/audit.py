@@ -1,0 +1,50 @@
+"""The append-only audit trail: one item per event, written with a condition so nothing is ever overwritten.
+
+Details are checked for secret-shaped values before writing: the audit trail must be safe to show anyone.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from aegis.models import canonical_json, sha256_hex
+from aegis.secrets_guard import refuse_secrets
+
+
+class AuditLog:
+    def __init__(self, table: Any, actor: str) -> None:
+        self._table = table
+        self._actor = actor
+
+    def append(self, mission_id: str, action: str, outcome: str, **details: Any) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        item: dict[str, Any] = {
+            "mission_id": mission_id,
+            "seq": f"{now.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}#{uuid.uuid4().hex[:12]}",
+            "at": now.isoformat(),
+            "actor": self._actor,
+            "action": action,
+            "outcome": outcome,
+            "details": canonical_json(details),
+        }
+        refuse_secrets(details, where=f"audit[{action}]")
+        item["checksum"] = sha256_hex(canonical_json({k: v for k, v in item.items() if k != "checksum"}))
+        self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(seq)")
+        return item
+
+
+def read_trail(table: Any, mission_id: str) -> list[dict[str, Any]]:
+    """Every audit item of a mission, oldest first."""
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {
+        "KeyConditionExpression": "mission_id = :m",
+        "ExpressionAttributeValues": {":m": mission_id},
+    }
+    while True:
+        page = table.query(**kwargs)
+        items.extend(page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

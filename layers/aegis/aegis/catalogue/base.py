@@ -1,0 +1,146 @@
+"""What every remediation kind shares: identity, digest, the approval texts and the session policy."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar, Literal, Self
+
+from pydantic import model_validator
+
+from aegis.models import Frozen, Risk, canonical_json, sha256_hex
+
+Phase = Literal["apply", "undo"]
+
+_BINDING_MESSAGE_UNSAFE = re.compile(r"[^A-Za-z0-9 +\-_.,:#]")
+BINDING_MESSAGE_MAX = 64
+PROPERTY_VALUE_MAX = 255
+CHANGE_ID_PATTERN = r"^chg-[0-9a-f]{20}$"
+
+
+class WideningChange(ValueError):
+    """A proposed change that would grant more access than it removes."""
+
+
+class ChangeBase(Frozen):
+    """One exact, approvable change to one resource.
+
+    Subclasses declare `kind`, typed `before`/`after` states and the IAM actions they need. The change id is derived
+    from the content, so a change cannot be renamed without the validator noticing; the digest covers everything.
+    """
+
+    kind: str
+    change_id: str
+    check_id: str
+    resource_arn: str
+    account_id: str
+    region: str
+    risk: Risk
+
+    APPLY_ACTIONS: ClassVar[tuple[str, ...]] = ()
+    READ_ACTIONS: ClassVar[tuple[str, ...]] = ()
+    UNDO_ACTIONS: ClassVar[tuple[str, ...]] = ()
+    # Actions that AWS only authorises on Resource "*" (no resource-level permissions).
+    UNSCOPED_ACTIONS: ClassVar[tuple[str, ...]] = ()
+    TITLE: ClassVar[str] = ""
+
+    @classmethod
+    def propose(cls, **fields: Any) -> Self:
+        draft = cls.model_construct(change_id="", **fields)
+        return cls(change_id=draft.derived_change_id(), **fields)
+
+    def identity(self) -> Any:
+        """What makes two proposals the same change (stable across scans of an unchanged resource)."""
+        dumped = self.model_dump(mode="json", include={"kind", "resource_arn", "before", "after"})
+        return dumped
+
+    def derived_change_id(self) -> str:
+        return "chg-" + sha256_hex(canonical_json(self.identity()))[:20]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        self.assert_narrows()
+        if not re.fullmatch(CHANGE_ID_PATTERN, self.change_id):
+            raise ValueError(f"change_id {self.change_id!r} is not of the form chg-<20 hex>")
+        if self.change_id != self.derived_change_id():
+            raise ValueError("change_id does not match the change's content")
+        return self
+
+    def assert_narrows(self) -> None:
+        """Raise WideningChange if `after` grants anything `before` did not. Every forward kind overrides this."""
+        raise NotImplementedError
+
+    @property
+    def digest(self) -> str:
+        return sha256_hex(self.canonical())
+
+    def canonical(self) -> str:
+        return canonical_json(self.model_dump(mode="json"))
+
+    # --- what the approver sees -------------------------------------------------------------------------------
+    def summary(self) -> str:
+        """A short imperative naming only AWS identifiers (never names or tags, which are attacker-controlled)."""
+        raise NotImplementedError
+
+    def describe_before(self) -> str:
+        raise NotImplementedError
+
+    def describe_after(self) -> str:
+        raise NotImplementedError
+
+    def binding_message(self) -> str:
+        suffix = f" #{self.digest[:6]}"
+        text = _BINDING_MESSAGE_UNSAFE.sub("-", self.summary())
+        return text[: BINDING_MESSAGE_MAX - len(suffix)].rstrip() + suffix
+
+    def approval_properties(self) -> dict[str, str]:
+        props = {
+            "change_id": self.change_id,
+            "digest": self.digest,
+            "kind": self.kind,
+            "resource": self.resource_arn,
+            "region": self.region,
+            "risk": self.risk.value,
+            "before": self.describe_before(),
+            "after": self.describe_after(),
+            "check": self.check_id,
+        }
+        return {key: _clip(value) for key, value in props.items()}
+
+    # --- what the executor may do --------------------------------------------------------------------------------
+    def actions(self, phase: Phase) -> tuple[str, ...]:
+        mutating = self.APPLY_ACTIONS if phase == "apply" else self.UNDO_ACTIONS
+        return mutating + self.READ_ACTIONS
+
+    def scoped_resources(self, phase: Phase) -> list[str]:
+        """ARNs the resource-scoped actions of `phase` may touch; defaults to the change's own resource."""
+        return [self.resource_arn]
+
+    def session_policy_statements(self, phase: Phase = "apply") -> list[dict[str, Any]]:
+        """Statements of the inline session policy for one STS session that may perform this change only."""
+        scoped = [a for a in self.actions(phase) if a not in self.UNSCOPED_ACTIONS]
+        unscoped = [a for a in self.actions(phase) if a in self.UNSCOPED_ACTIONS]
+        statements: list[dict[str, Any]] = []
+        if scoped:
+            statements.append(
+                {
+                    "Sid": "ThisChangeOnly",
+                    "Effect": "Allow",
+                    "Action": sorted(scoped),
+                    "Resource": sorted(self.scoped_resources(phase)),
+                }
+            )
+        if unscoped:
+            statements.append(
+                {
+                    "Sid": "UnscopedActionsInRegion",
+                    "Effect": "Allow",
+                    "Action": sorted(unscoped),
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:RequestedRegion": self.region}},
+                }
+            )
+        return statements
+
+
+def _clip(value: str) -> str:
+    return value if len(value) <= PROPERTY_VALUE_MAX else value[: PROPERTY_VALUE_MAX - 1] + "…"

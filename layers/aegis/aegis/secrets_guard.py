@@ -1,0 +1,80 @@
+"""Recognise values that look like credentials, so that nothing persisted by AegisCloud can carry one.
+
+Used by the agent's checkpoint serializer and by the audit writer: they refuse such values instead of scrubbing them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("jwt", re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")),
+    ("aws-access-key-id", re.compile(r"\b(?:AKIA|ASIA|AROA|AIDA)[A-Z0-9]{16}\b")),
+    ("aws-secret-access-key", re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")),
+    ("bearer", re.compile(r"\bBearer\s+[A-Za-z0-9._~+/-]{8,}", re.IGNORECASE)),
+    ("pem", re.compile(r"-----BEGIN [A-Z ]*(?:PRIVATE KEY|CERTIFICATE)-----")),
+    ("github-token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}")),
+    ("slack-token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
+)
+# A run of this many token characters with this much entropy per character is treated as a secret.
+_LONG_TOKEN = re.compile(r"[A-Za-z0-9_\-+/=.~]{32,}")
+_ENTROPY_BITS_PER_CHAR = 4.0
+# AWS identifiers and hex digests are long but harmless; they are what the agent works with.
+_HARMLESS = re.compile(
+    r"^(?:[0-9a-f]{32,64}|chg-[0-9a-f]{20}|arn:aws[\w-]*:[^\s]*|(?:sg|sgr|vpc|subnet|eni|fl|vol|i)-[0-9a-f]{8,17})$"
+)
+
+
+class SecretShapedValue(ValueError):
+    """A value that looks like a credential reached a place that must never hold one."""
+
+    def __init__(self, kind: str, where: str) -> None:
+        super().__init__(f"refused a {kind}-shaped value at {where}")
+        self.kind = kind
+        self.where = where
+
+
+def _entropy(text: str) -> float:
+    counts = Counter(text)
+    return -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values())
+
+
+def secret_kind(text: str) -> str | None:
+    """The kind of credential `text` looks like, or None."""
+    for kind, pattern in _PATTERNS:
+        if pattern.search(text):
+            if kind == "aws-secret-access-key" and not any(c.isdigit() for c in pattern.search(text).group(0)):  # type: ignore[union-attr]
+                continue
+            return kind
+    for match in _LONG_TOKEN.finditer(text):
+        token = match.group(0)
+        if _HARMLESS.match(token):
+            continue
+        if _entropy(token) >= _ENTROPY_BITS_PER_CHAR:
+            return "high-entropy"
+    return None
+
+
+def walk_strings(value: Any, where: str = "$") -> Iterator[tuple[str, str]]:
+    """Every string inside a JSON-like value (keys included), with a path saying where it is."""
+    if isinstance(value, str):
+        yield where, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield f"{where}.{key}", str(key)
+            yield from walk_strings(item, f"{where}.{key}")
+    elif isinstance(value, list | tuple | set | frozenset):
+        for index, item in enumerate(value):
+            yield from walk_strings(item, f"{where}[{index}]")
+
+
+def refuse_secrets(value: Any, where: str = "$") -> None:
+    """Raise SecretShapedValue if any string inside `value` looks like a credential."""
+    for path, text in walk_strings(value, where):
+        kind = secret_kind(text)
+        if kind:
+            raise SecretShapedValue(kind, path)
