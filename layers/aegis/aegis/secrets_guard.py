@@ -24,9 +24,10 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 _LONG_TOKEN = re.compile(r"[A-Za-z0-9_\-+/=.~]{32,}")
 _ENTROPY_BITS_PER_CHAR = 4.0
 # AWS identifiers and hex digests are long but harmless; they are what the agent works with.
-_HARMLESS = re.compile(
-    r"^(?:[0-9a-f]{32,64}|chg-[0-9a-f]{20}|arn:aws[\w-]*:[^\s]*|(?:sg|sgr|vpc|subnet|eni|fl|vol|i)-[0-9a-f]{8,17})$"
+_IDENTIFIERS = re.compile(
+    r"arn:aws[\w-]*:[^\s\"']*|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE
 )
+_HARMLESS = re.compile(r"^(?:[0-9a-f]{32,64}|chg-[0-9a-f]{20}|(?:sg|sgr|vpc|subnet|eni|fl|vol|i)-[0-9a-f]{8,17})$")
 
 
 class SecretShapedValue(ValueError):
@@ -46,11 +47,11 @@ def _entropy(text: str) -> float:
 def secret_kind(text: str) -> str | None:
     """The kind of credential `text` looks like, or None."""
     for kind, pattern in _PATTERNS:
-        if pattern.search(text):
-            if kind == "aws-secret-access-key" and not any(c.isdigit() for c in pattern.search(text).group(0)):  # type: ignore[union-attr]
-                continue
+        match = pattern.search(text)
+        # A 40-character run of letters only is a word-ish identifier, not a secret key.
+        if match and not (kind == "aws-secret-access-key" and not any(c.isdigit() for c in match.group(0))):
             return kind
-    for match in _LONG_TOKEN.finditer(text):
+    for match in _LONG_TOKEN.finditer(_IDENTIFIERS.sub(" ", text)):
         token = match.group(0)
         if _HARMLESS.match(token):
             continue

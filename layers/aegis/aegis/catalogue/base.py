@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar, Literal, Self
 
-from pydantic import model_validator
+from pydantic import ValidationInfo, model_validator
 
 from aegis.models import Frozen, Risk, canonical_json, sha256_hex
 
@@ -15,6 +15,7 @@ _BINDING_MESSAGE_UNSAFE = re.compile(r"[^A-Za-z0-9 +\-_.,:#]")
 BINDING_MESSAGE_MAX = 64
 PROPERTY_VALUE_MAX = 255
 CHANGE_ID_PATTERN = r"^chg-[0-9a-f]{20}$"
+_DRAFT_ID = "chg-draft"
 
 
 class WideningChange(ValueError):
@@ -45,8 +46,9 @@ class ChangeBase(Frozen):
 
     @classmethod
     def propose(cls, **fields: Any) -> Self:
-        draft = cls.model_construct(change_id="", **fields)
-        return cls(change_id=draft.derived_change_id(), **fields)
+        """Build a change from its content; the id is derived, never chosen."""
+        draft = cls.model_validate({**fields, "change_id": _DRAFT_ID}, context={_DRAFT_ID: True})
+        return cls.model_validate({**draft.model_dump(), "change_id": draft.derived_change_id()})
 
     def identity(self) -> Any:
         """What makes two proposals the same change (stable across scans of an unchanged resource)."""
@@ -57,8 +59,10 @@ class ChangeBase(Frozen):
         return "chg-" + sha256_hex(canonical_json(self.identity()))[:20]
 
     @model_validator(mode="after")
-    def _consistent(self) -> Self:
+    def _consistent(self, info: ValidationInfo) -> Self:
         self.assert_narrows()
+        if info.context and info.context.get(_DRAFT_ID) and self.change_id == _DRAFT_ID:
+            return self
         if not re.fullmatch(CHANGE_ID_PATTERN, self.change_id):
             raise ValueError(f"change_id {self.change_id!r} is not of the form chg-<20 hex>")
         if self.change_id != self.derived_change_id():
