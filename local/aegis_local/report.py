@@ -1,0 +1,214 @@
+"""The mission report a person reads: JSON for machines, one self-contained HTML page (no CDN, no script) for people.
+
+The HTML page is the product's infrastructure diff viewer: every change with its before/after state side by side,
+who decided and when, what happened, and what the re-scan saw afterwards. Every value is escaped: resource names and
+tags are attacker-controlled.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections import Counter
+from html import escape
+from typing import Any
+
+from pydantic import BaseModel, Field, JsonValue
+
+from aegis_local.leak_audit import LeakAuditResult
+
+
+class ReportFinding(BaseModel):
+    check_id: str
+    title: str
+    cis_v5: str
+    cis_v3: str = ""
+    severity: str
+    resource_arn: str
+    region: str = ""
+    disposition: str  # planned | exempt | suppressed | notify-only | capped | dry-run
+    reason: str = ""
+    still_failing: bool | None = None  # from the re-scan; None when not re-scanned
+
+
+class ReportChange(BaseModel):
+    change_id: str
+    check_id: str
+    kind: str
+    title: str = ""
+    resource_arn: str
+    digest: str
+    risk: str
+    binding_message: str = ""
+    before: JsonValue = None
+    after: JsonValue = None
+    before_text: str = ""
+    after_text: str = ""
+    decision: str = "pending"  # approved | denied | expired | halted | failed | pending
+    approver_sub: str | None = None
+    decided_at: str | None = None
+    outcome: str | None = None  # applied | drift | failed | halted | denied | expired | skipped
+    reason: str = ""
+    verified_after: JsonValue = None
+
+
+class MissionReportDocument(BaseModel):
+    mission_id: str
+    status: str
+    account_id: str = ""
+    regions: list[str] = Field(default_factory=list)
+    started_at: str = ""
+    finished_at: str = ""
+    duration_seconds: float | None = None
+    findings: list[ReportFinding] = Field(default_factory=list)
+    changes: list[ReportChange] = Field(default_factory=list)
+    scan_errors: list[dict[str, str]] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    leak_audit: LeakAuditResult | None = None
+
+    def outcome_counts(self) -> Counter[str]:
+        return Counter(change.outcome or change.decision for change in self.changes)
+
+    def terminal_summary(self) -> str:
+        by_severity = Counter(f.severity for f in self.findings)
+        lines = [
+            f"Mission {self.mission_id}: {self.status}",
+            f"  findings: {len(self.findings)} ("
+            + ", ".join(
+                f"{n} {s}" for s, n in sorted(by_severity.items(), key=lambda kv: _SEVERITY_ORDER.get(kv[0], 9))
+            )
+            + ")",
+            f"  changes:  {len(self.changes)} ("
+            + ", ".join(f"{n} {o}" for o, n in sorted(self.outcome_counts().items()))
+            + ")",
+        ]
+        for change in self.changes:
+            who = f" by {change.approver_sub}" if change.approver_sub else ""
+            lines.append(
+                f"    {change.outcome or change.decision:<8} {change.check_id:<36} {change.resource_arn}"
+                f"{who}{' - ' + change.reason if change.reason else ''}"
+            )
+        if self.leak_audit is not None:
+            lines.append("  " + self.leak_audit.summary())
+        return "\n".join(lines)
+
+
+_SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;color:#1d2330}
+h1{font-size:1.5rem;margin-bottom:.2rem}h2{margin-top:2rem;border-bottom:1px solid #dde;padding-bottom:.3rem}
+.meta{color:#5b6475}.pill{display:inline-block;padding:.05rem .5rem;border-radius:1rem;font-size:.8rem;font-weight:600}
+.critical{background:#fde2e1;color:#9b1c1c}.high{background:#feecdc;color:#8a2c0d}
+.medium{background:#fdf6b2;color:#723b13}
+.low{background:#e1effe;color:#1e429f}.applied{background:#def7ec;color:#03543f}.denied,.expired,.halted,.failed,.drift
+{background:#fde8e8;color:#9b1c1c}.pending,.skipped{background:#eef;color:#445}
+table{border-collapse:collapse;width:100%;margin:.5rem 0}
+th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #eef;vertical-align:top}
+th{background:#f6f7fb;font-weight:600}code{font:12px ui-monospace,Menlo,Consolas,monospace}
+.change{border:1px solid #dde;border-radius:.5rem;padding:1rem;margin:1rem 0}.change h3{margin:0 0 .4rem;font-size:1rem}
+table.diff{font:12px ui-monospace,Menlo,Consolas,monospace;table-layout:fixed}table.diff td{white-space:pre-wrap;
+word-break:break-all;border:0;padding:0 .4rem}.diff_header{color:#889;width:2.5rem;text-align:right}
+.diff_next{display:none}
+.diff_add{background:#d8f5dd}.diff_chg{background:#fff3c4}.diff_sub{background:#fbd9d9}td.diff_next{display:none}
+.summary td:first-child{width:14rem;color:#5b6475}.ok{color:#03543f;font-weight:600}.bad{color:#9b1c1c;font-weight:600}
+"""
+
+
+def _pill(text: str) -> str:
+    return f'<span class="pill {escape(text)}">{escape(text)}</span>'
+
+
+def _pretty(value: Any) -> list[str]:
+    if value is None:
+        return ["(none)"]
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
+
+
+def _diff_table(before: Any, after: Any) -> str:
+    table = difflib.HtmlDiff(wrapcolumn=70).make_table(_pretty(before), _pretty(after), "before", "after")
+    # HtmlDiff escapes the content itself; it only adds its own markup.
+    return table
+
+
+def render_html(report: MissionReportDocument) -> str:
+    severities = Counter(f.severity for f in report.findings)
+    controls = Counter(f"{f.cis_v5} {f.title}" for f in report.findings)
+    parts = [
+        "<!doctype html><html lang=en><head><meta charset=utf-8>",
+        f"<title>AegisCloud mission {escape(report.mission_id)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>Mission <code>{escape(report.mission_id)}</code> {_pill(report.status)}</h1>",
+        f"<p class=meta>account {escape(report.account_id)} · regions {escape(', '.join(report.regions))} · "
+        f"{escape(report.started_at)} → {escape(report.finished_at)}"
+        + (f" · {report.duration_seconds:.1f} s" if report.duration_seconds is not None else "")
+        + "</p>",
+        "<table class=summary>",
+        f"<tr><td>Findings</td><td>{len(report.findings)} "
+        + " ".join(
+            f"{_pill(s)} {n}" for s, n in sorted(severities.items(), key=lambda kv: _SEVERITY_ORDER.get(kv[0], 9))
+        )
+        + "</td></tr>",
+        f"<tr><td>Changes</td><td>{len(report.changes)} "
+        + " ".join(f"{_pill(o)} {n}" for o, n in sorted(report.outcome_counts().items()))
+        + "</td></tr>",
+    ]
+    if report.leak_audit is not None:
+        audit = report.leak_audit
+        verdict = (
+            "<span class=ok>no secret found</span>"
+            if audit.clean
+            else f"<span class=bad>{len(audit.hits)} leaks</span>"
+        )
+        parts.append(
+            f"<tr><td>Leak audit</td><td>{audit.values_searched} issued secrets searched in "
+            f"{audit.places_searched} places: {verdict}</td></tr>"
+        )
+    parts.append("</table>")
+
+    parts.append("<h2>Findings by CIS control</h2><table><tr><th>CIS v5</th><th>Control</th><th>Count</th></tr>")
+    for control, count in sorted(controls.items()):
+        cis, _, title = control.partition(" ")
+        parts.append(f"<tr><td>{escape(cis)}</td><td>{escape(title)}</td><td>{count}</td></tr>")
+    parts.append("</table>")
+
+    parts.append(
+        "<h2>Findings</h2><table><tr><th>Severity</th><th>CIS v5</th><th>Check</th><th>Resource</th>"
+        "<th>Disposition</th><th>After re-scan</th></tr>"
+    )
+    for f in sorted(report.findings, key=lambda f: (_SEVERITY_ORDER.get(f.severity, 9), f.check_id, f.resource_arn)):
+        rescan = "" if f.still_failing is None else ("still failing" if f.still_failing else "fixed")
+        parts.append(
+            f"<tr><td>{_pill(f.severity)}</td><td>{escape(f.cis_v5)}</td><td>{escape(f.check_id)}</td>"
+            f"<td><code>{escape(f.resource_arn)}</code></td><td>{escape(f.disposition)}"
+            f"{' - ' + escape(f.reason) if f.reason else ''}</td><td>{escape(rescan)}</td></tr>"
+        )
+    parts.append("</table>")
+
+    parts.append("<h2>Changes</h2>")
+    for c in report.changes:
+        decided = f" by <code>{escape(c.approver_sub)}</code>" if c.approver_sub else ""
+        when = f" at {escape(c.decided_at)}" if c.decided_at else ""
+        parts += [
+            f"<div class=change id={escape(c.change_id)}><h3>{escape(c.title or c.kind)} "
+            f"{_pill(c.outcome or c.decision)}</h3>",
+            f"<p class=meta><code>{escape(c.resource_arn)}</code> · risk {_pill(c.risk)} · check "
+            f"{escape(c.check_id)} · change <code>{escape(c.change_id)}</code> · digest "
+            f"<code>{escape(c.digest[:16])}…</code></p>",
+            f"<p>Approver saw: <code>{escape(c.binding_message)}</code>. Decision: <b>{escape(c.decision)}</b>"
+            f"{decided}{when}.{' Reason: ' + escape(c.reason) if c.reason else ''}</p>",
+            _diff_table(c.before, c.after),
+        ]
+        if c.verified_after is not None:
+            parts.append(f"<p class=meta>Verified after: <code>{escape(json.dumps(c.verified_after))}</code></p>")
+        parts.append("</div>")
+    if report.scan_errors:
+        parts.append("<h2>Scan errors</h2><table><tr><th>Check</th><th>Region</th><th>Error</th></tr>")
+        for error in report.scan_errors:
+            parts.append(
+                f"<tr><td>{escape(error.get('check_id', ''))}</td><td>{escape(error.get('region', ''))}</td>"
+                f"<td>{escape(error.get('error', ''))}: {escape(error.get('message', ''))}</td></tr>"
+            )
+        parts.append("</table>")
+    if report.notes:
+        parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{escape(n)}</li>" for n in report.notes) + "</ul>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
