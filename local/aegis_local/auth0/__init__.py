@@ -1,0 +1,65 @@
+"""An Auth0 tenant on 127.0.0.1 that speaks Auth0's wire protocol: discovery, JWKS, CIBA with RAR,
+client credentials, Token Vault, revocation, the Management and My Account calls the project uses,
+and a phone side standing in for Guardian."""
+
+from aegis_local.auth0.clock import Clock, ManualClock
+from aegis_local.auth0.config import (
+    AEGIS_CHANGE_TYPE,
+    CIBA_GRANT,
+    CLIENT_CREDENTIALS_GRANT,
+    DEFAULT_API_AUDIENCE,
+    DEFAULT_APP_CLIENT_ID,
+    DEFAULT_APPROVER_SUB,
+    DEFAULT_CONNECTION,
+    DEFAULT_M2M_CLIENT_ID,
+    DEFAULT_PROVIDER_AUDIENCE,
+    DEFAULT_SECOND_USER_SUB,
+    KILLSWITCH_MANAGEMENT_SCOPES,
+    REFRESH_TOKEN_GRANT,
+    TOKEN_VAULT_GRANT,
+    ClientConfig,
+    ConnectedAccountConfig,
+    ConnectionConfig,
+    EmulatorConfig,
+    ResourceServerConfig,
+    UserConfig,
+)
+from aegis_local.auth0.emulator import Auth0Emulator, EmulatorNotRunning
+from aegis_local.auth0.errors import GuardianError
+from aegis_local.auth0.tenant import (
+    FEDERATED_TOKEN_TYPE,
+    SUBJECT_TOKEN_TYPE_ACCESS,
+    SUBJECT_TOKEN_TYPE_REFRESH,
+    ManagementEvent,
+)
+
+__all__ = [
+    "AEGIS_CHANGE_TYPE",
+    "CIBA_GRANT",
+    "CLIENT_CREDENTIALS_GRANT",
+    "DEFAULT_API_AUDIENCE",
+    "DEFAULT_APPROVER_SUB",
+    "DEFAULT_APP_CLIENT_ID",
+    "DEFAULT_CONNECTION",
+    "DEFAULT_M2M_CLIENT_ID",
+    "DEFAULT_PROVIDER_AUDIENCE",
+    "DEFAULT_SECOND_USER_SUB",
+    "FEDERATED_TOKEN_TYPE",
+    "KILLSWITCH_MANAGEMENT_SCOPES",
+    "REFRESH_TOKEN_GRANT",
+    "SUBJECT_TOKEN_TYPE_ACCESS",
+    "SUBJECT_TOKEN_TYPE_REFRESH",
+    "TOKEN_VAULT_GRANT",
+    "Auth0Emulator",
+    "ClientConfig",
+    "Clock",
+    "ConnectedAccountConfig",
+    "ConnectionConfig",
+    "EmulatorConfig",
+    "EmulatorNotRunning",
+    "GuardianError",
+    "ManagementEvent",
+    "ManualClock",
+    "ResourceServerConfig",
+    "UserConfig",
+]

@@ -1,0 +1,374 @@
+"""The HTTP face of the emulated tenant: a Starlette app speaking Auth0's wire protocol."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import threading
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+from urllib.parse import parse_qsl, unquote_plus
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from aegis_local.auth0.config import CIBA_GRANT, CLIENT_CREDENTIALS_GRANT, REFRESH_TOKEN_GRANT, TOKEN_VAULT_GRANT
+from aegis_local.auth0.errors import EmulatorError, GuardianError, ManagementApiError, OAuthError
+from aegis_local.auth0.tenant import ClientCredentials, Tenant
+
+FORM = "application/x-www-form-urlencoded"
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+CONTROL_PREFIX = "/__emulator"
+GUARDIAN_PREFIX = "/__guardian"
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class FaultInjector:
+    """Outage switches: `down` answers 503 everywhere but the control plane; `fail_next` answers the next
+    n Auth0 requests with a server error."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._down = False
+        self._failures: list[int] = []
+
+    def set_down(self, down: bool) -> None:
+        with self._lock:
+            self._down = down
+
+    def fail_next(self, count: int, status: int) -> None:
+        if count < 0 or not 500 <= status <= 599:
+            raise ValueError("fail_next needs a count >= 0 and a 5xx status")
+        with self._lock:
+            self._failures.extend([status] * count)
+
+    def decide(self, path: str) -> int | None:
+        if path.startswith(CONTROL_PREFIX):
+            return None
+        with self._lock:
+            if self._down:
+                return 503
+            if self._failures and not path.startswith(GUARDIAN_PREFIX):
+                return self._failures.pop(0)
+        return None
+
+
+class FaultMiddleware:
+    def __init__(self, app: ASGIApp, faults: FaultInjector) -> None:
+        self.app = app
+        self.faults = faults
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        status = self.faults.decide(scope["path"]) if scope["type"] == "http" else None
+        if status is None:
+            await self.app(scope, receive, send)
+            return
+        error = "temporarily_unavailable" if status == 503 else "server_error"
+        response = JSONResponse(
+            {"error": error, "error_description": "The service is unavailable, please retry later"},
+            status_code=status,
+        )
+        await response(scope, receive, send)
+
+
+def _error_response(error: EmulatorError, extra_headers: Mapping[str, str] | None = None) -> Response:
+    headers = {**(extra_headers or {}), **error.headers}
+    return Response(json.dumps(error.body()), status_code=error.status, headers=headers, media_type=error.media_type)
+
+
+def _guarded(handler: Handler, extra_headers: Mapping[str, str] | None = None) -> Handler:
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except EmulatorError as error:
+            return _error_response(error, extra_headers)
+
+    return endpoint
+
+
+async def _params(request: Request, *, allow_json: bool) -> dict[str, str]:
+    """Request parameters of the Authentication API. Repeated parameters are refused (RFC 6749 3.1)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await request.body()
+    if content_type == FORM:
+        try:
+            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+        except UnicodeDecodeError as exc:
+            raise OAuthError(400, "invalid_request", "The request body is not valid UTF-8") from exc
+        params: dict[str, str] = {}
+        for name, value in pairs:
+            if name in params:
+                raise OAuthError(400, "invalid_request", f"Parameter {name} must not be repeated")
+            params[name] = value
+        return params
+    if allow_json and content_type == "application/json":
+        try:
+            document = json.loads(body or b"null")
+        except ValueError as exc:
+            raise OAuthError(400, "invalid_request", "The request body is not valid JSON") from exc
+        if not isinstance(document, dict):
+            raise OAuthError(400, "invalid_request", "The request body must be a JSON object")
+        return {
+            name: value if isinstance(value, str) else json.dumps(value)
+            for name, value in document.items()
+            if value is not None
+        }
+    accepted = f"{FORM} or application/json" if allow_json else FORM
+    raise OAuthError(400, "invalid_request", f"Content-Type must be {accepted}")
+
+
+def _client_credentials(request: Request, params: Mapping[str, str]) -> ClientCredentials:
+    authorization = request.headers.get("authorization")
+    body_secret = params.get("client_secret")
+    body_client_id = params.get("client_id")
+    if "client_assertion" in params:
+        raise OAuthError(401, "invalid_client", "private_key_jwt is not configured for this client")
+    if authorization and authorization[:6].lower() == "basic ":
+        if body_secret is not None:
+            raise OAuthError(400, "invalid_request", "Only one client authentication method may be used")
+        try:
+            decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError) as exc:
+            raise OAuthError(
+                401, "invalid_client", "Malformed Basic authorization header", {"WWW-Authenticate": "Basic"}
+            ) from exc
+        if ":" not in decoded:
+            raise OAuthError(
+                401, "invalid_client", "Malformed Basic authorization header", {"WWW-Authenticate": "Basic"}
+            )
+        raw_id, raw_secret = decoded.split(":", 1)
+        # RFC 6749 2.3.1: both parts are form-urlencoded before they are joined.
+        client_id, client_secret = unquote_plus(raw_id), unquote_plus(raw_secret)
+        if body_client_id is not None and body_client_id != client_id:
+            raise OAuthError(400, "invalid_request", "client_id does not match the authenticated client")
+        return ClientCredentials("client_secret_basic", client_id, client_secret)
+    if body_secret is not None:
+        return ClientCredentials("client_secret_post", body_client_id, body_secret)
+    return ClientCredentials(None, body_client_id, None)
+
+
+def _bearer(request: Request) -> str | None:
+    authorization = request.headers.get("authorization", "")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def _json_body(request: Request) -> Any:
+    body = await request.body()
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise ManagementApiError(400, "Invalid request payload JSON format", "invalid_body") from exc
+
+
+class _Endpoints:
+    """Request handlers: each parses the wire format and hands over to the tenant."""
+
+    def __init__(self, tenant: Tenant, faults: FaultInjector) -> None:
+        self.tenant = tenant
+        self.faults = faults
+        self.token_grants = {
+            CLIENT_CREDENTIALS_GRANT: tenant.client_credentials,
+            REFRESH_TOKEN_GRANT: tenant.refresh,
+            CIBA_GRANT: tenant.poll_ciba,
+            TOKEN_VAULT_GRANT: tenant.token_vault_exchange,
+        }
+
+    # Authentication API -------------------------------------------------------------------
+
+    async def discovery(self, _: Request) -> Response:
+        return JSONResponse(self.tenant.discovery())
+
+    async def jwks(self, _: Request) -> Response:
+        return JSONResponse(self.tenant.jwks())
+
+    async def provider_discovery(self, request: Request) -> Response:
+        return JSONResponse(self.tenant.provider_discovery(request.path_params["connection"]))
+
+    async def provider_jwks(self, request: Request) -> Response:
+        return JSONResponse(self.tenant.provider_jwks(request.path_params["connection"]))
+
+    async def bc_authorize(self, request: Request) -> Response:
+        params = await _params(request, allow_json=False)
+        client = self.tenant.authenticate_client(_client_credentials(request, params))
+        return JSONResponse(self.tenant.bc_authorize(client, params), headers=NO_STORE)
+
+    async def token(self, request: Request) -> Response:
+        params = await _params(request, allow_json=True)
+        grant_type = params.get("grant_type")
+        if not grant_type:
+            raise OAuthError(400, "invalid_request", "Missing required parameter: grant_type")
+        grant = self.token_grants.get(grant_type)
+        if grant is None:
+            raise OAuthError(400, "unsupported_grant_type", f"Unsupported grant type: {grant_type}")
+        client = self.tenant.authenticate_client(_client_credentials(request, params))
+        return JSONResponse(grant(client, params), headers=NO_STORE)
+
+    async def revoke(self, request: Request) -> Response:
+        params = await _params(request, allow_json=False)
+        client = self.tenant.authenticate_client(_client_credentials(request, params))
+        self.tenant.revoke(client, params)
+        return Response(status_code=200)
+
+    async def userinfo(self, request: Request) -> Response:
+        return JSONResponse(self.tenant.userinfo(_bearer(request)))
+
+    # Management API -----------------------------------------------------------------------
+
+    def management(self, scopes: tuple[str, ...], action: Handler) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            self.tenant.authorize_management(_bearer(request), scopes)
+            return await action(request)
+
+        return endpoint
+
+    async def revoke_access(self, request: Request) -> Response:
+        self.tenant.revoke_access(request.path_params["user_id"], await _json_body(request))
+        return Response(status_code=202)
+
+    async def delete_refresh_tokens(self, request: Request) -> Response:
+        self.tenant.delete_user_refresh_tokens(request.path_params["user_id"])
+        return Response(status_code=202)
+
+    async def delete_sessions(self, request: Request) -> Response:
+        self.tenant.delete_user_sessions(request.path_params["user_id"])
+        return Response(status_code=202)
+
+    async def delete_grants(self, request: Request) -> Response:
+        self.tenant.delete_grants(request.query_params.get("user_id"))
+        return Response(status_code=204)
+
+    async def get_user(self, request: Request) -> Response:
+        return JSONResponse(self.tenant.get_user(request.path_params["user_id"]))
+
+    async def patch_user(self, request: Request) -> Response:
+        body = await _json_body(request)
+        return JSONResponse(self.tenant.patch_user(request.path_params["user_id"], body))
+
+    async def user_connected_accounts(self, request: Request) -> Response:
+        return JSONResponse(self.tenant.management_connected_accounts(request.path_params["user_id"]))
+
+    # My Account API -----------------------------------------------------------------------
+
+    async def my_accounts(self, request: Request) -> Response:
+        user = self.tenant.authorize_my_account(_bearer(request), "read:me:connected_accounts")
+        return JSONResponse(self.tenant.my_connected_accounts(user, request.query_params.get("connection")))
+
+    async def my_connections(self, request: Request) -> Response:
+        self.tenant.authorize_my_account(_bearer(request), "read:me:connected_accounts")
+        return JSONResponse(self.tenant.my_connections())
+
+    async def delete_my_account(self, request: Request) -> Response:
+        user = self.tenant.authorize_my_account(_bearer(request), "delete:me:connected_accounts")
+        self.tenant.delete_my_connected_account(user, request.path_params["account_id"])
+        return Response(status_code=204)
+
+    # The phone and the control plane ------------------------------------------------------
+
+    async def guardian_pending(self, request: Request) -> Response:
+        return JSONResponse({"requests": self.tenant.pending(request.path_params["sub"])})
+
+    async def guardian_approve(self, request: Request) -> Response:
+        self.tenant.decide(request.path_params["auth_req_id"], approve=True)
+        return JSONResponse({"status": "approved"})
+
+    async def guardian_deny(self, request: Request) -> Response:
+        self.tenant.decide(request.path_params["auth_req_id"], approve=False)
+        return JSONResponse({"status": "denied"})
+
+    async def issued_secrets(self, _: Request) -> Response:
+        return JSONResponse({"secrets": sorted(self.tenant.issued_secrets())})
+
+    async def control_down(self, request: Request) -> Response:
+        body = await _control_body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("down"), bool):
+            raise GuardianError(400, "invalid_body", 'expected {"down": true|false}')
+        self.faults.set_down(body["down"])
+        return JSONResponse({"down": body["down"]})
+
+    async def control_fail_next(self, request: Request) -> Response:
+        body = await _control_body(request)
+        count, status = (body.get("count"), body.get("status", 500)) if isinstance(body, dict) else (None, None)
+        if not isinstance(count, int) or not isinstance(status, int):
+            raise GuardianError(400, "invalid_body", 'expected {"count": n, "status": 5xx}')
+        try:
+            self.faults.fail_next(count, status)
+        except ValueError as exc:
+            raise GuardianError(400, "invalid_body", str(exc)) from exc
+        return JSONResponse({"count": count, "status": status})
+
+    def routes(self) -> list[Route]:
+        authentication: list[tuple[str, str, Handler]] = [
+            ("/.well-known/openid-configuration", "GET", self.discovery),
+            ("/.well-known/jwks.json", "GET", self.jwks),
+            ("/provider/{connection}/.well-known/openid-configuration", "GET", self.provider_discovery),
+            ("/provider/{connection}/.well-known/jwks.json", "GET", self.provider_jwks),
+            ("/bc-authorize", "POST", self.bc_authorize),
+            ("/oauth/token", "POST", self.token),
+            ("/oauth/revoke", "POST", self.revoke),
+            ("/userinfo", "GET", self.userinfo),
+        ]
+        management: list[tuple[str, str, tuple[str, ...], Handler]] = [
+            (
+                "/users/{user_id}/revoke-access",
+                "POST",
+                ("delete:sessions", "delete:refresh_tokens"),
+                self.revoke_access,
+            ),
+            ("/users/{user_id}/refresh-tokens", "DELETE", ("delete:refresh_tokens",), self.delete_refresh_tokens),
+            ("/users/{user_id}/sessions", "DELETE", ("delete:sessions",), self.delete_sessions),
+            ("/users/{user_id}/connected-accounts", "GET", ("read:users",), self.user_connected_accounts),
+            ("/users/{user_id}", "GET", ("read:users",), self.get_user),
+            ("/users/{user_id}", "PATCH", ("update:users",), self.patch_user),
+            ("/grants", "DELETE", ("delete:grants",), self.delete_grants),
+        ]
+        other: list[tuple[str, str, Handler]] = [
+            ("/me/v1/connected-accounts/accounts", "GET", self.my_accounts),
+            ("/me/v1/connected-accounts/connections", "GET", self.my_connections),
+            ("/me/v1/connected-accounts/accounts/{account_id}", "DELETE", self.delete_my_account),
+            (f"{GUARDIAN_PREFIX}/users/{{sub}}/requests", "GET", self.guardian_pending),
+            (f"{GUARDIAN_PREFIX}/requests/{{auth_req_id}}/approve", "POST", self.guardian_approve),
+            (f"{GUARDIAN_PREFIX}/requests/{{auth_req_id}}/deny", "POST", self.guardian_deny),
+            (f"{CONTROL_PREFIX}/issued-secrets", "GET", self.issued_secrets),
+            (f"{CONTROL_PREFIX}/down", "POST", self.control_down),
+            (f"{CONTROL_PREFIX}/fail-next", "POST", self.control_fail_next),
+        ]
+        routes = [
+            # RFC 6749 5.1/5.2: token responses, errors included, must not be cached.
+            Route(path, _guarded(handler, NO_STORE if path.startswith(("/oauth", "/bc-")) else None), methods=[method])
+            for path, method, handler in authentication
+        ]
+        routes += [
+            Route(f"/api/v2{path}", _guarded(self.management(scopes, handler)), methods=[method])
+            for path, method, scopes, handler in management
+        ]
+        routes += [Route(path, _guarded(handler), methods=[method]) for path, method, handler in other]
+        return routes
+
+
+async def _control_body(request: Request) -> Any:
+    try:
+        return json.loads(await request.body() or b"null")
+    except ValueError as exc:
+        raise GuardianError(400, "invalid_body", "the body must be JSON") from exc
+
+
+async def _http_error(_: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    error = {404: "not_found", 405: "method_not_allowed"}.get(status, "server_error")
+    return JSONResponse({"error": error, "error_description": str(getattr(exc, "detail", ""))}, status)
+
+
+def build_app(tenant: Tenant, faults: FaultInjector) -> ASGIApp:
+    app = Starlette(routes=_Endpoints(tenant, faults).routes(), exception_handlers={HTTPException: _http_error})
+    return FaultMiddleware(app, faults)

@@ -1,0 +1,195 @@
+"""`Auth0Emulator`: the emulated tenant served over real HTTP on 127.0.0.1 by uvicorn in a thread."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from types import TracebackType
+from typing import Any, Self
+
+import uvicorn
+
+from aegis_local.auth0.app import FaultInjector, build_app
+from aegis_local.auth0.clock import Clock
+from aegis_local.auth0.config import EmulatorConfig
+from aegis_local.auth0.tenant import ManagementEvent, Tenant
+
+STARTUP_TIMEOUT_SECONDS = 10.0
+
+
+class EmulatorNotRunning(RuntimeError):
+    """The emulator was used before `start()` or after `stop()`."""
+
+
+class Auth0Emulator:
+    """An Auth0 tenant on the wire. `start()` returns the base URL, which is also the issuer
+    (`http://127.0.0.1:<port>/`, trailing slash like Auth0)."""
+
+    def __init__(
+        self,
+        config: EmulatorConfig | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        clock: Clock = time.time,
+    ) -> None:
+        self.config = config if config is not None else EmulatorConfig.default()
+        self.clock = clock
+        self._host = host
+        self._requested_port = port
+        self._faults = FaultInjector()
+        self._tenant: Tenant | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+        self._stopped = False
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def start(self) -> str:
+        if self._tenant is not None or self._stopped:
+            raise RuntimeError("an Auth0Emulator starts once")
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((self._host, self._requested_port))
+        port = listener.getsockname()[1]
+        issuer = f"http://{self._host}:{port}/"
+        tenant = Tenant(self.config, issuer, self.clock)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                build_app(tenant, self._faults),
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                timeout_graceful_shutdown=2,
+            )
+        )
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [listener]}, name=f"auth0-emulator-{port}", daemon=True
+        )
+        thread.start()
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                server.should_exit = True
+                listener.close()
+                raise RuntimeError("the Auth0 emulator did not start")
+            time.sleep(0.01)
+        self._tenant, self._server, self._thread, self._socket = tenant, server, thread, listener
+        return issuer
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=STARTUP_TIMEOUT_SECONDS)
+        if self._socket is not None:
+            self._socket.close()
+        self._server, self._thread, self._socket = None, None, None
+        self._stopped = True
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def tenant(self) -> Tenant:
+        if self._tenant is None or self._server is None:
+            raise EmulatorNotRunning("start the Auth0 emulator first")
+        return self._tenant
+
+    # ----------------------------------------------------------------- where things are
+
+    @property
+    def issuer(self) -> str:
+        return self.tenant.issuer
+
+    @property
+    def base_url(self) -> str:
+        return self.tenant.issuer
+
+    @property
+    def management_audience(self) -> str:
+        return self.tenant.management_audience
+
+    @property
+    def my_account_audience(self) -> str:
+        return self.tenant.my_account_audience
+
+    def provider_issuer(self, connection: str) -> str:
+        return self.tenant.provider_issuer(connection)
+
+    def endpoints(self) -> dict[str, str]:
+        discovery = self.tenant.discovery()
+        return {
+            "issuer": self.issuer,
+            "discovery": f"{self.issuer}.well-known/openid-configuration",
+            "jwks": discovery["jwks_uri"],
+            "token": discovery["token_endpoint"],
+            "backchannel_authentication": discovery["backchannel_authentication_endpoint"],
+            "revocation": discovery["revocation_endpoint"],
+            "management_api": self.management_audience,
+            "my_account_api": f"{self.issuer}me/v1/",
+            "guardian": f"{self.issuer}__guardian/",
+            **{
+                f"provider:{connection.name}": self.provider_issuer(connection.name)
+                for connection in self.config.connections
+            },
+        }
+
+    def client_secret(self, client_id: str) -> str:
+        return self.config.client(client_id).client_secret.get_secret_value()
+
+    # ----------------------------------------------------------------- the phone
+
+    def pending(self, sub: str) -> list[dict[str, Any]]:
+        return self.tenant.pending(sub)
+
+    def approve(self, auth_req_id: str) -> None:
+        self.tenant.decide(auth_req_id, approve=True)
+
+    def deny(self, auth_req_id: str) -> None:
+        self.tenant.decide(auth_req_id, approve=False)
+
+    # ----------------------------------------------------------------- keys and accounts
+
+    def rotate_keys(self) -> str:
+        """Sign with a new key; publish it together with the previous one. Returns the new kid."""
+        return self.tenant.keys.rotate()
+
+    def retire_key(self, kid: str) -> None:
+        self.tenant.keys.retire(kid)
+
+    def signing_kid(self) -> str:
+        return self.tenant.keys.current.kid
+
+    def rotate_provider_keys(self, connection: str) -> str:
+        return self.tenant.provider_keys[connection].rotate()
+
+    def connect_account(self, sub: str, connection: str, scopes: tuple[str, ...] = ()) -> str:
+        return self.tenant.connect_account(sub, connection, scopes)
+
+    def is_blocked(self, sub: str) -> bool:
+        return self.tenant.is_blocked(sub)
+
+    # ----------------------------------------------------------------- audits and outages
+
+    def issued_secrets(self) -> set[str]:
+        """Every secret the tenant was configured with or issued: client secrets, access, ID, refresh,
+        management and provider tokens."""
+        return self.tenant.issued_secrets()
+
+    def management_events(self) -> list[ManagementEvent]:
+        return self.tenant.management_events()
+
+    def set_down(self, down: bool = True) -> None:
+        self._faults.set_down(down)
+
+    def fail_next(self, count: int = 1, status: int = 500) -> None:
+        self._faults.fail_next(count, status)

@@ -1,0 +1,88 @@
+"""The three error dialects the emulated tenant speaks, each as Auth0 shapes it."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+
+class EmulatorError(Exception):
+    status: int
+    headers: dict[str, str]
+
+    def body(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @property
+    def media_type(self) -> str:
+        return "application/json"
+
+
+class OAuthError(EmulatorError):
+    """Authentication API errors: `{error, error_description}`."""
+
+    def __init__(self, status: int, error: str, description: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(f"{status} {error}: {description}")
+        self.status = status
+        self.error = error
+        self.description = description
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.error, "error_description": self.description}
+
+
+class ManagementApiError(EmulatorError):
+    """Management API errors: `{statusCode, error, message, errorCode}`."""
+
+    def __init__(self, status: int, message: str, error_code: str) -> None:
+        super().__init__(f"{status} {error_code}: {message}")
+        self.status = status
+        self.message = message
+        self.error_code = error_code
+        self.headers = {}
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "statusCode": self.status,
+            "error": HTTPStatus(self.status).phrase,
+            "message": self.message,
+            "errorCode": self.error_code,
+        }
+
+
+class MyAccountError(EmulatorError):
+    """My Account API errors: RFC 7807 problem details `{type, status, title, detail}`."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"{status}: {detail}")
+        self.status = status
+        self.detail = detail
+        self.headers = {}
+
+    def body(self) -> dict[str, Any]:
+        phrase = HTTPStatus(self.status).phrase
+        return {
+            "type": f"https://auth0.com/api-errors/{phrase.lower().replace(' ', '-')}",
+            "status": self.status,
+            "title": phrase,
+            "detail": self.detail,
+        }
+
+    @property
+    def media_type(self) -> str:
+        return "application/problem+json"
+
+
+class GuardianError(EmulatorError):
+    """Errors of the phone side (not an Auth0 API): `{error, message}`."""
+
+    def __init__(self, status: int, error: str, message: str) -> None:
+        super().__init__(f"{status} {error}: {message}")
+        self.status = status
+        self.error = error
+        self.message = message
+        self.headers = {}
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.error, "message": self.message}

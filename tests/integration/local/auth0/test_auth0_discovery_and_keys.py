@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+import httpx
+import pytest
+from jose import jwt
+
+from aegis_local.auth0 import (
+    AEGIS_CHANGE_TYPE,
+    CIBA_GRANT,
+    DEFAULT_API_AUDIENCE,
+    DEFAULT_APP_CLIENT_ID,
+    DEFAULT_APPROVER_SUB,
+    DEFAULT_CONNECTION,
+    DEFAULT_M2M_CLIENT_ID,
+    DEFAULT_PROVIDER_AUDIENCE,
+    DEFAULT_SECOND_USER_SUB,
+    TOKEN_VAULT_GRANT,
+    Auth0Emulator,
+    ClientConfig,
+    ConnectedAccountConfig,
+    EmulatorConfig,
+    EmulatorNotRunning,
+    UserConfig,
+)
+from tests.integration.local.auth0.auth0_wire import Wire
+
+
+def test_discovery_names_the_endpoints_a_ciba_client_needs(wire: Wire) -> None:
+    doc = wire.http.get(".well-known/openid-configuration").json()
+    issuer = wire.issuer
+    assert issuer.startswith("http://127.0.0.1:")
+    assert issuer.endswith("/")
+    assert doc["issuer"] == issuer
+    assert doc["token_endpoint"] == f"{issuer}oauth/token"
+    assert doc["backchannel_authentication_endpoint"] == f"{issuer}bc-authorize"
+    assert doc["revocation_endpoint"] == f"{issuer}oauth/revoke"
+    assert doc["jwks_uri"] == f"{issuer}.well-known/jwks.json"
+    assert {CIBA_GRANT, TOKEN_VAULT_GRANT, "client_credentials", "refresh_token"} <= set(doc["grant_types_supported"])
+    assert doc["backchannel_token_delivery_modes_supported"] == ["poll"]
+    assert set(doc["token_endpoint_auth_methods_supported"]) == {"client_secret_post", "client_secret_basic"}
+    assert AEGIS_CHANGE_TYPE in doc["authorization_details_types_supported"]
+    assert doc["id_token_signing_alg_values_supported"] == ["RS256"]
+    # Every advertised endpoint exists.
+    for endpoint in ("token_endpoint", "backchannel_authentication_endpoint", "revocation_endpoint"):
+        assert httpx.post(doc[endpoint], data={}).status_code != 404
+
+
+def test_jwks_publishes_rs256_public_keys_only(wire: Wire) -> None:
+    keys = wire.http.get(".well-known/jwks.json").json()["keys"]
+    assert len(keys) == 1
+    (key,) = keys
+    assert key["kty"] == "RSA"
+    assert key["alg"] == "RS256"
+    assert key["use"] == "sig"
+    assert {"n", "e", "kid", "x5c"} <= set(key)
+    assert not {"d", "p", "q", "dp", "dq", "qi"} & set(key)
+
+
+def test_rotation_publishes_old_and_new_kid_and_old_tokens_keep_verifying(wire: Wire, emulator: Auth0Emulator) -> None:
+    before = wire.management_token()
+    old_kid = jwt.get_unverified_header(before)["kid"]
+    new_kid = emulator.rotate_keys()
+    try:
+        after = wire.management_token()
+        assert jwt.get_unverified_header(after)["kid"] == new_kid != old_kid
+        published = [k["kid"] for k in wire.http.get(".well-known/jwks.json").json()["keys"]]
+        assert published == [new_kid, old_kid]
+        for token in (before, after):
+            assert (
+                wire.verify(token, audience=emulator.management_audience)["sub"] == f"{DEFAULT_M2M_CLIENT_ID}@clients"
+            )
+        # The tenant itself still honours a token signed before the rotation ...
+        headers = {"Authorization": f"Bearer {before}"}
+        assert wire.http.get(f"api/v2/users/{DEFAULT_APPROVER_SUB}", headers=headers).status_code == 200
+        # ... until the old key is retired.
+        emulator.retire_key(old_kid)
+        assert [k["kid"] for k in wire.http.get(".well-known/jwks.json").json()["keys"]] == [new_kid]
+        assert wire.http.get(f"api/v2/users/{DEFAULT_APPROVER_SUB}", headers=headers).status_code == 401
+    finally:
+        assert emulator.signing_kid() == new_kid
+
+
+def test_a_second_rotation_drops_the_oldest_key(wire: Wire, emulator: Auth0Emulator) -> None:
+    first = emulator.signing_kid()
+    second = emulator.rotate_keys()
+    third = emulator.rotate_keys()
+    published = [k["kid"] for k in wire.http.get(".well-known/jwks.json").json()["keys"]]
+    assert published == [third, second]
+    assert first not in published
+    with pytest.raises(ValueError, match="current signing key"):
+        emulator.retire_key(third)
+
+
+def test_provider_discovery_and_jwks_are_separate_from_the_tenant(wire: Wire, emulator: Auth0Emulator) -> None:
+    provider_issuer = emulator.provider_issuer(DEFAULT_CONNECTION)
+    assert provider_issuer == f"{wire.issuer}provider/{DEFAULT_CONNECTION}/"
+    doc = httpx.get(f"{provider_issuer}.well-known/openid-configuration").json()
+    assert doc["issuer"] == provider_issuer
+    provider_kids = {k["kid"] for k in httpx.get(doc["jwks_uri"]).json()["keys"]}
+    tenant_kids = {k["kid"] for k in wire.http.get(".well-known/jwks.json").json()["keys"]}
+    assert provider_kids
+    assert not provider_kids & tenant_kids
+    assert wire.http.get("provider/nope/.well-known/jwks.json").status_code == 404
+
+
+def test_lifecycle_with_the_default_project_tenant() -> None:
+    emulator = Auth0Emulator()
+    with pytest.raises(EmulatorNotRunning):
+        emulator.pending(DEFAULT_APPROVER_SUB)
+    with emulator:
+        issuer = emulator.issuer
+        assert httpx.get(f"{issuer}.well-known/openid-configuration").status_code == 200
+        assert emulator.endpoints()["token"] == f"{issuer}oauth/token"
+        # The default tenant: the approver can get an AWS provider token, the second user cannot.
+        assert emulator.pending(DEFAULT_APPROVER_SUB) == []
+        assert emulator.pending(DEFAULT_SECOND_USER_SUB) == []
+        config = emulator.config
+        assert {c.client_id for c in config.clients} == {DEFAULT_APP_CLIENT_ID, DEFAULT_M2M_CLIENT_ID}
+        (api,) = config.resource_servers
+        assert api.identifier == DEFAULT_API_AUDIENCE
+        assert api.authorization_details_types == (AEGIS_CHANGE_TYPE,)
+        (connection,) = config.connections
+        assert (connection.name, connection.provider_audience) == (DEFAULT_CONNECTION, DEFAULT_PROVIDER_AUDIENCE)
+        with pytest.raises(RuntimeError, match="starts once"):
+            emulator.start()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{issuer}.well-known/openid-configuration", timeout=1)
+
+
+def test_client_secrets_are_generated_per_run_and_hidden_from_repr() -> None:
+    first, second = EmulatorConfig.default(), EmulatorConfig.default()
+    secret = first.client(DEFAULT_APP_CLIENT_ID).client_secret.get_secret_value()
+    assert len(secret) >= 40
+    assert secret != second.client(DEFAULT_APP_CLIENT_ID).client_secret.get_secret_value()
+    assert secret not in repr(first)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"clients": (ClientConfig(client_id="a"), ClientConfig(client_id="a"))}, "duplicate client_id"),
+        (
+            {"users": (UserConfig(sub="auth0|x", connected_accounts=(ConnectedAccountConfig(connection="nope"),)),)},
+            "unknown connection",
+        ),
+        ({"clients": (ClientConfig(client_id="a", api_scopes={"https://nope": ("x",)}),)}, "unknown API"),
+        ({"default_audience": "https://nope"}, "not a registered API"),
+    ],
+)
+def test_inconsistent_configurations_are_refused(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        EmulatorConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_unknown_grant_types_are_refused() -> None:
+    with pytest.raises(ValueError, match="unsupported grant types"):
+        ClientConfig(client_id="a", grant_types=("password",))
