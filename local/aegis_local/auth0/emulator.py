@@ -50,7 +50,9 @@ class Auth0Emulator:
     def start(self) -> str:
         if self._tenant is not None or self._stopped:
             raise RuntimeError("an Auth0Emulator starts once")
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP lets asyncio set TCP_NODELAY on accepted connections; without it every
+        # keep-alive response waits ~40 ms for a delayed ACK.
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((self._host, self._requested_port))
         port = listener.getsockname()[1]

@@ -184,9 +184,9 @@ class Wire:
     def verify(self, token: str, *, audience: str, issuer: str | None = None) -> dict[str, Any]:
         """Verify as a relying party would: discovery, JWKS, the one key named by kid, RS256 only."""
         issuer = issuer or self.issuer
-        discovery = httpx.get(f"{issuer}.well-known/openid-configuration").json()
+        discovery = self.http.get(f"{issuer}.well-known/openid-configuration").json()
         assert discovery["issuer"] == issuer
-        keys = httpx.get(discovery["jwks_uri"]).json()["keys"]
+        keys = self.http.get(discovery["jwks_uri"]).json()["keys"]
         kid = jwt.get_unverified_header(token)["kid"]
         (key,) = [k for k in keys if k["kid"] == kid]
         return jwt.decode(
