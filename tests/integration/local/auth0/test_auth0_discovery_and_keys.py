@@ -42,7 +42,7 @@ def test_discovery_names_the_endpoints_a_ciba_client_needs(wire: Wire) -> None:
     assert doc["id_token_signing_alg_values_supported"] == ["RS256"]
     # Every advertised endpoint exists.
     for endpoint in ("token_endpoint", "backchannel_authentication_endpoint", "revocation_endpoint"):
-        assert httpx.post(doc[endpoint], data={}).status_code != 404
+        assert wire.http.post(doc[endpoint], data={}).status_code != 404
 
 
 def test_jwks_publishes_rs256_public_keys_only(wire: Wire) -> None:
@@ -94,9 +94,9 @@ def test_a_second_rotation_drops_the_oldest_key(wire: Wire, emulator: Auth0Emula
 def test_provider_discovery_and_jwks_are_separate_from_the_tenant(wire: Wire, emulator: Auth0Emulator) -> None:
     provider_issuer = emulator.provider_issuer(DEFAULT_CONNECTION)
     assert provider_issuer == f"{wire.issuer}provider/{DEFAULT_CONNECTION}/"
-    doc = httpx.get(f"{provider_issuer}.well-known/openid-configuration").json()
+    doc = wire.http.get(f"{provider_issuer}.well-known/openid-configuration").json()
     assert doc["issuer"] == provider_issuer
-    provider_kids = {k["kid"] for k in httpx.get(doc["jwks_uri"]).json()["keys"]}
+    provider_kids = {k["kid"] for k in wire.http.get(doc["jwks_uri"]).json()["keys"]}
     tenant_kids = {k["kid"] for k in wire.http.get(".well-known/jwks.json").json()["keys"]}
     assert provider_kids
     assert not provider_kids & tenant_kids
