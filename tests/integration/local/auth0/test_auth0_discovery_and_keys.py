@@ -149,7 +149,7 @@ def test_client_secrets_are_generated_per_run_and_hidden_from_repr() -> None:
 )
 def test_inconsistent_configurations_are_refused(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        EmulatorConfig(**kwargs)  # type: ignore[arg-type]
+        EmulatorConfig(**kwargs)
 
 
 def test_unknown_grant_types_are_refused() -> None:
