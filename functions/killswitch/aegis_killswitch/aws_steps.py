@@ -1,0 +1,262 @@
+"""The AWS side of the kill switch: scan rules, running missions with their waiting approvals, and the
+deny-older-sessions policy on RemediationRole.
+
+Each function does its whole job even when part of it fails, and says what failed in the returned outcome.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from aegis_killswitch.report import StepOutcome, describe_error
+
+DENY_POLICY_NAME = "AegisDenyOlderSessions"
+# The error a waiting approval task fails with; the state machine records it as a "halted" decision.
+APPROVAL_HALTED = "Approval.Halted"
+EXECUTION_HALTED = "Aegis.Halted"
+# SendTaskFailure answers these for a token whose task already ended: nothing is left to fail.
+_CLOSED_TOKEN_ERRORS = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
+_WAIT_FOR_TOKEN_SUFFIX = ".waitForTaskToken"
+# Step Functions caps `cause` at 32 768 characters; a reason is far shorter, this only guards the API call.
+_MAX_CAUSE_CHARS = 32768
+ISO_SECONDS = "%Y-%m-%dT%H:%M:%SZ"
+
+
+# ----------------------------------------------------------------------------------------------- scan rules
+
+
+def set_rules_enabled(events: Any, rule_names: tuple[str, ...], *, enabled: bool) -> StepOutcome:
+    step = "enable_rules" if enabled else "disable_rules"
+    done: list[str] = []
+    failures: dict[str, str] = {}
+    for name in rule_names:
+        try:
+            if enabled:
+                events.enable_rule(Name=name)
+            else:
+                events.disable_rule(Name=name)
+            done.append(name)
+        except Exception as error:
+            failures[name] = describe_error(error)
+    verb = "enabled" if enabled else "disabled"
+    details: dict[str, Any] = {verb: done}
+    if failures:
+        details["failures"] = failures
+        reason = f"{verb} {len(done)} of {len(rule_names)} rules; failed: " + "; ".join(
+            f"{name}: {why}" for name, why in failures.items()
+        )
+        return StepOutcome(step=step, ok=False, reason=reason, details=details)
+    return StepOutcome(step=step, ok=True, reason=f"{verb} {', '.join(done)}", details=details)
+
+
+# ----------------------------------------------------------------------------------------------- missions
+
+
+def running_executions(sfn: Any, state_machine_arn: str) -> Iterator[dict[str, Any]]:
+    paginator = sfn.get_paginator("list_executions")
+    for page in paginator.paginate(stateMachineArn=state_machine_arn, statusFilter="RUNNING"):
+        yield from page.get("executions", [])
+
+
+def waiting_task_tokens(sfn: Any, execution_arn: str) -> list[str]:
+    """The task tokens of the callback tasks this execution has scheduled, oldest first.
+
+    Step Functions records each scheduled task's resolved parameters in the execution history, and the approval
+    task passes its token in `Payload.task_token` (docs/CONTRACTS.md). Reading them here means the kill switch
+    needs no copy of the tokens elsewhere (and no access to the Handoff table). Tokens of tasks that have already
+    ended are included: failing them again is answered with a "closed" error, which costs one call and no harm.
+    """
+    tokens: list[str] = []
+    paginator = sfn.get_paginator("get_execution_history")
+    for page in paginator.paginate(executionArn=execution_arn, includeExecutionData=True):
+        for event in page.get("events", []):
+            if event.get("type") != "TaskScheduled":
+                continue
+            details = event.get("taskScheduledEventDetails") or {}
+            if not str(details.get("resource", "")).endswith(_WAIT_FOR_TOKEN_SUFFIX):
+                continue
+            token = _task_token(details.get("parameters"))
+            if token and token not in tokens:
+                tokens.append(token)
+    return tokens
+
+
+def _task_token(parameters: Any) -> str | None:
+    try:
+        payload = json.loads(parameters).get("Payload")
+    except (TypeError, ValueError, AttributeError):
+        return None
+    token = payload.get("task_token") if isinstance(payload, dict) else None
+    return token if isinstance(token, str) and token else None
+
+
+def _fail_token(sfn: Any, token: str, cause: str) -> bool:
+    """Fail one waiting task; False if its task had already ended."""
+    try:
+        sfn.send_task_failure(taskToken=token, error=APPROVAL_HALTED, cause=cause[:_MAX_CAUSE_CHARS])
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in _CLOSED_TOKEN_ERRORS:
+            return False
+        raise
+    return True
+
+
+def halt_missions(
+    sfn: Any,
+    state_machine_arn: str,
+    *,
+    cause: str,
+    on_mission_halted: Callable[[str, dict[str, Any]], None] | None = None,
+) -> StepOutcome:
+    """Fail every waiting approval of every running mission with `Approval.Halted`, then stop the execution.
+
+    Failing the tokens first lets each mission record its changes as "halted" (and is what ends a waiting
+    execution where StopExecution alone does not); StopExecution then ends whatever is still running.
+    `on_mission_halted(mission_id, details)` is told about each execution handled (for the mission's audit trail).
+    """
+    handled: list[str] = []
+    tokens_failed = 0
+    tokens_closed = 0
+    failures: dict[str, str] = {}
+    try:
+        executions = list(running_executions(sfn, state_machine_arn))
+    except Exception as error:
+        return StepOutcome(
+            step="stop_executions",
+            ok=False,
+            reason=f"could not list running executions: {describe_error(error)}",
+            details={"state_machine_arn": state_machine_arn},
+        )
+    for execution in executions:
+        arn = execution["executionArn"]
+        mission_failures: list[str] = []
+        failed_here = closed_here = 0
+        try:
+            for token in waiting_task_tokens(sfn, arn):
+                try:
+                    if _fail_token(sfn, token, cause):
+                        failed_here += 1
+                    else:
+                        closed_here += 1
+                except Exception as error:
+                    mission_failures.append(f"SendTaskFailure: {describe_error(error)}")
+        except Exception as error:
+            mission_failures.append(f"GetExecutionHistory: {describe_error(error)}")
+        try:
+            sfn.stop_execution(executionArn=arn, error=EXECUTION_HALTED, cause=cause[:_MAX_CAUSE_CHARS])
+        except Exception as error:
+            if _still_running(sfn, arn):
+                mission_failures.append(f"StopExecution: {describe_error(error)}")
+        tokens_failed += failed_here
+        tokens_closed += closed_here
+        if mission_failures:
+            failures[arn] = "; ".join(mission_failures)
+        else:
+            handled.append(arn)
+        if on_mission_halted is not None:
+            on_mission_halted(
+                execution.get("name", arn.rsplit(":", 1)[-1]),
+                {
+                    "execution_arn": arn,
+                    "approvals_failed": failed_here,
+                    "approvals_already_closed": closed_here,
+                    "ok": not mission_failures,
+                    **({"failure": "; ".join(mission_failures)} if mission_failures else {}),
+                },
+            )
+    details: dict[str, Any] = {
+        "running_executions": len(executions),
+        "stopped": handled,
+        "approvals_failed": tokens_failed,
+        "approvals_already_closed": tokens_closed,
+    }
+    if failures:
+        details["failures"] = failures
+        return StepOutcome(
+            step="stop_executions",
+            ok=False,
+            reason=f"halted {len(handled)} of {len(executions)} running executions; "
+            + "; ".join(f"{arn}: {why}" for arn, why in failures.items()),
+            details=details,
+        )
+    return StepOutcome(
+        step="stop_executions",
+        ok=True,
+        reason=f"stopped {len(handled)} running executions, failed {tokens_failed} waiting approvals",
+        details=details,
+    )
+
+
+def _still_running(sfn: Any, execution_arn: str) -> bool:
+    try:
+        return sfn.describe_execution(executionArn=execution_arn).get("status") == "RUNNING"
+    except Exception:
+        return True
+
+
+# ----------------------------------------------------------------------------------------------- RemediationRole
+
+
+def deny_older_sessions(iam: Any, role_name: str, now: datetime) -> StepOutcome:
+    """Attach `AegisDenyOlderSessions`: every RemediationRole session issued before `now` is denied everything.
+
+    The timestamp only ever moves forward: of two concurrent triggers, the later instant wins whatever the write
+    order. Sessions issued afterwards (new missions after a re-arm) are not affected, so re-arming keeps it.
+    """
+    cutoff = now.strftime(ISO_SECONDS)
+    try:
+        previous = _current_cutoff(iam, role_name)
+        if previous is not None and previous > cutoff:
+            cutoff = previous
+        document = deny_policy_document(cutoff)
+        iam.put_role_policy(RoleName=role_name, PolicyName=DENY_POLICY_NAME, PolicyDocument=json.dumps(document))
+    except Exception as error:
+        return StepOutcome(
+            step="deny_older_sessions",
+            ok=False,
+            reason=f"could not attach {DENY_POLICY_NAME} to {role_name}: {describe_error(error)}",
+            details={"role_name": role_name},
+        )
+    return StepOutcome(
+        step="deny_older_sessions",
+        ok=True,
+        reason=f"{role_name} denies every session issued before {cutoff}",
+        details={"role_name": role_name, "policy_name": DENY_POLICY_NAME, "sessions_issued_before": cutoff},
+    )
+
+
+def deny_policy_document(cutoff: str) -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AegisKillSwitchDenyOlderSessions",
+                "Effect": "Deny",
+                "Action": "*",
+                "Resource": "*",
+                "Condition": {"DateLessThan": {"aws:TokenIssueTime": cutoff}},
+            }
+        ],
+    }
+
+
+def _current_cutoff(iam: Any, role_name: str) -> str | None:
+    try:
+        response = iam.get_role_policy(RoleName=role_name, PolicyName=DENY_POLICY_NAME)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "NoSuchEntity":
+            return None
+        raise
+    document = response["PolicyDocument"]
+    if isinstance(document, str):
+        document = json.loads(document)
+    for statement in document.get("Statement", []):
+        value = statement.get("Condition", {}).get("DateLessThan", {}).get("aws:TokenIssueTime")
+        if isinstance(value, str):
+            return value
+    return None

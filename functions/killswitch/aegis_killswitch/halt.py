@@ -1,0 +1,107 @@
+"""Writing the halt flag (`aegis.control` reads it). Every write is conditional, so concurrent triggers and
+re-arms cannot overwrite each other's record: the first trigger's `engaged_at`/`engaged_by` stay until re-arm."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aegis.control import HALT_ITEM
+
+# Approvers the kill switch blocked at Auth0 (and only those: a user an administrator blocked stays blocked).
+BLOCKED_APPROVERS = "blocked_approvers"
+
+
+@dataclass(frozen=True)
+class FlagChange:
+    changed: bool
+    item: dict[str, Any]
+
+
+def _conditional_failed(table: Any, error: Exception) -> bool:
+    return isinstance(error, table.meta.client.exceptions.ConditionalCheckFailedException)
+
+
+def _read(table: Any) -> dict[str, Any]:
+    return dict(table.get_item(Key={"name": HALT_ITEM}, ConsistentRead=True).get("Item") or {})
+
+
+def engage(table: Any, *, at: str, by: str, reason: str, operation_id: str) -> FlagChange:
+    """Engage the flag unless it is engaged already; either way the flag is engaged when this returns."""
+    try:
+        table.update_item(
+            Key={"name": HALT_ITEM},
+            UpdateExpression=(
+                "SET engaged = :engaged, engaged_at = :at, engaged_by = :by, engaged_reason = :reason, "
+                "engaged_operation = :operation"
+            ),
+            ConditionExpression="attribute_not_exists(engaged) OR engaged = :released",
+            ExpressionAttributeValues={
+                ":engaged": True,
+                ":released": False,
+                ":at": at,
+                ":by": by,
+                ":reason": reason,
+                ":operation": operation_id,
+            },
+        )
+        changed = True
+    except Exception as error:
+        if not _conditional_failed(table, error):
+            raise
+        changed = False
+    return FlagChange(changed=changed, item=_read(table))
+
+
+def release(table: Any, *, at: str, by: str, reason: str, operation_id: str) -> FlagChange:
+    """Release the flag if it is engaged; releasing a released flag changes nothing."""
+    try:
+        table.update_item(
+            Key={"name": HALT_ITEM},
+            UpdateExpression=(
+                "SET engaged = :released, released_at = :at, released_by = :by, released_reason = :reason, "
+                "released_operation = :operation"
+            ),
+            ConditionExpression="engaged = :engaged",
+            ExpressionAttributeValues={
+                ":engaged": True,
+                ":released": False,
+                ":at": at,
+                ":by": by,
+                ":reason": reason,
+                ":operation": operation_id,
+            },
+        )
+        changed = True
+    except Exception as error:
+        if not _conditional_failed(table, error):
+            raise
+        changed = False
+    return FlagChange(changed=changed, item=_read(table))
+
+
+def is_engaged(table: Any) -> bool:
+    return bool(_read(table).get("engaged"))
+
+
+def remember_blocked_approvers(table: Any, subs: set[str]) -> None:
+    if subs:
+        table.update_item(
+            Key={"name": HALT_ITEM},
+            UpdateExpression=f"ADD {BLOCKED_APPROVERS} :subs",
+            ExpressionAttributeValues={":subs": subs},
+        )
+
+
+def blocked_approvers(table: Any) -> set[str]:
+    return set(_read(table).get(BLOCKED_APPROVERS) or set())
+
+
+def forget_blocked_approvers(table: Any, subs: set[str]) -> None:
+    # DELETE removes only these members, so an approver blocked by a concurrent trigger is not forgotten.
+    if subs:
+        table.update_item(
+            Key={"name": HALT_ITEM},
+            UpdateExpression=f"DELETE {BLOCKED_APPROVERS} :subs",
+            ExpressionAttributeValues={":subs": subs},
+        )

@@ -1,0 +1,61 @@
+"""What a trigger or a re-arm did, step by step: the answer to the operator and the record in the audit trail."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from aegis.secrets_guard import secret_kind
+
+Operation = Literal["trigger", "rearm"]
+MAX_REASON_CHARS = 500
+
+
+class StepOutcome(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    step: str
+    ok: bool
+    reason: str
+    details: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class KillSwitchReport(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    operation: Operation
+    operation_id: str
+    requested_by: str
+    reason: str
+    at: str
+    # Whether the halt flag is engaged after this operation, read back from the Control table; None if unreadable.
+    halted: bool | None
+    steps: list[StepOutcome]
+
+    @property
+    def ok(self) -> bool:
+        return all(step.ok for step in self.steps)
+
+    @property
+    def failed_steps(self) -> list[str]:
+        return [step.step for step in self.steps if not step.ok]
+
+    def as_response(self) -> dict[str, JsonValue]:
+        body: dict[str, JsonValue] = {"ok": self.ok, **self.model_dump(mode="json")}
+        body["failed_steps"] = list(self.failed_steps)
+        return body
+
+
+def describe_error(error: BaseException) -> str:
+    """A short, log-safe description of why a call failed. Never the request, never a body we sent."""
+    if isinstance(error, ClientError):
+        info = error.response.get("Error", {})
+        text = f"{info.get('Code', 'ClientError')}: {info.get('Message', '')}".rstrip(": ")
+    else:
+        message = str(error)
+        text = f"{type(error).__name__}: {message}" if message else type(error).__name__
+    if secret_kind(text):
+        return f"{type(error).__name__} (message withheld: it contained a credential-shaped value)"
+    return text[:MAX_REASON_CHARS]

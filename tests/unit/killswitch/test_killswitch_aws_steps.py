@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from aegis_killswitch import aws_steps
+from tests.unit.killswitch.world import REMEDIATION_ROLE, SCAN_RULE, SCHEDULE_RULE, AwsWorld, wait_until
+
+RULES = (SCHEDULE_RULE, SCAN_RULE)
+
+
+def test_disabling_and_enabling_both_rules(aws: AwsWorld) -> None:
+    outcome = aws_steps.set_rules_enabled(aws.events, RULES, enabled=False)
+    assert outcome.ok, outcome.reason
+    assert aws.rule_states() == {SCHEDULE_RULE: "DISABLED", SCAN_RULE: "DISABLED"}
+    # Twice is harmless.
+    assert aws_steps.set_rules_enabled(aws.events, RULES, enabled=False).ok
+    outcome = aws_steps.set_rules_enabled(aws.events, RULES, enabled=True)
+    assert outcome.ok, outcome.reason
+    assert aws.rule_states() == {SCHEDULE_RULE: "ENABLED", SCAN_RULE: "ENABLED"}
+
+
+def test_a_missing_rule_does_not_keep_the_other_enabled(aws: AwsWorld) -> None:
+    outcome = aws_steps.set_rules_enabled(aws.events, ("no-such-rule", SCAN_RULE), enabled=False)
+    assert not outcome.ok
+    assert "no-such-rule" in outcome.reason
+    assert outcome.details["disabled"] == [SCAN_RULE]
+    assert aws.events.describe_rule(Name=SCAN_RULE)["State"] == "DISABLED"
+
+
+def test_waiting_approvals_are_found_in_the_execution_history(aws: AwsWorld) -> None:
+    arn = aws.start_mission("m-history", changes=3)
+    tokens = aws_steps.waiting_task_tokens(aws.sfn, arn)
+    assert sorted(tokens) == sorted(aws.scheduled_tokens(arn))
+    assert len(tokens) == 3
+
+
+def test_halting_missions_fails_every_waiting_approval_and_ends_every_execution(aws: AwsWorld) -> None:
+    first = aws.start_mission("m-one", changes=2)
+    second = aws.start_mission("m-two", changes=1)
+    told: dict[str, dict[str, object]] = {}
+
+    outcome = aws_steps.halt_missions(
+        aws.sfn, aws.state_machine_arn, cause="test halt", on_mission_halted=told.__setitem__
+    )
+
+    assert outcome.ok, outcome.reason
+    assert outcome.details["running_executions"] == 2
+    assert outcome.details["approvals_failed"] == 3
+    assert sorted(outcome.details["stopped"]) == sorted([first, second])
+    wait_until(lambda: aws.status(first) != "RUNNING" and aws.status(second) != "RUNNING", what="executions end")
+    assert set(told) == {"m-one", "m-two"}
+    assert told["m-one"]["approvals_failed"] == 2
+    # Each change was failed with Approval.Halted: the state machine's Catch records it as a halted decision.
+    history = aws.sfn.get_execution_history(executionArn=second)["events"]
+    failures = [e["taskFailedEventDetails"]["error"] for e in history if e["type"] == "TaskFailed"]
+    assert failures == ["Approval.Halted"]
+
+
+def test_halting_with_nothing_running_is_fine(aws: AwsWorld) -> None:
+    aws.create_mission_state_machine()
+    outcome = aws_steps.halt_missions(aws.sfn, aws.state_machine_arn, cause="nothing to do")
+    assert outcome.ok
+    assert outcome.details["running_executions"] == 0
+
+
+def test_an_unknown_state_machine_is_reported(aws: AwsWorld) -> None:
+    missing = aws.state_machine_arn + "-gone"
+    outcome = aws_steps.halt_missions(aws.sfn, missing, cause="x")
+    assert not outcome.ok
+    assert "could not list running executions" in outcome.reason
+
+
+def test_deny_older_sessions_policy(aws: AwsWorld) -> None:
+    now = datetime(2030, 5, 4, 3, 2, 1, tzinfo=UTC)
+    outcome = aws_steps.deny_older_sessions(aws.iam, REMEDIATION_ROLE, now)
+    assert outcome.ok, outcome.reason
+    assert aws.deny_policy() == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AegisKillSwitchDenyOlderSessions",
+                "Effect": "Deny",
+                "Action": "*",
+                "Resource": "*",
+                "Condition": {"DateLessThan": {"aws:TokenIssueTime": "2030-05-04T03:02:01Z"}},
+            }
+        ],
+    }
+
+
+def test_the_deny_cutoff_only_moves_forward(aws: AwsWorld) -> None:
+    later = datetime(2030, 5, 4, 3, 2, 1, tzinfo=UTC)
+    assert aws_steps.deny_older_sessions(aws.iam, REMEDIATION_ROLE, later).ok
+    # A concurrent trigger that read the clock earlier but writes last must not shorten the cutoff.
+    outcome = aws_steps.deny_older_sessions(aws.iam, REMEDIATION_ROLE, later - timedelta(seconds=5))
+    assert outcome.ok
+    assert outcome.details["sessions_issued_before"] == "2030-05-04T03:02:01Z"
+    assert (
+        aws.deny_policy()["Statement"][0]["Condition"]["DateLessThan"]["aws:TokenIssueTime"] == "2030-05-04T03:02:01Z"
+    )
+    assert aws_steps.deny_older_sessions(aws.iam, REMEDIATION_ROLE, later + timedelta(hours=1)).ok
+    assert (
+        aws.deny_policy()["Statement"][0]["Condition"]["DateLessThan"]["aws:TokenIssueTime"] == "2030-05-04T04:02:01Z"
+    )
+
+
+def test_a_missing_role_is_reported(aws: AwsWorld) -> None:
+    outcome = aws_steps.deny_older_sessions(aws.iam, "no-such-role", datetime.now(UTC))
+    assert not outcome.ok
+    assert "no-such-role" in outcome.reason

@@ -1,0 +1,415 @@
+"""A deployment for the kill switch to act on: moto in-process (tables, rules, the mission state machine from
+`statemachine/mission.asl.json` executing for real, RemediationRole, the client secret) and the Auth0 emulator
+over HTTP, with an API for the kill switch's own audience and operator clients holding various scopes.
+
+Shared by the unit and integration tests of the kill switch.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+from jose import jwt
+
+from aegis_auth import oidc
+from aegis_killswitch.auth0_steps import Auth0Management
+from aegis_killswitch.service import KillSwitch, KillSwitchClients
+from aegis_killswitch.settings import KillSwitchSettings
+from aegis_local.auth0 import (
+    CIBA_GRANT,
+    CLIENT_CREDENTIALS_GRANT,
+    DEFAULT_API_AUDIENCE,
+    DEFAULT_APP_CLIENT_ID,
+    DEFAULT_CONNECTION,
+    DEFAULT_M2M_CLIENT_ID,
+    Auth0Emulator,
+    ClientConfig,
+    ConnectedAccountConfig,
+    EmulatorConfig,
+    ManualClock,
+    ResourceServerConfig,
+    UserConfig,
+)
+from aegis_local.template import substitute_definition
+
+REPO = Path(__file__).resolve().parents[3]
+REGION = "us-east-1"
+KILLSWITCH_AUDIENCE = "https://aegis.local/killswitch"
+OPERATOR_CLIENT = "ks-operator"  # aegis:killswitch and aegis:rearm
+TRIGGER_ONLY_CLIENT = "ks-trigger-only"  # aegis:killswitch
+NO_SCOPE_CLIENT = "ks-no-scope"  # a grant on the kill switch API with no scope
+OTHER_API_CLIENT = "ks-other-api"  # tokens for the remediation API, not for the kill switch
+APPROVER_POOL = 40
+SCHEDULE_RULE = "aegis-scheduled-scan"
+SCAN_RULE = "aegis-scan-requested"
+REMEDIATION_ROLE = "aegis-remediation"
+STATE_MACHINE = "aegis-mission"
+ACCOUNT = "123456789012"  # moto's default account
+LAMBDA_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+}
+
+
+def approver(n: int) -> str:
+    return f"auth0|ks-approver-{n}"
+
+
+def emulator_config() -> EmulatorConfig:
+    base = EmulatorConfig.default()
+    approvers = tuple(
+        UserConfig(
+            sub=approver(n),
+            email=f"ks-approver-{n}@aegis.local",
+            connected_accounts=(ConnectedAccountConfig(connection=DEFAULT_CONNECTION, scopes=("sts:Assume",)),),
+        )
+        for n in range(APPROVER_POOL)
+    )
+    return EmulatorConfig(
+        clients=(
+            *base.clients,
+            ClientConfig(
+                client_id=OPERATOR_CLIENT,
+                grant_types=(CLIENT_CREDENTIALS_GRANT,),
+                api_scopes={KILLSWITCH_AUDIENCE: ("aegis:killswitch", "aegis:rearm")},
+            ),
+            ClientConfig(
+                client_id=TRIGGER_ONLY_CLIENT,
+                grant_types=(CLIENT_CREDENTIALS_GRANT,),
+                api_scopes={KILLSWITCH_AUDIENCE: ("aegis:killswitch",)},
+            ),
+            ClientConfig(
+                client_id=NO_SCOPE_CLIENT, grant_types=(CLIENT_CREDENTIALS_GRANT,), api_scopes={KILLSWITCH_AUDIENCE: ()}
+            ),
+            ClientConfig(
+                client_id=OTHER_API_CLIENT,
+                grant_types=(CLIENT_CREDENTIALS_GRANT,),
+                api_scopes={DEFAULT_API_AUDIENCE: ("remediate:approved_change",)},
+            ),
+        ),
+        resource_servers=(
+            *base.resource_servers,
+            ResourceServerConfig(
+                identifier=KILLSWITCH_AUDIENCE,
+                name="AegisCloud kill switch",
+                scopes=("aegis:killswitch", "aegis:rearm"),
+            ),
+        ),
+        users=(*base.users, *approvers),
+        connections=base.connections,
+        # One second between CIBA polls, so that tests need to move the manual clock only a little.
+        ciba_interval_seconds=1,
+    )
+
+
+class ApproverPool:
+    """Each test that changes users at Auth0 takes approvers nobody else has touched (the emulator is shared)."""
+
+    def __init__(self) -> None:
+        self._numbers = itertools.count()
+
+    def take(self, count: int = 1) -> tuple[str, ...]:
+        taken = tuple(approver(next(self._numbers)) for _ in range(count))
+        if any(int(sub.rsplit("-", 1)[1]) >= APPROVER_POOL for sub in taken):
+            raise RuntimeError("the approver pool is exhausted; raise APPROVER_POOL")
+        return taken
+
+
+class Phone:
+    """Obtains real tokens from the emulator over HTTP: an approver's CIBA refresh token, operators' tokens."""
+
+    def __init__(self, emulator: Auth0Emulator, clock: ManualClock) -> None:
+        self.emulator = emulator
+        self.clock = clock
+        self.http = httpx.Client(base_url=emulator.issuer, timeout=5)
+
+    def _form(self, client_id: str, **fields: str) -> dict[str, str]:
+        return {"client_id": client_id, "client_secret": self.emulator.client_secret(client_id), **fields}
+
+    def approver_refresh_token(self, sub: str) -> str:
+        started = self.http.post(
+            "bc-authorize",
+            data=self._form(
+                DEFAULT_APP_CLIENT_ID,
+                scope="openid offline_access",
+                login_hint=json.dumps({"format": "iss_sub", "iss": self.emulator.issuer, "sub": sub}),
+                binding_message="Kill switch test",
+                audience=DEFAULT_API_AUDIENCE,
+            ),
+        )
+        assert started.status_code == 200, started.text
+        auth_req_id = started.json()["auth_req_id"]
+        self.emulator.approve(auth_req_id)
+        self.clock.advance(started.json()["interval"])
+        tokens = self.http.post(
+            "oauth/token", data=self._form(DEFAULT_APP_CLIENT_ID, grant_type=CIBA_GRANT, auth_req_id=auth_req_id)
+        )
+        assert tokens.status_code == 200, tokens.text
+        return tokens.json()["refresh_token"]
+
+    def refresh_works(self, refresh_token: str) -> bool:
+        response = self.http.post(
+            "oauth/token",
+            data=self._form(DEFAULT_APP_CLIENT_ID, grant_type="refresh_token", refresh_token=refresh_token),
+        )
+        return response.status_code == 200
+
+    def operator_token(self, client_id: str = OPERATOR_CLIENT, audience: str = KILLSWITCH_AUDIENCE) -> str:
+        response = self.http.post(
+            "oauth/token", data=self._form(client_id, grant_type=CLIENT_CREDENTIALS_GRANT, audience=audience)
+        )
+        assert response.status_code == 200, response.text
+        return response.json()["access_token"]
+
+    def signed_by_tenant(self, **claims: Any) -> str:
+        """A token signed with the tenant's real key, for claims the token endpoint would never issue (expired)."""
+        now = int(time.time())
+        body = {
+            "iss": self.emulator.issuer,
+            "sub": f"{OPERATOR_CLIENT}@clients",
+            "aud": KILLSWITCH_AUDIENCE,
+            "iat": now - 60,
+            "exp": now + 600,
+            "scope": "aegis:killswitch aegis:rearm",
+            "gty": "client-credentials",
+        }
+        body.update(claims)
+        return self.emulator.tenant.keys.sign(body)
+
+    def alg_none_token(self) -> str:
+        header = {"alg": "none", "typ": "JWT", "kid": self.emulator.signing_kid()}
+        real = self.signed_by_tenant()
+        claims_part = real.split(".")[1]
+        return f"{_b64(json.dumps(header).encode())}.{claims_part}."
+
+    def hs256_confusion_token(self) -> str:
+        """HS256 signed with the tenant's public key as the HMAC secret (the classic algorithm confusion)."""
+        from cryptography.hazmat.primitives import serialization
+
+        public_pem = (
+            self.emulator.tenant.keys.current.private_key.public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode()
+        )
+        now = int(time.time())
+        claims = {
+            "iss": self.emulator.issuer,
+            "sub": f"{OPERATOR_CLIENT}@clients",
+            "aud": KILLSWITCH_AUDIENCE,
+            "iat": now,
+            "exp": now + 600,
+            "scope": "aegis:killswitch aegis:rearm",
+        }
+        # python-jose itself refuses a PEM public key as an HMAC secret (CVE-2024-33663 fix), so sign by hand.
+        import hashlib
+        import hmac
+
+        header = {"alg": "HS256", "typ": "JWT", "kid": self.emulator.signing_kid()}
+        signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
+        signature = hmac.new(public_pem.encode(), signing_input.encode(), hashlib.sha256).digest()
+        return f"{signing_input}.{_b64(signature)}"
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unverified_claims(token: str) -> dict[str, Any]:
+    return jwt.get_unverified_claims(token)
+
+
+# --------------------------------------------------------------------------------------------------- AWS
+
+
+def _zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return event\n")
+    return buffer.getvalue()
+
+
+@dataclass
+class AwsWorld:
+    control: Any
+    audit: Any
+    events: Any
+    sfn: Any
+    iam: Any
+    secret_arn: str
+    # The mission state machine costs ~0.5 s to create (moto parses the ASL): only tests with missions create it.
+    _missions_created: bool = False
+
+    @property
+    def state_machine_arn(self) -> str:
+        return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STATE_MACHINE}"
+
+    def create_mission_state_machine(self) -> None:
+        """The real definition from `statemachine/`, its Lambda tasks pointing at functions that only return."""
+        if self._missions_created:
+            return
+        role = self.iam.create_role(RoleName="aegis-test-states", AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST))
+        functions = boto3.client("lambda", region_name=REGION)
+        arns = {
+            name: functions.create_function(
+                FunctionName=f"aegis-{name}",
+                Runtime="python3.13",
+                Role=role["Role"]["Arn"],
+                Handler="app.handler",
+                Code={"ZipFile": _zip()},
+            )["FunctionArn"]
+            for name in ("approval", "executor", "resume")
+        }
+        definition = substitute_definition(
+            (REPO / "statemachine" / "mission.asl.json").read_text(encoding="utf-8"),
+            {
+                "ApprovalFunctionArn": arns["approval"],
+                "ExecutorFunctionArn": arns["executor"],
+                "AgentResumeFunctionArn": arns["resume"],
+                "MapMaxConcurrency": "4",
+                "ApprovalHeartbeatSeconds": "3600",
+                "ApprovalTimeoutSeconds": "3600",
+            },
+        )
+        created = self.sfn.create_state_machine(name=STATE_MACHINE, definition=definition, roleArn=role["Role"]["Arn"])
+        assert created["stateMachineArn"] == self.state_machine_arn
+        self._missions_created = True
+
+    def rule_states(self) -> dict[str, str]:
+        return {name: self.events.describe_rule(Name=name)["State"] for name in (SCHEDULE_RULE, SCAN_RULE)}
+
+    def start_mission(self, mission_id: str, changes: int = 1) -> str:
+        """A mission whose changes are all waiting for approval (the approval Lambda here only returns)."""
+        self.create_mission_state_machine()
+        payload = {
+            "mission_id": mission_id,
+            "changes": [{"change_id": f"chg-{mission_id}-{n}", "kind": "test"} for n in range(changes)],
+        }
+        arn = self.sfn.start_execution(
+            stateMachineArn=self.state_machine_arn, name=mission_id, input=json.dumps(payload)
+        )["executionArn"]
+        wait_until(lambda: len(self.scheduled_tokens(arn)) == changes, what=f"{mission_id} waiting for approval")
+        return arn
+
+    def scheduled_tokens(self, execution_arn: str) -> list[str]:
+        events = self.sfn.get_execution_history(executionArn=execution_arn)["events"]
+        return [
+            json.loads(e["taskScheduledEventDetails"]["parameters"])["Payload"]["task_token"]
+            for e in events
+            if e["type"] == "TaskScheduled" and e["taskScheduledEventDetails"]["resource"].endswith("waitForTaskToken")
+        ]
+
+    def status(self, execution_arn: str) -> str:
+        return self.sfn.describe_execution(executionArn=execution_arn)["status"]
+
+    def deny_policy(self) -> dict[str, Any] | None:
+        try:
+            document = self.iam.get_role_policy(RoleName=REMEDIATION_ROLE, PolicyName="AegisDenyOlderSessions")
+        except self.iam.exceptions.NoSuchEntityException:
+            return None
+        policy = document["PolicyDocument"]
+        return json.loads(policy) if isinstance(policy, str) else policy
+
+
+def wait_until(condition: Any, *, what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def create_aws_world(client_secret: str) -> AwsWorld:
+    """Inside an active `mock_aws` with state machine execution enabled."""
+    ddb = boto3.resource("dynamodb", region_name=REGION)
+    audit = ddb.create_table(
+        TableName="aegis-audit",
+        KeySchema=[
+            {"AttributeName": "mission_id", "KeyType": "HASH"},
+            {"AttributeName": "seq", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "mission_id", "AttributeType": "S"},
+            {"AttributeName": "seq", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    control = ddb.create_table(
+        TableName="aegis-control",
+        KeySchema=[{"AttributeName": "name", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "name", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    events = boto3.client("events", region_name=REGION)
+    events.put_rule(Name=SCHEDULE_RULE, ScheduleExpression="rate(1 day)", State="ENABLED")
+    events.put_rule(
+        Name=SCAN_RULE,
+        EventPattern=json.dumps({"source": ["aegis.scan"], "detail-type": ["Aegis Scan Requested"]}),
+        State="ENABLED",
+    )
+    iam = boto3.client("iam", region_name=REGION)
+    iam.create_role(RoleName=REMEDIATION_ROLE, AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST))
+    secret_arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name="aegis/killswitch-client-secret", SecretString=client_secret
+    )["ARN"]
+    return AwsWorld(
+        control=control,
+        audit=audit,
+        events=events,
+        sfn=boto3.client("stepfunctions", region_name=REGION),
+        iam=iam,
+        secret_arn=secret_arn,
+    )
+
+
+def environment(world: AwsWorld, emulator: Auth0Emulator, approvers: tuple[str, ...]) -> dict[str, str]:
+    """The kill switch's environment as the template sets it (docs/CONTRACTS.md)."""
+    return {
+        "POWERTOOLS_SERVICE_NAME": "aegis-killswitch",
+        "POWERTOOLS_METRICS_NAMESPACE": "AegisCloud",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "CONTROL_TABLE": world.control.name,
+        "AUDIT_TABLE": world.audit.name,
+        "STATE_MACHINE_ARN": world.state_machine_arn,
+        "SCHEDULE_RULE_NAME": SCHEDULE_RULE,
+        "SCAN_RULE_NAME": SCAN_RULE,
+        "AUTH0_ISSUER": emulator.issuer,
+        "AUTH0_CLIENT_ID": DEFAULT_M2M_CLIENT_ID,
+        "AUTH0_CLIENT_SECRET_ARN": world.secret_arn,
+        "AUTH0_AUDIENCE": DEFAULT_API_AUDIENCE,
+        "CLIENT_AUTH_METHOD": "client_secret_post",
+        "APPROVER_SUBS": ",".join(approvers),
+        "TOKEN_VAULT_CONNECTION": DEFAULT_CONNECTION,
+        "REMEDIATION_ROLE_NAME": REMEDIATION_ROLE,
+        "KILLSWITCH_AUDIENCE": KILLSWITCH_AUDIENCE,
+    }
+
+
+def kill_switch_for(world: AwsWorld, settings: KillSwitchSettings) -> KillSwitch:
+    """A KillSwitch on the moto clients of `world`, reaching the emulator through the real OIDC client."""
+
+    def management() -> Auth0Management:
+        return Auth0Management(oidc.OidcClient.from_env(), settings.management_audience)
+
+    clients = KillSwitchClients(
+        control_table=world.control,
+        audit_table=world.audit,
+        events=world.events,
+        stepfunctions=world.sfn,
+        iam=world.iam,
+        auth0_management=management,
+    )
+    return KillSwitch(settings, clients)
