@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import threading
 import time
@@ -34,6 +35,8 @@ class Auth0Emulator:
         port: int = 0,
         clock: Clock = time.time,
     ) -> None:
+        if not ipaddress.ip_address(host).is_loopback or ipaddress.ip_address(host).version != 4:
+            raise ValueError(f"the emulator listens on an IPv4 loopback address only, not {host!r}")
         self.config = config if config is not None else EmulatorConfig.default()
         self.clock = clock
         self._host = host

@@ -1,17 +1,18 @@
-"""The three error dialects the emulated tenant speaks, each as Auth0 shapes it."""
+"""The error dialects of the emulated tenant: Auth0's three APIs, each as Auth0 shapes it, plus the phone side."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from http import HTTPStatus
 from typing import Any
 
 
-class EmulatorError(Exception):
+class EmulatorError(Exception, ABC):
     status: int
     headers: dict[str, str]
 
-    def body(self) -> dict[str, Any]:
-        raise NotImplementedError
+    @abstractmethod
+    def body(self) -> dict[str, Any]: ...
 
     @property
     def media_type(self) -> str:

@@ -127,6 +127,12 @@ def test_lifecycle_with_the_default_project_tenant() -> None:
         httpx.get(f"{issuer}.well-known/openid-configuration", timeout=1)
 
 
+@pytest.mark.parametrize("host", ["0.0.0.0", "10.0.0.1", "::1"])
+def test_the_emulator_listens_on_ipv4_loopback_only(host: str) -> None:
+    with pytest.raises(ValueError, match="loopback"):
+        Auth0Emulator(host=host)
+
+
 def test_client_secrets_are_generated_per_run_and_hidden_from_repr() -> None:
     first, second = EmulatorConfig.default(), EmulatorConfig.default()
     secret = first.client(DEFAULT_APP_CLIENT_ID).client_secret.get_secret_value()
