@@ -1,0 +1,134 @@
+"""The Missions table: one item per mission, created idempotently on the triggering event's id.
+
+A mission item is metadata only: status, what was asked, counts, a CIS/check summary, the execution ARN, a named
+error, and the report JSON. Every write is checked for secret-shaped values first (and refused, never scrubbed).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from aegis.models import Finding, sha256_hex
+from aegis.secrets_guard import refuse_secrets
+from aegis_agent.errors import MissionNotFound, MissionNotResumable
+from aegis_agent.report import MissionReport
+from aegis_agent.state import MissionRequest, Plan, ScanSummary
+
+MISSION_ID_PREFIX = "m-"
+
+
+class MissionStatus(StrEnum):
+    SCANNING = "scanning"
+    AWAITING_APPROVAL = "awaiting_approval"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    HALTED = "halted"
+
+
+def mission_id_for_event(event_id: str) -> str:
+    """Stable per EventBridge event: a redelivered event maps to the same mission."""
+    return MISSION_ID_PREFIX + sha256_hex(event_id)[:20]
+
+
+def mission_summary(scan: ScanSummary, findings: Sequence[Finding], plan: Plan) -> dict[str, Any]:
+    """Counts and the check/CIS summary of a mission, for its item (small, metadata only)."""
+    return {
+        "account_id": scan.account_id,
+        "plan_status": plan.status.value,
+        "plan_stop_reason": plan.stop_reason,
+        "counts": {
+            "findings": len(findings),
+            "changes": len(plan.changes),
+            "exemptions": len(plan.exemptions),
+            "plan_notes": len(plan.notes),
+            "scan_errors": scan.error_count,
+            "withheld": scan.withheld_count,
+            "api_calls": scan.api_calls,
+        },
+        "by_severity": dict(sorted(Counter(f.severity.value for f in findings).items())),
+        "by_cis_v5": dict(sorted(Counter(f.cis_v5 for f in findings).items())),
+        "by_check": dict(sorted(Counter(f.check_id for f in findings).items())),
+        "change_ids": [c.change_id for c in plan.changes],
+    }
+
+
+class MissionStore:
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def create(self, request: MissionRequest, now: datetime) -> tuple[dict[str, Any], bool]:
+        """Create the mission if this event has not been seen; else return the existing item and False."""
+        item = {
+            "mission_id": request.mission_id,
+            "status": MissionStatus.SCANNING.value,
+            "trigger": request.trigger.value,
+            "regions": list(request.regions),
+            "check_ids": list(request.check_ids) if request.check_ids else None,
+            "dry_run": request.policy.dry_run,
+            "created_at": now.isoformat(),
+            "updated_at": now.isoformat(),
+        }
+        refuse_secrets(item, where="mission")
+        try:
+            self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(mission_id)")
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return self.get(request.mission_id), False
+        return item, True
+
+    def get(self, mission_id: str) -> dict[str, Any]:
+        item = self._table.get_item(Key={"mission_id": mission_id}, ConsistentRead=True).get("Item")
+        if item is None:
+            raise MissionNotFound(f"no mission {mission_id}")
+        return dict(item)
+
+    def update(
+        self,
+        mission_id: str,
+        status: MissionStatus,
+        now: datetime,
+        *,
+        expected: Sequence[MissionStatus] | None = None,
+        report: MissionReport | None = None,
+        **fields: Any,
+    ) -> None:
+        """Set the status and fields; with `expected`, only from one of those statuses (else MissionNotResumable)."""
+        values: dict[str, Any] = {"status": status.value, "updated_at": now.isoformat(), **fields}
+        if report is not None:
+            values["report"] = json.dumps(report.model_dump(mode="json"), separators=(",", ":"), sort_keys=True)
+        refuse_secrets({k: v for k, v in values.items() if k != "report"}, where="mission")
+        if report is not None:
+            refuse_secrets(report.model_dump(mode="json"), where="mission.report")
+        names = {f"#f{i}": key for i, key in enumerate(values)}
+        placeholders = {f":v{i}": value for i, value in enumerate(values.values())}
+        request: dict[str, Any] = {
+            "Key": {"mission_id": mission_id},
+            "UpdateExpression": "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(values))),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": placeholders,
+            "ConditionExpression": "attribute_exists(mission_id)",
+        }
+        if expected:
+            names["#status"] = "status"
+            allowed = {f":s{i}": s.value for i, s in enumerate(expected)}
+            placeholders.update(allowed)
+            request["ConditionExpression"] += f" AND #status IN ({', '.join(allowed)})"
+        try:
+            self._table.update_item(**request)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            raise MissionNotResumable(f"mission {mission_id} is not in a state that allows {status.value}") from None
+
+
+def report_of(item: dict[str, Any]) -> MissionReport | None:
+    text = item.get("report")
+    return MissionReport.model_validate_json(text) if text else None

@@ -1,0 +1,182 @@
+"""Planning: from findings to catalogue changes, under exemptions, suppressions and blast-radius caps.
+
+Pure: no AWS call, no clock. The proposer (each check's `propose`) builds the change; this module only decides
+which findings get one and whether the plan as a whole may go to approval. Tags and names are data: nothing in a
+finding can add, widen or re-target a change, because every change is re-validated as an exact catalogue member
+of the finding's own check and resource.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+
+from aegis.catalogue import ChangeBase, InvalidChange, parse_change
+from aegis.catalogue.forward import FORWARD_KINDS
+from aegis.models import Finding
+from aegis_agent.state import Exemption, Plan, PlanNote, PlanPolicy, PlanStatus
+
+EXEMPT_TAG = "aegis:exempt"
+# The scanner's marker for a value it kept out of the state because it looked like a secret.
+WITHHELD = "<withheld>"
+
+Proposer = Callable[[Finding], ChangeBase | None]
+
+
+class PlanNoteReason:
+    """Named reasons a finding with a remediation got no change (the report shows them)."""
+
+    EXEMPT_TAG_WITHOUT_REASON = "exempt-tag-without-reason"
+    NO_PROPOSAL = "no-proposal"
+    PROPOSAL_FAILED = "proposal-failed"
+    NOT_A_CATALOGUE_MEMBER = "not-a-catalogue-member"
+    DUPLICATE_CHANGE = "duplicate-change"
+
+
+def make_plan(
+    findings: Sequence[Finding],
+    policy: PlanPolicy,
+    propose: Proposer,
+    resource_counts: Mapping[str, int] | None = None,
+) -> Plan:
+    exemptions: list[Exemption] = []
+    notes: list[PlanNote] = []
+    planned: list[tuple[Finding, ChangeBase]] = []
+    seen_changes: set[str] = set()
+
+    for finding in sorted(findings, key=lambda f: (f.check_id, f.resource_arn)):
+        exemption, note = _exemption(finding, policy)
+        if note:
+            notes.append(note)
+        if exemption:
+            exemptions.append(exemption)
+            continue
+        if finding.remediation is None:
+            continue  # notify-only: reported, never changed
+        change, failure = _proposal(finding, propose)
+        if change is None:
+            notes.append(_note(finding, failure or PlanNoteReason.NO_PROPOSAL))
+            continue
+        if change.change_id in seen_changes:
+            notes.append(_note(finding, PlanNoteReason.DUPLICATE_CHANGE))
+            continue
+        seen_changes.add(change.change_id)
+        planned.append((finding, change))
+
+    changes = tuple(change for _, change in planned)
+    stop_reason, unchecked = _cap_violation(planned, policy, resource_counts or {})
+    if stop_reason:
+        return Plan(
+            status=PlanStatus.CAPPED,
+            exemptions=tuple(exemptions),
+            notes=tuple(notes),
+            stop_reason=stop_reason,
+            capped_finding_ids=tuple(finding.finding_id for finding, _ in planned),
+            share_unchecked_types=unchecked,
+        )
+    if not changes:
+        status = PlanStatus.EMPTY
+    elif policy.dry_run:
+        status = PlanStatus.DRY_RUN
+    else:
+        status = PlanStatus.PROPOSED
+    return Plan(
+        status=status,
+        changes=changes,
+        exemptions=tuple(exemptions),
+        notes=tuple(notes),
+        share_unchecked_types=unchecked,
+    )
+
+
+def _exemption(finding: Finding, policy: PlanPolicy) -> tuple[Exemption | None, PlanNote | None]:
+    note = None
+    if EXEMPT_TAG in finding.tags:
+        reason = finding.tags[EXEMPT_TAG].strip()
+        if reason and reason != WITHHELD:
+            return _exempt(finding, "tag", reason), None
+        # An exemption must say why; a bare or unreadable tag does not silence a control.
+        note = _note(finding, PlanNoteReason.EXEMPT_TAG_WITHOUT_REASON)
+    for suppression in policy.suppressions:
+        if suppression.matches(finding):
+            return _exempt(finding, "suppression", suppression.reason), note
+    return None, note
+
+
+def _exempt(finding: Finding, source: str, reason: str) -> Exemption:
+    return Exemption(
+        finding_id=finding.finding_id,
+        check_id=finding.check_id,
+        resource_arn=finding.resource_arn,
+        source=source,  # type: ignore[arg-type]
+        reason=reason,
+    )
+
+
+def _note(finding: Finding, reason: str) -> PlanNote:
+    return PlanNote(
+        finding_id=finding.finding_id, check_id=finding.check_id, resource_arn=finding.resource_arn, reason=reason
+    )
+
+
+def _proposal(finding: Finding, propose: Proposer) -> tuple[ChangeBase | None, str | None]:
+    try:
+        change = propose(finding)
+    except Exception as exc:
+        # The error's class names what went wrong; its text (possibly resource data) is not kept.
+        return None, f"{PlanNoteReason.PROPOSAL_FAILED}:{type(exc).__name__}"
+    if change is None:
+        return None, None
+    if not _is_exact_member(change, finding):
+        return None, PlanNoteReason.NOT_A_CATALOGUE_MEMBER
+    return change, None
+
+
+def _is_exact_member(change: object, finding: Finding) -> bool:
+    """A forward catalogue kind, for this finding's check, resource and remediation, that survives re-validation
+    from its JSON unchanged (so no subclass, extra field or forged id can slip through)."""
+    if type(change) not in FORWARD_KINDS or not isinstance(change, ChangeBase):
+        return False
+    try:
+        reparsed = parse_change(change.model_dump(mode="json"))
+    except InvalidChange:
+        return False
+    return (
+        reparsed == change
+        and change.kind == finding.remediation
+        and change.check_id == finding.check_id
+        and change.resource_arn == finding.resource_arn
+        and change.account_id == finding.account_id
+    )
+
+
+def _cap_violation(
+    planned: Sequence[tuple[Finding, ChangeBase]], policy: PlanPolicy, resource_counts: Mapping[str, int]
+) -> tuple[str | None, tuple[str, ...]]:
+    """The first cap the plan breaks (or None), and the resource types whose share could not be evaluated."""
+    if len(planned) > policy.max_changes_per_mission:
+        return (
+            f"MAX_CHANGES_PER_MISSION: {len(planned)} changes proposed, "
+            f"at most {policy.max_changes_per_mission} allowed per mission"
+        ), ()
+    touched: dict[str, set[str]] = defaultdict(set)
+    for finding, change in planned:
+        touched[finding.resource_type].add(change.resource_arn)
+    unchecked: list[str] = []
+    for resource_type, arns in sorted(touched.items()):
+        # One change of a type is never a blast radius (account-wide settings have exactly one resource).
+        if len(arns) <= 1:
+            continue
+        total = resource_counts.get(resource_type)
+        if not total:
+            # The scanner did not say how many there are; the report says the share was not evaluated, and every
+            # change still needs a human's approval.
+            unchecked.append(resource_type)
+            continue
+        share = len(arns) / max(total, len(arns))
+        if share > policy.max_share_per_resource_type:
+            return (
+                f"MAX_SHARE_PER_RESOURCE_TYPE: {len(arns)} of {total} {resource_type} resources "
+                f"({share:.0%}) would change, at most {policy.max_share_per_resource_type:.0%} allowed"
+            ), tuple(unchecked)
+    return None, tuple(unchecked)

@@ -1,0 +1,322 @@
+"""The mission report: what was found (by CIS control and severity), what was planned and why not, what each change
+was (before/after), what the human decided, what the executor did, and what the re-scan saw afterwards.
+
+JSON-ready data only; the HTML view is rendered elsewhere from `MissionReport.model_dump(mode="json")`. Field names
+of findings and changes follow the local stack's report document so that it can read this JSON as it is.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from enum import StrEnum
+
+from pydantic import Field, JsonValue
+
+from aegis.catalogue import ChangeBase
+from aegis.models import ChangeResult, Finding, Frozen, Outcome, Risk, ScanError, Severity
+from aegis_agent.state import (
+    Exemption,
+    MissionRequest,
+    Plan,
+    PlanNote,
+    PlanStatus,
+    Verification,
+    VerifiedState,
+    WithheldNote,
+)
+
+_SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.HIGH: 1, Severity.MEDIUM: 2, Severity.LOW: 3}
+
+
+class Disposition(StrEnum):
+    PLANNED = "planned"  # a change was proposed for approval
+    DRY_RUN = "dry-run"  # a change was planned, but the mission is a dry run
+    CAPPED = "capped"  # a change would have been proposed; a blast-radius cap stopped the plan
+    EXEMPT = "exempt"  # the resource carries an `aegis:exempt` tag with a reason
+    SUPPRESSED = "suppressed"  # the SUPPRESSIONS setting names it
+    NOTIFY_ONLY = "notify-only"  # no remediation exists (or none is configured)
+    UNPLANNED = "unplanned"  # a remediation exists but no change was made; `reason` says why
+
+
+class ReportFinding(Frozen):
+    finding_id: str
+    check_id: str
+    title: str
+    cis_v3: str
+    cis_v5: str
+    severity: Severity
+    resource_arn: str
+    resource_type: str
+    region: str
+    disposition: Disposition
+    reason: str = ""
+    change_id: str | None = None
+    still_failing: bool | None = None  # from the re-scan; None when not re-scanned
+
+
+class ReportChange(Frozen):
+    change_id: str
+    check_id: str
+    kind: str
+    title: str
+    resource_arn: str
+    region: str
+    risk: Risk
+    digest: str
+    binding_message: str
+    before: JsonValue
+    after: JsonValue
+    before_text: str
+    after_text: str
+    decision: str = "pending"  # a Decision, or "pending" while awaiting approval / "not-requested" in a dry run
+    outcome: Outcome | None = None
+    reason: str = ""
+    verified_after: dict[str, JsonValue] | None = None  # the executor's after-state, if it reported one
+    verified: VerifiedState | None = None  # the agent's own re-scan
+    verified_detail: str = ""
+
+
+class ControlSummary(Frozen):
+    """One CIS control: how many findings, by severity, and how many are still open after this mission."""
+
+    cis_v5: str
+    cis_v3: str
+    check_ids: tuple[str, ...]
+    titles: tuple[str, ...]
+    findings: int
+    by_severity: dict[str, int]
+    fixed: int
+
+
+class Totals(Frozen):
+    findings: int
+    changes: int
+    exempt: int
+    suppressed: int
+    notify_only: int
+    unplanned: int
+    scan_errors: int
+    withheld: int
+    applied: int
+    verified_fixed: int
+
+
+class MissionReport(Frozen):
+    mission_id: str
+    status: str
+    account_id: str
+    trigger: str
+    regions: list[str]
+    dry_run: bool
+    started_at: str
+    finished_at: str
+    plan_status: PlanStatus
+    plan_stop_reason: str | None = None
+    totals: Totals
+    by_severity: dict[str, int]
+    controls: list[ControlSummary]
+    findings: list[ReportFinding]
+    changes: list[ReportChange]
+    exemptions: list[Exemption] = Field(default_factory=list)
+    plan_notes: list[PlanNote] = Field(default_factory=list)
+    scan_errors: list[ScanError] = Field(default_factory=list)
+    withheld: list[WithheldNote] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+def build_report(
+    *,
+    request: MissionRequest,
+    account_id: str,
+    findings: Sequence[Finding],
+    plan: Plan,
+    scan_errors: Sequence[ScanError],
+    withheld: Sequence[WithheldNote],
+    results: Sequence[ChangeResult],
+    verification: Sequence[Verification],
+    finished_at: str,
+    status: str,
+) -> MissionReport:
+    by_change = {change.change_id: change for change in plan.changes}
+    result_by_change = {result.change_id: result for result in results}
+    verified_by_change = {v.change_id: v for v in verification}
+    change_by_target = {(c.check_id, c.resource_arn): c for c in plan.changes}
+    verified_by_target = {(v.check_id, v.resource_arn): v for v in verification}
+    exemption_by_finding = {e.finding_id: e for e in plan.exemptions}
+    note_by_finding = {n.finding_id: n for n in plan.notes}
+    capped = set(plan.capped_finding_ids)
+
+    report_findings = []
+    for finding in sorted(findings, key=lambda f: (_SEVERITY_ORDER[f.severity], f.cis_v5, f.resource_arn)):
+        target = (finding.check_id, finding.resource_arn)
+        change = change_by_target.get(target)
+        disposition, reason = _disposition(
+            finding,
+            plan,
+            change=change,
+            exemption=exemption_by_finding.get(finding.finding_id),
+            notes=note_by_finding,
+            capped=capped,
+        )
+        verified = verified_by_target.get(target)
+        report_findings.append(
+            ReportFinding(
+                finding_id=finding.finding_id,
+                check_id=finding.check_id,
+                title=finding.title,
+                cis_v3=finding.cis_v3,
+                cis_v5=finding.cis_v5,
+                severity=finding.severity,
+                resource_arn=finding.resource_arn,
+                resource_type=finding.resource_type,
+                region=finding.region,
+                disposition=disposition,
+                reason=reason,
+                change_id=change.change_id if change else None,
+                still_failing=None if verified is None else verified.state != VerifiedState.FIXED,
+            )
+        )
+
+    report_changes = [
+        _report_change(change, result_by_change.get(change_id), verified_by_change.get(change_id), plan.status)
+        for change_id, change in by_change.items()
+    ]
+    dispositions = Counter(f.disposition for f in report_findings)
+    totals = Totals(
+        findings=len(report_findings),
+        changes=len(report_changes),
+        exempt=dispositions[Disposition.EXEMPT],
+        suppressed=dispositions[Disposition.SUPPRESSED],
+        notify_only=dispositions[Disposition.NOTIFY_ONLY],
+        unplanned=dispositions[Disposition.UNPLANNED],
+        scan_errors=len(scan_errors),
+        withheld=len(withheld),
+        applied=sum(1 for c in report_changes if c.outcome == Outcome.APPLIED),
+        verified_fixed=sum(1 for c in report_changes if c.verified == VerifiedState.FIXED),
+    )
+    return MissionReport(
+        mission_id=request.mission_id,
+        status=status,
+        account_id=account_id,
+        trigger=request.trigger.value,
+        regions=list(request.regions),
+        dry_run=request.policy.dry_run,
+        started_at=request.requested_at,
+        finished_at=finished_at,
+        plan_status=plan.status,
+        plan_stop_reason=plan.stop_reason,
+        totals=totals,
+        by_severity=_severity_counts(findings),
+        controls=_controls(report_findings),
+        findings=report_findings,
+        changes=report_changes,
+        exemptions=list(plan.exemptions),
+        plan_notes=list(plan.notes),
+        scan_errors=list(scan_errors),
+        withheld=list(withheld),
+        notes=_notes(plan, request),
+    )
+
+
+def _disposition(
+    finding: Finding,
+    plan: Plan,
+    *,
+    change: ChangeBase | None,
+    exemption: Exemption | None,
+    notes: dict[str, PlanNote],
+    capped: set[str],
+) -> tuple[Disposition, str]:
+    if exemption is not None:
+        source = Disposition.EXEMPT if exemption.source == "tag" else Disposition.SUPPRESSED
+        return source, exemption.reason
+    if change is not None:
+        return (Disposition.DRY_RUN if plan.status == PlanStatus.DRY_RUN else Disposition.PLANNED), ""
+    if finding.finding_id in capped:
+        return Disposition.CAPPED, plan.stop_reason or ""
+    if finding.remediation is None:
+        return Disposition.NOTIFY_ONLY, ""
+    note = notes.get(finding.finding_id)
+    return Disposition.UNPLANNED, note.reason if note else ""
+
+
+def _report_change(
+    change: ChangeBase, result: ChangeResult | None, verified: Verification | None, plan_status: PlanStatus
+) -> ReportChange:
+    dumped = change.model_dump(mode="json")
+    if result is not None:
+        decision = result.decision.value
+    elif plan_status == PlanStatus.DRY_RUN:
+        decision = "not-requested"
+    else:
+        decision = "pending"
+    return ReportChange(
+        change_id=change.change_id,
+        check_id=change.check_id,
+        kind=change.kind,
+        title=change.TITLE,
+        resource_arn=change.resource_arn,
+        region=change.region,
+        risk=change.risk,
+        digest=change.digest,
+        binding_message=change.binding_message(),
+        before=dumped.get("before"),
+        after=dumped.get("after"),
+        before_text=change.describe_before(),
+        after_text=change.describe_after(),
+        decision=decision,
+        outcome=result.outcome if result else None,
+        reason=result.reason if result else "",
+        verified_after=result.verified_after if result else None,
+        verified=verified.state if verified else None,
+        verified_detail=verified.detail if verified else "",
+    )
+
+
+def _severity_counts(findings: Sequence[Finding]) -> dict[str, int]:
+    counts = Counter(f.severity for f in findings)
+    return {severity.value: counts[severity] for severity in sorted(counts, key=_SEVERITY_ORDER.__getitem__)}
+
+
+def _controls(findings: Sequence[ReportFinding]) -> list[ControlSummary]:
+    grouped: dict[str, list[ReportFinding]] = defaultdict(list)
+    for finding in findings:
+        grouped[finding.cis_v5].append(finding)
+    summaries = []
+    for cis_v5, members in grouped.items():
+        severities = Counter(f.severity for f in members)
+        summaries.append(
+            ControlSummary(
+                cis_v5=cis_v5,
+                cis_v3=members[0].cis_v3,
+                check_ids=tuple(sorted({f.check_id for f in members})),
+                titles=tuple(sorted({f.title for f in members})),
+                findings=len(members),
+                by_severity={s.value: severities[s] for s in sorted(severities, key=_SEVERITY_ORDER.__getitem__)},
+                fixed=sum(1 for f in members if f.still_failing is False),
+            )
+        )
+    return sorted(summaries, key=lambda s: _control_sort_key(s.cis_v5))
+
+
+def _control_sort_key(control: str) -> tuple[int | str, ...]:
+    return tuple(int(part) if part.isdigit() else part for part in control.split("."))
+
+
+def _notes(plan: Plan, request: MissionRequest) -> list[str]:
+    notes = []
+    if plan.status == PlanStatus.CAPPED and plan.stop_reason:
+        notes.append(f"Plan stopped by a blast-radius cap, no change was proposed: {plan.stop_reason}")
+    if plan.status == PlanStatus.DRY_RUN:
+        notes.append("Dry run: changes were planned but no approval was requested and nothing was applied.")
+    if plan.status == PlanStatus.EMPTY:
+        notes.append("Nothing to change: no finding has an applicable remediation.")
+    if plan.share_unchecked_types:
+        notes.append(
+            "MAX_SHARE_PER_RESOURCE_TYPE not evaluated (inventory size unknown) for: "
+            + ", ".join(plan.share_unchecked_types)
+        )
+    if request.check_ids:
+        notes.append("Scan limited to checks: " + ", ".join(request.check_ids))
+    return notes

@@ -1,0 +1,118 @@
+"""The graph's state: what a mission checkpoint holds. Metadata only: findings (with the few evidence fields the
+checks need), catalogue changes, opaque per-change results and the report. Never a token or a secret.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field
+
+from aegis.catalogue import ProposedChange
+from aegis.models import Finding, Frozen
+
+
+class Trigger(StrEnum):
+    SCHEDULED = "scheduled"
+    CUSTOM = "custom"
+
+
+class Suppression(Frozen):
+    """One entry of the SUPPRESSIONS setting: a check on a resource (or `*` for every resource) that must not be
+    remediated, and why."""
+
+    check_id: str = Field(min_length=1)
+    resource_arn: str = Field(min_length=1)
+    reason: str = Field(min_length=1)
+
+    def matches(self, finding: Finding) -> bool:
+        return self.check_id == finding.check_id and self.resource_arn in ("*", finding.resource_arn)
+
+
+class PlanPolicy(Frozen):
+    """The planning rules in force for one mission, frozen into its state when the mission starts."""
+
+    max_changes_per_mission: int = Field(ge=0)
+    max_share_per_resource_type: float = Field(ge=0.0, le=1.0)
+    suppressions: tuple[Suppression, ...] = ()
+    dry_run: bool = False
+
+
+class MissionRequest(Frozen):
+    """What the triggering event asked for, after validation."""
+
+    mission_id: str
+    trigger: Trigger
+    regions: tuple[str, ...]
+    check_ids: tuple[str, ...] | None = None
+    policy: PlanPolicy
+    requested_at: str  # ISO 8601, when the mission was created
+
+
+class WithheldNote(Frozen):
+    """A secret-shaped value found in resource data and kept out of the state. Names where, never what."""
+
+    check_id: str
+    field: str
+    kind: str
+    finding_id: str | None = None
+
+
+class Exemption(Frozen):
+    finding_id: str
+    check_id: str
+    resource_arn: str
+    source: Literal["tag", "suppression"]
+    reason: str
+
+
+class PlanNote(Frozen):
+    """A finding that has a remediation but got no change, and why (a named reason, never free text)."""
+
+    finding_id: str
+    check_id: str
+    resource_arn: str
+    reason: str
+
+
+class PlanStatus(StrEnum):
+    PROPOSED = "proposed"  # changes await approval
+    DRY_RUN = "dry_run"  # changes planned, nothing will be started
+    EMPTY = "empty"  # nothing to change
+    CAPPED = "capped"  # a blast-radius cap stopped the plan
+
+
+class ScanSummary(Frozen):
+    account_id: str
+    finding_count: int
+    error_count: int
+    withheld_count: int
+    api_calls: int = 0
+    resource_counts: dict[str, int] = Field(default_factory=dict)
+
+
+class Plan(Frozen):
+    status: PlanStatus
+    changes: tuple[ProposedChange, ...] = ()
+    exemptions: tuple[Exemption, ...] = ()
+    notes: tuple[PlanNote, ...] = ()
+    stop_reason: str | None = None
+    # Findings that would have had a change if a cap had not stopped the plan.
+    capped_finding_ids: tuple[str, ...] = ()
+    # Resource types with several changes whose share cap could not be evaluated (inventory size unknown).
+    share_unchecked_types: tuple[str, ...] = ()
+
+
+class VerifiedState(StrEnum):
+    FIXED = "fixed"  # the re-scan no longer finds the problem
+    STILL_FAILING = "still_failing"  # the re-scan still finds it
+    UNVERIFIED = "unverified"  # the re-scan could not run the check
+
+
+class Verification(Frozen):
+    change_id: str
+    check_id: str
+    resource_arn: str
+    state: VerifiedState
+    detail: str = ""
