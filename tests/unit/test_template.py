@@ -1,0 +1,896 @@
+"""template.yaml proves the Double-Blind split: what each trust domain's role can and cannot do.
+
+Every check is a function returning violations, so the same check runs twice: on template.yaml (no violation
+allowed) and on a deliberately broken copy (the violation must be reported). A check that could not fail would show
+up as a failing "catches" test.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aegis.catalogue import declared_actions
+from tests.support.stack import EXECUTIONS, UNSCOPED, Stack, build_stack, pristine_template
+
+FUNCTION_ROLES = ("AgentRole", "ApprovalRole", "ExecutorRole", "KillSwitchRole")
+SECRET_READERS = ("ApprovalRole", "ExecutorRole", "KillSwitchRole")
+ALL_ROLES = (*FUNCTION_ROLES, "RemediationRole", "StateMachineRole")
+
+# Anything not provably read-only counts as mutating, so an unfamiliar verb (Invoke, Pass, Run ...) is caught too.
+READ_ONLY_VERB_PREFIXES = ("Describe", "Get", "List", "Query", "Scan", "BatchGet", "Lookup", "Search", "Head")
+# Services whose reads hand out a secret or a credential; checked separately from mutation.
+CREDENTIAL_SERVICES = frozenset({"secretsmanager", "ssm", "sts"})
+KMS_CRYPTO_ACTIONS = frozenset(
+    {
+        "kms:CreateGrant",
+        "kms:Decrypt",
+        "kms:DeriveSharedSecret",
+        "kms:Encrypt",
+        "kms:GenerateDataKey",
+        "kms:GenerateDataKeyPair",
+        "kms:GenerateDataKeyPairWithoutPlaintext",
+        "kms:GenerateDataKeyWithoutPlaintext",
+        "kms:GenerateMac",
+        "kms:ReEncryptFrom",
+        "kms:ReEncryptTo",
+        "kms:Sign",
+        "kms:Verify",
+        "kms:VerifyMac",
+    }
+)
+
+
+def is_read_only(action: str) -> bool:
+    return action.split(":", 1)[1].startswith(READ_ONLY_VERB_PREFIXES)
+
+
+def _telemetry(*log_groups: str) -> set[tuple[str, str]]:
+    writes = {("xray:PutTraceSegments", UNSCOPED), ("xray:PutTelemetryRecords", UNSCOPED)}
+    for group in log_groups:
+        writes |= {("logs:CreateLogStream", group), ("logs:PutLogEvents", group)}
+    return writes
+
+
+# The only non-read-only (action, resource) pairs each role may hold: its own state, nothing of the account.
+MAY_WRITE: dict[str, set[tuple[str, str]]] = {
+    "AgentRole": {
+        *(
+            (f"dynamodb:{verb}", "CheckpointsTable")
+            for verb in ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem")
+        ),
+        ("dynamodb:PutItem", "MissionsTable"),
+        ("dynamodb:UpdateItem", "MissionsTable"),
+        ("dynamodb:PutItem", "AuditTable"),
+        ("states:StartExecution", "MissionStateMachine"),
+        *_telemetry("AgentScanLogGroup", "AgentResumeLogGroup"),
+    },
+    "ApprovalRole": {
+        ("dynamodb:PutItem", "HandoffTable"),
+        ("dynamodb:UpdateItem", "HandoffTable"),
+        ("dynamodb:PutItem", "AuditTable"),
+        ("states:SendTaskSuccess", UNSCOPED),
+        ("states:SendTaskFailure", UNSCOPED),
+        ("states:SendTaskHeartbeat", UNSCOPED),
+        ("lambda:InvokeFunction", "ApprovalFunction"),
+        *_telemetry("ApprovalLogGroup"),
+    },
+    "ExecutorRole": {
+        ("dynamodb:DeleteItem", "HandoffTable"),
+        *((f"dynamodb:{verb}", "IdempotencyTable") for verb in ("PutItem", "UpdateItem", "DeleteItem")),
+        ("dynamodb:PutItem", "AuditTable"),
+        *_telemetry("ExecutorLogGroup"),
+    },
+    "KillSwitchRole": {
+        *((f"dynamodb:{verb}", "ControlTable") for verb in ("PutItem", "UpdateItem", "DeleteItem")),
+        ("dynamodb:PutItem", "AuditTable"),
+        ("events:DisableRule", "ScheduledScanRule"),
+        ("events:EnableRule", "ScheduledScanRule"),
+        ("events:DisableRule", "ScanRequestRule"),
+        ("events:EnableRule", "ScanRequestRule"),
+        ("states:StopExecution", EXECUTIONS),
+        ("states:SendTaskFailure", UNSCOPED),
+        ("iam:PutRolePolicy", "RemediationRole"),
+        ("iam:DeleteRolePolicy", "RemediationRole"),
+        *_telemetry("KillSwitchLogGroup"),
+    },
+    "StateMachineRole": {
+        ("lambda:InvokeFunction", "ApprovalFunction"),
+        ("lambda:InvokeFunction", "ExecutorFunction"),
+        ("lambda:InvokeFunction", "AgentResumeFunction"),
+        *(
+            (f"logs:{verb}", UNSCOPED)
+            for verb in ("CreateLogDelivery", "UpdateLogDelivery", "DeleteLogDelivery", "PutResourcePolicy")
+        ),
+        ("xray:PutTraceSegments", UNSCOPED),
+        ("xray:PutTelemetryRecords", UNSCOPED),
+    },
+}
+
+
+@dataclass(frozen=True)
+class Unscoped:
+    """Why a statement may use Resource "*"."""
+
+    reason: str
+    # True when AWS offers no resource-level permission for these actions; verified against the IAM reference.
+    nothing_narrower_exists: bool
+
+
+_NO_RESOURCE_LEVEL = "the service accepts no resource-level permissions for these actions"
+UNSCOPED_STATEMENTS: dict[tuple[str, str], Unscoped] = {
+    ("AgentRole", "ReadOnlyInventory"): Unscoped(
+        "the scanner inventories every resource of the account; every action is read-only (tested)", False
+    ),
+    ("ApprovalRole", "TaskCallbacks"): Unscoped(f"task tokens are not resources: {_NO_RESOURCE_LEVEL}", True),
+    ("KillSwitchRole", "FailWaitingApprovals"): Unscoped(f"task tokens are not resources: {_NO_RESOURCE_LEVEL}", True),
+    ("StateMachineRole", "DeliverLogs"): Unscoped(f"CloudWatch Logs vended delivery: {_NO_RESOURCE_LEVEL}", True),
+    ("RemediationRole", "DeclaredByTheCatalogue"): Unscoped(
+        "every session is narrowed to one change's actions and resource by its session policy", False
+    ),
+    ("RemediationRole", "PassRoleToFlowLogsOnly"): Unscoped(
+        "passable only to vpc-flow-logs.amazonaws.com (iam:PassedToService condition, tested)", False
+    ),
+    **{(role, "Tracing"): Unscoped(f"X-Ray: {_NO_RESOURCE_LEVEL}", True) for role in ALL_ROLES},
+}
+# Actions written with a wildcard ("ec2:Describe*") hide what a role can do; none is allowed, and an entry here
+# would need a reason.
+WILDCARD_ACTIONS: dict[tuple[str, str], str] = {}
+
+
+@cache
+def iam_reference() -> dict[str, Any]:
+    """The IAM service authorization reference that cfn-lint ships (actions and their resource types)."""
+    spec = importlib.util.find_spec("cfnlint")
+    if spec is None or spec.origin is None:
+        pytest.fail("cfn-lint (installed with moto[server]) is needed for its IAM action reference")
+    path = Path(spec.origin).parent / "data" / "AdditionalSpecs" / "Policies.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def resource_types_of(action: str) -> list[str] | None:
+    """Resource types `action` can be scoped to ([] = none), or None if IAM knows no such action."""
+    service, _, name = action.partition(":")
+    actions = iam_reference().get(service.lower(), {}).get("Actions", {})
+    entry = actions.get(name.lower())
+    return None if entry is None else list(entry.get("Resources", []))
+
+
+@pytest.fixture(scope="module")
+def stack() -> Stack:
+    return build_stack()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The checks (each returns what is wrong)
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def writes_beyond_domain(stack: Stack, role: str) -> list[str]:
+    allowed = MAY_WRITE[role]
+    return [
+        f"{g.role}/{g.sid}: {g.action} on {g.resource}"
+        for g in stack.grants(role)
+        if not is_read_only(g.action) and (g.action, g.resource) not in allowed
+    ]
+
+
+def agent_credential_reach(stack: Stack) -> list[str]:
+    found = []
+    for grant in stack.grants("AgentRole"):
+        if grant.service in CREDENTIAL_SERVICES:
+            found.append(f"{grant.action}: the agent may not reach a secret or a credential service")
+        if grant.action in KMS_CRYPTO_ACTIONS or grant.action.lower() == "kms:*":
+            found.append(f"{grant.action}: the agent may not use any KMS key")
+        if grant.resource == "HandoffTable" or (grant.service == "dynamodb" and grant.resource == UNSCOPED):
+            found.append(f"{grant.action} on {grant.resource}: the agent may not reach the Handoff table")
+        if grant.action in {"states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}:
+            found.append(f"{grant.action}: the agent could forge an approval decision")
+        if grant.service == "lambda":
+            found.append(f"{grant.action}: the agent may not invoke the approval or executor functions")
+    for statement in stack.key_policy()["Statement"]:
+        if _principal_owner(stack, statement) == "AgentRole":
+            found.append(f"HandoffKey statement {statement.get('Sid')} names the agent")
+    return found
+
+
+def credential_readers(stack: Stack) -> list[str]:
+    """Only the approval, executor and kill-switch roles read a secret, and only the Auth0 client secret."""
+    secret = f"external:{stack.parameters['Auth0ClientSecretArn']}"
+    allowed = {(role, "secretsmanager:GetSecretValue", secret) for role in SECRET_READERS}
+    return [
+        f"{g.role}/{g.sid}: {g.action} on {g.resource}"
+        for role in ALL_ROLES
+        for g in stack.grants(role)
+        if g.service in CREDENTIAL_SERVICES and (g.role, g.action, g.resource) not in allowed
+    ]
+
+
+def catalogue_actions_outside_remediation(stack: Stack, role: str) -> list[str]:
+    mutating_catalogue = {action for action in declared_actions() if not is_read_only(action)}
+    return [f"{g.role}: {g.action} is a remediation" for g in stack.grants(role) if g.action in mutating_catalogue]
+
+
+def unjustified_wildcards(stack: Stack, role: str) -> list[str]:
+    found = []
+    for statement in stack.statements(role):
+        sid = statement.get("Sid", "<no Sid>")
+        if "NotAction" in statement or "NotResource" in statement:
+            found.append(f"{role}/{sid}: NotAction/NotResource grants everything not listed")
+        for action in _as_list(statement.get("Action")):
+            if ("*" in action or "?" in action) and (role, action) not in WILDCARD_ACTIONS:
+                found.append(f"{role}/{sid}: wildcard action {action}")
+        resources = _as_list(statement.get("Resource"))
+        if "*" in resources:
+            unscoped = UNSCOPED_STATEMENTS.get((role, sid))
+            if unscoped is None:
+                found.append(f"{role}/{sid}: Resource '*' without a listed reason")
+            elif unscoped.nothing_narrower_exists:
+                scopable = [a for a in _as_list(statement.get("Action")) if resource_types_of(a)]
+                if scopable:
+                    found.append(f"{role}/{sid}: {scopable} can be scoped to a resource, so '*' is not needed")
+        for resource in resources:
+            owner = stack.owner(resource)
+            if owner.startswith("external:") and resource != stack.parameters["Auth0ClientSecretArn"]:
+                found.append(f"{role}/{sid}: {resource} is neither a resource of this stack nor the Auth0 secret")
+    return found
+
+
+def unknown_actions(stack: Stack, role: str) -> list[str]:
+    return [
+        f"{g.role}/{g.sid}: {g.action} is not an IAM action"
+        for g in stack.grants(role)
+        if "*" not in g.action and resource_types_of(g.action) is None
+    ]
+
+
+def remediation_role_problems(stack: Stack) -> list[str]:
+    found = []
+    granted = {g.action for g in stack.grants("RemediationRole")}
+    declared = set(declared_actions())
+    if granted != declared:
+        found.append(
+            f"RemediationRole grants {sorted(granted - declared)} beyond the catalogue "
+            f"and lacks {sorted(declared - granted)}"
+        )
+    for grant in stack.grants("RemediationRole"):
+        if grant.action == "iam:PassRole" and grant.condition != {
+            "StringEquals": {"iam:PassedToService": "vpc-flow-logs.amazonaws.com"}
+        }:
+            found.append("iam:PassRole is not limited to vpc-flow-logs.amazonaws.com")
+    properties = stack.properties("RemediationRole")
+    if properties.get("MaxSessionDuration") != 3600:
+        found.append(f"MaxSessionDuration is {properties.get('MaxSessionDuration')}, not 3600")
+    for forbidden in ("ManagedPolicyArns", "PermissionsBoundary", "RoleName"):
+        if forbidden in properties:
+            found.append(f"RemediationRole sets {forbidden}")
+    found += web_identity_trust_problems(stack)
+    return found
+
+
+def web_identity_trust_problems(stack: Stack) -> list[str]:
+    trust = stack.trust_policy("RemediationRole")
+    statements = _as_list(trust.get("Statement"))
+    url = stack.parameters["RemediationOidcProviderUrl"]
+    existing = stack.parameters["ExistingRemediationOidcProviderArn"]
+    provider = existing or stack.ref("RemediationOidcProvider")
+    expected = {
+        "Effect": "Allow",
+        "Principal": {"Federated": provider},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {
+            "StringEquals": {f"{url.removeprefix('https://')}:aud": stack.parameters["RemediationOidcAudience"]}
+        },
+    }
+    if len(statements) != 1:
+        return [f"RemediationRole trust has {len(statements)} statements; exactly one (web identity) is allowed"]
+    actual = {key: value for key, value in statements[0].items() if key != "Sid"}
+    if isinstance(actual.get("Action"), list) and len(actual["Action"]) == 1:
+        actual["Action"] = actual["Action"][0]
+    return [] if actual == expected else [f"RemediationRole trust is {actual}, expected {expected}"]
+
+
+def key_policy_problems(stack: Stack) -> list[str]:
+    found = []
+    crypto: set[tuple[str, str]] = set()
+    for statement in stack.key_policy()["Statement"]:
+        sid = statement.get("Sid", "<no Sid>")
+        if statement.get("Effect") != "Allow":
+            continue
+        if "NotAction" in statement or "NotPrincipal" in statement:
+            found.append(f"HandoffKey/{sid}: NotAction/NotPrincipal")
+        principal = _principal_owner(stack, statement)
+        for action in _as_list(statement.get("Action")):
+            if "*" in action:
+                found.append(f"HandoffKey/{sid}: wildcard action {action} (would include Decrypt)")
+            elif action in KMS_CRYPTO_ACTIONS:
+                crypto.add((principal, action))
+                context = statement.get("Condition", {}).get("Null", {}).get("kms:EncryptionContext:execution_arn")
+                if context != "false":
+                    found.append(f"HandoffKey/{sid}: {action} without an execution_arn encryption context")
+    expected = {("ApprovalRole", "kms:Encrypt"), ("ExecutorRole", "kms:Decrypt")}
+    if crypto != expected:
+        found.append(f"HandoffKey cryptographic grants are {sorted(crypto)}, expected exactly {sorted(expected)}")
+    if stack.properties("HandoffKey").get("EnableKeyRotation") is not True:
+        found.append("HandoffKey rotation is off")
+    return found
+
+
+def _principal_owner(stack: Stack, statement: dict[str, Any]) -> str:
+    principal = statement.get("Principal", {})
+    aws = principal.get("AWS") if isinstance(principal, dict) else principal
+    if aws == f"arn:aws:iam::{stack.resolver.pseudo['AWS::AccountId']}:root":
+        return "root"
+    return stack.owner(aws) if isinstance(aws, str) else f"unexpected principal {principal}"
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The matrix on template.yaml
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", list(MAY_WRITE))
+def test_each_role_writes_only_its_own_state(stack: Stack, role: str) -> None:
+    assert writes_beyond_domain(stack, role) == []
+
+
+def test_agent_cannot_reach_a_credential_the_handoff_table_or_a_decision(stack: Stack) -> None:
+    assert agent_credential_reach(stack) == []
+
+
+def test_only_the_credential_side_reads_the_auth0_secret_and_nothing_else(stack: Stack) -> None:
+    assert credential_readers(stack) == []
+    readers = {g.role for role in ALL_ROLES for g in stack.grants(role) if g.service == "secretsmanager"}
+    assert readers == set(SECRET_READERS)
+
+
+@pytest.mark.parametrize("role", ["AgentRole", "ApprovalRole", "ExecutorRole", "KillSwitchRole"])
+def test_only_remediation_role_holds_remediation_actions(stack: Stack, role: str) -> None:
+    assert catalogue_actions_outside_remediation(stack, role) == []
+
+
+@pytest.mark.parametrize("role", ALL_ROLES)
+def test_wildcards_only_where_listed_with_a_reason(stack: Stack, role: str) -> None:
+    assert unjustified_wildcards(stack, role) == []
+
+
+@pytest.mark.parametrize("role", ALL_ROLES)
+def test_every_granted_action_exists_in_iam(stack: Stack, role: str) -> None:
+    assert unknown_actions(stack, role) == []
+
+
+def test_remediation_role_grants_exactly_the_catalogue_and_trusts_only_the_oidc_provider(stack: Stack) -> None:
+    assert remediation_role_problems(stack) == []
+
+
+def test_remediation_role_trusts_an_existing_provider_when_one_is_given() -> None:
+    existing = "arn:aws:iam::123456789012:oidc-provider/aegis-demo.eu.auth0.com/"
+    stack = build_stack(ExistingRemediationOidcProviderArn=existing)
+    assert web_identity_trust_problems(stack) == []
+    assert stack.resolver.condition("CreateRemediationOidcProvider") is False
+    assert stack.trust_policy("RemediationRole")["Statement"][0]["Principal"] == {"Federated": existing}
+
+
+def test_the_created_oidc_provider_accepts_exactly_the_remediation_audience(stack: Stack) -> None:
+    provider = stack.properties("RemediationOidcProvider")
+    assert provider["Url"] == stack.parameters["RemediationOidcProviderUrl"]
+    assert provider["ClientIdList"] == [stack.parameters["RemediationOidcAudience"]]
+    assert "ThumbprintList" not in provider  # empty parameter -> AWS::NoValue
+    with_thumbprint = build_stack(RemediationOidcThumbprint="a" * 40)
+    assert with_thumbprint.properties("RemediationOidcProvider")["ThumbprintList"] == ["a" * 40]
+
+
+def test_handoff_key_lets_only_approval_encrypt_and_only_executor_decrypt(stack: Stack) -> None:
+    assert key_policy_problems(stack) == []
+
+
+def test_no_role_gets_kms_from_iam(stack: Stack) -> None:
+    """KMS use of the handoff key comes from its key policy only; an IAM grant would bypass that proof."""
+    assert [g for role in ALL_ROLES for g in stack.grants(role) if g.action in KMS_CRYPTO_ACTIONS] == []
+
+
+def test_function_roles_are_assumable_only_by_lambda_and_the_state_machine_role_only_by_step_functions(
+    stack: Stack,
+) -> None:
+    for role in FUNCTION_ROLES:
+        statements = stack.trust_policy(role)["Statement"]
+        assert [(s["Effect"], s["Principal"], s["Action"]) for s in statements] == [
+            ("Allow", {"Service": "lambda.amazonaws.com"}, "sts:AssumeRole")
+        ], role
+    (statement,) = stack.trust_policy("StateMachineRole")["Statement"]
+    assert statement["Principal"] == {"Service": "states.amazonaws.com"}
+    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+
+
+def test_every_permission_is_in_a_role_the_matrix_reads(stack: Stack) -> None:
+    """No managed policies, SAM policy templates or separate policy resources that would escape the matrix."""
+    roles = stack.resources_of_type("AWS::IAM::Role")
+    assert set(roles) == set(ALL_ROLES)
+    for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::User", "AWS::IAM::Group"):
+        assert stack.resources_of_type(kind) == {}, kind
+    for name, role in roles.items():
+        assert "ManagedPolicyArns" not in role["Properties"], name
+    for name, function in stack.resources_of_type("AWS::Serverless::Function").items():
+        assert "Policies" not in function["Properties"], name
+        assert "Role" in function["Properties"], name
+
+
+def test_kill_switch_can_do_each_step_of_a_halt(stack: Stack) -> None:
+    granted = {(g.action, g.resource) for g in stack.grants("KillSwitchRole")}
+    assert {
+        ("dynamodb:PutItem", "ControlTable"),
+        ("events:DisableRule", "ScheduledScanRule"),
+        ("events:DisableRule", "ScanRequestRule"),
+        ("states:ListExecutions", "MissionStateMachine"),
+        ("states:GetExecutionHistory", EXECUTIONS),
+        ("states:StopExecution", EXECUTIONS),
+        ("states:SendTaskFailure", UNSCOPED),
+        ("iam:PutRolePolicy", "RemediationRole"),
+        ("secretsmanager:GetSecretValue", f"external:{stack.parameters['Auth0ClientSecretArn']}"),
+    } <= granted
+
+
+def test_each_half_can_do_its_own_job(stack: Stack) -> None:
+    secret = f"external:{stack.parameters['Auth0ClientSecretArn']}"
+
+    def can(role: str) -> set[tuple[str, str]]:
+        return {(g.action, g.resource) for g in stack.grants(role)}
+
+    assert {
+        ("states:StartExecution", "MissionStateMachine"),
+        ("dynamodb:PutItem", "CheckpointsTable"),
+        ("dynamodb:Query", "CheckpointsTable"),
+        ("dynamodb:GetItem", "ControlTable"),
+        ("ec2:DescribeSecurityGroupRules", UNSCOPED),
+    } <= can("AgentRole")
+    assert {
+        ("secretsmanager:GetSecretValue", secret),
+        ("dynamodb:PutItem", "HandoffTable"),
+        ("states:SendTaskSuccess", UNSCOPED),
+        ("lambda:InvokeFunction", "ApprovalFunction"),
+    } <= can("ApprovalRole")
+    assert {
+        ("secretsmanager:GetSecretValue", secret),
+        ("dynamodb:DeleteItem", "HandoffTable"),
+        ("dynamodb:PutItem", "IdempotencyTable"),
+    } <= can("ExecutorRole")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Each check catches the break it exists for
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def _add_statement(role: str, statement: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    def mutate(template: dict[str, Any]) -> None:
+        template["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].append(statement)
+
+    return mutate
+
+
+def _handoff_key_statement(statement: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    def mutate(template: dict[str, Any]) -> None:
+        template["Resources"]["HandoffKey"]["Properties"]["KeyPolicy"]["Statement"].append(statement)
+
+    return mutate
+
+
+def _set_trust_condition(template: dict[str, Any]) -> None:
+    sub = template["Resources"]["RemediationRole"]["Properties"]["AssumeRolePolicyDocument"]["Fn::Sub"]
+    sub[0] = sub[0].replace('"StringEquals"', '"StringLike"')
+
+
+def _add_catalogue_gap(template: dict[str, Any]) -> None:
+    statement = template["Resources"]["RemediationRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    statement[0]["Action"] = [a for a in statement[0]["Action"] if a != "ec2:RevokeSecurityGroupIngress"]
+
+
+_ROOT = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+_MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], Callable[[Stack], list[str]]]] = {
+    "agent revokes a security group rule": (
+        _add_statement("AgentRole", {"Effect": "Allow", "Action": "ec2:RevokeSecurityGroupIngress", "Resource": "*"}),
+        lambda s: writes_beyond_domain(s, "AgentRole"),
+    ),
+    "agent reads a secret": (
+        _add_statement(
+            "AgentRole",
+            {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": {"Ref": "Auth0ClientSecretArn"}},
+        ),
+        agent_credential_reach,
+    ),
+    "executor reads another secret": (
+        _add_statement(
+            "ExecutorRole",
+            {
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-XyZ123",
+            },
+        ),
+        credential_readers,
+    ),
+    "agent decrypts": (
+        _add_statement("AgentRole", {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"}),
+        agent_credential_reach,
+    ),
+    "agent assumes a role": (
+        _add_statement("AgentRole", {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}),
+        agent_credential_reach,
+    ),
+    "agent reads the handoff table": (
+        _add_statement(
+            "AgentRole",
+            {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": {"Fn::GetAtt": ["HandoffTable", "Arn"]}},
+        ),
+        agent_credential_reach,
+    ),
+    "agent sends a task decision": (
+        _add_statement("AgentRole", {"Effect": "Allow", "Action": "states:SendTaskSuccess", "Resource": "*"}),
+        agent_credential_reach,
+    ),
+    "agent invokes the executor": (
+        _add_statement(
+            "AgentRole",
+            {
+                "Effect": "Allow",
+                "Action": "lambda:InvokeFunction",
+                "Resource": {"Fn::GetAtt": ["ExecutorFunction", "Arn"]},
+            },
+        ),
+        agent_credential_reach,
+    ),
+    "executor mutates infrastructure with its own role": (
+        _add_statement(
+            "ExecutorRole", {"Effect": "Allow", "Action": "ec2:RevokeSecurityGroupIngress", "Resource": "*"}
+        ),
+        lambda s: writes_beyond_domain(s, "ExecutorRole"),
+    ),
+    "executor writes the control table": (
+        _add_statement(
+            "ExecutorRole",
+            {"Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": {"Fn::GetAtt": ["ControlTable", "Arn"]}},
+        ),
+        lambda s: writes_beyond_domain(s, "ExecutorRole"),
+    ),
+    "kill switch remediates": (
+        _add_statement("KillSwitchRole", {"Effect": "Allow", "Action": "kms:EnableKeyRotation", "Resource": "*"}),
+        lambda s: catalogue_actions_outside_remediation(s, "KillSwitchRole"),
+    ),
+    "approval role gets a wildcard action": (
+        _add_statement("ApprovalRole", {"Effect": "Allow", "Action": "ec2:Describe*", "Resource": "*"}),
+        lambda s: unjustified_wildcards(s, "ApprovalRole"),
+    ),
+    "executor gets an unlisted Resource '*'": (
+        _add_statement(
+            "ExecutorRole", {"Sid": "Inventory", "Effect": "Allow", "Action": "ec2:DescribeVpcs", "Resource": "*"}
+        ),
+        lambda s: unjustified_wildcards(s, "ExecutorRole"),
+    ),
+    "a listed no-resource-level statement gains a scopable action": (
+        _add_statement(
+            "ApprovalRole",
+            {"Sid": "TaskCallbacks", "Effect": "Allow", "Action": "states:StartExecution", "Resource": "*"},
+        ),
+        lambda s: unjustified_wildcards(s, "ApprovalRole"),
+    ),
+    "a role reaches a resource outside the stack": (
+        _add_statement(
+            "AgentRole",
+            {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": "arn:aws:dynamodb:*:*:table/*"},
+        ),
+        lambda s: unjustified_wildcards(s, "AgentRole"),
+    ),
+    "a misspelt action": (
+        _add_statement("AgentRole", {"Effect": "Allow", "Action": "ec2:DescribeSecurityGroupRule", "Resource": "*"}),
+        lambda s: unknown_actions(s, "AgentRole"),
+    ),
+    "remediation role grants more than the catalogue": (
+        _add_statement("RemediationRole", {"Effect": "Allow", "Action": "ec2:TerminateInstances", "Resource": "*"}),
+        remediation_role_problems,
+    ),
+    "remediation role lacks a catalogue action": (_add_catalogue_gap, remediation_role_problems),
+    "remediation role trust loosened": (_set_trust_condition, remediation_role_problems),
+    "remediation role sessions last longer": (
+        lambda t: t["Resources"]["RemediationRole"]["Properties"].update(MaxSessionDuration=43200),
+        remediation_role_problems,
+    ),
+    "root may decrypt handoffs": (
+        _handoff_key_statement({"Effect": "Allow", "Principal": {"AWS": _ROOT}, "Action": "kms:*", "Resource": "*"}),
+        key_policy_problems,
+    ),
+    "agent may decrypt handoffs": (
+        _handoff_key_statement(
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": {"Fn::GetAtt": ["AgentRole", "Arn"]}},
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+                "Condition": {"Null": {"kms:EncryptionContext:execution_arn": "false"}},
+            }
+        ),
+        key_policy_problems,
+    ),
+    "approval may decrypt handoffs": (
+        _handoff_key_statement(
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": {"Fn::GetAtt": ["ApprovalRole", "Arn"]}},
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+                "Condition": {"Null": {"kms:EncryptionContext:execution_arn": "false"}},
+            }
+        ),
+        key_policy_problems,
+    ),
+    "executor decrypts without an encryption context": (
+        lambda t: t["Resources"]["HandoffKey"]["Properties"]["KeyPolicy"]["Statement"][2].pop("Condition"),
+        key_policy_problems,
+    ),
+}
+
+
+@pytest.mark.parametrize("break_it", list(_MUTATIONS))
+def test_the_matrix_catches(break_it: str) -> None:
+    mutate, check = _MUTATIONS[break_it]
+    template = pristine_template()
+    mutate(template)
+    assert check(build_stack(template)) != [], f"the check did not notice: {break_it}"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Functions, tables, triggers
+# ---------------------------------------------------------------------------------------------------------------------
+
+COMMON_ENV = {
+    "POWERTOOLS_SERVICE_NAME",
+    "POWERTOOLS_METRICS_NAMESPACE",
+    "POWERTOOLS_LOG_LEVEL",
+    "CONTROL_TABLE",
+    "AUDIT_TABLE",
+}
+AGENT_ENV = {
+    "CHECKPOINTS_TABLE",
+    "MISSIONS_TABLE",
+    "STATE_MACHINE_ARN",
+    "SCAN_REGIONS",
+    "DRY_RUN",
+    "MAX_CHANGES_PER_MISSION",
+    "MAX_SHARE_PER_RESOURCE_TYPE",
+    "SUPPRESSIONS",
+    "TRAIL_BUCKET",
+    "FLOW_LOGS_LOG_GROUP",
+    "FLOW_LOGS_ROLE_ARN",
+    "CHECKPOINT_TTL_DAYS",
+}
+AUTH0_ENV = {"AUTH0_ISSUER", "AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET_ARN", "AUTH0_AUDIENCE", "CLIENT_AUTH_METHOD"}
+# logical id -> (CodeUri, Handler, layers, role, environment) as docs/CONTRACTS.md states them.
+CONTRACT: dict[str, tuple[str, str, list[str], str, set[str]]] = {
+    "AgentScanFunction": ("functions/agent/", "app.scan_handler", ["AegisLayer"], "AgentRole", AGENT_ENV),
+    "AgentResumeFunction": ("functions/agent/", "app.resume_handler", ["AegisLayer"], "AgentRole", AGENT_ENV),
+    "ApprovalFunction": (
+        "functions/approval/",
+        "app.handler",
+        ["AegisLayer", "AuthLayer"],
+        "ApprovalRole",
+        AUTH0_ENV
+        | {"HANDOFF_TABLE", "HANDOFF_KEY_ID", "APPROVER_SUBS", "CIBA_SCOPE", "CIBA_REQUESTED_EXPIRY"}
+        | {"APPROVAL_FUNCTION_NAME"},
+    ),
+    "ExecutorFunction": (
+        "functions/executor/",
+        "app.handler",
+        ["AegisLayer", "AuthLayer"],
+        "ExecutorRole",
+        AUTH0_ENV | {"HANDOFF_TABLE", "IDEMPOTENCY_TABLE", "TOKEN_VAULT_CONNECTION", "REMEDIATION_ROLE_ARN"},
+    ),
+    "KillSwitchFunction": (
+        "functions/killswitch/",
+        "app.handler",
+        ["AegisLayer", "AuthLayer"],
+        "KillSwitchRole",
+        AUTH0_ENV
+        | {"STATE_MACHINE_ARN", "SCHEDULE_RULE_NAME", "SCAN_RULE_NAME", "APPROVER_SUBS", "TOKEN_VAULT_CONNECTION"}
+        | {"REMEDIATION_ROLE_NAME", "KILLSWITCH_AUDIENCE"},
+    ),
+}
+
+
+def _environment(stack: Stack, function: str) -> dict[str, str]:
+    shared = stack.resolver.resolve(stack.template["Globals"]["Function"]["Environment"]["Variables"])
+    return {**shared, **stack.properties(function)["Environment"]["Variables"]}
+
+
+def test_functions_are_exactly_those_of_the_contract(stack: Stack) -> None:
+    assert set(stack.resources_of_type("AWS::Serverless::Function")) == set(CONTRACT)
+
+
+@pytest.mark.parametrize("function", list(CONTRACT))
+def test_function_matches_the_contract(stack: Stack, function: str) -> None:
+    code_uri, handler, layers, role, environment = CONTRACT[function]
+    raw = stack.resource(function)["Properties"]
+    assert raw["CodeUri"] == code_uri
+    assert raw["Handler"] == handler
+    assert raw["Layers"] == [{"Ref": layer} for layer in layers]
+    assert raw["Role"] == {"Fn::GetAtt": [role, "Arn"]}
+    assert set(_environment(stack, function)) == COMMON_ENV | environment
+
+
+def test_only_the_credential_side_gets_the_auth_layer(stack: Stack) -> None:
+    users = [
+        name
+        for name, f in stack.resources_of_type("AWS::Serverless::Function").items()
+        if {"Ref": "AuthLayer"} in f["Properties"].get("Layers", [])
+    ]
+    assert sorted(users) == ["ApprovalFunction", "ExecutorFunction", "KillSwitchFunction"]
+    assert stack.resource("AegisLayer")["Properties"]["ContentUri"] == "layers/aegis/"
+    assert stack.resource("AuthLayer")["Properties"]["ContentUri"] == "layers/auth/"
+    for layer in ("AegisLayer", "AuthLayer"):
+        assert stack.resource(layer)["Metadata"]["BuildMethod"] == "python3.13"
+
+
+def test_environment_points_at_the_right_resources(stack: Stack) -> None:
+    state_machine = stack.arn("MissionStateMachine")
+    agent = _environment(stack, "AgentResumeFunction")
+    assert _environment(stack, "AgentScanFunction") == agent
+    assert agent["STATE_MACHINE_ARN"] == state_machine
+    assert agent["CHECKPOINTS_TABLE"] == stack.ref("CheckpointsTable")
+    assert agent["MISSIONS_TABLE"] == stack.ref("MissionsTable")
+    assert agent["CONTROL_TABLE"] == stack.ref("ControlTable")
+    assert agent["AUDIT_TABLE"] == stack.ref("AuditTable")
+    approval = _environment(stack, "ApprovalFunction")
+    assert approval["HANDOFF_TABLE"] == stack.ref("HandoffTable")
+    assert approval["HANDOFF_KEY_ID"] == stack.arn("HandoffKey")
+    assert approval["APPROVAL_FUNCTION_NAME"] == stack.ref("ApprovalFunction")
+    assert approval["AUTH0_CLIENT_SECRET_ARN"] == stack.parameters["Auth0ClientSecretArn"]
+    executor = _environment(stack, "ExecutorFunction")
+    assert executor["IDEMPOTENCY_TABLE"] == stack.ref("IdempotencyTable")
+    assert executor["REMEDIATION_ROLE_ARN"] == stack.arn("RemediationRole")
+    killswitch = _environment(stack, "KillSwitchFunction")
+    assert killswitch["STATE_MACHINE_ARN"] == state_machine
+    assert killswitch["SCHEDULE_RULE_NAME"] == stack.ref("ScheduledScanRule")
+    assert killswitch["SCAN_RULE_NAME"] == stack.ref("ScanRequestRule")
+    assert killswitch["REMEDIATION_ROLE_NAME"] == stack.ref("RemediationRole")
+
+
+def test_globals_pin_the_runtime_and_tracing(stack: Stack) -> None:
+    function_globals = stack.template["Globals"]["Function"]
+    assert function_globals["Runtime"] == "python3.13"
+    assert function_globals["Tracing"] == "Active"
+    assert function_globals["Architectures"] in (["x86_64"], ["arm64"])
+    assert function_globals["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"] == "AegisCloud"
+
+
+@pytest.mark.parametrize("function", list(CONTRACT))
+def test_each_function_logs_to_its_own_group_with_retention(stack: Stack, function: str) -> None:
+    log_group = stack.resource(function)["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+    group = stack.resource(log_group)
+    assert group["Type"] == "AWS::Logs::LogGroup"
+    assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    assert stack.properties(log_group)["LogGroupName"] == f"/aws/lambda/{stack.ref(function)}"
+    role = CONTRACT[function][3]
+    assert ("logs:PutLogEvents", log_group) in {(g.action, g.resource) for g in stack.grants(role)}
+
+
+def test_only_the_kill_switch_has_a_url_and_it_authenticates_callers_itself(stack: Stack) -> None:
+    with_url = {
+        name: f["Properties"]["FunctionUrlConfig"]
+        for name, f in stack.resources_of_type("AWS::Serverless::Function").items()
+        if "FunctionUrlConfig" in f["Properties"]
+    }
+    assert with_url == {"KillSwitchFunction": {"AuthType": "NONE", "InvokeMode": "BUFFERED"}}
+    assert "KILLSWITCH_AUDIENCE" in _environment(stack, "KillSwitchFunction")
+    assert "APPROVER_SUBS" in _environment(stack, "KillSwitchFunction")
+
+
+# logical id -> (keys, TTL attribute or None)
+TABLES: dict[str, tuple[list[tuple[str, str]], str | None]] = {
+    "CheckpointsTable": ([("PK", "HASH"), ("SK", "RANGE")], "ttl"),
+    "MissionsTable": ([("mission_id", "HASH")], None),
+    "AuditTable": ([("mission_id", "HASH"), ("seq", "RANGE")], None),
+    "ControlTable": ([("name", "HASH")], None),
+    "HandoffTable": ([("handoff_id", "HASH")], "expires_at"),
+    "IdempotencyTable": ([("id", "HASH")], "expiration"),
+}
+
+
+def test_the_six_tables_of_the_contract(stack: Stack) -> None:
+    tables = stack.resources_of_type("AWS::DynamoDB::Table")
+    assert set(tables) == set(TABLES)
+    for name, (keys, ttl) in TABLES.items():
+        properties = tables[name]["Properties"]
+        assert [(k["AttributeName"], k["KeyType"]) for k in properties["KeySchema"]] == keys, name
+        assert {a["AttributeName"]: a["AttributeType"] for a in properties["AttributeDefinitions"]} == {
+            key: "S" for key, _ in keys
+        }, name
+        assert properties["BillingMode"] == "PAY_PER_REQUEST", name
+        assert properties["SSESpecification"] == {"SSEEnabled": True}, name
+        expected_ttl = {"AttributeName": ttl, "Enabled": True} if ttl else None
+        assert properties.get("TimeToLiveSpecification") == expected_ttl, name
+
+
+def test_audit_survives_the_stack_and_handoffs_are_never_backed_up(stack: Stack) -> None:
+    assert stack.resource("AuditTable")["DeletionPolicy"] == "Retain"
+    assert stack.resource("AuditTable")["UpdateReplacePolicy"] == "Retain"
+    assert "PointInTimeRecoverySpecification" not in stack.resource("HandoffTable")["Properties"]
+    for role in ALL_ROLES:
+        audit_writes = {
+            g.action for g in stack.grants(role) if g.resource == "AuditTable" and not is_read_only(g.action)
+        }
+        assert audit_writes <= {"dynamodb:PutItem"}, f"{role} may rewrite audit records: {audit_writes}"
+
+
+def test_scans_are_triggered_by_the_schedule_and_by_aegis_scan_events(stack: Stack) -> None:
+    schedule = stack.properties("ScheduledScanRule")
+    assert schedule["ScheduleExpression"] == stack.parameters["ScanSchedule"] == "rate(1 day)"
+    on_demand = stack.properties("ScanRequestRule")
+    assert on_demand["EventPattern"] == {"source": ["aegis.scan"], "detail-type": ["Aegis Scan Requested"]}
+    target = stack.arn("AgentScanFunction")
+    permissions = stack.resources_of_type("AWS::Lambda::Permission")
+    for rule in ("ScheduledScanRule", "ScanRequestRule"):
+        properties = stack.properties(rule)
+        assert properties["Name"] == stack.ref(rule)
+        assert [t["Arn"] for t in properties["Targets"]] == [target]
+        assert any(
+            stack.properties(p)["SourceArn"] == stack.arn(rule)
+            and stack.properties(p)["Principal"] == "events.amazonaws.com"
+            and stack.properties(p)["FunctionName"] == stack.ref("AgentScanFunction")
+            for p in permissions
+        ), rule
+
+
+def test_parameters_cover_the_tenant_and_the_safety_caps(stack: Stack) -> None:
+    declared = set(stack.template["Parameters"])
+    assert set(stack.parameters) == declared
+    assert {
+        "Auth0Issuer",
+        "Auth0ClientId",
+        "Auth0ClientSecretArn",
+        "Auth0Audience",
+        "TokenVaultConnection",
+        "ApproverSubs",
+        "ScanSchedule",
+        "DryRun",
+        "MaxChangesPerMission",
+        "MaxSharePerResourceType",
+        "LogRetentionDays",
+        "MapMaxConcurrency",
+    } <= declared
+    # A tenant's own values never get a default that would deploy against someone else's tenant.
+    for tenant_value in ("Auth0Issuer", "Auth0ClientId", "Auth0ClientSecretArn", "ApproverSubs"):
+        assert "Default" not in stack.template["Parameters"][tenant_value], tenant_value
+
+
+@pytest.mark.parametrize(
+    ("parameter", "bad_value"),
+    [
+        ("Auth0Issuer", "http://aegis-demo.eu.auth0.com/"),
+        ("Auth0ClientSecretArn", "aegis/auth0-client"),
+        ("MaxSharePerResourceType", "1.5"),
+        ("DryRun", "yes"),
+        ("ScanRegions", "us-east-1;eu-west-1"),
+    ],
+)
+def test_bad_parameter_values_are_refused(parameter: str, bad_value: str) -> None:
+    from aegis_local.template import TemplateError
+
+    with pytest.raises(TemplateError, match=parameter):
+        build_stack(**{parameter: bad_value})
+
+
+def test_outputs_name_what_an_operator_needs(stack: Stack) -> None:
+    assert {"MissionStateMachineArn", "KillSwitchUrl", "RemediationRoleArn", "HandoffKeyArn"} <= set(
+        stack.template["Outputs"]
+    )
