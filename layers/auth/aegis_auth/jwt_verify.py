@@ -1,0 +1,229 @@
+"""Verification of the provider's JWTs (access tokens and ID tokens) with python-jose.
+
+The rules are deliberately narrow: RS256 only; exactly one key, the one the token's `kid` names in the provider's
+JWKS (refetched once when the kid is unknown, for key rotation); `iss` always equal to the provider's issuer; `aud`
+always checked (a token's `aud` may be a list); `exp`, `iat`, `iss`, `aud` and `sub` required; a small leeway.
+Time checks use an injectable clock, so tests can move time without sleeping.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import httpx
+from jose import jwt
+from jose.exceptions import JOSEError
+
+from aegis_auth.errors import TokenInvalid
+from aegis_auth.oidc import ProviderMetadata, default_http_client, require_secure_url
+
+Clock = Callable[[], float]
+
+ALGORITHM = "RS256"
+DEFAULT_LEEWAY_SECONDS = 30
+JWKS_MAX_AGE_SECONDS = 600
+# An unknown kid triggers one refetch (key rotation). Tokens reach this code only from the provider's own token
+# endpoint or a sealed handoff, never from a caller, so the refetch is not rate limited unless a caller asks for it.
+JWKS_MIN_REFETCH_SECONDS = 0.0
+_MAX_TOKEN_CHARS = 16 * 1024
+
+
+class JwksCache:
+    """The provider's signing keys, fetched from `jwks_uri`, cached for `max_age` seconds."""
+
+    def __init__(
+        self,
+        jwks_uri: str,
+        http: httpx.Client | None = None,
+        *,
+        clock: Clock = time.time,
+        max_age: float = JWKS_MAX_AGE_SECONDS,
+        min_refetch_interval: float = JWKS_MIN_REFETCH_SECONDS,
+    ) -> None:
+        self.jwks_uri = require_secure_url(jwks_uri, "jwks_uri")
+        self._http = http or default_http_client()
+        self._clock = clock
+        self._max_age = max_age
+        self._min_refetch_interval = min_refetch_interval
+        self._keys: dict[str, dict[str, Any]] = {}
+        self._fetched_at: float | None = None
+        self._lock = threading.Lock()
+
+    def key_for(self, kid: str) -> dict[str, Any]:
+        """The single JWK whose `kid` is `kid`; refetches the set once if it is unknown or stale."""
+        with self._lock:
+            now = self._clock()
+            stale = self._fetched_at is None or now - self._fetched_at >= self._max_age
+            if stale:
+                self._refresh()
+            key = self._keys.get(kid)
+            if key is None and not stale and self._may_refetch(now):
+                self._refresh()
+                key = self._keys.get(kid)
+        if key is None:
+            raise TokenInvalid("the token's kid names no key in the provider's JWKS")
+        return key
+
+    def _may_refetch(self, now: float) -> bool:
+        return self._fetched_at is None or now - self._fetched_at >= self._min_refetch_interval
+
+    def _refresh(self) -> None:
+        try:
+            response = self._http.get(self.jwks_uri, headers={"Accept": "application/json"})
+        except httpx.TransportError as exc:
+            raise TokenInvalid(f"the provider's JWKS is unreachable ({type(exc).__name__})") from None
+        if response.status_code != 200:
+            raise TokenInvalid(f"the provider's JWKS answered HTTP {response.status_code}")
+        try:
+            document = response.json()
+        except ValueError:
+            raise TokenInvalid("the provider's JWKS is not JSON") from None
+        keys = document.get("keys") if isinstance(document, dict) else None
+        if not isinstance(keys, list):
+            raise TokenInvalid("the provider's JWKS has no keys array")
+        usable: dict[str, dict[str, Any]] = {}
+        for key in keys:
+            if not isinstance(key, dict) or not isinstance(key.get("kid"), str):
+                continue
+            if key.get("kty") != "RSA" or key.get("use", "sig") != "sig" or key.get("alg", ALGORITHM) != ALGORITHM:
+                continue
+            usable[key["kid"]] = key
+        self._keys = usable
+        self._fetched_at = self._clock()
+
+
+class TokenVerifier:
+    """Verifies JWTs issued by one provider."""
+
+    def __init__(
+        self,
+        issuer: str,
+        jwks: JwksCache,
+        *,
+        clock: Clock = time.time,
+        leeway: float = DEFAULT_LEEWAY_SECONDS,
+    ) -> None:
+        if not issuer:
+            raise ValueError("issuer is required")
+        self.issuer = issuer
+        self.jwks = jwks
+        self._clock = clock
+        self._leeway = leeway
+
+    @classmethod
+    def for_provider(
+        cls,
+        metadata: ProviderMetadata,
+        http: httpx.Client | None = None,
+        *,
+        clock: Clock = time.time,
+        leeway: float = DEFAULT_LEEWAY_SECONDS,
+    ) -> TokenVerifier:
+        return cls(metadata.issuer, JwksCache(metadata.jwks_uri, http, clock=clock), clock=clock, leeway=leeway)
+
+    def verify(
+        self,
+        token: str,
+        audience: str | Sequence[str],
+        *,
+        access_token: str | None = None,
+    ) -> dict[str, Any]:
+        """Verify `token` and return its claims. Raises TokenInvalid with a reason safe to log.
+
+        `audience` is the expected audience, or several acceptable ones; the token's `aud` (a string or a list) must
+        contain at least one of them. Pass `access_token` when verifying an ID token, so that an `at_hash` claim is
+        checked against it.
+        """
+        expected_audiences = [audience] if isinstance(audience, str) else list(audience)
+        if not expected_audiences or not all(isinstance(a, str) and a for a in expected_audiences):
+            raise ValueError("at least one non-empty expected audience is required")
+        if not isinstance(token, str) or not token or len(token) > _MAX_TOKEN_CHARS:
+            raise TokenInvalid("the token is missing or too long")
+        header = self._header(token)
+        key = self.jwks.key_for(header["kid"])
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                issuer=self.issuer,
+                access_token=access_token,
+                options={
+                    # jose's `require_x` switches `verify_x` on, and its time checks read the wall clock: exp, iat,
+                    # nbf and aud are therefore required and checked below (injectable clock, several audiences).
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                    "verify_aud": False,
+                    "verify_iss": True,
+                    "require_iss": True,
+                    "require_sub": True,
+                    "verify_signature": True,
+                    "verify_at_hash": access_token is not None,
+                },
+            )
+        except JOSEError as exc:
+            raise TokenInvalid(f"token rejected: {_jose_reason(exc)}") from None
+        self._check_audience(claims, expected_audiences)
+        self._check_times(claims)
+        if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+            raise TokenInvalid("token rejected: sub is not a non-empty string")
+        return dict(claims)
+
+    @staticmethod
+    def _header(token: str) -> dict[str, Any]:
+        try:
+            header = jwt.get_unverified_header(token)
+        except JOSEError:
+            raise TokenInvalid("the token is not a JWS compact serialization") from None
+        alg = header.get("alg")
+        if alg != ALGORITHM:
+            # Covers "none" and HS256 signed with the public key: the alg header is never trusted.
+            raise TokenInvalid(f"token rejected: algorithm {str(alg)[:16]!r} is not {ALGORITHM}")
+        if not isinstance(header.get("kid"), str) or not header["kid"]:
+            raise TokenInvalid("token rejected: the header names no kid")
+        if "jku" in header or "jwk" in header or "x5u" in header:
+            raise TokenInvalid("token rejected: keys are only taken from the provider's JWKS")
+        return dict(header)
+
+    @staticmethod
+    def _check_audience(claims: Mapping[str, Any], expected: list[str]) -> None:
+        aud = claims.get("aud")
+        if isinstance(aud, str):
+            present = [aud]
+        elif isinstance(aud, list) and aud and all(isinstance(a, str) for a in aud):
+            present = aud
+        else:
+            raise TokenInvalid("token rejected: aud is neither a string nor a list of strings")
+        if not set(present) & set(expected):
+            raise TokenInvalid("token rejected: the audience is not ours")
+
+    def _check_times(self, claims: Mapping[str, Any]) -> None:
+        now = self._clock()
+        exp, iat, nbf = _numeric(claims, "exp"), _numeric(claims, "iat"), _numeric(claims, "nbf")
+        if exp is None or iat is None:
+            raise TokenInvalid("token rejected: exp and iat must be numbers")
+        if now > exp + self._leeway:
+            raise TokenInvalid("token rejected: expired")
+        if iat > now + self._leeway:
+            raise TokenInvalid("token rejected: issued in the future")
+        if nbf is not None and nbf > now + self._leeway:
+            raise TokenInvalid("token rejected: not yet valid")
+
+
+def _numeric(claims: Mapping[str, Any], name: str) -> float | None:
+    value = claims.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TokenInvalid(f"token rejected: {name} is not a number")
+    return float(value)
+
+
+def _jose_reason(exc: JOSEError) -> str:
+    # jose messages name the failed check ("Signature verification failed.", "Invalid issuer"); they never echo the
+    # token, but cap them anyway.
+    return (str(exc) or type(exc).__name__)[:120]

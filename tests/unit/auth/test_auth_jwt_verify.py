@@ -1,0 +1,205 @@
+"""JWT verification: only RS256 tokens signed by the key the provider's JWKS names by kid, for us, from our issuer,
+within their lifetime."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+
+import pytest
+
+from aegis_auth.errors import TokenInvalid
+from aegis_auth.jwt_verify import JwksCache, TokenVerifier
+from aegis_auth.oidc import ProviderMetadata
+from tests.unit.auth.provider_double import AUDIENCE, CLIENT_ID, ISSUER, ProviderDouble, RsaKey
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def provider(clock: Clock) -> ProviderDouble:
+    return ProviderDouble(clock=clock)
+
+
+@pytest.fixture
+def verifier(provider: ProviderDouble, clock: Clock) -> TokenVerifier:
+    metadata = ProviderMetadata.from_document(provider.discovery(), ISSUER)
+    return TokenVerifier.for_provider(metadata, provider.client(), clock=clock, leeway=30)
+
+
+def claims(clock: Clock, **overrides: object) -> dict[str, object]:
+    now = int(clock())
+    base: dict[str, object] = {"iss": ISSUER, "sub": "auth0|approver", "aud": AUDIENCE, "iat": now, "exp": now + 300}
+    base.update(overrides)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def b64(data: Mapping[str, object]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def test_a_token_from_our_provider_for_our_audience_verifies(
+    provider: ProviderDouble, verifier: TokenVerifier, clock: Clock
+) -> None:
+    token = provider.signing_key.sign(claims(clock))
+    assert verifier.verify(token, AUDIENCE)["sub"] == "auth0|approver"
+
+
+def test_the_audience_may_be_a_list_in_the_token_and_in_the_expectation(
+    provider: ProviderDouble, verifier: TokenVerifier, clock: Clock
+) -> None:
+    token = provider.signing_key.sign(claims(clock, aud=[AUDIENCE, f"{ISSUER}userinfo"]))
+    assert verifier.verify(token, AUDIENCE)["aud"] == [AUDIENCE, f"{ISSUER}userinfo"]
+    assert verifier.verify(token, ["https://other.example/api", AUDIENCE])["sub"] == "auth0|approver"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"aud": "https://other.example/api"}, "audience"),
+        ({"aud": ["https://other.example/api", "x"]}, "audience"),
+        ({"iss": "https://evil.example/"}, "issuer"),
+        ({"aud": None}, "aud"),
+        ({"exp": None}, "exp"),
+        ({"iat": None}, "iat"),
+        ({"iss": None}, "iss"),
+        ({"sub": None}, "sub"),
+        ({"exp": "tomorrow"}, "exp"),
+    ],
+)
+def test_wrong_or_missing_registered_claims_are_refused(
+    provider: ProviderDouble, verifier: TokenVerifier, clock: Clock, overrides: dict[str, object], reason: str
+) -> None:
+    token = provider.signing_key.sign(claims(clock, **overrides))
+    with pytest.raises(TokenInvalid, match=f"(?i){reason}"):
+        verifier.verify(token, AUDIENCE)
+
+
+def test_expiry_and_issue_time_are_judged_by_the_injected_clock_with_leeway(
+    provider: ProviderDouble, verifier: TokenVerifier, clock: Clock
+) -> None:
+    token = provider.signing_key.sign(claims(clock))
+    clock.now += 300 + 29
+    assert verifier.verify(token, AUDIENCE)  # within the 30 s leeway
+    clock.now += 2
+    with pytest.raises(TokenInvalid, match="expired"):
+        verifier.verify(token, AUDIENCE)
+    future = provider.signing_key.sign(claims(clock, iat=int(clock.now) + 120, exp=int(clock.now) + 600))
+    with pytest.raises(TokenInvalid, match="future"):
+        verifier.verify(future, AUDIENCE)
+    not_yet = provider.signing_key.sign(claims(clock, nbf=int(clock.now) + 120))
+    with pytest.raises(TokenInvalid, match="not yet valid"):
+        verifier.verify(not_yet, AUDIENCE)
+
+
+def test_a_token_signed_by_another_key_under_a_known_kid_is_refused(
+    provider: ProviderDouble, verifier: TokenVerifier, clock: Clock
+) -> None:
+    forger = RsaKey.generate(kid=provider.signing_key.kid)
+    with pytest.raises(TokenInvalid, match="Signature verification failed"):
+        verifier.verify(forger.sign(claims(clock)), AUDIENCE)
+
+
+def test_alg_none_is_refused(provider: ProviderDouble, verifier: TokenVerifier, clock: Clock) -> None:
+    unsigned = f"{b64({'alg': 'none', 'typ': 'JWT', 'kid': provider.signing_key.kid})}.{b64(claims(clock))}."
+    with pytest.raises(TokenInvalid, match="algorithm 'none'"):
+        verifier.verify(unsigned, AUDIENCE)
+
+
+def test_hs256_signed_with_the_public_key_as_secret_is_refused(
+    provider: ProviderDouble, verifier: TokenVerifier, clock: Clock
+) -> None:
+    # The classic confusion: the attacker knows the public key and uses it as an HMAC secret.
+    header = {"alg": "HS256", "typ": "JWT", "kid": provider.signing_key.kid}
+    signing_input = f"{b64(header)}.{b64(claims(clock))}"
+    signature = hmac.new(provider.signing_key.public_pem, signing_input.encode(), hashlib.sha256).digest()
+    forged = f"{signing_input}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+    with pytest.raises(TokenInvalid, match="algorithm 'HS256'"):
+        verifier.verify(forged, AUDIENCE)
+
+
+def test_keys_named_in_the_token_header_are_never_used(
+    provider: ProviderDouble, verifier: TokenVerifier, clock: Clock
+) -> None:
+    attacker = RsaKey.generate()
+    token = attacker.sign(claims(clock), headers={"kid": provider.signing_key.kid, "jwk": attacker.public_jwk()})
+    with pytest.raises(TokenInvalid, match="JWKS"):
+        verifier.verify(token, AUDIENCE)
+
+
+def test_an_unknown_kid_refetches_the_jwks_once_then_uses_the_rotated_key(
+    provider: ProviderDouble, verifier: TokenVerifier, clock: Clock
+) -> None:
+    verifier.verify(provider.signing_key.sign(claims(clock)), AUDIENCE)
+    fetches = len(provider.requests_to("/.well-known/jwks.json"))
+    rotated = provider.rotate()
+    assert verifier.verify(rotated.sign(claims(clock)), AUDIENCE)
+    assert len(provider.requests_to("/.well-known/jwks.json")) == fetches + 1
+    verifier.verify(rotated.sign(claims(clock)), AUDIENCE)
+    assert len(provider.requests_to("/.well-known/jwks.json")) == fetches + 1  # cached now
+
+
+def test_a_kid_unknown_even_after_refetch_is_refused_after_exactly_one_refetch(
+    provider: ProviderDouble, verifier: TokenVerifier, clock: Clock
+) -> None:
+    verifier.verify(provider.signing_key.sign(claims(clock)), AUDIENCE)
+    fetches = len(provider.requests_to("/.well-known/jwks.json"))
+    stranger = RsaKey.generate()
+    with pytest.raises(TokenInvalid, match="kid names no key"):
+        verifier.verify(stranger.sign(claims(clock)), AUDIENCE)
+    assert len(provider.requests_to("/.well-known/jwks.json")) == fetches + 1
+
+
+def test_the_jwks_cache_expires(provider: ProviderDouble, clock: Clock) -> None:
+    cache = JwksCache(provider.discovery()["jwks_uri"], provider.client(), clock=clock, max_age=600)
+    cache.key_for(provider.signing_key.kid)
+    cache.key_for(provider.signing_key.kid)
+    assert len(provider.requests_to("/.well-known/jwks.json")) == 1
+    clock.now += 601
+    cache.key_for(provider.signing_key.kid)
+    assert len(provider.requests_to("/.well-known/jwks.json")) == 2
+
+
+def test_non_rs256_keys_in_the_jwks_are_ignored(provider: ProviderDouble, clock: Clock) -> None:
+    original = provider.signing_key.public_jwk
+
+    def as_encryption_key() -> dict[str, object]:
+        return {**original(), "use": "enc"}
+
+    provider.signing_key.public_jwk = as_encryption_key  # type: ignore[method-assign]
+    cache = JwksCache(provider.discovery()["jwks_uri"], provider.client(), clock=clock)
+    with pytest.raises(TokenInvalid, match="kid names no key"):
+        cache.key_for(provider.signing_key.kid)
+
+
+def test_an_id_token_at_hash_is_checked_against_the_access_token(
+    provider: ProviderDouble, verifier: TokenVerifier, clock: Clock
+) -> None:
+    access_token = provider.signing_key.sign(claims(clock))
+    digest = hashlib.sha256(access_token.encode()).digest()
+    at_hash = base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+    id_token = provider.signing_key.sign(claims(clock, aud=CLIENT_ID, at_hash=at_hash))
+    assert verifier.verify(id_token, CLIENT_ID, access_token=access_token)["at_hash"] == at_hash
+    other_access_token = provider.signing_key.sign(claims(clock, jti="other"))
+    with pytest.raises(TokenInvalid, match="at_hash"):
+        verifier.verify(id_token, CLIENT_ID, access_token=other_access_token)
+
+
+def test_garbage_is_refused_with_a_named_error(verifier: TokenVerifier) -> None:
+    for garbage in ("", "not-a-jwt", "a.b.c", "x" * 20_000):
+        with pytest.raises(TokenInvalid):
+            verifier.verify(garbage, AUDIENCE)

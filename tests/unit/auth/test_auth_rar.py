@@ -1,0 +1,79 @@
+"""The authorization_details the approver sees, and the digest check both halves rely on."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from aegis.catalogue import ChangeBase
+from aegis_auth.errors import ApprovalMismatch
+from aegis_auth.rar import (
+    AEGIS_CHANGE_DETAILS_TYPE,
+    carried_digests,
+    change_authorization_details,
+    require_change_digest,
+    require_granted_digest,
+)
+from tests.support.changes import one_of_each_kind
+
+CHANGES = one_of_each_kind()
+
+
+@pytest.mark.parametrize("change", CHANGES, ids=lambda c: c.kind)
+def test_every_kind_yields_one_guardian_shaped_object_carrying_its_digest(change: ChangeBase) -> None:
+    details = change_authorization_details(change)
+    assert len(details) == 1
+    (detail,) = details
+    assert detail["type"] == AEGIS_CHANGE_DETAILS_TYPE
+    assert detail["instruction"].startswith("Approve exactly this AWS change: ")
+    assert len(detail["instruction"]) <= 255
+    properties = detail["properties"]
+    assert 1 <= len(properties) <= 10
+    assert properties["digest"]["value"] == change.digest
+    assert properties["change_id"]["value"] == change.change_id
+    assert sorted(p["display_order"] for p in properties.values()) == list(range(1, len(properties) + 1))
+    for name, prop in properties.items():
+        assert set(prop) == {"display", "name", "display_order", "value"}
+        assert prop["display"] is True
+        assert isinstance(prop["value"], str)
+        assert len(prop["value"]) <= 255
+        assert len(prop["name"]) <= 255
+        assert all(c.isalnum() or c in "_.-" for c in name)
+    assert len(json.dumps(details).encode()) <= 5 * 1024
+
+
+def test_the_digest_check_accepts_our_digest_and_nothing_else() -> None:
+    change, other = CHANGES[0], CHANGES[1]
+    details = change_authorization_details(change)
+    require_change_digest(details, change.digest)
+    assert carried_digests(details) == [change.digest]
+    with pytest.raises(ApprovalMismatch, match="another change digest"):
+        require_change_digest(details, other.digest)
+    with pytest.raises(ApprovalMismatch, match="another change digest"):
+        require_change_digest(details + change_authorization_details(other), change.digest)
+    with pytest.raises(ApprovalMismatch, match="no aegis-change object"):
+        require_change_digest([{"type": "urn:auth0:schemas:authorization-details:v1:other"}], change.digest)
+    with pytest.raises(ApprovalMismatch, match="no aegis-change object"):
+        require_change_digest("not a list", change.digest)
+    with pytest.raises(ApprovalMismatch):
+        require_change_digest([{"type": AEGIS_CHANGE_DETAILS_TYPE, "properties": {}}], change.digest)
+
+
+def test_plain_string_properties_are_read_too() -> None:
+    change = CHANGES[0]
+    require_change_digest([{"type": AEGIS_CHANGE_DETAILS_TYPE, "properties": {"digest": change.digest}}], change.digest)
+
+
+def test_every_stated_grant_must_carry_the_digest() -> None:
+    change, other = CHANGES[0], CHANGES[1]
+    ours, theirs = change_authorization_details(change), change_authorization_details(other)
+    require_granted_digest({"authorization_details": ours}, {"authorization_details": ours}, change.digest)
+    require_granted_digest({}, {"authorization_details": ours}, change.digest)
+    require_granted_digest({"authorization_details": ours}, {}, change.digest)
+    with pytest.raises(ApprovalMismatch, match="neither"):
+        require_granted_digest({}, {}, change.digest)
+    with pytest.raises(ApprovalMismatch):
+        require_granted_digest({"authorization_details": theirs}, {"authorization_details": ours}, change.digest)
+    with pytest.raises(ApprovalMismatch):
+        require_granted_digest({"authorization_details": ours}, {"authorization_details": theirs}, change.digest)
