@@ -21,6 +21,7 @@ from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
 from aegis.catalogue import parse_change
+from aegis.models import ChangeResult
 from aegis_local.template import TemplateError, substitute_definition
 from tests.support.changes import one_of_each_kind
 from tests.support.stack import ROOT, STATE_MACHINE_PATH, Stack, build_stack
@@ -412,7 +413,7 @@ class FakeFunctions:
             self.calls.append((name, payload))
             if name == "executor":
                 answers = self.executor_answers.get(payload["change"]["change_id"], [])
-                answer = answers.pop(0) if answers else {"outcome": "applied", "reason": None}
+                answer = answers.pop(0) if answers else {"outcome": "applied", "reason": "applied and verified"}
         if name == "executor":
             if isinstance(answer, str):
                 response_headers["x-amz-function-error"] = "Unhandled"
@@ -517,7 +518,7 @@ def start_mission(functions: FakeFunctions) -> Iterator[Callable[..., Mission]]:
             machine = sfn.create_state_machine(
                 name=f"mission-{time.monotonic_ns()}", definition=definition, roleArn=role
             )
-            mission_id = "msn-20250601-0001"
+            mission_id = "m-0123456789abcdef0123"
             execution = sfn.start_execution(
                 stateMachineArn=machine["stateMachineArn"],
                 name=mission_id,
@@ -562,17 +563,19 @@ def test_a_mission_collects_every_kind_of_decision_and_resumes_the_agent_once(
     finished = mission.finish()
 
     assert finished["status"] == "SUCCEEDED"
-    assert json.loads(finished["output"]) == {"mission_id": "msn-20250601-0001", "status": "reported"}
+    assert json.loads(finished["output"]) == {"mission_id": "m-0123456789abcdef0123", "status": "reported"}
     executed = functions.received("executor")
     assert sorted(p["change"]["change_id"] for p in executed) == sorted([applied, halted_execution])
     for payload in executed:
         assert set(payload) == {"execution_arn", "mission_id", "change", "approval"}
         assert payload["approval"]["handoff_id"] == f"hnd-{payload['change']['change_id']}"
     (resume,) = functions.received("resume")
+    for result in resume["results"]:
+        ChangeResult.model_validate(result)  # what the agent's resume entry accepts
     assert resume == {
-        "mission_id": "msn-20250601-0001",
+        "mission_id": "m-0123456789abcdef0123",
         "results": [
-            {"change_id": applied, "decision": "approved", "outcome": "applied", "reason": None},
+            {"change_id": applied, "decision": "approved", "outcome": "applied", "reason": "applied and verified"},
             {"change_id": denied, "decision": "denied", "outcome": "skipped", "reason": "Approval.Denied"},
             {"change_id": expired, "decision": "expired", "outcome": "skipped", "reason": "Approval.Expired"},
             {"change_id": halted_approval, "decision": "halted", "outcome": "skipped", "reason": "Approval.Halted"},
@@ -600,7 +603,7 @@ def test_a_throttled_executor_is_retried_and_other_failures_are_not(
     assert attempts.count(crashed) == 1
     (resume,) = functions.received("resume")
     assert resume["results"] == [
-        {"change_id": throttled, "decision": "approved", "outcome": "applied", "reason": None},
+        {"change_id": throttled, "decision": "approved", "outcome": "applied", "reason": "applied and verified"},
         {
             "change_id": exchange_failed,
             "decision": "approved",

@@ -7,6 +7,7 @@ up as a failing "catches" test.
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 from collections.abc import Callable
@@ -15,10 +16,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 import pytest
+from botocore import xform_name
 
 from aegis.catalogue import declared_actions
-from tests.support.stack import EXECUTIONS, UNSCOPED, Stack, build_stack, pristine_template
+from tests.support.stack import EXECUTIONS, ROOT, UNSCOPED, Stack, build_stack, pristine_template
 
 FUNCTION_ROLES = ("AgentRole", "ApprovalRole", "ExecutorRole", "KillSwitchRole")
 SECRET_READERS = ("ApprovalRole", "ExecutorRole", "KillSwitchRole")
@@ -494,8 +497,9 @@ def _set_trust_condition(template: dict[str, Any]) -> None:
 
 
 def _add_catalogue_gap(template: dict[str, Any]) -> None:
-    statement = template["Resources"]["RemediationRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-    statement[0]["Action"] = [a for a in statement[0]["Action"] if a != "ec2:RevokeSecurityGroupIngress"]
+    statements = template["Resources"]["RemediationRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    catalogue = next(s for s in statements if s["Sid"] == "DeclaredByTheCatalogue")
+    catalogue["Action"] = [a for a in catalogue["Action"] if a != "ec2:RevokeSecurityGroupIngress"]
 
 
 _ROOT = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
@@ -636,7 +640,11 @@ _MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], Callable[[Stack], 
         key_policy_problems,
     ),
     "executor decrypts without an encryption context": (
-        lambda t: t["Resources"]["HandoffKey"]["Properties"]["KeyPolicy"]["Statement"][2].pop("Condition"),
+        lambda t: next(
+            s
+            for s in t["Resources"]["HandoffKey"]["Properties"]["KeyPolicy"]["Statement"]
+            if s["Sid"] == "ExecutorOpensHandoffs"
+        ).pop("Condition"),
         key_policy_problems,
     ),
 }
@@ -894,3 +902,74 @@ def test_outputs_name_what_an_operator_needs(stack: Stack) -> None:
     assert {"MissionStateMachineArn", "KillSwitchUrl", "RemediationRoleArn", "HandoffKeyArn"} <= set(
         stack.template["Outputs"]
     )
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The agent's inventory grants follow the collectors' code
+# ---------------------------------------------------------------------------------------------------------------------
+
+COLLECTORS = ROOT / "layers" / "aegis" / "aegis" / "collectors"
+INVENTORY_SERVICES = ("ec2", "s3", "s3control", "iam", "kms", "cloudtrail", "sts")
+# Where the IAM action is not "<service>:<Operation>". None: the operation needs no permission.
+IAM_ACTION_OF_OPERATION: dict[tuple[str, str], str | None] = {
+    ("s3", "ListBuckets"): "s3:ListAllMyBuckets",
+    ("s3", "GetPublicAccessBlock"): "s3:GetBucketPublicAccessBlock",
+    ("s3", "HeadBucket"): "s3:ListBucket",
+    ("s3control", "GetPublicAccessBlock"): "s3:GetAccountPublicAccessBlock",
+    ("sts", "GetCallerIdentity"): None,
+}
+
+
+def called_operations(paths: list[Path]) -> set[tuple[str, str]]:
+    """(service, Operation) of every AWS API these files can call, by method name or paginator name.
+
+    A name that several inventory services share (s3 and s3control both have get_public_access_block) counts for
+    each of them, so the check errs towards requiring a grant.
+    """
+    session = botocore.session.get_session()
+    by_method: dict[str, set[tuple[str, str]]] = {}
+    for service in INVENTORY_SERVICES:
+        for operation in session.get_service_model(service).operation_names:
+            by_method.setdefault(xform_name(operation), set()).add((service, operation))
+    found: set[tuple[str, str]] = set()
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            name = node.func.attr
+            if name == "get_paginator" and node.args and isinstance(node.args[0], ast.Constant):
+                name = str(node.args[0].value)
+            found |= by_method.get(name, set())
+    return found
+
+
+def iam_action_for(service: str, operation: str) -> str | None:
+    if (service, operation) in IAM_ACTION_OF_OPERATION:
+        return IAM_ACTION_OF_OPERATION[(service, operation)]
+    return f"{'s3' if service == 's3control' else service}:{operation}"
+
+
+def collector_reads_missing(stack: Stack) -> list[str]:
+    operations = called_operations(sorted(COLLECTORS.glob("*.py")))
+    needed = {action for service, operation in operations if (action := iam_action_for(service, operation))}
+    unknown = sorted(action for action in needed if resource_types_of(action) is None)
+    granted = {g.action for g in stack.grants("AgentRole") if g.resource == UNSCOPED}
+    return [f"no IAM action known for {action}: map it in IAM_ACTION_OF_OPERATION" for action in unknown] + [
+        f"the collectors call {action}, which AgentRole does not grant" for action in sorted(needed - granted)
+    ]
+
+
+def test_agent_role_grants_every_read_the_collectors_make(stack: Stack) -> None:
+    operations = called_operations(sorted(COLLECTORS.glob("*.py")))
+    assert ("ec2", "DescribeSecurityGroupRules") in operations, f"no collector calls found under {COLLECTORS}"
+    assert collector_reads_missing(stack) == []
+
+
+def test_a_read_the_collectors_need_but_the_role_lacks_is_caught() -> None:
+    template = pristine_template()
+    statements = template["Resources"]["AgentRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    inventory = next(s for s in statements if s["Sid"] == "ReadOnlyInventory")
+    inventory["Action"].remove("ec2:DescribeVpcs")
+    assert collector_reads_missing(build_stack(template)) == [
+        "the collectors call ec2:DescribeVpcs, which AgentRole does not grant"
+    ]
