@@ -1,0 +1,67 @@
+"""The executor's named errors, spelled as Step Functions sees them.
+
+Lambda's Python runtime reports a raised exception as `errorType = type(exc).__name__`, and a Task state's
+`Retry`/`Catch` match `ErrorEquals` against that string (moto's interpreter reads the same `errorType` field). So
+each class's `__name__` *is* the error name of the state machine — `Executor.ApprovalInvalid` and so on — while
+Python code still catches it by class. No wrapper or translation layer sits between the two.
+
+Messages are built by the executor from fixed texts and identifiers only: never a token, a secret or a response body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+def _error_name[E: type[Exception]](name: str) -> Callable[[E], E]:
+    def rename(cls: E) -> E:
+        cls.__name__ = name
+        cls.__qualname__ = name
+        return cls
+
+    return rename
+
+
+class ExecutorError(Exception):
+    """Base class of the errors the executor raises to the state machine."""
+
+
+@_error_name("Executor.InvalidRequest")
+class InvalidRequest(ExecutorError):
+    """The invocation payload is not an executor request (missing fields, not a catalogue change)."""
+
+
+@_error_name("Executor.ApprovalInvalid")
+class ApprovalInvalid(ExecutorError):
+    """The approval does not release this change: consumed, forged, for another change or execution, expired, for
+    another audience or approver, or without this change's digest. Nothing was applied."""
+
+
+@_error_name("Executor.Halted")
+class Halted(ExecutorError):
+    """The kill switch is engaged."""
+
+
+@_error_name("Executor.NoConnectedAccount")
+class NoConnectedAccount(ExecutorError):
+    """The approver has no connected account on the Token Vault connection. Nothing was applied."""
+
+
+@_error_name("Executor.TokenExchangeFailed")
+class TokenExchangeFailed(ExecutorError):
+    """Token Vault refused the exchange or could not be reached. Nothing was applied."""
+
+
+@_error_name("Executor.Throttled")
+class Throttled(ExecutorError):
+    """AWS throttled the executor before the approval was consumed; retrying the invocation is safe."""
+
+
+ERRORS: tuple[type[ExecutorError], ...] = (
+    InvalidRequest,
+    ApprovalInvalid,
+    Halted,
+    NoConnectedAccount,
+    TokenExchangeFailed,
+    Throttled,
+)

@@ -1,0 +1,60 @@
+"""The executor's errors reach Step Functions under the names the state machine matches."""
+
+from __future__ import annotations
+
+import json
+import traceback
+from pathlib import Path
+
+import pytest
+
+from aegis_executor.errors import (
+    ERRORS,
+    ApprovalInvalid,
+    ExecutorError,
+    InvalidRequest,
+    NoConnectedAccount,
+    Throttled,
+    TokenExchangeFailed,
+)
+
+DEFINITION = Path(__file__).parents[3] / "statemachine" / "mission.asl.json"
+
+
+def _apply_change_state() -> dict[str, object]:
+    definition = json.loads(DEFINITION.read_text())
+    states = definition["States"]["ApproveAndApplyEachChange"]["ItemProcessor"]["States"]
+    return states["ApplyChange"]  # type: ignore[no-any-return]
+
+
+def _lambda_error_type(exc: BaseException) -> str:
+    # What the Lambda Python runtime puts into the error payload's errorType.
+    return type(exc).__name__
+
+
+@pytest.mark.parametrize("error", ERRORS, ids=[e.__name__ for e in ERRORS])
+def test_each_error_reports_its_state_machine_name_and_is_still_caught_by_class(error: type[ExecutorError]) -> None:
+    assert error.__name__.startswith("Executor.")
+    with pytest.raises(error) as caught:
+        raise error("why")
+    assert _lambda_error_type(caught.value) == error.__name__
+    assert isinstance(caught.value, ExecutorError)
+    assert error.__name__ in "".join(traceback.format_exception_only(caught.value))
+
+
+def test_every_executor_error_the_state_machine_names_is_raised_by_that_name() -> None:
+    state = _apply_change_state()
+    named = {
+        name
+        for rule in [*state["Retry"], *state["Catch"]]  # type: ignore[misc]
+        for name in rule["ErrorEquals"]
+        if name.startswith("Executor.")
+    }
+    assert named <= {e.__name__ for e in ERRORS}
+    assert {e.__name__ for e in (ApprovalInvalid, NoConnectedAccount, TokenExchangeFailed, Throttled)} <= named
+
+
+def test_only_throttling_is_retried() -> None:
+    retried = {name for rule in _apply_change_state()["Retry"] for name in rule["ErrorEquals"]}  # type: ignore[attr-defined]
+    assert {name for name in retried if name.startswith("Executor.")} == {Throttled.__name__}
+    assert InvalidRequest.__name__ not in retried
