@@ -1,0 +1,229 @@
+"""The intention domain's code cannot reach credential code or mutate the account (DESIGN.md, "Trust domains").
+
+Every Python file under functions/agent and layers/aegis is parsed (not imported, so nothing can hide behind an
+import-time condition) and checked for:
+- imports of the other trust domains' packages, of token/crypto/HTTP libraries, or of secret-fetching helpers,
+  including dynamic imports by name;
+- boto3 clients of secret-holding services;
+- calls of AWS operations that are not read-only, except the agent's own bookkeeping listed with a reason.
+The IAM matrix (test_template.py) proves the same from the other side: even such code would be denied.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import botocore.session
+import pytest
+from botocore import xform_name
+
+from tests.support.stack import ROOT
+
+AGENT_SIDE = (ROOT / "functions" / "agent", ROOT / "layers" / "aegis")
+
+# Module prefixes the agent side may never import.
+FORBIDDEN_MODULES: dict[str, str] = {
+    "aegis_approval": "approval trust domain",
+    "aegis_executor": "execution trust domain",
+    "aegis_killswitch": "kill-switch trust domain",
+    "aegis_auth": "OIDC/JWT/token helpers (the AuthLayer)",
+    "aegis_local": "the local stack and its Auth0 emulator",
+    "jose": "JWT handling",
+    "jwt": "JWT handling",
+    "authlib": "OAuth/JWT handling",
+    "auth0": "Auth0 SDK (tokens, management API)",
+    "auth0_ai": "Auth0 AI SDK (Token Vault)",
+    "httpx": "an HTTP client could talk to the token endpoint",
+    "requests": "an HTTP client could talk to the token endpoint",
+    "urllib3": "an HTTP client could talk to the token endpoint",
+    "urllib.request": "an HTTP client could talk to the token endpoint",
+    "http.client": "an HTTP client could talk to the token endpoint",
+    "aiohttp": "an HTTP client could talk to the token endpoint",
+    "cryptography": "key material and decryption",
+    "Crypto": "key material and decryption",
+    "nacl": "key material and decryption",
+    "aws_encryption_sdk": "decryption",
+    "aws_lambda_powertools.utilities.parameters": "fetches secrets and parameters",
+}
+# boto3 clients/resources of services that hold or hand out secrets. (A kms client is fine: the key-rotation check
+# reads through it, and kms decrypt/encrypt/generate_data_key are not read-only, so the call check refuses them.)
+FORBIDDEN_CLIENTS: dict[str, str] = {
+    "secretsmanager": "holds the Auth0 client secret",
+    "ssm": "Parameter Store holds secrets",
+    "sso": "hands out credentials",
+    "sso-oidc": "hands out tokens",
+    "cognito-identity": "hands out credentials",
+}
+# Services whose operation names count as AWS calls (everything the project's code could talk to).
+AWS_SERVICES = (
+    "cloudtrail",
+    "cloudwatch",
+    "config",
+    "dynamodb",
+    "ec2",
+    "events",
+    "iam",
+    "kms",
+    "lambda",
+    "logs",
+    "organizations",
+    "s3",
+    "s3control",
+    "secretsmanager",
+    "securityhub",
+    "sns",
+    "sqs",
+    "ssm",
+    "stepfunctions",
+    "sts",
+)
+READ_ONLY_PREFIXES = ("describe_", "get_", "list_", "query", "scan", "batch_get_", "lookup_", "search_", "head_")
+# Not-read-only operation names the agent side may call, and why.
+ALLOWED_CALLS: dict[str, str] = {
+    "put_item": "the agent's own tables (Checkpoints, Missions, Audit append); IAM limits the tables",
+    "update_item": "the agent's own tables (Missions status); IAM limits the tables",
+    "delete_item": "LangGraph checkpoint cleanup in the agent's Checkpoints table; IAM limits the table",
+    "start_execution": "starting the mission's state machine is how the agent hands over",
+    "invoke": "LangGraph's Runnable.invoke shares lambda:Invoke's name; AgentRole has no lambda grant (IAM matrix)",
+}
+
+
+@dataclass(frozen=True)
+class Violation:
+    path: str
+    line: int
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.what}"
+
+
+@cache
+def aws_operation_names() -> frozenset[str]:
+    session = botocore.session.get_session()
+    return frozenset(
+        xform_name(operation)
+        for service in AWS_SERVICES
+        for operation in session.get_service_model(service).operation_names
+    )
+
+
+def _forbidden_module(name: str) -> str | None:
+    for prefix, why in FORBIDDEN_MODULES.items():
+        if name == prefix or name.startswith(prefix + "."):
+            return why
+    return None
+
+
+def violations_in(source: str, path: str) -> list[Violation]:
+    found: list[Violation] = []
+    for node in ast.walk(ast.parse(source, filename=path)):
+        imported: list[str] = []
+        if isinstance(node, ast.Import):
+            imported = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            imported = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        for name in imported:
+            why = _forbidden_module(name)
+            if why:
+                found.append(Violation(path, node.lineno, f"imports {name} ({why})"))
+                break
+        if isinstance(node, ast.Call):
+            found += _call_violations(node, path)
+    return found
+
+
+def _call_violations(node: ast.Call, path: str) -> list[Violation]:
+    found: list[Violation] = []
+    name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+    first = node.args[0] if node.args else None
+    literal = first.value if isinstance(first, ast.Constant) and isinstance(first.value, str) else None
+    if name in ("import_module", "__import__") and literal and _forbidden_module(literal):
+        found.append(Violation(path, node.lineno, f"imports {literal} dynamically ({_forbidden_module(literal)})"))
+    if name in ("client", "resource") and literal in FORBIDDEN_CLIENTS:
+        found.append(Violation(path, node.lineno, f"creates a {literal} client ({FORBIDDEN_CLIENTS[literal]})"))
+    operation = literal if name == "get_paginator" and literal else name
+    if (
+        isinstance(node.func, ast.Attribute)
+        and operation in aws_operation_names()
+        and not operation.startswith(READ_ONLY_PREFIXES)
+        and operation not in ALLOWED_CALLS
+    ):
+        found.append(Violation(path, node.lineno, f"calls {operation}, an AWS operation that is not read-only"))
+    return found
+
+
+def agent_side_files() -> list[Path]:
+    return sorted(path for root in AGENT_SIDE for path in root.rglob("*.py") if "__pycache__" not in path.parts)
+
+
+def test_the_agent_side_has_code_to_check() -> None:
+    files = {path.relative_to(ROOT).as_posix() for path in agent_side_files()}
+    assert "layers/aegis/aegis/catalogue/__init__.py" in files
+    assert any(name.startswith("functions/agent/") for name in files)
+
+
+def test_agent_side_reaches_no_credential_code_and_mutates_nothing() -> None:
+    found = [
+        str(v)
+        for path in agent_side_files()
+        for v in violations_in(path.read_text(encoding="utf-8"), path.relative_to(ROOT).as_posix())
+    ]
+    assert found == []
+
+
+@pytest.mark.parametrize(
+    ("snippet", "expected"),
+    [
+        ("import aegis_executor.remediations", "imports aegis_executor.remediations (execution trust domain)"),
+        ("from aegis_auth.jwt_verify import TokenVerifier", "imports aegis_auth.jwt_verify"),
+        ("from jose import jwt", "imports jose (JWT handling)"),
+        ("import httpx", "imports httpx"),
+        ("from urllib import request", "imports urllib.request"),
+        (
+            "from aws_lambda_powertools.utilities import parameters",
+            "imports aws_lambda_powertools.utilities.parameters",
+        ),
+        (
+            "import importlib\nimportlib.import_module('aegis_killswitch.service')",
+            "imports aegis_killswitch.service dynamically",
+        ),
+        ("import boto3\nboto3.client('secretsmanager')", "creates a secretsmanager client"),
+        ("session.client('ssm', region_name='us-east-1')", "creates a ssm client"),
+        ("kms.decrypt(CiphertextBlob=sealed, EncryptionContext=context)", "calls decrypt"),
+        (
+            "ec2.revoke_security_group_ingress(GroupId='sg-1', SecurityGroupRuleIds=['sgr-1'])",
+            "calls revoke_security_group_ingress",
+        ),
+        (
+            "sts.assume_role_with_web_identity(RoleArn=arn, WebIdentityToken=token)",
+            "calls assume_role_with_web_identity",
+        ),
+        ("sfn.send_task_success(taskToken=token, output='{}')", "calls send_task_success"),
+        ("table.meta.client.batch_write_item(RequestItems={})", "calls batch_write_item"),
+        ("paginator = iam.get_paginator('delete_role')", "calls delete_role"),
+    ],
+)
+def test_the_boundary_check_catches(snippet: str, expected: str) -> None:
+    found = [str(v) for v in violations_in(snippet, "functions/agent/aegis_agent/sneaky.py")]
+    assert len(found) == 1, found
+    assert expected in found[0]
+
+
+def test_the_boundary_check_lets_the_agent_do_its_job() -> None:
+    allowed = """
+from aegis.catalogue import parse_change
+import boto3
+table = boto3.resource("dynamodb").Table("missions")
+table.put_item(Item={"mission_id": "m-1"}, ConditionExpression="attribute_not_exists(mission_id)")
+table.query(KeyConditionExpression="x")
+ec2 = boto3.client("ec2")
+for page in ec2.get_paginator("describe_security_group_rules").paginate():
+    pass
+boto3.client("stepfunctions").start_execution(stateMachineArn="arn", name="m-1", input="{}")
+graph.invoke({"mission_id": "m-1"})
+"""
+    assert violations_in(allowed, "functions/agent/aegis_agent/ok.py") == []
