@@ -31,6 +31,8 @@ ALL_ROLES = (*FUNCTION_ROLES, "RemediationRole", "StateMachineRole")
 READ_ONLY_VERB_PREFIXES = ("Describe", "Get", "List", "Query", "Scan", "BatchGet", "Lookup", "Search", "Head")
 # Services whose reads hand out a secret or a credential; checked separately from mutation.
 CREDENTIAL_SERVICES = frozenset({"secretsmanager", "ssm", "sts"})
+# The encryption context every handoff is sealed under (aegis_auth.handoff.encryption_context).
+HANDOFF_CONTEXT_KEYS = ("execution_arn", "change_digest")
 KMS_CRYPTO_ACTIONS = frozenset(
     {
         "kms:CreateGrant",
@@ -315,10 +317,12 @@ def key_policy_problems(stack: Stack) -> list[str]:
                 found.append(f"HandoffKey/{sid}: wildcard action {action} (would include Decrypt)")
             elif action in KMS_CRYPTO_ACTIONS:
                 crypto.add((principal, action))
-                context = statement.get("Condition", {}).get("Null", {}).get("kms:EncryptionContext:execution_arn")
-                if context != "false":
-                    found.append(f"HandoffKey/{sid}: {action} without an execution_arn encryption context")
-    expected = {("ApprovalRole", "kms:Encrypt"), ("ExecutorRole", "kms:Decrypt")}
+                required = statement.get("Condition", {}).get("Null", {})
+                for key in HANDOFF_CONTEXT_KEYS:
+                    if required.get(f"kms:EncryptionContext:{key}") != "false":
+                        found.append(f"HandoffKey/{sid}: {action} without {key} in the encryption context")
+    # Envelope encryption (aegis_auth.handoff): the approval side only ever generates data keys.
+    expected = {("ApprovalRole", "kms:GenerateDataKey"), ("ExecutorRole", "kms:Decrypt")}
     if crypto != expected:
         found.append(f"HandoffKey cryptographic grants are {sorted(crypto)}, expected exactly {sorted(expected)}")
     if stack.properties("HandoffKey").get("EnableKeyRotation") is not True:
@@ -396,7 +400,7 @@ def test_the_created_oidc_provider_accepts_exactly_the_remediation_audience(stac
     assert with_thumbprint.properties("RemediationOidcProvider")["ThumbprintList"] == ["a" * 40]
 
 
-def test_handoff_key_lets_only_approval_encrypt_and_only_executor_decrypt(stack: Stack) -> None:
+def test_handoff_key_lets_only_approval_seal_and_only_executor_open(stack: Stack) -> None:
     assert key_policy_problems(stack) == []
 
 
@@ -622,7 +626,19 @@ _MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], Callable[[Stack], 
                 "Principal": {"AWS": {"Fn::GetAtt": ["AgentRole", "Arn"]}},
                 "Action": "kms:Decrypt",
                 "Resource": "*",
-                "Condition": {"Null": {"kms:EncryptionContext:execution_arn": "false"}},
+                "Condition": {"Null": {f"kms:EncryptionContext:{k}": "false" for k in HANDOFF_CONTEXT_KEYS}},
+            }
+        ),
+        key_policy_problems,
+    ),
+    "approval may encrypt directly": (
+        _handoff_key_statement(
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": {"Fn::GetAtt": ["ApprovalRole", "Arn"]}},
+                "Action": "kms:Encrypt",
+                "Resource": "*",
+                "Condition": {"Null": {f"kms:EncryptionContext:{k}": "false" for k in HANDOFF_CONTEXT_KEYS}},
             }
         ),
         key_policy_problems,
@@ -634,9 +650,17 @@ _MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], Callable[[Stack], 
                 "Principal": {"AWS": {"Fn::GetAtt": ["ApprovalRole", "Arn"]}},
                 "Action": "kms:Decrypt",
                 "Resource": "*",
-                "Condition": {"Null": {"kms:EncryptionContext:execution_arn": "false"}},
+                "Condition": {"Null": {f"kms:EncryptionContext:{k}": "false" for k in HANDOFF_CONTEXT_KEYS}},
             }
         ),
+        key_policy_problems,
+    ),
+    "approval seals without the change digest in the context": (
+        lambda t: next(
+            s
+            for s in t["Resources"]["HandoffKey"]["Properties"]["KeyPolicy"]["Statement"]
+            if s["Sid"] == "ApprovalSealsHandoffs"
+        )["Condition"]["Null"].pop("kms:EncryptionContext:change_digest"),
         key_policy_problems,
     ),
     "executor decrypts without an encryption context": (
