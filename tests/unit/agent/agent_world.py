@@ -3,6 +3,7 @@ built directly, a scanner double that records its calls, and events as EventBrid
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -54,23 +55,11 @@ def create_tables(session: boto3.Session) -> dict[str, Any]:
 
 
 def create_state_machine(session: boto3.Session) -> Any:
-    iam = session.client("iam", region_name=REGION)
-    role = iam.create_role(
-        RoleName="aegis-sfn",
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}
-                ],
-            }
-        ),
-    )
     sfn = session.client("stepfunctions", region_name=REGION)
     sfn.create_state_machine(
         name=STATE_MACHINE_NAME,
         definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Pass", "End": True}}}),
-        roleArn=role["Role"]["Arn"],
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/aegis-mission-state-machine",
     )
     return sfn
 
@@ -304,3 +293,16 @@ def iter_strings(value: Any) -> Iterator[str]:
     elif isinstance(value, list | tuple):
         for item in value:
             yield from iter_strings(item)
+
+
+def raw_text(*tables: Any) -> str:
+    """Every item of the tables as text, deserializing nothing: binary attributes as raw bytes (latin-1) and
+    base64, so a planted value is found wherever it was stored."""
+
+    def default(value: Any) -> str:
+        raw = getattr(value, "value", None)
+        if isinstance(raw, bytes | bytearray):
+            return base64.b64encode(raw).decode() + " " + bytes(raw).decode("latin-1")
+        return str(value)
+
+    return json.dumps([all_items(table) for table in tables], default=default, ensure_ascii=False)
