@@ -1,0 +1,158 @@
+"""What every check shares: its metadata, the planning configuration, the module protocol and ARN conventions.
+
+A check is a module with `METADATA`, `evaluate(inventory) -> list[Finding]` and
+`propose(finding, config) -> ChangeBase | None`. `evaluate` only reads the inventory (read-only collectors);
+`propose` is pure: it builds a catalogue member from the finding's evidence and the configuration, never calling AWS.
+
+ARN conventions for findings that are about an account-wide setting rather than one resource (documented here so
+that suppressions written against them stay valid):
+
+- IAM-level and S3 account-level settings (password policy, root access keys, account Block Public Access) use the
+  account's root principal ARN `arn:aws:iam::<account>:root` and region `us-east-1` (IAM's home region), so their
+  finding ids do not depend on which regions a scan covers.
+- EBS encryption by default is a per-region setting governing every new volume:
+  `arn:aws:ec2:<region>:<account>:volume/*`.
+- "No multi-region trail" is about the account's trails: `arn:aws:cloudtrail:<region>:<account>:trail/*`, in the
+  scan's home region (the first region scanned), where a new trail would be created.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from pydantic import Field, JsonValue, model_validator
+
+from aegis.models import Finding, Frozen, Severity
+from aegis.secrets_guard import walk_strings
+
+if TYPE_CHECKING:
+    from aegis.catalogue import ChangeBase
+    from aegis.collectors import Inventory
+
+IAM_HOME_REGION = "us-east-1"
+EXEMPT_TAG = "aegis:exempt"
+WITHHELD = "<withheld>"
+DEFAULT_TRAIL_NAME = "aegis-multi-region-trail"
+
+TrafficType = Literal["ALL", "ACCEPT", "REJECT"]
+
+
+class CheckMetadata(Frozen):
+    """What a check is, beside its code: the CIS controls it covers and what it can propose."""
+
+    check_id: str = Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)+$")
+    title: str
+    cis_v3: str  # CIS AWS Foundations Benchmark v3.0.0
+    cis_v5: str  # CIS AWS Foundations Benchmark v5.0.0
+    severity: Severity
+    rationale: str
+    remediation_kind: str | None  # a catalogue kind, or None: notify-only
+    resource_type: str
+    services: tuple[str, ...]  # AWS services (boto3 client names) the check reads
+    scope: Literal["region", "account"]  # evaluated once per scanned region, or once per account
+
+    @model_validator(mode="after")
+    def _known_kind(self) -> CheckMetadata:
+        from aegis.catalogue import KINDS
+
+        if self.remediation_kind is not None and self.remediation_kind not in KINDS:
+            raise ValueError(f"{self.check_id}: unknown remediation kind {self.remediation_kind!r}")
+        return self
+
+    def finding(
+        self,
+        *,
+        resource_arn: str,
+        account_id: str,
+        region: str,
+        evidence: Mapping[str, JsonValue],
+        tags: Mapping[str, str] | None = None,
+    ) -> Finding:
+        """A finding of this check. Of the resource's tags only `aegis:exempt` is kept: tags are data, and the
+        planner needs nothing else from them."""
+        return Finding(
+            check_id=self.check_id,
+            title=self.title,
+            cis_v3=self.cis_v3,
+            cis_v5=self.cis_v5,
+            severity=self.severity,
+            resource_arn=resource_arn,
+            resource_type=self.resource_type,
+            account_id=account_id,
+            region=region,
+            evidence=dict(evidence),
+            remediation=self.remediation_kind,
+            tags=kept_tags(tags or {}),
+        )
+
+
+class PlanConfig(Frozen):
+    """Where remediations that create something must send their output. Unset means notify-only for those checks:
+    the agent never invents a destination."""
+
+    trail_bucket: str | None = None
+    trail_name: str = DEFAULT_TRAIL_NAME
+    flow_logs_log_group: str | None = None
+    flow_logs_role_arn: str | None = None
+    flow_logs_traffic_type: TrafficType = "REJECT"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> PlanConfig:
+        """From the agent's environment (TRAIL_BUCKET, FLOW_LOGS_LOG_GROUP, FLOW_LOGS_ROLE_ARN, and the optional
+        FLOW_LOGS_TRAFFIC_TYPE); empty values mean unset."""
+        env = os.environ if environ is None else environ
+        traffic = env.get("FLOW_LOGS_TRAFFIC_TYPE") or "REJECT"
+        return cls(
+            trail_bucket=env.get("TRAIL_BUCKET") or None,
+            flow_logs_log_group=env.get("FLOW_LOGS_LOG_GROUP") or None,
+            flow_logs_role_arn=env.get("FLOW_LOGS_ROLE_ARN") or None,
+            flow_logs_traffic_type=traffic,  # type: ignore[arg-type]
+        )
+
+
+class CheckModule(Protocol):
+    METADATA: CheckMetadata
+
+    def evaluate(self, inventory: Inventory) -> list[Finding]: ...
+
+    def propose(self, finding: Finding, config: PlanConfig) -> ChangeBase | None: ...
+
+
+def kept_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    return {EXEMPT_TAG: tags[EXEMPT_TAG]} if EXEMPT_TAG in tags else {}
+
+
+def evidence_withheld(finding: Finding) -> bool:
+    """True when the scan replaced a value of the evidence by the withheld marker: a change built from it would
+    carry the marker instead of the real value, so there is nothing safe to propose."""
+    return any(text == WITHHELD for _, text in walk_strings(finding.evidence))
+
+
+def account_root_arn(account_id: str) -> str:
+    return f"arn:aws:iam::{account_id}:root"
+
+
+def security_group_arn(region: str, account_id: str, group_id: str) -> str:
+    return f"arn:aws:ec2:{region}:{account_id}:security-group/{group_id}"
+
+
+def vpc_arn(region: str, account_id: str, vpc_id: str) -> str:
+    return f"arn:aws:ec2:{region}:{account_id}:vpc/{vpc_id}"
+
+
+def ebs_default_encryption_arn(region: str, account_id: str) -> str:
+    return f"arn:aws:ec2:{region}:{account_id}:volume/*"
+
+
+def trails_arn(region: str, account_id: str) -> str:
+    return f"arn:aws:cloudtrail:{region}:{account_id}:trail/*"
+
+
+def trail_arn(region: str, account_id: str, name: str) -> str:
+    return f"arn:aws:cloudtrail:{region}:{account_id}:trail/{name}"
+
+
+def bucket_arn(name: str) -> str:
+    return f"arn:aws:s3:::{name}"

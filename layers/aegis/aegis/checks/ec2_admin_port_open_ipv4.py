@@ -1,0 +1,35 @@
+"""SSH (22) or RDP (3389) open to 0.0.0.0/0: CIS v3.0.0 5.2 / v5.0.0 5.3."""
+
+from __future__ import annotations
+
+from aegis.catalogue import ChangeBase
+from aegis.checks._admin_ports import evaluate_world_open, propose_revoke
+from aegis.checks.base import CheckMetadata, PlanConfig
+from aegis.collectors import Inventory
+from aegis.models import Finding, Severity
+
+METADATA = CheckMetadata(
+    check_id="ec2-admin-port-open-ipv4",
+    title="Security group allows SSH or RDP from 0.0.0.0/0",
+    cis_v3="5.2",
+    cis_v5="5.3",
+    severity=Severity.HIGH,
+    rationale=(
+        "Remote administration ports reachable from any IPv4 address invite brute force and exploitation of the "
+        "SSH/RDP services; access should come from known networks only."
+    ),
+    remediation_kind="revoke-security-group-rules",
+    resource_type="AWS::EC2::SecurityGroup",
+    services=("ec2",),
+    scope="region",
+)
+
+
+def evaluate(inventory: Inventory) -> list[Finding]:
+    """One finding per group with at least one ingress rule from 0.0.0.0/0, protocol tcp or all, whose port range
+    covers 22 or 3389; the evidence lists exactly those rules."""
+    return evaluate_world_open(METADATA, inventory, "ipv4")
+
+
+def propose(finding: Finding, config: PlanConfig) -> ChangeBase | None:
+    return propose_revoke(finding, config)

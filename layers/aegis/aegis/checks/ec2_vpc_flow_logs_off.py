@@ -1,0 +1,65 @@
+"""A VPC has no flow logs: CIS v3.0.0 3.7 / v5.0.0 3.7 (numbers from the reference's v3.0/v5.0 mappings).
+
+One `DescribeVpcs` and one `DescribeFlowLogs` listing per region, whatever the number of VPCs. Notify-only unless a
+CloudWatch Logs group and a delivery role are configured.
+"""
+
+from __future__ import annotations
+
+from aegis.catalogue import ChangeBase, CreateVpcFlowLogs, FlowLogDestination, VpcFlowLogs
+from aegis.checks.base import CheckMetadata, PlanConfig, evidence_withheld, vpc_arn
+from aegis.collectors import Inventory
+from aegis.models import Finding, Risk, Severity
+
+METADATA = CheckMetadata(
+    check_id="ec2-vpc-flow-logs-off",
+    title="VPC flow logging is off",
+    cis_v3="3.7",
+    cis_v5="3.7",
+    severity=Severity.MEDIUM,
+    rationale="Flow logs show which traffic was rejected or accepted: the evidence for detecting and investigating "
+    "scans, exfiltration and misrouted traffic.",
+    remediation_kind="create-vpc-flow-logs",
+    resource_type="AWS::EC2::VPC",
+    services=("ec2",),
+    scope="region",
+)
+
+
+def evaluate(inventory: Inventory) -> list[Finding]:
+    vpcs = inventory.ec2.vpcs()
+    if not vpcs:
+        return []
+    logged = inventory.ec2.flow_log_resource_ids()
+    return [
+        METADATA.finding(
+            resource_arn=vpc_arn(inventory.region, inventory.account_id, vpc.vpc_id),
+            account_id=inventory.account_id,
+            region=inventory.region,
+            evidence={"vpc_id": vpc.vpc_id, "is_default": vpc.is_default, "flow_logs": 0},
+            tags=vpc.tags,
+        )
+        for vpc in sorted(vpcs, key=lambda v: v.vpc_id)
+        if vpc.vpc_id not in logged
+    ]
+
+
+def propose(finding: Finding, config: PlanConfig) -> ChangeBase | None:
+    if config.flow_logs_log_group is None or config.flow_logs_role_arn is None or evidence_withheld(finding):
+        return None
+    vpc_id = str(finding.evidence["vpc_id"])
+    destination = FlowLogDestination(
+        log_group_name=config.flow_logs_log_group,
+        deliver_logs_role_arn=config.flow_logs_role_arn,
+        traffic_type=config.flow_logs_traffic_type,
+    )
+    return CreateVpcFlowLogs.propose(
+        check_id=finding.check_id,
+        resource_arn=finding.resource_arn,
+        account_id=finding.account_id,
+        region=finding.region,
+        # Logging changes no traffic; it costs CloudWatch Logs ingestion.
+        risk=Risk.LOW,
+        before=VpcFlowLogs(vpc_id=vpc_id, flow_logs=()),
+        after=VpcFlowLogs(vpc_id=vpc_id, flow_logs=(destination,)),
+    )

@@ -1,0 +1,101 @@
+"""A customer-managed policy granting `*` on `*` is attached: CIS v3.0.0 1.16 / v5.0.0 1.15.
+
+Only the default version counts (it is the one in force). Policies, documents and attachments all come from the
+paginated `GetAccountAuthorizationDetails` listing; tags are fetched only for flagged policies (for `aegis:exempt`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aegis.catalogue import ChangeBase, DetachPolicy, PolicyAttachments
+from aegis.checks.base import IAM_HOME_REGION, CheckMetadata, PlanConfig, evidence_withheld
+from aegis.collectors import Inventory
+from aegis.models import Finding, Risk, Severity
+
+METADATA = CheckMetadata(
+    check_id="iam-admin-policy-attached",
+    title="Customer-managed policy allows * on * and is attached",
+    cis_v3="1.16",
+    cis_v5="1.15",
+    severity=Severity.HIGH,
+    rationale=(
+        "Full administrative privileges given through a customer policy bypass least privilege; whoever holds the "
+        "attached role, user or group can do anything in the account."
+    ),
+    remediation_kind="detach-policy",
+    resource_type="AWS::IAM::ManagedPolicy",
+    services=("iam",),
+    scope="account",
+)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def admin_statements(document: dict[str, Any]) -> list[int]:
+    """Indices of statements that allow every action on every resource."""
+    return [
+        index
+        for index, statement in enumerate(_as_list(document.get("Statement", [])))
+        if isinstance(statement, dict)
+        and statement.get("Effect") == "Allow"
+        and "*" in _as_list(statement.get("Action", []))
+        and "*" in _as_list(statement.get("Resource", []))
+    ]
+
+
+def evaluate(inventory: Inventory) -> list[Finding]:
+    findings = []
+    for policy in inventory.iam.customer_policies():
+        if policy.attachment_count <= 0:
+            continue
+        statements = admin_statements(policy.default_document)
+        if not statements:
+            continue
+        try:
+            tags = inventory.iam.policy_tags(policy.arn)
+        except Exception as exc:
+            # Without its tags the policy's exemption is unknown: report the error rather than risk a plan for it.
+            inventory.record_error(METADATA.check_id, exc, policy.arn, region=IAM_HOME_REGION)
+            continue
+        findings.append(
+            METADATA.finding(
+                resource_arn=policy.arn,
+                account_id=inventory.account_id,
+                region=IAM_HOME_REGION,
+                evidence={
+                    "default_version_id": policy.default_version_id,
+                    "admin_statements": statements,
+                    "attachment_count": policy.attachment_count,
+                    "attachments": {
+                        "roles": list(policy.roles),
+                        "users": list(policy.users),
+                        "groups": list(policy.groups),
+                    },
+                },
+                tags=tags,
+            )
+        )
+    return findings
+
+
+def propose(finding: Finding, config: PlanConfig) -> ChangeBase | None:
+    """Detach from every entity holding it. None when no attachment is known (e.g. the count and the listing
+    disagree): there would be nothing exact to approve."""
+    if evidence_withheld(finding):
+        return None
+    before = PolicyAttachments.model_validate(finding.evidence["attachments"])
+    if not before.pairs():
+        return None
+    return DetachPolicy.propose(
+        check_id=finding.check_id,
+        resource_arn=finding.resource_arn,
+        account_id=finding.account_id,
+        region=finding.region,
+        # Whatever runs as these entities loses its permissions.
+        risk=Risk.HIGH,
+        before=before,
+        after=PolicyAttachments(),
+    )

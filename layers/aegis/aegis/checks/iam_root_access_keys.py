@@ -1,0 +1,46 @@
+"""The root user has access keys: CIS v3.0.0 1.4 / v5.0.0 1.3. Notify-only: no IAM role can delete the root user's
+keys (only root itself, or Organizations' centralized root access), so the agent never proposes a change.
+
+The resource is the root user itself, `arn:aws:iam::<account>:root`, in us-east-1.
+"""
+
+from __future__ import annotations
+
+from aegis.catalogue import ChangeBase
+from aegis.checks.base import IAM_HOME_REGION, CheckMetadata, PlanConfig, account_root_arn
+from aegis.collectors import Inventory
+from aegis.models import Finding, Severity
+
+METADATA = CheckMetadata(
+    check_id="iam-root-access-keys",
+    title="Root user has access keys",
+    cis_v3="1.4",
+    cis_v5="1.3",
+    severity=Severity.CRITICAL,
+    rationale=(
+        "Root access keys cannot be restricted by any policy; whoever obtains one owns the account. Use roles and "
+        "temporary credentials instead."
+    ),
+    remediation_kind=None,
+    resource_type="AWS::IAM::RootUser",
+    services=("iam",),
+    scope="account",
+)
+
+
+def evaluate(inventory: Inventory) -> list[Finding]:
+    present = int(inventory.iam.account_summary().get("AccountAccessKeysPresent", 0))
+    if present <= 0:
+        return []
+    return [
+        METADATA.finding(
+            resource_arn=account_root_arn(inventory.account_id),
+            account_id=inventory.account_id,
+            region=IAM_HOME_REGION,
+            evidence={"account_access_keys_present": present},
+        )
+    ]
+
+
+def propose(finding: Finding, config: PlanConfig) -> ChangeBase | None:
+    return None

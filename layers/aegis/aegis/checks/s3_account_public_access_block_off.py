@@ -1,0 +1,58 @@
+"""Account-level S3 Block Public Access not fully on: CIS v3.0.0 2.1.4 / v5.0.0 2.1.4.
+
+The finding is about the account, so its resource is the account's root principal ARN, in us-east-1 (see
+`aegis.checks.base`). When all four settings are on there is no finding, and `s3-bucket-public` makes no per-bucket
+calls at all; it says so in the scan's notes.
+"""
+
+from __future__ import annotations
+
+from aegis.catalogue import ChangeBase, EnableAccountPublicAccessBlock, PublicAccessBlock
+from aegis.checks.base import CheckMetadata, PlanConfig, account_root_arn, evidence_withheld
+from aegis.collectors import GLOBAL_REGION, Inventory
+from aegis.models import Finding, Risk, Severity
+
+METADATA = CheckMetadata(
+    check_id="s3-account-public-access-block-off",
+    title="S3 Block Public Access is not fully on for the account",
+    cis_v3="2.1.4",
+    cis_v5="2.1.4",
+    severity=Severity.HIGH,
+    rationale=(
+        "With all four account-level settings on, no ACL or bucket policy anywhere in the account can make data "
+        "public, whatever a single bucket's configuration says."
+    ),
+    remediation_kind="enable-account-public-access-block",
+    resource_type="AWS::S3::AccountPublicAccessBlock",
+    services=("s3control",),
+    scope="account",
+)
+
+
+def evaluate(inventory: Inventory) -> list[Finding]:
+    block = inventory.s3.account_public_access_block()
+    if block.fully_on:
+        return []
+    return [
+        METADATA.finding(
+            resource_arn=account_root_arn(inventory.account_id),
+            account_id=inventory.account_id,
+            region=GLOBAL_REGION,
+            evidence={"public_access_block": block.model_dump(mode="json")},
+        )
+    ]
+
+
+def propose(finding: Finding, config: PlanConfig) -> ChangeBase | None:
+    if evidence_withheld(finding):
+        return None
+    return EnableAccountPublicAccessBlock.propose(
+        check_id=finding.check_id,
+        resource_arn=finding.resource_arn,
+        account_id=finding.account_id,
+        region=finding.region,
+        # Every bucket of the account is affected at once, public websites included.
+        risk=Risk.HIGH,
+        before=PublicAccessBlock.model_validate(finding.evidence["public_access_block"]),
+        after=PublicAccessBlock.all_on(),
+    )

@@ -1,0 +1,167 @@
+"""A bucket is public: its Block Public Access is not fully on and a public ACL grant or a public bucket policy is in
+effect. CIS v3.0.0 2.1.4 / v5.0.0 2.1.4.
+
+Calls, cheapest first: none per bucket when the account-level block neutralises every public ACL and policy
+(IgnorePublicAcls and RestrictPublicBuckets on; in particular all four on), which is recorded in the scan's notes.
+Otherwise per bucket: its Block Public Access; its ACL only if public ACLs are not ignored; its policy only if public
+policies are not restricted; its tags and region only if it is flagged.
+
+Whether a policy is public is computed from the document itself (AWS's `GetBucketPolicyStatus` applies the same rule,
+but not every implementation of it is complete, and it would cost a call per bucket): an Allow statement whose
+principal is everyone (`*`, `{"AWS": "*"}`, or any `NotPrincipal`) is public unless a condition pins it to fixed
+values of a key that identifies a caller or network (source IP other than the whole internet, VPC, VPC endpoint,
+source account/ARN/organization, principal account/ARN/organization, user id, access point). Negated, `...IfExists`
+and wildcard conditions do not restrict.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aegis.catalogue import ChangeBase, EnableBucketPublicAccessBlock, PublicAccessBlock
+from aegis.checks.base import CheckMetadata, PlanConfig, bucket_arn, evidence_withheld
+from aegis.collectors import GLOBAL_REGION, Inventory
+from aegis.models import Finding, Risk, Severity
+
+METADATA = CheckMetadata(
+    check_id="s3-bucket-public",
+    title="S3 bucket is publicly accessible",
+    cis_v3="2.1.4",
+    cis_v5="2.1.4",
+    severity=Severity.CRITICAL,
+    rationale=(
+        "A bucket readable or writable by anyone leaks or loses data; Block Public Access on the bucket overrides "
+        "its public ACL grants and public policy statements."
+    ),
+    remediation_kind="enable-bucket-public-access-block",
+    resource_type="AWS::S3::Bucket",
+    services=("s3", "s3control"),
+    scope="account",
+)
+
+_RESTRICTING_KEYS = frozenset(
+    key.lower()
+    for key in (
+        "aws:SourceIp",
+        "aws:SourceVpc",
+        "aws:SourceVpce",
+        "aws:SourceArn",
+        "aws:SourceAccount",
+        "aws:SourceOwner",
+        "aws:SourceOrgID",
+        "aws:SourceOrgPaths",
+        "aws:PrincipalOrgID",
+        "aws:PrincipalOrgPaths",
+        "aws:PrincipalAccount",
+        "aws:PrincipalArn",
+        "aws:userid",
+        "s3:DataAccessPointArn",
+        "s3:DataAccessPointAccount",
+    )
+)
+_WHOLE_INTERNET = {"0.0.0.0/0", "::/0"}
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _principal_is_everyone(principal: Any) -> bool:
+    if principal == "*":
+        return True
+    if isinstance(principal, dict):
+        return any("*" in _as_list(principal.get(kind, [])) for kind in ("AWS", "CanonicalUser"))
+    return False
+
+
+def _fixed(key: str, values: Any) -> bool:
+    texts = [str(v) for v in _as_list(values)]
+    if not texts or any("*" in t or "?" in t for t in texts):
+        return False
+    return not (key == "aws:sourceip" and any(t in _WHOLE_INTERNET for t in texts))
+
+
+def _restricted(condition: Any) -> bool:
+    if not isinstance(condition, dict):
+        return False
+    for operator, block in condition.items():
+        op = str(operator)
+        if "Not" in op or op.endswith("IfExists") or op in ("Null", "Bool") or not isinstance(block, dict):
+            continue
+        for key, values in block.items():
+            if str(key).lower() in _RESTRICTING_KEYS and _fixed(str(key).lower(), values):
+                return True
+    return False
+
+
+def public_policy_statements(document: dict[str, Any] | None) -> list[int]:
+    """Indices of the statements that make a bucket policy public."""
+    if not document:
+        return []
+    public = []
+    for index, statement in enumerate(_as_list(document.get("Statement", []))):
+        if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
+            continue
+        everyone = "NotPrincipal" in statement or _principal_is_everyone(statement.get("Principal"))
+        if everyone and not _restricted(statement.get("Condition")):
+            public.append(index)
+    return public
+
+
+def evaluate(inventory: Inventory) -> list[Finding]:
+    s3 = inventory.s3
+    account = s3.account_public_access_block()
+    if account.ignore_public_acls and account.restrict_public_buckets:
+        inventory.note(
+            "s3-bucket-public: the account-level Block Public Access ignores public ACLs and restricts public "
+            "policies (" + account.describe() + "), so no bucket can be public; no per-bucket calls were made."
+        )
+        return []
+    findings = []
+    for bucket in s3.buckets():
+        arn = bucket_arn(bucket.name)
+        try:
+            block = s3.bucket_public_access_block(bucket.name)
+            acls_ignored = block.ignore_public_acls or account.ignore_public_acls
+            policies_restricted = block.restrict_public_buckets or account.restrict_public_buckets
+            if acls_ignored and policies_restricted:
+                continue
+            grants = [] if acls_ignored else s3.bucket_public_acl_grants(bucket.name)
+            statements = [] if policies_restricted else public_policy_statements(s3.bucket_policy(bucket.name))
+            if not grants and not statements:
+                continue
+            tags = s3.bucket_tags(bucket.name)
+            region = s3.bucket_region(bucket)
+        except Exception as exc:
+            inventory.record_error(METADATA.check_id, exc, arn, region=GLOBAL_REGION)
+            continue
+        findings.append(
+            METADATA.finding(
+                resource_arn=arn,
+                account_id=inventory.account_id,
+                region=region,
+                evidence={
+                    "public_access_block": block.model_dump(mode="json"),
+                    "account_public_access_block": account.model_dump(mode="json"),
+                    "public_acl_grants": list(grants),
+                    "public_policy_statements": list(statements),
+                },
+                tags=tags,
+            )
+        )
+    return findings
+
+
+def propose(finding: Finding, config: PlanConfig) -> ChangeBase | None:
+    if evidence_withheld(finding):
+        return None
+    return EnableBucketPublicAccessBlock.propose(
+        check_id=finding.check_id,
+        resource_arn=finding.resource_arn,
+        account_id=finding.account_id,
+        region=finding.region,
+        # A website or a partner may read the bucket on purpose; those carry an aegis:exempt tag.
+        risk=Risk.MEDIUM,
+        before=PublicAccessBlock.model_validate(finding.evidence["public_access_block"]),
+        after=PublicAccessBlock.all_on(),
+    )

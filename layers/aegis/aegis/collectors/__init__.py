@@ -1,0 +1,130 @@
+"""Read-only inventory collectors, one per service, shared by the checks of one scan.
+
+Collectors fetch lazily and at most once: a check asks for what it needs (`inventory.ec2.security_group_rules()`),
+the first asker makes the paginated listing, the others reuse it. Nothing here mutates anything, and collectors keep
+only the fields the checks need (never descriptions or policy texts beyond the checked documents).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+
+from aegis.collectors.base import Clients, error_name
+from aegis.collectors.cloudtrail import CloudTrailCollector
+from aegis.collectors.ec2 import Ec2Collector
+from aegis.collectors.iam import IamCollector
+from aegis.collectors.kms import KmsCollector
+from aegis.collectors.s3 import S3Collector
+from aegis.models import ScanError
+
+# IAM and S3 are global: one collector per scan, through us-east-1 (IAM's home region).
+GLOBAL_REGION = "us-east-1"
+
+
+class Collectors:
+    """The collectors of one scan, keyed by service and region, plus what the checks report besides findings:
+    notes (e.g. calls skipped and why) and per-resource errors that did not stop a check."""
+
+    def __init__(self, clients: Clients, account_id: str) -> None:
+        self.clients = clients
+        self.account_id = account_id
+        self._lock = threading.Lock()
+        self._collectors: dict[tuple[str, str], Any] = {}
+        self._notes: list[str] = []
+        self._errors: list[ScanError] = []
+
+    def get(self, service: str, region: str) -> Any:
+        with self._lock:
+            key = (service, region)
+            if key not in self._collectors:
+                self._collectors[key] = self._make(service, region)
+            return self._collectors[key]
+
+    def _make(self, service: str, region: str) -> Any:
+        client = self.clients.client
+        match service:
+            case "ec2":
+                return Ec2Collector(client("ec2", region))
+            case "kms":
+                return KmsCollector(client("kms", region))
+            case "cloudtrail":
+                return CloudTrailCollector(client("cloudtrail", region))
+            case "iam":
+                return IamCollector(client("iam", region))
+            case "s3":
+                return S3Collector(client("s3", region), client("s3control", region), self.account_id)
+        raise ValueError(f"no collector for service {service!r}")
+
+    def note(self, text: str) -> None:
+        with self._lock:
+            if text not in self._notes:
+                self._notes.append(text)
+
+    def record_error(self, check_id: str, region: str, exc: BaseException, resource_arn: str) -> None:
+        with self._lock:
+            self._errors.append(
+                ScanError(check_id=check_id, region=region, error=error_name(exc), message=f"{resource_arn}: {exc}")
+            )
+
+    @property
+    def notes(self) -> list[str]:
+        with self._lock:
+            return list(self._notes)
+
+    @property
+    def errors(self) -> list[ScanError]:
+        with self._lock:
+            return list(self._errors)
+
+
+class Inventory:
+    """What the checks read for one region of one account."""
+
+    def __init__(self, collectors: Collectors, region: str) -> None:
+        self._collectors = collectors
+        self.region = region
+        self.account_id = collectors.account_id
+
+    @classmethod
+    def from_session(cls, session: boto3.Session, region: str) -> Inventory:
+        """An inventory of its own (own clients, own call counts), e.g. for evaluating one check."""
+        clients = Clients(session)
+        account_id = clients.client("sts", region).get_caller_identity()["Account"]
+        return cls(Collectors(clients, account_id), region)
+
+    @property
+    def collectors(self) -> Collectors:
+        return self._collectors
+
+    @property
+    def ec2(self) -> Ec2Collector:
+        return self._collectors.get("ec2", self.region)  # type: ignore[no-any-return]
+
+    @property
+    def kms(self) -> KmsCollector:
+        return self._collectors.get("kms", self.region)  # type: ignore[no-any-return]
+
+    @property
+    def cloudtrail(self) -> CloudTrailCollector:
+        return self._collectors.get("cloudtrail", self.region)  # type: ignore[no-any-return]
+
+    @property
+    def iam(self) -> IamCollector:
+        return self._collectors.get("iam", GLOBAL_REGION)  # type: ignore[no-any-return]
+
+    @property
+    def s3(self) -> S3Collector:
+        return self._collectors.get("s3", GLOBAL_REGION)  # type: ignore[no-any-return]
+
+    def note(self, text: str) -> None:
+        self._collectors.note(text)
+
+    def record_error(self, check_id: str, exc: BaseException, resource_arn: str, region: str | None = None) -> None:
+        """A failure on one resource that the check skipped; the check's other resources still count."""
+        self._collectors.record_error(check_id, region or self.region, exc, resource_arn)
+
+
+__all__ = ["GLOBAL_REGION", "Clients", "Collectors", "Inventory"]

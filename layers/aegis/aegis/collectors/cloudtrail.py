@@ -1,0 +1,49 @@
+"""Read-only CloudTrail inventory seen from one region: every trail that applies to it (multi-region trails of other
+home regions included, as shadow trails) and, on demand, whether a trail is logging."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aegis.collectors.base import Once
+
+
+@dataclass(frozen=True, slots=True)
+class Trail:
+    name: str
+    arn: str
+    home_region: str
+    is_multi_region: bool
+    s3_bucket: str
+    log_file_validation: bool
+
+
+class CloudTrailCollector:
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._once = Once()
+
+    def trails(self) -> list[Trail]:
+        return self._once.get("trails", self._describe_trails)  # type: ignore[no-any-return]
+
+    def _describe_trails(self) -> list[Trail]:
+        # DescribeTrails answers with every trail at once (it has no pagination).
+        listed = self._client.describe_trails(includeShadowTrails=True).get("trailList", [])
+        return [
+            Trail(
+                name=trail["Name"],
+                arn=trail["TrailARN"],
+                home_region=trail.get("HomeRegion", ""),
+                is_multi_region=bool(trail.get("IsMultiRegionTrail")),
+                s3_bucket=trail.get("S3BucketName", ""),
+                log_file_validation=bool(trail.get("LogFileValidationEnabled")),
+            )
+            for trail in listed
+        ]
+
+    def is_logging(self, trail_arn: str) -> bool:
+        # By ARN, so that a shadow trail's status is read from its home region.
+        return self._once.get(  # type: ignore[no-any-return]
+            ("logging", trail_arn), lambda: bool(self._client.get_trail_status(Name=trail_arn)["IsLogging"])
+        )

@@ -1,0 +1,155 @@
+"""Read-only EC2 inventory of one region: security groups and their rules, interfaces using groups, VPCs and their
+flow logs, and EBS encryption by default.
+
+Every listing is one paginated call per page (1,000 items a page where the API allows), never one call per resource.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aegis.catalogue import SecurityGroupRule
+from aegis.collectors.base import Once, tag_dict
+
+PAGE_SIZE = 1000
+# DescribeNetworkInterfaces accepts at most 200 values in one filter.
+FILTER_VALUES_MAX = 200
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityGroup:
+    group_id: str
+    vpc_id: str | None
+    is_default: bool
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRule:
+    """One rule of one group, with only the fields the checks and the catalogue need (no descriptions, no tags)."""
+
+    group_id: str
+    rule_id: str
+    is_egress: bool
+    ip_protocol: str
+    from_port: int | None
+    to_port: int | None
+    cidr_ipv4: str | None
+    cidr_ipv6: str | None
+    prefix_list_id: str | None
+    referenced_group_id: str | None
+
+    @classmethod
+    def from_aws(cls, rule: dict[str, Any]) -> GroupRule:
+        return cls(
+            group_id=rule["GroupId"],
+            rule_id=rule["SecurityGroupRuleId"],
+            is_egress=bool(rule.get("IsEgress")),
+            ip_protocol=str(rule.get("IpProtocol", "-1")),
+            from_port=rule.get("FromPort"),
+            to_port=rule.get("ToPort"),
+            cidr_ipv4=rule.get("CidrIpv4"),
+            cidr_ipv6=rule.get("CidrIpv6"),
+            prefix_list_id=rule.get("PrefixListId"),
+            referenced_group_id=(rule.get("ReferencedGroupInfo") or {}).get("GroupId"),
+        )
+
+    def to_catalogue(self) -> SecurityGroupRule:
+        return SecurityGroupRule(
+            rule_id=self.rule_id,
+            is_egress=self.is_egress,
+            ip_protocol=self.ip_protocol,
+            from_port=self.from_port,
+            to_port=self.to_port,
+            cidr_ipv4=self.cidr_ipv4,
+            cidr_ipv6=self.cidr_ipv6,
+            prefix_list_id=self.prefix_list_id,
+            referenced_group_id=self.referenced_group_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Vpc:
+    vpc_id: str
+    is_default: bool
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class Ec2Collector:
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._once = Once()
+
+    def security_groups(self) -> dict[str, SecurityGroup]:
+        """Every group of the region by id (for the default flag, the VPC and the tags)."""
+        return self._once.get("security_groups", self._list_security_groups)  # type: ignore[no-any-return]
+
+    def _list_security_groups(self) -> dict[str, SecurityGroup]:
+        groups: dict[str, SecurityGroup] = {}
+        pages = self._client.get_paginator("describe_security_groups").paginate(
+            PaginationConfig={"PageSize": PAGE_SIZE}
+        )
+        for page in pages:
+            for group in page.get("SecurityGroups", []):
+                groups[group["GroupId"]] = SecurityGroup(
+                    group_id=group["GroupId"],
+                    vpc_id=group.get("VpcId"),
+                    is_default=group.get("GroupName") == "default",
+                    tags=tag_dict(group.get("Tags")),
+                )
+        return groups
+
+    def security_group_rules(self) -> list[GroupRule]:
+        """Every rule of every group of the region, 1,000 a page."""
+        return self._once.get("security_group_rules", self._list_rules)  # type: ignore[no-any-return]
+
+    def _list_rules(self) -> list[GroupRule]:
+        pages = self._client.get_paginator("describe_security_group_rules").paginate(
+            PaginationConfig={"PageSize": PAGE_SIZE}
+        )
+        return [GroupRule.from_aws(rule) for page in pages for rule in page.get("SecurityGroupRules", [])]
+
+    def groups_in_use(self, group_ids: Iterable[str]) -> set[str]:
+        """Which of `group_ids` are attached to at least one network interface: one listing filtered on the groups
+        (a page per 200 groups at most), not one call per group."""
+        wanted = sorted(set(group_ids))
+        return self._once.get(("groups_in_use", tuple(wanted)), lambda: self._list_groups_in_use(wanted))  # type: ignore[no-any-return]
+
+    def _list_groups_in_use(self, wanted: list[str]) -> set[str]:
+        in_use: set[str] = set()
+        paginator = self._client.get_paginator("describe_network_interfaces")
+        for start in range(0, len(wanted), FILTER_VALUES_MAX):
+            chunk = wanted[start : start + FILTER_VALUES_MAX]
+            pages = paginator.paginate(
+                Filters=[{"Name": "group-id", "Values": chunk}], PaginationConfig={"PageSize": PAGE_SIZE}
+            )
+            for page in pages:
+                for interface in page.get("NetworkInterfaces", []):
+                    in_use.update(g["GroupId"] for g in interface.get("Groups", []) if g.get("GroupId") in chunk)
+        return in_use
+
+    def ebs_encryption_by_default(self) -> bool:
+        return self._once.get(  # type: ignore[no-any-return]
+            "ebs", lambda: bool(self._client.get_ebs_encryption_by_default()["EbsEncryptionByDefault"])
+        )
+
+    def vpcs(self) -> list[Vpc]:
+        return self._once.get("vpcs", self._list_vpcs)  # type: ignore[no-any-return]
+
+    def _list_vpcs(self) -> list[Vpc]:
+        pages = self._client.get_paginator("describe_vpcs").paginate(PaginationConfig={"PageSize": PAGE_SIZE})
+        return [
+            Vpc(vpc_id=vpc["VpcId"], is_default=bool(vpc.get("IsDefault")), tags=tag_dict(vpc.get("Tags")))
+            for page in pages
+            for vpc in page.get("Vpcs", [])
+        ]
+
+    def flow_log_resource_ids(self) -> set[str]:
+        """Ids of the resources (VPCs, subnets, interfaces) that have at least one flow log: one listing for all."""
+        return self._once.get("flow_logs", self._list_flow_logs)  # type: ignore[no-any-return]
+
+    def _list_flow_logs(self) -> set[str]:
+        pages = self._client.get_paginator("describe_flow_logs").paginate(PaginationConfig={"PageSize": PAGE_SIZE})
+        return {log["ResourceId"] for page in pages for log in page.get("FlowLogs", []) if log.get("ResourceId")}

@@ -1,0 +1,83 @@
+"""The registry of checks: ids, CIS numbers and remediation kinds others (planner, report, docs) rely on."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from aegis.catalogue import KINDS
+from aegis.checks import CHECKS, CheckMetadata, PlanConfig, UnknownCheck, get_check
+from aegis.models import Severity
+
+# check id -> (CIS v3.0.0, CIS v5.0.0, remediation kind)
+EXPECTED = {
+    "ec2-admin-port-open-ipv4": ("5.2", "5.3", "revoke-security-group-rules"),
+    "ec2-admin-port-open-ipv6": ("5.3", "5.4", "revoke-security-group-rules"),
+    "ec2-default-sg-allows-traffic": ("5.4", "5.5", "revoke-security-group-rules"),
+    "s3-account-public-access-block-off": ("2.1.4", "2.1.4", "enable-account-public-access-block"),
+    "s3-bucket-public": ("2.1.4", "2.1.4", "enable-bucket-public-access-block"),
+    "iam-admin-policy-attached": ("1.16", "1.15", "detach-policy"),
+    "iam-password-policy-weak": ("1.8, 1.9", "1.7, 1.8", "strengthen-password-policy"),
+    "ec2-ebs-default-encryption-off": ("2.2.1", "5.1.1", "enable-ebs-default-encryption"),
+    "cloudtrail-no-multi-region-trail": ("3.1", "3.1", "create-multi-region-trail"),
+    "ec2-vpc-flow-logs-off": ("3.7", "3.7", "create-vpc-flow-logs"),
+    "kms-key-rotation-off": ("3.6", "3.6", "enable-kms-key-rotation"),
+    "iam-root-access-keys": ("1.4", "1.3", None),
+}
+
+
+def test_every_check_has_its_cis_numbers_and_remediation():
+    assert {
+        check_id: (m.METADATA.cis_v3, m.METADATA.cis_v5, m.METADATA.remediation_kind) for check_id, m in CHECKS.items()
+    } == EXPECTED
+
+
+@pytest.mark.parametrize("check_id", sorted(EXPECTED))
+def test_each_module_is_complete(check_id):
+    module = CHECKS[check_id]
+    meta = module.METADATA
+    assert meta.check_id == check_id
+    assert module.__name__.rsplit(".", 1)[-1] == check_id.replace("-", "_")
+    assert meta.title
+    assert meta.rationale
+    assert meta.resource_type.startswith("AWS::")
+    assert meta.remediation_kind is None or meta.remediation_kind in KINDS
+    assert meta.services
+    assert meta.scope in ("region", "account")
+    assert callable(module.evaluate)
+    assert callable(module.propose)
+
+
+def test_metadata_refuses_an_unknown_remediation_kind():
+    with pytest.raises(ValidationError, match="unknown remediation kind"):
+        CheckMetadata(
+            check_id="made-up-check",
+            title="t",
+            cis_v3="1.1",
+            cis_v5="1.1",
+            severity=Severity.LOW,
+            rationale="r",
+            remediation_kind="open-everything",
+            resource_type="AWS::EC2::SecurityGroup",
+            services=("ec2",),
+            scope="region",
+        )
+
+
+def test_unknown_check_id_is_a_named_error():
+    with pytest.raises(UnknownCheck, match="no-such-check"):
+        get_check("no-such-check")
+
+
+def test_plan_config_from_the_agent_environment():
+    config = PlanConfig.from_env(
+        {"TRAIL_BUCKET": "org-trails", "FLOW_LOGS_LOG_GROUP": "", "FLOW_LOGS_ROLE_ARN": "arn:aws:iam::1:role/x"}
+    )
+    assert (config.trail_bucket, config.flow_logs_log_group, config.flow_logs_role_arn) == (
+        "org-trails",
+        None,
+        "arn:aws:iam::1:role/x",
+    )
+    assert config.flow_logs_traffic_type == "REJECT"
+    with pytest.raises(ValidationError):
+        PlanConfig.from_env({"FLOW_LOGS_TRAFFIC_TYPE": "SOME"})
