@@ -31,6 +31,20 @@ EXAMPLE_PARAMETERS: dict[str, str] = {
     "RemediationOidcProviderUrl": "https://aegis-demo.eu.auth0.com/",
     "RemediationOidcAudience": "aegis-remediation",
 }
+EVENTS_DIR = ROOT / "events"
+# Every entry point and the sample events (events/*.json) that exercise it, for `sam local invoke -e`.
+EVENTS_BY_FUNCTION: dict[str, tuple[str, ...]] = {
+    "AgentScanFunction": ("scan-scheduled.json", "scan-requested.json"),
+    "AgentResumeFunction": ("resume.json",),
+    "ApprovalFunction": ("approval-task.json", "approval-continuation.json"),
+    "ExecutorFunction": ("executor-task.json",),
+    "KillSwitchFunction": (
+        "killswitch-trigger.json",
+        "killswitch-rearm.json",
+        "killswitch-url-kill.json",
+        "killswitch-url-rearm.json",
+    ),
+}
 # Executions of the mission state machine are named "<state machine ARN with :execution:>:<name>".
 EXECUTIONS = "MissionStateMachine/executions"
 UNSCOPED = "*"

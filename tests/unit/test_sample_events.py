@@ -1,0 +1,124 @@
+"""events/*.json: one realistic event per entry point, accepted by the code that receives it.
+
+These are the events `sam local invoke -e` uses (tests/integration/test_sam.py) and that a reader copies when
+calling a function by hand, so each is checked against the receiving side's own parser and against the contract.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from aegis.catalogue import parse_change
+from aegis.checks import CHECKS
+from aegis.models import ChangeResult
+from tests.support.stack import EVENTS_BY_FUNCTION, EVENTS_DIR, Stack, build_stack
+
+APPROVAL_TASK_KEYS = {"task_token", "execution_arn", "mission_id", "change"}
+EXECUTOR_TASK_KEYS = {"execution_arn", "mission_id", "change", "approval"}
+APPROVAL_OUTPUT_KEYS = {"decision", "approver_sub", "handoff_id", "approved_at"}
+
+
+def load(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS_DIR / name).read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def stack() -> Stack:
+    return build_stack()
+
+
+def matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
+    """EventBridge matching for the pattern shapes this project uses (lists of exact values, nested objects)."""
+    for key, expected in pattern.items():
+        if isinstance(expected, dict):
+            if not isinstance(event.get(key), dict) or not matches(expected, event[key]):
+                return False
+        elif event.get(key) not in expected:
+            return False
+    return True
+
+
+def test_every_function_has_events_and_every_event_a_function(stack: Stack) -> None:
+    assert set(EVENTS_BY_FUNCTION) == set(stack.resources_of_type("AWS::Serverless::Function"))
+    listed = {name for names in EVENTS_BY_FUNCTION.values() for name in names}
+    assert {path.name for path in EVENTS_DIR.glob("*.json")} == listed
+
+
+def test_scan_events_are_what_the_two_rules_deliver(stack: Stack) -> None:
+    from aegis_agent.events import CustomScanEvent, ScheduledScanEvent, parse_scan_event
+
+    scheduled = load("scan-scheduled.json")
+    assert isinstance(parse_scan_event(scheduled), ScheduledScanEvent)
+    assert scheduled["resources"] == [stack.arn("ScheduledScanRule")]
+    requested = load("scan-requested.json")
+    assert matches(stack.properties("ScanRequestRule")["EventPattern"], requested)
+    assert not matches(stack.properties("ScanRequestRule")["EventPattern"], scheduled)
+    parsed = parse_scan_event(requested)
+    assert isinstance(parsed, CustomScanEvent)
+    assert set(requested["detail"]["checks"]) <= set(CHECKS)
+
+
+def test_the_approval_task_is_what_the_state_machine_sends(stack: Stack) -> None:
+    from aegis_approval.service import ApprovalTaskEvent
+
+    event = load("approval-task.json")
+    assert set(event) == APPROVAL_TASK_KEYS
+    ApprovalTaskEvent.model_validate(event)
+    change = parse_change(event["change"])
+    assert change.change_id == event["change"]["change_id"]
+    executions = stack.arn("MissionStateMachine").replace(":stateMachine:", ":execution:")
+    assert event["execution_arn"] == f"{executions}:{event['mission_id']}"
+
+
+def test_the_approval_continuation_is_what_the_approval_function_sends_itself() -> None:
+    from aegis_approval.continuation import CONTINUATION_PREFIX
+
+    event = load("approval-continuation.json")
+    assert set(event) == {"continuation_id"}
+    assert event["continuation_id"].startswith(CONTINUATION_PREFIX)
+
+
+def test_the_executor_task_applies_exactly_the_change_that_was_approved() -> None:
+    event = load("executor-task.json")
+    approval = load("approval-task.json")
+    assert set(event) == EXECUTOR_TASK_KEYS
+    assert set(event["approval"]) == APPROVAL_OUTPUT_KEYS
+    assert event["approval"]["decision"] == "approved"
+    assert parse_change(event["change"]).digest == parse_change(approval["change"]).digest
+    assert (event["execution_arn"], event["mission_id"]) == (approval["execution_arn"], approval["mission_id"])
+
+
+def test_the_resume_event_is_what_the_agent_accepts() -> None:
+    from aegis_agent.events import parse_resume_event
+
+    event = load("resume.json")
+    resumed = parse_resume_event(event)
+    assert resumed.mission_id == load("approval-task.json")["mission_id"]
+    for result in event["results"]:
+        assert set(result) == {"change_id", "decision", "outcome", "reason"}
+        ChangeResult.model_validate(result)
+
+
+@pytest.mark.parametrize("name", ["killswitch-trigger.json", "killswitch-rearm.json"])
+def test_direct_kill_switch_events_are_accepted(name: str) -> None:
+    from aegis_killswitch.requests import DirectRequest
+
+    request = DirectRequest.model_validate(load(name))
+    assert request.action == name.removeprefix("killswitch-").removesuffix(".json")
+
+
+@pytest.mark.parametrize(
+    ("name", "path"), [("killswitch-url-kill.json", "/kill"), ("killswitch-url-rearm.json", "/rearm")]
+)
+def test_function_url_events_carry_a_bearer_token_and_a_valid_body(name: str, path: str) -> None:
+    from aegis_killswitch.requests import KillBody, RearmBody
+
+    event = load(name)
+    assert event["version"] == "2.0"
+    assert event["rawPath"] == event["requestContext"]["http"]["path"] == path
+    assert event["requestContext"]["http"]["method"] == "POST"
+    assert event["headers"]["authorization"].startswith("Bearer ")
+    (KillBody if path == "/kill" else RearmBody).model_validate(json.loads(event["body"]))
