@@ -4,10 +4,13 @@ built directly, a scanner double that records its calls, and events as EventBrid
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import boto3
@@ -306,3 +309,35 @@ def raw_text(*tables: Any) -> str:
         return str(value)
 
     return json.dumps([all_items(table) for table in tables], default=default, ensure_ascii=False)
+
+
+AGENT_APP = Path(__file__).resolve().parents[3] / "functions" / "agent" / "app.py"
+
+
+def load_agent_app(module_name: str = "agent_app_under_test") -> ModuleType:
+    """`functions/agent/app.py` loaded by path (every function's handler module is called `app`)."""
+    spec = importlib.util.spec_from_file_location(module_name, AGENT_APP)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class LambdaContext:
+    aws_request_id: str = "5f0d9c8e-1b2a-4c3d-8e9f-0a1b2c3d4e5f"
+    function_name: str = "aegis-agent-scan"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:aegis-agent-scan"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
+
+
+POWERTOOLS_ENV = {
+    "POWERTOOLS_SERVICE_NAME": "aegis-agent",
+    "POWERTOOLS_METRICS_NAMESPACE": "AegisCloud",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+}

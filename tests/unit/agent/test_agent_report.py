@@ -1,0 +1,150 @@
+"""The mission report: findings by CIS control and severity, each change with before/after, decision, outcome and
+the re-scan's verdict; readable as it is by the local stack's report document."""
+
+from __future__ import annotations
+
+from aegis.catalogue import PublicAccessBlock
+from aegis.models import ChangeResult, Decision, Outcome, ScanError
+from aegis_agent.plan import make_plan
+from aegis_agent.report import MissionReport, build_report
+from aegis_agent.state import MissionRequest, PlanPolicy, Trigger, Verification, VerifiedState
+from tests.unit.agent.agent_world import (
+    EBS_CHECK,
+    REGION,
+    bucket_finding,
+    ebs_finding,
+    propose,
+    root_keys_finding,
+)
+
+
+def sample_report() -> MissionReport:
+    findings = [
+        bucket_finding("data"),
+        bucket_finding("site", tags={"aegis:exempt": "public website"}),
+        ebs_finding(),
+        root_keys_finding(),
+    ]
+    policy = PlanPolicy(max_changes_per_mission=10, max_share_per_resource_type=1.0)
+    plan = make_plan(findings, policy, propose)
+    bucket_change, ebs_change = sorted(plan.changes, key=lambda c: c.check_id, reverse=True)
+    results = [
+        ChangeResult(change_id=bucket_change.change_id, decision=Decision.APPROVED, outcome=Outcome.APPLIED),
+        ChangeResult(
+            change_id=ebs_change.change_id,
+            decision=Decision.EXPIRED,
+            outcome=Outcome.SKIPPED,
+            reason="Approval.Expired",
+        ),
+    ]
+    verification = [
+        Verification(
+            change_id=bucket_change.change_id,
+            check_id=bucket_change.check_id,
+            resource_arn=bucket_change.resource_arn,
+            state=VerifiedState.FIXED,
+        ),
+        Verification(
+            change_id=ebs_change.change_id,
+            check_id=ebs_change.check_id,
+            resource_arn=ebs_change.resource_arn,
+            state=VerifiedState.STILL_FAILING,
+        ),
+    ]
+    request = MissionRequest(
+        mission_id="m-0123456789abcdef0123",
+        trigger=Trigger.SCHEDULED,
+        regions=(REGION,),
+        policy=policy,
+        requested_at="2026-03-01T12:00:00+00:00",
+    )
+    return build_report(
+        request=request,
+        account_id="123456789012",
+        findings=findings,
+        plan=plan,
+        scan_errors=[ScanError(check_id=EBS_CHECK, region="eu-west-1", error="AccessDenied", message="denied")],
+        withheld=[],
+        results=results,
+        verification=verification,
+        finished_at="2026-03-01T12:05:00+00:00",
+        status="completed",
+    )
+
+
+def test_findings_are_summarised_by_cis_control_and_severity() -> None:
+    report = sample_report()
+    assert report.by_severity == {"critical": 1, "high": 2, "medium": 1}
+    assert [(c.cis_v5, c.findings, c.by_severity, c.fixed) for c in report.controls] == [
+        ("1.3", 1, {"critical": 1}, 0),
+        ("2.1.4", 2, {"high": 2}, 1),
+        ("5.1.1", 1, {"medium": 1}, 0),
+    ]
+    assert [f.severity.value for f in report.findings] == ["critical", "high", "high", "medium"]
+
+
+def test_each_finding_says_what_happened_to_it() -> None:
+    report = sample_report()
+    by_arn = {f.resource_arn: f for f in report.findings}
+    assert (by_arn["arn:aws:s3:::data"].disposition, by_arn["arn:aws:s3:::data"].still_failing) == ("planned", False)
+    assert (by_arn["arn:aws:s3:::site"].disposition, by_arn["arn:aws:s3:::site"].reason) == (
+        "exempt",
+        "public website",
+    )
+    assert by_arn["arn:aws:iam::123456789012:root"].disposition == "notify-only"
+    assert by_arn[ebs_finding().resource_arn].still_failing is True
+
+
+def test_each_change_carries_its_diff_decision_outcome_and_verification() -> None:
+    report = sample_report()
+    bucket = next(c for c in report.changes if c.check_id == "s3-bucket-public")
+    assert bucket.before_text == PublicAccessBlock(configured=False).describe()
+    assert bucket.after_text == PublicAccessBlock.all_on().describe()
+    assert bucket.before_text != bucket.after_text
+    assert bucket.before == {
+        "configured": False,
+        "block_public_acls": False,
+        "ignore_public_acls": False,
+        "block_public_policy": False,
+        "restrict_public_buckets": False,
+    }
+    assert (bucket.decision, bucket.outcome, bucket.verified) == ("approved", "applied", "fixed")
+    ebs = next(c for c in report.changes if c.check_id == EBS_CHECK)
+    assert (ebs.decision, ebs.outcome, ebs.reason, ebs.verified) == (
+        "expired",
+        "skipped",
+        "Approval.Expired",
+        "still_failing",
+    )
+    assert report.totals.model_dump() == {
+        "findings": 4,
+        "changes": 2,
+        "exempt": 1,
+        "suppressed": 0,
+        "notify_only": 1,
+        "unplanned": 0,
+        "scan_errors": 1,
+        "withheld": 0,
+        "applied": 1,
+        "verified_fixed": 1,
+    }
+
+
+def test_the_local_stack_report_document_reads_this_json_as_it_is() -> None:
+    from aegis_local.report import MissionReportDocument
+
+    report = sample_report()
+    document = MissionReportDocument.model_validate(report.model_dump(mode="json"))
+    assert document.mission_id == report.mission_id
+    assert [(c.change_id, c.decision, c.outcome, c.before_text) for c in document.changes] == [
+        (c.change_id, c.decision, c.outcome.value if c.outcome else None, c.before_text) for c in report.changes
+    ]
+    assert [(f.resource_arn, f.disposition, f.still_failing) for f in document.findings] == [
+        (f.resource_arn, f.disposition.value, f.still_failing) for f in report.findings
+    ]
+    assert "Mission m-0123456789abcdef0123: completed" in document.terminal_summary()
+
+
+def test_the_report_round_trips_through_json() -> None:
+    report = sample_report()
+    assert MissionReport.model_validate_json(report.model_dump_json()) == report

@@ -1,0 +1,93 @@
+"""Settings from the environment and the event models: strict, with errors that name fields, never values."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from aegis_agent.errors import InvalidSettings, MalformedEvent, MalformedResume
+from aegis_agent.events import CustomScanEvent, ScheduledScanEvent, parse_resume_event, parse_scan_event
+from aegis_agent.settings import AgentSettings
+from tests.unit.agent.agent_world import env_for, scan_event, scheduled_event, settings
+
+SECRETISH = "hunter2-do-not-echo"
+
+
+def environment(**overrides: str) -> dict[str, str]:
+    return env_for(settings()) | overrides
+
+
+def test_settings_read_every_documented_variable() -> None:
+    suppressions = [{"check_id": "s3-bucket-public", "resource_arn": "*", "reason": "CDN origins"}]
+    loaded = AgentSettings.from_env(
+        environment(
+            SCAN_REGIONS="eu-west-1, us-east-1,eu-west-1",
+            DRY_RUN="true",
+            MAX_CHANGES_PER_MISSION="7",
+            MAX_SHARE_PER_RESOURCE_TYPE="0.25",
+            SUPPRESSIONS=json.dumps(suppressions),
+            CHECKPOINT_TTL_DAYS="3",
+        )
+    )
+    assert loaded.scan_regions == ("eu-west-1", "us-east-1")
+    assert loaded.dry_run is True
+    assert (loaded.max_changes_per_mission, loaded.max_share_per_resource_type) == (7, 0.25)
+    assert [s.reason for s in loaded.suppressions] == ["CDN origins"]
+    assert loaded.checkpoint_ttl_days == 3
+    assert loaded.policy(dry_run=False).dry_run is True  # the setting wins: an event cannot turn a dry run live
+
+
+def test_optional_settings_have_defaults() -> None:
+    env = {k: v for k, v in environment().items() if k in {"CHECKPOINTS_TABLE", "MISSIONS_TABLE", "AUDIT_TABLE"}}
+    env |= {"CONTROL_TABLE": "c", "STATE_MACHINE_ARN": settings().state_machine_arn, "SCAN_REGIONS": "us-east-1"}
+    loaded = AgentSettings.from_env(env)
+    assert (loaded.dry_run, loaded.max_changes_per_mission, loaded.max_share_per_resource_type) == (False, 20, 0.5)
+    assert loaded.suppressions == ()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"MISSIONS_TABLE": ""}, "MISSIONS_TABLE"),
+        ({"SCAN_REGIONS": f"us-east-1,{SECRETISH}"}, "SCAN_REGIONS"),
+        ({"DRY_RUN": SECRETISH}, "DRY_RUN"),
+        ({"MAX_CHANGES_PER_MISSION": SECRETISH}, "MAX_CHANGES_PER_MISSION"),
+        ({"MAX_SHARE_PER_RESOURCE_TYPE": "1.5"}, "MAX_SHARE_PER_RESOURCE_TYPE"),
+        ({"SUPPRESSIONS": json.dumps([{"check_id": "x", "resource_arn": "*", "reason": ""}])}, "SUPPRESSIONS"),
+        ({"SUPPRESSIONS": SECRETISH}, "SUPPRESSIONS"),
+        ({"STATE_MACHINE_ARN": SECRETISH}, "STATE_MACHINE_ARN"),
+    ],
+)
+def test_an_invalid_setting_is_named_and_its_value_not_echoed(overrides: dict[str, str], named: str) -> None:
+    with pytest.raises(InvalidSettings) as raised:
+        AgentSettings.from_env(environment(**overrides))
+    assert named in str(raised.value)
+    assert SECRETISH not in str(raised.value)
+    assert type(raised.value).__name__ == "Agent.InvalidSettings"
+
+
+def test_scheduled_and_custom_events_parse_into_their_models() -> None:
+    assert isinstance(parse_scan_event(scheduled_event()), ScheduledScanEvent)
+    custom = parse_scan_event(scan_event(regions=["eu-west-1"], checks=["s3-bucket-public"], dry_run=True))
+    assert isinstance(custom, CustomScanEvent)
+    assert (custom.detail.regions, custom.detail.checks, custom.detail.dry_run) == (
+        ["eu-west-1"],
+        ["s3-bucket-public"],
+        True,
+    )
+    assert parse_scan_event(scan_event()).detail.regions is None
+
+
+def test_event_errors_name_fields_not_values() -> None:
+    event: dict[str, Any] = scan_event(regions=[SECRETISH])
+    with pytest.raises(MalformedEvent) as raised:
+        parse_scan_event(event)
+    assert "detail.regions" in str(raised.value)
+    assert SECRETISH not in str(raised.value)
+    with pytest.raises(MalformedResume) as resumed:
+        parse_resume_event(
+            {"mission_id": "m-00000000000000000000", "results": [{"change_id": 1, "decision": SECRETISH}]}
+        )
+    assert SECRETISH not in str(resumed.value)
