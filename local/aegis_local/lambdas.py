@@ -200,8 +200,8 @@ class FunctionEnvironment:
         data = cls._installed
         if data is None:
             raise RuntimeError("FunctionEnvironment.install() must run before a function environment is applied")
-        encode_key = os.environ.encodekey  # type: ignore[attr-defined]
-        encode_value = os.environ.encodevalue  # type: ignore[attr-defined]
+        encode_key = os.environ.encodekey
+        encode_value = os.environ.encodevalue
         overlay = {
             encode_key(name): (None if value is None else encode_value(value)) for name, value in variables.items()
         }
@@ -691,7 +691,7 @@ class MotoLambdaBridge:
             cls._router = router
             if cls._original_invoke is None:
                 cls._original_invoke = LambdaSimpleBackend.invoke
-                LambdaSimpleBackend.invoke = _routed_invoke  # type: ignore[method-assign]
+                LambdaSimpleBackend.invoke = _routed_invoke  # type: ignore[method-assign,assignment]
             bindings = state_task_service_lambda._SUPPORTED_API_PARAM_BINDINGS["invoke"]
             if "InvocationType" not in bindings:
                 bindings.add("InvocationType")

@@ -1,0 +1,522 @@
+"""`LocalStack`: the project's own `sam local`, without containers.
+
+One context manager starts everything on 127.0.0.1:
+
+1. the Auth0 emulator (a real HTTP server; its base URL is the issuer);
+2. moto's `ThreadedMotoServer` on a free port, configured through `POST /moto-api/config` *before* any resource
+   exists: Step Functions executes state machines, Lambda uses the no-Docker backend;
+3. every resource of `template.yaml`, created through the moto server's AWS APIs by `aegis_local.resources`
+   (parameters: the template's defaults, overridden by the local values — issuer, client id, audience, the ARN of
+   the secret that holds the emulator's client secret — and then by the caller's own);
+4. the routing of every Lambda invocation to the in-process handler of the template's function of that name
+   (`aegis_local.lambdas`), EventBridge's delivery to Lambda targets (`aegis_local.eventbridge`), and the
+   corrections to moto's Step Functions interpreter the mission needs (`aegis_local.moto_fixes`).
+
+The process gets `AWS_ENDPOINT_URL` (the moto server), fake credentials, the region and `MOTO_PORT` while the
+stack runs, so that boto3 clients anywhere in the process — the handlers', the tests', the CLI's — talk to moto.
+Everything is restored by `stop()`. moto keeps its state per process, so one stack runs per process at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import boto3
+
+from aegis_local.eventbridge import EventBridgeDelivery
+from aegis_local.lambdas import FunctionEnvironment, FunctionSpec, LambdaRouter, MotoLambdaBridge
+from aegis_local.moto_fixes import StepFunctionsFixes
+from aegis_local.resources import CreatedStack, StackIdentity, create_stack, resolve_parameters
+from aegis_local.template import load_template
+
+__all__ = [
+    "DEFAULT_REGION",
+    "DEFAULT_STACK_NAME",
+    "LOCAL_ACCOUNT_ID",
+    "LocalStack",
+    "StackEndpoints",
+    "StackNotRunning",
+    "default_template_path",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_STACK_NAME = "aegis-local"
+DEFAULT_REGION = "us-east-1"
+# moto's default account: every ARN the local stack prints carries it.
+LOCAL_ACCOUNT_ID = "123456789012"
+FAKE_ACCESS_KEY_ID = "testing"
+FAKE_SECRET_ACCESS_KEY = "testing"
+MOTO_CONFIG: dict[str, Any] = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+# The emulator has no TLS; these parameters' https:// pattern also accepts http://127.0.0.1:<port>/.
+LOOPBACK_HTTP_PARAMETERS = frozenset({"Auth0Issuer"})
+# The scan request the template's custom rule expects (DESIGN.md, "The flow": source aegis.scan).
+SCAN_EVENT_SOURCE = "aegis.scan"
+
+
+class StackNotRunning(RuntimeError):
+    """The local stack was used before `start()` or after `stop()`."""
+
+
+def default_template_path() -> Path:
+    """`template.yaml` of the checkout this package is installed from (local/aegis_local/ -> project root)."""
+    return Path(__file__).resolve().parents[2] / "template.yaml"
+
+
+@dataclass(frozen=True)
+class StackEndpoints:
+    """Where everything listens."""
+
+    moto_url: str
+    region: str
+    account_id: str
+    issuer: str | None = None
+    guardian_url: str | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        found = {
+            "moto": self.moto_url,
+            "region": self.region,
+            "account": self.account_id,
+            "issuer": self.issuer,
+            "guardian": self.guardian_url,
+        }
+        return {key: value for key, value in found.items() if value is not None}
+
+
+class LocalStack:
+    """The whole application on loopback. Use as a context manager, or `start()` / `stop()`."""
+
+    _running_lock = threading.Lock()
+    _running: LocalStack | None = None
+
+    def __init__(
+        self,
+        *,
+        template_path: str | Path | None = None,
+        stack_name: str = DEFAULT_STACK_NAME,
+        region: str = DEFAULT_REGION,
+        parameters: Mapping[str, str] | None = None,
+        auth0: bool = True,
+        emulator_config: Any = None,
+        moto_port: int = 0,
+    ) -> None:
+        """`parameters` override the local values of template parameters. `auth0=False` starts no emulator
+        (then the Auth0 parameters must come from `parameters`). `emulator_config` is an
+        `aegis_local.auth0.EmulatorConfig` (default: `EmulatorConfig.default()`)."""
+        self.template_path = Path(template_path) if template_path is not None else default_template_path()
+        self.identity = StackIdentity(stack_name=stack_name, region=region, account_id=LOCAL_ACCOUNT_ID)
+        self._parameter_overrides = dict(parameters or {})
+        self._with_auth0 = auth0
+        self._emulator_config = emulator_config
+        self._moto_port = moto_port
+        self._server: Any = None
+        self._emulator: Any = None
+        self._router: LambdaRouter | None = None
+        self._created: CreatedStack | None = None
+        self._endpoints: StackEndpoints | None = None
+        self._saved_environment: dict[str, str | None] = {}
+        self._session: boto3.Session | None = None
+        self._started_in: float | None = None
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self) -> Self:
+        with LocalStack._running_lock:
+            if LocalStack._running is not None:
+                raise RuntimeError("a LocalStack is already running in this process (moto's state is per process)")
+            LocalStack._running = self
+        began = time.monotonic()
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        self._started_in = time.monotonic() - began
+        return self
+
+    def _start(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        warm_up = threading.Thread(target=_warm_up_moto, name="aegis-local-warm-up", daemon=True)
+        warm_up.start()
+        template = load_template(self.template_path)
+        issuer: str | None = None
+        if self._with_auth0:
+            from aegis_local.auth0 import Auth0Emulator, EmulatorConfig
+
+            config = self._emulator_config if self._emulator_config is not None else EmulatorConfig.default()
+            self._emulator = Auth0Emulator(config)
+            issuer = self._emulator.start()
+
+        # The server logs every request through werkzeug; the stack's own output says what matters.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._moto_port, verbose=False)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        moto_url = f"http://{host}:{port}"
+        self._apply_process_environment(moto_url, port)
+        self._configure_moto(moto_url)
+        self._endpoints = StackEndpoints(
+            moto_url=moto_url,
+            region=self.identity.region,
+            account_id=self.identity.account_id,
+            issuer=issuer,
+            guardian_url=f"{issuer}__guardian/" if issuer else None,
+        )
+        self._session = boto3.Session(
+            aws_access_key_id=FAKE_ACCESS_KEY_ID,
+            aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,
+            region_name=self.identity.region,
+        )
+        FunctionEnvironment.install()
+
+        local_values = self._local_parameter_values(template) if self._emulator is not None else {}
+        declared = template.get("Parameters") or {}
+        values = {name: value for name, value in local_values.items() if name in declared}
+        values.update(self._parameter_overrides)
+        parameters = resolve_parameters(template, values, loopback_http=LOOPBACK_HTTP_PARAMETERS)
+        self._created = create_stack(template, self.template_path.parent, parameters, self.identity, self.client)
+        self._router = LambdaRouter(self._created.functions, runtime_environment=self._runtime_environment())
+        self._share_common_function_environment(self._created.functions)
+        MotoLambdaBridge.install(self._router)
+        EventBridgeDelivery.install(self._router)
+        StepFunctionsFixes.install()
+        _clear_layer_caches()
+
+    def stop(self) -> None:
+        """Stop everything this stack started and restore the process environment. Safe to call twice."""
+        router = self._router
+        if router is not None:
+            MotoLambdaBridge.uninstall(router)
+            EventBridgeDelivery.uninstall(router)
+            StepFunctionsFixes.uninstall()
+            router.wait_idle(timeout=2.0)
+            router.close()
+        if self._server is not None:
+            if self._endpoints is not None:
+                _post_json(f"{self._endpoints.moto_url}/moto-api/reset", None, allow_failure=True)
+            self._server.stop()
+        if self._emulator is not None:
+            self._emulator.stop()
+        if self._session is not None:
+            FunctionEnvironment.uninstall()
+        self._restore_process_environment()
+        _clear_layer_caches()
+        self._server = self._emulator = self._router = self._created = self._endpoints = self._session = None
+        self._clients = {}
+        with LocalStack._running_lock:
+            if LocalStack._running is self:
+                LocalStack._running = None
+
+    # -- what the stack offers ------------------------------------------------------------------------
+
+    @property
+    def endpoints(self) -> StackEndpoints:
+        if self._endpoints is None:
+            raise StackNotRunning("start the local stack first")
+        return self._endpoints
+
+    @property
+    def resources(self) -> CreatedStack:
+        if self._created is None:
+            raise StackNotRunning("start the local stack first")
+        return self._created
+
+    @property
+    def lambdas(self) -> LambdaRouter:
+        if self._router is None:
+            raise StackNotRunning("start the local stack first")
+        return self._router
+
+    @property
+    def emulator(self) -> Any:
+        """The running `Auth0Emulator` (None when started with `auth0=False`)."""
+        self.endpoints  # noqa: B018 - raises when not running
+        return self._emulator
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        return dict(self.resources.outputs)
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return dict(self.resources.parameters)
+
+    @property
+    def startup_seconds(self) -> float | None:
+        return self._started_in
+
+    def session(self) -> boto3.Session:
+        """A boto3 Session with the stack's fake credentials and region (clients still need `endpoint_url`, or
+        rely on AWS_ENDPOINT_URL, which is set while the stack runs)."""
+        if self._session is None:
+            raise StackNotRunning("start the local stack first")
+        return self._session
+
+    def client(self, service: str) -> Any:
+        """A boto3 client of the moto server (cached per service; boto3 clients are thread-safe)."""
+        with self._clients_lock:
+            client = self._clients.get(service)
+            if client is None:
+                client = self.session().client(service, endpoint_url=self.endpoints.moto_url)
+                self._clients[service] = client
+        return client
+
+    def physical_id(self, logical_id: str) -> Any:
+        """What `!Ref <logical_id>` resolves to on this stack (table name, function name, state machine ARN...)."""
+        return self.resources.ref(logical_id)
+
+    def function(self, logical_id: str) -> FunctionSpec:
+        return self.lambdas.spec(logical_id)
+
+    def state_machine_arn(self, logical_id: str | None = None) -> str:
+        """The ARN of the template's state machine (of `logical_id` when there are several)."""
+        machines = [
+            r
+            for r in self.resources.resources.values()
+            if r.resource_type in ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
+        ]
+        if logical_id is not None:
+            machines = [r for r in machines if r.logical_id == logical_id]
+        if len(machines) != 1:
+            raise LookupError(f"expected one state machine, found {[r.logical_id for r in machines]}")
+        return str(machines[0].attributes["Arn"])
+
+    def table_names(self) -> dict[str, str]:
+        return {
+            r.logical_id: str(r.ref)
+            for r in self.resources.resources.values()
+            if r.resource_type in ("AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable")
+        }
+
+    def rules(self) -> dict[str, dict[str, Any]]:
+        """The template's EventBridge rules as EventBridge describes them now (name, state, schedule, pattern)."""
+        events = self.client("events")
+        found: dict[str, dict[str, Any]] = {}
+        for resource in self.resources.of_type("AWS::Events::Rule"):
+            found[resource.logical_id] = events.describe_rule(Name=str(resource.ref))
+        return found
+
+    # -- triggers -------------------------------------------------------------------------------------
+
+    def fire_scan(self, detail: Mapping[str, Any], *, detail_type: str | None = None) -> str:
+        """Put a scan request on the event bus, as a user would (`PutEvents`), and return the event id.
+
+        The source is `aegis.scan`; the detail-type is the one the template's rule for that source matches, unless
+        given. Delivery to the agent is asynchronous, as with EventBridge: wait with `self.lambdas.wait_idle()`.
+        """
+        bus, chosen_type = self._scan_rule_target(detail_type)
+        entry: dict[str, Any] = {"Source": SCAN_EVENT_SOURCE, "DetailType": chosen_type, "Detail": json.dumps(detail)}
+        if bus != "default":
+            entry["EventBusName"] = bus
+        answer = self.client("events").put_events(Entries=[entry])
+        result = answer["Entries"][0]
+        if "EventId" not in result:
+            raise ValueError(
+                f"EventBridge refused the scan event: {result.get('ErrorCode')}: {result.get('ErrorMessage')}"
+            )
+        return str(result["EventId"])
+
+    def fire_schedule(self, rule_logical_id: str | None = None) -> str | None:
+        """Deliver the schedule rule's "Scheduled Event" now (None if the rule is disabled, e.g. by the kill
+        switch). Without a logical id, the template must have exactly one schedule rule."""
+        schedules = {
+            logical_id: description
+            for logical_id, description in self.rules().items()
+            if description.get("ScheduleExpression")
+        }
+        if rule_logical_id is None:
+            if len(schedules) != 1:
+                raise LookupError(f"expected one schedule rule, found {sorted(schedules)}")
+            rule_logical_id = next(iter(schedules))
+        if rule_logical_id not in schedules:
+            raise LookupError(f"{rule_logical_id} is not a schedule rule of the template")
+        description = schedules[rule_logical_id]
+        return EventBridgeDelivery.fire_schedule(
+            self.identity.account_id,
+            self.identity.region,
+            description["Name"],
+            description.get("EventBusName", "default"),
+        )
+
+    def _scan_rule_target(self, detail_type: str | None) -> tuple[str, str]:
+        candidates: list[tuple[str, list[str]]] = []
+        for description in self.rules().values():
+            pattern = json.loads(description.get("EventPattern") or "{}")
+            if SCAN_EVENT_SOURCE in (pattern.get("source") or []):
+                types = [t for t in pattern.get("detail-type") or [] if isinstance(t, str)]
+                candidates.append((description.get("EventBusName", "default"), types))
+        if not candidates:
+            raise LookupError(f"the template has no rule for events of source {SCAN_EVENT_SOURCE}")
+        bus, types = candidates[0]
+        if detail_type is not None:
+            return bus, detail_type
+        if len(types) != 1:
+            raise LookupError(f"the scan rule matches detail-types {types}; pass detail_type")
+        return bus, types[0]
+
+    # -- internals ------------------------------------------------------------------------------------
+
+    def _local_parameter_values(self, template: Mapping[str, Any]) -> dict[str, str]:
+        """Values that make the template's parameters point at the local emulator and its tenant."""
+        from aegis_local.auth0 import CIBA_GRANT
+
+        emulator = self._emulator
+        config = emulator.config
+        app_client = next((c for c in config.clients if CIBA_GRANT in c.grant_types), config.clients[0])
+        audience = config.default_audience or next(
+            (r.identifier for r in config.resource_servers if r.authorization_details_types),
+            config.resource_servers[0].identifier,
+        )
+        approvers = [user.sub for user in config.users if user.connected_accounts] or [config.users[0].sub]
+        values: dict[str, str] = {
+            "Auth0Issuer": emulator.issuer,
+            "Auth0ClientId": app_client.client_id,
+            "Auth0Audience": audience,
+            "ApproverSubs": ",".join(approvers),
+            "KillSwitchAudience": audience,
+        }
+        if app_client.token_endpoint_auth_method is not None:
+            values["Auth0ClientAuthMethod"] = app_client.token_endpoint_auth_method
+        if "Auth0ClientSecretArn" in (template.get("Parameters") or {}):
+            values["Auth0ClientSecretArn"] = self._create_client_secret(emulator.client_secret(app_client.client_id))
+        if config.connections:
+            connection = config.connections[0]
+            values["TokenVaultConnection"] = connection.name
+            values["RemediationOidcAudience"] = connection.provider_audience
+            # IAM registers OIDC providers by https URL only (and moto's STS compares nothing), so the provider is
+            # registered under the https form of the emulator's provider issuer.
+            provider = str(emulator.provider_issuer(connection.name))
+            values["RemediationOidcProviderUrl"] = "https://" + provider.split("://", 1)[1]
+        return values
+
+    def _create_client_secret(self, client_secret: str) -> str:
+        """The secret created outside the stack, as the template expects: SecretString = the client secret."""
+        answer = self.client("secretsmanager").create_secret(
+            Name=f"{self.identity.stack_name}/auth0-client-secret",
+            Description="Client secret of the Auth0 application (local emulator)",
+            SecretString=client_secret,
+        )
+        return str(answer["ARN"])
+
+    def _runtime_environment(self) -> dict[str, str]:
+        return {
+            "AWS_REGION": self.identity.region,
+            "AWS_DEFAULT_REGION": self.identity.region,
+            "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_ACCESS_KEY,
+            "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
+        }
+
+    def _apply_process_environment(self, moto_url: str, port: int) -> None:
+        wanted: dict[str, str | None] = {
+            "AWS_ENDPOINT_URL": moto_url,
+            "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_ACCESS_KEY,
+            "AWS_SESSION_TOKEN": None,
+            "AWS_SECURITY_TOKEN": None,
+            "AWS_PROFILE": None,
+            "AWS_DEFAULT_PROFILE": None,
+            "AWS_REGION": self.identity.region,
+            "AWS_DEFAULT_REGION": self.identity.region,
+            "MOTO_PORT": str(port),
+        }
+        # Service-specific endpoints would win over AWS_ENDPOINT_URL and bypass moto.
+        wanted.update(dict.fromkeys(name for name in os.environ if name.startswith("AWS_ENDPOINT_URL_")))
+        self._set_environment(wanted)
+
+    def _share_common_function_environment(self, functions: list[FunctionSpec]) -> None:
+        """Put in the process environment every variable that has the same value in every function that declares
+        it, so threads a handler starts itself (which do not inherit its overlay) still find them."""
+        values: dict[str, set[str]] = {}
+        for spec in functions:
+            for name, value in spec.environment.items():
+                values.setdefault(name, set()).add(value)
+        common = {name: next(iter(found)) for name, found in values.items() if len(found) == 1}
+        self._set_environment({name: value for name, value in common.items() if name not in self._saved_environment})
+
+    def _set_environment(self, wanted: Mapping[str, str | None]) -> None:
+        for name, value in wanted.items():
+            if name not in self._saved_environment:
+                self._saved_environment[name] = os.environ.get(name)
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    def _restore_process_environment(self) -> None:
+        for name, value in self._saved_environment.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_environment = {}
+
+    def _configure_moto(self, moto_url: str) -> None:
+        # A fresh moto: this process may have used moto before (backends are process-wide).
+        _post_json(f"{moto_url}/moto-api/reset", None)
+        _post_json(f"{moto_url}/moto-api/config", MOTO_CONFIG)
+        # GET /moto-api/config does not report stepfunctions; the server runs in this process, so read it here.
+        from moto.core.config import default_user_config
+
+        for service, settings in MOTO_CONFIG.items():
+            applied: dict[str, Any] = dict(default_user_config.get(service) or {})  # type: ignore[call-overload]
+            for key, value in settings.items():
+                if applied.get(key) != value:
+                    raise RuntimeError(f"moto did not accept {service}.{key}={value!r}: {applied}")
+
+
+def _post_json(url: str, body: Any, *, allow_failure: bool = False) -> None:
+    data = b"" if body is None else json.dumps(body).encode("utf-8")
+    if not url.startswith("http://127.0.0.1:"):
+        raise ValueError(f"refusing to post to {url}: only the loopback moto server is configured this way")
+    request = urllib.request.Request(url, data=data, method="POST", headers={"Content-Type": "application/json"})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=5):  # noqa: S310 - checked above: loopback http only
+            pass
+    except OSError:
+        if not allow_failure:
+            raise
+
+
+def _warm_up_moto() -> None:
+    """Import what the first requests would otherwise import while the emulator and server start: the Step
+    Functions interpreter (its ANTLR parser takes seconds) and the backends of the services the template uses."""
+    try:
+        import moto.stepfunctions.parser.models  # noqa: F401
+        from moto.backends import get_backend
+
+        for service in ("dynamodb", "iam", "kms", "lambda", "logs", "events", "secretsmanager", "stepfunctions"):
+            get_backend(service)
+    except Exception:  # pragma: no cover - the same imports happen again, and fail loudly, on first use
+        logger.debug("moto warm-up failed", exc_info=True)
+
+
+def _clear_layer_caches() -> None:
+    """The shared layer caches boto3 resources per process; endpoints changed, so forget them."""
+    try:
+        from aegis.settings import clear_caches
+    except ImportError:  # pragma: no cover - the layer is part of every install of this project
+        return
+    clear_caches()
