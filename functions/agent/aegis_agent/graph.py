@@ -25,8 +25,9 @@ from aegis.audit import AuditLog
 from aegis.catalogue import ChangeBase
 from aegis.models import ChangeResult, Finding, ScanError, canonical_json, sha256_hex
 from aegis_agent.errors import MalformedResume
+from aegis_agent.missions import MissionStore
 from aegis_agent.plan import make_plan
-from aegis_agent.report import MissionReport, build_report
+from aegis_agent.report import ReportSummary, build_report
 from aegis_agent.scanner import Scanner, ScanOutcome, screen
 from aegis_agent.state import (
     MissionRequest,
@@ -51,13 +52,14 @@ class MissionState(TypedDict, total=False):
     results: list[ChangeResult]
     verification: list[Verification]
     rescan_withheld: list[WithheldNote]
-    report: MissionReport
+    report: ReportSummary
 
 
 @dataclass
 class AgentDeps:
     scanner: Scanner
     audit: AuditLog
+    missions: MissionStore
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
@@ -133,35 +135,50 @@ def report_node(state: MissionState, deps: AgentDeps) -> dict[str, Any]:
         finished_at=deps.clock().isoformat(),
         status="completed",
     )
-    return {"report": report}
+    # The report is stored beside the mission (rewriting the same pages if this node runs again); the state keeps
+    # only its summary, so the checkpoint does not hold the mission twice.
+    pages, digest = deps.missions.write_report(report)
+    return {"report": ReportSummary(plan_status=report.plan_status, totals=report.totals, pages=pages, digest=digest)}
 
 
 def audit_node(state: MissionState, deps: AgentDeps) -> dict[str, Any]:
-    report = state["report"]
-    mission_id = report.mission_id
-    for change in report.changes:
+    mission_id = state["request"].mission_id
+    plan = state["plan"]
+    results = {r.change_id: r for r in state.get("results", [])}
+    verified = {v.change_id: v for v in state.get("verification", [])}
+    for change in plan.changes:
+        result = results.get(change.change_id)
+        verification = verified.get(change.change_id)
         deps.audit.append(
             mission_id,
             "change.result",
-            change.outcome.value if change.outcome else change.decision,
+            _change_outcome(result, plan.status),
             change_id=change.change_id,
             digest=change.digest,
             resource_arn=change.resource_arn,
-            decision=change.decision,
-            reason=change.reason,
-            verified=change.verified.value if change.verified else None,
+            decision=result.decision.value if result else None,
+            reason=result.reason if result else "",
+            verified=verification.state.value if verification else None,
         )
+    summary = state["report"]
     deps.audit.append(
         mission_id,
         "mission.report",
-        report.plan_status.value,
-        totals=report.totals.model_dump(mode="json"),
-        by_severity=report.by_severity,
-        plan_stop_reason=report.plan_stop_reason,
-        exemptions=[{"finding_id": e.finding_id, "source": e.source, "reason": e.reason} for e in report.exemptions],
-        withheld=[note.model_dump(mode="json") for note in report.withheld],
+        plan.status.value,
+        totals=summary.totals.model_dump(mode="json"),
+        report_pages=summary.pages,
+        report_digest=summary.digest,
+        plan_stop_reason=plan.stop_reason,
+        exemptions=[{"finding_id": e.finding_id, "source": e.source, "reason": e.reason} for e in plan.exemptions],
+        withheld=[note.model_dump(mode="json") for note in (*state["withheld"], *state.get("rescan_withheld", []))],
     )
     return {}
+
+
+def _change_outcome(result: ChangeResult | None, status: PlanStatus) -> str:
+    if result is None:
+        return "not-requested" if status == PlanStatus.DRY_RUN else "pending"
+    return result.outcome.value if result.outcome else result.decision.value
 
 
 # --- helpers -------------------------------------------------------------------------------------------------------

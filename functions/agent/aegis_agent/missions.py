@@ -22,6 +22,9 @@ from aegis_agent.report import MissionReport
 from aegis_agent.state import MissionRequest, Plan, ScanSummary
 
 MISSION_ID_PREFIX = "m-"
+REPORT_PAGE_RECORD = "report-page"
+# At most 4 bytes per character in UTF-8: a page stays under 256 KB whatever the text.
+REPORT_PAGE_CHARS = 64_000
 
 
 class MissionStatus(StrEnum):
@@ -97,16 +100,11 @@ class MissionStore:
         now: datetime,
         *,
         expected: Sequence[MissionStatus] | None = None,
-        report: MissionReport | None = None,
         **fields: Any,
     ) -> None:
         """Set the status and fields; with `expected`, only from one of those statuses (else MissionNotResumable)."""
         values: dict[str, Any] = {"status": status.value, "updated_at": now.isoformat(), **fields}
-        if report is not None:
-            values["report"] = json.dumps(report.model_dump(mode="json"), separators=(",", ":"), sort_keys=True)
-        refuse_secrets({k: v for k, v in values.items() if k != "report"}, where="mission")
-        if report is not None:
-            refuse_secrets(report.model_dump(mode="json"), where="mission.report")
+        refuse_secrets(values, where="mission")
         names = {f"#f{i}": key for i, key in enumerate(values)}
         placeholders = {f":v{i}": value for i, value in enumerate(values.values())}
         request: dict[str, Any] = {
@@ -128,7 +126,46 @@ class MissionStore:
                 raise
             raise MissionNotResumable(f"mission {mission_id} is not in a state that allows {status.value}") from None
 
+    # --- the report: JSON text in pages, so that no mission of any size meets DynamoDB's item limit ---------------
+    def write_report(self, report: MissionReport) -> tuple[int, str]:
+        """Store the report as page items beside the mission item; return (pages, SHA-256 of the JSON text)."""
+        document = report.model_dump(mode="json")
+        refuse_secrets(document, where="mission.report")
+        text = json.dumps(document, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+        pages = [text[start : start + REPORT_PAGE_CHARS] for start in range(0, len(text), REPORT_PAGE_CHARS)]
+        with self._table.batch_writer() as batch:
+            for index, body in enumerate(pages):
+                batch.put_item(
+                    Item={
+                        "mission_id": report_page_key(report.mission_id, index),
+                        "record": REPORT_PAGE_RECORD,
+                        "mission": report.mission_id,
+                        "page": index,
+                        "pages": len(pages),
+                        "body": body,
+                    }
+                )
+        return len(pages), sha256_hex(text)
 
-def report_of(item: dict[str, Any]) -> MissionReport | None:
-    text = item.get("report")
-    return MissionReport.model_validate_json(text) if text else None
+    def read_report(self, mission_id: str) -> MissionReport | None:
+        """The mission's report (None before it has one), checked against the digest the mission item records."""
+        item = self.get(mission_id)
+        pages = int(item.get("report_pages", 0))
+        if not pages:
+            return None
+        keys = [{"mission_id": report_page_key(mission_id, index)} for index in range(pages)]
+        bodies: dict[str, str] = {}
+        name = self._table.name
+        request: dict[str, Any] = {name: {"Keys": keys, "ConsistentRead": True}}
+        while request:
+            response = self._table.meta.client.batch_get_item(RequestItems=request)
+            bodies |= {page["mission_id"]: page["body"] for page in response["Responses"].get(name, [])}
+            request = response.get("UnprocessedKeys") or {}
+        text = "".join(bodies[key["mission_id"]] for key in keys)
+        if sha256_hex(text) != item.get("report_digest"):
+            raise ValueError(f"the report of {mission_id} does not match its recorded digest")
+        return MissionReport.model_validate_json(text)
+
+
+def report_page_key(mission_id: str, index: int) -> str:
+    return f"{mission_id}#report#{index:03d}"

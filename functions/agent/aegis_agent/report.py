@@ -102,6 +102,15 @@ class Totals(Frozen):
     verified_fixed: int
 
 
+class ReportSummary(Frozen):
+    """What the state keeps of the report (the report itself is stored in the Missions table, in pages)."""
+
+    plan_status: PlanStatus
+    totals: Totals
+    pages: int
+    digest: str
+
+
 class MissionReport(Frozen):
     mission_id: str
     status: str

@@ -24,6 +24,7 @@ from langgraph.types import Command
 
 from aegis.audit import AuditLog
 from aegis.control import Halted, ensure_not_halted
+from aegis.secrets_guard import SecretShapedValue
 from aegis_agent.checkpointer import DynamoDBCheckpointSaver
 from aegis_agent.errors import (
     AgentError,
@@ -78,7 +79,9 @@ class AgentService:
         self.saver = DynamoDBCheckpointSaver(
             checkpoints_table, serde=self.serde, ttl_seconds=settings.checkpoint_ttl_days * 86_400
         )
-        self.graph = build_graph(AgentDeps(scanner=scanner, audit=self.audit, clock=clock), self.saver)
+        self.graph = build_graph(
+            AgentDeps(scanner=scanner, audit=self.audit, missions=self.missions, clock=clock), self.saver
+        )
 
     @classmethod
     def from_environment(cls) -> AgentService:
@@ -227,7 +230,8 @@ class AgentService:
                 MissionStatus.COMPLETED,
                 now,
                 expected=from_statuses,
-                report=report,
+                report_pages=report.pages,
+                report_digest=report.digest,
                 completed_at=now.isoformat(),
                 **summary,
             )
@@ -287,6 +291,9 @@ class AgentService:
     def _fail(self, mission_id: str, exc: Exception) -> AgentError:
         """Mark the mission failed and audit why, by name; return the named error for the handler to raise."""
         refusal = exc if isinstance(exc, CheckpointRefused) else next(reversed(self.serde.refusals), None)
+        if refusal is None and isinstance(exc, SecretShapedValue):
+            # The report or audit writer refused a value (they check too): the same named refusal.
+            refusal = CheckpointRefused(f"{exc.kind}-shaped string", exc.where)
         named: AgentError
         if refusal is not None:
             named = refusal

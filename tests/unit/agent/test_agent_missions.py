@@ -19,7 +19,7 @@ from aegis_agent.errors import (
     MissionNotFound,
     MissionNotResumable,
 )
-from aegis_agent.missions import mission_id_for_event, report_of
+from aegis_agent.missions import MissionStore, mission_id_for_event
 from aegis_agent.state import Suppression
 from tests.unit.agent.agent_world import (
     EBS_CHECK,
@@ -47,6 +47,12 @@ def standard_findings() -> list[Any]:
         ebs_finding(),
         root_keys_finding(),
     ]
+
+
+def read_report(tables: dict[str, Any], mission_id: str) -> Any:
+    report = MissionStore(tables["Missions"]).read_report(mission_id)
+    assert report is not None
+    return report
 
 
 def actions(tables: dict[str, Any], mission_id: str) -> list[str]:
@@ -136,8 +142,7 @@ def test_resume_in_a_fresh_service_rescans_reports_and_audits(aws: Any, tables: 
 
     mission = tables["Missions"].get_item(Key={"mission_id": mission_id})["Item"]
     assert mission["status"] == "completed"
-    report = report_of(mission)
-    assert report is not None
+    report = read_report(tables, mission_id)
     changes = {c.change_id: c for c in report.changes}
     assert (changes[bucket_change].decision, changes[bucket_change].outcome, changes[bucket_change].verified) == (
         "approved",
@@ -190,8 +195,7 @@ def test_no_findings_completes_with_a_report_and_no_execution(aws: Any, tables: 
     assert outcome["status"] == "completed"
     assert outcome["plan_status"] == "empty"
     assert executions(sfn) == []
-    report = report_of(tables["Missions"].get_item(Key={"mission_id": outcome["mission_id"]})["Item"])
-    assert report is not None
+    report = read_report(tables, outcome["mission_id"])
     assert [(f.check_id, f.disposition) for f in report.findings] == [("iam-root-access-keys", "notify-only")]
 
 
@@ -267,8 +271,7 @@ def test_dry_run_from_the_event_or_the_setting_plans_without_starting_anything(
         assert outcome["status"] == "completed"
         assert outcome["plan_status"] == "dry_run"
         assert outcome["changes"] == 2
-        report = report_of(tables["Missions"].get_item(Key={"mission_id": outcome["mission_id"]})["Item"])
-        assert report is not None
+        report = read_report(tables, outcome["mission_id"])
         assert {c.decision for c in report.changes} == {"not-requested"}
         assert report.dry_run is True
     assert executions(sfn) == []
@@ -281,8 +284,7 @@ def test_a_cap_stops_the_plan_and_the_report_says_why(aws: Any, tables: dict[str
     assert executions(sfn) == []
     mission = tables["Missions"].get_item(Key={"mission_id": outcome["mission_id"]})["Item"]
     assert mission["plan_stop_reason"].startswith("MAX_CHANGES_PER_MISSION: 5 changes proposed")
-    report = report_of(mission)
-    assert report is not None
+    report = read_report(tables, outcome["mission_id"])
     assert report.totals.findings == 5  # the scan is complete; only the plan stopped
     assert {f.disposition for f in report.findings} == {"capped"}
     assert any("blast-radius cap" in note for note in report.notes)
@@ -293,8 +295,7 @@ def test_exempt_and_suppressed_findings_are_recorded_with_their_reasons(
 ) -> None:
     suppression = Suppression(check_id=EBS_CHECK, resource_arn="*", reason="EBS governed by SCP")
     outcome = start(aws, FakeScanner(standard_findings()), dry_run=True, suppressions=(suppression,))
-    report = report_of(tables["Missions"].get_item(Key={"mission_id": outcome["mission_id"]})["Item"])
-    assert report is not None
+    report = read_report(tables, outcome["mission_id"])
     dispositions = {(f.resource_arn, f.disposition, f.reason) for f in report.findings}
     assert ("arn:aws:s3:::website", "exempt", "public website by design") in dispositions
     assert (f"arn:aws:ec2:{REGION}:123456789012:volume/*", "suppressed", "EBS governed by SCP") in dispositions
@@ -427,8 +428,7 @@ def test_a_node_error_fails_the_mission_by_name_without_its_text(aws: Any, table
 def test_scan_errors_are_reported_and_the_mission_goes_on(aws: Any, tables: dict[str, Any], sfn: Any) -> None:
     error = ScanError(check_id=EBS_CHECK, region=REGION, error="ThrottlingException", message="Rate exceeded")
     outcome = start(aws, FakeScanner([bucket_finding("b")], errors=[error]), dry_run=True)
-    report = report_of(tables["Missions"].get_item(Key={"mission_id": outcome["mission_id"]})["Item"])
-    assert report is not None
+    report = read_report(tables, outcome["mission_id"])
     assert report.scan_errors == [error]
     assert report.totals.changes == 1
 
