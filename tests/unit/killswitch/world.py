@@ -39,6 +39,7 @@ from aegis_local.auth0 import (
     ResourceServerConfig,
     UserConfig,
 )
+from aegis_local.auth0.keys import SigningKey
 from aegis_local.template import substitute_definition
 
 REPO = Path(__file__).resolve().parents[3]
@@ -48,7 +49,7 @@ OPERATOR_CLIENT = "ks-operator"  # aegis:killswitch and aegis:rearm
 TRIGGER_ONLY_CLIENT = "ks-trigger-only"  # aegis:killswitch
 NO_SCOPE_CLIENT = "ks-no-scope"  # a grant on the kill switch API with no scope
 OTHER_API_CLIENT = "ks-other-api"  # tokens for the remediation API, not for the kill switch
-APPROVER_POOL = 40
+APPROVER_POOL = 200
 SCHEDULE_RULE = "aegis-scheduled-scan"
 SCAN_RULE = "aegis-scan-requested"
 REMEDIATION_ROLE = "aegis-remediation"
@@ -184,6 +185,23 @@ class Phone:
         }
         body.update(claims)
         return self.emulator.tenant.keys.sign(body)
+
+    def foreign_key_token(self, *, reuse_tenant_kid: bool) -> str:
+        """Good claims signed by a key the tenant never published (under its own kid, or the tenant's)."""
+        stranger = SigningKey.generate("attacker")
+        if reuse_tenant_kid:
+            stranger = SigningKey(stranger.private_key, self.emulator.signing_kid(), stranger.public_jwk)
+        now = int(time.time())
+        return stranger.sign(
+            {
+                "iss": self.emulator.issuer,
+                "sub": f"{OPERATOR_CLIENT}@clients",
+                "aud": KILLSWITCH_AUDIENCE,
+                "iat": now,
+                "exp": now + 600,
+                "scope": "aegis:killswitch aegis:rearm",
+            }
+        )
 
     def alg_none_token(self) -> str:
         header = {"alg": "none", "typ": "JWT", "kid": self.emulator.signing_kid()}

@@ -1,0 +1,187 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import boto3
+
+from aegis.audit import read_trail
+from aegis.control import halt_state
+from aegis_killswitch.service import KILLSWITCH_AUDIT_ID
+from aegis_killswitch.settings import KillSwitchSettings
+from aegis_local.auth0 import Auth0Emulator
+from tests.unit.killswitch.world import REGION, SCAN_RULE, SCHEDULE_RULE, AwsWorld, Phone, kill_switch_for, wait_until
+
+TRIGGER_STEPS = [
+    "set_halt_flag",
+    "disable_rules",
+    "stop_executions",
+    "revoke_auth0_sessions",
+    "block_token_vault_approvers",
+    "deny_older_sessions",
+]
+REARM_STEPS = ["release_halt_flag", "enable_rules", "unblock_approvers"]
+
+
+def test_trigger_does_every_step_in_order_and_audits_each(
+    settings: KillSwitchSettings, aws: AwsWorld, phone: Phone, emulator: Auth0Emulator
+) -> None:
+    mission = aws.start_mission("m-trigger", changes=2)
+    refresh_token = phone.approver_refresh_token(settings.approver_subs[0])
+    switch = kill_switch_for(aws, settings)
+
+    report = switch.trigger(reason="suspicious change at 3 a.m.", requested_by="alice")
+
+    assert [step.step for step in report.steps] == TRIGGER_STEPS
+    assert report.ok, report.failed_steps
+    assert report.halted is True
+    assert halt_state(aws.control)["engaged_by"] == "alice"
+    assert aws.rule_states() == {SCHEDULE_RULE: "DISABLED", SCAN_RULE: "DISABLED"}
+    wait_until(lambda: aws.status(mission) != "RUNNING", what="the mission to end")
+    assert not phone.refresh_works(refresh_token)
+    assert all(emulator.is_blocked(sub) for sub in settings.approver_subs)
+    assert aws.deny_policy() is not None
+
+    trail = read_trail(aws.audit, KILLSWITCH_AUDIT_ID)
+    assert [item["action"] for item in trail] == [
+        "killswitch.trigger.requested",
+        *(f"killswitch.trigger.{step}" for step in TRIGGER_STEPS),
+        "killswitch.trigger.completed",
+    ]
+    assert {item["outcome"] for item in trail[1:-1]} == {"ok"}
+    assert trail[-1]["outcome"] == "ok"
+    assert all(report.operation_id in item["details"] for item in trail)
+    mission_trail = read_trail(aws.audit, "m-trigger")
+    assert [(item["action"], item["outcome"]) for item in mission_trail] == [("mission.halted", "ok")]
+
+
+def test_auth0_down_fails_only_the_auth0_steps_and_the_halt_holds(
+    settings: KillSwitchSettings, aws: AwsWorld, phone: Phone, emulator: Auth0Emulator
+) -> None:
+    mission = aws.start_mission("m-auth0-down")
+    refresh_token = phone.approver_refresh_token(settings.approver_subs[0])
+    emulator.set_down(True)
+
+    report = kill_switch_for(aws, settings).trigger(reason="auth0 outage drill", requested_by="alice")
+
+    emulator.set_down(False)
+    assert not report.ok
+    assert report.failed_steps == ["revoke_auth0_sessions", "block_token_vault_approvers"]
+    assert all("503" in step.reason for step in report.steps if not step.ok)
+    assert report.halted is True
+    assert halt_state(aws.control) is not None
+    assert aws.rule_states() == {SCHEDULE_RULE: "DISABLED", SCAN_RULE: "DISABLED"}
+    wait_until(lambda: aws.status(mission) != "RUNNING", what="the mission to end")
+    assert aws.deny_policy() is not None
+    # Nothing at Auth0 was changed, and the failure is in the audit trail.
+    assert phone.refresh_works(refresh_token)
+    assert not any(emulator.is_blocked(sub) for sub in settings.approver_subs)
+    trail = read_trail(aws.audit, KILLSWITCH_AUDIT_ID)
+    outcomes = {item["action"]: item["outcome"] for item in trail}
+    assert outcomes["killswitch.trigger.revoke_auth0_sessions"] == "failed"
+    assert outcomes["killswitch.trigger.completed"] == "partial_failure"
+
+
+def test_a_broken_control_table_does_not_stop_the_other_steps(
+    settings: KillSwitchSettings, aws: AwsWorld, phone: Phone, emulator: Auth0Emulator
+) -> None:
+    refresh_token = phone.approver_refresh_token(settings.approver_subs[0])
+    aws.control.delete()
+    aws.create_mission_state_machine()
+
+    report = kill_switch_for(aws, settings).trigger(reason="control table gone", requested_by="alice")
+
+    by_step = {step.step: step for step in report.steps}
+    assert not by_step["set_halt_flag"].ok
+    assert "ResourceNotFoundException" in by_step["set_halt_flag"].reason
+    assert report.halted is None  # could not be read back: reported as unknown, not as released
+    assert by_step["disable_rules"].ok
+    assert by_step["stop_executions"].ok
+    assert by_step["revoke_auth0_sessions"].ok
+    assert by_step["deny_older_sessions"].ok
+    assert not phone.refresh_works(refresh_token)
+    # Approvers were blocked even though the block could not be recorded for re-arm; the report says so.
+    assert not by_step["block_token_vault_approvers"].ok
+    assert "could not record the block" in by_step["block_token_vault_approvers"].reason
+    assert all(emulator.is_blocked(sub) for sub in settings.approver_subs)
+
+
+def test_an_unwritable_audit_table_never_stops_a_step(settings: KillSwitchSettings, aws: AwsWorld) -> None:
+    aws.audit.delete()
+    aws.create_mission_state_machine()
+    report = kill_switch_for(aws, settings).trigger(reason="audit down", requested_by="alice")
+    assert report.ok, report.failed_steps
+    assert halt_state(aws.control) is not None
+
+
+def test_triggering_twice_is_harmless(settings: KillSwitchSettings, aws: AwsWorld) -> None:
+    aws.create_mission_state_machine()
+    switch = kill_switch_for(aws, settings)
+    first = switch.trigger(reason="first", requested_by="alice")
+    second = switch.trigger(reason="second", requested_by="bob")
+    assert first.ok, first.failed_steps
+    assert second.ok, second.failed_steps
+    assert "already engaged" in second.steps[0].reason
+    assert halt_state(aws.control)["engaged_by"] == "alice"
+    assert second.steps[4].details["already_blocked"] == list(settings.approver_subs)
+
+
+def test_rearm_releases_the_flag_enables_the_rules_unblocks_and_restores_no_credential(
+    settings: KillSwitchSettings, aws: AwsWorld, phone: Phone, emulator: Auth0Emulator
+) -> None:
+    aws.create_mission_state_machine()
+    refresh_token = phone.approver_refresh_token(settings.approver_subs[0])
+    switch = kill_switch_for(aws, settings)
+    assert switch.trigger(reason="drill", requested_by="alice").ok
+    policy_after_trigger = aws.deny_policy()
+
+    report = switch.rearm(reason="all clear", requested_by="bob")
+
+    assert [step.step for step in report.steps] == REARM_STEPS
+    assert report.ok, report.failed_steps
+    assert report.halted is False
+    assert halt_state(aws.control) is None
+    assert aws.rule_states() == {SCHEDULE_RULE: "ENABLED", SCAN_RULE: "ENABLED"}
+    assert not any(emulator.is_blocked(sub) for sub in settings.approver_subs)
+    # Revoked stays revoked; sessions issued before the trigger stay denied; a new approval works again.
+    assert not phone.refresh_works(refresh_token)
+    assert aws.deny_policy() == policy_after_trigger
+    assert phone.refresh_works(phone.approver_refresh_token(settings.approver_subs[0]))
+    # A new mission starts and waits for approval as usual.
+    assert aws.status(aws.start_mission("m-after-rearm")) == "RUNNING"
+
+
+def test_rearm_unblocks_only_whom_the_kill_switch_blocked(
+    settings: KillSwitchSettings, aws: AwsWorld, emulator: Auth0Emulator, phone: Phone
+) -> None:
+    aws.create_mission_state_machine()
+    blocked_by_admin, other = settings.approver_subs
+    management = kill_switch_for(aws, settings).clients.auth0_management()
+    management.set_blocked(blocked_by_admin, True)
+    switch = kill_switch_for(aws, settings)
+    trigger = switch.trigger(reason="drill", requested_by="alice")
+    assert trigger.steps[4].details["blocked"] == [other]
+
+    assert switch.rearm(reason="all clear", requested_by="bob").ok
+
+    assert emulator.is_blocked(blocked_by_admin)
+    assert not emulator.is_blocked(other)
+
+
+def test_rearm_without_a_trigger_changes_nothing(settings: KillSwitchSettings, aws: AwsWorld) -> None:
+    report = kill_switch_for(aws, settings).rearm(reason="nothing to re-arm", requested_by="bob")
+    assert report.ok
+    assert report.steps[0].reason == "halt flag was not engaged"
+    assert halt_state(aws.control) is None
+
+
+def test_the_deny_policy_cutoff_is_the_trigger_time(settings: KillSwitchSettings, aws: AwsWorld) -> None:
+    aws.create_mission_state_machine()
+    switch = kill_switch_for(aws, settings)
+    switch.clock = lambda: datetime(2031, 2, 3, 4, 5, 6, tzinfo=UTC)
+    report = switch.trigger(reason="drill", requested_by="alice")
+    assert report.steps[-1].details["sessions_issued_before"] == "2031-02-03T04:05:06Z"
+    condition = aws.deny_policy()["Statement"][0]["Condition"]
+    assert condition == {"DateLessThan": {"aws:TokenIssueTime": "2031-02-03T04:05:06Z"}}
+    assert boto3.client("iam", region_name=REGION).list_role_policies(RoleName=settings.remediation_role_name)[
+        "PolicyNames"
+    ] == ["AegisDenyOlderSessions"]
