@@ -35,7 +35,7 @@ import boto3
 
 from aegis_local.eventbridge import EventBridgeDelivery
 from aegis_local.lambdas import FunctionEnvironment, FunctionSpec, LambdaRouter, MotoLambdaBridge
-from aegis_local.moto_fixes import StepFunctionsFixes
+from aegis_local.moto_fixes import S3ControlEndpointFix, StepFunctionsFixes
 from aegis_local.resources import CreatedStack, StackIdentity, create_stack, resolve_parameters
 from aegis_local.template import load_template
 
@@ -176,6 +176,7 @@ class LocalStack:
         host, port = self._server.get_host_and_port()
         moto_url = f"http://{host}:{port}"
         self._apply_process_environment(moto_url, port)
+        S3ControlEndpointFix.install(moto_url)
         self._configure_moto(moto_url)
         self._endpoints = StackEndpoints(
             moto_url=moto_url,
@@ -221,6 +222,7 @@ class LocalStack:
             self._emulator.stop()
         if self._session is not None:
             FunctionEnvironment.uninstall()
+        S3ControlEndpointFix.uninstall()
         self._restore_process_environment()
         _clear_layer_caches()
         self._server = self._emulator = self._router = self._created = self._endpoints = self._session = None

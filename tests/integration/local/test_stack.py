@@ -323,6 +323,28 @@ def test_a_handlers_own_boto3_clients_reach_the_stack(stack: LocalStack) -> None
     assert item["by"] == {"S": stack.physical_id("KillSwitchFunction")}
 
 
+def test_s3_control_calls_reach_the_stack_without_a_local_workaround(stack: LocalStack) -> None:
+    # botocore puts the account id into S3 Control's host name; the stack makes that work against moto, for
+    # clients the handlers build themselves too.
+    def executor(event: Any, context: Any) -> dict[str, Any]:
+        s3control = boto3.Session().client("s3control")
+        configuration = {
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        }
+        s3control.put_public_access_block(AccountId=event["account"], PublicAccessBlockConfiguration=configuration)
+        return s3control.get_public_access_block(AccountId=event["account"])["PublicAccessBlockConfiguration"]
+
+    with stack.lambdas.override("ExecutorFunction", executor):
+        result = stack.lambdas.invoke("ExecutorFunction", json.dumps({"account": stack.endpoints.account_id}))
+
+    assert result.function_error is None, result.json()
+    assert result.json()["BlockPublicPolicy"] is True
+    stack.client("s3control").delete_public_access_block(AccountId=stack.endpoints.account_id)
+
+
 def test_unknown_function_is_not_found(stack: LocalStack) -> None:
     with pytest.raises(stack.client("lambda").exceptions.ResourceNotFoundException):
         stack.client("lambda").invoke(FunctionName="not-in-the-template", Payload=b"{}")
