@@ -117,7 +117,9 @@ class KillSwitch:
                 operation_id,
                 "trigger",
                 "deny_older_sessions",
-                lambda: aws_steps.deny_older_sessions(clients.iam, settings.remediation_role_name, now),
+                # The cutoff is read when the policy is attached, not when the trigger started: a session issued
+                # while the earlier steps ran (an executor that passed its halt check just before) is denied too.
+                lambda: aws_steps.deny_older_sessions(clients.iam, settings.remediation_role_name, self.clock()),
             ),
         ]
         return self._finish(

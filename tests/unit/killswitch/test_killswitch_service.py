@@ -174,14 +174,18 @@ def test_rearm_without_a_trigger_changes_nothing(settings: KillSwitchSettings, a
     assert halt_state(aws.control) is None
 
 
-def test_the_deny_policy_cutoff_is_the_trigger_time(settings: KillSwitchSettings, aws: AwsWorld) -> None:
+def test_the_deny_policy_cutoff_is_when_the_policy_is_attached(settings: KillSwitchSettings, aws: AwsWorld) -> None:
     aws.create_mission_state_machine()
     switch = kill_switch_for(aws, settings)
-    switch.clock = lambda: datetime(2031, 2, 3, 4, 5, 6, tzinfo=UTC)
+    readings = iter(datetime(2031, 2, 3, 4, 5, second, tzinfo=UTC) for second in range(60))
+    switch.clock = lambda: next(readings)
     report = switch.trigger(reason="drill", requested_by="alice")
-    assert report.steps[-1].details["sessions_issued_before"] == "2031-02-03T04:05:06Z"
+    # The trigger read the clock when it started (00) and again when it attached the policy (01), so that sessions
+    # issued while the steps in between ran are denied as well.
+    assert report.at == "2031-02-03T04:05:00+00:00"
+    assert report.steps[-1].details["sessions_issued_before"] == "2031-02-03T04:05:01Z"
     condition = aws.deny_policy()["Statement"][0]["Condition"]
-    assert condition == {"DateLessThan": {"aws:TokenIssueTime": "2031-02-03T04:05:06Z"}}
+    assert condition == {"DateLessThan": {"aws:TokenIssueTime": "2031-02-03T04:05:01Z"}}
     assert boto3.client("iam", region_name=REGION).list_role_policies(RoleName=settings.remediation_role_name)[
         "PolicyNames"
     ] == ["AegisDenyOlderSessions"]
