@@ -47,7 +47,7 @@ class KillSwitchSettings:
             auth0_issuer=issuer,
             auth0_client_id=env("AUTH0_CLIENT_ID"),
             auth0_client_secret_arn=env("AUTH0_CLIENT_SECRET_ARN"),
-            client_auth_method=method,  # type: ignore[arg-type]
+            client_auth_method=method,
             approver_subs=tuple(env_list("APPROVER_SUBS")),
             token_vault_connection=os.environ.get("TOKEN_VAULT_CONNECTION", "").strip(),
             remediation_role_name=env("REMEDIATION_ROLE_NAME"),
