@@ -15,7 +15,8 @@ from botocore.exceptions import ClientError
 # ScanError for the checks that needed the call. Standard mode (not adaptive): its backoff is per call, so one
 # throttled service cannot stall the client-side rate limiter of the others.
 RETRY_MODE = "standard"
-MAX_ATTEMPTS = 5
+# Retries after the first attempt (botocore's `max_attempts` counts retries): five attempts in all.
+MAX_RETRY_ATTEMPTS = 4
 
 
 def error_name(exc: BaseException) -> str:
@@ -47,7 +48,7 @@ class Clients:
     def __init__(self, session: boto3.Session, max_pool_connections: int = 10) -> None:
         self._session = session
         self._config = Config(
-            retries={"mode": RETRY_MODE, "max_attempts": MAX_ATTEMPTS},
+            retries={"mode": RETRY_MODE, "max_attempts": MAX_RETRY_ATTEMPTS},
             max_pool_connections=max_pool_connections,
         )
         self._lock = threading.Lock()

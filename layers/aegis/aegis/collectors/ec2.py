@@ -14,8 +14,6 @@ from aegis.catalogue import SecurityGroupRule
 from aegis.collectors.base import Once, tag_dict
 
 PAGE_SIZE = 1000
-# DescribeNetworkInterfaces accepts at most 200 values in one filter.
-FILTER_VALUES_MAX = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,23 +110,25 @@ class Ec2Collector:
         return [GroupRule.from_aws(rule) for page in pages for rule in page.get("SecurityGroupRules", [])]
 
     def groups_in_use(self, group_ids: Iterable[str]) -> set[str]:
-        """Which of `group_ids` are attached to at least one network interface: one listing filtered on the groups
-        (a page per 200 groups at most), not one call per group."""
-        wanted = sorted(set(group_ids))
-        return self._once.get(("groups_in_use", tuple(wanted)), lambda: self._list_groups_in_use(wanted))  # type: ignore[no-any-return]
+        """Which of `group_ids` are attached to at least one network interface of the region."""
+        return self.attached_group_ids() & set(group_ids)
 
-    def _list_groups_in_use(self, wanted: list[str]) -> set[str]:
-        in_use: set[str] = set()
-        paginator = self._client.get_paginator("describe_network_interfaces")
-        for start in range(0, len(wanted), FILTER_VALUES_MAX):
-            chunk = wanted[start : start + FILTER_VALUES_MAX]
-            pages = paginator.paginate(
-                Filters=[{"Name": "group-id", "Values": chunk}], PaginationConfig={"PageSize": PAGE_SIZE}
-            )
-            for page in pages:
-                for interface in page.get("NetworkInterfaces", []):
-                    in_use.update(g["GroupId"] for g in interface.get("Groups", []) if g.get("GroupId") in chunk)
-        return in_use
+    def attached_group_ids(self) -> set[str]:
+        """Every group attached to a network interface: one paginated interface listing for all groups, not one
+        call per group. (Unfiltered: a group-id filter would save little and is not supported everywhere.)"""
+        return self._once.get("attached_groups", self._list_attached_groups)  # type: ignore[no-any-return]
+
+    def _list_attached_groups(self) -> set[str]:
+        pages = self._client.get_paginator("describe_network_interfaces").paginate(
+            PaginationConfig={"PageSize": PAGE_SIZE}
+        )
+        return {
+            group["GroupId"]
+            for page in pages
+            for interface in page.get("NetworkInterfaces", [])
+            for group in interface.get("Groups", [])
+            if group.get("GroupId")
+        }
 
     def ebs_encryption_by_default(self) -> bool:
         return self._once.get(  # type: ignore[no-any-return]

@@ -1,0 +1,119 @@
+"""Clients that count their calls, values fetched once, and named errors."""
+
+from __future__ import annotations
+
+import threading
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ClientError
+
+from aegis.collectors.base import MAX_RETRY_ATTEMPTS, Clients, Once, error_name
+
+
+def test_calls_are_counted_per_operation_across_clients(aws):
+    clients = Clients(aws)
+    ec2 = clients.client("ec2", "us-east-1")
+    ec2.describe_vpcs()
+    ec2.describe_vpcs()
+    clients.client("ec2", "eu-west-1").describe_vpcs()
+    clients.client("s3control", "us-east-1").list_access_points(AccountId="123456789012")
+
+    assert clients.api_calls == {"ec2.DescribeVpcs": 3, "s3control.ListAccessPoints": 1}
+    assert clients.client("ec2", "us-east-1") is ec2
+
+
+def test_a_throttled_call_is_retried_by_botocore_and_counted_once(monkeypatch):
+    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
+    attempts = []
+
+    def throttle(request, **_):
+        attempts.append(request.url)
+        if len(attempts) < 3:
+            return AWSResponse(request.url, 400, {}, _Raw(b'{"__type":"ThrottlingException","message":"slow down"}'))
+        return AWSResponse(request.url, 200, {}, _Raw(b'{"Aliases":[],"Truncated":false}'))
+
+    session.events.register_first("before-send.kms.ListAliases", throttle)
+    sleeps: list[float] = []
+    monkeypatch.setattr("botocore.endpoint.time.sleep", sleeps.append)
+    clients = Clients(session)
+
+    response = clients.client("kms", "us-east-1").list_aliases()
+
+    assert response["Aliases"] == []
+    assert len(attempts) == 3
+    assert len(sleeps) == 2  # backoff between attempts
+    assert clients.api_calls == {"kms.ListAliases": 1}
+
+
+def test_throttling_that_never_ends_fails_after_the_configured_attempts(monkeypatch):
+    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
+    attempts = []
+
+    def throttle(request, **_):
+        attempts.append(1)
+        return AWSResponse(request.url, 400, {}, _Raw(b'{"__type":"ThrottlingException","message":"slow down"}'))
+
+    session.events.register_first("before-send.kms.ListAliases", throttle)
+    monkeypatch.setattr("botocore.endpoint.time.sleep", lambda _: None)
+
+    with pytest.raises(ClientError) as raised:
+        Clients(session).client("kms", "us-east-1").list_aliases()
+
+    assert error_name(raised.value) == "ThrottlingException"
+    assert len(attempts) == 1 + MAX_RETRY_ATTEMPTS
+
+
+def test_once_computes_a_value_once_even_when_asked_concurrently():
+    once = Once()
+    computed = []
+    gate = threading.Event()
+
+    def compute():
+        gate.wait(1)
+        computed.append(1)
+        return "value"
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(once.get("k", compute))) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    gate.set()
+    for thread in threads:
+        thread.join()
+
+    assert results == ["value"] * 5
+    assert computed == [1]
+
+
+def test_once_remembers_a_failure_instead_of_calling_again():
+    once = Once()
+    calls = []
+
+    def fail():
+        calls.append(1)
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "DescribeVpcs")
+
+    for _ in range(2):
+        with pytest.raises(ClientError):
+            once.get("vpcs", fail)
+    assert calls == [1]
+
+
+def test_error_names():
+    assert error_name(ClientError({"Error": {"Code": "Throttling"}}, "X")) == "Throttling"
+    assert error_name(KeyError("GroupId")) == "KeyError"
+
+
+class _Raw:
+    """The raw body botocore reads from a response."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_):
+        yield self._body
+
+    def read(self, *_args, **_kwargs) -> bytes:
+        return self._body
