@@ -8,6 +8,8 @@ backchannel endpoints answer from a script of responses, and every request is re
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import itertools
 import json
 import time
@@ -99,8 +101,8 @@ class Recorded:
     at: float
 
 
-Reply = tuple[int, dict[str, Any] | str, dict[str, str]]
-Script = Callable[["ProviderDouble", Recorded], Reply]
+Reply = tuple[int, Any, dict[str, str]]
+Script = Callable[..., Reply]
 
 
 class ProviderDouble:
@@ -235,3 +237,16 @@ class ProviderDouble:
 
 def oauth_error(status: int, error: str, headers: dict[str, str] | None = None) -> Reply:
     return (status, {"error": error, "error_description": f"{error} (scripted)"}, headers or {})
+
+
+# --- forgeries ------------------------------------------------------------------------------------------------------
+def forge_unsigned(claims: dict[str, Any], kid: str) -> str:
+    """`alg: none`: no signature at all."""
+    return f"{b64url_json({'alg': 'none', 'typ': 'JWT', 'kid': kid})}.{b64url_json(claims)}."
+
+
+def forge_hs256_with_public_key(claims: dict[str, Any], key: RsaKey) -> str:
+    """HS256 keyed with the provider's public key PEM: valid HMAC, which a verifier trusting `alg` would accept."""
+    signing_input = f"{b64url_json({'alg': 'HS256', 'typ': 'JWT', 'kid': key.kid})}.{b64url_json(claims)}"
+    signature = hmac.new(key.public_pem, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"

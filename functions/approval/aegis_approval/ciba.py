@@ -1,0 +1,209 @@
+"""A poll-mode OpenID CIBA client (OpenID Connect CIBA Core 1.0) on top of aegis_auth's OidcClient.
+
+`start` sends the backchannel authentication request; `wait_for_decision` polls the token endpoint until the
+approver decides, the request expires, the Lambda must hand over to a fresh invocation, or a hook stops it:
+
+- `authorization_pending` waits `interval` seconds;
+- `slow_down` (HTTP 429 at Auth0, 400 at others, with or without Retry-After) adds at least 5 s to the interval
+  for the rest of the request, and waits at least what Retry-After asks;
+- `access_denied` is a denial, unless the request's deadline has passed (Auth0 also uses it for expiry);
+- `expired_token`, or reaching the deadline, is an expiry;
+- transport errors and 5xx answers are retried with backoff, re-posting the same auth_req_id only because no answer
+  was read; a success answer is read exactly once and the auth_req_id is never posted again after it.
+
+Time comes from an injectable clock and sleeper, so tests never wait for real.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from aegis_auth.errors import AuthError, ProviderUnavailable
+from aegis_auth.oidc import CIBA_GRANT_TYPE, OidcClient
+
+Clock = Callable[[], float]
+Sleeper = Callable[[float], None]
+
+DEFAULT_INTERVAL_SECONDS = 5.0  # CIBA Core §7.3: the default when the provider sends no interval
+SLOW_DOWN_INCREMENT_SECONDS = 5.0
+MAX_TRANSIENT_FAILURES = 6
+BACKOFF_BASE_SECONDS = 1.0
+BACKOFF_MAX_SECONDS = 30.0
+# Seconds an invocation keeps in reserve after a poll: the poll itself, token verification, sealing, SendTask*.
+HANDOVER_MARGIN_SECONDS = 30.0
+# Long waits are cut into slices so that heartbeats and halt checks keep coming.
+WAIT_SLICE_SECONDS = 10.0
+
+
+class CibaFailed(AuthError):
+    """The CIBA exchange cannot go on: a protocol error, or the provider stayed unreachable."""
+
+
+@dataclass(frozen=True)
+class CibaRequest:
+    """A started backchannel authentication request: everything needed to go on polling, in this or another
+    invocation. `auth_req_id` is a bearer handle to the grant; it is excluded from repr and never logged."""
+
+    auth_req_id: str = field(repr=False)
+    deadline: float
+    interval: float
+    next_poll_at: float
+
+
+@dataclass(frozen=True)
+class Granted:
+    token_response: Mapping[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Denied:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Expired:
+    reason: str
+
+
+@dataclass(frozen=True)
+class HandOver:
+    """Not enough Lambda time is left for another wait and poll: go on in a fresh invocation from `request`."""
+
+    request: CibaRequest
+
+
+Outcome = Granted | Denied | Expired | HandOver
+
+
+class WaitHooks(Protocol):
+    def checkpoint(self) -> None:
+        """Called before every wait slice and every poll: check the halt flag (raise to stop), send heartbeats."""
+
+    def time_left(self) -> float:
+        """Seconds this invocation may still run."""
+
+
+def _backoff(failures: int) -> float:
+    return min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (failures - 1))
+
+
+def _positive_number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return None
+    return float(value)
+
+
+class CibaPoller:
+    def __init__(
+        self,
+        client: OidcClient,
+        *,
+        clock: Clock = time.time,
+        sleep: Sleeper = time.sleep,
+        handover_margin: float = HANDOVER_MARGIN_SECONDS,
+        wait_slice: float = WAIT_SLICE_SECONDS,
+        max_transient_failures: int = MAX_TRANSIENT_FAILURES,
+    ) -> None:
+        self._client = client
+        self._clock = clock
+        self._sleep = sleep
+        self._handover_margin = handover_margin
+        self._wait_slice = wait_slice
+        self._max_transient_failures = max_transient_failures
+
+    # --- bc-authorize -----------------------------------------------------------------------------------------------
+    def start(self, form: Mapping[str, str], hooks: WaitHooks) -> CibaRequest:
+        """POST the backchannel authentication request. 5xx, transport errors and 429 (with its Retry-After) are
+        retried a few times; any other error raises CibaFailed."""
+        failures = 0
+        while True:
+            hooks.checkpoint()
+            sent_at = self._clock()
+            try:
+                response = self._client.post_backchannel_authentication(form)
+            except ProviderUnavailable as exc:
+                failures += 1
+                if failures >= self._max_transient_failures:
+                    raise CibaFailed(f"backchannel authentication failed: {exc}") from None
+                self._wait(_backoff(failures), hooks)
+                continue
+            if response.status_code == 429 and failures + 1 < self._max_transient_failures:
+                failures += 1
+                self._wait(max(_backoff(failures), response.retry_after or 0.0), hooks)
+                continue
+            if not response.ok:
+                raise CibaFailed(f"backchannel authentication refused: {response.protocol_error()}")
+            body = response.body
+            auth_req_id = body.get("auth_req_id")
+            expires_in = _positive_number(body.get("expires_in"))
+            if not isinstance(auth_req_id, str) or not auth_req_id or expires_in is None:
+                raise CibaFailed("backchannel authentication answer lacks auth_req_id or expires_in")
+            interval = _positive_number(body.get("interval")) or DEFAULT_INTERVAL_SECONDS
+            return CibaRequest(
+                auth_req_id=auth_req_id,
+                deadline=sent_at + expires_in,
+                interval=interval,
+                next_poll_at=sent_at + interval,
+            )
+
+    # --- polling ----------------------------------------------------------------------------------------------------
+    def wait_for_decision(self, request: CibaRequest, hooks: WaitHooks) -> Outcome:
+        failures = 0
+        while True:
+            now = self._clock()
+            if now >= request.deadline:
+                return Expired("the approval request reached its expiry without a decision")
+            wait = max(0.0, request.next_poll_at - now)
+            if hooks.time_left() - wait < self._handover_margin:
+                return HandOver(request)
+            self._wait(wait, hooks)
+            hooks.checkpoint()
+            if self._clock() >= request.deadline:
+                return Expired("the approval request reached its expiry without a decision")
+            try:
+                response = self._client.post_token({"grant_type": CIBA_GRANT_TYPE, "auth_req_id": request.auth_req_id})
+            except ProviderUnavailable as exc:
+                # No answer was read, so the grant cannot have been handed to us: polling again is safe.
+                failures += 1
+                if failures >= self._max_transient_failures:
+                    raise CibaFailed(f"token endpoint unavailable: {exc}") from None
+                request = replace(request, next_poll_at=self._clock() + max(request.interval, _backoff(failures)))
+                continue
+            failures = 0
+            if response.ok:
+                return Granted(self._read_success(response.body))
+            error = response.error
+            if error == "authorization_pending":
+                request = replace(request, next_poll_at=self._clock() + request.interval)
+            elif error == "slow_down" or response.status_code == 429:
+                interval = max(request.interval + SLOW_DOWN_INCREMENT_SECONDS, response.retry_after or 0.0)
+                request = replace(request, interval=interval, next_poll_at=self._clock() + interval)
+            elif error == "access_denied":
+                if self._clock() >= request.deadline:
+                    return Expired("the approval request expired")
+                return Denied("the approver denied the request")
+            elif error == "expired_token":
+                return Expired("the approval request expired")
+            else:
+                raise CibaFailed(f"token endpoint refused the poll: {response.protocol_error()}")
+
+    @staticmethod
+    def _read_success(body: Mapping[str, Any]) -> Mapping[str, Any]:
+        access_token = body.get("access_token")
+        if not isinstance(access_token, str) or not access_token:
+            raise CibaFailed("token endpoint answered success without an access_token")
+        token_type = body.get("token_type")
+        if token_type is not None and (not isinstance(token_type, str) or token_type.lower() != "bearer"):
+            raise CibaFailed("token endpoint answered with a token type other than Bearer")
+        return body
+
+    def _wait(self, seconds: float, hooks: WaitHooks) -> None:
+        remaining = seconds
+        while remaining > 0:
+            hooks.checkpoint()
+            step = min(remaining, self._wait_slice)
+            self._sleep(step)
+            remaining -= step

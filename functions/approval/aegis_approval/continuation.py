@@ -1,0 +1,141 @@
+"""State the approval function keeps in the Handoff table between invocations (never in an event payload).
+
+- A *continuation* carries an unfinished CIBA wait to a fresh invocation: `{task_token, auth_req_id, deadline,
+  interval, ...}`. The fresh invocation gets only `{continuation_id}` and takes the item with a conditional update
+  that also strips the task token and auth_req_id, so a duplicated asynchronous delivery finds nothing and stops.
+- A *claim* marks a task token as being handled, so a duplicated delivery of the Step Functions event does not send
+  the approver a second push.
+
+Item ids carry a prefix (`cont-`, `claim-`) and a `kind`, which keeps the executor from ever consuming one as a
+sealed handoff (its consume is conditional on `kind = approval`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from aegis_approval.ciba import CibaRequest
+
+Clock = Callable[[], float]
+
+KIND_CONTINUATION = "continuation"
+KIND_CLAIM = "claim"
+CONTINUATION_PREFIX = "cont-"
+CLAIM_PREFIX = "claim-"
+# Items outlive the CIBA request by this much, then DynamoDB TTL removes them.
+RETENTION_SECONDS = 3600
+
+
+class ContinuationInvalid(ValueError):
+    """A continuation id that is malformed, or an item that is not a continuation."""
+
+
+@dataclass(frozen=True)
+class Continuation:
+    task_token: str = field(repr=False)
+    execution_arn: str
+    mission_id: str
+    change_json: str
+    approver_sub: str
+    request: CibaRequest
+    hops: int = 0
+
+
+def _number(value: float) -> Decimal:
+    return Decimal(repr(float(value)))
+
+
+class ContinuationStore:
+    def __init__(self, table: Any, *, clock: Clock = time.time) -> None:
+        self._table = table
+        self._clock = clock
+
+    def save(self, continuation: Continuation) -> str:
+        continuation_id = CONTINUATION_PREFIX + uuid.uuid4().hex
+        request = continuation.request
+        self._table.put_item(
+            Item={
+                "handoff_id": continuation_id,
+                "kind": KIND_CONTINUATION,
+                "task_token": continuation.task_token,
+                "auth_req_id": request.auth_req_id,
+                "deadline": _number(request.deadline),
+                "interval": _number(request.interval),
+                "next_poll_at": _number(request.next_poll_at),
+                "execution_arn": continuation.execution_arn,
+                "mission_id": continuation.mission_id,
+                "change": continuation.change_json,
+                "approver_sub": continuation.approver_sub,
+                "hops": continuation.hops,
+                "expires_at": int(request.deadline) + RETENTION_SECONDS,
+            },
+            ConditionExpression="attribute_not_exists(handoff_id)",
+        )
+        return continuation_id
+
+    def take(self, continuation_id: str) -> Continuation | None:
+        """Take the continuation, once; None if it was already taken (a duplicate delivery).
+
+        A conditional UpdateItem marks it taken and removes the task token and auth_req_id in the same step (the
+        approval role has no DeleteItem on the Handoff table); the rest expires with the item's TTL.
+        """
+        if not isinstance(continuation_id, str) or not continuation_id.startswith(CONTINUATION_PREFIX):
+            raise ContinuationInvalid("not a continuation id")
+        try:
+            item = self._table.update_item(
+                Key={"handoff_id": continuation_id},
+                UpdateExpression="SET taken_at = :now REMOVE task_token, auth_req_id",
+                ConditionExpression="attribute_exists(handoff_id) AND #kind = :kind AND attribute_not_exists(taken_at)",
+                ExpressionAttributeNames={"#kind": "kind"},
+                ExpressionAttributeValues={":kind": KIND_CONTINUATION, ":now": _number(self._clock())},
+                ReturnValues="ALL_OLD",
+            ).get("Attributes")
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return None
+            raise
+        if not item:
+            return None
+        try:
+            return Continuation(
+                task_token=str(item["task_token"]),
+                execution_arn=str(item["execution_arn"]),
+                mission_id=str(item["mission_id"]),
+                change_json=str(item["change"]),
+                approver_sub=str(item["approver_sub"]),
+                request=CibaRequest(
+                    auth_req_id=str(item["auth_req_id"]),
+                    deadline=float(item["deadline"]),
+                    interval=float(item["interval"]),
+                    next_poll_at=float(item["next_poll_at"]),
+                ),
+                hops=int(item.get("hops", 0)),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise ContinuationInvalid("the continuation item is incomplete") from None
+
+    def claim_task(self, task_token: str, hold_seconds: float) -> bool:
+        """Claim a task token for this invocation; False if another delivery of the same event claimed it."""
+        claim_id = CLAIM_PREFIX + hashlib.sha256(task_token.encode()).hexdigest()
+        try:
+            self._table.put_item(
+                Item={
+                    "handoff_id": claim_id,
+                    "kind": KIND_CLAIM,
+                    "expires_at": int(self._clock() + hold_seconds) + RETENTION_SECONDS,
+                },
+                ConditionExpression="attribute_not_exists(handoff_id)",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True

@@ -1,0 +1,359 @@
+"""The approval function's logic: one catalogue change, one human decision, one sealed handoff at most.
+
+Invoked (asynchronously) by the `RequestApproval` waitForTaskToken state with `{task_token, execution_arn,
+mission_id, change}`, or by itself with `{continuation_id}` when an earlier invocation ran short of time. It asks the
+configured approver by CIBA with the change's binding message and authorization details, waits for the decision
+while sending heartbeats and watching the halt flag, and answers the task token:
+
+- approved → the tokens are verified (signature, issuer, audience, expiry, approver, the change digest in the
+  granted authorization_details), sealed into the Handoff table, and SendTaskSuccess carries only
+  `{decision, approver_sub, handoff_id, approved_at}`;
+- otherwise SendTaskFailure with `Approval.Denied`, `Approval.Expired`, `Approval.Halted` or `Approval.Failed`.
+
+Every outcome is audited. No token, secret, auth_req_id or task token is logged, audited or returned.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from aegis.audit import AuditLog
+from aegis.catalogue import ChangeBase, InvalidChange, parse_change
+from aegis.control import Halted, ensure_not_halted
+from aegis.models import Decision
+from aegis.secrets_guard import secret_kind
+from aegis_approval.ciba import CibaFailed, CibaPoller, CibaRequest, Denied, Expired, Granted, HandOver, Outcome
+from aegis_approval.continuation import Continuation, ContinuationInvalid, ContinuationStore
+from aegis_approval.request import backchannel_form
+from aegis_approval.settings import ApprovalConfigError, ApprovalSettings
+from aegis_approval.tasks import TaskGone, TaskTokens
+from aegis_auth.errors import ApprovalMismatch, AuthError, HandoffError
+from aegis_auth.handoff import HandoffStore
+from aegis_auth.jwt_verify import TokenVerifier
+from aegis_auth.oidc import OidcClient
+from aegis_auth.rar import require_granted_digest
+
+logger = Logger(child=True)
+
+Clock = Callable[[], float]
+Sleeper = Callable[[float], None]
+
+HEARTBEAT_EVERY_SECONDS = 20.0
+ACTOR = "approval"
+
+ERROR_DENIED = "Approval.Denied"
+ERROR_EXPIRED = "Approval.Expired"
+ERROR_HALTED = "Approval.Halted"
+ERROR_FAILED = "Approval.Failed"
+
+
+class InvalidApprovalEvent(ValueError):
+    """The event is neither an approval task nor a continuation."""
+
+
+class ApprovalTaskEvent(BaseModel):
+    """What the RequestApproval state sends (docs/CONTRACTS.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task_token: str = Field(min_length=1)
+    execution_arn: str = Field(min_length=1)
+    mission_id: str = Field(min_length=1)
+    change: dict[str, Any]
+
+
+def safe_reason(exc: BaseException) -> str:
+    """A reason fit for logs, audit and a failure cause: our own messages, screened once more for secrets."""
+    message = str(exc)[:300]
+    if not message or secret_kind(message):
+        return type(exc).__name__
+    return f"{type(exc).__name__}: {message}"
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class _Run:
+    """The task being answered. `task_token` stays out of repr, logs and audit."""
+
+    task_token: str
+    mission_id: str
+    execution_arn: str
+    approver_sub: str
+    change: ChangeBase | None = None
+
+    def __repr__(self) -> str:
+        return f"_Run(mission_id={self.mission_id!r}, change_id={self.change_id!r})"
+
+    @property
+    def change_id(self) -> str:
+        return self.change.change_id if self.change else ""
+
+    @property
+    def digest(self) -> str:
+        return self.change.digest if self.change else ""
+
+
+class _Hooks:
+    """Between polls: the halt flag every time, a heartbeat every `heartbeat_every` seconds."""
+
+    def __init__(self, service: ApprovalService, run: _Run, time_left: Callable[[], float]) -> None:
+        self._service = service
+        self._run = run
+        self._time_left = time_left
+        self._last_heartbeat: float | None = None
+
+    def checkpoint(self) -> None:
+        ensure_not_halted(self._service.control_table)
+        now = self._service.clock()
+        if self._last_heartbeat is None or now - self._last_heartbeat >= self._service.heartbeat_every:
+            self._service.tasks.heartbeat(self._run.task_token)
+            self._last_heartbeat = now
+
+    def time_left(self) -> float:
+        return self._time_left()
+
+
+class ApprovalService:
+    def __init__(
+        self,
+        settings: ApprovalSettings,
+        *,
+        oidc: OidcClient,
+        handoffs: HandoffStore,
+        continuations: ContinuationStore,
+        tasks: TaskTokens,
+        control_table: Any,
+        audit: AuditLog,
+        invoke_self: Callable[[dict[str, str]], None],
+        clock: Clock = time.time,
+        sleep: Sleeper = time.sleep,
+        heartbeat_every: float = HEARTBEAT_EVERY_SECONDS,
+        verifier: TokenVerifier | None = None,
+        poller: CibaPoller | None = None,
+    ) -> None:
+        self.settings = settings
+        self.oidc = oidc
+        self.handoffs = handoffs
+        self.continuations = continuations
+        self.tasks = tasks
+        self.control_table = control_table
+        self.audit = audit
+        self.invoke_self = invoke_self
+        self.clock = clock
+        self.heartbeat_every = heartbeat_every
+        self.poller = poller or CibaPoller(oidc, clock=clock, sleep=sleep)
+        self._verifier = verifier
+
+    # --- entry ------------------------------------------------------------------------------------------------------
+    def handle(self, event: Any, time_left: Callable[[], float]) -> dict[str, str]:
+        """Answer one invocation; returns a summary safe to log (`{"outcome": ...}`)."""
+        if not isinstance(event, Mapping):
+            raise InvalidApprovalEvent("the event is not a JSON object")
+        if set(event) == {"continuation_id"}:
+            return self._resume(event["continuation_id"], time_left)
+        task_token = event.get("task_token")
+        if not isinstance(task_token, str) or not task_token:
+            raise InvalidApprovalEvent("the event carries no task token and no continuation id")
+        run = _Run(
+            task_token=task_token,
+            mission_id=str(event.get("mission_id") or "unknown-mission"),
+            execution_arn=str(event.get("execution_arn") or ""),
+            approver_sub=self.settings.approver_sub,
+        )
+        return self._guarded(run, lambda: self._begin(event, run, time_left))
+
+    def _begin(self, event: Mapping[str, Any], run: _Run, time_left: Callable[[], float]) -> dict[str, str]:
+        ensure_not_halted(self.control_table)
+        task = ApprovalTaskEvent.model_validate(dict(event))
+        run.change = parse_change(task.change)
+        if not self.continuations.claim_task(task.task_token, hold_seconds=self.settings.requested_expiry):
+            logger.warning("duplicate delivery of an approval task; the first delivery answers it", extra=_log(run))
+            return {"outcome": "duplicate"}
+        hooks = _Hooks(self, run, time_left)
+        form = backchannel_form(
+            run.change,
+            issuer=self.oidc.issuer,
+            approver_sub=run.approver_sub,
+            scope=self.settings.scope,
+            audience=self.settings.audience,
+            requested_expiry=self.settings.requested_expiry,
+            login_hint_format=self.settings.login_hint_format,
+        )
+        request = self.poller.start(form, hooks)
+        self._audit(run, "approval.requested", "requested", expires_at=_iso(request.deadline))
+        logger.info("approval requested", extra=_log(run))
+        return self._conclude(run, self.poller.wait_for_decision(request, hooks), hops=0)
+
+    def _resume(self, continuation_id: Any, time_left: Callable[[], float]) -> dict[str, str]:
+        try:
+            continuation = self.continuations.take(continuation_id)
+        except ContinuationInvalid as exc:
+            raise InvalidApprovalEvent(str(exc)) from None
+        if continuation is None:
+            logger.warning("continuation already taken; a duplicate delivery stops here")
+            return {"outcome": "duplicate"}
+        run = _Run(
+            task_token=continuation.task_token,
+            mission_id=continuation.mission_id,
+            execution_arn=continuation.execution_arn,
+            approver_sub=continuation.approver_sub,
+        )
+
+        def work() -> dict[str, str]:
+            ensure_not_halted(self.control_table)
+            run.change = parse_change(continuation.change_json)
+            hooks = _Hooks(self, run, time_left)
+            outcome = self.poller.wait_for_decision(continuation.request, hooks)
+            return self._conclude(run, outcome, hops=continuation.hops + 1)
+
+        return self._guarded(run, work)
+
+    # --- outcomes ---------------------------------------------------------------------------------------------------
+    def _guarded(self, run: _Run, work: Callable[[], dict[str, str]]) -> dict[str, str]:
+        try:
+            return work()
+        except Halted:
+            return self._fail(run, ERROR_HALTED, Decision.HALTED, "the kill switch is engaged")
+        except TaskGone as exc:
+            logger.warning("the task token is no longer awaited; stopping", extra=_log(run, reason=str(exc)))
+            self._audit_quietly(run, "approval.abandoned", "abandoned", reason=str(exc))
+            return {"outcome": "abandoned"}
+        except (
+            AuthError,
+            HandoffError,
+            CibaFailed,
+            InvalidChange,
+            ValidationError,
+            ApprovalConfigError,
+        ) as exc:
+            return self._fail(run, ERROR_FAILED, Decision.FAILED, safe_reason(exc))
+        except Exception as exc:
+            logger.error("unexpected error in the approval function", extra=_log(run, error=type(exc).__name__))
+            return self._fail(run, ERROR_FAILED, Decision.FAILED, f"internal error ({type(exc).__name__})")
+
+    def _conclude(self, run: _Run, outcome: Outcome, hops: int) -> dict[str, str]:
+        match outcome:
+            case Granted(token_response=token_response):
+                return self._release(run, token_response)
+            case Denied(reason=reason):
+                return self._fail(run, ERROR_DENIED, Decision.DENIED, reason)
+            case Expired(reason=reason):
+                return self._fail(run, ERROR_EXPIRED, Decision.EXPIRED, reason)
+            case HandOver(request=request):
+                return self._hand_over(run, request, hops)
+        raise AssertionError(f"unknown outcome {type(outcome).__name__}")  # pragma: no cover
+
+    def _release(self, run: _Run, token_response: Mapping[str, Any]) -> dict[str, str]:
+        change = run.change
+        if change is None:  # pragma: no cover - a change is parsed before any poll
+            raise InvalidChange("no change to release")
+        verifier = self.verifier()
+        access_token = str(token_response["access_token"])
+        access_claims = verifier.verify(access_token, self.settings.audience)
+        if access_claims["sub"] != run.approver_sub:
+            raise ApprovalMismatch("the access token was issued for another user than the approver asked")
+        id_token = token_response.get("id_token")
+        if id_token is not None:
+            id_claims = verifier.verify(str(id_token), self.settings.client_id, access_token=access_token)
+            if id_claims["sub"] != run.approver_sub:
+                raise ApprovalMismatch("the ID token names another user than the approver asked")
+        require_granted_digest(token_response, access_claims, change.digest)
+        ensure_not_halted(self.control_table)
+        now = self.clock()
+        expires_at = int(access_claims["exp"])
+        expires_in = token_response.get("expires_in")
+        if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
+            expires_at = min(expires_at, int(now + expires_in))
+        handoff_id = self.handoffs.seal(
+            token_response,
+            execution_arn=run.execution_arn,
+            change_id=change.change_id,
+            change_digest=change.digest,
+            approver_sub=run.approver_sub,
+            expires_at=expires_at,
+        )
+        approved_at = _iso(now)
+        # Audited before release: an approval that cannot be audited is not released.
+        self._audit(run, "approval.decided", Decision.APPROVED.value, handoff_id=handoff_id, approved_at=approved_at)
+        self.tasks.succeed(
+            run.task_token,
+            {
+                "decision": Decision.APPROVED.value,
+                "approver_sub": run.approver_sub,
+                "handoff_id": handoff_id,
+                "approved_at": approved_at,
+            },
+        )
+        logger.info("change approved and sealed", extra=_log(run))
+        return {"outcome": Decision.APPROVED.value}
+
+    def _fail(self, run: _Run, error: str, decision: Decision, reason: str) -> dict[str, str]:
+        self._audit_quietly(run, "approval.decided", decision.value, reason=reason, error=error)
+        logger.info("approval not granted", extra=_log(run, error=error, reason=reason))
+        try:
+            self.tasks.fail(run.task_token, error, reason)
+        except TaskGone as exc:
+            logger.warning("the task token is no longer awaited", extra=_log(run, reason=str(exc)))
+        return {"outcome": decision.value}
+
+    def _hand_over(self, run: _Run, request: CibaRequest, hops: int) -> dict[str, str]:
+        if run.change is None:  # pragma: no cover - a change is parsed before any poll
+            raise InvalidChange("no change to hand over")
+        continuation_id = self.continuations.save(
+            Continuation(
+                task_token=run.task_token,
+                execution_arn=run.execution_arn,
+                mission_id=run.mission_id,
+                change_json=run.change.canonical(),
+                approver_sub=run.approver_sub,
+                request=request,
+                hops=hops,
+            )
+        )
+        try:
+            self.invoke_self({"continuation_id": continuation_id})
+        except Exception:
+            # Nobody will go on with it: take it back so a late delivery finds nothing, and fail the task.
+            self.continuations.take(continuation_id)
+            raise
+        self._audit(run, "approval.continued", "continued", hops=hops)
+        logger.info("handed over to a fresh invocation", extra=_log(run, hops=hops))
+        return {"outcome": "continued"}
+
+    # --- helpers ----------------------------------------------------------------------------------------------------
+    def verifier(self) -> TokenVerifier:
+        if self._verifier is None:
+            self._verifier = TokenVerifier.for_provider(self.oidc.metadata, self.oidc.http, clock=self.clock)
+        return self._verifier
+
+    def _audit(self, run: _Run, action: str, outcome: str, **details: Any) -> None:
+        self.audit.append(
+            run.mission_id,
+            action,
+            outcome,
+            change_id=run.change_id,
+            change_digest=run.digest,
+            approver_sub=run.approver_sub,
+            execution_arn=run.execution_arn,
+            **details,
+        )
+
+    def _audit_quietly(self, run: _Run, action: str, outcome: str, **details: Any) -> None:
+        try:
+            self._audit(run, action, outcome, **details)
+        except Exception as exc:
+            logger.error("could not write the audit item", extra=_log(run, error=type(exc).__name__))
+
+
+def _log(run: _Run, **more: object) -> dict[str, object]:
+    return {"mission_id": run.mission_id, "change_id": run.change_id, "change_digest": run.digest, **more}

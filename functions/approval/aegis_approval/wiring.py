@@ -1,0 +1,72 @@
+"""Builds the ApprovalService from the environment, once per Lambda container."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from functools import cache
+
+import boto3
+import httpx
+
+from aegis.audit import AuditLog
+from aegis_approval.continuation import ContinuationStore
+from aegis_approval.service import ACTOR, ApprovalService, Clock, Sleeper
+from aegis_approval.settings import ApprovalSettings
+from aegis_approval.tasks import TaskTokens
+from aegis_auth.handoff import HandoffStore
+from aegis_auth.oidc import ClientAuthentication, OidcClient
+
+
+class SelfInvocationFailed(RuntimeError):
+    """Lambda did not accept the asynchronous invocation that continues an approval."""
+
+
+def _self_invoker(function_name: str) -> Callable[[dict[str, str]], None]:
+    client = boto3.client("lambda")
+
+    def invoke(payload: dict[str, str]) -> None:
+        response = client.invoke(
+            FunctionName=function_name, InvocationType="Event", Payload=json.dumps(payload).encode()
+        )
+        if response.get("StatusCode") != 202:
+            raise SelfInvocationFailed(f"asynchronous self-invocation answered {response.get('StatusCode')}")
+
+    return invoke
+
+
+def create_service(
+    *, clock: Clock = time.time, sleep: Sleeper = time.sleep, http: httpx.Client | None = None
+) -> ApprovalService:
+    """A service wired to the AWS clients and provider named by the environment. The local stack and tests pass
+    their own clock, sleeper and HTTP client; Lambda uses the real ones."""
+    settings = ApprovalSettings.from_env()
+    dynamodb = boto3.resource("dynamodb")
+    handoff_table = dynamodb.Table(settings.handoff_table)
+    auth = ClientAuthentication.from_secret_arn(
+        settings.client_id, settings.client_secret_arn, settings.client_auth_method
+    )
+    return ApprovalService(
+        settings,
+        oidc=OidcClient(settings.issuer, auth, http=http, clock=clock),
+        handoffs=HandoffStore(handoff_table, boto3.client("kms"), key_id=settings.handoff_key_id, clock=clock),
+        continuations=ContinuationStore(handoff_table, clock=clock),
+        tasks=TaskTokens(boto3.client("stepfunctions")),
+        control_table=dynamodb.Table(settings.control_table),
+        audit=AuditLog(dynamodb.Table(settings.audit_table), actor=ACTOR),
+        invoke_self=_self_invoker(settings.function_name),
+        clock=clock,
+        sleep=sleep,
+    )
+
+
+@cache
+def build_service() -> ApprovalService:
+    """The service of this Lambda container, built on first use."""
+    return create_service()
+
+
+def reset() -> None:
+    """Forget the built service (tests and the local stack change the environment between runs)."""
+    build_service.cache_clear()

@@ -1,0 +1,35 @@
+"""ApprovalFunction: asks a human to approve one exact change (CIBA + RAR) and answers the Step Functions task token.
+
+A thin Powertools handler; the logic is in `aegis_approval`. The event and the response are never logged or traced:
+the event carries the task token, and nothing here may put a token into logs or X-Ray.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from aegis_approval import wiring
+from aegis_approval.service import InvalidApprovalEvent
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context(log_event=False, clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
+    try:
+        result = wiring.build_service().handle(event, time_left=lambda: context.get_remaining_time_in_millis() / 1000)
+    except InvalidApprovalEvent as exc:
+        # Nothing to answer: without a task token there is no task to fail. Retrying would not help either.
+        logger.error("rejected an event that is not an approval task", reason=str(exc))
+        result = {"outcome": "rejected_event"}
+    metrics.add_dimension(name="outcome", value=result["outcome"])
+    metrics.add_metric(name="ApprovalInvocations", unit=MetricUnit.Count, value=1)
+    return result

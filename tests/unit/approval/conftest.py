@@ -1,0 +1,52 @@
+"""moto in-process with Step Functions really executing, fresh aegis_auth caches, and the approval world."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.core.config import DefaultConfig
+
+from aegis_auth.oidc import clear_caches
+from aegis_local.auth0.clock import ManualClock
+from tests.unit.approval.approval_world import StepFunctions, World, create_tables
+
+REGION = "eu-west-1"
+MOTO_CONFIG: DefaultConfig = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches() -> Iterator[None]:
+    clear_caches()
+    yield
+    clear_caches()
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name, value in {
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws(config=MOTO_CONFIG):
+        yield
+
+
+@pytest.fixture
+def world(aws: None) -> World:
+    key_id = str(boto3.client("kms").create_key(Description="handoff")["KeyMetadata"]["KeyId"])
+    return World(
+        clock=ManualClock(1_800_000_000.0),
+        tables=create_tables(),
+        key_id=key_id,
+        stepfunctions=StepFunctions(),
+        secret="unit-test-client-secret-value",
+    )

@@ -1,0 +1,161 @@
+"""The Lambda handler end to end on moto: wired from the template's environment, it answers the real task token and
+leaves no credential in logs, audit items, task output or execution history."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+
+from aegis_approval import wiring
+from aegis_auth.rar import AEGIS_CHANGE_DETAILS_TYPE
+from tests.support.changes import one_of_each_kind
+from tests.unit.approval.approval_world import World
+from tests.unit.auth.provider_double import AUDIENCE, CLIENT_ID, ProviderDouble, oauth_error
+
+APP_PATH = Path(__file__).resolve().parents[3] / "functions" / "approval" / "app.py"
+APPROVER = "auth0|approver-1"
+CHANGE = one_of_each_kind()[2]
+
+
+@dataclass
+class FakeContext:
+    """The parts of the Lambda context Powertools and the handler read."""
+
+    remaining_seconds: float
+    function_name: str = "aegis-approval"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:aegis-approval"
+    aws_request_id: str = "req-0001"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(self.remaining_seconds * 1000)
+
+
+def invoke(app: ModuleType, event: Any, remaining_seconds: float = 900) -> Any:
+    # Powertools keeps one stream handler per service name for the whole process, bound to the sys.stdout of the
+    # first test; point it at this test's captured stdout (not setStream: that flushes the stale, closed stream).
+    app.logger.logger_handler.stream = sys.stdout
+    return app.handler(event, FakeContext(remaining_seconds=remaining_seconds))
+
+
+def load_app() -> ModuleType:
+    name = f"approval_app_{uuid.uuid4().hex}"
+    spec = importlib.util.spec_from_file_location(name, APP_PATH)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def provider(world: World) -> ProviderDouble:
+    return ProviderDouble(clock=world.clock)
+
+
+@pytest.fixture
+def app(world: World, provider: ProviderDouble, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+    secret_arn = boto3.client("secretsmanager").create_secret(Name="auth0-client", SecretString=world.secret)["ARN"]
+    for name, value in {
+        "POWERTOOLS_SERVICE_NAME": "aegis-approval",
+        "POWERTOOLS_METRICS_NAMESPACE": "AegisCloud",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": "DEBUG",
+        "HANDOFF_TABLE": "Handoff",
+        "HANDOFF_KEY_ID": world.key_id,
+        "CONTROL_TABLE": "Control",
+        "AUDIT_TABLE": "Audit",
+        "AUTH0_ISSUER": provider.issuer,
+        "AUTH0_CLIENT_ID": CLIENT_ID,
+        "AUTH0_CLIENT_SECRET_ARN": secret_arn,
+        "AUTH0_AUDIENCE": AUDIENCE,
+        "APPROVER_SUBS": APPROVER,
+        "CIBA_SCOPE": "openid",
+        "CIBA_REQUESTED_EXPIRY": "300",
+        "CLIENT_AUTH_METHOD": "client_secret_basic",
+        "APPROVAL_FUNCTION_NAME": "aegis-approval",
+    }.items():
+        monkeypatch.setenv(name, value)
+    # The container's service, built from the environment as in Lambda, on the test's clock and provider.
+    service = wiring.create_service(clock=world.clock, sleep=world.sleep, http=provider.client())
+    monkeypatch.setattr(wiring, "build_service", lambda: service)
+    return load_app()
+
+
+def test_the_handler_approves_and_nothing_secret_is_logged_audited_or_output(
+    world: World,
+    provider: ProviderDouble,
+    app: ModuleType,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Our loggers at DEBUG, libraries at INFO: botocore's own DEBUG wire dumps are off in Lambda, and they print
+    # every request body (task tokens included) whoever the caller.
+    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG, logger="aegis-approval")
+    event = world.stepfunctions.start(CHANGE)
+
+    def approve(double: ProviderDouble, _: object) -> tuple[int, Any, dict[str, str]]:
+        response = double.token_response(APPROVER, digest=CHANGE.digest, details_type=AEGIS_CHANGE_DETAILS_TYPE)
+        response["refresh_token"] = "refresh-" + uuid.uuid4().hex * 2
+        double.issued.add(response["refresh_token"])
+        return 200, response, {}
+
+    provider.token_script.extend([oauth_error(400, "authorization_pending"), approve])
+    result = invoke(app, event)
+    assert result == {"outcome": "approved"}
+
+    execution = world.stepfunctions.finished(event["execution_arn"])
+    assert execution["status"] == "SUCCEEDED"
+    basic = provider.requests_to("/bc-authorize")[0].headers["authorization"]
+    assert basic.startswith("Basic ")
+
+    auth_req_id = provider.requests_to("/oauth/token")[0].form["auth_req_id"]
+    secrets = {*provider.issued, world.secret, auth_req_id, basic.split()[1]}
+    output = capsys.readouterr()
+    records = json.dumps([record.__dict__ for record in caplog.records], default=str)
+    logged = output.out + output.err + caplog.text + records
+    assert "approval requested" in logged
+    assert "change approved and sealed" in logged
+    surfaces = {
+        "logs": logged,
+        "audit": json.dumps(world.audit_trail(), default=str),
+        "task output": execution["output"],
+        "history": json.dumps(world.stepfunctions.history(event["execution_arn"]), default=str),
+        "result": json.dumps(result),
+    }
+    for surface, text in surfaces.items():
+        for secret in secrets:
+            assert secret not in text, f"a secret reached the {surface}"
+        # Step Functions itself records the task token it handed out; nothing of ours may repeat it.
+        if surface != "history":
+            assert event["task_token"] not in text, f"the task token reached the {surface}"
+
+
+def test_the_handler_names_an_event_it_cannot_answer_and_does_not_raise(
+    app: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert invoke(app, {"hello": "world"}) == {"outcome": "rejected_event"}
+    assert "rejected an event that is not an approval task" in capsys.readouterr().out
+
+
+def test_a_denial_through_the_handler_emits_a_metric_with_its_outcome(
+    world: World, provider: ProviderDouble, app: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = world.stepfunctions.start(CHANGE)
+    provider.token_script.append(oauth_error(400, "access_denied"))
+    assert invoke(app, event) == {"outcome": "denied"}
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [m["ApprovalInvocations"] for m in metrics if m.get("outcome") == "denied"] == [[1.0]]

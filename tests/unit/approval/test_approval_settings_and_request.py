@@ -1,0 +1,91 @@
+"""Configuration from the environment and the shape of the backchannel request."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from aegis_approval.request import backchannel_form, login_hint
+from aegis_approval.settings import ApprovalConfigError, ApprovalSettings
+from tests.support.changes import one_of_each_kind
+
+ENV = {
+    "HANDOFF_TABLE": "Handoff",
+    "HANDOFF_KEY_ID": "arn:aws:kms:eu-west-1:123456789012:key/k",
+    "CONTROL_TABLE": "Control",
+    "AUDIT_TABLE": "Audit",
+    "AUTH0_ISSUER": "https://tenant.eu.auth0.com/",
+    "AUTH0_CLIENT_ID": "client",
+    "AUTH0_CLIENT_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:auth0",
+    "AUTH0_AUDIENCE": "https://aegis.example/api",
+    "APPROVER_SUBS": "auth0|first, auth0|second",
+    "CIBA_SCOPE": "offline_access openid remediate:approved_change",
+    "CIBA_REQUESTED_EXPIRY": "120",
+    "CLIENT_AUTH_METHOD": "client_secret_basic",
+    "APPROVAL_FUNCTION_NAME": "aegis-approval",
+}
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("CIBA_LOGIN_HINT_FORMAT", raising=False)
+    return monkeypatch
+
+
+def test_settings_come_from_the_template_environment(env: pytest.MonkeyPatch) -> None:
+    settings = ApprovalSettings.from_env()
+    assert settings.approver_subs == ("auth0|first", "auth0|second")
+    assert settings.approver_sub == "auth0|first"
+    assert settings.scope == ("openid", "offline_access", "remediate:approved_change")
+    assert settings.requested_expiry == 120
+    assert settings.client_auth_method == "client_secret_basic"
+    assert settings.login_hint_format == "iss_sub"
+
+
+def test_openid_is_always_requested_and_expiry_defaults_to_300(env: pytest.MonkeyPatch) -> None:
+    env.delenv("CIBA_SCOPE")
+    env.delenv("CIBA_REQUESTED_EXPIRY")
+    settings = ApprovalSettings.from_env()
+    assert settings.scope == ("openid",)
+    assert settings.requested_expiry == 300
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("CIBA_REQUESTED_EXPIRY", "301", "1 to 300"),
+        ("CIBA_REQUESTED_EXPIRY", "0", "1 to 300"),
+        ("CIBA_REQUESTED_EXPIRY", "five", "1 to 300"),
+        ("CLIENT_AUTH_METHOD", "private_key_jwt", "CLIENT_AUTH_METHOD"),
+        ("APPROVER_SUBS", " , ", "approver"),
+        ("CIBA_LOGIN_HINT_FORMAT", "email", "CIBA_LOGIN_HINT_FORMAT"),
+        ("AUTH0_AUDIENCE", "", "AUTH0_AUDIENCE"),
+    ],
+)
+def test_bad_settings_are_named(env: pytest.MonkeyPatch, name: str, value: str, message: str) -> None:
+    env.setenv(name, value)
+    with pytest.raises(ApprovalConfigError, match=message):
+        ApprovalSettings.from_env()
+
+
+def test_login_hint_is_an_iss_sub_subject_identifier_or_the_value_as_is() -> None:
+    assert json.loads(login_hint("https://t.auth0.com/", "auth0|a", "iss_sub")) == {
+        "format": "iss_sub",
+        "iss": "https://t.auth0.com/",
+        "sub": "auth0|a",
+    }
+    assert login_hint("https://idp/", "alice", "opaque") == "alice"
+
+
+def test_resource_is_sent_only_for_absolute_uri_audiences() -> None:
+    change = one_of_each_kind()[0]
+    common = {"issuer": "https://t/", "approver_sub": "auth0|a", "scope": ("openid",), "requested_expiry": 60}
+    with_uri = backchannel_form(change, audience="https://aegis.example/api", **common)  # type: ignore[arg-type]
+    assert with_uri["resource"] == with_uri["audience"] == "https://aegis.example/api"
+    plain = backchannel_form(change, audience="aegis-api", **common)  # type: ignore[arg-type]
+    assert plain["audience"] == "aegis-api"
+    assert "resource" not in plain
+    assert plain["requested_expiry"] == "60"
