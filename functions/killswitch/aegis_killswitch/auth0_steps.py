@@ -31,9 +31,18 @@ class ManagementApiFailed(Exception):
         self.status_code = status_code
 
 
+class Auth0Unreachable(ProviderUnavailable):
+    """A call not attempted because Auth0 already failed to answer (or refused the token) in this operation."""
+
+
 class Auth0Management:
     """The few Management API calls the kill switch makes. The access token lives in this object only, for one
-    trigger or re-arm, and is never logged or returned."""
+    trigger or re-arm, and is never logged or returned.
+
+    One object serves one operation. Once the token request fails, or Auth0 does not answer a call (transport error,
+    5xx), later calls fail at once with Auth0Unreachable: a hanging Auth0 costs one timeout, not one per approver
+    and call, so the steps after this one still run within the Lambda's time.
+    """
 
     def __init__(self, oidc: OidcClient, audience: str, *, http: httpx.Client | None = None) -> None:
         self._oidc = oidc
@@ -41,14 +50,24 @@ class Auth0Management:
         self._base = audience if audience.endswith("/") else audience + "/"
         self._http = http or oidc.http
         self._token: str | None = None
+        self._broken: str | None = None
+
+    def _fail_fast(self) -> None:
+        if self._broken is not None:
+            raise Auth0Unreachable(f"not attempted: {self._broken}")
 
     def _access_token(self) -> str:
+        self._fail_fast()
         if self._token is None:
-            form = {"grant_type": "client_credentials", "audience": self._audience}
-            body = self._oidc.post_token(form).json_or_raise()
-            token = body.get("access_token")
-            if not isinstance(token, str) or not token:
-                raise OAuthProtocolError(200, "invalid_token_response", "no access_token in the token response")
+            try:
+                form = {"grant_type": "client_credentials", "audience": self._audience}
+                body = self._oidc.post_token(form).json_or_raise()
+                token = body.get("access_token")
+                if not isinstance(token, str) or not token:
+                    raise OAuthProtocolError(200, "invalid_token_response", "no access_token in the token response")
+            except Exception as error:
+                self._broken = f"no Management API token ({describe_error(error)})"
+                raise
             self._token = token
         return self._token
 
@@ -57,8 +76,10 @@ class Auth0Management:
         try:
             response = self._http.request(method, self._base + path, headers=headers, **kwargs)
         except httpx.TransportError as error:
+            self._broken = f"the Management API did not answer ({type(error).__name__}, {what})"
             raise ProviderUnavailable(f"{type(error).__name__} calling the Management API ({what})") from None
         if response.status_code >= 500:
+            self._broken = f"the Management API answered HTTP {response.status_code} ({what})"
             raise ProviderUnavailable(f"HTTP {response.status_code} from the Management API ({what})")
         if response.status_code >= 300:
             error_code, message = _management_error(response)

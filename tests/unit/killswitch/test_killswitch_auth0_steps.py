@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import httpx
 import pytest
 
+from aegis_auth import oidc
 from aegis_auth.errors import OAuthProtocolError, ProviderUnavailable
 from aegis_killswitch.auth0_steps import (
     Auth0Management,
@@ -167,3 +169,30 @@ def test_transport_failure_is_provider_unavailable(
     emulator.set_down(True)
     with pytest.raises(ProviderUnavailable, match="503"):
         management.is_blocked(settings.approver_subs[0])
+
+
+def test_once_auth0_fails_to_answer_the_operation_stops_calling_it(
+    settings: KillSwitchSettings, aws: AwsWorld, emulator: Auth0Emulator, phone: Phone
+) -> None:
+    # A hanging Auth0 must cost one timeout per operation, not one per approver and call: count what reaches it.
+    phone.operator_token()  # the discovery document is fetched (and cached) while Auth0 is up
+    requests: list[str] = []
+    http = httpx.Client(timeout=5, event_hooks={"request": [lambda request: requests.append(request.url.path)]})
+    auth = oidc.ClientAuthentication.from_secret_arn(
+        settings.auth0_client_id, settings.auth0_client_secret_arn, settings.client_auth_method
+    )
+    client = oidc.OidcClient(settings.auth0_issuer, auth, http=http)
+    management = Auth0Management(client, settings.management_audience, http=http)
+    management.is_blocked(settings.approver_subs[0])
+    requests.clear()
+    emulator.set_down(True)
+
+    revoked = revoke_approver_sessions(lambda: management, settings.approver_subs)
+    blocked = block_token_vault_approvers(lambda: management, settings.approver_subs, DEFAULT_CONNECTION, set().update)
+
+    assert requests == [f"/api/v2/users/{settings.approver_subs[0]}/revoke-access"]
+    assert not revoked.ok
+    assert not blocked.ok
+    assert "503" in revoked.reason
+    assert "not attempted" in blocked.reason
+    http.close()
