@@ -324,9 +324,7 @@ def _default_group(ec2: Any, vpc_id: str) -> str:
 
 
 def _rules_of(ec2: Any, group_id: str) -> list[dict[str, Any]]:
-    return ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group_id]}])[  # type: ignore[no-any-return]
-        "SecurityGroupRules"
-    ]
+    return ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group_id]}])["SecurityGroupRules"]
 
 
 def _create_bucket(s3: Any, name: str, region: str) -> None:

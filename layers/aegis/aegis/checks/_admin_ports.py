@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Literal
 
+from pydantic import JsonValue
+
 from aegis.catalogue import RevokeSecurityGroupRules, SecurityGroupRule, SecurityGroupRules
 from aegis.checks.base import CheckMetadata, PlanConfig, evidence_withheld, security_group_arn
 from aegis.collectors import Inventory
@@ -44,6 +46,7 @@ def evaluate_world_open(
     for group_id, rules in sorted(offending.items()):
         group = groups.get(group_id)
         rules.sort(key=lambda r: r.rule_id)
+        ports: list[JsonValue] = [*sorted({p for r in rules for p in exposed_ports(r)})]
         findings.append(
             metadata.finding(
                 resource_arn=security_group_arn(inventory.region, inventory.account_id, group_id),
@@ -53,7 +56,7 @@ def evaluate_world_open(
                     "group_id": group_id,
                     "vpc_id": group.vpc_id if group else None,
                     "source": world,
-                    "exposed_ports": sorted({p for r in rules for p in exposed_ports(r)}),
+                    "exposed_ports": ports,
                     "rules": [r.to_catalogue().model_dump(mode="json") for r in rules],
                 },
                 tags=group.tags if group else None,

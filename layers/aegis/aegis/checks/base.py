@@ -108,7 +108,7 @@ class PlanConfig(Frozen):
             trail_bucket=env.get("TRAIL_BUCKET") or None,
             flow_logs_log_group=env.get("FLOW_LOGS_LOG_GROUP") or None,
             flow_logs_role_arn=env.get("FLOW_LOGS_ROLE_ARN") or None,
-            flow_logs_traffic_type=traffic,  # type: ignore[arg-type]
+            flow_logs_traffic_type=traffic,
         )
 
 

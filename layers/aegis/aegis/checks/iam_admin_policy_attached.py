@@ -67,7 +67,7 @@ def evaluate(inventory: Inventory) -> list[Finding]:
                 region=IAM_HOME_REGION,
                 evidence={
                     "default_version_id": policy.default_version_id,
-                    "admin_statements": statements,
+                    "admin_statements": list(statements),
                     "attachment_count": policy.attachment_count,
                     "attachments": {
                         "roles": list(policy.roles),

@@ -101,23 +101,23 @@ class Inventory:
 
     @property
     def ec2(self) -> Ec2Collector:
-        return self._collectors.get("ec2", self.region)  # type: ignore[no-any-return]
+        return self._collectors.get("ec2", self.region)
 
     @property
     def kms(self) -> KmsCollector:
-        return self._collectors.get("kms", self.region)  # type: ignore[no-any-return]
+        return self._collectors.get("kms", self.region)
 
     @property
     def cloudtrail(self) -> CloudTrailCollector:
-        return self._collectors.get("cloudtrail", self.region)  # type: ignore[no-any-return]
+        return self._collectors.get("cloudtrail", self.region)
 
     @property
     def iam(self) -> IamCollector:
-        return self._collectors.get("iam", GLOBAL_REGION)  # type: ignore[no-any-return]
+        return self._collectors.get("iam", GLOBAL_REGION)
 
     @property
     def s3(self) -> S3Collector:
-        return self._collectors.get("s3", GLOBAL_REGION)  # type: ignore[no-any-return]
+        return self._collectors.get("s3", GLOBAL_REGION)
 
     def note(self, text: str) -> None:
         self._collectors.note(text)

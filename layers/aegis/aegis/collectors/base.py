@@ -59,7 +59,7 @@ class Clients:
         with self._lock:
             key = (service, region)
             if key not in self._clients:
-                client = self._session.client(service, region_name=region, config=self._config)  # type: ignore[call-overload]
+                client = self._session.client(service, region_name=region, config=self._config)
                 client.meta.events.register("before-call.*.*", self._count)
                 self._clients[key] = client
             return self._clients[key]

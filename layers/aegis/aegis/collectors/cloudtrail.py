@@ -25,7 +25,7 @@ class CloudTrailCollector:
         self._once = Once()
 
     def trails(self) -> list[Trail]:
-        return self._once.get("trails", self._describe_trails)  # type: ignore[no-any-return]
+        return self._once.get("trails", self._describe_trails)
 
     def _describe_trails(self) -> list[Trail]:
         # DescribeTrails answers with every trail at once (it has no pagination).
@@ -44,6 +44,6 @@ class CloudTrailCollector:
 
     def is_logging(self, trail_arn: str) -> bool:
         # By ARN, so that a shadow trail's status is read from its home region.
-        return self._once.get(  # type: ignore[no-any-return]
+        return self._once.get(
             ("logging", trail_arn), lambda: bool(self._client.get_trail_status(Name=trail_arn)["IsLogging"])
         )

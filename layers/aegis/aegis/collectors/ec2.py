@@ -82,7 +82,7 @@ class Ec2Collector:
 
     def security_groups(self) -> dict[str, SecurityGroup]:
         """Every group of the region by id (for the default flag, the VPC and the tags)."""
-        return self._once.get("security_groups", self._list_security_groups)  # type: ignore[no-any-return]
+        return self._once.get("security_groups", self._list_security_groups)
 
     def _list_security_groups(self) -> dict[str, SecurityGroup]:
         groups: dict[str, SecurityGroup] = {}
@@ -101,7 +101,7 @@ class Ec2Collector:
 
     def security_group_rules(self) -> list[GroupRule]:
         """Every rule of every group of the region, 1,000 a page."""
-        return self._once.get("security_group_rules", self._list_rules)  # type: ignore[no-any-return]
+        return self._once.get("security_group_rules", self._list_rules)
 
     def _list_rules(self) -> list[GroupRule]:
         pages = self._client.get_paginator("describe_security_group_rules").paginate(
@@ -116,7 +116,7 @@ class Ec2Collector:
     def attached_group_ids(self) -> set[str]:
         """Every group attached to a network interface: one paginated interface listing for all groups, not one
         call per group. (Unfiltered: a group-id filter would save little and is not supported everywhere.)"""
-        return self._once.get("attached_groups", self._list_attached_groups)  # type: ignore[no-any-return]
+        return self._once.get("attached_groups", self._list_attached_groups)
 
     def _list_attached_groups(self) -> set[str]:
         pages = self._client.get_paginator("describe_network_interfaces").paginate(
@@ -131,12 +131,12 @@ class Ec2Collector:
         }
 
     def ebs_encryption_by_default(self) -> bool:
-        return self._once.get(  # type: ignore[no-any-return]
+        return self._once.get(
             "ebs", lambda: bool(self._client.get_ebs_encryption_by_default()["EbsEncryptionByDefault"])
         )
 
     def vpcs(self) -> list[Vpc]:
-        return self._once.get("vpcs", self._list_vpcs)  # type: ignore[no-any-return]
+        return self._once.get("vpcs", self._list_vpcs)
 
     def _list_vpcs(self) -> list[Vpc]:
         pages = self._client.get_paginator("describe_vpcs").paginate(PaginationConfig={"PageSize": PAGE_SIZE})
@@ -148,7 +148,7 @@ class Ec2Collector:
 
     def flow_log_resource_ids(self) -> set[str]:
         """Ids of the resources (VPCs, subnets, interfaces) that have at least one flow log: one listing for all."""
-        return self._once.get("flow_logs", self._list_flow_logs)  # type: ignore[no-any-return]
+        return self._once.get("flow_logs", self._list_flow_logs)
 
     def _list_flow_logs(self) -> set[str]:
         pages = self._client.get_paginator("describe_flow_logs").paginate(PaginationConfig={"PageSize": PAGE_SIZE})

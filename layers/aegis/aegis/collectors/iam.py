@@ -56,7 +56,7 @@ class IamCollector:
         self._once = Once()
 
     def customer_policies(self) -> list[ManagedPolicy]:
-        return self._once.get("policies", self._list_policies)  # type: ignore[no-any-return]
+        return self._once.get("policies", self._list_policies)
 
     def _list_policies(self) -> list[ManagedPolicy]:
         raw_policies: list[dict[str, Any]] = []
@@ -95,7 +95,7 @@ class IamCollector:
         return policies
 
     def policy_tags(self, policy_arn: str) -> dict[str, str]:
-        return self._once.get(("tags", policy_arn), lambda: self._list_policy_tags(policy_arn))  # type: ignore[no-any-return]
+        return self._once.get(("tags", policy_arn), lambda: self._list_policy_tags(policy_arn))
 
     def _list_policy_tags(self, policy_arn: str) -> dict[str, str]:
         pages = self._client.get_paginator("list_policy_tags").paginate(PolicyArn=policy_arn)
@@ -103,15 +103,15 @@ class IamCollector:
 
     def password_policy(self) -> dict[str, Any] | None:
         """The account password policy, or None when the account has none."""
-        return self._once.get("password_policy", self._get_password_policy)  # type: ignore[no-any-return]
+        return self._once.get("password_policy", self._get_password_policy)
 
     def _get_password_policy(self) -> dict[str, Any] | None:
         try:
-            return self._client.get_account_password_policy()["PasswordPolicy"]  # type: ignore[no-any-return]
+            return self._client.get_account_password_policy()["PasswordPolicy"]
         except ClientError as exc:
             if error_code(exc) == "NoSuchEntity":
                 return None
             raise
 
     def account_summary(self) -> dict[str, int]:
-        return self._once.get("summary", lambda: dict(self._client.get_account_summary()["SummaryMap"]))  # type: ignore[no-any-return]
+        return self._once.get("summary", lambda: dict(self._client.get_account_summary()["SummaryMap"]))

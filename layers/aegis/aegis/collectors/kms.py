@@ -30,7 +30,7 @@ class KmsCollector:
         self._once = Once()
 
     def keys(self) -> list[KmsKey]:
-        return self._once.get("keys", self._list_keys)  # type: ignore[no-any-return]
+        return self._once.get("keys", self._list_keys)
 
     def _list_keys(self) -> list[KmsKey]:
         aws_managed = {
@@ -58,12 +58,12 @@ class KmsCollector:
         return keys
 
     def rotation_enabled(self, key_id: str) -> bool:
-        return self._once.get(  # type: ignore[no-any-return]
+        return self._once.get(
             ("rotation", key_id), lambda: bool(self._client.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"])
         )
 
     def key_tags(self, key_id: str) -> dict[str, str]:
-        return self._once.get(("tags", key_id), lambda: self._list_tags(key_id))  # type: ignore[no-any-return]
+        return self._once.get(("tags", key_id), lambda: self._list_tags(key_id))
 
     def _list_tags(self, key_id: str) -> dict[str, str]:
         pages = self._client.get_paginator("list_resource_tags").paginate(KeyId=key_id)

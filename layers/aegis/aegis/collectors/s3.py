@@ -19,12 +19,13 @@ from aegis.collectors.base import Once, error_code, tag_dict
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 AUTHENTICATED_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
 _PUBLIC_GROUPS = {ALL_USERS: "AllUsers", AUTHENTICATED_USERS: "AuthenticatedUsers"}
+LIST_BUCKETS_PAGE = 10_000  # the most MaxBuckets allows
 
 
 @dataclass(frozen=True, slots=True)
 class Bucket:
     name: str
-    region: str | None  # from ListBuckets when AWS returns it; otherwise looked up only when needed
+    region: str | None  # from ListBuckets (BucketRegion); servers that omit it cost a lookup per flagged bucket
 
 
 class S3Collector:
@@ -35,7 +36,7 @@ class S3Collector:
         self._once = Once()
 
     def account_public_access_block(self) -> PublicAccessBlock:
-        return self._once.get("account_bpa", self._get_account_bpa)  # type: ignore[no-any-return]
+        return self._once.get("account_bpa", self._get_account_bpa)
 
     def _get_account_bpa(self) -> PublicAccessBlock:
         try:
@@ -47,11 +48,11 @@ class S3Collector:
         return PublicAccessBlock.from_aws(response["PublicAccessBlockConfiguration"])
 
     def buckets(self) -> list[Bucket]:
-        return self._once.get("buckets", self._list_buckets)  # type: ignore[no-any-return]
+        return self._once.get("buckets", self._list_buckets)
 
     def _list_buckets(self) -> list[Bucket]:
-        # Without MaxBuckets, ListBuckets answers with every bucket at once: one call.
-        pages = self._s3.get_paginator("list_buckets").paginate()
+        # With a parameter (MaxBuckets), ListBuckets also returns each bucket's region: no per-bucket lookup.
+        pages = self._s3.get_paginator("list_buckets").paginate(PaginationConfig={"PageSize": LIST_BUCKETS_PAGE})
         return [
             Bucket(name=bucket["Name"], region=bucket.get("BucketRegion"))
             for page in pages
@@ -59,7 +60,7 @@ class S3Collector:
         ]
 
     def bucket_public_access_block(self, bucket: str) -> PublicAccessBlock:
-        return self._once.get(("bpa", bucket), lambda: self._get_bucket_bpa(bucket))  # type: ignore[no-any-return]
+        return self._once.get(("bpa", bucket), lambda: self._get_bucket_bpa(bucket))
 
     def _get_bucket_bpa(self, bucket: str) -> PublicAccessBlock:
         try:
@@ -72,7 +73,7 @@ class S3Collector:
 
     def bucket_public_acl_grants(self, bucket: str) -> list[str]:
         """Grants of the bucket ACL to everyone or to every AWS user, as "AllUsers:READ"."""
-        return self._once.get(("acl", bucket), lambda: self._get_public_grants(bucket))  # type: ignore[no-any-return]
+        return self._once.get(("acl", bucket), lambda: self._get_public_grants(bucket))
 
     def _get_public_grants(self, bucket: str) -> list[str]:
         grants = self._s3.get_bucket_acl(Bucket=bucket).get("Grants", [])
@@ -84,7 +85,7 @@ class S3Collector:
         return sorted(public)
 
     def bucket_policy(self, bucket: str) -> dict[str, Any] | None:
-        return self._once.get(("policy", bucket), lambda: self._get_policy(bucket))  # type: ignore[no-any-return]
+        return self._once.get(("policy", bucket), lambda: self._get_policy(bucket))
 
     def _get_policy(self, bucket: str) -> dict[str, Any] | None:
         try:
@@ -97,7 +98,7 @@ class S3Collector:
         return document if isinstance(document, dict) else None
 
     def bucket_tags(self, bucket: str) -> dict[str, str]:
-        return self._once.get(("tags", bucket), lambda: self._get_tags(bucket))  # type: ignore[no-any-return]
+        return self._once.get(("tags", bucket), lambda: self._get_tags(bucket))
 
     def _get_tags(self, bucket: str) -> dict[str, str]:
         try:
@@ -110,7 +111,7 @@ class S3Collector:
     def bucket_region(self, bucket: Bucket) -> str:
         if bucket.region:
             return bucket.region
-        return self._once.get(("region", bucket.name), lambda: self._get_region(bucket.name))  # type: ignore[no-any-return]
+        return self._once.get(("region", bucket.name), lambda: self._get_region(bucket.name))
 
     def _get_region(self, bucket: str) -> str:
         # LocationConstraint is empty for us-east-1 and "EU" for the oldest eu-west-1 buckets.
