@@ -1,0 +1,358 @@
+"""The execution pipeline: the only code path that changes infrastructure.
+
+    halt flag → recorded result? → consume + verify the approval → Token Vault → STS session for this change only
+    → re-read (drift?) → apply (halt flag before each mutating call) → verify → drop credentials, revoke → result
+
+What leaves the executor is `{change_id, outcome, reason, verified_after}`; every step is audited with who approved,
+the digest and timings, never a token. Named errors (`Executor.*`) are raised only where nothing was applied.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aws_lambda_powertools import Logger
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from aegis.audit import AuditLog
+from aegis.catalogue import ChangeBase, InvalidChange, parse_change
+from aegis.control import halt_state
+from aegis.models import Frozen
+from aegis_auth.errors import AuthError
+from aegis_auth.handoff import HandoffStore
+from aegis_auth.jwt_verify import TokenVerifier
+from aegis_auth.oidc import OidcClient
+from aegis_auth.token_vault import NoConnectedAccount as VaultNoConnectedAccount
+from aegis_auth.token_vault import exchange_for_connection_token
+from aegis_executor.approval import VerifiedApproval, open_approval
+from aegis_executor.credentials import (
+    HaltedBeforeMutation,
+    MutationGuard,
+    UndeclaredOperation,
+    assume_remediation_role,
+    error_code,
+    is_throttling,
+)
+from aegis_executor.errors import ApprovalInvalid, InvalidRequest, NoConnectedAccount, Throttled, TokenExchangeFailed
+from aegis_executor.ledger import Ledger
+from aegis_executor.remediations import Remediation, RemediationFailed, Verification, remediation_for
+
+logger = Logger(child=True)
+
+AUDIT_ACTOR = "executor"
+Outcome = Literal["applied", "drift", "failed", "halted"]
+
+
+# --- the request ----------------------------------------------------------------------------------------------------
+class ApprovalReference(BaseModel):
+    """What the approval task handed to the state machine: an opaque reference, never a token."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    decision: Literal["approved"]
+    approver_sub: str = Field(min_length=1, max_length=256)
+    handoff_id: str = Field(min_length=1, max_length=128)
+    approved_at: str | None = None
+
+
+class ExecutorRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    execution_arn: str = Field(pattern=r"^arn:aws[\w-]*:states:[\w-]+:\d{12}:execution:[^\s]+$")
+    mission_id: str = Field(min_length=1, max_length=256)
+    change: dict[str, Any]
+    approval: ApprovalReference
+
+
+def parse_request(payload: Any) -> tuple[ExecutorRequest, ChangeBase]:
+    """Validate the invocation payload; InvalidRequest names the first problem."""
+    try:
+        request = ExecutorRequest.model_validate(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "payload"
+        raise InvalidRequest(f"not an executor request: {where}: {first.get('msg')}") from None
+    try:
+        change = parse_change(request.change)
+    except InvalidChange as exc:
+        raise InvalidRequest(str(exc)) from None
+    return request, change
+
+
+def sanitized_result(
+    change_id: str, outcome: Outcome, reason: str = "", verified_after: Frozen | None = None
+) -> dict[str, Any]:
+    return {
+        "change_id": change_id,
+        "outcome": outcome,
+        "reason": reason,
+        "verified_after": verified_after.model_dump(mode="json") if verified_after is not None else None,
+    }
+
+
+# --- the executor ---------------------------------------------------------------------------------------------------
+@dataclass
+class Executor:
+    """Everything the pipeline talks to, injected (the handler builds it once per container from the environment)."""
+
+    control_table: Any
+    audit_table: Any
+    handoffs: HandoffStore
+    oidc: OidcClient
+    audience: str
+    connection: str
+    remediation_role_arn: str
+    sts: Any
+    ledger: Ledger
+    verifier: TokenVerifier | None = None
+    clock: Callable[[], float] = time.time
+    # IAM and some other services are eventually consistent: a just-applied change may take a moment to read back.
+    verify_delays: tuple[float, ...] = (1.0, 2.0)
+    sleep: Callable[[float], None] = time.sleep
+
+    def execute(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        request, change = parse_request(payload)
+        return _Run(self, request, change).run()
+
+    def token_verifier(self) -> TokenVerifier:
+        if self.verifier is None:
+            self.verifier = TokenVerifier.for_provider(self.oidc.metadata, self.oidc.http, clock=self.clock)
+        return self.verifier
+
+    def is_halted(self) -> bool:
+        return halt_state(self.control_table) is not None
+
+
+@dataclass
+class _Run:
+    """One invocation: its audit trail, its timings, and the secrets it must let go of."""
+
+    executor: Executor
+    request: ExecutorRequest
+    change: ChangeBase
+    audit: AuditLog = field(init=False)
+    started: float = field(init=False, default_factory=time.perf_counter)
+    marks: dict[str, float] = field(init=False, default_factory=dict)
+    revocable: list[SecretStr] = field(init=False, default_factory=list)
+    # Once the approval is consumed the invocation cannot be repeated: its outcome goes to the ledger.
+    consumed: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        self.audit = AuditLog(self.executor.audit_table, AUDIT_ACTOR)
+
+    # --- bookkeeping ------------------------------------------------------------------------------------------------
+    def mark(self, name: str) -> None:
+        self.marks[name] = round((time.perf_counter() - self.started) * 1000, 1)
+
+    def record(self, action: str, outcome: str, **details: Any) -> None:
+        self.audit.append(
+            self.request.mission_id,
+            action,
+            outcome,
+            change_id=self.change.change_id,
+            execution_arn=self.request.execution_arn,
+            digest=self.change.digest,
+            approver_sub=self.request.approval.approver_sub,
+            **details,
+        )
+
+    def result(self, outcome: Outcome, reason: str = "", verified_after: Frozen | None = None) -> dict[str, Any]:
+        result = sanitized_result(self.change.change_id, outcome, reason, verified_after)
+        if self.consumed:
+            self.executor.ledger.finished(self.request.execution_arn, self.change.change_id, result)
+        self.mark("result")
+        self.record("executor.result", outcome, result=result, timings_ms=self.marks)
+        logger.info("change executed", extra={"change_id": self.change.change_id, "outcome": outcome})
+        return result
+
+    # --- the pipeline -----------------------------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        try:
+            return self._run()
+        finally:
+            self._revoke()
+
+    def _run(self) -> dict[str, Any]:
+        try:
+            self.record(
+                "executor.started",
+                "started",
+                kind=self.change.kind,
+                handoff_id=self.request.approval.handoff_id,
+                approved_at=self.request.approval.approved_at,
+            )
+            halted = self.executor.is_halted()
+            recorded = self.executor.ledger.recorded_result(self.request.execution_arn, self.change.change_id)
+            if recorded is not None:
+                # A retry of an invocation that got as far as changing the resource: its answer, not a new attempt.
+                self.record("executor.replayed", str(recorded.get("outcome")), result=recorded)
+                return recorded
+            if halted:
+                return self.result("halted", "kill switch engaged before the approval was used")
+            # Discovery before consuming: an unreachable provider must not cost the human's approval.
+            verifier = self.executor.token_verifier()
+            self.consumed = True
+            approval = self._open_approval(verifier)
+        except ClientError as exc:
+            if is_throttling(exc):
+                reason = f"AWS throttled the executor before the approval was used ({error_code(exc)})"
+                raise Throttled(reason) from None
+            raise
+        except AuthError as exc:
+            self.record("executor.provider_unavailable", "failed", error=type(exc).__name__)
+            raise TokenExchangeFailed(f"the identity provider is not usable ({type(exc).__name__})") from None
+        self.mark("approval_consumed")
+        return self._spend(approval)
+
+    def _open_approval(self, verifier: TokenVerifier) -> VerifiedApproval:
+        try:
+            return open_approval(
+                self.executor.handoffs,
+                verifier,
+                audience=self.executor.audience,
+                execution_arn=self.request.execution_arn,
+                change=self.change,
+                handoff_id=self.request.approval.handoff_id,
+                approver_sub=self.request.approval.approver_sub,
+                revocable=self.revocable,
+            )
+        except ApprovalInvalid as exc:
+            self._record_safely("executor.approval_invalid", "refused", reason=str(exc))
+            raise
+
+    def _spend(self, approval: VerifiedApproval) -> dict[str, Any]:
+        """Everything after the approval is consumed: it cannot be retried, so failures become outcomes."""
+        self.record("executor.approval_verified", "verified", token_expires_at=approval.token_expires_at)
+        try:
+            connection_token = exchange_for_connection_token(
+                self.executor.oidc, subject_token=approval.access_token, connection=self.executor.connection
+            )
+        except VaultNoConnectedAccount as exc:
+            self.record("executor.token_exchange", "no_connected_account", error=exc.error)
+            raise NoConnectedAccount(f"the approver has no connected account on {self.executor.connection!r}") from None
+        except AuthError as exc:
+            self.record("executor.token_exchange", "failed", error=type(exc).__name__)
+            raise TokenExchangeFailed(f"Token Vault exchange failed ({type(exc).__name__})") from None
+        finally:
+            del approval
+        self.mark("token_exchanged")
+        try:
+            session, facts = assume_remediation_role(
+                self.executor.sts,
+                role_arn=self.executor.remediation_role_arn,
+                change=self.change,
+                web_identity_token=connection_token.access_token,
+            )
+        except ClientError as exc:
+            self.record("executor.session", "refused", error=error_code(exc))
+            return self.result("failed", f"AssumeRoleWithWebIdentity failed: {error_code(exc) or 'error'}")
+        finally:
+            del connection_token
+        self.mark("session_obtained")
+        self.record(
+            "executor.session",
+            "obtained",
+            role_session_name=facts.role_session_name,
+            assumed_role_arn=facts.assumed_role_arn,
+            expiration=facts.expiration,
+        )
+        guard = MutationGuard(self.change, self.executor.is_halted)
+        guard.install(session)
+        try:
+            outcome, reason, state = self._remediate(session, guard)
+        finally:
+            del session
+            self._revoke()
+            self.mark("credential_dropped")
+        return self.result(outcome, reason, state)
+
+    def _remediate(self, session: Any, guard: MutationGuard) -> tuple[Outcome, str, Frozen | None]:
+        undo = self.change.kind == "undo"
+        target: ChangeBase = self.change.original if undo else self.change
+        fix = remediation_for(target)
+        try:
+            current = fix.read_current(session, target)
+            if not (fix.is_after(current, target) if undo else fix.is_before(current, target)):
+                self.record("executor.drift", "drift", current=current.model_dump(mode="json"))
+                return "drift", "the resource no longer matches the approved before-state; nothing was applied", current
+            self.mark("resource_read")
+            # Written before the first mutating call: the before-state an undo restores, and the ledger's proof that
+            # an apply had started should this invocation die.
+            self.executor.ledger.started(self.request.execution_arn, self.change.change_id)
+            self.record("executor.applying", "applying", before_state=current.model_dump(mode="json"))
+            (fix.undo if undo else fix.apply)(session, target)
+            self.mark("changed")
+            verification = self._verify(fix, session, target, undo)
+            self.mark("verified")
+        except HaltedBeforeMutation as exc:
+            return "halted", f"kill switch engaged: {exc}", None
+        except UndeclaredOperation as exc:
+            return "failed", f"refused an undeclared operation: {exc}", None
+        except RemediationFailed as exc:
+            return "failed", f"{exc} ({len(guard.mutations_sent)} mutating calls sent)", None
+        except ClientError as exc:
+            operation = str(exc.operation_name) if hasattr(exc, "operation_name") else "call"
+            sent = len(guard.mutations_sent)
+            prefix = "throttled after the approval was used" if is_throttling(exc) else "AWS refused"
+            return "failed", f"{prefix}: {operation} {error_code(exc) or 'error'} ({sent} mutating calls sent)", None
+        if not verification.ok:
+            return "failed", "the resource did not reach the approved after-state", verification.state
+        result = sanitized_result(self.change.change_id, "applied", "", verification.state)
+        self.executor.ledger.finished(self.request.execution_arn, self.change.change_id, result)
+        self.record(
+            "executor.applied",
+            "applied",
+            before_state=current.model_dump(mode="json"),
+            approved_before=_json(target.before if not undo else target.after),
+            result=result,
+            mutations=guard.mutations_sent,
+        )
+        return "applied", "", verification.state
+
+    def _verify(self, fix: Remediation[Any, Any], session: Any, target: ChangeBase, undo: bool) -> Verification:
+        check = fix.verify_undone if undo else fix.verify
+        verification = check(session, target)
+        for delay in self.executor.verify_delays:
+            if verification.ok:
+                break
+            self.executor.sleep(delay)
+            verification = check(session, target)
+        return verification
+
+    def _revoke(self) -> None:
+        """Revoke the approver's refresh token(s) at the provider's revocation endpoint, then forget them.
+
+        Best effort by nature (the change is done or refused either way): failures are audited, never raised."""
+        while self.revocable:
+            token = self.revocable.pop()
+            try:
+                details: dict[str, Any] = {}
+                if self.executor.oidc.metadata.revocation_endpoint is None:
+                    outcome = "unsupported"
+                else:
+                    answer = self.executor.oidc.post_revocation(
+                        {"token": token.get_secret_value(), "token_type_hint": "refresh_token"}
+                    )
+                    outcome = "revoked" if answer.ok else "refused"
+                    details["status"] = answer.status_code
+            except AuthError as exc:
+                outcome, details = "failed", {"error": type(exc).__name__}
+            finally:
+                del token
+            self._record_safely("executor.revocation", outcome, **details)
+
+    def _record_safely(self, action: str, outcome: str, **details: Any) -> None:
+        """Audit on a path that is already failing or finishing: an audit error is logged, not allowed to replace
+        the error or result being reported."""
+        try:
+            self.record(action, outcome, **details)
+        except Exception as exc:  # the caller's own outcome must win; reported here
+            logger.error("audit write failed", extra={"action": action, "error": type(exc).__name__})
+
+
+def _json(state: Any) -> Any:
+    return state.model_dump(mode="json") if isinstance(state, BaseModel) else state

@@ -1,0 +1,65 @@
+"""ExecutorFunction: apply exactly one approved change (see aegis_executor.execute).
+
+A thin Powertools handler. It never logs the event (it names a handoff) or anything the pipeline holds; the
+result it returns is sanitized. Errors reach Step Functions as `Executor.*` error types (aegis_executor.errors).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from aegis_executor.execute import Executor, parse_request
+from aegis_executor.settings import (
+    IDEMPOTENCY_KEY_JMESPATH,
+    IDEMPOTENCY_PAYLOAD_JMESPATH,
+    IDEMPOTENCY_TTL_SECONDS,
+    executor_from_env,
+)
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+persistence = DynamoDBPersistenceLayer(table_name=os.environ["IDEMPOTENCY_TABLE"])
+idempotency = IdempotencyConfig(
+    event_key_jmespath=IDEMPOTENCY_KEY_JMESPATH,
+    payload_validation_jmespath=IDEMPOTENCY_PAYLOAD_JMESPATH,
+    raise_on_no_idempotency_key=True,
+    expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
+)
+
+
+@cache
+def executor() -> Executor:
+    """Built on first use and kept for the container: discovery, JWKS and the client secret are cached in it."""
+    return executor_from_env()
+
+
+@idempotent_function(data_keyword_argument="request", persistence_store=persistence, config=idempotency)
+def execute_once(request: dict[str, Any]) -> dict[str, Any]:
+    return executor().execute(request)
+
+
+@logger.inject_lambda_context(log_event=False, clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # Refuse a malformed payload before it reaches the idempotency store.
+    request, change = parse_request(event)
+    logger.append_keys(change_id=change.change_id, mission_id=request.mission_id)
+    idempotency.register_lambda_context(context)
+    result = execute_once(request=event)
+    metrics.add_dimension(name="Outcome", value=str(result.get("outcome")))
+    metrics.add_metric(name="ChangesExecuted", unit=MetricUnit.Count, value=1)
+    return result
