@@ -27,7 +27,7 @@ from aegis.models import ChangeResult, Finding, ScanError, canonical_json, sha25
 from aegis_agent.errors import MalformedResume
 from aegis_agent.missions import MissionStore
 from aegis_agent.plan import make_plan
-from aegis_agent.report import ReportSummary, build_report
+from aegis_agent.report import ReportSummary, build_report, display_text
 from aegis_agent.scanner import Scanner, ScanOutcome, screen
 from aegis_agent.state import (
     MissionRequest,
@@ -201,8 +201,10 @@ def approval_request(mission_id: str, changes: Sequence[ChangeBase]) -> dict[str
                 "region": c.region,
                 "risk": c.risk.value,
                 "digest": c.digest,
-                "before": c.describe_before(),
-                "after": c.describe_after(),
+                # Withheld here like in the report when a name recombined outside its ARN looks like a secret;
+                # the structured before/after travel with the change itself.
+                "before": display_text(c, "before_text", c.describe_before(), []),
+                "after": display_text(c, "after_text", c.describe_after(), []),
             }
             for c in changes
         ],

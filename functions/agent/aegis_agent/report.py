@@ -7,6 +7,7 @@ of findings and changes follow the local stack's report document so that it can 
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from enum import StrEnum
@@ -15,6 +16,8 @@ from pydantic import Field, JsonValue
 
 from aegis.catalogue import ChangeBase
 from aegis.models import ChangeResult, Finding, Frozen, Outcome, Risk, ScanError, Severity
+from aegis.secrets_guard import secret_kind
+from aegis_agent.plan import WITHHELD
 from aegis_agent.state import (
     Exemption,
     MissionRequest,
@@ -187,10 +190,14 @@ def build_report(
             )
         )
 
+    text_notes: list[WithheldNote] = []
     report_changes = [
-        _report_change(change, result_by_change.get(change_id), verified_by_change.get(change_id), plan.status)
+        _report_change(
+            change, result_by_change.get(change_id), verified_by_change.get(change_id), plan.status, text_notes
+        )
         for change_id, change in by_change.items()
     ]
+    withheld = [*withheld, *text_notes]
     dispositions = Counter(f.disposition for f in report_findings)
     totals = Totals(
         findings=len(report_findings),
@@ -250,8 +257,22 @@ def _disposition(
     return Disposition.UNPLANNED, note.reason if note else ""
 
 
+def display_text(change: ChangeBase, name: str, text: str, notes: list[WithheldNote]) -> str:
+    """A text derived from a change for people to read (summary, before/after). Names and ids recombined outside
+    their ARN can look like a secret; such a text is withheld with a note, like any resource data."""
+    kind = secret_kind(text)
+    if kind is None:
+        return text
+    notes.append(WithheldNote(check_id=change.check_id, field=f"change[{change.change_id}]:{name}", kind=kind))
+    return WITHHELD
+
+
 def _report_change(
-    change: ChangeBase, result: ChangeResult | None, verified: Verification | None, plan_status: PlanStatus
+    change: ChangeBase,
+    result: ChangeResult | None,
+    verified: Verification | None,
+    plan_status: PlanStatus,
+    notes: list[WithheldNote],
 ) -> ReportChange:
     dumped = change.model_dump(mode="json")
     if result is not None:
@@ -269,11 +290,11 @@ def _report_change(
         region=change.region,
         risk=change.risk,
         digest=change.digest,
-        binding_message=change.binding_message(),
+        binding_message=display_text(change, "binding_message", change.binding_message(), notes),
         before=dumped.get("before"),
         after=dumped.get("after"),
-        before_text=change.describe_before(),
-        after_text=change.describe_after(),
+        before_text=display_text(change, "before_text", change.describe_before(), notes),
+        after_text=display_text(change, "after_text", change.describe_after(), notes),
         decision=decision,
         outcome=result.outcome if result else None,
         reason=result.reason if result else "",
@@ -309,8 +330,10 @@ def _controls(findings: Sequence[ReportFinding]) -> list[ControlSummary]:
     return sorted(summaries, key=lambda s: _control_sort_key(s.cis_v5))
 
 
-def _control_sort_key(control: str) -> tuple[int | str, ...]:
-    return tuple(int(part) if part.isdigit() else part for part in control.split("."))
+def _control_sort_key(control: str) -> tuple[int, tuple[int, ...], str]:
+    """By the first control number, numerically ("1.3" < "1.7, 1.8" < "1.15"); anything unnumbered last."""
+    numbers = tuple(int(n) for n in re.findall(r"\d+", control.split(",", maxsplit=1)[0]))
+    return (0 if numbers else 1, numbers, control)
 
 
 def _notes(plan: Plan, request: MissionRequest) -> list[str]:

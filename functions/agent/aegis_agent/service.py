@@ -84,7 +84,9 @@ class AgentService:
         )
 
     @classmethod
-    def from_environment(cls) -> AgentService:
+    def from_environment(cls, *, scanner: Scanner | None = None) -> AgentService:
+        """The service as the Lambda runs it: settings, tables and clients from the environment, the layer's
+        scanner with the function's own (read-only) credentials unless another scanner is given."""
         import boto3
 
         from aegis.checks.base import PlanConfig
@@ -98,7 +100,7 @@ class AgentService:
             audit_table=dynamodb.Table(settings.audit_table),
             control_table=dynamodb.Table(settings.control_table),
             stepfunctions=boto3.client("stepfunctions"),
-            scanner=AwsScanner(boto3.Session, PlanConfig.from_env()),
+            scanner=scanner or AwsScanner(boto3.Session, PlanConfig.from_env()),
         )
 
     # --- scan entry ------------------------------------------------------------------------------------------------

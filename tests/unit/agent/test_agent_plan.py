@@ -179,3 +179,36 @@ def test_two_findings_proposing_the_same_change_plan_it_once() -> None:
     plan = make_plan([first, twin], policy(), propose)
     assert len(plan.changes) == 1
     assert [n.reason for n in plan.notes] == ["duplicate-change"]
+
+
+def test_a_finding_about_a_collection_may_be_fixed_by_creating_one_member_of_it() -> None:
+    from aegis.catalogue import CreateMultiRegionTrail, MultiRegionTrails, TrailSpec
+    from aegis.models import Severity
+
+    finding = Finding(
+        check_id="cloudtrail-no-multi-region-trail",
+        title="No multi-region trail",
+        cis_v3="3.1",
+        cis_v5="3.1",
+        severity=Severity.HIGH,
+        resource_arn="arn:aws:cloudtrail:us-east-1:123456789012:trail/*",
+        resource_type="AWS::CloudTrail::Trail",
+        account_id="123456789012",
+        region="us-east-1",
+        remediation="create-multi-region-trail",
+    )
+
+    def create(name: str, region: str = "us-east-1") -> Any:
+        return lambda f: CreateMultiRegionTrail.propose(
+            check_id=f.check_id,
+            resource_arn=f"arn:aws:cloudtrail:{region}:123456789012:trail/{name}",
+            account_id=f.account_id,
+            region=region,
+            risk=Risk.LOW,
+            before=MultiRegionTrails(trails=()),
+            after=MultiRegionTrails(trails=(TrailSpec(name=name, s3_bucket="trail-logs"),)),
+        )
+
+    assert len(make_plan([finding], policy(), create("aegis-trail")).changes) == 1
+    elsewhere = make_plan([finding], policy(), create("aegis-trail", region="eu-west-1"))
+    assert [n.reason for n in elsewhere.notes] == ["not-a-catalogue-member"]

@@ -148,3 +148,10 @@ def test_the_local_stack_report_document_reads_this_json_as_it_is() -> None:
 def test_the_report_round_trips_through_json() -> None:
     report = sample_report()
     assert MissionReport.model_validate_json(report.model_dump_json()) == report
+
+
+def test_controls_sort_by_their_numbers_whatever_their_spelling() -> None:
+    from aegis_agent.report import _control_sort_key
+
+    controls = ["5.1.1", "1.15", "1.7, 1.8", "2.1.4", "1.3", "n/a"]
+    assert sorted(controls, key=_control_sort_key) == ["1.3", "1.7, 1.8", "1.15", "2.1.4", "5.1.1", "n/a"]

@@ -1,0 +1,130 @@
+"""Missions over the seeded vulnerable account with the real scanner, through the Lambda handlers: the exact plan,
+exemptions by tag, notify-only without a configured destination, and an interrupt in one invocation resumed in a
+fresh one from DynamoDB, whose re-scan verifies what was actually fixed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from aegis.audit import read_trail
+from aegis.catalogue import RevokeSecurityGroupRules, parse_change
+from aegis_agent.missions import MissionStore
+from aegis_local.seed import EXEMPT_REASON, INJECTION_TEXT
+from tests.integration.agent.conftest import World
+from tests.unit.agent.agent_world import LambdaContext, load_agent_app, scan_event, scheduled_event
+
+# Without TRAIL_BUCKET / FLOW_LOGS_* the agent never invents where logs should go.
+NOTIFY_ONLY_UNCONFIGURED = {"cloudtrail-no-multi-region-trail", "ec2-vpc-flow-logs-off"}
+
+
+def execution_changes(world: World, execution_arn: str) -> list[Any]:
+    payload = json.loads(world.sfn.describe_execution(executionArn=execution_arn)["input"])
+    return [parse_change(change) for change in payload["changes"]]
+
+
+def test_the_plan_for_the_seeded_account_is_exactly_the_expected_changes(world: World) -> None:
+    outcome = load_agent_app("agent_app_scan").scan_handler(scheduled_event(), LambdaContext())
+    assert outcome["status"] == "awaiting_approval"
+    changes = execution_changes(world, outcome["execution_arn"])
+    planned = {(c.check_id, c.resource_arn) for c in changes}
+    expected = {
+        (check_id, arn)
+        for check_id, arn in world.seeded.expected_findings
+        if check_id not in NOTIFY_ONLY_UNCONFIGURED and arn not in world.seeded.exempt_expected
+    }
+    assert planned == expected
+    assert not {arn for _, arn in planned} & world.seeded.lookalikes
+    assert len(changes) == len(planned)  # one change per finding, no duplicates
+
+    mission = world.tables["Missions"].get_item(Key={"mission_id": outcome["mission_id"]})["Item"]
+    assert mission["counts"]["findings"] == len(world.seeded.expected_findings)
+    assert mission["counts"]["exemptions"] == 1
+    assert mission["counts"]["withheld"] == len(world.seeded.withheld_expected)
+
+
+def test_the_tagged_groups_are_exempt_withheld_or_simply_data(world: World) -> None:
+    app = load_agent_app("agent_app_dry")
+    outcome = app.scan_handler(scan_event(dry_run=True), LambdaContext())
+    assert (outcome["status"], outcome["plan_status"]) == ("completed", "dry_run")
+    report = MissionStore(world.tables["Missions"]).read_report(outcome["mission_id"])
+    assert report is not None
+    by_arn = {f.resource_arn: f for f in report.findings if f.check_id == "ec2-admin-port-open-ipv4"}
+    groups = world.seeded.security_groups
+    arn = lambda name: f"arn:aws:ec2:{world.seeded.region}:{world.seeded.account_id}:security-group/{groups[name]}"  # noqa: E731
+
+    # A reasoned exemption is honoured and reported with its reason.
+    assert (by_arn[arn("bastion")].disposition, by_arn[arn("bastion")].reason) == ("exempt", EXEMPT_REASON)
+    # A JWT-shaped exemption was withheld by the scan: unreadable, so the control still applies.
+    assert by_arn[arn("jwt-tagged")].disposition == "dry-run"
+    from_scan = [(n.field, n.kind) for n in report.withheld if not n.field.startswith("change[")]
+    assert from_scan == [("tags.aegis:exempt", "jwt")]
+    assert [n.reason for n in report.plan_notes if n.resource_arn == arn("jwt-tagged")] == ["exempt-tag-without-reason"]
+    # A tag telling a reader to open port 22 changes nothing: the change closes exactly the group's open rule.
+    [injected] = [c for c in report.changes if c.resource_arn == arn("injection-tagged")]
+    assert injected.kind == RevokeSecurityGroupRules.model_fields["kind"].default
+    assert injected.after == {"group_id": groups["injection-tagged"], "rules": []}
+    assert [r["from_port"] for r in injected.before["rules"]] == [3389]  # type: ignore[index]
+    assert INJECTION_TEXT not in json.dumps(report.model_dump(mode="json"))
+    # Several security groups change and the scanner reports no inventory size: the report says the share cap
+    # could not be evaluated.
+    assert any("MAX_SHARE_PER_RESOURCE_TYPE not evaluated" in note for note in report.notes)
+
+
+def test_configured_destinations_turn_notify_only_findings_into_changes(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = world.seeded.account_id
+    monkeypatch.setenv("TRAIL_BUCKET", world.seeded.buckets["logs"])
+    monkeypatch.setenv("FLOW_LOGS_LOG_GROUP", "/aegis/flow-logs")
+    monkeypatch.setenv("FLOW_LOGS_ROLE_ARN", f"arn:aws:iam::{account}:role/aegis-flow-logs")
+    outcome = load_agent_app("agent_app_configured").scan_handler(scan_event(dry_run=True), LambdaContext())
+    report = MissionStore(world.tables["Missions"]).read_report(outcome["mission_id"])
+    assert report is not None
+    kinds = {c.check_id: c.kind for c in report.changes}
+    assert kinds["cloudtrail-no-multi-region-trail"] == "create-multi-region-trail"
+    assert kinds["ec2-vpc-flow-logs-off"] == "create-vpc-flow-logs"
+
+
+def test_interrupt_in_one_invocation_resume_in_a_fresh_one_and_verify_by_rescan(world: World) -> None:
+    started = load_agent_app("agent_app_first_container").scan_handler(scheduled_event(), LambdaContext())
+    mission_id = started["mission_id"]
+    changes = execution_changes(world, started["execution_arn"])
+    ebs = next(c for c in changes if c.kind == "enable-ebs-default-encryption")
+    bucket = next(c for c in changes if c.kind == "enable-bucket-public-access-block")
+
+    # What the executor would do for the one approved change; the other approved one drifted, the rest denied.
+    world.session.client("ec2").enable_ebs_encryption_by_default()
+    results = [
+        {"change_id": ebs.change_id, "decision": "approved", "outcome": "applied", "reason": "verified"},
+        {"change_id": bucket.change_id, "decision": "approved", "outcome": "drift", "reason": "before changed"},
+    ] + [
+        {"change_id": c.change_id, "decision": "denied", "outcome": "skipped", "reason": "Approval.Denied"}
+        for c in changes
+        if c not in (ebs, bucket)
+    ]
+    fresh = load_agent_app("agent_app_second_container")  # new module, new service, saver and graph
+    resumed = fresh.resume_handler({"mission_id": mission_id, "results": results}, LambdaContext("resume-request"))
+    assert resumed["status"] == "completed"
+
+    report = MissionStore(world.tables["Missions"]).read_report(mission_id)
+    assert report is not None
+    verdicts = {c.change_id: (c.decision, c.outcome, c.verified) for c in report.changes}
+    assert verdicts[ebs.change_id] == ("approved", "applied", "fixed")
+    assert verdicts[bucket.change_id] == ("approved", "drift", "still_failing")
+    assert {v[2] for k, v in verdicts.items() if k not in (ebs.change_id, bucket.change_id)} == {"still_failing"}
+    assert report.totals.verified_fixed == 1
+    trail = [i["action"] for i in sorted(read_trail(world.tables["Audit"], mission_id), key=lambda i: i["seq"])]
+    assert trail[:2] == ["mission.created", "approval.requested"]
+    assert trail.count("change.result") == len(changes)
+    assert trail[-2:] == ["mission.report", "mission.completed"]
+    assert (
+        len(
+            world.sfn.list_executions(
+                stateMachineArn=started["execution_arn"].rsplit(":", 1)[0].replace(":execution:", ":stateMachine:")
+            )["executions"]
+        )
+        == 1
+    )
