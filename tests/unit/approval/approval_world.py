@@ -150,8 +150,11 @@ class World:
     on_sleep: list[Callable[[float], None]] = field(default_factory=list)
     self_invocations: list[dict[str, str]] = field(default_factory=list)
     slept: list[float] = field(default_factory=list)
+    # How long a requested sleep really lasts (a test can make a timer fire early).
+    adjust_sleep: Callable[[float], float] = lambda seconds: seconds
 
     def sleep(self, seconds: float) -> None:
+        seconds = self.adjust_sleep(seconds)
         self.slept.append(seconds)
         self.clock.advance(seconds)
         for hook in list(self.on_sleep):

@@ -279,7 +279,7 @@ def _forged_access_token(kind: str, provider: ProviderDouble) -> Callable[..., R
         elif kind == "alg-none":
             honest["access_token"] = forge_unsigned(claims, key.kid)
         elif kind == "hs256-public-key":
-            honest["access_token"] = forge_hs256_with_public_key(claims, key)
+            honest["access_token"] = forge_hs256_with_public_key(claims, key.kid, key.public_pem)
         elif kind == "wrong-audience":
             honest["access_token"] = key.sign({**claims, "aud": "https://someone-else.example/api"})
         elif kind == "other-digest":

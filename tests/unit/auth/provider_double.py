@@ -245,8 +245,8 @@ def forge_unsigned(claims: dict[str, Any], kid: str) -> str:
     return f"{b64url_json({'alg': 'none', 'typ': 'JWT', 'kid': kid})}.{b64url_json(claims)}."
 
 
-def forge_hs256_with_public_key(claims: dict[str, Any], key: RsaKey) -> str:
+def forge_hs256_with_public_key(claims: dict[str, Any], kid: str, public_pem: bytes) -> str:
     """HS256 keyed with the provider's public key PEM: valid HMAC, which a verifier trusting `alg` would accept."""
-    signing_input = f"{b64url_json({'alg': 'HS256', 'typ': 'JWT', 'kid': key.kid})}.{b64url_json(claims)}"
-    signature = hmac.new(key.public_pem, signing_input.encode(), hashlib.sha256).digest()
+    signing_input = f"{b64url_json({'alg': 'HS256', 'typ': 'JWT', 'kid': kid})}.{b64url_json(claims)}"
+    signature = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
     return f"{signing_input}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
