@@ -55,7 +55,11 @@ ERROR_FAILED = "Approval.Failed"
 
 
 class InvalidApprovalEvent(ValueError):
-    """The event is neither an approval task nor a continuation."""
+    """The event is neither an approval task nor a continuation: there is no task token to answer."""
+
+
+class MalformedApprovalTask(ValueError):
+    """The event carries a task token but not a well-formed approval task; the task is failed."""
 
 
 class ApprovalTaskEvent(BaseModel):
@@ -75,6 +79,10 @@ def safe_reason(exc: BaseException) -> str:
     if not message or secret_kind(message):
         return type(exc).__name__
     return f"{type(exc).__name__}: {message}"
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def _iso(timestamp: float) -> str:
@@ -166,15 +174,21 @@ class ApprovalService:
             raise InvalidApprovalEvent("the event carries no task token and no continuation id")
         run = _Run(
             task_token=task_token,
-            mission_id=str(event.get("mission_id") or "unknown-mission"),
-            execution_arn=str(event.get("execution_arn") or ""),
+            mission_id=_text(event.get("mission_id")) or "unknown-mission",
+            execution_arn=_text(event.get("execution_arn")),
             approver_sub=self.settings.approver_sub,
         )
         return self._guarded(run, lambda: self._begin(event, run, time_left))
 
     def _begin(self, event: Mapping[str, Any], run: _Run, time_left: Callable[[], float]) -> dict[str, str]:
         ensure_not_halted(self.control_table)
-        task = ApprovalTaskEvent.model_validate(dict(event))
+        try:
+            task = ApprovalTaskEvent.model_validate(dict(event))
+        except ValidationError as exc:
+            # Named by location only: pydantic's own message would echo the input, task token included.
+            first = exc.errors(include_input=False)[0]
+            where = ".".join(str(part) for part in first.get("loc", ())) or "event"
+            raise MalformedApprovalTask(f"the approval event is malformed at {where}: {first.get('msg')}") from None
         run.change = parse_change(task.change)
         if not self.continuations.claim_task(task.task_token, hold_seconds=self.settings.requested_expiry):
             logger.warning("duplicate delivery of an approval task; the first delivery answers it", extra=_log(run))
@@ -233,7 +247,7 @@ class ApprovalService:
             HandoffError,
             CibaFailed,
             InvalidChange,
-            ValidationError,
+            MalformedApprovalTask,
             ApprovalConfigError,
         ) as exc:
             return self._fail(run, ERROR_FAILED, Decision.FAILED, safe_reason(exc))

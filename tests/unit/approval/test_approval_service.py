@@ -340,6 +340,19 @@ def test_an_event_with_an_invalid_change_fails_its_task(world: World, provider: 
     assert provider.requests == []
 
 
+def test_a_malformed_task_is_failed_without_echoing_the_event(
+    world: World, provider: ProviderDouble, service: Any
+) -> None:
+    event = world.stepfunctions.start(CHANGE)
+    malformed = {**event, "mission_id": 7, "unexpected": event["task_token"]}
+    assert service.handle(malformed, world.lambda_time(900)) == {"outcome": "failed"}
+    assert finished(world, event)["error"] == "Approval.Failed"
+    details = json.loads(world.audit_trail("unknown-mission")[-1]["details"])
+    assert "malformed" in details["reason"]
+    assert event["task_token"] not in json.dumps(details)
+    assert provider.requests == []
+
+
 def test_events_without_a_task_token_are_rejected_by_name(service: Any, world: World) -> None:
     events: list[Any] = [{}, {"change": {}}, {"continuation_id": "not-ours"}, ["list"]]
     for event in events:
