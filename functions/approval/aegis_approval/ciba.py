@@ -118,6 +118,7 @@ class CibaPoller:
     def start(self, form: Mapping[str, str], hooks: WaitHooks) -> CibaRequest:
         """POST the backchannel authentication request. 5xx, transport errors and 429 (with its Retry-After) are
         retried a few times; any other error raises CibaFailed."""
+        self._client.metadata.require_ciba_poll_mode()
         failures = 0
         while True:
             hooks.checkpoint()

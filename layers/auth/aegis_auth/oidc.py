@@ -153,6 +153,17 @@ class ProviderMetadata:
             raise DiscoveryError("the provider publishes no backchannel_authentication_endpoint (no CIBA)")
         return self.backchannel_authentication_endpoint
 
+    def require_ciba_poll_mode(self) -> str:
+        """The backchannel endpoint, after checking what the document says about CIBA poll mode (absent lists are
+        not held against the provider: both fields are optional)."""
+        endpoint = self.require_backchannel_endpoint()
+        modes = self.backchannel_token_delivery_modes_supported
+        if modes is not None and "poll" not in modes:
+            raise DiscoveryError("the provider does not offer CIBA poll mode")
+        if self.grant_types_supported is not None and CIBA_GRANT_TYPE not in self.grant_types_supported:
+            raise DiscoveryError("the provider does not list the CIBA grant type")
+        return endpoint
+
     def require_revocation_endpoint(self) -> str:
         if self.revocation_endpoint is None:
             raise DiscoveryError("the provider publishes no revocation_endpoint")

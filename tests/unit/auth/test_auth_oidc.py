@@ -108,6 +108,28 @@ def test_a_provider_without_ciba_is_named_as_such(provider: ProviderDouble) -> N
         client_for(provider).post_backchannel_authentication({"scope": "openid"})
 
 
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"backchannel_token_delivery_modes_supported": ["ping", "push"]}, "poll mode"),
+        ({"grant_types_supported": ["authorization_code"]}, "CIBA grant"),
+    ],
+)
+def test_a_provider_without_ciba_poll_mode_is_named_as_such(
+    provider: ProviderDouble, override: dict[str, object], message: str
+) -> None:
+    provider.discovery_overrides.update(override)
+    with pytest.raises(DiscoveryError, match=message):
+        provider_metadata(provider.issuer, provider.client()).require_ciba_poll_mode()
+
+
+def test_ciba_poll_mode_is_assumed_when_the_document_does_not_say(provider: ProviderDouble) -> None:
+    provider.discovery_overrides.update(
+        {"backchannel_token_delivery_modes_supported": None, "grant_types_supported": None}
+    )
+    assert provider_metadata(provider.issuer, provider.client()).require_ciba_poll_mode().endswith("/bc-authorize")
+
+
 def test_the_published_issuer_wins_over_a_configured_one_differing_only_by_a_trailing_slash() -> None:
     metadata = ProviderMetadata.from_document(
         {
