@@ -80,6 +80,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
             seeded = seed_account(_endpoint_session(stack.endpoints.moto_url, args.region), args.region)
         description = describe_stack(stack)
+        description["handler_errors"] = stack.preload_handlers()
         if seeded is not None:
             description["seeded"] = _seed_summary(seeded)
         if args.json:
@@ -162,6 +163,12 @@ def render_description(description: dict[str, Any]) -> str:
             continue
         width = max(len(name) for name in values)
         lines += ["", title, *(f"  {name.ljust(width)}  {value}" for name, value in values.items())]
+    errors = description.get("handler_errors") or {}
+    lines += ["", "HANDLERS"]
+    if errors:
+        lines += [f"  {name}: {error}" for name, error in errors.items()]
+    else:
+        lines.append(f"  all {len(description['functions'])} handlers load")
     if "seeded" in description:
         seeded = description["seeded"]
         lines += ["", "SEEDED ACCOUNT", *(f"  {name}: {value}" for name, value in seeded.items())]

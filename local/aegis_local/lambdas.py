@@ -354,6 +354,15 @@ def _lambda_json(value: Any) -> bytes:
     return json.dumps(value, default=default).encode("utf-8")
 
 
+def _handler_stack(error: BaseException) -> list[str]:
+    """The traceback from the handler's frames on, as the runtime reports it (its own frames left out)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    own = os.path.abspath(__file__)
+    while frames and os.path.abspath(frames[0].filename) == own:
+        frames.pop(0)
+    return traceback.format_list(frames)
+
+
 def _error_payload(error_type: str, message: str, request_id: str, stack: list[str] | None = None) -> bytes:
     return json.dumps(
         {"errorMessage": message, "errorType": error_type, "requestId": request_id, "stackTrace": stack or []}
@@ -454,6 +463,21 @@ class LambdaRouter:
             return self._run(spec, event, "RequestResponse")
         finally:
             self._end()
+
+    def preload(self, name_or_logical_id: str) -> str | None:
+        """Cold-start one container of the function now (import its handler in its environment) and keep it warm.
+
+        Returns None, or the Lambda error the first invocation would report (`Runtime.ImportModuleError: ...`).
+        """
+        spec = self.spec(name_or_logical_id)
+        container = _Container(spec)
+        try:
+            with FunctionEnvironment.applied(self._environment_for(spec)):
+                container.load()
+        except _HandlerLoadError as error:
+            return f"{error.error_type}: {error}"
+        self._release(container)
+        return None
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Wait until no invocation is running; True if that happened within `timeout` seconds."""
@@ -647,11 +671,7 @@ class _Invocation:
         except _HandlerLoadError as error:
             self.error = (error.error_type, str(error), [])
         except Exception as error:
-            self.error = (
-                type(error).__name__,
-                str(error),
-                traceback.format_list(traceback.extract_tb(error.__traceback__)),
-            )
+            self.error = (type(error).__name__, str(error), _handler_stack(error))
         finally:
             self._finished.set()
 

@@ -210,6 +210,12 @@ def test_every_active_template_resource_was_created(stack: LocalStack) -> None:
     assert stack.resources.skipped == {}
 
 
+def test_the_real_handlers_of_every_function_load_in_the_stack(stack: LocalStack) -> None:
+    # Each function's app.py imports under its own template environment, as its first invocation would.
+    assert stack.preload_handlers() == {}
+    assert {spec.logical_id for spec in stack.lambdas.specs} == set(logical_ids("AWS::Serverless::Function"))
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Endpoints and the process environment.
 

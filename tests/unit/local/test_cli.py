@@ -32,6 +32,8 @@ from aegis_local.auth0 import (
     ManualClock,
 )
 from aegis_local.cli import COMMAND_MODULES, build_parser, main
+from aegis_local.stack import default_template_path
+from aegis_local.template import load_template
 
 CONSOLE_SCRIPT = Path(sys.executable).parent / "aegis-local"
 
@@ -281,6 +283,8 @@ def test_up_starts_the_stack_prints_its_endpoints_and_stops_on_ctrl_c(tmp_path: 
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", moto_url)
         assert f"export AWS_ENDPOINT_URL={moto_url}" in output
         assert f"AEGIS_LOCAL_ISSUER={issuer}" in output
+        functions = [r for r in load_template(default_template_path())["Resources"].values() if "Function" in r["Type"]]
+        assert f"all {len(functions)} handlers load" in output
 
         aws: dict[str, Any] = {
             "endpoint_url": moto_url,

@@ -149,7 +149,8 @@ def test_an_exception_is_reported_as_lambda_reports_it(router: LambdaRouter) -> 
     assert body["errorType"] == "Approval.Failed"
     assert body["errorMessage"] == "could not ask the approver"
     assert body["requestId"]
-    assert any("failing_handler" in line for line in body["stackTrace"])
+    # The trace starts at the handler's own frames, not the runtime's.
+    assert "failing_handler" in body["stackTrace"][0]
     assert router.records("Failing")[-1].error_type == "Approval.Failed"
 
 
@@ -222,3 +223,15 @@ def test_override_replaces_the_code_only_inside_the_block(router: LambdaRouter) 
     with router.override("Counter", replacement):
         assert router.invoke("Counter", "{}").json() == {"replaced": True, "greeting": "hello from counter"}
     assert router.invoke("Counter", "{}").json()["invocations"] == 1
+
+
+def test_preload_cold_starts_a_handler_or_reports_why_it_cannot(router: LambdaRouter) -> None:
+    assert router.preload("Counter") is None
+    assert router.records() == []  # loading is not an invocation
+    # The preloaded container is the warm one the first invocation uses.
+    assert router.invoke("Counter", "{}").json()["invocations"] == 1
+
+    problem = router.preload("Broken")
+    assert problem is not None
+    assert problem.startswith("Runtime.ImportModuleError: ")
+    assert router.preload("NoSuchHandler") == "Runtime.HandlerNotFound: Handler 'not_there' missing on module 'app'"
