@@ -104,6 +104,62 @@ def test_cfn_lint_reports_nothing() -> None:
     assert result.stdout.strip() == ""
 
 
+# Runs inside .venv-sam (samtranslator lives there): the SAM transform of template.yaml, as CloudFormation sees it.
+_TRANSFORM = """
+import json, sys
+from samcli.yamlhelper import yaml_parse
+from samtranslator.translator.transform import transform
+
+class NoManagedPolicies:
+    def load(self):
+        return {}
+
+template = yaml_parse(open(sys.argv[1]).read())
+for resource in template["Resources"].values():
+    for key in ("CodeUri", "ContentUri", "DefinitionUri"):
+        if key in resource.get("Properties", {}):
+            resource["Properties"][key] = "s3://artifacts/" + key
+print(json.dumps(transform(template, {}, NoManagedPolicies())))
+"""
+
+
+def test_the_sam_transform_adds_no_permission_the_iam_matrix_does_not_see() -> None:
+    """SAM can create roles and permissions on its own (Events, Policies, function URLs); only the expected ones."""
+    sam = _tool("sam")
+    python = Path(sam).parent / "python"
+    result = _run([str(python), "-c", _TRANSFORM, str(TEMPLATE_PATH)], _sam_env(), 300)
+    assert result.returncode == 0, result.stderr[-4000:]
+    resources = json.loads(result.stdout)["Resources"]
+    by_type: dict[str, set[str]] = {}
+    for name, resource in resources.items():
+        by_type.setdefault(resource["Type"], set()).add(name)
+    source = load_template(TEMPLATE_PATH)["Resources"]
+    assert by_type["AWS::IAM::Role"] == {n for n, r in source.items() if r["Type"] == "AWS::IAM::Role"}
+    for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::User"):
+        assert kind not in by_type, kind
+    permissions = {
+        name: (p["Properties"]["Action"], p["Properties"]["Principal"], p["Properties"]["FunctionName"])
+        for name in by_type["AWS::Lambda::Permission"]
+        for p in [resources[name]]
+    }
+    assert sorted(permissions.values(), key=str) == sorted(
+        [
+            ("lambda:InvokeFunction", "events.amazonaws.com", {"Ref": "AgentScanFunction"}),
+            ("lambda:InvokeFunction", "events.amazonaws.com", {"Ref": "AgentScanFunction"}),
+            ("lambda:InvokeFunctionUrl", "*", {"Ref": "KillSwitchFunction"}),
+            ("lambda:InvokeFunction", "*", {"Ref": "KillSwitchFunction"}),
+        ],
+        key=str,
+    )
+    public = [resources[n]["Properties"] for n in by_type["AWS::Lambda::Permission"]]
+    public = [p for p in public if p["Principal"] == "*"]
+    # The public may reach the kill switch only through its URL (which authenticates the caller itself).
+    assert all(p.get("FunctionUrlAuthType") == "NONE" or p.get("InvokedViaFunctionUrl") is True for p in public)
+    machine = resources["MissionStateMachine"]["Properties"]
+    assert machine["LoggingConfiguration"]["IncludeExecutionData"] is False
+    assert machine["RoleArn"] == {"Fn::GetAtt": ["StateMachineRole", "Arn"]}
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`sam build` (no container) into a temporary directory, reusing dependencies cached in .aws-sam/test-cache."""
