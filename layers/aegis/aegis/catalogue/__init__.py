@@ -42,8 +42,8 @@ def parse_change(data: Any) -> ChangeBase:
     """Validate untrusted input (a dict or JSON text) into a catalogue member."""
     try:
         if isinstance(data, str | bytes):
-            return _ADAPTER.validate_json(data)  # type: ignore[no-any-return]
-        return _ADAPTER.validate_python(data)  # type: ignore[no-any-return]
+            return _ADAPTER.validate_json(data)
+        return _ADAPTER.validate_python(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
