@@ -14,7 +14,7 @@ from aegis.catalogue import RevokeSecurityGroupRules, parse_change
 from aegis_agent.missions import MissionStore
 from aegis_local.seed import EXEMPT_REASON, INJECTION_TEXT
 from tests.integration.agent.conftest import World
-from tests.unit.agent.agent_world import LambdaContext, load_agent_app, scan_event, scheduled_event
+from tests.unit.agent.agent_world import STATE_MACHINE_ARN, LambdaContext, load_agent_app, scan_event, scheduled_event
 
 # Without TRAIL_BUCKET / FLOW_LOGS_* the agent never invents where logs should go.
 NOTIFY_ONLY_UNCONFIGURED = {"cloudtrail-no-multi-region-trail", "ec2-vpc-flow-logs-off"}
@@ -120,11 +120,4 @@ def test_interrupt_in_one_invocation_resume_in_a_fresh_one_and_verify_by_rescan(
     assert trail[:2] == ["mission.created", "approval.requested"]
     assert trail.count("change.result") == len(changes)
     assert trail[-2:] == ["mission.report", "mission.completed"]
-    assert (
-        len(
-            world.sfn.list_executions(
-                stateMachineArn=started["execution_arn"].rsplit(":", 1)[0].replace(":execution:", ":stateMachine:")
-            )["executions"]
-        )
-        == 1
-    )
+    assert len(world.sfn.list_executions(stateMachineArn=STATE_MACHINE_ARN)["executions"]) == 1

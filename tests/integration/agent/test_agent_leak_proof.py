@@ -1,0 +1,269 @@
+"""The leak proof: run missions while planting known secrets everywhere a careless implementation would let them in
+(the environment, config values, an exception raised inside a node, a resume value, tags on seeded resources and
+the triggering event), then search every item of the Checkpoints, Missions and Audit tables, deserializing nothing
+(raw item JSON, binary blobs as text), for every planted value: zero hits. Where the serializer refused, the
+mission failed with the named error and the refusal is in the audit trail."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import string
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from aegis.audit import read_trail
+from aegis.checks.base import EXEMPT_TAG
+from aegis_agent.errors import CheckpointRefused
+from aegis_agent.scanner import AwsScanner, ScanOutcome
+from aegis_agent.service import AgentService
+from aegis_local.seed import EXEMPT_REASON, seed_account
+from tests.integration.agent.conftest import agent_environment
+from tests.unit.agent.agent_world import (
+    REGION,
+    STATE_MACHINE_ARN,
+    LambdaContext,
+    create_state_machine,
+    create_tables,
+    load_agent_app,
+    raw_text,
+    scheduled_event,
+)
+
+TOKEN_CHARS = string.ascii_letters + string.digits
+
+
+def b64url(n: int) -> str:
+    return "".join(secrets.choice(TOKEN_CHARS + "-_") for _ in range(n))
+
+
+def jwt() -> str:
+    return f"eyJhbGciOiJSUzI1NiIsImtpZCI6I{b64url(12)}.eyJzdWIiOiJhdXRoMHw{b64url(40)}.{b64url(86)}"
+
+
+def access_key_id() -> str:
+    return "AKIA" + "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(16))
+
+
+def secret_access_key() -> str:
+    return "".join(secrets.choice(TOKEN_CHARS + "/+") for _ in range(40))
+
+
+def high_entropy() -> str:
+    return secrets.token_urlsafe(48)
+
+
+@dataclass
+class Planted:
+    """Every value planted, by where it was planted."""
+
+    values: dict[str, str] = field(default_factory=dict)
+
+    def plant(self, where: str, value: str) -> str:
+        self.values[where] = value
+        return value
+
+
+@dataclass
+class LeakRun:
+    planted: Planted
+    tables: dict[str, Any]
+    sfn: Any
+    outcomes: dict[str, Any]
+    seeded_group: str
+
+
+class ExplodingScanner:
+    """The real scanner, except that its n-th scan raises an error whose message carries a planted secret."""
+
+    def __init__(self, inner: AwsScanner, explode_on_call: int, secret: str) -> None:
+        self._inner = inner
+        self._explode_on_call = explode_on_call
+        self._secret = secret
+        self.calls = 0
+
+    def scan(self, regions: Any, check_ids: Any) -> ScanOutcome:
+        self.calls += 1
+        if self.calls == self._explode_on_call:
+            raise RuntimeError(f"describe failed, retry with credentials {self._secret}")
+        return self._inner.scan(regions, check_ids)
+
+    def propose(self, finding: Any) -> Any:
+        return self._inner.propose(finding)
+
+    def known_check_ids(self) -> frozenset[str]:
+        return self._inner.known_check_ids()
+
+
+def change_ids(sfn: Any, execution_arn: str) -> list[str]:
+    return [c["change_id"] for c in json.loads(sfn.describe_execution(executionArn=execution_arn)["input"])["changes"]]
+
+
+def plant_tagged_resources(session: boto3.Session, planted: Planted) -> str:
+    ec2 = session.client("ec2", region_name=REGION)
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    tags = {
+        EXEMPT_TAG: planted.plant("tag aegis:exempt (jwt)", jwt()),
+        "Name": planted.plant("tag Name (access key id)", access_key_id()),
+        "owner": planted.plant("tag owner (high entropy)", high_entropy()),
+    }
+    group = ec2.create_security_group(
+        GroupName="leak-tagged",
+        Description="planted",
+        VpcId=vpc,
+        TagSpecifications=[
+            {"ResourceType": "security-group", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+        ],
+    )["GroupId"]
+    ec2.authorize_security_group_ingress(
+        GroupId=group,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+    )
+    s3 = session.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="leak-tagged-bucket")
+    s3.put_bucket_tagging(
+        Bucket="leak-tagged-bucket",
+        Tagging={
+            "TagSet": [{"Key": EXEMPT_TAG, "Value": planted.plant("bucket tag (secret key)", secret_access_key())}]
+        },
+    )
+    s3.put_bucket_acl(Bucket="leak-tagged-bucket", ACL="public-read")
+    return str(group)
+
+
+@pytest.fixture(scope="module")
+def leak_run() -> Iterator[LeakRun]:
+    planted = Planted()
+    outcomes: dict[str, Any] = {}
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "TRAIL_BUCKET", "FLOW_LOGS_LOG_GROUP", "FLOW_LOGS_ROLE_ARN"):
+            mp.delenv(name, raising=False)
+        # The environment: credentials and secrets a careless agent might read and copy into its state.
+        mp.setenv("AWS_ACCESS_KEY_ID", planted.plant("env AWS_ACCESS_KEY_ID", access_key_id()))
+        mp.setenv("AWS_SECRET_ACCESS_KEY", planted.plant("env AWS_SECRET_ACCESS_KEY", secret_access_key()))
+        mp.setenv("AWS_SESSION_TOKEN", planted.plant("env AWS_SESSION_TOKEN", high_entropy() + high_entropy()))
+        mp.setenv("AUTH0_CLIENT_SECRET", planted.plant("env AUTH0_CLIENT_SECRET", high_entropy()))
+        mp.setenv("APPROVAL_ACCESS_TOKEN", planted.plant("env APPROVAL_ACCESS_TOKEN", jwt()))
+        mp.setenv("AWS_DEFAULT_REGION", REGION)
+        for name, value in agent_environment().items():
+            mp.setenv(name, value)
+        with mock_aws():
+            session = boto3.Session(region_name=REGION)
+            tables = create_tables(session)
+            sfn = create_state_machine(session)
+            seed_account(session, REGION)
+            group = plant_tagged_resources(session, planted)
+
+            # Mission A, through the handlers: a config value (the invocation's request id travels in
+            # `configurable`) and the event's own fields carry secrets; it completes normally.
+            event_a = scheduled_event("leak-a") | {"resources": [planted.plant("event resources", jwt())]}
+            context = LambdaContext(aws_request_id=planted.plant("config lambda_request_id", jwt()))
+            started = load_agent_app("leak_app_scan").scan_handler(event_a, context)
+            ids = change_ids(sfn, started["execution_arn"])
+            results = [
+                {"change_id": c, "decision": "denied", "outcome": "skipped", "reason": "Approval.Denied"} for c in ids
+            ]
+            outcomes["A"] = load_agent_app("leak_app_resume").resume_handler(
+                {"mission_id": started["mission_id"], "results": results},
+                LambdaContext(aws_request_id=planted.plant("config resume request id", jwt())),
+            )
+
+            # Mission B: a resume value carries a bearer token in a result's reason; the serializer refuses it.
+            started = load_agent_app("leak_app_scan_b").scan_handler(scheduled_event("leak-b"), LambdaContext())
+            ids = change_ids(sfn, started["execution_arn"])
+            token = planted.plant("resume value reason", "Bearer " + high_entropy())
+            results = [{"change_id": c, "decision": "approved", "outcome": "applied", "reason": token} for c in ids]
+            with pytest.raises(CheckpointRefused):
+                load_agent_app("leak_app_resume_b").resume_handler(
+                    {"mission_id": started["mission_id"], "results": results}, LambdaContext()
+                )
+            outcomes["B"] = started
+
+            # Mission C: the re-scan node raises an error whose message carries a secret; LangGraph would persist
+            # its repr, the serializer refuses it.
+            started = load_agent_app("leak_app_scan_c").scan_handler(scheduled_event("leak-c"), LambdaContext())
+            ids = change_ids(sfn, started["execution_arn"])
+            scanner = ExplodingScanner(
+                AwsScanner(lambda: session), explode_on_call=1, secret=planted.plant("exception message", jwt())
+            )
+            service = AgentService.from_environment(scanner=scanner)
+            with pytest.raises(CheckpointRefused):
+                service.resume_mission(
+                    {
+                        "mission_id": started["mission_id"],
+                        "results": [{"change_id": c, "decision": "denied", "outcome": "skipped"} for c in ids],
+                    }
+                )
+            assert scanner.calls == 1  # the error was raised inside the node
+            outcomes["C"] = started
+            yield LeakRun(planted=planted, tables=tables, sfn=sfn, outcomes=outcomes, seeded_group=group)
+
+
+def test_the_planted_values_were_really_offered_to_the_agent(leak_run: LeakRun) -> None:
+    assert len(leak_run.planted.values) == 14
+    assert leak_run.outcomes["A"]["status"] == "completed"
+    # The planted tags reached the scan: the tagged group is a finding whose exemption the scanner withheld.
+    trail = read_trail(leak_run.tables["Audit"], leak_run.outcomes["A"]["mission_id"])
+    [report] = [json.loads(i["details"]) for i in trail if i["action"] == "mission.report"]
+    assert {"check_id": "ec2-admin-port-open-ipv4", "field": "tags.aegis:exempt", "kind": "jwt"} in [
+        {k: note[k] for k in ("check_id", "field", "kind")} for note in report["withheld"]
+    ]
+
+
+def test_the_search_finds_values_inside_binary_checkpoint_blobs(leak_run: LeakRun) -> None:
+    # A harmless value known to be in the state (the seeded bastion's exemption reason) is found in the raw
+    # checkpoint bytes: the search below would see a planted value wherever it was stored.
+    assert EXEMPT_REASON in raw_text(leak_run.tables["Checkpoints"])
+    assert leak_run.seeded_group in raw_text(leak_run.tables["Checkpoints"])
+
+
+PLACES = ("Checkpoints", "Missions", "Audit")
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "env AWS_ACCESS_KEY_ID",
+        "env AWS_SECRET_ACCESS_KEY",
+        "env AWS_SESSION_TOKEN",
+        "env AUTH0_CLIENT_SECRET",
+        "env APPROVAL_ACCESS_TOKEN",
+        "config lambda_request_id",
+        "config resume request id",
+        "event resources",
+        "resume value reason",
+        "exception message",
+        "tag aegis:exempt (jwt)",
+        "tag Name (access key id)",
+        "tag owner (high entropy)",
+        "bucket tag (secret key)",
+    ],
+)
+def test_no_planted_value_reaches_any_table(leak_run: LeakRun, where: str) -> None:
+    value = leak_run.planted.values[where]
+    hits = [name for name in PLACES if value in raw_text(leak_run.tables[name])]
+    assert hits == [], f"the value planted in {where} was found in {hits}"
+    inputs = [
+        leak_run.sfn.describe_execution(executionArn=e["executionArn"])["input"]
+        for e in leak_run.sfn.list_executions(stateMachineArn=STATE_MACHINE_ARN)["executions"]
+    ]
+    assert all(value not in text for text in inputs)
+
+
+@pytest.mark.parametrize(("mission", "kind"), [("B", "bearer-shaped string"), ("C", "jwt-shaped string")])
+def test_each_refusal_failed_its_mission_by_name_and_is_audited(leak_run: LeakRun, mission: str, kind: str) -> None:
+    mission_id = leak_run.outcomes[mission]["mission_id"]
+    item = leak_run.tables["Missions"].get_item(Key={"mission_id": mission_id})["Item"]
+    assert (item["status"], item["error"]) == ("failed", "Agent.SecretRefused")
+    [failed] = [i for i in read_trail(leak_run.tables["Audit"], mission_id) if i["action"] == "mission.failed"]
+    details = json.loads(failed["details"])
+    assert (failed["outcome"], details["error"], details["refused"]) == (
+        "Agent.SecretRefused",
+        "Agent.SecretRefused",
+        kind,
+    )
