@@ -72,6 +72,7 @@ class BuiltAccount:
     security_groups: int  # every group of the region
     default_groups_with_rules: int
     open_ssh_groups: int
+    network_interfaces: int
     vpcs: int
     buckets: int
     buckets_fully_blocked: int  # bucket-level Block Public Access all on
@@ -184,6 +185,7 @@ def _build_rules(ec2: Any, wanted: int) -> dict[str, int]:
         "security_groups": len(all_groups),
         "default_groups_with_rules": len({r["GroupId"] for r in rules} & defaults),
         "open_ssh_groups": open_ssh,
+        "network_interfaces": len(ec2.describe_network_interfaces()["NetworkInterfaces"]),
         "vpcs": len(ec2.describe_vpcs()["Vpcs"]),
     }
 

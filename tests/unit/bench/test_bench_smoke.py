@@ -18,6 +18,7 @@ ACCOUNT = BuiltAccount(
     security_groups=101,
     default_groups_with_rules=1,
     open_ssh_groups=10,
+    network_interfaces=2_500,
     vpcs=1,
     buckets=500,
     buckets_fully_blocked=250,
@@ -35,6 +36,7 @@ def test_floor_is_a_page_per_1000_items_plus_the_per_bucket_and_per_finding_call
     floor = scan_scale.api_floor(ACCOUNT, server_lists_bucket_regions=True)
     assert floor["ec2.DescribeSecurityGroupRules"] == 5
     assert floor["ec2.DescribeSecurityGroups"] == 1
+    assert floor["ec2.DescribeNetworkInterfaces"] == 1  # one default group: one filtered page beats 3 full ones
     assert floor["iam.GetAccountAuthorizationDetails"] == 2  # 1,000 policies + 2 roles
     assert floor["iam.ListPolicyTags"] == 20
     assert floor["s3.ListBuckets"] == 1
@@ -68,7 +70,7 @@ def test_fixture_builds_exact_counts_and_refuses_fewer_rules_than_the_region_has
 
 def test_scan_scale_prints_every_size_at_the_floor(capsys: pytest.CaptureFixture[str]) -> None:
     code = scan_scale.main(
-        ["--sizes", "1,2", "--rules", "40", "--buckets", "6", "--policies", "3", "--no-issue4", "--max-workers", "4"]
+        ["--sizes", "1,2", "--rules", "40", "--buckets", "6", "--policies", "3", "--no-issue4", "--repeats", "1"]
     )
     out = capsys.readouterr().out
     assert code == 0
