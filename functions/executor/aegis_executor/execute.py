@@ -178,14 +178,14 @@ class _Run:
 
     def _run(self) -> dict[str, Any]:
         try:
+            halted = self.executor.is_halted()
             self.record(
                 "executor.started",
-                "started",
+                "halted" if halted else "started",
                 kind=self.change.kind,
                 handoff_id=self.request.approval.handoff_id,
                 approved_at=self.request.approval.approved_at,
             )
-            halted = self.executor.is_halted()
             recorded = self.executor.ledger.recorded_result(self.request.execution_arn, self.change.change_id)
             if recorded is not None:
                 # A retry of an invocation that got as far as changing the resource: its answer, not a new attempt.
