@@ -122,6 +122,7 @@ def describe_stack(stack: Any) -> dict[str, Any]:
         "issuer": endpoints.issuer,
         "guardian": endpoints.guardian_url,
         "phone": phone,
+        "function_urls": stack.function_urls(),
         "state_machines": machines,
         "functions": functions,
         "tables": stack.table_names(),
@@ -151,6 +152,8 @@ def render_description(description: dict[str, Any]) -> str:
         lines.append(f"  Guardian (phone)  {description['guardian']}")
         for sub, url in description["phone"].items():
             lines.append(f"  phone of {sub}:  {url}")
+    for name, url in description["function_urls"].items():
+        lines.append(f"  URL of {name}:  {url}")
     sections = (
         ("STATE MACHINES", description["state_machines"]),
         ("FUNCTIONS", description["functions"]),

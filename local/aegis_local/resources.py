@@ -258,6 +258,8 @@ class _Creator:
         resolver: Resolver,
         identity: StackIdentity,
         client: Callable[[str], Any],
+        *,
+        serve_function_url: Callable[[str, str], str] | None = None,
     ) -> None:
         self.template = template
         self.template_dir = template_dir
@@ -265,6 +267,7 @@ class _Creator:
         self.client = client
         self.identity = identity
         self.resources: dict[str, PhysicalResource] = {}
+        self.serve_function_url = serve_function_url
         self.functions: list[FunctionSpec] = []
         self.skipped: dict[str, str] = {}
 
@@ -607,6 +610,10 @@ class _Creator:
         if "InvokeMode" in config:
             request["InvokeMode"] = config["InvokeMode"]
         url = self.client("lambda").create_function_url_config(**request)
+        if self.serve_function_url is not None:
+            # moto serves nothing at the URL it makes up: the attribute is the local listener instead.
+            name = function_name.split(":")[6] if function_name.startswith("arn:") else function_name
+            url["FunctionUrl"] = self.serve_function_url(name, str(request["AuthType"]))
         self.record(
             logical_id,
             "AWS::Lambda::Url",
@@ -849,8 +856,13 @@ def create_stack(
     parameters: Mapping[str, Any],
     identity: StackIdentity,
     client: Callable[[str], Any],
+    *,
+    serve_function_url: Callable[[str, str], str] | None = None,
 ) -> CreatedStack:
-    """Create every active resource of `template` through `client(service)` (boto3 clients of the moto server)."""
+    """Create every active resource of `template` through `client(service)` (boto3 clients of the moto server).
+
+    `serve_function_url(function_name, auth_type) -> url`, when given, serves each function URL locally; its URL
+    becomes the `FunctionUrl` attribute."""
     resources = template.get("Resources") or {}
     resolver = Resolver(
         template,
@@ -878,7 +890,7 @@ def create_stack(
     )
     if unknown:
         raise UnsupportedResourceType(f"the local stack cannot create: {', '.join(unknown)}")
-    creator = _Creator(template, template_dir, resolver, identity, client)
+    creator = _Creator(template, template_dir, resolver, identity, client, serve_function_url=serve_function_url)
     for logical_id in _dependency_order(template, active):
         try:
             creator.create(logical_id)

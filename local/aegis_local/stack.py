@@ -34,6 +34,7 @@ from typing import Any, Self
 import boto3
 
 from aegis_local.eventbridge import EventBridgeDelivery
+from aegis_local.function_urls import FunctionUrlGateway
 from aegis_local.lambdas import FunctionEnvironment, FunctionSpec, LambdaRouter, MotoLambdaBridge
 from aegis_local.moto_fixes import S3ControlEndpointFix, StepFunctionsFixes
 from aegis_local.resources import CreatedStack, StackIdentity, create_stack, resolve_parameters
@@ -130,6 +131,7 @@ class LocalStack:
         self._started_in: float | None = None
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
+        self._function_urls: FunctionUrlGateway | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -197,7 +199,15 @@ class LocalStack:
         values = {name: value for name, value in local_values.items() if name in declared}
         values.update(self._parameter_overrides)
         parameters = resolve_parameters(template, values, loopback_http=LOOPBACK_HTTP_PARAMETERS)
-        self._created = create_stack(template, self.template_path.parent, parameters, self.identity, self.client)
+        self._function_urls = FunctionUrlGateway(lambda: self._router, self.identity.account_id, self.identity.region)
+        self._created = create_stack(
+            template,
+            self.template_path.parent,
+            parameters,
+            self.identity,
+            self.client,
+            serve_function_url=self._function_urls.serve,
+        )
         self._router = LambdaRouter(self._created.functions, runtime_environment=self._runtime_environment())
         self._share_common_function_environment(self._created.functions)
         MotoLambdaBridge.install(self._router)
@@ -214,6 +224,9 @@ class LocalStack:
             StepFunctionsFixes.uninstall()
             router.wait_idle(timeout=2.0)
             router.close()
+        if self._function_urls is not None:
+            self._function_urls.close()
+            self._function_urls = None
         if self._server is not None:
             if self._endpoints is not None:
                 _post_json(f"{self._endpoints.moto_url}/moto-api/reset", None, allow_failure=True)
@@ -316,6 +329,15 @@ class LocalStack:
             if error is not None:
                 problems[spec.logical_id] = error
         return problems
+
+    def function_urls(self) -> dict[str, str]:
+        """Logical id of each function with a URL -> its local URL (served on 127.0.0.1 by the stack)."""
+        if self._function_urls is None:
+            raise StackNotRunning("start the local stack first")
+        served = self._function_urls.urls
+        return {
+            spec.logical_id: served[spec.function_name] for spec in self.lambdas.specs if spec.function_name in served
+        }
 
     def table_names(self) -> dict[str, str]:
         return {

@@ -8,6 +8,7 @@ import os
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
@@ -35,6 +36,8 @@ def test_sam_expansions_globals_conditions_and_outputs() -> None:
         # SAM's implicit resources: the execution role, one rule per event, the state machine's role.
         assert {"EchoFunctionRole", "EchoFunctionNightly", "EchoFunctionRequested", "EchoMachineRole"} <= set(created)
         assert "Bucket" not in created  # its condition is false
+        # An IAM-authorized function URL: the stack checks no signatures, so it refuses rather than pretends.
+        assert httpx.get(stack.function_urls()["EchoFunction"], timeout=10).status_code == 403
         rules = stack.rules()
         assert rules["EchoFunctionNightly"]["ScheduleExpression"] == "rate(1 day)"
         assert json.loads(rules["EchoFunctionRequested"]["EventPattern"]) == {"source": ["fixture.test"]}

@@ -357,6 +357,73 @@ def test_unknown_function_is_not_found(stack: LocalStack) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Function URLs: served on loopback, with Lambda's event and response formats.
+
+
+def test_a_function_url_call_reaches_the_handler_as_a_function_url_event(stack: LocalStack) -> None:
+    url = stack.function_urls()["KillSwitchFunction"]
+    assert stack.outputs["KillSwitchUrl"] == url
+    calls, _ = capture(stack, "KillSwitchFunction")
+
+    def answer(event: Any, context: Any) -> dict[str, Any]:
+        calls.append((event, context))
+        return {
+            "statusCode": 202,
+            "headers": {"content-type": "application/json", "x-halt": "engaged"},
+            "body": json.dumps({"halted": True}),
+            "cookies": ["a=1", "b=2"],
+        }
+
+    with stack.lambdas.override("KillSwitchFunction", answer):
+        response = httpx.post(
+            f"{url}kill?dry=1&dry=2",
+            json={"reason": "drill"},
+            headers={"Authorization": "Bearer t", "Cookie": "session=s1; theme=dark"},
+            timeout=10,
+        )
+
+    assert response.status_code == 202
+    assert response.json() == {"halted": True}
+    assert response.headers["x-halt"] == "engaged"
+    assert response.headers.get_list("set-cookie") == ["a=1", "b=2"]
+    [(event, _)] = calls
+    assert event["version"] == "2.0"
+    assert (event["rawPath"], event["rawQueryString"]) == ("/kill", "dry=1&dry=2")
+    assert event["queryStringParameters"] == {"dry": "1,2"}
+    assert event["headers"]["authorization"] == "Bearer t"
+    assert event["cookies"] == ["session=s1", "theme=dark"]
+    assert json.loads(event["body"]) == {"reason": "drill"}
+    assert event["isBase64Encoded"] is False
+    assert event["requestContext"]["http"]["method"] == "POST"
+    assert event["requestContext"]["http"]["sourceIp"] == "127.0.0.1"
+
+
+def test_function_url_results_and_errors_map_as_lambda_maps_them(stack: LocalStack) -> None:
+    url = stack.function_urls()["KillSwitchFunction"]
+
+    def broken(event: Any, context: Any) -> None:
+        raise RuntimeError("secret detail that must not reach the caller")
+
+    with stack.lambdas.override("KillSwitchFunction", lambda event, context: {"plain": "result"}):
+        plain = httpx.get(url, timeout=10)
+    with stack.lambdas.override("KillSwitchFunction", broken):
+        failed = httpx.get(url, timeout=10)
+
+    assert (plain.status_code, plain.headers["content-type"], plain.json()) == (
+        200,
+        "application/json",
+        {"plain": "result"},
+    )
+    assert failed.status_code == 502
+    assert "secret detail" not in failed.text
+
+
+def test_the_real_kill_switch_url_refuses_an_anonymous_call(stack: LocalStack) -> None:
+    response = httpx.post(f"{stack.function_urls()['KillSwitchFunction']}kill", json={"reason": "x"}, timeout=30)
+    assert response.status_code == 401
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # EventBridge: a scan request and the schedule reach the agent as EventBridge delivers them.
 
 

@@ -283,6 +283,8 @@ def test_up_starts_the_stack_prints_its_endpoints_and_stops_on_ctrl_c(tmp_path: 
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", moto_url)
         assert f"export AWS_ENDPOINT_URL={moto_url}" in output
         assert f"AEGIS_LOCAL_ISSUER={issuer}" in output
+        kill_switch_url = field(printed, "URL of KillSwitchFunction:")
+        assert httpx.post(f"{kill_switch_url}kill", json={}, timeout=30).status_code == 401
         functions = [r for r in load_template(default_template_path())["Resources"].values() if "Function" in r["Type"]]
         assert f"all {len(functions)} handlers load" in output
 
