@@ -63,6 +63,9 @@ class ScanResult(Frozen):
     withheld: list[WithheldValue] = Field(default_factory=list)
     # "service.Operation" -> calls made by this scan's clients (retries of one call count once).
     api_calls: dict[str, int] = Field(default_factory=dict)
+    # Resources evaluated per resource type (Finding.resource_type), summed over regions: the base of the planner's
+    # "max share of a resource type" cap. A type is missing when no check of it could run.
+    resource_counts: dict[str, int] = Field(default_factory=dict)
     # What the scan decided not to look at and why, e.g. per-bucket calls skipped by the account-level block.
     notes: list[str] = Field(default_factory=list)
     elapsed_seconds: float = 0.0
@@ -143,6 +146,7 @@ def run_scan(
         errors=errors,
         withheld=withheld,
         api_calls=clients.api_calls,
+        resource_counts=collectors.resource_counts,
         notes=collectors.notes,
         elapsed_seconds=round(time.monotonic() - started, 3),
     )

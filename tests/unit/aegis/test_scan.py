@@ -131,6 +131,29 @@ class TestSeededAccount:
         assert (error.check_id, error.region, error.error) == ("kms-key-rotation-off", REGION, "KeyError")
         assert _keys(result) == {key for key in account.expected_findings if key[0] != "kms-key-rotation-off"}
 
+    def test_resource_counts_give_the_planner_its_share_base(self, seeded):
+        session, account = seeded
+        ec2 = session.client("ec2", region_name=REGION)
+
+        result = run_scan(session, [REGION])
+
+        assert result.resource_counts == {
+            "AWS::EC2::SecurityGroup": len(ec2.describe_security_groups()["SecurityGroups"]),
+            "AWS::EC2::VPC": len(ec2.describe_vpcs()["Vpcs"]),
+            "AWS::S3::Bucket": len(account.buckets),
+            "AWS::IAM::ManagedPolicy": len(account.policies),
+            "AWS::KMS::Key": len(account.kms_keys),
+            "AWS::CloudTrail::Trail": len(account.trails),
+            "AWS::EC2::EbsEncryptionByDefault": 1,
+            "AWS::S3::AccountPublicAccessBlock": 1,
+            "AWS::IAM::AccountPasswordPolicy": 1,
+            "AWS::IAM::RootUser": 1,
+        }
+        # Every resource type that has a finding has a count at least as large as its findings.
+        for finding_type in {f.resource_type for f in result.findings}:
+            flagged = sum(f.resource_type == finding_type for f in result.findings)
+            assert result.resource_counts[finding_type] >= flagged
+
     def test_one_worker_and_many_workers_find_the_same(self, seeded):
         session, _ = seeded
 

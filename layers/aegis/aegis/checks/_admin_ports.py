@@ -35,18 +35,22 @@ def evaluate_world_open(
 ) -> list[Finding]:
     world = "0.0.0.0/0" if family == "ipv4" else "::/0"
     offending: dict[str, list[GroupRule]] = defaultdict(list)
-    for rule in inventory.ec2.security_group_rules():
+    rules = inventory.ec2.security_group_rules()
+    for rule in rules:
         peer = rule.cidr_ipv4 if family == "ipv4" else rule.cidr_ipv6
         if peer == world and exposed_ports(rule):
             offending[rule.group_id].append(rule)
     if not offending:
+        # Groups without rules are not in the rule listing; the default-group check counts every group.
+        inventory.count(metadata.resource_type, len({rule.group_id for rule in rules}))
         return []
     groups = inventory.ec2.security_groups()
+    inventory.count(metadata.resource_type, len(groups))
     findings = []
-    for group_id, rules in sorted(offending.items()):
+    for group_id, group_rules in sorted(offending.items()):
         group = groups.get(group_id)
-        rules.sort(key=lambda r: r.rule_id)
-        ports: list[JsonValue] = [*sorted({p for r in rules for p in exposed_ports(r)})]
+        group_rules.sort(key=lambda r: r.rule_id)
+        ports: list[JsonValue] = [*sorted({p for r in group_rules for p in exposed_ports(r)})]
         findings.append(
             metadata.finding(
                 resource_arn=security_group_arn(inventory.region, inventory.account_id, group_id),
@@ -57,7 +61,7 @@ def evaluate_world_open(
                     "vpc_id": group.vpc_id if group else None,
                     "source": world,
                     "exposed_ports": ports,
-                    "rules": [r.to_catalogue().model_dump(mode="json") for r in rules],
+                    "rules": [r.to_catalogue().model_dump(mode="json") for r in group_rules],
                 },
                 tags=group.tags if group else None,
             )

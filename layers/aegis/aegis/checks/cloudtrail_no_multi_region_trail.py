@@ -32,6 +32,7 @@ METADATA = CheckMetadata(
 
 def evaluate(inventory: Inventory) -> list[Finding]:
     trails = inventory.cloudtrail.trails()
+    inventory.count(METADATA.resource_type, len(trails))
     multi_region = [t for t in trails if t.is_multi_region]
     stopped = []
     for trail in multi_region:

@@ -36,6 +36,7 @@ def evaluate(inventory: Inventory) -> list[Finding]:
     """One finding per default group with any rule. Whether the group is attached to network interfaces (which
     makes revoking its rules risky) comes from one interface listing for all groups."""
     groups = inventory.ec2.security_groups()
+    inventory.count(METADATA.resource_type, len(groups))
     defaults = {gid for gid, group in groups.items() if group.is_default}
     if not defaults:
         return []

@@ -25,7 +25,9 @@ METADATA = CheckMetadata(
 
 
 def evaluate(inventory: Inventory) -> list[Finding]:
-    if inventory.ec2.ebs_encryption_by_default():
+    encrypted = inventory.ec2.ebs_encryption_by_default()
+    inventory.count(METADATA.resource_type, 1)
+    if encrypted:
         return []
     return [
         METADATA.finding(

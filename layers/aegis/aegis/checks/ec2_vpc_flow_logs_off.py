@@ -28,6 +28,7 @@ METADATA = CheckMetadata(
 
 def evaluate(inventory: Inventory) -> list[Finding]:
     vpcs = inventory.ec2.vpcs()
+    inventory.count(METADATA.resource_type, len(vpcs))
     if not vpcs:
         return []
     logged = inventory.ec2.flow_log_resource_ids()

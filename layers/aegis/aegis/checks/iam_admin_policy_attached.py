@@ -48,7 +48,9 @@ def admin_statements(document: dict[str, Any]) -> list[int]:
 
 def evaluate(inventory: Inventory) -> list[Finding]:
     findings = []
-    for policy in inventory.iam.customer_policies():
+    policies = inventory.iam.customer_policies()
+    inventory.count(METADATA.resource_type, len(policies), region=IAM_HOME_REGION)
+    for policy in policies:
         if policy.attachment_count <= 0:
             continue
         statements = admin_statements(policy.default_document)

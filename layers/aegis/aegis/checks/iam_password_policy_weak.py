@@ -28,6 +28,7 @@ METADATA = CheckMetadata(
 
 def evaluate(inventory: Inventory) -> list[Finding]:
     policy = PasswordPolicy.from_aws(inventory.iam.password_policy())
+    inventory.count(METADATA.resource_type, 1, region=IAM_HOME_REGION)
     if policy.exists and not policy.weak:
         return []
     return [

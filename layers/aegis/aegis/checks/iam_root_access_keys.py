@@ -30,6 +30,7 @@ METADATA = CheckMetadata(
 
 def evaluate(inventory: Inventory) -> list[Finding]:
     present = int(inventory.iam.account_summary().get("AccountAccessKeysPresent", 0))
+    inventory.count(METADATA.resource_type, 1, region=IAM_HOME_REGION)
     if present <= 0:
         return []
     return [

@@ -38,9 +38,9 @@ def rotatable(key: KmsKey) -> bool:
 
 def evaluate(inventory: Inventory) -> list[Finding]:
     findings = []
-    for key in sorted(inventory.kms.keys(), key=lambda k: k.arn):
-        if not rotatable(key):
-            continue
+    keys = [key for key in sorted(inventory.kms.keys(), key=lambda k: k.arn) if rotatable(key)]
+    inventory.count(METADATA.resource_type, len(keys))
+    for key in keys:
         try:
             if inventory.kms.rotation_enabled(key.key_id):
                 continue

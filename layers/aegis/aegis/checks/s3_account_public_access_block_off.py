@@ -31,6 +31,7 @@ METADATA = CheckMetadata(
 
 def evaluate(inventory: Inventory) -> list[Finding]:
     block = inventory.s3.account_public_access_block()
+    inventory.count(METADATA.resource_type, 1, region=GLOBAL_REGION)
     if block.fully_on:
         return []
     return [

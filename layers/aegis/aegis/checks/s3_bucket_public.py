@@ -118,7 +118,9 @@ def evaluate(inventory: Inventory) -> list[Finding]:
         )
         return []
     findings = []
-    for bucket in s3.buckets():
+    buckets = s3.buckets()
+    inventory.count(METADATA.resource_type, len(buckets), region=GLOBAL_REGION)
+    for bucket in buckets:
         arn = bucket_arn(bucket.name)
         try:
             block = s3.bucket_public_access_block(bucket.name)

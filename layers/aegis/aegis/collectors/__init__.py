@@ -35,6 +35,7 @@ class Collectors:
         self._collectors: dict[tuple[str, str], Any] = {}
         self._notes: list[str] = []
         self._errors: list[ScanError] = []
+        self._counts: dict[tuple[str, str], int] = {}
 
     def get(self, service: str, region: str) -> Any:
         with self._lock:
@@ -68,6 +69,22 @@ class Collectors:
             self._errors.append(
                 ScanError(check_id=check_id, region=region, error=error_name(exc), message=f"{resource_arn}: {exc}")
             )
+
+    def count(self, resource_type: str, region: str, resources: int) -> None:
+        """How many resources of a type a check evaluated in a region; checks of the same type agree or the largest
+        (most complete) count wins."""
+        with self._lock:
+            key = (resource_type, region)
+            self._counts[key] = max(self._counts.get(key, 0), resources)
+
+    @property
+    def resource_counts(self) -> dict[str, int]:
+        """Resources evaluated per resource type, summed over regions."""
+        totals: dict[str, int] = {}
+        with self._lock:
+            for (resource_type, _), resources in sorted(self._counts.items()):
+                totals[resource_type] = totals.get(resource_type, 0) + resources
+        return totals
 
     @property
     def notes(self) -> list[str]:
@@ -121,6 +138,10 @@ class Inventory:
 
     def note(self, text: str) -> None:
         self._collectors.note(text)
+
+    def count(self, resource_type: str, resources: int, region: str | None = None) -> None:
+        """Record how many resources of `resource_type` the check evaluated (the planner's blast-radius base)."""
+        self._collectors.count(resource_type, region or self.region, resources)
 
     def record_error(self, check_id: str, exc: BaseException, resource_arn: str, region: str | None = None) -> None:
         """A failure on one resource that the check skipped; the check's other resources still count."""
