@@ -70,7 +70,7 @@ class EndpointSession(boto3.Session):
         self.endpoint_url = endpoint_url
         self._custom_endpoint = endpoint_url is not None or _endpoint_in_environment()
 
-    def client(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def client(self, *args: Any, **kwargs: Any) -> Any:
         if self.endpoint_url is not None:
             kwargs.setdefault("endpoint_url", self.endpoint_url)
         created = super().client(*args, **kwargs)
@@ -83,7 +83,7 @@ class ReadOnlySession(EndpointSession):
     """An `EndpointSession` whose clients (and the resources built on them) refuse every operation that is not a
     read."""
 
-    def client(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def client(self, *args: Any, **kwargs: Any) -> Any:
         created = super().client(*args, **kwargs)
         created.meta.events.register("before-call.*.*", refuse_mutating_call)
         return created
