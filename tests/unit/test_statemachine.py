@@ -449,13 +449,28 @@ class Mission:
         self.functions = functions
 
     def approval_requests(self, count: int, timeout: float = 10.0) -> dict[str, dict[str, Any]]:
+        """The first `count` approval requests, once Step Functions waits for each of their tokens.
+
+        moto's interpreter loses an answer that arrives before it starts waiting (with HeartbeatSeconds set it then
+        reports a timeout), whereas AWS keeps it; a human's answer always comes later, so the test waits too.
+        """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             requests = self.functions.received("approval")
-            if len(requests) >= count:
+            if len(requests) >= count and self._waiting_for_tokens() >= count:
+                time.sleep(0.05)  # from TaskSubmitted to the wait itself
                 return {r["change"]["change_id"]: r for r in requests}
             time.sleep(0.02)
         pytest.fail(f"only {len(self.functions.received('approval'))} of {count} approval requests arrived")
+
+    def _waiting_for_tokens(self) -> int:
+        events = self.sfn.get_execution_history(executionArn=self.execution_arn, maxResults=1000)["events"]
+        return sum(
+            1
+            for event in events
+            if event["type"] == "TaskSubmitted"
+            and event["taskSubmittedEventDetails"]["resource"] == "invoke.waitForTaskToken"
+        )
 
     def approve(self, request: dict[str, Any]) -> None:
         """Answer as the approval function does after a human approved: an opaque decision, no token."""
