@@ -133,18 +133,18 @@ class MissionStore:
         refuse_secrets(document, where="mission.report")
         text = json.dumps(document, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
         pages = [text[start : start + REPORT_PAGE_CHARS] for start in range(0, len(text), REPORT_PAGE_CHARS)]
-        with self._table.batch_writer() as batch:
-            for index, body in enumerate(pages):
-                batch.put_item(
-                    Item={
-                        "mission_id": report_page_key(report.mission_id, index),
-                        "record": REPORT_PAGE_RECORD,
-                        "mission": report.mission_id,
-                        "page": index,
-                        "pages": len(pages),
-                        "body": body,
-                    }
-                )
+        # One PutItem per page: the agent's role may put and get mission items, nothing broader.
+        for index, body in enumerate(pages):
+            self._table.put_item(
+                Item={
+                    "mission_id": report_page_key(report.mission_id, index),
+                    "record": REPORT_PAGE_RECORD,
+                    "mission": report.mission_id,
+                    "page": index,
+                    "pages": len(pages),
+                    "body": body,
+                }
+            )
         return len(pages), sha256_hex(text)
 
     def read_report(self, mission_id: str) -> MissionReport | None:
@@ -153,15 +153,15 @@ class MissionStore:
         pages = int(item.get("report_pages", 0))
         if not pages:
             return None
-        keys = [{"mission_id": report_page_key(mission_id, index)} for index in range(pages)]
-        bodies: dict[str, str] = {}
-        name = self._table.name
-        request: dict[str, Any] = {name: {"Keys": keys, "ConsistentRead": True}}
-        while request:
-            response = self._table.meta.client.batch_get_item(RequestItems=request)
-            bodies |= {page["mission_id"]: page["body"] for page in response["Responses"].get(name, [])}
-            request = response.get("UnprocessedKeys") or {}
-        text = "".join(bodies[key["mission_id"]] for key in keys)
+        bodies = []
+        for index in range(pages):
+            page = self._table.get_item(
+                Key={"mission_id": report_page_key(mission_id, index)}, ConsistentRead=True
+            ).get("Item")
+            if page is None:
+                raise ValueError(f"page {index} of the report of {mission_id} is missing")
+            bodies.append(str(page["body"]))
+        text = "".join(bodies)
         if sha256_hex(text) != item.get("report_digest"):
             raise ValueError(f"the report of {mission_id} does not match its recorded digest")
         return MissionReport.model_validate_json(text)

@@ -31,7 +31,7 @@ class World:
 
 
 def agent_environment(**overrides: str) -> dict[str, str]:
-    return env_for(settings()) | POWERTOOLS_ENV | {"MAX_SHARE_PER_RESOURCE_TYPE": "0.5"} | overrides
+    return env_for(settings()) | POWERTOOLS_ENV | overrides
 
 
 @pytest.fixture

@@ -68,9 +68,25 @@ def test_the_tagged_groups_are_exempt_withheld_or_simply_data(world: World) -> N
     assert injected.after == {"group_id": groups["injection-tagged"], "rules": []}
     assert [r["from_port"] for r in injected.before["rules"]] == [3389]  # type: ignore[index]
     assert INJECTION_TEXT not in json.dumps(report.model_dump(mode="json"))
-    # Several security groups change and the scanner reports no inventory size: the report says the share cap
-    # could not be evaluated.
-    assert any("MAX_SHARE_PER_RESOURCE_TYPE not evaluated" in note for note in report.notes)
+
+
+def test_the_share_cap_stops_the_seeded_plan_when_most_security_groups_would_change(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAX_SHARE_PER_RESOURCE_TYPE", "0.5")
+    outcome = load_agent_app("agent_app_capped").scan_handler(scheduled_event(), LambdaContext())
+    assert (outcome["status"], outcome["plan_status"], outcome["changes"]) == ("completed", "capped", 0)
+    assert world.sfn.list_executions(stateMachineArn=STATE_MACHINE_ARN)["executions"] == []
+    groups = len(world.session.client("ec2").describe_security_groups()["SecurityGroups"])
+    flagged = {arn for check, arn in world.seeded.expected_findings if ":security-group/" in arn}
+    changing = len(flagged - world.seeded.exempt_expected)
+    report = MissionStore(world.tables["Missions"]).read_report(outcome["mission_id"])
+    assert report is not None
+    assert report.plan_stop_reason == (
+        f"MAX_SHARE_PER_RESOURCE_TYPE: {changing} of {groups} AWS::EC2::SecurityGroup resources "
+        f"({changing / groups:.0%}) would change, at most 50% allowed"
+    )
+    assert report.totals.findings == len(world.seeded.expected_findings)  # the scan itself is complete
 
 
 def test_configured_destinations_turn_notify_only_findings_into_changes(
