@@ -138,7 +138,7 @@ class HaltedBeforeMutation(RuntimeError):
     """The kill switch was engaged when a mutating call was about to be made; the call was not sent."""
 
     def __init__(self, action: str, mutations_sent: int) -> None:
-        super().__init__(f"kill switch engaged before {action} ({mutations_sent} mutating calls had been sent)")
+        super().__init__(f"kill switch engaged before {action}; {mutations_sent} mutating calls had been sent")
         self.action = action
         self.mutations_sent = mutations_sent
 

@@ -5,6 +5,9 @@ Lambda's Python runtime reports a raised exception as `errorType = type(exc).__n
 each class's `__name__` *is* the error name of the state machine — `Executor.ApprovalInvalid` and so on — while
 Python code still catches it by class. No wrapper or translation layer sits between the two.
 
+A halt is not an error here: the executor reports it as the outcome `halted` (nothing applied, or where the kill
+switch stopped an apply), so `Executor.Halted` is never raised.
+
 Messages are built by the executor from fixed texts and identifiers only: never a token, a secret or a response body.
 """
 
@@ -37,11 +40,6 @@ class ApprovalInvalid(ExecutorError):
     another audience or approver, or without this change's digest. Nothing was applied."""
 
 
-@_error_name("Executor.Halted")
-class Halted(ExecutorError):
-    """The kill switch is engaged."""
-
-
 @_error_name("Executor.NoConnectedAccount")
 class NoConnectedAccount(ExecutorError):
     """The approver has no connected account on the Token Vault connection. Nothing was applied."""
@@ -60,7 +58,6 @@ class Throttled(ExecutorError):
 ERRORS: tuple[type[ExecutorError], ...] = (
     InvalidRequest,
     ApprovalInvalid,
-    Halted,
     NoConnectedAccount,
     TokenExchangeFailed,
     Throttled,

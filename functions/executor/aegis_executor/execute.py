@@ -289,7 +289,7 @@ class _Run:
             verification = self._verify(fix, session, target, undo)
             self.mark("verified")
         except HaltedBeforeMutation as exc:
-            return "halted", f"kill switch engaged: {exc}", None
+            return "halted", str(exc), None
         except UndeclaredOperation as exc:
             return "failed", f"refused an undeclared operation: {exc}", None
         except RemediationFailed as exc:
