@@ -67,6 +67,7 @@ def waiting_state_machine(queue_url: str) -> dict[str, Any]:
                     },
                 },
                 "HeartbeatSeconds": 3600,
+                "TimeoutSeconds": 7200,  # moto's default for a task is 60 s of wall time
                 "End": True,
             }
         },
