@@ -18,6 +18,7 @@ from aegis.catalogue import RevokeSecurityGroupRules, SecurityGroupRules, Undo
 from aegis_executor import execute as execute_module
 from aegis_executor.credentials import session_policy
 from aegis_executor.errors import InvalidRequest, NoConnectedAccount, Throttled
+from aegis_executor.remediations import remediation_for
 from aegis_local.auth0 import DEFAULT_CONNECTION, DEFAULT_SECOND_USER_SUB
 from tests.integration.executor.conftest import ROLE_ARN, World
 from tests.unit.executor.remediation_cases import CASES
@@ -370,3 +371,39 @@ def _refresh_token_is_revoked(world: World, refresh_token: str) -> bool:
         },
     )
     return answer.status_code != 200
+
+
+def test_a_change_that_does_not_take_effect_is_a_failed_outcome_with_the_state_read_back(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    case = CASES["enable-kms-key-rotation"]()
+    fix = remediation_for(case.change)
+    monkeypatch.setattr(fix, "apply", lambda session, change: None)  # AWS accepted, nothing changed
+    world.app.executor().verify_delays = (0.0, 0.0)
+
+    result = world.invoke(world.payload(case.change, world.approve(case.change)))
+
+    assert result["outcome"] == "failed"
+    assert result["reason"] == "the resource did not reach the approved after-state"
+    assert result["verified_after"] == {"rotation_enabled": False}
+    assert world.audit("executor.applied") == []
+
+
+def test_sts_refusing_the_provider_token_is_a_failed_outcome_and_nothing_is_applied(world: World) -> None:
+    case = CASES["enable-kms-key-rotation"]()
+    sts = world.app.executor().sts
+
+    def refuse(**_: Any) -> None:
+        raise ClientError(
+            {"Error": {"Code": "InvalidIdentityToken", "Message": "Couldn't retrieve verification key"}},
+            "AssumeRoleWithWebIdentity",
+        )
+
+    sts.meta.events.register("before-call.sts.AssumeRoleWithWebIdentity", refuse)
+    token_response = world.ciba_token_response(case.change)
+    result = world.invoke(world.payload(case.change, world.seal(token_response, case.change)))
+
+    assert result["outcome"] == "failed"
+    assert result["reason"] == "AssumeRoleWithWebIdentity failed: InvalidIdentityToken"
+    assert case.facts() is False
+    assert _refresh_token_is_revoked(world, token_response["refresh_token"])
