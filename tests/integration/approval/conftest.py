@@ -23,7 +23,7 @@ from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.config import DefaultConfig
 
-from aegis_approval import wiring
+import aegis_approval.wiring as wiring
 from aegis_auth.oidc import clear_caches
 from aegis_local.auth0 import Auth0Emulator, ManualClock
 from aegis_local.auth0.config import DEFAULT_API_AUDIENCE, DEFAULT_APP_CLIENT_ID, DEFAULT_APPROVER_SUB, EmulatorConfig

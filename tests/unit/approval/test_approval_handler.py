@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 import pytest
 
-from aegis_approval import wiring
+import aegis_approval.wiring as wiring
 from aegis_auth.rar import AEGIS_CHANGE_DETAILS_TYPE
 from tests.support.changes import one_of_each_kind
 from tests.unit.approval.approval_world import World

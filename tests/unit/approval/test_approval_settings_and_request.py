@@ -82,10 +82,20 @@ def test_login_hint_is_an_iss_sub_subject_identifier_or_the_value_as_is() -> Non
 
 def test_resource_is_sent_only_for_absolute_uri_audiences() -> None:
     change = one_of_each_kind()[0]
-    common = {"issuer": "https://t/", "approver_sub": "auth0|a", "scope": ("openid",), "requested_expiry": 60}
-    with_uri = backchannel_form(change, audience="https://aegis.example/api", **common)
+
+    def form(audience: str) -> dict[str, str]:
+        return backchannel_form(
+            change,
+            issuer="https://t/",
+            approver_sub="auth0|a",
+            scope=("openid",),
+            audience=audience,
+            requested_expiry=60,
+        )
+
+    with_uri = form("https://aegis.example/api")
     assert with_uri["resource"] == with_uri["audience"] == "https://aegis.example/api"
-    plain = backchannel_form(change, audience="aegis-api", **common)
+    plain = form("aegis-api")
     assert plain["audience"] == "aegis-api"
     assert "resource" not in plain
     assert plain["requested_expiry"] == "60"
