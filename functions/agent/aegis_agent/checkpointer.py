@@ -337,7 +337,7 @@ class DynamoDBCheckpointSaver(BaseCheckpointSaver[str]):
             values[item["channel"]] = self.serde.loads_typed((item["type"], _bytes(item.get("value", b""))))
         return values
 
-    def _batch_get(self, keys: list[dict[str, str]]) -> Iterator[dict[str, Any]]:
+    def _batch_get(self, keys: Sequence[dict[str, str]]) -> Iterator[dict[str, Any]]:
         name = self._table.name
         for start in range(0, len(keys), _BATCH_GET_LIMIT):
             pending: dict[str, Any] = {

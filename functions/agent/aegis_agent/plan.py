@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
+from typing import Literal
 
 from aegis.catalogue import ChangeBase, InvalidChange, parse_change
 from aegis.catalogue.forward import FORWARD_KINDS
@@ -103,12 +104,12 @@ def _exemption(finding: Finding, policy: PlanPolicy) -> tuple[Exemption | None, 
     return None, note
 
 
-def _exempt(finding: Finding, source: str, reason: str) -> Exemption:
+def _exempt(finding: Finding, source: Literal["tag", "suppression"], reason: str) -> Exemption:
     return Exemption(
         finding_id=finding.finding_id,
         check_id=finding.check_id,
         resource_arn=finding.resource_arn,
-        source=source,  # type: ignore[arg-type]
+        source=source,
         reason=reason,
     )
 

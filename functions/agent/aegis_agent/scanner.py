@@ -73,7 +73,7 @@ class AwsScanner:
         check = CHECKS.get(finding.check_id)
         if check is None:
             return None
-        return check.propose(finding, self._plan_config)  # type: ignore[no-any-return]
+        return check.propose(finding, self._plan_config)
 
     def known_check_ids(self) -> frozenset[str]:
         from aegis.checks import CHECKS
