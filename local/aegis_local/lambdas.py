@@ -164,12 +164,15 @@ class FunctionEnvironment:
     `os.environ` keeps its data in a dict (`os.environ._data`); this replaces that dict with a subclass that
     first consults the calling thread's overlay. Values set to None in an overlay are hidden in that thread.
     Installed once per process while a local stack runs; `uninstall()` restores a plain dict with the same
-    process-wide contents.
+    process-wide contents — but only once no thread is inside a function environment any more. A handler still
+    running when its stack stops (Lambda would have frozen it) keeps its overlay, so it goes on seeing the stack's
+    dead endpoint and fake credentials instead of the developer's real AWS configuration.
     """
 
     _lock = threading.Lock()
     _installed: _OverlayEnvironData | None = None
     _users = 0
+    _applied = 0
 
     @classmethod
     def install(cls) -> None:
@@ -186,12 +189,17 @@ class FunctionEnvironment:
     def uninstall(cls) -> None:
         with cls._lock:
             cls._users = max(0, cls._users - 1)
-            if cls._users == 0 and cls._installed is not None:
-                plain = dict(dict.items(cls._installed))
-                os.environ._data = plain  # type: ignore[attr-defined]
-                if hasattr(os, "environb"):
-                    os.environb._data = plain  # type: ignore[attr-defined]
-                cls._installed = None
+            cls._restore_if_unused()
+
+    @classmethod
+    def _restore_if_unused(cls) -> None:
+        # Called with the lock held.
+        if cls._users == 0 and cls._applied == 0 and cls._installed is not None:
+            plain = dict(dict.items(cls._installed))
+            os.environ._data = plain  # type: ignore[attr-defined]
+            if hasattr(os, "environb"):
+                os.environb._data = plain  # type: ignore[attr-defined]
+            cls._installed = None
 
     @classmethod
     @contextmanager
@@ -206,11 +214,16 @@ class FunctionEnvironment:
             encode_key(name): (None if value is None else encode_value(value)) for name, value in variables.items()
         }
         previous = getattr(data.local, "overlay", None)
+        with cls._lock:
+            cls._applied += 1
         data.local.overlay = overlay
         try:
             yield
         finally:
             data.local.overlay = previous
+            with cls._lock:
+                cls._applied -= 1
+                cls._restore_if_unused()
 
 
 class _OverlayEnvironData(dict[Any, Any]):

@@ -235,3 +235,25 @@ def test_preload_cold_starts_a_handler_or_reports_why_it_cannot(router: LambdaRo
     assert problem is not None
     assert problem.startswith("Runtime.ImportModuleError: ")
     assert router.preload("NoSuchHandler") == "Runtime.HandlerNotFound: Handler 'not_there' missing on module 'app'"
+
+
+def test_a_handler_still_running_when_the_environment_is_removed_keeps_its_own() -> None:
+    FunctionEnvironment.install()
+    router = LambdaRouter([spec("Counter", "counter", environment={"GREETING": "inside the function"})])
+    seen: dict[str, object] = {}
+    thread = threading.Thread(target=lambda: seen.update(router.invoke("Counter", '{"sleep": 0.8}').json()))
+    thread.start()
+    time.sleep(0.3)
+
+    FunctionEnvironment.uninstall()  # the stack stops while the handler runs
+    thread.join()
+    router.close()
+
+    # It never saw the process environment, and the process gets its plain environment back once no handler runs
+    # (a timed-out handler of an earlier test may still be sleeping in its abandoned thread).
+    assert seen["greeting"] == "inside the function"
+    deadline = time.monotonic() + 5
+    while type(os.environ._data) is not dict and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        time.sleep(0.05)
+    assert type(os.environ._data) is dict  # type: ignore[attr-defined]
+    assert "GREETING" not in os.environ
