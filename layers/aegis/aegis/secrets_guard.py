@@ -53,7 +53,8 @@ def secret_kind(text: str) -> str | None:
             return kind
     for match in _LONG_TOKEN.finditer(_IDENTIFIERS.sub(" ", text)):
         token = match.group(0)
-        if _HARMLESS.match(token):
+        # Names people choose (buckets, DNS, ids) are single-case; random credentials mix cases and digits.
+        if _HARMLESS.match(token) or token.islower() or token.isupper():
             continue
         if _entropy(token) >= _ENTROPY_BITS_PER_CHAR:
             return "high-entropy"

@@ -48,6 +48,9 @@ def test_credentials_are_recognised(value: str, kind: str) -> None:
         "auth0|aegis-approver",
         "http://127.0.0.1:8080/",
         "2026-11-29T02:08:59.123456+00:00",
+        "aegis-seed-123456789012-public-acl",
+        "Block public access s3 aegis-seed-123456789012-public-policy-bucket #a1b2c3",
+        "MY-COMPANY-PRODUCTION-LOGS-ARCHIVE-2026-EU-WEST-1",
     ],
 )
 def test_what_the_agent_works_with_is_not_a_secret(value: str) -> None:
