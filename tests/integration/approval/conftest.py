@@ -30,7 +30,12 @@ from aegis_local.auth0.config import DEFAULT_API_AUDIENCE, DEFAULT_APP_CLIENT_ID
 from tests.unit.approval.approval_world import StepFunctions, World, create_tables
 
 REGION = "eu-west-1"
-MOTO_CONFIG: DefaultConfig = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+MOTO_CONFIG: DefaultConfig = {
+    "stepfunctions": {"execute_state_machine": True},
+    "lambda": {"use_docker": False},
+    # Keep boto3's default session (and its loaded service models) across tests: moto still resets its own state.
+    "core": {"reset_boto3_session": False, "mock_credentials": True, "passthrough": {"urls": [], "services": []}},
+}
 APP_PATH = Path(__file__).resolve().parents[3] / "functions" / "approval" / "app.py"
 APPROVER = DEFAULT_APPROVER_SUB
 CLIENT_ID = DEFAULT_APP_CLIENT_ID

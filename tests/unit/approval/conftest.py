@@ -14,7 +14,12 @@ from aegis_local.auth0.clock import ManualClock
 from tests.unit.approval.approval_world import StepFunctions, World, create_tables
 
 REGION = "eu-west-1"
-MOTO_CONFIG: DefaultConfig = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+MOTO_CONFIG: DefaultConfig = {
+    "stepfunctions": {"execute_state_machine": True},
+    "lambda": {"use_docker": False},
+    # Keep boto3's default session (and its loaded service models) across tests: moto still resets its state.
+    "core": {"reset_boto3_session": False, "mock_credentials": True, "passthrough": {"urls": [], "services": []}},
+}
 
 
 @pytest.fixture(autouse=True)

@@ -6,10 +6,15 @@ from collections.abc import Iterator
 
 import pytest
 from moto import mock_aws
+from moto.core.config import DefaultConfig
 
 from aegis_auth.oidc import clear_caches
 
 REGION = "eu-west-1"
+# Keep boto3's default session (and its loaded service models) across tests: moto still resets its own state.
+MOTO_CONFIG: DefaultConfig = {
+    "core": {"reset_boto3_session": False, "mock_credentials": True, "passthrough": {"urls": [], "services": []}},
+}
 
 
 @pytest.fixture(autouse=True)
@@ -31,5 +36,5 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
+    with mock_aws(config=MOTO_CONFIG):
         yield
