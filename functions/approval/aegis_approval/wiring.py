@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
-from functools import cache
 
 import boto3
 import httpx
@@ -61,12 +61,22 @@ def create_service(
     )
 
 
-@cache
+_container = threading.local()
+
+
 def build_service() -> ApprovalService:
-    """The service of this Lambda container, built on first use."""
-    return create_service()
+    """The service of this Lambda container, built on first use.
+
+    Kept per thread: Lambda runs one invocation per container at a time, but the local stack runs concurrent
+    containers as threads of one process, and boto3 resources must not be shared between threads.
+    """
+    service: ApprovalService | None = getattr(_container, "service", None)
+    if service is None:
+        service = create_service()
+        _container.service = service
+    return service
 
 
 def reset() -> None:
-    """Forget the built service (tests and the local stack change the environment between runs)."""
-    build_service.cache_clear()
+    """Forget this thread's built service (tests and the local stack change the environment between runs)."""
+    _container.service = None

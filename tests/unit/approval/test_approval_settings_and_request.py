@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
+import aegis_approval.wiring as wiring
 from aegis_approval.request import backchannel_form, login_hint
 from aegis_approval.settings import ApprovalConfigError, ApprovalSettings
 from tests.support.changes import one_of_each_kind
@@ -99,3 +101,19 @@ def test_resource_is_sent_only_for_absolute_uri_audiences() -> None:
     assert plain["audience"] == "aegis-api"
     assert "resource" not in plain
     assert plain["requested_expiry"] == "60"
+
+
+def test_the_service_is_built_once_per_container_thread(env: pytest.MonkeyPatch) -> None:
+    env.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    wiring.reset()
+    try:
+        first = wiring.build_service()
+        assert wiring.build_service() is first
+        assert first.settings == ApprovalSettings.from_env()
+        other: list[object] = []
+        thread = threading.Thread(target=lambda: other.append(wiring.build_service()))
+        thread.start()
+        thread.join()
+        assert other[0] is not first  # concurrent containers of the local stack never share boto3 resources
+    finally:
+        wiring.reset()
