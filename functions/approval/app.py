@@ -14,6 +14,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from aegis_approval import wiring
 from aegis_approval.service import InvalidApprovalEvent
+from aegis_approval.settings import ApprovalConfigError
+from aegis_auth.errors import ClientConfigurationError
 
 logger = Logger()
 tracer = Tracer()
@@ -24,12 +26,23 @@ metrics = Metrics()
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
-    try:
-        result = wiring.build_service().handle(event, time_left=lambda: context.get_remaining_time_in_millis() / 1000)
-    except InvalidApprovalEvent as exc:
-        # Nothing to answer: without a task token there is no task to fail. Retrying would not help either.
-        logger.error("rejected an event that is not an approval task", reason=str(exc))
-        result = {"outcome": "rejected_event"}
+    result = _answer(event, context)
     metrics.add_dimension(name="outcome", value=result["outcome"])
     metrics.add_metric(name="ApprovalInvocations", unit=MetricUnit.Count, value=1)
     return result
+
+
+def _answer(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
+    try:
+        service = wiring.build_service()
+    except (ApprovalConfigError, ClientConfigurationError) as exc:
+        # Tell Step Functions now rather than at the heartbeat timeout; Lambda retries would not help.
+        logger.error("the approval function is misconfigured", reason=str(exc))
+        wiring.fail_task_of(event, f"approval function misconfigured: {exc}")
+        return {"outcome": "misconfigured"}
+    try:
+        return service.handle(event, time_left=lambda: context.get_remaining_time_in_millis() / 1000)
+    except InvalidApprovalEvent as exc:
+        # Nothing to answer: without a task token there is no task to fail. Retrying would not help either.
+        logger.error("rejected an event that is not an approval task", reason=str(exc))
+        return {"outcome": "rejected_event"}

@@ -6,15 +6,16 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import boto3
 import httpx
 
 from aegis.audit import AuditLog
 from aegis_approval.continuation import ContinuationStore
-from aegis_approval.service import ACTOR, ApprovalService, Clock, Sleeper
+from aegis_approval.service import ACTOR, ERROR_FAILED, ApprovalService, Clock, Sleeper
 from aegis_approval.settings import ApprovalSettings
-from aegis_approval.tasks import TaskTokens
+from aegis_approval.tasks import TaskGone, TaskTokens
 from aegis_auth.handoff import HandoffStore
 from aegis_auth.oidc import ClientAuthentication, OidcClient
 
@@ -75,6 +76,19 @@ def build_service() -> ApprovalService:
         service = create_service()
         _container.service = service
     return service
+
+
+def fail_task_of(event: Any, reason: str) -> bool:
+    """Fail the task of `event` when no service can be built (a misconfigured deployment), so that Step Functions
+    learns at once rather than at the heartbeat timeout. True if a task token was there to fail."""
+    task_token = event.get("task_token") if isinstance(event, dict) else None
+    if not isinstance(task_token, str) or not task_token:
+        return False
+    try:
+        TaskTokens(boto3.client("stepfunctions")).fail(task_token, ERROR_FAILED, reason)
+    except TaskGone:
+        return False
+    return True
 
 
 def reset() -> None:

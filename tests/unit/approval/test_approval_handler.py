@@ -159,3 +159,19 @@ def test_a_denial_through_the_handler_emits_a_metric_with_its_outcome(
     assert invoke(app, event) == {"outcome": "denied"}
     metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert [m["ApprovalInvocations"] for m in metrics if m.get("outcome") == "denied"] == [[1.0]]
+
+
+def test_a_misconfigured_deployment_fails_the_task_at_once(
+    world: World, app: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(wiring, "build_service", wiring.create_service)  # build from the environment for real
+    monkeypatch.setenv("CIBA_REQUESTED_EXPIRY", "3600")
+    event = world.stepfunctions.start(CHANGE)
+    assert invoke(app, event) == {"outcome": "misconfigured"}
+    execution = world.stepfunctions.finished(event["execution_arn"])
+    assert (execution["status"], execution["error"]) == ("FAILED", "Approval.Failed")
+    monkeypatch.setenv("CIBA_REQUESTED_EXPIRY", "300")
+    monkeypatch.setenv("AUTH0_ISSUER", "http://idp.example.com/")  # plain http off loopback
+    event = world.stepfunctions.start(CHANGE)
+    assert invoke(app, event) == {"outcome": "misconfigured"}
+    assert world.stepfunctions.finished(event["execution_arn"])["error"] == "Approval.Failed"
