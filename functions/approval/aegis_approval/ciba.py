@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from aegis_auth.errors import AuthError, ProviderUnavailable
-from aegis_auth.oidc import CIBA_GRANT_TYPE, OidcClient
+from aegis_auth.oidc import CIBA_GRANT_TYPE, OidcClient, ProviderMetadata
 
 Clock = Callable[[], float]
 Sleeper = Callable[[float], None]
@@ -114,11 +114,28 @@ class CibaPoller:
         self._wait_slice = wait_slice
         self._max_transient_failures = max_transient_failures
 
+    # --- discovery --------------------------------------------------------------------------------------------------
+    def discover(self, hooks: WaitHooks) -> ProviderMetadata:
+        """The provider's metadata, checked for CIBA poll mode; an unreachable document is retried with backoff."""
+        failures = 0
+        while True:
+            hooks.checkpoint()
+            try:
+                metadata = self._client.metadata
+            except ProviderUnavailable as exc:
+                failures += 1
+                if failures >= self._max_transient_failures:
+                    raise CibaFailed(f"provider discovery failed: {exc}") from None
+                self._wait(_backoff(failures), hooks)
+                continue
+            metadata.require_ciba_poll_mode()
+            return metadata
+
     # --- bc-authorize -----------------------------------------------------------------------------------------------
     def start(self, form: Mapping[str, str], hooks: WaitHooks) -> CibaRequest:
         """POST the backchannel authentication request. 5xx, transport errors and 429 (with its Retry-After) are
         retried a few times; any other error raises CibaFailed."""
-        self._client.metadata.require_ciba_poll_mode()
+        self.discover(hooks)
         failures = 0
         while True:
             hooks.checkpoint()

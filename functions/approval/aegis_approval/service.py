@@ -194,9 +194,10 @@ class ApprovalService:
             logger.warning("duplicate delivery of an approval task; the first delivery answers it", extra=_log(run))
             return {"outcome": "duplicate"}
         hooks = _Hooks(self, run, time_left)
+        metadata = self.poller.discover(hooks)
         form = backchannel_form(
             run.change,
-            issuer=self.oidc.issuer,
+            issuer=metadata.issuer,
             approver_sub=run.approver_sub,
             scope=self.settings.scope,
             audience=self.settings.audience,

@@ -33,6 +33,10 @@ class ProviderUnavailable(AuthError):
     """A transport error or a 5xx answer: the request may be retried (only if retrying it is safe)."""
 
 
+class DiscoveryUnavailable(DiscoveryError, ProviderUnavailable):
+    """The discovery document could not be fetched (transport error or 5xx): retrying may help."""
+
+
 class OAuthProtocolError(AuthError):
     """The provider answered with an OAuth error (`{error, error_description}`) or a malformed body."""
 

@@ -29,6 +29,7 @@ from pydantic import SecretStr
 from aegis_auth.errors import (
     ClientConfigurationError,
     DiscoveryError,
+    DiscoveryUnavailable,
     InsecureEndpoint,
     OAuthProtocolError,
     ProviderUnavailable,
@@ -180,7 +181,9 @@ def fetch_provider_metadata(issuer: str, http: httpx.Client) -> ProviderMetadata
     try:
         response = http.get(discovery_url(issuer), headers={"Accept": "application/json"})
     except httpx.TransportError as exc:
-        raise DiscoveryError(f"discovery document unreachable ({type(exc).__name__})") from None
+        raise DiscoveryUnavailable(f"discovery document unreachable ({type(exc).__name__})") from None
+    if response.status_code >= 500:
+        raise DiscoveryUnavailable(f"discovery document answered HTTP {response.status_code}")
     if response.status_code != 200:
         raise DiscoveryError(f"discovery document answered HTTP {response.status_code}")
     try:

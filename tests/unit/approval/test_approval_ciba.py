@@ -255,3 +255,22 @@ def test_start_retries_5xx_and_rate_limits_then_gives_up_on_refusals(
     provider.backchannel_script.append((200, {"expires_in": 120}, {}))
     with pytest.raises(CibaFailed, match="auth_req_id"):
         poller.start({"scope": "openid"}, Hooks(clock))
+
+
+def test_discovery_outages_at_start_are_retried_with_backoff(
+    poller: CibaPoller, provider: ProviderDouble, clock: ManualClock
+) -> None:
+    provider.discovery_outages = 2
+    provider.backchannel_script.append((200, {"auth_req_id": "abc", "expires_in": 120, "interval": 5}, {}))
+    assert poller.start({"scope": "openid"}, Hooks(clock)).auth_req_id == "abc"
+    assert len(provider.requests_to("/.well-known/openid-configuration")) == 3
+    assert clock() - START >= 1 + 2
+
+
+def test_a_provider_whose_discovery_stays_down_fails_the_start(
+    poller: CibaPoller, provider: ProviderDouble, clock: ManualClock
+) -> None:
+    provider.discovery_outages = 100
+    with pytest.raises(CibaFailed, match="discovery"):
+        poller.start({"scope": "openid"}, Hooks(clock))
+    assert provider.requests_to("/bc-authorize") == []

@@ -114,6 +114,7 @@ class ProviderDouble:
         self.token_script: deque[Reply | Script | Exception] = deque()
         self.backchannel_script: deque[Reply | Script | Exception] = deque()
         self.discovery_overrides: dict[str, Any] = {}
+        self.discovery_outages = 0  # answer this many discovery requests with 503 first
         self.issued: set[str] = set()
 
     # --- what a provider publishes -------------------------------------------------------------------------------
@@ -206,6 +207,9 @@ class ProviderDouble:
         )
         self.requests.append(record)
         if record.path == "/.well-known/openid-configuration":
+            if self.discovery_outages > 0:
+                self.discovery_outages -= 1
+                return httpx.Response(503, text="unavailable")
             return httpx.Response(200, json=self.discovery())
         if record.path == "/.well-known/jwks.json":
             return httpx.Response(200, json={"keys": [key.public_jwk() for key in self.keys]})

@@ -15,6 +15,7 @@ from pydantic import SecretStr
 from aegis_auth.errors import (
     ClientConfigurationError,
     DiscoveryError,
+    DiscoveryUnavailable,
     InsecureEndpoint,
     ProviderUnavailable,
     SecretUnavailable,
@@ -142,12 +143,18 @@ def test_the_published_issuer_wins_over_a_configured_one_differing_only_by_a_tra
     assert metadata.issuer == "https://t.auth0.com/"
 
 
-def test_unreachable_discovery_is_a_discovery_error() -> None:
+def test_unreachable_discovery_is_a_retryable_discovery_error(provider: ProviderDouble) -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
 
-    with pytest.raises(DiscoveryError, match="unreachable"):
+    with pytest.raises(DiscoveryUnavailable, match="unreachable") as caught:
         provider_metadata(ISSUER, httpx.Client(transport=httpx.MockTransport(refuse)))
+    assert isinstance(caught.value, DiscoveryError)
+    assert isinstance(caught.value, ProviderUnavailable)
+    provider.discovery_outages = 1
+    with pytest.raises(DiscoveryUnavailable, match="HTTP 503"):
+        provider_metadata(provider.issuer, provider.client())
+    assert provider_metadata(provider.issuer, provider.client()).issuer == provider.issuer
 
 
 # --- client authentication and posts --------------------------------------------------------------------------------
