@@ -1,11 +1,18 @@
 from __future__ import annotations
 
 import base64
-import secrets
+import random
 
 import pytest
 
 from aegis.secrets_guard import SecretShapedValue, refuse_secrets, secret_kind
+
+# Parametrised values must be the same in every xdist worker, so they come from a seeded generator.
+_RANDOM = random.Random(20261129)
+
+
+def _token(n: int) -> str:
+    return base64.urlsafe_b64encode(_RANDOM.randbytes(n)).rstrip(b"=").decode()
 
 
 def _jwt() -> str:
@@ -13,7 +20,7 @@ def _jwt() -> str:
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
     return ".".join(
-        [part(b'{"alg":"RS256","kid":"k1"}'), part(b'{"sub":"auth0|x","exp":1}'), part(secrets.token_bytes(64))]
+        [part(b'{"alg":"RS256","kid":"k1"}'), part(b'{"sub":"auth0|x","exp":1}'), part(_RANDOM.randbytes(64))]
     )
 
 
@@ -26,8 +33,8 @@ def _jwt() -> str:
         ("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "aws-secret-access-key"),
         ("Authorization: Bearer abc.def-ghi_jkl", "bearer"),
         ("-----BEGIN " + "RSA PRIVATE KEY-----\nMIIE...", "pem"),
-        (secrets.token_urlsafe(32), "high-entropy"),
-        ("refresh token is " + secrets.token_urlsafe(40) + " ok", "high-entropy"),
+        (_token(32), "high-entropy"),
+        ("refresh token is " + _token(40) + " ok", "high-entropy"),
     ],
 )
 def test_credentials_are_recognised(value: str, kind: str) -> None:
