@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 from botocore.model import OperationModel
 from pydantic import SecretStr
 
-from aegis.catalogue import ChangeBase
+from aegis.catalogue import ChangeBase, forward_target
 from aegis.catalogue.base import Phase
 from aegis_executor.iam_actions import iam_action_of
 
@@ -152,7 +152,7 @@ class MutationGuard:
     and checks the halt flag right before every mutating call (so the kill switch stops a change between calls)."""
 
     def __init__(self, change: ChangeBase, is_halted: Callable[[], bool]) -> None:
-        target = change.original if change.kind == "undo" else change
+        target = forward_target(change)
         phase = phase_of(change)
         self._reads = frozenset(target.READ_ACTIONS)
         self._mutations = frozenset(target.APPLY_ACTIONS if phase == "apply" else target.UNDO_ACTIONS)

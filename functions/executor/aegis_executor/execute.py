@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from aegis.audit import AuditLog
-from aegis.catalogue import ChangeBase, InvalidChange, parse_change
+from aegis.catalogue import ChangeBase, InvalidChange, forward_target, parse_change
 from aegis.control import halt_state
 from aegis.models import Frozen
 from aegis_auth.errors import AuthError
@@ -272,7 +272,7 @@ class _Run:
 
     def _remediate(self, session: Any, guard: MutationGuard) -> tuple[Outcome, str, Frozen | None]:
         undo = self.change.kind == "undo"
-        target: ChangeBase = self.change.original if undo else self.change
+        target = forward_target(self.change)
         fix = remediation_for(target)
         try:
             current = fix.read_current(session, target)

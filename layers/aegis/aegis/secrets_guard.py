@@ -30,6 +30,18 @@ _IDENTIFIERS = re.compile(
 _HARMLESS = re.compile(r"^(?:[0-9a-f]{32,64}|chg-[0-9a-f]{20}|(?:sg|sgr|vpc|subnet|eni|fl|vol|i)-[0-9a-f]{8,17})$")
 
 
+_SEPARATORS = re.compile(r"[/._\-+=~]")
+_WORDS_AND_NUMBERS = re.compile(r"(?:[A-Z]?[a-z]+|[0-9]+)+")
+
+
+def _looks_chosen_by_a_person(token: str) -> bool:
+    """Names people choose (buckets, DNS names, API paths, CamelCase ids) are single-case, or words and numbers
+    between separators; random credentials mix cases and digits with no such shape."""
+    if token.islower() or token.isupper():
+        return True
+    return all(_WORDS_AND_NUMBERS.fullmatch(part) for part in _SEPARATORS.split(token) if part)
+
+
 class SecretShapedValue(ValueError):
     """A value that looks like a credential reached a place that must never hold one."""
 
@@ -53,8 +65,7 @@ def secret_kind(text: str) -> str | None:
             return kind
     for match in _LONG_TOKEN.finditer(_IDENTIFIERS.sub(" ", text)):
         token = match.group(0)
-        # Names people choose (buckets, DNS, ids) are single-case; random credentials mix cases and digits.
-        if _HARMLESS.match(token) or token.islower() or token.isupper():
+        if _HARMLESS.match(token) or _looks_chosen_by_a_person(token):
             continue
         if _entropy(token) >= _ENTROPY_BITS_PER_CHAR:
             return "high-entropy"

@@ -58,6 +58,8 @@ def test_credentials_are_recognised(value: str, kind: str) -> None:
         "aegis-seed-123456789012-public-acl",
         "Block public access s3 aegis-seed-123456789012-public-policy-bucket #a1b2c3",
         "MY-COMPANY-PRODUCTION-LOGS-ARCHIVE-2026-EU-WEST-1",
+        "Could not connect to https://127.0.0.1:5000/v20180820/configuration/publicAccessBlock",
+        "MyApplicationLoadBalancerTargetGroupName",
     ],
 )
 def test_what_the_agent_works_with_is_not_a_secret(value: str) -> None:

@@ -50,6 +50,11 @@ def parse_change(data: Any) -> ChangeBase:
         raise InvalidChange(f"not a valid ProposedChange: {where}: {first.get('msg')}") from None
 
 
+def forward_target(change: ChangeBase) -> ChangeBase:
+    """The forward change whose resource and remediation a change concerns: itself, or what an Undo undoes."""
+    return change.original if isinstance(change, Undo) else change
+
+
 def declared_actions() -> frozenset[str]:
     """Every IAM action any remediation kind declares: exactly what RemediationRole grants."""
     return frozenset(
@@ -86,5 +91,6 @@ __all__ = [
     "VpcFlowLogs",
     "WideningChange",
     "declared_actions",
+    "forward_target",
     "parse_change",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar, Literal, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 from pydantic import ValidationInfo, model_validator
 
@@ -36,6 +36,11 @@ class ChangeBase(Frozen):
     account_id: str
     region: str
     risk: Risk
+
+    if TYPE_CHECKING:
+        # Every member has typed states; they are fields on forward kinds and derived properties on Undo.
+        before: Any
+        after: Any
 
     APPLY_ACTIONS: ClassVar[tuple[str, ...]] = ()
     READ_ACTIONS: ClassVar[tuple[str, ...]] = ()
