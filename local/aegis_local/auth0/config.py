@@ -21,6 +21,11 @@ AEGIS_CHANGE_TYPE = "urn:auth0:schemas:authorization-details:v1:aegis-change"
 DEFAULT_API_AUDIENCE = "https://aegis.local/api"
 DEFAULT_APP_CLIENT_ID = "aegis-app-client"
 DEFAULT_M2M_CLIENT_ID = "aegis-killswitch-m2m"
+DEFAULT_OPERATOR_CLIENT_ID = "aegis-killswitch-operator"
+DEFAULT_KILLSWITCH_AUDIENCE = "https://aegis.local/killswitch"
+# The scopes the kill switch's HTTP route requires (aegis_killswitch.caller_auth): one to halt, one to re-arm.
+KILLSWITCH_SCOPE = "aegis:killswitch"
+REARM_SCOPE = "aegis:rearm"
 DEFAULT_APPROVER_SUB = "auth0|aegis-approver"
 DEFAULT_SECOND_USER_SUB = "auth0|aegis-observer"
 DEFAULT_CONNECTION = "aws-remediation"
@@ -180,6 +185,8 @@ class EmulatorConfig(_Frozen):
         api_audience: str = DEFAULT_API_AUDIENCE,
         app_client_id: str = DEFAULT_APP_CLIENT_ID,
         m2m_client_id: str = DEFAULT_M2M_CLIENT_ID,
+        operator_client_id: str = DEFAULT_OPERATOR_CLIENT_ID,
+        killswitch_audience: str = DEFAULT_KILLSWITCH_AUDIENCE,
         approver_sub: str = DEFAULT_APPROVER_SUB,
         second_user_sub: str = DEFAULT_SECOND_USER_SUB,
         connection: str = DEFAULT_CONNECTION,
@@ -187,8 +194,9 @@ class EmulatorConfig(_Frozen):
         app_auth_method: Literal["client_secret_post", "client_secret_basic"] | None = None,
     ) -> EmulatorConfig:
         """The AegisCloud tenant: the app client used by approval and executor, the kill switch's M2M
-        client, the Aegis API with the aegis-change RAR type, an approver with a connected AWS account and
-        a second user without one."""
+        client (client credentials on the Management API), the Aegis API with the aegis-change RAR type, the
+        kill switch's API with its halt and re-arm scopes and an operator client granted both (the caller of
+        `POST /kill` and `POST /rearm`), an approver with a connected AWS account and a second user without one."""
         return cls(
             clients=(
                 ClientConfig(
@@ -203,6 +211,12 @@ class EmulatorConfig(_Frozen):
                     grant_types=(CLIENT_CREDENTIALS_GRANT,),
                     management_scopes=KILLSWITCH_MANAGEMENT_SCOPES,
                 ),
+                ClientConfig(
+                    client_id=operator_client_id,
+                    name="AegisCloud kill switch operator",
+                    grant_types=(CLIENT_CREDENTIALS_GRANT,),
+                    api_scopes={killswitch_audience: (KILLSWITCH_SCOPE, REARM_SCOPE)},
+                ),
             ),
             resource_servers=(
                 ResourceServerConfig(
@@ -211,6 +225,11 @@ class EmulatorConfig(_Frozen):
                     scopes=("remediate:approved_change",),
                     authorization_details_types=(AEGIS_CHANGE_TYPE,),
                     token_exchange_client_ids=(app_client_id,),
+                ),
+                ResourceServerConfig(
+                    identifier=killswitch_audience,
+                    name="AegisCloud kill switch",
+                    scopes=(KILLSWITCH_SCOPE, REARM_SCOPE),
                 ),
             ),
             users=(

@@ -30,13 +30,13 @@ from aegis_local.auth0 import (
     DEFAULT_API_AUDIENCE,
     DEFAULT_APP_CLIENT_ID,
     DEFAULT_CONNECTION,
+    DEFAULT_KILLSWITCH_AUDIENCE,
     DEFAULT_M2M_CLIENT_ID,
     Auth0Emulator,
     ClientConfig,
     ConnectedAccountConfig,
     EmulatorConfig,
     ManualClock,
-    ResourceServerConfig,
     UserConfig,
 )
 from aegis_local.auth0.keys import SigningKey
@@ -44,7 +44,8 @@ from aegis_local.template import substitute_definition
 
 REPO = Path(__file__).resolve().parents[3]
 REGION = "us-east-1"
-KILLSWITCH_AUDIENCE = "https://aegis.local/killswitch"
+# The default tenant's kill switch API; the operator clients below hold various scopes on it.
+KILLSWITCH_AUDIENCE = DEFAULT_KILLSWITCH_AUDIENCE
 OPERATOR_CLIENT = "ks-operator"  # aegis:killswitch and aegis:rearm
 TRIGGER_ONLY_CLIENT = "ks-trigger-only"  # aegis:killswitch
 NO_SCOPE_CLIENT = "ks-no-scope"  # a grant on the kill switch API with no scope
@@ -97,14 +98,7 @@ def emulator_config() -> EmulatorConfig:
                 api_scopes={DEFAULT_API_AUDIENCE: ("remediate:approved_change",)},
             ),
         ),
-        resource_servers=(
-            *base.resource_servers,
-            ResourceServerConfig(
-                identifier=KILLSWITCH_AUDIENCE,
-                name="AegisCloud kill switch",
-                scopes=("aegis:killswitch", "aegis:rearm"),
-            ),
-        ),
+        resource_servers=base.resource_servers,
         users=(*base.users, *approvers),
         connections=base.connections,
         # One second between CIBA polls, so that tests need to move the manual clock only a little.

@@ -11,9 +11,13 @@ from aegis_local.auth0 import (
     DEFAULT_APP_CLIENT_ID,
     DEFAULT_APPROVER_SUB,
     DEFAULT_CONNECTION,
+    DEFAULT_KILLSWITCH_AUDIENCE,
     DEFAULT_M2M_CLIENT_ID,
+    DEFAULT_OPERATOR_CLIENT_ID,
     DEFAULT_PROVIDER_AUDIENCE,
     DEFAULT_SECOND_USER_SUB,
+    KILLSWITCH_SCOPE,
+    REARM_SCOPE,
     TOKEN_VAULT_GRANT,
     Auth0Emulator,
     ClientConfig,
@@ -115,10 +119,30 @@ def test_lifecycle_with_the_default_project_tenant() -> None:
         assert emulator.pending(DEFAULT_APPROVER_SUB) == []
         assert emulator.pending(DEFAULT_SECOND_USER_SUB) == []
         config = emulator.config
-        assert {c.client_id for c in config.clients} == {DEFAULT_APP_CLIENT_ID, DEFAULT_M2M_CLIENT_ID}
-        (api,) = config.resource_servers
+        assert {c.client_id for c in config.clients} == {
+            DEFAULT_APP_CLIENT_ID,
+            DEFAULT_M2M_CLIENT_ID,
+            DEFAULT_OPERATOR_CLIENT_ID,
+        }
+        api, killswitch_api = config.resource_servers
         assert api.identifier == DEFAULT_API_AUDIENCE
         assert api.authorization_details_types == (AEGIS_CHANGE_TYPE,)
+        assert killswitch_api.identifier == DEFAULT_KILLSWITCH_AUDIENCE
+        assert killswitch_api.scopes == (KILLSWITCH_SCOPE, REARM_SCOPE)
+        # The operator gets a token for the kill switch's API carrying both of its scopes.
+        operator = httpx.post(
+            f"{issuer}oauth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": DEFAULT_OPERATOR_CLIENT_ID,
+                "client_secret": emulator.client_secret(DEFAULT_OPERATOR_CLIENT_ID),
+                "audience": DEFAULT_KILLSWITCH_AUDIENCE,
+            },
+        )
+        assert operator.status_code == 200, operator.text
+        claims = jwt.get_unverified_claims(operator.json()["access_token"])
+        assert claims["aud"] == DEFAULT_KILLSWITCH_AUDIENCE
+        assert claims["scope"].split() == [KILLSWITCH_SCOPE, REARM_SCOPE]
         (connection,) = config.connections
         assert (connection.name, connection.provider_audience) == (DEFAULT_CONNECTION, DEFAULT_PROVIDER_AUDIENCE)
         with pytest.raises(RuntimeError, match="starts once"):
