@@ -1,5 +1,5 @@
-"""The AWS side of the kill switch: scan rules, running missions with their waiting approvals, and the
-deny-older-sessions policy on RemediationRole.
+"""The AWS side of the kill switch: scan rules, running missions with their waiting approvals, and the two deny
+policies on RemediationRole (AegisHalted while halted, AegisDenyOlderSessions for good).
 
 Each function does its whole job even when part of it fails, and says what failed in the returned outcome.
 """
@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from aegis_killswitch.report import StepOutcome, describe_error
 
 DENY_POLICY_NAME = "AegisDenyOlderSessions"
+HALTED_POLICY_NAME = "AegisHalted"
 # The error a waiting approval task fails with; the state machine records it as a "halted" decision.
 APPROVAL_HALTED = "Approval.Halted"
 EXECUTION_HALTED = "Aegis.Halted"
@@ -202,32 +203,81 @@ def _still_running(sfn: Any, execution_arn: str) -> bool:
 # ----------------------------------------------------------------------------------------------- RemediationRole
 
 
-def deny_older_sessions(iam: Any, role_name: str, now: datetime) -> StepOutcome:
-    """Attach `AegisDenyOlderSessions`: every RemediationRole session issued before `now` is denied everything.
+def deny_remediation_sessions(iam: Any, role_name: str, now: datetime) -> StepOutcome:
+    """Make RemediationRole unusable: attach `AegisHalted` (every session denied everything, for as long as the
+    halt lasts) and `AegisDenyOlderSessions` (every session issued before now denied everything, for good).
 
-    The timestamp only ever moves forward: of two concurrent triggers, the later instant wins whatever the write
-    order. Sessions issued afterwards (new missions after a re-arm) are not affected, so re-arming keeps it.
+    The deny-older policy alone is not enough while halted: a provider token Token Vault handed out before the
+    trigger can still be exchanged for a fresh session, issued after the cutoff. The deny-older policy is what
+    stays after a re-arm, so that no session of before the incident comes back to life. Both are attempted
+    whatever happens to the other.
     """
-    cutoff = now.strftime(ISO_SECONDS)
+    step = "deny_remediation_sessions"
+    details: dict[str, Any] = {"role_name": role_name}
+    failures: list[str] = []
     try:
+        iam.put_role_policy(
+            RoleName=role_name, PolicyName=HALTED_POLICY_NAME, PolicyDocument=json.dumps(halted_policy_document())
+        )
+        details["halted_policy_name"] = HALTED_POLICY_NAME
+    except Exception as error:
+        failures.append(f"could not attach {HALTED_POLICY_NAME} to {role_name}: {describe_error(error)}")
+    try:
+        cutoff = now.strftime(ISO_SECONDS)
         previous = _current_cutoff(iam, role_name)
         if previous is not None and previous > cutoff:
+            # The timestamp only ever moves forward: of two concurrent triggers, the later instant wins whatever
+            # the write order.
             cutoff = previous
         document = deny_policy_document(cutoff)
         iam.put_role_policy(RoleName=role_name, PolicyName=DENY_POLICY_NAME, PolicyDocument=json.dumps(document))
+        details.update(policy_name=DENY_POLICY_NAME, sessions_issued_before=cutoff)
     except Exception as error:
+        failures.append(f"could not attach {DENY_POLICY_NAME} to {role_name}: {describe_error(error)}")
+    if failures:
+        return StepOutcome(step=step, ok=False, reason="; ".join(failures), details=details)
+    return StepOutcome(
+        step=step,
+        ok=True,
+        reason=(
+            f"{role_name} denies every session until re-armed ({HALTED_POLICY_NAME}) and every session issued "
+            f"before {details['sessions_issued_before']} for good ({DENY_POLICY_NAME})"
+        ),
+        details=details,
+    )
+
+
+def lift_halted_policy(iam: Any, role_name: str) -> StepOutcome:
+    """Delete `AegisHalted` from RemediationRole (re-arm). `AegisDenyOlderSessions` stays."""
+    step = "lift_halted_policy"
+    details = {"role_name": role_name, "policy_name": HALTED_POLICY_NAME}
+    try:
+        iam.delete_role_policy(RoleName=role_name, PolicyName=HALTED_POLICY_NAME)
+    except Exception as error:
+        if isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") == "NoSuchEntity":
+            return StepOutcome(
+                step=step, ok=True, reason=f"{role_name} carried no {HALTED_POLICY_NAME}", details=details
+            )
         return StepOutcome(
-            step="deny_older_sessions",
+            step=step,
             ok=False,
-            reason=f"could not attach {DENY_POLICY_NAME} to {role_name}: {describe_error(error)}",
-            details={"role_name": role_name},
+            reason=f"could not remove {HALTED_POLICY_NAME} from {role_name}, which still denies every session: "
+            + describe_error(error),
+            details=details,
         )
     return StepOutcome(
-        step="deny_older_sessions",
+        step=step,
         ok=True,
-        reason=f"{role_name} denies every session issued before {cutoff}",
-        details={"role_name": role_name, "policy_name": DENY_POLICY_NAME, "sessions_issued_before": cutoff},
+        reason=f"removed {HALTED_POLICY_NAME} from {role_name}; sessions issued before the trigger stay denied",
+        details=details,
     )
+
+
+def halted_policy_document() -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "AegisKillSwitchHalted", "Effect": "Deny", "Action": "*", "Resource": "*"}],
+    }
 
 
 def deny_policy_document(cutoff: str) -> dict[str, Any]:

@@ -1,10 +1,11 @@
 """Trigger and re-arm: each step runs whatever happened to the ones before it, and each is audited.
 
 Trigger order (issue 7): halt flag, scan rules, running missions and their waiting approvals, Auth0 sessions and
-refresh tokens of the approvers (and their Token Vault access), the deny-older-sessions policy on RemediationRole.
-Re-arm: release the flag, re-enable the rules, unblock the approvers the kill switch blocked. Re-arm restores no
-revoked credential and keeps the deny policy: it only denies sessions issued before the trigger, and every new
-mission gets a new session.
+refresh tokens of the approvers (and their Token Vault access), then RemediationRole's two deny policies:
+`AegisHalted` (no session at all while halted, not even one issued after the trigger from a provider token handed
+out before it) and `AegisDenyOlderSessions` (no session issued before the trigger, ever).
+Re-arm: release the flag, re-enable the rules, unblock the approvers the kill switch blocked, remove `AegisHalted`.
+Re-arm restores no revoked credential and keeps the deny-older-sessions policy: every new mission gets a new session.
 """
 
 from __future__ import annotations
@@ -116,10 +117,10 @@ class KillSwitch:
             self._step(
                 operation_id,
                 "trigger",
-                "deny_older_sessions",
-                # The cutoff is read when the policy is attached, not when the trigger started: a session issued
+                "deny_remediation_sessions",
+                # The cutoff is read when the policies are attached, not when the trigger started: a session issued
                 # while the earlier steps ran (an executor that passed its halt check just before) is denied too.
-                lambda: aws_steps.deny_older_sessions(clients.iam, settings.remediation_role_name, self.clock()),
+                lambda: aws_steps.deny_remediation_sessions(clients.iam, settings.remediation_role_name, self.clock()),
             ),
         ]
         return self._finish(
@@ -156,6 +157,12 @@ class KillSwitch:
                     lambda subs: halt.forget_blocked_approvers(clients.control_table, subs),
                 ),
             ),
+            self._step(
+                operation_id,
+                "rearm",
+                "lift_halted_policy",
+                self._lift_halted_policy,
+            ),
         ]
         return self._finish(
             operation_id, operation="rearm", at=at, requested_by=requested_by, reason=reason, steps=steps
@@ -187,6 +194,17 @@ class KillSwitch:
             ok=True,
             reason="halt flag released" if change.changed else "halt flag was not engaged",
         )
+
+    def _lift_halted_policy(self) -> StepOutcome:
+        # RemediationRole becomes usable again only once the flag reads released: a re-arm whose first step failed
+        # must not leave the role open while every function still sees the halt.
+        if halt.is_engaged(self.clients.control_table):
+            return StepOutcome(
+                step="lift_halted_policy",
+                ok=False,
+                reason=f"the halt flag is still engaged, so {aws_steps.HALTED_POLICY_NAME} stays on RemediationRole",
+            )
+        return aws_steps.lift_halted_policy(self.clients.iam, self.settings.remediation_role_name)
 
     def _shared_management_client(self) -> Callable[[], Auth0Management]:
         """One Management API client (so one client-credentials token) per operation, created on first use."""

@@ -149,6 +149,7 @@ def assert_everything_halted(
     assert aws.rule_states() == {SCHEDULE_RULE: "DISABLED", SCAN_RULE: "DISABLED"}
     wait_until(lambda: aws.status(scene.mission) != "RUNNING", what="the mission to end")
     assert aws.deny_policy() is not None
+    assert aws.halted_policy() is not None
     assert all(emulator.is_blocked(sub) for sub in settings.approver_subs)
     assert not phone.refresh_works(scene.refresh_token)
 
@@ -239,7 +240,7 @@ def test_kill_over_http_halts_everything_and_reports_each_step(
         ("stop_executions", True),
         ("revoke_auth0_sessions", True),
         ("block_token_vault_approvers", True),
-        ("deny_older_sessions", True),
+        ("deny_remediation_sessions", True),
     ]
     assert all(s["reason"] for s in body["steps"])
     assert halt_state(aws.control)["engaged_by"] == f"{OPERATOR_CLIENT}@clients"
@@ -281,12 +282,18 @@ def test_rearm_over_http_needs_its_scope_and_then_lets_missions_run_again(
     assert code == 200
     assert body["ok"] is True
     assert body["halted"] is False
-    assert [s["step"] for s in body["steps"]] == ["release_halt_flag", "enable_rules", "unblock_approvers"]
+    assert [s["step"] for s in body["steps"]] == [
+        "release_halt_flag",
+        "enable_rules",
+        "unblock_approvers",
+        "lift_halted_policy",
+    ]
     assert halt_state(aws.control) is None
     assert aws.rule_states() == {SCHEDULE_RULE: "ENABLED", SCAN_RULE: "ENABLED"}
     assert not any(emulator.is_blocked(sub) for sub in settings.approver_subs)
     assert not phone.refresh_works(scene.refresh_token)  # revoked stays revoked
     assert aws.deny_policy() is not None  # kept: it only denies sessions issued before the trigger
+    assert aws.halted_policy() is None
     assert aws.status(aws.start_mission("m-after-rearm")) == "RUNNING"
 
 
@@ -304,6 +311,8 @@ def test_direct_trigger_and_rearm(
     result = app.handler({"action": "rearm", "reason": "resolved", "requested_by": "oncall"}, Context())
     assert result["ok"] is True
     assert halt_state(aws.control) is None
+    assert aws.halted_policy() is None
+    assert aws.deny_policy() is not None
 
 
 def test_a_bad_direct_event_is_a_named_error(app: ModuleType, aws: AwsWorld) -> None:

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
 
 from aegis_killswitch import aws_steps
 from tests.unit.killswitch.world import REMEDIATION_ROLE, SCAN_RULE, SCHEDULE_RULE, AwsWorld, wait_until
@@ -70,10 +74,15 @@ def test_an_unknown_state_machine_is_reported(aws: AwsWorld) -> None:
     assert "could not list running executions" in outcome.reason
 
 
-def test_deny_older_sessions_policy(aws: AwsWorld) -> None:
+def test_remediation_role_denies_every_session_while_halted_and_older_sessions_for_good(aws: AwsWorld) -> None:
     now = datetime(2030, 5, 4, 3, 2, 1, tzinfo=UTC)
-    outcome = aws_steps.deny_older_sessions(aws.iam, REMEDIATION_ROLE, now)
+    outcome = aws_steps.deny_remediation_sessions(aws.iam, REMEDIATION_ROLE, now)
     assert outcome.ok, outcome.reason
+    # Unconditional: a session issued after the trigger (from a provider token handed out before it) is denied too.
+    assert aws.halted_policy() == {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "AegisKillSwitchHalted", "Effect": "Deny", "Action": "*", "Resource": "*"}],
+    }
     assert aws.deny_policy() == {
         "Version": "2012-10-17",
         "Statement": [
@@ -90,21 +99,77 @@ def test_deny_older_sessions_policy(aws: AwsWorld) -> None:
 
 def test_the_deny_cutoff_only_moves_forward(aws: AwsWorld) -> None:
     later = datetime(2030, 5, 4, 3, 2, 1, tzinfo=UTC)
-    assert aws_steps.deny_older_sessions(aws.iam, REMEDIATION_ROLE, later).ok
+    assert aws_steps.deny_remediation_sessions(aws.iam, REMEDIATION_ROLE, later).ok
     # A concurrent trigger that read the clock earlier but writes last must not shorten the cutoff.
-    outcome = aws_steps.deny_older_sessions(aws.iam, REMEDIATION_ROLE, later - timedelta(seconds=5))
+    outcome = aws_steps.deny_remediation_sessions(aws.iam, REMEDIATION_ROLE, later - timedelta(seconds=5))
     assert outcome.ok
     assert outcome.details["sessions_issued_before"] == "2030-05-04T03:02:01Z"
     assert (
         aws.deny_policy()["Statement"][0]["Condition"]["DateLessThan"]["aws:TokenIssueTime"] == "2030-05-04T03:02:01Z"
     )
-    assert aws_steps.deny_older_sessions(aws.iam, REMEDIATION_ROLE, later + timedelta(hours=1)).ok
+    assert aws_steps.deny_remediation_sessions(aws.iam, REMEDIATION_ROLE, later + timedelta(hours=1)).ok
     assert (
         aws.deny_policy()["Statement"][0]["Condition"]["DateLessThan"]["aws:TokenIssueTime"] == "2030-05-04T04:02:01Z"
     )
 
 
 def test_a_missing_role_is_reported(aws: AwsWorld) -> None:
-    outcome = aws_steps.deny_older_sessions(aws.iam, "no-such-role", datetime.now(UTC))
+    outcome = aws_steps.deny_remediation_sessions(aws.iam, "no-such-role", datetime.now(UTC))
     assert not outcome.ok
     assert "no-such-role" in outcome.reason
+
+
+class RefusesOnePolicy:
+    """The moto IAM client, except that putting or deleting one policy name is refused (AccessDenied)."""
+
+    def __init__(self, iam: Any, refused: str) -> None:
+        self._iam = iam
+        self._refused = refused
+
+    def put_role_policy(self, **kwargs: Any) -> Any:
+        if kwargs["PolicyName"] == self._refused:
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "denied"}}, "PutRolePolicy")
+        return self._iam.put_role_policy(**kwargs)
+
+    def delete_role_policy(self, **kwargs: Any) -> Any:
+        if kwargs["PolicyName"] == self._refused:
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "denied"}}, "DeleteRolePolicy")
+        return self._iam.delete_role_policy(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._iam, name)
+
+
+@pytest.mark.parametrize("refused", ["AegisHalted", "AegisDenyOlderSessions"])
+def test_each_deny_policy_is_attached_even_when_the_other_fails(aws: AwsWorld, refused: str) -> None:
+    outcome = aws_steps.deny_remediation_sessions(
+        RefusesOnePolicy(aws.iam, refused), REMEDIATION_ROLE, datetime.now(UTC)
+    )
+    assert not outcome.ok
+    assert f"could not attach {refused}" in outcome.reason
+    assert "AccessDenied" in outcome.reason
+    attached = {name for name in ("AegisHalted", "AegisDenyOlderSessions") if aws.role_policy(name) is not None}
+    assert attached == {"AegisHalted", "AegisDenyOlderSessions"} - {refused}
+
+
+def test_lifting_removes_only_the_halted_policy_and_is_idempotent(aws: AwsWorld) -> None:
+    assert aws_steps.deny_remediation_sessions(aws.iam, REMEDIATION_ROLE, datetime.now(UTC)).ok
+    deny_older = aws.deny_policy()
+
+    outcome = aws_steps.lift_halted_policy(aws.iam, REMEDIATION_ROLE)
+
+    assert outcome.ok, outcome.reason
+    assert aws.halted_policy() is None
+    assert aws.deny_policy() == deny_older
+    again = aws_steps.lift_halted_policy(aws.iam, REMEDIATION_ROLE)
+    assert again.ok
+    assert "carried no AegisHalted" in again.reason
+
+
+def test_a_halted_policy_that_cannot_be_lifted_is_reported_and_stays(aws: AwsWorld) -> None:
+    assert aws_steps.deny_remediation_sessions(aws.iam, REMEDIATION_ROLE, datetime.now(UTC)).ok
+    outcome = aws_steps.lift_halted_policy(RefusesOnePolicy(aws.iam, "AegisHalted"), REMEDIATION_ROLE)
+    assert not outcome.ok
+    assert "still denies every session" in outcome.reason
+    assert "AccessDenied" in outcome.reason
+    assert aws.halted_policy() is not None

@@ -17,9 +17,9 @@ TRIGGER_STEPS = [
     "stop_executions",
     "revoke_auth0_sessions",
     "block_token_vault_approvers",
-    "deny_older_sessions",
+    "deny_remediation_sessions",
 ]
-REARM_STEPS = ["release_halt_flag", "enable_rules", "unblock_approvers"]
+REARM_STEPS = ["release_halt_flag", "enable_rules", "unblock_approvers", "lift_halted_policy"]
 
 
 def test_trigger_does_every_step_in_order_and_audits_each(
@@ -40,6 +40,7 @@ def test_trigger_does_every_step_in_order_and_audits_each(
     assert not phone.refresh_works(refresh_token)
     assert all(emulator.is_blocked(sub) for sub in settings.approver_subs)
     assert aws.deny_policy() is not None
+    assert aws.halted_policy() is not None
 
     trail = read_trail(aws.audit, KILLSWITCH_AUDIT_ID)
     assert [item["action"] for item in trail] == [
@@ -72,6 +73,7 @@ def test_auth0_down_fails_only_the_auth0_steps_and_the_halt_holds(
     assert aws.rule_states() == {SCHEDULE_RULE: "DISABLED", SCAN_RULE: "DISABLED"}
     wait_until(lambda: aws.status(mission) != "RUNNING", what="the mission to end")
     assert aws.deny_policy() is not None
+    assert aws.halted_policy() is not None
     # Nothing at Auth0 was changed, and the failure is in the audit trail.
     assert phone.refresh_works(refresh_token)
     assert not any(emulator.is_blocked(sub) for sub in settings.approver_subs)
@@ -97,7 +99,7 @@ def test_a_broken_control_table_does_not_stop_the_other_steps(
     assert by_step["disable_rules"].ok
     assert by_step["stop_executions"].ok
     assert by_step["revoke_auth0_sessions"].ok
-    assert by_step["deny_older_sessions"].ok
+    assert by_step["deny_remediation_sessions"].ok
     assert not phone.refresh_works(refresh_token)
     # Approvers were blocked even though the block could not be recorded for re-arm; the report says so.
     assert not by_step["block_token_vault_approvers"].ok
@@ -142,9 +144,14 @@ def test_rearm_releases_the_flag_enables_the_rules_unblocks_and_restores_no_cred
     assert halt_state(aws.control) is None
     assert aws.rule_states() == {SCHEDULE_RULE: "ENABLED", SCAN_RULE: "ENABLED"}
     assert not any(emulator.is_blocked(sub) for sub in settings.approver_subs)
-    # Revoked stays revoked; sessions issued before the trigger stay denied; a new approval works again.
+    # Revoked stays revoked; sessions issued before the trigger stay denied, new ones are allowed again; a new
+    # approval works again.
     assert not phone.refresh_works(refresh_token)
     assert aws.deny_policy() == policy_after_trigger
+    assert aws.halted_policy() is None
+    trail = read_trail(aws.audit, KILLSWITCH_AUDIT_ID)
+    lifted = [item for item in trail if item["action"] == "killswitch.rearm.lift_halted_policy"]
+    assert [item["outcome"] for item in lifted] == ["ok"]
     assert phone.refresh_works(phone.approver_refresh_token(settings.approver_subs[0]))
     # A new mission starts and waits for approval as usual.
     assert aws.status(aws.start_mission("m-after-rearm")) == "RUNNING"
@@ -186,6 +193,27 @@ def test_the_deny_policy_cutoff_is_when_the_policy_is_attached(settings: KillSwi
     assert report.steps[-1].details["sessions_issued_before"] == "2031-02-03T04:05:01Z"
     condition = aws.deny_policy()["Statement"][0]["Condition"]
     assert condition == {"DateLessThan": {"aws:TokenIssueTime": "2031-02-03T04:05:01Z"}}
-    assert boto3.client("iam", region_name=REGION).list_role_policies(RoleName=settings.remediation_role_name)[
-        "PolicyNames"
-    ] == ["AegisDenyOlderSessions"]
+    assert set(
+        boto3.client("iam", region_name=REGION).list_role_policies(RoleName=settings.remediation_role_name)[
+            "PolicyNames"
+        ]
+    ) == {"AegisDenyOlderSessions", "AegisHalted"}
+
+
+def test_a_rearm_that_cannot_release_the_flag_keeps_remediation_role_halted(
+    settings: KillSwitchSettings, aws: AwsWorld
+) -> None:
+    aws.create_mission_state_machine()
+    switch = kill_switch_for(aws, settings)
+    assert switch.trigger(reason="drill", requested_by="alice").ok
+    aws.control.delete()
+
+    report = switch.rearm(reason="all clear?", requested_by="bob")
+
+    by_step = {step.step: step for step in report.steps}
+    assert not by_step["release_halt_flag"].ok
+    assert not by_step["lift_halted_policy"].ok
+    assert aws.halted_policy() is not None
+    trail = read_trail(aws.audit, KILLSWITCH_AUDIT_ID)
+    lifted = [item for item in trail if item["action"] == "killswitch.rearm.lift_halted_policy"]
+    assert [item["outcome"] for item in lifted] == ["failed"]

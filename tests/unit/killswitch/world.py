@@ -328,8 +328,16 @@ class AwsWorld:
         return self.sfn.describe_execution(executionArn=execution_arn)["status"]
 
     def deny_policy(self) -> dict[str, Any] | None:
+        """RemediationRole's AegisDenyOlderSessions policy (None when not attached)."""
+        return self.role_policy("AegisDenyOlderSessions")
+
+    def halted_policy(self) -> dict[str, Any] | None:
+        """RemediationRole's AegisHalted policy (None when not attached)."""
+        return self.role_policy("AegisHalted")
+
+    def role_policy(self, name: str) -> dict[str, Any] | None:
         try:
-            document = self.iam.get_role_policy(RoleName=REMEDIATION_ROLE, PolicyName="AegisDenyOlderSessions")
+            document = self.iam.get_role_policy(RoleName=REMEDIATION_ROLE, PolicyName=name)
         except self.iam.exceptions.NoSuchEntityException:
             return None
         policy = document["PolicyDocument"]
