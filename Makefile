@@ -41,7 +41,9 @@ test-fast: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy layers/aegis/aegis functions local/aegis_local
+	$(VENV)/bin/mypy layers/aegis/aegis layers/auth/aegis_auth local/aegis_local functions/*/aegis_*
+	@# Every function's handler is called app.py; each is checked on its own.
+	@for app in functions/*/app.py; do $(VENV)/bin/mypy $$app || exit 1; done
 
 validate: setup-sam
 	$(SAMVENV)/bin/sam validate --lint --template template.yaml --region us-east-1
