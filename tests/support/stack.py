@@ -24,6 +24,8 @@ EXAMPLE_PARAMETERS: dict[str, str] = {
     "Auth0Issuer": "https://aegis-demo.eu.auth0.com/",
     "Auth0ClientId": "aegis-backend",
     "Auth0ClientSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:aegis/auth0-client-AbCdEf",
+    "KillSwitchAuth0ClientId": "aegis-killswitch-m2m",
+    "KillSwitchAuth0ClientSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:aegis/killswitch-GhIjKl",
     "Auth0Audience": "https://aegis.example.com/api",
     "TokenVaultConnection": "aws-remediation",
     "ApproverSubs": "auth0|approver-1,auth0|approver-2",

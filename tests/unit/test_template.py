@@ -24,7 +24,13 @@ from aegis.catalogue import declared_actions
 from tests.support.stack import EXECUTIONS, ROOT, UNSCOPED, Stack, build_stack, pristine_template
 
 FUNCTION_ROLES = ("AgentRole", "ApprovalRole", "ExecutorRole", "KillSwitchRole")
-SECRET_READERS = ("ApprovalRole", "ExecutorRole", "KillSwitchRole")
+# Each role that reads a secret reads exactly its own Auth0 client's: the parameter naming that secret's ARN.
+OWN_SECRET: dict[str, str] = {
+    "ApprovalRole": "Auth0ClientSecretArn",
+    "ExecutorRole": "Auth0ClientSecretArn",
+    "KillSwitchRole": "KillSwitchAuth0ClientSecretArn",
+}
+SECRET_PARAMETERS = frozenset(OWN_SECRET.values())
 ALL_ROLES = (*FUNCTION_ROLES, "RemediationRole", "StateMachineRole")
 
 # Anything not provably read-only counts as mutating, so an unfamiliar verb (Invoke, Pass, Run ...) is caught too.
@@ -207,15 +213,21 @@ def agent_credential_reach(stack: Stack) -> list[str]:
 
 
 def credential_readers(stack: Stack) -> list[str]:
-    """Only the approval, executor and kill-switch roles read a secret, and only the Auth0 client secret."""
-    secret = f"external:{stack.parameters['Auth0ClientSecretArn']}"
-    allowed = {(role, "secretsmanager:GetSecretValue", secret) for role in SECRET_READERS}
-    return [
+    """Only the approval, executor and kill-switch roles read a secret, each exactly its own Auth0 client's: the
+    approval application's for approval and executor, the kill switch's M2M application's for the kill switch."""
+    allowed = {
+        (role, "secretsmanager:GetSecretValue", f"external:{stack.parameters[parameter]}")
+        for role, parameter in OWN_SECRET.items()
+    }
+    found = [
         f"{g.role}/{g.sid}: {g.action} on {g.resource}"
         for role in ALL_ROLES
         for g in stack.grants(role)
         if g.service in CREDENTIAL_SERVICES and (g.role, g.action, g.resource) not in allowed
     ]
+    granted = {(g.role, g.action, g.resource) for role in OWN_SECRET for g in stack.grants(role)}
+    found += [f"{role} cannot read its own secret {resource}" for role, _, resource in sorted(allowed - granted)]
+    return found
 
 
 def catalogue_actions_outside_remediation(stack: Stack, role: str) -> list[str]:
@@ -225,6 +237,7 @@ def catalogue_actions_outside_remediation(stack: Stack, role: str) -> list[str]:
 
 def unjustified_wildcards(stack: Stack, role: str) -> list[str]:
     found = []
+    secrets = {stack.parameters[parameter] for parameter in SECRET_PARAMETERS}
     for statement in stack.statements(role):
         sid = statement.get("Sid", "<no Sid>")
         if "NotAction" in statement or "NotResource" in statement:
@@ -243,8 +256,8 @@ def unjustified_wildcards(stack: Stack, role: str) -> list[str]:
                     found.append(f"{role}/{sid}: {scopable} can be scoped to a resource, so '*' is not needed")
         for resource in resources:
             owner = stack.owner(resource)
-            if owner.startswith("external:") and resource != stack.parameters["Auth0ClientSecretArn"]:
-                found.append(f"{role}/{sid}: {resource} is neither a resource of this stack nor the Auth0 secret")
+            if owner.startswith("external:") and resource not in secrets:
+                found.append(f"{role}/{sid}: {resource} is neither a resource of this stack nor an Auth0 secret")
     return found
 
 
@@ -358,10 +371,11 @@ def test_agent_cannot_reach_a_credential_the_handoff_table_or_a_decision(stack: 
     assert agent_credential_reach(stack) == []
 
 
-def test_only_the_credential_side_reads_the_auth0_secret_and_nothing_else(stack: Stack) -> None:
+def test_each_credential_side_role_reads_exactly_its_own_auth0_secret(stack: Stack) -> None:
+    assert stack.parameters["KillSwitchAuth0ClientSecretArn"] != stack.parameters["Auth0ClientSecretArn"]
     assert credential_readers(stack) == []
     readers = {g.role for role in ALL_ROLES for g in stack.grants(role) if g.service == "secretsmanager"}
-    assert readers == set(SECRET_READERS)
+    assert readers == set(OWN_SECRET)
 
 
 @pytest.mark.parametrize("role", ["AgentRole", "ApprovalRole", "ExecutorRole", "KillSwitchRole"])
@@ -445,9 +459,45 @@ def test_kill_switch_can_do_each_step_of_a_halt(stack: Stack) -> None:
         ("states:GetExecutionHistory", EXECUTIONS),
         ("states:StopExecution", EXECUTIONS),
         ("states:SendTaskFailure", UNSCOPED),
+        # AegisHalted and AegisDenyOlderSessions: attached on trigger (the cutoff read back first), AegisHalted
+        # deleted on re-arm.
         ("iam:PutRolePolicy", "RemediationRole"),
-        ("secretsmanager:GetSecretValue", f"external:{stack.parameters['Auth0ClientSecretArn']}"),
+        ("iam:GetRolePolicy", "RemediationRole"),
+        ("iam:DeleteRolePolicy", "RemediationRole"),
+        ("secretsmanager:GetSecretValue", f"external:{stack.parameters['KillSwitchAuth0ClientSecretArn']}"),
     } <= granted
+
+
+def kill_switch_calls_not_granted(stack: Stack) -> list[str]:
+    """Every IAM, EventBridge and Step Functions call in the kill switch's code must be granted to its role (IAM
+    calls on RemediationRole only)."""
+    operations = called_operations(sorted(KILLSWITCH_CODE.glob("*.py")), KILLSWITCH_SERVICES)
+    granted = {(g.action, g.resource) for g in stack.grants("KillSwitchRole")}
+    found = []
+    for service, operation in sorted(operations):
+        action = f"{IAM_PREFIX.get(service, service)}:{operation}"
+        if service == "iam":
+            if (action, "RemediationRole") not in granted:
+                found.append(f"the kill switch calls {action}, which KillSwitchRole does not grant on RemediationRole")
+        elif action not in {granted_action for granted_action, _ in granted}:
+            found.append(f"the kill switch calls {action}, which KillSwitchRole does not grant")
+    return found
+
+
+def test_kill_switch_role_grants_every_call_its_code_makes(stack: Stack) -> None:
+    operations = called_operations(sorted(KILLSWITCH_CODE.glob("*.py")), KILLSWITCH_SERVICES)
+    assert {("iam", "PutRolePolicy"), ("iam", "DeleteRolePolicy"), ("stepfunctions", "StopExecution")} <= operations
+    assert kill_switch_calls_not_granted(stack) == []
+
+
+def test_a_call_the_kill_switch_makes_but_its_role_lacks_is_caught() -> None:
+    template = pristine_template()
+    statements = template["Resources"]["KillSwitchRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    revoke = next(s for s in statements if s["Sid"] == "RevokeRemediationSessions")
+    revoke["Action"].remove("iam:DeleteRolePolicy")
+    assert kill_switch_calls_not_granted(build_stack(template)) == [
+        "the kill switch calls iam:DeleteRolePolicy, which KillSwitchRole does not grant on RemediationRole"
+    ]
 
 
 def test_each_half_can_do_its_own_job(stack: Stack) -> None:
@@ -488,6 +538,14 @@ def _add_statement(role: str, statement: dict[str, Any]) -> Callable[[dict[str, 
     return mutate
 
 
+def _drop_statement(role: str, sid: str) -> Callable[[dict[str, Any]], None]:
+    def mutate(template: dict[str, Any]) -> None:
+        statements = template["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        statements[:] = [s for s in statements if s.get("Sid") != sid]
+
+    return mutate
+
+
 def _handoff_key_statement(statement: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
     def mutate(template: dict[str, Any]) -> None:
         template["Resources"]["HandoffKey"]["Properties"]["KeyPolicy"]["Statement"].append(statement)
@@ -518,6 +576,28 @@ _MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], Callable[[Stack], 
             {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": {"Ref": "Auth0ClientSecretArn"}},
         ),
         agent_credential_reach,
+    ),
+    "kill switch reads the approval application's secret": (
+        _add_statement(
+            "KillSwitchRole",
+            {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": {"Ref": "Auth0ClientSecretArn"}},
+        ),
+        credential_readers,
+    ),
+    "executor reads the kill switch's secret": (
+        _add_statement(
+            "ExecutorRole",
+            {
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": {"Ref": "KillSwitchAuth0ClientSecretArn"},
+            },
+        ),
+        credential_readers,
+    ),
+    "kill switch can no longer read its own secret": (
+        _drop_statement("KillSwitchRole", "ReadKillSwitchClientSecret"),
+        credential_readers,
     ),
     "executor reads another secret": (
         _add_statement(
@@ -786,8 +866,10 @@ def test_environment_points_at_the_right_resources(stack: Stack) -> None:
     assert approval["HANDOFF_TABLE"] == stack.ref("HandoffTable")
     assert approval["HANDOFF_KEY_ID"] == stack.arn("HandoffKey")
     assert approval["APPROVAL_FUNCTION_NAME"] == stack.ref("ApprovalFunction")
-    assert approval["AUTH0_CLIENT_SECRET_ARN"] == stack.parameters["Auth0ClientSecretArn"]
     executor = _environment(stack, "ExecutorFunction")
+    for function in (approval, executor):
+        assert function["AUTH0_CLIENT_ID"] == stack.parameters["Auth0ClientId"]
+        assert function["AUTH0_CLIENT_SECRET_ARN"] == stack.parameters["Auth0ClientSecretArn"]
     assert executor["IDEMPOTENCY_TABLE"] == stack.ref("IdempotencyTable")
     assert executor["REMEDIATION_ROLE_ARN"] == stack.arn("RemediationRole")
     killswitch = _environment(stack, "KillSwitchFunction")
@@ -795,6 +877,10 @@ def test_environment_points_at_the_right_resources(stack: Stack) -> None:
     assert killswitch["SCHEDULE_RULE_NAME"] == stack.ref("ScheduledScanRule")
     assert killswitch["SCAN_RULE_NAME"] == stack.ref("ScanRequestRule")
     assert killswitch["REMEDIATION_ROLE_NAME"] == stack.ref("RemediationRole")
+    # The kill switch calls the Management API as its own machine-to-machine client, not as the approval app.
+    assert killswitch["AUTH0_CLIENT_ID"] == stack.parameters["KillSwitchAuth0ClientId"]
+    assert killswitch["AUTH0_CLIENT_SECRET_ARN"] == stack.parameters["KillSwitchAuth0ClientSecretArn"]
+    assert killswitch["KILLSWITCH_AUDIENCE"] == stack.parameters["KillSwitchAudience"]
 
 
 def test_globals_pin_the_runtime_and_tracing(stack: Stack) -> None:
@@ -890,6 +976,9 @@ def test_parameters_cover_the_tenant_and_the_safety_caps(stack: Stack) -> None:
         "Auth0Issuer",
         "Auth0ClientId",
         "Auth0ClientSecretArn",
+        "KillSwitchAuth0ClientId",
+        "KillSwitchAuth0ClientSecretArn",
+        "KillSwitchAudience",
         "Auth0Audience",
         "TokenVaultConnection",
         "ApproverSubs",
@@ -901,7 +990,15 @@ def test_parameters_cover_the_tenant_and_the_safety_caps(stack: Stack) -> None:
         "MapMaxConcurrency",
     } <= declared
     # A tenant's own values never get a default that would deploy against someone else's tenant.
-    for tenant_value in ("Auth0Issuer", "Auth0ClientId", "Auth0ClientSecretArn", "ApproverSubs"):
+    for tenant_value in (
+        "Auth0Issuer",
+        "Auth0ClientId",
+        "Auth0ClientSecretArn",
+        "KillSwitchAuth0ClientId",
+        "KillSwitchAuth0ClientSecretArn",
+        "KillSwitchAudience",
+        "ApproverSubs",
+    ):
         assert "Default" not in stack.template["Parameters"][tenant_value], tenant_value
 
 
@@ -910,6 +1007,10 @@ def test_parameters_cover_the_tenant_and_the_safety_caps(stack: Stack) -> None:
     [
         ("Auth0Issuer", "http://aegis-demo.eu.auth0.com/"),
         ("Auth0ClientSecretArn", "aegis/auth0-client"),
+        ("KillSwitchAuth0ClientSecretArn", "aegis/killswitch-m2m"),
+        ("KillSwitchAuth0ClientId", ""),
+        ("CibaRequestedExpirySeconds", "0"),
+        ("CibaRequestedExpirySeconds", "301"),
         ("MaxSharePerResourceType", "1.5"),
         ("DryRun", "yes"),
         ("ScanRegions", "us-east-1;eu-west-1"),
@@ -920,6 +1021,25 @@ def test_bad_parameter_values_are_refused(parameter: str, bad_value: str) -> Non
 
     with pytest.raises(TemplateError, match=parameter):
         build_stack(**{parameter: bad_value})
+
+
+def test_the_approval_function_accepts_every_ciba_expiry_the_template_accepts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from aegis_approval.settings import ApprovalSettings
+
+    declared = pristine_template()["Parameters"]["CibaRequestedExpirySeconds"]
+    lowest, highest = int(declared["MinValue"]), int(declared["MaxValue"])
+    for accepted in (lowest, highest):
+        environment = _environment(build_stack(CibaRequestedExpirySeconds=str(accepted)), "ApprovalFunction")
+        for name, value in environment.items():
+            monkeypatch.setenv(name, str(value))
+        assert ApprovalSettings.from_env().requested_expiry == accepted
+    # Just outside the template's range, the approval function refuses too: the range is the function's, exactly.
+    for refused in (lowest - 1, highest + 1):
+        monkeypatch.setenv("CIBA_REQUESTED_EXPIRY", str(refused))
+        with pytest.raises(ValueError, match="CIBA_REQUESTED_EXPIRY"):
+            ApprovalSettings.from_env()
 
 
 def test_outputs_name_what_an_operator_needs(stack: Stack) -> None:
@@ -933,6 +1053,11 @@ def test_outputs_name_what_an_operator_needs(stack: Stack) -> None:
 # ---------------------------------------------------------------------------------------------------------------------
 
 COLLECTORS = ROOT / "layers" / "aegis" / "aegis" / "collectors"
+KILLSWITCH_CODE = ROOT / "functions" / "killswitch" / "aegis_killswitch"
+# The AWS clients the kill switch's code calls (its DynamoDB access goes through Table resources).
+KILLSWITCH_SERVICES = ("iam", "events", "stepfunctions")
+# botocore's service name -> the IAM action prefix, where they differ.
+IAM_PREFIX = {"stepfunctions": "states"}
 INVENTORY_SERVICES = ("ec2", "s3", "s3control", "iam", "kms", "cloudtrail", "sts")
 # Where the IAM action is not "<service>:<Operation>". None: the operation needs no permission.
 IAM_ACTION_OF_OPERATION: dict[tuple[str, str], str | None] = {
@@ -944,7 +1069,7 @@ IAM_ACTION_OF_OPERATION: dict[tuple[str, str], str | None] = {
 }
 
 
-def called_operations(paths: list[Path]) -> set[tuple[str, str]]:
+def called_operations(paths: list[Path], services: tuple[str, ...] = INVENTORY_SERVICES) -> set[tuple[str, str]]:
     """(service, Operation) of every AWS API these files can call, by method name or paginator name.
 
     A name that several inventory services share (s3 and s3control both have get_public_access_block) counts for
@@ -952,7 +1077,7 @@ def called_operations(paths: list[Path]) -> set[tuple[str, str]]:
     """
     session = botocore.session.get_session()
     by_method: dict[str, set[tuple[str, str]]] = {}
-    for service in INVENTORY_SERVICES:
+    for service in services:
         for operation in session.get_service_model(service).operation_names:
             by_method.setdefault(xform_name(operation), set()).add((service, operation))
     found: set[tuple[str, str]] = set()
