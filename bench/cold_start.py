@@ -13,8 +13,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-from bench.common import ROOT, functions, median, print_table
+from bench.common import ROOT, function_environment, functions, median, print_table
 
 TARGET_MS = {"agent": 1500.0}
 DEFAULT_TARGET_MS = 300.0
@@ -34,8 +35,9 @@ print(json.dumps({"import_ms": elapsed, "peak_rss_kb": resource.getrusage(resour
 """
 
 
-def _environment() -> dict[str, str]:
+def _environment(props: dict[str, Any]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(function_environment(props))
     env.update(
         AWS_DEFAULT_REGION="us-east-1",
         AWS_REGION="us-east-1",
@@ -65,14 +67,14 @@ def heaviest_imports(stderr: str, count: int = 5) -> list[tuple[str, float]]:
     return sorted(rows, key=lambda row: -row[1])[:count]
 
 
-def measure(app: Path, handler: str, runs: int) -> dict[str, object]:
+def measure(app: Path, handler: str, runs: int, props: dict[str, Any]) -> dict[str, Any]:
     samples, rss, langgraph, stderr = [], [], False, ""
     for _ in range(runs):
         proc = subprocess.run(
             [sys.executable, "-X", "importtime", "-c", _PROBE, str(app), handler],
             capture_output=True,
             text=True,
-            env=_environment(),
+            env=_environment(props),
             cwd=ROOT,
             check=True,
         )
@@ -100,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         app = code_uri / f"{module}.py"
         domain = Path(props["CodeUri"]).name
         target = TARGET_MS.get(domain, DEFAULT_TARGET_MS)
-        result = measure(app, handler, args.runs)
+        result = measure(app, handler, args.runs, props)
         met = result["import_ms"] <= target and (domain == "agent" or not result["langgraph"])
         if not met:
             missed.append(name)
@@ -114,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                 "met" if met else "MISSED",
             ]
         )
-        tops.append([name, ", ".join(f"{n} {ms:.0f}ms" for n, ms in result["top"])])  # type: ignore[attr-defined]
+        tops.append([name, ", ".join(f"{n} {ms:.0f}ms" for n, ms in result["top"])])
     print_table(
         f"Cold start (median of {args.runs} fresh processes)",
         ["function", "import ms", "target ms", "peak RSS MB", "langgraph", "target"],

@@ -23,6 +23,26 @@ def functions() -> dict[str, dict[str, Any]]:
     }
 
 
+def function_environment(props: dict[str, Any]) -> dict[str, str]:
+    """The variables the template gives a function (Globals + its own), with placeholders for unresolved values:
+    a cold start imports the handler, it does not call AWS."""
+    template = load_template(TEMPLATE)
+    merged = {
+        **((template.get("Globals") or {}).get("Function", {}).get("Environment", {}).get("Variables", {})),
+        **(props.get("Environment", {}).get("Variables", {})),
+    }
+    defaults = {name: str(p["Default"]) for name, p in template.get("Parameters", {}).items() if "Default" in p}
+
+    def resolve(name: str, value: Any) -> str:
+        if isinstance(value, str | int | float):
+            return str(value)
+        if isinstance(value, dict) and value.get("Ref") in defaults:
+            return defaults[value["Ref"]]
+        return f"bench-{name.lower()}"
+
+    return {name: resolve(name, value) for name, value in merged.items()}
+
+
 def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
