@@ -22,6 +22,10 @@ client, sync or `InvocationType=Event` — runs the real handler named in `templ
   name from `errorType`, so an exception class whose `__name__` is `Executor.Halted` is caught by
   `"ErrorEquals": ["Executor.Halted"]` (see "Errors across Lambda" in docs/CONTRACTS.md).
 
+- **Logs.** The invocation's thread is marked with `aegis_local.logs.invocation_scope`, so that while a
+  `LogCapture` is installed everything the handler prints lands in the function's own log file, between Lambda's
+  `START` / `END` / `REPORT` lines (CloudWatch's log group of the function).
+
 Known differences from the service: asynchronous invocations that fail are logged and recorded but not retried
 (Lambda retries twice, minutes apart); a timed-out handler keeps running in its orphaned thread.
 """
@@ -48,9 +52,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
 
+from aegis_local.logs import invocation_scope, runtime_line
+
 __all__ = [
     "FunctionEnvironment",
     "FunctionSpec",
+    "Interceptor",
     "InvocationRecord",
     "InvocationResult",
     "InvocationType",
@@ -65,6 +72,8 @@ logger = logging.getLogger(__name__)
 
 InvocationType = Literal["RequestResponse", "Event", "DryRun"]
 Handler = Callable[[Any, Any], Any]
+# `interceptor(event, context, handler)`: runs around the real handler (see `LambdaRouter.intercept`).
+Interceptor = Callable[[Any, Any, Handler], Any]
 
 # Lambda's payload quotas: 6 MB for synchronous requests and responses, 256 KB for asynchronous events.
 SYNC_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024
@@ -398,6 +407,7 @@ class LambdaRouter:
         self._declared_names = {name for spec in specs for name in spec.environment}
         self._idle: dict[str, list[_Container]] = {name: [] for name in self._specs}
         self._overrides: dict[str, Handler] = {}
+        self._interceptors: dict[str, Interceptor] = {}
         self._lock = threading.Lock()
         self._in_flight = 0
         self._idle_condition = threading.Condition(self._lock)
@@ -444,6 +454,27 @@ class LambdaRouter:
         finally:
             with self._lock:
                 self._overrides.pop(spec.function_name, None)
+
+    @contextmanager
+    def intercept(self, name_or_logical_id: str, interceptor: Interceptor) -> Iterator[FunctionSpec]:
+        """Run `interceptor(event, context, handler)` around each invocation of the function while the block runs.
+
+        Unlike `override`, the function's real handler still runs, in its own warm container: the interceptor
+        decides when (or whether) to call `handler(event, context)` and returns the result. It runs in the
+        invocation's thread and environment, before the handler, so a local tool can act at a precise point of a
+        mission (`aegis-local demo --drift` changes a resource between its approval and its execution). Never used
+        by the product.
+        """
+        spec = self.spec(name_or_logical_id)
+        with self._lock:
+            if spec.function_name in self._interceptors:
+                raise ValueError(f"{spec.logical_id} is already intercepted")
+            self._interceptors[spec.function_name] = interceptor
+        try:
+            yield spec
+        finally:
+            with self._lock:
+                self._interceptors.pop(spec.function_name, None)
 
     # -- invocation -----------------------------------------------------------------------------------
 
@@ -582,7 +613,8 @@ class LambdaRouter:
         container = self._acquire(spec)
         with self._lock:
             override = self._overrides.get(spec.function_name)
-        finished = invocation.start(container, override, event, self._environment_for(spec))
+            interceptor = self._interceptors.get(spec.function_name)
+        finished = invocation.start(container, override, interceptor, event, self._environment_for(spec))
         if not finished:
             # Lambda freezes and discards a timed-out sandbox; a thread cannot be killed, so abandon it.
             container.discard()
@@ -644,12 +676,17 @@ class _Invocation:
         self._finished = threading.Event()
 
     def start(
-        self, container: _Container, override: Handler | None, event: Any, environment: dict[str, str | None]
+        self,
+        container: _Container,
+        override: Handler | None,
+        interceptor: Interceptor | None,
+        event: Any,
+        environment: dict[str, str | None],
     ) -> bool:
         """Run the handler; True if it finished before the function's timeout."""
         worker = threading.Thread(
             target=self._body,
-            args=(container, override, event, environment),
+            args=(container, override, interceptor, event, environment),
             name=f"lambda-{self.spec.logical_id}-{self.request_id[:8]}",
             daemon=True,
         )
@@ -662,31 +699,50 @@ class _Invocation:
         return True
 
     def _body(
-        self, container: _Container, override: Handler | None, event: Any, environment: dict[str, str | None]
+        self,
+        container: _Container,
+        override: Handler | None,
+        interceptor: Interceptor | None,
+        event: Any,
+        environment: dict[str, str | None],
     ) -> None:
         spec = self.spec
-        try:
-            with FunctionEnvironment.applied(environment):
-                handler = override if override is not None else container.load()
-                deadline = time.monotonic() + spec.timeout_seconds
-                context = LambdaContext(
-                    function_name=spec.function_name,
-                    function_version="$LATEST",
-                    invoked_function_arn=spec.function_arn,
-                    memory_limit_in_mb=str(spec.memory_mb),
-                    aws_request_id=self.request_id,
-                    log_group_name=f"/aws/lambda/{spec.function_name}",
-                    log_stream_name=container.log_stream_name,
-                    deadline_monotonic=deadline,
+        with invocation_scope(spec.function_name):
+            runtime_line(f"START RequestId: {self.request_id} Version: $LATEST")
+            try:
+                with FunctionEnvironment.applied(environment):
+                    handler = override if override is not None else container.load()
+                    deadline = time.monotonic() + spec.timeout_seconds
+                    context = LambdaContext(
+                        function_name=spec.function_name,
+                        function_version="$LATEST",
+                        invoked_function_arn=spec.function_arn,
+                        memory_limit_in_mb=str(spec.memory_mb),
+                        aws_request_id=self.request_id,
+                        log_group_name=f"/aws/lambda/{spec.function_name}",
+                        log_stream_name=container.log_stream_name,
+                        deadline_monotonic=deadline,
+                    )
+                    self._deadline = deadline
+                    if interceptor is not None:
+                        self.result = interceptor(event, context, handler)
+                    else:
+                        self.result = handler(event, context)
+            except _HandlerLoadError as error:
+                self.error = (error.error_type, str(error), [])
+            except Exception as error:
+                self.error = (type(error).__name__, str(error), _handler_stack(error))
+            finally:
+                if self.error is not None:
+                    # What the Python runtime prints for an unhandled error.
+                    runtime_line(f"[ERROR] {self.error[0]}: {self.error[1]}")
+                duration = (time.monotonic() - self.started) * 1000
+                runtime_line(f"END RequestId: {self.request_id}")
+                runtime_line(
+                    f"REPORT RequestId: {self.request_id}\tDuration: {duration:.2f} ms\t"
+                    f"Memory Size: {spec.memory_mb} MB"
                 )
-                self._deadline = deadline
-                self.result = handler(event, context)
-        except _HandlerLoadError as error:
-            self.error = (error.error_type, str(error), [])
-        except Exception as error:
-            self.error = (type(error).__name__, str(error), _handler_stack(error))
-        finally:
-            self._finished.set()
+                self._finished.set()
 
 
 def _header(headers: Any, name: str) -> str | None:

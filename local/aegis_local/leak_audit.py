@@ -9,7 +9,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,9 @@ class LeakAuditResult(BaseModel):
     values_searched: int
     places_searched: int
     hits: list[LeakHit] = Field(default_factory=list)
+    sources: dict[str, int] = Field(default_factory=dict)  # where the searched values came from -> how many
+    places: dict[str, int] = Field(default_factory=dict)  # kind of place -> how many were searched
+    notes: list[str] = Field(default_factory=list)  # what could not be searched for, and why
 
     @property
     def clean(self) -> bool:
@@ -66,30 +71,114 @@ def dynamodb_places(session: boto3.Session) -> Iterator[tuple[str, str]]:
 def stepfunctions_places(session: boto3.Session) -> Iterator[tuple[str, str]]:
     client = session.client("stepfunctions")
     for machine in client.list_state_machines().get("stateMachines", []):
-        executions = client.list_executions(stateMachineArn=machine["stateMachineArn"]).get("executions", [])
-        for execution in executions:
+        pages = client.get_paginator("list_executions").paginate(stateMachineArn=machine["stateMachineArn"])
+        for execution in (found for page in pages for found in page.get("executions", [])):
             arn = execution["executionArn"]
             yield f"stepfunctions:{execution['name']}:describe", _as_text(client.describe_execution(executionArn=arn))
-            history = client.get_execution_history(executionArn=arn, maxResults=1000).get("events", [])
+            history = [
+                event
+                for page in client.get_paginator("get_execution_history").paginate(
+                    executionArn=arn, includeExecutionData=True
+                )
+                for event in page.get("events", [])
+            ]
             yield f"stepfunctions:{execution['name']}:history", _as_text(history)
 
 
-def file_places(paths: Iterable[Path]) -> Iterator[tuple[str, str]]:
+def file_places(paths: Iterable[Path], root: Path | None = None) -> Iterator[tuple[str, str]]:
+    """Every file (directories searched recursively), named by its path below `root` (default: its name)."""
     for path in paths:
         if path.is_dir():
-            yield from file_places(sorted(p for p in path.rglob("*") if p.is_file()))
+            yield from file_places(sorted(p for p in path.rglob("*") if p.is_file()), root)
         elif path.is_file():
-            yield f"file:{path.name}", path.read_bytes().decode("utf-8", errors="replace")
+            name = path.relative_to(root).as_posix() if root is not None and path.is_relative_to(root) else path.name
+            yield f"file:{name}", path.read_bytes().decode("utf-8", errors="replace")
+
+
+def text_places(kind: str, texts: Mapping[str, str]) -> Iterator[tuple[str, str]]:
+    """Texts not (yet) in a file, e.g. a report as rendered before it is written."""
+    for name, text in texts.items():
+        yield f"{kind}:{name}", text
 
 
 def audit(secrets: Iterable[str], places: Iterable[tuple[str, str]]) -> LeakAuditResult:
     values = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH})
     hits: list[LeakHit] = []
     count = 0
+    kinds: Counter[str] = Counter()
     for place, text in places:
         count += 1
+        kinds[place.split(":", 1)[0]] += 1
         hits.extend(LeakHit(place=place, fingerprint=fingerprint(value)) for value in values if value in text)
-    return LeakAuditResult(values_searched=len(values), places_searched=count, hits=hits)
+    return LeakAuditResult(values_searched=len(values), places_searched=count, hits=hits, places=dict(kinds))
+
+
+def audit_sources(
+    sources: Mapping[str, Iterable[str]], places: Iterable[tuple[str, str]], notes: Iterable[str] = ()
+) -> LeakAuditResult:
+    """`audit` of the values of every source (e.g. "Auth0 emulator: client secrets and tokens" -> values), with the
+    number of searchable values each source contributed recorded in the result."""
+    by_source = {name: {v for v in values if len(v) >= MIN_SECRET_LENGTH} for name, values in sources.items()}
+    result = audit((value for values in by_source.values() for value in values), places)
+    return result.model_copy(
+        update={"sources": {name: len(values) for name, values in by_source.items()}, "notes": list(notes)}
+    )
+
+
+# Runs of the characters secrets are spelled with: URL-safe base64 (client secrets, refresh tokens), JWTs (with
+# dots), standard base64 (STS secret keys and session tokens). Each maximal run is one candidate.
+_CANDIDATE_RUNS = (
+    re.compile(r"[A-Za-z0-9_\-]{8,}"),
+    re.compile(r"[A-Za-z0-9_\-.]{8,}"),
+    re.compile(r"[A-Za-z0-9+/]{8,}"),
+    re.compile(r"[A-Za-z0-9+/=]{8,}"),
+    re.compile(r"[A-Za-z0-9_\-.~+/=]{8,}"),
+)
+
+
+def _candidates(text: str) -> set[str]:
+    found: set[str] = set()
+    for pattern in _CANDIDATE_RUNS:
+        for run in pattern.findall(text):
+            found.add(run)
+            # `name=value` glued into one run by base64's padding character: the value after each `=` too.
+            start = 0
+            while (index := run.find("=", start)) != -1:
+                rest = run[index + 1 :]
+                if rest and not rest.startswith("="):
+                    found.add(rest)
+                start = index + 1
+    return found
+
+
+def full_fingerprint(value: str) -> str:
+    """SHA-256 of a secret: lets anyone check a dump for it later without the dump holding the secret."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def audit_fingerprints(fingerprints: Mapping[str, str], places: Iterable[tuple[str, str]]) -> LeakAuditResult:
+    """Search for secrets known only by their SHA-256 (`full_fingerprint` -> label of where it came from).
+
+    Every run of secret-spelling characters in a place is hashed and looked up. A secret is found wherever it
+    appears as a whole token (in JSON, a header, a form field, a log line); unlike `audit`, a secret glued to other
+    such characters is not. Hits carry the 12-character `fingerprint` prefix, as `audit`'s do."""
+    wanted = {digest.lower(): label for digest, label in fingerprints.items()}
+    hits: list[LeakHit] = []
+    count = 0
+    kinds: Counter[str] = Counter()
+    for place, text in places:
+        count += 1
+        kinds[place.split(":", 1)[0]] += 1
+        found: set[str] = set()
+        for candidate in _candidates(text):
+            digest = hashlib.sha256(candidate.encode()).hexdigest()
+            if digest in wanted:
+                found.add(digest)
+        hits.extend(LeakHit(place=place, fingerprint=digest[:12]) for digest in sorted(found))
+    sources = Counter(wanted.values())
+    return LeakAuditResult(
+        values_searched=len(wanted), places_searched=count, hits=hits, places=dict(kinds), sources=dict(sources)
+    )
 
 
 def audit_stack(session: boto3.Session, secrets: Iterable[str], files: Iterable[Path] = ()) -> LeakAuditResult:

@@ -29,6 +29,7 @@ class ReportFinding(BaseModel):
     disposition: str  # planned | exempt | suppressed | notify-only | capped | dry-run
     reason: str = ""
     still_failing: bool | None = None  # from the re-scan; None when not re-scanned
+    change_id: str | None = None
 
 
 class ReportChange(BaseModel):
@@ -50,6 +51,33 @@ class ReportChange(BaseModel):
     outcome: str | None = None  # applied | drift | failed | halted | denied | expired | skipped
     reason: str = ""
     verified_after: JsonValue = None
+    region: str = ""
+    requested_at: str | None = None  # when the approval request went to the approver's phone
+    verified: str | None = None  # the re-scan's verdict: fixed | still_failing | unverified
+    verified_detail: str = ""
+    state_at_execution: JsonValue = None  # what the executor read right before applying (or found, on drift)
+    out_of_band: str = ""  # what someone else did to the resource meanwhile (e.g. the demo's --drift)
+
+
+class TimelineEntry(BaseModel):
+    """One item of the mission's audit trail, as the report shows it."""
+
+    at: str
+    actor: str
+    action: str
+    outcome: str
+    change_id: str | None = None
+    detail: str = ""
+
+
+class KillSwitchSummary(BaseModel):
+    operation_id: str = ""
+    requested_by: str = ""
+    reason: str = ""
+    triggered_at: str = ""
+    after_applied: int | None = None
+    ok: bool = True
+    steps: list[dict[str, JsonValue]] = Field(default_factory=list)
 
 
 class MissionReportDocument(BaseModel):
@@ -65,6 +93,14 @@ class MissionReportDocument(BaseModel):
     scan_errors: list[dict[str, str]] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     leak_audit: LeakAuditResult | None = None
+    trigger: str = ""
+    dry_run: bool = False
+    plan_status: str = ""
+    plan_stop_reason: str | None = None
+    approvers: list[str] = Field(default_factory=list)
+    verification: str = ""  # who re-scanned the touched resources afterwards
+    kill_switch: KillSwitchSummary | None = None
+    timeline: list[TimelineEntry] = Field(default_factory=list)
 
     def outcome_counts(self) -> Counter[str]:
         return Counter(change.outcome or change.decision for change in self.changes)
@@ -84,9 +120,15 @@ class MissionReportDocument(BaseModel):
         ]
         for change in self.changes:
             who = f" by {change.approver_sub}" if change.approver_sub else ""
+            rescan = f" [re-scan: {change.verified.replace('_', ' ')}]" if change.verified else ""
             lines.append(
                 f"    {change.outcome or change.decision:<8} {change.check_id:<36} {change.resource_arn}"
-                f"{who}{' - ' + change.reason if change.reason else ''}"
+                f"{who}{rescan}{' - ' + change.reason if change.reason else ''}"
+            )
+        if self.kill_switch is not None:
+            lines.append(
+                f"  kill switch: triggered by {self.kill_switch.requested_by} at {self.kill_switch.triggered_at}"
+                + ("" if self.kill_switch.ok else " (some steps failed)")
             )
         if self.leak_audit is not None:
             lines.append("  " + self.leak_audit.summary())
@@ -111,6 +153,8 @@ word-break:break-all;border:0;padding:0 .4rem}.diff_header{color:#889;width:2.5r
 .diff_next{display:none}
 .diff_add{background:#d8f5dd}.diff_chg{background:#fff3c4}.diff_sub{background:#fbd9d9}td.diff_next{display:none}
 .summary td:first-child{width:14rem;color:#5b6475}.ok{color:#03543f;font-weight:600}.bad{color:#9b1c1c;font-weight:600}
+.fixed{background:#def7ec;color:#03543f}.still_failing{background:#fde8e8;color:#9b1c1c}.unverified{background:#eef;color:#445}
+.timeline td{font-size:12px}
 """
 
 
@@ -131,8 +175,6 @@ def _diff_table(before: Any, after: Any) -> str:
 
 
 def render_html(report: MissionReportDocument) -> str:
-    severities = Counter(f.severity for f in report.findings)
-    controls = Counter(f"{f.cis_v5} {f.title}" for f in report.findings)
     parts = [
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
         f"<title>AegisCloud mission {escape(report.mission_id)}</title><style>{_CSS}</style></head><body>",
@@ -141,6 +183,23 @@ def render_html(report: MissionReportDocument) -> str:
         f"{escape(report.started_at)} → {escape(report.finished_at)}"
         + (f" · {report.duration_seconds:.1f} s" if report.duration_seconds is not None else "")
         + "</p>",
+        *_summary_section(report),
+        *_findings_sections(report),
+        "<h2>Changes</h2>",
+        *(line for change in report.changes for line in _change_section(change)),
+        *_scan_errors_section(report),
+        *_kill_switch_section(report),
+    ]
+    if report.notes:
+        parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{escape(n)}</li>" for n in report.notes) + "</ul>")
+    parts += _timeline_section(report)
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _summary_section(report: MissionReportDocument) -> list[str]:
+    severities = Counter(f.severity for f in report.findings)
+    parts = [
         "<table class=summary>",
         f"<tr><td>Findings</td><td>{len(report.findings)} "
         + " ".join(
@@ -152,24 +211,47 @@ def render_html(report: MissionReportDocument) -> str:
         + "</td></tr>",
     ]
     if report.leak_audit is not None:
-        audit = report.leak_audit
-        verdict = (
-            "<span class=ok>no secret found</span>"
-            if audit.clean
-            else f"<span class=bad>{len(audit.hits)} leaks</span>"
-        )
+        parts += _leak_audit_rows(report.leak_audit)
+    if report.approvers:
+        parts.append(f"<tr><td>Approvers</td><td>{escape(', '.join(report.approvers))}</td></tr>")
+    if report.verification:
+        parts.append(f"<tr><td>Verified by</td><td>{escape(report.verification)}</td></tr>")
+    if report.kill_switch is not None:
+        kill = report.kill_switch
         parts.append(
-            f"<tr><td>Leak audit</td><td>{audit.values_searched} issued secrets searched in "
-            f"{audit.places_searched} places: {verdict}</td></tr>"
+            f"<tr><td>Kill switch</td><td>{_pill('halted')} triggered by {escape(kill.requested_by)} at "
+            f"{escape(kill.triggered_at)}: {escape(kill.reason)}</td></tr>"
         )
     parts.append("</table>")
+    return parts
 
-    parts.append("<h2>Findings by CIS control</h2><table><tr><th>CIS v5</th><th>Control</th><th>Count</th></tr>")
+
+def _leak_audit_rows(audit: LeakAuditResult) -> list[str]:
+    verdict = (
+        "<span class=ok>no secret found</span>" if audit.clean else f"<span class=bad>{len(audit.hits)} leaks</span>"
+    )
+    rows = [
+        f"<tr><td>Leak audit</td><td>{audit.values_searched} issued secrets searched in "
+        f"{audit.places_searched} places: {verdict}</td></tr>"
+    ]
+    if audit.sources:
+        listed = ", ".join(f"{escape(name)}: {count}" for name, count in audit.sources.items())
+        rows.append(f"<tr><td>Secrets searched for</td><td>{listed}</td></tr>")
+    if audit.places:
+        listed = ", ".join(f"{escape(name)}: {count}" for name, count in audit.places.items())
+        rows.append(f"<tr><td>Places searched</td><td>{listed}</td></tr>")
+    rows += [f"<tr><td></td><td>{escape(note)}</td></tr>" for note in audit.notes]
+    rows += [f"<tr><td></td><td class=bad>found in {escape(hit.place)}</td></tr>" for hit in audit.hits]
+    return rows
+
+
+def _findings_sections(report: MissionReportDocument) -> list[str]:
+    controls = Counter(f"{f.cis_v5} {f.title}" for f in report.findings)
+    parts = ["<h2>Findings by CIS control</h2><table><tr><th>CIS v5</th><th>Control</th><th>Count</th></tr>"]
     for control, count in sorted(controls.items()):
         cis, _, title = control.partition(" ")
         parts.append(f"<tr><td>{escape(cis)}</td><td>{escape(title)}</td><td>{count}</td></tr>")
     parts.append("</table>")
-
     parts.append(
         "<h2>Findings</h2><table><tr><th>Severity</th><th>CIS v5</th><th>Check</th><th>Resource</th>"
         "<th>Disposition</th><th>After re-scan</th></tr>"
@@ -182,33 +264,77 @@ def render_html(report: MissionReportDocument) -> str:
             f"{' - ' + escape(f.reason) if f.reason else ''}</td><td>{escape(rescan)}</td></tr>"
         )
     parts.append("</table>")
+    return parts
 
-    parts.append("<h2>Changes</h2>")
-    for c in report.changes:
-        decided = f" by <code>{escape(c.approver_sub)}</code>" if c.approver_sub else ""
-        when = f" at {escape(c.decided_at)}" if c.decided_at else ""
-        parts += [
-            f"<div class=change id={escape(c.change_id)}><h3>{escape(c.title or c.kind)} "
-            f"{_pill(c.outcome or c.decision)}</h3>",
-            f"<p class=meta><code>{escape(c.resource_arn)}</code> · risk {_pill(c.risk)} · check "
-            f"{escape(c.check_id)} · change <code>{escape(c.change_id)}</code> · digest "
-            f"<code>{escape(c.digest[:16])}…</code></p>",
-            f"<p>Approver saw: <code>{escape(c.binding_message)}</code>. Decision: <b>{escape(c.decision)}</b>"
-            f"{decided}{when}.{' Reason: ' + escape(c.reason) if c.reason else ''}</p>",
-            _diff_table(c.before, c.after),
-        ]
-        if c.verified_after is not None:
-            parts.append(f"<p class=meta>Verified after: <code>{escape(json.dumps(c.verified_after))}</code></p>")
-        parts.append("</div>")
-    if report.scan_errors:
-        parts.append("<h2>Scan errors</h2><table><tr><th>Check</th><th>Region</th><th>Error</th></tr>")
-        for error in report.scan_errors:
-            parts.append(
-                f"<tr><td>{escape(error.get('check_id', ''))}</td><td>{escape(error.get('region', ''))}</td>"
-                f"<td>{escape(error.get('error', ''))}: {escape(error.get('message', ''))}</td></tr>"
-            )
-        parts.append("</table>")
-    if report.notes:
-        parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{escape(n)}</li>" for n in report.notes) + "</ul>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+
+def _change_section(c: ReportChange) -> list[str]:
+    decided = f" by <code>{escape(c.approver_sub)}</code>" if c.approver_sub else ""
+    when = f" at {escape(c.decided_at)}" if c.decided_at else ""
+    parts = [
+        f"<div class=change id={escape(c.change_id)}><h3>{escape(c.title or c.kind)} "
+        f"{_pill(c.outcome or c.decision)}</h3>",
+        f"<p class=meta><code>{escape(c.resource_arn)}</code> · risk {_pill(c.risk)} · check "
+        f"{escape(c.check_id)} · change <code>{escape(c.change_id)}</code> · digest "
+        f"<code>{escape(c.digest[:16])}…</code></p>",
+        f"<p>Approver saw: <code>{escape(c.binding_message)}</code>. Decision: <b>{escape(c.decision)}</b>"
+        f"{decided}{when}.{' Reason: ' + escape(c.reason) if c.reason else ''}</p>",
+        _diff_table(c.before, c.after),
+    ]
+    if c.out_of_band:
+        parts.append(f"<p class=bad>Changed by someone else meanwhile: {escape(c.out_of_band)}</p>")
+    if c.state_at_execution is not None:
+        parts.append(
+            "<p class=meta>State the executor read before acting: "
+            f"<code>{escape(json.dumps(c.state_at_execution, sort_keys=True))}</code></p>"
+        )
+    if c.verified_after is not None:
+        parts.append(f"<p class=meta>Verified after: <code>{escape(json.dumps(c.verified_after))}</code></p>")
+    if c.verified:
+        detail = f" {escape(c.verified_detail)}" if c.verified_detail else ""
+        parts.append(f"<p>Re-scan: {_pill(c.verified)}{detail}</p>")
+    parts.append("</div>")
+    return parts
+
+
+def _scan_errors_section(report: MissionReportDocument) -> list[str]:
+    if not report.scan_errors:
+        return []
+    parts = ["<h2>Scan errors</h2><table><tr><th>Check</th><th>Region</th><th>Error</th></tr>"]
+    for error in report.scan_errors:
+        parts.append(
+            f"<tr><td>{escape(error.get('check_id', ''))}</td><td>{escape(error.get('region', ''))}</td>"
+            f"<td>{escape(error.get('error', ''))}: {escape(error.get('message', ''))}</td></tr>"
+        )
+    parts.append("</table>")
+    return parts
+
+
+def _kill_switch_section(report: MissionReportDocument) -> list[str]:
+    if report.kill_switch is None or not report.kill_switch.steps:
+        return []
+    parts = ["<h2>Kill switch</h2><table><tr><th>Step</th><th>Result</th><th>Detail</th></tr>"]
+    for step in report.kill_switch.steps:
+        ok = bool(step.get("ok"))
+        parts.append(
+            f"<tr><td>{escape(str(step.get('step', '')))}</td><td>{_pill('applied' if ok else 'failed')}</td>"
+            f"<td>{escape(str(step.get('reason', '')))}</td></tr>"
+        )
+    parts.append("</table>")
+    return parts
+
+
+def _timeline_section(report: MissionReportDocument) -> list[str]:
+    if not report.timeline:
+        return []
+    parts = [
+        "<h2>Audit trail</h2><table class=timeline><tr><th>At</th><th>Actor</th><th>Action</th>"
+        "<th>Outcome</th><th>Change</th><th>Detail</th></tr>"
+    ]
+    for entry in report.timeline:
+        parts.append(
+            f"<tr><td>{escape(entry.at)}</td><td>{escape(entry.actor)}</td><td>{escape(entry.action)}</td>"
+            f"<td>{escape(entry.outcome)}</td><td><code>{escape(entry.change_id or '')}</code></td>"
+            f"<td>{escape(entry.detail)}</td></tr>"
+        )
+    parts.append("</table>")
+    return parts

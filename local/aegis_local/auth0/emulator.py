@@ -162,6 +162,10 @@ class Auth0Emulator:
     def deny(self, auth_req_id: str) -> None:
         self.tenant.decide(auth_req_id, approve=False)
 
+    def lapse(self, auth_req_id: str) -> None:
+        """Let a pending request expire now (the approver never answers it)."""
+        self.tenant.lapse(auth_req_id)
+
     # ----------------------------------------------------------------- keys and accounts
 
     def rotate_keys(self) -> str:

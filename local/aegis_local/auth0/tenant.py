@@ -939,6 +939,17 @@ class Tenant:
                 raise GuardianError(403, "user_blocked", "A blocked user cannot approve requests")
             request.status = CibaStatus.APPROVED if approve else CibaStatus.DENIED
 
+    def lapse(self, auth_req_id: str) -> None:
+        """The approver leaves the request unanswered until it expires, without waiting out its requested_expiry:
+        its expiry moves to now, so the client's next poll is answered `expired_token` as at Auth0."""
+        with self._lock:
+            request = self._ciba.get(auth_req_id)
+            if request is None:
+                raise GuardianError(404, "unknown_request", "Unknown authorization request")
+            if request.status is not CibaStatus.PENDING:
+                raise GuardianError(409, "not_pending", f"The request is already {request.status.value}")
+            request.expires_at = min(request.expires_at, self.clock())
+
     # ----------------------------------------------------------------- test support
 
     def issued_secrets(self) -> set[str]:
