@@ -4,8 +4,10 @@ handlers of template.yaml.
 
 One mission with three changes, caught at three moments: one approved and about to be applied (its executor held
 at its entry), one whose approval is polling, one still waiting on the approver's phone. After the trigger none of
-them changes anything, the execution ends, the scan rules are disabled, the approver's refresh tokens are revoked,
-RemediationRole carries the deny-older-sessions policy. Re-arming lets a new scan start a new mission.
+them changes anything, the execution ends, the scan rules are disabled, the approver's refresh tokens are revoked
+(by the kill switch's own M2M client, the approval application holding no Management API grant), RemediationRole
+carries AegisHalted and the deny-older-sessions policy. Re-arming lifts AegisHalted and lets a new scan start a new
+mission.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from aegis_local.auth0 import (
     CIBA_GRANT,
     CLIENT_CREDENTIALS_GRANT,
     DEFAULT_API_AUDIENCE,
-    KILLSWITCH_MANAGEMENT_SCOPES,
+    DEFAULT_APP_CLIENT_ID,
     EmulatorConfig,
     GuardianError,
 )
@@ -42,20 +44,13 @@ TIMEOUT = 60.0
 
 
 def emulator_config() -> EmulatorConfig:
-    """The default tenant, with one-second CIBA polls, and with the application client also allowed the
-    client-credentials grant on the Management API: template.yaml gives the kill switch the same Auth0 client as
-    the approval and executor functions (Auth0ClientId), so on the local stack that client must be able to call
-    the Management API for the kill switch's Auth0 steps to run."""
-    base = EmulatorConfig.default()
-    app, *others = base.clients
-    assert CIBA_GRANT in app.grant_types
-    app = app.model_copy(
-        update={
-            "grant_types": (*app.grant_types, CLIENT_CREDENTIALS_GRANT),
-            "management_scopes": KILLSWITCH_MANAGEMENT_SCOPES,
-        }
-    )
-    return base.model_copy(update={"clients": (app, *others), "ciba_interval_seconds": 1})
+    """The default tenant with one-second CIBA polls. The application client keeps its own grants (no client
+    credentials, no Management API): the kill switch calls the Management API as its own M2M client."""
+    config = EmulatorConfig.default().model_copy(update={"ciba_interval_seconds": 1})
+    app = config.client(DEFAULT_APP_CLIENT_ID)
+    assert CLIENT_CREDENTIALS_GRANT not in app.grant_types
+    assert not app.management_scopes
+    return config
 
 
 def wait_for(condition: Callable[[], Any], what: str, timeout: float = TIMEOUT) -> Any:
@@ -184,6 +179,16 @@ def account_state(stack: LocalStack, seeded: SeededAccount) -> dict[str, Any]:
     }
 
 
+def remediation_role_policy(stack: LocalStack, name: str) -> dict[str, Any] | None:
+    iam = stack.client("iam")
+    try:
+        document = iam.get_role_policy(RoleName=stack.physical_id("RemediationRole"), PolicyName=name)
+    except iam.exceptions.NoSuchEntityException:
+        return None
+    policy = document["PolicyDocument"]
+    return json.loads(policy) if isinstance(policy, str) else policy
+
+
 def failures_in(stack: LocalStack, execution_arn: str) -> list[str]:
     """The errors of the execution's failed tasks."""
     history = stack.client("stepfunctions").get_execution_history(executionArn=execution_arn)["events"]
@@ -245,12 +250,16 @@ def test_a_trigger_stops_a_mission_at_every_stage_and_rearming_lets_the_next_one
     assert [e.user_id for e in revocations] == [approver]
     assert revocations[0].detail == "refresh_tokens_revoked=2"
     assert stack.emulator.is_blocked(approver)
-    policy = stack.client("iam").get_role_policy(
-        RoleName=stack.physical_id("RemediationRole"), PolicyName="AegisDenyOlderSessions"
-    )["PolicyDocument"]
-    policy = json.loads(policy) if isinstance(policy, str) else policy
+    policy = remediation_role_policy(stack, "AegisDenyOlderSessions")
+    assert policy is not None
     assert policy["Statement"][0]["Effect"] == "Deny"
     assert "aws:TokenIssueTime" in policy["Statement"][0]["Condition"]["DateLessThan"]
+    # And while halted, no session at all: not even one issued after the trigger.
+    halted_policy = remediation_role_policy(stack, "AegisHalted")
+    assert halted_policy is not None
+    assert [(s["Effect"], s["Action"], s["Resource"], s.get("Condition")) for s in halted_policy["Statement"]] == [
+        ("Deny", "*", "*", None)
+    ]
     audit = stack.session().resource("dynamodb").Table(stack.physical_id("AuditTable"))
     assert ("mission.halted", "ok") in [(i["action"], i["outcome"]) for i in read_trail(audit, mission["name"])]
     # A scheduled scan cannot start anything while halted.
@@ -262,6 +271,8 @@ def test_a_trigger_stops_a_mission_at_every_stage_and_rearming_lets_the_next_one
     assert rearmed["halted"] is False
     assert not stack.emulator.is_blocked(approver)
     assert not refresh_works(stack, http, refresh_token)  # re-arming restores no credential
+    assert remediation_role_policy(stack, "AegisHalted") is None
+    assert remediation_role_policy(stack, "AegisDenyOlderSessions") == policy
     stack.fire_scan({"regions": [stack.identity.region], "checks": ["kms-key-rotation-off"], "dry_run": False})
     earlier = set(requests.values())
     new_requests = wait_for(

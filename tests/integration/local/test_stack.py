@@ -15,6 +15,7 @@ import boto3
 import httpx
 import pytest
 
+from aegis_local.auth0 import DEFAULT_KILLSWITCH_AUDIENCE, DEFAULT_M2M_CLIENT_ID
 from aegis_local.stack import LocalStack, default_template_path
 from aegis_local.template import load_template
 
@@ -157,6 +158,21 @@ def test_the_client_secret_parameter_names_a_secret_holding_the_emulators_secret
     stored = stack.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
     assert stored == stack.emulator.client_secret(stack.parameters["Auth0ClientId"])
     assert stack.function("ExecutorFunction").environment["AUTH0_CLIENT_SECRET_ARN"] == secret_arn
+
+
+def test_the_kill_switch_gets_the_emulators_m2m_client_and_its_own_secret(stack: LocalStack) -> None:
+    client_id = stack.parameters["KillSwitchAuth0ClientId"]
+    assert client_id == DEFAULT_M2M_CLIENT_ID
+    assert client_id != stack.parameters["Auth0ClientId"]
+    secret_arn = stack.parameters["KillSwitchAuth0ClientSecretArn"]
+    assert secret_arn != stack.parameters["Auth0ClientSecretArn"]
+    stored = stack.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
+    assert stored == stack.emulator.client_secret(client_id)
+    killswitch = stack.function("KillSwitchFunction").environment
+    assert (killswitch["AUTH0_CLIENT_ID"], killswitch["AUTH0_CLIENT_SECRET_ARN"]) == (client_id, secret_arn)
+    assert killswitch["KILLSWITCH_AUDIENCE"] == stack.parameters["KillSwitchAudience"] == DEFAULT_KILLSWITCH_AUDIENCE
+    for function in ("ApprovalFunction", "ExecutorFunction"):
+        assert stack.function(function).environment["AUTH0_CLIENT_ID"] == stack.parameters["Auth0ClientId"]
 
 
 def test_state_machine_definition_has_its_substitutions_resolved(stack: LocalStack) -> None:
