@@ -6,7 +6,8 @@ attached `*`-on-`*` policies), the agent's service scans it with the real scanne
 interrupt (checkpointed by the real `DynamoDBCheckpointSaver` behind the secret-refusing serializer), and is resumed
 with every change approved, through re-scan, report and audit. Sizes are DynamoDB item sizes as the saver counts
 them (attribute names plus values); the largest item must stay under the 100 KB target, far from DynamoDB's 400 KB
-item limit. The mission record (Missions table, report included) is printed beside them: it is one item too.
+item limit. The Missions table's items are printed beside them: the mission record, and the mission documents the
+state refers to (scan, plan, results, re-scan, report), each a series of pages.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class MissionSizes:
     at_interrupt: Stored
     at_end: Stored
     mission_record: int
+    documents: dict[str, list[int]]
     audit_items: int
     audit_bytes: int
     status: str
@@ -223,13 +225,17 @@ def measure(changes: int) -> MissionSizes:
         if started.get("status") != "awaiting_approval" or started.get("changes") != changes:
             raise RuntimeError(f"expected a plan of {changes} changes awaiting approval, got {started}")
         at_interrupt = stored_items(tables["Checkpoints"], mission_id)
-        plan = service.graph.get_state({"configurable": {"thread_id": mission_id}}).values["plan"]
+        execution = session.client("stepfunctions").describe_execution(executionArn=started["execution_arn"])
         results = [
-            {"change_id": change.change_id, "decision": "approved", "outcome": "applied", "reason": ""}
-            for change in plan.changes
+            {"change_id": change["change_id"], "decision": "approved", "outcome": "applied", "reason": ""}
+            for change in json.loads(execution["input"])["changes"]
         ]
         finished = service.resume_mission({"mission_id": mission_id, "results": results})
         record = tables["Missions"].get_item(Key={"mission_id": mission_id})["Item"]
+        documents: dict[str, list[int]] = defaultdict(list)
+        for item in _all_items(tables["Missions"]):
+            if item.get("mission") == mission_id and "record" in item:
+                documents[str(item["record"]).removesuffix("-page")].append(item_size(item))
         audit = [item for item in _all_items(tables["Audit"]) if item["mission_id"] == mission_id]
         return MissionSizes(
             changes=changes,
@@ -237,6 +243,7 @@ def measure(changes: int) -> MissionSizes:
             at_interrupt=at_interrupt,
             at_end=stored_items(tables["Checkpoints"], mission_id),
             mission_record=item_size(record),
+            documents=dict(documents),
             audit_items=len(audit),
             audit_bytes=sum(item_size(item) for item in audit),
             status=str(finished["status"]),
@@ -317,6 +324,15 @@ def report(missions: Sequence[MissionSizes]) -> None:
                 _kb(m.audit_bytes),
             ]
             for m in missions
+        ],
+    )
+    print_table(
+        "Mission documents (Missions table, one item per page; the checkpoint holds their digests)",
+        ["changes", "document", "pages", "KB total", "largest page KB", "of 400 KB limit"],
+        [
+            [m.changes, name, len(sizes), _kb(sum(sizes)), _kb(max(sizes)), _margin(max(sizes), DYNAMODB_LIMIT_BYTES)]
+            for m in missions
+            for name, sizes in sorted(m.documents.items())
         ],
     )
     worst = max((m.at_end.largest for m in missions), default=0)

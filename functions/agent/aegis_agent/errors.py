@@ -72,6 +72,13 @@ class CheckpointTooLarge(AgentError):
     error_name = "Agent.CheckpointTooLarge"
 
 
+class DocumentInvalid(AgentError):
+    """A mission document (Missions table pages) is missing a page or is not the text its reference's digest
+    names: the state and the stored document disagree, and the mission cannot go on from either."""
+
+    error_name = "Agent.DocumentInvalid"
+
+
 class ScanFailed(AgentError):
     """The scanner itself failed (not one check: those become scan errors and the scan goes on)."""
 

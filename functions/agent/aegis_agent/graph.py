@@ -3,13 +3,20 @@
     scan -> plan -> (proposed) request_approval -> rescan -> report -> audit -> END
                  -> (empty, capped or dry run)                report -> audit -> END
 
-`request_approval` stops the run with `interrupt()` carrying metadata only (ids, ARNs, risk, digests, diff texts).
-It re-runs from its start when the mission resumes, so it has no side effect: it only computes the request from
-the state and validates the answer. The answer is the state machine's opaque per-change results, never a token.
+The state is the mission's control state only; every collection that grows with the account or the plan is a
+mission document in the Missions table, written by the node that produces it and referenced from the state by page
+count and digest (see `state`): the scan's findings (`scan`), the plan (`plan`), the approval results (`results`),
+the re-scan's verdicts (`rescan`) and the report. A node that needs one reads it back, checked against its digest.
+
+`request_approval` stops the run with `interrupt()` carrying metadata only (mission id, plan digest, change ids and
+where the plan document is). It re-runs from its start when the mission resumes, so before the interrupt it has no
+side effect: it only computes the request from the state. The answer refers to the state machine's opaque per-change
+results (never a token), which the service validated against the plan and stored as the `results` document.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,35 +30,37 @@ from pydantic import ValidationError
 
 from aegis.audit import AuditLog
 from aegis.catalogue import ChangeBase
-from aegis.models import ChangeResult, Finding, ScanError, canonical_json, sha256_hex
+from aegis.models import ChangeResult, canonical_json, sha256_hex
 from aegis_agent.errors import MalformedResume
 from aegis_agent.missions import MissionStore
 from aegis_agent.plan import make_plan
-from aegis_agent.report import ReportSummary, build_report, display_text
+from aegis_agent.report import ReportSummary, build_report
 from aegis_agent.scanner import Scanner, ScanOutcome, screen
 from aegis_agent.state import (
+    ApprovalResults,
+    DocumentRef,
     MissionRequest,
     Plan,
     PlanStatus,
+    PlanSummary,
+    RescanRecord,
+    ScanRecord,
     ScanSummary,
     Verification,
     VerifiedState,
-    WithheldNote,
 )
 
 SCAN, PLAN, REQUEST_APPROVAL, RESCAN, REPORT, AUDIT = "scan", "plan", "request_approval", "rescan", "report", "audit"
+# Mission documents, by the node that writes them (the report document is the MissionStore's own).
+SCAN_DOCUMENT, PLAN_DOCUMENT, RESULTS_DOCUMENT, RESCAN_DOCUMENT = "scan", "plan", "results", "rescan"
 
 
 class MissionState(TypedDict, total=False):
     request: MissionRequest
     scan: ScanSummary
-    findings: list[Finding]
-    scan_errors: list[ScanError]
-    withheld: list[WithheldNote]
-    plan: Plan
-    results: list[ChangeResult]
-    verification: list[Verification]
-    rescan_withheld: list[WithheldNote]
+    plan: PlanSummary
+    results: DocumentRef  # ApprovalResults
+    rescan: DocumentRef  # RescanRecord
     report: ReportSummary
 
 
@@ -67,7 +76,7 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any]) -> Comp
     graph = StateGraph(MissionState)
     graph.add_node(SCAN, lambda state: scan_node(state, deps))
     graph.add_node(PLAN, lambda state: plan_node(state, deps))
-    graph.add_node(REQUEST_APPROVAL, request_approval_node)
+    graph.add_node(REQUEST_APPROVAL, lambda state: request_approval_node(state, deps))
     graph.add_node(RESCAN, lambda state: rescan_node(state, deps))
     graph.add_node(REPORT, lambda state: report_node(state, deps))
     graph.add_node(AUDIT, lambda state: audit_node(state, deps))
@@ -81,10 +90,42 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any]) -> Comp
     return graph.compile(checkpointer=checkpointer)
 
 
+# --- the mission's documents, read back from the state's references ------------------------------------------------
+def load_scan(values: Mapping[str, Any], missions: MissionStore) -> ScanRecord:
+    """The scan's findings, errors and withheld notes of the mission whose state (channel values) is `values`."""
+    return missions.read_document(values["request"].mission_id, values["scan"].document, ScanRecord)
+
+
+def load_plan(values: Mapping[str, Any], missions: MissionStore) -> Plan:
+    """The plan (changes, exemptions, notes) of the mission whose state is `values`."""
+    return missions.read_document(values["request"].mission_id, values["plan"].document, Plan)
+
+
+def load_results(values: Mapping[str, Any], missions: MissionStore) -> tuple[ChangeResult, ...]:
+    """The per-change approval results, or none before the mission was resumed."""
+    if "results" not in values:
+        return ()
+    return missions.read_document(values["request"].mission_id, values["results"], ApprovalResults).results
+
+
+def load_rescan(values: Mapping[str, Any], missions: MissionStore) -> RescanRecord:
+    """The re-scan's verdicts, or an empty record when there was no re-scan."""
+    if "rescan" not in values:
+        return RescanRecord(verification=())
+    return missions.read_document(values["request"].mission_id, values["rescan"], RescanRecord)
+
+
 # --- nodes ---------------------------------------------------------------------------------------------------------
 def scan_node(state: MissionState, deps: AgentDeps) -> dict[str, Any]:
     request = state["request"]
     outcome = screen(deps.scanner.scan(request.regions, request.check_ids))
+    record = ScanRecord(
+        account_id=outcome.account_id,
+        findings=tuple(outcome.findings),
+        errors=tuple(outcome.errors),
+        withheld=tuple(outcome.withheld),
+    )
+    document = deps.missions.write_document(request.mission_id, SCAN_DOCUMENT, record)
     return {
         "scan": ScanSummary(
             account_id=outcome.account_id,
@@ -93,59 +134,82 @@ def scan_node(state: MissionState, deps: AgentDeps) -> dict[str, Any]:
             withheld_count=len(outcome.withheld),
             api_calls=outcome.api_calls,
             resource_counts=outcome.resource_counts,
-        ),
-        "findings": outcome.findings,
-        "scan_errors": outcome.errors,
-        "withheld": outcome.withheld,
+            by_severity=dict(Counter(f.severity.value for f in outcome.findings)),
+            by_cis_v5=dict(Counter(f.cis_v5 for f in outcome.findings)),
+            by_check=dict(Counter(f.check_id for f in outcome.findings)),
+            document=document,
+        )
     }
 
 
 def plan_node(state: MissionState, deps: AgentDeps) -> dict[str, Any]:
-    plan = make_plan(state["findings"], state["request"].policy, deps.scanner.propose, state["scan"].resource_counts)
-    return {"plan": plan}
+    request = state["request"]
+    scan = load_scan(state, deps.missions)
+    plan = make_plan(scan.findings, request.policy, deps.scanner.propose, state["scan"].resource_counts)
+    document = deps.missions.write_document(request.mission_id, PLAN_DOCUMENT, plan)
+    return {
+        "plan": PlanSummary(
+            status=plan.status,
+            stop_reason=plan.stop_reason,
+            change_ids=tuple(change.change_id for change in plan.changes),
+            plan_digest=plan_digest(plan.changes),
+            exemption_count=len(plan.exemptions),
+            note_count=len(plan.notes),
+            document=document,
+        )
+    }
 
 
 def route_after_plan(state: MissionState) -> str:
     return REQUEST_APPROVAL if state["plan"].status == PlanStatus.PROPOSED else REPORT
 
 
-def request_approval_node(state: MissionState) -> dict[str, Any]:
-    changes = state["plan"].changes
-    answer = interrupt(approval_request(state["request"].mission_id, changes))
-    return {"results": parse_results(answer, changes)}
+def request_approval_node(state: MissionState, deps: AgentDeps) -> dict[str, Any]:
+    mission_id = state["request"].mission_id
+    answer = interrupt(approval_request(mission_id, state["plan"]))
+    document = parse_answer(answer)
+    # The service checked the results before storing them; they are checked again against the plan as stored.
+    stored = deps.missions.read_document(mission_id, document, ApprovalResults)
+    match_plan(stored.results, load_plan(state, deps.missions).changes)
+    return {"results": document}
 
 
 def rescan_node(state: MissionState, deps: AgentDeps) -> dict[str, Any]:
-    changes = state["plan"].changes
+    request = state["request"]
+    changes = load_plan(state, deps.missions).changes
     check_ids = sorted({change.check_id for change in changes})
-    outcome = screen(deps.scanner.scan(state["request"].regions, check_ids))
-    return {"verification": verify(changes, outcome), "rescan_withheld": outcome.withheld}
+    outcome = screen(deps.scanner.scan(request.regions, check_ids))
+    record = RescanRecord(verification=tuple(verify(changes, outcome)), withheld=tuple(outcome.withheld))
+    return {"rescan": deps.missions.write_document(request.mission_id, RESCAN_DOCUMENT, record)}
 
 
 def report_node(state: MissionState, deps: AgentDeps) -> dict[str, Any]:
+    scan = load_scan(state, deps.missions)
+    rescan = load_rescan(state, deps.missions)
     report = build_report(
         request=state["request"],
-        account_id=state["scan"].account_id,
-        findings=state["findings"],
-        plan=state["plan"],
-        scan_errors=state["scan_errors"],
-        withheld=[*state["withheld"], *state.get("rescan_withheld", [])],
-        results=state.get("results", []),
-        verification=state.get("verification", []),
+        account_id=scan.account_id,
+        findings=scan.findings,
+        plan=load_plan(state, deps.missions),
+        scan_errors=scan.errors,
+        withheld=[*scan.withheld, *rescan.withheld],
+        results=load_results(state, deps.missions),
+        verification=rescan.verification,
         finished_at=deps.clock().isoformat(),
         status="completed",
     )
     # The report is stored beside the mission (rewriting the same pages if this node runs again); the state keeps
-    # only its summary, so the checkpoint does not hold the mission twice.
+    # only its summary.
     pages, digest = deps.missions.write_report(report)
     return {"report": ReportSummary(plan_status=report.plan_status, totals=report.totals, pages=pages, digest=digest)}
 
 
 def audit_node(state: MissionState, deps: AgentDeps) -> dict[str, Any]:
     mission_id = state["request"].mission_id
-    plan = state["plan"]
-    results = {r.change_id: r for r in state.get("results", [])}
-    verified = {v.change_id: v for v in state.get("verification", [])}
+    plan = load_plan(state, deps.missions)
+    rescan = load_rescan(state, deps.missions)
+    results = {r.change_id: r for r in load_results(state, deps.missions)}
+    verified = {v.change_id: v for v in rescan.verification}
     for change in plan.changes:
         result = results.get(change.change_id)
         verification = verified.get(change.change_id)
@@ -161,6 +225,7 @@ def audit_node(state: MissionState, deps: AgentDeps) -> dict[str, Any]:
             verified=verification.state.value if verification else None,
         )
     summary = state["report"]
+    withheld = [*load_scan(state, deps.missions).withheld, *rescan.withheld]
     deps.audit.append(
         mission_id,
         "mission.report",
@@ -170,7 +235,7 @@ def audit_node(state: MissionState, deps: AgentDeps) -> dict[str, Any]:
         report_digest=summary.digest,
         plan_stop_reason=plan.stop_reason,
         exemptions=[{"finding_id": e.finding_id, "source": e.source, "reason": e.reason} for e in plan.exemptions],
-        withheld=[note.model_dump(mode="json") for note in (*state["withheld"], *state.get("rescan_withheld", []))],
+        withheld=[note.model_dump(mode="json") for note in withheld],
     )
     return {}
 
@@ -187,33 +252,20 @@ def plan_digest(changes: Sequence[ChangeBase]) -> str:
     return sha256_hex(canonical_json([[c.change_id, c.digest] for c in changes]))
 
 
-def approval_request(mission_id: str, changes: Sequence[ChangeBase]) -> dict[str, Any]:
-    """The interrupt payload: what a human is asked to approve, as metadata only."""
+def approval_request(mission_id: str, plan: PlanSummary) -> dict[str, Any]:
+    """The interrupt payload: what a human is asked to approve, as metadata only. The plan digest commits to every
+    change (its id and digest); each change's resource, risk and diff are in the plan document it names."""
     return {
         "mission_id": mission_id,
-        "plan_digest": plan_digest(changes),
-        "changes": [
-            {
-                "change_id": c.change_id,
-                "kind": c.kind,
-                "check_id": c.check_id,
-                "resource_arn": c.resource_arn,
-                "region": c.region,
-                "risk": c.risk.value,
-                "digest": c.digest,
-                # Withheld here like in the report when a name recombined outside its ARN looks like a secret;
-                # the structured before/after travel with the change itself.
-                "before": display_text(c, "before_text", c.describe_before(), []),
-                "after": display_text(c, "after_text", c.describe_after(), []),
-            }
-            for c in changes
-        ],
+        "plan_digest": plan.plan_digest,
+        "change_ids": list(plan.change_ids),
+        "plan_document": plan.document.model_dump(mode="json"),
     }
 
 
 def parse_results(answer: Any, changes: Sequence[ChangeBase]) -> list[ChangeResult]:
-    """Validate the resume answer: `{"results": [ChangeResult...]}` for exactly the changes of this plan, one each.
-    Errors name the problem, never echo the input."""
+    """Validate the state machine's answer: `{"results": [ChangeResult...]}` for exactly the changes of this plan,
+    one each; returned in plan order. Errors name the problem, never echo the input."""
     if not isinstance(answer, Mapping) or set(answer) != {"results"} or not isinstance(answer["results"], list):
         raise MalformedResume("the resume value must be {results: [...]}")
     try:
@@ -221,6 +273,11 @@ def parse_results(answer: Any, changes: Sequence[ChangeBase]) -> list[ChangeResu
     except ValidationError as exc:
         fields = sorted({".".join(str(p) for p in err["loc"]) for err in exc.errors()})
         raise MalformedResume(f"invalid per-change result (fields: {', '.join(fields)})") from None
+    return match_plan(results, changes)
+
+
+def match_plan(results: Sequence[ChangeResult], changes: Sequence[ChangeBase]) -> list[ChangeResult]:
+    """The results in plan order, if there is exactly one for each change of the plan; else MalformedResume."""
     expected = {c.change_id for c in changes}
     received = [r.change_id for r in results]
     if len(received) != len(set(received)):
@@ -231,6 +288,25 @@ def parse_results(answer: Any, changes: Sequence[ChangeBase]) -> list[ChangeResu
         raise MalformedResume(f"results do not match the plan ({unknown} unknown, {missing} missing change ids)")
     order = {c.change_id: i for i, c in enumerate(changes)}
     return sorted(results, key=lambda r: order[r.change_id])
+
+
+def results_answer(document: DocumentRef) -> dict[str, Any]:
+    """The resume value: a reference to the stored `results` document. LangGraph persists resume values, so the
+    results themselves are persisted once, in their document, and the checkpoint holds only where they are."""
+    return {"results_document": document.model_dump(mode="json")}
+
+
+def parse_answer(answer: Any) -> DocumentRef:
+    """The `results` document a resume value refers to; MalformedResume for anything else."""
+    if not isinstance(answer, Mapping) or set(answer) != {"results_document"}:
+        raise MalformedResume("the resume value must be {results_document: {name, pages, digest}}")
+    try:
+        document = DocumentRef.model_validate(answer["results_document"])
+    except ValidationError:
+        raise MalformedResume("the resume value names no valid document") from None
+    if document.name != RESULTS_DOCUMENT:
+        raise MalformedResume("the resume value names another document than the results")
+    return document
 
 
 def verify(changes: Sequence[ChangeBase], outcome: ScanOutcome) -> list[Verification]:

@@ -1,30 +1,36 @@
-"""The Missions table: one item per mission, created idempotently on the triggering event's id.
+"""The Missions table: one item per mission, created idempotently on the triggering event's id, and the mission's
+documents beside it.
 
 A mission item is metadata only: status, what was asked, counts, a CIS/check summary, the execution ARN, a named
-error, and the report JSON. Every write is checked for secret-shaped values first (and refused, never scrubbed).
+error, and where its report is. A document (the scan's findings, the plan, the approval results, the re-scan's
+verdicts, the report) is JSON text cut into pages, one item per page keyed `<mission id>#<name>#<page>`, so that no
+mission of any size meets DynamoDB's item limit; the graph's state refers to it by page count and SHA-256. Every
+write is checked for secret-shaped values first (and refused, never scrubbed).
 """
 
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from botocore.exceptions import ClientError
+from pydantic import BaseModel, ValidationError
 
-from aegis.models import Finding, sha256_hex
+from aegis.models import sha256_hex
 from aegis.secrets_guard import refuse_secrets
-from aegis_agent.errors import MissionNotFound, MissionNotResumable
+from aegis_agent.errors import DocumentInvalid, MissionNotFound, MissionNotResumable
 from aegis_agent.report import MissionReport
-from aegis_agent.state import MissionRequest, Plan, ScanSummary
+from aegis_agent.state import DocumentRef, MissionRequest, PlanSummary, ScanSummary
 
 MISSION_ID_PREFIX = "m-"
-REPORT_PAGE_RECORD = "report-page"
+REPORT_DOCUMENT = "report"
+REPORT_PAGE_RECORD = f"{REPORT_DOCUMENT}-page"
 # At most 4 bytes per character in UTF-8: a page stays under 256 KB whatever the text.
-REPORT_PAGE_CHARS = 64_000
+DOCUMENT_PAGE_CHARS = 64_000
+REPORT_PAGE_CHARS = DOCUMENT_PAGE_CHARS
 
 
 class MissionStatus(StrEnum):
@@ -40,25 +46,25 @@ def mission_id_for_event(event_id: str) -> str:
     return MISSION_ID_PREFIX + sha256_hex(event_id)[:20]
 
 
-def mission_summary(scan: ScanSummary, findings: Sequence[Finding], plan: Plan) -> dict[str, Any]:
+def mission_summary(scan: ScanSummary, plan: PlanSummary) -> dict[str, Any]:
     """Counts and the check/CIS summary of a mission, for its item (small, metadata only)."""
     return {
         "account_id": scan.account_id,
         "plan_status": plan.status.value,
         "plan_stop_reason": plan.stop_reason,
         "counts": {
-            "findings": len(findings),
-            "changes": len(plan.changes),
-            "exemptions": len(plan.exemptions),
-            "plan_notes": len(plan.notes),
+            "findings": scan.finding_count,
+            "changes": len(plan.change_ids),
+            "exemptions": plan.exemption_count,
+            "plan_notes": plan.note_count,
             "scan_errors": scan.error_count,
             "withheld": scan.withheld_count,
             "api_calls": scan.api_calls,
         },
-        "by_severity": dict(sorted(Counter(f.severity.value for f in findings).items())),
-        "by_cis_v5": dict(sorted(Counter(f.cis_v5 for f in findings).items())),
-        "by_check": dict(sorted(Counter(f.check_id for f in findings).items())),
-        "change_ids": [c.change_id for c in plan.changes],
+        "by_severity": dict(sorted(scan.by_severity.items())),
+        "by_cis_v5": dict(sorted(scan.by_cis_v5.items())),
+        "by_check": dict(sorted(scan.by_check.items())),
+        "change_ids": list(plan.change_ids),
     }
 
 
@@ -126,26 +132,51 @@ class MissionStore:
                 raise
             raise MissionNotResumable(f"mission {mission_id} is not in a state that allows {status.value}") from None
 
-    # --- the report: JSON text in pages, so that no mission of any size meets DynamoDB's item limit ---------------
-    def write_report(self, report: MissionReport) -> tuple[int, str]:
-        """Store the report as page items beside the mission item; return (pages, SHA-256 of the JSON text)."""
-        document = report.model_dump(mode="json")
-        refuse_secrets(document, where="mission.report")
-        text = json.dumps(document, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
-        pages = [text[start : start + REPORT_PAGE_CHARS] for start in range(0, len(text), REPORT_PAGE_CHARS)]
+    # --- documents: JSON text in pages, so that no mission of any size meets DynamoDB's item limit ---------------
+    def write_document(self, mission_id: str, name: str, document: BaseModel) -> DocumentRef:
+        """Store `document` as page items beside the mission item (rewriting the same pages if a node runs again)
+        and return its reference. A secret-shaped string anywhere in it refuses the whole document."""
+        dumped = document.model_dump(mode="json")
+        refuse_secrets(dumped, where=f"mission.{name}")
+        text = json.dumps(dumped, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+        pages = [text[start : start + DOCUMENT_PAGE_CHARS] for start in range(0, len(text), DOCUMENT_PAGE_CHARS)]
         # One PutItem per page: the agent's role may put and get mission items, nothing broader.
         for index, body in enumerate(pages):
             self._table.put_item(
                 Item={
-                    "mission_id": report_page_key(report.mission_id, index),
-                    "record": REPORT_PAGE_RECORD,
-                    "mission": report.mission_id,
+                    "mission_id": document_page_key(mission_id, name, index),
+                    "record": f"{name}-page",
+                    "mission": mission_id,
                     "page": index,
                     "pages": len(pages),
                     "body": body,
                 }
             )
-        return len(pages), sha256_hex(text)
+        return DocumentRef(name=name, pages=len(pages), digest=sha256_hex(text))
+
+    def read_document[T: BaseModel](self, mission_id: str, ref: DocumentRef, model: type[T]) -> T:
+        """The document `ref` names, as `model`; DocumentInvalid if a page is missing or the text is not exactly the
+        one the reference was made from."""
+        bodies = []
+        for index in range(ref.pages):
+            page = self._table.get_item(
+                Key={"mission_id": document_page_key(mission_id, ref.name, index)}, ConsistentRead=True
+            ).get("Item")
+            if page is None:
+                raise DocumentInvalid(f"page {index} of the {ref.name} document of {mission_id} is missing")
+            bodies.append(str(page["body"]))
+        text = "".join(bodies)
+        if sha256_hex(text) != ref.digest:
+            raise DocumentInvalid(f"the {ref.name} document of {mission_id} does not match its digest")
+        try:
+            return model.model_validate_json(text)
+        except ValidationError:
+            raise DocumentInvalid(f"the {ref.name} document of {mission_id} is not a {model.__name__}") from None
+
+    def write_report(self, report: MissionReport) -> tuple[int, str]:
+        """Store the report as the mission's `report` document; return (pages, SHA-256 of the JSON text)."""
+        ref = self.write_document(report.mission_id, REPORT_DOCUMENT, report)
+        return ref.pages, ref.digest
 
     def read_report(self, mission_id: str) -> MissionReport | None:
         """The mission's report (None before it has one), checked against the digest the mission item records."""
@@ -153,19 +184,16 @@ class MissionStore:
         pages = int(item.get("report_pages", 0))
         if not pages:
             return None
-        bodies = []
-        for index in range(pages):
-            page = self._table.get_item(
-                Key={"mission_id": report_page_key(mission_id, index)}, ConsistentRead=True
-            ).get("Item")
-            if page is None:
-                raise ValueError(f"page {index} of the report of {mission_id} is missing")
-            bodies.append(str(page["body"]))
-        text = "".join(bodies)
-        if sha256_hex(text) != item.get("report_digest"):
-            raise ValueError(f"the report of {mission_id} does not match its recorded digest")
-        return MissionReport.model_validate_json(text)
+        try:
+            ref = DocumentRef(name=REPORT_DOCUMENT, pages=pages, digest=str(item.get("report_digest", "")))
+        except ValidationError:
+            raise DocumentInvalid(f"the mission item of {mission_id} records no valid report digest") from None
+        return self.read_document(mission_id, ref, MissionReport)
+
+
+def document_page_key(mission_id: str, name: str, index: int) -> str:
+    return f"{mission_id}#{name}#{index:03d}"
 
 
 def report_page_key(mission_id: str, index: int) -> str:
-    return f"{mission_id}#report#{index:03d}"
+    return document_page_key(mission_id, REPORT_DOCUMENT, index)

@@ -4,8 +4,9 @@ start_mission: parse the EventBridge event -> halt check -> create the mission o
 to its interrupt (or to the end when there is nothing to approve) -> start the state machine execution named after
 the mission -> record the mission.
 
-resume_mission: parse `{mission_id, results}` -> halt check -> load the thread from DynamoDB -> resume with the
-opaque per-change results (bound to the pending interrupt's id) -> re-scan, report, audit -> record the mission.
+resume_mission: parse `{mission_id, results}` -> halt check -> load the thread from DynamoDB -> check the opaque
+per-change results against the plan and store them as the mission's `results` document -> resume with a reference to
+it (bound to the pending interrupt's id) -> re-scan, report, audit -> record the mission.
 
 Failures mark the mission failed with a named error and are audited by name; an exception's text is never written
 or logged (it may carry anything), and a refusal by the checkpoint serializer is audited as `Agent.SecretRefused`.
@@ -29,18 +30,19 @@ from aegis_agent.checkpointer import DynamoDBCheckpointSaver
 from aegis_agent.errors import (
     AgentError,
     CheckpointRefused,
+    DocumentInvalid,
     GraphFailed,
     MalformedEvent,
     MalformedResume,
     MissionNotResumable,
 )
 from aegis_agent.events import CustomScanEvent, ScheduledScanEvent, parse_resume_event, parse_scan_event
-from aegis_agent.graph import AgentDeps, build_graph, parse_results, plan_digest
+from aegis_agent.graph import RESULTS_DOCUMENT, AgentDeps, build_graph, load_plan, parse_results, results_answer
 from aegis_agent.missions import MissionStatus, MissionStore, mission_id_for_event, mission_summary
 from aegis_agent.scanner import AwsScanner, Scanner
 from aegis_agent.serializer import SecretRefusingSerializer
 from aegis_agent.settings import AgentSettings
-from aegis_agent.state import MissionRequest, Trigger
+from aegis_agent.state import ApprovalResults, MissionRequest, Trigger
 
 logger = Logger(child=True)
 
@@ -199,13 +201,16 @@ class AgentService:
             raise MissionNotResumable(f"mission {mission_id} has no pending approval request")
         interrupt_id = snapshot.interrupts[0].id
         try:
-            parse_results({"results": results}, snapshot.values["plan"].changes)
-        except MalformedResume as exc:
+            checked = parse_results({"results": results}, load_plan(snapshot.values, self.missions).changes)
+        except (MalformedResume, DocumentInvalid) as exc:
             raise self._fail(mission_id, exc) from None
         self.serde.refusals.clear()
         try:
+            # Stored once, checked for secrets like every document; the graph is answered with where they are.
+            stored = ApprovalResults(results=tuple(checked))
+            document = self.missions.write_document(mission_id, RESULTS_DOCUMENT, stored)
             # Keyed by the interrupt id, so this answer can only ever answer this request.
-            self.graph.invoke(Command(resume={interrupt_id: {"results": results}}), config, durability="sync")
+            self.graph.invoke(Command(resume={interrupt_id: results_answer(document)}), config, durability="sync")
         except Exception as exc:
             raise self._fail(mission_id, exc) from None
         return self._settle(mission_id, config, from_statuses=(MissionStatus.AWAITING_APPROVAL,))
@@ -223,7 +228,7 @@ class AgentService:
     ) -> dict[str, Any]:
         snapshot = self.graph.get_state(config)
         values = snapshot.values
-        summary = mission_summary(values["scan"], values["findings"], values["plan"])
+        summary = mission_summary(values["scan"], values["plan"])
         if not snapshot.interrupts:
             report = values["report"]
             now = self._clock()
@@ -245,13 +250,17 @@ class AgentService:
                 "findings": report.totals.findings,
                 "changes": report.totals.changes,
             }
-        changes = values["plan"].changes
         try:
             ensure_not_halted(self._control)
         except Halted:
             self.missions.update(mission_id, MissionStatus.HALTED, self._clock(), expected=from_statuses, **summary)
             self.audit.append(mission_id, "mission.halted", "halted", before="start_execution")
             return {"mission_id": mission_id, "status": MissionStatus.HALTED.value}
+        plan = values["plan"]
+        try:
+            changes = load_plan(values, self.missions).changes
+        except DocumentInvalid as exc:
+            raise self._fail(mission_id, exc) from None
         execution_arn = self._start_execution(mission_id, changes)
         self.missions.update(
             mission_id,
@@ -266,14 +275,14 @@ class AgentService:
             "approval.requested",
             "started",
             execution_arn=execution_arn,
-            plan_digest=plan_digest(changes),
+            plan_digest=plan.plan_digest,
             changes=[{"change_id": c.change_id, "digest": c.digest, "resource_arn": c.resource_arn} for c in changes],
         )
         return {
             "mission_id": mission_id,
             "status": MissionStatus.AWAITING_APPROVAL.value,
             "execution_arn": execution_arn,
-            "findings": len(values["findings"]),
+            "findings": values["scan"].finding_count,
             "changes": len(changes),
         }
 

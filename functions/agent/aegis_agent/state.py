@@ -1,5 +1,11 @@
-"""The graph's state: what a mission checkpoint holds. Metadata only: findings (with the few evidence fields the
-checks need), catalogue changes, opaque per-change results and the report. Never a token or a secret.
+"""The graph's state (what a mission checkpoint holds) and the mission documents it refers to.
+
+The checkpoint holds the mission's control state only: the request, counts and summaries, digests, and a
+`DocumentRef` for each collection that grows with the account or the plan. Those collections - the scan's findings,
+the plan, the approval results, the re-scan's verdicts and the report - are documents in the Missions table (JSON
+pages, written once by the node that produces them, refused if they carry a secret-shaped string, read back only if
+their SHA-256 matches the reference). So a checkpoint item stays a few KB whatever the size of the account, far from
+DynamoDB's 400 KB item limit. Never a token or a secret, in the state or in a document.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from typing import Literal
 from pydantic import Field
 
 from aegis.catalogue import ProposedChange
-from aegis.models import Finding, Frozen
+from aegis.models import ChangeResult, Finding, Frozen, ScanError
 
 
 class Trigger(StrEnum):
@@ -83,13 +89,37 @@ class PlanStatus(StrEnum):
     CAPPED = "capped"  # a blast-radius cap stopped the plan
 
 
+class DocumentRef(Frozen):
+    """A mission document in the Missions table: its name, how many pages it has and the SHA-256 of its JSON text.
+    A reader gets exactly the document the state was built with, or a named error."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    pages: int = Field(ge=1)
+    digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class ScanRecord(Frozen):
+    """The `scan` document: what the scan found, screened (secret-shaped resource data withheld)."""
+
+    account_id: str
+    findings: tuple[Finding, ...] = ()
+    errors: tuple[ScanError, ...] = ()
+    withheld: tuple[WithheldNote, ...] = ()
+
+
 class ScanSummary(Frozen):
+    """What the state keeps of the scan: counts (per severity, CIS control and check) and where the findings are."""
+
     account_id: str
     finding_count: int
     error_count: int
     withheld_count: int
     api_calls: int = 0
     resource_counts: dict[str, int] = Field(default_factory=dict)
+    by_severity: dict[str, int] = Field(default_factory=dict)
+    by_cis_v5: dict[str, int] = Field(default_factory=dict)
+    by_check: dict[str, int] = Field(default_factory=dict)
+    document: DocumentRef
 
 
 class Plan(Frozen):
@@ -104,6 +134,19 @@ class Plan(Frozen):
     share_unchecked_types: tuple[str, ...] = ()
 
 
+class PlanSummary(Frozen):
+    """What the state keeps of the plan (the `plan` document): its status, the ids of its changes, the digest a
+    human approves (`plan_digest`, over each change's id and digest), counts, and where the changes are."""
+
+    status: PlanStatus
+    stop_reason: str | None = None
+    change_ids: tuple[str, ...] = ()
+    plan_digest: str
+    exemption_count: int = 0
+    note_count: int = 0
+    document: DocumentRef
+
+
 class VerifiedState(StrEnum):
     FIXED = "fixed"  # the re-scan no longer finds the problem
     STILL_FAILING = "still_failing"  # the re-scan still finds it
@@ -116,3 +159,16 @@ class Verification(Frozen):
     resource_arn: str
     state: VerifiedState
     detail: str = ""
+
+
+class ApprovalResults(Frozen):
+    """The `results` document: the state machine's opaque per-change results, in plan order. Never a token."""
+
+    results: tuple[ChangeResult, ...]
+
+
+class RescanRecord(Frozen):
+    """The `rescan` document: the re-scan's verdict per change, and what it withheld."""
+
+    verification: tuple[Verification, ...]
+    withheld: tuple[WithheldNote, ...] = ()

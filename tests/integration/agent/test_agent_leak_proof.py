@@ -1,7 +1,8 @@
 """The leak proof: run missions while planting known secrets everywhere a careless implementation would let them in
 (the environment, config values, an exception raised inside a node, a resume value, tags on seeded resources and
-the triggering event), then search every item of the Checkpoints, Missions and Audit tables, deserializing nothing
-(raw item JSON, binary blobs as text), for every planted value: zero hits. Where the serializer refused, the
+the triggering event), then search every item of the Checkpoints, Missions (mission items and the mission documents:
+scan, plan, results, re-scan, report) and Audit tables, deserializing nothing (raw item JSON, binary blobs as text),
+for every planted value: zero hits. Where the serializer refused, the
 mission failed with the named error and the refusal is in the audit trail."""
 
 from __future__ import annotations
@@ -173,7 +174,7 @@ def leak_run() -> Iterator[LeakRun]:
                 LambdaContext(aws_request_id=planted.plant("config resume request id", jwt())),
             )
 
-            # Mission B: a resume value carries a bearer token in a result's reason; the serializer refuses it.
+            # Mission B: a result's reason carries a bearer token; it is refused before the results are stored.
             started = load_agent_app("leak_app_scan_b").scan_handler(scheduled_event("leak-b"), LambdaContext())
             ids = change_ids(sfn, started["execution_arn"])
             token = planted.plant("resume value reason", "Bearer " + high_entropy())
@@ -215,11 +216,15 @@ def test_the_planted_values_were_really_offered_to_the_agent(leak_run: LeakRun) 
     ]
 
 
-def test_the_search_finds_values_inside_binary_checkpoint_blobs(leak_run: LeakRun) -> None:
-    # A harmless value known to be in the state (the seeded bastion's exemption reason) is found in the raw
-    # checkpoint bytes: the search below would see a planted value wherever it was stored.
-    assert EXEMPT_REASON in raw_text(leak_run.tables["Checkpoints"])
-    assert leak_run.seeded_group in raw_text(leak_run.tables["Checkpoints"])
+def test_the_search_finds_values_wherever_the_agent_stored_them(leak_run: LeakRun) -> None:
+    # Harmless values known to be stored are found by the search below, so it would see a planted value wherever it
+    # was stored: the seeded bastion's exemption reason and the seeded group in the mission documents (Missions
+    # table), and mission A's plan digest inside the binary checkpoint blobs.
+    assert EXEMPT_REASON in raw_text(leak_run.tables["Missions"])
+    assert leak_run.seeded_group in raw_text(leak_run.tables["Missions"])
+    trail = read_trail(leak_run.tables["Audit"], leak_run.outcomes["A"]["mission_id"])
+    [requested] = [json.loads(i["details"]) for i in trail if i["action"] == "approval.requested"]
+    assert requested["plan_digest"] in raw_text(leak_run.tables["Checkpoints"])
 
 
 PLACES = ("Checkpoints", "Missions", "Audit")

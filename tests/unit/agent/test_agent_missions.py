@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+from langchain_core.runnables import RunnableConfig
 
 from aegis.audit import read_trail
 from aegis.models import ScanError
@@ -19,6 +20,7 @@ from aegis_agent.errors import (
     MissionNotFound,
     MissionNotResumable,
 )
+from aegis_agent.graph import load_plan, plan_digest
 from aegis_agent.missions import MissionStore, mission_id_for_event
 from aegis_agent.state import Suppression
 from tests.unit.agent.agent_world import (
@@ -94,25 +96,23 @@ def test_a_scheduled_scan_plans_interrupts_and_starts_one_execution_named_after_
 
 def test_the_interrupt_carries_metadata_only(aws: Any, tables: dict[str, Any], sfn: Any) -> None:
     service = build_service(aws, FakeScanner(standard_findings()), settings())
-    service.start_mission(scheduled_event())
+    started = service.start_mission(scheduled_event())
     mission_id = mission_id_for_event(scheduled_event()["id"])
-    [pending] = service.graph.get_state({"configurable": {"thread_id": mission_id}}).interrupts
+    snapshot = service.graph.get_state({"configurable": {"thread_id": mission_id}})
+    [pending] = snapshot.interrupts
     request = pending.value
-    assert set(request) == {"mission_id", "plan_digest", "changes"}
+    assert set(request) == {"mission_id", "plan_digest", "change_ids", "plan_document"}
     assert request["mission_id"] == mission_id
-    for change in request["changes"]:
-        assert set(change) == {
-            "change_id",
-            "kind",
-            "check_id",
-            "resource_arn",
-            "region",
-            "risk",
-            "digest",
-            "before",
-            "after",
-        }
-        assert all(isinstance(value, str) for value in change.values())
+    # What is asked is exactly what the state machine was started with, bound by the digest the audit recorded.
+    payload = json.loads(sfn.describe_execution(executionArn=started["execution_arn"])["input"])
+    assert request["change_ids"] == [c["change_id"] for c in payload["changes"]]
+    [requested] = [i for i in read_trail(tables["Audit"], mission_id) if i["action"] == "approval.requested"]
+    assert request["plan_digest"] == json.loads(requested["details"])["plan_digest"]
+    # The changes themselves (resources, risk, diff) are in the plan document the interrupt names, unchanged.
+    assert request["plan_document"] == snapshot.values["plan"].document.model_dump(mode="json")
+    plan = load_plan(snapshot.values, MissionStore(tables["Missions"]))
+    assert [c.model_dump(mode="json") for c in plan.changes] == payload["changes"]
+    assert plan_digest(plan.changes) == request["plan_digest"]
 
 
 def test_resume_in_a_fresh_service_rescans_reports_and_audits(aws: Any, tables: dict[str, Any], sfn: Any) -> None:
@@ -174,9 +174,9 @@ def test_the_interrupting_node_has_no_side_effect_when_it_reruns_on_resume(
     service = build_service(aws, scanner, settings())
     service.start_mission(scheduled_event())
     mission_id = mission_id_for_event(scheduled_event()["id"])
-    config = {"configurable": {"thread_id": mission_id}}
+    config: RunnableConfig = {"configurable": {"thread_id": mission_id}}
     asked = service.graph.get_state(config).interrupts[0]
-    change_id = asked.value["changes"][0]["change_id"]
+    [change_id] = asked.value["change_ids"]
 
     fresh = build_service(aws, scanner, settings())
     assert fresh.graph.get_state(config).interrupts[0] == asked  # recomputed from state, identical
@@ -234,7 +234,7 @@ def test_a_duplicate_event_returns_the_existing_mission_without_a_second_scan_or
     second = start(aws, scanner)
     assert second == {"mission_id": first["mission_id"], "status": "awaiting_approval", "created": False}
     assert len(scanner.calls) == 1
-    assert len(all_items(tables["Missions"])) == 1
+    assert [i["mission_id"] for i in all_items(tables["Missions"]) if "record" not in i] == [first["mission_id"]]
     assert len(executions(sfn)) == 1
     assert actions(tables, first["mission_id"]).count("mission.duplicate_event") == 1
     other = start(aws, scanner, scheduled_event("another-event-id"))
