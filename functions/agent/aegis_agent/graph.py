@@ -53,6 +53,8 @@ from aegis_agent.state import (
 SCAN, PLAN, REQUEST_APPROVAL, RESCAN, REPORT, AUDIT = "scan", "plan", "request_approval", "rescan", "report", "audit"
 # Mission documents, by the node that writes them (the report document is the MissionStore's own).
 SCAN_DOCUMENT, PLAN_DOCUMENT, RESULTS_DOCUMENT, RESCAN_DOCUMENT = "scan", "plan", "results", "rescan"
+# Entries per audit item for account-sized lists: at ~150 bytes each, a part stays near 40 KB.
+AUDIT_PART_ENTRIES = 250
 
 
 class MissionState(TypedDict, total=False):
@@ -224,8 +226,13 @@ def audit_node(state: MissionState, deps: AgentDeps) -> dict[str, Any]:
             reason=result.reason if result else "",
             verified=verification.state.value if verification else None,
         )
-    summary = state["report"]
+    exemptions = [{"finding_id": e.finding_id, "source": e.source, "reason": e.reason} for e in plan.exemptions]
+    _append_in_parts(deps.audit, mission_id, "mission.exemptions", "exemptions", exemptions)
     withheld = [*load_scan(state, deps.missions).withheld, *rescan.withheld]
+    _append_in_parts(
+        deps.audit, mission_id, "mission.withheld", "withheld", [note.model_dump(mode="json") for note in withheld]
+    )
+    summary = state["report"]
     deps.audit.append(
         mission_id,
         "mission.report",
@@ -234,10 +241,16 @@ def audit_node(state: MissionState, deps: AgentDeps) -> dict[str, Any]:
         report_pages=summary.pages,
         report_digest=summary.digest,
         plan_stop_reason=plan.stop_reason,
-        exemptions=[{"finding_id": e.finding_id, "source": e.source, "reason": e.reason} for e in plan.exemptions],
-        withheld=[note.model_dump(mode="json") for note in withheld],
     )
     return {}
+
+
+def _append_in_parts(audit: AuditLog, mission_id: str, action: str, name: str, entries: Sequence[Any]) -> None:
+    """Lists that grow with the account (exemptions, withheld notes) are audited in parts of a bounded size, so no
+    audit item nears DynamoDB's item limit however many resources an account exempts."""
+    parts = [entries[start : start + AUDIT_PART_ENTRIES] for start in range(0, len(entries), AUDIT_PART_ENTRIES)]
+    for index, part in enumerate(parts):
+        audit.append(mission_id, action, "recorded", part=index + 1, parts=len(parts), **{name: list(part)})
 
 
 def _change_outcome(result: ChangeResult | None, status: PlanStatus) -> str:

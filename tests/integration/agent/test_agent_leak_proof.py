@@ -210,9 +210,10 @@ def test_the_planted_values_were_really_offered_to_the_agent(leak_run: LeakRun) 
     assert leak_run.outcomes["A"]["status"] == "completed"
     # The planted tags reached the scan: the tagged group is a finding whose exemption the scanner withheld.
     trail = read_trail(leak_run.tables["Audit"], leak_run.outcomes["A"]["mission_id"])
-    [report] = [json.loads(i["details"]) for i in trail if i["action"] == "mission.report"]
+    parts = [json.loads(i["details"]) for i in trail if i["action"] == "mission.withheld"]
+    withheld = [note for part in parts for note in part["withheld"]]
     assert {"check_id": "ec2-admin-port-open-ipv4", "field": "tags.aegis:exempt", "kind": "jwt"} in [
-        {k: note[k] for k in ("check_id", "field", "kind")} for note in report["withheld"]
+        {k: note[k] for k in ("check_id", "field", "kind")} for note in withheld
     ]
 
 

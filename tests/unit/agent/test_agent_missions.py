@@ -161,6 +161,7 @@ def test_resume_in_a_fresh_service_rescans_reports_and_audits(aws: Any, tables: 
         "approval.requested",
         "change.result",
         "change.result",
+        "mission.exemptions",
         "mission.report",
         "mission.completed",
     ]
@@ -299,8 +300,10 @@ def test_exempt_and_suppressed_findings_are_recorded_with_their_reasons(
     dispositions = {(f.resource_arn, f.disposition, f.reason) for f in report.findings}
     assert ("arn:aws:s3:::website", "exempt", "public website by design") in dispositions
     assert (f"arn:aws:ec2:{REGION}:123456789012:volume/*", "suppressed", "EBS governed by SCP") in dispositions
-    audit = [i for i in read_trail(tables["Audit"], outcome["mission_id"]) if i["action"] == "mission.report"]
-    recorded = json.loads(audit[0]["details"])["exemptions"]
+    [audit] = [i for i in read_trail(tables["Audit"], outcome["mission_id"]) if i["action"] == "mission.exemptions"]
+    details = json.loads(audit["details"])
+    assert (details["part"], details["parts"]) == (1, 1)
+    recorded = details["exemptions"]
     assert sorted(recorded, key=lambda e: e["source"]) == [
         {"finding_id": ebs_finding().finding_id, "source": "suppression", "reason": "EBS governed by SCP"},
         {"finding_id": bucket_finding("website").finding_id, "source": "tag", "reason": "public website by design"},
