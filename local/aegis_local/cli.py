@@ -4,6 +4,9 @@
     aegis-local seed                    create the seeded vulnerable account in a running stack
     aegis-local pending                 the phone: list the approver's pending requests
     aegis-local approve [ID] | deny [ID]    the phone: answer one (or --all) of them
+    aegis-local demo --approve all      a whole mission on a fresh stack, with its report and leak audit
+    aegis-local scan | missions | show ID | audit ID | kill | rearm | leak-audit
+                                        operate the stack `up` runs (found through the state file it writes)
 
 Each subcommand is one function taking the parsed arguments and returning the exit code (0 ok, 1 failed,
 2 usage). Subcommands that live in their own module (`scan-account`, and those later issues add) are listed in
@@ -20,6 +23,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -37,7 +41,7 @@ ENDPOINT_ENV = "AWS_ENDPOINT_URL"
 DEFAULT_REGION = "us-east-1"
 HTTP_TIMEOUT_SECONDS = 10.0
 # Modules that contribute subcommands through `register(subparsers)`.
-COMMAND_MODULES: tuple[str, ...] = ("aegis_local.scan_account",)
+COMMAND_MODULES: tuple[str, ...] = ("aegis_local.scan_account", "aegis_local.demo", "aegis_local.ops")
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -65,7 +69,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     stack = LocalStack(
         template_path=args.template, stack_name=args.stack_name, region=args.region, parameters=parameters
     )
+    from aegis_local.ops import remove_state_file, write_state_file
+
     stop_requested = threading.Event()
+    state_file: Path | None = None
     previous = {
         signum: signal.signal(signum, lambda *_: stop_requested.set()) for signum in (signal.SIGINT, signal.SIGTERM)
     }
@@ -83,6 +90,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         description["handler_errors"] = stack.preload_handlers()
         if seeded is not None:
             description["seeded"] = _seed_summary(seeded)
+        state_file = write_state_file(description, Path(args.state) if args.state else None)
+        description["state_file"] = str(state_file)
         if args.json:
             print(json.dumps(description, sort_keys=True), flush=True)
         else:
@@ -91,6 +100,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        if state_file is not None:
+            remove_state_file(state_file)
         stack.stop()
     if not args.json:
         print("stopped", flush=True)
@@ -182,6 +193,11 @@ def render_description(description: dict[str, Any]) -> str:
         f"  export {exports}",
         "  aegis-local seed",
         "  aegis-local pending",
+        *(
+            [f"  aegis-local scan | missions | show ID | kill   (they read {description['state_file']})"]
+            if description.get("state_file")
+            else []
+        ),
         "",
         "Press Ctrl-C to stop.",
     ]
@@ -353,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--seed", action="store_true", help="also create the seeded vulnerable account")
     up.add_argument("--json", action="store_true", help="print the endpoints as one JSON document")
+    up.add_argument("--state", metavar="FILE", help="where to write the state file the other commands read")
     up.set_defaults(handler=cmd_up)
 
     seed = subparsers.add_parser("seed", help="create the seeded vulnerable account in a running stack")

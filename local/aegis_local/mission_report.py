@@ -3,10 +3,10 @@ persisted: the agent's own report, its checkpoint, and the audit trail.
 
 When the mission ran to its end, the agent wrote its report on resume (findings, plan, decisions, outcomes, and its
 re-scan of the touched resources): that is the backbone. A mission the kill switch stopped never resumes (its
-execution ends instead), so it has no agent report: then the findings and the plan come from the mission's
-checkpoint, each change's decision and outcome from the audit trail, and the touched resources are re-scanned here,
-read-only, with the agent's own scanner. Either way the audit trail adds who approved or denied each change and when,
-what the executor read right before acting, and the whole trail as a timeline.
+execution ends instead), so it has no agent report: then the findings and the plan come from the mission documents
+its checkpoint refers to, each change's decision and outcome from the audit trail, and the touched resources are
+re-scanned here, read-only, with the agent's own scanner. Either way the audit trail adds who approved or denied
+each change and when, what the executor read right before acting, and the whole trail as a timeline.
 
 Every text comes from places that refuse secrets by construction (report pages, audit items, checkpoints); nothing
 here reads a token.
@@ -245,22 +245,27 @@ def _agent_report(sources: MissionSources, mission_id: str, item: Mapping[str, A
 def _report_from_checkpoint(
     sources: MissionSources, mission_id: str, trail: Sequence[Mapping[str, Any]], status: str, halted: bool
 ) -> Any:
+    from aegis_agent.graph import load_plan, load_scan
+    from aegis_agent.missions import MissionStore
     from aegis_agent.report import build_report
 
     values = _checkpoint_values(sources.checkpoints, mission_id)
     if not values or "plan" not in values or "request" not in values:
         return None
-    plan = values["plan"]
+    store = MissionStore(sources.missions)
+    # The checkpoint says where the scan's findings and the plan are: documents beside the mission item.
+    scan = load_scan(values, store)
+    plan = load_plan(values, store)
     request = values["request"]
     results = results_from_trail(plan.changes, trail, halted=halted)
     verification = _rescan(sources.session_factory, request.regions, plan.changes)
     return build_report(
         request=request,
-        account_id=values["scan"].account_id,
-        findings=values.get("findings", []),
+        account_id=scan.account_id,
+        findings=scan.findings,
         plan=plan,
-        scan_errors=values.get("scan_errors", []),
-        withheld=values.get("withheld", []),
+        scan_errors=scan.errors,
+        withheld=scan.withheld,
         results=results,
         verification=verification,
         finished_at=datetime.now(UTC).isoformat(),

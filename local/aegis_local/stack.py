@@ -6,8 +6,9 @@ One context manager starts everything on 127.0.0.1:
 2. moto's `ThreadedMotoServer` on a free port, configured through `POST /moto-api/config` *before* any resource
    exists: Step Functions executes state machines, Lambda uses the no-Docker backend;
 3. every resource of `template.yaml`, created through the moto server's AWS APIs by `aegis_local.resources`
-   (parameters: the template's defaults, overridden by the local values — issuer, client id, audience, the ARN of
-   the secret that holds the emulator's client secret — and then by the caller's own);
+   (parameters: the template's defaults, overridden by the local values — issuer, the client ids of the approval
+   application and of the kill switch's M2M client, the audiences of the remediation and kill switch APIs, the ARNs
+   of the secrets that hold those clients' secrets — and then by the caller's own);
 4. the routing of every Lambda invocation to the in-process handler of the template's function of that name
    (`aegis_local.lambdas`), EventBridge's delivery to Lambda targets (`aegis_local.eventbridge`), and the
    corrections to moto's Step Functions interpreter the mission needs (`aegis_local.moto_fixes`).
@@ -111,16 +112,22 @@ class LocalStack:
         auth0: bool = True,
         emulator_config: Any = None,
         moto_port: int = 0,
+        secrets: Mapping[str, str] | None = None,
     ) -> None:
         """`parameters` override the local values of template parameters. `auth0=False` starts no emulator
-        (then the Auth0 parameters must come from `parameters`). `emulator_config` is an
-        `aegis_local.auth0.EmulatorConfig` (default: `EmulatorConfig.default()`)."""
+        (then the Auth0 parameters must come from `parameters`, and `secrets` maps the template's secret-ARN
+        parameters, e.g. `Auth0ClientSecretArn`, to the external provider's client secrets: the stack stores each in
+        its Secrets Manager and passes that secret's ARN, as an operator does before `sam deploy`).
+        `emulator_config` is an `aegis_local.auth0.EmulatorConfig` (default: `EmulatorConfig.default()`)."""
+        if secrets and auth0:
+            raise ValueError("secrets are for an external provider (auth0=False); the emulator's are its own")
         self.template_path = Path(template_path) if template_path is not None else default_template_path()
         self.identity = StackIdentity(stack_name=stack_name, region=region, account_id=LOCAL_ACCOUNT_ID)
         self._parameter_overrides = dict(parameters or {})
         self._with_auth0 = auth0
         self._emulator_config = emulator_config
         self._moto_port = moto_port
+        self._external_secrets = dict(secrets or {})
         self._server: Any = None
         self._emulator: Any = None
         self._router: LambdaRouter | None = None
@@ -195,6 +202,13 @@ class LocalStack:
         FunctionEnvironment.install()
 
         local_values = self._local_parameter_values(template) if self._emulator is not None else {}
+        for parameter, secret in self._external_secrets.items():
+            if parameter not in self._parameter_overrides:
+                local_values[parameter] = self._create_client_secret(
+                    secret,
+                    description=f"{parameter}: a client secret of the external provider",
+                    name=f"external/{parameter}",
+                )
         declared = template.get("Parameters") or {}
         values = {name: value for name, value in local_values.items() if name in declared}
         values.update(self._parameter_overrides)
@@ -339,6 +353,19 @@ class LocalStack:
             spec.logical_id: served[spec.function_name] for spec in self.lambdas.specs if spec.function_name in served
         }
 
+    def issued_aws_credentials(self) -> list[str]:
+        """Every temporary AWS credential moto's STS issued in this stack (access key id, secret access key and
+        session token of each session, e.g. the executor's RemediationRole sessions), for the leak audit."""
+        self.endpoints  # noqa: B018 - raises when not running
+        from moto.sts.models import sts_backends
+
+        values: list[str] = []
+        for partitions in list(sts_backends.values()):
+            for backend in list(partitions.values()):
+                for role in list(backend.assumed_roles):
+                    values += [role.access_key_id, role.secret_access_key, role.session_token]
+        return values
+
     def table_names(self) -> dict[str, str]:
         return {
             r.logical_id: str(r.ref)
@@ -416,14 +443,34 @@ class LocalStack:
 
     def _local_parameter_values(self, template: Mapping[str, Any]) -> dict[str, str]:
         """Values that make the template's parameters point at the local emulator and its tenant."""
-        from aegis_local.auth0 import CIBA_GRANT
+        from aegis_local.auth0 import (
+            CIBA_GRANT,
+            CLIENT_CREDENTIALS_GRANT,
+            KILLSWITCH_MANAGEMENT_SCOPES,
+            KILLSWITCH_SCOPE,
+        )
 
         emulator = self._emulator
         config = emulator.config
+        declared = template.get("Parameters") or {}
         app_client = next((c for c in config.clients if CIBA_GRANT in c.grant_types), config.clients[0])
         audience = config.default_audience or next(
             (r.identifier for r in config.resource_servers if r.authorization_details_types),
             config.resource_servers[0].identifier,
+        )
+        # The kill switch's own API (the one defining its halt scope) and its machine-to-machine client (the one
+        # granted what the kill switch needs on the Management API); never the approval application.
+        killswitch_audience = next(
+            (r.identifier for r in config.resource_servers if KILLSWITCH_SCOPE in r.scopes), audience
+        )
+        killswitch_client = next(
+            (
+                c
+                for c in config.clients
+                if CLIENT_CREDENTIALS_GRANT in c.grant_types
+                and set(KILLSWITCH_MANAGEMENT_SCOPES) <= set(c.management_scopes)
+            ),
+            None,
         )
         approvers = [user.sub for user in config.users if user.connected_accounts] or [config.users[0].sub]
         values: dict[str, str] = {
@@ -431,12 +478,20 @@ class LocalStack:
             "Auth0ClientId": app_client.client_id,
             "Auth0Audience": audience,
             "ApproverSubs": ",".join(approvers),
-            "KillSwitchAudience": audience,
+            "KillSwitchAudience": killswitch_audience,
         }
         if app_client.token_endpoint_auth_method is not None:
             values["Auth0ClientAuthMethod"] = app_client.token_endpoint_auth_method
-        if "Auth0ClientSecretArn" in (template.get("Parameters") or {}):
+        if "Auth0ClientSecretArn" in declared:
             values["Auth0ClientSecretArn"] = self._create_client_secret(emulator.client_secret(app_client.client_id))
+        if killswitch_client is not None:
+            values["KillSwitchAuth0ClientId"] = killswitch_client.client_id
+            if "KillSwitchAuth0ClientSecretArn" in declared:
+                values["KillSwitchAuth0ClientSecretArn"] = self._create_client_secret(
+                    emulator.client_secret(killswitch_client.client_id),
+                    description="Client secret of the kill switch's Auth0 M2M application (local emulator)",
+                    name="auth0-killswitch-client-secret",
+                )
         if config.connections:
             connection = config.connections[0]
             values["TokenVaultConnection"] = connection.name
@@ -447,11 +502,16 @@ class LocalStack:
             values["RemediationOidcProviderUrl"] = "https://" + provider.split("://", 1)[1]
         return values
 
-    def _create_client_secret(self, client_secret: str) -> str:
+    def _create_client_secret(
+        self,
+        client_secret: str,
+        description: str = "Client secret of the Auth0 application (local emulator)",
+        name: str = "auth0-client-secret",
+    ) -> str:
         """The secret created outside the stack, as the template expects: SecretString = the client secret."""
         answer = self.client("secretsmanager").create_secret(
-            Name=f"{self.identity.stack_name}/auth0-client-secret",
-            Description="Client secret of the Auth0 application (local emulator)",
+            Name=f"{self.identity.stack_name}/{name}",
+            Description=description,
             SecretString=client_secret,
         )
         return str(answer["ARN"])
@@ -550,9 +610,15 @@ def _warm_up_moto() -> None:
 
 
 def _clear_layer_caches() -> None:
-    """The shared layer caches boto3 resources per process; endpoints changed, so forget them."""
+    """The shared layers cache boto3 resources, discovery documents and Powertools parameter providers (whose boto3
+    client keeps the endpoint it was built with) per process; endpoints changed, so forget them."""
     try:
         from aegis.settings import clear_caches
     except ImportError:  # pragma: no cover - the layer is part of every install of this project
         return
     clear_caches()
+    try:
+        from aegis_auth.oidc import clear_caches as clear_auth_caches
+    except ImportError:  # pragma: no cover - the auth layer is part of every install of this project
+        return
+    clear_auth_caches()

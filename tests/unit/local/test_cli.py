@@ -257,6 +257,7 @@ def field(lines: list[str], label: str) -> str:
 
 def test_up_starts_the_stack_prints_its_endpoints_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     environment = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "MOTO_"))}
+    environment["AEGIS_LOCAL_STATE_DIR"] = str(tmp_path / "state")  # where the other commands find the stack
     process = subprocess.Popen(
         [str(CONSOLE_SCRIPT), "up"],
         cwd=tmp_path,  # the checkout's template is found from the package, not the working directory
@@ -301,13 +302,18 @@ def test_up_starts_the_stack_prints_its_endpoints_and_stops_on_ctrl_c(tmp_path: 
         assert httpx.get(f"{issuer}.well-known/openid-configuration", timeout=5).json()["issuer"] == issuer
         phone = field(printed, f"phone of {DEFAULT_APPROVER_SUB}:")
         assert httpx.get(phone, timeout=5).json() == {"requests": []}
-        # The endpoints are printed, the Auth0 client secret never is.
+        # The endpoints are printed, the Auth0 client secrets (the approval application's, the kill switch's) never.
         secrets = boto3.client("secretsmanager", **aws)
-        [secret] = secrets.list_secrets()["SecretList"]
-        assert secrets.get_secret_value(SecretId=secret["ARN"])["SecretString"] not in output
+        stored = secrets.list_secrets()["SecretList"]
+        assert len(stored) == 2
+        for secret in stored:
+            assert secrets.get_secret_value(SecretId=secret["ARN"])["SecretString"] not in output
+
+        assert (tmp_path / "state" / "aegis-local.json").is_file()
 
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0
+        assert not (tmp_path / "state" / "aegis-local.json").exists()
         assert "stopped" in read_until(lines, "stopped", timeout=5)[-1]
     finally:
         if process.poll() is None:

@@ -1,0 +1,617 @@
+"""`aegis-local demo`: one whole mission on the local stack, from the scan event to the report and the leak audit.
+
+    aegis-local demo --approve all                       approve every change (what `make demo` runs)
+    aegis-local demo                                     on a terminal: you are the approver's phone
+    aegis-local demo --approve all --deny iam-admin-policy-attached --let-expire kms-key-rotation-off \\
+                     --drift iam-password-policy-weak    some changes are denied, expire, or drift
+    aegis-local demo --approve all --kill-after 3        trigger the kill switch once 3 changes were applied
+    aegis-local demo --dry-run                           scan and plan only
+
+It starts the local stack (moto + the Auth0 emulator + every function of template.yaml), seeds the vulnerable
+account, fires a scan the way EventBridge delivers it, and walks the mission: findings -> plan -> one approval request
+per change on the approver's phone -> execution -> resume -> report. Then it writes the report (JSON and a
+self-contained HTML page) and runs the leak audit: every secret issued during the run (client secrets, CIBA access and
+refresh tokens, Token Vault tokens, the STS credentials of each RemediationRole session) is searched for in every
+table item, every execution history, the agent's checkpoints, the report and the logs every function printed.
+
+Bring your own tenant (`--issuer --client-id --client-secret-file --approver-sub [--audience] [--connection]`): AWS
+stays local, approvals and Token Vault happen at that provider, and the approver's real phone answers.
+
+Exit status: 0 only when the mission ran to its end and the leak audit found nothing; 1 otherwise; 2 for usage errors.
+
+Choices for the local tenant (not product behaviour): CIBA polls every second instead of five; the approver may
+receive 100 requests a minute instead of Auth0's 5 (a 13-change mission would otherwise wait minutes on rate limits);
+`--let-expire` lapses the request at the emulator at once instead of waiting out its requested_expiry; the blast-radius
+caps allow the seeded account's plan (most of its security groups are open, which the default share cap of 0.5 would
+rightly refuse to change in one mission).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from pydantic import SecretStr
+
+from aegis_local.leak_audit import (
+    LeakAuditResult,
+    audit,
+    audit_sources,
+    dynamodb_places,
+    file_places,
+    stepfunctions_places,
+    text_places,
+)
+from aegis_local.logs import LogCapture
+from aegis_local.mission_driver import DriveOptions, MissionDriver, MissionRun
+from aegis_local.mission_report import MissionSources, assemble_report
+from aegis_local.phone import Answer, ApprovalPolicy, EmulatedPhone, TerminalApprover
+from aegis_local.report import MissionReportDocument, render_html
+
+__all__ = [
+    "COMMAND",
+    "DEMO_PARAMETERS",
+    "DemoOptions",
+    "DemoResult",
+    "DemoUsageError",
+    "ExternalTenant",
+    "command",
+    "demo_emulator_config",
+    "options_from_args",
+    "register",
+    "run_on_stack",
+    "stack_arguments",
+]
+
+COMMAND = "demo"
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+DEFAULT_REPORT_DIR = Path("reports")
+DEFAULT_AUDIENCE = "https://aegis.local/api"
+DEFAULT_CONNECTION = "aws-remediation"
+DEFAULT_TIMEOUT_SECONDS = 900.0
+# The local tenant's allowances (see the module docstring).
+DEMO_CIBA_INTERVAL_SECONDS = 1
+DEMO_CIBA_REQUESTS_PER_USER_PER_MINUTE = 100
+DEMO_PARAMETERS: dict[str, str] = {
+    "MaxSharePerResourceType": "1",
+    "MaxChangesPerMission": "20",
+    # Approvals then carry refresh tokens too: the executor revokes them, and the leak audit searches for them.
+    "CibaScope": "openid offline_access",
+}
+EMULATOR_SOURCE = "Auth0 emulator: client secrets and every token it issued"
+STS_SOURCE = "moto STS: temporary credentials of every AWS session (RemediationRole)"
+EXTERNAL_SOURCE = "client secret of the external application"
+
+
+class DemoUsageError(ValueError):
+    """The command line asks for something the demo cannot do; the message says what to give instead."""
+
+
+@dataclass(frozen=True)
+class ExternalTenant:
+    """An Auth0 tenant (or any OpenID provider with CIBA and Token Vault) that approves instead of the emulator."""
+
+    issuer: str
+    client_id: str
+    client_secret: SecretStr
+    approver_sub: str
+    audience: str = DEFAULT_AUDIENCE
+    connection: str = DEFAULT_CONNECTION
+    # The kill switch's machine-to-machine application (Management API); by default the same application.
+    killswitch_client_id: str | None = None
+    killswitch_client_secret: SecretStr | None = None
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    policy: ApprovalPolicy = field(default_factory=ApprovalPolicy)
+    interactive: bool = False
+    kill_after: int | None = None
+    dry_run: bool = False
+    checks: tuple[str, ...] = ()
+    report_dir: Path = DEFAULT_REPORT_DIR
+    dump_state: Path | None = None
+    tenant: ExternalTenant | None = None
+    parameters: dict[str, str] = field(default_factory=dict)
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+
+
+@dataclass
+class DemoResult:
+    run: MissionRun
+    report: MissionReportDocument
+    leak_audit: LeakAuditResult
+    report_files: list[Path]
+    log_files: list[Path]
+    exit_code: int
+    problems: list[str] = field(default_factory=list)
+    seeded: Any = None  # the SeededAccount the mission ran against
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# options
+
+
+def _known_checks() -> frozenset[str]:
+    from aegis.checks import CHECKS
+
+    return frozenset(CHECKS)
+
+
+def _parameters(pairs: Sequence[str]) -> dict[str, str]:
+    parameters: dict[str, str] = {}
+    for pair in pairs:
+        name, separator, value = pair.partition("=")
+        if not separator or not name:
+            raise DemoUsageError(f"--parameter needs NAME=VALUE, not {pair!r}")
+        parameters[name] = value
+    return parameters
+
+
+def _tenant(args: argparse.Namespace) -> ExternalTenant | None:
+    given = {
+        "--issuer": args.issuer,
+        "--client-id": args.client_id,
+        "--client-secret-file": args.client_secret_file,
+        "--approver-sub": args.approver_sub,
+    }
+    if not any(given.values()):
+        if args.audience or args.connection or args.killswitch_client_id or args.killswitch_client_secret_file:
+            raise DemoUsageError(
+                "--audience, --connection and --killswitch-client-* belong to --issuer (bring your own tenant)"
+            )
+        return None
+    missing = [flag for flag, value in given.items() if not value]
+    if missing:
+        raise DemoUsageError(f"bringing your own tenant also needs {', '.join(missing)}")
+    if bool(args.killswitch_client_id) != bool(args.killswitch_client_secret_file):
+        raise DemoUsageError("--killswitch-client-id and --killswitch-client-secret-file go together")
+    secret = _read_secret("--client-secret-file", args.client_secret_file)
+    killswitch_secret = (
+        _read_secret("--killswitch-client-secret-file", args.killswitch_client_secret_file)
+        if args.killswitch_client_secret_file
+        else None
+    )
+    issuer = args.issuer if args.issuer.endswith("/") else args.issuer + "/"
+    if not issuer.startswith(("https://", "http://127.0.0.1:", "http://localhost:")):
+        raise DemoUsageError("--issuer must be an https:// URL (or a loopback http:// one)")
+    return ExternalTenant(
+        issuer=issuer,
+        client_id=args.client_id,
+        client_secret=SecretStr(secret),
+        approver_sub=args.approver_sub,
+        audience=args.audience or DEFAULT_AUDIENCE,
+        connection=args.connection or DEFAULT_CONNECTION,
+        killswitch_client_id=args.killswitch_client_id,
+        killswitch_client_secret=SecretStr(killswitch_secret) if killswitch_secret else None,
+    )
+
+
+def _read_secret(flag: str, path: str) -> str:
+    secret_file = Path(path)
+    try:
+        secret = secret_file.read_text(encoding="utf-8").strip()
+    except OSError as error:
+        raise DemoUsageError(f"cannot read {flag} {secret_file}: {error.strerror}") from error
+    if not secret:
+        raise DemoUsageError(f"{flag} {secret_file} is empty")
+    return secret
+
+
+def options_from_args(args: argparse.Namespace, *, terminal: bool) -> DemoOptions:
+    """Check the command line as a whole; `terminal` says whether a person can be asked (stdin and stdout are TTYs)."""
+    try:
+        policy = ApprovalPolicy(
+            approve_all=args.approve == "all",
+            deny=frozenset(args.deny or ()),
+            let_expire=frozenset(args.let_expire or ()),
+            drift=frozenset(args.drift or ()),
+        )
+    except ValueError as error:
+        raise DemoUsageError(str(error)) from error
+    known = _known_checks()
+    try:
+        policy.validate(known)
+    except ValueError as error:
+        raise DemoUsageError(str(error)) from error
+    unknown_scope = sorted(set(args.check or ()) - known)
+    if unknown_scope:
+        raise DemoUsageError(f"unknown check id(s) for --check: {', '.join(unknown_scope)}")
+    if args.kill_after is not None and args.kill_after < 1:
+        raise DemoUsageError("--kill-after needs a number of changes of at least 1")
+    tenant = _tenant(args)
+    if args.dry_run and (policy.named or args.kill_after is not None):
+        raise DemoUsageError("--dry-run requests no approval: --deny, --let-expire, --drift and --kill-after need one")
+    if tenant is not None and (policy.approve_all or policy.deny or policy.let_expire):
+        raise DemoUsageError(
+            "with your own tenant the approver answers on their own phone: drop --approve, --deny and --let-expire"
+        )
+    interactive = False
+    if tenant is None and not args.dry_run and not policy.approve_all:
+        if not terminal:
+            raise DemoUsageError(
+                "no terminal to play the approver's phone: give --approve all (with --deny, --let-expire or --drift "
+                "CHECK_ID for exceptions), --dry-run, or run it on a terminal"
+            )
+        interactive = True
+    return DemoOptions(
+        policy=policy,
+        interactive=interactive,
+        kill_after=args.kill_after,
+        dry_run=args.dry_run,
+        checks=tuple(dict.fromkeys(args.check or ())),
+        report_dir=Path(args.report_dir),
+        dump_state=Path(args.dump_state) if args.dump_state else None,
+        tenant=tenant,
+        parameters=_parameters(args.parameter or []),
+        timeout_seconds=args.timeout,
+    )
+
+
+def demo_emulator_config() -> Any:
+    """The default tenant (approval application, the kill switch's M2M client, the operator client, the approver with
+    a connected AWS account) with the demo's allowances."""
+    from aegis_local.auth0 import EmulatorConfig
+
+    return EmulatorConfig.default().model_copy(
+        update={
+            "ciba_interval_seconds": DEMO_CIBA_INTERVAL_SECONDS,
+            "ciba_requests_per_user_per_minute": DEMO_CIBA_REQUESTS_PER_USER_PER_MINUTE,
+        }
+    )
+
+
+def stack_arguments(options: DemoOptions) -> dict[str, Any]:
+    """Keyword arguments of `LocalStack` for this demo."""
+    tenant = options.tenant
+    if tenant is None:
+        return {"emulator_config": demo_emulator_config(), "parameters": {**DEMO_PARAMETERS, **options.parameters}}
+    # IAM registers OIDC providers by https URL; moto's STS checks nothing, so the issuer's https form stands in for
+    # the Token Vault connection's provider unless given (--parameter RemediationOidcProviderUrl=...).
+    provider = "https://" + tenant.issuer.split("://", 1)[1]
+    parameters = {
+        "Auth0Issuer": tenant.issuer,
+        "Auth0ClientId": tenant.client_id,
+        "Auth0Audience": tenant.audience,
+        "ApproverSubs": tenant.approver_sub,
+        "TokenVaultConnection": tenant.connection,
+        "KillSwitchAudience": tenant.audience,
+        "RemediationOidcProviderUrl": provider,
+        "RemediationOidcAudience": "sts.amazonaws.com",
+        **DEMO_PARAMETERS,
+        **options.parameters,
+    }
+    secret = tenant.client_secret.get_secret_value()
+    own = tenant.killswitch_client_secret
+    killswitch_secret = own.get_secret_value() if own is not None else secret
+    parameters.setdefault("KillSwitchAuth0ClientId", tenant.killswitch_client_id or tenant.client_id)
+    return {
+        "auth0": False,
+        "parameters": parameters,
+        "secrets": {"Auth0ClientSecretArn": secret, "KillSwitchAuth0ClientSecretArn": killswitch_secret},
+    }
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the console
+
+
+class Console:
+    """Progress lines with the time since the start: `[  12.3s] phone    [3/13] ...`."""
+
+    LABEL_WIDTH = 8
+
+    def __init__(self, stream: TextIO, started: float | None = None) -> None:
+        self.stream = stream
+        self.started = time.monotonic() if started is None else started
+        self._lock = threading.Lock()
+
+    def step(self, label: str, text: str) -> None:
+        elapsed = time.monotonic() - self.started
+        self._write([f"[{elapsed:6.1f}s] {label:<{self.LABEL_WIDTH}} {text}"])
+
+    def lines(self, lines: Iterable[str]) -> None:
+        self._write(list(lines))
+
+    def _write(self, lines: list[str]) -> None:
+        with self._lock:
+            for line in lines:
+                print(line, file=self.stream)
+            self.stream.flush()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the run
+
+
+def _secrets(stack: Any, options: DemoOptions) -> tuple[dict[str, list[str]], list[str]]:
+    sources: dict[str, list[str]] = {}
+    notes: list[str] = []
+    if options.tenant is None:
+        sources[EMULATOR_SOURCE] = sorted(stack.emulator.issued_secrets())
+    else:
+        sources[EXTERNAL_SOURCE] = [options.tenant.client_secret.get_secret_value()]
+        notes.append(
+            f"The tokens {options.tenant.issuer} issued (CIBA access and refresh tokens, Token Vault tokens) never "
+            "reach this side, so they could not be searched for here; search the --dump-state files with your own."
+        )
+    sources[STS_SOURCE] = stack.issued_aws_credentials()
+    return sources, notes
+
+
+def _clear_logs(directory: Path) -> None:
+    if directory.is_dir():
+        for old in directory.glob("*.log"):
+            old.unlink()
+
+
+def _seed(stack: Any, console: Console) -> Any:
+    from aegis_local.seed import seed_account
+
+    seeded = seed_account(stack.session(), stack.identity.region)
+    console.step(
+        "seed",
+        f"vulnerable account {seeded.account_id} ({seeded.region}): {len(seeded.security_groups)} security groups, "
+        f"{len(seeded.buckets)} buckets, {len(seeded.policies)} policies, {len(seeded.kms_keys)} KMS keys; "
+        f"{len(seeded.expected_findings)} misconfigurations, {len(seeded.lookalikes)} clean look-alikes",
+    )
+    return seeded
+
+
+def run_on_stack(stack: Any, options: DemoOptions, console: Console, *, seeded: Any = None) -> DemoResult:
+    """The demo on a running stack (built with `stack_arguments(options)`): seed (unless `seeded` says it was done),
+    mission, report, leak audit.
+
+    Everything the process prints meanwhile (the functions' logs above all) goes to `<report dir>/logs/`."""
+    report_dir = options.report_dir
+    logs_dir = report_dir / "logs"
+    _clear_logs(logs_dir)
+    capture = LogCapture(logs_dir)
+    with capture:
+        preload = threading.Thread(target=stack.preload_handlers, name="aegis-demo-preload", daemon=True)
+        preload.start()
+        if seeded is None:
+            seeded = _seed(stack, console)
+        preload.join()
+        approver = options.tenant.approver_sub if options.tenant else stack.parameters["ApproverSubs"].split(",")[0]
+        phone = EmulatedPhone(stack.emulator, approver) if options.tenant is None else None
+        drive = DriveOptions(
+            policy=options.policy,
+            approver=TerminalApprover(console.stream) if options.interactive else None,
+            kill_after=options.kill_after,
+            timeout_seconds=options.timeout_seconds,
+        )
+        detail: dict[str, Any] = {"regions": [stack.identity.region], "dry_run": options.dry_run}
+        if options.checks:
+            detail["checks"] = list(options.checks)
+        run = MissionDriver(stack, console, drive, phone, approver).run(detail)
+        report = _report(stack, run, options)
+        secrets, notes = _secrets(stack, options)
+        capture.flush()
+        log_files = capture.files
+    result = _finish(stack, options, console, run=run, report=report, secrets=secrets, notes=notes, log_files=log_files)
+    result.seeded = seeded
+    return result
+
+
+def _report(stack: Any, run: MissionRun, options: DemoOptions) -> MissionReportDocument:
+    import boto3
+
+    resource = stack.session().resource("dynamodb")
+    sources = MissionSources(
+        missions=resource.Table(stack.physical_id("MissionsTable")),
+        audit=resource.Table(stack.physical_id("AuditTable")),
+        checkpoints=resource.Table(stack.physical_id("CheckpointsTable")),
+        session_factory=boto3.Session,
+    )
+    notes = list(run.problems)
+    if options.kill_after is not None and run.kill_switch is None:
+        notes.append(f"--kill-after {options.kill_after}: fewer changes were applied, the kill switch was not used")
+    if options.tenant is None:
+        notes.append(
+            f"Local tenant: CIBA interval {DEMO_CIBA_INTERVAL_SECONDS} s and {DEMO_CIBA_REQUESTS_PER_USER_PER_MINUTE} "
+            "requests a minute per approver (Auth0 allows 5)."
+        )
+    if any(answer is Answer.EXPIRE for answer, _ in run.answers.values()):
+        notes.append(
+            "Requests left to expire were lapsed at the emulator at once instead of waiting out their "
+            "requested_expiry; the approval function saw the same expired_token answer."
+        )
+    for change_id, edit in run.out_of_band.items():
+        notes.append(f"--drift: between the approval of {change_id} and its execution, someone {edit}.")
+    return assemble_report(
+        sources,
+        run.mission_id,
+        halted=run.kill_switch is not None,
+        kill_switch=run.kill_switch,
+        out_of_band=run.out_of_band,
+        notes=notes,
+        duration_seconds=round(run.duration_seconds, 1),
+    )
+
+
+def _finish(
+    stack: Any,
+    options: DemoOptions,
+    console: Console,
+    *,
+    run: MissionRun,
+    report: MissionReportDocument,
+    secrets: dict[str, list[str]],
+    notes: list[str],
+    log_files: list[Path],
+) -> DemoResult:
+    report_dir = options.report_dir
+    session = stack.session()
+    rendered = {"report.json": _report_json(report), "report.html": render_html(report)}
+    places = [
+        *dynamodb_places(session),
+        *stepfunctions_places(session),
+        *file_places(log_files, root=report_dir),
+        *text_places("report", rendered),
+    ]
+    leak_audit = audit_sources(secrets, places, notes)
+    report.leak_audit = leak_audit
+    report_dir.mkdir(parents=True, exist_ok=True)
+    report_files = [report_dir / "report.json", report_dir / "report.html"]
+    report_files[0].write_text(_report_json(report), encoding="utf-8")
+    report_files[1].write_text(render_html(report), encoding="utf-8")
+    written: list[Path] = list(report_files)
+    if options.dump_state is not None:
+        from aegis_local.state_dump import dump_state
+
+        dump_state(session, options.dump_state, logs=log_files, reports=report_files, secrets_by_source=secrets)
+        written.append(options.dump_state)
+    # The files just written are searched too; their result decides with the first one.
+    values = [value for found in secrets.values() for value in found]
+    written_audit = audit(values, file_places(written, root=report_dir))
+    final = leak_audit.model_copy(
+        update={
+            "places_searched": leak_audit.places_searched + written_audit.places_searched,
+            "hits": [*leak_audit.hits, *written_audit.hits],
+            "places": {**leak_audit.places, "written file": written_audit.places_searched},
+        }
+    )
+    problems = list(run.problems)
+    expected = "halted" if run.kill_switch is not None else "completed"
+    if run.ended and report.status != expected:
+        problems.append(f"the mission ended {report.status}")
+    if not final.clean:
+        problems.append(f"the leak audit found {len(final.hits)} secret(s)")
+    exit_code = EXIT_OK if run.ended and not problems else EXIT_FAILURE
+    _print_summary(
+        console,
+        report=report,
+        leak_audit=final,
+        report_files=report_files,
+        log_files=log_files,
+        options=options,
+        exit_code=exit_code,
+        problems=problems,
+    )
+    return DemoResult(
+        run=run,
+        report=report,
+        leak_audit=final,
+        report_files=report_files,
+        log_files=log_files,
+        exit_code=exit_code,
+        problems=problems,
+    )
+
+
+def _report_json(report: MissionReportDocument) -> str:
+    return json.dumps(report.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+
+
+def _print_summary(
+    console: Console,
+    *,
+    report: MissionReportDocument,
+    leak_audit: LeakAuditResult,
+    report_files: list[Path],
+    log_files: list[Path],
+    options: DemoOptions,
+    exit_code: int,
+    problems: list[str],
+) -> None:
+    console.step("report", f"{report_files[0]} and {report_files[1]} (open the HTML page in a browser)")
+    console.step("logs", f"{len(log_files)} log files in {options.report_dir / 'logs'}")
+    if options.dump_state is not None:
+        console.step("dump", f"every table item, execution history, log and report in {options.dump_state}")
+    sources = "; ".join(f"{count} from {name}" for name, count in leak_audit.sources.items())
+    places = ", ".join(f"{count} {kind}" for kind, count in leak_audit.places.items())
+    console.step("audit", f"searched {sources}")
+    console.step("audit", f"in {places}")
+    for note in leak_audit.notes:
+        console.step("audit", note)
+    for hit in leak_audit.hits:
+        console.step("LEAK", f"secret {hit.fingerprint}… found in {hit.place}")
+    console.lines(["", report.model_copy(update={"leak_audit": leak_audit}).terminal_summary(), ""])
+    verdict = "ok" if exit_code == EXIT_OK else "FAILED: " + "; ".join(problems or ["the mission did not end"])
+    console.step("done", f"{verdict} (exit {exit_code})")
+
+
+def command(args: argparse.Namespace) -> int:
+    terminal = sys.stdin.isatty() and sys.stdout.isatty()
+    try:
+        options = options_from_args(args, terminal=terminal)
+    except DemoUsageError as error:
+        print(f"aegis-local demo: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    from aegis_local.stack import LocalStack
+
+    console = Console(sys.stdout)
+    provider = "the Auth0 emulator" if options.tenant is None else "no emulator (your tenant approves)"
+    console.step("stack", f"starting moto, {provider} and every function of template.yaml")
+    with LocalStack(**stack_arguments(options)) as stack:
+        endpoints = stack.endpoints
+        if endpoints.issuer:
+            where = f"Auth0 emulator at {endpoints.issuer} (CIBA interval {DEMO_CIBA_INTERVAL_SECONDS} s)"
+        else:
+            where = f"approvals at {options.tenant.issuer if options.tenant else '?'}"
+        console.step("stack", f"up in {stack.startup_seconds or 0:.1f} s: AWS APIs at {endpoints.moto_url}, {where}")
+        result = run_on_stack(stack, options, console)
+    return result.exit_code
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the parser
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    approvals = parser.add_argument_group("approvals (default on a terminal: you answer as the approver's phone)")
+    approvals.add_argument("--approve", choices=["all"], help="approve every change not named by another flag")
+    approvals.add_argument("--deny", action="append", metavar="CHECK_ID", help="deny the changes of this check")
+    approvals.add_argument(
+        "--let-expire", action="append", metavar="CHECK_ID", help="leave the changes of this check unanswered"
+    )
+    approvals.add_argument(
+        "--drift",
+        action="append",
+        metavar="CHECK_ID",
+        help="approve, then change the resource by hand before the executor runs (it must refuse)",
+    )
+    mission = parser.add_argument_group("the mission")
+    mission.add_argument("--kill-after", type=int, metavar="N", help="trigger the kill switch after N changes applied")
+    mission.add_argument("--dry-run", action="store_true", help="scan and plan only")
+    mission.add_argument("--check", action="append", metavar="CHECK_ID", help="scan only these checks (repeatable)")
+    mission.add_argument(
+        "--parameter", action="append", metavar="NAME=VALUE", help="override a template parameter (repeatable)"
+    )
+    mission.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, metavar="SECONDS")
+    output = parser.add_argument_group("output")
+    output.add_argument("--report-dir", default=str(DEFAULT_REPORT_DIR), metavar="DIR", help="default: reports/")
+    output.add_argument(
+        "--dump-state", metavar="DIR", help="also write every table item, execution history, log and report as JSON"
+    )
+    tenant = parser.add_argument_group("bring your own tenant (AWS stays local)")
+    tenant.add_argument("--issuer", metavar="URL", help="issuer URL of your Auth0 tenant or OpenID provider")
+    tenant.add_argument("--client-id", metavar="ID")
+    tenant.add_argument("--client-secret-file", metavar="FILE", help="a file holding the client secret")
+    tenant.add_argument("--approver-sub", metavar="SUB", help="the user id whose phone approves")
+    tenant.add_argument("--audience", metavar="AUD", help=f"API identifier (default {DEFAULT_AUDIENCE})")
+    tenant.add_argument("--connection", metavar="NAME", help=f"Token Vault connection (default {DEFAULT_CONNECTION})")
+    tenant.add_argument(
+        "--killswitch-client-id", metavar="ID", help="the kill switch's M2M application (default: --client-id)"
+    )
+    tenant.add_argument("--killswitch-client-secret-file", metavar="FILE", help="that application's client secret")
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        COMMAND,
+        help="run a whole mission on the local stack, with a report and a leak audit",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_arguments(parser)
+    parser.set_defaults(handler=command)
+    return parser

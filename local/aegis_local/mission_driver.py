@@ -1,0 +1,535 @@
+"""Walk one mission on a running local stack, from the scan event to the end, and say what happens as it happens.
+
+The driver fires the scan the way EventBridge delivers it (`LocalStack.fire_scan`), then watches what the mission
+persists — the mission item, the execution, the audit trail — and plays its part:
+
+- **the phone**: each approval request that reaches the approver's (emulated) phone is matched to the plan's change
+  by its digest and answered by the `ApprovalPolicy` or the person at the terminal. With an external provider there
+  is no emulated phone: the driver shows what the approval function is waiting for, and the real phone answers.
+- **--drift**: the local Lambda runtime runs `ExecutorInterceptor` around each executor invocation, i.e. after the
+  change was approved and its task succeeded, and before the executor reads the resource. For a change to drift, it
+  edits the resource out of band first (`aegis_local.drift`), exactly in that window.
+- **--kill-after N**: once N changes were applied, the driver triggers the real KillSwitchFunction (a direct Lambda
+  invocation, as an operator's IAM-authorised call would). So that "after N" is exact even though changes run in
+  parallel, the interceptor holds any executor invocation that could become the (N+1)th application until the kill
+  switch has fired; released, that executor finds the halt flag and applies nothing.
+
+Nothing here touches a token: the phone sees what Guardian shows, the rest reads tables that refuse secrets.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from aegis.audit import read_trail
+from aegis.catalogue import ChangeBase, parse_change
+from aegis_local.drift import drift_resource
+from aegis_local.phone import Answer, ApprovalPolicy, EmulatedPhone, PhoneRequest, TerminalApprover
+from aegis_local.report import KillSwitchSummary
+
+__all__ = [
+    "DriveOptions",
+    "ExecutorInterceptor",
+    "MissionDriver",
+    "MissionRun",
+    "Progress",
+    "invoke_kill_switch",
+]
+
+TERMINAL_STATUSES = frozenset({"completed", "failed", "halted"})
+KILL_REQUESTER = "aegis-local demo"
+# An executor held at the gate goes on (and is reported) rather than outlive its function timeout.
+GATE_MARGIN_SECONDS = 5.0
+
+
+class Progress(Protocol):
+    def step(self, label: str, text: str) -> None: ...
+
+    def lines(self, lines: Iterable[str]) -> None: ...
+
+
+@dataclass(frozen=True)
+class DriveOptions:
+    policy: ApprovalPolicy = field(default_factory=ApprovalPolicy)
+    approver: TerminalApprover | None = None  # asks about the changes the policy does not answer
+    kill_after: int | None = None
+    timeout_seconds: float = 900.0
+    poll_seconds: float = 0.2
+    # Without news for this long, say what the mission is waiting for.
+    quiet_seconds: float = 6.0
+
+
+@dataclass
+class MissionRun:
+    """What happened, for the report and the exit code."""
+
+    event_id: str = ""
+    mission_id: str = ""
+    status: str = "unknown"
+    execution_arn: str | None = None
+    execution_status: str | None = None
+    plan: list[ChangeBase] = field(default_factory=list)
+    answers: dict[str, tuple[Answer, str]] = field(default_factory=dict)  # change id -> (answer, why)
+    out_of_band: dict[str, str] = field(default_factory=dict)  # change id -> what --drift did
+    kill_switch: KillSwitchSummary | None = None
+    ended: bool = False
+    problems: list[str] = field(default_factory=list)
+    started_at: float = field(default_factory=time.monotonic)
+    finished_at: float | None = None
+
+    @property
+    def halted(self) -> bool:
+        return self.kill_switch is not None or self.status == "halted"
+
+    @property
+    def duration_seconds(self) -> float:
+        return (self.finished_at or time.monotonic()) - self.started_at
+
+
+def invoke_kill_switch(lambda_client: Any, function_name: str, action: str, reason: str, requested_by: str) -> Any:
+    """Invoke the KillSwitchFunction directly (the IAM-authorised path) and return its report."""
+    answer = lambda_client.invoke(
+        FunctionName=function_name,
+        Payload=json.dumps({"action": action, "reason": reason, "requested_by": requested_by}).encode(),
+    )
+    body = json.loads(answer["Payload"].read() or b"null")
+    if "FunctionError" in answer:
+        detail = body if isinstance(body, dict) else {}
+        raise RuntimeError(f"the kill switch failed: {detail.get('errorType')}: {detail.get('errorMessage')}")
+    return body
+
+
+class ExecutorInterceptor:
+    """Runs around each ExecutorFunction invocation (see the module docstring): --drift edits, --kill-after gate."""
+
+    def __init__(
+        self,
+        *,
+        drift_checks: frozenset[str] = frozenset(),
+        edit: Callable[[ChangeBase], str] | None = None,
+        kill_after: int | None = None,
+    ) -> None:
+        self._drift_checks = drift_checks
+        self._edit = edit
+        self._kill_after = kill_after
+        self._condition = threading.Condition()
+        self.applied = 0
+        self.running = 0
+        self.killed = False
+        self.drifted: dict[str, str] = {}
+
+    def __call__(self, event: Any, context: Any, handler: Callable[[Any, Any], Any]) -> Any:
+        change = _change_of(event)
+        self._enter(context)
+        result: Any = None
+        try:
+            if (
+                change is not None
+                and self._edit is not None
+                and change.check_id in self._drift_checks
+                and change.change_id not in self.drifted
+            ):
+                try:
+                    description = self._edit(change)
+                except Exception as error:
+                    description = f"the out-of-band edit failed: {type(error).__name__}: {error}"
+                with self._condition:
+                    self.drifted[change.change_id] = description
+            result = handler(event, context)
+            return result
+        finally:
+            self._leave(result)
+
+    def _enter(self, context: Any) -> None:
+        remaining = getattr(context, "get_remaining_time_in_millis", lambda: 60_000)() / 1000
+        deadline = time.monotonic() + max(0.0, remaining - GATE_MARGIN_SECONDS)
+        with self._condition:
+            while (
+                self._kill_after is not None
+                and not self.killed
+                and self.applied + self.running >= self._kill_after
+                and time.monotonic() < deadline
+            ):
+                self._condition.wait(timeout=min(0.5, max(0.0, deadline - time.monotonic())))
+            self.running += 1
+
+    def _leave(self, result: Any) -> None:
+        with self._condition:
+            self.running -= 1
+            if isinstance(result, dict) and result.get("outcome") == "applied":
+                self.applied += 1
+            self._condition.notify_all()
+
+    def applied_count(self) -> int:
+        with self._condition:
+            return self.applied
+
+    def mark_killed(self) -> None:
+        with self._condition:
+            self.killed = True
+            self._condition.notify_all()
+
+
+def _change_of(event: Any) -> ChangeBase | None:
+    try:
+        return parse_change(event["change"])
+    except Exception:
+        return None
+
+
+class MissionDriver:
+    """One mission on `stack` (a running `aegis_local.stack.LocalStack`); `phone` is None with an external provider."""
+
+    def __init__(
+        self, stack: Any, progress: Progress, options: DriveOptions, phone: EmulatedPhone | None, approver_sub: str
+    ) -> None:
+        self._stack = stack
+        self._progress = progress
+        self._options = options
+        self._phone = phone
+        self._approver_sub = approver_sub
+        resource = stack.session().resource("dynamodb")
+        self._missions = resource.Table(stack.physical_id("MissionsTable"))
+        self._audit = resource.Table(stack.physical_id("AuditTable"))
+        self._sfn = stack.client("stepfunctions")
+        self._seen_trail: set[str] = set()
+        self._handled_requests: set[str] = set()
+        self._decided: dict[str, str] = {}
+        self._requested: set[str] = set()
+        self._finished: set[str] = set()
+        self._last_news = time.monotonic()
+        self._interceptor: ExecutorInterceptor | None = None
+
+    # -- the run --------------------------------------------------------------------------------------------------
+
+    def run(self, detail: dict[str, Any]) -> MissionRun:
+        from contextlib import nullcontext
+
+        options = self._options
+        run = MissionRun()
+        needs_interceptor = bool(options.policy.drift) or options.kill_after is not None
+        if needs_interceptor:
+            self._interceptor = ExecutorInterceptor(
+                drift_checks=options.policy.drift,
+                edit=lambda change: drift_resource(change, self._stack.client),
+                kill_after=options.kill_after,
+            )
+        scope = (
+            self._stack.lambdas.intercept("ExecutorFunction", self._interceptor)
+            if self._interceptor is not None
+            else nullcontext()
+        )
+        with scope:
+            self._drive(run, detail)
+        self._stack.lambdas.wait_idle(timeout=30)
+        if self._interceptor is not None:
+            run.out_of_band = dict(self._interceptor.drifted)
+        run.finished_at = time.monotonic()
+        return run
+
+    def _drive(self, run: MissionRun, detail: dict[str, Any]) -> None:
+        from aegis_agent.missions import mission_id_for_event
+
+        fired_at = datetime.now(UTC)
+        run.event_id = self._stack.fire_scan(detail)
+        run.mission_id = mission_id_for_event(run.event_id)
+        scope = f"checks {', '.join(detail['checks'])}" if detail.get("checks") else "every check"
+        self._say(
+            "scan",
+            f"event {run.event_id[:8]}… (source aegis.scan, {scope}{', dry run' if detail.get('dry_run') else ''}) "
+            f"→ rule → AgentScanFunction: mission {run.mission_id}",
+        )
+        deadline = time.monotonic() + self._options.timeout_seconds
+        while True:
+            item = self._poll_mission(run, fired_at)
+            self._poll_trail(run)
+            if self._phone is not None:
+                self._answer_phone(run)
+            self._maybe_kill(run)
+            if self._ended(run, item):
+                run.ended = not run.problems
+                return
+            if time.monotonic() > deadline:
+                run.problems.append(f"the mission did not end within {self._options.timeout_seconds:.0f} s")
+                self._say("timeout", run.problems[-1])
+                return
+            if time.monotonic() - self._last_news > self._options.quiet_seconds:
+                self._say("waiting", self._waiting_for(run))
+            time.sleep(self._options.poll_seconds)
+
+    # -- the mission item and the plan ----------------------------------------------------------------------------
+
+    def _poll_mission(self, run: MissionRun, fired_at: datetime) -> dict[str, Any] | None:
+        item = self._missions.get_item(Key={"mission_id": run.mission_id}, ConsistentRead=True).get("Item")
+        if item is None:
+            scans = [r for r in self._stack.lambdas.records("AgentScanFunction") if r.started_at >= fired_at]
+            if scans and self._stack.lambdas.wait_idle(0):
+                failed = next((r for r in scans if r.error_type), None)
+                if failed is not None:
+                    run.problems.append(f"the agent's scan failed: {failed.error_type}: {failed.error_message}")
+                else:
+                    refused = self._refusal(run)
+                    run.problems.append(refused or "the agent created no mission for the scan event")
+                self._say("failed", run.problems[-1])
+            return None
+        status = str(item.get("status"))
+        if item.get("execution_arn") and run.execution_arn is None:
+            run.execution_arn = str(item["execution_arn"])
+        if status != run.status:
+            run.status = status
+            self._on_status(run, item)
+        if run.execution_arn is not None and not run.plan:
+            self._load_plan(run)
+        return dict(item)
+
+    def _refusal(self, run: MissionRun) -> str | None:
+        for entry in read_trail(self._audit, run.mission_id):
+            if entry.get("action") == "mission.refused":
+                return "the kill switch is engaged: the agent refused to start a mission (re-arm it first)"
+        return None
+
+    def _on_status(self, run: MissionRun, item: dict[str, Any]) -> None:
+        counts = item.get("counts") or {}
+        if run.status == "scanning":
+            self._say("scan", "the agent is scanning the account (read-only)")
+        elif run.status == "awaiting_approval":
+            self._say(
+                "plan",
+                f"{counts.get('findings', '?')} findings, {counts.get('changes', '?')} changes proposed; "
+                f"execution {str(run.execution_arn).rsplit(':', 1)[-1]} asks for one approval per change",
+            )
+        elif run.status == "completed" and not run.plan:
+            self._say(
+                "plan",
+                f"{counts.get('findings', '?')} findings; plan {item.get('plan_status', '?')}: "
+                f"{counts.get('changes', 0)} changes, nothing requested",
+            )
+        elif run.status == "failed":
+            self._say("failed", f"mission failed: {item.get('error', 'unknown error')}")
+
+    def _load_plan(self, run: MissionRun) -> None:
+        try:
+            execution = self._sfn.describe_execution(executionArn=run.execution_arn)
+        except Exception:
+            return
+        changes = [parse_change(raw) for raw in json.loads(execution.get("input") or "{}").get("changes", [])]
+        run.plan = changes
+        lines = []
+        for change in changes:
+            lines.append(
+                f"          {self._label(run, change.change_id)} {change.risk.value:<6} {change.check_id:<34} "
+                f"{change.summary()}"
+            )
+        self._progress.lines(lines)
+
+    def _label(self, run: MissionRun, change_id: str) -> str:
+        for index, change in enumerate(run.plan, start=1):
+            if change.change_id == change_id:
+                width = len(str(len(run.plan)))
+                return f"[{index:>{width}}/{len(run.plan)}]"
+        return f"[{change_id}]"
+
+    # -- the audit trail --------------------------------------------------------------------------------------------
+
+    def _poll_trail(self, run: MissionRun) -> None:
+        entries = sorted(read_trail(self._audit, run.mission_id), key=lambda entry: str(entry.get("seq", "")))
+        for entry in entries:
+            seq = str(entry.get("seq"))
+            if seq in self._seen_trail:
+                continue
+            self._seen_trail.add(seq)
+            self._on_trail(run, entry)
+
+    def _on_trail(self, run: MissionRun, entry: dict[str, Any]) -> None:
+        actor, action, outcome = entry.get("actor"), entry.get("action"), str(entry.get("outcome"))
+        try:
+            details = json.loads(entry.get("details") or "{}")
+        except ValueError:
+            details = {}
+        change_id = details.get("change_id")
+        label = self._label(run, change_id) if isinstance(change_id, str) else ""
+        if actor == "approval" and action == "approval.requested" and isinstance(change_id, str):
+            self._requested.add(change_id)
+            if self._phone is None:
+                change = next((c for c in run.plan if c.change_id == change_id), None)
+                message = change.binding_message() if change is not None else change_id
+                self._say(
+                    "waiting",
+                    f"{label} for {details.get('approver_sub')} to answer on their phone: «{message}» "
+                    f"(digest {str(details.get('change_digest', ''))[:12]}…, until {details.get('expires_at')})",
+                )
+        elif action == "approval.decided" and isinstance(change_id, str):
+            self._decided[change_id] = outcome
+            if outcome == "approved":
+                if self._phone is None:
+                    self._say("approved", f"{label} by {details.get('approver_sub')} at {details.get('approved_at')}")
+            else:
+                reason = details.get("reason") or details.get("error") or ""
+                self._say(outcome, f"{label} {reason}".rstrip())
+        elif action == "executor.result" and isinstance(change_id, str):
+            self._finished.add(change_id)
+            result = details.get("result") or {}
+            reason = result.get("reason") or ""
+            drift = self._interceptor.drifted.get(change_id) if self._interceptor is not None else None
+            extra = f" (out of band: {drift})" if drift and outcome == "drift" else ""
+            self._say(outcome, f"{label} {reason}{extra}".rstrip())
+        elif actor == "killswitch" and action == "mission.halted":
+            self._say(
+                "halted",
+                f"the kill switch stopped execution {run.mission_id} and failed "
+                f"{details.get('approvals_failed', 0)} waiting approvals",
+            )
+        elif actor == "agent" and action == "mission.halted":
+            self._say("halted", "the agent resumed after the kill switch: mission halted, no re-scan")
+        elif actor == "agent" and action == "mission.report":
+            totals = details.get("totals") or {}
+            self._say(
+                "resume",
+                f"the agent re-scanned the touched resources: {totals.get('verified_fixed', 0)} verified fixed, "
+                f"{totals.get('applied', 0)} applied; report stored ({details.get('report_pages', '?')} page)",
+            )
+        elif actor == "agent" and action == "mission.completed":
+            self._say("done", f"mission completed (plan {outcome})")
+        elif actor == "agent" and action == "mission.failed":
+            self._say("failed", f"mission failed: {outcome}")
+
+    def _waiting_for(self, run: MissionRun) -> str:
+        if run.status in ("unknown", "scanning"):
+            return "for the agent's scan and plan"
+        if not run.plan:
+            return f"for the mission (status {run.status})"
+        on_phone = len(self._requested - set(self._decided))
+        executing = len({c for c, d in self._decided.items() if d == "approved"} - self._finished)
+        not_yet = len(run.plan) - len(self._requested)
+        parts = []
+        if on_phone:
+            whom = "the approver" if self._phone is not None else self._approver_sub
+            parts.append(f"{on_phone} on the phone of {whom}")
+        if executing:
+            parts.append(f"{executing} approved, executing")
+        if not_yet:
+            parts.append(f"{not_yet} not yet requested (at most MapMaxConcurrency at a time)")
+        return "for " + ("; ".join(parts) if parts else "the state machine to resume the agent")
+
+    # -- the phone --------------------------------------------------------------------------------------------------
+
+    def _answer_phone(self, run: MissionRun) -> None:
+        assert self._phone is not None
+        try:
+            pending = self._phone.pending()
+        except Exception as error:
+            self._say("phone", f"cannot read the phone: {error}")
+            return
+        for request in pending:
+            if request.auth_req_id in self._handled_requests:
+                continue
+            if not run.plan and run.execution_arn is None:
+                run.execution_arn = self._execution_arn(run)
+            if not run.plan and run.execution_arn is not None:
+                self._load_plan(run)
+            change = request.matching_change(run.plan)
+            if change is None and not run.plan:
+                return  # the plan is not readable yet: answer on the next poll
+            self._handled_requests.add(request.auth_req_id)
+            self._answer(run, request, change)
+
+    def _execution_arn(self, run: MissionRun) -> str:
+        machine = self._stack.state_machine_arn()
+        return machine.replace(":stateMachine:", ":execution:", 1) + f":{run.mission_id}"
+
+    def _answer(self, run: MissionRun, request: PhoneRequest, change: ChangeBase | None) -> None:
+        assert self._phone is not None
+        if change is None:
+            answer, why = Answer.DENY, "the request matches no change of this mission's plan"
+        else:
+            scripted = self._options.policy.answer_for(change)
+            if scripted is not None:
+                answer, why = scripted, self._options.policy.why(change)
+            elif self._options.approver is not None:
+                self._say("phone", f"{self._label(run, change.change_id)} asks the approver:")
+                answer, why = self._options.approver.ask(request, change), "answered at the terminal"
+            else:
+                answer, why = Answer.DENY, "nobody to ask"
+        label = self._label(run, change.change_id) if change is not None else "[?]"
+        digest = f"digest {request.digest[:12]}… = plan" if change is not None and request.digest else "no digest"
+        try:
+            self._phone.answer(request, answer)
+        except Exception as error:
+            self._say("phone", f"{label} «{request.binding_message}»: could not {answer.value}: {error}")
+            return
+        if change is not None:
+            run.answers[change.change_id] = (answer, why)
+        verb = {Answer.APPROVE: "approve", Answer.DENY: "deny", Answer.EXPIRE: "let it expire"}[answer]
+        self._say("phone", f"{label} «{request.binding_message}» {digest} → {verb} ({why})")
+
+    # -- the kill switch --------------------------------------------------------------------------------------------
+
+    def _maybe_kill(self, run: MissionRun) -> None:
+        wanted = self._options.kill_after
+        if wanted is None or run.kill_switch is not None or self._interceptor is None:
+            return
+        applied = self._interceptor.applied_count()
+        if applied < wanted:
+            return
+        reason = f"aegis-local demo: --kill-after {wanted}"
+        self._say("kill", f"{applied} changes applied: triggering KillSwitchFunction ({reason})")
+        try:
+            report = invoke_kill_switch(
+                self._stack.client("lambda"),
+                self._stack.physical_id("KillSwitchFunction"),
+                "trigger",
+                reason,
+                KILL_REQUESTER,
+            )
+        except Exception as error:
+            run.problems.append(str(error))
+            self._say("kill", run.problems[-1])
+            self._interceptor.mark_killed()
+            return
+        self._interceptor.mark_killed()
+        steps = [{"step": s.get("step"), "ok": s.get("ok"), "reason": s.get("reason")} for s in report.get("steps", [])]
+        run.kill_switch = KillSwitchSummary(
+            operation_id=str(report.get("operation_id", "")),
+            requested_by=str(report.get("requested_by", KILL_REQUESTER)),
+            reason=str(report.get("reason", reason)),
+            triggered_at=str(report.get("at", datetime.now(UTC).isoformat())),
+            after_applied=applied,
+            ok=bool(report.get("ok")),
+            steps=steps,
+        )
+        failed = [str(s["step"]) for s in steps if not s["ok"]]
+        self._say(
+            "kill",
+            f"halted={report.get('halted')}: {', '.join(str(s['step']) for s in steps if s['ok'])} done"
+            + (f"; failed: {', '.join(failed)}" if failed else ""),
+        )
+
+    # -- the end ----------------------------------------------------------------------------------------------------
+
+    def _ended(self, run: MissionRun, item: dict[str, Any] | None) -> bool:
+        if run.problems:
+            return True
+        if item is None:
+            return False
+        execution_running = False
+        if run.execution_arn is not None:
+            try:
+                run.execution_status = str(self._sfn.describe_execution(executionArn=run.execution_arn)["status"])
+            except Exception:
+                run.execution_status = None
+            execution_running = run.execution_status == "RUNNING"
+        idle = self._stack.lambdas.wait_idle(0)
+        if run.status in TERMINAL_STATUSES and not execution_running and idle:
+            return True
+        # A stopped execution never resumes the agent: the mission item keeps its last status.
+        return run.kill_switch is not None and run.execution_arn is not None and not execution_running and idle
+
+    def _say(self, label: str, text: str) -> None:
+        self._last_news = time.monotonic()
+        self._progress.step(label, text)

@@ -1,0 +1,331 @@
+"""Whole missions on the local stack, driven the way `aegis-local demo` drives them: the seeded vulnerable account,
+the scan event through EventBridge, the agent, one CIBA request per change on the emulated phone, the executor, the
+resume, the report and the leak audit — every function the real handler of template.yaml.
+
+- approve all: every remediable finding is fixed and the re-scan agrees; notify-only findings are reported and left
+  alone; look-alikes are not touched;
+- deny one, let one expire, drift one: exactly those are not applied, and the report says why;
+- the kill switch after two changes: nothing more is applied, the execution ends, the report says halted;
+- your own tenant: approvals at an external OpenID provider whose phone answers by itself;
+- after each, the leak audit searched everything and found nothing; and a token planted in a table and in a log
+  file is found (the audit itself is tested).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from pydantic import SecretStr
+
+from aegis.audit import read_trail
+from aegis.checks.base import PlanConfig
+from aegis_agent.scanner import AwsScanner, screen
+from aegis_local.auth0 import Auth0Emulator, EmulatorConfig
+from aegis_local.cli import main
+from aegis_local.demo import Console, DemoOptions, DemoResult, ExternalTenant, run_on_stack, stack_arguments
+from aegis_local.leak_audit import audit, dynamodb_places, file_places, fingerprint
+from aegis_local.phone import ApprovalPolicy
+from aegis_local.seed import SeededAccount, seed_account
+from aegis_local.stack import LocalStack
+
+pytestmark = pytest.mark.e2e
+
+# Without a configured trail bucket or flow-logs destination the agent proposes nothing for these: notify-only.
+NOTIFY_ONLY = {"cloudtrail-no-multi-region-trail", "ec2-vpc-flow-logs-off"}
+DENIED = "iam-admin-policy-attached"
+EXPIRED = "kms-key-rotation-off"
+DRIFTED = "iam-password-policy-weak"
+APPLIED = ("ec2-ebs-default-encryption-off", "s3-account-public-access-block-off")
+
+
+def demo(
+    tmp_path: Path, stack: LocalStack, options: DemoOptions, seeded: SeededAccount | None = None
+) -> tuple[DemoResult, str]:
+    output = io.StringIO()
+    result = run_on_stack(stack, options, Console(output), seeded=seeded)
+    return result, output.getvalue()
+
+
+def rescan(stack: LocalStack, checks: list[str] | None = None) -> set[tuple[str, str]]:
+    scanner = AwsScanner(boto3.Session, PlanConfig())
+    return {(f.check_id, f.resource_arn) for f in screen(scanner.scan([stack.identity.region], checks)).findings}
+
+
+def by_check(result: DemoResult) -> dict[str, Any]:
+    return {change.check_id: change for change in result.report.changes}
+
+
+def assert_clean_audit(result: DemoResult) -> None:
+    audit_result = result.leak_audit
+    assert audit_result.hits == []
+    assert audit_result.values_searched > 10
+    # Every place the issue names was searched: table items (checkpoints among them), execution histories, the logs
+    # the functions printed, the report.
+    assert {"dynamodb", "stepfunctions", "file", "report"} <= set(audit_result.places)
+    assert audit_result.places["stepfunctions"] >= 2
+    assert json.loads(result.report_files[0].read_text())["leak_audit"]["hits"] == []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# state of the look-alikes
+
+
+def lookalike_state(session: boto3.Session, arn: str) -> Any:
+    """Everything a remediation could have changed on a clean look-alike resource."""
+    if ":security-group/" in arn:
+        rules = session.client("ec2").describe_security_group_rules(
+            Filters=[{"Name": "group-id", "Values": [arn.rsplit("/", 1)[1]]}]
+        )["SecurityGroupRules"]
+        return sorted(json.dumps(rule, sort_keys=True, default=str) for rule in rules)
+    if ":vpc/" in arn:
+        logs = session.client("ec2").describe_flow_logs(
+            Filters=[{"Name": "resource-id", "Values": [arn.rsplit("/", 1)[1]]}]
+        )["FlowLogs"]
+        return sorted(log["FlowLogId"] for log in logs)
+    if arn.startswith("arn:aws:s3:::"):
+        s3, bucket = session.client("s3"), arn.removeprefix("arn:aws:s3:::")
+        return {
+            "block": _or_none(lambda: s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]),
+            "policy": _or_none(lambda: s3.get_bucket_policy(Bucket=bucket)["Policy"]),
+            "grants": s3.get_bucket_acl(Bucket=bucket)["Grants"],
+        }
+    if ":policy/" in arn:
+        entities = session.client("iam").list_entities_for_policy(PolicyArn=arn)
+        return {key: entities[key] for key in ("PolicyRoles", "PolicyUsers", "PolicyGroups")}
+    if ":key/" in arn:
+        return session.client("kms").get_key_rotation_status(KeyId=arn)["KeyRotationEnabled"]
+    raise AssertionError(f"no state reader for look-alike {arn}")
+
+
+def _or_none(read: Callable[[], Any]) -> Any:
+    try:
+        return read()
+    except ClientError:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# missions
+
+
+def test_approve_all_fixes_every_remediable_finding_and_nothing_else(tmp_path: Path) -> None:
+    options = DemoOptions(
+        policy=ApprovalPolicy(approve_all=True), report_dir=tmp_path / "reports", dump_state=tmp_path / "dump"
+    )
+    with LocalStack(**stack_arguments(options)) as stack:
+        session = stack.session()
+        seeded = seed_account(session, stack.identity.region)
+        lookalikes_before = {arn: lookalike_state(session, arn) for arn in seeded.lookalikes}
+        failing_before = rescan(stack)
+
+        result, output = demo(tmp_path, stack, options, seeded)
+
+        failing_after = rescan(stack)
+        lookalikes_after = {arn: lookalike_state(session, arn) for arn in seeded.lookalikes}
+
+    assert result.exit_code == 0, output
+    assert result.report.status == "completed"
+    remediable = {
+        (check, arn)
+        for check, arn in seeded.expected_findings
+        if check not in NOTIFY_ONLY and arn not in seeded.exempt_expected
+    }
+    changes = result.report.changes
+    assert {(c.check_id, c.resource_arn) for c in changes} == remediable
+    assert {(c.decision, c.outcome, c.verified) for c in changes} == {("approved", "applied", "fixed")}
+    assert all(c.approver_sub == "auth0|aegis-approver" and c.decided_at for c in changes)
+    # The independent re-scan agrees with the agent's: what was remediable is gone, the rest is untouched.
+    assert failing_before == seeded.expected_findings
+    assert failing_after == seeded.expected_findings - remediable
+    notify_only = [f for f in result.report.findings if f.disposition == "notify-only"]
+    assert {f.check_id for f in notify_only} == NOTIFY_ONLY
+    assert {(f.check_id, f.resource_arn) for f in notify_only} <= failing_after
+    assert lookalikes_after == lookalikes_before
+    assert not {f.resource_arn for f in result.report.findings} & seeded.lookalikes
+
+    assert_clean_audit(result)
+    report = json.loads((tmp_path / "reports" / "report.json").read_text())
+    assert report["mission_id"] == result.run.mission_id
+    assert {"check_id", "cis_v5", "severity", "resource_arn"} <= set(report["findings"][0])
+    required = {"change_id", "check_id", "kind", "resource_arn", "digest", "decision", "outcome", "reason"}
+    assert required <= set(report["changes"][0])
+    assert {"values_searched", "places_searched", "hits"} <= set(report["leak_audit"])
+    html = (tmp_path / "reports" / "report.html").read_text()
+    assert html.count('class="diff"') == len(changes)
+    assert "<script" not in html
+    logs = {path.name for path in result.log_files}
+    assert {"aegis-local-agent-scan.log", "aegis-local-approval.log", "aegis-local-executor.log"} <= logs
+    assert "START RequestId" in (tmp_path / "reports" / "logs" / "aegis-local-executor.log").read_text()
+    assert "[  " in output
+    assert "phone" in output
+    assert "applied" in output
+    # The dump can be audited on its own, later, from the fingerprints it carries.
+    assert main(["leak-audit", str(tmp_path / "dump")]) == 0
+
+
+def test_denied_expired_and_drifted_changes_are_not_applied_and_the_report_says_why(tmp_path: Path) -> None:
+    options = DemoOptions(
+        policy=ApprovalPolicy(
+            approve_all=True,
+            deny=frozenset({DENIED}),
+            let_expire=frozenset({EXPIRED}),
+            drift=frozenset({DRIFTED}),
+        ),
+        checks=(DENIED, EXPIRED, DRIFTED, *APPLIED),
+        report_dir=tmp_path / "reports",
+    )
+    with LocalStack(**stack_arguments(options)) as stack:
+        result, output = demo(tmp_path, stack, options)
+        seeded = result.seeded
+        iam, kms = stack.client("iam"), stack.client("kms")
+        admin_policy_users = iam.list_entities_for_policy(PolicyArn=seeded.policies["admin"])
+        rotation = kms.get_key_rotation_status(KeyId=seeded.kms_keys["no-rotation"])["KeyRotationEnabled"]
+        password = iam.get_account_password_policy()["PasswordPolicy"]
+        still_failing = rescan(stack, [DENIED, EXPIRED, DRIFTED, *APPLIED])
+
+        # The audit itself: a token the emulator issued, planted in a table and in a log file, is found there.
+        issued = sorted(value for value in stack.emulator.issued_secrets() if value.count(".") == 2)[0]
+        control_table = stack.physical_id("ControlTable")
+        stack.session().resource("dynamodb").Table(control_table).put_item(
+            Item={"name": "planted", "note": f"Bearer {issued}"}
+        )
+        planted_log = tmp_path / "reports" / "logs" / "planted.log"
+        planted_log.write_text(json.dumps({"message": "token", "value": issued}) + "\n")
+        planted = audit(
+            stack.emulator.issued_secrets(),
+            [*dynamodb_places(stack.session()), *file_places([tmp_path / "reports"], root=tmp_path / "reports")],
+        )
+
+    assert result.exit_code == 0, output
+    assert result.report.status == "completed"
+    changes = by_check(result)
+    assert (changes[DENIED].decision, changes[DENIED].outcome) == ("denied", "skipped")
+    assert changes[DENIED].reason.startswith("denied on the phone by auth0|aegis-approver")
+    assert (changes[EXPIRED].decision, changes[EXPIRED].outcome) == ("expired", "skipped")
+    assert "expired unanswered" in changes[EXPIRED].reason
+    assert (changes[DRIFTED].decision, changes[DRIFTED].outcome) == ("approved", "drift")
+    assert "the resource changed before execution" in changes[DRIFTED].reason
+    assert "by hand" in changes[DRIFTED].out_of_band
+    assert changes[DRIFTED].state_at_execution is not None  # what the executor found instead
+    for check in APPLIED:
+        assert (changes[check].outcome, changes[check].verified) == ("applied", "fixed")
+    for check in (DENIED, EXPIRED, DRIFTED):
+        assert changes[check].verified == "still_failing"
+    # Exactly those three were not applied: the account says so too.
+    assert [r["RoleName"] for r in admin_policy_users["PolicyRoles"]] == [seeded.role_name]
+    assert rotation is False
+    assert password["MinimumPasswordLength"] == 9  # the seed's 8, edited by hand to 9: not the approved 14
+    assert {check for check, _ in still_failing} == {DENIED, EXPIRED, DRIFTED}
+    assert "→ deny (--deny)" in output
+    assert "→ let it expire (--let-expire)" in output
+    assert_clean_audit(result)
+
+    assert [(hit.place.split("[")[0], hit.fingerprint) for hit in planted.hits if hit.place.startswith("dynamodb")] == [
+        (f"dynamodb:{control_table}", fingerprint(issued))
+    ]
+    assert "file:logs/planted.log" in {hit.place for hit in planted.hits}
+
+
+def test_the_kill_switch_after_two_changes_stops_the_rest_and_the_report_says_halted(tmp_path: Path) -> None:
+    checks = (DENIED, EXPIRED, DRIFTED, *APPLIED)
+    options = DemoOptions(
+        policy=ApprovalPolicy(approve_all=True), kill_after=2, checks=checks, report_dir=tmp_path / "reports"
+    )
+    with LocalStack(**stack_arguments(options)) as stack:
+        result, output = demo(tmp_path, stack, options)
+        executions = stack.client("stepfunctions").list_executions(stateMachineArn=stack.state_machine_arn())
+        trail = read_trail(
+            stack.session().resource("dynamodb").Table(stack.physical_id("AuditTable")), result.run.mission_id
+        )
+        still_failing = rescan(stack, list(checks))
+        halt = (
+            stack.session()
+            .resource("dynamodb")
+            .Table(stack.physical_id("ControlTable"))
+            .get_item(Key={"name": "halt"})["Item"]
+        )
+
+    assert result.exit_code == 0, output
+    report = result.report
+    assert report.status == "halted"
+    assert report.kill_switch is not None
+    assert report.kill_switch.after_applied == 2
+    assert report.kill_switch.ok, report.kill_switch.steps
+    outcomes = [c.outcome for c in report.changes]
+    assert outcomes.count("applied") == 2
+    assert all(c.outcome in ("halted", "skipped") for c in report.changes if c.outcome != "applied")
+    assert all("stopped by the kill switch" in c.reason for c in report.changes if c.outcome != "applied")
+    assert halt["engaged"] is True
+    assert [e["status"] for e in executions["executions"]] != ["RUNNING"]
+    # Nothing was applied after the trigger: the account shows exactly two fixes, and the trail no application
+    # after the kill switch's.
+    assert len(set(checks) - {check for check, _ in still_failing}) == 2
+    ordered = sorted(trail, key=lambda item: str(item["seq"]))
+    kill_at = next(i for i, item in enumerate(ordered) if item["action"] == "mission.halted")
+    assert all(item["action"] != "executor.applied" for item in ordered[kill_at:])
+    assert "halted=True" in output
+    assert_clean_audit(result)
+
+
+@pytest.fixture
+def external_tenant() -> Iterator[Auth0Emulator]:
+    """An OpenID provider that is not the stack's: a second emulator, whose approver answers on their own."""
+    config = EmulatorConfig.default().model_copy(update={"ciba_interval_seconds": 1})
+    with Auth0Emulator(config) as tenant:
+        yield tenant
+
+
+def test_your_own_tenant_approves_while_aws_stays_local(tmp_path: Path, external_tenant: Auth0Emulator) -> None:
+    approver = "auth0|aegis-approver"
+    secret_value = external_tenant.client_secret("aegis-app-client")
+    options = DemoOptions(
+        tenant=ExternalTenant(
+            issuer=external_tenant.issuer,
+            client_id="aegis-app-client",
+            client_secret=SecretStr(secret_value),
+            approver_sub=approver,
+        ),
+        checks=APPLIED,
+        report_dir=tmp_path / "reports",
+    )
+    stop = threading.Event()
+
+    def the_approvers_phone() -> None:
+        while not stop.wait(0.2):
+            for request in external_tenant.pending(approver):
+                external_tenant.approve(request["auth_req_id"])
+
+    phone = threading.Thread(target=the_approvers_phone, daemon=True)
+    phone.start()
+    try:
+        with LocalStack(**stack_arguments(options)) as stack:
+            assert stack.emulator is None
+            result, output = demo(tmp_path, stack, options)
+            # What the external side issued never reached the local side either.
+            theirs = audit(
+                external_tenant.issued_secrets(),
+                [*dynamodb_places(stack.session()), *file_places([tmp_path / "reports"], root=tmp_path / "reports")],
+            )
+    finally:
+        stop.set()
+        phone.join(5)
+
+    assert result.exit_code == 0, output
+    assert {(c.check_id, c.outcome) for c in result.report.changes} == {(check, "applied") for check in APPLIED}, output
+    assert f"for {approver} to answer on their phone" in output
+    assert set(result.leak_audit.sources) == {
+        "client secret of the external application",
+        "moto STS: temporary credentials of every AWS session (RemediationRole)",
+    }
+    assert "never reach this side" in result.leak_audit.notes[0]
+    assert secret_value not in output
+    assert theirs.hits == []
+    assert theirs.values_searched > 3
