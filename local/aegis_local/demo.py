@@ -33,7 +33,7 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -121,6 +121,8 @@ class DemoOptions:
     tenant: ExternalTenant | None = None
     parameters: dict[str, str] = field(default_factory=dict)
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    # Where the terminal's answers come from when it plays the phone (a person at `input()` by default).
+    read_line: Callable[[str], str] = input
 
 
 @dataclass
@@ -384,7 +386,7 @@ def run_on_stack(stack: Any, options: DemoOptions, console: Console, *, seeded: 
         phone = EmulatedPhone(stack.emulator, approver) if options.tenant is None else None
         drive = DriveOptions(
             policy=options.policy,
-            approver=TerminalApprover(console.stream) if options.interactive else None,
+            approver=TerminalApprover(console.stream, read_line=options.read_line) if options.interactive else None,
             kill_after=options.kill_after,
             timeout_seconds=options.timeout_seconds,
         )

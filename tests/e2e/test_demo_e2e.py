@@ -63,14 +63,16 @@ def by_check(result: DemoResult) -> dict[str, Any]:
     return {change.check_id: change for change in result.report.changes}
 
 
-def assert_clean_audit(result: DemoResult) -> None:
+def assert_clean_audit(result: DemoResult, *, approvals: bool = True) -> None:
     audit_result = result.leak_audit
     assert audit_result.hits == []
-    assert audit_result.values_searched > 10
     # Every place the issue names was searched: table items (checkpoints among them), execution histories, the logs
     # the functions printed, the report.
-    assert {"dynamodb", "stepfunctions", "file", "report"} <= set(audit_result.places)
-    assert audit_result.places["stepfunctions"] >= 2
+    assert {"dynamodb", "file", "report"} <= set(audit_result.places)
+    if approvals:
+        # Client secrets, and every token and STS credential the approvals and executions were issued.
+        assert audit_result.values_searched > 10
+        assert audit_result.places["stepfunctions"] >= 2
     assert json.loads(result.report_files[0].read_text())["leak_audit"]["hits"] == []
 
 
@@ -172,13 +174,17 @@ def test_approve_all_fixes_every_remediable_finding_and_nothing_else(tmp_path: P
 
 
 def test_denied_expired_and_drifted_changes_are_not_applied_and_the_report_says_why(tmp_path: Path) -> None:
+    prompts: list[str] = []
+
+    def person_at_the_terminal(prompt: str) -> str:
+        prompts.append(prompt)
+        return "a"
+
+    # The flags answer for three checks; the terminal plays the phone for the others.
     options = DemoOptions(
-        policy=ApprovalPolicy(
-            approve_all=True,
-            deny=frozenset({DENIED}),
-            let_expire=frozenset({EXPIRED}),
-            drift=frozenset({DRIFTED}),
-        ),
+        policy=ApprovalPolicy(deny=frozenset({DENIED}), let_expire=frozenset({EXPIRED}), drift=frozenset({DRIFTED})),
+        interactive=True,
+        read_line=person_at_the_terminal,
         checks=(DENIED, EXPIRED, DRIFTED, *APPLIED),
         report_dir=tmp_path / "reports",
     )
@@ -226,6 +232,9 @@ def test_denied_expired_and_drifted_changes_are_not_applied_and_the_report_says_
     assert {check for check, _ in still_failing} == {DENIED, EXPIRED, DRIFTED}
     assert "→ deny (--deny)" in output
     assert "→ let it expire (--let-expire)" in output
+    assert len(prompts) == len(APPLIED)  # asked about exactly the changes no flag answered
+    assert output.count("→ approve (answered at the terminal)") == len(APPLIED)
+    assert "(matches change" in output  # the terminal showed the digest it checked against the plan
     assert_clean_audit(result)
 
     assert [(hit.place.split("[")[0], hit.fingerprint) for hit in planted.hits if hit.place.startswith("dynamodb")] == [
@@ -329,3 +338,22 @@ def test_your_own_tenant_approves_while_aws_stays_local(tmp_path: Path, external
     assert secret_value not in output
     assert theirs.hits == []
     assert theirs.values_searched > 3
+
+
+def test_a_dry_run_scans_and_plans_but_asks_and_changes_nothing(tmp_path: Path) -> None:
+    options = DemoOptions(dry_run=True, checks=(DENIED, EXPIRED), report_dir=tmp_path / "reports")
+    with LocalStack(**stack_arguments(options)) as stack:
+        result, output = demo(tmp_path, stack, options)
+        executor_runs = stack.lambdas.records("ExecutorFunction")
+        approval_runs = stack.lambdas.records("ApprovalFunction")
+        still_failing = rescan(stack, [DENIED, EXPIRED])
+
+    assert result.exit_code == 0, output
+    assert (result.report.status, result.report.plan_status) == ("completed", "dry_run")
+    assert {c.decision for c in result.report.changes} == {"not-requested"}
+    assert len(result.report.changes) == 2
+    assert executor_runs == approval_runs == []
+    assert {check for check, _ in still_failing} == {DENIED, EXPIRED}
+    assert "phone" not in output
+    assert_clean_audit(result, approvals=False)
+    assert result.leak_audit.values_searched == 3  # the three client secrets of the tenant: nothing else was issued
