@@ -10,6 +10,7 @@ import os
 from functools import cache
 from typing import Any
 
+import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import (
@@ -28,10 +29,17 @@ from aegis_executor.settings import (
 )
 
 logger = Logger()
-tracer = Tracer()
+# Patch only what this function talks through, AWS (botocore) and the identity provider (httpx): X-Ray's patch_all
+# would import and patch every library it supports that is installed (sqlite3, requests, database drivers) on each
+# cold start.
+tracer = Tracer(patch_modules=("botocore", "httpx"))
 metrics = Metrics()
 
-persistence = DynamoDBPersistenceLayer(table_name=os.environ["IDEMPOTENCY_TABLE"])
+# A client of boto3's default session, like every other client of the function: left to itself, the persistence
+# layer would open a boto3 session of its own and load the endpoint rules and the DynamoDB model a second time.
+persistence = DynamoDBPersistenceLayer(
+    table_name=os.environ["IDEMPOTENCY_TABLE"], boto3_client=boto3.client("dynamodb")
+)
 idempotency = IdempotencyConfig(
     event_key_jmespath=IDEMPOTENCY_KEY_JMESPATH,
     payload_validation_jmespath=IDEMPOTENCY_PAYLOAD_JMESPATH,

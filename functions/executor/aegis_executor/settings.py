@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from aegis.settings import dynamodb_table, env
+from aegis.settings import dynamodb_resource, dynamodb_table, env
 from aegis_auth.handoff import HandoffStore
 from aegis_auth.oidc import OidcClient
 from aegis_executor.credentials import unsigned_sts_client
@@ -24,7 +24,7 @@ def executor_from_env() -> Executor:
     return Executor(
         control_table=dynamodb_table("CONTROL_TABLE"),
         audit_table=dynamodb_table("AUDIT_TABLE"),
-        handoffs=HandoffStore.from_env(),
+        handoffs=HandoffStore.from_env(dynamodb=dynamodb_resource()),
         oidc=OidcClient.from_env(),
         audience=env("AUTH0_AUDIENCE"),
         connection=env("TOKEN_VAULT_CONNECTION"),

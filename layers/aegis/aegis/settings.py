@@ -31,11 +31,19 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 @cache
+def dynamodb_resource() -> Any:
+    """boto3's DynamoDB service resource, one per process (so per Lambda container): every `boto3.resource()` call
+    builds its resource classes anew, about 15 ms of a cold start each."""
+    return boto3.resource("dynamodb")
+
+
+@cache
 def dynamodb_table(env_name: str) -> Any:
     """The boto3 Table named by an environment variable (cached per process, so per Lambda container)."""
-    return boto3.resource("dynamodb").Table(env(env_name))
+    return dynamodb_resource().Table(env(env_name))
 
 
 def clear_caches() -> None:
     """Forget cached clients; the local stack calls this when it changes endpoints."""
     dynamodb_table.cache_clear()
+    dynamodb_resource.cache_clear()

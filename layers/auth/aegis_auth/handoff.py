@@ -92,12 +92,13 @@ class HandoffStore:
         self._clock = clock
 
     @classmethod
-    def from_env(cls, *, clock: Clock = time.time) -> HandoffStore:
-        """The store of HANDOFF_TABLE, with HANDOFF_KEY_ID for sealing (the executor needs no key id to open)."""
+    def from_env(cls, *, clock: Clock = time.time, dynamodb: Any | None = None) -> HandoffStore:
+        """The store of HANDOFF_TABLE, with HANDOFF_KEY_ID for sealing (the executor needs no key id to open).
+        `dynamodb` is the function's DynamoDB service resource, when it has one already."""
         table_name = os.environ.get("HANDOFF_TABLE")
         if not table_name:
             raise HandoffError("environment variable HANDOFF_TABLE is required")
-        table = boto3.resource("dynamodb").Table(table_name)
+        table = (dynamodb or boto3.resource("dynamodb")).Table(table_name)
         return cls(table, boto3.client("kms"), key_id=os.environ.get("HANDOFF_KEY_ID") or None, clock=clock)
 
     # --- approval side --------------------------------------------------------------------------------------------
