@@ -25,9 +25,14 @@ class SelfInvocationFailed(RuntimeError):
 
 
 def _self_invoker(function_name: str) -> Callable[[dict[str, str]], None]:
-    client = boto3.client("lambda")
+    # The Lambda client is made on the first hand-over, not with the service: most invocations end with a decision
+    # and never need it, and building it is part of every cold start otherwise.
+    client: Any = None
 
     def invoke(payload: dict[str, str]) -> None:
+        nonlocal client
+        if client is None:
+            client = boto3.client("lambda")
         response = client.invoke(
             FunctionName=function_name, InvocationType="Event", Payload=json.dumps(payload).encode()
         )
