@@ -8,13 +8,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from aegis_auth.errors import AuthError
-from aegis_auth.jwt_verify import JwksCache, TokenVerifier
 from aegis_auth.oidc import provider_metadata
+
+if TYPE_CHECKING:
+    from aegis_auth.jwt_verify import TokenVerifier
 
 KILL_SCOPE = "aegis:killswitch"
 REARM_SCOPE = "aegis:rearm"
@@ -79,6 +81,10 @@ class CallerVerifier:
         self._lock = threading.Lock()
 
     def _token_verifier(self) -> TokenVerifier:
+        # JWT verification (python-jose and the cryptography bindings under it) is imported by the first HTTP call,
+        # so that direct invocations, which IAM authorises, do not load it on their cold start.
+        from aegis_auth.jwt_verify import JwksCache, TokenVerifier
+
         with self._lock:
             if self._verifier is None:
                 metadata = provider_metadata(self._issuer, self._http)
