@@ -16,7 +16,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from aegis_agent.service import AgentService
 
 logger = Logger()
-tracer = Tracer()
+# Patch only what this function talks through, AWS (botocore): X-Ray's patch_all would import and patch every
+# library it supports that is installed (sqlite3, requests, database drivers) on each cold start.
+tracer = Tracer(patch_modules=("botocore",))
 metrics = Metrics()
 
 

@@ -18,7 +18,10 @@ from aegis_approval.settings import ApprovalConfigError
 from aegis_auth.errors import ClientConfigurationError
 
 logger = Logger()
-tracer = Tracer()
+# Patch only what this function talks through, AWS (botocore) and the identity provider (httpx): X-Ray's patch_all
+# would import and patch every library it supports that is installed (sqlite3, requests, database drivers) on each
+# cold start.
+tracer = Tracer(patch_modules=("botocore", "httpx"))
 metrics = Metrics()
 
 

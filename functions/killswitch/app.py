@@ -28,7 +28,10 @@ from aegis_killswitch.settings import KillSwitchSettings
 from aegis_killswitch.wiring import build_caller_verifier, build_kill_switch
 
 logger = Logger()
-tracer = Tracer()
+# Patch only what this function talks through, AWS (botocore) and the identity provider (httpx): X-Ray's patch_all
+# would import and patch every library it supports that is installed (sqlite3, requests, database drivers) on each
+# cold start.
+tracer = Tracer(patch_modules=("botocore", "httpx"))
 metrics = Metrics()
 resolver = LambdaFunctionUrlResolver()
 
