@@ -148,9 +148,9 @@ table{border-collapse:collapse;width:100%;margin:.5rem 0}
 th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #eef;vertical-align:top}
 th{background:#f6f7fb;font-weight:600}code{font:12px ui-monospace,Menlo,Consolas,monospace}
 .change{border:1px solid #dde;border-radius:.5rem;padding:1rem;margin:1rem 0}.change h3{margin:0 0 .4rem;font-size:1rem}
-table.diff{font:12px ui-monospace,Menlo,Consolas,monospace;table-layout:fixed}table.diff td{white-space:pre-wrap;
-word-break:break-all;border:0;padding:0 .4rem}.diff_header{color:#889;width:2.5rem;text-align:right}
-.diff_next{display:none}
+table.diff{font:12px ui-monospace,Menlo,Consolas,monospace}table.diff td{white-space:pre-wrap;
+word-break:break-word;border:0;padding:0 .4rem;width:48%}table.diff td.diff_header{color:#889;width:2.5rem;
+text-align:right}table.diff th{width:auto}.diff_next{display:none}
 .diff_add{background:#d8f5dd}.diff_chg{background:#fff3c4}.diff_sub{background:#fbd9d9}td.diff_next{display:none}
 .summary td:first-child{width:14rem;color:#5b6475}.ok{color:#03543f;font-weight:600}.bad{color:#9b1c1c;font-weight:600}
 .fixed{background:#def7ec;color:#03543f}.still_failing{background:#fde8e8;color:#9b1c1c}.unverified{background:#eef;color:#445}
@@ -245,11 +245,15 @@ def _leak_audit_rows(audit: LeakAuditResult) -> list[str]:
     return rows
 
 
+def _cis_order(cis: str) -> tuple[int, ...]:
+    first = cis.split(",", maxsplit=1)[0].strip()
+    return tuple(int(part) if part.isdigit() else 0 for part in first.split("."))
+
+
 def _findings_sections(report: MissionReportDocument) -> list[str]:
-    controls = Counter(f"{f.cis_v5} {f.title}" for f in report.findings)
+    controls = Counter((f.cis_v5, f.title) for f in report.findings)
     parts = ["<h2>Findings by CIS control</h2><table><tr><th>CIS v5</th><th>Control</th><th>Count</th></tr>"]
-    for control, count in sorted(controls.items()):
-        cis, _, title = control.partition(" ")
+    for (cis, title), count in sorted(controls.items(), key=lambda kv: _cis_order(kv[0][0])):
         parts.append(f"<tr><td>{escape(cis)}</td><td>{escape(title)}</td><td>{count}</td></tr>")
     parts.append("</table>")
     parts.append(
