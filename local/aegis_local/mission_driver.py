@@ -395,7 +395,7 @@ class MissionDriver:
                 f"{totals.get('applied', 0)} applied; report stored ({details.get('report_pages', '?')} page)",
             )
         elif actor == "agent" and action == "mission.completed":
-            self._say("done", f"mission completed (plan {outcome})")
+            self._say("done", "mission completed" + ("" if outcome == "proposed" else f" (plan {outcome})"))
         elif actor == "agent" and action == "mission.failed":
             self._say("failed", f"mission failed: {outcome}")
 
@@ -404,13 +404,17 @@ class MissionDriver:
             return "for the agent's scan and plan"
         if not run.plan:
             return f"for the mission (status {run.status})"
-        on_phone = len(self._requested - set(self._decided))
+        undecided = self._requested - set(self._decided)
+        answered = undecided & set(run.answers)
+        on_phone = len(undecided - answered)
         executing = len({c for c, d in self._decided.items() if d == "approved"} - self._finished)
         not_yet = len(run.plan) - len(self._requested)
         parts = []
         if on_phone:
             whom = "the approver" if self._phone is not None else self._approver_sub
             parts.append(f"{on_phone} on the phone of {whom}")
+        if answered:
+            parts.append(f"{len(answered)} answered on the phone, for the approval function's next poll")
         if executing:
             parts.append(f"{executing} approved, executing")
         if not_yet:

@@ -232,8 +232,11 @@ class TerminalApprover:
         if change is None:
             return Answer.DENY
         while True:
+            # The prompt goes to our own output: while the demo runs, sys.stdout (where input() would write it) is
+            # captured into the process log.
+            print(self.PROMPT, end="", file=self._output, flush=True)
             try:
-                reply = self._read_line(self.PROMPT).strip().lower()
+                reply = self._read_line("").strip().lower()
             except EOFError:
                 print("  (no more input: denying)", file=self._output)
                 return Answer.DENY

@@ -149,6 +149,7 @@ def test_the_terminal_shows_what_the_phone_shows_and_the_diff_then_asks() -> Non
     assert f"{PASSWORD.digest} (matches change {PASSWORD.change_id} of the plan)" in shown
     assert "minimum_password_length" in shown  # the before/after states, side by side
     assert "answer a (approve), d (deny) or e (let it expire)" in shown  # the unclear reply was asked again
+    assert shown.count(TerminalApprover.PROMPT) == 2  # on the approver's output, not wherever input() would print
 
 
 def test_the_terminal_denies_what_matches_no_change_and_what_it_cannot_ask() -> None:
