@@ -531,7 +531,7 @@ def _print_summary(
     sources = "; ".join(f"{count} from {name}" for name, count in leak_audit.sources.items())
     places = ", ".join(f"{count} {kind}" for kind, count in leak_audit.places.items())
     console.step("audit", f"searched {sources}")
-    console.step("audit", f"in {places}")
+    console.step("audit", f"in {leak_audit.places_searched} places: {places}")
     for note in leak_audit.notes:
         console.step("audit", note)
     for hit in leak_audit.hits:

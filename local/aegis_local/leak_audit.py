@@ -101,6 +101,17 @@ def text_places(kind: str, texts: Mapping[str, str]) -> Iterator[tuple[str, str]
         yield f"{kind}:{name}", text
 
 
+def place_kind(place: str) -> str:
+    """What a place is, for the counts: `table <name>` for table items (so the checkpoints show by name),
+    `execution` for an execution's description or history, else the place's prefix (`file`, `report`)."""
+    kind, _, rest = place.partition(":")
+    if kind == "dynamodb":
+        return f"table {rest.split('[', 1)[0]}"
+    if kind == "stepfunctions":
+        return "execution"
+    return kind
+
+
 def audit(secrets: Iterable[str], places: Iterable[tuple[str, str]]) -> LeakAuditResult:
     values = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH})
     hits: list[LeakHit] = []
@@ -108,7 +119,7 @@ def audit(secrets: Iterable[str], places: Iterable[tuple[str, str]]) -> LeakAudi
     kinds: Counter[str] = Counter()
     for place, text in places:
         count += 1
-        kinds[place.split(":", 1)[0]] += 1
+        kinds[place_kind(place)] += 1
         hits.extend(LeakHit(place=place, fingerprint=fingerprint(value)) for value in values if value in text)
     return LeakAuditResult(values_searched=len(values), places_searched=count, hits=hits, places=dict(kinds))
 
@@ -168,7 +179,7 @@ def audit_fingerprints(fingerprints: Mapping[str, str], places: Iterable[tuple[s
     kinds: Counter[str] = Counter()
     for place, text in places:
         count += 1
-        kinds[place.split(":", 1)[0]] += 1
+        kinds[place_kind(place)] += 1
         found: set[str] = set()
         for candidate in _candidates(text):
             digest = hashlib.sha256(candidate.encode()).hexdigest()

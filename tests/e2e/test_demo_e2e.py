@@ -68,11 +68,13 @@ def assert_clean_audit(result: DemoResult, *, approvals: bool = True) -> None:
     assert audit_result.hits == []
     # Every place the issue names was searched: table items (checkpoints among them), execution histories, the logs
     # the functions printed, the report.
-    assert {"dynamodb", "file", "report"} <= set(audit_result.places)
+    assert {"table aegis-local-CheckpointsTable", "table aegis-local-AuditTable", "file", "report"} <= set(
+        audit_result.places
+    )
     if approvals:
         # Client secrets, and every token and STS credential the approvals and executions were issued.
         assert audit_result.values_searched > 10
-        assert audit_result.places["stepfunctions"] >= 2
+        assert audit_result.places["execution"] >= 2  # its description and its whole history
     assert json.loads(result.report_files[0].read_text())["leak_audit"]["hits"] == []
 
 

@@ -104,7 +104,7 @@ def test_the_audit_counts_values_by_source_and_places_by_kind() -> None:
         notes=["external tokens are unknown here"],
     )
     assert result.sources == {"emulator": 1, "sts": 1}  # values too short to prove anything are not counted
-    assert result.places == {"dynamodb": 2, "file": 1}
+    assert result.places == {"table Audit": 2, "file": 1}
     assert [hit.place for hit in result.hits] == ["dynamodb:Audit[1]"]
     assert result.notes == ["external tokens are unknown here"]
 
