@@ -413,7 +413,7 @@ def _report(stack: Any, run: MissionRun, options: DemoOptions) -> MissionReportD
         checkpoints=resource.Table(stack.physical_id("CheckpointsTable")),
         session_factory=boto3.Session,
     )
-    notes = list(run.problems)
+    notes = [*run.problems, *run.notes]
     if options.kill_after is not None and run.kill_switch is None:
         notes.append(f"--kill-after {options.kill_after}: fewer changes were applied, the kill switch was not used")
     if options.tenant is None:

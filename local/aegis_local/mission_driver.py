@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from aegis.audit import read_trail
 from aegis.catalogue import ChangeBase, parse_change
-from aegis_local.drift import drift_resource
+from aegis_local.drift import drift_resource, supports_drift
 from aegis_local.phone import Answer, ApprovalPolicy, EmulatedPhone, PhoneRequest, TerminalApprover
 from aegis_local.report import KillSwitchSummary
 
@@ -79,7 +79,8 @@ class MissionRun:
     out_of_band: dict[str, str] = field(default_factory=dict)  # change id -> what --drift did
     kill_switch: KillSwitchSummary | None = None
     ended: bool = False
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # what kept the mission from its end
+    notes: list[str] = field(default_factory=list)  # what the report should say besides
     started_at: float = field(default_factory=time.monotonic)
     finished_at: float | None = None
 
@@ -455,6 +456,8 @@ class MissionDriver:
             scripted = self._options.policy.answer_for(change)
             if scripted is not None:
                 answer, why = scripted, self._options.policy.why(change)
+                if change.check_id in self._options.policy.drift and not supports_drift(change):
+                    run.notes.append(f"{change.check_id} on {change.resource_arn} was denied: {why}")
             elif self._options.approver is not None:
                 self._say("phone", f"{self._label(run, change.change_id)} asks the approver:")
                 answer, why = self._options.approver.ask(request, change), "answered at the terminal"

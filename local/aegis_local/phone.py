@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import Any, TextIO
 
 from aegis.catalogue import ChangeBase
+from aegis_local.drift import supports_drift
 
 __all__ = [
     "Answer",
@@ -157,7 +158,10 @@ class ApprovalPolicy:
             return Answer.DENY
         if change.check_id in self.let_expire:
             return Answer.EXPIRE
-        if change.check_id in self.drift or self.approve_all:
+        if change.check_id in self.drift:
+            # Approving a change nobody can make drift would apply it: --drift promised it would not be.
+            return Answer.APPROVE if supports_drift(change) else Answer.DENY
+        if self.approve_all:
             return Answer.APPROVE
         return None
 
@@ -166,6 +170,8 @@ class ApprovalPolicy:
             return "--deny"
         if change.check_id in self.let_expire:
             return "--let-expire"
+        if change.check_id in self.drift and not supports_drift(change):
+            return f"--drift knows no out-of-band edit for {change.kind}"
         if change.check_id in self.drift:
             return "--drift: approve, then the resource changes before the executor runs"
         return "--approve all"

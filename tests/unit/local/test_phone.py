@@ -123,6 +123,11 @@ def test_the_policy_answers_by_check_and_refuses_contradictions() -> None:
     assert ApprovalPolicy(deny=frozenset({PASSWORD.check_id})).answer_for(KMS) is None  # a person decides
     drift = ApprovalPolicy(drift=frozenset({KMS.check_id}))
     assert drift.answer_for(KMS) is Answer.APPROVE  # drift approves; the resource changes afterwards
+    trail = next(c for c in CHANGES if c.kind == "create-multi-region-trail")
+    no_recipe = ApprovalPolicy(approve_all=True, drift=frozenset({trail.check_id}))
+    # Nobody can change this resource out of band: approving would apply what --drift promised would not be.
+    assert no_recipe.answer_for(trail) is Answer.DENY
+    assert no_recipe.why(trail) == "--drift knows no out-of-band edit for create-multi-region-trail"
     with pytest.raises(ValueError, match="both --deny and --drift"):
         ApprovalPolicy(deny=frozenset({"a"}), drift=frozenset({"a"}))
     with pytest.raises(UnknownCheck, match="no-such-check"):
