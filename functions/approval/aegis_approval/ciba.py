@@ -160,11 +160,14 @@ class CibaPoller:
             if not isinstance(auth_req_id, str) or not auth_req_id or expires_in is None:
                 raise CibaFailed("backchannel authentication answer lacks auth_req_id or expires_in")
             interval = _positive_number(body.get("interval")) or DEFAULT_INTERVAL_SECONDS
+            # The expiry runs from when the request may have reached the provider (the earliest moment); the
+            # interval from when its answer arrived, since a provider counts it from its own response and answers
+            # an early first poll with slow_down.
             return CibaRequest(
                 auth_req_id=auth_req_id,
                 deadline=sent_at + expires_in,
                 interval=interval,
-                next_poll_at=sent_at + interval,
+                next_poll_at=self._clock() + interval,
             )
 
     # --- polling ----------------------------------------------------------------------------------------------------

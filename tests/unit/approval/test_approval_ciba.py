@@ -230,6 +230,28 @@ def test_start_reads_auth_req_id_expiry_and_interval(
     assert "abc" not in repr(started)
 
 
+def test_the_first_poll_waits_the_interval_from_the_answer_not_from_the_request(
+    provider: ProviderDouble, clock: ManualClock
+) -> None:
+    """A provider counts the interval from its own response; polling earlier earns slow_down (+5 s)."""
+
+    def slow_network(request: httpx.Request) -> httpx.Response:
+        response = provider.transport().handle_request(request)
+        if request.url.path.endswith("bc-authorize"):
+            clock.advance(0.8)  # the answer takes a while to arrive
+        return response
+
+    auth = ClientAuthentication(CLIENT_ID, "client_secret_post", lambda: SecretStr("secret"))
+    client = OidcClient(
+        provider.issuer, auth, http=httpx.Client(transport=httpx.MockTransport(slow_network)), clock=clock
+    )
+    poller = CibaPoller(client, clock=clock, sleep=clock.advance)
+    provider.backchannel_script.append((200, {"auth_req_id": "abc", "expires_in": 120, "interval": 1}, {}))
+    started = poller.start({"scope": "openid"}, Hooks(clock))
+    assert started.deadline == START + 120  # expiry counted from the earliest moment the provider saw it
+    assert started.next_poll_at == START + 0.8 + 1
+
+
 def test_start_defaults_the_interval_to_five_seconds(
     poller: CibaPoller, provider: ProviderDouble, clock: ManualClock
 ) -> None:
