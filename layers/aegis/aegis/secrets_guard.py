@@ -32,6 +32,8 @@ _HARMLESS = re.compile(r"^(?:[0-9a-f]{32,64}|chg-[0-9a-f]{20}|(?:sg|sgr|vpc|subn
 
 _SEPARATORS = re.compile(r"[/._\-+=~]")
 _WORDS_AND_NUMBERS = re.compile(r"(?:[A-Z]?[a-z]+|[0-9]+)+")
+_WORD = re.compile(r"[A-Z]?[a-z]+|[0-9]+")
+_MIN_MEAN_WORD_LENGTH = 3.0
 
 
 def _looks_chosen_by_a_person(token: str) -> bool:
@@ -39,7 +41,12 @@ def _looks_chosen_by_a_person(token: str) -> bool:
     between separators; random credentials mix cases and digits with no such shape."""
     if token.islower() or token.isupper():
         return True
-    return all(_WORDS_AND_NUMBERS.fullmatch(part) for part in _SEPARATORS.split(token) if part)
+    parts = [part for part in _SEPARATORS.split(token) if part]
+    if not all(_WORDS_AND_NUMBERS.fullmatch(part) for part in parts):
+        return False
+    # Words people write are several letters long; "Zx9Qw3Er7Ty1" only looks like words.
+    words = [word for part in parts for word in _WORD.findall(part)]
+    return sum(map(len, words)) / len(words) >= _MIN_MEAN_WORD_LENGTH
 
 
 class SecretShapedValue(ValueError):

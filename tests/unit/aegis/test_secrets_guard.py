@@ -35,6 +35,7 @@ def _jwt() -> str:
         ("-----BEGIN " + "RSA PRIVATE KEY-----\nMIIE...", "pem"),
         (_token(32), "high-entropy"),
         ("refresh token is " + _token(40) + " ok", "high-entropy"),
+        ("Zx9Qw3Er7Ty1Ui5Op2As8Df4Gh6Jk0LzXcVbNm1", "high-entropy"),
     ],
 )
 def test_credentials_are_recognised(value: str, kind: str) -> None:
