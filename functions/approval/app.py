@@ -16,7 +16,10 @@ from aegis_approval import wiring
 from aegis_approval.service import InvalidApprovalEvent
 from aegis_approval.settings import ApprovalConfigError
 from aegis_auth.errors import ClientConfigurationError
+from aegis_auth.log_levels import pin_library_loggers
 
+# Before any client exists: at DEBUG, botocore would log the task token and httpcore the provider's answers.
+pin_library_loggers()
 logger = Logger()
 # Patch only what this function talks through, AWS (botocore) and the identity provider (httpx): X-Ray's patch_all
 # would import and patch every library it supports that is installed (sqlite3, requests, database drivers) on each

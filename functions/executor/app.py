@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from aegis_auth.log_levels import pin_library_loggers
 from aegis_executor.execute import Executor, parse_request
 from aegis_executor.settings import (
     IDEMPOTENCY_KEY_JMESPATH,
@@ -28,6 +29,8 @@ from aegis_executor.settings import (
     executor_from_env,
 )
 
+# Before any client exists: at DEBUG, botocore would log the web identity token and the STS credentials.
+pin_library_loggers()
 logger = Logger()
 # Patch only what this function talks through, AWS (botocore) and the identity provider (httpx): X-Ray's patch_all
 # would import and patch every library it supports that is installed (sqlite3, requests, database drivers) on each

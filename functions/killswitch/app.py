@@ -2,6 +2,8 @@
 access token with the operation's scope). The logic lives in `aegis_killswitch`; this file only routes.
 
 Direct event: `{"action": "trigger"|"rearm", "reason": str, "requested_by": str}`.
+EventBridge: the mission state machine's "Step Functions Execution Status Change" for a terminal status purges the
+handoffs that execution left behind; a purge that fails raises, so that Lambda retries the asynchronous event.
 HTTP: `POST /kill` (scope `aegis:killswitch`, body `{"reason"}` optional) and `POST /rearm` (scope `aegis:rearm`,
 body `{"reason"}` required). 401 for a missing or invalid token, 403 for a missing scope; nothing changes then.
 The answer lists every step as `{step, ok, reason}`: 200 when all succeeded, 502 when any failed (the halt flag
@@ -22,7 +24,14 @@ from pydantic import ValidationError
 
 from aegis_killswitch.caller_auth import KILL_SCOPE, REARM_SCOPE, CallerVerifier, Forbidden, Unauthenticated
 from aegis_killswitch.report import KillSwitchReport
-from aegis_killswitch.requests import DirectRequest, InvalidKillSwitchRequest, KillBody, RearmBody
+from aegis_killswitch.requests import (
+    DirectRequest,
+    ExecutionEnded,
+    InvalidKillSwitchRequest,
+    KillBody,
+    RearmBody,
+    is_status_change,
+)
 from aegis_killswitch.service import KillSwitch
 from aegis_killswitch.settings import KillSwitchSettings
 from aegis_killswitch.wiring import build_caller_verifier, build_kill_switch
@@ -186,10 +195,26 @@ def direct(event: Any) -> dict[str, Any]:
     return _run(request.action, request.reason, request.requested_by).as_response()
 
 
+class HandoffPurgeFailed(RuntimeError):
+    """The handoffs of an ended execution could not all be deleted; raised so that Lambda retries the event."""
+
+
+def execution_ended(event: Any) -> dict[str, Any]:
+    ended = ExecutionEnded.parse(event, settings().state_machine_arn)
+    outcome = kill_switch().purge_ended_execution(ended.detail.executionArn, ended.detail.status)
+    found = outcome.details.get("found")
+    metrics.add_metric(name="HandoffsPurged", unit=MetricUnit.Count, value=found if isinstance(found, int) else 0)
+    if not outcome.ok:
+        raise HandoffPurgeFailed(outcome.reason)
+    return {"ok": True, **outcome.details}
+
+
 @logger.inject_lambda_context(log_event=False, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if _is_function_url_event(event):
         return resolver.resolve(event, context)
+    if is_status_change(event):
+        return execution_ended(event)
     return direct(event)

@@ -349,6 +349,43 @@ def cmd_deny(args: argparse.Namespace) -> int:
 # the parser
 
 
+# Subcommands whose positional argument is an id from the provider, and their options (True: takes a value);
+# filled in by build_parser, which defines those options.
+_ID_COMMANDS: dict[str, dict[str, bool]] = {}
+
+
+def _option_arity(parser: argparse.ArgumentParser) -> dict[str, bool]:
+    return {option: action.nargs != 0 for action in parser._actions for option in action.option_strings}
+
+
+def _ids_as_positionals(argv: Sequence[str]) -> list[str]:
+    """`argv` with the ids of the phone commands placed after `--`, where argparse cannot take them for options.
+
+    A request id is the provider's random text: base64url ids begin with '-' one time in 64 (`-vFFz...`), and argparse
+    reads such a word as an unknown option. Every word after `approve` or `deny` that is not exactly one of that
+    command's options (or an option's value) is therefore an id; a `--` the user typed keeps its meaning. An option's
+    value is joined to it (`--user=VALUE`), so that a value beginning with '-' is not read as an option either.
+    """
+    words = list(argv)
+    if not words or words[0] not in _ID_COMMANDS:
+        return words
+    arity = _ID_COMMANDS[words[0]]
+    options: list[str] = []
+    positionals: list[str] = []
+    rest = iter(words[1:])
+    for word in rest:
+        if word == "--":
+            positionals.extend(rest)
+        elif word in arity:
+            value = next(rest, None) if arity[word] else None
+            options.append(word if value is None else f"{word}={value}")
+        elif word.partition("=")[0] in arity and arity[word.partition("=")[0]]:
+            options.append(word)
+        else:
+            positionals.append(word)
+    return [words[0], *options, *(["--", *positionals] if positionals else [])]
+
+
 def _add_phone_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--issuer", help=f"issuer URL of the Auth0 emulator (default: ${ISSUER_ENV})")
     parser.add_argument("--user", default=_default_approver(), help="the approver's user id (sub)")
@@ -387,11 +424,17 @@ def build_parser() -> argparse.ArgumentParser:
         ("approve", cmd_approve, "the phone: approve a pending request"),
         ("deny", cmd_deny, "the phone: deny a pending request"),
     ):
-        decide = subparsers.add_parser(name, help=help_text)
+        # No abbreviations: a word is one of these options exactly, or it is the request id.
+        decide = subparsers.add_parser(name, help=help_text, allow_abbrev=False)
         _add_phone_arguments(decide)
-        decide.add_argument("auth_req_id", nargs="?", help="the request (default: the only pending one)")
+        decide.add_argument(
+            "auth_req_id",
+            nargs="?",
+            help="the request (default: the only pending one); it may begin with '-', as the provider's ids can",
+        )
         decide.add_argument("--all", action="store_true", help="answer every pending request")
         decide.set_defaults(handler=handler)
+        _ID_COMMANDS[name] = _option_arity(decide)
 
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
@@ -401,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_ids_as_positionals(sys.argv[1:] if argv is None else argv))
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
     handler: Command = args.handler

@@ -82,12 +82,10 @@ DEMO_CIBA_REQUESTS_PER_USER_PER_MINUTE = 100
 DEMO_PARAMETERS: dict[str, str] = {
     "MaxSharePerResourceType": "1",
     "MaxChangesPerMission": "20",
-    # Approvals then carry refresh tokens too: the executor revokes them, and the leak audit searches for them.
-    "CibaScope": "openid offline_access",
 }
 EMULATOR_SOURCE = "Auth0 emulator: client secrets and every token it issued"
-STS_SOURCE = "moto STS: temporary credentials of every AWS session (RemediationRole)"
-EXTERNAL_SOURCE = "client secret of the external application"
+STS_SOURCE = "moto STS: temporary credentials of every AWS session (RemediationRole, UndoRole)"
+EXTERNAL_SOURCE = "client secrets of the external applications"
 
 
 class DemoUsageError(ValueError):
@@ -107,6 +105,10 @@ class ExternalTenant:
     # The kill switch's machine-to-machine application (Management API); by default the same application.
     killswitch_client_id: str | None = None
     killswitch_client_secret: SecretStr | None = None
+    # The executor's application (the API's Custom API Client, Token Vault exchange); by default the same
+    # application, which then needs both grants (a deployment uses two applications, one per trust domain).
+    executor_client_id: str | None = None
+    executor_client_secret: SecretStr | None = None
 
 
 @dataclass(frozen=True)
@@ -165,9 +167,11 @@ def _tenant(args: argparse.Namespace) -> ExternalTenant | None:
         "--approver-sub": args.approver_sub,
     }
     if not any(given.values()):
-        if args.audience or args.connection or args.killswitch_client_id or args.killswitch_client_secret_file:
+        extras = (args.audience, args.connection, args.killswitch_client_id, args.killswitch_client_secret_file)
+        if any(extras) or args.executor_client_id or args.executor_client_secret_file:
             raise DemoUsageError(
-                "--audience, --connection and --killswitch-client-* belong to --issuer (bring your own tenant)"
+                "--audience, --connection, --killswitch-client-* and --executor-client-* belong to --issuer "
+                "(bring your own tenant)"
             )
         return None
     missing = [flag for flag, value in given.items() if not value]
@@ -175,6 +179,13 @@ def _tenant(args: argparse.Namespace) -> ExternalTenant | None:
         raise DemoUsageError(f"bringing your own tenant also needs {', '.join(missing)}")
     if bool(args.killswitch_client_id) != bool(args.killswitch_client_secret_file):
         raise DemoUsageError("--killswitch-client-id and --killswitch-client-secret-file go together")
+    if bool(args.executor_client_id) != bool(args.executor_client_secret_file):
+        raise DemoUsageError("--executor-client-id and --executor-client-secret-file go together")
+    executor_secret = (
+        _read_secret("--executor-client-secret-file", args.executor_client_secret_file)
+        if args.executor_client_secret_file
+        else None
+    )
     secret = _read_secret("--client-secret-file", args.client_secret_file)
     killswitch_secret = (
         _read_secret("--killswitch-client-secret-file", args.killswitch_client_secret_file)
@@ -193,6 +204,8 @@ def _tenant(args: argparse.Namespace) -> ExternalTenant | None:
         connection=args.connection or DEFAULT_CONNECTION,
         killswitch_client_id=args.killswitch_client_id,
         killswitch_client_secret=SecretStr(killswitch_secret) if killswitch_secret else None,
+        executor_client_id=args.executor_client_id,
+        executor_client_secret=SecretStr(executor_secret) if executor_secret else None,
     )
 
 
@@ -278,26 +291,36 @@ def stack_arguments(options: DemoOptions) -> dict[str, Any]:
     # IAM registers OIDC providers by https URL; moto's STS checks nothing, so the issuer's https form stands in for
     # the Token Vault connection's provider unless given (--parameter RemediationOidcProviderUrl=...).
     provider = "https://" + tenant.issuer.split("://", 1)[1]
+    # The audience and subjects RemediationRole trusts are the provider's, behind the connection; moto checks
+    # neither, so the connection's name and the approver stand in unless given (--parameter NAME=VALUE).
     parameters = {
         "Auth0Issuer": tenant.issuer,
-        "Auth0ClientId": tenant.client_id,
+        "ApprovalAuth0ClientId": tenant.client_id,
+        "ExecutorAuth0ClientId": tenant.executor_client_id or tenant.client_id,
         "Auth0Audience": tenant.audience,
         "ApproverSubs": tenant.approver_sub,
         "TokenVaultConnection": tenant.connection,
         "KillSwitchAudience": tenant.audience,
         "RemediationOidcProviderUrl": provider,
-        "RemediationOidcAudience": "sts.amazonaws.com",
+        "RemediationOidcAudience": tenant.connection,
+        "RemediationOidcSubjects": tenant.approver_sub,
         **DEMO_PARAMETERS,
         **options.parameters,
     }
     secret = tenant.client_secret.get_secret_value()
     own = tenant.killswitch_client_secret
     killswitch_secret = own.get_secret_value() if own is not None else secret
+    executor = tenant.executor_client_secret
+    executor_secret = executor.get_secret_value() if executor is not None else secret
     parameters.setdefault("KillSwitchAuth0ClientId", tenant.killswitch_client_id or tenant.client_id)
     return {
         "auth0": False,
         "parameters": parameters,
-        "secrets": {"Auth0ClientSecretArn": secret, "KillSwitchAuth0ClientSecretArn": killswitch_secret},
+        "secrets": {
+            "ApprovalAuth0ClientSecretArn": secret,
+            "ExecutorAuth0ClientSecretArn": executor_secret,
+            "KillSwitchAuth0ClientSecretArn": killswitch_secret,
+        },
     }
 
 
@@ -339,7 +362,15 @@ def _secrets(stack: Any, options: DemoOptions) -> tuple[dict[str, list[str]], li
     if options.tenant is None:
         sources[EMULATOR_SOURCE] = sorted(stack.emulator.issued_secrets())
     else:
-        sources[EXTERNAL_SOURCE] = [options.tenant.client_secret.get_secret_value()]
+        sources[EXTERNAL_SOURCE] = [
+            secret.get_secret_value()
+            for secret in (
+                options.tenant.client_secret,
+                options.tenant.executor_client_secret,
+                options.tenant.killswitch_client_secret,
+            )
+            if secret is not None
+        ]
         notes.append(
             f"The tokens {options.tenant.issuer} issued (CIBA access and refresh tokens, Token Vault tokens) never "
             "reach this side, so they could not be searched for here; search the --dump-state files with your own."
@@ -605,6 +636,13 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "--killswitch-client-id", metavar="ID", help="the kill switch's M2M application (default: --client-id)"
     )
     tenant.add_argument("--killswitch-client-secret-file", metavar="FILE", help="that application's client secret")
+    tenant.add_argument(
+        "--executor-client-id",
+        metavar="ID",
+        help="the executor's application, the API's Custom API Client (default: --client-id, which then needs the "
+        "token-exchange grant too)",
+    )
+    tenant.add_argument("--executor-client-secret-file", metavar="FILE", help="that application's client secret")
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:

@@ -11,7 +11,9 @@ function's log group. In the local stack every function runs in this one process
 
 Logging handlers that already hold the console streams (a Powertools logger configured before the capture began, in
 a long-lived process) are pointed at the router while it is installed, and back afterwards. Nothing written during
-a run therefore escapes the files, which is what lets the leak audit promise to have searched "the logs".
+a run therefore escapes the files, which is what lets the leak audit promise to have searched "the logs". A handler
+may hold a stream that was closed under it (the stdout of an earlier capture, a test's captured stdout): it is
+pointed at the router all the same, and given its closed stream back afterwards, as it was found.
 """
 
 from __future__ import annotations
@@ -205,7 +207,7 @@ class LogCapture:
             if id(stream) in consoles or _is_powertools_handler(handler):
                 target = self._stderr if id(stream) in errors else self._stdout
                 self._repointed.append((handler, stream))
-                handler.setStream(target)
+                _point(handler, target)
 
     def _restore_console_handlers(self) -> None:
         assert self._stdout is not None
@@ -214,13 +216,25 @@ class LogCapture:
         restored = set()
         for handler, stream in self._repointed:
             if id(handler.stream) in ours:
-                handler.setStream(stream)
+                _point(handler, stream)
             restored.add(id(handler))
         for handler in _stream_handlers():
             if id(handler) not in restored and id(handler.stream) in ours:
                 # Configured during the capture (e.g. a handler module imported by an invocation).
-                handler.setStream(ours[id(handler.stream)])
+                _point(handler, ours[id(handler.stream)])
         self._repointed = []
+
+
+def _point(handler: logging.StreamHandler[Any], stream: Any) -> None:
+    """`handler.setStream(stream)`, except that a stream closed under the handler is not flushed: setStream flushes
+    the old stream first, and a closed one raises "I/O operation on closed file" (there is nothing left to flush)."""
+    handler.acquire()
+    try:
+        with suppress(ValueError, OSError):
+            handler.flush()
+        handler.stream = stream
+    finally:
+        handler.release()
 
 
 def _stream_handlers() -> list[logging.StreamHandler[Any]]:

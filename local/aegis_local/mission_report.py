@@ -329,6 +329,7 @@ def _document(
             reason=f.reason,
             still_failing=f.still_failing,
             change_id=f.change_id,
+            exemption_claim=f.exemption_claim,
         )
         for f in report.findings
     ]

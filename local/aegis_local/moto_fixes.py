@@ -7,6 +7,20 @@
   execution sleeps a whole heartbeat interval before it notices. On AWS the answer is taken at once. The fix wakes
   a heartbeat endpoint that is created after the outcome is already known.
 
+- **StopExecution does not stop an execution that waits for a task token.** moto marks the program stopped, but
+  the thread waiting for the token looks again only when its heartbeat interval (or the task's timeout) runs out,
+  and until then DescribeExecution says RUNNING; when it does wake, the wait's own timeout error overwrites the stop
+  and the execution ends FAILED. On AWS a stopped execution is ABORTED at once, whatever it was waiting for. The
+  fix wakes every waiting callback of the execution when it is stopped, and keeps a stopped program stopped: a
+  failure, timeout or end reported by a state still unwinding does not replace it.
+
+- **No "Step Functions Execution Status Change" events.** AWS sends one to the account's default event bus for
+  each status change of a Standard workflow's execution (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED); moto sends
+  none, so no rule on them ever fires (the template's MissionEndedRule, which purges an ended mission's unconsumed
+  handoffs). The fix puts that event, in AWS's shape, on moto's default bus of the execution's account and region
+  when an execution starts and when it reaches its final status (after DescribeExecution reports that status), so
+  the rules of the local stack match and deliver it like any other event (aegis_local.eventbridge).
+
 - **S3 Control puts the account id in the host name.** botocore sends S3 Control calls to
   `<account-id>.<endpoint host>`, which exists on AWS but not for `http://127.0.0.1:<port>`, so every
   `s3control` call of a handler (the account public access block) would fail locally with a connection error.
@@ -18,48 +32,152 @@ Applied by the local stack while it runs (process-wide, like moto's own state) a
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 import threading
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["S3ControlEndpointFix", "StepFunctionsFixes"]
+__all__ = ["STATUS_CHANGE_DETAIL_TYPE", "STATUS_CHANGE_SOURCE", "S3ControlEndpointFix", "StepFunctionsFixes"]
+
+logger = logging.getLogger(__name__)
 
 _ACCOUNT_LABEL = re.compile(r"^\d{12}\.")
 _S3_CONTROL_EVENT = "before-sign.s3-control.*"
+STATUS_CHANGE_SOURCE = "aws.states"
+STATUS_CHANGE_DETAIL_TYPE = "Step Functions Execution Status Change"
 
 
 class StepFunctionsFixes:
     _lock = threading.Lock()
-    _original_setup_heartbeat: Any = None
+    # (owner, attribute name) -> the original attribute, for every patch in place.
+    _originals: dict[tuple[Any, str], Any] = {}
 
     @classmethod
     def install(cls) -> None:
         from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
+        from moto.stepfunctions.parser.asl.eval.environment import Environment
+        from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
 
         with cls._lock:
-            if cls._original_setup_heartbeat is not None:
+            if cls._originals:
                 return
-            original = CallbackEndpoint.setup_heartbeat_endpoint
-            cls._original_setup_heartbeat = original
-
-            def setup_heartbeat_endpoint(endpoint: Any, heartbeat_seconds: int) -> Any:
-                heartbeat = original(endpoint, heartbeat_seconds)
-                if endpoint.get_outcome() is not None:
-                    heartbeat.notify()
-                return heartbeat
-
-            CallbackEndpoint.setup_heartbeat_endpoint = setup_heartbeat_endpoint  # type: ignore[method-assign,assignment]
+            patches: dict[tuple[Any, str], Any] = {
+                (CallbackEndpoint, "setup_heartbeat_endpoint"): _answered_before_the_watch,
+                (Execution, "stop"): _stop_waits_too,
+                (Execution, "start"): _start_announced,
+                (BaseExecutionWorkerCommunication, "terminated"): _end_announced,
+                **{(Environment, name): _unless_stopped(name) for name in ("set_error", "set_timed_out", "set_ended")},
+            }
+            for (owner, name), make in patches.items():
+                original = getattr(owner, name)
+                cls._originals[(owner, name)] = original
+                setattr(owner, name, make(original))
 
     @classmethod
     def uninstall(cls) -> None:
-        from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
-
         with cls._lock:
-            if cls._original_setup_heartbeat is None:
+            for (owner, name), original in cls._originals.items():
+                setattr(owner, name, original)
+            cls._originals = {}
+
+
+def _answered_before_the_watch(original: Any) -> Any:
+    def setup_heartbeat_endpoint(endpoint: Any, heartbeat_seconds: int) -> Any:
+        heartbeat = original(endpoint, heartbeat_seconds)
+        if endpoint.get_outcome() is not None:
+            heartbeat.notify()
+        return heartbeat
+
+    return setup_heartbeat_endpoint
+
+
+def _stop_waits_too(original: Any) -> Any:
+    def stop(execution: Any, stop_date: datetime, error: str | None, cause: str | None) -> None:
+        original(execution, stop_date, error, cause)
+        environment = getattr(execution.exec_worker, "env", None)
+        if environment is None:
+            return
+        # Every frame of the execution shares the one callback pool: waking its endpoints ends every wait.
+        for endpoint in list(environment.callback_pool_manager._pool.values()):
+            endpoint.interrupt_all()
+
+    return stop
+
+
+def _unless_stopped(name: str) -> Any:
+    def make(original: Any) -> Any:
+        def settle(environment: Any, *args: Any, **kwargs: Any) -> None:
+            from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+
+            if isinstance(environment._program_state, ProgramStopped):
                 return
-            CallbackEndpoint.setup_heartbeat_endpoint = cls._original_setup_heartbeat  # type: ignore[method-assign]
-            cls._original_setup_heartbeat = None
+            original(environment, *args, **kwargs)
+
+        settle.__name__ = name
+        return settle
+
+    return make
+
+
+def _start_announced(original: Any) -> Any:
+    def start(execution: Any) -> None:
+        original(execution)
+        _announce(execution)
+
+    return start
+
+
+def _end_announced(original: Any) -> Any:
+    def terminated(communication: Any) -> None:
+        original(communication)
+        _announce(communication.execution)
+
+    return terminated
+
+
+def _epoch_millis(value: Any) -> int | None:
+    return int(value.timestamp() * 1000) if isinstance(value, datetime) else None
+
+
+def _announce(execution: Any) -> None:
+    """Put the execution's status change on the default event bus of its account and region, as AWS does for a
+    Standard workflow. Never raises into moto's execution thread: a failure is logged."""
+    from moto.events.models import events_backends
+    from moto.stepfunctions.parser.backend.execution import SyncExecution
+
+    if isinstance(execution, SyncExecution):  # Express workflows send no status events
+        return
+    try:
+        status = execution.exec_status.value
+        detail = {
+            "executionArn": execution.exec_arn,
+            "stateMachineArn": execution.state_machine_arn,
+            "name": execution.name,
+            "status": status,
+            "startDate": _epoch_millis(execution.start_date),
+            "stopDate": _epoch_millis(execution.stop_date),
+            "input": json.dumps(execution.input_data),
+            "inputDetails": {"included": True},
+            "output": json.dumps(execution.output) if status == "SUCCEEDED" else None,
+            "outputDetails": {"included": True} if status == "SUCCEEDED" else None,
+            "error": execution.error,
+            "cause": execution.cause,
+        }
+        events_backends[execution.account_id][execution.region_name].put_events(
+            [
+                {
+                    "Source": STATUS_CHANGE_SOURCE,
+                    "DetailType": STATUS_CHANGE_DETAIL_TYPE,
+                    "Detail": json.dumps(detail),
+                    "Resources": [execution.exec_arn],
+                }
+            ]
+        )
+    except Exception:
+        logger.warning("could not put the status change of %s on the event bus", execution.exec_arn, exc_info=True)
 
 
 class S3ControlEndpointFix:

@@ -2,7 +2,8 @@
 
 The HTML page is the product's infrastructure diff viewer: every change with its before/after state side by side,
 who decided and when, what happened, and what the re-scan saw afterwards. Every value is escaped: resource names and
-tags are attacker-controlled.
+tags are attacker-controlled. Control and bidirectional characters are spelled out (`\\u202e`), so that a name
+cannot reorder or hide what the reader sees around it.
 """
 
 from __future__ import annotations
@@ -10,12 +11,15 @@ from __future__ import annotations
 import difflib
 import json
 from collections import Counter
-from html import escape
+from html import escape as html_escape
 from typing import Any
 
 from pydantic import BaseModel, Field, JsonValue
 
+from aegis.secrets_guard import visible
 from aegis_local.leak_audit import LeakAuditResult
+
+EXEMPTION_NOT_CONFIRMED = "exemption claimed by tag, not confirmed"
 
 
 class ReportFinding(BaseModel):
@@ -30,6 +34,8 @@ class ReportFinding(BaseModel):
     reason: str = ""
     still_failing: bool | None = None  # from the re-scan; None when not re-scanned
     change_id: str | None = None
+    # An `aegis:exempt` tag's reason the deployment did not confirm (the finding was treated as any other).
+    exemption_claim: str | None = None
 
 
 class ReportChange(BaseModel):
@@ -125,6 +131,9 @@ class MissionReportDocument(BaseModel):
                 f"    {change.outcome or change.decision:<8} {change.check_id:<36} {change.resource_arn}"
                 f"{who}{rescan}{' - ' + change.reason if change.reason else ''}"
             )
+        claims = [f for f in self.findings if f.exemption_claim is not None]
+        if claims:
+            lines.append(f"  {EXEMPTION_NOT_CONFIRMED}: {len(claims)} (planned like any other finding)")
         if self.kill_switch is not None:
             lines.append(
                 f"  kill switch: triggered by {self.kill_switch.requested_by} at {self.kill_switch.triggered_at}"
@@ -132,7 +141,8 @@ class MissionReportDocument(BaseModel):
             )
         if self.leak_audit is not None:
             lines.append("  " + self.leak_audit.summary())
-        return "\n".join(lines)
+        # A terminal obeys control and bidirectional characters too.
+        return "\n".join(visible(line) for line in lines)
 
 
 _SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
@@ -158,6 +168,11 @@ text-align:right}table.diff th{width:auto}.diff_next{display:none}
 """
 
 
+def escape(text: str) -> str:
+    """HTML-escaped, with invisible characters spelled out: what every value of the page goes through."""
+    return html_escape(visible(text))
+
+
 def _pill(text: str) -> str:
     return f'<span class="pill {escape(text)}">{escape(text)}</span>'
 
@@ -165,7 +180,8 @@ def _pill(text: str) -> str:
 def _pretty(value: Any) -> list[str]:
     if value is None:
         return ["(none)"]
-    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
+    # HtmlDiff escapes the markup; an invisible character becomes its JSON escape, which reads the same.
+    return [visible(line) for line in json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False).splitlines()]
 
 
 def _diff_table(before: Any, after: Any) -> str:
@@ -262,10 +278,13 @@ def _findings_sections(report: MissionReportDocument) -> list[str]:
     )
     for f in sorted(report.findings, key=lambda f: (_SEVERITY_ORDER.get(f.severity, 9), f.check_id, f.resource_arn)):
         rescan = "" if f.still_failing is None else ("still failing" if f.still_failing else "fixed")
+        claim = ""
+        if f.exemption_claim is not None and EXEMPTION_NOT_CONFIRMED not in f.reason:
+            claim = f" · {EXEMPTION_NOT_CONFIRMED}: {escape(f.exemption_claim)}"
         parts.append(
             f"<tr><td>{_pill(f.severity)}</td><td>{escape(f.cis_v5)}</td><td>{escape(f.check_id)}</td>"
             f"<td><code>{escape(f.resource_arn)}</code></td><td>{escape(f.disposition)}"
-            f"{' - ' + escape(f.reason) if f.reason else ''}</td><td>{escape(rescan)}</td></tr>"
+            f"{' - ' + escape(f.reason) if f.reason else ''}{claim}</td><td>{escape(rescan)}</td></tr>"
         )
     parts.append("</table>")
     return parts

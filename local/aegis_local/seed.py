@@ -8,7 +8,9 @@ rather than deleting it, as a real account would be). Root access keys cannot be
 `iam-root-access-keys` has no expected finding here.
 
 Tags are data: one open group carries a tag telling a reader to open port 22, another an `aegis:exempt` value shaped
-like a JWT, which the scanner withholds.
+like a JWT, which the scanner withholds. The bastion's `aegis:exempt` tag gives a reason, but a tag alone exempts
+nothing: a deployment confirms it (SUPPRESSIONS, or TRUST_EXEMPTION_TAGS), else the bastion is planned like any open
+group and the report shows the claim as not confirmed.
 """
 
 from __future__ import annotations
@@ -72,7 +74,9 @@ class SeededAccount(BaseModel):
     trails: dict[str, str]  # role -> trail name
     expected_findings: set[tuple[str, str]]  # (check_id, resource_arn)
     lookalikes: set[str]  # resource ARNs no check may flag
-    exempt_expected: set[str]  # flagged, but tagged aegis:exempt with a reason: the planner must skip them
+    # Flagged and tagged aegis:exempt with a reason: skipped only where the deployment confirms the tag
+    # (TRUST_EXEMPTION_TAGS, or SUPPRESSIONS naming them); otherwise planned, the claim reported as not confirmed.
+    exempt_claimed: set[str]
     withheld_expected: set[tuple[str, str]]  # (resource_arn, field) the scanner must withhold
 
 
@@ -297,7 +301,7 @@ class _Seeder:
             trails=self.trails,
             expected_findings=self.expected,
             lookalikes=self.lookalikes,
-            exempt_expected={self.sg_arn(self.security_groups["bastion"])},
+            exempt_claimed={self.sg_arn(self.security_groups["bastion"])},
             withheld_expected={(self.sg_arn(self.security_groups["jwt-tagged"]), f"tags.{EXEMPT_TAG}")},
         )
 

@@ -116,8 +116,8 @@ class LocalStack:
     ) -> None:
         """`parameters` override the local values of template parameters. `auth0=False` starts no emulator
         (then the Auth0 parameters must come from `parameters`, and `secrets` maps the template's secret-ARN
-        parameters, e.g. `Auth0ClientSecretArn`, to the external provider's client secrets: the stack stores each in
-        its Secrets Manager and passes that secret's ARN, as an operator does before `sam deploy`).
+        parameters, e.g. `ApprovalAuth0ClientSecretArn`, to the external provider's client secrets: the stack stores
+        each in its Secrets Manager and passes that secret's ARN, as an operator does before `sam deploy`).
         `emulator_config` is an `aegis_local.auth0.EmulatorConfig` (default: `EmulatorConfig.default()`)."""
         if secrets and auth0:
             raise ValueError("secrets are for an external provider (auth0=False); the emulator's are its own")
@@ -448,15 +448,26 @@ class LocalStack:
             CLIENT_CREDENTIALS_GRANT,
             KILLSWITCH_MANAGEMENT_SCOPES,
             KILLSWITCH_SCOPE,
+            TOKEN_VAULT_GRANT,
         )
 
         emulator = self._emulator
         config = emulator.config
         declared = template.get("Parameters") or {}
-        app_client = next((c for c in config.clients if CIBA_GRANT in c.grant_types), config.clients[0])
+        approval_client = next((c for c in config.clients if CIBA_GRANT in c.grant_types), config.clients[0])
         audience = config.default_audience or next(
             (r.identifier for r in config.resource_servers if r.authorization_details_types),
             config.resource_servers[0].identifier,
+        )
+        # The executor's application is the API's Custom API Client: the one Token Vault accepts for its tokens.
+        api = next(r for r in config.resource_servers if r.identifier == audience)
+        executor_client = next(
+            (
+                c
+                for c in config.clients
+                if TOKEN_VAULT_GRANT in c.grant_types and c.client_id in api.token_exchange_client_ids
+            ),
+            approval_client,
         )
         # The kill switch's own API (the one defining its halt scope) and its machine-to-machine client (the one
         # granted what the kill switch needs on the Management API); never the approval application.
@@ -475,15 +486,24 @@ class LocalStack:
         approvers = [user.sub for user in config.users if user.connected_accounts] or [config.users[0].sub]
         values: dict[str, str] = {
             "Auth0Issuer": emulator.issuer,
-            "Auth0ClientId": app_client.client_id,
+            "ApprovalAuth0ClientId": approval_client.client_id,
+            "ExecutorAuth0ClientId": executor_client.client_id,
             "Auth0Audience": audience,
             "ApproverSubs": ",".join(approvers),
             "KillSwitchAudience": killswitch_audience,
         }
-        if app_client.token_endpoint_auth_method is not None:
-            values["Auth0ClientAuthMethod"] = app_client.token_endpoint_auth_method
-        if "Auth0ClientSecretArn" in declared:
-            values["Auth0ClientSecretArn"] = self._create_client_secret(emulator.client_secret(app_client.client_id))
+        if approval_client.token_endpoint_auth_method is not None:
+            values["Auth0ClientAuthMethod"] = approval_client.token_endpoint_auth_method
+        for parameter, client in (
+            ("ApprovalAuth0ClientSecretArn", approval_client),
+            ("ExecutorAuth0ClientSecretArn", executor_client),
+        ):
+            if parameter in declared:
+                values[parameter] = self._create_client_secret(
+                    emulator.client_secret(client.client_id),
+                    description=f"Client secret of the Auth0 application {client.client_id} (local emulator)",
+                    name=f"auth0-{client.client_id}-secret",
+                )
         if killswitch_client is not None:
             values["KillSwitchAuth0ClientId"] = killswitch_client.client_id
             if "KillSwitchAuth0ClientSecretArn" in declared:
@@ -496,6 +516,28 @@ class LocalStack:
             connection = config.connections[0]
             values["TokenVaultConnection"] = connection.name
             values["RemediationOidcAudience"] = connection.provider_audience
+            # The approvers' subjects at the provider: what the remediation roles' trust pins besides the audience.
+            subjects = [
+                account.provider_subject or user.sub
+                for user in config.users
+                if user.sub in approvers
+                for account in user.connected_accounts
+                if account.connection == connection.name
+            ]
+            values["RemediationOidcSubjects"] = ",".join(dict.fromkeys(subjects)) or ",".join(approvers)
+            # Undo: a second connection to the same provider with an audience of its own (UndoRole trusts only it).
+            undo = next(
+                (
+                    c
+                    for c in config.connections[1:]
+                    if c.provider_name == connection.provider_name
+                    and c.provider_audience != connection.provider_audience
+                ),
+                None,
+            )
+            if undo is not None:
+                values["UndoTokenVaultConnection"] = undo.name
+                values["UndoOidcAudience"] = undo.provider_audience
             # IAM registers OIDC providers by https URL only (and moto's STS compares nothing), so the provider is
             # registered under the https form of the emulator's provider issuer.
             provider = str(emulator.provider_issuer(connection.name))

@@ -108,8 +108,9 @@ _NO_VALUE: Any = object()
 def parameter_values(template: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> dict[str, str]:
     """Every parameter's value (override, else default) as CloudFormation passes it: a string, validated.
 
-    Raises TemplateError for an unknown override, a parameter with neither value nor default, or a value that breaks
-    the parameter's AllowedValues/AllowedPattern/MinLength/MinValue/MaxValue, as `aws cloudformation deploy` would.
+    Raises TemplateError for an unknown override, a parameter with neither value nor default, a value that breaks
+    the parameter's AllowedValues/AllowedPattern/MinLength/MinValue/MaxValue, or a broken `Rules` assertion, as
+    `aws cloudformation deploy` would.
     """
     declared: Mapping[str, Any] = template.get("Parameters") or {}
     given = dict(overrides or {})
@@ -126,7 +127,21 @@ def parameter_values(template: Mapping[str, Any], overrides: Mapping[str, Any] |
         if problem:
             raise TemplateError(f"parameter {name}={value!r}: {problem}")
         values[name] = value
+    _check_rules(template, values)
     return values
+
+
+def _check_rules(template: Mapping[str, Any], values: Mapping[str, str]) -> None:
+    """The template's `Rules`: each assertion whose rule condition holds must hold, as CloudFormation checks them
+    before creating anything."""
+    rules: Mapping[str, Any] = template.get("Rules") or {}
+    resolver = Resolver(template, values)
+    for name, rule in rules.items():
+        if "RuleCondition" in rule and resolver.resolve(rule["RuleCondition"]) is not True:
+            continue
+        for assertion in rule.get("Assertions") or []:
+            if resolver.resolve(assertion["Assert"]) is not True:
+                raise TemplateError(f"rule {name}: {assertion.get('AssertDescription', 'assertion failed')}")
 
 
 def _parameter_string(raw: Any) -> str:

@@ -28,7 +28,7 @@ from pydantic import SecretStr
 from aegis.audit import read_trail
 from aegis.checks.base import PlanConfig
 from aegis_agent.scanner import AwsScanner, screen
-from aegis_local.auth0 import Auth0Emulator, EmulatorConfig
+from aegis_local.auth0 import DEFAULT_APPROVAL_CLIENT_ID, DEFAULT_EXECUTOR_CLIENT_ID, Auth0Emulator, EmulatorConfig
 from aegis_local.cli import main
 from aegis_local.demo import Console, DemoOptions, DemoResult, ExternalTenant, run_on_stack, stack_arguments
 from aegis_local.leak_audit import audit, dynamodb_places, file_places, fingerprint
@@ -137,11 +137,12 @@ def test_approve_all_fixes_every_remediable_finding_and_nothing_else(tmp_path: P
 
     assert result.exit_code == 0, output
     assert result.report.status == "completed"
-    remediable = {
-        (check, arn)
-        for check, arn in seeded.expected_findings
-        if check not in NOTIFY_ONLY and arn not in seeded.exempt_expected
-    }
+    # The bastion's aegis:exempt tag is a claim the demo deployment does not confirm (no Suppressions entry, tags not
+    # trusted): it is fixed like the others, and the report says why it was not exempt.
+    remediable = {(check, arn) for check, arn in seeded.expected_findings if check not in NOTIFY_ONLY}
+    claimed = [f for f in result.report.findings if f.resource_arn in seeded.exempt_claimed]
+    assert [(f.disposition, f.exemption_claim) for f in claimed] == [("planned", "bastion, ticket SEC-42")]
+    assert "exemption claimed by tag, not confirmed" in (tmp_path / "reports" / "report.html").read_text()
     changes = result.report.changes
     assert {(c.check_id, c.resource_arn) for c in changes} == remediable
     assert {(c.decision, c.outcome, c.verified) for c in changes} == {("approved", "applied", "fixed")}
@@ -296,13 +297,14 @@ def external_tenant() -> Iterator[Auth0Emulator]:
 
 def test_your_own_tenant_approves_while_aws_stays_local(tmp_path: Path, external_tenant: Auth0Emulator) -> None:
     approver = "auth0|aegis-approver"
-    secret_value = external_tenant.client_secret("aegis-app-client")
     options = DemoOptions(
         tenant=ExternalTenant(
             issuer=external_tenant.issuer,
-            client_id="aegis-app-client",
-            client_secret=SecretStr(secret_value),
+            client_id=DEFAULT_APPROVAL_CLIENT_ID,
+            client_secret=SecretStr(external_tenant.client_secret(DEFAULT_APPROVAL_CLIENT_ID)),
             approver_sub=approver,
+            executor_client_id=DEFAULT_EXECUTOR_CLIENT_ID,
+            executor_client_secret=SecretStr(external_tenant.client_secret(DEFAULT_EXECUTOR_CLIENT_ID)),
         ),
         checks=APPLIED,
         report_dir=tmp_path / "reports",
@@ -333,11 +335,12 @@ def test_your_own_tenant_approves_while_aws_stays_local(tmp_path: Path, external
     assert {(c.check_id, c.outcome) for c in result.report.changes} == {(check, "applied") for check in APPLIED}, output
     assert f"for {approver} to answer on their phone" in output
     assert set(result.leak_audit.sources) == {
-        "client secret of the external application",
-        "moto STS: temporary credentials of every AWS session (RemediationRole)",
+        "client secrets of the external applications",
+        "moto STS: temporary credentials of every AWS session (RemediationRole, UndoRole)",
     }
     assert "never reach this side" in result.leak_audit.notes[0]
-    assert secret_value not in output
+    assert external_tenant.client_secret(DEFAULT_APPROVAL_CLIENT_ID) not in output
+    assert external_tenant.client_secret(DEFAULT_EXECUTOR_CLIENT_ID) not in output
     assert theirs.hits == []
     assert theirs.values_searched > 3
 
@@ -358,4 +361,5 @@ def test_a_dry_run_scans_and_plans_but_asks_and_changes_nothing(tmp_path: Path) 
     assert {check for check, _ in still_failing} == {DENIED, EXPIRED}
     assert "phone" not in output
     assert_clean_audit(result, approvals=False)
-    assert result.leak_audit.values_searched == 3  # the three client secrets of the tenant: nothing else was issued
+    # The four client secrets of the tenant (approval, executor, kill switch, operator): nothing else was issued.
+    assert result.leak_audit.values_searched == 4

@@ -4,10 +4,10 @@ handlers of template.yaml.
 
 One mission with three changes, caught at three moments: one approved and about to be applied (its executor held
 at its entry), one whose approval is polling, one still waiting on the approver's phone. After the trigger none of
-them changes anything, the execution ends, the scan rules are disabled, the approver's refresh tokens are revoked
-(by the kill switch's own M2M client, the approval application holding no Management API grant), RemediationRole
-carries AegisHalted and the deny-older-sessions policy. Re-arming lifts AegisHalted and lets a new scan start a new
-mission.
+them changes anything, the execution ends, the scan rules are disabled, every unconsumed approval is purged, the
+approver's refresh tokens are revoked (by the kill switch's own M2M client, the approval application holding no
+Management API grant), RemediationRole and UndoRole carry AegisHalted and the deny-older-sessions policy. Re-arming
+lifts AegisHalted and lets a new scan start a new mission.
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ from aegis_local.auth0 import (
     CIBA_GRANT,
     CLIENT_CREDENTIALS_GRANT,
     DEFAULT_API_AUDIENCE,
-    DEFAULT_APP_CLIENT_ID,
+    DEFAULT_APPROVAL_CLIENT_ID,
+    REFRESH_TOKEN_GRANT,
+    ClientConfig,
     EmulatorConfig,
     GuardianError,
 )
@@ -41,16 +43,20 @@ ABOUT_TO_APPLY = "Enable EBS default encryption"
 POLLING = "Strengthen IAM password policy"
 WAITING_ON_PHONE = "Enable rotation kms key"
 TIMEOUT = 60.0
+# An application through which the approver holds a refresh token: the approval application is issued none, and the
+# kill switch revokes every refresh token of the approvers, whichever client holds it.
+REFRESH_TOKEN_CLIENT = "e2e-approver-app"
 
 
 def emulator_config() -> EmulatorConfig:
     """The default tenant with one-second CIBA polls. The application client keeps its own grants (no client
     credentials, no Management API): the kill switch calls the Management API as its own M2M client."""
     config = EmulatorConfig.default().model_copy(update={"ciba_interval_seconds": 1})
-    app = config.client(DEFAULT_APP_CLIENT_ID)
+    app = config.client(DEFAULT_APPROVAL_CLIENT_ID)
     assert CLIENT_CREDENTIALS_GRANT not in app.grant_types
     assert not app.management_scopes
-    return config
+    holder = ClientConfig(client_id=REFRESH_TOKEN_CLIENT, grant_types=(CIBA_GRANT, REFRESH_TOKEN_GRANT))
+    return config.model_copy(update={"clients": (*config.clients, holder)})
 
 
 def wait_for(condition: Callable[[], Any], what: str, timeout: float = TIMEOUT) -> Any:
@@ -66,8 +72,7 @@ def wait_for(condition: Callable[[], Any], what: str, timeout: float = TIMEOUT) 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
-    # offline_access: approvals then carry refresh tokens, which the kill switch must revoke.
-    with LocalStack(emulator_config=emulator_config(), parameters={"CibaScope": "openid offline_access"}) as running:
+    with LocalStack(emulator_config=emulator_config()) as running:
         yield running
 
 
@@ -102,7 +107,7 @@ class ExecutorGate:
 def approver_refresh_token(stack: LocalStack, sub: str) -> tuple[httpx.Client, str]:
     """A refresh token of the approver from an ordinary CIBA approval, to show the kill switch revokes it."""
     emulator = stack.emulator
-    client_id = stack.parameters["Auth0ClientId"]
+    client_id = REFRESH_TOKEN_CLIENT
     secret = emulator.client_secret(client_id)
     http = httpx.Client(base_url=emulator.issuer, timeout=5)
     started = http.post(
@@ -132,7 +137,7 @@ def approver_refresh_token(stack: LocalStack, sub: str) -> tuple[httpx.Client, s
 
 
 def refresh_works(stack: LocalStack, http: httpx.Client, refresh_token: str) -> bool:
-    client_id = stack.parameters["Auth0ClientId"]
+    client_id = REFRESH_TOKEN_CLIENT
     answer = http.post(
         "oauth/token",
         data={
@@ -179,10 +184,10 @@ def account_state(stack: LocalStack, seeded: SeededAccount) -> dict[str, Any]:
     }
 
 
-def remediation_role_policy(stack: LocalStack, name: str) -> dict[str, Any] | None:
+def remediation_role_policy(stack: LocalStack, name: str, role: str = "RemediationRole") -> dict[str, Any] | None:
     iam = stack.client("iam")
     try:
-        document = iam.get_role_policy(RoleName=stack.physical_id("RemediationRole"), PolicyName=name)
+        document = iam.get_role_policy(RoleName=stack.physical_id(role), PolicyName=name)
     except iam.exceptions.NoSuchEntityException:
         return None
     policy = document["PolicyDocument"]
@@ -238,17 +243,25 @@ def test_a_trigger_stops_a_mission_at_every_stage_and_rearming_lets_the_next_one
     (result,) = gate.results
     assert result["outcome"] == "halted"
     assert failures_in(stack, mission["executionArn"]).count("Approval.Halted") == 2
-    assert report["steps"][2]["details"]["approvals_failed"] >= 2
-    # The scan rules are off, the approver's refresh tokens (the approval's own included) are revoked, the approver
-    # is blocked, and RemediationRole denies every session issued before the trigger.
+    steps = {step["step"]: step for step in report["steps"]}
+    assert steps["stop_executions"]["details"]["approvals_failed"] >= 2
+    # The approval the executor was about to use was purged with every other unconsumed one, and the mission's end
+    # left nothing behind either.
+    assert steps["purge_handoffs"]["ok"]
+    handoffs = stack.session().resource("dynamodb").Table(stack.physical_id("HandoffTable"))
+    assert handoffs.scan()["Items"] == []
+    # The scan rules are off (the purge of ended missions stays on), the approver's refresh tokens are revoked, the
+    # approver is blocked, and RemediationRole denies every session issued before the trigger.
     assert {name: rule["State"] for name, rule in stack.rules().items()} == {
         "ScheduledScanRule": "DISABLED",
         "ScanRequestRule": "DISABLED",
+        "MissionEndedRule": "ENABLED",
     }
     assert not refresh_works(stack, http, refresh_token)
     revocations = [e for e in stack.emulator.management_events() if e.action == "revoke_access"]
     assert [e.user_id for e in revocations] == [approver]
-    assert revocations[0].detail == "refresh_tokens_revoked=2"
+    # The approver's one refresh token: the mission's approvals carried none (CIBA asks for no offline_access).
+    assert revocations[0].detail == "refresh_tokens_revoked=1"
     assert stack.emulator.is_blocked(approver)
     policy = remediation_role_policy(stack, "AegisDenyOlderSessions")
     assert policy is not None
@@ -260,6 +273,9 @@ def test_a_trigger_stops_a_mission_at_every_stage_and_rearming_lets_the_next_one
     assert [(s["Effect"], s["Action"], s["Resource"], s.get("Condition")) for s in halted_policy["Statement"]] == [
         ("Deny", "*", "*", None)
     ]
+    # UndoRole, exactly as RemediationRole.
+    assert remediation_role_policy(stack, "AegisHalted", "UndoRole") == halted_policy
+    assert remediation_role_policy(stack, "AegisDenyOlderSessions", "UndoRole") == policy
     audit = stack.session().resource("dynamodb").Table(stack.physical_id("AuditTable"))
     assert ("mission.halted", "ok") in [(i["action"], i["outcome"]) for i in read_trail(audit, mission["name"])]
     # A scheduled scan cannot start anything while halted.
@@ -272,6 +288,7 @@ def test_a_trigger_stops_a_mission_at_every_stage_and_rearming_lets_the_next_one
     assert not stack.emulator.is_blocked(approver)
     assert not refresh_works(stack, http, refresh_token)  # re-arming restores no credential
     assert remediation_role_policy(stack, "AegisHalted") is None
+    assert remediation_role_policy(stack, "AegisHalted", "UndoRole") is None
     assert remediation_role_policy(stack, "AegisDenyOlderSessions") == policy
     stack.fire_scan({"regions": [stack.identity.region], "checks": ["kms-key-rotation-off"], "dry_run": False})
     earlier = set(requests.values())

@@ -148,6 +148,8 @@ def test_the_sam_transform_adds_no_permission_the_iam_matrix_does_not_see() -> N
             ("lambda:InvokeFunction", "events.amazonaws.com", {"Ref": "AgentScanFunction"}),
             ("lambda:InvokeFunctionUrl", "*", {"Ref": "KillSwitchFunction"}),
             ("lambda:InvokeFunction", "*", {"Ref": "KillSwitchFunction"}),
+            # MissionEndedRule: an ended execution's unconsumed handoffs are purged by the kill switch.
+            ("lambda:InvokeFunction", "events.amazonaws.com", {"Ref": "KillSwitchFunction"}),
         ],
         key=str,
     )

@@ -22,8 +22,10 @@ STATE_MACHINE_PATH = ROOT / "statemachine" / "mission.asl.json"
 # Values for the parameters that have no default (a tenant's own values), shaped like real ones.
 EXAMPLE_PARAMETERS: dict[str, str] = {
     "Auth0Issuer": "https://aegis-demo.eu.auth0.com/",
-    "Auth0ClientId": "aegis-backend",
-    "Auth0ClientSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:aegis/auth0-client-AbCdEf",
+    "ApprovalAuth0ClientId": "aegis-approval-app",
+    "ApprovalAuth0ClientSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:aegis/approval-AbCdEf",
+    "ExecutorAuth0ClientId": "aegis-executor-app",
+    "ExecutorAuth0ClientSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:aegis/executor-MnOpQr",
     "KillSwitchAuth0ClientId": "aegis-killswitch-m2m",
     "KillSwitchAuth0ClientSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:aegis/killswitch-GhIjKl",
     "Auth0Audience": "https://aegis.example.com/api",
@@ -32,12 +34,16 @@ EXAMPLE_PARAMETERS: dict[str, str] = {
     "KillSwitchAudience": "https://aegis.example.com/killswitch",
     "RemediationOidcProviderUrl": "https://aegis-demo.eu.auth0.com/",
     "RemediationOidcAudience": "aegis-remediation",
+    "RemediationOidcSubjects": "auth0|approver-1,auth0|approver-2",
+    "UndoTokenVaultConnection": "aws-remediation-undo",
+    "UndoOidcAudience": "aegis-undo",
 }
 EVENTS_DIR = ROOT / "events"
 # Every entry point and the sample events (events/*.json) that exercise it, for `sam local invoke -e`.
 EVENTS_BY_FUNCTION: dict[str, tuple[str, ...]] = {
     "AgentScanFunction": ("scan-scheduled.json", "scan-requested.json"),
     "AgentResumeFunction": ("resume.json",),
+    "ValidatorFunction": ("validator-plan.json",),
     "ApprovalFunction": ("approval-task.json", "approval-continuation.json"),
     "ExecutorFunction": ("executor-task.json",),
     "KillSwitchFunction": (
@@ -45,6 +51,7 @@ EVENTS_BY_FUNCTION: dict[str, tuple[str, ...]] = {
         "killswitch-rearm.json",
         "killswitch-url-kill.json",
         "killswitch-url-rearm.json",
+        "killswitch-execution-ended.json",
     ),
 }
 # Executions of the mission state machine are named "<state machine ARN with :execution:>:<name>".
@@ -100,6 +107,9 @@ class Stack:
         for (logical_id, attribute), value in self.resolver.attributes.items():
             if attribute == "Arn" and value == resource:
                 return logical_id
+            if attribute == "Arn" and resource.startswith(f"{value}/index/"):
+                # A DynamoDB table's secondary index: "<TableLogicalId>/index/<IndexName>".
+                return f"{logical_id}/index/{resource.removeprefix(f'{value}/index/')}"
         for logical_id, value in self.resolver.refs.items():
             if value == resource and value.startswith("arn:"):
                 return logical_id

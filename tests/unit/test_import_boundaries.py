@@ -23,6 +23,8 @@ from botocore import xform_name
 from tests.support.stack import ROOT
 
 AGENT_SIDE = (ROOT / "functions" / "agent", ROOT / "layers" / "aegis")
+# The plan validator holds no secret either (it gets only the AegisLayer) and writes nothing but its audit records.
+VALIDATOR_SIDE = (ROOT / "functions" / "validator",)
 
 # Module prefixes the agent side may never import.
 FORBIDDEN_MODULES: dict[str, str] = {
@@ -89,6 +91,9 @@ ALLOWED_CALLS: dict[str, str] = {
     "start_execution": "starting the mission's state machine is how the agent hands over",
     "invoke": "LangGraph's Runnable.invoke shares lambda:Invoke's name; AgentRole has no lambda grant (IAM matrix)",
 }
+VALIDATOR_ALLOWED_CALLS: dict[str, str] = {
+    "put_item": "its verdicts, appended to the Audit table; IAM limits it to that table",
+}
 
 
 @dataclass(frozen=True)
@@ -118,7 +123,7 @@ def _forbidden_module(name: str) -> str | None:
     return None
 
 
-def violations_in(source: str, path: str) -> list[Violation]:
+def violations_in(source: str, path: str, allowed: dict[str, str] = ALLOWED_CALLS) -> list[Violation]:
     found: list[Violation] = []
     for node in ast.walk(ast.parse(source, filename=path)):
         imported: list[str] = []
@@ -132,11 +137,11 @@ def violations_in(source: str, path: str) -> list[Violation]:
                 found.append(Violation(path, node.lineno, f"imports {name} ({why})"))
                 break
         if isinstance(node, ast.Call):
-            found += _call_violations(node, path)
+            found += _call_violations(node, path, allowed)
     return found
 
 
-def _call_violations(node: ast.Call, path: str) -> list[Violation]:
+def _call_violations(node: ast.Call, path: str, allowed: dict[str, str]) -> list[Violation]:
     found: list[Violation] = []
     name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
     first = node.args[0] if node.args else None
@@ -150,14 +155,14 @@ def _call_violations(node: ast.Call, path: str) -> list[Violation]:
         isinstance(node.func, ast.Attribute)
         and operation in aws_operation_names()
         and not operation.startswith(READ_ONLY_PREFIXES)
-        and operation not in ALLOWED_CALLS
+        and operation not in allowed
     ):
         found.append(Violation(path, node.lineno, f"calls {operation}, an AWS operation that is not read-only"))
     return found
 
 
-def agent_side_files() -> list[Path]:
-    return sorted(path for root in AGENT_SIDE for path in root.rglob("*.py") if "__pycache__" not in path.parts)
+def agent_side_files(roots: tuple[Path, ...] = AGENT_SIDE) -> list[Path]:
+    return sorted(path for root in roots for path in root.rglob("*.py") if "__pycache__" not in path.parts)
 
 
 def test_the_agent_side_has_code_to_check() -> None:
@@ -173,6 +178,32 @@ def test_agent_side_reaches_no_credential_code_and_mutates_nothing() -> None:
         for v in violations_in(path.read_text(encoding="utf-8"), path.relative_to(ROOT).as_posix())
     ]
     assert found == []
+
+
+def test_the_validator_reaches_no_credential_code_and_writes_only_its_audit_records() -> None:
+    files = agent_side_files(VALIDATOR_SIDE)
+    assert {path.name for path in files} >= {"app.py", "service.py", "rules.py"}
+    found = [
+        str(v)
+        for path in files
+        for v in violations_in(
+            path.read_text(encoding="utf-8"), path.relative_to(ROOT).as_posix(), VALIDATOR_ALLOWED_CALLS
+        )
+    ]
+    assert found == []
+
+
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        "boto3.client('stepfunctions').start_execution(stateMachineArn='arn', name='m-1', input='{}')",
+        "table.update_item(Key={'mission_id': 'm-1'})",
+        "from aegis_auth.rar import change_authorization_details",
+        "boto3.client('secretsmanager')",
+    ],
+)
+def test_the_validator_boundary_check_catches(snippet: str) -> None:
+    assert violations_in(snippet, "functions/validator/aegis_validator/sneaky.py", VALIDATOR_ALLOWED_CALLS) != []
 
 
 @pytest.mark.parametrize(

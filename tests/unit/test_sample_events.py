@@ -73,6 +73,26 @@ def test_the_approval_task_is_what_the_state_machine_sends(stack: Stack) -> None
     assert event["execution_arn"] == f"{executions}:{event['mission_id']}"
 
 
+def test_the_validator_request_is_what_the_state_machine_sends_and_a_plan_the_validator_accepts() -> None:
+    from aegis_validator.rules import parse_envelope, plan_problems
+    from aegis_validator.settings import ValidatorSettings
+
+    event = load("validator-plan.json")
+    approval = load("approval-task.json")
+    envelope = parse_envelope(event)
+    # The first task gets the execution's input as the agent started it: {mission_id, changes}.
+    assert (envelope.execution_arn, envelope.mission_id) == (approval["execution_arn"], approval["mission_id"])
+    assert list(envelope.changes) == [approval["change"]]
+    # Accepted by the validator of a deployment that scans the change's region, with its template environment.
+    deployment = build_stack(ScanRegions="eu-west-1")
+    environment = {
+        **deployment.resolver.resolve(deployment.template["Globals"]["Function"]["Environment"]["Variables"]),
+        **deployment.properties("ValidatorFunction")["Environment"]["Variables"],
+    }
+    settings = ValidatorSettings.from_env({name: str(value) for name, value in environment.items()})
+    assert plan_problems(envelope, settings, lambda change_id: []) == []
+
+
 def test_the_approval_continuation_is_what_the_approval_function_sends_itself() -> None:
     from aegis_approval.continuation import CONTINUATION_PREFIX
 
@@ -108,6 +128,18 @@ def test_direct_kill_switch_events_are_accepted(name: str) -> None:
 
     request = DirectRequest.model_validate(load(name))
     assert request.action == name.removeprefix("killswitch-").removesuffix(".json")
+
+
+def test_the_execution_ended_event_is_what_mission_ended_rule_delivers_and_the_kill_switch_accepts(
+    stack: Stack,
+) -> None:
+    from aegis_killswitch.requests import ExecutionEnded, is_status_change
+
+    event = load("killswitch-execution-ended.json")
+    assert matches(stack.properties("MissionEndedRule")["EventPattern"], event)
+    assert is_status_change(event)
+    ended = ExecutionEnded.parse(event, stack.arn("MissionStateMachine"))
+    assert ended.detail.executionArn == event["resources"][0]
 
 
 @pytest.mark.parametrize(

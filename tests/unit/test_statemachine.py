@@ -35,9 +35,13 @@ EXECUTOR_ERRORS = frozenset(
         "Executor.NoConnectedAccount",
         "Executor.TokenExchangeFailed",
         "Executor.Throttled",
+        "Executor.UndoDisabled",
     }
 )
-KNOWN_ERRORS = APPROVAL_ERRORS | EXECUTOR_ERRORS | {"States.Timeout", "States.HeartbeatTimeout", "States.ALL"}
+VALIDATION_ERRORS = frozenset({"Validation.PlanRefused", "Validation.PlanMalformed"})
+KNOWN_ERRORS = (
+    APPROVAL_ERRORS | EXECUTOR_ERRORS | VALIDATION_ERRORS | {"States.Timeout", "States.HeartbeatTimeout", "States.ALL"}
+)
 RESULT_KEYS = {"change_id", "decision", "outcome", "reason"}
 DECISIONS = {"approved", "denied", "expired", "halted", "failed"}
 # What each named approval error means for the change (docs/CONTRACTS.md).
@@ -99,8 +103,13 @@ def retry_problems(definition: dict[str, Any]) -> list[str]:
     return found
 
 
+def _fail_states(definition: dict[str, Any]) -> set[str]:
+    return {name for name, state in all_states(definition) if state["Type"] == "Fail"}
+
+
 def catch_problems(definition: dict[str, Any]) -> list[str]:
     found = []
+    fails = _fail_states(definition)
     for name, state in all_states(definition):
         catchers = state.get("Catch", [])
         for position, catcher in enumerate(catchers):
@@ -110,7 +119,9 @@ def catch_problems(definition: dict[str, Any]) -> list[str]:
                 found.append(f"{name} catches unnamed errors {sorted(unknown)}")
             if "States.ALL" in errors and (errors != ["States.ALL"] or position != len(catchers) - 1):
                 found.append(f"{name}: States.ALL must be alone in the last catcher")
-            if catcher.get("ResultPath") in (None, "$"):
+            # Only a catcher that ends the execution at once may replace the state with the error: nothing after
+            # it needs the change (and a malformed input may not even be an object to add the error to).
+            if catcher.get("ResultPath") in (None, "$") and catcher["Next"] not in fails:
                 found.append(f"{name}: a catcher would replace the change with the error")
     states = iteration_states(definition)
     for task, must_name in (
@@ -217,9 +228,86 @@ def jsonpath_problems(definition: dict[str, Any]) -> list[str]:
     return found
 
 
+def _reachable(states: dict[str, Any], start: list[str]) -> set[str]:
+    """Top-level states reachable from `start` by any transition (Next, Default, Choices, Catch)."""
+    seen: set[str] = set()
+    frontier = list(start)
+    while frontier:
+        name = frontier.pop()
+        if name in seen or name not in states:
+            continue
+        seen.add(name)
+        state = states[name]
+        frontier += [t for t in (state.get("Next"), state.get("Default")) if t]
+        frontier += [c["Next"] for c in state.get("Choices", []) + state.get("Catch", [])]
+    return seen
+
+
+def validation_problems(definition: dict[str, Any]) -> list[str]:
+    """The plan is validated before anything else, from the execution's own input, and passes unchanged; a refusal
+    never reaches the Map, tells the agent change by change, and ends the execution failed with the refusal."""
+    found = []
+    states = definition["States"]
+    if definition["StartAt"] != "ValidatePlan":
+        found.append(f"the mission starts at {definition['StartAt']}, not at the validation")
+    task = states.get("ValidatePlan", {})
+    if task.get("Resource") != "arn:aws:states:::lambda:invoke" or task.get("Parameters") != {
+        "FunctionName": "${ValidatorFunctionArn}",
+        "Payload": {"execution_arn.$": "$$.Execution.Id", "plan.$": "$$.Execution.Input"},
+    }:
+        found.append("ValidatePlan does not hand the validator the execution's own input")
+    if "ResultPath" not in task or task["ResultPath"] is not None:
+        found.append("the validator's answer would change the plan the Map receives")
+    catchers = {error: c for c in task.get("Catch", []) for error in c["ErrorEquals"]}
+    if set(catchers) != {"Validation.PlanRefused", "Validation.PlanMalformed", "States.ALL"}:
+        found.append(f"ValidatePlan catches {sorted(catchers)}")
+        return found
+    refused_path = _reachable(states, [c["Next"] for c in task["Catch"]])
+    if "ApproveAndApplyEachChange" in refused_path:
+        found.append("a refused plan can still reach the Map")
+    for error in ("Validation.PlanMalformed", "States.ALL"):
+        end = states.get(catchers[error]["Next"], {})
+        if end.get("Type") != "Fail" or end.get("ErrorPath") != "$.Error":
+            found.append(f"{error} does not end the execution failed with its own error")
+    told = [
+        name
+        for name in _reachable(states, [catchers["Validation.PlanRefused"]["Next"]])
+        if states[name].get("Parameters")
+        == {
+            "FunctionName": "${AgentResumeFunctionArn}",
+            "Payload": {"mission_id.$": "$.mission_id", "results.$": "$.results"},
+        }
+    ]
+    if len(told) != 1:
+        found.append("a refused plan is not answered to the agent exactly once")
+    else:
+        resume = states[told[0]]
+        if "ResultPath" not in resume or resume["ResultPath"] is not None:
+            found.append(f"{told[0]}: the agent's answer would replace the refusal")
+        ends = [states.get(resume.get("Next", ""), {})] + [states.get(c["Next"], {}) for c in resume.get("Catch", [])]
+        if not resume.get("Catch") or any(
+            end.get("Type") != "Fail" or end.get("ErrorPath") != "$.refusal.Error" for end in ends
+        ):
+            found.append(f"{told[0]}: a refused mission must end failed with the refusal, whatever the agent answers")
+    refusals = states.get(catchers["Validation.PlanRefused"]["Next"], {})
+    if catchers["Validation.PlanRefused"].get("ResultPath") != "$.refusal" or refusals.get("ItemsPath") != "$.changes":
+        found.append("a refusal is not recorded for each change of the plan")
+    else:
+        (record,) = refusals["ItemProcessor"]["States"].values()
+        if refusals["ItemSelector"] != {"change_id.$": "$$.Map.Item.Value.change_id", "error.$": "$.refusal"} or record[
+            "Parameters"
+        ] != {"change_id.$": "$.change_id", "decision": "failed", "outcome": "skipped", "reason.$": "$.error.Error"}:
+            found.append("a refused change is not reported as failed, skipped, with the refusal's name")
+    return found
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Static tests
 # ---------------------------------------------------------------------------------------------------------------------
+
+
+def test_the_plan_is_validated_before_any_approval_and_a_refusal_ends_the_mission(definition: dict[str, Any]) -> None:
+    assert validation_problems(definition) == []
 
 
 def test_retries_only_throttling(definition: dict[str, Any]) -> None:
@@ -283,6 +371,7 @@ def test_substitutions_are_exactly_those_the_definition_uses(stack: Stack) -> No
     substitutions = stack.resource("MissionStateMachine")["Properties"]["DefinitionSubstitutions"]
     assert used == set(substitutions)
     resolved = stack.properties("MissionStateMachine")["DefinitionSubstitutions"]
+    assert resolved["ValidatorFunctionArn"] == stack.arn("ValidatorFunction")
     assert resolved["ApprovalFunctionArn"] == stack.arn("ApprovalFunction")
     assert resolved["ExecutorFunctionArn"] == stack.arn("ExecutorFunction")
     assert resolved["AgentResumeFunctionArn"] == stack.arn("AgentResumeFunction")
@@ -313,7 +402,7 @@ def test_the_state_machine_resource_logs_no_execution_data_and_invokes_only_its_
     assert logging["IncludeExecutionData"] is False
     assert logging["Destinations"] == [{"CloudWatchLogsLogGroup": {"LogGroupArn": stack.arn("StateMachineLogGroup")}}]
     invoked = {g.resource for g in stack.grants("StateMachineRole") if g.action == "lambda:InvokeFunction"}
-    assert invoked == {"ApprovalFunction", "ExecutorFunction", "AgentResumeFunction"}
+    assert invoked == {"ValidatorFunction", "ApprovalFunction", "ExecutorFunction", "AgentResumeFunction"}
     assert stack.ref("MissionStateMachine") == stack.arn("MissionStateMachine")
 
 
@@ -381,6 +470,41 @@ _BREAKS: dict[str, tuple[Callable[[dict[str, Any]], None], Callable[[dict[str, A
         lambda d: iteration_states(d)["RecordDenied"].update(QueryLanguage="JSONata"),
         jsonpath_problems,
     ),
+    "the mission skips the validation": (lambda d: d.update(StartAt="ReadMissionSettings"), validation_problems),
+    "the validator sees the state, not the execution's input": (
+        lambda d: d["States"]["ValidatePlan"]["Parameters"]["Payload"].update({"plan.$": "$"}),
+        validation_problems,
+    ),
+    "the validator's answer replaces the plan": (
+        lambda d: d["States"]["ValidatePlan"].update(ResultPath="$"),
+        validation_problems,
+    ),
+    "a refused plan goes on to approval": (
+        lambda d: d["States"]["ValidatePlan"]["Catch"][0].update(Next="ReadMissionSettings"),
+        validation_problems,
+    ),
+    "a malformed plan ends the mission as succeeded": (
+        lambda d: d["States"]["MissionRefusedUnanswered"].update(Type="Succeed"),
+        validation_problems,
+    ),
+    "the agent is not told of a refusal": (
+        lambda d: d["States"]["RecordRefusals"].update(Next="MissionRefused"),
+        validation_problems,
+    ),
+    "a refusal the agent fails to hear ends the mission with the agent's error": (
+        lambda d: d["States"]["MissionRefused"].update(ErrorPath="$.resume_error.Error"),
+        validation_problems,
+    ),
+    "a refused change is reported as approved": (
+        lambda d: d["States"]["RecordRefusals"]["ItemProcessor"]["States"]["RecordRefused"]["Parameters"].update(
+            decision="approved"
+        ),
+        validation_problems,
+    ),
+    "a catcher before more work replaces the state": (
+        lambda d: d["States"]["ValidatePlan"]["Catch"][0].update(ResultPath="$"),
+        catch_problems,
+    ),
 }
 
 
@@ -398,13 +522,17 @@ def test_the_static_checks_catch(definition: dict[str, Any], break_it: str) -> N
 
 
 class FakeFunctions:
-    """Stands in for the three Lambda functions the state machine invokes and records what each received."""
+    """Stands in for the four Lambda functions the state machine invokes and records what each received."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.calls: list[tuple[str, dict[str, Any]]] = []
         # change_id -> queue of executor answers: a dict result, or an error type to raise
         self.executor_answers: dict[str, list[dict[str, Any] | str]] = {}
+        # The validator's answer: None accepts the plan, an error type refuses it.
+        self.validator_error: str | None = None
+        # The agent's resume raises this error type, if set.
+        self.resume_error: str | None = None
 
     def invoke(self, function_name: str, body: Any, response_headers: dict[str, str]) -> bytes:
         name = function_name.rsplit(":", 1)[-1]
@@ -416,17 +544,28 @@ class FakeFunctions:
                 answer = answers.pop(0) if answers else {"outcome": "applied", "reason": "applied and verified"}
         if name == "executor":
             if isinstance(answer, str):
-                response_headers["x-amz-function-error"] = "Unhandled"
-                return json.dumps({"errorType": answer, "errorMessage": "raised by the fake executor"}).encode()
+                return self._raise(answer, response_headers)
             result = {"change_id": payload["change"]["change_id"], "verified_after": {}} | answer
             return json.dumps(result).encode()
+        if name == "validator":
+            if self.validator_error:
+                return self._raise(self.validator_error, response_headers)
+            return json.dumps({"verdict": "accepted"}).encode()
         if name == "resume":
+            if self.resume_error:
+                return self._raise(self.resume_error, response_headers)
             return json.dumps({"mission_id": payload["mission_id"], "status": "reported"}).encode()
         return b"null"  # approval: invoked asynchronously on AWS, answers through the task token
 
     def received(self, name: str) -> list[dict[str, Any]]:
         with self.lock:
             return [payload for called, payload in self.calls if called == name]
+
+    @staticmethod
+    def _raise(error_type: str, response_headers: dict[str, str]) -> bytes:
+        """What the Lambda runtime answers for a handler that raised an exception of this __name__."""
+        response_headers["x-amz-function-error"] = "Unhandled"
+        return json.dumps({"errorType": error_type, "errorMessage": "raised by the fake function"}).encode()
 
 
 @pytest.fixture
@@ -514,7 +653,7 @@ def start_mission(functions: FakeFunctions) -> Iterator[Callable[..., Mission]]:
                 Handler="app.handler",
                 Code={"ZipFile": archive.getvalue()},
             )["FunctionArn"]
-            for name in ("approval", "executor", "resume")
+            for name in ("validator", "approval", "executor", "resume")
         }
         sfn = boto3.client("stepfunctions", region_name=region)
 
@@ -522,6 +661,7 @@ def start_mission(functions: FakeFunctions) -> Iterator[Callable[..., Mission]]:
             definition = substitute_definition(
                 STATE_MACHINE_PATH.read_text(encoding="utf-8"),
                 {
+                    "ValidatorFunctionArn": arns["validator"],
                     "ApprovalFunctionArn": arns["approval"],
                     "ExecutorFunctionArn": arns["executor"],
                     "AgentResumeFunctionArn": arns["resume"],
@@ -649,3 +789,74 @@ def test_a_silent_approval_function_fails_only_its_change(
         "outcome": "skipped",
         "reason": result["reason"],
     }
+
+
+def test_the_validator_sees_the_execution_input_and_a_valid_plan_reaches_the_map_unchanged(
+    start_mission: Callable[..., Mission], functions: FakeFunctions, changes: list[dict[str, Any]]
+) -> None:
+    mission = start_mission(changes[:2])
+    requests = mission.approval_requests(2)
+    (validated,) = functions.received("validator")
+    assert validated == {
+        "execution_arn": mission.execution_arn,
+        "plan": {"mission_id": "m-0123456789abcdef0123", "changes": changes[:2]},
+    }
+    assert [requests[c["change_id"]]["change"] for c in changes[:2]] == changes[:2]
+    for request in requests.values():
+        mission.approve(request)
+    assert mission.finish()["status"] == "SUCCEEDED"
+    assert len(functions.received("executor")) == 2
+
+
+def test_a_refused_plan_reaches_no_approver_and_the_agent_hears_each_change_refused(
+    start_mission: Callable[..., Mission], functions: FakeFunctions, changes: list[dict[str, Any]]
+) -> None:
+    functions.validator_error = "Validation.PlanRefused"
+    mission = start_mission(changes[:3])
+    finished = mission.finish()
+
+    assert (finished["status"], finished.get("error")) == ("FAILED", "Validation.PlanRefused")
+    assert functions.received("approval") == []
+    assert functions.received("executor") == []
+    (resume,) = functions.received("resume")
+    assert resume == {
+        "mission_id": "m-0123456789abcdef0123",
+        "results": [
+            {
+                "change_id": c["change_id"],
+                "decision": "failed",
+                "outcome": "skipped",
+                "reason": "Validation.PlanRefused",
+            }
+            for c in changes[:3]
+        ],
+    }
+    for result in resume["results"]:
+        ChangeResult.model_validate(result)  # what the agent's resume entry accepts
+
+
+def test_a_refused_mission_ends_refused_even_when_the_agent_cannot_take_the_answer(
+    start_mission: Callable[..., Mission], functions: FakeFunctions, changes: list[dict[str, Any]]
+) -> None:
+    functions.validator_error = "Validation.PlanRefused"
+    functions.resume_error = "Agent.MissionNotFound"
+    mission = start_mission(changes[:1])
+    finished = mission.finish()
+
+    assert (finished["status"], finished.get("error")) == ("FAILED", "Validation.PlanRefused")
+    assert len(functions.received("resume")) == 1
+    assert functions.received("approval") == []
+
+
+@pytest.mark.parametrize("error", ["Validation.PlanMalformed", "Runtime.ExitError"])
+def test_a_malformed_plan_or_a_validator_failure_ends_the_mission_and_answers_nobody(
+    start_mission: Callable[..., Mission], functions: FakeFunctions, changes: list[dict[str, Any]], error: str
+) -> None:
+    functions.validator_error = error
+    mission = start_mission(changes[:2])
+    finished = mission.finish()
+
+    assert (finished["status"], finished.get("error")) == ("FAILED", error)
+    assert functions.received("approval") == []
+    assert functions.received("executor") == []
+    assert functions.received("resume") == []

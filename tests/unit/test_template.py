@@ -20,18 +20,25 @@ import botocore.session
 import pytest
 from botocore import xform_name
 
-from aegis.catalogue import declared_actions
+from aegis.audit import CHANGE_ATTRIBUTE, CHANGE_INDEX
+from aegis.catalogue import Direction, declared_actions
+from aegis_auth.handoff_table import EXECUTION_ATTRIBUTE, EXECUTION_INDEX
+from aegis_killswitch.requests import STATUS_CHANGE_DETAIL_TYPE, STATUS_CHANGE_SOURCE, TERMINAL_STATUSES
 from tests.support.stack import EXECUTIONS, ROOT, UNSCOPED, Stack, build_stack, pristine_template
 
-FUNCTION_ROLES = ("AgentRole", "ApprovalRole", "ExecutorRole", "KillSwitchRole")
+FUNCTION_ROLES = ("AgentRole", "ApprovalRole", "ExecutorRole", "KillSwitchRole", "ValidatorRole")
 # Each role that reads a secret reads exactly its own Auth0 client's: the parameter naming that secret's ARN.
+# One Auth0 application per trust domain: the approval function's cannot exchange at Token Vault, the executor's
+# cannot start CIBA, and neither can halt.
 OWN_SECRET: dict[str, str] = {
-    "ApprovalRole": "Auth0ClientSecretArn",
-    "ExecutorRole": "Auth0ClientSecretArn",
+    "ApprovalRole": "ApprovalAuth0ClientSecretArn",
+    "ExecutorRole": "ExecutorAuth0ClientSecretArn",
     "KillSwitchRole": "KillSwitchAuth0ClientSecretArn",
 }
 SECRET_PARAMETERS = frozenset(OWN_SECRET.values())
-ALL_ROLES = (*FUNCTION_ROLES, "RemediationRole", "StateMachineRole")
+# Each remediation role and the direction of the catalogue it grants (aegis.catalogue.declared_actions).
+REMEDIATION_ROLES: dict[str, Direction] = {"RemediationRole": "forward", "UndoRole": "undo"}
+ALL_ROLES = (*FUNCTION_ROLES, *REMEDIATION_ROLES, "StateMachineRole")
 
 # Anything not provably read-only counts as mutating, so an unfamiliar verb (Invoke, Pass, Run ...) is caught too.
 READ_ONLY_VERB_PREFIXES = ("Describe", "Get", "List", "Query", "Scan", "BatchGet", "Lookup", "Search", "Head")
@@ -85,7 +92,8 @@ MAY_WRITE: dict[str, set[tuple[str, str]]] = {
     },
     "ApprovalRole": {
         ("dynamodb:PutItem", "HandoffTable"),
-        ("dynamodb:UpdateItem", "HandoffTable"),
+        ("dynamodb:PutItem", "ContinuationsTable"),
+        ("dynamodb:UpdateItem", "ContinuationsTable"),
         ("dynamodb:PutItem", "AuditTable"),
         ("states:SendTaskSuccess", UNSCOPED),
         ("states:SendTaskFailure", UNSCOPED),
@@ -108,11 +116,15 @@ MAY_WRITE: dict[str, set[tuple[str, str]]] = {
         ("events:EnableRule", "ScanRequestRule"),
         ("states:StopExecution", EXECUTIONS),
         ("states:SendTaskFailure", UNSCOPED),
-        ("iam:PutRolePolicy", "RemediationRole"),
-        ("iam:DeleteRolePolicy", "RemediationRole"),
+        *((f"iam:{verb}RolePolicy", role) for verb in ("Put", "Delete") for role in ("RemediationRole", "UndoRole")),
+        # Deletes unconsumed handoffs (BatchWriteItem returns no item; HANDOFF_ACCESS below is the whole story).
+        ("dynamodb:BatchWriteItem", "HandoffTable"),
         *_telemetry("KillSwitchLogGroup"),
     },
+    # The validator writes only its own verdicts to the audit trail.
+    "ValidatorRole": {("dynamodb:PutItem", "AuditTable"), *_telemetry("ValidatorLogGroup")},
     "StateMachineRole": {
+        ("lambda:InvokeFunction", "ValidatorFunction"),
         ("lambda:InvokeFunction", "ApprovalFunction"),
         ("lambda:InvokeFunction", "ExecutorFunction"),
         ("lambda:InvokeFunction", "AgentResumeFunction"),
@@ -143,9 +155,28 @@ UNSCOPED_STATEMENTS: dict[tuple[str, str], Unscoped] = {
     ("ApprovalRole", "TaskCallbacks"): Unscoped(f"task tokens are not resources: {_NO_RESOURCE_LEVEL}", True),
     ("KillSwitchRole", "FailWaitingApprovals"): Unscoped(f"task tokens are not resources: {_NO_RESOURCE_LEVEL}", True),
     ("StateMachineRole", "DeliverLogs"): Unscoped(f"CloudWatch Logs vended delivery: {_NO_RESOURCE_LEVEL}", True),
-    ("RemediationRole", "DeclaredByTheCatalogue"): Unscoped(
-        "every session is narrowed to one change's actions and resource by its session policy", False
-    ),
+    **{
+        (role, sid): Unscoped(
+            "every session is narrowed to one change's actions and resource by its session policy", False
+        )
+        for role, sid in (
+            ("RemediationRole", "ReadDeclaredByTheCatalogue"),
+            ("RemediationRole", "ApplyDeclaredByTheCatalogue"),
+            ("UndoRole", "ReadDeclaredByTheCatalogue"),
+            ("UndoRole", "UndoDeclaredByTheCatalogue"),
+        )
+    },
+    **{
+        (role, sid): Unscoped(
+            "only customer-managed policies of this account (iam:PolicyARN condition, tested); the entity is pinned "
+            "by the session policy",
+            False,
+        )
+        for role, sid in (
+            ("RemediationRole", "DetachCustomerManagedPoliciesOnly"),
+            ("UndoRole", "AttachCustomerManagedPoliciesOnly"),
+        )
+    },
     ("RemediationRole", "PassRoleToFlowLogsOnly"): Unscoped(
         "passable only to vpc-flow-logs.amazonaws.com (iam:PassedToService condition, tested)", False
     ),
@@ -200,8 +231,8 @@ def agent_credential_reach(stack: Stack) -> list[str]:
             found.append(f"{grant.action}: the agent may not reach a secret or a credential service")
         if grant.action in KMS_CRYPTO_ACTIONS or grant.action.lower() == "kms:*":
             found.append(f"{grant.action}: the agent may not use any KMS key")
-        if grant.resource == "HandoffTable" or (grant.service == "dynamodb" and grant.resource == UNSCOPED):
-            found.append(f"{grant.action} on {grant.resource}: the agent may not reach the Handoff table")
+        if _is_handoff_side(grant.resource) or (grant.service == "dynamodb" and grant.resource == UNSCOPED):
+            found.append(f"{grant.action} on {grant.resource}: the agent may not reach the hand-off tables")
         if grant.action in {"states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}:
             found.append(f"{grant.action}: the agent could forge an approval decision")
         if grant.service == "lambda":
@@ -209,6 +240,48 @@ def agent_credential_reach(stack: Stack) -> list[str]:
     for statement in stack.key_policy()["Statement"]:
         if _principal_owner(stack, statement) == "AgentRole":
             found.append(f"HandoffKey statement {statement.get('Sid')} names the agent")
+    return found
+
+
+# The validator reads the audit records of one change (an undo must name an applied one) and appends its verdicts.
+VALIDATOR_DATA_ACCESS = frozenset(
+    {("dynamodb:Query", f"AuditTable/index/{CHANGE_INDEX}"), ("dynamodb:PutItem", "AuditTable")}
+)
+
+
+def validator_reach(stack: Stack) -> list[str]:
+    """The validator holds no secret, key, hand-off, decision or function, and no action on the account: its data
+    access is exactly VALIDATOR_DATA_ACCESS."""
+    found = []
+    for grant in stack.grants("ValidatorRole"):
+        if grant.service in CREDENTIAL_SERVICES or grant.service == "kms":
+            found.append(f"{grant.action}: the validator may not reach a secret, a credential or a key")
+        elif grant.service == "dynamodb" and (grant.action, grant.resource) not in VALIDATOR_DATA_ACCESS:
+            found.append(f"{grant.action} on {grant.resource}: beyond the change records and its own verdicts")
+        elif grant.service not in {"dynamodb", "logs", "xray"}:
+            found.append(f"{grant.action}: the validator only reads and records")
+    granted = {(g.action, g.resource) for g in stack.grants("ValidatorRole")}
+    found += [
+        f"ValidatorRole lacks {action} on {resource}" for action, resource in sorted(VALIDATOR_DATA_ACCESS - granted)
+    ]
+    for statement in stack.key_policy()["Statement"]:
+        if _principal_owner(stack, statement) == "ValidatorRole":
+            found.append(f"HandoffKey statement {statement.get('Sid')} names the validator")
+    return found
+
+
+def audit_index_problems(stack: Stack) -> list[str]:
+    """The index the validator queries (aegis.audit.CHANGE_INDEX) exists, keyed by change id then time."""
+    indexes = {i["IndexName"]: i for i in stack.properties("AuditTable").get("GlobalSecondaryIndexes", [])}
+    index = indexes.get(CHANGE_INDEX)
+    if index is None:
+        return [f"AuditTable has no {CHANGE_INDEX} index"]
+    keys = [(k["AttributeName"], k["KeyType"]) for k in index["KeySchema"]]
+    found = []
+    if keys != [(CHANGE_ATTRIBUTE, "HASH"), ("seq", "RANGE")]:
+        found.append(f"{CHANGE_INDEX} is keyed {keys}")
+    if index["Projection"] != {"ProjectionType": "ALL"}:
+        found.append(f"{CHANGE_INDEX} does not project the records' actor, action, outcome and details")
     return found
 
 
@@ -256,8 +329,11 @@ def unjustified_wildcards(stack: Stack, role: str) -> list[str]:
                     found.append(f"{role}/{sid}: {scopable} can be scoped to a resource, so '*' is not needed")
         for resource in resources:
             owner = stack.owner(resource)
-            if owner.startswith("external:") and resource not in secrets:
-                found.append(f"{role}/{sid}: {resource} is neither a resource of this stack nor an Auth0 secret")
+            if owner.startswith("external:") and resource not in secrets and resource != _CATALOGUE_TRAILS:
+                found.append(
+                    f"{role}/{sid}: {resource} is neither a resource of this stack, an Auth0 secret nor a trail the "
+                    "catalogue creates"
+                )
     return found
 
 
@@ -269,50 +345,75 @@ def unknown_actions(stack: Stack, role: str) -> list[str]:
     ]
 
 
-def remediation_role_problems(stack: Stack) -> list[str]:
+# The conditions each remediation action needs beyond its session policy, wherever IAM offers one.
+_CUSTOMER_MANAGED = {"ArnLike": {"iam:PolicyARN": "arn:aws:iam::123456789012:policy/*"}}
+_CATALOGUE_TRAILS = "arn:aws:cloudtrail:*:123456789012:trail/aegis-*"
+REMEDIATION_CONDITIONS: dict[str, dict[str, Any]] = {
+    "iam:PassRole": {"StringEquals": {"iam:PassedToService": "vpc-flow-logs.amazonaws.com"}},
+    **{
+        f"iam:{verb}{entity}Policy": _CUSTOMER_MANAGED
+        for verb in ("Attach", "Detach")
+        for entity in ("Group", "Role", "User")
+    },
+}
+REMEDIATION_RESOURCES: dict[str, str] = {
+    f"cloudtrail:{verb}": f"external:{_CATALOGUE_TRAILS}"
+    for verb in ("CreateTrail", "StartLogging", "StopLogging", "DeleteTrail")
+}
+
+
+def remediation_role_problems(stack: Stack, role: str = "RemediationRole") -> list[str]:
     found = []
-    granted = {g.action for g in stack.grants("RemediationRole")}
-    declared = set(declared_actions())
+    granted = {g.action for g in stack.grants(role)}
+    declared = set(declared_actions(REMEDIATION_ROLES[role]))
     if granted != declared:
         found.append(
-            f"RemediationRole grants {sorted(granted - declared)} beyond the catalogue "
+            f"{role} grants {sorted(granted - declared)} beyond the catalogue's {REMEDIATION_ROLES[role]} actions "
             f"and lacks {sorted(declared - granted)}"
         )
-    for grant in stack.grants("RemediationRole"):
-        if grant.action == "iam:PassRole" and grant.condition != {
-            "StringEquals": {"iam:PassedToService": "vpc-flow-logs.amazonaws.com"}
-        }:
-            found.append("iam:PassRole is not limited to vpc-flow-logs.amazonaws.com")
-    properties = stack.properties("RemediationRole")
+    for grant in stack.grants(role):
+        wanted = REMEDIATION_CONDITIONS.get(grant.action, {})
+        if grant.condition != wanted:
+            found.append(f"{role}: {grant.action} has condition {dict(grant.condition)}, expected {wanted}")
+        resource = REMEDIATION_RESOURCES.get(grant.action, UNSCOPED)
+        if grant.resource != resource:
+            found.append(f"{role}: {grant.action} on {grant.resource}, expected {resource}")
+    properties = stack.properties(role)
     if properties.get("MaxSessionDuration") != 3600:
-        found.append(f"MaxSessionDuration is {properties.get('MaxSessionDuration')}, not 3600")
+        found.append(f"{role} MaxSessionDuration is {properties.get('MaxSessionDuration')}, not 3600")
     for forbidden in ("ManagedPolicyArns", "PermissionsBoundary", "RoleName"):
         if forbidden in properties:
-            found.append(f"RemediationRole sets {forbidden}")
-    found += web_identity_trust_problems(stack)
+            found.append(f"{role} sets {forbidden}")
+    found += web_identity_trust_problems(stack, role)
     return found
 
 
-def web_identity_trust_problems(stack: Stack) -> list[str]:
-    trust = stack.trust_policy("RemediationRole")
+def web_identity_trust_problems(stack: Stack, role: str = "RemediationRole") -> list[str]:
+    """Exactly one statement: web identity from the OIDC provider, for an approver's subject and the role's own
+    audience (a forward token must never assume UndoRole)."""
+    trust = stack.trust_policy(role)
     statements = _as_list(trust.get("Statement"))
-    url = stack.parameters["RemediationOidcProviderUrl"]
+    host = stack.parameters["RemediationOidcProviderUrl"].removeprefix("https://")
     existing = stack.parameters["ExistingRemediationOidcProviderArn"]
     provider = existing or stack.ref("RemediationOidcProvider")
+    audience = stack.parameters["RemediationOidcAudience" if role == "RemediationRole" else "UndoOidcAudience"]
     expected = {
         "Effect": "Allow",
         "Principal": {"Federated": provider},
         "Action": "sts:AssumeRoleWithWebIdentity",
         "Condition": {
-            "StringEquals": {f"{url.removeprefix('https://')}:aud": stack.parameters["RemediationOidcAudience"]}
+            "StringEquals": {
+                f"{host}:aud": audience,
+                f"{host}:sub": stack.parameters["RemediationOidcSubjects"].split(","),
+            }
         },
     }
     if len(statements) != 1:
-        return [f"RemediationRole trust has {len(statements)} statements; exactly one (web identity) is allowed"]
+        return [f"{role} trust has {len(statements)} statements; exactly one (web identity) is allowed"]
     actual = {key: value for key, value in statements[0].items() if key != "Sid"}
     if isinstance(actual.get("Action"), list) and len(actual["Action"]) == 1:
         actual["Action"] = actual["Action"][0]
-    return [] if actual == expected else [f"RemediationRole trust is {actual}, expected {expected}"]
+    return [] if actual == expected else [f"{role} trust is {actual}, expected {expected}"]
 
 
 def key_policy_problems(stack: Stack) -> list[str]:
@@ -357,6 +458,98 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+# The hand-off tables, exactly: role -> {(action, resource): condition}. A role not named has no grant on them at
+# all; a grant not listed (a read, another write, a dropped or loosened condition) is a violation.
+# - the approval side writes: it seals handoffs (never reads one back) and keeps its continuations, which carry
+#   task tokens and auth_req_ids, in a table only it can reach;
+# - the executor only consumes: DeleteItem returning the deleted item, and no call that only reads;
+# - the kill switch purges what nobody consumed: it finds handoffs through the keys-only index and deletes them
+#   with BatchWriteItem, which returns no item (a DeleteItem could read one back through
+#   ReturnValuesOnConditionCheckFailure, which no IAM condition key governs), so it never holds a ciphertext.
+HANDOFF_INDEX = f"HandoffTable/index/{EXECUTION_INDEX}"
+HANDOFF_ACCESS: dict[str, dict[tuple[str, str], dict[str, Any]]] = {
+    "ApprovalRole": {
+        ("dynamodb:PutItem", "HandoffTable"): {},
+        ("dynamodb:PutItem", "ContinuationsTable"): {},
+        ("dynamodb:UpdateItem", "ContinuationsTable"): {},
+    },
+    "ExecutorRole": {
+        ("dynamodb:DeleteItem", "HandoffTable"): {"StringEquals": {"dynamodb:ReturnValues": "ALL_OLD"}},
+    },
+    "KillSwitchRole": {
+        ("dynamodb:Query", HANDOFF_INDEX): {},
+        ("dynamodb:Scan", HANDOFF_INDEX): {},
+        ("dynamodb:BatchWriteItem", "HandoffTable"): {},
+    },
+}
+
+
+def _is_handoff_side(resource: str) -> bool:
+    return resource in {"HandoffTable", "ContinuationsTable"} or resource.startswith(
+        ("HandoffTable/", "ContinuationsTable/")
+    )
+
+
+def handoff_access_problems(stack: Stack) -> list[str]:
+    found = []
+    for role in ALL_ROLES:
+        if role not in stack.template["Resources"]:
+            continue
+        granted: dict[tuple[str, str], dict[str, Any]] = {}
+        for grant in stack.grants(role):
+            reaches = _is_handoff_side(grant.resource) or (
+                grant.resource == UNSCOPED and grant.service in {"dynamodb", "*"}
+            )
+            if reaches:
+                granted[(grant.action, grant.resource)] = dict(grant.condition)
+        expected = HANDOFF_ACCESS.get(role, {})
+        for key in sorted(set(granted) | set(expected)):
+            if key not in expected:
+                found.append(f"{role}: {key[0]} on {key[1]} is not part of the hand-off")
+            elif key not in granted:
+                found.append(f"{role}: lacks {key[0]} on {key[1]}")
+            elif granted[key] != expected[key]:
+                found.append(f"{role}: {key[0]} on {key[1]} has condition {granted[key]}, expected {expected[key]}")
+    table = stack.properties("HandoffTable")
+    indexes = {index["IndexName"]: index for index in table.get("GlobalSecondaryIndexes", [])}
+    wanted_index = {
+        "IndexName": EXECUTION_INDEX,
+        "KeySchema": [{"AttributeName": EXECUTION_ATTRIBUTE, "KeyType": "HASH"}],
+        "Projection": {"ProjectionType": "KEYS_ONLY"},
+    }
+    if indexes != {EXECUTION_INDEX: wanted_index}:
+        found.append(f"HandoffTable indexes are {indexes}, expected only {wanted_index}")
+    if "LocalSecondaryIndexes" in table:
+        # A local index fetches unprojected attributes from the table, keys-only or not.
+        found.append("HandoffTable has a local secondary index")
+    return found
+
+
+def mission_ended_rule_problems(stack: Stack) -> list[str]:
+    """Every terminal status of the mission state machine, and only that state machine, reaches the kill switch."""
+    found = []
+    rule = stack.properties("MissionEndedRule")
+    expected_pattern = {
+        "source": [STATUS_CHANGE_SOURCE],
+        "detail-type": [STATUS_CHANGE_DETAIL_TYPE],
+        "detail": {"status": list(TERMINAL_STATUSES), "stateMachineArn": [stack.arn("MissionStateMachine")]},
+    }
+    if rule.get("EventPattern") != expected_pattern:
+        found.append(f"MissionEndedRule matches {rule.get('EventPattern')}, expected {expected_pattern}")
+    if rule.get("State") != "ENABLED":
+        found.append("MissionEndedRule is not enabled")
+    if [target["Arn"] for target in rule.get("Targets", [])] != [stack.arn("KillSwitchFunction")]:
+        found.append(f"MissionEndedRule targets {rule.get('Targets')}, not the kill switch alone")
+    if not any(
+        stack.properties(permission).get("SourceArn") == stack.arn("MissionEndedRule")
+        and stack.properties(permission).get("FunctionName") == stack.ref("KillSwitchFunction")
+        and stack.properties(permission).get("Principal") == "events.amazonaws.com"
+        for permission in stack.resources_of_type("AWS::Lambda::Permission")
+    ):
+        found.append("EventBridge may not invoke the kill switch for MissionEndedRule")
+    return found
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # The matrix on template.yaml
 # ---------------------------------------------------------------------------------------------------------------------
@@ -371,14 +564,43 @@ def test_agent_cannot_reach_a_credential_the_handoff_table_or_a_decision(stack: 
     assert agent_credential_reach(stack) == []
 
 
+def test_validator_reads_only_change_records_and_appends_only_its_verdicts(stack: Stack) -> None:
+    assert validator_reach(stack) == []
+    assert audit_index_problems(stack) == []
+
+
+def test_the_hand_off_tables_grant_exactly_seal_consume_and_purge(stack: Stack) -> None:
+    assert handoff_access_problems(stack) == []
+
+
+def test_every_ended_mission_execution_reaches_the_purge(stack: Stack) -> None:
+    assert mission_ended_rule_problems(stack) == []
+
+
+def test_the_kill_switch_halts_undo_role_exactly_as_remediation_role(stack: Stack) -> None:
+    def iam_grants(on: Stack, role: str) -> set[str]:
+        return {g.action for g in on.grants("KillSwitchRole") if g.resource == role}
+
+    assert iam_grants(stack, "UndoRole") == iam_grants(stack, "RemediationRole") != set()
+    environment = _environment(stack, "KillSwitchFunction")
+    assert environment["REMEDIATION_ROLE_NAME"] == stack.ref("RemediationRole")
+    assert environment["UNDO_ROLE_NAME"] == stack.ref("UndoRole")
+    # Without an undo connection there is no UndoRole: nothing to halt, and the setting says so.
+    without_undo = build_stack(UndoTokenVaultConnection="", UndoOidcAudience="")
+    assert without_undo.resolver.condition("UndoEnabled") is False
+    assert _environment(without_undo, "KillSwitchFunction")["UNDO_ROLE_NAME"] == ""
+    assert iam_grants(without_undo, "RemediationRole") == iam_grants(stack, "RemediationRole")
+    assert {g.resource for g in without_undo.grants("KillSwitchRole") if g.service == "iam"} == {"RemediationRole"}
+
+
 def test_each_credential_side_role_reads_exactly_its_own_auth0_secret(stack: Stack) -> None:
-    assert stack.parameters["KillSwitchAuth0ClientSecretArn"] != stack.parameters["Auth0ClientSecretArn"]
+    assert len({stack.parameters[parameter] for parameter in SECRET_PARAMETERS}) == len(SECRET_PARAMETERS)
     assert credential_readers(stack) == []
     readers = {g.role for role in ALL_ROLES for g in stack.grants(role) if g.service == "secretsmanager"}
     assert readers == set(OWN_SECRET)
 
 
-@pytest.mark.parametrize("role", ["AgentRole", "ApprovalRole", "ExecutorRole", "KillSwitchRole"])
+@pytest.mark.parametrize("role", FUNCTION_ROLES)
 def test_only_remediation_role_holds_remediation_actions(stack: Stack, role: str) -> None:
     assert catalogue_actions_outside_remediation(stack, role) == []
 
@@ -393,14 +615,18 @@ def test_every_granted_action_exists_in_iam(stack: Stack, role: str) -> None:
     assert unknown_actions(stack, role) == []
 
 
-def test_remediation_role_grants_exactly_the_catalogue_and_trusts_only_the_oidc_provider(stack: Stack) -> None:
-    assert remediation_role_problems(stack) == []
+@pytest.mark.parametrize("role", sorted(REMEDIATION_ROLES))
+def test_remediation_roles_grant_exactly_their_catalogue_direction_and_trust_only_approvers(
+    stack: Stack, role: str
+) -> None:
+    assert remediation_role_problems(stack, role) == []
 
 
 def test_remediation_role_trusts_an_existing_provider_when_one_is_given() -> None:
     existing = "arn:aws:iam::123456789012:oidc-provider/aegis-demo.eu.auth0.com/"
     stack = build_stack(ExistingRemediationOidcProviderArn=existing)
     assert web_identity_trust_problems(stack) == []
+    assert web_identity_trust_problems(stack, "UndoRole") == []
     assert stack.resolver.condition("CreateRemediationOidcProvider") is False
     assert stack.trust_policy("RemediationRole")["Statement"][0]["Principal"] == {"Federated": existing}
 
@@ -408,7 +634,10 @@ def test_remediation_role_trusts_an_existing_provider_when_one_is_given() -> Non
 def test_the_created_oidc_provider_accepts_exactly_the_remediation_audience(stack: Stack) -> None:
     provider = stack.properties("RemediationOidcProvider")
     assert provider["Url"] == stack.parameters["RemediationOidcProviderUrl"]
-    assert provider["ClientIdList"] == [stack.parameters["RemediationOidcAudience"]]
+    assert provider["ClientIdList"] == [
+        stack.parameters["RemediationOidcAudience"],
+        stack.parameters["UndoOidcAudience"],
+    ]
     assert "ThumbprintList" not in provider  # empty parameter -> AWS::NoValue
     with_thumbprint = build_stack(RemediationOidcThumbprint="a" * 40)
     assert with_thumbprint.properties("RemediationOidcProvider")["ThumbprintList"] == ["a" * 40]
@@ -459,26 +688,36 @@ def test_kill_switch_can_do_each_step_of_a_halt(stack: Stack) -> None:
         ("states:GetExecutionHistory", EXECUTIONS),
         ("states:StopExecution", EXECUTIONS),
         ("states:SendTaskFailure", UNSCOPED),
-        # AegisHalted and AegisDenyOlderSessions: attached on trigger (the cutoff read back first), AegisHalted
-        # deleted on re-arm.
-        ("iam:PutRolePolicy", "RemediationRole"),
-        ("iam:GetRolePolicy", "RemediationRole"),
-        ("iam:DeleteRolePolicy", "RemediationRole"),
+        # AegisHalted and AegisDenyOlderSessions on both remediation roles: attached on trigger (the cutoff read
+        # back first), AegisHalted deleted on re-arm.
+        *(
+            (f"iam:{verb}RolePolicy", role)
+            for verb in ("Put", "Get", "Delete")
+            for role in ("RemediationRole", "UndoRole")
+        ),
+        # Every unconsumed handoff: found through the keys-only index, deleted without being read.
+        ("dynamodb:Scan", HANDOFF_INDEX),
+        ("dynamodb:Query", HANDOFF_INDEX),
+        ("dynamodb:BatchWriteItem", "HandoffTable"),
         ("secretsmanager:GetSecretValue", f"external:{stack.parameters['KillSwitchAuth0ClientSecretArn']}"),
     } <= granted
 
 
 def kill_switch_calls_not_granted(stack: Stack) -> list[str]:
     """Every IAM, EventBridge and Step Functions call in the kill switch's code must be granted to its role (IAM
-    calls on RemediationRole only)."""
+    calls on each remediation role the stack has: the kill switch halts UndoRole exactly as RemediationRole)."""
     operations = called_operations(sorted(KILLSWITCH_CODE.glob("*.py")), KILLSWITCH_SERVICES)
     granted = {(g.action, g.resource) for g in stack.grants("KillSwitchRole")}
+    halted_roles = [role for role in REMEDIATION_ROLES if role in stack.template["Resources"]]
     found = []
     for service, operation in sorted(operations):
         action = f"{IAM_PREFIX.get(service, service)}:{operation}"
         if service == "iam":
-            if (action, "RemediationRole") not in granted:
-                found.append(f"the kill switch calls {action}, which KillSwitchRole does not grant on RemediationRole")
+            found += [
+                f"the kill switch calls {action}, which KillSwitchRole does not grant on {role}"
+                for role in halted_roles
+                if (action, role) not in granted
+            ]
         elif action not in {granted_action for granted_action, _ in granted}:
             found.append(f"the kill switch calls {action}, which KillSwitchRole does not grant")
     return found
@@ -496,12 +735,14 @@ def test_a_call_the_kill_switch_makes_but_its_role_lacks_is_caught() -> None:
     revoke = next(s for s in statements if s["Sid"] == "RevokeRemediationSessions")
     revoke["Action"].remove("iam:DeleteRolePolicy")
     assert kill_switch_calls_not_granted(build_stack(template)) == [
-        "the kill switch calls iam:DeleteRolePolicy, which KillSwitchRole does not grant on RemediationRole"
+        "the kill switch calls iam:DeleteRolePolicy, which KillSwitchRole does not grant on RemediationRole",
+        "the kill switch calls iam:DeleteRolePolicy, which KillSwitchRole does not grant on UndoRole",
     ]
 
 
 def test_each_half_can_do_its_own_job(stack: Stack) -> None:
-    secret = f"external:{stack.parameters['Auth0ClientSecretArn']}"
+    approval_secret = f"external:{stack.parameters['ApprovalAuth0ClientSecretArn']}"
+    executor_secret = f"external:{stack.parameters['ExecutorAuth0ClientSecretArn']}"
 
     def can(role: str) -> set[tuple[str, str]]:
         return {(g.action, g.resource) for g in stack.grants(role)}
@@ -514,13 +755,13 @@ def test_each_half_can_do_its_own_job(stack: Stack) -> None:
         ("ec2:DescribeSecurityGroupRules", UNSCOPED),
     } <= can("AgentRole")
     assert {
-        ("secretsmanager:GetSecretValue", secret),
+        ("secretsmanager:GetSecretValue", approval_secret),
         ("dynamodb:PutItem", "HandoffTable"),
         ("states:SendTaskSuccess", UNSCOPED),
         ("lambda:InvokeFunction", "ApprovalFunction"),
     } <= can("ApprovalRole")
     assert {
-        ("secretsmanager:GetSecretValue", secret),
+        ("secretsmanager:GetSecretValue", executor_secret),
         ("dynamodb:DeleteItem", "HandoffTable"),
         ("dynamodb:PutItem", "IdempotencyTable"),
     } <= can("ExecutorRole")
@@ -560,12 +801,177 @@ def _set_trust_condition(template: dict[str, Any]) -> None:
 
 def _add_catalogue_gap(template: dict[str, Any]) -> None:
     statements = template["Resources"]["RemediationRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-    catalogue = next(s for s in statements if s["Sid"] == "DeclaredByTheCatalogue")
+    catalogue = next(s for s in statements if s["Sid"] == "ApplyDeclaredByTheCatalogue")
     catalogue["Action"] = [a for a in catalogue["Action"] if a != "ec2:RevokeSecurityGroupIngress"]
+
+
+def _move_to_remediation_role(action: str) -> Callable[[dict[str, Any]], None]:
+    def mutate(template: dict[str, Any]) -> None:
+        statements = template["Resources"]["RemediationRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+        apply = next(s for s in statements["Statement"] if s["Sid"] == "ApplyDeclaredByTheCatalogue")
+        apply["Action"].append(action)
+
+    return mutate
+
+
+def _drop_condition(role: str, sid: str) -> Callable[[dict[str, Any]], None]:
+    def mutate(template: dict[str, Any]) -> None:
+        statements = template["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        next(s for s in statements if s["Sid"] == sid).pop("Condition")
+
+    return mutate
+
+
+def _all_trails(role: str, sid: str) -> Callable[[dict[str, Any]], None]:
+    def mutate(template: dict[str, Any]) -> None:
+        statements = template["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        next(s for s in statements if s["Sid"] == sid)["Resource"] = "*"
+
+    return mutate
+
+
+def _trust_without_subject(role: str) -> Callable[[dict[str, Any]], None]:
+    def mutate(template: dict[str, Any]) -> None:
+        sub = template["Resources"][role]["Properties"]["AssumeRolePolicyDocument"]["Fn::Sub"]
+        sub[0] = sub[0].replace(', "${ProviderHost}:sub": ${Subjects}', "")
+
+    return mutate
+
+
+def _undo_trusts_forward_audience(template: dict[str, Any]) -> None:
+    sub = template["Resources"]["UndoRole"]["Properties"]["AssumeRolePolicyDocument"]["Fn::Sub"]
+    sub[0] = sub[0].replace("${UndoOidcAudience}", "${RemediationOidcAudience}")
 
 
 _ROOT = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
 _MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], Callable[[Stack], list[str]]]] = {
+    # --- the hand-off (HANDOFF_ACCESS) ---
+    "executor reads a handoff without consuming it": (
+        _add_statement(
+            "ExecutorRole",
+            {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": {"Fn::GetAtt": ["HandoffTable", "Arn"]}},
+        ),
+        handoff_access_problems,
+    ),
+    "executor deletes a handoff without the ReturnValues condition": (
+        _drop_condition("ExecutorRole", "ConsumeHandoffs"),
+        handoff_access_problems,
+    ),
+    "executor's delete condition loosened to any ReturnValues": (
+        lambda t: next(
+            s
+            for s in t["Resources"]["ExecutorRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+            if s["Sid"] == "ConsumeHandoffs"
+        ).update(Condition={"StringLike": {"dynamodb:ReturnValues": "*"}}),
+        handoff_access_problems,
+    ),
+    "executor queries the handoff index": (
+        _add_statement(
+            "ExecutorRole",
+            {
+                "Effect": "Allow",
+                "Action": "dynamodb:Query",
+                "Resource": {"Fn::Sub": "${HandoffTable.Arn}/index/by-execution"},
+            },
+        ),
+        handoff_access_problems,
+    ),
+    "executor reads continuations": (
+        _add_statement(
+            "ExecutorRole",
+            {
+                "Effect": "Allow",
+                "Action": "dynamodb:GetItem",
+                "Resource": {"Fn::GetAtt": ["ContinuationsTable", "Arn"]},
+            },
+        ),
+        handoff_access_problems,
+    ),
+    "continuations go back into the handoff table": (
+        lambda t: next(
+            s
+            for s in t["Resources"]["ApprovalRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+            if s["Sid"] == "ContinuationsAndClaims"
+        ).update(Resource={"Fn::GetAtt": ["HandoffTable", "Arn"]}),
+        handoff_access_problems,
+    ),
+    "approval reads a sealed handoff back": (
+        _add_statement(
+            "ApprovalRole",
+            {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": {"Fn::GetAtt": ["HandoffTable", "Arn"]}},
+        ),
+        handoff_access_problems,
+    ),
+    "kill switch reads the handoff table itself": (
+        _add_statement(
+            "KillSwitchRole",
+            {"Effect": "Allow", "Action": "dynamodb:Scan", "Resource": {"Fn::GetAtt": ["HandoffTable", "Arn"]}},
+        ),
+        handoff_access_problems,
+    ),
+    "kill switch purges with DeleteItem, which can return the item": (
+        _add_statement(
+            "KillSwitchRole",
+            {
+                "Effect": "Allow",
+                "Action": "dynamodb:DeleteItem",
+                "Resource": {"Fn::GetAtt": ["HandoffTable", "Arn"]},
+                "Condition": {"StringEquals": {"dynamodb:ReturnValues": "NONE"}},
+            },
+        ),
+        handoff_access_problems,
+    ),
+    "kill switch can no longer purge": (
+        _drop_statement("KillSwitchRole", "PurgeUnconsumedHandoffs"),
+        handoff_access_problems,
+    ),
+    "agent reads continuations": (
+        _add_statement(
+            "AgentRole",
+            {
+                "Effect": "Allow",
+                "Action": "dynamodb:GetItem",
+                "Resource": {"Fn::GetAtt": ["ContinuationsTable", "Arn"]},
+            },
+        ),
+        handoff_access_problems,
+    ),
+    "the handoff index projects the ciphertext": (
+        lambda t: t["Resources"]["HandoffTable"]["Properties"]["GlobalSecondaryIndexes"][0].update(
+            Projection={"ProjectionType": "ALL"}
+        ),
+        handoff_access_problems,
+    ),
+    "the handoff index includes the ciphertext": (
+        lambda t: t["Resources"]["HandoffTable"]["Properties"]["GlobalSecondaryIndexes"][0].update(
+            Projection={"ProjectionType": "INCLUDE", "NonKeyAttributes": ["ciphertext", "encrypted_key"]}
+        ),
+        handoff_access_problems,
+    ),
+    # --- the purge of ended executions ---
+    "an execution stopped by hand is not purged": (
+        lambda t: t["Resources"]["MissionEndedRule"]["Properties"]["EventPattern"]["detail"]["status"].remove(
+            "ABORTED"
+        ),
+        mission_ended_rule_problems,
+    ),
+    "the purge listens to every state machine": (
+        lambda t: t["Resources"]["MissionEndedRule"]["Properties"]["EventPattern"]["detail"].pop("stateMachineArn"),
+        mission_ended_rule_problems,
+    ),
+    "EventBridge may not invoke the purge": (
+        lambda t: t["Resources"].pop("MissionEndedPermission"),
+        mission_ended_rule_problems,
+    ),
+    # --- the kill switch halts both remediation roles ---
+    "kill switch cannot halt UndoRole": (
+        lambda t: next(
+            s
+            for s in t["Resources"]["KillSwitchRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+            if s["Sid"] == "RevokeRemediationSessions"
+        ).update(Resource={"Fn::GetAtt": ["RemediationRole", "Arn"]}),
+        kill_switch_calls_not_granted,
+    ),
     "agent revokes a security group rule": (
         _add_statement("AgentRole", {"Effect": "Allow", "Action": "ec2:RevokeSecurityGroupIngress", "Resource": "*"}),
         lambda s: writes_beyond_domain(s, "AgentRole"),
@@ -573,16 +979,76 @@ _MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], Callable[[Stack], 
     "agent reads a secret": (
         _add_statement(
             "AgentRole",
-            {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": {"Ref": "Auth0ClientSecretArn"}},
+            {
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": {"Ref": "ApprovalAuth0ClientSecretArn"},
+            },
         ),
         agent_credential_reach,
     ),
     "kill switch reads the approval application's secret": (
         _add_statement(
             "KillSwitchRole",
-            {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": {"Ref": "Auth0ClientSecretArn"}},
+            {
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": {"Ref": "ApprovalAuth0ClientSecretArn"},
+            },
         ),
         credential_readers,
+    ),
+    # The approval role with the executor's application could run the Token Vault exchange and STS itself.
+    "approval reads the executor application's secret": (
+        _add_statement(
+            "ApprovalRole",
+            {
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": {"Ref": "ExecutorAuth0ClientSecretArn"},
+            },
+        ),
+        credential_readers,
+    ),
+    # The executor with the approval application's secret could send CIBA requests.
+    "executor reads the approval application's secret": (
+        _add_statement(
+            "ExecutorRole",
+            {
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": {"Ref": "ApprovalAuth0ClientSecretArn"},
+            },
+        ),
+        credential_readers,
+    ),
+    "a forward token could widen access": (
+        _move_to_remediation_role("ec2:AuthorizeSecurityGroupIngress"),
+        remediation_role_problems,
+    ),
+    "undo role could attach AdministratorAccess": (
+        _drop_condition("UndoRole", "AttachCustomerManagedPoliciesOnly"),
+        lambda s: remediation_role_problems(s, "UndoRole"),
+    ),
+    "remediation role could detach an AWS-managed policy": (
+        _drop_condition("RemediationRole", "DetachCustomerManagedPoliciesOnly"),
+        remediation_role_problems,
+    ),
+    "undo role could stop the organisation's trails": (
+        _all_trails("UndoRole", "StopCatalogueTrailsOnly"),
+        lambda s: remediation_role_problems(s, "UndoRole"),
+    ),
+    "remediation role trusts any subject of the provider": (
+        _trust_without_subject("RemediationRole"),
+        remediation_role_problems,
+    ),
+    "undo role trusts any subject of the provider": (
+        _trust_without_subject("UndoRole"),
+        lambda s: remediation_role_problems(s, "UndoRole"),
+    ),
+    "undo role trusts the forward audience": (
+        _undo_trusts_forward_audience,
+        lambda s: remediation_role_problems(s, "UndoRole"),
     ),
     "executor reads the kill switch's secret": (
         _add_statement(
@@ -628,6 +1094,35 @@ _MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], Callable[[Stack], 
     "agent sends a task decision": (
         _add_statement("AgentRole", {"Effect": "Allow", "Action": "states:SendTaskSuccess", "Resource": "*"}),
         agent_credential_reach,
+    ),
+    "validator reads a secret": (
+        _add_statement(
+            "ValidatorRole",
+            {
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": {"Ref": "ExecutorAuth0ClientSecretArn"},
+            },
+        ),
+        validator_reach,
+    ),
+    "validator scans the audit table": (
+        _add_statement(
+            "ValidatorRole",
+            {"Effect": "Allow", "Action": "dynamodb:Scan", "Resource": {"Fn::GetAtt": ["AuditTable", "Arn"]}},
+        ),
+        validator_reach,
+    ),
+    "validator starts a mission": (
+        _add_statement("ValidatorRole", {"Effect": "Allow", "Action": "states:StartExecution", "Resource": "*"}),
+        validator_reach,
+    ),
+    "validator cannot find applied changes": (_drop_statement("ValidatorRole", "FindAppliedChanges"), validator_reach),
+    "the audit index is keyed by mission": (
+        lambda t: t["Resources"]["AuditTable"]["Properties"]["GlobalSecondaryIndexes"][0].update(
+            KeySchema=[{"AttributeName": "mission_id", "KeyType": "HASH"}]
+        ),
+        audit_index_problems,
     ),
     "agent invokes the executor": (
         _add_statement(
@@ -782,16 +1277,29 @@ AGENT_ENV = {
     "MAX_CHANGES_PER_MISSION",
     "MAX_SHARE_PER_RESOURCE_TYPE",
     "SUPPRESSIONS",
+    "TRUST_EXEMPTION_TAGS",
     "TRAIL_BUCKET",
     "FLOW_LOGS_LOG_GROUP",
     "FLOW_LOGS_ROLE_ARN",
+    "UNDO_ENABLED",
     "CHECKPOINT_TTL_DAYS",
+}
+# The deployment parameters the validator holds a plan to (aegis_validator.settings).
+VALIDATOR_ENV = {
+    "ACCOUNT_ID",
+    "SCAN_REGIONS",
+    "MAX_CHANGES_PER_MISSION",
+    "TRAIL_BUCKET",
+    "FLOW_LOGS_LOG_GROUP",
+    "FLOW_LOGS_ROLE_ARN",
+    "UNDO_ENABLED",
 }
 AUTH0_ENV = {"AUTH0_ISSUER", "AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET_ARN", "AUTH0_AUDIENCE", "CLIENT_AUTH_METHOD"}
 # logical id -> (CodeUri, Handler, layers, role, environment) as docs/CONTRACTS.md states them.
 CONTRACT: dict[str, tuple[str, str, list[str], str, set[str]]] = {
     "AgentScanFunction": ("functions/agent/", "app.scan_handler", ["AegisLayer"], "AgentRole", AGENT_ENV),
     "AgentResumeFunction": ("functions/agent/", "app.resume_handler", ["AegisLayer"], "AgentRole", AGENT_ENV),
+    "ValidatorFunction": ("functions/validator/", "app.handler", ["AegisLayer"], "ValidatorRole", VALIDATOR_ENV),
     "ApprovalFunction": (
         "functions/approval/",
         "app.handler",
@@ -799,14 +1307,16 @@ CONTRACT: dict[str, tuple[str, str, list[str], str, set[str]]] = {
         "ApprovalRole",
         AUTH0_ENV
         | {"HANDOFF_TABLE", "HANDOFF_KEY_ID", "APPROVER_SUBS", "CIBA_SCOPE", "CIBA_REQUESTED_EXPIRY"}
-        | {"APPROVAL_FUNCTION_NAME"},
+        | {"APPROVAL_FUNCTION_NAME", "CONTINUATIONS_TABLE"},
     ),
     "ExecutorFunction": (
         "functions/executor/",
         "app.handler",
         ["AegisLayer", "AuthLayer"],
         "ExecutorRole",
-        AUTH0_ENV | {"HANDOFF_TABLE", "IDEMPOTENCY_TABLE", "TOKEN_VAULT_CONNECTION", "REMEDIATION_ROLE_ARN"},
+        AUTH0_ENV
+        | {"HANDOFF_TABLE", "IDEMPOTENCY_TABLE", "TOKEN_VAULT_CONNECTION", "REMEDIATION_ROLE_ARN"}
+        | {"APPROVAL_CLIENT_ID", "UNDO_ROLE_ARN", "UNDO_TOKEN_VAULT_CONNECTION"},
     ),
     "KillSwitchFunction": (
         "functions/killswitch/",
@@ -815,7 +1325,7 @@ CONTRACT: dict[str, tuple[str, str, list[str], str, set[str]]] = {
         "KillSwitchRole",
         AUTH0_ENV
         | {"STATE_MACHINE_ARN", "SCHEDULE_RULE_NAME", "SCAN_RULE_NAME", "APPROVER_SUBS", "TOKEN_VAULT_CONNECTION"}
-        | {"REMEDIATION_ROLE_NAME", "KILLSWITCH_AUDIENCE"},
+        | {"REMEDIATION_ROLE_NAME", "KILLSWITCH_AUDIENCE", "HANDOFF_TABLE", "UNDO_ROLE_NAME"},
     ),
 }
 
@@ -823,6 +1333,14 @@ CONTRACT: dict[str, tuple[str, str, list[str], str, set[str]]] = {
 def _environment(stack: Stack, function: str) -> dict[str, str]:
     shared = stack.resolver.resolve(stack.template["Globals"]["Function"]["Environment"]["Variables"])
     return {**shared, **stack.properties(function)["Environment"]["Variables"]}
+
+
+def test_exemption_tags_are_not_trusted_unless_the_deployment_says_so(stack: Stack) -> None:
+    # Anyone allowed to tag a resource could set aegis:exempt: by default only Suppressions confirms an exemption.
+    assert stack.template["Parameters"]["TrustExemptionTags"]["Default"] == "false"
+    for function in ("AgentScanFunction", "AgentResumeFunction"):
+        assert _environment(stack, function)["TRUST_EXEMPTION_TAGS"] == stack.parameters["TrustExemptionTags"]
+    assert _environment(build_stack(TrustExemptionTags="true"), "AgentScanFunction")["TRUST_EXEMPTION_TAGS"] == "true"
 
 
 def test_functions_are_exactly_those_of_the_contract(stack: Stack) -> None:
@@ -838,6 +1356,21 @@ def test_function_matches_the_contract(stack: Stack, function: str) -> None:
     assert raw["Layers"] == [{"Ref": layer} for layer in layers]
     assert raw["Role"] == {"Fn::GetAtt": [role, "Arn"]}
     assert set(_environment(stack, function)) == COMMON_ENV | environment
+
+
+def test_the_validator_holds_plans_to_the_deployments_own_parameters(stack: Stack) -> None:
+    validator = _environment(stack, "ValidatorFunction")
+    agent = _environment(stack, "AgentScanFunction")
+    # The same parameters the agent plans with, so a plan the agent makes is a plan the validator accepts.
+    for name in VALIDATOR_ENV - {"ACCOUNT_ID"}:
+        assert validator[name] == agent[name], name
+    assert validator["ACCOUNT_ID"] == stack.resolver.pseudo["AWS::AccountId"]
+    assert validator["AUDIT_TABLE"] == stack.ref("AuditTable")
+    # The parameters' own constraints are the validator's: every value the template accepts, it accepts.
+    from aegis_validator.settings import MAX_CHANGES_RANGE
+
+    declared = pristine_template()["Parameters"]["MaxChangesPerMission"]
+    assert (int(declared["MinValue"]), int(declared["MaxValue"])) == (MAX_CHANGES_RANGE[0], MAX_CHANGES_RANGE[-1])
 
 
 def test_only_the_credential_side_gets_the_auth_layer(stack: Stack) -> None:
@@ -866,10 +1399,14 @@ def test_environment_points_at_the_right_resources(stack: Stack) -> None:
     assert approval["HANDOFF_TABLE"] == stack.ref("HandoffTable")
     assert approval["HANDOFF_KEY_ID"] == stack.arn("HandoffKey")
     assert approval["APPROVAL_FUNCTION_NAME"] == stack.ref("ApprovalFunction")
+    assert approval["CONTINUATIONS_TABLE"] == stack.ref("ContinuationsTable")
     executor = _environment(stack, "ExecutorFunction")
-    for function in (approval, executor):
-        assert function["AUTH0_CLIENT_ID"] == stack.parameters["Auth0ClientId"]
-        assert function["AUTH0_CLIENT_SECRET_ARN"] == stack.parameters["Auth0ClientSecretArn"]
+    # One application per trust domain, and the executor accepts only tokens issued to the approval application.
+    assert approval["AUTH0_CLIENT_ID"] == stack.parameters["ApprovalAuth0ClientId"]
+    assert approval["AUTH0_CLIENT_SECRET_ARN"] == stack.parameters["ApprovalAuth0ClientSecretArn"]
+    assert executor["AUTH0_CLIENT_ID"] == stack.parameters["ExecutorAuth0ClientId"]
+    assert executor["AUTH0_CLIENT_SECRET_ARN"] == stack.parameters["ExecutorAuth0ClientSecretArn"]
+    assert executor["APPROVAL_CLIENT_ID"] == stack.parameters["ApprovalAuth0ClientId"]
     assert executor["IDEMPOTENCY_TABLE"] == stack.ref("IdempotencyTable")
     assert executor["REMEDIATION_ROLE_ARN"] == stack.arn("RemediationRole")
     killswitch = _environment(stack, "KillSwitchFunction")
@@ -877,6 +1414,8 @@ def test_environment_points_at_the_right_resources(stack: Stack) -> None:
     assert killswitch["SCHEDULE_RULE_NAME"] == stack.ref("ScheduledScanRule")
     assert killswitch["SCAN_RULE_NAME"] == stack.ref("ScanRequestRule")
     assert killswitch["REMEDIATION_ROLE_NAME"] == stack.ref("RemediationRole")
+    assert killswitch["UNDO_ROLE_NAME"] == stack.ref("UndoRole")
+    assert killswitch["HANDOFF_TABLE"] == stack.ref("HandoffTable")
     # The kill switch calls the Management API as its own machine-to-machine client, not as the approval app.
     assert killswitch["AUTH0_CLIENT_ID"] == stack.parameters["KillSwitchAuth0ClientId"]
     assert killswitch["AUTH0_CLIENT_SECRET_ARN"] == stack.parameters["KillSwitchAuth0ClientSecretArn"]
@@ -920,19 +1459,24 @@ TABLES: dict[str, tuple[list[tuple[str, str]], str | None]] = {
     "AuditTable": ([("mission_id", "HASH"), ("seq", "RANGE")], None),
     "ControlTable": ([("name", "HASH")], None),
     "HandoffTable": ([("handoff_id", "HASH")], "expires_at"),
+    # The approval function's continuations and task claims, apart from the handoffs the executor consumes.
+    "ContinuationsTable": ([("id", "HASH")], "expires_at"),
     "IdempotencyTable": ([("id", "HASH")], "expiration"),
 }
 
 
-def test_the_six_tables_of_the_contract(stack: Stack) -> None:
+def test_the_seven_tables_of_the_contract(stack: Stack) -> None:
     tables = stack.resources_of_type("AWS::DynamoDB::Table")
     assert set(tables) == set(TABLES)
     for name, (keys, ttl) in TABLES.items():
         properties = tables[name]["Properties"]
         assert [(k["AttributeName"], k["KeyType"]) for k in properties["KeySchema"]] == keys, name
-        assert {a["AttributeName"]: a["AttributeType"] for a in properties["AttributeDefinitions"]} == {
-            key: "S" for key, _ in keys
-        }, name
+        # Index keys are declared too (HandoffTable's keys-only by-execution index: handoff_access_problems).
+        index_keys = {
+            k["AttributeName"] for index in properties.get("GlobalSecondaryIndexes", []) for k in index["KeySchema"]
+        }
+        declared = {a["AttributeName"]: a["AttributeType"] for a in properties["AttributeDefinitions"]}
+        assert declared == dict.fromkeys({key for key, _ in keys} | index_keys, "S"), name
         assert properties["BillingMode"] == "PAY_PER_REQUEST", name
         assert properties["SSESpecification"] == {"SSEEnabled": True}, name
         expected_ttl = {"AttributeName": ttl, "Enabled": True} if ttl else None
@@ -943,6 +1487,7 @@ def test_audit_survives_the_stack_and_handoffs_are_never_backed_up(stack: Stack)
     assert stack.resource("AuditTable")["DeletionPolicy"] == "Retain"
     assert stack.resource("AuditTable")["UpdateReplacePolicy"] == "Retain"
     assert "PointInTimeRecoverySpecification" not in stack.resource("HandoffTable")["Properties"]
+    assert "PointInTimeRecoverySpecification" not in stack.resource("ContinuationsTable")["Properties"]
     for role in ALL_ROLES:
         audit_writes = {
             g.action for g in stack.grants(role) if g.resource == "AuditTable" and not is_read_only(g.action)
@@ -974,30 +1519,39 @@ def test_parameters_cover_the_tenant_and_the_safety_caps(stack: Stack) -> None:
     assert set(stack.parameters) == declared
     assert {
         "Auth0Issuer",
-        "Auth0ClientId",
-        "Auth0ClientSecretArn",
+        "ApprovalAuth0ClientId",
+        "ApprovalAuth0ClientSecretArn",
+        "ExecutorAuth0ClientId",
+        "ExecutorAuth0ClientSecretArn",
         "KillSwitchAuth0ClientId",
         "KillSwitchAuth0ClientSecretArn",
         "KillSwitchAudience",
         "Auth0Audience",
+        "RemediationOidcSubjects",
+        "UndoTokenVaultConnection",
+        "UndoOidcAudience",
         "TokenVaultConnection",
         "ApproverSubs",
         "ScanSchedule",
         "DryRun",
         "MaxChangesPerMission",
         "MaxSharePerResourceType",
+        "TrustExemptionTags",
         "LogRetentionDays",
         "MapMaxConcurrency",
     } <= declared
     # A tenant's own values never get a default that would deploy against someone else's tenant.
     for tenant_value in (
         "Auth0Issuer",
-        "Auth0ClientId",
-        "Auth0ClientSecretArn",
+        "ApprovalAuth0ClientId",
+        "ApprovalAuth0ClientSecretArn",
+        "ExecutorAuth0ClientId",
+        "ExecutorAuth0ClientSecretArn",
         "KillSwitchAuth0ClientId",
         "KillSwitchAuth0ClientSecretArn",
         "KillSwitchAudience",
         "ApproverSubs",
+        "RemediationOidcSubjects",
     ):
         assert "Default" not in stack.template["Parameters"][tenant_value], tenant_value
 
@@ -1006,13 +1560,21 @@ def test_parameters_cover_the_tenant_and_the_safety_caps(stack: Stack) -> None:
     ("parameter", "bad_value"),
     [
         ("Auth0Issuer", "http://aegis-demo.eu.auth0.com/"),
-        ("Auth0ClientSecretArn", "aegis/auth0-client"),
+        ("ApprovalAuth0ClientSecretArn", "aegis/auth0-client"),
+        ("ExecutorAuth0ClientSecretArn", "aegis/auth0-client"),
+        ("RemediationOidcAudience", "sts.amazonaws.com"),
+        ("RemediationOidcSubjects", "auth0|a,,auth0|b"),
         ("KillSwitchAuth0ClientSecretArn", "aegis/killswitch-m2m"),
         ("KillSwitchAuth0ClientId", ""),
         ("CibaRequestedExpirySeconds", "0"),
         ("CibaRequestedExpirySeconds", "301"),
+        # A refresh token would outlive the one approved change (issue 12 §2), however the scope is spelled.
+        ("CibaScope", "openid offline_access"),
+        ("CibaScope", "offline_access openid"),
+        ("CibaScope", "openid profile,offline_access"),
         ("MaxSharePerResourceType", "1.5"),
         ("DryRun", "yes"),
+        ("TrustExemptionTags", "yes"),
         ("ScanRegions", "us-east-1;eu-west-1"),
     ],
 )

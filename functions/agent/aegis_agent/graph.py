@@ -228,6 +228,9 @@ def audit_node(state: MissionState, deps: AgentDeps) -> dict[str, Any]:
         )
     exemptions = [{"finding_id": e.finding_id, "source": e.source, "reason": e.reason} for e in plan.exemptions]
     _append_in_parts(deps.audit, mission_id, "mission.exemptions", "exemptions", exemptions)
+    # Tags that claimed an exemption the deployment did not confirm: their findings were planned anyway.
+    claims = [{"finding_id": e.finding_id, "reason": e.reason} for e in plan.claimed_exemptions]
+    _append_in_parts(deps.audit, mission_id, "mission.exemption_claims", "claims", claims)
     withheld = [*load_scan(state, deps.missions).withheld, *rescan.withheld]
     _append_in_parts(
         deps.audit, mission_id, "mission.withheld", "withheld", [note.model_dump(mode="json") for note in withheld]

@@ -5,7 +5,9 @@ A mission item is metadata only: status, what was asked, counts, a CIS/check sum
 error, and where its report is. A document (the scan's findings, the plan, the approval results, the re-scan's
 verdicts, the report) is JSON text cut into pages, one item per page keyed `<mission id>#<name>#<page>`, so that no
 mission of any size meets DynamoDB's item limit; the graph's state refers to it by page count and SHA-256. Every
-write is checked for secret-shaped values first (and refused, never scrubbed).
+write is checked for secret-shaped values first (and refused, never scrubbed). A document is checked as the model it
+is: a resource name where the model declares one (e.g. an IAM user name in a change) is an identifier, however it
+looks, and is stored; the same value anywhere else refuses the document.
 """
 
 from __future__ import annotations
@@ -136,8 +138,8 @@ class MissionStore:
     def write_document(self, mission_id: str, name: str, document: BaseModel) -> DocumentRef:
         """Store `document` as page items beside the mission item (rewriting the same pages if a node runs again)
         and return its reference. A secret-shaped string anywhere in it refuses the whole document."""
+        refuse_secrets(document, where=f"mission.{name}")
         dumped = document.model_dump(mode="json")
-        refuse_secrets(dumped, where=f"mission.{name}")
         text = json.dumps(dumped, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
         pages = [text[start : start + DOCUMENT_PAGE_CHARS] for start in range(0, len(text), DOCUMENT_PAGE_CHARS)]
         # One PutItem per page: the agent's role may put and get mission items, nothing broader.

@@ -3,7 +3,9 @@
 Pure: no AWS call, no clock. The proposer (each check's `propose`) builds the change; this module only decides
 which findings get one and whether the plan as a whole may go to approval. Tags and names are data: nothing in a
 finding can add, widen or re-target a change, because every change is re-validated as an exact catalogue member
-of the finding's own check and resource.
+of the finding's own check and resource. Nor can a tag take a change away on its own: an `aegis:exempt` tag
+exempts a finding only when the deployment confirms it (SUPPRESSIONS names the finding, or TRUST_EXEMPTION_TAGS is
+on); otherwise the finding is planned and the claim is reported as not confirmed.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
-from aegis.catalogue import ChangeBase, InvalidChange, parse_change
+from aegis.catalogue import ApprovalTextTooLong, ChangeBase, InvalidChange, parse_change
 from aegis.catalogue.forward import FORWARD_KINDS
 from aegis.models import Finding
 from aegis_agent.state import Exemption, Plan, PlanNote, PlanPolicy, PlanStatus
@@ -32,6 +34,8 @@ class PlanNoteReason:
     PROPOSAL_FAILED = "proposal-failed"
     NOT_A_CATALOGUE_MEMBER = "not-a-catalogue-member"
     DUPLICATE_CHANGE = "duplicate-change"
+    # An approval text (say, a resource ARN) too long for the approver's screen, in a change that cannot be split.
+    APPROVAL_TEXT_TOO_LONG = "approval-text-too-long"
 
 
 def make_plan(
@@ -41,28 +45,32 @@ def make_plan(
     resource_counts: Mapping[str, int] | None = None,
 ) -> Plan:
     exemptions: list[Exemption] = []
+    claims: list[Exemption] = []
     notes: list[PlanNote] = []
     planned: list[tuple[Finding, ChangeBase]] = []
     seen_changes: set[str] = set()
 
     for finding in sorted(findings, key=lambda f: (f.check_id, f.resource_arn)):
-        exemption, note = _exemption(finding, policy)
+        exemption, claim, note = _exemption(finding, policy)
         if note:
             notes.append(note)
         if exemption:
             exemptions.append(exemption)
             continue
+        if claim:
+            claims.append(claim)
         if finding.remediation is None:
             continue  # notify-only: reported, never changed
-        change, failure = _proposal(finding, propose)
-        if change is None:
+        parts, failure = _proposal(finding, propose)
+        if not parts:
             notes.append(_note(finding, failure or PlanNoteReason.NO_PROPOSAL))
             continue
-        if change.change_id in seen_changes:
+        if any(part.change_id in seen_changes for part in parts):
             notes.append(_note(finding, PlanNoteReason.DUPLICATE_CHANGE))
             continue
-        seen_changes.add(change.change_id)
-        planned.append((finding, change))
+        for part in parts:
+            seen_changes.add(part.change_id)
+            planned.append((finding, part))
 
     changes = tuple(change for _, change in planned)
     stop_reason, unchecked = _cap_violation(planned, policy, resource_counts or {})
@@ -70,9 +78,11 @@ def make_plan(
         return Plan(
             status=PlanStatus.CAPPED,
             exemptions=tuple(exemptions),
+            claimed_exemptions=tuple(claims),
             notes=tuple(notes),
             stop_reason=stop_reason,
-            capped_finding_ids=tuple(finding.finding_id for finding, _ in planned),
+            # A finding split into several changes is one capped finding.
+            capped_finding_ids=tuple(dict.fromkeys(finding.finding_id for finding, _ in planned)),
             share_unchecked_types=unchecked,
         )
     if not changes:
@@ -85,23 +95,28 @@ def make_plan(
         status=status,
         changes=changes,
         exemptions=tuple(exemptions),
+        claimed_exemptions=tuple(claims),
         notes=tuple(notes),
         share_unchecked_types=unchecked,
     )
 
 
-def _exemption(finding: Finding, policy: PlanPolicy) -> tuple[Exemption | None, PlanNote | None]:
-    note = None
+def _exemption(finding: Finding, policy: PlanPolicy) -> tuple[Exemption | None, Exemption | None, PlanNote | None]:
+    """(the exemption in force, a tag's claim the deployment did not confirm, a note) for one finding."""
+    claim = note = None
     if EXEMPT_TAG in finding.tags:
         reason = finding.tags[EXEMPT_TAG].strip()
         if reason and reason != WITHHELD:
-            return _exempt(finding, "tag", reason), None
-        # An exemption must say why; a bare or unreadable tag does not silence a control.
-        note = _note(finding, PlanNoteReason.EXEMPT_TAG_WITHOUT_REASON)
+            claim = _exempt(finding, "tag", reason)
+        else:
+            # An exemption must say why; a bare or unreadable tag does not silence a control.
+            note = _note(finding, PlanNoteReason.EXEMPT_TAG_WITHOUT_REASON)
     for suppression in policy.suppressions:
         if suppression.matches(finding):
-            return _exempt(finding, "suppression", suppression.reason), note
-    return None, note
+            return _exempt(finding, "suppression", suppression.reason), None, note
+    if claim is not None and policy.trust_exemption_tags:
+        return claim, None, None
+    return None, claim, note
 
 
 def _exempt(finding: Finding, source: Literal["tag", "suppression"], reason: str) -> Exemption:
@@ -120,17 +135,22 @@ def _note(finding: Finding, reason: str) -> PlanNote:
     )
 
 
-def _proposal(finding: Finding, propose: Proposer) -> tuple[ChangeBase | None, str | None]:
+def _proposal(finding: Finding, propose: Proposer) -> tuple[tuple[ChangeBase, ...], str | None]:
+    """The change(s) for a finding: one change, or several when its approval texts are too long to show at once
+    and its kind can be split (never cut: an approver must see every rule they approve)."""
     try:
         change = propose(finding)
     except Exception as exc:
         # The error's class names what went wrong; its text (possibly resource data) is not kept.
-        return None, f"{PlanNoteReason.PROPOSAL_FAILED}:{type(exc).__name__}"
+        return (), f"{PlanNoteReason.PROPOSAL_FAILED}:{type(exc).__name__}"
     if change is None:
-        return None, None
+        return (), None
     if not _is_exact_member(change, finding):
-        return None, PlanNoteReason.NOT_A_CATALOGUE_MEMBER
-    return change, None
+        return (), PlanNoteReason.NOT_A_CATALOGUE_MEMBER
+    try:
+        return change.split_for_approval(), None
+    except ApprovalTextTooLong:
+        return (), PlanNoteReason.APPROVAL_TEXT_TOO_LONG
 
 
 def _is_exact_member(change: object, finding: Finding) -> bool:

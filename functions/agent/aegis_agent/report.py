@@ -3,6 +3,11 @@ was (before/after), what the human decided, what the executor did, and what the 
 
 JSON-ready data only; the HTML view is rendered elsewhere from `MissionReport.model_dump(mode="json")`. Field names
 of findings and changes follow the local stack's report document so that it can read this JSON as it is.
+
+Resource names are identifiers: a change's before/after states keep them as they are (the report document is
+checked as the model it is, `ReportChange.json_identifiers`). The texts derived from them for people to read
+(binding message, before/after texts, a tag's claimed reason) withhold what looks like a secret and spell out
+invisible characters, so that a name cannot reorder or hide the text around it.
 """
 
 from __future__ import annotations
@@ -14,10 +19,9 @@ from enum import StrEnum
 
 from pydantic import Field, JsonValue
 
-from aegis.catalogue import ChangeBase
+from aegis.catalogue import KINDS, ChangeBase
 from aegis.models import ChangeResult, Finding, Frozen, Outcome, Risk, ScanError, Severity
-from aegis.secrets_guard import secret_kind
-from aegis_agent.plan import WITHHELD
+from aegis.secrets_guard import WITHHELD, IdentifierShape, declared_identifiers, display_text, secret_kind, visible
 from aegis_agent.state import (
     Exemption,
     MissionRequest,
@@ -30,13 +34,14 @@ from aegis_agent.state import (
 )
 
 _SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.HIGH: 1, Severity.MEDIUM: 2, Severity.LOW: 3}
+EXEMPTION_NOT_CONFIRMED = "exemption claimed by tag, not confirmed"
 
 
 class Disposition(StrEnum):
     PLANNED = "planned"  # a change was proposed for approval
     DRY_RUN = "dry-run"  # a change was planned, but the mission is a dry run
     CAPPED = "capped"  # a change would have been proposed; a blast-radius cap stopped the plan
-    EXEMPT = "exempt"  # the resource carries an `aegis:exempt` tag with a reason
+    EXEMPT = "exempt"  # an `aegis:exempt` tag with a reason, in a deployment that trusts such tags
     SUPPRESSED = "suppressed"  # the SUPPRESSIONS setting names it
     NOTIFY_ONLY = "notify-only"  # no remediation exists (or none is configured)
     UNPLANNED = "unplanned"  # a remediation exists but no change was made; `reason` says why
@@ -56,6 +61,9 @@ class ReportFinding(Frozen):
     reason: str = ""
     change_id: str | None = None
     still_failing: bool | None = None  # from the re-scan; None when not re-scanned
+    # The reason an `aegis:exempt` tag gave, when the deployment did not confirm it (the finding was treated as any
+    # other); None when no such claim was made.
+    exemption_claim: str | None = None
 
 
 class ReportChange(Frozen):
@@ -78,6 +86,18 @@ class ReportChange(Frozen):
     verified_after: dict[str, JsonValue] | None = None  # the executor's after-state, if it reported one
     verified: VerifiedState | None = None  # the agent's own re-scan
     verified_detail: str = ""
+
+    def json_identifiers(self) -> dict[str, IdentifierShape]:
+        """The resource names inside `before`/`after`, as the change's kind declares them (for the secret guard)."""
+        kind = KINDS.get(self.kind)
+        if kind is None:
+            return {}
+        found: dict[str, IdentifierShape] = {}
+        for side in ("before", "after"):
+            if side in kind.model_fields:
+                for path, shape in declared_identifiers(kind.model_fields[side].annotation).items():
+                    found[f"{side}.{path}" if path else side] = shape
+        return found
 
 
 class ControlSummary(Frozen):
@@ -121,6 +141,8 @@ class MissionReport(Frozen):
     trigger: str
     regions: list[str]
     dry_run: bool
+    # Whether an applied change can be undone through AegisCloud (UndoTokenVaultConnection configured).
+    undo_enabled: bool = False
     started_at: str
     finished_at: str
     plan_status: PlanStatus
@@ -131,6 +153,8 @@ class MissionReport(Frozen):
     findings: list[ReportFinding]
     changes: list[ReportChange]
     exemptions: list[Exemption] = Field(default_factory=list)
+    # `aegis:exempt` tags the deployment did not confirm (neither SUPPRESSIONS nor TRUST_EXEMPTION_TAGS).
+    claimed_exemptions: list[Exemption] = Field(default_factory=list)
     plan_notes: list[PlanNote] = Field(default_factory=list)
     scan_errors: list[ScanError] = Field(default_factory=list)
     withheld: list[WithheldNote] = Field(default_factory=list)
@@ -156,6 +180,7 @@ def build_report(
     change_by_target = {(c.check_id, c.resource_arn): c for c in plan.changes}
     verified_by_target = {(v.check_id, v.resource_arn): v for v in verification}
     exemption_by_finding = {e.finding_id: e for e in plan.exemptions}
+    claim_by_finding = {e.finding_id: visible(e.reason) for e in plan.claimed_exemptions}
     note_by_finding = {n.finding_id: n for n in plan.notes}
     capped = set(plan.capped_finding_ids)
 
@@ -171,6 +196,9 @@ def build_report(
             notes=note_by_finding,
             capped=capped,
         )
+        claim = claim_by_finding.get(finding.finding_id)
+        if claim is not None and not reason:
+            reason = f"{EXEMPTION_NOT_CONFIRMED}: {claim}"
         verified = verified_by_target.get(target)
         report_findings.append(
             ReportFinding(
@@ -187,6 +215,7 @@ def build_report(
                 reason=reason,
                 change_id=change.change_id if change else None,
                 still_failing=None if verified is None else verified.state != VerifiedState.FIXED,
+                exemption_claim=claim,
             )
         )
 
@@ -218,6 +247,7 @@ def build_report(
         trigger=request.trigger.value,
         regions=list(request.regions),
         dry_run=request.policy.dry_run,
+        undo_enabled=request.policy.undo_enabled,
         started_at=request.requested_at,
         finished_at=finished_at,
         plan_status=plan.status,
@@ -228,6 +258,7 @@ def build_report(
         findings=report_findings,
         changes=report_changes,
         exemptions=list(plan.exemptions),
+        claimed_exemptions=list(plan.claimed_exemptions),
         plan_notes=list(plan.notes),
         scan_errors=list(scan_errors),
         withheld=list(withheld),
@@ -246,7 +277,7 @@ def _disposition(
 ) -> tuple[Disposition, str]:
     if exemption is not None:
         source = Disposition.EXEMPT if exemption.source == "tag" else Disposition.SUPPRESSED
-        return source, exemption.reason
+        return source, visible(exemption.reason)
     if change is not None:
         return (Disposition.DRY_RUN if plan.status == PlanStatus.DRY_RUN else Disposition.PLANNED), ""
     if finding.finding_id in capped:
@@ -257,14 +288,15 @@ def _disposition(
     return Disposition.UNPLANNED, note.reason if note else ""
 
 
-def display_text(change: ChangeBase, name: str, text: str, notes: list[WithheldNote]) -> str:
-    """A text derived from a change for people to read (summary, before/after). Names and ids recombined outside
-    their ARN can look like a secret; such a text is withheld with a note, like any resource data."""
-    kind = secret_kind(text)
-    if kind is None:
-        return text
-    notes.append(WithheldNote(check_id=change.check_id, field=f"change[{change.change_id}]:{name}", kind=kind))
-    return WITHHELD
+def shown_text(change: ChangeBase, name: str, text: str, notes: list[WithheldNote]) -> str:
+    """A text derived from a change for people to read (summary, before/after). Names recombined outside their
+    fields can look like a secret; such a piece is withheld with a note, like any resource data, and invisible
+    characters are spelled out."""
+    shown = display_text(text)
+    if WITHHELD in shown and WITHHELD not in text:
+        kind = secret_kind(text) or "secret-shaped"
+        notes.append(WithheldNote(check_id=change.check_id, field=f"change[{change.change_id}]:{name}", kind=kind))
+    return shown
 
 
 def _report_change(
@@ -290,11 +322,11 @@ def _report_change(
         region=change.region,
         risk=change.risk,
         digest=change.digest,
-        binding_message=display_text(change, "binding_message", change.binding_message(), notes),
+        binding_message=shown_text(change, "binding_message", change.binding_message(), notes),
         before=dumped.get("before"),
         after=dumped.get("after"),
-        before_text=display_text(change, "before_text", change.describe_before(), notes),
-        after_text=display_text(change, "after_text", change.describe_after(), notes),
+        before_text=shown_text(change, "before_text", change.describe_before(), notes),
+        after_text=shown_text(change, "after_text", change.describe_after(), notes),
         decision=decision,
         outcome=result.outcome if result else None,
         reason=result.reason if result else "",
@@ -336,6 +368,12 @@ def _control_sort_key(control: str) -> tuple[int, tuple[int, ...], str]:
     return (0 if numbers else 1, numbers, control)
 
 
+UNDO_DISABLED_NOTE = (
+    "Undo is disabled in this deployment (no UndoTokenVaultConnection): an applied change cannot be undone through "
+    "AegisCloud."
+)
+
+
 def _notes(plan: Plan, request: MissionRequest) -> list[str]:
     notes = []
     if plan.status == PlanStatus.CAPPED and plan.stop_reason:
@@ -344,6 +382,14 @@ def _notes(plan: Plan, request: MissionRequest) -> list[str]:
         notes.append("Dry run: changes were planned but no approval was requested and nothing was applied.")
     if plan.status == PlanStatus.EMPTY:
         notes.append("Nothing to change: no finding has an applicable remediation.")
+    if plan.changes and not request.policy.undo_enabled:
+        notes.append(UNDO_DISABLED_NOTE)
+    if plan.claimed_exemptions:
+        notes.append(
+            f"Findings with an {EXEMPTION_NOT_CONFIRMED} (neither SUPPRESSIONS nor TRUST_EXEMPTION_TAGS confirms it): "
+            f"{len(plan.claimed_exemptions)}, planned like any other. Anyone allowed to tag a resource can set the "
+            "tag."
+        )
     if plan.share_unchecked_types:
         notes.append(
             "MAX_SHARE_PER_RESOURCE_TYPE not evaluated (inventory size unknown) for: "

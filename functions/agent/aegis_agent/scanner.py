@@ -4,7 +4,10 @@ resource data out of the state.
 `AwsScanner` adapts the layer's `aegis.scan.run_scan` and `aegis.checks.CHECKS`; tests may pass any object with
 the same three methods. The screen runs on whatever a scanner returns, so the state holds no secret-shaped value
 even if a collector kept one: such a value is withheld (replaced by the marker) with a note naming where, never
-what. Resource data must not be able to stop every scan; only what the agent itself produces stops a run.
+what (nor a dict key). Resource data must not be able to stop every scan; only what the agent itself produces stops
+a run. Identifiers are not withheld, whatever they look like: a whole ARN, and a name where the finding's check
+declares one and it fits AWS's character set for it (`aegis.secrets_guard`), so that a resource named like a key
+still gets its change.
 """
 
 from __future__ import annotations
@@ -13,12 +16,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pydantic import BaseModel, JsonValue
+from pydantic import BaseModel
 
 from aegis.catalogue import ChangeBase
 from aegis.models import Finding, ScanError, canonical_json, sha256_hex
-from aegis.secrets_guard import secret_kind
-from aegis_agent.plan import WITHHELD
+from aegis.secrets_guard import WITHHELD, secret_kind, withhold_secrets
+from aegis_agent.plan import EXEMPT_TAG
 from aegis_agent.state import WithheldNote
 
 
@@ -140,38 +143,24 @@ def _screen_finding(finding: Finding, notes: list[WithheldNote]) -> Finding | No
             continue
         value_kind = secret_kind(value)
         if value_kind:
-            notes.append(_note(finding, f"tags.{key}", value_kind))
+            # Named by key only for the one tag the scanner keeps: another key is the resource owner's text.
+            notes.append(_note(finding, f"tags.{key}" if key == EXEMPT_TAG else f"tags[{index}]", value_kind))
         tags[key] = WITHHELD if value_kind else value
-    evidence = _screen_json(finding.evidence, "evidence", finding, notes)
+    from aegis.checks.base import evidence_identifiers  # with the scanner's dependencies, when a scan is screened
+
+    evidence, withheld = withhold_secrets(
+        finding.evidence, "evidence", identifiers=evidence_identifiers(finding.check_id)
+    )
+    notes.extend(_note(finding, where, kind) for where, kind in withheld)
     screened = finding.model_copy(update={"tags": tags, "evidence": evidence})
     identity = (screened.check_id, screened.title, screened.resource_arn, screened.resource_type, screened.region)
     for text in identity:
         kind = secret_kind(text)
         if kind:
-            # The resource's own identifier looks like a secret: nothing about it can be kept.
+            # The resource's own identifier looks like a secret (a whole ARN never does): nothing about it is kept.
             notes.append(WithheldNote(check_id=_safe_name(finding.check_id), field="finding", kind=kind))
             return None
     return screened
-
-
-def _screen_json(value: JsonValue, where: str, finding: Finding, notes: list[WithheldNote]) -> Any:
-    if isinstance(value, str):
-        kind = secret_kind(value)
-        if kind:
-            notes.append(_note(finding, where, kind))
-            return WITHHELD
-        return value
-    if isinstance(value, dict):
-        screened: dict[str, Any] = {}
-        for index, (key, item) in enumerate(value.items()):
-            if secret_kind(key):
-                notes.append(_note(finding, f"{where}[{index}].key", "secret-shaped key"))
-                continue
-            screened[key] = _screen_json(item, f"{where}.{key}", finding, notes)
-        return screened
-    if isinstance(value, list):
-        return [_screen_json(item, f"{where}[{i}]", finding, notes) for i, item in enumerate(value)]
-    return value
 
 
 def _note(finding: Finding, where: str, kind: str) -> WithheldNote:

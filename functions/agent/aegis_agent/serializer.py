@@ -5,6 +5,10 @@ checkpoint metadata this package's saver writes) passes through `dumps_typed`. T
 first and raises `CheckpointRefused` on anything that is not plain data of a registered type, on `bytes`, on
 anything with `get_secret_value`, and on any string that looks like a credential. It never scrubs: a refusal stops
 the run. Loading is restricted to the same registered types (strict msgpack allowlist).
+
+A model is checked as the model it is (`aegis.secrets_guard.walk_strings`): a field declared as a resource name keeps
+a name that fits AWS's character set, however it looks. A refusal names where by fields and positions, never by a
+dict key (the key may be the secret).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from langgraph.types import Command, Interrupt, Send
 from pydantic import BaseModel
 
 from aegis import catalogue, models
-from aegis.secrets_guard import secret_kind
+from aegis.secrets_guard import secret_kind, walk_strings
 from aegis_agent import report, state
 from aegis_agent.errors import CheckpointRefused
 
@@ -64,12 +68,13 @@ class SecretRefusingSerializer(JsonPlusSerializer):
             raise
         return super().dumps_typed(obj)
 
-    def inspect(self, value: Any, where: str = "$") -> None:
-        """Raise CheckpointRefused unless `value` is plain data of registered types with no secret-shaped string."""
+    def inspect(self, value: Any, where: str = "$", strings: bool = True) -> None:
+        """Raise CheckpointRefused unless `value` is plain data of registered types with no secret-shaped string
+        (`strings=False`: the caller has checked the strings already)."""
         if value is None or isinstance(value, bool | int | float):
             return
         if isinstance(value, str):
-            kind = secret_kind(value)
+            kind = secret_kind(value) if strings else None
             if kind:
                 raise CheckpointRefused(f"{kind}-shaped string", where)
             return
@@ -78,30 +83,37 @@ class SecretRefusingSerializer(JsonPlusSerializer):
         if hasattr(value, "get_secret_value"):
             raise CheckpointRefused("secret container", where)
         if isinstance(value, dict):
-            for key, item in value.items():
+            for index, (key, item) in enumerate(value.items()):
                 if not isinstance(key, str | int):
                     raise CheckpointRefused(f"non-string key of type {type(key).__name__}", where)
-                self.inspect(key, f"{where}.<key>")
-                self.inspect(item, f"{where}.{key}" if _printable_key(key) else f"{where}.<key>")
+                self.inspect(key, f"{where}{{{index}}}<key>", strings)
+                self.inspect(item, f"{where}{{{index}}}", strings)
             return
         if isinstance(value, list | tuple | set | frozenset):
             for index, item in enumerate(value):
-                self.inspect(item, f"{where}[{index}]")
+                self.inspect(item, f"{where}[{index}]", strings)
             return
         if isinstance(value, Enum):
             self._require_registered(value, where)
-            self.inspect(value.value, where)
+            self.inspect(value.value, where, strings)
             return
         if isinstance(value, BaseModel):
             self._require_registered(value, where)
-            self.inspect(value.model_dump(), f"{where}<{type(value).__name__}>")
+            model_where = f"{where}<{type(value).__name__}>"
+            if strings:
+                for path, text in walk_strings(value, model_where):
+                    kind = secret_kind(text)
+                    if kind:
+                        raise CheckpointRefused(f"{kind}-shaped string", path)
+            # Then what the checkpoint will hold: registered types only, no bytes or secret containers.
+            self.inspect(value.model_dump(), model_where, strings=False)
             return
         if isinstance(value, _LANGGRAPH_TYPES):
-            self._inspect_langgraph(value, where)
+            self._inspect_langgraph(value, where, strings)
             return
         if isinstance(value, BaseException):
             # JsonPlus stores an error as its repr(); that text is what must be clean.
-            self.inspect(repr(value), f"{where}<error>")
+            self.inspect(repr(value), f"{where}<error>", strings=True)
             return
         raise CheckpointRefused(f"unregistered type {_type_name(value)}", where)
 
@@ -109,20 +121,16 @@ class SecretRefusingSerializer(JsonPlusSerializer):
         if type(value) not in self._registered:
             raise CheckpointRefused(f"unregistered type {_type_name(value)}", where)
 
-    def _inspect_langgraph(self, value: Any, where: str) -> None:
+    def _inspect_langgraph(self, value: Any, where: str, strings: bool) -> None:
         if isinstance(value, Send):
-            self.inspect(value.node, f"{where}<Send>.node")
-            self.inspect(value.arg, f"{where}<Send>.arg")
+            self.inspect(value.node, f"{where}<Send>.node", strings)
+            self.inspect(value.arg, f"{where}<Send>.arg", strings)
             return
         for field in dataclasses.fields(value):
             item = getattr(value, field.name)
             if isinstance(item, type):
                 raise CheckpointRefused(f"class object in {type(value).__name__}.{field.name}", where)
-            self.inspect(item, f"{where}<{type(value).__name__}>.{field.name}")
-
-
-def _printable_key(key: str | int) -> bool:
-    return isinstance(key, int) or secret_kind(key) is None
+            self.inspect(item, f"{where}<{type(value).__name__}>.{field.name}", strings)
 
 
 def _type_name(value: Any) -> str:

@@ -37,6 +37,8 @@ class AgentSettings(BaseModel):
     max_changes_per_mission: int = Field(default=DEFAULT_MAX_CHANGES, ge=0)
     max_share_per_resource_type: float = Field(default=DEFAULT_MAX_SHARE, ge=0.0, le=1.0)
     suppressions: tuple[Suppression, ...] = ()
+    trust_exemption_tags: bool = False
+    undo_enabled: bool = False
     checkpoint_ttl_days: int = Field(default=DEFAULT_CHECKPOINT_TTL_DAYS, ge=1)
 
     def policy(self, dry_run: bool | None = None) -> PlanPolicy:
@@ -45,6 +47,8 @@ class AgentSettings(BaseModel):
             max_share_per_resource_type=self.max_share_per_resource_type,
             suppressions=self.suppressions,
             dry_run=self.dry_run if dry_run is None else dry_run or self.dry_run,
+            trust_exemption_tags=self.trust_exemption_tags,
+            undo_enabled=self.undo_enabled,
         )
 
     @classmethod
@@ -61,6 +65,8 @@ class AgentSettings(BaseModel):
             "max_changes_per_mission": _number(env, "MAX_CHANGES_PER_MISSION", int, DEFAULT_MAX_CHANGES),
             "max_share_per_resource_type": _number(env, "MAX_SHARE_PER_RESOURCE_TYPE", float, DEFAULT_MAX_SHARE),
             "suppressions": _suppressions(env),
+            "trust_exemption_tags": _bool(env, "TRUST_EXEMPTION_TAGS"),
+            "undo_enabled": _bool(env, "UNDO_ENABLED"),
             "checkpoint_ttl_days": _number(env, "CHECKPOINT_TTL_DAYS", int, DEFAULT_CHECKPOINT_TTL_DAYS),
         }
         try:

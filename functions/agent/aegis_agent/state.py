@@ -43,6 +43,12 @@ class PlanPolicy(Frozen):
     max_share_per_resource_type: float = Field(ge=0.0, le=1.0)
     suppressions: tuple[Suppression, ...] = ()
     dry_run: bool = False
+    # Whether an `aegis:exempt` tag alone exempts a finding. Off by default: anyone allowed to tag a resource could
+    # switch its control off, so a tag counts only where the deployment says so (this, or SUPPRESSIONS).
+    trust_exemption_tags: bool = False
+    # Whether the deployment can undo an applied change (an undo Token Vault connection, hence an UndoRole); the
+    # report says so, since approvers decide knowing whether a change can be taken back.
+    undo_enabled: bool = False
 
 
 class MissionRequest(Frozen):
@@ -126,6 +132,8 @@ class Plan(Frozen):
     status: PlanStatus
     changes: tuple[ProposedChange, ...] = ()
     exemptions: tuple[Exemption, ...] = ()
+    # `aegis:exempt` tags with a reason that the deployment did not confirm: their findings were planned anyway.
+    claimed_exemptions: tuple[Exemption, ...] = ()
     notes: tuple[PlanNote, ...] = ()
     stop_reason: str | None = None
     # Findings that would have had a change if a cap had not stopped the plan.

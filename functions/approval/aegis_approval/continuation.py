@@ -1,4 +1,4 @@
-"""State the approval function keeps in the Handoff table between invocations (never in an event payload).
+"""State the approval function keeps in the Continuations table between invocations (never in an event payload).
 
 - A *continuation* carries an unfinished CIBA wait to a fresh invocation: `{task_token, auth_req_id, deadline,
   interval, ...}`. The fresh invocation gets only `{continuation_id}` and takes the item with a conditional update
@@ -6,8 +6,10 @@
 - A *claim* marks a task token as being handled, so a duplicated delivery of the Step Functions event does not send
   the approver a second push.
 
-Item ids carry a prefix (`cont-`, `claim-`) and a `kind`, which keeps the executor from ever consuming one as a
-sealed handoff (its consume is conditional on `kind = approval`).
+The table is the approval role's alone (template.yaml, ContinuationsTable): a task token answers the approval task
+and an auth_req_id can be redeemed for the approver's tokens, so neither may sit where the executor or the kill
+switch can read. Item ids carry a prefix (`cont-`, `claim-`) and a `kind`, so a continuation id handed to the
+function is never taken for a claim.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ KIND_CONTINUATION = "continuation"
 KIND_CLAIM = "claim"
 CONTINUATION_PREFIX = "cont-"
 CLAIM_PREFIX = "claim-"
+# The Continuations table's key (template.yaml).
+ITEM_KEY = "id"
 # Items outlive the CIBA request by this much, then DynamoDB TTL removes them.
 RETENTION_SECONDS = 3600
 
@@ -63,7 +67,7 @@ class ContinuationStore:
         request = continuation.request
         self._table.put_item(
             Item={
-                "handoff_id": continuation_id,
+                ITEM_KEY: continuation_id,
                 "kind": KIND_CONTINUATION,
                 "task_token": continuation.task_token,
                 "auth_req_id": request.auth_req_id,
@@ -77,7 +81,8 @@ class ContinuationStore:
                 "hops": continuation.hops,
                 "expires_at": int(request.deadline) + RETENTION_SECONDS,
             },
-            ConditionExpression="attribute_not_exists(handoff_id)",
+            ConditionExpression="attribute_not_exists(#id)",
+            ExpressionAttributeNames={"#id": ITEM_KEY},
         )
         return continuation_id
 
@@ -85,16 +90,16 @@ class ContinuationStore:
         """Take the continuation, once; None if it was already taken (a duplicate delivery).
 
         A conditional UpdateItem marks it taken and removes the task token and auth_req_id in the same step (the
-        approval role has no DeleteItem on the Handoff table); the rest expires with the item's TTL.
+        approval role has no DeleteItem on the Continuations table); the rest expires with the item's TTL.
         """
         if not isinstance(continuation_id, str) or not continuation_id.startswith(CONTINUATION_PREFIX):
             raise ContinuationInvalid("not a continuation id")
         try:
             item = self._table.update_item(
-                Key={"handoff_id": continuation_id},
+                Key={ITEM_KEY: continuation_id},
                 UpdateExpression="SET taken_at = :now REMOVE task_token, auth_req_id",
-                ConditionExpression="attribute_exists(handoff_id) AND #kind = :kind AND attribute_not_exists(taken_at)",
-                ExpressionAttributeNames={"#kind": "kind"},
+                ConditionExpression="attribute_exists(#id) AND #kind = :kind AND attribute_not_exists(taken_at)",
+                ExpressionAttributeNames={"#id": ITEM_KEY, "#kind": "kind"},
                 ExpressionAttributeValues={":kind": KIND_CONTINUATION, ":now": _number(self._clock())},
                 ReturnValues="ALL_OLD",
             ).get("Attributes")
@@ -128,11 +133,12 @@ class ContinuationStore:
         try:
             self._table.put_item(
                 Item={
-                    "handoff_id": claim_id,
+                    ITEM_KEY: claim_id,
                     "kind": KIND_CLAIM,
                     "expires_at": int(self._clock() + hold_seconds) + RETENTION_SECONDS,
                 },
-                ConditionExpression="attribute_not_exists(handoff_id)",
+                ConditionExpression="attribute_not_exists(#id)",
+                ExpressionAttributeNames={"#id": ITEM_KEY},
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":

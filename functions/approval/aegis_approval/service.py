@@ -5,8 +5,9 @@ mission_id, change}`, or by itself with `{continuation_id}` when an earlier invo
 configured approver by CIBA with the change's binding message and authorization details, waits for the decision
 while sending heartbeats and watching the halt flag, and answers the task token:
 
-- approved → the tokens are verified (signature, issuer, audience, expiry, approver, the change digest in the
-  granted authorization_details), sealed into the Handoff table, and SendTaskSuccess carries only
+- approved → the tokens are verified (signature, issuer, audience, expiry, issued to this client, approver, exactly
+  one aegis-change object carrying the change digest in the access token's own authorization_details), sealed into
+  the Handoff table without any refresh token, and SendTaskSuccess carries only
   `{decision, approver_sub, handoff_id, approved_at}`;
 - otherwise SendTaskFailure with `Approval.Denied`, `Approval.Expired`, `Approval.Halted` or `Approval.Failed`.
 
@@ -36,7 +37,7 @@ from aegis_approval.settings import ApprovalConfigError, ApprovalSettings
 from aegis_approval.tasks import TaskGone, TaskTokens
 from aegis_auth.errors import ApprovalMismatch, AuthError, HandoffError
 from aegis_auth.handoff import HandoffStore
-from aegis_auth.jwt_verify import TokenVerifier
+from aegis_auth.jwt_verify import TokenVerifier, require_authorized_party
 from aegis_auth.oidc import OidcClient
 from aegis_auth.rar import require_granted_digest
 
@@ -275,14 +276,21 @@ class ApprovalService:
         verifier = self.verifier()
         access_token = str(token_response["access_token"])
         access_claims = verifier.verify(access_token, self.settings.audience)
+        require_authorized_party(access_claims, self.settings.client_id)
         if access_claims["sub"] != run.approver_sub:
             raise ApprovalMismatch("the access token was issued for another user than the approver asked")
         id_token = token_response.get("id_token")
         if id_token is not None:
-            id_claims = verifier.verify(str(id_token), self.settings.client_id, access_token=access_token)
+            id_claims = verifier.verify_id_token(str(id_token), self.settings.client_id, access_token=access_token)
             if id_claims["sub"] != run.approver_sub:
                 raise ApprovalMismatch("the ID token names another user than the approver asked")
-        require_granted_digest(token_response, access_claims, change.digest)
+        require_granted_digest(access_claims, change.digest)
+        # offline_access is never requested (ApprovalSettings refuses it), so a refresh token here is the provider's
+        # own doing: it is not sealed, so it never reaches the executor, the table or a log.
+        sealed = {name: value for name, value in token_response.items() if name != "refresh_token"}
+        refresh_token_discarded = len(sealed) != len(token_response)
+        if refresh_token_discarded:
+            logger.warning("the provider issued a refresh token nobody asked for; it is discarded", extra=_log(run))
         ensure_not_halted(self.control_table)
         now = self.clock()
         expires_at = int(access_claims["exp"])
@@ -290,7 +298,7 @@ class ApprovalService:
         if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
             expires_at = min(expires_at, int(now + expires_in))
         handoff_id = self.handoffs.seal(
-            token_response,
+            sealed,
             execution_arn=run.execution_arn,
             change_id=change.change_id,
             change_digest=change.digest,
@@ -299,7 +307,14 @@ class ApprovalService:
         )
         approved_at = _iso(now)
         # Audited before release: an approval that cannot be audited is not released.
-        self._audit(run, "approval.decided", Decision.APPROVED.value, handoff_id=handoff_id, approved_at=approved_at)
+        self._audit(
+            run,
+            "approval.decided",
+            Decision.APPROVED.value,
+            handoff_id=handoff_id,
+            approved_at=approved_at,
+            **({"refresh_token_discarded": True} if refresh_token_discarded else {}),
+        )
         self.tasks.succeed(
             run.task_token,
             {

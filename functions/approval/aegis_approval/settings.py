@@ -10,10 +10,17 @@ from aegis_auth.oidc import CLIENT_AUTH_METHODS, ClientAuthMethod
 
 REQUESTED_EXPIRY_MAX = 300  # Auth0 sends a Guardian push only for requested_expiry <= 300 s
 LoginHintFormat = Literal["iss_sub", "opaque"]
+# The scope that makes the provider issue a refresh token with the approval.
+REFRESH_TOKEN_SCOPE = "offline_access"
 
 
 class ApprovalConfigError(ValueError):
     """The approval function is deployed with a missing or invalid setting."""
+
+
+class RefreshTokenScopeRefused(ApprovalConfigError):
+    """CIBA_SCOPE asks for offline_access. No refresh token may cross the hand-off: it would outlive the one change
+    approved, and the executor, a client of its own, could not even revoke it."""
 
 
 def _required(name: str) -> str:
@@ -26,6 +33,8 @@ def _required(name: str) -> str:
 @dataclass(frozen=True)
 class ApprovalSettings:
     handoff_table: str
+    # Continuations and task claims (aegis_approval.continuation): a table no other role can read.
+    continuations_table: str
     handoff_key_id: str
     control_table: str
     audit_table: str
@@ -40,6 +49,13 @@ class ApprovalSettings:
     function_name: str
     # RFC 9493 `iss_sub` JSON (Auth0's format) or the approver value as-is (providers that take a username).
     login_hint_format: LoginHintFormat = "iss_sub"
+
+    def __post_init__(self) -> None:
+        # Here rather than in from_env: whoever builds the settings, the function never starts with this scope.
+        if any(item.casefold() == REFRESH_TOKEN_SCOPE for item in self.scope):
+            raise RefreshTokenScopeRefused(
+                f"CIBA_SCOPE must not contain {REFRESH_TOKEN_SCOPE}: no refresh token may cross the hand-off"
+            )
 
     @property
     def approver_sub(self) -> str:
@@ -66,6 +82,7 @@ class ApprovalSettings:
                 scope.append(item)
         return cls(
             handoff_table=_required("HANDOFF_TABLE"),
+            continuations_table=_required("CONTINUATIONS_TABLE"),
             handoff_key_id=_required("HANDOFF_KEY_ID"),
             control_table=_required("CONTROL_TABLE"),
             audit_table=_required("AUDIT_TABLE"),

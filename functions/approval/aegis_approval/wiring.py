@@ -57,7 +57,7 @@ def create_service(
         settings,
         oidc=OidcClient(settings.issuer, auth, http=http, clock=clock),
         handoffs=HandoffStore(handoff_table, boto3.client("kms"), key_id=settings.handoff_key_id, clock=clock),
-        continuations=ContinuationStore(handoff_table, clock=clock),
+        continuations=ContinuationStore(dynamodb.Table(settings.continuations_table), clock=clock),
         tasks=TaskTokens(boto3.client("stepfunctions")),
         control_table=dynamodb.Table(settings.control_table),
         audit=AuditLog(dynamodb.Table(settings.audit_table), actor=ACTOR),

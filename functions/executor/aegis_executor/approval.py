@@ -1,8 +1,11 @@
 """Approve X, execute X: open the sealed approval once and prove it releases exactly this change.
 
 The handoff is consumed (conditional delete, then KMS decrypt under the expected encryption context); the access
-token inside is verified (RS256, key by kid, issuer, audience, expiry); its granted `authorization_details` must
-carry this change's digest; and the approver named by the state machine, the handoff and the token must be one.
+token inside is verified (RS256, key by kid, issuer, audience, expiry); it must have been issued to the approval
+application (`azp` or `client_id`), so that only a token CIBA gave that client is accepted; its own
+`authorization_details` claim must hold exactly one aegis-change object, carrying this change's digest; and the
+approver named by the state machine, the handoff and the token must be one. A handoff carrying a refresh token is
+refused: none may cross the hand-off, and this client could not revoke one issued to the approval application.
 Any failure is `Executor.ApprovalInvalid` and the handoff is gone all the same: an approval is never opened twice.
 """
 
@@ -16,7 +19,7 @@ from pydantic import SecretStr
 from aegis.catalogue import ChangeBase
 from aegis_auth.errors import HandoffError, TokenInvalid
 from aegis_auth.handoff import HandoffStore
-from aegis_auth.jwt_verify import TokenVerifier
+from aegis_auth.jwt_verify import TokenVerifier, require_authorized_party
 from aegis_auth.rar import require_granted_digest
 from aegis_executor.errors import ApprovalInvalid
 
@@ -36,33 +39,33 @@ def open_approval(
     verifier: TokenVerifier,
     *,
     audience: str,
+    approval_client_id: str,
     execution_arn: str,
     change: ChangeBase,
     handoff_id: str,
     approver_sub: str,
-    revocable: list[SecretStr],
 ) -> VerifiedApproval:
-    """Consume and verify the approval of `change`. Raises ApprovalInvalid (nothing applied) on any mismatch.
-
-    A refresh token found in the handoff is appended to `revocable` at once, before any check, so that the caller
-    revokes it whether or not the approval turns out to be valid."""
+    """Consume and verify the approval of `change`. Raises ApprovalInvalid (nothing applied) on any mismatch."""
     try:
         opened = handoffs.consume(handoff_id, execution_arn=execution_arn, change_digest=change.digest)
     except HandoffError as exc:
         raise ApprovalInvalid(f"handoff refused ({type(exc).__name__}): {exc}") from None
     token_response: dict[str, Any] = opened.token_response
-    refresh_token = token_response.get("refresh_token")
-    if isinstance(refresh_token, str) and refresh_token:
-        revocable.append(SecretStr(refresh_token))
     try:
         if opened.change_id != change.change_id:
             raise ApprovalInvalid("the handoff was sealed for another change id")
+        if "refresh_token" in token_response:
+            raise ApprovalInvalid(
+                "the handoff carries a refresh token: the approval function never seals one, and the executor could"
+                " not revoke a refresh token issued to another client"
+            )
         access_token = token_response.get("access_token")
         if not isinstance(access_token, str):
             raise ApprovalInvalid("the sealed token response holds no access token")
         try:
             claims = verifier.verify(access_token, audience)
-            require_granted_digest(token_response, claims, change.digest)
+            require_authorized_party(claims, approval_client_id)
+            require_granted_digest(claims, change.digest)
         except TokenInvalid as exc:  # ApprovalMismatch is a TokenInvalid
             reason = f"the approval token does not release this change ({type(exc).__name__}): {exc}"
             raise ApprovalInvalid(reason) from None
@@ -76,4 +79,4 @@ def open_approval(
         )
     finally:
         token_response.clear()
-        del opened, token_response, refresh_token
+        del opened, token_response

@@ -154,8 +154,15 @@ class UndeclaredOperation(RuntimeError):
 
 
 class MutationGuard:
-    """A `before-call` hook on the remediation session: lets declared reads through, refuses undeclared operations,
-    and checks the halt flag right before every mutating call (so the kill switch stops a change between calls)."""
+    """Hooks on the remediation session: lets declared reads through, refuses undeclared operations, and checks the
+    halt flag right before every attempt of a mutating call (so the kill switch stops a change between calls, and
+    between botocore's retries of one call).
+
+    The halt check is a `before-send` hook, which botocore emits for every attempt; `before-call` runs once per API
+    call, so a retry sent after the trigger would slip past it. It is registered first among the `before-send`
+    handlers: one of them may answer the request itself (moto in-process does), and everything registered after it
+    would run only once the call had been made.
+    """
 
     def __init__(self, change: ChangeBase, is_halted: Callable[[], bool]) -> None:
         target = forward_target(change)
@@ -163,17 +170,37 @@ class MutationGuard:
         self._reads = frozenset(target.READ_ACTIONS)
         self._mutations = frozenset(target.APPLY_ACTIONS if phase == "apply" else target.UNDO_ACTIONS)
         self._is_halted = is_halted
+        # (service id, operation) -> the IAM action of a mutation, or None for a read; filled by before-call, read by
+        # before-send, whose event name is all it knows of the operation.
+        self._checked: dict[tuple[str, str], str | None] = {}
+        # One entry per attempt sent: a retried call appears once for each time it went out.
         self.mutations_sent: list[str] = []
 
     def install(self, session: boto3.Session) -> None:
         session.events.register("before-call", self._before_call)
+        session.events.register_first("before-send", self._before_send)
 
     def _before_call(self, model: OperationModel, **_: Any) -> None:
         action = iam_action_of(model)
+        key = (model.service_model.service_id.hyphenize(), model.name)
         if action in self._reads:
+            self._checked[key] = None
             return
         if action not in self._mutations:
             raise UndeclaredOperation(f"{action} is not declared for this change")
+        self._checked[key] = action
+
+    def _before_send(self, event_name: str, **_: Any) -> None:
+        # "before-send.<service id>.<operation>"
+        parts = event_name.split(".", 2)
+        operation = parts[2] if len(parts) == 3 else ""
+        key = (parts[1] if len(parts) > 1 else "", operation)
+        if key not in self._checked:
+            # Every request of this session went through before-call first; one that did not is refused unsent.
+            raise UndeclaredOperation(f"{operation or event_name} was about to be sent without being checked")
+        action = self._checked[key]
+        if action is None:
+            return
         if self._is_halted():
             raise HaltedBeforeMutation(action, len(self.mutations_sent))
         self.mutations_sent.append(action)

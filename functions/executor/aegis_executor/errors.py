@@ -13,46 +13,43 @@ Messages are built by the executor from fixed texts and identifiers only: never 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-
-def _error_name[E: type[Exception]](name: str) -> Callable[[E], E]:
-    def rename(cls: E) -> E:
-        cls.__name__ = name
-        cls.__qualname__ = name
-        return cls
-
-    return rename
+from aegis.named_errors import step_functions_name
 
 
 class ExecutorError(Exception):
     """Base class of the errors the executor raises to the state machine."""
 
 
-@_error_name("Executor.InvalidRequest")
+@step_functions_name("Executor.InvalidRequest")
 class InvalidRequest(ExecutorError):
     """The invocation payload is not an executor request (missing fields, not a catalogue change)."""
 
 
-@_error_name("Executor.ApprovalInvalid")
+@step_functions_name("Executor.ApprovalInvalid")
 class ApprovalInvalid(ExecutorError):
     """The approval does not release this change: consumed, forged, for another change or execution, expired, for
     another audience or approver, or without this change's digest. Nothing was applied."""
 
 
-@_error_name("Executor.NoConnectedAccount")
+@step_functions_name("Executor.NoConnectedAccount")
 class NoConnectedAccount(ExecutorError):
     """The approver has no connected account on the Token Vault connection. Nothing was applied."""
 
 
-@_error_name("Executor.TokenExchangeFailed")
+@step_functions_name("Executor.TokenExchangeFailed")
 class TokenExchangeFailed(ExecutorError):
     """Token Vault refused the exchange or could not be reached. Nothing was applied."""
 
 
-@_error_name("Executor.Throttled")
+@step_functions_name("Executor.Throttled")
 class Throttled(ExecutorError):
     """AWS throttled the executor before the approval was consumed; retrying the invocation is safe."""
+
+
+@step_functions_name("Executor.UndoDisabled")
+class UndoDisabled(ExecutorError):
+    """An undo was requested but the deployment configures no undo connection (UndoTokenVaultConnection), so no
+    UndoRole exists. Nothing was applied and the approval was not used."""
 
 
 ERRORS: tuple[type[ExecutorError], ...] = (
@@ -61,4 +58,5 @@ ERRORS: tuple[type[ExecutorError], ...] = (
     NoConnectedAccount,
     TokenExchangeFailed,
     Throttled,
+    UndoDisabled,
 )

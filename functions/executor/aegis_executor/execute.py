@@ -1,10 +1,15 @@
 """The execution pipeline: the only code path that changes infrastructure.
 
     halt flag → recorded result? → consume + verify the approval → Token Vault → STS session for this change only
-    → re-read (drift?) → apply (halt flag before each mutating call) → verify → drop credentials, revoke → result
+    → re-read (drift?) → apply (halt flag before each mutating call) → verify → drop credentials → result
 
 What leaves the executor is `{change_id, outcome, reason, verified_after}`; every step is audited with who approved,
 the digest and timings, never a token. Named errors (`Executor.*`) are raised only where nothing was applied.
+
+Resource data can look like a secret (AWS lets an IAM user be called like an access key id): what the executor
+records and returns is redacted, never refused, so such a name is applied like any other. Once the ledger says an
+apply has started, nothing raises: an error becomes a `failed` outcome, and an audit write that fails is logged while
+the result is still returned (and kept in the ledger).
 """
 
 from __future__ import annotations
@@ -16,12 +21,13 @@ from typing import Any, Literal
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aegis.audit import AuditLog
-from aegis.catalogue import ChangeBase, InvalidChange, forward_target, parse_change
+from aegis.catalogue import ChangeBase, InvalidChange, direction_of, forward_target, parse_change
 from aegis.control import halt_state
 from aegis.models import Frozen
+from aegis.secrets_guard import withhold_secrets
 from aegis_auth.errors import AuthError
 from aegis_auth.handoff import HandoffStore
 from aegis_auth.jwt_verify import TokenVerifier
@@ -37,7 +43,14 @@ from aegis_executor.credentials import (
     error_code,
     is_throttling,
 )
-from aegis_executor.errors import ApprovalInvalid, InvalidRequest, NoConnectedAccount, Throttled, TokenExchangeFailed
+from aegis_executor.errors import (
+    ApprovalInvalid,
+    InvalidRequest,
+    NoConnectedAccount,
+    Throttled,
+    TokenExchangeFailed,
+    UndoDisabled,
+)
 from aegis_executor.ledger import Ledger
 from aegis_executor.remediations import Remediation, RemediationFailed, Verification, remediation_for
 
@@ -104,10 +117,16 @@ class Executor:
     handoffs: HandoffStore
     oidc: OidcClient
     audience: str
+    # The approval application's client id: the access token must have been issued to it (azp / client_id).
+    approval_client_id: str
     connection: str
     remediation_role_arn: str
     sts: Any
     ledger: Ledger
+    # Undo has a role and a Token Vault connection of its own (UndoRole holds the widening actions, and only the undo
+    # connection's tokens can assume it); empty when the deployment disables undo.
+    undo_role_arn: str = ""
+    undo_connection: str = ""
     verifier: TokenVerifier | None = None
     clock: Callable[[], float] = time.time
     # IAM and some other services are eventually consistent: a just-applied change may take a moment to read back.
@@ -126,6 +145,16 @@ class Executor:
     def is_halted(self) -> bool:
         return halt_state(self.control_table) is not None
 
+    @property
+    def undo_enabled(self) -> bool:
+        return bool(self.undo_role_arn and self.undo_connection)
+
+    def role_and_connection(self, change: ChangeBase) -> tuple[str, str]:
+        """The remediation role and the Token Vault connection for this change's direction."""
+        if direction_of(change) == "undo":
+            return self.undo_role_arn, self.undo_connection
+        return self.remediation_role_arn, self.connection
+
 
 @dataclass
 class _Run:
@@ -137,7 +166,6 @@ class _Run:
     audit: AuditLog = field(init=False)
     started: float = field(init=False, default_factory=time.perf_counter)
     marks: dict[str, float] = field(init=False, default_factory=dict)
-    revocable: list[SecretStr] = field(init=False, default_factory=list)
     # Once the approval is consumed the invocation cannot be repeated: its outcome goes to the ledger.
     consumed: bool = field(init=False, default=False)
 
@@ -149,32 +177,33 @@ class _Run:
         self.marks[name] = round((time.perf_counter() - self.started) * 1000, 1)
 
     def record(self, action: str, outcome: str, **details: Any) -> None:
-        self.audit.append(
-            self.request.mission_id,
-            action,
-            outcome,
-            change_id=self.change.change_id,
-            execution_arn=self.request.execution_arn,
-            digest=self.change.digest,
-            approver_sub=self.request.approval.approver_sub,
-            **details,
+        # Redacted, not refused: a resource name shaped like a key must not make the record (or the run) fail.
+        redacted, _ = withhold_secrets(
+            {
+                "change_id": self.change.change_id,
+                "execution_arn": self.request.execution_arn,
+                "digest": self.change.digest,
+                "approver_sub": self.request.approval.approver_sub,
+                **details,
+            },
+            where=f"audit[{action}]",
         )
+        self.audit.append(self.request.mission_id, action, outcome, **redacted)
 
     def result(self, outcome: Outcome, reason: str = "", verified_after: Frozen | None = None) -> dict[str, Any]:
-        result = sanitized_result(self.change.change_id, outcome, reason, verified_after)
+        """The result, redacted like a record (it reaches the state machine and the agent's documents); written to
+        the ledger once the approval is used, and audited. Neither write may cost the caller the result."""
+        result, _ = withhold_secrets(sanitized_result(self.change.change_id, outcome, reason, verified_after))
         if self.consumed:
-            self.executor.ledger.finished(self.request.execution_arn, self.change.change_id, result)
+            self._ledger_finished_safely(result)
         self.mark("result")
-        self.record("executor.result", outcome, result=result, timings_ms=self.marks)
+        self._record_safely("executor.result", outcome, result=result, timings_ms=self.marks)
         logger.info("change executed", extra={"change_id": self.change.change_id, "outcome": outcome})
-        return result
+        return dict(result)
 
     # --- the pipeline -----------------------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
-        try:
-            return self._run()
-        finally:
-            self._revoke()
+        return self._run()
 
     def _run(self) -> dict[str, Any]:
         try:
@@ -192,7 +221,13 @@ class _Run:
                 self.record("executor.replayed", str(recorded.get("outcome")), result=recorded)
                 return recorded
             if halted:
+                self._discard_unused_approval()
                 return self.result("halted", "kill switch engaged before the approval was used")
+            if direction_of(self.change) == "undo" and not self.executor.undo_enabled:
+                # Before consuming: the approval stays unused, and the deployment's choice is named.
+                self._record_safely("executor.undo_disabled", "refused")
+                self._discard_unused_approval()
+                raise UndoDisabled("undo is disabled in this deployment (no UndoTokenVaultConnection)")
             # Discovery before consuming: an unreachable provider must not cost the human's approval.
             verifier = self.executor.token_verifier()
             self.consumed = True
@@ -204,6 +239,8 @@ class _Run:
             raise
         except AuthError as exc:
             self.record("executor.provider_unavailable", "failed", error=type(exc).__name__)
+            if not self.consumed:
+                self._discard_unused_approval()
             raise TokenExchangeFailed(f"the identity provider is not usable ({type(exc).__name__})") from None
         self.mark("approval_consumed")
         return self._spend(approval)
@@ -214,11 +251,11 @@ class _Run:
                 self.executor.handoffs,
                 verifier,
                 audience=self.executor.audience,
+                approval_client_id=self.executor.approval_client_id,
                 execution_arn=self.request.execution_arn,
                 change=self.change,
                 handoff_id=self.request.approval.handoff_id,
                 approver_sub=self.request.approval.approver_sub,
-                revocable=self.revocable,
             )
         except ApprovalInvalid as exc:
             self._record_safely("executor.approval_invalid", "refused", reason=str(exc))
@@ -227,13 +264,14 @@ class _Run:
     def _spend(self, approval: VerifiedApproval) -> dict[str, Any]:
         """Everything after the approval is consumed: it cannot be retried, so failures become outcomes."""
         self.record("executor.approval_verified", "verified", token_expires_at=approval.token_expires_at)
+        role_arn, connection = self.executor.role_and_connection(self.change)
         try:
             connection_token = exchange_for_connection_token(
-                self.executor.oidc, subject_token=approval.access_token, connection=self.executor.connection
+                self.executor.oidc, subject_token=approval.access_token, connection=connection
             )
         except VaultNoConnectedAccount as exc:
             self.record("executor.token_exchange", "no_connected_account", error=exc.error)
-            raise NoConnectedAccount(f"the approver has no connected account on {self.executor.connection!r}") from None
+            raise NoConnectedAccount(f"the approver has no connected account on {connection!r}") from None
         except AuthError as exc:
             self.record("executor.token_exchange", "failed", error=type(exc).__name__)
             raise TokenExchangeFailed(f"Token Vault exchange failed ({type(exc).__name__})") from None
@@ -243,7 +281,7 @@ class _Run:
         try:
             session, facts = assume_remediation_role(
                 self.executor.sts,
-                role_arn=self.executor.remediation_role_arn,
+                role_arn=role_arn,
                 change=self.change,
                 web_identity_token=connection_token.access_token,
             )
@@ -266,24 +304,28 @@ class _Run:
             outcome, reason, state = self._remediate(session, guard)
         finally:
             del session
-            self._revoke()
             self.mark("credential_dropped")
         return self.result(outcome, reason, state)
 
     def _remediate(self, session: Any, guard: MutationGuard) -> tuple[Outcome, str, Frozen | None]:
+        """The approval is used: from here on every failure is an outcome, never an error."""
         undo = self.change.kind == "undo"
         target = forward_target(self.change)
-        fix = remediation_for(target)
+        started = False
         try:
+            fix = remediation_for(target)
             current = fix.read_current(session, target)
             if not (fix.is_after(current, target) if undo else fix.is_before(current, target)):
-                self.record("executor.drift", "drift", current=current.model_dump(mode="json"))
+                self._record_safely("executor.drift", "drift", current=current.model_dump(mode="json"))
                 return "drift", "the resource no longer matches the approved before-state; nothing was applied", current
             self.mark("resource_read")
             # Written before the first mutating call: the before-state an undo restores, and the ledger's proof that
             # an apply had started should this invocation die.
             self.executor.ledger.started(self.request.execution_arn, self.change.change_id)
-            self.record("executor.applying", "applying", before_state=current.model_dump(mode="json"))
+            started = True
+            if not self._record_safely("executor.applying", "applying", before_state=current.model_dump(mode="json")):
+                # No change without its before-state on record.
+                return "failed", "the audit trail could not be written; nothing was applied", None
             (fix.undo if undo else fix.apply)(session, target)
             self.mark("changed")
             verification = self._verify(fix, session, target, undo)
@@ -299,11 +341,18 @@ class _Run:
             sent = len(guard.mutations_sent)
             prefix = "throttled after the approval was used" if is_throttling(exc) else "AWS refused"
             return "failed", f"{prefix}: {operation} {error_code(exc) or 'error'} ({sent} mutating calls sent)", None
+        except Exception as exc:  # the approval is spent: an unforeseen error is this change's outcome
+            sent = len(guard.mutations_sent)
+            where = "after the apply started" if started else "before anything was applied"
+            # By name only: the error's text may carry resource data or a response body.
+            logger.error("remediation failed", extra={"change_id": self.change.change_id, "error": type(exc).__name__})
+            return "failed", f"{type(exc).__name__} {where} ({sent} mutating calls sent)", None
         if not verification.ok:
             return "failed", "the resource did not reach the approved after-state", verification.state
-        result = sanitized_result(self.change.change_id, "applied", "", verification.state)
-        self.executor.ledger.finished(self.request.execution_arn, self.change.change_id, result)
-        self.record(
+        result, _ = withhold_secrets(sanitized_result(self.change.change_id, "applied", "", verification.state))
+        # Done before anything else can fail: a retry of this invocation returns this answer.
+        self._ledger_finished_safely(result)
+        self._record_safely(
             "executor.applied",
             "applied",
             before_state=current.model_dump(mode="json"),
@@ -323,35 +372,36 @@ class _Run:
             verification = check(session, target)
         return verification
 
-    def _revoke(self) -> None:
-        """Revoke the approver's refresh token(s) at the provider's revocation endpoint, then forget them.
+    def _discard_unused_approval(self) -> None:
+        """On a path that ends before the approval is consumed (and is not retried), delete the handoff unopened:
+        nobody will use it, and a sealed approval must not outlive its change. Best effort, audited; the kill switch
+        purges whatever an ended execution left behind all the same."""
+        try:
+            discarded = self.executor.handoffs.discard(
+                self.request.approval.handoff_id, execution_arn=self.request.execution_arn
+            )
+        except Exception as exc:
+            self._record_safely("executor.approval_discarded", "failed", error=type(exc).__name__)
+            return
+        self._record_safely("executor.approval_discarded", "discarded" if discarded else "already_gone")
 
-        Best effort by nature (the change is done or refused either way): failures are audited, never raised."""
-        while self.revocable:
-            token = self.revocable.pop()
-            try:
-                details: dict[str, Any] = {}
-                if self.executor.oidc.metadata.revocation_endpoint is None:
-                    outcome = "unsupported"
-                else:
-                    answer = self.executor.oidc.post_revocation(
-                        {"token": token.get_secret_value(), "token_type_hint": "refresh_token"}
-                    )
-                    outcome = "revoked" if answer.ok else "refused"
-                    details["status"] = answer.status_code
-            except AuthError as exc:
-                outcome, details = "failed", {"error": type(exc).__name__}
-            finally:
-                del token
-            self._record_safely("executor.revocation", outcome, **details)
-
-    def _record_safely(self, action: str, outcome: str, **details: Any) -> None:
-        """Audit on a path that is already failing or finishing: an audit error is logged, not allowed to replace
-        the error or result being reported."""
+    def _record_safely(self, action: str, outcome: str, **details: Any) -> bool:
+        """Audit on a path that is already failing or finishing, or that has changed the resource: an audit error is
+        logged, not allowed to replace the error or result being reported. True when the record was written."""
         try:
             self.record(action, outcome, **details)
         except Exception as exc:  # the caller's own outcome must win; reported here
             logger.error("audit write failed", extra={"action": action, "error": type(exc).__name__})
+            return False
+        return True
+
+    def _ledger_finished_safely(self, result: dict[str, Any]) -> None:
+        """The ledger's `done` entry, once the approval is used. A failure to write it is logged: the result still
+        goes back (a retry would then report the apply as interrupted, never apply again)."""
+        try:
+            self.executor.ledger.finished(self.request.execution_arn, self.change.change_id, result)
+        except Exception as exc:  # the result is what the state machine needs; reported here
+            logger.error("ledger write failed", extra={"error": type(exc).__name__})
 
 
 def _json(state: Any) -> Any:

@@ -27,8 +27,12 @@ def executor_from_env() -> Executor:
         handoffs=HandoffStore.from_env(dynamodb=dynamodb_resource()),
         oidc=OidcClient.from_env(),
         audience=env("AUTH0_AUDIENCE"),
+        # The approval application, not this function's own client: only a token CIBA issued to it is accepted.
+        approval_client_id=env("APPROVAL_CLIENT_ID"),
         connection=env("TOKEN_VAULT_CONNECTION"),
         remediation_role_arn=env("REMEDIATION_ROLE_ARN"),
+        undo_role_arn=os.environ.get("UNDO_ROLE_ARN", ""),
+        undo_connection=os.environ.get("UNDO_TOKEN_VAULT_CONNECTION", ""),
         sts=unsigned_sts_client(os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")),
         ledger=Ledger(dynamodb_table("IDEMPOTENCY_TABLE")),
     )

@@ -1,5 +1,6 @@
 """The AWS side of the kill switch: scan rules, running missions with their waiting approvals, and the two deny
-policies on RemediationRole (AegisHalted while halted, AegisDenyOlderSessions for good).
+policies on the remediation roles, RemediationRole and UndoRole (AegisHalted while halted, AegisDenyOlderSessions
+for good).
 
 Each function does its whole job even when part of it fails, and says what failed in the returned outcome.
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -200,77 +201,110 @@ def _still_running(sfn: Any, execution_arn: str) -> bool:
         return True
 
 
-# ----------------------------------------------------------------------------------------------- RemediationRole
+# ----------------------------------------------------------------------------------------------- remediation roles
 
 
-def deny_remediation_sessions(iam: Any, role_name: str, now: datetime) -> StepOutcome:
-    """Make RemediationRole unusable: attach `AegisHalted` (every session denied everything, for as long as the
-    halt lasts) and `AegisDenyOlderSessions` (every session issued before now denied everything, for good).
+def session_cutoff(now: datetime) -> str:
+    """`now` rounded UP to the whole second, as `aws:TokenIssueTime` is compared in whole seconds.
+
+    Truncating would leave a window: a session issued at 12:00:00.7, before a trigger at 12:00:00.9, is not
+    "less than" 12:00:00 and would survive a re-arm. Rounded up, the cutoff is 12:00:01 and that session is denied.
+    """
+    whole = now.replace(microsecond=0)
+    if whole < now:
+        whole += timedelta(seconds=1)
+    return whole.strftime(ISO_SECONDS)
+
+
+def deny_remediation_sessions(iam: Any, role_names: tuple[str, ...], now: datetime) -> StepOutcome:
+    """Make the remediation roles (RemediationRole, and UndoRole when configured) unusable: attach `AegisHalted`
+    (every session denied everything, for as long as the halt lasts) and `AegisDenyOlderSessions` (every session
+    issued before now denied everything, for good).
 
     The deny-older policy alone is not enough while halted: a provider token Token Vault handed out before the
     trigger can still be exchanged for a fresh session, issued after the cutoff. The deny-older policy is what
-    stays after a re-arm, so that no session of before the incident comes back to life. Both are attempted
-    whatever happens to the other.
+    stays after a re-arm, so that no session of before the incident comes back to life. `AegisHalted` goes on every
+    role first (it alone stops a session at once), and every attachment is attempted whatever happens to the others.
     """
     step = "deny_remediation_sessions"
-    details: dict[str, Any] = {"role_name": role_name}
+    details: dict[str, Any] = {"role_names": list(role_names)}
     failures: list[str] = []
-    try:
-        iam.put_role_policy(
-            RoleName=role_name, PolicyName=HALTED_POLICY_NAME, PolicyDocument=json.dumps(halted_policy_document())
-        )
-        details["halted_policy_name"] = HALTED_POLICY_NAME
-    except Exception as error:
-        failures.append(f"could not attach {HALTED_POLICY_NAME} to {role_name}: {describe_error(error)}")
-    try:
-        cutoff = now.strftime(ISO_SECONDS)
-        previous = _current_cutoff(iam, role_name)
+    halted: list[str] = []
+    for role_name in role_names:
+        try:
+            iam.put_role_policy(
+                RoleName=role_name, PolicyName=HALTED_POLICY_NAME, PolicyDocument=json.dumps(halted_policy_document())
+            )
+            halted.append(role_name)
+        except Exception as error:
+            failures.append(f"could not attach {HALTED_POLICY_NAME} to {role_name}: {describe_error(error)}")
+    details["halted_policy_name"] = HALTED_POLICY_NAME
+    details["halted_roles"] = halted
+    cutoff = session_cutoff(now)
+    for role_name in role_names:
+        try:
+            previous = _current_cutoff(iam, role_name)
+        except Exception:
+            # Unreadable: write ours. Moving a cutoff back is impossible only if we can read it first, and a
+            # missing deny would be worse than a shorter one.
+            previous = None
         if previous is not None and previous > cutoff:
             # The timestamp only ever moves forward: of two concurrent triggers, the later instant wins whatever
             # the write order.
             cutoff = previous
-        document = deny_policy_document(cutoff)
-        iam.put_role_policy(RoleName=role_name, PolicyName=DENY_POLICY_NAME, PolicyDocument=json.dumps(document))
-        details.update(policy_name=DENY_POLICY_NAME, sessions_issued_before=cutoff)
-    except Exception as error:
-        failures.append(f"could not attach {DENY_POLICY_NAME} to {role_name}: {describe_error(error)}")
+    denied: list[str] = []
+    document = json.dumps(deny_policy_document(cutoff))
+    for role_name in role_names:
+        try:
+            iam.put_role_policy(RoleName=role_name, PolicyName=DENY_POLICY_NAME, PolicyDocument=document)
+            denied.append(role_name)
+        except Exception as error:
+            failures.append(f"could not attach {DENY_POLICY_NAME} to {role_name}: {describe_error(error)}")
+    details.update(policy_name=DENY_POLICY_NAME, sessions_issued_before=cutoff, denied_roles=denied)
     if failures:
         return StepOutcome(step=step, ok=False, reason="; ".join(failures), details=details)
+    names = " and ".join(role_names)
     return StepOutcome(
         step=step,
         ok=True,
         reason=(
-            f"{role_name} denies every session until re-armed ({HALTED_POLICY_NAME}) and every session issued "
-            f"before {details['sessions_issued_before']} for good ({DENY_POLICY_NAME})"
+            f"{names} deny every session until re-armed ({HALTED_POLICY_NAME}) and every session issued "
+            f"before {cutoff} for good ({DENY_POLICY_NAME})"
         ),
         details=details,
     )
 
 
-def lift_halted_policy(iam: Any, role_name: str) -> StepOutcome:
-    """Delete `AegisHalted` from RemediationRole (re-arm). `AegisDenyOlderSessions` stays."""
+def lift_halted_policy(iam: Any, role_names: tuple[str, ...]) -> StepOutcome:
+    """Delete `AegisHalted` from every remediation role (re-arm). `AegisDenyOlderSessions` stays."""
     step = "lift_halted_policy"
-    details = {"role_name": role_name, "policy_name": HALTED_POLICY_NAME}
-    try:
-        iam.delete_role_policy(RoleName=role_name, PolicyName=HALTED_POLICY_NAME)
-    except Exception as error:
-        if isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") == "NoSuchEntity":
-            return StepOutcome(
-                step=step, ok=True, reason=f"{role_name} carried no {HALTED_POLICY_NAME}", details=details
+    details: dict[str, Any] = {"role_names": list(role_names), "policy_name": HALTED_POLICY_NAME}
+    lifted: list[str] = []
+    absent: list[str] = []
+    failures: list[str] = []
+    for role_name in role_names:
+        try:
+            iam.delete_role_policy(RoleName=role_name, PolicyName=HALTED_POLICY_NAME)
+            lifted.append(role_name)
+        except Exception as error:
+            if isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") == "NoSuchEntity":
+                absent.append(role_name)
+                continue
+            failures.append(
+                f"could not remove {HALTED_POLICY_NAME} from {role_name}, which still denies every session: "
+                + describe_error(error)
             )
-        return StepOutcome(
-            step=step,
-            ok=False,
-            reason=f"could not remove {HALTED_POLICY_NAME} from {role_name}, which still denies every session: "
-            + describe_error(error),
-            details=details,
+    details.update(lifted=lifted, absent=absent)
+    if failures:
+        return StepOutcome(step=step, ok=False, reason="; ".join(failures), details=details)
+    parts = []
+    if lifted:
+        parts.append(
+            f"removed {HALTED_POLICY_NAME} from {' and '.join(lifted)}; sessions issued before the trigger stay denied"
         )
-    return StepOutcome(
-        step=step,
-        ok=True,
-        reason=f"removed {HALTED_POLICY_NAME} from {role_name}; sessions issued before the trigger stay denied",
-        details=details,
-    )
+    if absent:
+        parts.append(f"{' and '.join(absent)} carried no {HALTED_POLICY_NAME}")
+    return StepOutcome(step=step, ok=True, reason="; ".join(parts), details=details)
 
 
 def halted_policy_document() -> dict[str, Any]:

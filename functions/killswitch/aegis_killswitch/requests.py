@@ -1,8 +1,9 @@
-"""The two ways to ask: a direct invocation event, and the JSON body of an HTTP call. Both are untrusted input."""
+"""The ways to ask: a direct invocation event, the JSON body of an HTTP call, and the Step Functions status change
+EventBridge delivers when a mission's execution ends. All are untrusted input."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -71,3 +72,54 @@ class RearmBody(BaseModel):
     @classmethod
     def _refuse_credentials(cls, value: str) -> str:
         return _no_secret(value)
+
+
+# EventBridge's event for a Standard workflow's execution status change (source aws.states).
+STATUS_CHANGE_SOURCE = "aws.states"
+STATUS_CHANGE_DETAIL_TYPE = "Step Functions Execution Status Change"
+TERMINAL_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+_EXECUTION_ARN = r"^arn:aws[\w-]*:states:[\w-]+:\d{12}:execution:[^\s:]+:[^\s:]+$"
+
+
+def is_status_change(event: Any) -> bool:
+    return (
+        isinstance(event, dict)
+        and event.get("source") == STATUS_CHANGE_SOURCE
+        and event.get("detail-type") == STATUS_CHANGE_DETAIL_TYPE
+    )
+
+
+class ExecutionStatusDetail(BaseModel):
+    """The part of the status change the purge needs; EventBridge sends more (dates, input, output), ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    # EventBridge spells the fields in camelCase.
+    executionArn: str = Field(pattern=_EXECUTION_ARN)
+    stateMachineArn: str = Field(min_length=1)
+    status: Literal["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]
+
+
+class ExecutionEnded(BaseModel):
+    """A mission's execution reached a terminal status (template.yaml, MissionEndedRule)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    source: Literal["aws.states"]
+    detail_type: Literal["Step Functions Execution Status Change"] = Field(alias="detail-type")
+    detail: ExecutionStatusDetail
+
+    @classmethod
+    def parse(cls, event: Any, state_machine_arn: str) -> ExecutionEnded:
+        """The event, if it is the end of an execution of `state_machine_arn`; InvalidKillSwitchRequest otherwise
+        (another state machine's execution is never this function's to purge)."""
+        try:
+            ended = cls.model_validate(event)
+        except ValidationError as error:
+            raise InvalidKillSwitchRequest.from_validation(error) from None
+        if ended.detail.stateMachineArn != state_machine_arn:
+            raise InvalidKillSwitchRequest("the status change is of another state machine than the mission's")
+        prefix = state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":"
+        if not ended.detail.executionArn.startswith(prefix):
+            raise InvalidKillSwitchRequest("the execution is not one of the mission state machine")
+        return ended

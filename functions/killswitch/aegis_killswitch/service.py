@@ -1,11 +1,17 @@
-"""Trigger and re-arm: each step runs whatever happened to the ones before it, and each is audited.
+"""Trigger, re-arm and the purge of an ended execution's handoffs: each step runs whatever happened to the ones before
+it, and each is audited.
 
-Trigger order (issue 7): halt flag, scan rules, running missions and their waiting approvals, Auth0 sessions and
-refresh tokens of the approvers (and their Token Vault access), then RemediationRole's two deny policies:
-`AegisHalted` (no session at all while halted, not even one issued after the trigger from a provider token handed
-out before it) and `AegisDenyOlderSessions` (no session issued before the trigger, ever).
+Trigger order: the halt flag; at once the two deny policies of the remediation roles (RemediationRole, and UndoRole
+when configured), the only stop AWS itself enforces: `AegisHalted` (no session at all while halted, not even one
+issued after the trigger from a provider token handed out before it) and `AegisDenyOlderSessions` (no session issued
+before the trigger, ever); then the scan rules, the running missions and their waiting approvals, every sealed
+approval nobody consumed; and last the Auth0 Management API calls (sessions and refresh tokens of the approvers, their
+Token Vault access). Auth0 comes last because it can hang: every AWS-side stop is in place before the first call to it.
 Re-arm: release the flag, re-enable the rules, unblock the approvers the kill switch blocked, remove `AegisHalted`.
 Re-arm restores no revoked credential and keeps the deny-older-sessions policy: every new mission gets a new session.
+
+When a mission's execution ends (succeeded, failed, timed out or stopped by hand), EventBridge hands the kill
+switch the status change and the handoffs that execution left behind are purged (`purge_ended_execution`).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from aegis_killswitch.auth0_steps import (
     revoke_approver_sessions,
     unblock_approvers,
 )
+from aegis_killswitch.handoffs import HandoffPurger, PurgeResult
 from aegis_killswitch.report import KillSwitchReport, Operation, StepOutcome, describe_error
 from aegis_killswitch.settings import KillSwitchSettings
 
@@ -46,6 +53,7 @@ class KillSwitchClients:
     stepfunctions: Any
     iam: Any
     auth0_management: Callable[[], Auth0Management]
+    handoff_table: Any
 
 
 def utc_now() -> datetime:
@@ -81,6 +89,14 @@ class KillSwitch:
             self._step(
                 operation_id,
                 "trigger",
+                "deny_remediation_sessions",
+                # The cutoff is read when the policies are attached, not when the trigger started: a session issued
+                # while the flag was being set (an executor that passed its halt check just before) is denied too.
+                lambda: aws_steps.deny_remediation_sessions(clients.iam, settings.remediation_role_names, self.clock()),
+            ),
+            self._step(
+                operation_id,
+                "trigger",
                 "disable_rules",
                 lambda: aws_steps.set_rules_enabled(clients.events, settings.rule_names, enabled=False),
             ),
@@ -97,6 +113,7 @@ class KillSwitch:
                     ),
                 ),
             ),
+            self._step(operation_id, "trigger", "purge_handoffs", self._purge_every_handoff),
             self._step(
                 operation_id,
                 "trigger",
@@ -113,14 +130,6 @@ class KillSwitch:
                     settings.token_vault_connection,
                     lambda subs: halt.remember_blocked_approvers(clients.control_table, subs),
                 ),
-            ),
-            self._step(
-                operation_id,
-                "trigger",
-                "deny_remediation_sessions",
-                # The cutoff is read when the policies are attached, not when the trigger started: a session issued
-                # while the earlier steps ran (an executor that passed its halt check just before) is denied too.
-                lambda: aws_steps.deny_remediation_sessions(clients.iam, settings.remediation_role_name, self.clock()),
             ),
         ]
         return self._finish(
@@ -196,15 +205,62 @@ class KillSwitch:
         )
 
     def _lift_halted_policy(self) -> StepOutcome:
-        # RemediationRole becomes usable again only once the flag reads released: a re-arm whose first step failed
-        # must not leave the role open while every function still sees the halt.
+        # The remediation roles become usable again only once the flag reads released: a re-arm whose first step
+        # failed must not leave them open while every function still sees the halt.
+        roles = self.settings.remediation_role_names
         if halt.is_engaged(self.clients.control_table):
             return StepOutcome(
                 step="lift_halted_policy",
                 ok=False,
-                reason=f"the halt flag is still engaged, so {aws_steps.HALTED_POLICY_NAME} stays on RemediationRole",
+                reason=(
+                    f"the halt flag is still engaged, so {aws_steps.HALTED_POLICY_NAME} stays on {' and '.join(roles)}"
+                ),
             )
-        return aws_steps.lift_halted_policy(self.clients.iam, self.settings.remediation_role_name)
+        return aws_steps.lift_halted_policy(self.clients.iam, roles)
+
+    def _purge_every_handoff(self) -> StepOutcome:
+        return _purge_outcome("purge_handoffs", HandoffPurger(self.clients.handoff_table).everything())
+
+    # ------------------------------------------------------------------------------------------- ended executions
+
+    def purge_ended_execution(self, execution_arn: str, status: str) -> StepOutcome:
+        """Delete the handoffs an ended execution left behind (an approval sealed after its change was given up:
+        stopped by hand, a heartbeat timeout after sealing, a failure before the executor consumed it).
+
+        Audited in the mission's own trail when something was purged or the purge failed; an execution that left
+        nothing behind (the usual case) adds no record.
+        """
+        mission_id = execution_arn.rsplit(":", 1)[-1]
+        try:
+            outcome = _purge_outcome(
+                "purge_handoffs", HandoffPurger(self.clients.handoff_table).of_execution(execution_arn)
+            )
+        except Exception as error:
+            outcome = StepOutcome(
+                step="purge_handoffs",
+                ok=False,
+                reason=f"could not purge the handoffs of {execution_arn}: {describe_error(error)}",
+            )
+        details = {**outcome.details, "execution_arn": execution_arn, "status": status}
+        if outcome.ok:
+            logger.info("handoffs of an ended execution purged", extra=details)
+        else:
+            logger.error("purging the handoffs of an ended execution FAILED", extra={**details, "why": outcome.reason})
+        if not outcome.ok or outcome.details.get("found"):
+            try:
+                self._audit.append(
+                    mission_id,
+                    "handoff.purged",
+                    "ok" if outcome.ok else "failed",
+                    reason=outcome.reason,
+                    **details,
+                )
+            except Exception as error:
+                logger.error(
+                    "handoff purge audit write failed",
+                    extra={"mission_id": mission_id, "reason": describe_error(error)},
+                )
+        return outcome.model_copy(update={"details": details})
 
     def _shared_management_client(self) -> Callable[[], Auth0Management]:
         """One Management API client (so one client-credentials token) per operation, created on first use."""
@@ -301,3 +357,15 @@ class KillSwitch:
                 "mission audit write failed",
                 extra={"operation_id": operation_id, "mission_id": mission_id, "reason": describe_error(error)},
             )
+
+
+def _purge_outcome(step: str, result: PurgeResult) -> StepOutcome:
+    details = {"found": result.found, "deleted": result.deleted}
+    if not result.ok:
+        return StepOutcome(
+            step=step,
+            ok=False,
+            reason=f"{len(result.left)} of {result.found} unconsumed handoffs could not be deleted (throttled)",
+            details={**details, "left": list(result.left)},
+        )
+    return StepOutcome(step=step, ok=True, reason=f"purged {result.found} unconsumed handoffs", details=details)

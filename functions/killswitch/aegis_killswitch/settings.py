@@ -28,6 +28,10 @@ class KillSwitchSettings:
     token_vault_connection: str
     remediation_role_name: str
     killswitch_audience: str
+    # Sealed approvals: the trigger purges every one, the end of an execution purges that execution's.
+    handoff_table: str
+    # Empty when the deployment has no undo connection (and so no UndoRole).
+    undo_role_name: str = ""
 
     @classmethod
     def from_env(cls) -> Self:
@@ -52,6 +56,8 @@ class KillSwitchSettings:
             token_vault_connection=os.environ.get("TOKEN_VAULT_CONNECTION", "").strip(),
             remediation_role_name=env("REMEDIATION_ROLE_NAME"),
             killswitch_audience=env("KILLSWITCH_AUDIENCE"),
+            handoff_table=env("HANDOFF_TABLE"),
+            undo_role_name=os.environ.get("UNDO_ROLE_NAME", "").strip(),
         )
 
     @property
@@ -62,3 +68,8 @@ class KillSwitchSettings:
     @property
     def rule_names(self) -> tuple[str, ...]:
         return (self.schedule_rule_name, self.scan_rule_name)
+
+    @property
+    def remediation_role_names(self) -> tuple[str, ...]:
+        """Every role a halt denies: RemediationRole, and UndoRole when the deployment has one."""
+        return tuple(name for name in (self.remediation_role_name, self.undo_role_name) if name)

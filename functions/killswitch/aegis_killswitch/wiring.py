@@ -27,6 +27,7 @@ def build_kill_switch(settings: KillSwitchSettings, *, http: httpx.Client | None
         stepfunctions=boto3.client("stepfunctions"),
         iam=boto3.client("iam"),
         auth0_management=management,
+        handoff_table=dynamodb.Table(settings.handoff_table),
     )
     return KillSwitch(settings, clients)
 

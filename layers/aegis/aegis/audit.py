@@ -1,16 +1,27 @@
 """The append-only audit trail: one item per event, written with a condition so nothing is ever overwritten.
 
 Details are checked for secret-shaped values before writing: the audit trail must be safe to show anyone.
+
+Items are keyed by mission (`mission_id`, `seq`). A record about one change (its details name a `change_id` of the
+catalogue's form) also carries that id as a top-level attribute, so the Audit table's `ByChange` index (`change_id`,
+`seq`) finds every record of a change across missions: the validator looks there for the `executor.applied`
+record an undo must name. The index is eventually consistent; the executor's drift check stays the backstop.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from aegis.catalogue.base import CHANGE_ID_PATTERN
 from aegis.models import canonical_json, sha256_hex
 from aegis.secrets_guard import refuse_secrets
+
+# The Audit table's global secondary index over the records of one change (template.yaml, AuditTable).
+CHANGE_INDEX = "ByChange"
+CHANGE_ATTRIBUTE = "change_id"
 
 
 class AuditLog:
@@ -29,6 +40,9 @@ class AuditLog:
             "outcome": outcome,
             "details": canonical_json(details),
         }
+        change_id = details.get(CHANGE_ATTRIBUTE)
+        if isinstance(change_id, str) and re.fullmatch(CHANGE_ID_PATTERN, change_id):
+            item[CHANGE_ATTRIBUTE] = change_id
         refuse_secrets(details, where=f"audit[{action}]")
         item["checksum"] = sha256_hex(canonical_json({k: v for k, v in item.items() if k != "checksum"}))
         self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(seq)")
@@ -47,4 +61,20 @@ def read_trail(table: Any, mission_id: str) -> list[dict[str, Any]]:
         items.extend(page.get("Items", []))
         if "LastEvaluatedKey" not in page:
             return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def change_trail(table: Any, change_id: str) -> list[dict[str, Any]]:
+    """Every audit item about one change, in any mission, oldest first (through the ByChange index)."""
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {
+        "IndexName": CHANGE_INDEX,
+        "KeyConditionExpression": "change_id = :c",
+        "ExpressionAttributeValues": {":c": change_id},
+    }
+    while True:
+        page = table.query(**kwargs)
+        items.extend(page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return sorted(items, key=lambda item: str(item["seq"]))
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -52,6 +52,13 @@ class Finding(Frozen):
     def finding_id(self) -> str:
         return "f-" + sha256_hex(canonical_json([self.check_id, self.resource_arn]))[:16]
 
+    def json_identifiers(self) -> dict[str, Any]:
+        """Where the evidence holds resource names, as the finding's check declares them: the secret guard keeps a
+        name there that fits AWS's character set for it, whatever it looks like (`aegis.secrets_guard`)."""
+        from aegis.checks.base import evidence_identifiers  # the checks import this module
+
+        return {f"evidence.{path}": shape for path, shape in evidence_identifiers(self.check_id).items()}
+
 
 class ScanError(Frozen):
     """A check (or a collector feeding it) that could not finish; the rest of the scan goes on."""

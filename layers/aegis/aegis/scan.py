@@ -6,7 +6,10 @@ mode); a check that still fails, or whose collector fails, becomes a `ScanError`
 the exception class) and the rest of the scan goes on.
 
 What leaves the scanner is plain data: of the resources' tags only `aegis:exempt` is kept, and any kept string that
-looks like a credential is replaced by `<withheld>` with a note saying where (never what) in `withheld`.
+looks like a credential is replaced by `<withheld>` with a note saying where (never what, nor a dict key) in
+`withheld`. Resource identifiers are not credentials, whatever they look like: a whole ARN, and a name where the
+check declares one (`CheckMetadata.evidence_identifiers`) that fits AWS's character set for it, are kept, so that a
+resource named like a key still gets its change.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import re
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -26,7 +28,7 @@ from aegis.checks.base import WITHHELD
 from aegis.collectors import GLOBAL_REGION, Clients, Collectors, Inventory
 from aegis.collectors.base import error_name
 from aegis.models import Finding, Frozen, ScanError
-from aegis.secrets_guard import secret_kind
+from aegis.secrets_guard import secret_kind, withhold_secrets
 
 _REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$")
 _GLOBAL_SERVICES = frozenset({"iam", "s3", "s3control"})
@@ -121,6 +123,7 @@ def run_scan(
     kept: list[Finding] = []
     withheld: list[WithheldValue] = []
     for finding in findings:
+        # Every check builds a well-formed ARN, which is never secret-shaped; only a malformed one can be.
         if secret_kind(finding.resource_arn):
             errors.append(
                 ScanError(
@@ -196,26 +199,17 @@ def _withhold_secrets(finding: Finding) -> tuple[Finding, list[WithheldValue]]:
     for key, value in finding.tags.items():
         kind = secret_kind(value)
         if kind:
+            # Only `aegis:exempt` is kept (`kept_tags`): the key is ours, not the resource's.
             note(f"tags.{key}", kind)
         tags[key] = WITHHELD if kind else value
-    evidence = _scrub(finding.evidence, "evidence", note)
+    evidence, withheld = withhold_secrets(
+        finding.evidence, "evidence", identifiers=CHECKS[finding.check_id].METADATA.identifier_shapes()
+    )
+    for field, kind in withheld:
+        note(field, kind)
     if not notes:
         return finding, notes
     return finding.model_copy(update={"tags": tags, "evidence": evidence}), notes
-
-
-def _scrub(value: Any, where: str, note: Any) -> Any:
-    if isinstance(value, str):
-        kind = secret_kind(value)
-        if kind:
-            note(where, kind)
-            return WITHHELD
-        return value
-    if isinstance(value, dict):
-        return {key: _scrub(item, f"{where}.{key}", note) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_scrub(item, f"{where}[{index}]", note) for index, item in enumerate(value)]
-    return value
 
 
 def _with_remediation(finding: Finding, config: PlanConfig, errors: list[ScanError]) -> Finding:

@@ -4,5 +4,7 @@
 - `aegis_auth.jwt_verify`: RS256 JWT verification against the provider's JWKS.
 - `aegis_auth.rar`: the aegis-change authorization_details and the digest check ("approve X, execute X").
 - `aegis_auth.handoff`: sealing a token response for one execution and change, and consuming it once.
+- `aegis_auth.handoff_table`: the Handoff table's key and index names (for the kill switch's purge).
+- `aegis_auth.log_levels`: library loggers held at WARNING, so that no log level makes them write a credential.
 - `aegis_auth.errors`: the named errors of all of the above.
 """

@@ -6,7 +6,14 @@ Functions only ever sees the random `handoff_id`.
 
 The executor *consumes* it exactly once: a conditional DeleteItem returns and removes the item in one step (a second
 consumer gets HandoffAlreadyConsumed), then KMS decrypts the data key only under the encryption context the executor
-expects (another execution or another change → HandoffContextMismatch).
+expects (another execution or another change → HandoffContextMismatch). DeleteItem with `ReturnValues=ALL_OLD` is the
+only call the executor's role may make on the table (an IAM condition on `dynamodb:ReturnValues`): no GetItem, no
+delete that returns nothing. On its paths that end before consuming (the kill switch engaged, the
+provider unusable) it *discards* the handoff with the same call, without opening it.
+
+Handoffs nobody consumed are purged by the kill switch (`aegis_killswitch.handoffs`), which finds them through the
+`EXECUTION_INDEX` global secondary index: it projects the keys only (`handoff_id`, `execution_arn`), so the purger
+never reads a ciphertext.
 
 Why envelope encryption rather than KMS Encrypt of the token response itself: KMS Encrypt takes at most 4096 bytes
 and a token response with an ID token and a Rich Authorization Request access token can exceed that. The data key
@@ -37,6 +44,16 @@ from aegis_auth.errors import (
     HandoffError,
     HandoffExpired,
 )
+from aegis_auth.handoff_table import EXECUTION_ATTRIBUTE, EXECUTION_INDEX, HANDOFF_KEY
+
+__all__ = [
+    "EXECUTION_ATTRIBUTE",
+    "EXECUTION_INDEX",
+    "HANDOFF_KEY",
+    "HandoffStore",
+    "OpenedHandoff",
+    "encryption_context",
+]
 
 Clock = Callable[[], float]
 
@@ -185,6 +202,31 @@ class HandoffStore:
             expires_at=expires_at,
             token_response=token_response,
         )
+
+    def discard(self, handoff_id: str, *, execution_arn: str) -> bool:
+        """Delete this execution's handoff unopened (the executor, on a path that ends before consuming it).
+
+        True if a handoff was deleted; False if none was left (consumed, purged, expired, or of another execution).
+        The call is the consume call, ReturnValues=ALL_OLD included, because that is the only DeleteItem the
+        executor's role is allowed; what it returns is dropped here without being opened.
+        """
+        if not isinstance(handoff_id, str) or not handoff_id or not execution_arn:
+            return False
+        try:
+            response = self._table.delete_item(
+                Key={HANDOFF_KEY: handoff_id},
+                ConditionExpression="attribute_exists(handoff_id) AND #kind = :approval AND #execution = :execution",
+                ExpressionAttributeNames={"#kind": "kind", "#execution": EXECUTION_ATTRIBUTE},
+                ExpressionAttributeValues={":approval": KIND_APPROVAL, ":execution": execution_arn},
+                ReturnValues="ALL_OLD",
+            )
+        except ClientError as exc:
+            if _error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        deleted = bool(response.get("Attributes"))
+        del response
+        return deleted
 
     def _open(self, item: Mapping[str, Any], context: dict[str, str], handoff_id: str) -> dict[str, Any]:
         blob = _as_bytes(item.get("ciphertext"))

@@ -3,7 +3,8 @@
 The rules are deliberately narrow: RS256 only; exactly one key, the one the token's `kid` names in the provider's
 JWKS (refetched once when the kid is unknown, for key rotation); `iss` always equal to the provider's issuer; `aud`
 always checked (a token's `aud` may be a list); `exp`, `iat`, `iss`, `aud` and `sub` required; a small leeway.
-Time checks use an injectable clock, so tests can move time without sleeping.
+ID tokens for several audiences must name us in `azp`; `require_authorized_party` checks which client an access token
+was issued to. Time checks use an injectable clock, so tests can move time without sleeping.
 """
 
 from __future__ import annotations
@@ -173,6 +174,24 @@ class TokenVerifier:
             raise TokenInvalid("token rejected: sub is not a non-empty string")
         return dict(claims)
 
+    def verify_id_token(self, token: str, client_id: str, *, access_token: str | None = None) -> dict[str, Any]:
+        """Verify an ID token issued to `client_id` and return its claims (OpenID Connect Core §3.1.3.7).
+
+        Beyond `verify` with `client_id` as the audience: an ID token naming several audiences must name the one it
+        was issued to in `azp`, and an `azp` that is present must be `client_id`. Otherwise a token issued to another
+        client, which merely lists ours among its audiences, would pass as ours.
+        """
+        if not isinstance(client_id, str) or not client_id:
+            raise ValueError("client_id is required")
+        claims = self.verify(token, client_id, access_token=access_token)
+        audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+        azp = claims.get("azp")
+        if azp is None and len(set(audiences)) > 1:
+            raise TokenInvalid("token rejected: an ID token for several audiences names no azp")
+        if azp is not None and azp != client_id:
+            raise TokenInvalid("token rejected: the ID token's azp is another client")
+        return claims
+
     @staticmethod
     def _header(token: str) -> dict[str, Any]:
         try:
@@ -212,6 +231,25 @@ class TokenVerifier:
             raise TokenInvalid("token rejected: issued in the future")
         if nbf is not None and nbf > now + self._leeway:
             raise TokenInvalid("token rejected: not yet valid")
+
+
+AUTHORIZED_PARTY_CLAIMS = ("azp", "client_id")
+
+
+def require_authorized_party(claims: Mapping[str, Any], client_id: str) -> None:
+    """Raise TokenInvalid unless the verified access token was issued to `client_id`.
+
+    Auth0 names the client a token was issued to in `azp`; RFC 9068 access tokens name it in `client_id`. At least
+    one must be present, and every one present must be `client_id`: an audience check alone accepts a token any
+    client of the tenant obtained for the same API.
+    """
+    if not isinstance(client_id, str) or not client_id:
+        raise ValueError("client_id is required")
+    named = [claims[name] for name in AUTHORIZED_PARTY_CLAIMS if name in claims]
+    if not named:
+        raise TokenInvalid("token rejected: it names no authorized party (azp or client_id)")
+    if any(value != client_id for value in named):
+        raise TokenInvalid("token rejected: it was issued to another client (azp or client_id)")
 
 
 def _numeric(claims: Mapping[str, Any], name: str) -> float | None:

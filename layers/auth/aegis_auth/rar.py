@@ -76,29 +76,33 @@ def carried_digests(details: Any, details_type: str = AEGIS_CHANGE_DETAILS_TYPE)
 
 
 def require_change_digest(details: Any, digest: str, details_type: str = AEGIS_CHANGE_DETAILS_TYPE) -> None:
-    """Raise ApprovalMismatch unless `details` grants our type and every such object carries exactly `digest`."""
+    """Raise ApprovalMismatch unless `details` holds exactly one object of `details_type`, and it carries `digest`.
+
+    Exactly one, because that is what the approval asks for (`change_authorization_details`): a grant holding a second
+    object of our type approves something the approver was not shown as this one change, even when both carry the
+    same digest. Objects of other types are not ours to judge and are left alone."""
     digests = carried_digests(details, details_type)
     if not digests:
         raise ApprovalMismatch("the granted authorization_details hold no aegis-change object")
-    if any(value != digest for value in digests):
+    if len(digests) > 1:
+        raise ApprovalMismatch(
+            f"the granted authorization_details hold {len(digests)} aegis-change objects; exactly one is allowed"
+        )
+    if digests[0] != digest:
         raise ApprovalMismatch("the granted authorization_details carry another change digest")
 
 
 def require_granted_digest(
-    token_response: Mapping[str, Any],
     access_claims: Mapping[str, Any],
     digest: str,
     details_type: str = AEGIS_CHANGE_DETAILS_TYPE,
 ) -> None:
-    """Check every grant the provider stated: the access token's `authorization_details` claim (RFC 9396 §9.2) and
-    the token response's `authorization_details` (§7). At least one must be present and all present must carry
-    `digest`."""
-    sources = [
-        source.get("authorization_details")
-        for source in (access_claims, token_response)
-        if source.get("authorization_details") is not None
-    ]
-    if not sources:
-        raise ApprovalMismatch("neither the access token nor the token response states authorization_details")
-    for details in sources:
-        require_change_digest(details, digest, details_type)
+    """Check the grant the verified access token states in its own `authorization_details` claim (RFC 9396 §9.2).
+
+    The token response's `authorization_details` (§7) is never consulted, not even as a fallback: it is not signed,
+    so whoever could write the response (or a sealed handoff) could state any grant there, while the claim is covered
+    by the provider's signature and is what the token actually carries to Token Vault."""
+    details = access_claims.get("authorization_details")
+    if details is None:
+        raise ApprovalMismatch("the access token states no authorization_details")
+    require_change_digest(details, digest, details_type)

@@ -19,7 +19,10 @@ SUPPORTED_GRANTS = (CLIENT_CREDENTIALS_GRANT, REFRESH_TOKEN_GRANT, CIBA_GRANT, T
 
 AEGIS_CHANGE_TYPE = "urn:auth0:schemas:authorization-details:v1:aegis-change"
 DEFAULT_API_AUDIENCE = "https://aegis.local/api"
-DEFAULT_APP_CLIENT_ID = "aegis-app-client"
+# One application per trust domain: the approval function's (CIBA only) and the executor's (the API's Custom API
+# Client: Token Vault exchange only). Neither can do the other's part.
+DEFAULT_APPROVAL_CLIENT_ID = "aegis-approval-app"
+DEFAULT_EXECUTOR_CLIENT_ID = "aegis-executor-app"
 DEFAULT_M2M_CLIENT_ID = "aegis-killswitch-m2m"
 DEFAULT_OPERATOR_CLIENT_ID = "aegis-killswitch-operator"
 DEFAULT_KILLSWITCH_AUDIENCE = "https://aegis.local/killswitch"
@@ -29,7 +32,11 @@ REARM_SCOPE = "aegis:rearm"
 DEFAULT_APPROVER_SUB = "auth0|aegis-approver"
 DEFAULT_SECOND_USER_SUB = "auth0|aegis-observer"
 DEFAULT_CONNECTION = "aws-remediation"
-DEFAULT_PROVIDER_AUDIENCE = "sts.amazonaws.com"
+# The provider's client behind each connection: RemediationRole and UndoRole each trust one audience, never a
+# generic one such as sts.amazonaws.com.
+DEFAULT_PROVIDER_AUDIENCE = "aegis-remediation"
+DEFAULT_UNDO_CONNECTION = "aws-remediation-undo"
+DEFAULT_UNDO_PROVIDER_AUDIENCE = "aegis-undo"
 
 # The Management API scopes the kill switch needs (see the scope column of the reference).
 KILLSWITCH_MANAGEMENT_SCOPES = (
@@ -120,6 +127,14 @@ class ConnectionConfig(_Frozen):
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$")
     provider_audience: str = Field(min_length=1)
+    # The identity provider whose tokens the connection holds; connections naming the same provider share its
+    # issuer and signing keys (two clients of one provider). Defaults to a provider of the connection's own.
+    provider: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$")
+
+    @property
+    def provider_name(self) -> str:
+        return self.provider or self.name
+
     provider_token_lifetime_seconds: int = Field(default=3600, ge=60)
     strategy: str = "oidc"
 
@@ -183,7 +198,8 @@ class EmulatorConfig(_Frozen):
         cls,
         *,
         api_audience: str = DEFAULT_API_AUDIENCE,
-        app_client_id: str = DEFAULT_APP_CLIENT_ID,
+        approval_client_id: str = DEFAULT_APPROVAL_CLIENT_ID,
+        executor_client_id: str = DEFAULT_EXECUTOR_CLIENT_ID,
         m2m_client_id: str = DEFAULT_M2M_CLIENT_ID,
         operator_client_id: str = DEFAULT_OPERATOR_CLIENT_ID,
         killswitch_audience: str = DEFAULT_KILLSWITCH_AUDIENCE,
@@ -191,18 +207,36 @@ class EmulatorConfig(_Frozen):
         second_user_sub: str = DEFAULT_SECOND_USER_SUB,
         connection: str = DEFAULT_CONNECTION,
         provider_audience: str = DEFAULT_PROVIDER_AUDIENCE,
+        undo_connection: str | None = DEFAULT_UNDO_CONNECTION,
+        undo_provider_audience: str = DEFAULT_UNDO_PROVIDER_AUDIENCE,
         app_auth_method: Literal["client_secret_post", "client_secret_basic"] | None = None,
     ) -> EmulatorConfig:
-        """The AegisCloud tenant: the app client used by approval and executor, the kill switch's M2M
-        client (client credentials on the Management API), the Aegis API with the aegis-change RAR type, the
-        kill switch's API with its halt and re-arm scopes and an operator client granted both (the caller of
-        `POST /kill` and `POST /rearm`), an approver with a connected AWS account and a second user without one."""
+        """The AegisCloud tenant: the approval application (CIBA only) and the executor application (the Aegis
+        API's Custom API Client, Token Vault exchange only), the kill switch's M2M client (client credentials on
+        the Management API), the Aegis API with the aegis-change RAR type, the kill switch's API with its halt and
+        re-arm scopes and an operator client granted both (the caller of `POST /kill` and `POST /rearm`), the
+        remediation connection and (unless `undo_connection` is None) the undo connection, two clients of one
+        provider, an approver with an account on both and a second user without one."""
+        connections = [ConnectionConfig(name=connection, provider_audience=provider_audience)]
+        if undo_connection is not None:
+            connections.append(
+                ConnectionConfig(name=undo_connection, provider_audience=undo_provider_audience, provider=connection)
+            )
+        approver_accounts = tuple(
+            ConnectedAccountConfig(connection=c.name, scopes=("sts:AssumeRoleWithWebIdentity",)) for c in connections
+        )
         return cls(
             clients=(
                 ClientConfig(
-                    client_id=app_client_id,
-                    name="AegisCloud approval and executor",
-                    grant_types=(CIBA_GRANT, REFRESH_TOKEN_GRANT, TOKEN_VAULT_GRANT),
+                    client_id=approval_client_id,
+                    name="AegisCloud approval",
+                    grant_types=(CIBA_GRANT,),
+                    token_endpoint_auth_method=app_auth_method,
+                ),
+                ClientConfig(
+                    client_id=executor_client_id,
+                    name="AegisCloud executor (Custom API Client of the remediation API)",
+                    grant_types=(TOKEN_VAULT_GRANT,),
                     token_endpoint_auth_method=app_auth_method,
                 ),
                 ClientConfig(
@@ -224,7 +258,9 @@ class EmulatorConfig(_Frozen):
                     name="AegisCloud remediation API",
                     scopes=("remediate:approved_change",),
                     authorization_details_types=(AEGIS_CHANGE_TYPE,),
-                    token_exchange_client_ids=(app_client_id,),
+                    # Auth0's advice for the access-token exchange, and what the batch approvals assume.
+                    token_lifetime_seconds=600,
+                    token_exchange_client_ids=(executor_client_id,),
                 ),
                 ResourceServerConfig(
                     identifier=killswitch_audience,
@@ -237,11 +273,9 @@ class EmulatorConfig(_Frozen):
                     sub=approver_sub,
                     email="approver@aegis.local",
                     name="Aegis Approver",
-                    connected_accounts=(
-                        ConnectedAccountConfig(connection=connection, scopes=("sts:AssumeRoleWithWebIdentity",)),
-                    ),
+                    connected_accounts=approver_accounts,
                 ),
                 UserConfig(sub=second_user_sub, email="observer@aegis.local", name="Aegis Observer"),
             ),
-            connections=(ConnectionConfig(name=connection, provider_audience=provider_audience),),
+            connections=tuple(connections),
         )

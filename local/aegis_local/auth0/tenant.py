@@ -155,8 +155,12 @@ class Tenant:
         self._lock = threading.RLock()
         host = urlsplit(issuer).hostname or "localhost"
         self.keys = KeyRing(common_name=host)
+        # Connections of one provider share its keys (and issuer): two clients of the same identity provider.
+        providers: dict[str, KeyRing] = {}
         self.provider_keys = {
-            connection.name: KeyRing(common_name=f"{host} provider {connection.name}")
+            connection.name: providers.setdefault(
+                connection.provider_name, KeyRing(common_name=f"{host} provider {connection.provider_name}")
+            )
             for connection in config.connections
         }
         self._connections = {connection.name: connection for connection in config.connections}
@@ -220,7 +224,9 @@ class Tenant:
         return f"{self.issuer}userinfo"
 
     def provider_issuer(self, connection: str) -> str:
-        return f"{self.issuer}provider/{connection}/"
+        settings = self._connections.get(connection)
+        provider = settings.provider_name if settings is not None else connection
+        return f"{self.issuer}provider/{provider}/"
 
     def discovery(self) -> dict[str, Any]:
         rar_types = sorted(
@@ -502,7 +508,8 @@ class Tenant:
                 id_claims["name"] = user.name
             response["id_token"] = self.keys.sign(id_claims)
             self._record(response["id_token"])
-        if with_refresh and "offline_access" in scope:
+        # Auth0 issues a refresh token only to an application with the refresh-token grant (and offline_access).
+        if with_refresh and "offline_access" in scope and REFRESH_TOKEN_GRANT in client.grant_types:
             refresh_token = secrets.token_urlsafe(48)
             self._refresh_tokens[refresh_token] = RefreshTokenRecord(
                 token_id=f"rt_{secrets.token_hex(8)}",

@@ -1,6 +1,6 @@
 """Missions over the seeded vulnerable account with the real scanner, through the Lambda handlers: the exact plan,
-exemptions by tag, notify-only without a configured destination, and an interrupt in one invocation resumed in a
-fresh one from DynamoDB, whose re-scan verifies what was actually fixed."""
+exemptions by tag only where the deployment confirms them, notify-only without a configured destination, and an
+interrupt in one invocation resumed in a fresh one from DynamoDB, whose re-scan verifies what was actually fixed."""
 
 from __future__ import annotations
 
@@ -30,33 +30,49 @@ def test_the_plan_for_the_seeded_account_is_exactly_the_expected_changes(world: 
     assert outcome["status"] == "awaiting_approval"
     changes = execution_changes(world, outcome["execution_arn"])
     planned = {(c.check_id, c.resource_arn) for c in changes}
+    # The bastion's exemption tag is not confirmed by this deployment: it is planned like the others.
     expected = {
-        (check_id, arn)
-        for check_id, arn in world.seeded.expected_findings
-        if check_id not in NOTIFY_ONLY_UNCONFIGURED and arn not in world.seeded.exempt_expected
+        (check_id, arn) for check_id, arn in world.seeded.expected_findings if check_id not in NOTIFY_ONLY_UNCONFIGURED
     }
+    assert world.seeded.exempt_claimed <= {arn for _, arn in planned}
     assert planned == expected
     assert not {arn for _, arn in planned} & world.seeded.lookalikes
     assert len(changes) == len(planned)  # one change per finding, no duplicates
 
     mission = world.tables["Missions"].get_item(Key={"mission_id": outcome["mission_id"]})["Item"]
     assert mission["counts"]["findings"] == len(world.seeded.expected_findings)
-    assert mission["counts"]["exemptions"] == 1
+    assert mission["counts"]["exemptions"] == 0
     assert mission["counts"]["withheld"] == len(world.seeded.withheld_expected)
 
 
-def test_the_tagged_groups_are_exempt_withheld_or_simply_data(world: World) -> None:
+@pytest.mark.parametrize(
+    ("confirmation", "disposition", "reason"),
+    [
+        ("none", "dry-run", f"exemption claimed by tag, not confirmed: {EXEMPT_REASON}"),
+        ("trusted tags", "exempt", EXEMPT_REASON),
+        ("suppression", "suppressed", "bastion, confirmed in SEC-42"),
+    ],
+)
+def test_the_tagged_groups_are_exempt_only_when_confirmed_withheld_or_simply_data(
+    world: World, monkeypatch: pytest.MonkeyPatch, confirmation: str, disposition: str, reason: str
+) -> None:
+    groups = world.seeded.security_groups
+    arn = lambda name: f"arn:aws:ec2:{world.seeded.region}:{world.seeded.account_id}:security-group/{groups[name]}"  # noqa: E731
+    if confirmation == "trusted tags":
+        monkeypatch.setenv("TRUST_EXEMPTION_TAGS", "true")
+    if confirmation == "suppression":
+        suppression = {"check_id": "ec2-admin-port-open-ipv4", "resource_arn": arn("bastion"), "reason": reason}
+        monkeypatch.setenv("SUPPRESSIONS", json.dumps([suppression]))
     app = load_agent_app("agent_app_dry")
     outcome = app.scan_handler(scan_event(dry_run=True), LambdaContext())
     assert (outcome["status"], outcome["plan_status"]) == ("completed", "dry_run")
     report = MissionStore(world.tables["Missions"]).read_report(outcome["mission_id"])
     assert report is not None
     by_arn = {f.resource_arn: f for f in report.findings if f.check_id == "ec2-admin-port-open-ipv4"}
-    groups = world.seeded.security_groups
-    arn = lambda name: f"arn:aws:ec2:{world.seeded.region}:{world.seeded.account_id}:security-group/{groups[name]}"  # noqa: E731
 
-    # A reasoned exemption is honoured and reported with its reason.
-    assert (by_arn[arn("bastion")].disposition, by_arn[arn("bastion")].reason) == ("exempt", EXEMPT_REASON)
+    # A reasoned exemption tag is honoured only where the deployment confirms it; else the report shows the claim.
+    assert (by_arn[arn("bastion")].disposition, by_arn[arn("bastion")].reason) == (disposition, reason)
+    assert (by_arn[arn("bastion")].exemption_claim is None) == (confirmation != "none")
     # A JWT-shaped exemption was withheld by the scan: unreadable, so the control still applies.
     assert by_arn[arn("jwt-tagged")].disposition == "dry-run"
     from_scan = [(n.field, n.kind) for n in report.withheld if not n.field.startswith("change[")]
@@ -79,7 +95,7 @@ def test_the_share_cap_stops_the_seeded_plan_when_most_security_groups_would_cha
     assert world.sfn.list_executions(stateMachineArn=STATE_MACHINE_ARN)["executions"] == []
     groups = len(world.session.client("ec2").describe_security_groups()["SecurityGroups"])
     flagged = {arn for check, arn in world.seeded.expected_findings if ":security-group/" in arn}
-    changing = len(flagged - world.seeded.exempt_expected)
+    changing = len(flagged)  # the bastion too: its exemption tag is not confirmed
     report = MissionStore(world.tables["Missions"]).read_report(outcome["mission_id"])
     assert report is not None
     assert report.plan_stop_reason == (

@@ -8,6 +8,7 @@ five-minute approval window passes in milliseconds.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,7 +27,12 @@ from moto.core.config import DefaultConfig
 import aegis_approval.wiring as wiring
 from aegis_auth.oidc import clear_caches
 from aegis_local.auth0 import Auth0Emulator, ManualClock
-from aegis_local.auth0.config import DEFAULT_API_AUDIENCE, DEFAULT_APP_CLIENT_ID, DEFAULT_APPROVER_SUB, EmulatorConfig
+from aegis_local.auth0.config import (
+    DEFAULT_API_AUDIENCE,
+    DEFAULT_APPROVAL_CLIENT_ID,
+    DEFAULT_APPROVER_SUB,
+    EmulatorConfig,
+)
 from tests.unit.approval.approval_world import StepFunctions, World, create_tables
 
 REGION = "eu-west-1"
@@ -38,7 +44,7 @@ MOTO_CONFIG: DefaultConfig = {
 }
 APP_PATH = Path(__file__).resolve().parents[3] / "functions" / "approval" / "app.py"
 APPROVER = DEFAULT_APPROVER_SUB
-CLIENT_ID = DEFAULT_APP_CLIENT_ID
+CLIENT_ID = DEFAULT_APPROVAL_CLIENT_ID
 AUDIENCE = DEFAULT_API_AUDIENCE
 
 
@@ -169,6 +175,7 @@ def make_stack(
 
     monkeypatch.setattr(LambdaSimpleBackend, "invoke", capture_invoke)
     clients: list[httpx.Client] = []
+    handlers: list[tuple[logging.StreamHandler[Any], Any]] = []
     with mock_aws(config=MOTO_CONFIG):
 
         def build(
@@ -190,6 +197,7 @@ def make_stack(
             )
             for name, value in {
                 "HANDOFF_TABLE": "Handoff",
+                "CONTINUATIONS_TABLE": "Continuations",
                 "HANDOFF_KEY_ID": key_id,
                 "CONTROL_TABLE": "Control",
                 "AUDIT_TABLE": "Audit",
@@ -198,7 +206,7 @@ def make_stack(
                 "AUTH0_CLIENT_SECRET_ARN": secret_arn,
                 "AUTH0_AUDIENCE": AUDIENCE,
                 "APPROVER_SUBS": APPROVER,
-                "CIBA_SCOPE": "openid offline_access",
+                "CIBA_SCOPE": "openid",
                 "CIBA_REQUESTED_EXPIRY": str(requested_expiry),
                 "CLIENT_AUTH_METHOD": auth_method,
                 "APPROVAL_FUNCTION_NAME": "aegis-approval",
@@ -215,8 +223,14 @@ def make_stack(
             world.on_sleep.append(phone.tick)
             service = wiring.create_service(clock=clock, sleep=world.sleep, http=http)
             monkeypatch.setattr(wiring, "build_service", lambda: service)
-            return Stack(world, emulator, phone, load_app(), http, polls, lambda_invocations, secret_arn)
+            app = load_app()
+            handlers.append((app.logger.logger_handler, app.logger.logger_handler.stream))
+            return Stack(world, emulator, phone, app, http, polls, lambda_invocations, secret_arn)
 
         yield build
+    # Stack.invoke bound the service's handler (one per process) to the test's captured stdout, which pytest
+    # closes: hand it back as found, so that no later test on this worker inherits a closed stream.
+    for handler, found in reversed(handlers):
+        handler.stream = found
     for http in clients:
         http.close()

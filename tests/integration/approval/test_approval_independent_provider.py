@@ -158,7 +158,7 @@ def test_approval_through_an_independent_provider(
     )
     verifier = TokenVerifier.for_provider(provider_metadata(provider["issuer"]))
     claims = verifier.verify(opened.token_response["access_token"], AUDIENCE)
-    require_granted_digest(opened.token_response, claims, CHANGE.digest)
+    require_granted_digest(claims, CHANGE.digest)
     assert claims["sub"] == APPROVER
     assert claims["authorization_details"][0]["type"] == AEGIS_CHANGE_DETAILS_TYPE
 

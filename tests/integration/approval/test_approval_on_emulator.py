@@ -6,6 +6,7 @@ import base64
 import itertools
 import json
 import logging
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -62,7 +63,7 @@ def test_approve_after_several_pending_polls_releases_a_sealed_verifiable_approv
     )
     verifier = TokenVerifier.for_provider(provider_metadata(stack.emulator.issuer), clock=stack.world.clock)
     claims = verifier.verify(opened.token_response["access_token"], AUDIENCE)
-    require_granted_digest(opened.token_response, claims, CHANGE.digest)
+    require_granted_digest(claims, CHANGE.digest)
     assert claims["sub"] == opened.approver_sub == APPROVER
 
 
@@ -155,6 +156,39 @@ def test_halt_during_polling(make_stack: StackFactory) -> None:
     assert stack.world.stepfunctions.finished(event["execution_arn"])["error"] == "Approval.Halted"
     assert len(stack.token_polls()) == 2
     assert stack.world.sealed_handoffs() == []
+
+
+# --- a provider that hands out a refresh token all the same -------------------------------------------------------
+def test_a_refresh_token_the_provider_issues_anyway_is_discarded_not_sealed(
+    make_stack: StackFactory, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # The tenant issues none (openid only, and the approval application has no refresh-token grant); a provider that
+    # did so anyway is played by adding one to the genuine answer on the wire.
+    refresh_token = "v1.M" + secrets.token_urlsafe(48)
+
+    def with_refresh_token(genuine: dict[str, Any]) -> dict[str, Any]:
+        assert "refresh_token" not in genuine
+        return {**genuine, "refresh_token": refresh_token}
+
+    caplog.set_level(logging.DEBUG, logger="aegis-approval")
+    stack = make_stack(transport=Tamper(with_refresh_token))
+    stack.phone.approve_after(0)
+    event, result = run(stack)
+    assert result == {"outcome": "approved"}
+
+    output = json.loads(stack.world.stepfunctions.finished(event["execution_arn"])["output"])
+    opened = HandoffStore(stack.world.tables["Handoff"], boto3.client("kms"), clock=stack.world.clock).consume(
+        output["handoff_id"], execution_arn=event["execution_arn"], change_digest=CHANGE.digest
+    )
+    assert "refresh_token" not in opened.token_response
+    assert "access_token" in opened.token_response
+    decided = json.loads(stack.world.audit_trail()[-1]["details"])
+    assert decided["refresh_token_discarded"] is True
+    captured = capsys.readouterr()
+    records = json.dumps([record.__dict__ for record in caplog.records], default=str)
+    assert "refresh token nobody asked for" in records
+    surfaces = captured.out + captured.err + records + json.dumps(stack.world.audit_trail(), default=str)
+    assert refresh_token not in surfaces
 
 
 # --- forged and mismatched approvals, injected between the client and a genuine provider ----------------------------

@@ -34,9 +34,11 @@ from aegis_executor import execute as execute_module
 from aegis_local.auth0 import (
     CIBA_GRANT,
     DEFAULT_API_AUDIENCE,
-    DEFAULT_APP_CLIENT_ID,
+    DEFAULT_APPROVAL_CLIENT_ID,
     DEFAULT_APPROVER_SUB,
     DEFAULT_CONNECTION,
+    DEFAULT_EXECUTOR_CLIENT_ID,
+    DEFAULT_UNDO_CONNECTION,
     Auth0Emulator,
     EmulatorConfig,
 )
@@ -44,6 +46,7 @@ from tests.unit.executor.remediation_cases import ACCOUNT, REGION, ActionRecorde
 
 APP_PATH = Path(__file__).parents[3] / "functions" / "executor" / "app.py"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/RemediationRole"
+UNDO_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/UndoRole"
 SERVICE = "aegis-executor"
 
 
@@ -87,17 +90,19 @@ def ciba_token_response(
     clock: ShiftableClock,
     change: ChangeBase,
     sub: str = DEFAULT_APPROVER_SUB,
+    scope: str = "openid",
 ) -> dict[str, Any]:
-    """A real CIBA approval of `change` by `sub` on the emulator (request, approve on the phone, poll)."""
-    secret = emulator.client_secret(DEFAULT_APP_CLIENT_ID)
-    client = {"client_id": DEFAULT_APP_CLIENT_ID, "client_secret": secret}
+    """A real CIBA approval of `change` by `sub` on the emulator (request, approve on the phone, poll), asked with the
+    approval function's scope unless a test asks for another."""
+    secret = emulator.client_secret(DEFAULT_APPROVAL_CLIENT_ID)
+    client = {"client_id": DEFAULT_APPROVAL_CLIENT_ID, "client_secret": secret}
     clock.offset = -1.0  # the request looks one interval old, so the first poll is allowed
     try:
         started = http.post(
             "bc-authorize",
             data={
                 **client,
-                "scope": "openid offline_access",
+                "scope": scope,
                 "login_hint": json.dumps({"format": "iss_sub", "iss": emulator.issuer, "sub": sub}),
                 "binding_message": change.binding_message(),
                 "audience": DEFAULT_API_AUDIENCE,
@@ -146,8 +151,10 @@ class World:
     mission_id: str = "m-1"
 
     # --- approvals ----------------------------------------------------------------------------------------------
-    def ciba_token_response(self, change: ChangeBase, sub: str = DEFAULT_APPROVER_SUB) -> dict[str, Any]:
-        return ciba_token_response(self.emulator, self.http, self.clock, change, sub)
+    def ciba_token_response(
+        self, change: ChangeBase, sub: str = DEFAULT_APPROVER_SUB, scope: str = "openid"
+    ) -> dict[str, Any]:
+        return ciba_token_response(self.emulator, self.http, self.clock, change, sub, scope)
 
     def seal(
         self,
@@ -267,7 +274,7 @@ def world(
         kms = boto3.client("kms", region_name=REGION)
         key_id = kms.create_key(Description="handoff key")["KeyMetadata"]["KeyId"]
         secret_arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
-            Name="auth0-client-secret", SecretString=emulator.client_secret(DEFAULT_APP_CLIENT_ID)
+            Name="auth0-executor-client-secret", SecretString=emulator.client_secret(DEFAULT_EXECUTOR_CLIENT_ID)
         )["ARN"]
         boto3.client("iam", region_name=REGION).create_role(
             RoleName="RemediationRole",
@@ -290,12 +297,15 @@ def world(
             "HANDOFF_TABLE": "Handoff",
             "IDEMPOTENCY_TABLE": "Idempotency",
             "AUTH0_ISSUER": emulator.issuer,
-            "AUTH0_CLIENT_ID": DEFAULT_APP_CLIENT_ID,
+            "AUTH0_CLIENT_ID": DEFAULT_EXECUTOR_CLIENT_ID,
+            "APPROVAL_CLIENT_ID": DEFAULT_APPROVAL_CLIENT_ID,
             "AUTH0_CLIENT_SECRET_ARN": secret_arn,
             "AUTH0_AUDIENCE": DEFAULT_API_AUDIENCE,
             "CLIENT_AUTH_METHOD": "client_secret_post",
             "TOKEN_VAULT_CONNECTION": DEFAULT_CONNECTION,
             "REMEDIATION_ROLE_ARN": ROLE_ARN,
+            "UNDO_ROLE_ARN": UNDO_ROLE_ARN,
+            "UNDO_TOKEN_VAULT_CONNECTION": DEFAULT_UNDO_CONNECTION,
         }.items():
             monkeypatch.setenv(name, value)
         clear_setting_caches()

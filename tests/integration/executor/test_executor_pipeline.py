@@ -17,10 +17,15 @@ from botocore.exceptions import ClientError
 from aegis.catalogue import RevokeSecurityGroupRules, SecurityGroupRules, Undo
 from aegis_executor import execute as execute_module
 from aegis_executor.credentials import session_policy
-from aegis_executor.errors import InvalidRequest, NoConnectedAccount, Throttled
+from aegis_executor.errors import InvalidRequest, NoConnectedAccount, Throttled, UndoDisabled
 from aegis_executor.remediations import remediation_for
-from aegis_local.auth0 import DEFAULT_CONNECTION, DEFAULT_SECOND_USER_SUB
-from tests.integration.executor.conftest import ROLE_ARN, World
+from aegis_local.auth0 import (
+    DEFAULT_CONNECTION,
+    DEFAULT_PROVIDER_AUDIENCE,
+    DEFAULT_SECOND_USER_SUB,
+    DEFAULT_UNDO_PROVIDER_AUDIENCE,
+)
+from tests.integration.executor.conftest import ROLE_ARN, UNDO_ROLE_ARN, World
 from tests.unit.executor.remediation_cases import CASES
 
 RESULT_KEYS = {"change_id", "outcome", "reason", "verified_after"}
@@ -47,7 +52,7 @@ def test_each_kind_is_applied_verified_and_undone_with_a_one_change_session(worl
     assert sts_call["RoleSessionName"] == f"aegis-{change.change_id}"
     assert sts_call["DurationSeconds"] == 900
     assert json.loads(sts_call["Policy"]) == json.loads(session_policy(change))
-    assert sts_call["token_claims"]["aud"] == "sts.amazonaws.com"
+    assert sts_call["token_claims"]["aud"] == DEFAULT_PROVIDER_AUDIENCE
     assert sts_call["token_claims"]["iss"] == world.emulator.provider_issuer(DEFAULT_CONNECTION)
 
     applied = world.audit("executor.applied")
@@ -70,6 +75,10 @@ def test_each_kind_is_applied_verified_and_undone_with_a_one_change_session(worl
     assert set(world.remediation_calls) <= set(change.UNDO_ACTIONS + change.READ_ACTIONS)
     assert world.sts_calls[1]["RoleSessionName"] == f"aegis-{undo.change_id}"
     assert json.loads(world.sts_calls[1]["Policy"]) == json.loads(session_policy(undo))
+    # Undo goes through its own connection and role: a forward token cannot assume UndoRole (template tests).
+    assert world.sts_calls[1]["RoleArn"] == UNDO_ROLE_ARN
+    assert world.sts_calls[1]["token_claims"]["aud"] == DEFAULT_UNDO_PROVIDER_AUDIENCE
+    assert world.sts_calls[1]["token_claims"]["iss"] == world.emulator.provider_issuer(DEFAULT_CONNECTION)
 
 
 @pytest.mark.parametrize("name", ["revoke-security-group-rules", "detach-policy", "enable-kms-key-rotation"])
@@ -97,7 +106,7 @@ def test_undo_of_a_change_that_was_never_applied_is_drift(world: World) -> None:
     assert case.facts() == case.facts_before
 
 
-def test_a_halt_between_approval_and_apply_applies_nothing_and_keeps_the_approval_unspent(world: World) -> None:
+def test_a_halt_between_approval_and_apply_applies_nothing_and_discards_the_approval_unopened(world: World) -> None:
     case = CASES["enable-kms-key-rotation"]()
     approval = world.approve(case.change)
     world.halt()
@@ -112,7 +121,10 @@ def test_a_halt_between_approval_and_apply_applies_nothing_and_keeps_the_approva
     }
     assert case.facts() == case.facts_before
     assert world.sts_calls == []
-    assert world.handoff_exists(approval["handoff_id"])
+    # Never opened (no verification, no exchange, no session), and gone: a sealed approval does not outlive a halt.
+    assert world.audit("executor.approval_verified") == []
+    assert not world.handoff_exists(approval["handoff_id"])
+    assert [item["outcome"] for item in world.audit("executor.approval_discarded")] == ["discarded"]
 
 
 def test_a_halt_during_apply_stops_the_next_mutating_call(world: World) -> None:
@@ -201,11 +213,12 @@ def test_a_process_death_after_apply_is_answered_with_the_first_result_once_the_
     def die(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         raise ProcessDied
 
-    revoke = execute_module._Run._revoke
-    monkeypatch.setattr(execute_module._Run, "_revoke", die)
+    # Dies once the change is applied and verified, before the invocation reports its result.
+    report = execute_module._Run.result
+    monkeypatch.setattr(execute_module._Run, "result", die)
     with pytest.raises(ProcessDied):
         world.invoke(payload)
-    monkeypatch.setattr(execute_module._Run, "_revoke", revoke)
+    monkeypatch.setattr(execute_module._Run, "result", report)
     assert case.facts() is True
 
     with pytest.raises(IdempotencyAlreadyInProgressError):
@@ -294,19 +307,6 @@ def test_an_approver_without_a_connected_account_gets_a_named_error_and_nothing_
     assert type(refused.value).__name__ == "Executor.NoConnectedAccount"
     assert case.facts() is False
     assert world.sts_calls == []
-    assert _refresh_token_is_revoked(world, token_response["refresh_token"])
-
-
-def test_the_approvers_refresh_token_is_revoked_once_the_change_is_done(world: World) -> None:
-    case = CASES["enable-ebs-default-encryption"]()
-    token_response = world.ciba_token_response(case.change)
-    assert not _refresh_token_is_revoked(world, token_response["refresh_token"])
-    approval = world.seal(token_response, case.change)
-
-    assert world.invoke(world.payload(case.change, approval))["outcome"] == "applied"
-
-    assert _refresh_token_is_revoked(world, token_response["refresh_token"])
-    assert [item["outcome"] for item in world.audit("executor.revocation")] == ["revoked"]
 
 
 def test_a_malformed_request_is_a_named_error_before_anything_is_touched(world: World) -> None:
@@ -360,19 +360,6 @@ def test_nothing_the_executor_was_handed_or_issued_is_stored_logged_or_returned(
         assert leaked == [], f"issued secrets found in {where}"
 
 
-def _refresh_token_is_revoked(world: World, refresh_token: str) -> bool:
-    answer = world.http.post(
-        "oauth/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": refresh_token,
-            "client_id": "aegis-app-client",
-            "client_secret": world.emulator.client_secret("aegis-app-client"),
-        },
-    )
-    return answer.status_code != 200
-
-
 def test_a_change_that_does_not_take_effect_is_a_failed_outcome_with_the_state_read_back(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -406,4 +393,25 @@ def test_sts_refusing_the_provider_token_is_a_failed_outcome_and_nothing_is_appl
     assert result["outcome"] == "failed"
     assert result["reason"] == "AssumeRoleWithWebIdentity failed: InvalidIdentityToken"
     assert case.facts() is False
-    assert _refresh_token_is_revoked(world, token_response["refresh_token"])
+
+
+def test_an_undo_where_the_deployment_disables_undo_is_refused_before_its_approval_is_used(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    case = CASES["revoke-security-group-rules"]()
+    undo = Undo.of(case.change)
+    monkeypatch.setattr(world.app.executor(), "undo_role_arn", "")
+    monkeypatch.setattr(world.app.executor(), "undo_connection", "")
+    approval = world.approve(undo)
+
+    with pytest.raises(UndoDisabled, match="undo is disabled"):
+        world.invoke(world.payload(undo, approval))
+
+    assert type(UndoDisabled("x")).__name__ == "Executor.UndoDisabled"
+    assert world.sts_calls == []
+    assert world.remediation_calls == []
+    # Never opened, and discarded: an approval that this deployment can never use must not stay behind.
+    assert world.audit("executor.approval_verified") == []
+    assert not world.handoff_exists(approval["handoff_id"])
+    assert [item["outcome"] for item in world.audit("executor.approval_discarded")] == ["discarded"]
+    assert [item["outcome"] for item in world.audit("executor.undo_disabled")] == ["refused"]

@@ -20,9 +20,9 @@ from aegis_auth.token_vault import (
     exchange_for_connection_token,
 )
 from aegis_local.auth0 import (
-    DEFAULT_APP_CLIENT_ID,
     DEFAULT_APPROVER_SUB,
     DEFAULT_CONNECTION,
+    DEFAULT_EXECUTOR_CLIENT_ID,
     DEFAULT_PROVIDER_AUDIENCE,
     DEFAULT_SECOND_USER_SUB,
     Auth0Emulator,
@@ -36,8 +36,8 @@ CHANGE = one_of_each_kind()[0]
 @pytest.fixture
 def client(emulator: Auth0Emulator, emulator_http: httpx.Client) -> Iterator[OidcClient]:
     clear_caches()
-    secret = SecretStr(emulator.client_secret(DEFAULT_APP_CLIENT_ID))
-    auth = ClientAuthentication(DEFAULT_APP_CLIENT_ID, "client_secret_post", lambda: secret)
+    secret = SecretStr(emulator.client_secret(DEFAULT_EXECUTOR_CLIENT_ID))
+    auth = ClientAuthentication(DEFAULT_EXECUTOR_CLIENT_ID, "client_secret_post", lambda: secret)
     yield OidcClient(emulator.issuer, auth, http=emulator_http)
     clear_caches()
 
@@ -59,19 +59,16 @@ def _provider_claims(emulator: Auth0Emulator, http: httpx.Client, token: str) ->
     return jwt.decode(token, key, algorithms=["RS256"], audience=DEFAULT_PROVIDER_AUDIENCE, issuer=issuer)  # type: ignore[no-any-return]
 
 
-@pytest.mark.parametrize("subject", ["access_token", "refresh_token"])
-def test_the_approvers_token_is_exchanged_for_a_provider_token_for_sts(
+def test_the_approvers_access_token_is_exchanged_for_a_provider_token_for_sts(
     client: OidcClient,
     approval_tokens: dict[str, Any],
     emulator: Auth0Emulator,
     emulator_http: httpx.Client,
-    subject: str,
 ) -> None:
+    # The access token is the only subject the executor ever holds: approvals carry no refresh token.
+    assert "refresh_token" not in approval_tokens
     token = exchange_for_connection_token(
-        client,
-        subject_token=SecretStr(approval_tokens[subject]),
-        subject_token_type=subject,  # type: ignore[arg-type]
-        connection=DEFAULT_CONNECTION,
+        client, subject_token=SecretStr(approval_tokens["access_token"]), connection=DEFAULT_CONNECTION
     )
     assert token.issued_token_type == FEDERATED_CONNECTION_TOKEN_TYPE
     assert token.expires_in is not None

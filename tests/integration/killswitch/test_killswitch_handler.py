@@ -29,6 +29,7 @@ from tests.unit.killswitch.world import (
     SCAN_RULE,
     SCHEDULE_RULE,
     TRIGGER_ONLY_CLIENT,
+    UNDO_ROLE,
     AwsWorld,
     Phone,
     wait_until,
@@ -119,13 +120,17 @@ class Scene:
 
     mission: str
     refresh_token: str
+    # A sealed approval of the mission that nobody consumed yet.
+    handoff: str
 
 
 @pytest.fixture
 def scene(settings: KillSwitchSettings, aws: AwsWorld, phone: Phone) -> Scene:
+    mission = aws.start_mission(f"m-{uuid.uuid4().hex[:8]}", changes=2)
     return Scene(
-        mission=aws.start_mission(f"m-{uuid.uuid4().hex[:8]}", changes=2),
+        mission=mission,
         refresh_token=phone.approver_refresh_token(settings.approver_subs[0]),
+        handoff=aws.put_handoff(mission),
     )
 
 
@@ -136,6 +141,8 @@ def assert_nothing_changed(
     assert aws.rule_states() == {SCHEDULE_RULE: "ENABLED", SCAN_RULE: "ENABLED"}
     assert aws.status(scene.mission) == "RUNNING"
     assert aws.deny_policy() is None
+    assert aws.halted_policy(UNDO_ROLE) is None
+    assert scene.handoff in aws.handoff_ids()
     assert not any(emulator.is_blocked(sub) for sub in settings.approver_subs)
     assert phone.refresh_works(scene.refresh_token)
     assert read_trail(aws.audit, KILLSWITCH_AUDIT_ID) == []
@@ -150,6 +157,9 @@ def assert_everything_halted(
     wait_until(lambda: aws.status(scene.mission) != "RUNNING", what="the mission to end")
     assert aws.deny_policy() is not None
     assert aws.halted_policy() is not None
+    assert aws.deny_policy(UNDO_ROLE) is not None
+    assert aws.halted_policy(UNDO_ROLE) is not None
+    assert scene.handoff not in aws.handoff_ids()
     assert all(emulator.is_blocked(sub) for sub in settings.approver_subs)
     assert not phone.refresh_works(scene.refresh_token)
 
@@ -236,11 +246,12 @@ def test_kill_over_http_halts_everything_and_reports_each_step(
     assert body["requested_by"] == f"{OPERATOR_CLIENT}@clients"
     assert [(s["step"], s["ok"]) for s in body["steps"]] == [
         ("set_halt_flag", True),
+        ("deny_remediation_sessions", True),
         ("disable_rules", True),
         ("stop_executions", True),
+        ("purge_handoffs", True),
         ("revoke_auth0_sessions", True),
         ("block_token_vault_approvers", True),
-        ("deny_remediation_sessions", True),
     ]
     assert all(s["reason"] for s in body["steps"])
     assert halt_state(aws.control)["engaged_by"] == f"{OPERATOR_CLIENT}@clients"

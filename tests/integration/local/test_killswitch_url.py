@@ -17,6 +17,7 @@ from aegis_killswitch.caller_auth import KILL_SCOPE, REARM_SCOPE
 from aegis_local import auth0
 from aegis_local.auth0 import CLIENT_CREDENTIALS_GRANT, DEFAULT_KILLSWITCH_AUDIENCE, DEFAULT_OPERATOR_CLIENT_ID
 from aegis_local.stack import LocalStack
+from aegis_local.template import load_template
 
 TIMEOUT = 30.0
 
@@ -58,9 +59,16 @@ def halted(stack: LocalStack) -> dict[str, Any] | None:
     return halt_state(stack.session().resource("dynamodb").Table(stack.physical_id("ControlTable")))
 
 
-def remediation_role_policies(stack: LocalStack) -> set[str]:
+def remediation_role_policies(stack: LocalStack, role: str = "RemediationRole") -> set[str]:
+    """The inline policies the kill switch attached to the role (those template.yaml declares left out)."""
+    declared = {
+        policy["PolicyName"]
+        for policy in load_template(stack.template_path)["Resources"][role]["Properties"]["Policies"]
+    }
     iam = stack.client("iam")
-    return set(iam.list_role_policies(RoleName=stack.physical_id("RemediationRole"))["PolicyNames"])
+    names = set(iam.list_role_policies(RoleName=stack.physical_id(role))["PolicyNames"])
+    assert declared <= names, f"{role} lacks its own policies {declared - names}"
+    return names - declared
 
 
 def test_the_tenant_defines_the_scopes_the_kill_switch_requires(stack: LocalStack) -> None:
@@ -79,7 +87,7 @@ def test_an_operator_token_halts_and_rearms_over_the_function_url_and_only_with_
     assert refused.status_code == 403, refused.text
     assert refused.json()["error"] == "insufficient_scope"
     assert halted(stack) is None
-    assert remediation_role_policies(stack) == {"remediation-catalogue"}
+    assert remediation_role_policies(stack) == set()
 
     killed = post(stack, "kill", kill_token, "local drill")
 
@@ -90,8 +98,14 @@ def test_an_operator_token_halts_and_rearms_over_the_function_url_and_only_with_
     state = halted(stack)
     assert state is not None
     assert state["engaged_by"] == f"{DEFAULT_OPERATOR_CLIENT_ID}@clients"
-    assert {rule["State"] for rule in stack.rules().values()} == {"DISABLED"}
-    assert remediation_role_policies(stack) == {"remediation-catalogue", "AegisHalted", "AegisDenyOlderSessions"}
+    # The scan rules are off; the purge of ended missions' handoffs stays on, as part of the halt.
+    assert {name: rule["State"] for name, rule in stack.rules().items()} == {
+        "ScheduledScanRule": "DISABLED",
+        "ScanRequestRule": "DISABLED",
+        "MissionEndedRule": "ENABLED",
+    }
+    for role in ("RemediationRole", "UndoRole"):
+        assert remediation_role_policies(stack, role) == {"AegisHalted", "AegisDenyOlderSessions"}, role
 
     refused = post(stack, "rearm", kill_token, "a halt token cannot re-arm")
     assert refused.status_code == 403, refused.text
@@ -104,4 +118,5 @@ def test_an_operator_token_halts_and_rearms_over_the_function_url_and_only_with_
     assert halted(stack) is None
     assert {rule["State"] for rule in stack.rules().values()} == {"ENABLED"}
     # New sessions are allowed again; sessions issued before the halt stay denied.
-    assert remediation_role_policies(stack) == {"remediation-catalogue", "AegisDenyOlderSessions"}
+    for role in ("RemediationRole", "UndoRole"):
+        assert remediation_role_policies(stack, role) == {"AegisDenyOlderSessions"}, role

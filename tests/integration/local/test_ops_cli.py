@@ -118,7 +118,7 @@ def test_leak_audit_of_the_running_stack_and_usage_errors(
 ) -> None:
     code, output = run(capsys, "leak-audit", "--state", str(state_file))
     assert code == 0, output
-    assert "2 values searched" in output  # the two client secrets the stack holds
+    assert "3 values searched" in output  # the client secrets the stack holds: approval, executor, kill switch
     assert "no secret found" in output
     code, output = run(capsys, "leak-audit", str(tmp_path))
     assert code == 2

@@ -7,6 +7,7 @@ import json
 import re
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,18 @@ import boto3
 import httpx
 import pytest
 
-from aegis_local.auth0 import DEFAULT_KILLSWITCH_AUDIENCE, DEFAULT_M2M_CLIENT_ID
+from aegis_local.auth0 import (
+    DEFAULT_APPROVAL_CLIENT_ID,
+    DEFAULT_APPROVER_SUB,
+    DEFAULT_EXECUTOR_CLIENT_ID,
+    DEFAULT_KILLSWITCH_AUDIENCE,
+    DEFAULT_M2M_CLIENT_ID,
+    DEFAULT_PROVIDER_AUDIENCE,
+    DEFAULT_UNDO_CONNECTION,
+    DEFAULT_UNDO_PROVIDER_AUDIENCE,
+)
 from aegis_local.stack import LocalStack, default_template_path
-from aegis_local.template import load_template
+from aegis_local.template import Resolver, load_template
 
 TEMPLATE = load_template(default_template_path())
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
@@ -118,7 +128,30 @@ def test_the_oidc_provider_trusts_the_token_vault_audience(stack: LocalStack) ->
         provider = stack.client("iam").get_open_id_connect_provider(
             OpenIDConnectProviderArn=stack.physical_id(logical_id)
         )
-        assert provider["ClientIDList"] == [stack.parameters["RemediationOidcAudience"]]
+        assert provider["ClientIDList"] == [
+            stack.parameters["RemediationOidcAudience"],
+            stack.parameters["UndoOidcAudience"],
+        ]
+
+
+def test_the_local_tenant_uses_two_applications_and_audiences_of_its_own(stack: LocalStack) -> None:
+    """One application per trust domain, and the remediation roles trust the emulated provider's own clients and the
+    approver, never a generic audience such as sts.amazonaws.com."""
+    parameters = stack.parameters
+    assert (parameters["ApprovalAuth0ClientId"], parameters["ExecutorAuth0ClientId"]) == (
+        DEFAULT_APPROVAL_CLIENT_ID,
+        DEFAULT_EXECUTOR_CLIENT_ID,
+    )
+    assert parameters["RemediationOidcAudience"] == DEFAULT_PROVIDER_AUDIENCE != "sts.amazonaws.com"
+    assert parameters["UndoOidcAudience"] == DEFAULT_UNDO_PROVIDER_AUDIENCE
+    assert parameters["UndoTokenVaultConnection"] == DEFAULT_UNDO_CONNECTION
+    assert parameters["RemediationOidcSubjects"] == DEFAULT_APPROVER_SUB
+    document = stack.client("iam").get_role(RoleName=stack.physical_id("UndoRole"))["Role"]["AssumeRolePolicyDocument"]
+    trust = document if isinstance(document, dict) else json.loads(urllib.parse.unquote(document))
+    condition = trust["Statement"][0]["Condition"]["StringEquals"]
+    assert sorted(condition.values(), key=str) == sorted(
+        [DEFAULT_UNDO_PROVIDER_AUDIENCE, [DEFAULT_APPROVER_SUB]], key=str
+    )
 
 
 def test_functions_exist_with_their_template_configuration(stack: LocalStack) -> None:
@@ -153,26 +186,33 @@ def test_function_environment_points_at_stack_resources(stack: LocalStack) -> No
     assert stack.function("AgentScanFunction").environment["STATE_MACHINE_ARN"] == stack.state_machine_arn()
 
 
-def test_the_client_secret_parameter_names_a_secret_holding_the_emulators_secret(stack: LocalStack) -> None:
-    secret_arn = stack.parameters["Auth0ClientSecretArn"]
+@pytest.mark.parametrize(
+    ("function", "application"), [("ApprovalFunction", "Approval"), ("ExecutorFunction", "Executor")]
+)
+def test_each_client_secret_parameter_names_a_secret_holding_its_applications_secret(
+    stack: LocalStack, function: str, application: str
+) -> None:
+    secret_arn = stack.parameters[f"{application}Auth0ClientSecretArn"]
     stored = stack.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
-    assert stored == stack.emulator.client_secret(stack.parameters["Auth0ClientId"])
-    assert stack.function("ExecutorFunction").environment["AUTH0_CLIENT_SECRET_ARN"] == secret_arn
+    assert stored == stack.emulator.client_secret(stack.parameters[f"{application}Auth0ClientId"])
+    assert stack.function(function).environment["AUTH0_CLIENT_SECRET_ARN"] == secret_arn
+    assert stack.function(function).environment["AUTH0_CLIENT_ID"] == stack.parameters[f"{application}Auth0ClientId"]
 
 
 def test_the_kill_switch_gets_the_emulators_m2m_client_and_its_own_secret(stack: LocalStack) -> None:
     client_id = stack.parameters["KillSwitchAuth0ClientId"]
     assert client_id == DEFAULT_M2M_CLIENT_ID
-    assert client_id != stack.parameters["Auth0ClientId"]
+    assert client_id not in (stack.parameters["ApprovalAuth0ClientId"], stack.parameters["ExecutorAuth0ClientId"])
     secret_arn = stack.parameters["KillSwitchAuth0ClientSecretArn"]
-    assert secret_arn != stack.parameters["Auth0ClientSecretArn"]
+    assert secret_arn not in (
+        stack.parameters["ApprovalAuth0ClientSecretArn"],
+        stack.parameters["ExecutorAuth0ClientSecretArn"],
+    )
     stored = stack.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
     assert stored == stack.emulator.client_secret(client_id)
     killswitch = stack.function("KillSwitchFunction").environment
     assert (killswitch["AUTH0_CLIENT_ID"], killswitch["AUTH0_CLIENT_SECRET_ARN"]) == (client_id, secret_arn)
     assert killswitch["KILLSWITCH_AUDIENCE"] == stack.parameters["KillSwitchAudience"] == DEFAULT_KILLSWITCH_AUDIENCE
-    for function in ("ApprovalFunction", "ExecutorFunction"):
-        assert stack.function(function).environment["AUTH0_CLIENT_ID"] == stack.parameters["Auth0ClientId"]
 
 
 def test_state_machine_definition_has_its_substitutions_resolved(stack: LocalStack) -> None:
@@ -186,9 +226,12 @@ def test_state_machine_definition_has_its_substitutions_resolved(stack: LocalSta
     assert stack.outputs["MissionStateMachineArn"] == stack.state_machine_arn()
 
 
+# The function each rule invokes: the scan rules start a scan; the end of a mission purges its unconsumed handoffs.
+RULE_TARGETS = {"MissionEndedRule": "KillSwitchFunction"}
+
+
 def test_rules_exist_with_their_schedule_pattern_and_targets(stack: LocalStack) -> None:
     events = stack.client("events")
-    scan_arn = stack.resources.attribute("AgentScanFunction", "Arn")
     for logical_id in logical_ids("AWS::Events::Rule"):
         properties = RESOURCES[logical_id]["Properties"]
         rule = events.describe_rule(Name=stack.physical_id(logical_id))
@@ -196,9 +239,26 @@ def test_rules_exist_with_their_schedule_pattern_and_targets(stack: LocalStack) 
         if "ScheduleExpression" in properties:
             assert rule["ScheduleExpression"] == stack.parameters["ScanSchedule"]
         else:
-            assert json.loads(rule["EventPattern"]) == properties["EventPattern"]
+            assert json.loads(rule["EventPattern"]) == _resolved(stack, properties["EventPattern"])
         targets = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
-        assert [target["Arn"] for target in targets] == [scan_arn]
+        function = RULE_TARGETS.get(logical_id, "AgentScanFunction")
+        assert [target["Arn"] for target in targets] == [stack.resources.attribute(function, "Arn")]
+
+
+def _resolved(stack: LocalStack, value: Any) -> Any:
+    """`value` with its intrinsics evaluated against the local stack's physical ids."""
+    created = stack.resources.resources
+    resolver = Resolver(
+        TEMPLATE,
+        stack.parameters,
+        refs={logical_id: resource.ref for logical_id, resource in created.items()},
+        attributes={
+            (logical_id, name): attribute
+            for logical_id, resource in created.items()
+            for name, attribute in resource.attributes.items()
+        },
+    )
+    return resolver.resolve(value)
 
 
 def test_log_groups_layers_and_permissions_exist(stack: LocalStack) -> None:
@@ -214,7 +274,11 @@ def test_log_groups_layers_and_permissions_exist(stack: LocalStack) -> None:
         assert stack.physical_id(logical_id).startswith("arn:aws:lambda:")
     policy = json.loads(lambda_client.get_policy(FunctionName=stack.physical_id("AgentScanFunction"))["Policy"])
     sources = {statement["Condition"]["ArnLike"]["AWS:SourceArn"] for statement in policy["Statement"]}
-    assert sources == {stack.resources.attribute(rule, "Arn") for rule in logical_ids("AWS::Events::Rule")}
+    assert sources == {
+        stack.resources.attribute(rule, "Arn")
+        for rule in logical_ids("AWS::Events::Rule")
+        if RULE_TARGETS.get(rule, "AgentScanFunction") == "AgentScanFunction"
+    }
 
 
 def test_every_active_template_resource_was_created(stack: LocalStack) -> None:

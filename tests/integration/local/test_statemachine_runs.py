@@ -1,9 +1,11 @@
 """The mission state machine of template.yaml, executed by the local stack as Step Functions would run it.
 
-The three functions it calls are routed to test handlers (the stack's override seam), so that each ASL path —
+The functions it calls are routed to test handlers (the stack's override seam), so that each ASL path —
 wait for the task token, Catch on named errors, Choice on the decision, Retry, MaxConcurrency — is driven on
-purpose. The payloads and results are the ones docs/CONTRACTS.md fixes. Nothing here relies on moto's known gaps
-(executions are always started with a name; no test reads a failure's `cause` or stops a waiting execution).
+purpose; the validator step accepts every plan here (its own refusals run on the local stack in
+tests/integration/validator). The payloads and results are the ones docs/CONTRACTS.md fixes. Nothing here relies on
+moto's known gaps (executions are always started with a name; no test reads a failure's `cause` or stops a waiting
+execution).
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ class Mission:
 
     def approval(self, event: dict[str, Any], context: Any) -> None:
         self.approvals.put(event)
+
+    def validator(self, event: dict[str, Any], context: Any) -> Any:
+        return {"verdict": "accepted"}
 
     def executor(self, event: dict[str, Any], context: Any) -> Any:
         with self._lock:
@@ -107,6 +112,7 @@ def stack() -> Iterator[LocalStack]:
 def mission(stack: LocalStack) -> Iterator[Mission]:
     run = Mission(stack)
     with (
+        stack.lambdas.override("ValidatorFunction", run.validator),
         stack.lambdas.override("ApprovalFunction", run.approval),
         stack.lambdas.override("ExecutorFunction", run.executor),
         stack.lambdas.override("AgentResumeFunction", run.resume),
@@ -279,6 +285,7 @@ def test_an_approval_function_answering_at_once_is_not_kept_waiting(stack: Local
         )
 
     with (
+        stack.lambdas.override("ValidatorFunction", mission.validator),
         stack.lambdas.override("ApprovalFunction", approval_that_halts),
         stack.lambdas.override("AgentResumeFunction", mission.resume),
     ):

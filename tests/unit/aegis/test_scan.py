@@ -87,7 +87,7 @@ class TestSeededAccount:
         result = run_scan(session, [REGION])
 
         by_arn = {f.resource_arn: f for f in result.findings if f.check_id == "ec2-admin-port-open-ipv4"}
-        [exempt] = account.exempt_expected
+        [exempt] = account.exempt_claimed
         assert by_arn[exempt].tags == {EXEMPT_TAG: "bastion, ticket SEC-42"}
         [(jwt_arn, field)] = account.withheld_expected
         assert by_arn[jwt_arn].tags == {EXEMPT_TAG: WITHHELD}
@@ -220,7 +220,7 @@ def test_an_unidentifiable_account_aborts_with_a_named_error(private_session):
     assert raised.value.error == "AccessDenied"
 
 
-def test_a_secret_shaped_value_in_evidence_is_withheld_and_nothing_is_proposed_from_it(aws):
+def test_a_secret_shaped_name_is_an_identifier_and_is_planned(aws):
     iam = aws.client("iam", region_name=REGION)
     admin = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
     arn = iam.create_policy(PolicyName="Admin", PolicyDocument=admin)["Policy"]["Arn"]
@@ -231,11 +231,28 @@ def test_a_secret_shaped_value_in_evidence_is_withheld_and_nothing_is_proposed_f
     result = run_scan(aws, [REGION], check_ids=["iam-admin-policy-attached"])
 
     [finding] = result.findings
+    assert result.withheld == []
+    assert finding.evidence["attachments"]["roles"] == [odd_name]
+    assert finding.remediation == "detach-policy"
+
+
+def test_a_name_that_does_not_fit_aws_s_own_character_set_is_text(aws):
+    iam = aws.client("iam", region_name=REGION)
+    admin = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+    arn = iam.create_policy(PolicyName="Admin", PolicyDocument=admin)["Policy"]["Arn"]
+    # Longer than IAM allows a role name (moto does not check): not a role name, so screened as text.
+    too_long = "Zx9Qw3Er7Ty1Ui5Op2As8Df4Gh6Jk0LzXcVbNm1Qa2Ws3Ed4Rf5Tg6Yh7Uj8Ik9Ol0P"
+    iam.create_role(RoleName=too_long, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
+    iam.attach_role_policy(RoleName=too_long, PolicyArn=arn)
+
+    result = run_scan(aws, [REGION], check_ids=["iam-admin-policy-attached"])
+
+    [finding] = result.findings
     assert finding.evidence["attachments"]["roles"] == [WITHHELD]
     assert finding.remediation is None  # a change naming "<withheld>" would detach nothing real
     [note] = result.withheld
-    assert (note.resource_arn, note.field) == (arn, "evidence.attachments.roles[0]")
-    assert odd_name not in result.model_dump_json()
+    assert (note.resource_arn, note.field) == (arn, "evidence{3}{0}[0]")
+    assert too_long not in result.model_dump_json()
 
 
 # --- requests and selection ----------------------------------------------------------------------------------------

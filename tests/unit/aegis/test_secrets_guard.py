@@ -2,10 +2,24 @@ from __future__ import annotations
 
 import base64
 import random
+from typing import Annotated
 
 import pytest
+from pydantic import BaseModel, JsonValue
 
-from aegis.secrets_guard import SecretShapedValue, refuse_secrets, secret_kind
+from aegis.secrets_guard import (
+    IAM_GROUP_NAME,
+    IAM_USER_NAME,
+    WITHHELD,
+    IdentifierShape,
+    SecretShapedValue,
+    display_text,
+    refuse_secrets,
+    secret_kind,
+    visible,
+    walk_strings,
+    withhold_secrets,
+)
 
 # Parametrised values must be the same in every xdist worker, so they come from a seeded generator.
 _RANDOM = random.Random(20261129)
@@ -71,8 +85,122 @@ def test_refusal_names_where_the_value_was_without_echoing_it() -> None:
     token = _jwt()
     with pytest.raises(SecretShapedValue) as caught:
         refuse_secrets({"changes": [{"note": "fine"}, {"note": token}]})
-    assert caught.value.where == "$.changes[1].note"
+    # Dict entries are named by position: `{n}` is the n-th entry.
+    assert caught.value.where == "${0}[1]{0}"
     assert token not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        pytest.param("hunter2-password", id="a key that is the secret but does not look like one"),
+        pytest.param(_jwt(), id="a secret-shaped key"),
+    ],
+)
+def test_refusal_paths_and_messages_never_echo_a_dict_key(key: str) -> None:
+    value = {"details": {key: {"token": _jwt()}}} if "hunter2" in key else {"details": {key: "value"}}
+    with pytest.raises(SecretShapedValue) as caught:
+        refuse_secrets(value, where="audit[x]")
+    assert key not in caught.value.where
+    assert key not in str(caught.value)
+    assert key not in repr(caught.value)
+    assert caught.value.where.startswith("audit[x]{0}{0}")
+
+
+def test_withholding_never_echoes_a_dict_key_either() -> None:
+    key = _jwt()
+    kept, notes = withhold_secrets({"fine": "ok", key: "value", "nested": {"k": "AKIA" + "IOSFODNN7EXAMPLE"}})
+    assert kept == {"fine": "ok", "nested": {"k": WITHHELD}}
+    assert notes == [("${1}<key>", "jwt"), ("${2}{0}", "aws-access-key-id")]
+    assert key not in repr(notes)
+
+
+class _Attachments(BaseModel):
+    users: tuple[Annotated[str, IAM_USER_NAME], ...] = ()
+    group: Annotated[str, IAM_GROUP_NAME] | None = None
+    note: str = ""
+
+
+class _Finding(BaseModel):
+    attachments: _Attachments
+    evidence: dict[str, JsonValue] = {}
+
+    def json_identifiers(self) -> dict[str, IdentifierShape]:
+        return {"evidence.entities.users[]": IAM_USER_NAME}
+
+
+ACCESS_KEY_SHAPED_NAME = "AKIA" + "Q7ZK2M4T6V8X0B3N"
+
+
+def test_a_secret_shaped_value_in_an_identifier_field_is_an_identifier() -> None:
+    model = _Finding(
+        attachments=_Attachments(users=("alice", ACCESS_KEY_SHAPED_NAME), group=ACCESS_KEY_SHAPED_NAME),
+        evidence={"entities": {"users": [ACCESS_KEY_SHAPED_NAME]}},
+    )
+    refuse_secrets(model)
+    assert list(walk_strings(model)) == [
+        ("$.attachments.note", ""),
+        ("$.evidence{0}<key>", "entities"),
+        ("$.evidence{0}{0}<key>", "users"),
+    ]
+    # The same value anywhere else is text, screened as ever; model fields are named, dict keys are not.
+    with pytest.raises(SecretShapedValue) as caught:
+        refuse_secrets(model.model_copy(update={"attachments": _Attachments(note=ACCESS_KEY_SHAPED_NAME)}))
+    assert caught.value.where == "$.attachments.note"
+    with pytest.raises(SecretShapedValue):
+        refuse_secrets({"users": [ACCESS_KEY_SHAPED_NAME]})
+    refuse_secrets({"users": [ACCESS_KEY_SHAPED_NAME]}, identifiers={"users[]": IAM_USER_NAME})
+
+
+def test_a_real_token_never_fits_an_identifier_shape() -> None:
+    token = _jwt()
+    assert len(token) > 128
+    with pytest.raises(SecretShapedValue) as caught:
+        refuse_secrets(_Attachments(users=(token,)))
+    assert (caught.value.kind, caught.value.where) == ("jwt", "$.users[0]")
+    with pytest.raises(SecretShapedValue):
+        refuse_secrets(_Attachments(group="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"))  # "/" is not in IAM's set
+
+
+def test_withholding_keeps_identifiers_and_replaces_text() -> None:
+    model = _Attachments(users=(ACCESS_KEY_SHAPED_NAME,), note="key " + ACCESS_KEY_SHAPED_NAME)
+    kept, notes = withhold_secrets(model, where="before")
+    assert kept == {"users": [ACCESS_KEY_SHAPED_NAME], "group": None, "note": WITHHELD}
+    assert notes == [("before.note", "aws-access-key-id")]
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        f"arn:aws:iam::123456789012:user/{ACCESS_KEY_SHAPED_NAME}",
+        "arn:aws:iam::123456789012:policy/team/eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJiYWNrZG9vciJ9.Zx9Qw3Er7Ty1",
+        "arn:aws:s3:::a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6q7r8s9t0",
+        "arn:aws:logs:us-east-1:123456789012:log-group:/aegis/flow-logs:*",
+    ],
+)
+def test_a_whole_arn_is_an_identifier(arn: str) -> None:
+    assert secret_kind(arn) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"the key is {ACCESS_KEY_SHAPED_NAME} for arn:aws:iam::123456789012:user/x",
+        f"arn:aws:iam::123456789012:user/x {ACCESS_KEY_SHAPED_NAME}",
+        "arn:aws:iam::123456789012:user/" + _jwt(),  # no AWS name is that long
+    ],
+)
+def test_an_arn_does_not_launder_the_text_around_it(text: str) -> None:
+    assert secret_kind(text) is not None
+
+
+def test_display_text_withholds_secret_shaped_pieces_and_spells_out_invisible_characters() -> None:
+    assert display_text(f"attached to user alice, user {ACCESS_KEY_SHAPED_NAME}") == (
+        f"attached to user alice, user {WITHHELD}"
+    )
+    assert display_text("Detach evil\u202egnp.exe") == "Detach evil\\u202egnp.exe"
+    assert visible("tab\there\x00 and \u200f mark") == "tab\\u0009here\\u0000 and \\u200f mark"
+    assert visible("plain text, ünïcödé and emoji 🛡") == "plain text, ünïcödé and emoji 🛡"
 
 
 def test_keys_are_checked_too() -> None:

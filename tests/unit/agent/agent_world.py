@@ -94,6 +94,7 @@ def env_for(agent_settings: AgentSettings) -> dict[str, str]:
         "MAX_CHANGES_PER_MISSION": str(agent_settings.max_changes_per_mission),
         "MAX_SHARE_PER_RESOURCE_TYPE": str(agent_settings.max_share_per_resource_type),
         "SUPPRESSIONS": json.dumps([s.model_dump(mode="json") for s in agent_settings.suppressions]),
+        "TRUST_EXEMPTION_TAGS": "true" if agent_settings.trust_exemption_tags else "false",
         "CHECKPOINT_TTL_DAYS": str(agent_settings.checkpoint_ttl_days),
     }
 

@@ -100,6 +100,8 @@ def test_a_1000_finding_mission_completes_with_every_checkpoint_item_under_100_k
         resource_counts={OPEN_PORTS.resource_type: PLANNED + EXEMPT + 300},
     )
     agent_settings = settings(
+        # The open groups are exempt by tag: a deployment that trusts such tags.
+        trust_exemption_tags=True,
         max_changes_per_mission=PLANNED,
         suppressions=(Suppression(check_id=PUBLIC_BUCKET.check_id, resource_arn="*", reason="static websites"),),
     )

@@ -86,7 +86,8 @@ def test_a_secret_shaped_value_refuses_the_whole_document_and_stores_nothing(tab
     )
     with pytest.raises(SecretShapedValue) as refused:
         MissionStore(tables["Missions"]).write_document(MISSION, "scan", record)
-    assert (refused.value.kind, refused.value.where) == ("jwt", "mission.scan.findings[1].evidence.note")
+    # Model fields are named; a dict entry is named by position, never by its key.
+    assert (refused.value.kind, refused.value.where) == ("jwt", "mission.scan.findings[1].evidence{1}")
     assert all_items(tables["Missions"]) == []
 
 

@@ -38,8 +38,14 @@ from tests.unit.agent.agent_world import (
     root_keys_finding,
     scan_event,
     scheduled_event,
-    settings,
 )
+from tests.unit.agent.agent_world import settings as world_settings
+
+
+def settings(**overrides: Any) -> Any:
+    """The deployment of these missions trusts `aegis:exempt` tags (TRUST_EXEMPTION_TAGS); one test below shows
+    that without it a tag alone exempts nothing."""
+    return world_settings(**({"trust_exemption_tags": True} | overrides))
 
 
 def standard_findings() -> list[Any]:
@@ -308,6 +314,25 @@ def test_exempt_and_suppressed_findings_are_recorded_with_their_reasons(
         {"finding_id": ebs_finding().finding_id, "source": "suppression", "reason": "EBS governed by SCP"},
         {"finding_id": bucket_finding("website").finding_id, "source": "tag", "reason": "public website by design"},
     ]
+
+
+def test_without_trusted_tags_an_exempt_tag_is_a_claim_the_report_shows_and_the_finding_is_planned(
+    aws: Any, tables: dict[str, Any], sfn: Any
+) -> None:
+    outcome = start(aws, FakeScanner(standard_findings()), dry_run=True, trust_exemption_tags=False)
+    report = read_report(tables, outcome["mission_id"])
+    website = next(f for f in report.findings if f.resource_arn == "arn:aws:s3:::website")
+    assert (website.disposition, website.reason) == (
+        "dry-run",
+        "exemption claimed by tag, not confirmed: public website by design",
+    )
+    assert website.change_id in {c.change_id for c in report.changes}
+    trail = read_trail(tables["Audit"], outcome["mission_id"])
+    [claims] = [json.loads(i["details"]) for i in trail if i["action"] == "mission.exemption_claims"]
+    assert claims["claims"] == [
+        {"finding_id": bucket_finding("website").finding_id, "reason": "public website by design"}
+    ]
+    assert not [i for i in trail if i["action"] == "mission.exemptions"]
 
 
 def engage_halt(tables: dict[str, Any]) -> None:

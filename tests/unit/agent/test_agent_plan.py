@@ -38,9 +38,24 @@ def test_every_remediable_finding_gets_its_catalogue_change() -> None:
     assert plan.notes == ()
 
 
-def test_exempt_tag_with_a_reason_skips_the_finding_and_records_why() -> None:
+def test_an_exempt_tag_alone_does_not_silence_a_control() -> None:
+    """Anyone with tagging rights could set the tag: without the deployment's confirmation the finding is planned,
+    and the claim is kept for the report."""
+    claimed = bucket_finding("website", tags={"aegis:exempt": "  public website, reviewed 2026-01 "})
+    plan = make_plan([claimed, bucket_finding("data")], policy(), propose)
+    assert sorted(c.resource_arn for c in plan.changes) == ["arn:aws:s3:::data", "arn:aws:s3:::website"]
+    assert plan.exemptions == ()
+    [claim] = plan.claimed_exemptions
+    assert (claim.finding_id, claim.source, claim.reason) == (
+        claimed.finding_id,
+        "tag",
+        "public website, reviewed 2026-01",
+    )
+
+
+def test_exempt_tag_with_a_reason_skips_the_finding_when_the_deployment_trusts_tags() -> None:
     exempt = bucket_finding("website", tags={"aegis:exempt": "  public website, reviewed 2026-01 "})
-    plan = make_plan([exempt, bucket_finding("data")], policy(), propose)
+    plan = make_plan([exempt, bucket_finding("data")], policy(trust_exemption_tags=True), propose)
     assert [c.resource_arn for c in plan.changes] == ["arn:aws:s3:::data"]
     [exemption] = plan.exemptions
     assert (exemption.finding_id, exemption.source, exemption.reason) == (
@@ -48,12 +63,22 @@ def test_exempt_tag_with_a_reason_skips_the_finding_and_records_why() -> None:
         "tag",
         "public website, reviewed 2026-01",
     )
+    assert plan.claimed_exemptions == ()
+
+
+def test_a_suppression_confirms_a_tag_exemption() -> None:
+    exempt = bucket_finding("website", tags={"aegis:exempt": "public website"})
+    confirmed = Suppression(check_id=BUCKET_CHECK, resource_arn=exempt.resource_arn, reason="website, SEC-7")
+    plan = make_plan([exempt], policy(suppressions=(confirmed,)), propose)
+    assert plan.changes == ()
+    assert [(e.source, e.reason) for e in plan.exemptions] == [("suppression", "website, SEC-7")]
+    assert plan.claimed_exemptions == ()
 
 
 @pytest.mark.parametrize("reason", ["", "   ", "<withheld>"])
 def test_exempt_tag_without_a_readable_reason_does_not_exempt(reason: str) -> None:
     finding = bucket_finding("b", tags={"aegis:exempt": reason})
-    plan = make_plan([finding], policy(), propose)
+    plan = make_plan([finding], policy(trust_exemption_tags=True), propose)
     assert [c.resource_arn for c in plan.changes] == [finding.resource_arn]
     assert [(n.finding_id, n.reason) for n in plan.notes] == [(finding.finding_id, "exempt-tag-without-reason")]
 

@@ -3,11 +3,17 @@ the re-scan's verdict; readable as it is by the local stack's report document.""
 
 from __future__ import annotations
 
-from aegis.catalogue import PublicAccessBlock
-from aegis.models import ChangeResult, Decision, Outcome, ScanError
+import json
+
+import pytest
+
+from aegis.catalogue import DetachPolicy, PolicyAttachments, PublicAccessBlock
+from aegis.models import ChangeResult, Decision, Outcome, Risk, ScanError
+from aegis.secrets_guard import WITHHELD, SecretShapedValue, refuse_secrets, secret_kind
 from aegis_agent.plan import make_plan
-from aegis_agent.report import MissionReport, build_report
-from aegis_agent.state import MissionRequest, PlanPolicy, Trigger, Verification, VerifiedState
+from aegis_agent.report import EXEMPTION_NOT_CONFIRMED, UNDO_DISABLED_NOTE, MissionReport, build_report
+from aegis_agent.settings import AgentSettings
+from aegis_agent.state import MissionRequest, Plan, PlanPolicy, PlanStatus, Trigger, Verification, VerifiedState
 from tests.unit.agent.agent_world import (
     EBS_CHECK,
     REGION,
@@ -25,7 +31,7 @@ def sample_report() -> MissionReport:
         ebs_finding(),
         root_keys_finding(),
     ]
-    policy = PlanPolicy(max_changes_per_mission=10, max_share_per_resource_type=1.0)
+    policy = PlanPolicy(max_changes_per_mission=10, max_share_per_resource_type=1.0, trust_exemption_tags=True)
     plan = make_plan(findings, policy, propose)
     bucket_change, ebs_change = sorted(plan.changes, key=lambda c: c.check_id, reverse=True)
     results = [
@@ -155,3 +161,90 @@ def test_controls_sort_by_their_numbers_whatever_their_spelling() -> None:
 
     controls = ["5.1.1", "1.15", "1.7, 1.8", "2.1.4", "1.3", "n/a"]
     assert sorted(controls, key=_control_sort_key) == ["1.3", "1.7, 1.8", "1.15", "2.1.4", "5.1.1", "n/a"]
+
+
+def _report(findings: list, plan, policy: PlanPolicy) -> MissionReport:  # type: ignore[no-untyped-def,type-arg]
+    return build_report(
+        request=MissionRequest(
+            mission_id="m-0123456789abcdef0123",
+            trigger=Trigger.SCHEDULED,
+            regions=(REGION,),
+            policy=policy,
+            requested_at="2026-03-01T12:00:00+00:00",
+        ),
+        account_id="123456789012",
+        findings=findings,
+        plan=plan,
+        scan_errors=[],
+        withheld=[],
+        results=[],
+        verification=[],
+        finished_at="2026-03-01T12:05:00+00:00",
+        status="completed",
+    )
+
+
+def test_an_exemption_claimed_by_tag_and_not_confirmed_is_reported_as_such() -> None:
+    claimed = bucket_finding("site", tags={"aegis:exempt": "public website \u202eetisbew"})
+    policy = PlanPolicy(max_changes_per_mission=10, max_share_per_resource_type=1.0)
+    report = _report([claimed], make_plan([claimed], policy, propose), policy)
+
+    [finding] = report.findings
+    assert finding.disposition == "planned"
+    assert finding.exemption_claim == "public website \\u202eetisbew"
+    assert finding.reason == f"{EXEMPTION_NOT_CONFIRMED}: public website \\u202eetisbew"
+    assert [e.finding_id for e in report.claimed_exemptions] == [claimed.finding_id]
+    assert report.exemptions == []
+    assert report.totals.exempt == 0
+    assert any(EXEMPTION_NOT_CONFIRMED in note for note in report.notes)
+
+
+def test_a_change_with_hostile_names_is_reported_with_its_names_and_safe_texts() -> None:
+    user = "AKIA" + "Q7ZK2M4T6V8X0B3N"
+    change = DetachPolicy.propose(
+        check_id="iam-admin-policy-attached",
+        resource_arn="arn:aws:iam::123456789012:policy/Everything",
+        account_id="123456789012",
+        region=REGION,
+        risk=Risk.HIGH,
+        before=PolicyAttachments(users=(user, "ops\u202eresu")),
+        after=PolicyAttachments(),
+    )
+    policy = PlanPolicy(max_changes_per_mission=10, max_share_per_resource_type=1.0)
+    report = _report([], Plan(status=PlanStatus.PROPOSED, changes=(change,)), policy)
+
+    [reported] = report.changes
+    assert reported.before == {"roles": [], "users": [user, "ops\u202eresu"], "groups": []}
+    assert reported.before_text == f"attached to user {WITHHELD}, user ops\\u202eresu"
+    assert secret_kind(reported.binding_message) is None
+    # Stored as the model it is: the names are identifiers in `before`, and refused anywhere else.
+    refuse_secrets(report, where="mission.report")
+    leaky = report.model_copy(update={"notes": [f"user {user}"]})
+    with pytest.raises(SecretShapedValue) as refused:
+        refuse_secrets(leaky, where="mission.report")
+    assert user not in str(refused.value)
+    assert user in json.dumps(report.model_dump(mode="json"))
+
+
+@pytest.mark.parametrize("undo_enabled", [True, False])
+def test_the_report_says_whether_an_applied_change_can_be_undone(undo_enabled: bool) -> None:
+    finding = ebs_finding()
+    policy = PlanPolicy(max_changes_per_mission=10, max_share_per_resource_type=1.0, undo_enabled=undo_enabled)
+    report = _report([finding], make_plan([finding], policy, propose), policy)
+
+    assert report.changes
+    assert report.undo_enabled is undo_enabled
+    assert (UNDO_DISABLED_NOTE in report.notes) is not undo_enabled
+
+
+def test_the_deployment_says_whether_undo_is_enabled() -> None:
+    environment = {
+        "CHECKPOINTS_TABLE": "c",
+        "MISSIONS_TABLE": "m",
+        "AUDIT_TABLE": "a",
+        "CONTROL_TABLE": "k",
+        "STATE_MACHINE_ARN": "arn:aws:states:eu-west-1:123456789012:stateMachine:aegis-mission",
+        "SCAN_REGIONS": "eu-west-1",
+    }
+    assert AgentSettings.from_env(environment).policy().undo_enabled is False
+    assert AgentSettings.from_env({**environment, "UNDO_ENABLED": "true"}).policy().undo_enabled is True

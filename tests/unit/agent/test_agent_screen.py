@@ -33,7 +33,8 @@ def test_secret_shaped_tag_values_and_evidence_are_withheld_with_a_note() -> Non
     assert kept.evidence["policy"] == {"Statement": [{"Sid": "<withheld>"}]}
     assert {(n.field, n.kind, n.finding_id) for n in screened.withheld} == {
         ("tags.aegis:exempt", "jwt", finding.finding_id),
-        ("evidence.policy.Statement[0].Sid", "aws-access-key-id", finding.finding_id),
+        # Named by position, never by a key: the policy's author chose the keys.
+        ("evidence{1}{0}[0]{0}", "aws-access-key-id", finding.finding_id),
     }
     text = repr(screened)
     assert JWT not in text
@@ -47,6 +48,37 @@ def test_a_secret_shaped_tag_key_is_dropped() -> None:
     assert screened.findings[0].tags == {"aegis:exempt": "ok"}
     assert [n.field for n in screened.withheld] == ["tags[0].key"]
     assert JWT not in repr(screened)
+
+
+def test_a_tag_other_than_the_exemption_is_named_by_position_only() -> None:
+    finding = bucket_finding("b", tags={"aegis:exempt": "ok", "deploy-password": JWT})
+    screened = screen(outcome(finding))
+    assert [(n.field, n.kind) for n in screened.withheld] == [("tags[1]", "jwt")]
+    assert "deploy-password" not in repr(screened.withheld)
+
+
+def test_a_secret_shaped_key_in_evidence_is_dropped_and_never_named() -> None:
+    finding = bucket_finding("b", policy={"Condition": {JWT: "x", "aws:SourceVpce": "vpce-1"}})
+    screened = screen(outcome(finding))
+    assert screened.findings[0].evidence["policy"] == {"Condition": {"aws:SourceVpce": "vpce-1"}}
+    assert [(n.field, n.kind) for n in screened.withheld] == [("evidence{1}{0}{0}<key>", "jwt")]
+    assert JWT not in repr(screened)
+
+
+def test_resource_names_are_identifiers_where_the_check_declares_them() -> None:
+    key_shaped = "AKIA" + secrets.token_hex(8).upper()
+    finding = bucket_finding("b").model_copy(
+        update={
+            "check_id": "iam-admin-policy-attached",
+            "resource_arn": f"arn:aws:iam::{ACCOUNT}:policy/{key_shaped}",
+            "evidence": {"attachments": {"roles": [], "users": [key_shaped], "groups": []}, "note": key_shaped},
+        }
+    )
+    screened = screen(outcome(finding))
+    [kept] = screened.findings
+    assert kept.resource_arn == finding.resource_arn
+    assert kept.evidence == {"attachments": {"roles": [], "users": [key_shaped], "groups": []}, "note": "<withheld>"}
+    assert [(n.field, n.kind) for n in screened.withheld] == [("evidence{1}", "aws-access-key-id")]
 
 
 def test_a_finding_whose_identifier_looks_like_a_secret_is_left_out_entirely() -> None:

@@ -10,7 +10,8 @@ import pytest
 from langgraph.types import Command, Interrupt, Send
 from pydantic import BaseModel, SecretStr
 
-from aegis.models import ChangeResult, Decision, Outcome
+from aegis.catalogue import DetachPolicy, PolicyAttachments
+from aegis.models import ChangeResult, Decision, Outcome, Risk
 from aegis_agent.errors import CheckpointRefused
 from aegis_agent.serializer import SecretRefusingSerializer
 from aegis_agent.state import Plan, PlanStatus
@@ -95,6 +96,36 @@ def test_secret_shaped_strings_are_refused_wherever_they_hide(
     assert refused.value.error_name == "Agent.SecretRefused"
     assert secret not in str(refused.value)
     assert serde.refusals == [refused.value]
+
+
+def test_a_refusal_never_echoes_a_dict_key(serde: SecretRefusingSerializer) -> None:
+    """A key may be the secret, whether or not it looks like one: refusals name entries by position."""
+    key = "hunter2-correct-horse"
+    with pytest.raises(CheckpointRefused) as refused:
+        serde.dumps_typed({"config": {key: {"note": random_jwt()}}})
+    assert key not in refused.value.where
+    assert key not in str(refused.value)
+    assert refused.value.where == "${0}{0}{0}"
+
+
+def test_a_secret_shaped_resource_name_is_an_identifier_in_a_change_and_text_anywhere_else(
+    serde: SecretRefusingSerializer,
+) -> None:
+    name = random_access_key_id()
+    change = DetachPolicy.propose(
+        check_id="iam-admin-policy-attached",
+        resource_arn=f"arn:aws:iam::123456789012:policy/{name}",
+        account_id="123456789012",
+        region="us-east-1",
+        risk=Risk.HIGH,
+        before=PolicyAttachments(users=(name, "alice")),
+        after=PolicyAttachments(),
+    )
+    plan = Plan(status=PlanStatus.PROPOSED, changes=(change,))
+    assert serde.loads_typed(serde.dumps_typed(plan)) == plan
+    with pytest.raises(CheckpointRefused) as refused:
+        serde.dumps_typed(bucket_finding("b", tags={"owner": name}))
+    assert refused.value.where == "$<Finding>.tags{0}"
 
 
 class Unregistered(BaseModel):

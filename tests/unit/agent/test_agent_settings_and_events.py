@@ -28,6 +28,7 @@ def test_settings_read_every_documented_variable() -> None:
             MAX_CHANGES_PER_MISSION="7",
             MAX_SHARE_PER_RESOURCE_TYPE="0.25",
             SUPPRESSIONS=json.dumps(suppressions),
+            TRUST_EXEMPTION_TAGS="true",
             CHECKPOINT_TTL_DAYS="3",
         )
     )
@@ -36,6 +37,8 @@ def test_settings_read_every_documented_variable() -> None:
     assert (loaded.max_changes_per_mission, loaded.max_share_per_resource_type) == (7, 0.25)
     assert [s.reason for s in loaded.suppressions] == ["CDN origins"]
     assert loaded.checkpoint_ttl_days == 3
+    assert loaded.trust_exemption_tags is True
+    assert loaded.policy().trust_exemption_tags is True
     assert loaded.policy(dry_run=False).dry_run is True  # the setting wins: an event cannot turn a dry run live
 
 
@@ -45,6 +48,8 @@ def test_optional_settings_have_defaults() -> None:
     loaded = AgentSettings.from_env(env)
     assert (loaded.dry_run, loaded.max_changes_per_mission, loaded.max_share_per_resource_type) == (False, 20, 0.5)
     assert loaded.suppressions == ()
+    # A tag alone exempts nothing unless the deployment says tags are trusted.
+    assert (loaded.trust_exemption_tags, loaded.policy().trust_exemption_tags) == (False, False)
 
 
 @pytest.mark.parametrize(
@@ -53,6 +58,7 @@ def test_optional_settings_have_defaults() -> None:
         ({"MISSIONS_TABLE": ""}, "MISSIONS_TABLE"),
         ({"SCAN_REGIONS": f"us-east-1,{SECRETISH}"}, "SCAN_REGIONS"),
         ({"DRY_RUN": SECRETISH}, "DRY_RUN"),
+        ({"TRUST_EXEMPTION_TAGS": "yes"}, "TRUST_EXEMPTION_TAGS"),
         ({"MAX_CHANGES_PER_MISSION": SECRETISH}, "MAX_CHANGES_PER_MISSION"),
         ({"MAX_SHARE_PER_RESOURCE_TYPE": "1.5"}, "MAX_SHARE_PER_RESOURCE_TYPE"),
         ({"SUPPRESSIONS": json.dumps([{"check_id": "x", "resource_arn": "*", "reason": ""}])}, "SUPPRESSIONS"),

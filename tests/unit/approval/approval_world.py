@@ -31,6 +31,7 @@ from aegis_local.auth0.clock import ManualClock
 ACCOUNT = "123456789012"
 TABLES = {
     "Handoff": ["handoff_id"],
+    "Continuations": ["id"],
     "Control": ["name"],
     "Audit": ["mission_id", "seq"],
 }
@@ -166,6 +167,7 @@ class World:
     ) -> ApprovalSettings:
         values: dict[str, Any] = {
             "handoff_table": "Handoff",
+            "continuations_table": "Continuations",
             "handoff_key_id": self.key_id,
             "control_table": "Control",
             "audit_table": "Audit",
@@ -195,7 +197,7 @@ class World:
             settings,
             oidc=OidcClient(settings.issuer, auth, http=http, clock=self.clock),
             handoffs=HandoffStore(self.tables["Handoff"], boto3.client("kms"), key_id=self.key_id, clock=self.clock),
-            continuations=ContinuationStore(self.tables["Handoff"], clock=self.clock),
+            continuations=ContinuationStore(self.tables["Continuations"], clock=self.clock),
             tasks=tasks or RecordingTaskTokens(self.stepfunctions.sfn),
             control_table=self.tables["Control"],
             audit=AuditLog(self.tables["Audit"], actor=ACTOR),

@@ -21,6 +21,7 @@ def environment(world: World, monkeypatch: pytest.MonkeyPatch) -> ProviderDouble
     secret_arn = boto3.client("secretsmanager").create_secret(Name="auth0-client", SecretString=world.secret)["ARN"]
     for name, value in {
         "HANDOFF_TABLE": "Handoff",
+        "CONTINUATIONS_TABLE": "Continuations",
         "HANDOFF_KEY_ID": world.key_id,
         "CONTROL_TABLE": "Control",
         "AUDIT_TABLE": "Audit",

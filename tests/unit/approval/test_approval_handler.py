@@ -18,6 +18,7 @@ import boto3
 import pytest
 
 import aegis_approval.wiring as wiring
+from aegis_auth.handoff import HandoffStore
 from aegis_auth.rar import AEGIS_CHANGE_DETAILS_TYPE
 from tests.support.changes import one_of_each_kind
 from tests.unit.approval.approval_world import World
@@ -74,6 +75,7 @@ def app(world: World, provider: ProviderDouble, monkeypatch: pytest.MonkeyPatch)
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_LOG_LEVEL": "DEBUG",
         "HANDOFF_TABLE": "Handoff",
+        "CONTINUATIONS_TABLE": "Continuations",
         "HANDOFF_KEY_ID": world.key_id,
         "CONTROL_TABLE": "Control",
         "AUDIT_TABLE": "Audit",
@@ -91,7 +93,13 @@ def app(world: World, provider: ProviderDouble, monkeypatch: pytest.MonkeyPatch)
     # The container's service, built from the environment as in Lambda, on the test's clock and provider.
     service = wiring.create_service(clock=world.clock, sleep=world.sleep, http=provider.client())
     monkeypatch.setattr(wiring, "build_service", lambda: service)
-    return load_app()
+    module = load_app()
+    handler = module.logger.logger_handler
+    found = handler.stream
+    yield module
+    # `invoke` bound the service's handler (one per process) to this test's captured stdout, which pytest closes:
+    # hand it back as found, so that no later test on this worker inherits a closed stream.
+    handler.stream = found
 
 
 def test_the_handler_approves_and_nothing_secret_is_logged_audited_or_output(
@@ -109,6 +117,7 @@ def test_the_handler_approves_and_nothing_secret_is_logged_audited_or_output(
 
     def approve(double: ProviderDouble, _: object) -> tuple[int, Any, dict[str, str]]:
         response = double.token_response(APPROVER, digest=CHANGE.digest, details_type=AEGIS_CHANGE_DETAILS_TYPE)
+        # Not asked for (the scope is openid), issued all the same: it must go nowhere, the handoff included.
         response["refresh_token"] = "refresh-" + uuid.uuid4().hex * 2
         double.issued.add(response["refresh_token"])
         return 200, response, {}
@@ -119,6 +128,17 @@ def test_the_handler_approves_and_nothing_secret_is_logged_audited_or_output(
 
     execution = world.stepfunctions.finished(event["execution_arn"])
     assert execution["status"] == "SUCCEEDED"
+    opened = HandoffStore(world.tables["Handoff"], boto3.client("kms"), clock=world.clock).consume(
+        json.loads(execution["output"])["handoff_id"], execution_arn=event["execution_arn"], change_digest=CHANGE.digest
+    )
+    assert set(opened.token_response) == {
+        "access_token",
+        "id_token",
+        "token_type",
+        "expires_in",
+        "authorization_details",
+    }
+    assert json.loads(world.audit_trail()[-1]["details"])["refresh_token_discarded"] is True
     basic = provider.requests_to("/bc-authorize")[0].headers["authorization"]
     assert basic.startswith("Basic ")
 
@@ -175,3 +195,22 @@ def test_a_misconfigured_deployment_fails_the_task_at_once(
     event = world.stepfunctions.start(CHANGE)
     assert invoke(app, event) == {"outcome": "misconfigured"}
     assert world.stepfunctions.finished(event["execution_arn"])["error"] == "Approval.Failed"
+
+
+def test_a_deployment_asking_for_refresh_tokens_never_starts_an_approval(
+    world: World,
+    provider: ProviderDouble,
+    app: ModuleType,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(wiring, "build_service", wiring.create_service)  # build from the environment for real
+    monkeypatch.setenv("CIBA_SCOPE", "openid offline_access")
+    event = world.stepfunctions.start(CHANGE)
+    assert invoke(app, event) == {"outcome": "misconfigured"}
+    execution = world.stepfunctions.finished(event["execution_arn"])
+    assert (execution["status"], execution["error"]) == ("FAILED", "Approval.Failed")
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    (logged,) = [line for line in lines if line.get("message") == "the approval function is misconfigured"]
+    assert logged["reason"] == "CIBA_SCOPE must not contain offline_access: no refresh token may cross the hand-off"
+    assert provider.requests == []  # no push, no token request

@@ -201,7 +201,7 @@ def test_a_continuation_carries_the_wait_into_a_second_invocation_outside_any_pa
     (invocation,) = world.self_invocations
     assert set(invocation) == {"continuation_id"}
     auth_req_id = provider.requests_to("/oauth/token")[0].form["auth_req_id"]
-    stored = world.tables["Handoff"].get_item(Key={"handoff_id": invocation["continuation_id"]})["Item"]
+    stored = world.tables["Continuations"].get_item(Key={"id": invocation["continuation_id"]})["Item"]
     assert (stored["kind"], stored["auth_req_id"]) == ("continuation", auth_req_id)
     history = json.dumps(world.stepfunctions.history(event["execution_arn"]), default=str)
     assert auth_req_id not in history
@@ -213,7 +213,7 @@ def test_a_continuation_carries_the_wait_into_a_second_invocation_outside_any_pa
     assert [p.form["auth_req_id"] for p in polls] == [auth_req_id] * 4
     assert [p.at - polls[0].at for p in polls] == [0, 5, 10, 15]  # the interval holds across the hand-over
     assert len(provider.requests_to("/bc-authorize")) == 1
-    taken = world.tables["Handoff"].get_item(Key={"handoff_id": invocation["continuation_id"]})["Item"]
+    taken = world.tables["Continuations"].get_item(Key={"id": invocation["continuation_id"]})["Item"]
     assert "task_token" not in taken
     assert "auth_req_id" not in taken
     assert [item["outcome"] for item in world.audit_trail()] == ["requested", "continued", "approved"]
@@ -244,7 +244,7 @@ def test_a_failed_self_invocation_fails_the_task_and_withdraws_the_continuation(
     provider.token_script.extend([PENDING, PENDING])
     assert service.handle(event, world.lambda_time(44)) == {"outcome": "failed"}
     assert finished(world, event)["error"] == "Approval.Failed"
-    (continuation,) = [i for i in world.tables["Handoff"].scan()["Items"] if i["kind"] == "continuation"]
+    (continuation,) = [i for i in world.tables["Continuations"].scan()["Items"] if i["kind"] == "continuation"]
     assert "taken_at" in continuation
     assert "task_token" not in continuation
 
@@ -290,6 +290,28 @@ def _forged_access_token(kind: str, provider: ProviderDouble) -> Callable[..., R
             )
         elif kind == "no-authorization-details":
             honest = double.token_response(APPROVER, digest=None, details_type=AEGIS_CHANGE_DETAILS_TYPE)
+        elif kind == "details-only-in-the-unsigned-response":
+            # The token response still states our digest; the signed access token states no grant at all.
+            honest["access_token"] = key.sign({k: v for k, v in claims.items() if k != "authorization_details"})
+        elif kind == "two-details-objects-of-our-type":
+            details = claims["authorization_details"]
+            honest["access_token"] = key.sign({**claims, "authorization_details": details + details})
+        elif kind == "access-token-of-another-client":
+            honest["access_token"] = key.sign({**claims, "azp": "another-client-of-the-tenant"})
+        elif kind == "access-token-naming-no-client":
+            honest["access_token"] = key.sign({k: v for k, v in claims.items() if k != "azp"})
+        elif kind in ("id-token-several-audiences-no-azp", "id-token-azp-of-another-client"):
+            now = int(double.clock())
+            id_claims = {
+                "iss": double.issuer,
+                "sub": APPROVER,
+                "aud": [CLIENT_ID, "another-client-of-the-tenant"],
+                "iat": now,
+                "exp": now + 600,
+            }
+            if kind == "id-token-azp-of-another-client":
+                id_claims["azp"] = "another-client-of-the-tenant"
+            honest["id_token"] = key.sign(id_claims)
         elif kind == "another-user":
             return approval(sub="auth0|someone-else")(double, record)
         elif kind == "id-token-other-key":
@@ -312,6 +334,12 @@ FORGERIES = [
     "other-digest",
     "token-digest-only-in-response",
     "no-authorization-details",
+    "details-only-in-the-unsigned-response",
+    "two-details-objects-of-our-type",
+    "access-token-of-another-client",
+    "access-token-naming-no-client",
+    "id-token-several-audiences-no-azp",
+    "id-token-azp-of-another-client",
     "another-user",
     "id-token-other-key",
     "expired",
@@ -329,6 +357,33 @@ def test_a_forged_or_mismatched_approval_is_never_released(
     assert (execution["status"], execution["error"]) == ("FAILED", "Approval.Failed")
     assert world.sealed_handoffs() == []
     assert world.audit_trail()[-1]["outcome"] == "failed"
+
+
+def test_the_checks_refuse_only_what_the_forgeries_change(world: World, provider: ProviderDouble, service: Any) -> None:
+    # An RFC 9068 `client_id` instead of Auth0's `azp`, and an ID token for several audiences that names us in azp:
+    # both are a genuine grant to this client, and are released.
+    def reply(double: ProviderDouble, record: object) -> Reply:
+        claims = double.access_claims(
+            APPROVER, digest=CHANGE.digest, details_type=AEGIS_CHANGE_DETAILS_TYPE, azp=None, client_id=CLIENT_ID
+        )
+        now = int(double.clock())
+        id_token = double.signing_key.sign(
+            {
+                "iss": double.issuer,
+                "sub": APPROVER,
+                "aud": [CLIENT_ID, "another-client-of-the-tenant"],
+                "azp": CLIENT_ID,
+                "iat": now,
+                "exp": now + 600,
+            }
+        )
+        access_token = double.signing_key.sign(claims)
+        return 200, {"access_token": access_token, "id_token": id_token, "token_type": "Bearer"}, {}
+
+    event = world.stepfunctions.start(CHANGE)
+    provider.token_script.append(reply)
+    assert service.handle(event, world.lambda_time(900)) == {"outcome": "approved"}
+    assert len(world.sealed_handoffs()) == 1
 
 
 # --- bad input ------------------------------------------------------------------------------------------------------

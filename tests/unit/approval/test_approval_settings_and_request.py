@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 
@@ -9,11 +10,12 @@ import pytest
 
 import aegis_approval.wiring as wiring
 from aegis_approval.request import backchannel_form, login_hint
-from aegis_approval.settings import ApprovalConfigError, ApprovalSettings
+from aegis_approval.settings import ApprovalConfigError, ApprovalSettings, RefreshTokenScopeRefused
 from tests.support.changes import one_of_each_kind
 
 ENV = {
     "HANDOFF_TABLE": "Handoff",
+    "CONTINUATIONS_TABLE": "Continuations",
     "HANDOFF_KEY_ID": "arn:aws:kms:eu-west-1:123456789012:key/k",
     "CONTROL_TABLE": "Control",
     "AUDIT_TABLE": "Audit",
@@ -22,7 +24,7 @@ ENV = {
     "AUTH0_CLIENT_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:auth0",
     "AUTH0_AUDIENCE": "https://aegis.example/api",
     "APPROVER_SUBS": "auth0|first, auth0|second",
-    "CIBA_SCOPE": "offline_access openid remediate:approved_change",
+    "CIBA_SCOPE": "profile openid remediate:approved_change",
     "CIBA_REQUESTED_EXPIRY": "120",
     "CLIENT_AUTH_METHOD": "client_secret_basic",
     "APPROVAL_FUNCTION_NAME": "aegis-approval",
@@ -41,7 +43,7 @@ def test_settings_come_from_the_template_environment(env: pytest.MonkeyPatch) ->
     settings = ApprovalSettings.from_env()
     assert settings.approver_subs == ("auth0|first", "auth0|second")
     assert settings.approver_sub == "auth0|first"
-    assert settings.scope == ("openid", "offline_access", "remediate:approved_change")
+    assert settings.scope == ("openid", "profile", "remediate:approved_change")
     assert settings.requested_expiry == 120
     assert settings.client_auth_method == "client_secret_basic"
     assert settings.login_hint_format == "iss_sub"
@@ -71,6 +73,19 @@ def test_bad_settings_are_named(env: pytest.MonkeyPatch, name: str, value: str, 
     env.setenv(name, value)
     with pytest.raises(ApprovalConfigError, match=message):
         ApprovalSettings.from_env()
+
+
+@pytest.mark.parametrize(
+    "scope", ["openid offline_access", "offline_access", "openid,offline_access", "OFFLINE_ACCESS"]
+)
+def test_a_scope_asking_for_a_refresh_token_is_refused_at_start_up(env: pytest.MonkeyPatch, scope: str) -> None:
+    env.setenv("CIBA_SCOPE", scope)
+    with pytest.raises(RefreshTokenScopeRefused, match="CIBA_SCOPE must not contain offline_access"):
+        ApprovalSettings.from_env()
+    # However the settings are built, not only from the environment.
+    env.setenv("CIBA_SCOPE", "openid")
+    with pytest.raises(RefreshTokenScopeRefused):
+        dataclasses.replace(ApprovalSettings.from_env(), scope=("openid", "offline_access"))
 
 
 def test_login_hint_is_an_iss_sub_subject_identifier_or_the_value_as_is() -> None:

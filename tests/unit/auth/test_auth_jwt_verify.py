@@ -12,7 +12,7 @@ from collections.abc import Mapping
 import pytest
 
 from aegis_auth.errors import TokenInvalid
-from aegis_auth.jwt_verify import JwksCache, TokenVerifier
+from aegis_auth.jwt_verify import JwksCache, TokenVerifier, require_authorized_party
 from aegis_auth.oidc import ProviderMetadata
 from tests.unit.auth.provider_double import AUDIENCE, CLIENT_ID, ISSUER, ProviderDouble, RsaKey
 
@@ -203,3 +203,69 @@ def test_garbage_is_refused_with_a_named_error(verifier: TokenVerifier) -> None:
     for garbage in ("", "not-a-jwt", "a.b.c", "x" * 20_000):
         with pytest.raises(TokenInvalid):
             verifier.verify(garbage, AUDIENCE)
+
+
+# --- ID tokens for several audiences, and which client an access token was issued to -------------------------------
+def test_an_id_token_for_us_alone_needs_no_azp(provider: ProviderDouble, verifier: TokenVerifier, clock: Clock) -> None:
+    for aud in (CLIENT_ID, [CLIENT_ID], [CLIENT_ID, CLIENT_ID]):
+        token = provider.signing_key.sign(claims(clock, aud=aud))
+        assert verifier.verify_id_token(token, CLIENT_ID)["sub"] == "auth0|approver"
+
+
+def test_an_id_token_for_several_audiences_must_name_us_in_azp(
+    provider: ProviderDouble, verifier: TokenVerifier, clock: Clock
+) -> None:
+    several = [CLIENT_ID, "another-client"]
+    named = provider.signing_key.sign(claims(clock, aud=several, azp=CLIENT_ID))
+    assert verifier.verify_id_token(named, CLIENT_ID)["azp"] == CLIENT_ID
+    unnamed = provider.signing_key.sign(claims(clock, aud=several))
+    with pytest.raises(TokenInvalid, match="several audiences names no azp"):
+        verifier.verify_id_token(unnamed, CLIENT_ID)
+    # The plain audience check alone would have taken both: it is the azp rule that refuses.
+    assert verifier.verify(unnamed, CLIENT_ID)["aud"] == several
+
+
+@pytest.mark.parametrize("aud", [CLIENT_ID, [CLIENT_ID, "another-client"]])
+def test_an_id_token_whose_azp_is_another_client_is_refused(
+    provider: ProviderDouble, verifier: TokenVerifier, clock: Clock, aud: object
+) -> None:
+    token = provider.signing_key.sign(claims(clock, aud=aud, azp="another-client"))
+    with pytest.raises(TokenInvalid, match="azp is another client"):
+        verifier.verify_id_token(token, CLIENT_ID)
+
+
+def test_an_id_token_is_still_verified_for_audience_and_at_hash(
+    provider: ProviderDouble, verifier: TokenVerifier, clock: Clock
+) -> None:
+    with pytest.raises(TokenInvalid, match="audience"):
+        verifier.verify_id_token(provider.signing_key.sign(claims(clock, aud="another-client")), CLIENT_ID)
+    access_token = provider.signing_key.sign(claims(clock))
+    with pytest.raises(TokenInvalid, match="at_hash"):
+        verifier.verify_id_token(
+            provider.signing_key.sign(claims(clock, aud=CLIENT_ID, at_hash="AAAAAAAAAAAAAAAAAAAAAA")),
+            CLIENT_ID,
+            access_token=access_token,
+        )
+
+
+@pytest.mark.parametrize(
+    "named", [{"azp": CLIENT_ID}, {"client_id": CLIENT_ID}, {"azp": CLIENT_ID, "client_id": CLIENT_ID}]
+)
+def test_an_access_token_issued_to_the_client_names_it_in_azp_or_client_id(named: dict[str, str]) -> None:
+    require_authorized_party({"sub": "auth0|approver", **named}, CLIENT_ID)
+
+
+@pytest.mark.parametrize(
+    ("named", "reason"),
+    [
+        ({}, "names no authorized party"),
+        ({"azp": "another-client"}, "another client"),
+        ({"client_id": "another-client"}, "another client"),
+        ({"azp": CLIENT_ID, "client_id": "another-client"}, "another client"),
+        ({"azp": "another-client", "client_id": CLIENT_ID}, "another client"),
+        ({"azp": [CLIENT_ID]}, "another client"),
+    ],
+)
+def test_an_access_token_of_another_client_or_of_none_is_refused(named: dict[str, object], reason: str) -> None:
+    with pytest.raises(TokenInvalid, match=reason):
+        require_authorized_party({"sub": "auth0|approver", **named}, CLIENT_ID)

@@ -50,7 +50,7 @@ def test_the_digest_check_accepts_our_digest_and_nothing_else() -> None:
     assert carried_digests(details) == [change.digest]
     with pytest.raises(ApprovalMismatch, match="another change digest"):
         require_change_digest(details, other.digest)
-    with pytest.raises(ApprovalMismatch, match="another change digest"):
+    with pytest.raises(ApprovalMismatch, match="2 aegis-change objects; exactly one"):
         require_change_digest(details + change_authorization_details(other), change.digest)
     with pytest.raises(ApprovalMismatch, match="no aegis-change object"):
         require_change_digest([{"type": "urn:auth0:schemas:authorization-details:v1:other"}], change.digest)
@@ -65,15 +65,25 @@ def test_plain_string_properties_are_read_too() -> None:
     require_change_digest([{"type": AEGIS_CHANGE_DETAILS_TYPE, "properties": {"digest": change.digest}}], change.digest)
 
 
-def test_every_stated_grant_must_carry_the_digest() -> None:
+def test_exactly_one_object_of_our_type_even_when_every_copy_carries_our_digest() -> None:
+    change = CHANGES[0]
+    (ours,) = change_authorization_details(change)
+    with pytest.raises(ApprovalMismatch, match="2 aegis-change objects; exactly one"):
+        require_change_digest([ours, ours], change.digest)
+    with pytest.raises(ApprovalMismatch, match="3 aegis-change objects"):
+        require_change_digest([ours, dict(ours), {"type": AEGIS_CHANGE_DETAILS_TYPE}], change.digest)
+    # Objects of other types are another API's business: they neither satisfy nor spoil the check.
+    require_change_digest([{"type": "urn:auth0:schemas:authorization-details:v1:other"}, ours], change.digest)
+
+
+def test_the_grant_is_read_from_the_signed_access_token_only() -> None:
     change, other = CHANGES[0], CHANGES[1]
     ours, theirs = change_authorization_details(change), change_authorization_details(other)
-    require_granted_digest({"authorization_details": ours}, {"authorization_details": ours}, change.digest)
-    require_granted_digest({}, {"authorization_details": ours}, change.digest)
-    require_granted_digest({"authorization_details": ours}, {}, change.digest)
-    with pytest.raises(ApprovalMismatch, match="neither"):
-        require_granted_digest({}, {}, change.digest)
-    with pytest.raises(ApprovalMismatch):
-        require_granted_digest({"authorization_details": theirs}, {"authorization_details": ours}, change.digest)
-    with pytest.raises(ApprovalMismatch):
-        require_granted_digest({"authorization_details": ours}, {"authorization_details": theirs}, change.digest)
+    require_granted_digest({"authorization_details": ours}, change.digest)
+    # The token response's own authorization_details is unsigned: no fallback to it, so no way to pass it at all.
+    with pytest.raises(ApprovalMismatch, match="access token states no authorization_details"):
+        require_granted_digest({}, change.digest)
+    with pytest.raises(ApprovalMismatch, match="another change digest"):
+        require_granted_digest({"authorization_details": theirs}, change.digest)
+    with pytest.raises(ApprovalMismatch, match="no aegis-change object"):
+        require_granted_digest({"authorization_details": []}, change.digest)

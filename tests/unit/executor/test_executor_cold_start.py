@@ -73,6 +73,7 @@ def test_a_cold_executor_builds_one_session_and_one_dynamodb_resource() -> None:
         "AUTH0_CLIENT_ID": "executor-client",
         "AUTH0_CLIENT_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:auth0-AbCdEf",
         "AUTH0_AUDIENCE": "https://aegis.example.com/api",
+        "APPROVAL_CLIENT_ID": "approval-client",
         "TOKEN_VAULT_CONNECTION": "aws-oidc",
         "REMEDIATION_ROLE_ARN": "arn:aws:iam::123456789012:role/RemediationRole",
         "POWERTOOLS_SERVICE_NAME": "aegis-executor",

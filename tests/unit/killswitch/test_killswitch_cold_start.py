@@ -42,6 +42,7 @@ def test_a_direct_invocation_cold_start_loads_no_jwt_verification() -> None:
         "APPROVER_SUBS": "auth0|approver-1",
         "REMEDIATION_ROLE_NAME": "RemediationRole",
         "KILLSWITCH_AUDIENCE": "https://aegis.example.com/killswitch",
+        "HANDOFF_TABLE": "Handoff",
         "POWERTOOLS_SERVICE_NAME": "aegis-killswitch",
         "POWERTOOLS_METRICS_NAMESPACE": "AegisCloud",
         "POWERTOOLS_TRACE_DISABLED": "true",

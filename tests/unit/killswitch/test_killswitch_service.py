@@ -6,18 +6,21 @@ import boto3
 
 from aegis.audit import read_trail
 from aegis.control import halt_state
+from aegis_killswitch.report import KillSwitchReport, StepOutcome
 from aegis_killswitch.service import KILLSWITCH_AUDIT_ID
 from aegis_killswitch.settings import KillSwitchSettings
 from aegis_local.auth0 import Auth0Emulator
 from tests.unit.killswitch.world import REGION, SCAN_RULE, SCHEDULE_RULE, AwsWorld, Phone, kill_switch_for, wait_until
 
+# Every AWS-side stop before the first Auth0 call, which can hang; the deny policies right after the flag.
 TRIGGER_STEPS = [
     "set_halt_flag",
+    "deny_remediation_sessions",
     "disable_rules",
     "stop_executions",
+    "purge_handoffs",
     "revoke_auth0_sessions",
     "block_token_vault_approvers",
-    "deny_remediation_sessions",
 ]
 REARM_STEPS = ["release_halt_flag", "enable_rules", "unblock_approvers", "lift_halted_policy"]
 
@@ -124,7 +127,7 @@ def test_triggering_twice_is_harmless(settings: KillSwitchSettings, aws: AwsWorl
     assert second.ok, second.failed_steps
     assert "already engaged" in second.steps[0].reason
     assert halt_state(aws.control)["engaged_by"] == "alice"
-    assert second.steps[4].details["already_blocked"] == list(settings.approver_subs)
+    assert _step(second, "block_token_vault_approvers").details["already_blocked"] == list(settings.approver_subs)
 
 
 def test_rearm_releases_the_flag_enables_the_rules_unblocks_and_restores_no_credential(
@@ -166,7 +169,7 @@ def test_rearm_unblocks_only_whom_the_kill_switch_blocked(
     management.set_blocked(blocked_by_admin, True)
     switch = kill_switch_for(aws, settings)
     trigger = switch.trigger(reason="drill", requested_by="alice")
-    assert trigger.steps[4].details["blocked"] == [other]
+    assert _step(trigger, "block_token_vault_approvers").details["blocked"] == [other]
 
     assert switch.rearm(reason="all clear", requested_by="bob").ok
 
@@ -188,9 +191,9 @@ def test_the_deny_policy_cutoff_is_when_the_policy_is_attached(settings: KillSwi
     switch.clock = lambda: next(readings)
     report = switch.trigger(reason="drill", requested_by="alice")
     # The trigger read the clock when it started (00) and again when it attached the policy (01), so that sessions
-    # issued while the steps in between ran are denied as well.
+    # issued while the flag was being set are denied as well.
     assert report.at == "2031-02-03T04:05:00+00:00"
-    assert report.steps[-1].details["sessions_issued_before"] == "2031-02-03T04:05:01Z"
+    assert _step(report, "deny_remediation_sessions").details["sessions_issued_before"] == "2031-02-03T04:05:01Z"
     condition = aws.deny_policy()["Statement"][0]["Condition"]
     assert condition == {"DateLessThan": {"aws:TokenIssueTime": "2031-02-03T04:05:01Z"}}
     assert set(
@@ -217,3 +220,8 @@ def test_a_rearm_that_cannot_release_the_flag_keeps_remediation_role_halted(
     trail = read_trail(aws.audit, KILLSWITCH_AUDIT_ID)
     lifted = [item for item in trail if item["action"] == "killswitch.rearm.lift_halted_policy"]
     assert [item["outcome"] for item in lifted] == ["failed"]
+
+
+def _step(report: KillSwitchReport, name: str) -> StepOutcome:
+    (step,) = [step for step in report.steps if step.step == name]
+    return step

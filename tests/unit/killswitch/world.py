@@ -11,6 +11,7 @@ import io
 import itertools
 import json
 import time
+import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ import httpx
 from jose import jwt
 
 from aegis_auth import oidc
+from aegis_auth.handoff_table import EXECUTION_ATTRIBUTE, EXECUTION_INDEX, HANDOFF_KEY
 from aegis_killswitch.auth0_steps import Auth0Management
 from aegis_killswitch.service import KillSwitch, KillSwitchClients
 from aegis_killswitch.settings import KillSwitchSettings
@@ -28,10 +30,10 @@ from aegis_local.auth0 import (
     CIBA_GRANT,
     CLIENT_CREDENTIALS_GRANT,
     DEFAULT_API_AUDIENCE,
-    DEFAULT_APP_CLIENT_ID,
     DEFAULT_CONNECTION,
     DEFAULT_KILLSWITCH_AUDIENCE,
     DEFAULT_M2M_CLIENT_ID,
+    REFRESH_TOKEN_GRANT,
     Auth0Emulator,
     ClientConfig,
     ConnectedAccountConfig,
@@ -50,10 +52,16 @@ OPERATOR_CLIENT = "ks-operator"  # aegis:killswitch and aegis:rearm
 TRIGGER_ONLY_CLIENT = "ks-trigger-only"  # aegis:killswitch
 NO_SCOPE_CLIENT = "ks-no-scope"  # a grant on the kill switch API with no scope
 OTHER_API_CLIENT = "ks-other-api"  # tokens for the remediation API, not for the kill switch
+# An application through which approvers hold refresh tokens (the approval application is issued none): what the
+# kill switch revokes at Auth0 is every refresh token of the approvers, whichever client holds it.
+REFRESH_TOKEN_CLIENT = "ks-approver-app"
 APPROVER_POOL = 200
 SCHEDULE_RULE = "aegis-scheduled-scan"
 SCAN_RULE = "aegis-scan-requested"
 REMEDIATION_ROLE = "aegis-remediation"
+UNDO_ROLE = "aegis-undo"
+REMEDIATION_ROLES = (REMEDIATION_ROLE, UNDO_ROLE)
+HANDOFF_TABLE = "aegis-handoff"
 STATE_MACHINE = "aegis-mission"
 ACCOUNT = "123456789012"  # moto's default account
 LAMBDA_TRUST = {
@@ -79,6 +87,7 @@ def emulator_config() -> EmulatorConfig:
     return EmulatorConfig(
         clients=(
             *base.clients,
+            ClientConfig(client_id=REFRESH_TOKEN_CLIENT, grant_types=(CIBA_GRANT, REFRESH_TOKEN_GRANT)),
             ClientConfig(
                 client_id=OPERATOR_CLIENT,
                 grant_types=(CLIENT_CREDENTIALS_GRANT,),
@@ -134,7 +143,7 @@ class Phone:
         started = self.http.post(
             "bc-authorize",
             data=self._form(
-                DEFAULT_APP_CLIENT_ID,
+                REFRESH_TOKEN_CLIENT,
                 scope="openid offline_access",
                 login_hint=json.dumps({"format": "iss_sub", "iss": self.emulator.issuer, "sub": sub}),
                 binding_message="Kill switch test",
@@ -146,7 +155,7 @@ class Phone:
         self.emulator.approve(auth_req_id)
         self.clock.advance(started.json()["interval"])
         tokens = self.http.post(
-            "oauth/token", data=self._form(DEFAULT_APP_CLIENT_ID, grant_type=CIBA_GRANT, auth_req_id=auth_req_id)
+            "oauth/token", data=self._form(REFRESH_TOKEN_CLIENT, grant_type=CIBA_GRANT, auth_req_id=auth_req_id)
         )
         assert tokens.status_code == 200, tokens.text
         return tokens.json()["refresh_token"]
@@ -154,7 +163,7 @@ class Phone:
     def refresh_works(self, refresh_token: str) -> bool:
         response = self.http.post(
             "oauth/token",
-            data=self._form(DEFAULT_APP_CLIENT_ID, grant_type="refresh_token", refresh_token=refresh_token),
+            data=self._form(REFRESH_TOKEN_CLIENT, grant_type="refresh_token", refresh_token=refresh_token),
         )
         return response.status_code == 200
 
@@ -262,6 +271,7 @@ class AwsWorld:
     sfn: Any
     iam: Any
     secret_arn: str
+    handoffs: Any
     # The mission state machine costs ~0.5 s to create (moto parses the ASL): only tests with missions create it.
     _missions_created: bool = False
 
@@ -283,11 +293,12 @@ class AwsWorld:
                 Handler="app.handler",
                 Code={"ZipFile": _zip()},
             )["FunctionArn"]
-            for name in ("approval", "executor", "resume")
+            for name in ("validator", "approval", "executor", "resume")
         }
         definition = substitute_definition(
             (REPO / "statemachine" / "mission.asl.json").read_text(encoding="utf-8"),
             {
+                "ValidatorFunctionArn": arns["validator"],
                 "ApprovalFunctionArn": arns["approval"],
                 "ExecutorFunctionArn": arns["executor"],
                 "AgentResumeFunctionArn": arns["resume"],
@@ -299,6 +310,32 @@ class AwsWorld:
         created = self.sfn.create_state_machine(name=STATE_MACHINE, definition=definition, roleArn=role["Role"]["Arn"])
         assert created["stateMachineArn"] == self.state_machine_arn
         self._missions_created = True
+
+    def put_handoff(self, execution_arn: str, handoff_id: str | None = None) -> str:
+        """An item shaped like a sealed approval (aegis_auth.handoff), its ciphertext made up: the kill switch
+        never opens one."""
+        handoff_id = handoff_id or uuid.uuid4().hex
+        self.handoffs.put_item(
+            Item={
+                HANDOFF_KEY: handoff_id,
+                "kind": "approval",
+                "format": "kms-envelope-aes256gcm/v1",
+                "ciphertext": b"\x00" * 64,
+                "encrypted_key": b"\x01" * 32,
+                EXECUTION_ATTRIBUTE: execution_arn,
+                "change_id": "chg-test",
+                "change_digest": "0" * 64,
+                "approver_sub": "auth0|approver",
+                "expires_at": int(time.time()) + 600,
+            }
+        )
+        return handoff_id
+
+    def handoff_ids(self) -> set[str]:
+        return {str(item[HANDOFF_KEY]) for item in self.handoffs.scan()["Items"]}
+
+    def execution_arn(self, name: str) -> str:
+        return self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
 
     def rule_states(self) -> dict[str, str]:
         return {name: self.events.describe_rule(Name=name)["State"] for name in (SCHEDULE_RULE, SCAN_RULE)}
@@ -327,17 +364,17 @@ class AwsWorld:
     def status(self, execution_arn: str) -> str:
         return self.sfn.describe_execution(executionArn=execution_arn)["status"]
 
-    def deny_policy(self) -> dict[str, Any] | None:
-        """RemediationRole's AegisDenyOlderSessions policy (None when not attached)."""
-        return self.role_policy("AegisDenyOlderSessions")
+    def deny_policy(self, role: str = REMEDIATION_ROLE) -> dict[str, Any] | None:
+        """The role's AegisDenyOlderSessions policy (None when not attached)."""
+        return self.role_policy("AegisDenyOlderSessions", role)
 
-    def halted_policy(self) -> dict[str, Any] | None:
-        """RemediationRole's AegisHalted policy (None when not attached)."""
-        return self.role_policy("AegisHalted")
+    def halted_policy(self, role: str = REMEDIATION_ROLE) -> dict[str, Any] | None:
+        """The role's AegisHalted policy (None when not attached)."""
+        return self.role_policy("AegisHalted", role)
 
-    def role_policy(self, name: str) -> dict[str, Any] | None:
+    def role_policy(self, name: str, role: str = REMEDIATION_ROLE) -> dict[str, Any] | None:
         try:
-            document = self.iam.get_role_policy(RoleName=REMEDIATION_ROLE, PolicyName=name)
+            document = self.iam.get_role_policy(RoleName=role, PolicyName=name)
         except self.iam.exceptions.NoSuchEntityException:
             return None
         policy = document["PolicyDocument"]
@@ -381,7 +418,25 @@ def create_aws_world(client_secret: str) -> AwsWorld:
         State="ENABLED",
     )
     iam = boto3.client("iam", region_name=REGION)
-    iam.create_role(RoleName=REMEDIATION_ROLE, AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST))
+    for role in REMEDIATION_ROLES:
+        iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST))
+    # As template.yaml declares it: the handoff key and the keys-only index on the execution.
+    handoffs = ddb.create_table(
+        TableName=HANDOFF_TABLE,
+        KeySchema=[{"AttributeName": HANDOFF_KEY, "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": HANDOFF_KEY, "AttributeType": "S"},
+            {"AttributeName": EXECUTION_ATTRIBUTE, "AttributeType": "S"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": EXECUTION_INDEX,
+                "KeySchema": [{"AttributeName": EXECUTION_ATTRIBUTE, "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
     secret_arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
         Name="aegis/killswitch-client-secret", SecretString=client_secret
     )["ARN"]
@@ -392,6 +447,7 @@ def create_aws_world(client_secret: str) -> AwsWorld:
         sfn=boto3.client("stepfunctions", region_name=REGION),
         iam=iam,
         secret_arn=secret_arn,
+        handoffs=handoffs,
     )
 
 
@@ -414,7 +470,9 @@ def environment(world: AwsWorld, emulator: Auth0Emulator, approvers: tuple[str, 
         "APPROVER_SUBS": ",".join(approvers),
         "TOKEN_VAULT_CONNECTION": DEFAULT_CONNECTION,
         "REMEDIATION_ROLE_NAME": REMEDIATION_ROLE,
+        "UNDO_ROLE_NAME": UNDO_ROLE,
         "KILLSWITCH_AUDIENCE": KILLSWITCH_AUDIENCE,
+        "HANDOFF_TABLE": HANDOFF_TABLE,
     }
 
 
@@ -431,5 +489,6 @@ def kill_switch_for(world: AwsWorld, settings: KillSwitchSettings) -> KillSwitch
         stepfunctions=world.sfn,
         iam=world.iam,
         auth0_management=management,
+        handoff_table=world.handoffs,
     )
     return KillSwitch(settings, clients)

@@ -7,6 +7,7 @@ import json
 import os
 import queue
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -25,12 +26,13 @@ from aegis_local.auth0 import (
     AEGIS_CHANGE_TYPE,
     CIBA_GRANT,
     DEFAULT_API_AUDIENCE,
-    DEFAULT_APP_CLIENT_ID,
+    DEFAULT_APPROVAL_CLIENT_ID,
     DEFAULT_APPROVER_SUB,
     Auth0Emulator,
     EmulatorConfig,
     ManualClock,
 )
+from aegis_local.auth0 import tenant as tenant_module
 from aegis_local.cli import COMMAND_MODULES, build_parser, main
 from aegis_local.stack import default_template_path
 from aegis_local.template import load_template
@@ -59,8 +61,8 @@ def start_request(emulator: Auth0Emulator, message: str) -> str:
     response = httpx.post(
         f"{emulator.issuer}bc-authorize",
         data={
-            "client_id": DEFAULT_APP_CLIENT_ID,
-            "client_secret": emulator.client_secret(DEFAULT_APP_CLIENT_ID),
+            "client_id": DEFAULT_APPROVAL_CLIENT_ID,
+            "client_secret": emulator.client_secret(DEFAULT_APPROVAL_CLIENT_ID),
             "scope": "openid",
             "login_hint": json.dumps({"format": "iss_sub", "iss": emulator.issuer, "sub": DEFAULT_APPROVER_SUB}),
             "binding_message": message,
@@ -83,8 +85,8 @@ def poll(emulator: Auth0Emulator, auth_req_id: str) -> httpx.Response:
         data={
             "grant_type": CIBA_GRANT,
             "auth_req_id": auth_req_id,
-            "client_id": DEFAULT_APP_CLIENT_ID,
-            "client_secret": emulator.client_secret(DEFAULT_APP_CLIENT_ID),
+            "client_id": DEFAULT_APPROVAL_CLIENT_ID,
+            "client_secret": emulator.client_secret(DEFAULT_APPROVAL_CLIENT_ID),
         },
         timeout=10,
     )
@@ -157,6 +159,54 @@ def test_deny_by_id_makes_the_client_see_access_denied(
     assert f"{denied}: denied" in capsys.readouterr().out
     assert poll(emulator, denied).json()["error"] == "access_denied"
     assert [r["auth_req_id"] for r in emulator.pending(DEFAULT_APPROVER_SUB)] == [kept]
+
+
+class _IdsBeginningWith:
+    """`secrets` as the emulator's tenant uses it, except that each new id begins with `prefix`: what one real id in
+    64 does by chance (base64url has '-' among its 64 characters)."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(secrets, name)
+
+    def token_urlsafe(self, nbytes: int | None = None) -> str:
+        value = secrets.token_urlsafe(nbytes)
+        return self.prefix + value[len(self.prefix) :]
+
+
+@pytest.mark.parametrize("prefix", ["-vFFz", "-h", "--all", "--user", "--"])
+@pytest.mark.parametrize("verb", ["approve", "deny"])
+def test_an_id_beginning_with_a_dash_is_an_id(
+    emulator: Auth0Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    verb: str,
+    prefix: str,
+) -> None:
+    clear_pending(emulator)
+    kept = start_request(emulator, "Rotate key one")
+    # The id first, last, and after `--`, as a user would type it.
+    for placed in ("first", "last", "after --"):
+        with monkeypatch.context() as planted:
+            planted.setattr(tenant_module, "secrets", _IdsBeginningWith(prefix))
+            answered = start_request(emulator, "Rotate key two")
+        assert answered.startswith(prefix)
+        argv = {
+            "first": [verb, answered, "--issuer", emulator.issuer],
+            "last": [verb, "--issuer", emulator.issuer, answered],
+            "after --": [verb, "--issuer", emulator.issuer, "--", answered],
+        }[placed]
+
+        assert main(argv) == 0, capsys.readouterr().err
+        assert f"{answered}: {'approved' if verb == 'approve' else 'denied'}" in capsys.readouterr().out
+        polled = poll(emulator, answered)
+        if verb == "approve":
+            assert polled.status_code == 200, polled.text
+        else:
+            assert polled.json()["error"] == "access_denied"
+        assert [r["auth_req_id"] for r in emulator.pending(DEFAULT_APPROVER_SUB)] == [kept]
 
 
 def test_several_pending_requests_need_an_id_or_all(
@@ -302,12 +352,13 @@ def test_up_starts_the_stack_prints_its_endpoints_and_stops_on_ctrl_c(tmp_path: 
         assert httpx.get(f"{issuer}.well-known/openid-configuration", timeout=5).json()["issuer"] == issuer
         phone = field(printed, f"phone of {DEFAULT_APPROVER_SUB}:")
         assert httpx.get(phone, timeout=5).json() == {"requests": []}
-        # The endpoints are printed, the Auth0 client secrets (the approval application's, the kill switch's) never.
-        secrets = boto3.client("secretsmanager", **aws)
-        stored = secrets.list_secrets()["SecretList"]
-        assert len(stored) == 2
+        # The endpoints are printed, the Auth0 client secrets (the approval application's, the executor's, the kill
+        # switch's) never.
+        secretsmanager = boto3.client("secretsmanager", **aws)
+        stored = secretsmanager.list_secrets()["SecretList"]
+        assert len(stored) == 3
         for secret in stored:
-            assert secrets.get_secret_value(SecretId=secret["ARN"])["SecretString"] not in output
+            assert secretsmanager.get_secret_value(SecretId=secret["ARN"])["SecretString"] not in output
 
         assert (tmp_path / "state" / "aegis-local.json").is_file()
 

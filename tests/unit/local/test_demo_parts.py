@@ -57,6 +57,22 @@ def parse(*argv: str) -> Any:
             ],
             "go together",
         ),
+        (
+            [
+                "--issuer",
+                "https://t.eu.auth0.com/",
+                "--client-id",
+                "a",
+                "--client-secret-file",
+                "/dev/null",
+                "--approver-sub",
+                "s",
+                "--executor-client-id",
+                "exchange-app",
+            ],
+            "--executor-client-id and --executor-client-secret-file go together",
+        ),
+        (["--approve", "all", "--executor-client-id", "x"], "belong to --issuer"),
     ],
 )
 def test_usage_errors_exit_2_before_anything_starts(
@@ -88,12 +104,17 @@ def test_your_own_tenant_needs_a_readable_secret_and_no_scripted_answers(tmp_pat
     assert "s3cr3t" not in repr(options)
     arguments = stack_arguments(options)
     assert arguments["auth0"] is False
-    # Without an M2M application of its own, the kill switch uses the same one.
+    # Without an M2M or executor application of its own, the kill switch and the executor use the same one.
     assert arguments["secrets"] == {
-        "Auth0ClientSecretArn": "s3cr3t-value-of-the-client",
+        "ApprovalAuth0ClientSecretArn": "s3cr3t-value-of-the-client",
+        "ExecutorAuth0ClientSecretArn": "s3cr3t-value-of-the-client",
         "KillSwitchAuth0ClientSecretArn": "s3cr3t-value-of-the-client",
     }
     assert arguments["parameters"]["KillSwitchAuth0ClientId"] == "app"
+    assert arguments["parameters"]["ExecutorAuth0ClientId"] == "app"
+    # moto's STS evaluates nothing, so the connection's name and the approver stand in for what IAM would trust.
+    assert arguments["parameters"]["RemediationOidcAudience"] != "sts.amazonaws.com"
+    assert arguments["parameters"]["RemediationOidcSubjects"] == "auth0|me"
     assert arguments["parameters"]["Auth0Issuer"] == "https://tenant.eu.auth0.com/"
     assert arguments["parameters"]["ApproverSubs"] == "auth0|me"
     assert "s3cr3t" not in json.dumps(arguments["parameters"])

@@ -33,6 +33,32 @@ def spec(logical_id: str, directory: str) -> FunctionSpec:
     )
 
 
+def _stream_handlers() -> list[logging.StreamHandler[Any]]:
+    loggers = [
+        logging.getLogger(),
+        *(v for v in logging.Logger.manager.loggerDict.values() if isinstance(v, logging.Logger)),
+    ]
+    return [h for found in loggers for h in found.handlers if type(h) is logging.StreamHandler]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_console() -> Iterator[None]:
+    """A capture reroutes process-wide state (sys.stdout, sys.stderr, every console logging handler): each test here
+    starts with none installed and leaves every stream as it found it, whatever ran before it on this worker."""
+    assert LogCapture.active() is None, "an earlier test left a LogCapture installed"
+    streams = {handler: handler.stream for handler in _stream_handlers()}
+    stdout, stderr = sys.stdout, sys.stderr
+    try:
+        yield
+    finally:
+        active = LogCapture.active()
+        if active is not None:
+            active.uninstall()
+        sys.stdout, sys.stderr = stdout, stderr
+        for handler, stream in streams.items():
+            handler.stream = stream
+
+
 @pytest.fixture
 def router() -> Iterator[LambdaRouter]:
     FunctionEnvironment.install()
@@ -140,3 +166,32 @@ def test_an_interceptor_runs_around_the_real_handler_in_its_warm_container(route
     assert "intercepted" not in third
     # The same warm container served all three: the interceptor does not replace the function's code.
     assert (first["invocations"], second["invocations"], third["invocations"]) == (1, 2, 3)
+
+
+@pytest.mark.parametrize("kind", ["console", "powertools"])
+def test_a_handler_whose_stream_was_closed_under_it_is_captured_and_given_back(tmp_path: Path, kind: str) -> None:
+    # What an earlier test on the same worker leaves behind: a handler bound to its captured stdout, now closed.
+    # A text wrapper, as pytest's capture is: a closed one raises on flush (a closed StringIO would not).
+    stale = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    handler = logging.StreamHandler(stale)
+    logger = logging.getLogger(f"aegis-test-stale-{kind}")
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    if kind == "powertools":
+        logger.powertools_handler = handler  # type: ignore[attr-defined]
+    original = sys.stdout
+    if kind == "console":
+        sys.stdout = stale  # the closed stream is still the console's, as after a capsys test
+    stale.close()
+    try:
+        with LogCapture(tmp_path), invocation_scope("some-function"):
+            logger.info("logged through a handler whose stream was closed")
+        assert handler.stream is stale, "given back the stream it was found with"
+    finally:
+        sys.stdout = original
+        logger.removeHandler(handler)
+        if kind == "powertools":
+            del logger.powertools_handler  # type: ignore[attr-defined]
+
+    assert "logged through a handler whose stream was closed" in (tmp_path / "some-function.log").read_text()

@@ -15,7 +15,7 @@ from aegis_auth.rar import change_authorization_details
 from aegis_local.auth0 import (
     CIBA_GRANT,
     DEFAULT_API_AUDIENCE,
-    DEFAULT_APP_CLIENT_ID,
+    DEFAULT_APPROVAL_CLIENT_ID,
     DEFAULT_APPROVER_SUB,
     Auth0Emulator,
     EmulatorConfig,
@@ -53,8 +53,8 @@ def ask_approval(emulator: Auth0Emulator, change: ChangeBase) -> str:
     answer = httpx.post(
         f"{emulator.issuer}bc-authorize",
         data={
-            "client_id": DEFAULT_APP_CLIENT_ID,
-            "client_secret": emulator.client_secret(DEFAULT_APP_CLIENT_ID),
+            "client_id": DEFAULT_APPROVAL_CLIENT_ID,
+            "client_secret": emulator.client_secret(DEFAULT_APPROVAL_CLIENT_ID),
             "scope": "openid",
             "login_hint": json.dumps({"format": "iss_sub", "iss": emulator.issuer, "sub": DEFAULT_APPROVER_SUB}),
             "binding_message": change.binding_message(),
@@ -74,8 +74,8 @@ def poll(emulator: Auth0Emulator, auth_req_id: str) -> httpx.Response:
         data={
             "grant_type": CIBA_GRANT,
             "auth_req_id": auth_req_id,
-            "client_id": DEFAULT_APP_CLIENT_ID,
-            "client_secret": emulator.client_secret(DEFAULT_APP_CLIENT_ID),
+            "client_id": DEFAULT_APPROVAL_CLIENT_ID,
+            "client_secret": emulator.client_secret(DEFAULT_APPROVAL_CLIENT_ID),
         },
         timeout=10,
     )

@@ -6,11 +6,11 @@ human; the executor applies exactly the approved member. No free-form API call e
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-from aegis.catalogue.base import ChangeBase, WideningChange
+from aegis.catalogue.base import ApprovalTextTooLong, ChangeBase, WideningChange
 from aegis.catalogue.create_multi_region_trail import CreateMultiRegionTrail, MultiRegionTrails, TrailSpec
 from aegis.catalogue.create_vpc_flow_logs import CreateVpcFlowLogs, FlowLogDestination, VpcFlowLogs
 from aegis.catalogue.detach_policy import DetachPolicy, PolicyAttachments
@@ -35,7 +35,13 @@ KINDS: dict[str, type[ChangeBase]] = {cls.model_fields["kind"].default: cls for 
 
 
 class InvalidChange(ValueError):
-    """Input that is not an exact member of the catalogue (unknown kind, extra field, forged id, widening)."""
+    """Input that is not an exact member of the catalogue (unknown kind, extra field, forged id, widening).
+
+    `where` is the path of the first field at fault: safe to record, unlike the message, which may quote input."""
+
+    def __init__(self, message: str, where: str = "") -> None:
+        super().__init__(message)
+        self.where = where
 
 
 def parse_change(data: Any) -> ChangeBase:
@@ -47,7 +53,7 @@ def parse_change(data: Any) -> ChangeBase:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
-        raise InvalidChange(f"not a valid ProposedChange: {where}: {first.get('msg')}") from None
+        raise InvalidChange(f"not a valid ProposedChange: {where}: {first.get('msg')}", where=where) from None
 
 
 def forward_target(change: ChangeBase) -> ChangeBase:
@@ -55,19 +61,36 @@ def forward_target(change: ChangeBase) -> ChangeBase:
     return change.original if isinstance(change, Undo) else change
 
 
-def declared_actions() -> frozenset[str]:
-    """Every IAM action any remediation kind declares: exactly what RemediationRole grants."""
-    return frozenset(
-        action for kind in FORWARD_KINDS for action in (*kind.APPLY_ACTIONS, *kind.READ_ACTIONS, *kind.UNDO_ACTIONS)
-    )
+Direction = Literal["forward", "undo"]
+
+
+def declared_actions(direction: Direction | None = None) -> frozenset[str]:
+    """The IAM actions the remediation kinds declare for one direction: exactly what RemediationRole ("forward":
+    apply and read) or UndoRole ("undo": undo and read) grants. Without a direction, both together."""
+    directions: tuple[Direction, ...] = (direction,) if direction else ("forward", "undo")
+    actions: set[str] = set()
+    for kind in FORWARD_KINDS:
+        actions.update(kind.READ_ACTIONS)
+        if "forward" in directions:
+            actions.update(kind.APPLY_ACTIONS)
+        if "undo" in directions:
+            actions.update(kind.UNDO_ACTIONS)
+    return frozenset(actions)
+
+
+def direction_of(change: ChangeBase) -> Direction:
+    """Which remediation role a change needs: an undo may widen access, so it has a role of its own."""
+    return "undo" if isinstance(change, Undo) else "forward"
 
 
 __all__ = [
     "KINDS",
+    "ApprovalTextTooLong",
     "ChangeBase",
     "CreateMultiRegionTrail",
     "CreateVpcFlowLogs",
     "DetachPolicy",
+    "Direction",
     "EbsDefaultEncryption",
     "EnableAccountPublicAccessBlock",
     "EnableBucketPublicAccessBlock",
@@ -91,6 +114,7 @@ __all__ = [
     "VpcFlowLogs",
     "WideningChange",
     "declared_actions",
+    "direction_of",
     "forward_target",
     "parse_change",
 ]

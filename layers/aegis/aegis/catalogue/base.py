@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
-from pydantic import ValidationInfo, model_validator
+from pydantic import Field, ValidationInfo, model_validator
 
 from aegis.models import Frozen, Risk, canonical_json, sha256_hex
 
@@ -15,11 +16,29 @@ _BINDING_MESSAGE_UNSAFE = re.compile(r"[^A-Za-z0-9 +\-_.,:#]")
 BINDING_MESSAGE_MAX = 64
 PROPERTY_VALUE_MAX = 255
 CHANGE_ID_PATTERN = r"^chg-[0-9a-f]{20}$"
+# An account id is its 12 digits; a region is a region name, never free text (the executor builds endpoints from it).
+ACCOUNT_ID_PATTERN = r"^[0-9]{12}$"
+REGION_PATTERN = r"^[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}$"
 _DRAFT_ID = "chg-draft"
 
 
 class WideningChange(ValueError):
     """A proposed change that would grant more access than it removes."""
+
+
+class ApprovalTextTooLong(ValueError):
+    """An approval property of the change is longer than Auth0 shows (PROPERTY_VALUE_MAX characters).
+
+    Approval texts are never cut: an approver must see everything they approve. A change of a kind made of
+    independent parts (rules of a group, attachments of a policy) is split instead (`split_for_approval`); any
+    other is not proposed. The message names the properties, never their values."""
+
+    def __init__(self, change_id: str, names: Sequence[str]) -> None:
+        super().__init__(
+            f"change {change_id}: approval properties {', '.join(names)} exceed {PROPERTY_VALUE_MAX} characters "
+            "and cannot be split"
+        )
+        self.names = tuple(names)
 
 
 class ChangeBase(Frozen):
@@ -33,8 +52,8 @@ class ChangeBase(Frozen):
     change_id: str
     check_id: str
     resource_arn: str
-    account_id: str
-    region: str
+    account_id: str = Field(pattern=ACCOUNT_ID_PATTERN)
+    region: str = Field(pattern=REGION_PATTERN)
     risk: Risk
 
     if TYPE_CHECKING:
@@ -102,7 +121,19 @@ class ChangeBase(Frozen):
         return text[: BINDING_MESSAGE_MAX - len(suffix)].rstrip() + suffix
 
     def approval_properties(self) -> dict[str, str]:
-        props = {
+        """What the approver's phone shows, property by property. ApprovalTextTooLong if any is too long to show
+        whole: a cut text would let an approver approve what they were not shown."""
+        overlong = self.overlong_properties()
+        if overlong:
+            raise ApprovalTextTooLong(self.change_id, overlong)
+        return self._approval_texts()
+
+    def overlong_properties(self) -> tuple[str, ...]:
+        """The names of the approval properties longer than PROPERTY_VALUE_MAX characters."""
+        return tuple(name for name, value in self._approval_texts().items() if len(value) > PROPERTY_VALUE_MAX)
+
+    def _approval_texts(self) -> dict[str, str]:
+        return {
             "change_id": self.change_id,
             "digest": self.digest,
             "kind": self.kind,
@@ -113,7 +144,43 @@ class ChangeBase(Frozen):
             "after": self.describe_after(),
             "check": self.check_id,
         }
-        return {key: _clip(value) for key, value in props.items()}
+
+    # --- fitting on the approver's screen ------------------------------------------------------------------------
+    def split_for_approval(self) -> tuple[ChangeBase, ...]:
+        """This change as changes whose approval properties all fit on the approver's screen: `(self,)` when it
+        fits; for a kind made of independent parts (`approval_parts`), as few changes of consecutive parts as fit,
+        which together change exactly what this change changes. ApprovalTextTooLong when even one part alone, or a
+        property no split shortens (the resource ARN), is too long."""
+        if not self.overlong_properties():
+            return (self,)
+        items = self.approval_parts()
+        if len(items) < 2:
+            raise ApprovalTextTooLong(self.change_id, self.overlong_properties())
+        parts: list[ChangeBase] = []
+        batch: list[Any] = []
+        for item in items:
+            if batch and self.with_parts((*batch, item)).overlong_properties():
+                parts.append(self._fitting_part(batch))
+                batch = [item]
+            else:
+                batch.append(item)
+        parts.append(self._fitting_part(batch))
+        return tuple(parts)
+
+    def approval_parts(self) -> tuple[Any, ...]:
+        """The independent parts this change is made of, in a stable order; () for a kind that cannot be split."""
+        return ()
+
+    def with_parts(self, items: Sequence[Any]) -> ChangeBase:
+        """A change of this kind on the same resource that changes exactly `items` (a subset of `approval_parts`)."""
+        raise NotImplementedError
+
+    def _fitting_part(self, items: Sequence[Any]) -> ChangeBase:
+        part = self.with_parts(tuple(items))
+        overlong = part.overlong_properties()
+        if overlong:
+            raise ApprovalTextTooLong(self.change_id, overlong)
+        return part
 
     # --- what the executor may do --------------------------------------------------------------------------------
     def actions(self, phase: Phase) -> tuple[str, ...]:
@@ -149,7 +216,3 @@ class ChangeBase(Frozen):
                 }
             )
         return statements
-
-
-def _clip(value: str) -> str:
-    return value if len(value) <= PROPERTY_VALUE_MAX else value[: PROPERTY_VALUE_MAX - 1] + "…"

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
 
 from aegis.catalogue.base import ChangeBase, Phase, WideningChange
 from aegis.models import Frozen
+from aegis.secrets_guard import IAM_GROUP_NAME, IAM_ROLE_NAME, IAM_USER_NAME, display_text
 
 
 class PolicyAttachments(Frozen):
-    roles: tuple[str, ...] = ()
-    users: tuple[str, ...] = ()
-    groups: tuple[str, ...] = ()
+    # Names are identifiers whatever they look like (an IAM user may be called like an access key id): the secret
+    # guard keeps them where they fit IAM's character set, and only the texts shown to people withhold them.
+    roles: tuple[Annotated[str, IAM_ROLE_NAME], ...] = ()
+    users: tuple[Annotated[str, IAM_USER_NAME], ...] = ()
+    groups: tuple[Annotated[str, IAM_GROUP_NAME], ...] = ()
 
     def pairs(self) -> set[tuple[str, str]]:
         return (
@@ -19,8 +23,16 @@ class PolicyAttachments(Frozen):
         )
 
     def describe(self) -> str:
-        parts = [f"{kind} {name}" for kind, name in sorted(self.pairs())]
+        parts = [f"{kind} {display_text(name)}" for kind, name in sorted(self.pairs())]
         return "attached to " + ", ".join(parts) if parts else "attached to nothing"
+
+    @classmethod
+    def of(cls, pairs: Sequence[tuple[str, str]]) -> PolicyAttachments:
+        return cls(
+            roles=tuple(name for kind, name in pairs if kind == "role"),
+            users=tuple(name for kind, name in pairs if kind == "user"),
+            groups=tuple(name for kind, name in pairs if kind == "group"),
+        )
 
 
 class DetachPolicy(ChangeBase):
@@ -48,7 +60,7 @@ class DetachPolicy(ChangeBase):
             raise WideningChange("after must keep a strict subset of the attachments before")
 
     def summary(self) -> str:
-        name = self.policy_arn.rsplit("/", 1)[-1]
+        name = display_text(self.policy_arn.rsplit("/", 1)[-1])
         return f"Detach {name} from {len(self.detached)} entities"
 
     def describe_before(self) -> str:
@@ -66,6 +78,22 @@ class DetachPolicy(ChangeBase):
                 f"arn:aws:iam::{self.account_id}:{kind}/*/{name}",
             ]
         return arns
+
+    # Each entity is detached by its own call and the executor checks only the entities a change names: a policy
+    # attached to too many entities to show at once is detached by several changes, each showing all of its own.
+    def approval_parts(self) -> tuple[Any, ...]:
+        return tuple(sorted(self.detached))
+
+    def with_parts(self, items: Sequence[Any]) -> DetachPolicy:
+        return DetachPolicy.propose(
+            check_id=self.check_id,
+            resource_arn=self.resource_arn,
+            account_id=self.account_id,
+            region=self.region,
+            risk=self.risk,
+            before=PolicyAttachments.of(items),
+            after=PolicyAttachments(),
+        )
 
     def session_policy_statements(self, phase: Phase = "apply") -> list[dict[str, Any]]:
         mutating = self.APPLY_ACTIONS if phase == "apply" else self.UNDO_ACTIONS

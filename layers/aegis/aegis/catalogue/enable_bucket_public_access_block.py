@@ -6,6 +6,7 @@ from typing import Literal
 
 from aegis.catalogue.base import ChangeBase
 from aegis.catalogue.public_access_block import PublicAccessBlock, assert_blocks_more
+from aegis.secrets_guard import display_text
 
 
 class EnableBucketPublicAccessBlock(ChangeBase):
@@ -28,7 +29,7 @@ class EnableBucketPublicAccessBlock(ChangeBase):
         assert_blocks_more(self.before, self.after)
 
     def summary(self) -> str:
-        return f"Block public access s3 {self.bucket}"
+        return f"Block public access s3 {display_text(self.bucket)}"
 
     def describe_before(self) -> str:
         return self.before.describe()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Sequence
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -72,3 +73,19 @@ class RevokeSecurityGroupRules(ChangeBase):
     def scoped_resources(self, phase: Phase) -> list[str]:
         # Revoke/Authorize are authorised on the group; the rule ids are pinned by the executor's call itself.
         return [self.resource_arn]
+
+    # Each revoked rule is revoked by its own id, and the executor checks only the rules a change names: a group
+    # with too many rules to show at once is revoked by several changes, each showing all of its rules.
+    def approval_parts(self) -> tuple[Any, ...]:
+        return self.revoked
+
+    def with_parts(self, items: Sequence[Any]) -> RevokeSecurityGroupRules:
+        return RevokeSecurityGroupRules.propose(
+            check_id=self.check_id,
+            resource_arn=self.resource_arn,
+            account_id=self.account_id,
+            region=self.region,
+            risk=self.risk,
+            before=SecurityGroupRules(group_id=self.group_id, rules=tuple(items)),
+            after=SecurityGroupRules(group_id=self.group_id, rules=()),
+        )

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from pydantic import Field, JsonValue, model_validator
 
 from aegis.models import Finding, Frozen, Severity
-from aegis.secrets_guard import walk_strings
+from aegis.secrets_guard import SHAPES, WITHHELD, IdentifierShape, parse_path, walk_strings
 
 if TYPE_CHECKING:
     from aegis.catalogue import ChangeBase
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 
 IAM_HOME_REGION = "us-east-1"
 EXEMPT_TAG = "aegis:exempt"
-WITHHELD = "<withheld>"
 DEFAULT_TRAIL_NAME = "aegis-multi-region-trail"
 
 TrafficType = Literal["ALL", "ACCEPT", "REJECT"]
@@ -52,6 +51,10 @@ class CheckMetadata(Frozen):
     resource_type: str
     services: tuple[str, ...]  # AWS services (boto3 client names) the check reads
     scope: Literal["region", "account"]  # evaluated once per scanned region, or once per account
+    # Evidence paths (e.g. "attachments.users[]") holding resource names, and the AWS identifier shape each must fit
+    # (`aegis.secrets_guard.SHAPES`). A name there that fits its shape is kept whatever it looks like: the change
+    # built from the evidence needs it. Anything else in the evidence that looks like a secret is withheld.
+    evidence_identifiers: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _known_kind(self) -> CheckMetadata:
@@ -59,7 +62,13 @@ class CheckMetadata(Frozen):
 
         if self.remediation_kind is not None and self.remediation_kind not in KINDS:
             raise ValueError(f"{self.check_id}: unknown remediation kind {self.remediation_kind!r}")
+        for path, shape in self.evidence_identifiers.items():
+            if shape not in SHAPES or not parse_path(path):
+                raise ValueError(f"{self.check_id}: evidence identifier {path!r} names no known shape")
         return self
+
+    def identifier_shapes(self) -> dict[str, IdentifierShape]:
+        return {path: SHAPES[name] for path, name in self.evidence_identifiers.items()}
 
     def finding(
         self,
@@ -124,10 +133,20 @@ def kept_tags(tags: Mapping[str, str]) -> dict[str, str]:
     return {EXEMPT_TAG: tags[EXEMPT_TAG]} if EXEMPT_TAG in tags else {}
 
 
-def evidence_withheld(finding: Finding) -> bool:
-    """True when the scan replaced a value of the evidence by the withheld marker: a change built from it would
-    carry the marker instead of the real value, so there is nothing safe to propose."""
-    return any(text == WITHHELD for _, text in walk_strings(finding.evidence))
+def evidence_identifiers(check_id: str) -> dict[str, IdentifierShape]:
+    """The identifier positions in the evidence of `check_id`'s findings (none for an unknown check)."""
+    from aegis.checks import CHECKS  # the registry imports every check, and every check imports this module
+
+    check = CHECKS.get(check_id)
+    return check.METADATA.identifier_shapes() if check is not None else {}
+
+
+def evidence_withheld(finding: Finding, *keys: str) -> bool:
+    """True when the scan replaced a value the change is built from (the evidence under `keys`, or all of it) by the
+    withheld marker: a change built from it would carry the marker instead of the real value, so there is nothing
+    safe to propose. A value withheld elsewhere in the evidence (a policy's free text, say) stops nothing."""
+    used = [finding.evidence.get(key) for key in keys] if keys else [finding.evidence]
+    return any(text == WITHHELD for value in used for _, text in walk_strings(value))
 
 
 def account_root_arn(account_id: str) -> str:

@@ -27,6 +27,10 @@ METADATA = CheckMetadata(
     resource_type="AWS::CloudTrail::Trail",
     services=("cloudtrail",),
     scope="account",
+    evidence_identifiers={
+        "multi_region_trails_not_logging[].name": "cloudtrail-trail-name",
+        "multi_region_trails_not_logging[].s3_bucket": "s3-bucket-name",
+    },
 )
 
 
@@ -58,7 +62,7 @@ def evaluate(inventory: Inventory) -> list[Finding]:
 def propose(finding: Finding, config: PlanConfig) -> ChangeBase | None:
     """Create and start one multi-region trail into the configured bucket; the stopped multi-region trails stay as
     they are (`before` lists them)."""
-    if config.trail_bucket is None or evidence_withheld(finding):
+    if config.trail_bucket is None or evidence_withheld(finding, "multi_region_trails_not_logging"):
         return None
     existing = tuple(
         TrailSpec(

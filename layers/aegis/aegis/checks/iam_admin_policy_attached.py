@@ -27,6 +27,11 @@ METADATA = CheckMetadata(
     resource_type="AWS::IAM::ManagedPolicy",
     services=("iam",),
     scope="account",
+    evidence_identifiers={
+        "attachments.roles[]": "iam-role-name",
+        "attachments.users[]": "iam-user-name",
+        "attachments.groups[]": "iam-group-name",
+    },
 )
 
 
@@ -86,7 +91,7 @@ def evaluate(inventory: Inventory) -> list[Finding]:
 def propose(finding: Finding, config: PlanConfig) -> ChangeBase | None:
     """Detach from every entity holding it. None when no attachment is known (e.g. the count and the listing
     disagree): there would be nothing exact to approve."""
-    if evidence_withheld(finding):
+    if evidence_withheld(finding, "attachments"):
         return None
     before = PolicyAttachments.model_validate(finding.evidence["attachments"])
     if not before.pairs():

@@ -155,14 +155,14 @@ def evaluate(inventory: Inventory) -> list[Finding]:
 
 
 def propose(finding: Finding, config: PlanConfig) -> ChangeBase | None:
-    if evidence_withheld(finding):
+    if evidence_withheld(finding, "public_access_block"):
         return None
     return EnableBucketPublicAccessBlock.propose(
         check_id=finding.check_id,
         resource_arn=finding.resource_arn,
         account_id=finding.account_id,
         region=finding.region,
-        # A website or a partner may read the bucket on purpose; those carry an aegis:exempt tag.
+        # A website or a partner may read the bucket on purpose; the deployment suppresses those (SUPPRESSIONS).
         risk=Risk.MEDIUM,
         before=PublicAccessBlock.model_validate(finding.evidence["public_access_block"]),
         after=PublicAccessBlock.all_on(),

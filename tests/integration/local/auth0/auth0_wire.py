@@ -13,7 +13,6 @@ from aegis_local.auth0 import (
     CIBA_GRANT,
     CLIENT_CREDENTIALS_GRANT,
     DEFAULT_API_AUDIENCE,
-    DEFAULT_APP_CLIENT_ID,
     DEFAULT_APPROVER_SUB,
     DEFAULT_CONNECTION,
     DEFAULT_M2M_CLIENT_ID,
@@ -36,6 +35,10 @@ NO_CIBA_CLIENT = "no-ciba-client"
 READER_M2M_CLIENT = "reader-m2m"
 UNGRANTED_M2M_CLIENT = "ungranted-m2m"
 SECOND_APP_CLIENT = "second-app-client"
+# A first-party application with every user grant (CIBA, refresh tokens, Token Vault), the API's exchange client
+# beside the project's executor application: the wire tests exercise the protocol through it. The project's own two
+# applications, one grant each, are tested as such (test_auth0_tenant_rules.py).
+PROTOCOL_CLIENT = "protocol-app-client"
 GITHUB_CONNECTION = "github"
 UNENROLLED_SUB = "auth0|unenrolled"
 RATE_LIMITED_SUB = "auth0|rate-limited"
@@ -57,6 +60,7 @@ def build_test_config() -> EmulatorConfig:
     return EmulatorConfig(
         clients=(
             *base.clients,
+            ClientConfig(client_id=PROTOCOL_CLIENT, grant_types=(CIBA_GRANT, REFRESH_TOKEN_GRANT, TOKEN_VAULT_GRANT)),
             ClientConfig(
                 client_id=BASIC_ONLY_CLIENT,
                 grant_types=(CIBA_GRANT,),
@@ -73,7 +77,12 @@ def build_test_config() -> EmulatorConfig:
             ClientConfig(client_id=UNGRANTED_M2M_CLIENT, grant_types=(CLIENT_CREDENTIALS_GRANT,)),
         ),
         resource_servers=(
-            *base.resource_servers,
+            *(
+                api.model_copy(update={"token_exchange_client_ids": (*api.token_exchange_client_ids, PROTOCOL_CLIENT)})
+                if api.identifier == DEFAULT_API_AUDIENCE
+                else api
+                for api in base.resource_servers
+            ),
             ResourceServerConfig(
                 identifier=OTHER_API, scopes=("charge",), authorization_details_types=(OTHER_RAR_TYPE,)
             ),
@@ -130,7 +139,7 @@ class Wire:
         self,
         sub: str = DEFAULT_APPROVER_SUB,
         *,
-        client_id: str = DEFAULT_APP_CLIENT_ID,
+        client_id: str = PROTOCOL_CLIENT,
         method: str = "post",
         omit: tuple[str, ...] = (),
         **fields: Any,
@@ -148,13 +157,11 @@ class Wire:
         auth_fields, auth = self.client_auth(client_id, method)
         return self.http.post("bc-authorize", data={**data, **auth_fields}, auth=auth or httpx.USE_CLIENT_DEFAULT)
 
-    def token(
-        self, data: dict[str, str], *, client_id: str = DEFAULT_APP_CLIENT_ID, method: str = "post"
-    ) -> httpx.Response:
+    def token(self, data: dict[str, str], *, client_id: str = PROTOCOL_CLIENT, method: str = "post") -> httpx.Response:
         auth_fields, auth = self.client_auth(client_id, method)
         return self.http.post("oauth/token", data={**data, **auth_fields}, auth=auth or httpx.USE_CLIENT_DEFAULT)
 
-    def poll(self, auth_req_id: str, *, client_id: str = DEFAULT_APP_CLIENT_ID) -> httpx.Response:
+    def poll(self, auth_req_id: str, *, client_id: str = PROTOCOL_CLIENT) -> httpx.Response:
         return self.token({"grant_type": CIBA_GRANT, "auth_req_id": auth_req_id}, client_id=client_id)
 
     def start_request(self, sub: str = DEFAULT_APPROVER_SUB, **fields: Any) -> dict[str, Any]:
@@ -163,7 +170,7 @@ class Wire:
         return response.json()
 
     def approved_tokens(
-        self, sub: str = DEFAULT_APPROVER_SUB, *, client_id: str = DEFAULT_APP_CLIENT_ID, **fields: Any
+        self, sub: str = DEFAULT_APPROVER_SUB, *, client_id: str = PROTOCOL_CLIENT, **fields: Any
     ) -> dict[str, Any]:
         fields.setdefault("scope", "openid offline_access")
         started = self.start_request(sub, client_id=client_id, **fields)

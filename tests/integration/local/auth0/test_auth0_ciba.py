@@ -10,7 +10,6 @@ import pytest
 from aegis_local.auth0 import (
     AEGIS_CHANGE_TYPE,
     DEFAULT_API_AUDIENCE,
-    DEFAULT_APP_CLIENT_ID,
     DEFAULT_APPROVER_SUB,
     Auth0Emulator,
     GuardianError,
@@ -21,6 +20,7 @@ from tests.integration.local.auth0.auth0_wire import (
     NO_CIBA_CLIENT,
     OTHER_API,
     OTHER_RAR_TYPE,
+    PROTOCOL_CLIENT,
     RATE_LIMITED_SUB,
     SECOND_APP_CLIENT,
     UNENROLLED_SUB,
@@ -59,25 +59,25 @@ def test_both_client_authentication_methods_are_accepted(wire: Wire, method: str
 def test_client_authentication_failures(wire: Wire) -> None:
     login_hint = json.dumps({"format": "iss_sub", "iss": wire.issuer, "sub": DEFAULT_APPROVER_SUB})
     base = {"scope": "openid", "login_hint": login_hint, "binding_message": "Approve"}
-    secret = wire.emulator.client_secret(DEFAULT_APP_CLIENT_ID)
+    secret = wire.emulator.client_secret(PROTOCOL_CLIENT)
 
-    wrong_post = wire.http.post("bc-authorize", data={**base, "client_id": DEFAULT_APP_CLIENT_ID, "client_secret": "x"})
+    wrong_post = wire.http.post("bc-authorize", data={**base, "client_id": PROTOCOL_CLIENT, "client_secret": "x"})
     assert error_of(wrong_post) == (401, "invalid_client")
 
-    wrong_basic = wire.http.post("bc-authorize", data=base, auth=httpx.BasicAuth(DEFAULT_APP_CLIENT_ID, "x"))
+    wrong_basic = wire.http.post("bc-authorize", data=base, auth=httpx.BasicAuth(PROTOCOL_CLIENT, "x"))
     assert error_of(wrong_basic) == (401, "invalid_client")
     assert wrong_basic.headers["www-authenticate"].startswith("Basic")
 
     unknown = wire.http.post("bc-authorize", data={**base, "client_id": "nobody", "client_secret": secret})
     assert error_of(unknown) == (401, "invalid_client")
 
-    no_secret = wire.http.post("bc-authorize", data={**base, "client_id": DEFAULT_APP_CLIENT_ID})
+    no_secret = wire.http.post("bc-authorize", data={**base, "client_id": PROTOCOL_CLIENT})
     assert error_of(no_secret) == (401, "invalid_client")
 
     both = wire.http.post(
         "bc-authorize",
-        data={**base, "client_id": DEFAULT_APP_CLIENT_ID, "client_secret": secret},
-        auth=httpx.BasicAuth(DEFAULT_APP_CLIENT_ID, secret),
+        data={**base, "client_id": PROTOCOL_CLIENT, "client_secret": secret},
+        auth=httpx.BasicAuth(PROTOCOL_CLIENT, secret),
     )
     assert error_of(both) == (400, "invalid_request")
 
@@ -98,10 +98,10 @@ def test_a_client_without_the_ciba_grant_is_refused(wire: Wire) -> None:
 
 
 def test_bc_authorize_takes_form_encoding_only(wire: Wire) -> None:
-    secret = wire.emulator.client_secret(DEFAULT_APP_CLIENT_ID)
+    secret = wire.emulator.client_secret(PROTOCOL_CLIENT)
     response = wire.http.post(
         "bc-authorize",
-        json={"client_id": DEFAULT_APP_CLIENT_ID, "client_secret": secret, "scope": "openid"},
+        json={"client_id": PROTOCOL_CLIENT, "client_secret": secret, "scope": "openid"},
     )
     assert error_of(response) == (400, "invalid_request")
 
@@ -347,13 +347,13 @@ def test_approved_tokens_carry_the_approved_authorization_details(wire: Wire) ->
     claims = wire.verify(tokens["access_token"], audience=DEFAULT_API_AUDIENCE)
     assert claims["sub"] == DEFAULT_APPROVER_SUB
     assert claims["aud"] == [DEFAULT_API_AUDIENCE, f"{wire.issuer}userinfo"]
-    assert claims["azp"] == DEFAULT_APP_CLIENT_ID
+    assert claims["azp"] == PROTOCOL_CLIENT
     assert claims["authorization_details"] == details
     assert claims["scope"] == "openid offline_access profile"
     assert claims["exp"] - claims["iat"] == tokens["expires_in"]
     assert claims["jti"]
 
-    id_claims = wire.verify(tokens["id_token"], audience=DEFAULT_APP_CLIENT_ID)
+    id_claims = wire.verify(tokens["id_token"], audience=PROTOCOL_CLIENT)
     assert id_claims["sub"] == DEFAULT_APPROVER_SUB
 
     userinfo = wire.http.get("userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
@@ -377,7 +377,7 @@ def test_the_phone_sees_what_is_asked_and_decides_over_http(wire: Wire, emulator
     assert [r["auth_req_id"] for r in listing] == [first["auth_req_id"], second["auth_req_id"]]
     assert listing[0]["binding_message"] == "Revoke SSH on sg-0123 #abc123"
     assert listing[0]["authorization_details"] == details
-    assert listing[0]["client_id"] == DEFAULT_APP_CLIENT_ID
+    assert listing[0]["client_id"] == PROTOCOL_CLIENT
 
     assert wire.http.post(f"__guardian/requests/{first['auth_req_id']}/approve").json() == {"status": "approved"}
     assert wire.http.post(f"__guardian/requests/{second['auth_req_id']}/deny").json() == {"status": "denied"}

@@ -8,14 +8,17 @@ from aegis_local.auth0 import (
     AEGIS_CHANGE_TYPE,
     CIBA_GRANT,
     DEFAULT_API_AUDIENCE,
-    DEFAULT_APP_CLIENT_ID,
+    DEFAULT_APPROVAL_CLIENT_ID,
     DEFAULT_APPROVER_SUB,
     DEFAULT_CONNECTION,
+    DEFAULT_EXECUTOR_CLIENT_ID,
     DEFAULT_KILLSWITCH_AUDIENCE,
     DEFAULT_M2M_CLIENT_ID,
     DEFAULT_OPERATOR_CLIENT_ID,
     DEFAULT_PROVIDER_AUDIENCE,
     DEFAULT_SECOND_USER_SUB,
+    DEFAULT_UNDO_CONNECTION,
+    DEFAULT_UNDO_PROVIDER_AUDIENCE,
     KILLSWITCH_SCOPE,
     REARM_SCOPE,
     TOKEN_VAULT_GRANT,
@@ -120,7 +123,8 @@ def test_lifecycle_with_the_default_project_tenant() -> None:
         assert emulator.pending(DEFAULT_SECOND_USER_SUB) == []
         config = emulator.config
         assert {c.client_id for c in config.clients} == {
-            DEFAULT_APP_CLIENT_ID,
+            DEFAULT_APPROVAL_CLIENT_ID,
+            DEFAULT_EXECUTOR_CLIENT_ID,
             DEFAULT_M2M_CLIENT_ID,
             DEFAULT_OPERATOR_CLIENT_ID,
         }
@@ -143,8 +147,16 @@ def test_lifecycle_with_the_default_project_tenant() -> None:
         claims = jwt.get_unverified_claims(operator.json()["access_token"])
         assert claims["aud"] == DEFAULT_KILLSWITCH_AUDIENCE
         assert claims["scope"].split() == [KILLSWITCH_SCOPE, REARM_SCOPE]
-        (connection,) = config.connections
-        assert (connection.name, connection.provider_audience) == (DEFAULT_CONNECTION, DEFAULT_PROVIDER_AUDIENCE)
+        # Two clients of one provider: the remediation connection and the undo connection, each its own audience.
+        forward, undo = config.connections
+        assert (forward.name, forward.provider_audience) == (DEFAULT_CONNECTION, DEFAULT_PROVIDER_AUDIENCE)
+        assert (undo.name, undo.provider_audience) == (DEFAULT_UNDO_CONNECTION, DEFAULT_UNDO_PROVIDER_AUDIENCE)
+        assert emulator.provider_issuer(undo.name) == emulator.provider_issuer(forward.name)
+        assert "sts.amazonaws.com" not in {forward.provider_audience, undo.provider_audience}
+        # One grant each: the approval application asks, the executor application exchanges.
+        assert config.client(DEFAULT_APPROVAL_CLIENT_ID).grant_types == (CIBA_GRANT,)
+        assert config.client(DEFAULT_EXECUTOR_CLIENT_ID).grant_types == (TOKEN_VAULT_GRANT,)
+        assert api.token_exchange_client_ids == (DEFAULT_EXECUTOR_CLIENT_ID,)
         with pytest.raises(RuntimeError, match="starts once"):
             emulator.start()
     with pytest.raises(httpx.ConnectError):
@@ -159,9 +171,9 @@ def test_the_emulator_listens_on_ipv4_loopback_only(host: str) -> None:
 
 def test_client_secrets_are_generated_per_run_and_hidden_from_repr() -> None:
     first, second = EmulatorConfig.default(), EmulatorConfig.default()
-    secret = first.client(DEFAULT_APP_CLIENT_ID).client_secret.get_secret_value()
+    secret = first.client(DEFAULT_APPROVAL_CLIENT_ID).client_secret.get_secret_value()
     assert len(secret) >= 40
-    assert secret != second.client(DEFAULT_APP_CLIENT_ID).client_secret.get_secret_value()
+    assert secret != second.client(DEFAULT_APPROVAL_CLIENT_ID).client_secret.get_secret_value()
     assert secret not in repr(first)
 
 

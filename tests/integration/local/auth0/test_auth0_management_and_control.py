@@ -10,6 +10,7 @@ from aegis_local.auth0 import (
     DEFAULT_APPROVER_SUB,
     DEFAULT_CONNECTION,
     DEFAULT_SECOND_USER_SUB,
+    DEFAULT_UNDO_CONNECTION,
     FEDERATED_TOKEN_TYPE,
     REFRESH_TOKEN_GRANT,
     SUBJECT_TOKEN_TYPE_REFRESH,
@@ -194,8 +195,8 @@ def test_management_api_authentication_and_scopes(wire: Wire, emulator: Auth0Emu
 def test_management_connected_accounts_listing(wire: Wire) -> None:
     token = wire.management_token()
     listed = wire.http.get(f"api/v2/users/{DEFAULT_APPROVER_SUB}/connected-accounts", headers=bearer(token)).json()
-    (account,) = listed["connected_accounts"]
-    assert account["connection"] == DEFAULT_CONNECTION
+    account, undo = listed["connected_accounts"]
+    assert (account["connection"], undo["connection"]) == (DEFAULT_CONNECTION, DEFAULT_UNDO_CONNECTION)
     assert account["id"].startswith("cac_")
     assert account["access_type"] == "offline"
     none = wire.http.get(f"api/v2/users/{DEFAULT_SECOND_USER_SUB}/connected-accounts", headers=bearer(token)).json()

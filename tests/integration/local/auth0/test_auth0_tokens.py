@@ -9,12 +9,15 @@ from jose import jwt
 from aegis_local.auth0 import (
     CLIENT_CREDENTIALS_GRANT,
     DEFAULT_API_AUDIENCE,
-    DEFAULT_APP_CLIENT_ID,
+    DEFAULT_APPROVAL_CLIENT_ID,
     DEFAULT_APPROVER_SUB,
     DEFAULT_CONNECTION,
+    DEFAULT_EXECUTOR_CLIENT_ID,
     DEFAULT_M2M_CLIENT_ID,
     DEFAULT_PROVIDER_AUDIENCE,
     DEFAULT_SECOND_USER_SUB,
+    DEFAULT_UNDO_CONNECTION,
+    DEFAULT_UNDO_PROVIDER_AUDIENCE,
     FEDERATED_TOKEN_TYPE,
     KILLSWITCH_MANAGEMENT_SCOPES,
     REFRESH_TOKEN_GRANT,
@@ -26,6 +29,7 @@ from aegis_local.auth0 import (
 from tests.integration.local.auth0.auth0_wire import (
     GITHUB_CONNECTION,
     OTHER_API,
+    PROTOCOL_CLIENT,
     READER_M2M_CLIENT,
     SECOND_APP_CLIENT,
     UNGRANTED_M2M_CLIENT,
@@ -51,7 +55,7 @@ def exchange(
         "connection": DEFAULT_CONNECTION,
     }
     data.update(overrides)
-    client_id = data.pop("client_id", DEFAULT_APP_CLIENT_ID)
+    client_id = data.pop("client_id", PROTOCOL_CLIENT)
     return wire.token({k: v for k, v in data.items() if v}, client_id=client_id)
 
 
@@ -125,7 +129,7 @@ def test_client_credentials_refusals(wire: Wire, emulator: Auth0Emulator) -> Non
     assert attempt(DEFAULT_M2M_CLIENT_ID, audience="https://unknown.example/") == (403, "access_denied")
     assert attempt(DEFAULT_M2M_CLIENT_ID, audience=DEFAULT_API_AUDIENCE) == (403, "access_denied")  # no client grant
     assert attempt(UNGRANTED_M2M_CLIENT, audience=management) == (403, "access_denied")
-    assert attempt(DEFAULT_APP_CLIENT_ID, audience=management) == (403, "unauthorized_client")
+    assert attempt(PROTOCOL_CLIENT, audience=management) == (403, "unauthorized_client")
     wrong = wire.http.post(
         "oauth/token",
         data={
@@ -167,8 +171,8 @@ def test_refresh_tokens_give_new_access_tokens_until_revoked(wire: Wire, disposa
         "oauth/revoke",
         data={
             "token": tokens["refresh_token"],
-            "client_id": DEFAULT_APP_CLIENT_ID,
-            "client_secret": wire.emulator.client_secret(DEFAULT_APP_CLIENT_ID),
+            "client_id": PROTOCOL_CLIENT,
+            "client_secret": wire.emulator.client_secret(PROTOCOL_CLIENT),
         },
     )
     assert revoked.status_code == 200
@@ -181,7 +185,7 @@ def test_refresh_tokens_give_new_access_tokens_until_revoked(wire: Wire, disposa
 def test_revocation_errors(wire: Wire, disposable_users: DisposableUsers) -> None:
     tokens = wire.approved_tokens(disposable_users.take())
 
-    def revoke(data: dict[str, str], client_id: str = DEFAULT_APP_CLIENT_ID, method: str = "post") -> httpx.Response:
+    def revoke(data: dict[str, str], client_id: str = PROTOCOL_CLIENT, method: str = "post") -> httpx.Response:
         fields, auth = wire.client_auth(client_id, method)
         return wire.http.post("oauth/revoke", data={**data, **fields}, auth=auth or httpx.USE_CLIENT_DEFAULT)
 
@@ -190,7 +194,7 @@ def test_revocation_errors(wire: Wire, disposable_users: DisposableUsers) -> Non
     assert error_of(revoke({"token": tokens["refresh_token"]}, client_id=SECOND_APP_CLIENT)) == (400, "invalid_request")
     bad = wire.http.post(
         "oauth/revoke",
-        data={"token": tokens["refresh_token"], "client_id": DEFAULT_APP_CLIENT_ID, "client_secret": "x"},
+        data={"token": tokens["refresh_token"], "client_id": PROTOCOL_CLIENT, "client_secret": "x"},
     )
     assert error_of(bad) == (401, "invalid_client")
     # Still usable: nothing above revoked it. Then revoke with Basic auth.
@@ -233,8 +237,8 @@ def test_token_vault_exchanges_an_access_token_for_a_provider_token(wire: Wire, 
             "subject_token": tokens["access_token"],
             "requested_token_type": FEDERATED_TOKEN_TYPE,
             "connection": DEFAULT_CONNECTION,
-            "client_id": DEFAULT_APP_CLIENT_ID,
-            "client_secret": emulator.client_secret(DEFAULT_APP_CLIENT_ID),
+            "client_id": PROTOCOL_CLIENT,
+            "client_secret": emulator.client_secret(PROTOCOL_CLIENT),
         },
     )
     assert response.status_code == 200, response.text
@@ -305,3 +309,47 @@ def test_token_vault_request_errors(wire: Wire, overrides: dict[str, str]) -> No
 def test_a_client_without_the_token_vault_grant_cannot_exchange(wire: Wire, emulator: Auth0Emulator) -> None:
     response = exchange(wire, "whatever", client_id=DEFAULT_M2M_CLIENT_ID)
     assert error_of(response) == (403, "unauthorized_client")
+
+
+# --------------------------------------------------------------------------------------------- the project's apps
+
+
+def test_the_approval_application_runs_ciba_and_nothing_else(wire: Wire, emulator: Auth0Emulator) -> None:
+    """With its secret, the approval function can ask and poll, but not exchange at Token Vault, refresh, or hold a
+    refresh token even when it asks for offline_access."""
+    tokens = wire.approved_tokens(client_id=DEFAULT_APPROVAL_CLIENT_ID, scope="openid offline_access")
+    assert "refresh_token" not in tokens
+    assert jwt.get_unverified_claims(tokens["access_token"])["azp"] == DEFAULT_APPROVAL_CLIENT_ID
+    exchanged = exchange(wire, tokens["access_token"], SUBJECT_TOKEN_TYPE_ACCESS, client_id=DEFAULT_APPROVAL_CLIENT_ID)
+    assert error_of(exchanged) == (403, "unauthorized_client")
+    refreshed = wire.token({"grant_type": "refresh_token", "refresh_token": "x"}, client_id=DEFAULT_APPROVAL_CLIENT_ID)
+    assert error_of(refreshed) == (403, "unauthorized_client")
+
+
+def test_the_executor_application_exchanges_approval_tokens_and_cannot_ask_anyone(
+    wire: Wire, emulator: Auth0Emulator
+) -> None:
+    """With its secret, the executor can turn an approver's access token into a provider token (it is the API's Custom
+    API Client), but cannot send a CIBA request to an approver's phone."""
+    tokens = wire.approved_tokens(client_id=DEFAULT_APPROVAL_CLIENT_ID, scope="openid")
+    exchanged = exchange(wire, tokens["access_token"], SUBJECT_TOKEN_TYPE_ACCESS, client_id=DEFAULT_EXECUTOR_CLIENT_ID)
+    assert exchanged.status_code == 200, exchanged.text
+    assert_provider_token(wire, emulator, exchanged.json(), DEFAULT_APPROVER_SUB)
+    asked = wire.bc_authorize(client_id=DEFAULT_EXECUTOR_CLIENT_ID)
+    assert error_of(asked) == (403, "unauthorized_client")
+
+
+def test_the_undo_connection_is_a_second_client_of_the_same_provider(wire: Wire, emulator: Auth0Emulator) -> None:
+    tokens = wire.approved_tokens(client_id=DEFAULT_APPROVAL_CLIENT_ID, scope="openid")
+    exchanged = exchange(
+        wire,
+        tokens["access_token"],
+        SUBJECT_TOKEN_TYPE_ACCESS,
+        client_id=DEFAULT_EXECUTOR_CLIENT_ID,
+        connection=DEFAULT_UNDO_CONNECTION,
+    )
+    assert exchanged.status_code == 200, exchanged.text
+    issuer = emulator.provider_issuer(DEFAULT_UNDO_CONNECTION)
+    assert issuer == emulator.provider_issuer(DEFAULT_CONNECTION)
+    claims = wire.verify(exchanged.json()["access_token"], audience=DEFAULT_UNDO_PROVIDER_AUDIENCE, issuer=issuer)
+    assert claims["sub"] == DEFAULT_APPROVER_SUB

@@ -81,3 +81,24 @@ def test_plan_config_from_the_agent_environment():
     assert config.flow_logs_traffic_type == "REJECT"
     with pytest.raises(ValidationError):
         PlanConfig.from_env({"FLOW_LOGS_TRAFFIC_TYPE": "SOME"})
+
+
+def test_evidence_identifiers_name_known_shapes_and_only_names_the_change_is_built_from():
+    declared = {
+        check_id: m.METADATA.evidence_identifiers for check_id, m in CHECKS.items() if m.METADATA.evidence_identifiers
+    }
+    # Resource names a change is built from; anything else in evidence is screened as text.
+    assert declared == {
+        "iam-admin-policy-attached": {
+            "attachments.roles[]": "iam-role-name",
+            "attachments.users[]": "iam-user-name",
+            "attachments.groups[]": "iam-group-name",
+        },
+        "cloudtrail-no-multi-region-trail": {
+            "multi_region_trails_not_logging[].name": "cloudtrail-trail-name",
+            "multi_region_trails_not_logging[].s3_bucket": "s3-bucket-name",
+        },
+    }
+    fields = CHECKS["iam-admin-policy-attached"].METADATA.model_dump() | {"evidence_identifiers": {"users[]": "nope"}}
+    with pytest.raises(ValidationError, match="names no known shape"):
+        CheckMetadata(**fields)

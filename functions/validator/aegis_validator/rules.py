@@ -1,0 +1,284 @@
+"""The rules a mission plan must meet before any change of it is shown to an approver. Pure: the audit lookups an
+undo needs are passed in.
+
+A plan is `{mission_id, changes: [ProposedChange JSON, ...]}` as the agent starts the execution with it. The
+envelope (`parse_envelope`) must hold before anything else: without a mission id of the agent's form, an execution
+named after it, and a change id on every change, there is no mission to answer (`Validation.PlanMalformed`). Then
+every rule is checked and every problem is named (`plan_problems`); any problem refuses the whole plan
+(`Validation.PlanRefused`):
+
+- `too-many-changes`: more changes than MaxChangesPerMission (the share cap needs the scan's counts and stays the
+  agent's);
+- `duplicate-change`: the same change twice;
+- `not-a-catalogue-change`: the change does not parse to the catalogue, or its change_id is not the one its
+  content derives (`aegis.catalogue.parse_change`);
+- `not-canonical`: the change is not exactly its canonical JSON, so the digest every later step recomputes from it
+  (the approver's screen, the executor's check of the token) would not be the digest of what was submitted;
+- `approval-text-too-long`: an approval property too long for the approver's screen (never cut);
+- `account-out-of-scope`: the change, or its resource ARN, names another account than this deployment's;
+- `region-out-of-scope`: a regional change outside ScanRegions, or an account-wide change (IAM, account Block
+  Public Access) in another region than the home region its findings use; a bucket's change is in the bucket's
+  own region, which is any region;
+- `resource-arn-mismatch`: the resource ARN is not an ARN, or names another region than the change;
+- `destination-not-configured` / `destination-mismatch`: a trail or flow logs going elsewhere than TrailBucket,
+  FlowLogsLogGroup and FlowLogsRoleArn, or created where the deployment configured none;
+- `undo-disabled`: an undo where the deployment configures no undo connection (no UndoRole exists);
+- `undo-not-applied` / `undo-already-undone`: an undo must name a change the executor audited as applied, with
+  the same digest, in this account, and not undone since.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from aegis.catalogue import (
+    ChangeBase,
+    CreateMultiRegionTrail,
+    CreateVpcFlowLogs,
+    InvalidChange,
+    Undo,
+    forward_target,
+    parse_change,
+)
+from aegis.catalogue.base import CHANGE_ID_PATTERN
+from aegis.models import canonical_json, sha256_hex
+from aegis.secrets_guard import secret_kind
+from aegis_validator.errors import PlanMalformed
+from aegis_validator.settings import ValidatorSettings
+
+# The agent's mission ids (aegis_agent.events.MISSION_ID_PATTERN; the validator does not import the agent).
+MISSION_ID_PATTERN = r"^m-[0-9a-f]{20}$"
+EXECUTION_ARN_PATTERN = r"^arn:aws[a-z-]*:states:[a-z0-9-]+:[0-9]{12}:execution:[A-Za-z0-9_-]+:([A-Za-z0-9_-]{1,80})$"
+# The agent's resume accepts at most this many results: a longer list cannot be a mission of the agent.
+MAX_ENVELOPE_CHANGES = 1000
+MAX_CHANGE_ID_LENGTH = 64
+# Where account-wide settings are addressed (aegis.checks.base.IAM_HOME_REGION, aegis.collectors.GLOBAL_REGION).
+HOME_REGION = "us-east-1"
+
+RegionScope = Literal["scanned", "home", "resource"]
+# Per forward kind, which regions its changes may be in (tests keep this in step with the catalogue).
+REGION_SCOPE: dict[str, RegionScope] = {
+    "revoke-security-group-rules": "scanned",
+    "enable-ebs-default-encryption": "scanned",
+    "enable-kms-key-rotation": "scanned",
+    "create-vpc-flow-logs": "scanned",
+    "create-multi-region-trail": "scanned",
+    "detach-policy": "home",
+    "strengthen-password-policy": "home",
+    "enable-account-public-access-block": "home",
+    # S3 lists every bucket whatever regions are scanned; a bucket's change is in the bucket's own region.
+    "enable-bucket-public-access-block": "resource",
+}
+
+_SAFE_PATH = re.compile(r"^[A-Za-z0-9_.\-\[\]]{1,200}$")
+WITHHELD = "<withheld>"
+
+
+@dataclass(frozen=True)
+class Envelope:
+    execution_arn: str
+    mission_id: str
+    changes: tuple[Mapping[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One broken rule: where (a change's position, or None for the plan), which rule, and a fixed-text detail."""
+
+    rule: str
+    index: int | None = None
+    change_id: str | None = None
+    detail: str = ""
+
+    def as_record(self) -> dict[str, Any]:
+        return {"rule": self.rule, "index": self.index, "change_id": self.change_id, "detail": self.detail}
+
+    def __str__(self) -> str:
+        where = "plan" if self.index is None else f"changes[{self.index}]"
+        if self.change_id:
+            where += f" ({self.change_id})"
+        return f"{where}: {self.rule}" + (f" ({self.detail})" if self.detail else "")
+
+
+AppliedRecords = Callable[[str], Sequence[Mapping[str, Any]]]
+
+
+def execution_name(execution_arn: Any) -> str | None:
+    """The name of a well-formed execution ARN, else None."""
+    if not isinstance(execution_arn, str):
+        return None
+    match = re.fullmatch(EXECUTION_ARN_PATTERN, execution_arn)
+    return match.group(1) if match else None
+
+
+def parse_envelope(request: Any) -> Envelope:
+    """`{execution_arn, plan: {mission_id, changes}}` as the state machine sends it; PlanMalformed otherwise."""
+    if not isinstance(request, Mapping) or set(request) != {"execution_arn", "plan"}:
+        raise PlanMalformed("the request is not {execution_arn, plan}")
+    name = execution_name(request["execution_arn"])
+    if name is None:
+        raise PlanMalformed("execution_arn is not the ARN of a Step Functions execution")
+    plan = request["plan"]
+    if not isinstance(plan, Mapping) or set(plan) != {"mission_id", "changes"}:
+        raise PlanMalformed("the execution input is not exactly {mission_id, changes}")
+    mission_id = plan["mission_id"]
+    if not isinstance(mission_id, str) or not re.fullmatch(MISSION_ID_PATTERN, mission_id):
+        raise PlanMalformed("mission_id is not a mission id of the agent")
+    if name != mission_id:
+        raise PlanMalformed("the execution is not named after its mission")
+    changes = plan["changes"]
+    if not isinstance(changes, list):
+        raise PlanMalformed("changes is not a list")
+    if len(changes) > MAX_ENVELOPE_CHANGES:
+        raise PlanMalformed(f"more than {MAX_ENVELOPE_CHANGES} changes")
+    for index, change in enumerate(changes):
+        change_id = change.get("change_id") if isinstance(change, Mapping) else None
+        if not isinstance(change_id, str) or not 0 < len(change_id) <= MAX_CHANGE_ID_LENGTH:
+            raise PlanMalformed(f"changes[{index}] is not an object with a change_id")
+    return Envelope(execution_arn=str(request["execution_arn"]), mission_id=mission_id, changes=tuple(changes))
+
+
+def plan_problems(envelope: Envelope, settings: ValidatorSettings, applied_records: AppliedRecords) -> list[Problem]:
+    """Every rule the plan breaks; [] for a plan that may go to approval."""
+    problems: list[Problem] = []
+    if len(envelope.changes) > settings.max_changes_per_mission:
+        problems.append(
+            Problem(
+                "too-many-changes",
+                detail=f"{len(envelope.changes)} changes, at most {settings.max_changes_per_mission} per mission",
+            )
+        )
+    seen: set[str] = set()
+    for index, raw in enumerate(envelope.changes):
+        change_id = str(raw["change_id"])
+        shown_id = change_id if re.fullmatch(CHANGE_ID_PATTERN, change_id) else None
+        if change_id in seen:
+            problems.append(Problem("duplicate-change", index, shown_id))
+        seen.add(change_id)
+        problems += [
+            Problem(rule, index, shown_id, detail) for rule, detail in change_problems(raw, settings, applied_records)
+        ]
+    return problems
+
+
+def change_problems(
+    raw: Mapping[str, Any], settings: ValidatorSettings, applied_records: AppliedRecords
+) -> list[tuple[str, str]]:
+    """(rule, detail) for every rule one change breaks."""
+    try:
+        change = parse_change(dict(raw))
+    except InvalidChange as exc:
+        return [("not-a-catalogue-change", f"at {safe_text(exc.where)}")]
+    found: list[tuple[str, str]] = []
+    if not _is_canonical(change, raw):
+        found.append(("not-canonical", "the digest of the change would not be the digest of what was submitted"))
+    overlong = change.overlong_properties()
+    if overlong:
+        found.append(("approval-text-too-long", ", ".join(overlong)))
+    found += _scope_problems(change, settings)
+    if isinstance(change, Undo):
+        found += _undo_problems(change, settings, applied_records)
+    else:
+        found += _destination_problems(change, settings)
+    return found
+
+
+def plan_digest(changes: Sequence[ChangeBase]) -> str:
+    """The agent's plan digest (aegis_agent.graph.plan_digest): SHA-256 over the canonical [[change_id, digest]]."""
+    return sha256_hex(canonical_json([[c.change_id, c.digest] for c in changes]))
+
+
+def safe_text(text: str) -> str:
+    """`text` if it is a plain field path, else the withheld marker (a path may hold an attacker's key)."""
+    return text if _SAFE_PATH.fullmatch(text) and secret_kind(text) is None else WITHHELD
+
+
+def _is_canonical(change: ChangeBase, raw: Mapping[str, Any]) -> bool:
+    try:
+        return canonical_json(change.model_dump(mode="json")) == canonical_json(raw)
+    except (TypeError, ValueError):
+        return False
+
+
+def _scope_problems(change: ChangeBase, settings: ValidatorSettings) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    if change.account_id != settings.account_id:
+        found.append(("account-out-of-scope", "the change is about another account"))
+    scope = REGION_SCOPE.get(forward_target(change).kind)
+    if scope is None or (scope == "scanned" and change.region not in settings.scan_regions):
+        found.append(("region-out-of-scope", "not one of ScanRegions"))
+    elif scope == "home" and change.region != HOME_REGION:
+        found.append(("region-out-of-scope", f"an account-wide change is addressed in {HOME_REGION}"))
+    parts = change.resource_arn.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn" or not parts[2] or not parts[5]:
+        found.append(("resource-arn-mismatch", "the resource is not an ARN"))
+        return found
+    arn_region, arn_account = parts[3], parts[4]
+    if arn_account and arn_account != settings.account_id:
+        found.append(("account-out-of-scope", "the resource ARN is in another account"))
+    if arn_region and arn_region != change.region:
+        found.append(("resource-arn-mismatch", "the resource ARN is in another region than the change"))
+    return found
+
+
+def _destination_problems(change: ChangeBase, settings: ValidatorSettings) -> list[tuple[str, str]]:
+    if isinstance(change, CreateMultiRegionTrail):
+        if not settings.trail_bucket:
+            return [("destination-not-configured", "TrailBucket is not set")]
+        if change.new_trail.s3_bucket != settings.trail_bucket:
+            return [("destination-mismatch", "the trail does not deliver to TrailBucket")]
+    if isinstance(change, CreateVpcFlowLogs):
+        if not (settings.flow_logs_log_group and settings.flow_logs_role_arn):
+            return [("destination-not-configured", "FlowLogsLogGroup and FlowLogsRoleArn are not both set")]
+        for destination in change.added:
+            if destination.log_group_name != settings.flow_logs_log_group:
+                return [("destination-mismatch", "the flow logs do not deliver to FlowLogsLogGroup")]
+            if destination.deliver_logs_role_arn != settings.flow_logs_role_arn:
+                return [("destination-mismatch", "the flow logs are not delivered by FlowLogsRoleArn")]
+    return []
+
+
+def _undo_problems(change: Undo, settings: ValidatorSettings, applied_records: AppliedRecords) -> list[tuple[str, str]]:
+    if not settings.undo_enabled:
+        return [("undo-disabled", "undo is disabled in this deployment (no UndoTokenVaultConnection)")]
+    original = change.original
+    applied = [
+        record
+        for record in applied_records(original.change_id)
+        if _applied_record(record, settings.account_id, original.change_id, original.digest)
+    ]
+    if not applied:
+        return [("undo-not-applied", "no executor.applied record of this change and digest in this account")]
+    # Every undo of one original has the same change id (its identity is the original's id and digest).
+    undone = [
+        record
+        for record in applied_records(change.change_id)
+        if _applied_record(record, settings.account_id, change.change_id, None)
+    ]
+    if undone and max(str(r["seq"]) for r in undone) > max(str(r["seq"]) for r in applied):
+        return [("undo-already-undone", "the change was undone after it was last applied")]
+    return []
+
+
+def _applied_record(record: Mapping[str, Any], account_id: str, change_id: str, digest: str | None) -> bool:
+    """An audit item recording that the executor applied `change_id` (with `digest`, if given) in this account."""
+    if (record.get("actor"), record.get("action"), record.get("outcome")) != (
+        "executor",
+        "executor.applied",
+        "applied",
+    ):
+        return False
+    try:
+        details = json.loads(str(record.get("details", "")))
+    except ValueError:
+        return False
+    if not isinstance(details, dict) or details.get("change_id") != change_id:
+        return False
+    if digest is not None and details.get("digest") != digest:
+        return False
+    execution_arn = details.get("execution_arn")
+    return isinstance(execution_arn, str) and execution_arn.split(":")[4:5] == [account_id]

@@ -1,0 +1,137 @@
+"""Validate one mission plan before any of its changes reaches an approver.
+
+    request {execution_arn, plan} → envelope (else Validation.PlanMalformed) → every rule (aegis_validator.rules)
+    → any problem: audit `validator.refused`, raise Validation.PlanRefused → else audit `validator.accepted`
+
+Whoever may start the state machine chooses its input; the agent is only the usual starter. So nothing in the plan
+is taken on trust: each change is re-parsed into the catalogue, held to this deployment's own parameters, and an
+undo to the audit trail. The validator changes nothing but its own audit records and holds no secret.
+
+A refusal is audited before it is raised (an audit failure is logged and does not turn the refusal into anything
+else). Any other error (the audit table unreachable, say) propagates: the state machine then fails the mission
+without asking anyone to approve anything.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from aegis.audit import AuditLog, change_trail
+from aegis.catalogue import parse_change
+from aegis.settings import dynamodb_resource
+from aegis_validator.errors import PlanMalformed, PlanRefused
+from aegis_validator.rules import (
+    MISSION_ID_PATTERN,
+    Envelope,
+    Problem,
+    execution_name,
+    parse_envelope,
+    plan_digest,
+    plan_problems,
+)
+from aegis_validator.settings import ValidatorSettings
+
+logger = Logger(child=True)
+
+AUDIT_ACTOR = "validator"
+ACCEPTED, REFUSED = "validator.accepted", "validator.refused"
+# Audit key of a request that names neither a mission nor an execution.
+UNNAMED_REQUEST = "validator:unnamed-request"
+MAX_PROBLEMS_IN_MESSAGE = 10
+
+
+@dataclass
+class PlanValidator:
+    settings: ValidatorSettings
+    audit_table: Any
+
+    @classmethod
+    def from_env(cls) -> PlanValidator:
+        settings = ValidatorSettings.from_env()
+        return cls(settings=settings, audit_table=dynamodb_resource().Table(settings.audit_table))
+
+    def validate(self, request: Any) -> dict[str, Any]:
+        audit = AuditLog(self.audit_table, AUDIT_ACTOR)
+        try:
+            envelope = parse_envelope(request)
+        except PlanMalformed as exc:
+            arn = request.get("execution_arn") if isinstance(request, Mapping) else None
+            self._record_safely(
+                audit,
+                _audit_key(request),
+                "malformed",
+                error=PlanMalformed.__name__,
+                reason=str(exc),
+                execution_arn=arn if execution_name(arn) else None,
+            )
+            logger.warning("plan malformed", extra={"reason": str(exc)})
+            raise
+        problems = plan_problems(envelope, self.settings, self.applied_records)
+        if problems:
+            self._record_safely(
+                audit,
+                envelope.mission_id,
+                "refused",
+                error=PlanRefused.__name__,
+                execution_arn=envelope.execution_arn,
+                change_count=len(envelope.changes),
+                problems=[problem.as_record() for problem in problems],
+            )
+            logger.warning(
+                "plan refused",
+                extra={"mission_id": envelope.mission_id, "rules": sorted({p.rule for p in problems})},
+            )
+            raise PlanRefused(refusal_message(envelope, problems))
+        changes = [parse_change(dict(raw)) for raw in envelope.changes]
+        digest = plan_digest(changes)
+        audit.append(
+            envelope.mission_id,
+            ACCEPTED,
+            "accepted",
+            execution_arn=envelope.execution_arn,
+            plan_digest=digest,
+            changes=[{"change_id": c.change_id, "digest": c.digest, "kind": c.kind} for c in changes],
+        )
+        logger.info("plan accepted", extra={"mission_id": envelope.mission_id, "changes": len(changes)})
+        return {
+            "mission_id": envelope.mission_id,
+            "verdict": "accepted",
+            "changes": len(changes),
+            "plan_digest": digest,
+        }
+
+    def applied_records(self, change_id: str) -> Sequence[Mapping[str, Any]]:
+        return change_trail(self.audit_table, change_id)
+
+    @staticmethod
+    def _record_safely(audit: AuditLog, mission_id: str, outcome: str, **details: Any) -> None:
+        try:
+            audit.append(mission_id, REFUSED, outcome, **details)
+        except Exception as exc:  # the refusal must still be raised; the failure is reported here
+            logger.error("audit write failed", extra={"action": REFUSED, "error": type(exc).__name__})
+
+
+def refusal_message(envelope: Envelope, problems: Sequence[Problem]) -> str:
+    shown = "; ".join(str(problem) for problem in problems[:MAX_PROBLEMS_IN_MESSAGE])
+    more = len(problems) - MAX_PROBLEMS_IN_MESSAGE
+    return f"plan of mission {envelope.mission_id} refused, no change was sent for approval: {shown}" + (
+        f"; and {more} more" if more > 0 else ""
+    )
+
+
+def _audit_key(request: Any) -> str:
+    """Where a malformed request is audited: its mission if it names one of the agent's form, else its execution."""
+    if isinstance(request, Mapping):
+        plan = request.get("plan")
+        mission_id = plan.get("mission_id") if isinstance(plan, Mapping) else None
+        if isinstance(mission_id, str) and re.fullmatch(MISSION_ID_PATTERN, mission_id):
+            return mission_id
+        name = execution_name(request.get("execution_arn"))
+        if name is not None:
+            return name
+    return UNNAMED_REQUEST

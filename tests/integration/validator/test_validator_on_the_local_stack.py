@@ -1,0 +1,288 @@
+"""Forged plans submitted straight to the mission state machine of template.yaml on the local stack, as anyone who
+may call states:StartExecution could: the real ValidatorFunction (its template environment, the Audit table with
+its ByChange index) refuses them before any approval is requested, audits the refusal, tells the agent change by
+change and ends the execution failed. A valid plan reaches the approvals unchanged.
+
+The approval, executor and resume functions are routed to recorders (the stack's override seam); the validator is
+the real one.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from aegis.audit import AuditLog, read_trail
+from aegis.catalogue import (
+    ChangeBase,
+    EnableKmsKeyRotation,
+    KeyRotation,
+    PasswordPolicy,
+    RevokeSecurityGroupRules,
+    SecurityGroupRule,
+    SecurityGroupRules,
+    StrengthenPasswordPolicy,
+    Undo,
+)
+from aegis.models import Risk
+from aegis_local.stack import LocalStack
+
+TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+
+class Recorders:
+    def __init__(self) -> None:
+        self.approvals: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.executed: list[dict[str, Any]] = []
+        self.resumed: list[dict[str, Any]] = []
+
+    def approval(self, event: dict[str, Any], context: Any) -> None:
+        self.approvals.put(event)
+
+    def executor(self, event: dict[str, Any], context: Any) -> Any:
+        self.executed.append(event)
+        return {"change_id": event["change"]["change_id"], "outcome": "applied", "reason": ""}
+
+    def resume(self, event: dict[str, Any], context: Any) -> Any:
+        self.resumed.append(event)
+        return {"mission_id": event["mission_id"], "status": "completed"}
+
+    def pending_approvals(self) -> list[dict[str, Any]]:
+        found = []
+        while not self.approvals.empty():
+            found.append(self.approvals.get_nowait())
+        return found
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LocalStack]:
+    with LocalStack() as running:
+        yield running
+
+
+@pytest.fixture
+def recorders(stack: LocalStack) -> Iterator[Recorders]:
+    recorded = Recorders()
+    with (
+        stack.lambdas.override("ApprovalFunction", recorded.approval),
+        stack.lambdas.override("ExecutorFunction", recorded.executor),
+        stack.lambdas.override("AgentResumeFunction", recorded.resume),
+    ):
+        yield recorded
+        stack.lambdas.wait_idle(10)
+
+
+def account(stack: LocalStack) -> str:
+    return stack.endpoints.account_id
+
+
+def region(stack: LocalStack) -> str:
+    return str(stack.parameters["ScanRegions"]).split(",")[0]
+
+
+def key_rotation(stack: LocalStack, index: int = 0) -> ChangeBase:
+    return EnableKmsKeyRotation.propose(
+        check_id="kms-key-rotation-off",
+        resource_arn=f"arn:aws:kms:{region(stack)}:{account(stack)}:key/{uuid.UUID(int=index)}",
+        account_id=account(stack),
+        region=region(stack),
+        risk=Risk.LOW,
+        before=KeyRotation(rotation_enabled=False),
+        after=KeyRotation(rotation_enabled=True),
+    )
+
+
+def open_ssh(stack: LocalStack) -> ChangeBase:
+    rule = SecurityGroupRule(
+        rule_id="sgr-0123456789abcdef0",
+        is_egress=False,
+        ip_protocol="tcp",
+        from_port=22,
+        to_port=22,
+        cidr_ipv4="0.0.0.0/0",
+    )
+    return RevokeSecurityGroupRules.propose(
+        check_id="ec2-admin-port-open-ipv4",
+        resource_arn=f"arn:aws:ec2:{region(stack)}:{account(stack)}:security-group/sg-0abc",
+        account_id=account(stack),
+        region=region(stack),
+        risk=Risk.MEDIUM,
+        before=SecurityGroupRules(group_id="sg-0abc", rules=(rule,)),
+        after=SecurityGroupRules(group_id="sg-0abc", rules=()),
+    )
+
+
+def weak_passwords(stack: LocalStack) -> ChangeBase:
+    before = PasswordPolicy(minimum_password_length=8)
+    return StrengthenPasswordPolicy.propose(
+        check_id="iam-password-policy-weak",
+        resource_arn=f"arn:aws:iam::{account(stack)}:account-password-policy",
+        account_id=account(stack),
+        region="us-east-1",
+        risk=Risk.LOW,
+        before=before,
+        after=before.strengthened(),
+    )
+
+
+def start(stack: LocalStack, changes: list[Any], name: str | None = None) -> tuple[str, str]:
+    mission_id = "m-" + uuid.uuid4().hex[:20]
+    wired = [c.model_dump(mode="json") if isinstance(c, ChangeBase) else c for c in changes]
+    arn = stack.client("stepfunctions").start_execution(
+        stateMachineArn=stack.state_machine_arn(),
+        name=name or mission_id,
+        input=json.dumps({"mission_id": mission_id, "changes": wired}),
+    )["executionArn"]
+    return mission_id, arn
+
+
+def finish(stack: LocalStack, execution_arn: str, timeout: float = 30.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        described = stack.client("stepfunctions").describe_execution(executionArn=execution_arn)
+        if described["status"] in TERMINAL:
+            return dict(described)
+        time.sleep(0.1)
+    raise AssertionError(f"{execution_arn} did not finish")
+
+
+def audit_table(stack: LocalStack) -> Any:
+    return (
+        stack.session()
+        .resource("dynamodb", endpoint_url=stack.endpoints.moto_url)
+        .Table(stack.physical_id("AuditTable"))
+    )
+
+
+def verdicts(stack: LocalStack, key: str) -> list[dict[str, Any]]:
+    items = sorted(read_trail(audit_table(stack), key), key=lambda item: item["seq"])
+    return [
+        {**item, "details": json.loads(item["details"])} for item in items if item["action"].startswith("validator.")
+    ]
+
+
+def test_a_valid_plan_reaches_the_approvals_unchanged(stack: LocalStack, recorders: Recorders) -> None:
+    changes = [open_ssh(stack), weak_passwords(stack)]
+    mission_id, arn = start(stack, changes)
+    deadline = time.monotonic() + 20
+    while recorders.approvals.qsize() < len(changes) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    approvals = recorders.pending_approvals()
+    for approval in approvals:
+        stack.client("stepfunctions").send_task_failure(
+            taskToken=approval["task_token"], error="Approval.Denied", cause="test"
+        )
+    finished = finish(stack, arn)
+
+    assert finished["status"] == "SUCCEEDED"
+    assert sorted((a["change"] for a in approvals), key=lambda c: c["change_id"]) == sorted(
+        (c.model_dump(mode="json") for c in changes), key=lambda c: c["change_id"]
+    )
+    [accepted] = verdicts(stack, mission_id)
+    assert (accepted["action"], accepted["actor"]) == ("validator.accepted", "validator")
+    assert [c["change_id"] for c in accepted["details"]["changes"]] == [c.change_id for c in changes]
+    assert stack.lambdas.records("ValidatorFunction")[-1].error_type is None
+
+
+def test_a_plan_over_the_change_cap_is_refused_before_any_approval_and_the_agent_is_told(
+    stack: LocalStack, recorders: Recorders
+) -> None:
+    cap = int(stack.parameters["MaxChangesPerMission"])
+    changes = [key_rotation(stack, index) for index in range(cap + 1)]
+    mission_id, arn = start(stack, changes)
+    finished = finish(stack, arn)
+
+    assert (finished["status"], finished.get("error")) == ("FAILED", "Validation.PlanRefused")
+    assert recorders.pending_approvals() == []
+    assert recorders.executed == []
+    [resumed] = recorders.resumed
+    assert resumed == {
+        "mission_id": mission_id,
+        "results": [
+            {"change_id": c.change_id, "decision": "failed", "outcome": "skipped", "reason": "Validation.PlanRefused"}
+            for c in changes
+        ],
+    }
+    [refused] = verdicts(stack, mission_id)
+    assert (refused["action"], refused["outcome"]) == ("validator.refused", "refused")
+    assert [p["rule"] for p in refused["details"]["problems"]] == ["too-many-changes"]
+    assert stack.lambdas.records("ValidatorFunction")[-1].error_type == "Validation.PlanRefused"
+
+
+def test_forged_changes_are_refused_each_by_its_rule(stack: LocalStack, recorders: Recorders) -> None:
+    ssh = open_ssh(stack)
+    other_account = type(ssh).propose(
+        **(
+            ssh.model_dump(exclude={"kind", "change_id"})
+            | {"account_id": "210987654321", "resource_arn": ssh.resource_arn.replace(account(stack), "210987654321")}
+        )
+    )
+    tampered = ssh.model_dump(mode="json")
+    tampered["before"]["rules"][0]["cidr_ipv4"] = "10.0.0.0/8"  # the approver would be shown another rule
+    mission_id, arn = start(stack, [other_account, tampered])
+    finished = finish(stack, arn)
+
+    assert (finished["status"], finished.get("error")) == ("FAILED", "Validation.PlanRefused")
+    assert recorders.pending_approvals() == []
+    [refused] = verdicts(stack, mission_id)
+    assert [(p["index"], p["rule"]) for p in refused["details"]["problems"]] == [
+        (0, "account-out-of-scope"),
+        (0, "account-out-of-scope"),
+        (1, "not-a-catalogue-change"),
+    ]
+
+
+def test_an_undo_is_refused_until_the_executor_has_audited_the_change_applied(
+    stack: LocalStack, recorders: Recorders
+) -> None:
+    original = key_rotation(stack, 99)
+    undo = Undo.of(original)
+    refused_id, refused_arn = start(stack, [undo])
+    assert finish(stack, refused_arn).get("error") == "Validation.PlanRefused"
+    [refused] = verdicts(stack, refused_id)
+    assert [p["rule"] for p in refused["details"]["problems"]] == ["undo-not-applied"]
+    assert recorders.pending_approvals() == []
+
+    # The record the executor writes once it applied the change (aegis_executor.execute, `executor.applied`).
+    applied_in = "m-" + uuid.uuid4().hex[:20]
+    AuditLog(audit_table(stack), "executor").append(
+        applied_in,
+        "executor.applied",
+        "applied",
+        change_id=original.change_id,
+        execution_arn=stack.state_machine_arn().replace(":stateMachine:", ":execution:") + f":{applied_in}",
+        digest=original.digest,
+        approver_sub="auth0|approver",
+    )
+    accepted_id, accepted_arn = start(stack, [undo])
+    deadline = time.monotonic() + 20
+    while recorders.approvals.empty() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [approval] = recorders.pending_approvals()
+    assert approval["change"] == undo.model_dump(mode="json")
+    stack.client("stepfunctions").send_task_failure(taskToken=approval["task_token"], error="Approval.Denied")
+    assert finish(stack, accepted_arn)["status"] == "SUCCEEDED"
+    assert [v["action"] for v in verdicts(stack, accepted_id)] == ["validator.accepted"]
+
+
+def test_an_execution_not_named_after_its_mission_is_malformed_and_nobody_is_answered(
+    stack: LocalStack, recorders: Recorders
+) -> None:
+    name = "forged-" + uuid.uuid4().hex[:8]
+    mission_id, arn = start(stack, [key_rotation(stack)], name=name)
+    finished = finish(stack, arn)
+
+    assert (finished["status"], finished.get("error")) == ("FAILED", "Validation.PlanMalformed")
+    assert recorders.resumed == []
+    assert recorders.pending_approvals() == []
+    [malformed] = verdicts(stack, mission_id)
+    assert (malformed["outcome"], malformed["details"]["reason"]) == (
+        "malformed",
+        "the execution is not named after its mission",
+    )
