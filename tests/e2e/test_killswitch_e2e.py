@@ -289,7 +289,15 @@ def test_a_trigger_stops_a_mission_at_every_stage_and_rearming_lets_the_next_one
     assert not refresh_works(stack, http, refresh_token)  # re-arming restores no credential
     assert remediation_role_policy(stack, "AegisHalted") is None
     assert remediation_role_policy(stack, "AegisHalted", "UndoRole") is None
-    assert remediation_role_policy(stack, "AegisDenyOlderSessions") == policy
+
+    # Sessions issued before the re-arm stay denied (a session of the halt included): the cutoff moved forward.
+    def cutoff(document: dict[str, Any] | None) -> str:
+        assert document is not None
+        return str(document["Statement"][0]["Condition"]["DateLessThan"]["aws:TokenIssueTime"])
+
+    rearm_cutoff = cutoff(remediation_role_policy(stack, "AegisDenyOlderSessions"))
+    assert rearm_cutoff >= cutoff(policy)
+    assert cutoff(remediation_role_policy(stack, "AegisDenyOlderSessions", "UndoRole")) == rearm_cutoff
     stack.fire_scan({"regions": [stack.identity.region], "checks": ["kms-key-rotation-off"], "dry_run": False})
     earlier = set(requests.values())
     new_requests = wait_for(

@@ -223,8 +223,9 @@ def deny_remediation_sessions(iam: Any, role_names: tuple[str, ...], now: dateti
 
     The deny-older policy alone is not enough while halted: a provider token Token Vault handed out before the
     trigger can still be exchanged for a fresh session, issued after the cutoff. The deny-older policy is what
-    stays after a re-arm, so that no session of before the incident comes back to life. `AegisHalted` goes on every
-    role first (it alone stops a session at once), and every attachment is attempted whatever happens to the others.
+    stays after a re-arm (which moves its cutoff to the re-arm), so that no session of before comes back to life.
+    `AegisHalted` goes on every role first (it alone stops a session at once), and every attachment is attempted
+    whatever happens to the others.
     """
     step = "deny_remediation_sessions"
     details: dict[str, Any] = {"role_names": list(role_names)}
@@ -240,26 +241,8 @@ def deny_remediation_sessions(iam: Any, role_names: tuple[str, ...], now: dateti
             failures.append(f"could not attach {HALTED_POLICY_NAME} to {role_name}: {describe_error(error)}")
     details["halted_policy_name"] = HALTED_POLICY_NAME
     details["halted_roles"] = halted
-    cutoff = session_cutoff(now)
-    for role_name in role_names:
-        try:
-            previous = _current_cutoff(iam, role_name)
-        except Exception:
-            # Unreadable: write ours. Moving a cutoff back is impossible only if we can read it first, and a
-            # missing deny would be worse than a shorter one.
-            previous = None
-        if previous is not None and previous > cutoff:
-            # The timestamp only ever moves forward: of two concurrent triggers, the later instant wins whatever
-            # the write order.
-            cutoff = previous
-    denied: list[str] = []
-    document = json.dumps(deny_policy_document(cutoff))
-    for role_name in role_names:
-        try:
-            iam.put_role_policy(RoleName=role_name, PolicyName=DENY_POLICY_NAME, PolicyDocument=document)
-            denied.append(role_name)
-        except Exception as error:
-            failures.append(f"could not attach {DENY_POLICY_NAME} to {role_name}: {describe_error(error)}")
+    cutoff, denied, deny_failures = _deny_sessions_issued_before(iam, role_names, now)
+    failures += deny_failures
     details.update(policy_name=DENY_POLICY_NAME, sessions_issued_before=cutoff, denied_roles=denied)
     if failures:
         return StepOutcome(step=step, ok=False, reason="; ".join(failures), details=details)
@@ -275,14 +258,51 @@ def deny_remediation_sessions(iam: Any, role_names: tuple[str, ...], now: dateti
     )
 
 
-def lift_halted_policy(iam: Any, role_names: tuple[str, ...]) -> StepOutcome:
-    """Delete `AegisHalted` from every remediation role (re-arm). `AegisDenyOlderSessions` stays."""
+def _deny_sessions_issued_before(
+    iam: Any, role_names: tuple[str, ...], now: datetime
+) -> tuple[str, list[str], list[str]]:
+    """Attach `AegisDenyOlderSessions` with the cutoff `now` (rounded up) to every role; the cutoff only ever moves
+    forward. The cutoff written, the roles it was attached to, and the failures."""
+    cutoff = session_cutoff(now)
+    for role_name in role_names:
+        try:
+            previous = _current_cutoff(iam, role_name)
+        except Exception:
+            # Unreadable: write ours. Moving a cutoff back is impossible only if we can read it first, and a
+            # missing deny would be worse than a shorter one.
+            previous = None
+        if previous is not None and previous > cutoff:
+            # Of two concurrent operations, the later instant wins whatever the write order.
+            cutoff = previous
+    denied: list[str] = []
+    failures: list[str] = []
+    document = json.dumps(deny_policy_document(cutoff))
+    for role_name in role_names:
+        try:
+            iam.put_role_policy(RoleName=role_name, PolicyName=DENY_POLICY_NAME, PolicyDocument=document)
+            denied.append(role_name)
+        except Exception as error:
+            failures.append(f"could not attach {DENY_POLICY_NAME} to {role_name}: {describe_error(error)}")
+    return cutoff, denied, failures
+
+
+def lift_halted_policy(iam: Any, role_names: tuple[str, ...], now: datetime) -> StepOutcome:
+    """Re-arm the remediation roles: first move `AegisDenyOlderSessions` to `now`, then delete `AegisHalted`.
+
+    A session issued while halted (a provider token Token Vault handed out before the trigger, exchanged during the
+    halt) is denied by `AegisHalted` alone; with the cutoff left at the trigger it would come back to life for the
+    rest of its 15 minutes once `AegisHalted` goes. Moving the cutoff to the re-arm first kills it for good. A role
+    whose cutoff could not be moved keeps `AegisHalted`."""
     step = "lift_halted_policy"
     details: dict[str, Any] = {"role_names": list(role_names), "policy_name": HALTED_POLICY_NAME}
+    cutoff, denied, failures = _deny_sessions_issued_before(iam, role_names, now)
+    details.update(sessions_issued_before=cutoff)
     lifted: list[str] = []
     absent: list[str] = []
-    failures: list[str] = []
     for role_name in role_names:
+        if role_name not in denied:
+            failures.append(f"{role_name} keeps {HALTED_POLICY_NAME}: its sessions of the halt could not be denied")
+            continue
         try:
             iam.delete_role_policy(RoleName=role_name, PolicyName=HALTED_POLICY_NAME)
             lifted.append(role_name)
@@ -300,7 +320,8 @@ def lift_halted_policy(iam: Any, role_names: tuple[str, ...]) -> StepOutcome:
     parts = []
     if lifted:
         parts.append(
-            f"removed {HALTED_POLICY_NAME} from {' and '.join(lifted)}; sessions issued before the trigger stay denied"
+            f"removed {HALTED_POLICY_NAME} from {' and '.join(lifted)}; sessions issued before {cutoff} (the re-arm) "
+            "stay denied"
         )
     if absent:
         parts.append(f"{' and '.join(absent)} carried no {HALTED_POLICY_NAME}")

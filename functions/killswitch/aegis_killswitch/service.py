@@ -7,8 +7,9 @@ issued after the trigger from a provider token handed out before it) and `AegisD
 before the trigger, ever); then the scan rules, the running missions and their waiting approvals, every sealed
 approval nobody consumed; and last the Auth0 Management API calls (sessions and refresh tokens of the approvers, their
 Token Vault access). Auth0 comes last because it can hang: every AWS-side stop is in place before the first call to it.
-Re-arm: release the flag, re-enable the rules, unblock the approvers the kill switch blocked, remove `AegisHalted`.
-Re-arm restores no revoked credential and keeps the deny-older-sessions policy: every new mission gets a new session.
+Re-arm: release the flag, re-enable the rules, unblock the approvers the kill switch blocked, move the deny-older
+cutoff to the re-arm (a session issued while halted must not come back to life) and remove `AegisHalted`. Re-arm
+restores no revoked credential: every new mission gets a new session.
 
 When a mission's execution ends (succeeded, failed, timed out or stopped by hand), EventBridge hands the kill
 switch the status change and the handoffs that execution left behind are purged (`purge_ended_execution`).
@@ -216,7 +217,7 @@ class KillSwitch:
                     f"the halt flag is still engaged, so {aws_steps.HALTED_POLICY_NAME} stays on {' and '.join(roles)}"
                 ),
             )
-        return aws_steps.lift_halted_policy(self.clients.iam, roles)
+        return aws_steps.lift_halted_policy(self.clients.iam, roles, self.clock())
 
     def _purge_every_handoff(self) -> StepOutcome:
         return _purge_outcome("purge_handoffs", HandoffPurger(self.clients.handoff_table).everything())

@@ -303,7 +303,7 @@ def test_rearm_over_http_needs_its_scope_and_then_lets_missions_run_again(
     assert aws.rule_states() == {SCHEDULE_RULE: "ENABLED", SCAN_RULE: "ENABLED"}
     assert not any(emulator.is_blocked(sub) for sub in settings.approver_subs)
     assert not phone.refresh_works(scene.refresh_token)  # revoked stays revoked
-    assert aws.deny_policy() is not None  # kept: it only denies sessions issued before the trigger
+    assert aws.deny_policy() is not None  # kept: it denies sessions issued before the re-arm
     assert aws.halted_policy() is None
     assert aws.status(aws.start_mission("m-after-rearm")) == "RUNNING"
 

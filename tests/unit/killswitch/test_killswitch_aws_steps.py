@@ -7,6 +7,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from aegis_killswitch import aws_steps
+from tests.support.iam_policy import Request, decision
 from tests.unit.killswitch.world import REMEDIATION_ROLE, SCAN_RULE, SCHEDULE_RULE, AwsWorld, wait_until
 
 RULES = (SCHEDULE_RULE, SCAN_RULE)
@@ -158,23 +159,56 @@ def test_each_deny_policy_is_attached_even_when_the_other_fails(aws: AwsWorld, r
     assert attached == {"AegisHalted", "AegisDenyOlderSessions"} - {refused}
 
 
-def test_lifting_removes_only_the_halted_policy_and_is_idempotent(aws: AwsWorld) -> None:
-    assert aws_steps.deny_remediation_sessions(aws.iam, (REMEDIATION_ROLE,), datetime.now(UTC)).ok
-    deny_older = aws.deny_policy()
+def test_lifting_removes_the_halted_policy_moves_the_cutoff_to_the_rearm_and_is_idempotent(aws: AwsWorld) -> None:
+    triggered = datetime(2030, 5, 4, 3, 2, 1, 500_000, tzinfo=UTC)
+    assert aws_steps.deny_remediation_sessions(aws.iam, (REMEDIATION_ROLE,), triggered).ok
+    rearmed = triggered + timedelta(minutes=5)
 
-    outcome = aws_steps.lift_halted_policy(aws.iam, (REMEDIATION_ROLE,))
+    outcome = aws_steps.lift_halted_policy(aws.iam, (REMEDIATION_ROLE,), rearmed)
 
     assert outcome.ok, outcome.reason
     assert aws.halted_policy() is None
-    assert aws.deny_policy() == deny_older
-    again = aws_steps.lift_halted_policy(aws.iam, (REMEDIATION_ROLE,))
+    assert aws.deny_policy() == aws_steps.deny_policy_document(aws_steps.session_cutoff(rearmed))
+    again = aws_steps.lift_halted_policy(aws.iam, (REMEDIATION_ROLE,), rearmed)
     assert again.ok
     assert "carried no AegisHalted" in again.reason
 
 
+def test_a_session_issued_while_halted_stays_denied_after_the_rearm(aws: AwsWorld) -> None:
+    """A provider token handed out before the trigger can be exchanged during the halt: AegisHalted denies that
+    session, and once it is lifted the deny-older policy must still cover it (it lives up to 15 minutes)."""
+    triggered = datetime(2030, 5, 4, 3, 2, 1, tzinfo=UTC)
+    rearmed = triggered + timedelta(minutes=5)
+    during_halt = (triggered + timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    after_rearm = (rearmed + timedelta(seconds=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert aws_steps.deny_remediation_sessions(aws.iam, (REMEDIATION_ROLE,), triggered).ok
+    assert aws_steps.lift_halted_policy(aws.iam, (REMEDIATION_ROLE,), rearmed).ok
+
+    remaining = [document for document in (aws.halted_policy(), aws.deny_policy()) if document is not None]
+
+    def denied(issued: str) -> bool:
+        request = Request("ec2:RevokeSecurityGroupIngress", "*", {"aws:TokenIssueTime": issued})
+        return decision(remaining, request) == "Deny"
+
+    assert denied(during_halt)
+    assert not denied(after_rearm)
+
+
+def test_a_role_whose_cutoff_cannot_be_moved_keeps_the_halted_policy(aws: AwsWorld) -> None:
+    assert aws_steps.deny_remediation_sessions(aws.iam, (REMEDIATION_ROLE,), datetime.now(UTC)).ok
+    outcome = aws_steps.lift_halted_policy(
+        RefusesOnePolicy(aws.iam, "AegisDenyOlderSessions"), (REMEDIATION_ROLE,), datetime.now(UTC)
+    )
+    assert not outcome.ok
+    assert "keeps AegisHalted" in outcome.reason
+    assert aws.halted_policy() is not None
+
+
 def test_a_halted_policy_that_cannot_be_lifted_is_reported_and_stays(aws: AwsWorld) -> None:
     assert aws_steps.deny_remediation_sessions(aws.iam, (REMEDIATION_ROLE,), datetime.now(UTC)).ok
-    outcome = aws_steps.lift_halted_policy(RefusesOnePolicy(aws.iam, "AegisHalted"), (REMEDIATION_ROLE,))
+    outcome = aws_steps.lift_halted_policy(
+        RefusesOnePolicy(aws.iam, "AegisHalted"), (REMEDIATION_ROLE,), datetime.now(UTC)
+    )
     assert not outcome.ok
     assert "still denies every session" in outcome.reason
     assert "AccessDenied" in outcome.reason

@@ -6,6 +6,7 @@ import boto3
 
 from aegis.audit import read_trail
 from aegis.control import halt_state
+from aegis_killswitch import aws_steps
 from aegis_killswitch.report import KillSwitchReport, StepOutcome
 from aegis_killswitch.service import KILLSWITCH_AUDIT_ID
 from aegis_killswitch.settings import KillSwitchSettings
@@ -136,8 +137,11 @@ def test_rearm_releases_the_flag_enables_the_rules_unblocks_and_restores_no_cred
     aws.create_mission_state_machine()
     refresh_token = phone.approver_refresh_token(settings.approver_subs[0])
     switch = kill_switch_for(aws, settings)
-    assert switch.trigger(reason="drill", requested_by="alice").ok
-    policy_after_trigger = aws.deny_policy()
+    trigger = switch.trigger(reason="drill", requested_by="alice")
+    assert trigger.ok
+    trigger_cutoff = str(
+        next(s for s in trigger.steps if s.step == "deny_remediation_sessions").details["sessions_issued_before"]
+    )
 
     report = switch.rearm(reason="all clear", requested_by="bob")
 
@@ -147,10 +151,14 @@ def test_rearm_releases_the_flag_enables_the_rules_unblocks_and_restores_no_cred
     assert halt_state(aws.control) is None
     assert aws.rule_states() == {SCHEDULE_RULE: "ENABLED", SCAN_RULE: "ENABLED"}
     assert not any(emulator.is_blocked(sub) for sub in settings.approver_subs)
-    # Revoked stays revoked; sessions issued before the trigger stay denied, new ones are allowed again; a new
-    # approval works again.
+    # Revoked stays revoked; sessions issued before the re-arm (the halt's included) stay denied, new ones are
+    # allowed again; a new approval works again.
     assert not phone.refresh_works(refresh_token)
-    assert aws.deny_policy() == policy_after_trigger
+    rearm_cutoff = str(
+        next(s for s in report.steps if s.step == "lift_halted_policy").details["sessions_issued_before"]
+    )
+    assert rearm_cutoff >= trigger_cutoff
+    assert aws.deny_policy() == aws_steps.deny_policy_document(rearm_cutoff)
     assert aws.halted_policy() is None
     trail = read_trail(aws.audit, KILLSWITCH_AUDIT_ID)
     lifted = [item for item in trail if item["action"] == "killswitch.rearm.lift_halted_policy"]
