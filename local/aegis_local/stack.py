@@ -62,7 +62,7 @@ FAKE_SECRET_ACCESS_KEY = "testing"
 MOTO_CONFIG: dict[str, Any] = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 # The emulator has no TLS; these parameters' https:// pattern also accepts http://127.0.0.1:<port>/.
 LOOPBACK_HTTP_PARAMETERS = frozenset({"Auth0Issuer"})
-# The scan request the template's custom rule expects (DESIGN.md, "The flow": source aegis.scan).
+# The scan request the template's custom rule expects (docs/ARCHITECTURE.md, "The flow": source aegis.scan).
 SCAN_EVENT_SOURCE = "aegis.scan"
 
 

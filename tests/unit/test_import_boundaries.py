@@ -1,4 +1,5 @@
-"""The intention domain's code cannot reach credential code or mutate the account (DESIGN.md, "Trust domains").
+"""The intention domain's code cannot reach credential code or mutate the account
+(docs/ARCHITECTURE.md, "Trust domains").
 
 Every Python file under functions/agent and layers/aegis is parsed (not imported, so nothing can hide behind an
 import-time condition) and checked for:

@@ -1,4 +1,5 @@
-"""The halt flag in the Control table. Every function reads it on entry; only the kill switch writes it."""
+"""The halt flag in the Control table. The agent, approval and executor functions read it on entry (the executor
+again before every attempt of a mutating call); only the kill switch writes it."""
 
 from __future__ import annotations
 
