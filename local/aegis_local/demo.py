@@ -11,10 +11,11 @@ It starts the local stack (moto + the Auth0 emulator + every function of templat
 account, fires a scan the way EventBridge delivers it, and walks the mission: findings -> plan -> one approval request
 per change on the approver's phone -> execution -> resume -> report. Then it writes the report (JSON and a
 self-contained HTML page) and runs the leak audit: every secret issued during the run (client secrets, CIBA access and
-refresh tokens, Token Vault tokens, the STS credentials of each RemediationRole session) is searched for in every
-table item, every execution history, the agent's checkpoints, the report and the logs every function printed.
+ID tokens, Token Vault tokens, the STS credentials of each RemediationRole and UndoRole session) is searched for in
+every table item, every execution history, the agent's checkpoints, the report and the logs every function printed.
 
-Bring your own tenant (`--issuer --client-id --client-secret-file --approver-sub [--audience] [--connection]`): AWS
+Bring your own tenant (`--issuer --client-id --client-secret-file --approver-sub [--audience] [--connection]
+[--executor-client-id --executor-client-secret-file] [--killswitch-client-id --killswitch-client-secret-file]`): AWS
 stays local, approvals and Token Vault happen at that provider, and the approver's real phone answers.
 
 Exit status: 0 only when the mission ran to its end and the leak audit found nothing; 1 otherwise; 2 for usage errors.
@@ -177,21 +178,11 @@ def _tenant(args: argparse.Namespace) -> ExternalTenant | None:
     missing = [flag for flag, value in given.items() if not value]
     if missing:
         raise DemoUsageError(f"bringing your own tenant also needs {', '.join(missing)}")
-    if bool(args.killswitch_client_id) != bool(args.killswitch_client_secret_file):
-        raise DemoUsageError("--killswitch-client-id and --killswitch-client-secret-file go together")
-    if bool(args.executor_client_id) != bool(args.executor_client_secret_file):
-        raise DemoUsageError("--executor-client-id and --executor-client-secret-file go together")
-    executor_secret = (
-        _read_secret("--executor-client-secret-file", args.executor_client_secret_file)
-        if args.executor_client_secret_file
-        else None
+    killswitch_secret = _own_application_secret(
+        "killswitch", args.killswitch_client_id, args.killswitch_client_secret_file
     )
+    executor_secret = _own_application_secret("executor", args.executor_client_id, args.executor_client_secret_file)
     secret = _read_secret("--client-secret-file", args.client_secret_file)
-    killswitch_secret = (
-        _read_secret("--killswitch-client-secret-file", args.killswitch_client_secret_file)
-        if args.killswitch_client_secret_file
-        else None
-    )
     issuer = args.issuer if args.issuer.endswith("/") else args.issuer + "/"
     if not issuer.startswith(("https://", "http://127.0.0.1:", "http://localhost:")):
         raise DemoUsageError("--issuer must be an https:// URL (or a loopback http:// one)")
@@ -203,10 +194,17 @@ def _tenant(args: argparse.Namespace) -> ExternalTenant | None:
         audience=args.audience or DEFAULT_AUDIENCE,
         connection=args.connection or DEFAULT_CONNECTION,
         killswitch_client_id=args.killswitch_client_id,
-        killswitch_client_secret=SecretStr(killswitch_secret) if killswitch_secret else None,
+        killswitch_client_secret=killswitch_secret,
         executor_client_id=args.executor_client_id,
-        executor_client_secret=SecretStr(executor_secret) if executor_secret else None,
+        executor_client_secret=executor_secret,
     )
+
+
+def _own_application_secret(role: str, client_id: str | None, secret_file: str | None) -> SecretStr | None:
+    """The secret of the `--<role>-client-id` application, or None when the tenant's application plays that role."""
+    if bool(client_id) != bool(secret_file):
+        raise DemoUsageError(f"--{role}-client-id and --{role}-client-secret-file go together")
+    return SecretStr(_read_secret(f"--{role}-client-secret-file", secret_file)) if secret_file else None
 
 
 def _read_secret(flag: str, path: str) -> str:
@@ -271,8 +269,8 @@ def options_from_args(args: argparse.Namespace, *, terminal: bool) -> DemoOption
 
 
 def demo_emulator_config() -> Any:
-    """The default tenant (approval application, the kill switch's M2M client, the operator client, the approver with
-    a connected AWS account) with the demo's allowances."""
+    """The default tenant (approval and executor applications, the kill switch's M2M client, the operator client, the
+    approver with connected AWS accounts) with the demo's allowances."""
     from aegis_local.auth0 import EmulatorConfig
 
     return EmulatorConfig.default().model_copy(
@@ -372,7 +370,7 @@ def _secrets(stack: Any, options: DemoOptions) -> tuple[dict[str, list[str]], li
             if secret is not None
         ]
         notes.append(
-            f"The tokens {options.tenant.issuer} issued (CIBA access and refresh tokens, Token Vault tokens) never "
+            f"The tokens {options.tenant.issuer} issued (CIBA access and ID tokens, Token Vault tokens) never "
             "reach this side, so they could not be searched for here; search the --dump-state files with your own."
         )
     sources[STS_SOURCE] = stack.issued_aws_credentials()

@@ -12,7 +12,8 @@
   and until then DescribeExecution says RUNNING; when it does wake, the wait's own timeout error overwrites the stop
   and the execution ends FAILED. On AWS a stopped execution is ABORTED at once, whatever it was waiting for. The
   fix wakes every waiting callback of the execution when it is stopped, and keeps a stopped program stopped: a
-  failure, timeout or end reported by a state still unwinding does not replace it.
+  failure or timeout reported by a state still unwinding does not replace it (moto's own `set_ended` already
+  leaves a program that is no longer running alone).
 
 - **No "Step Functions Execution Status Change" events.** AWS sends one to the account's default event bus for
   each status change of a Standard workflow's execution (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED); moto sends
@@ -69,7 +70,7 @@ class StepFunctionsFixes:
                 (Execution, "stop"): _stop_waits_too,
                 (Execution, "start"): _start_announced,
                 (BaseExecutionWorkerCommunication, "terminated"): _end_announced,
-                **{(Environment, name): _unless_stopped(name) for name in ("set_error", "set_timed_out", "set_ended")},
+                **{(Environment, name): _unless_stopped(name) for name in ("set_error", "set_timed_out")},
             }
             for (owner, name), make in patches.items():
                 original = getattr(owner, name)

@@ -17,9 +17,8 @@ from typing import Any
 from pydantic import BaseModel, Field, JsonValue
 
 from aegis.secrets_guard import visible
+from aegis_agent.report import EXEMPTION_NOT_CONFIRMED
 from aegis_local.leak_audit import LeakAuditResult
-
-EXEMPTION_NOT_CONFIRMED = "exemption claimed by tag, not confirmed"
 
 
 class ReportFinding(BaseModel):

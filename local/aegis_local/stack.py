@@ -517,10 +517,10 @@ class LocalStack:
             values["TokenVaultConnection"] = connection.name
             values["RemediationOidcAudience"] = connection.provider_audience
             # The approvers' subjects at the provider: what the remediation roles' trust pins besides the audience.
+            # (Every user with an account on the connection is one of `approvers`.)
             subjects = [
                 account.provider_subject or user.sub
                 for user in config.users
-                if user.sub in approvers
                 for account in user.connected_accounts
                 if account.connection == connection.name
             ]
@@ -544,12 +544,7 @@ class LocalStack:
             values["RemediationOidcProviderUrl"] = "https://" + provider.split("://", 1)[1]
         return values
 
-    def _create_client_secret(
-        self,
-        client_secret: str,
-        description: str = "Client secret of the Auth0 application (local emulator)",
-        name: str = "auth0-client-secret",
-    ) -> str:
+    def _create_client_secret(self, client_secret: str, *, description: str, name: str) -> str:
         """The secret created outside the stack, as the template expects: SecretString = the client secret."""
         answer = self.client("secretsmanager").create_secret(
             Name=f"{self.identity.stack_name}/{name}",

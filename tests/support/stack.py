@@ -168,3 +168,17 @@ def build_stack(template: dict[str, Any] | None = None, **overrides: str) -> Sta
     source = template if template is not None else pristine_template()
     parameters = parameter_values(source, {**EXAMPLE_PARAMETERS, **overrides})
     return Stack(source, parameters, predicted_deployment(source, parameters))
+
+
+def create_declared_table(dynamodb: Any, logical_id: str, table_name: str) -> Any:
+    """Create, through the boto3 DynamoDB resource `dynamodb`, the table template.yaml declares as `logical_id` (its
+    keys and secondary indexes) under `table_name`: a test's table is the deployed one, not a copy that can drift."""
+    properties = build_stack().properties(logical_id)
+    indexes = {key: properties[key] for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes") if key in properties}
+    return dynamodb.create_table(
+        TableName=table_name,
+        KeySchema=properties["KeySchema"],
+        AttributeDefinitions=properties["AttributeDefinitions"],
+        BillingMode=properties["BillingMode"],
+        **indexes,
+    )

@@ -799,33 +799,33 @@ def _set_trust_condition(template: dict[str, Any]) -> None:
     sub[0] = sub[0].replace('"StringEquals"', '"StringLike"')
 
 
+def _role_statement(template: dict[str, Any], role: str, sid: str) -> dict[str, Any]:
+    statements = template["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    return next(s for s in statements if s.get("Sid") == sid)
+
+
+def _update_statement(role: str, sid: str, **fields: Any) -> Callable[[dict[str, Any]], None]:
+    def mutate(template: dict[str, Any]) -> None:
+        _role_statement(template, role, sid).update(fields)
+
+    return mutate
+
+
 def _add_catalogue_gap(template: dict[str, Any]) -> None:
-    statements = template["Resources"]["RemediationRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-    catalogue = next(s for s in statements if s["Sid"] == "ApplyDeclaredByTheCatalogue")
+    catalogue = _role_statement(template, "RemediationRole", "ApplyDeclaredByTheCatalogue")
     catalogue["Action"] = [a for a in catalogue["Action"] if a != "ec2:RevokeSecurityGroupIngress"]
 
 
 def _move_to_remediation_role(action: str) -> Callable[[dict[str, Any]], None]:
     def mutate(template: dict[str, Any]) -> None:
-        statements = template["Resources"]["RemediationRole"]["Properties"]["Policies"][0]["PolicyDocument"]
-        apply = next(s for s in statements["Statement"] if s["Sid"] == "ApplyDeclaredByTheCatalogue")
-        apply["Action"].append(action)
+        _role_statement(template, "RemediationRole", "ApplyDeclaredByTheCatalogue")["Action"].append(action)
 
     return mutate
 
 
 def _drop_condition(role: str, sid: str) -> Callable[[dict[str, Any]], None]:
     def mutate(template: dict[str, Any]) -> None:
-        statements = template["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-        next(s for s in statements if s["Sid"] == sid).pop("Condition")
-
-    return mutate
-
-
-def _all_trails(role: str, sid: str) -> Callable[[dict[str, Any]], None]:
-    def mutate(template: dict[str, Any]) -> None:
-        statements = template["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-        next(s for s in statements if s["Sid"] == sid)["Resource"] = "*"
+        _role_statement(template, role, sid).pop("Condition")
 
     return mutate
 
@@ -858,11 +858,7 @@ _MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], Callable[[Stack], 
         handoff_access_problems,
     ),
     "executor's delete condition loosened to any ReturnValues": (
-        lambda t: next(
-            s
-            for s in t["Resources"]["ExecutorRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-            if s["Sid"] == "ConsumeHandoffs"
-        ).update(Condition={"StringLike": {"dynamodb:ReturnValues": "*"}}),
+        _update_statement("ExecutorRole", "ConsumeHandoffs", Condition={"StringLike": {"dynamodb:ReturnValues": "*"}}),
         handoff_access_problems,
     ),
     "executor queries the handoff index": (
@@ -888,11 +884,7 @@ _MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], Callable[[Stack], 
         handoff_access_problems,
     ),
     "continuations go back into the handoff table": (
-        lambda t: next(
-            s
-            for s in t["Resources"]["ApprovalRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-            if s["Sid"] == "ContinuationsAndClaims"
-        ).update(Resource={"Fn::GetAtt": ["HandoffTable", "Arn"]}),
+        _update_statement("ApprovalRole", "ContinuationsAndClaims", Resource={"Fn::GetAtt": ["HandoffTable", "Arn"]}),
         handoff_access_problems,
     ),
     "approval reads a sealed handoff back": (
@@ -965,11 +957,9 @@ _MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], Callable[[Stack], 
     ),
     # --- the kill switch halts both remediation roles ---
     "kill switch cannot halt UndoRole": (
-        lambda t: next(
-            s
-            for s in t["Resources"]["KillSwitchRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-            if s["Sid"] == "RevokeRemediationSessions"
-        ).update(Resource={"Fn::GetAtt": ["RemediationRole", "Arn"]}),
+        _update_statement(
+            "KillSwitchRole", "RevokeRemediationSessions", Resource={"Fn::GetAtt": ["RemediationRole", "Arn"]}
+        ),
         kill_switch_calls_not_granted,
     ),
     "agent revokes a security group rule": (
@@ -1035,7 +1025,7 @@ _MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], Callable[[Stack], 
         remediation_role_problems,
     ),
     "undo role could stop the organisation's trails": (
-        _all_trails("UndoRole", "StopCatalogueTrailsOnly"),
+        _update_statement("UndoRole", "StopCatalogueTrailsOnly", Resource="*"),
         lambda s: remediation_role_problems(s, "UndoRole"),
     ),
     "remediation role trusts any subject of the provider": (

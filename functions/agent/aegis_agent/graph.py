@@ -29,8 +29,8 @@ from langgraph.types import interrupt
 from pydantic import ValidationError
 
 from aegis.audit import AuditLog
-from aegis.catalogue import ChangeBase
-from aegis.models import ChangeResult, canonical_json, sha256_hex
+from aegis.catalogue import ChangeBase, plan_digest
+from aegis.models import ChangeResult
 from aegis_agent.errors import MalformedResume
 from aegis_agent.missions import MissionStore
 from aegis_agent.plan import make_plan
@@ -263,11 +263,6 @@ def _change_outcome(result: ChangeResult | None, status: PlanStatus) -> str:
 
 
 # --- helpers -------------------------------------------------------------------------------------------------------
-def plan_digest(changes: Sequence[ChangeBase]) -> str:
-    """One digest for the whole plan: SHA-256 over the canonical list of (change id, change digest)."""
-    return sha256_hex(canonical_json([[c.change_id, c.digest] for c in changes]))
-
-
 def approval_request(mission_id: str, plan: PlanSummary) -> dict[str, Any]:
     """The interrupt payload: what a human is asked to approve, as metadata only. The plan digest commits to every
     change (its id and digest); each change's resource, risk and diff are in the plan document it names."""

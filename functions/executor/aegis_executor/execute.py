@@ -185,8 +185,7 @@ class _Run:
                 "digest": self.change.digest,
                 "approver_sub": self.request.approval.approver_sub,
                 **details,
-            },
-            where=f"audit[{action}]",
+            }
         )
         self.audit.append(self.request.mission_id, action, outcome, **redacted)
 
@@ -203,9 +202,6 @@ class _Run:
 
     # --- the pipeline -----------------------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
-        return self._run()
-
-    def _run(self) -> dict[str, Any]:
         try:
             halted = self.executor.is_halted()
             self.record(

@@ -3,7 +3,7 @@ EventBridge delivers when a mission's execution ends. All are untrusted input.""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -77,7 +77,8 @@ class RearmBody(BaseModel):
 # EventBridge's event for a Standard workflow's execution status change (source aws.states).
 STATUS_CHANGE_SOURCE = "aws.states"
 STATUS_CHANGE_DETAIL_TYPE = "Step Functions Execution Status Change"
-TERMINAL_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+TerminalStatus = Literal["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]
+TERMINAL_STATUSES: tuple[str, ...] = get_args(TerminalStatus)
 _EXECUTION_ARN = r"^arn:aws[\w-]*:states:[\w-]+:\d{12}:execution:[^\s:]+:[^\s:]+$"
 
 
@@ -97,7 +98,7 @@ class ExecutionStatusDetail(BaseModel):
     # EventBridge spells the fields in camelCase.
     executionArn: str = Field(pattern=_EXECUTION_ARN)
     stateMachineArn: str = Field(min_length=1)
-    status: Literal["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]
+    status: TerminalStatus
 
 
 class ExecutionEnded(BaseModel):

@@ -248,19 +248,9 @@ class KillSwitch:
         else:
             logger.error("purging the handoffs of an ended execution FAILED", extra={**details, "why": outcome.reason})
         if not outcome.ok or outcome.details.get("found"):
-            try:
-                self._audit.append(
-                    mission_id,
-                    "handoff.purged",
-                    "ok" if outcome.ok else "failed",
-                    reason=outcome.reason,
-                    **details,
-                )
-            except Exception as error:
-                logger.error(
-                    "handoff purge audit write failed",
-                    extra={"mission_id": mission_id, "reason": describe_error(error)},
-                )
+            self._record_in_mission(
+                mission_id, "handoff.purged", "ok" if outcome.ok else "failed", reason=outcome.reason, **details
+            )
         return outcome.model_copy(update={"details": details})
 
     def _shared_management_client(self) -> Callable[[], Auth0Management]:
@@ -345,18 +335,22 @@ class KillSwitch:
             )
 
     def _record_mission(self, mission_id: str, operation_id: str, details: dict[str, Any]) -> None:
+        outcome = "ok" if details.get("ok") else "failed"
+        self._record_in_mission(mission_id, "mission.halted", outcome, operation_id=operation_id, **details)
+
+    def _record_in_mission(self, mission_id: str, action: str, outcome: str, **details: Any) -> None:
+        # In the mission's own trail; an audit failure is logged, never allowed to stop the kill switch's work.
         try:
-            self._audit.append(
-                mission_id,
-                "mission.halted",
-                "ok" if details.get("ok") else "failed",
-                operation_id=operation_id,
-                **details,
-            )
+            self._audit.append(mission_id, action, outcome, **details)
         except Exception as error:
             logger.error(
                 "mission audit write failed",
-                extra={"operation_id": operation_id, "mission_id": mission_id, "reason": describe_error(error)},
+                extra={
+                    "action": action,
+                    "operation_id": details.get("operation_id"),
+                    "mission_id": mission_id,
+                    "reason": describe_error(error),
+                },
             )
 
 

@@ -45,8 +45,8 @@ from aegis.catalogue import (
     parse_change,
 )
 from aegis.catalogue.base import CHANGE_ID_PATTERN
-from aegis.models import canonical_json, sha256_hex
-from aegis.secrets_guard import secret_kind
+from aegis.models import canonical_json
+from aegis.secrets_guard import WITHHELD, secret_kind
 from aegis_validator.errors import PlanMalformed
 from aegis_validator.settings import ValidatorSettings
 
@@ -75,7 +75,6 @@ REGION_SCOPE: dict[str, RegionScope] = {
 }
 
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9_.\-\[\]]{1,200}$")
-WITHHELD = "<withheld>"
 
 
 @dataclass(frozen=True)
@@ -185,11 +184,6 @@ def change_problems(
     else:
         found += _destination_problems(change, settings)
     return found
-
-
-def plan_digest(changes: Sequence[ChangeBase]) -> str:
-    """The agent's plan digest (aegis_agent.graph.plan_digest): SHA-256 over the canonical [[change_id, digest]]."""
-    return sha256_hex(canonical_json([[c.change_id, c.digest] for c in changes]))
 
 
 def safe_text(text: str) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from aegis.audit import AuditLog, change_trail
-from aegis.catalogue import parse_change
+from aegis.catalogue import parse_change, plan_digest
 from aegis.settings import dynamodb_resource
 from aegis_validator.errors import PlanMalformed, PlanRefused
 from aegis_validator.rules import (
@@ -31,7 +31,6 @@ from aegis_validator.rules import (
     Problem,
     execution_name,
     parse_envelope,
-    plan_digest,
     plan_problems,
 )
 from aegis_validator.settings import ValidatorSettings

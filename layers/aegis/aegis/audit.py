@@ -51,30 +51,25 @@ class AuditLog:
 
 def read_trail(table: Any, mission_id: str) -> list[dict[str, Any]]:
     """Every audit item of a mission, oldest first."""
+    return _query_all(table, KeyConditionExpression="mission_id = :m", ExpressionAttributeValues={":m": mission_id})
+
+
+def change_trail(table: Any, change_id: str) -> list[dict[str, Any]]:
+    """Every audit item about one change, in any mission, oldest first (through the ByChange index)."""
+    return _query_all(
+        table,
+        IndexName=CHANGE_INDEX,
+        KeyConditionExpression="change_id = :c",
+        ExpressionAttributeValues={":c": change_id},
+    )
+
+
+def _query_all(table: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    """Every page of a query. Both the table and ByChange sort on `seq`, a timestamp first: oldest first."""
     items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {
-        "KeyConditionExpression": "mission_id = :m",
-        "ExpressionAttributeValues": {":m": mission_id},
-    }
     while True:
         page = table.query(**kwargs)
         items.extend(page.get("Items", []))
         if "LastEvaluatedKey" not in page:
             return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
-def change_trail(table: Any, change_id: str) -> list[dict[str, Any]]:
-    """Every audit item about one change, in any mission, oldest first (through the ByChange index)."""
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {
-        "IndexName": CHANGE_INDEX,
-        "KeyConditionExpression": "change_id = :c",
-        "ExpressionAttributeValues": {":c": change_id},
-    }
-    while True:
-        page = table.query(**kwargs)
-        items.extend(page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            return sorted(items, key=lambda item: str(item["seq"]))
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

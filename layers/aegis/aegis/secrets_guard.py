@@ -1,7 +1,8 @@
 """Recognise values that look like credentials, so that nothing persisted by AegisCloud can carry one.
 
-Used by the agent's checkpoint serializer, its mission documents and by the audit writer: they refuse such values
-instead of scrubbing them.
+The agent's checkpoint serializer, its mission documents and the audit writer refuse such values
+(`refuse_secrets`); what records resource data it does not control (the scan's evidence, the executor's records
+and results) withholds them instead (`withhold_secrets`).
 
 Identifiers are not secrets, whatever they look like. Resource names are chosen by whoever created the resource, and
 AWS lets an IAM user be called like an access key id or a JWT. So:
@@ -377,7 +378,7 @@ def withhold_secrets(
                     continue
                 kept[key] = rebuild(entry, entry_path, (*at, key), positions)
             return kept
-        if isinstance(item, list | tuple):
+        if isinstance(item, list | tuple | set | frozenset):
             return [rebuild(entry, f"{path}[{i}]", (*at, i), positions) for i, entry in enumerate(item)]
         return item
 

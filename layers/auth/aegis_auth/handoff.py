@@ -12,8 +12,8 @@ delete that returns nothing. On its paths that end before consuming (the kill sw
 provider unusable) it *discards* the handoff with the same call, without opening it.
 
 Handoffs nobody consumed are purged by the kill switch (`aegis_killswitch.handoffs`), which finds them through the
-`EXECUTION_INDEX` global secondary index: it projects the keys only (`handoff_id`, `execution_arn`), so the purger
-never reads a ciphertext.
+`EXECUTION_INDEX` global secondary index (`aegis_auth.handoff_table`): it projects the keys only (`handoff_id`,
+`execution_arn`), so the purger never reads a ciphertext.
 
 Why envelope encryption rather than KMS Encrypt of the token response itself: KMS Encrypt takes at most 4096 bytes
 and a token response with an ID token and a Rich Authorization Request access token can exceed that. The data key
@@ -44,16 +44,7 @@ from aegis_auth.errors import (
     HandoffError,
     HandoffExpired,
 )
-from aegis_auth.handoff_table import EXECUTION_ATTRIBUTE, EXECUTION_INDEX, HANDOFF_KEY
-
-__all__ = [
-    "EXECUTION_ATTRIBUTE",
-    "EXECUTION_INDEX",
-    "HANDOFF_KEY",
-    "HandoffStore",
-    "OpenedHandoff",
-    "encryption_context",
-]
+from aegis_auth.handoff_table import EXECUTION_ATTRIBUTE, HANDOFF_KEY
 
 Clock = Callable[[], float]
 

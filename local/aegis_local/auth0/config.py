@@ -130,13 +130,12 @@ class ConnectionConfig(_Frozen):
     # The identity provider whose tokens the connection holds; connections naming the same provider share its
     # issuer and signing keys (two clients of one provider). Defaults to a provider of the connection's own.
     provider: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$")
+    provider_token_lifetime_seconds: int = Field(default=3600, ge=60)
+    strategy: str = "oidc"
 
     @property
     def provider_name(self) -> str:
         return self.provider or self.name
-
-    provider_token_lifetime_seconds: int = Field(default=3600, ge=60)
-    strategy: str = "oidc"
 
 
 class EmulatorConfig(_Frozen):

@@ -156,13 +156,11 @@ class Tenant:
         host = urlsplit(issuer).hostname or "localhost"
         self.keys = KeyRing(common_name=host)
         # Connections of one provider share its keys (and issuer): two clients of the same identity provider.
-        providers: dict[str, KeyRing] = {}
-        self.provider_keys = {
-            connection.name: providers.setdefault(
-                connection.provider_name, KeyRing(common_name=f"{host} provider {connection.provider_name}")
-            )
-            for connection in config.connections
+        providers = {
+            name: KeyRing(common_name=f"{host} provider {name}")
+            for name in dict.fromkeys(connection.provider_name for connection in config.connections)
         }
+        self.provider_keys = {connection.name: providers[connection.provider_name] for connection in config.connections}
         self._connections = {connection.name: connection for connection in config.connections}
         self._clients = {client.client_id: client for client in config.clients}
         self._resource_servers: dict[str, ResourceServerConfig] = {

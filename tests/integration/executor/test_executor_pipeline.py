@@ -404,10 +404,10 @@ def test_an_undo_where_the_deployment_disables_undo_is_refused_before_its_approv
     monkeypatch.setattr(world.app.executor(), "undo_connection", "")
     approval = world.approve(undo)
 
-    with pytest.raises(UndoDisabled, match="undo is disabled"):
+    with pytest.raises(UndoDisabled, match="undo is disabled") as refused:
         world.invoke(world.payload(undo, approval))
 
-    assert type(UndoDisabled("x")).__name__ == "Executor.UndoDisabled"
+    assert type(refused.value).__name__ == "Executor.UndoDisabled"
     assert world.sts_calls == []
     assert world.remediation_calls == []
     # Never opened, and discarded: an approval that this deployment can never use must not stay behind.

@@ -12,28 +12,20 @@ from __future__ import annotations
 
 import contextlib
 import json
-import queue
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import boto3
 import pytest
 
 from aegis.audit import read_trail
 from aegis_local.stack import LocalStack
+from tests.support.executions import named_error, wait_until_ended
 
-TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 # The template's minimum: the heartbeat-timeout path waits this long.
 HEARTBEAT_SECONDS = 30
-
-
-def named_error(name: str) -> type[Exception]:
-    error = type(name.replace(".", ""), (Exception,), {})
-    error.__name__ = name
-    return error
 
 
 @pytest.fixture(scope="module")
@@ -43,13 +35,13 @@ def stack() -> Iterator[LocalStack]:
 
 
 class Mission:
-    """A mission whose approval, executor and resume functions the test controls; the kill switch is the real one."""
+    """A mission whose approval, executor and resume functions the test controls; the kill switch is the real one,
+    watched (never replaced) to know when it has finished handling an execution's end."""
 
     def __init__(self, stack: LocalStack) -> None:
         self.stack = stack
         self.sfn = stack.client("stepfunctions")
-        self.approvals: queue.Queue[dict[str, Any]] = queue.Queue()
-        self.approval_behaviour: Callable[[dict[str, Any]], None] = self.approvals.put
+        self.approval_behaviour: Callable[[dict[str, Any]], None] = lambda event: None
         self.executor_behaviour: Callable[[dict[str, Any]], Any] = lambda event: {
             "change_id": event["change"]["change_id"],
             "outcome": "applied",
@@ -57,8 +49,10 @@ class Mission:
         }
         self.mission_id = f"mission-{uuid.uuid4().hex[:12]}"
         self.execution_arn = ""
-        session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
-        dynamodb = session.resource("dynamodb", endpoint_url=stack.endpoints.moto_url)
+        # The status changes the kill switch has finished handling, of any execution: an earlier test's end may still
+        # arrive while this one runs.
+        self.ends_handled: list[dict[str, Any]] = []
+        dynamodb = stack.session().resource("dynamodb", endpoint_url=stack.endpoints.moto_url)
         self.handoffs = dynamodb.Table(stack.physical_id("HandoffTable"))
         self.audit = dynamodb.Table(stack.physical_id("AuditTable"))
 
@@ -71,6 +65,12 @@ class Mission:
 
     def resume(self, event: dict[str, Any], context: Any) -> Any:
         return {"resumed": event["mission_id"]}
+
+    def kill_switch(self, event: dict[str, Any], context: Any, handler: Callable[[Any, Any], Any]) -> Any:
+        try:
+            return handler(event, context)
+        finally:
+            self.ends_handled.append(event["detail"])
 
     # --- what the approval function does --------------------------------------------------------------------------
     def seal(self, event: dict[str, Any]) -> str:
@@ -102,27 +102,24 @@ class Mission:
         return self.execution_arn
 
     # --- what happened --------------------------------------------------------------------------------------------
-    def status(self) -> str:
-        return str(self.sfn.describe_execution(executionArn=self.execution_arn)["status"])
-
     def finish(self, timeout: float) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            description = self.sfn.describe_execution(executionArn=self.execution_arn)
-            if description["status"] in TERMINAL:
-                return dict(description)
-            time.sleep(0.1)
-        raise AssertionError(f"execution still {self.status()} after {timeout}s")
+        return wait_until_ended(self.sfn, self.execution_arn, timeout)
 
     def handoff_ids(self) -> set[str]:
         return {str(item["handoff_id"]) for item in self.handoffs.scan()["Items"]}
 
+    def my_ends_handled(self) -> list[str]:
+        return [detail["status"] for detail in self.ends_handled if detail["executionArn"] == self.execution_arn]
+
     def wait_purged(self, handoff_id: str, timeout: float = 20.0) -> None:
+        """Wait until the kill switch has handled this execution's end (its deletes and its audit record are done,
+        which watching the table alone would not tell), then check the handoff is gone."""
         deadline = time.monotonic() + timeout
-        while handoff_id in self.handoff_ids():
+        while not self.my_ends_handled():
             if time.monotonic() > deadline:
-                raise AssertionError(f"handoff {handoff_id} still there {timeout}s after the execution ended")
+                raise AssertionError(f"the kill switch did not handle the end of {self.execution_arn} in {timeout}s")
             time.sleep(0.1)
+        assert handoff_id not in self.handoff_ids()
 
     def purge_records(self) -> list[dict[str, Any]]:
         return [item for item in read_trail(self.audit, self.mission_id) if item["action"] == "handoff.purged"]
@@ -135,9 +132,9 @@ def mission(stack: LocalStack) -> Iterator[Mission]:
         overrides.enter_context(stack.lambdas.override("ApprovalFunction", run.approval))
         overrides.enter_context(stack.lambdas.override("ExecutorFunction", run.executor))
         overrides.enter_context(stack.lambdas.override("AgentResumeFunction", run.resume))
-        if any(spec.logical_id == "ValidatorFunction" for spec in stack.lambdas.specs):
-            # Where the template validates a plan first, this mission's made-up change passes.
-            overrides.enter_context(stack.lambdas.override("ValidatorFunction", lambda event, context: {}))
+        # This mission's made-up change would not pass the real validator.
+        overrides.enter_context(stack.lambdas.override("ValidatorFunction", lambda event, context: {}))
+        overrides.enter_context(stack.lambdas.intercept("KillSwitchFunction", run.kill_switch))
         yield run
         stack.lambdas.wait_idle(10)
 
@@ -159,10 +156,12 @@ def test_status_changes_reach_the_default_bus_as_aws_sends_them(stack: LocalStac
     try:
         arn = mission.start()
         assert mission.finish(timeout=20)["status"] == "SUCCEEDED"
-        received = [
-            json.loads(m["Body"])
-            for m in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
-        ]
+        # The status turns SUCCEEDED a moment before its event is put on the bus: receive until both came.
+        received: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 10
+        while len(received) < 2 and time.monotonic() < deadline:
+            answer = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+            received += [json.loads(message["Body"]) for message in answer.get("Messages", [])]
     finally:
         events.remove_targets(Rule=rule, Ids=["queue"])
         events.delete_rule(Name=rule)
@@ -181,9 +180,7 @@ def test_status_changes_reach_the_default_bus_as_aws_sends_them(stack: LocalStac
     assert json.loads(succeeded["output"]) == {"resumed": mission.mission_id}
 
 
-def test_a_waiting_execution_stopped_by_hand_is_aborted_at_once_and_its_handoff_purged(
-    stack: LocalStack, mission: Mission
-) -> None:
+def test_a_waiting_execution_stopped_by_hand_is_aborted_at_once_and_its_handoff_purged(mission: Mission) -> None:
     sealed: list[str] = []
     # Sealed, but its SendTaskSuccess never came: the execution waits for the task token.
     mission.approval_behaviour = lambda event: sealed.append(mission.seal(event))
@@ -192,11 +189,10 @@ def test_a_waiting_execution_stopped_by_hand_is_aborted_at_once_and_its_handoff_
     while not sealed and time.monotonic() < deadline:
         time.sleep(0.05)
     (handoff_id,) = sealed
-    purges_before = len(stack.lambdas.records("KillSwitchFunction"))
     time.sleep(1.0)
     # RUNNING is not an end: the running mission's approval is left alone.
     assert handoff_id in mission.handoff_ids()
-    assert len(stack.lambdas.records("KillSwitchFunction")) == purges_before
+    assert mission.my_ends_handled() == []
 
     stopped = time.monotonic()
     mission.sfn.stop_execution(executionArn=mission.execution_arn, error="Operator.Stopped", cause="by hand")
@@ -268,11 +264,13 @@ def test_a_heartbeat_timeout_after_sealing_leaves_nothing_behind(mission: Missio
     mission.wait_purged(handoff_id)
 
 
-def test_a_stop_while_nothing_waits_is_aborted_too(stack: LocalStack, mission: Mission) -> None:
-    """No task token to wake: the execution ends ABORTED and the stop was not delayed either."""
-    release = threading.Event()
+def test_a_stop_while_nothing_waits_is_aborted_too(mission: Mission) -> None:
+    """No task token to wake (the executor is running): the execution ends ABORTED, not as the executor's answer
+    would have ended it."""
+    entered, release = threading.Event(), threading.Event()
 
     def slow_executor(event: dict[str, Any]) -> Any:
+        entered.set()
         release.wait(timeout=10)
         return {"change_id": event["change"]["change_id"], "outcome": "applied", "reason": ""}
 
@@ -283,10 +281,7 @@ def test_a_stop_while_nothing_waits_is_aborted_too(stack: LocalStack, mission: M
     mission.approval_behaviour = approve
     mission.executor_behaviour = slow_executor
     mission.start()
-    deadline = time.monotonic() + 15
-    while not stack.lambdas.records("ApprovalFunction") and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)
+    assert entered.wait(timeout=15), "the executor was never invoked"
     mission.sfn.stop_execution(executionArn=mission.execution_arn)
     release.set()
     assert mission.finish(timeout=10)["status"] == "ABORTED"

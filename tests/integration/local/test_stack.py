@@ -146,12 +146,13 @@ def test_the_local_tenant_uses_two_applications_and_audiences_of_its_own(stack: 
     assert parameters["UndoOidcAudience"] == DEFAULT_UNDO_PROVIDER_AUDIENCE
     assert parameters["UndoTokenVaultConnection"] == DEFAULT_UNDO_CONNECTION
     assert parameters["RemediationOidcSubjects"] == DEFAULT_APPROVER_SUB
-    document = stack.client("iam").get_role(RoleName=stack.physical_id("UndoRole"))["Role"]["AssumeRolePolicyDocument"]
-    trust = document if isinstance(document, dict) else json.loads(urllib.parse.unquote(document))
-    condition = trust["Statement"][0]["Condition"]["StringEquals"]
-    assert sorted(condition.values(), key=str) == sorted(
-        [DEFAULT_UNDO_PROVIDER_AUDIENCE, [DEFAULT_APPROVER_SUB]], key=str
-    )
+    provider_host = parameters["RemediationOidcProviderUrl"].removeprefix("https://")
+    audiences = {"RemediationRole": DEFAULT_PROVIDER_AUDIENCE, "UndoRole": DEFAULT_UNDO_PROVIDER_AUDIENCE}
+    for role, audience in audiences.items():
+        document = stack.client("iam").get_role(RoleName=stack.physical_id(role))["Role"]["AssumeRolePolicyDocument"]
+        trust = document if isinstance(document, dict) else json.loads(urllib.parse.unquote(document))
+        condition = trust["Statement"][0]["Condition"]["StringEquals"]
+        assert condition == {f"{provider_host}:aud": audience, f"{provider_host}:sub": [DEFAULT_APPROVER_SUB]}, role
 
 
 def test_functions_exist_with_their_template_configuration(stack: LocalStack) -> None:

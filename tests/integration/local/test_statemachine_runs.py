@@ -21,16 +21,9 @@ from typing import Any
 import pytest
 
 from aegis_local.stack import LocalStack
+from tests.support.executions import named_error, wait_until_ended
 
 APPROVED = {"decision": "approved", "approver_sub": "auth0|approver", "handoff_id": "h-1", "approved_at": "now"}
-TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
-
-
-def named_error(name: str) -> type[Exception]:
-    """An exception class whose __name__ is a Step Functions error name, as the project's handlers define them."""
-    error = type(name.replace(".", ""), (Exception,), {})
-    error.__name__ = name
-    return error
 
 
 class Mission:
@@ -89,13 +82,7 @@ class Mission:
         return str(self.sfn.describe_execution(executionArn=self.execution_arn)["status"])
 
     def finish(self, timeout: float = 20.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            description = self.sfn.describe_execution(executionArn=self.execution_arn)
-            if description["status"] in TERMINAL:
-                return description
-            time.sleep(0.1)
-        raise AssertionError(f"execution still {self.status()} after {timeout}s")
+        return wait_until_ended(self.sfn, self.execution_arn, timeout)
 
     def results(self) -> dict[str, dict[str, Any]]:
         [resumed] = self.resumed

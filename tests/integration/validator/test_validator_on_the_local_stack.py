@@ -32,8 +32,7 @@ from aegis.catalogue import (
 )
 from aegis.models import Risk
 from aegis_local.stack import LocalStack
-
-TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+from tests.support.executions import wait_until_ended
 
 
 class Recorders:
@@ -143,13 +142,7 @@ def start(stack: LocalStack, changes: list[Any], name: str | None = None) -> tup
 
 
 def finish(stack: LocalStack, execution_arn: str, timeout: float = 30.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        described = stack.client("stepfunctions").describe_execution(executionArn=execution_arn)
-        if described["status"] in TERMINAL:
-            return dict(described)
-        time.sleep(0.1)
-    raise AssertionError(f"{execution_arn} did not finish")
+    return wait_until_ended(stack.client("stepfunctions"), execution_arn, timeout)
 
 
 def audit_table(stack: LocalStack) -> Any:

@@ -115,6 +115,13 @@ def test_withholding_never_echoes_a_dict_key_either() -> None:
     assert key not in repr(notes)
 
 
+def test_withholding_reaches_every_collection_the_walk_screens() -> None:
+    key_id = "AKIA" + "IOSFODNN7EXAMPLE"
+    kept, notes = withhold_secrets({"names": frozenset({key_id}), "pairs": ("ok", key_id)})
+    assert kept == {"names": [WITHHELD], "pairs": ["ok", WITHHELD]}
+    assert notes == [("${0}[0]", "aws-access-key-id"), ("${1}[1]", "aws-access-key-id")]
+
+
 class _Attachments(BaseModel):
     users: tuple[Annotated[str, IAM_USER_NAME], ...] = ()
     group: Annotated[str, IAM_GROUP_NAME] | None = None

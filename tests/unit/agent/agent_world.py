@@ -23,10 +23,11 @@ from aegis.catalogue import (
     PublicAccessBlock,
 )
 from aegis.models import Finding, Risk, ScanError, Severity
+from aegis_agent.report import MissionReport, build_report
 from aegis_agent.scanner import ScanOutcome
 from aegis_agent.service import AgentService
 from aegis_agent.settings import AgentSettings
-from aegis_agent.state import WithheldNote
+from aegis_agent.state import MissionRequest, Plan, PlanPolicy, Trigger, WithheldNote
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -41,6 +42,29 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
 BUCKET_CHECK = "s3-bucket-public"
 EBS_CHECK = "ec2-ebs-default-encryption-off"
 ROOT_KEYS_CHECK = "iam-root-access-keys"
+
+
+def report_of(findings: Sequence[Finding], plan: Plan, policy: PlanPolicy) -> MissionReport:
+    """The report of a scheduled mission that found `findings` and planned `plan`, and has no scan error, result or
+    re-scan: what a test of the report's dispositions and texts needs."""
+    return build_report(
+        request=MissionRequest(
+            mission_id="m-0123456789abcdef0123",
+            trigger=Trigger.SCHEDULED,
+            regions=(REGION,),
+            policy=policy,
+            requested_at="2026-03-01T12:00:00+00:00",
+        ),
+        account_id=ACCOUNT,
+        findings=findings,
+        plan=plan,
+        scan_errors=[],
+        withheld=[],
+        results=[],
+        verification=[],
+        finished_at="2026-03-01T12:05:00+00:00",
+        status="completed",
+    )
 
 
 def create_tables(session: boto3.Session) -> dict[str, Any]:

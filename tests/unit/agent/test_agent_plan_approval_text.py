@@ -11,8 +11,9 @@ from aegis.checks import CHECKS
 from aegis.checks.base import IAM_HOME_REGION, PlanConfig
 from aegis.models import Finding
 from aegis_agent.plan import PlanNoteReason, make_plan
-from aegis_agent.report import Disposition, build_report
-from aegis_agent.state import MissionRequest, PlanPolicy, PlanStatus, Trigger
+from aegis_agent.report import Disposition
+from aegis_agent.state import PlanPolicy, PlanStatus
+from tests.unit.agent.agent_world import report_of
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
@@ -102,25 +103,7 @@ def test_a_change_no_split_shortens_is_not_planned_and_reported_as_not_remediabl
     assert [(n.finding_id, n.reason) for n in plan.notes] == [
         (finding.finding_id, PlanNoteReason.APPROVAL_TEXT_TOO_LONG)
     ]
-    report = build_report(
-        request=MissionRequest(
-            mission_id="m-" + "0" * 20,
-            trigger=Trigger.SCHEDULED,
-            regions=(REGION,),
-            policy=policy(),
-            requested_at="2025-06-01T12:00:00+00:00",
-        ),
-        account_id=ACCOUNT,
-        findings=[finding],
-        plan=plan,
-        scan_errors=[],
-        withheld=[],
-        results=[],
-        verification=[],
-        finished_at="2025-06-01T12:01:00+00:00",
-        status="completed",
-    )
-    [reported] = report.findings
+    [reported] = report_of([finding], plan, policy()).findings
     assert (reported.disposition, reported.reason) == (Disposition.UNPLANNED, "approval-text-too-long")
 
 

@@ -20,6 +20,7 @@ from tests.unit.agent.agent_world import (
     bucket_finding,
     ebs_finding,
     propose,
+    report_of,
     root_keys_finding,
 )
 
@@ -163,31 +164,10 @@ def test_controls_sort_by_their_numbers_whatever_their_spelling() -> None:
     assert sorted(controls, key=_control_sort_key) == ["1.3", "1.7, 1.8", "1.15", "2.1.4", "5.1.1", "n/a"]
 
 
-def _report(findings: list, plan, policy: PlanPolicy) -> MissionReport:  # type: ignore[no-untyped-def,type-arg]
-    return build_report(
-        request=MissionRequest(
-            mission_id="m-0123456789abcdef0123",
-            trigger=Trigger.SCHEDULED,
-            regions=(REGION,),
-            policy=policy,
-            requested_at="2026-03-01T12:00:00+00:00",
-        ),
-        account_id="123456789012",
-        findings=findings,
-        plan=plan,
-        scan_errors=[],
-        withheld=[],
-        results=[],
-        verification=[],
-        finished_at="2026-03-01T12:05:00+00:00",
-        status="completed",
-    )
-
-
 def test_an_exemption_claimed_by_tag_and_not_confirmed_is_reported_as_such() -> None:
     claimed = bucket_finding("site", tags={"aegis:exempt": "public website \u202eetisbew"})
     policy = PlanPolicy(max_changes_per_mission=10, max_share_per_resource_type=1.0)
-    report = _report([claimed], make_plan([claimed], policy, propose), policy)
+    report = report_of([claimed], make_plan([claimed], policy, propose), policy)
 
     [finding] = report.findings
     assert finding.disposition == "planned"
@@ -211,7 +191,7 @@ def test_a_change_with_hostile_names_is_reported_with_its_names_and_safe_texts()
         after=PolicyAttachments(),
     )
     policy = PlanPolicy(max_changes_per_mission=10, max_share_per_resource_type=1.0)
-    report = _report([], Plan(status=PlanStatus.PROPOSED, changes=(change,)), policy)
+    report = report_of([], Plan(status=PlanStatus.PROPOSED, changes=(change,)), policy)
 
     [reported] = report.changes
     assert reported.before == {"roles": [], "users": [user, "ops\u202eresu"], "groups": []}
@@ -230,7 +210,7 @@ def test_a_change_with_hostile_names_is_reported_with_its_names_and_safe_texts()
 def test_the_report_says_whether_an_applied_change_can_be_undone(undo_enabled: bool) -> None:
     finding = ebs_finding()
     policy = PlanPolicy(max_changes_per_mission=10, max_share_per_resource_type=1.0, undo_enabled=undo_enabled)
-    report = _report([finding], make_plan([finding], policy, propose), policy)
+    report = report_of([finding], make_plan([finding], policy, propose), policy)
 
     assert report.changes
     assert report.undo_enabled is undo_enabled

@@ -6,11 +6,11 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from moto import mock_aws
 from moto.core.config import DefaultConfig
 
 from aegis_auth.oidc import clear_caches
 from aegis_local.auth0.clock import ManualClock
+from tests.support.moto_account import moto_account
 from tests.unit.approval.approval_world import StepFunctions, World, create_tables
 
 REGION = "eu-west-1"
@@ -31,17 +31,7 @@ def _fresh_caches() -> Iterator[None]:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws(config=MOTO_CONFIG):
+    with moto_account(monkeypatch, REGION, MOTO_CONFIG):
         yield
 
 

@@ -13,8 +13,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from aegis_auth.errors import HandoffAlreadyConsumed
-from aegis_auth.handoff import EXECUTION_ATTRIBUTE, EXECUTION_INDEX, HANDOFF_KEY, HandoffStore
+from aegis_auth.handoff import HandoffStore
+from aegis_auth.handoff_table import EXECUTION_INDEX, HANDOFF_KEY
 from tests.support.role_enforcer import RoleEnforcer
+from tests.support.stack import create_declared_table
 
 EXECUTION = "arn:aws:states:eu-west-1:123456789012:execution:aegis-mission:m-1"
 OTHER_EXECUTION = "arn:aws:states:eu-west-1:123456789012:execution:aegis-mission:m-2"
@@ -27,22 +29,7 @@ TABLES = {"Handoff": "HandoffTable"}
 @pytest.fixture
 def table(aws: None) -> Any:
     # As template.yaml declares it, keys-only index included.
-    return boto3.resource("dynamodb").create_table(
-        TableName="Handoff",
-        KeySchema=[{"AttributeName": HANDOFF_KEY, "KeyType": "HASH"}],
-        AttributeDefinitions=[
-            {"AttributeName": HANDOFF_KEY, "AttributeType": "S"},
-            {"AttributeName": EXECUTION_ATTRIBUTE, "AttributeType": "S"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": EXECUTION_INDEX,
-                "KeySchema": [{"AttributeName": EXECUTION_ATTRIBUTE, "KeyType": "HASH"}],
-                "Projection": {"ProjectionType": "KEYS_ONLY"},
-            }
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    return create_declared_table(boto3.resource("dynamodb"), "HandoffTable", "Handoff")
 
 
 @pytest.fixture

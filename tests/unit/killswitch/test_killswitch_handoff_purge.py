@@ -23,7 +23,7 @@ from aegis_killswitch.requests import (
 )
 from aegis_killswitch.settings import KillSwitchSettings
 from tests.support.role_enforcer import RoleEnforcer
-from tests.unit.killswitch.world import ACCOUNT, HANDOFF_TABLE, REGION, AwsWorld, kill_switch_for
+from tests.unit.killswitch.world import ACCOUNT, HANDOFF_TABLE, REGION, AwsWorld, kill_switch_for, step_of
 
 TABLES = {HANDOFF_TABLE: "HandoffTable", "aegis-audit": "AuditTable", "aegis-control": "ControlTable"}
 
@@ -86,7 +86,7 @@ def test_the_trigger_purges_every_unconsumed_handoff_without_reading_one(
 
     report = switch.trigger(reason="drill", requested_by="alice")
 
-    (purge,) = [step for step in report.steps if step.step == "purge_handoffs"]
+    purge = step_of(report, "purge_handoffs")
     assert purge.ok, purge.reason
     assert purge.details == {"found": 30, "deleted": 30}
     assert aws.handoff_ids() == set()
@@ -180,7 +180,8 @@ class Throttled:
 
 
 def test_unprocessed_deletes_are_sent_again_and_what_stays_is_reported(aws: AwsWorld) -> None:
-    sealed = {aws.put_handoff(aws.execution_arn("m-1")) for _ in range(3)}
+    for _ in range(3):
+        aws.put_handoff(aws.execution_arn("m-1"))
     pauses: list[float] = []
 
     once = Throttled(aws.handoffs, times=2)
@@ -253,6 +254,6 @@ def test_a_trigger_that_finds_no_handoff_is_fine(settings: KillSwitchSettings, a
     switch = kill_switch_for(aws, settings)
     switch.clock = lambda: datetime(2030, 1, 1, tzinfo=UTC)
     report = switch.trigger(reason="drill", requested_by="alice")
-    (purge,) = [step for step in report.steps if step.step == "purge_handoffs"]
+    purge = step_of(report, "purge_handoffs")
     assert purge.ok
     assert purge.details == {"found": 0, "deleted": 0}

@@ -7,11 +7,20 @@ import boto3
 from aegis.audit import read_trail
 from aegis.control import halt_state
 from aegis_killswitch import aws_steps
-from aegis_killswitch.report import KillSwitchReport, StepOutcome
 from aegis_killswitch.service import KILLSWITCH_AUDIT_ID
 from aegis_killswitch.settings import KillSwitchSettings
 from aegis_local.auth0 import Auth0Emulator
-from tests.unit.killswitch.world import REGION, SCAN_RULE, SCHEDULE_RULE, AwsWorld, Phone, kill_switch_for, wait_until
+from tests.unit.killswitch.world import (
+    REGION,
+    REMEDIATION_ROLES,
+    SCAN_RULE,
+    SCHEDULE_RULE,
+    AwsWorld,
+    Phone,
+    kill_switch_for,
+    step_of,
+    wait_until,
+)
 
 # Every AWS-side stop before the first Auth0 call, which can hang; the deny policies right after the flag.
 TRIGGER_STEPS = [
@@ -128,7 +137,7 @@ def test_triggering_twice_is_harmless(settings: KillSwitchSettings, aws: AwsWorl
     assert second.ok, second.failed_steps
     assert "already engaged" in second.steps[0].reason
     assert halt_state(aws.control)["engaged_by"] == "alice"
-    assert _step(second, "block_token_vault_approvers").details["already_blocked"] == list(settings.approver_subs)
+    assert step_of(second, "block_token_vault_approvers").details["already_blocked"] == list(settings.approver_subs)
 
 
 def test_rearm_releases_the_flag_enables_the_rules_unblocks_and_restores_no_credential(
@@ -139,9 +148,7 @@ def test_rearm_releases_the_flag_enables_the_rules_unblocks_and_restores_no_cred
     switch = kill_switch_for(aws, settings)
     trigger = switch.trigger(reason="drill", requested_by="alice")
     assert trigger.ok
-    trigger_cutoff = str(
-        next(s for s in trigger.steps if s.step == "deny_remediation_sessions").details["sessions_issued_before"]
-    )
+    trigger_cutoff = str(step_of(trigger, "deny_remediation_sessions").details["sessions_issued_before"])
 
     report = switch.rearm(reason="all clear", requested_by="bob")
 
@@ -154,9 +161,7 @@ def test_rearm_releases_the_flag_enables_the_rules_unblocks_and_restores_no_cred
     # Revoked stays revoked; sessions issued before the re-arm (the halt's included) stay denied, new ones are
     # allowed again; a new approval works again.
     assert not phone.refresh_works(refresh_token)
-    rearm_cutoff = str(
-        next(s for s in report.steps if s.step == "lift_halted_policy").details["sessions_issued_before"]
-    )
+    rearm_cutoff = str(step_of(report, "lift_halted_policy").details["sessions_issued_before"])
     assert rearm_cutoff >= trigger_cutoff
     assert aws.deny_policy() == aws_steps.deny_policy_document(rearm_cutoff)
     assert aws.halted_policy() is None
@@ -177,7 +182,7 @@ def test_rearm_unblocks_only_whom_the_kill_switch_blocked(
     management.set_blocked(blocked_by_admin, True)
     switch = kill_switch_for(aws, settings)
     trigger = switch.trigger(reason="drill", requested_by="alice")
-    assert _step(trigger, "block_token_vault_approvers").details["blocked"] == [other]
+    assert step_of(trigger, "block_token_vault_approvers").details["blocked"] == [other]
 
     assert switch.rearm(reason="all clear", requested_by="bob").ok
 
@@ -201,7 +206,7 @@ def test_the_deny_policy_cutoff_is_when_the_policy_is_attached(settings: KillSwi
     # The trigger read the clock when it started (00) and again when it attached the policy (01), so that sessions
     # issued while the flag was being set are denied as well.
     assert report.at == "2031-02-03T04:05:00+00:00"
-    assert _step(report, "deny_remediation_sessions").details["sessions_issued_before"] == "2031-02-03T04:05:01Z"
+    assert step_of(report, "deny_remediation_sessions").details["sessions_issued_before"] == "2031-02-03T04:05:01Z"
     condition = aws.deny_policy()["Statement"][0]["Condition"]
     assert condition == {"DateLessThan": {"aws:TokenIssueTime": "2031-02-03T04:05:01Z"}}
     assert set(
@@ -211,7 +216,7 @@ def test_the_deny_policy_cutoff_is_when_the_policy_is_attached(settings: KillSwi
     ) == {"AegisDenyOlderSessions", "AegisHalted"}
 
 
-def test_a_rearm_that_cannot_release_the_flag_keeps_remediation_role_halted(
+def test_a_rearm_that_cannot_release_the_flag_keeps_both_remediation_roles_halted(
     settings: KillSwitchSettings, aws: AwsWorld
 ) -> None:
     aws.create_mission_state_machine()
@@ -224,12 +229,7 @@ def test_a_rearm_that_cannot_release_the_flag_keeps_remediation_role_halted(
     by_step = {step.step: step for step in report.steps}
     assert not by_step["release_halt_flag"].ok
     assert not by_step["lift_halted_policy"].ok
-    assert aws.halted_policy() is not None
+    assert all(aws.halted_policy(role) is not None for role in REMEDIATION_ROLES)
     trail = read_trail(aws.audit, KILLSWITCH_AUDIT_ID)
     lifted = [item for item in trail if item["action"] == "killswitch.rearm.lift_halted_policy"]
     assert [item["outcome"] for item in lifted] == ["failed"]
-
-
-def _step(report: KillSwitchReport, name: str) -> StepOutcome:
-    (step,) = [step for step in report.steps if step.step == name]
-    return step

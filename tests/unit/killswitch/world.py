@@ -22,8 +22,9 @@ import httpx
 from jose import jwt
 
 from aegis_auth import oidc
-from aegis_auth.handoff_table import EXECUTION_ATTRIBUTE, EXECUTION_INDEX, HANDOFF_KEY
+from aegis_auth.handoff_table import EXECUTION_ATTRIBUTE, HANDOFF_KEY
 from aegis_killswitch.auth0_steps import Auth0Management
+from aegis_killswitch.report import KillSwitchReport, StepOutcome
 from aegis_killswitch.service import KillSwitch, KillSwitchClients
 from aegis_killswitch.settings import KillSwitchSettings
 from aegis_local.auth0 import (
@@ -43,6 +44,7 @@ from aegis_local.auth0 import (
 )
 from aegis_local.auth0.keys import SigningKey
 from aegis_local.template import substitute_definition
+from tests.support.stack import create_declared_table
 
 REPO = Path(__file__).resolve().parents[3]
 REGION = "us-east-1"
@@ -381,6 +383,12 @@ class AwsWorld:
         return json.loads(policy) if isinstance(policy, str) else policy
 
 
+def step_of(report: KillSwitchReport, name: str) -> StepOutcome:
+    """The one outcome of the step `name` in a trigger's or a re-arm's report."""
+    (step,) = [step for step in report.steps if step.step == name]
+    return step
+
+
 def wait_until(condition: Any, *, what: str, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -420,23 +428,8 @@ def create_aws_world(client_secret: str) -> AwsWorld:
     iam = boto3.client("iam", region_name=REGION)
     for role in REMEDIATION_ROLES:
         iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST))
-    # As template.yaml declares it: the handoff key and the keys-only index on the execution.
-    handoffs = ddb.create_table(
-        TableName=HANDOFF_TABLE,
-        KeySchema=[{"AttributeName": HANDOFF_KEY, "KeyType": "HASH"}],
-        AttributeDefinitions=[
-            {"AttributeName": HANDOFF_KEY, "AttributeType": "S"},
-            {"AttributeName": EXECUTION_ATTRIBUTE, "AttributeType": "S"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": EXECUTION_INDEX,
-                "KeySchema": [{"AttributeName": EXECUTION_ATTRIBUTE, "KeyType": "HASH"}],
-                "Projection": {"ProjectionType": "KEYS_ONLY"},
-            }
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    # As template.yaml declares it, keys-only index on the execution included.
+    handoffs = create_declared_table(ddb, "HandoffTable", HANDOFF_TABLE)
     secret_arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
         Name="aegis/killswitch-client-secret", SecretString=client_secret
     )["ARN"]

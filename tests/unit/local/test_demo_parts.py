@@ -120,6 +120,35 @@ def test_your_own_tenant_needs_a_readable_secret_and_no_scripted_answers(tmp_pat
     assert "s3cr3t" not in json.dumps(arguments["parameters"])
 
 
+def test_your_own_tenant_can_give_each_trust_domain_its_own_application(tmp_path: Path) -> None:
+    """A tenant set up like a deployment: one application per trust domain, each with its own secret file."""
+    files = {}
+    for role in ("approval", "executor", "killswitch"):
+        files[role] = tmp_path / role
+        files[role].write_text(f"secret-of-the-{role}-application\n")
+    args = parse(
+        *["--issuer", "https://tenant.eu.auth0.com", "--approver-sub", "auth0|me", "--dry-run"],
+        *["--client-id", "approval-app", "--client-secret-file", str(files["approval"])],
+        *["--executor-client-id", "executor-app", "--executor-client-secret-file", str(files["executor"])],
+        *["--killswitch-client-id", "m2m-app", "--killswitch-client-secret-file", str(files["killswitch"])],
+    )
+
+    arguments = stack_arguments(options_from_args(args, terminal=False))
+
+    assert arguments["secrets"] == {
+        "ApprovalAuth0ClientSecretArn": "secret-of-the-approval-application",
+        "ExecutorAuth0ClientSecretArn": "secret-of-the-executor-application",
+        "KillSwitchAuth0ClientSecretArn": "secret-of-the-killswitch-application",
+    }
+    parameters = arguments["parameters"]
+    assert (parameters["ApprovalAuth0ClientId"], parameters["ExecutorAuth0ClientId"]) == (
+        "approval-app",
+        "executor-app",
+    )
+    assert parameters["KillSwitchAuth0ClientId"] == "m2m-app"
+    assert "secret-of" not in json.dumps(parameters)
+
+
 def test_without_flags_a_terminal_plays_the_phone_and_flags_script_it() -> None:
     assert options_from_args(parse(), terminal=True).interactive
     scripted = options_from_args(

@@ -6,44 +6,21 @@ from __future__ import annotations
 import json
 
 from aegis.catalogue import DetachPolicy, PolicyAttachments
-from aegis.models import Risk
+from aegis.models import Finding, Risk
 from aegis.secrets_guard import WITHHELD
 from aegis_agent.plan import make_plan
-from aegis_agent.report import build_report
-from aegis_agent.state import MissionRequest, Plan, PlanPolicy, PlanStatus, Trigger
+from aegis_agent.state import Plan, PlanPolicy, PlanStatus
 from aegis_local.mission_report import _document
 from aegis_local.report import EXEMPTION_NOT_CONFIRMED, MissionReportDocument, render_html
-from tests.unit.agent.agent_world import REGION, bucket_finding, propose
+from tests.unit.agent.agent_world import REGION, bucket_finding, propose, report_of
 
 ACCESS_KEY_SHAPED = "AKIA" + "Q7ZK2M4T6V8X0B3N"
 RLO = "\u202e"
 POLICY = PlanPolicy(max_changes_per_mission=10, max_share_per_resource_type=1.0)
 
 
-def _request() -> MissionRequest:
-    return MissionRequest(
-        mission_id="m-0123456789abcdef0123",
-        trigger=Trigger.SCHEDULED,
-        regions=(REGION,),
-        policy=POLICY,
-        requested_at="2026-03-01T12:00:00+00:00",
-    )
-
-
-def _document_of(findings: list, plan: Plan) -> MissionReportDocument:  # type: ignore[type-arg]
-    report = build_report(
-        request=_request(),
-        account_id="123456789012",
-        findings=findings,
-        plan=plan,
-        scan_errors=[],
-        withheld=[],
-        results=[],
-        verification=[],
-        finished_at="2026-03-01T12:05:00+00:00",
-        status="completed",
-    )
-    return _document(report, "completed", "re-scan", {}, {})
+def _document_of(findings: list[Finding], plan: Plan) -> MissionReportDocument:
+    return _document(report_of(findings, plan, POLICY), "completed", "re-scan", {}, {})
 
 
 def test_an_unconfirmed_exemption_tag_is_shown_as_a_claim() -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aegis.catalogue import ChangeBase, Undo
+from aegis.audit import AuditLog
+from aegis.catalogue import ChangeBase
 from aegis_validator.rules import HOME_REGION, REGION_SCOPE
 from aegis_validator.settings import ValidatorSettings
 from tests.support.changes import ACCOUNT, FLOW_LOG, REGION, one_of_each_kind
@@ -55,5 +56,24 @@ def rebuilt(change: ChangeBase, **fields: Any) -> ChangeBase:
     return type(change).propose(**(change.model_dump(exclude={"kind", "change_id"}) | fields))
 
 
-def undo_of(change: ChangeBase) -> Undo:
-    return Undo.of(change)
+def audit_change(
+    table: Any,
+    change: ChangeBase,
+    *,
+    actor: str = "executor",
+    action: str = "executor.applied",
+    outcome: str = "applied",
+    account: str = ACCOUNT,
+) -> None:
+    """An audit record about `change` as AuditLog writes the executor's (details: change_id, execution_arn, digest,
+    approver_sub), into `table`: the Audit table, or anything with its put_item."""
+    mission_id = "m-" + "a" * 20
+    AuditLog(table, actor).append(
+        mission_id,
+        action,
+        outcome,
+        change_id=change.change_id,
+        execution_arn=f"arn:aws:states:us-east-1:{account}:execution:aegis-mission:{mission_id}",
+        digest=change.digest,
+        approver_sub="auth0|approver-1",
+    )

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from aegis.audit import AuditLog
 from aegis.catalogue import (
     ChangeBase,
     CreateMultiRegionTrail,
@@ -48,6 +47,7 @@ from tests.unit.validator.plans import (
     OTHER_ACCOUNT,
     REGION,
     TRAIL_BUCKET,
+    audit_change,
     rebuilt,
     request,
     settings,
@@ -307,15 +307,7 @@ class Trail:
         self.items.append(Item)
 
     def write(self, actor: str, action: str, outcome: str, change: ChangeBase, account: str = ACCOUNT) -> None:
-        AuditLog(self, actor).append(
-            "m-" + "a" * 20,
-            action,
-            outcome,
-            change_id=change.change_id,
-            execution_arn=f"arn:aws:states:us-east-1:{account}:execution:aegis-mission:m-{'a' * 20}",
-            digest=change.digest,
-            approver_sub="auth0|approver-1",
-        )
+        audit_change(self, change, actor=actor, action=action, outcome=outcome, account=account)
 
     def applied(self, change: ChangeBase, **kwargs: Any) -> None:
         self.write("executor", "executor.applied", "applied", change, **kwargs)

@@ -19,6 +19,7 @@ from tests.unit.validator.plans import (
     EXECUTION_ARN,
     MISSION_ID,
     OTHER_ACCOUNT,
+    audit_change,
     request,
     settings,
     valid_changes,
@@ -113,15 +114,7 @@ def test_an_undo_is_accepted_only_after_the_executor_audited_the_change_applied(
         validator.validate(undo)
 
     # Written as the executor writes it (aegis_executor.execute: record("executor.applied", ...)).
-    AuditLog(audit_table, "executor").append(
-        "m-" + "b" * 20,
-        "executor.applied",
-        "applied",
-        change_id=original.change_id,
-        execution_arn=f"arn:aws:states:us-east-1:{ACCOUNT}:execution:aegis-mission:m-{'b' * 20}",
-        digest=original.digest,
-        approver_sub="auth0|approver-1",
-    )
+    audit_change(audit_table, original)
     assert validator.validate(undo)["verdict"] == "accepted"
 
 
@@ -129,14 +122,7 @@ def test_an_applied_record_of_another_account_does_not_allow_an_undo(
     validator: PlanValidator, audit_table: Any
 ) -> None:
     original = valid_changes()[0]
-    AuditLog(audit_table, "executor").append(
-        "m-" + "b" * 20,
-        "executor.applied",
-        "applied",
-        change_id=original.change_id,
-        execution_arn=f"arn:aws:states:us-east-1:{OTHER_ACCOUNT}:execution:aegis-mission:m-{'b' * 20}",
-        digest=original.digest,
-    )
+    audit_change(audit_table, original, account=OTHER_ACCOUNT)
     with pytest.raises(PlanRefused, match="undo-not-applied"):
         validator.validate(request([Undo.of(original)]))
 

@@ -6,6 +6,7 @@ human; the executor applies exactly the approved member. No free-form API call e
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError
@@ -27,6 +28,7 @@ from aegis.catalogue.revoke_security_group_rules import (
 )
 from aegis.catalogue.strengthen_password_policy import PasswordPolicy, StrengthenPasswordPolicy
 from aegis.catalogue.undo import Undo
+from aegis.models import canonical_json, sha256_hex
 
 ProposedChange = Annotated[ForwardChange | Undo, Field(discriminator="kind")]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(ProposedChange)
@@ -83,6 +85,12 @@ def direction_of(change: ChangeBase) -> Direction:
     return "undo" if isinstance(change, Undo) else "forward"
 
 
+def plan_digest(changes: Sequence[ChangeBase]) -> str:
+    """One digest for a whole plan: SHA-256 over the canonical list of (change id, change digest). The agent's
+    approval request commits to it, and the validator's verdict names the same digest for the plan it accepted."""
+    return sha256_hex(canonical_json([[c.change_id, c.digest] for c in changes]))
+
+
 __all__ = [
     "KINDS",
     "ApprovalTextTooLong",
@@ -117,4 +125,5 @@ __all__ = [
     "direction_of",
     "forward_target",
     "parse_change",
+    "plan_digest",
 ]

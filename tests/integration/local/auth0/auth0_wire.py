@@ -37,7 +37,7 @@ UNGRANTED_M2M_CLIENT = "ungranted-m2m"
 SECOND_APP_CLIENT = "second-app-client"
 # A first-party application with every user grant (CIBA, refresh tokens, Token Vault), the API's exchange client
 # beside the project's executor application: the wire tests exercise the protocol through it. The project's own two
-# applications, one grant each, are tested as such (test_auth0_tenant_rules.py).
+# applications, one grant each, are tested as such (test_auth0_tokens.py, test_auth0_discovery_and_keys.py).
 PROTOCOL_CLIENT = "protocol-app-client"
 GITHUB_CONNECTION = "github"
 UNENROLLED_SUB = "auth0|unenrolled"
