@@ -30,7 +30,7 @@ from typing import Any
 
 from moto.server import ThreadedMotoServer
 
-from aegis_local.scan_account import EndpointSession
+from aegis_local.cli.scan_account import EndpointSession
 
 REGION = "us-east-1"
 FAKE_CREDENTIALS = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench"}

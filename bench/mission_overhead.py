@@ -45,11 +45,11 @@ from typing import Any, TextIO
 
 from aegis.audit import read_trail
 from aegis.catalogue import parse_change
-from aegis_local.demo import DEMO_CIBA_INTERVAL_SECONDS, DEMO_PARAMETERS, demo_emulator_config
-from aegis_local.logs import LogCapture
-from aegis_local.mission_driver import DriveOptions, MissionDriver, MissionRun
-from aegis_local.phone import Answer, ApprovalPolicy, EmulatedPhone, PhoneRequest
-from aegis_local.template import load_template
+from aegis_local.aws.logs import LogCapture
+from aegis_local.aws.template import load_template
+from aegis_local.scenario.demo import DEMO_CIBA_INTERVAL_SECONDS, DEMO_PARAMETERS, demo_emulator_config
+from aegis_local.scenario.driver import DriveOptions, MissionDriver, MissionRun
+from aegis_local.scenario.phone import Answer, ApprovalPolicy, EmulatedPhone, PhoneRequest
 from bench.common import TEMPLATE, median, print_table
 
 CHECK = "ec2-admin-port-open-ipv4"
@@ -434,7 +434,7 @@ def measure(
     progress: TextIO | None = None,
 ) -> MissionTiming:
     """One mission of exactly `changes` changes on a fresh local stack, every approval answered at once."""
-    from aegis_local.stack import LocalStack
+    from aegis_local.aws.stack import LocalStack
 
     plan = stack_plan(changes, load_template(TEMPLATE), concurrency)
     emulator_config = demo_emulator_config().model_copy(

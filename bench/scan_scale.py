@@ -41,7 +41,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from aegis.scan import ScanResult, run_scan
-from aegis_local.scan_account import ReadOnlySession
+from aegis_local.cli.scan_account import ReadOnlySession
 from bench.common import print_table
 from bench.fixtures import FAKE_CREDENTIALS, REGION, AccountShape, BuiltAccount, MotoServer, build_account
 

@@ -29,12 +29,12 @@ from aegis.audit import read_trail
 from aegis.checks.base import PlanConfig
 from aegis_agent.scanner import AwsScanner, screen
 from aegis_local.auth0 import DEFAULT_APPROVAL_CLIENT_ID, DEFAULT_EXECUTOR_CLIENT_ID, Auth0Emulator, EmulatorConfig
-from aegis_local.cli import main
-from aegis_local.demo import Console, DemoOptions, DemoResult, ExternalTenant, run_on_stack, stack_arguments
-from aegis_local.leak_audit import audit, dynamodb_places, file_places, fingerprint
-from aegis_local.phone import ApprovalPolicy
-from aegis_local.seed import SeededAccount, seed_account
-from aegis_local.stack import LocalStack
+from aegis_local.aws.stack import LocalStack
+from aegis_local.cli.main import main
+from aegis_local.reporting.leak_audit import audit, dynamodb_places, file_places, fingerprint
+from aegis_local.scenario.demo import Console, DemoOptions, DemoResult, ExternalTenant, run_on_stack, stack_arguments
+from aegis_local.scenario.phone import ApprovalPolicy
+from aegis_local.scenario.seed import SeededAccount, seed_account
 
 pytestmark = pytest.mark.e2e
 

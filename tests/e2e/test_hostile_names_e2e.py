@@ -13,10 +13,10 @@ import pytest
 
 from aegis.audit import read_trail
 from aegis.secrets_guard import WITHHELD
-from aegis_local.demo import Console, DemoOptions, run_on_stack, stack_arguments
-from aegis_local.phone import ApprovalPolicy
-from aegis_local.seed import seed_account
-from aegis_local.stack import LocalStack
+from aegis_local.aws.stack import LocalStack
+from aegis_local.scenario.demo import Console, DemoOptions, run_on_stack, stack_arguments
+from aegis_local.scenario.phone import ApprovalPolicy
+from aegis_local.scenario.seed import seed_account
 
 pytestmark = pytest.mark.e2e
 

@@ -33,8 +33,8 @@ from aegis_local.auth0 import (
     EmulatorConfig,
     GuardianError,
 )
-from aegis_local.seed import SeededAccount, seed_account
-from aegis_local.stack import LocalStack
+from aegis_local.aws.stack import LocalStack
+from aegis_local.scenario.seed import SeededAccount, seed_account
 
 pytestmark = pytest.mark.e2e
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from aegis_local.template import load_template
+from aegis_local.aws.template import load_template
 from tests.support.stack import EVENTS_BY_FUNCTION, EVENTS_DIR, EXAMPLE_PARAMETERS, ROOT, TEMPLATE_PATH
 
 REGION = "us-east-1"

@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from aegis_local.template import Resolver, load_template, parameter_values, predicted_deployment
+from aegis_local.aws.template import Resolver, load_template, parameter_values, predicted_deployment
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"

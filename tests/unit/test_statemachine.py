@@ -22,7 +22,7 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 
 from aegis.catalogue import parse_change
 from aegis.models import ChangeResult
-from aegis_local.template import TemplateError, substitute_definition
+from aegis_local.aws.template import TemplateError, substitute_definition
 from tests.support.changes import one_of_each_kind
 from tests.support.stack import ROOT, STATE_MACHINE_PATH, Stack, build_stack
 

@@ -1569,7 +1569,7 @@ def test_parameters_cover_the_tenant_and_the_safety_caps(stack: Stack) -> None:
     ],
 )
 def test_bad_parameter_values_are_refused(parameter: str, bad_value: str) -> None:
-    from aegis_local.template import TemplateError
+    from aegis_local.aws.template import TemplateError
 
     with pytest.raises(TemplateError, match=parameter):
         build_stack(**{parameter: bad_value})

@@ -17,7 +17,7 @@ from aegis.catalogue import Undo, declared_actions, direction_of
 from aegis.catalogue.create_multi_region_trail import TRAIL_NAME_PREFIX
 from aegis.checks.base import DEFAULT_TRAIL_NAME
 from aegis_executor.credentials import session_policy
-from aegis_local.template import TemplateError
+from aegis_local.aws.template import TemplateError
 from tests.support.changes import ACCOUNT, one_of_each_kind
 from tests.support.iam_policy import Request, allows, session_allows
 from tests.support.stack import EXAMPLE_PARAMETERS, Stack, build_stack, pristine_template

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from aegis_local.seed import SeededAccount, seed_account
+from aegis_local.scenario.seed import SeededAccount, seed_account
 from tests.unit.agent.agent_world import (
     POWERTOOLS_ENV,
     REGION,

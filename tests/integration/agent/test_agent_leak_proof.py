@@ -23,7 +23,7 @@ from aegis.checks.base import EXEMPT_TAG
 from aegis_agent.errors import CheckpointRefused
 from aegis_agent.scanner import AwsScanner, ScanOutcome
 from aegis_agent.service import AgentService
-from aegis_local.seed import EXEMPT_REASON, seed_account
+from aegis_local.scenario.seed import EXEMPT_REASON, seed_account
 from tests.integration.agent.conftest import agent_environment
 from tests.unit.agent.agent_world import (
     REGION,

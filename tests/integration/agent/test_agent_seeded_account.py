@@ -12,7 +12,7 @@ import pytest
 from aegis.audit import read_trail
 from aegis.catalogue import RevokeSecurityGroupRules, parse_change
 from aegis_agent.missions import MissionStore
-from aegis_local.seed import EXEMPT_REASON, INJECTION_TEXT
+from aegis_local.scenario.seed import EXEMPT_REASON, INJECTION_TEXT
 from tests.integration.agent.conftest import World
 from tests.unit.agent.agent_world import STATE_MACHINE_ARN, LambdaContext, load_agent_app, scan_event, scheduled_event
 

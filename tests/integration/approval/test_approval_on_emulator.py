@@ -21,8 +21,8 @@ from aegis_auth.handoff import HandoffStore
 from aegis_auth.jwt_verify import TokenVerifier
 from aegis_auth.oidc import provider_metadata
 from aegis_auth.rar import AEGIS_CHANGE_DETAILS_TYPE, change_authorization_details, require_granted_digest
-from aegis_local import leak_audit
 from aegis_local.auth0.config import DEFAULT_M2M_CLIENT_ID
+from aegis_local.reporting import leak_audit
 from tests.integration.approval.conftest import APPROVER, AUDIENCE, CLIENT_ID, Stack
 from tests.support.changes import one_of_each_kind
 from tests.unit.auth.provider_double import RsaKey, forge_hs256_with_public_key, forge_unsigned

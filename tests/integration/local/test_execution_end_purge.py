@@ -4,8 +4,8 @@ real kill switch function, which deletes that execution's unconsumed handoffs. E
 execution stopped by hand while it waits for an approval, an approval that fails after sealing, an executor that
 fails before consuming, a heartbeat timeout after sealing.
 
-It also proves the two moto gaps the local stack closes (aegis_local.moto_fixes): moto sends no status change events,
-and does not stop an execution that waits for a task token.
+It also proves the two moto gaps the local stack closes (aegis_local.aws.moto_fixes): moto sends no status change
+events, and does not stop an execution that waits for a task token.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from aegis.audit import read_trail
-from aegis_local.stack import LocalStack
+from aegis_local.aws.stack import LocalStack
 from tests.support.executions import named_error, wait_until_ended
 
 # The template's minimum: the heartbeat-timeout path waits this long.

@@ -16,8 +16,8 @@ from aegis.control import halt_state
 from aegis_killswitch.caller_auth import KILL_SCOPE, REARM_SCOPE
 from aegis_local import auth0
 from aegis_local.auth0 import CLIENT_CREDENTIALS_GRANT, DEFAULT_KILLSWITCH_AUDIENCE, DEFAULT_OPERATOR_CLIENT_ID
-from aegis_local.stack import LocalStack
-from aegis_local.template import load_template
+from aegis_local.aws.stack import LocalStack
+from aegis_local.aws.template import load_template
 
 TIMEOUT = 30.0
 

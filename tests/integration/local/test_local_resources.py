@@ -12,9 +12,9 @@ import httpx
 import pytest
 import yaml
 
-from aegis_local.resources import ParameterError, UnsupportedResourceType, resolve_parameters
-from aegis_local.stack import LocalStack
-from aegis_local.template import TemplateError, load_template
+from aegis_local.aws.resources import ParameterError, UnsupportedResourceType, resolve_parameters
+from aegis_local.aws.stack import LocalStack
+from aegis_local.aws.template import TemplateError, load_template
 
 FIXTURE = Path(__file__).parent / "stack_fixture" / "template.yaml"
 ISSUER = {"Issuer": "https://tenant.example.com/"}

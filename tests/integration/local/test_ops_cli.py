@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from aegis_local.cli import main
+from aegis_local.cli.main import main
 
 CONSOLE_SCRIPT = Path(sys.executable).parent / "aegis-local"
 

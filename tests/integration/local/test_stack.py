@@ -26,8 +26,8 @@ from aegis_local.auth0 import (
     DEFAULT_UNDO_CONNECTION,
     DEFAULT_UNDO_PROVIDER_AUDIENCE,
 )
-from aegis_local.stack import LocalStack, default_template_path
-from aegis_local.template import Resolver, load_template
+from aegis_local.aws.stack import LocalStack, default_template_path
+from aegis_local.aws.template import Resolver, load_template
 
 TEMPLATE = load_template(default_template_path())
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from aegis_local.stack import LocalStack
+from aegis_local.aws.stack import LocalStack
 from tests.support.executions import named_error, wait_until_ended
 
 APPROVED = {"decision": "approved", "approver_sub": "auth0|approver", "handoff_id": "h-1", "approved_at": "now"}

@@ -31,7 +31,7 @@ from aegis.catalogue import (
     Undo,
 )
 from aegis.models import Risk
-from aegis_local.stack import LocalStack
+from aegis_local.aws.stack import LocalStack
 from tests.support.executions import wait_until_ended
 
 

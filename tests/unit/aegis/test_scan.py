@@ -15,7 +15,7 @@ from moto import mock_aws
 from aegis.checks import CHECKS, PlanConfig, UnknownCheck, kms_key_rotation_off
 from aegis.checks.base import EXEMPT_TAG, WITHHELD
 from aegis.scan import InvalidScanRequest, ScanAborted, run_scan
-from aegis_local.seed import INJECTION_TEXT, SEEDED_JWT, SeededAccount, seed_account
+from aegis_local.scenario.seed import INJECTION_TEXT, SEEDED_JWT, SeededAccount, seed_account
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"

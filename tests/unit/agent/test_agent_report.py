@@ -138,7 +138,7 @@ def test_each_change_carries_its_diff_decision_outcome_and_verification() -> Non
 
 
 def test_the_local_stack_report_document_reads_this_json_as_it_is() -> None:
-    from aegis_local.report import MissionReportDocument
+    from aegis_local.reporting.report import MissionReportDocument
 
     report = sample_report()
     document = MissionReportDocument.model_validate(report.model_dump(mode="json"))

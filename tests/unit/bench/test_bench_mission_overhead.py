@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from aegis_local.lambdas import FunctionEnvironment
-from aegis_local.template import load_template
+from aegis_local.aws.lambdas import FunctionEnvironment
+from aegis_local.aws.template import load_template
 from bench import mission_overhead
 from bench.common import TEMPLATE
 from bench.mission_overhead import (

@@ -43,7 +43,7 @@ from aegis_local.auth0 import (
     UserConfig,
 )
 from aegis_local.auth0.keys import SigningKey
-from aegis_local.template import substitute_definition
+from aegis_local.aws.template import substitute_definition
 from tests.support.stack import create_declared_table
 
 REPO = Path(__file__).resolve().parents[3]

@@ -33,9 +33,9 @@ from aegis_local.auth0 import (
     ManualClock,
 )
 from aegis_local.auth0 import tenant as tenant_module
-from aegis_local.cli import COMMAND_MODULES, build_parser, main
-from aegis_local.stack import default_template_path
-from aegis_local.template import load_template
+from aegis_local.aws.stack import default_template_path
+from aegis_local.aws.template import load_template
+from aegis_local.cli.main import COMMAND_MODULES, build_parser, main
 
 CONSOLE_SCRIPT = Path(sys.executable).parent / "aegis-local"
 

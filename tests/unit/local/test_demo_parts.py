@@ -13,10 +13,10 @@ import pytest
 
 from aegis.catalogue import ChangeBase
 from aegis.models import Decision, Outcome
-from aegis_local.cli import build_parser, main
-from aegis_local.demo import DemoUsageError, options_from_args, stack_arguments
-from aegis_local.mission_driver import ExecutorInterceptor
-from aegis_local.mission_report import explain, results_from_trail
+from aegis_local.cli.main import build_parser, main
+from aegis_local.reporting.mission_report import explain, results_from_trail
+from aegis_local.scenario.demo import DemoUsageError, options_from_args, stack_arguments
+from aegis_local.scenario.driver import ExecutorInterceptor
 from tests.support.changes import one_of_each_kind
 
 CHANGES = [c for c in one_of_each_kind() if c.kind != "undo"]

@@ -15,8 +15,8 @@ from aegis.catalogue import ChangeBase
 from aegis.checks.base import PlanConfig
 from aegis_agent.scanner import AwsScanner, screen
 from aegis_executor.remediations import remediation_for
-from aegis_local.drift import DriftNotSupported, drift_resource, supports_drift
-from aegis_local.seed import seed_account
+from aegis_local.scenario.drift import DriftNotSupported, drift_resource, supports_drift
+from aegis_local.scenario.seed import seed_account
 from tests.support.changes import one_of_each_kind
 
 REGION = "us-east-1"

@@ -9,7 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from aegis_local.leak_audit import audit, audit_stack, file_places, fingerprint
+from aegis_local.reporting.leak_audit import audit, audit_stack, file_places, fingerprint
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from aegis_local.lambdas import (
+from aegis_local.aws.lambdas import (
     ASYNC_PAYLOAD_LIMIT_BYTES,
     FunctionEnvironment,
     FunctionSpec,

@@ -1,4 +1,4 @@
-"""Per-function log files of the local Lambda runtime (`aegis_local.logs`) and its interceptor seam: what a handler
+"""Per-function log files of the local Lambda runtime (`aegis_local.aws.logs`) and its interceptor seam: what a handler
 prints lands in its function's log, like a CloudWatch log group, and never on the console."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from aegis_local.lambdas import FunctionEnvironment, FunctionSpec, LambdaRouter
-from aegis_local.logs import PROCESS_LOG, LogCapture, invocation_scope, runtime_line
+from aegis_local.aws.lambdas import FunctionEnvironment, FunctionSpec, LambdaRouter
+from aegis_local.aws.logs import PROCESS_LOG, LogCapture, invocation_scope, runtime_line
 
 FUNCTIONS = Path(__file__).parent
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:"

@@ -22,7 +22,7 @@ from aegis_local.auth0 import (
     GuardianError,
     ManualClock,
 )
-from aegis_local.phone import (
+from aegis_local.scenario.phone import (
     Answer,
     ApprovalPolicy,
     EmulatedPhone,

@@ -10,8 +10,8 @@ from aegis.models import Finding, Risk
 from aegis.secrets_guard import WITHHELD
 from aegis_agent.plan import make_plan
 from aegis_agent.state import Plan, PlanPolicy, PlanStatus
-from aegis_local.mission_report import _document
-from aegis_local.report import EXEMPTION_NOT_CONFIRMED, MissionReportDocument, render_html
+from aegis_local.reporting.mission_report import _document
+from aegis_local.reporting.report import EXEMPTION_NOT_CONFIRMED, MissionReportDocument, render_html
 from tests.unit.agent.agent_world import REGION, bucket_finding, propose, report_of
 
 ACCESS_KEY_SHAPED = "AKIA" + "Q7ZK2M4T6V8X0B3N"

@@ -18,7 +18,7 @@ from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
 from aegis.checks import CHECKS
-from aegis_local.scan_account import (
+from aegis_local.cli.scan_account import (
     EXIT_OK,
     EXIT_USAGE,
     EndpointSession,
@@ -28,7 +28,7 @@ from aegis_local.scan_account import (
     register,
     scan_account,
 )
-from aegis_local.seed import SeededAccount, seed_account
+from aegis_local.scenario.seed import SeededAccount, seed_account
 
 REGION = "us-east-1"
 SERVER_ACCOUNT = "210987654321"

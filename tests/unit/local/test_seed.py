@@ -12,7 +12,7 @@ from moto import mock_aws
 from aegis.checks import CHECKS
 from aegis.scan import run_scan
 from aegis.secrets_guard import secret_kind
-from aegis_local.seed import EXEMPT_REASON, INJECTION_TEXT, SEEDED_JWT, SeededAccount, seed_account
+from aegis_local.scenario.seed import EXEMPT_REASON, INJECTION_TEXT, SEEDED_JWT, SeededAccount, seed_account
 
 REGION = "us-east-1"
 

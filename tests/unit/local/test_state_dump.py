@@ -13,8 +13,14 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from aegis_local.leak_audit import audit_fingerprints, audit_sources, file_places, fingerprint, full_fingerprint
-from aegis_local.state_dump import FINGERPRINTS_FILE, dump_state, read_fingerprints
+from aegis_local.reporting.leak_audit import (
+    audit_fingerprints,
+    audit_sources,
+    file_places,
+    fingerprint,
+    full_fingerprint,
+)
+from aegis_local.reporting.state_dump import FINGERPRINTS_FILE, dump_state, read_fingerprints
 
 
 @pytest.fixture

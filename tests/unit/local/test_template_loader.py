@@ -1,4 +1,4 @@
-"""aegis_local.template: CloudFormation YAML in, CloudFormation JSON forms out; intrinsics resolved on request."""
+"""aegis_local.aws.template: CloudFormation YAML in, CloudFormation JSON forms out; intrinsics resolved on request."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from aegis_local.template import (
+from aegis_local.aws.template import (
     Resolver,
     TemplateError,
     load_template,

@@ -5,13 +5,13 @@ One context manager starts everything on 127.0.0.1:
 1. the Auth0 emulator (a real HTTP server; its base URL is the issuer);
 2. moto's `ThreadedMotoServer` on a free port, configured through `POST /moto-api/config` *before* any resource
    exists: Step Functions executes state machines, Lambda uses the no-Docker backend;
-3. every resource of `template.yaml`, created through the moto server's AWS APIs by `aegis_local.resources`
+3. every resource of `template.yaml`, created through the moto server's AWS APIs by `aegis_local.aws.resources`
    (parameters: the template's defaults, overridden by the local values — issuer, the client ids of the approval
    application and of the kill switch's M2M client, the audiences of the remediation and kill switch APIs, the ARNs
    of the secrets that hold those clients' secrets — and then by the caller's own);
 4. the routing of every Lambda invocation to the in-process handler of the template's function of that name
-   (`aegis_local.lambdas`), EventBridge's delivery to Lambda targets (`aegis_local.eventbridge`), and the
-   corrections to moto's Step Functions interpreter the mission needs (`aegis_local.moto_fixes`).
+   (`aegis_local.aws.lambdas`), EventBridge's delivery to Lambda targets (`aegis_local.aws.eventbridge`), and the
+   corrections to moto's Step Functions interpreter the mission needs (`aegis_local.aws.moto_fixes`).
 
 The process gets `AWS_ENDPOINT_URL` (the moto server), fake credentials, the region and `MOTO_PORT` while the
 stack runs, so that boto3 clients anywhere in the process — the handlers', the tests', the CLI's — talk to moto.
@@ -34,12 +34,12 @@ from typing import Any, Self
 
 import boto3
 
-from aegis_local.eventbridge import EventBridgeDelivery
-from aegis_local.function_urls import FunctionUrlGateway
-from aegis_local.lambdas import FunctionEnvironment, FunctionSpec, LambdaRouter, MotoLambdaBridge
-from aegis_local.moto_fixes import S3ControlEndpointFix, StepFunctionsFixes
-from aegis_local.resources import CreatedStack, StackIdentity, create_stack, resolve_parameters
-from aegis_local.template import load_template
+from aegis_local.aws.eventbridge import EventBridgeDelivery
+from aegis_local.aws.function_urls import FunctionUrlGateway
+from aegis_local.aws.lambdas import FunctionEnvironment, FunctionSpec, LambdaRouter, MotoLambdaBridge
+from aegis_local.aws.moto_fixes import S3ControlEndpointFix, StepFunctionsFixes
+from aegis_local.aws.resources import CreatedStack, StackIdentity, create_stack, resolve_parameters
+from aegis_local.aws.template import load_template
 
 __all__ = [
     "DEFAULT_REGION",
@@ -71,8 +71,8 @@ class StackNotRunning(RuntimeError):
 
 
 def default_template_path() -> Path:
-    """`template.yaml` of the checkout this package is installed from (local/aegis_local/ -> project root)."""
-    return Path(__file__).resolve().parents[2] / "template.yaml"
+    """`template.yaml` of the checkout this package is installed from (local/aegis_local/aws/ -> project root)."""
+    return Path(__file__).resolve().parents[3] / "template.yaml"
 
 
 @dataclass(frozen=True)

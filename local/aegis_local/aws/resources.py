@@ -1,7 +1,7 @@
 """Create the resources of `template.yaml` in moto, the way CloudFormation (with the SAM transform) would.
 
 The local stack has no second description of its resources: this module validates the parameters against their
-declared constraints and evaluates conditions and intrinsic functions with `aegis_local.template` (the same reading
+declared constraints and evaluates conditions and intrinsic functions with `aegis_local.aws.template` (the same reading
 of the template the unit tests use), orders the resources by their references, and creates each one through the
 AWS API of the moto server; each created resource's physical id feeds the `!Ref`/`!GetAtt` of the ones after it.
 SAM resources expand as SAM expands them: `Globals`, an implicit `<Function>Role` when a function names no
@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aegis_local.lambdas import FunctionSpec
-from aegis_local.template import Resolver, TemplateError, parameter_values, substitute_definition
+from aegis_local.aws.lambdas import FunctionSpec
+from aegis_local.aws.template import Resolver, TemplateError, parameter_values, substitute_definition
 
 __all__ = [
     "NO_LOCAL_EFFECT",
@@ -111,7 +111,7 @@ def resolve_parameters(
     *,
     loopback_http: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """Parameter values as CloudFormation would accept them (`aegis_local.template.parameter_values`).
+    """Parameter values as CloudFormation would accept them (`aegis_local.aws.template.parameter_values`).
 
     `loopback_http` names parameters whose `https://` pattern may also be met by `http://127.0.0.1:<port>/...`:
     the local Auth0 emulator has no TLS. Such a value is checked as its `https://` form, so nothing else about

@@ -22,7 +22,7 @@ client, sync or `InvocationType=Event` — runs the real handler named in `templ
   name from `errorType`, so an exception class whose `__name__` is `Executor.Halted` is caught by
   `"ErrorEquals": ["Executor.Halted"]` (see "Errors across Lambda" in docs/CONTRACTS.md).
 
-- **Logs.** The invocation's thread is marked with `aegis_local.logs.invocation_scope`, so that while a
+- **Logs.** The invocation's thread is marked with `aegis_local.aws.logs.invocation_scope`, so that while a
   `LogCapture` is installed everything the handler prints lands in the function's own log file, between Lambda's
   `START` / `END` / `REPORT` lines (CloudWatch's log group of the function).
 
@@ -52,7 +52,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
 
-from aegis_local.logs import invocation_scope, runtime_line
+from aegis_local.aws.logs import invocation_scope, runtime_line
 
 __all__ = [
     "FunctionEnvironment",

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, JsonValue
 
 from aegis.secrets_guard import visible
 from aegis_agent.report import EXEMPTION_NOT_CONFIRMED
-from aegis_local.leak_audit import LeakAuditResult
+from aegis_local.reporting.leak_audit import LeakAuditResult
 
 
 class ReportFinding(BaseModel):

@@ -41,7 +41,8 @@ from typing import Any, TextIO
 
 from pydantic import SecretStr
 
-from aegis_local.leak_audit import (
+from aegis_local.aws.logs import LogCapture
+from aegis_local.reporting.leak_audit import (
     LeakAuditResult,
     audit,
     audit_sources,
@@ -50,11 +51,10 @@ from aegis_local.leak_audit import (
     stepfunctions_places,
     text_places,
 )
-from aegis_local.logs import LogCapture
-from aegis_local.mission_driver import DriveOptions, MissionDriver, MissionRun
-from aegis_local.mission_report import MissionSources, assemble_report
-from aegis_local.phone import Answer, ApprovalPolicy, EmulatedPhone, TerminalApprover
-from aegis_local.report import MissionReportDocument, render_html
+from aegis_local.reporting.mission_report import MissionSources, assemble_report
+from aegis_local.reporting.report import MissionReportDocument, render_html
+from aegis_local.scenario.driver import DriveOptions, MissionDriver, MissionRun
+from aegis_local.scenario.phone import Answer, ApprovalPolicy, EmulatedPhone, TerminalApprover
 
 __all__ = [
     "COMMAND",
@@ -384,7 +384,7 @@ def _clear_logs(directory: Path) -> None:
 
 
 def _seed(stack: Any, console: Console) -> Any:
-    from aegis_local.seed import seed_account
+    from aegis_local.scenario.seed import seed_account
 
     seeded = seed_account(stack.session(), stack.identity.region)
     console.step(
@@ -496,7 +496,7 @@ def _finish(
     report_files[1].write_text(render_html(report), encoding="utf-8")
     written: list[Path] = list(report_files)
     if options.dump_state is not None:
-        from aegis_local.state_dump import dump_state
+        from aegis_local.reporting.state_dump import dump_state
 
         dump_state(session, options.dump_state, logs=log_files, reports=report_files, secrets_by_source=secrets)
         written.append(options.dump_state)
@@ -577,7 +577,7 @@ def command(args: argparse.Namespace) -> int:
     except DemoUsageError as error:
         print(f"aegis-local demo: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    from aegis_local.stack import LocalStack
+    from aegis_local.aws.stack import LocalStack
 
     console = Console(sys.stdout)
     provider = "the Auth0 emulator" if options.tenant is None else "no emulator (your tenant approves)"

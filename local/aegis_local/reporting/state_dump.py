@@ -23,7 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from aegis_local.leak_audit import full_fingerprint
+from aegis_local.reporting.leak_audit import full_fingerprint
 
 __all__ = ["FINGERPRINTS_FILE", "MANIFEST_FILE", "dump_state", "read_fingerprints", "write_fingerprints"]
 

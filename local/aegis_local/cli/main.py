@@ -41,7 +41,7 @@ ENDPOINT_ENV = "AWS_ENDPOINT_URL"
 DEFAULT_REGION = "us-east-1"
 HTTP_TIMEOUT_SECONDS = 10.0
 # Modules that contribute subcommands through `register(subparsers)`.
-COMMAND_MODULES: tuple[str, ...] = ("aegis_local.scan_account", "aegis_local.demo", "aegis_local.ops")
+COMMAND_MODULES: tuple[str, ...] = ("aegis_local.cli.scan_account", "aegis_local.scenario.demo", "aegis_local.cli.ops")
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -62,14 +62,14 @@ def _default_approver() -> str:
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Start the stack, print every endpoint, wait for Ctrl-C (or SIGTERM), stop."""
-    from aegis_local.stack import LocalStack
-    from aegis_local.template import TemplateError
+    from aegis_local.aws.stack import LocalStack
+    from aegis_local.aws.template import TemplateError
 
     parameters = _parse_parameters(args.parameter or [])
     stack = LocalStack(
         template_path=args.template, stack_name=args.stack_name, region=args.region, parameters=parameters
     )
-    from aegis_local.ops import remove_state_file, write_state_file
+    from aegis_local.cli.ops import remove_state_file, write_state_file
 
     stop_requested = threading.Event()
     state_file: Path | None = None
@@ -83,7 +83,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             raise CommandFailed(f"the local stack did not start: {error}") from error
         seeded = None
         if args.seed:
-            from aegis_local.seed import seed_account
+            from aegis_local.scenario.seed import seed_account
 
             seeded = seed_account(_endpoint_session(stack.endpoints.moto_url, args.region), args.region)
         description = describe_stack(stack)
@@ -220,8 +220,8 @@ def _parse_parameters(pairs: Sequence[str]) -> dict[str, str]:
 
 def cmd_seed(args: argparse.Namespace) -> int:
     """Seed the vulnerable account into the moto server of a running stack."""
-    from aegis_local.scan_account import ScanAccountError, ensure_reachable, validate_endpoint_url
-    from aegis_local.seed import seed_account
+    from aegis_local.cli.scan_account import ScanAccountError, ensure_reachable, validate_endpoint_url
+    from aegis_local.scenario.seed import seed_account
 
     endpoint = args.endpoint_url or os.environ.get(ENDPOINT_ENV)
     if not endpoint:
@@ -247,7 +247,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 
 def _endpoint_session(endpoint: str, region: str) -> Any:
-    from aegis_local.scan_account import EndpointSession
+    from aegis_local.cli.scan_account import EndpointSession
 
     return EndpointSession(
         endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region

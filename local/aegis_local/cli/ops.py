@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aegis_local.leak_audit import (
+from aegis_local.reporting.leak_audit import (
     LeakAuditResult,
     audit,
     audit_fingerprints,
@@ -128,7 +128,7 @@ class StackState:
         return str(self.document["region"])
 
     def session(self) -> Any:
-        from aegis_local.scan_account import EndpointSession
+        from aegis_local.cli.scan_account import EndpointSession
 
         return EndpointSession(
             endpoint_url=self.moto_url,
@@ -214,8 +214,8 @@ def cmd_missions(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from aegis_local.mission_report import MissionSources, assemble_report
-    from aegis_local.report import render_html
+    from aegis_local.reporting.mission_report import MissionSources, assemble_report
+    from aegis_local.reporting.report import render_html
 
     state = StackState.load(args.state)
     missions = state.table("MissionsTable")
@@ -262,7 +262,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def _kill_switch(args: argparse.Namespace, action: str) -> int:
-    from aegis_local.mission_driver import invoke_kill_switch
+    from aegis_local.scenario.driver import invoke_kill_switch
 
     state = StackState.load(args.state)
     report = invoke_kill_switch(
@@ -295,7 +295,7 @@ def _secrets_file(path: str) -> list[str]:
 
 
 def cmd_leak_audit(args: argparse.Namespace) -> int:
-    from aegis_local.state_dump import FINGERPRINTS_FILE, read_fingerprints
+    from aegis_local.reporting.state_dump import FINGERPRINTS_FILE, read_fingerprints
 
     values = _secrets_file(args.secrets_file) if args.secrets_file else []
     if args.directory:

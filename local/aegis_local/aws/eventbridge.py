@@ -22,7 +22,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from aegis_local.lambdas import LambdaRouter, UnknownFunction
+from aegis_local.aws.lambdas import LambdaRouter, UnknownFunction
 
 __all__ = ["EventBridgeDelivery", "RuleNotFound", "event_envelope"]
 

@@ -20,7 +20,7 @@
   none, so no rule on them ever fires (the template's MissionEndedRule, which purges an ended mission's unconsumed
   handoffs). The fix puts that event, in AWS's shape, on moto's default bus of the execution's account and region
   when an execution starts and when it reaches its final status (after DescribeExecution reports that status), so
-  the rules of the local stack match and deliver it like any other event (aegis_local.eventbridge).
+  the rules of the local stack match and deliver it like any other event (aegis_local.aws.eventbridge).
 
 - **S3 Control puts the account id in the host name.** botocore sends S3 Control calls to
   `<account-id>.<endpoint host>`, which exists on AWS but not for `http://127.0.0.1:<port>`, so every

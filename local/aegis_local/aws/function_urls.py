@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from aegis_local.lambdas import LambdaRouter
+from aegis_local.aws.lambdas import LambdaRouter
 
 __all__ = ["FunctionUrlGateway"]
 

@@ -8,7 +8,7 @@ persists — the mission item, the execution, the audit trail — and plays its 
   is no emulated phone: the driver shows what the approval function is waiting for, and the real phone answers.
 - **--drift**: the local Lambda runtime runs `ExecutorInterceptor` around each executor invocation, i.e. after the
   change was approved and its task succeeded, and before the executor reads the resource. For a change to drift, it
-  edits the resource out of band first (`aegis_local.drift`), exactly in that window.
+  edits the resource out of band first (`aegis_local.scenario.drift`), exactly in that window.
 - **--kill-after N**: once N changes were applied, the driver triggers the real KillSwitchFunction (a direct Lambda
   invocation, as an operator's IAM-authorised call would). So that "after N" is exact even though changes run in
   parallel, the interceptor holds any executor invocation that could become the (N+1)th application until the kill
@@ -29,9 +29,9 @@ from typing import Any, Protocol
 
 from aegis.audit import read_trail
 from aegis.catalogue import ChangeBase, parse_change
-from aegis_local.drift import drift_resource, supports_drift
-from aegis_local.phone import Answer, ApprovalPolicy, EmulatedPhone, PhoneRequest, TerminalApprover
-from aegis_local.report import KillSwitchSummary
+from aegis_local.reporting.report import KillSwitchSummary
+from aegis_local.scenario.drift import drift_resource, supports_drift
+from aegis_local.scenario.phone import Answer, ApprovalPolicy, EmulatedPhone, PhoneRequest, TerminalApprover
 
 __all__ = [
     "DriveOptions",
@@ -185,7 +185,7 @@ def _change_of(event: Any) -> ChangeBase | None:
 
 
 class MissionDriver:
-    """One mission on `stack` (a running `aegis_local.stack.LocalStack`); `phone` is None with an external provider."""
+    """One mission on `stack` (a running `aws.stack.LocalStack`); `phone` is None with an external provider."""
 
     def __init__(
         self, stack: Any, progress: Progress, options: DriveOptions, phone: EmulatedPhone | None, approver_sub: str

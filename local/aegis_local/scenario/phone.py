@@ -25,7 +25,7 @@ from enum import StrEnum
 from typing import Any, TextIO
 
 from aegis.catalogue import ChangeBase
-from aegis_local.drift import supports_drift
+from aegis_local.scenario.drift import supports_drift
 
 __all__ = [
     "Answer",

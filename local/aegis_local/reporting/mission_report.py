@@ -1,4 +1,4 @@
-"""Assemble the mission report a person reads (`aegis_local.report.MissionReportDocument`) from what the mission
+"""Assemble the mission report a person reads (`reporting.report.MissionReportDocument`) from what the mission
 persisted: the agent's own report, its checkpoint, and the audit trail.
 
 When the mission ran to its end, the agent wrote its report on resume (findings, plan, decisions, outcomes, and its
@@ -23,7 +23,7 @@ from typing import Any
 from aegis.audit import read_trail
 from aegis.catalogue import ChangeBase
 from aegis.models import ChangeResult, Decision, Outcome
-from aegis_local.report import (
+from aegis_local.reporting.report import (
     KillSwitchSummary,
     MissionReportDocument,
     ReportChange,
