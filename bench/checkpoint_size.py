@@ -12,7 +12,6 @@ state refers to (scan, plan, results, re-scan, report), each a series of pages.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -31,7 +30,7 @@ from aegis_agent.checkpointer import MAX_ITEM_BYTES, item_size
 from aegis_agent.scanner import AwsScanner
 from aegis_agent.service import AgentService
 from aegis_agent.settings import AgentSettings
-from bench.common import print_table
+from bench.common import add_sizes, argument_parser, chosen_sizes, print_table
 
 REGION = "us-east-1"
 PLAN_SIZES = (10, 50, 200)
@@ -343,22 +342,11 @@ def report(missions: Sequence[MissionSizes]) -> None:
     )
 
 
-def _plan_sizes(text: str) -> list[int]:
-    try:
-        sizes = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"plan sizes must be comma-separated integers, not {text!r}") from None
-    if not sizes or any(size < 1 for size in sizes):
-        raise argparse.ArgumentTypeError("plan sizes must be positive integers")
-    return sorted(set(sizes))
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--plans", type=_plan_sizes, default=None, help="changes per plan (default 10,50,200)")
-    parser.add_argument("--small", action="store_true", help="a quick run: plans of 3 and 10 changes")
+    parser = argument_parser(__doc__)
+    add_sizes(parser, "--plans", "changes per plan", PLAN_SIZES, SMALL_PLAN_SIZES)
     args = parser.parse_args(argv)
-    sizes = args.plans or list(SMALL_PLAN_SIZES if args.small else PLAN_SIZES)
+    sizes = chosen_sizes(args.plans, args.small, PLAN_SIZES, SMALL_PLAN_SIZES)
     report([measure(size) for size in sizes])
     return 0
 

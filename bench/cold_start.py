@@ -7,7 +7,6 @@ heaviest imports. Median over several runs.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -15,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, function_environment, functions, median, print_table
+from bench.common import ROOT, argument_parser, function_environment, functions, median, print_table
 
 TARGET_MS = {"agent": 1500.0}
 DEFAULT_TARGET_MS = 300.0
@@ -92,7 +91,7 @@ def measure(app: Path, handler: str, runs: int, props: dict[str, Any]) -> dict[s
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argument_parser(__doc__)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args(argv)
     rows, tops, missed = [], [], []

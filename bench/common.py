@@ -1,7 +1,8 @@
-"""Shared helpers for the benchmarks: where things are, and a plain table printer."""
+"""Shared helpers for the benchmarks: where things are, their command line, and a plain table printer."""
 
 from __future__ import annotations
 
+import argparse
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,6 +42,44 @@ def function_environment(props: dict[str, Any]) -> dict[str, str]:
         return f"bench-{name.lower()}"
 
     return {name: resolve(name, value) for name, value in merged.items()}
+
+
+def argument_parser(doc: str | None) -> argparse.ArgumentParser:
+    """A benchmark's command line, described by the first paragraph of its module docstring."""
+    return argparse.ArgumentParser(description=doc.split("\n\n")[0] if doc else None)
+
+
+def add_sizes(
+    parser: argparse.ArgumentParser,
+    flag: str,
+    what: str,
+    full: Sequence[int],
+    small: Sequence[int],
+    small_help: str | None = None,
+) -> None:
+    """`flag`, the sizes to measure (`what`: comma-separated), and `--small`, a quick run. The sizes are
+    `chosen_sizes(given, args.small, full, small)`."""
+    parser.add_argument(flag, type=sizes, default=None, help=f"{what} (default {_listed(full)})")
+    parser.add_argument("--small", action="store_true", help=small_help or f"a quick run: {what} {_listed(small)}")
+
+
+def chosen_sizes(given: list[int] | None, small: bool, full: Sequence[int], quick: Sequence[int]) -> list[int]:
+    return given or list(quick if small else full)
+
+
+def _listed(values: Sequence[int]) -> str:
+    return ",".join(str(value) for value in values)
+
+
+def sizes(text: str) -> list[int]:
+    """Comma-separated positive integers, once each, smallest first."""
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"sizes must be comma-separated integers, not {text!r}") from None
+    if not values or any(value < 1 for value in values):
+        raise argparse.ArgumentTypeError("sizes must be positive integers")
+    return sorted(set(values))
 
 
 def median(values: Sequence[float]) -> float:

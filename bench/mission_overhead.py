@@ -26,7 +26,6 @@ code with each other; they are not AWS or Auth0 latencies.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import math
@@ -50,7 +49,7 @@ from aegis_local.aws.template import load_template
 from aegis_local.scenario.demo import DEMO_CIBA_INTERVAL_SECONDS, DEMO_PARAMETERS, demo_emulator_config
 from aegis_local.scenario.driver import DriveOptions, MissionDriver, MissionRun
 from aegis_local.scenario.phone import Answer, ApprovalPolicy, EmulatedPhone, PhoneRequest
-from bench.common import TEMPLATE, median, print_table
+from bench.common import TEMPLATE, add_sizes, argument_parser, chosen_sizes, median, print_table
 
 CHECK = "ec2-admin-port-open-ipv4"
 PLAN_SIZES = (10, 50, 200)
@@ -698,27 +697,16 @@ def _notes(missions: Sequence[MissionTiming]) -> None:
 # command line
 
 
-def _plan_sizes(text: str) -> list[int]:
-    try:
-        sizes = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"sizes must be comma-separated integers, not {text!r}") from None
-    if not sizes or any(size < 1 for size in sizes):
-        raise argparse.ArgumentTypeError("sizes must be positive integers")
-    return sorted(set(sizes))
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--sizes", type=_plan_sizes, default=None, help="changes per mission (default 10,50,200)")
-    parser.add_argument("--small", action="store_true", help="a quick run: one mission of 3 changes")
+    parser = argument_parser(__doc__)
+    add_sizes(parser, "--sizes", "changes per mission", PLAN_SIZES, SMALL_PLAN_SIZES)
     parser.add_argument(
         "--concurrency", type=int, default=None, help="MapMaxConcurrency (default: the template's maximum)"
     )
     parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="per mission")
     parser.add_argument("--progress", action="store_true", help="show the mission's progress on stderr")
     args = parser.parse_args(argv)
-    sizes = args.sizes or list(SMALL_PLAN_SIZES if args.small else PLAN_SIZES)
+    sizes = chosen_sizes(args.sizes, args.small, PLAN_SIZES, SMALL_PLAN_SIZES)
     stderr = sys.stderr
     missions = []
     for size in sizes:

@@ -5,14 +5,13 @@ The limit applies to a function's code plus all of its layers, unzipped, so each
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
-from bench.common import ROOT, TEMPLATE, functions, print_table
+from bench.common import ROOT, TEMPLATE, argument_parser, functions, print_table
 
 LAMBDA_LIMIT_MB = 250.0
 
@@ -35,7 +34,7 @@ def sam_build(build_dir: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argument_parser(__doc__)
     parser.add_argument("--build-dir", type=Path, help="reuse an existing `sam build` output")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as scratch:

@@ -42,11 +42,13 @@ from dataclasses import dataclass, field
 
 from aegis.scan import ScanResult, run_scan
 from aegis_local.cli.scan_account import ReadOnlySession
-from bench.common import print_table
+from bench.common import add_sizes, argument_parser, chosen_sizes, print_table
 from bench.fixtures import FAKE_CREDENTIALS, REGION, AccountShape, BuiltAccount, MotoServer, build_account
 
 BASE = AccountShape(rules=1_000, buckets=100, policies=200)
 SMALL_BASE = AccountShape(rules=100, buckets=10, policies=20)
+SIZES = (1, 4, 16)
+SMALL_SIZES = (1, 4)
 ISSUE4 = AccountShape(rules=5_000, buckets=500, policies=1_000)
 LINEAR_EXPONENT_MAX = 1.25
 RESOURCE_TYPES = {"ec2": "rules", "s3": "buckets", "s3control": "buckets", "iam": "policies"}
@@ -321,19 +323,11 @@ def _verdict(row: Row, operation: str) -> str:
     return "at floor" if calls == floor else "below (one moto page)"
 
 
-def _sizes(text: str) -> list[int]:
-    try:
-        sizes = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"sizes must be comma-separated integers, not {text!r}") from None
-    if not sizes or any(size < 1 for size in sizes):
-        raise argparse.ArgumentTypeError("sizes must be positive integers")
-    return sorted(set(sizes))
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--sizes", type=_sizes, default=None, help="multiples of the base account (default 1,4,16)")
+    parser = argument_parser(__doc__)
+    small, at = SMALL_BASE, ",".join(map(str, SMALL_SIZES))
+    quick = f"a quick run: base {small.rules}/{small.buckets}/{small.policies} at sizes {at}"
+    add_sizes(parser, "--sizes", "multiples of the base account", SIZES, SMALL_SIZES, small_help=quick)
     parser.add_argument("--rules", type=int, default=None, help=f"rules in the 1x account (default {BASE.rules})")
     parser.add_argument("--buckets", type=int, default=None, help=f"buckets in the 1x account (default {BASE.buckets})")
     parser.add_argument(
@@ -351,7 +345,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=True,
         help="add the smallest size again with the account-level Block Public Access on (default: on)",
     )
-    parser.add_argument("--small", action="store_true", help="a quick run: base 100/10/20 at sizes 1,4")
     parser.add_argument("--max-workers", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3, help="scans per size; the fastest counts (default 3)")
     args = parser.parse_args(argv)
@@ -361,7 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         buckets=args.buckets if args.buckets is not None else base.buckets,
         policies=args.policies if args.policies is not None else base.policies,
     )
-    sizes = args.sizes or ([1, 4] if args.small else [1, 4, 16])
+    sizes = chosen_sizes(args.sizes, args.small, SIZES, SMALL_SIZES)
     issue4 = args.issue4 if args.issue4 is not None else not args.small
     rows = run(
         sizes,

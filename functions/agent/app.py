@@ -13,6 +13,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from aegis_agent import wiring
 from aegis_agent.service import AgentService
 
 logger = Logger()
@@ -25,7 +26,7 @@ metrics = Metrics()
 @cache
 def service() -> AgentService:
     """One service (boto3 resources, saver, compiled graph) per Lambda container, built on first use."""
-    return AgentService.from_environment()
+    return wiring.build_service()
 
 
 @logger.inject_lambda_context(log_event=False)

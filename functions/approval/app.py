@@ -12,10 +12,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from aegis.named_errors import ConfigurationError
 from aegis_approval import wiring
-from aegis_approval.service import InvalidApprovalEvent
-from aegis_approval.settings import ApprovalConfigError
-from aegis_auth.errors import ClientConfigurationError
+from aegis_approval.errors import InvalidApprovalEvent
 from aegis_auth.log_levels import pin_library_loggers
 
 # Before any client exists: at DEBUG, botocore would log the task token and httpcore the provider's answers.
@@ -41,7 +40,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
 def _answer(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     try:
         service = wiring.build_service()
-    except (ApprovalConfigError, ClientConfigurationError) as exc:
+    except ConfigurationError as exc:
         # Tell Step Functions now rather than at the heartbeat timeout; Lambda retries would not help.
         logger.error("the approval function is misconfigured", reason=str(exc))
         wiring.fail_task_of(event, f"approval function misconfigured: {exc}")

@@ -6,28 +6,17 @@ result it returns is sanitized. Errors reach Step Functions as `Executor.*` erro
 
 from __future__ import annotations
 
-import os
 from functools import cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
+from aws_lambda_powertools.utilities.idempotency import idempotent_function
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from aegis_auth.log_levels import pin_library_loggers
+from aegis_executor import wiring
 from aegis_executor.execute import Executor, parse_request
-from aegis_executor.settings import (
-    IDEMPOTENCY_KEY_JMESPATH,
-    IDEMPOTENCY_PAYLOAD_JMESPATH,
-    IDEMPOTENCY_TTL_SECONDS,
-    executor_from_env,
-)
 
 # Before any client exists: at DEBUG, botocore would log the web identity token and the STS credentials.
 pin_library_loggers()
@@ -37,24 +26,14 @@ logger = Logger()
 # cold start.
 tracer = Tracer(patch_modules=("botocore", "httpx"))
 metrics = Metrics()
-
-# A client of boto3's default session, like every other client of the function: left to itself, the persistence
-# layer would open a boto3 session of its own and load the endpoint rules and the DynamoDB model a second time.
-persistence = DynamoDBPersistenceLayer(
-    table_name=os.environ["IDEMPOTENCY_TABLE"], boto3_client=boto3.client("dynamodb")
-)
-idempotency = IdempotencyConfig(
-    event_key_jmespath=IDEMPOTENCY_KEY_JMESPATH,
-    payload_validation_jmespath=IDEMPOTENCY_PAYLOAD_JMESPATH,
-    raise_on_no_idempotency_key=True,
-    expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
-)
+persistence = wiring.idempotency_store()
+idempotency = wiring.idempotency_config()
 
 
 @cache
 def executor() -> Executor:
     """Built on first use and kept for the container: discovery, JWKS and the client secret are cached in it."""
-    return executor_from_env()
+    return wiring.build_executor()
 
 
 @idempotent_function(data_keyword_argument="request", persistence_store=persistence, config=idempotency)

@@ -14,6 +14,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from aegis_validator import wiring
 from aegis_validator.errors import ValidatorError
 from aegis_validator.service import PlanValidator
 
@@ -27,7 +28,7 @@ metrics = Metrics()
 @cache
 def validator() -> PlanValidator:
     """Built on first use and kept for the container."""
-    return PlanValidator.from_env()
+    return wiring.build_validator()
 
 
 @logger.inject_lambda_context(log_event=False, clear_state=True)

@@ -146,6 +146,11 @@ class Stack:
     def key_policy(self, key: str = "HandoffKey") -> dict[str, Any]:
         return self.properties(key)["KeyPolicy"]
 
+    def function_environment(self, function: str) -> dict[str, str]:
+        """The environment a function runs with: the Globals' variables, then its own."""
+        shared = self.resolver.resolve(self.template["Globals"]["Function"]["Environment"]["Variables"])
+        return {**shared, **self.properties(function)["Environment"]["Variables"]}
+
 
 def _as_list(value: Any) -> list[Any]:
     if value is None:
@@ -163,17 +168,22 @@ def pristine_template() -> dict[str, Any]:
     return copy.deepcopy(_template())
 
 
-def build_stack(template: dict[str, Any] | None = None, **overrides: str) -> Stack:
+def build_stack(template: dict[str, Any] | None = None, /, **overrides: str) -> Stack:
     """Resolve `template` (default: template.yaml) with EXAMPLE_PARAMETERS plus `overrides`."""
     source = template if template is not None else pristine_template()
     parameters = parameter_values(source, {**EXAMPLE_PARAMETERS, **overrides})
     return Stack(source, parameters, predicted_deployment(source, parameters))
 
 
+@cache
+def _declared() -> Stack:
+    return build_stack()
+
+
 def create_declared_table(dynamodb: Any, logical_id: str, table_name: str) -> Any:
     """Create, through the boto3 DynamoDB resource `dynamodb`, the table template.yaml declares as `logical_id` (its
     keys and secondary indexes) under `table_name`: a test's table is the deployed one, not a copy that can drift."""
-    properties = build_stack().properties(logical_id)
+    properties = _declared().properties(logical_id)
     indexes = {key: properties[key] for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes") if key in properties}
     return dynamodb.create_table(
         TableName=table_name,
@@ -182,3 +192,9 @@ def create_declared_table(dynamodb: Any, logical_id: str, table_name: str) -> An
         BillingMode=properties["BillingMode"],
         **indexes,
     )
+
+
+def create_declared_tables(dynamodb: Any, tables: Mapping[str, str]) -> dict[str, Any]:
+    """`create_declared_table` for each table name -> logical id of `tables` (the mapping RoleEnforcer takes); the
+    tables by name."""
+    return {name: create_declared_table(dynamodb, logical_id, name) for name, logical_id in tables.items()}

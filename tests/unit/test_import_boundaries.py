@@ -7,7 +7,7 @@ import-time condition) and checked for:
   including dynamic imports by name;
 - boto3 clients of secret-holding services;
 - calls of AWS operations that are not read-only, except the agent's own bookkeeping listed with a reason.
-The IAM matrix (test_template.py) proves the same from the other side: even such code would be denied.
+The IAM matrix (tests/unit/template/) proves the same from the other side: even such code would be denied.
 """
 
 from __future__ import annotations

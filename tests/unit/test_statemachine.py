@@ -6,24 +6,23 @@ The static checks return violations so that each one is also run against a delib
 from __future__ import annotations
 
 import copy
-import io
 import json
 import re
 import threading
 import time
-import zipfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
 from aegis.catalogue import parse_change
 from aegis.models import ChangeResult
 from aegis_local.aws.template import TemplateError, substitute_definition
 from tests.support.changes import one_of_each_kind
+from tests.support.mission_machine import mission_definition, task_functions
+from tests.support.moto_account import EXECUTE_STATE_MACHINES, MotoSetup
 from tests.support.stack import ROOT, STATE_MACHINE_PATH, Stack, build_stack
 
 THROTTLING = frozenset({"Lambda.TooManyRequestsException", "Executor.Throttled"})
@@ -635,53 +634,32 @@ class Mission:
 
 
 @pytest.fixture
-def start_mission(functions: FakeFunctions) -> Iterator[Callable[..., Mission]]:
-    with mock_aws(config={"lambda": {"use_docker": False}, "stepfunctions": {"execute_state_machine": True}}):
-        region = "eu-west-1"
-        role = boto3.client("iam", region_name=region).create_role(
-            RoleName="mission-state-machine", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"})
-        )["Role"]["Arn"]
-        archive = io.BytesIO()
-        with zipfile.ZipFile(archive, "w") as zipped:
-            zipped.writestr("app.py", "def handler(event, context):\n    return event\n")
-        lambdas = boto3.client("lambda", region_name=region)
-        arns = {
-            name: lambdas.create_function(
-                FunctionName=name,
-                Runtime="python3.13",
-                Role=role,
-                Handler="app.handler",
-                Code={"ZipFile": archive.getvalue()},
-            )["FunctionArn"]
-            for name in ("validator", "approval", "executor", "resume")
-        }
-        sfn = boto3.client("stepfunctions", region_name=region)
+def moto_setup() -> MotoSetup:
+    return MotoSetup("eu-west-1", EXECUTE_STATE_MACHINES)
 
-        def start(changes: list[dict[str, Any]], heartbeat_seconds: int = 120, max_concurrency: int = 4) -> Mission:
-            definition = substitute_definition(
-                STATE_MACHINE_PATH.read_text(encoding="utf-8"),
-                {
-                    "ValidatorFunctionArn": arns["validator"],
-                    "ApprovalFunctionArn": arns["approval"],
-                    "ExecutorFunctionArn": arns["executor"],
-                    "AgentResumeFunctionArn": arns["resume"],
-                    "MapMaxConcurrency": str(max_concurrency),
-                    "ApprovalHeartbeatSeconds": str(heartbeat_seconds),
-                    "ApprovalTimeoutSeconds": "600",
-                },
-            )
-            machine = sfn.create_state_machine(
-                name=f"mission-{time.monotonic_ns()}", definition=definition, roleArn=role
-            )
-            mission_id = "m-0123456789abcdef0123"
-            execution = sfn.start_execution(
-                stateMachineArn=machine["stateMachineArn"],
-                name=mission_id,
-                input=json.dumps({"mission_id": mission_id, "changes": changes}),
-            )
-            return Mission(sfn, execution["executionArn"], functions)
 
-        yield start
+@pytest.fixture
+def start_mission(aws: boto3.Session, functions: FakeFunctions) -> Callable[..., Mission]:
+    role = aws.client("iam").create_role(
+        RoleName="mission-state-machine", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"})
+    )["Role"]["Arn"]
+    arns = task_functions(role, aws.region_name)
+    sfn = aws.client("stepfunctions")
+
+    def start(changes: list[dict[str, Any]], heartbeat_seconds: int = 120, max_concurrency: int = 4) -> Mission:
+        definition = mission_definition(
+            arns, max_concurrency=max_concurrency, heartbeat_seconds=heartbeat_seconds, timeout_seconds=600
+        )
+        machine = sfn.create_state_machine(name=f"mission-{time.monotonic_ns()}", definition=definition, roleArn=role)
+        mission_id = "m-0123456789abcdef0123"
+        execution = sfn.start_execution(
+            stateMachineArn=machine["stateMachineArn"],
+            name=mission_id,
+            input=json.dumps({"mission_id": mission_id, "changes": changes}),
+        )
+        return Mission(sfn, execution["executionArn"], functions)
+
+    return start
 
 
 @pytest.fixture(scope="module")

@@ -1,23 +1,17 @@
 """Named errors of the agent.
 
 Lambda reports an unhandled exception by its class `__name__`, and Step Functions matches on that name, so each
-error class is renamed to its contract name (`Agent.MalformedEvent`, ...). Messages never carry input values: an
-error text may be persisted by LangGraph, logged, or shown in an execution history.
+error class declares its contract name (`Agent.MalformedEvent`, ...; aegis.named_errors). Messages never carry input
+values: an error text may be persisted by LangGraph, logged, or shown in an execution history.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from aegis.named_errors import ConfigurationError, NamedError
 
 
-class AgentError(Exception):
+class AgentError(NamedError):
     """Base of every named agent error."""
-
-    error_name: ClassVar[str] = "Agent.Error"
-
-    def __init_subclass__(cls, **kwargs: object) -> None:
-        super().__init_subclass__(**kwargs)
-        cls.__name__ = cls.error_name
 
 
 class MalformedEvent(AgentError):
@@ -32,13 +26,15 @@ class MalformedResume(AgentError):
     error_name = "Agent.MalformedResume"
 
 
-class InvalidSettings(AgentError):
+class InvalidSettings(AgentError, ConfigurationError):
     """An environment setting of the agent (caps, suppressions, regions) is invalid."""
 
     error_name = "Agent.InvalidSettings"
 
 
 class MissionNotFound(AgentError):
+    """The resume names a mission the Missions table does not hold."""
+
     error_name = "Agent.MissionNotFound"
 
 
@@ -89,10 +85,3 @@ class GraphFailed(AgentError):
     """A graph node raised an unexpected error; the mission is marked failed with this name."""
 
     error_name = "Agent.GraphFailed"
-
-
-def error_name(exc: BaseException) -> str:
-    """The contract name of an error, or `Agent.Error` for anything unnamed (its text is never used)."""
-    if isinstance(exc, AgentError):
-        return exc.error_name
-    return AgentError.error_name

@@ -39,7 +39,7 @@ from aegis_agent.errors import (
 from aegis_agent.events import CustomScanEvent, ScheduledScanEvent, parse_resume_event, parse_scan_event
 from aegis_agent.graph import RESULTS_DOCUMENT, AgentDeps, build_graph, load_plan, parse_results, results_answer
 from aegis_agent.missions import MissionStatus, MissionStore, mission_id_for_event, mission_summary
-from aegis_agent.scanner import AwsScanner, Scanner
+from aegis_agent.scanner import Scanner
 from aegis_agent.serializer import SecretRefusingSerializer
 from aegis_agent.settings import AgentSettings
 from aegis_agent.state import ApprovalResults, MissionRequest, Trigger
@@ -49,7 +49,7 @@ logger = Logger(child=True)
 AUDIT_ACTOR = "agent"
 
 
-def _utcnow() -> datetime:
+def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
@@ -68,7 +68,7 @@ class AgentService:
         control_table: Any,
         stepfunctions: Any,
         scanner: Scanner,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.settings = settings
         self.missions = MissionStore(missions_table)
@@ -83,26 +83,6 @@ class AgentService:
         )
         self.graph = build_graph(
             AgentDeps(scanner=scanner, audit=self.audit, missions=self.missions, clock=clock), self.saver
-        )
-
-    @classmethod
-    def from_environment(cls, *, scanner: Scanner | None = None) -> AgentService:
-        """The service as the Lambda runs it: settings, tables and clients from the environment, the layer's
-        scanner with the function's own (read-only) credentials unless another scanner is given."""
-        import boto3
-
-        from aegis.checks.base import PlanConfig
-
-        settings = AgentSettings.from_env()
-        dynamodb = boto3.resource("dynamodb")
-        return cls(
-            settings=settings,
-            checkpoints_table=dynamodb.Table(settings.checkpoints_table),
-            missions_table=dynamodb.Table(settings.missions_table),
-            audit_table=dynamodb.Table(settings.audit_table),
-            control_table=dynamodb.Table(settings.control_table),
-            stepfunctions=boto3.client("stepfunctions"),
-            scanner=scanner or AwsScanner(boto3.Session, PlanConfig.from_env()),
         )
 
     # --- scan entry ------------------------------------------------------------------------------------------------

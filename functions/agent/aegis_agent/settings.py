@@ -7,12 +7,12 @@ pasted something sensitive into the wrong variable).
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from aegis.settings import Environment
 from aegis_agent.errors import InvalidSettings
 from aegis_agent.events import REGION_PATTERN
 from aegis_agent.state import PlanPolicy, Suppression
@@ -53,65 +53,41 @@ class AgentSettings(BaseModel):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AgentSettings:
-        env = os.environ if environ is None else environ
+        env = Environment(InvalidSettings, environ)
         values = {
-            "checkpoints_table": _required(env, "CHECKPOINTS_TABLE"),
-            "missions_table": _required(env, "MISSIONS_TABLE"),
-            "audit_table": _required(env, "AUDIT_TABLE"),
-            "control_table": _required(env, "CONTROL_TABLE"),
-            "state_machine_arn": _required(env, "STATE_MACHINE_ARN"),
+            "checkpoints_table": env.required("CHECKPOINTS_TABLE"),
+            "missions_table": env.required("MISSIONS_TABLE"),
+            "audit_table": env.required("AUDIT_TABLE"),
+            "control_table": env.required("CONTROL_TABLE"),
+            "state_machine_arn": env.required("STATE_MACHINE_ARN"),
             "scan_regions": _regions(env),
-            "dry_run": _bool(env, "DRY_RUN"),
-            "max_changes_per_mission": _number(env, "MAX_CHANGES_PER_MISSION", int, DEFAULT_MAX_CHANGES),
-            "max_share_per_resource_type": _number(env, "MAX_SHARE_PER_RESOURCE_TYPE", float, DEFAULT_MAX_SHARE),
+            "dry_run": env.flag("DRY_RUN"),
+            "max_changes_per_mission": env.number("MAX_CHANGES_PER_MISSION", int, DEFAULT_MAX_CHANGES),
+            "max_share_per_resource_type": env.number("MAX_SHARE_PER_RESOURCE_TYPE", float, DEFAULT_MAX_SHARE),
             "suppressions": _suppressions(env),
-            "trust_exemption_tags": _bool(env, "TRUST_EXEMPTION_TAGS"),
-            "undo_enabled": _bool(env, "UNDO_ENABLED"),
-            "checkpoint_ttl_days": _number(env, "CHECKPOINT_TTL_DAYS", int, DEFAULT_CHECKPOINT_TTL_DAYS),
+            "trust_exemption_tags": env.flag("TRUST_EXEMPTION_TAGS"),
+            "undo_enabled": env.flag("UNDO_ENABLED"),
+            "checkpoint_ttl_days": env.number("CHECKPOINT_TTL_DAYS", int, DEFAULT_CHECKPOINT_TTL_DAYS),
         }
         try:
-            return cls(**values)
+            return cls.model_validate(values)
         except ValidationError as exc:
             names = sorted({str(err["loc"][0]).upper() for err in exc.errors() if err["loc"]})
-            raise InvalidSettings(f"invalid setting(s): {', '.join(names)}") from None
+            raise env.invalid(f"invalid setting(s): {', '.join(names)}") from None
 
 
-def _required(env: Mapping[str, str], name: str) -> str:
-    value = env.get(name, "").strip()
-    if not value:
-        raise InvalidSettings(f"{name} is required")
-    return value
-
-
-def _regions(env: Mapping[str, str]) -> tuple[str, ...]:
-    regions = tuple(part.strip() for part in env.get("SCAN_REGIONS", "").split(",") if part.strip())
+def _regions(env: Environment) -> tuple[str, ...]:
+    regions = env.items("SCAN_REGIONS")
     if not regions or not all(re.fullmatch(REGION_PATTERN, r) for r in regions):
-        raise InvalidSettings("SCAN_REGIONS must be a comma list of region names")
-    return tuple(dict.fromkeys(regions))
+        raise env.invalid("SCAN_REGIONS must be a comma list of region names")
+    return regions
 
 
-def _bool(env: Mapping[str, str], name: str) -> bool:
-    value = env.get(name, "false").strip().lower() or "false"
-    if value not in {"true", "false"}:
-        raise InvalidSettings(f"{name} must be true or false")
-    return value == "true"
-
-
-def _number(env: Mapping[str, str], name: str, kind: type[int] | type[float], default: float) -> float:
-    text = env.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        return kind(text)
-    except ValueError:
-        raise InvalidSettings(f"{name} must be a number") from None
-
-
-def _suppressions(env: Mapping[str, str]) -> tuple[Suppression, ...]:
-    text = env.get("SUPPRESSIONS", "").strip()
+def _suppressions(env: Environment) -> tuple[Suppression, ...]:
+    text = env.optional("SUPPRESSIONS")
     if not text:
         return ()
     try:
         return _SUPPRESSIONS.validate_python(json.loads(text))
     except (ValueError, ValidationError):
-        raise InvalidSettings("SUPPRESSIONS must be a JSON list of {check_id, resource_arn, reason}") from None
+        raise env.invalid("SUPPRESSIONS must be a JSON list of {check_id, resource_arn, reason}") from None

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from typing import Any, Protocol
 
-from aegis_auth.errors import AuthError, ProviderUnavailable
+from aegis_approval.errors import CibaFailed
+from aegis_auth.errors import ProviderUnavailable
 from aegis_auth.oidc import CIBA_GRANT_TYPE, OidcClient, ProviderMetadata
 
 Clock = Callable[[], float]
@@ -36,10 +37,6 @@ BACKOFF_MAX_SECONDS = 30.0
 HANDOVER_MARGIN_SECONDS = 30.0
 # Long waits are cut into slices so that heartbeats and halt checks keep coming.
 WAIT_SLICE_SECONDS = 10.0
-
-
-class CibaFailed(AuthError):
-    """The CIBA exchange cannot go on: a protocol error, or the provider stayed unreachable."""
 
 
 @dataclass(frozen=True)
@@ -96,23 +93,15 @@ def _positive_number(value: Any) -> float | None:
     return float(value)
 
 
+@dataclass
 class CibaPoller:
-    def __init__(
-        self,
-        client: OidcClient,
-        *,
-        clock: Clock = time.time,
-        sleep: Sleeper = time.sleep,
-        handover_margin: float = HANDOVER_MARGIN_SECONDS,
-        wait_slice: float = WAIT_SLICE_SECONDS,
-        max_transient_failures: int = MAX_TRANSIENT_FAILURES,
-    ) -> None:
-        self._client = client
-        self._clock = clock
-        self._sleep = sleep
-        self._handover_margin = handover_margin
-        self._wait_slice = wait_slice
-        self._max_transient_failures = max_transient_failures
+    client: OidcClient
+    _: KW_ONLY
+    clock: Clock = time.time
+    sleep: Sleeper = time.sleep
+    handover_margin: float = HANDOVER_MARGIN_SECONDS
+    wait_slice: float = WAIT_SLICE_SECONDS
+    max_transient_failures: int = MAX_TRANSIENT_FAILURES
 
     # --- discovery --------------------------------------------------------------------------------------------------
     def discover(self, hooks: WaitHooks) -> ProviderMetadata:
@@ -121,12 +110,9 @@ class CibaPoller:
         while True:
             hooks.checkpoint()
             try:
-                metadata = self._client.metadata
+                metadata = self.client.metadata
             except ProviderUnavailable as exc:
-                failures += 1
-                if failures >= self._max_transient_failures:
-                    raise CibaFailed(f"provider discovery failed: {exc}") from None
-                self._wait(_backoff(failures), hooks)
+                failures = self._back_off(failures, f"provider discovery failed: {exc}", hooks)
                 continue
             metadata.require_ciba_poll_mode()
             return metadata
@@ -139,16 +125,13 @@ class CibaPoller:
         failures = 0
         while True:
             hooks.checkpoint()
-            sent_at = self._clock()
+            sent_at = self.clock()
             try:
-                response = self._client.post_backchannel_authentication(form)
+                response = self.client.post_backchannel_authentication(form)
             except ProviderUnavailable as exc:
-                failures += 1
-                if failures >= self._max_transient_failures:
-                    raise CibaFailed(f"backchannel authentication failed: {exc}") from None
-                self._wait(_backoff(failures), hooks)
+                failures = self._back_off(failures, f"backchannel authentication failed: {exc}", hooks)
                 continue
-            if response.status_code == 429 and failures + 1 < self._max_transient_failures:
+            if response.status_code == 429 and failures + 1 < self.max_transient_failures:
                 failures += 1
                 self._wait(max(_backoff(failures), response.retry_after or 0.0), hooks)
                 continue
@@ -167,43 +150,51 @@ class CibaPoller:
                 auth_req_id=auth_req_id,
                 deadline=sent_at + expires_in,
                 interval=interval,
-                next_poll_at=self._clock() + interval,
+                next_poll_at=self.clock() + interval,
             )
+
+    def _back_off(self, failures: int, why: str, hooks: WaitHooks) -> int:
+        """One more unanswered request: give up with CibaFailed(`why`) after too many, else wait; the new count."""
+        failures += 1
+        if failures >= self.max_transient_failures:
+            raise CibaFailed(why) from None
+        self._wait(_backoff(failures), hooks)
+        return failures
 
     # --- polling ----------------------------------------------------------------------------------------------------
     def wait_for_decision(self, request: CibaRequest, hooks: WaitHooks) -> Outcome:
         failures = 0
         while True:
-            now = self._clock()
+            now = self.clock()
             if now >= request.deadline:
                 return Expired("the approval request reached its expiry without a decision")
             wait = max(0.0, request.next_poll_at - now)
-            if hooks.time_left() - wait < self._handover_margin:
+            if hooks.time_left() - wait < self.handover_margin:
                 return HandOver(request)
             self._wait(wait, hooks)
             hooks.checkpoint()
-            if self._clock() >= request.deadline:
+            if self.clock() >= request.deadline:
                 return Expired("the approval request reached its expiry without a decision")
             try:
-                response = self._client.post_token({"grant_type": CIBA_GRANT_TYPE, "auth_req_id": request.auth_req_id})
+                response = self.client.post_token({"grant_type": CIBA_GRANT_TYPE, "auth_req_id": request.auth_req_id})
             except ProviderUnavailable as exc:
                 # No answer was read, so the grant cannot have been handed to us: polling again is safe.
                 failures += 1
-                if failures >= self._max_transient_failures:
+                if failures >= self.max_transient_failures:
                     raise CibaFailed(f"token endpoint unavailable: {exc}") from None
-                request = replace(request, next_poll_at=self._clock() + max(request.interval, _backoff(failures)))
+                request = replace(request, next_poll_at=self.clock() + max(request.interval, _backoff(failures)))
                 continue
             failures = 0
             if response.ok:
                 return Granted(self._read_success(response.body))
             error = response.error
             if error == "authorization_pending":
-                request = replace(request, next_poll_at=self._clock() + request.interval)
+                request = replace(request, next_poll_at=self.clock() + request.interval)
             elif error == "slow_down" or response.status_code == 429:
                 interval = max(request.interval + SLOW_DOWN_INCREMENT_SECONDS, response.retry_after or 0.0)
-                request = replace(request, interval=interval, next_poll_at=self._clock() + interval)
+                request = replace(request, interval=interval, next_poll_at=self.clock() + interval)
             elif error == "access_denied":
-                if self._clock() >= request.deadline:
+                if self.clock() >= request.deadline:
                     return Expired("the approval request expired")
                 return Denied("the approver denied the request")
             elif error == "expired_token":
@@ -225,6 +216,6 @@ class CibaPoller:
         remaining = seconds
         while remaining > 0:
             hooks.checkpoint()
-            step = min(remaining, self._wait_slice)
-            self._sleep(step)
+            step = min(remaining, self.wait_slice)
+            self.sleep(step)
             remaining -= step

@@ -25,6 +25,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from aegis_approval.ciba import CibaRequest
+from aegis_approval.errors import ContinuationInvalid
 
 Clock = Callable[[], float]
 
@@ -36,10 +37,6 @@ CLAIM_PREFIX = "claim-"
 ITEM_KEY = "id"
 # Items outlive the CIBA request by this much, then DynamoDB TTL removes them.
 RETENTION_SECONDS = 3600
-
-
-class ContinuationInvalid(ValueError):
-    """A continuation id that is malformed, or an item that is not a continuation."""
 
 
 @dataclass(frozen=True)

@@ -30,11 +30,23 @@ from aegis.catalogue import ChangeBase, InvalidChange, parse_change
 from aegis.control import Halted, ensure_not_halted
 from aegis.models import Decision
 from aegis.secrets_guard import secret_kind
-from aegis_approval.ciba import CibaFailed, CibaPoller, CibaRequest, Denied, Expired, Granted, HandOver, Outcome
-from aegis_approval.continuation import Continuation, ContinuationInvalid, ContinuationStore
+from aegis_approval.ciba import CibaPoller, CibaRequest, Denied, Expired, Granted, HandOver, Outcome
+from aegis_approval.continuation import Continuation, ContinuationStore
+from aegis_approval.errors import (
+    ERROR_DENIED,
+    ERROR_EXPIRED,
+    ERROR_FAILED,
+    ERROR_HALTED,
+    CibaFailed,
+    ContinuationInvalid,
+    InvalidApprovalEvent,
+    InvalidSettings,
+    MalformedApprovalTask,
+    TaskGone,
+)
 from aegis_approval.request import backchannel_form
-from aegis_approval.settings import ApprovalConfigError, ApprovalSettings
-from aegis_approval.tasks import TaskGone, TaskTokens
+from aegis_approval.settings import ApprovalSettings
+from aegis_approval.tasks import TaskTokens
 from aegis_auth.errors import ApprovalMismatch, AuthError, HandoffError
 from aegis_auth.handoff import HandoffStore
 from aegis_auth.jwt_verify import TokenVerifier, require_authorized_party
@@ -48,19 +60,6 @@ Sleeper = Callable[[float], None]
 
 HEARTBEAT_EVERY_SECONDS = 20.0
 ACTOR = "approval"
-
-ERROR_DENIED = "Approval.Denied"
-ERROR_EXPIRED = "Approval.Expired"
-ERROR_HALTED = "Approval.Halted"
-ERROR_FAILED = "Approval.Failed"
-
-
-class InvalidApprovalEvent(ValueError):
-    """The event is neither an approval task nor a continuation: there is no task token to answer."""
-
-
-class MalformedApprovalTask(ValueError):
-    """The event carries a task token but not a well-formed approval task; the task is failed."""
 
 
 class ApprovalTaskEvent(BaseModel):
@@ -250,7 +249,7 @@ class ApprovalService:
             CibaFailed,
             InvalidChange,
             MalformedApprovalTask,
-            ApprovalConfigError,
+            InvalidSettings,
         ) as exc:
             return self._fail(run, ERROR_FAILED, Decision.FAILED, safe_reason(exc))
         except Exception as exc:

@@ -1,33 +1,21 @@
-"""The approval function's configuration, read once from the environment the template sets (docs/CONTRACTS.md)."""
+"""The approval function's configuration, read once from the environment the template sets (docs/CONTRACTS.md).
+An invalid setting is `Approval.InvalidSettings` naming the variable, never its value."""
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Literal
 
+from aegis.settings import Environment
+from aegis_approval.errors import InvalidSettings, RefreshTokenScopeRefused
 from aegis_auth.oidc import CLIENT_AUTH_METHODS, ClientAuthMethod
 
 REQUESTED_EXPIRY_MAX = 300  # Auth0 sends a Guardian push only for requested_expiry <= 300 s
 LoginHintFormat = Literal["iss_sub", "opaque"]
+LOGIN_HINT_FORMATS: tuple[LoginHintFormat, ...] = ("iss_sub", "opaque")
 # The scope that makes the provider issue a refresh token with the approval.
 REFRESH_TOKEN_SCOPE = "offline_access"
-
-
-class ApprovalConfigError(ValueError):
-    """The approval function is deployed with a missing or invalid setting."""
-
-
-class RefreshTokenScopeRefused(ApprovalConfigError):
-    """CIBA_SCOPE asks for offline_access. No refresh token may cross the hand-off: it would outlive the one change
-    approved, and the executor, a client of its own, could not even revoke it."""
-
-
-def _required(name: str) -> str:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        raise ApprovalConfigError(f"environment variable {name} is required")
-    return value
 
 
 @dataclass(frozen=True)
@@ -63,37 +51,32 @@ class ApprovalSettings:
         return self.approver_subs[0]
 
     @classmethod
-    def from_env(cls) -> ApprovalSettings:
-        approvers = tuple(part.strip() for part in _required("APPROVER_SUBS").split(",") if part.strip())
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ApprovalSettings:
+        env = Environment(InvalidSettings, environ)
+        approvers = env.items("APPROVER_SUBS")
         if not approvers:
-            raise ApprovalConfigError("APPROVER_SUBS names no approver")
-        expiry_text = os.environ.get("CIBA_REQUESTED_EXPIRY", "").strip() or str(REQUESTED_EXPIRY_MAX)
-        if not expiry_text.isdigit() or not 1 <= int(expiry_text) <= REQUESTED_EXPIRY_MAX:
-            raise ApprovalConfigError(f"CIBA_REQUESTED_EXPIRY must be an integer from 1 to {REQUESTED_EXPIRY_MAX}")
-        method = os.environ.get("CLIENT_AUTH_METHOD", "").strip() or "client_secret_post"
-        if method not in CLIENT_AUTH_METHODS:
-            raise ApprovalConfigError(f"CLIENT_AUTH_METHOD must be one of {CLIENT_AUTH_METHODS}")
-        hint_format = os.environ.get("CIBA_LOGIN_HINT_FORMAT", "").strip() or "iss_sub"
-        if hint_format not in ("iss_sub", "opaque"):
-            raise ApprovalConfigError("CIBA_LOGIN_HINT_FORMAT must be iss_sub or opaque")
+            raise env.invalid("APPROVER_SUBS names no approver")
+        expiry = env.optional("CIBA_REQUESTED_EXPIRY", str(REQUESTED_EXPIRY_MAX))
+        if not expiry.isdigit() or not 1 <= int(expiry) <= REQUESTED_EXPIRY_MAX:
+            raise env.invalid(f"CIBA_REQUESTED_EXPIRY must be an integer from 1 to {REQUESTED_EXPIRY_MAX}")
         scope = ["openid"]
-        for item in os.environ.get("CIBA_SCOPE", "").replace(",", " ").split():
+        for item in env.optional("CIBA_SCOPE").replace(",", " ").split():
             if item not in scope:
                 scope.append(item)
         return cls(
-            handoff_table=_required("HANDOFF_TABLE"),
-            continuations_table=_required("CONTINUATIONS_TABLE"),
-            handoff_key_id=_required("HANDOFF_KEY_ID"),
-            control_table=_required("CONTROL_TABLE"),
-            audit_table=_required("AUDIT_TABLE"),
-            issuer=_required("AUTH0_ISSUER"),
-            client_id=_required("AUTH0_CLIENT_ID"),
-            client_secret_arn=_required("AUTH0_CLIENT_SECRET_ARN"),
-            audience=_required("AUTH0_AUDIENCE"),
+            handoff_table=env.required("HANDOFF_TABLE"),
+            continuations_table=env.required("CONTINUATIONS_TABLE"),
+            handoff_key_id=env.required("HANDOFF_KEY_ID"),
+            control_table=env.required("CONTROL_TABLE"),
+            audit_table=env.required("AUDIT_TABLE"),
+            issuer=env.required("AUTH0_ISSUER"),
+            client_id=env.required("AUTH0_CLIENT_ID"),
+            client_secret_arn=env.required("AUTH0_CLIENT_SECRET_ARN"),
+            audience=env.required("AUTH0_AUDIENCE"),
             approver_subs=approvers,
             scope=tuple(scope),
-            requested_expiry=int(expiry_text),
-            client_auth_method=cast(ClientAuthMethod, method),
-            function_name=_required("APPROVAL_FUNCTION_NAME"),
-            login_hint_format=cast(LoginHintFormat, hint_format),
+            requested_expiry=int(expiry),
+            client_auth_method=env.choice("CLIENT_AUTH_METHOD", CLIENT_AUTH_METHODS, "client_secret_post"),
+            function_name=env.required("APPROVAL_FUNCTION_NAME"),
+            login_hint_format=env.choice("CIBA_LOGIN_HINT_FORMAT", LOGIN_HINT_FORMATS, "iss_sub"),
         )

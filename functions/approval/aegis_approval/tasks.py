@@ -8,14 +8,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from aegis_approval.errors import TaskGone
+
 # The task is over on the Step Functions side (timed out, execution stopped, or already answered).
 _GONE = {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}
 ERROR_MAX_CHARS = 256
 CAUSE_MAX_CHARS = 4096
-
-
-class TaskGone(RuntimeError):
-    """Step Functions no longer waits for this task token."""
 
 
 class TaskTokens:

@@ -13,15 +13,12 @@ import httpx
 
 from aegis.audit import AuditLog
 from aegis_approval.continuation import ContinuationStore
-from aegis_approval.service import ACTOR, ERROR_FAILED, ApprovalService, Clock, Sleeper
+from aegis_approval.errors import ERROR_FAILED, SelfInvocationFailed, TaskGone
+from aegis_approval.service import ACTOR, ApprovalService, Clock, Sleeper
 from aegis_approval.settings import ApprovalSettings
-from aegis_approval.tasks import TaskGone, TaskTokens
+from aegis_approval.tasks import TaskTokens
 from aegis_auth.handoff import HandoffStore
 from aegis_auth.oidc import ClientAuthentication, OidcClient
-
-
-class SelfInvocationFailed(RuntimeError):
-    """Lambda did not accept the asynchronous invocation that continues an approval."""
 
 
 def _self_invoker(function_name: str) -> Callable[[dict[str, str]], None]:

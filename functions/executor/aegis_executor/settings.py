@@ -1,38 +1,57 @@
-"""The executor as the template configures it (docs/CONTRACTS.md, executor environment)."""
+"""The executor's settings, read once from the environment the template sets (docs/CONTRACTS.md, executor
+environment). An invalid setting is `Executor.InvalidSettings` naming the variable, never its value."""
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 
-from aegis.settings import dynamodb_resource, dynamodb_table, env
-from aegis_auth.handoff import HandoffStore
-from aegis_auth.oidc import OidcClient
-from aegis_executor.credentials import unsigned_sts_client
-from aegis_executor.execute import Executor
-from aegis_executor.ledger import Ledger
+from aegis.settings import Environment
+from aegis_auth.oidc import CLIENT_AUTH_METHODS, ClientAuthMethod
+from aegis_executor.errors import InvalidSettings
 
-# The idempotency key: the change within its execution. The change id alone is content-derived and stable across
-# missions, so a later mission re-proposing the same change (say, after an undo) must not be answered with the
-# result of an earlier one.
-IDEMPOTENCY_KEY_JMESPATH = "[execution_arn, change.change_id]"
-# A duplicate carrying another approval for the same change of the same execution is refused, not answered.
-IDEMPOTENCY_PAYLOAD_JMESPATH = "approval.handoff_id"
-IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+# Read on its own at import: the handler's idempotency store is built with the module (app.py).
+IDEMPOTENCY_TABLE = "IDEMPOTENCY_TABLE"
 
 
-def executor_from_env() -> Executor:
-    return Executor(
-        control_table=dynamodb_table("CONTROL_TABLE"),
-        audit_table=dynamodb_table("AUDIT_TABLE"),
-        handoffs=HandoffStore.from_env(dynamodb=dynamodb_resource()),
-        oidc=OidcClient.from_env(),
-        audience=env("AUTH0_AUDIENCE"),
-        # The approval application, not this function's own client: only a token CIBA issued to it is accepted.
-        approval_client_id=env("APPROVAL_CLIENT_ID"),
-        connection=env("TOKEN_VAULT_CONNECTION"),
-        remediation_role_arn=env("REMEDIATION_ROLE_ARN"),
-        undo_role_arn=os.environ.get("UNDO_ROLE_ARN", ""),
-        undo_connection=os.environ.get("UNDO_TOKEN_VAULT_CONNECTION", ""),
-        sts=unsigned_sts_client(os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")),
-        ledger=Ledger(dynamodb_table("IDEMPOTENCY_TABLE")),
-    )
+@dataclass(frozen=True)
+class ExecutorSettings:
+    control_table: str
+    audit_table: str
+    handoff_table: str
+    idempotency_table: str
+    auth0_issuer: str
+    auth0_client_id: str
+    auth0_client_secret_arn: str
+    client_auth_method: ClientAuthMethod
+    audience: str
+    # The approval application, not this function's own client: only a token CIBA issued to it is accepted.
+    approval_client_id: str
+    connection: str
+    remediation_role_arn: str
+    # Empty when the deployment disables undo.
+    undo_role_arn: str = ""
+    undo_connection: str = ""
+    # The region of the STS endpoint the remediation sessions are assumed at; None leaves it to botocore.
+    region: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ExecutorSettings:
+        env = Environment(InvalidSettings, environ)
+        return cls(
+            control_table=env.required("CONTROL_TABLE"),
+            audit_table=env.required("AUDIT_TABLE"),
+            handoff_table=env.required("HANDOFF_TABLE"),
+            idempotency_table=env.required(IDEMPOTENCY_TABLE),
+            auth0_issuer=env.required("AUTH0_ISSUER"),
+            auth0_client_id=env.required("AUTH0_CLIENT_ID"),
+            auth0_client_secret_arn=env.required("AUTH0_CLIENT_SECRET_ARN"),
+            client_auth_method=env.choice("CLIENT_AUTH_METHOD", CLIENT_AUTH_METHODS, "client_secret_post"),
+            audience=env.required("AUTH0_AUDIENCE"),
+            approval_client_id=env.required("APPROVAL_CLIENT_ID"),
+            connection=env.required("TOKEN_VAULT_CONNECTION"),
+            remediation_role_arn=env.required("REMEDIATION_ROLE_ARN"),
+            undo_role_arn=env.optional("UNDO_ROLE_ARN"),
+            undo_connection=env.optional("UNDO_TOKEN_VAULT_CONNECTION"),
+            region=env.optional("AWS_REGION") or env.optional("AWS_DEFAULT_REGION") or None,
+        )

@@ -11,7 +11,7 @@ nor have a token exchanged at Token Vault. Re-arming unblocks exactly the users 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote
 
@@ -19,20 +19,8 @@ import httpx
 
 from aegis_auth.errors import OAuthProtocolError, ProviderUnavailable
 from aegis_auth.oidc import OidcClient
-from aegis_killswitch.report import StepOutcome, describe_error
-
-
-class ManagementApiFailed(Exception):
-    """The Management API refused a call; the message is Auth0's `errorCode` and short message, never a body."""
-
-    def __init__(self, status_code: int, what: str, error_code: str = "", message: str = "") -> None:
-        detail = " ".join(part for part in (error_code, message[:200]) if part)
-        super().__init__(f"{what}: HTTP {status_code}" + (f" {detail}" if detail else ""))
-        self.status_code = status_code
-
-
-class Auth0Unreachable(ProviderUnavailable):
-    """A call not attempted because Auth0 already failed to answer (or refused the token) in this operation."""
+from aegis_killswitch.errors import Auth0Unreachable, ManagementApiFailed
+from aegis_killswitch.report import StepOutcome, describe_error, failed_step
 
 
 class Auth0Management:
@@ -126,17 +114,46 @@ def _management_error(response: httpx.Response) -> tuple[str, str]:
     return str(body.get("errorCode") or body.get("error") or ""), str(body.get("message") or "")
 
 
+# ----------------------------------------------------------------------------------------------- steps
+
+
+def _with_management(
+    step: str, management: Callable[[], Auth0Management], run: Callable[[Auth0Management], StepOutcome]
+) -> StepOutcome:
+    """Run a step's calls with the operation's Management API client; without one, the step fails."""
+    try:
+        client = management()
+    except Exception as error:
+        return StepOutcome(step=step, ok=False, reason=f"no Management API client: {describe_error(error)}")
+    return run(client)
+
+
+def _failure(call: Callable[..., object], *args: Any) -> str | None:
+    """Why `call(*args)` failed, or None if it succeeded."""
+    try:
+        call(*args)
+    except Exception as error:
+        return describe_error(error)
+    return None
+
+
+def _each(subs: Iterable[str], attempt: Callable[[str], str | None]) -> tuple[list[str], dict[str, str]]:
+    """Attempt something for every approver, whatever happens to the others: who succeeded, and why the rest failed."""
+    done: list[str] = []
+    failures: dict[str, str] = {}
+    for sub in subs:
+        why = attempt(sub)
+        if why is None:
+            done.append(sub)
+        else:
+            failures[sub] = why
+    return done, failures
+
+
 def _per_user_outcome(step: str, done: list[str], failures: dict[str, str], total: int, verb: str) -> StepOutcome:
     details: dict[str, Any] = {verb: done}
     if failures:
-        details["failures"] = failures
-        return StepOutcome(
-            step=step,
-            ok=False,
-            reason=f"{verb} {len(done)} of {total} approvers; failed: "
-            + "; ".join(f"{sub}: {why}" for sub, why in failures.items()),
-            details=details,
-        )
+        return failed_step(step, f"{verb} {len(done)} of {total} approvers; failed: ", failures, details)
     return StepOutcome(step=step, ok=True, reason=f"{verb} {len(done)} of {total} approvers", details=details)
 
 
@@ -144,25 +161,19 @@ def revoke_approver_sessions(management: Callable[[], Auth0Management], approver
     step = "revoke_auth0_sessions"
     if not approver_subs:
         return StepOutcome(step=step, ok=True, reason="no approver configured (APPROVER_SUBS is empty)")
-    try:
-        client = management()
-    except Exception as error:
-        return StepOutcome(step=step, ok=False, reason=f"no Management API client: {describe_error(error)}")
-    done: list[str] = []
-    failures: dict[str, str] = {}
-    for sub in approver_subs:
-        problems: list[str] = []
-        # Both calls are attempted: losing one must not cost the other.
-        for call in (client.revoke_access, client.delete_grants):
-            try:
-                call(sub)
-            except Exception as error:
-                problems.append(describe_error(error))
-        if problems:
-            failures[sub] = "; ".join(problems)
-        else:
-            done.append(sub)
-    return _per_user_outcome(step, done, failures, len(approver_subs), "revoked")
+
+    def revoke(client: Auth0Management) -> StepOutcome:
+        def both(sub: str) -> str | None:
+            # Both calls are attempted: losing one must not cost the other.
+            problems = [
+                why for why in (_failure(client.revoke_access, sub), _failure(client.delete_grants, sub)) if why
+            ]
+            return "; ".join(problems) or None
+
+        done, failures = _each(approver_subs, both)
+        return _per_user_outcome(step, done, failures, len(approver_subs), "revoked")
+
+    return _with_management(step, management, revoke)
 
 
 def block_token_vault_approvers(
@@ -177,61 +188,54 @@ def block_token_vault_approvers(
         return StepOutcome(step=step, ok=True, reason="no Token Vault connection configured")
     if not approver_subs:
         return StepOutcome(step=step, ok=True, reason="no approver configured (APPROVER_SUBS is empty)")
-    try:
-        client = management()
-    except Exception as error:
-        return StepOutcome(step=step, ok=False, reason=f"no Management API client: {describe_error(error)}")
-    blocked: list[str] = []
-    without_account: list[str] = []
-    already_blocked: list[str] = []
-    failures: dict[str, str] = {}
-    for sub in approver_subs:
-        try:
-            if not client.connected_accounts(sub, connection):
-                without_account.append(sub)
+
+    def block(client: Auth0Management) -> StepOutcome:
+        blocked: list[str] = []
+        without_account: list[str] = []
+        already_blocked: list[str] = []
+        failures: dict[str, str] = {}
+        for sub in approver_subs:
+            try:
+                if not client.connected_accounts(sub, connection):
+                    without_account.append(sub)
+                    continue
+                if client.is_blocked(sub):
+                    # Blocked by an administrator or by an earlier trigger that recorded it: not ours to unblock.
+                    already_blocked.append(sub)
+                    continue
+            except Exception as error:
+                failures[sub] = describe_error(error)
                 continue
-            if client.is_blocked(sub):
-                # Blocked by an administrator or by an earlier trigger that recorded it: not ours to unblock.
-                already_blocked.append(sub)
-                continue
-        except Exception as error:
-            failures[sub] = describe_error(error)
-            continue
-        try:
             # Recorded before blocking, so that a crash in between leaves a re-arm able to undo the block.
-            remember_blocked({sub})
-        except Exception as error:
-            failures[sub] = f"could not record the block for re-arm ({describe_error(error)}); blocked anyway"
-        try:
-            client.set_blocked(sub, True)
-            blocked.append(sub)
-        except Exception as error:
-            failures[sub] = describe_error(error)
-    details: dict[str, Any] = {
-        "connection": connection,
-        "blocked": blocked,
-        "already_blocked": already_blocked,
-        "without_connected_account": without_account,
-    }
-    if failures:
-        details["failures"] = failures
+            unrecorded = _failure(remember_blocked, {sub})
+            if unrecorded is not None:
+                failures[sub] = f"could not record the block for re-arm ({unrecorded}); blocked anyway"
+            why = _failure(client.set_blocked, sub, True)
+            if why is None:
+                blocked.append(sub)
+            else:
+                failures[sub] = why
+        details: dict[str, Any] = {
+            "connection": connection,
+            "blocked": blocked,
+            "already_blocked": already_blocked,
+            "without_connected_account": without_account,
+        }
+        if failures:
+            summary = f"blocked {len(blocked)} approvers with a {connection} account; failed: "
+            return failed_step(step, summary, failures, details)
         return StepOutcome(
             step=step,
-            ok=False,
-            reason=f"blocked {len(blocked)} approvers with a {connection} account; failed: "
-            + "; ".join(f"{sub}: {why}" for sub, why in failures.items()),
+            ok=True,
+            reason=(
+                f"blocked {len(blocked)} approvers holding a {connection} account "
+                f"({len(already_blocked)} already blocked, {len(without_account)} without one); "
+                "Auth0 offers no administrative delete of connected accounts"
+            ),
             details=details,
         )
-    return StepOutcome(
-        step=step,
-        ok=True,
-        reason=(
-            f"blocked {len(blocked)} approvers holding a {connection} account "
-            f"({len(already_blocked)} already blocked, {len(without_account)} without one); "
-            "Auth0 offers no administrative delete of connected accounts"
-        ),
-        details=details,
-    )
+
+    return _with_management(step, management, block)
 
 
 def unblock_approvers(
@@ -242,20 +246,12 @@ def unblock_approvers(
     step = "unblock_approvers"
     if not blocked_by_killswitch:
         return StepOutcome(step=step, ok=True, reason="the kill switch had blocked no approver")
-    try:
-        client = management()
-    except Exception as error:
-        return StepOutcome(step=step, ok=False, reason=f"no Management API client: {describe_error(error)}")
-    done: list[str] = []
-    failures: dict[str, str] = {}
-    for sub in sorted(blocked_by_killswitch):
-        try:
-            client.set_blocked(sub, False)
-            done.append(sub)
-        except Exception as error:
-            failures[sub] = describe_error(error)
-    try:
-        forget_blocked(set(done))
-    except Exception as error:
-        failures["(record)"] = f"unblocked, but could not update the record: {describe_error(error)}"
-    return _per_user_outcome(step, done, failures, len(blocked_by_killswitch), "unblocked")
+
+    def unblock(client: Auth0Management) -> StepOutcome:
+        done, failures = _each(sorted(blocked_by_killswitch), lambda sub: _failure(client.set_blocked, sub, False))
+        unrecorded = _failure(forget_blocked, set(done))
+        if unrecorded is not None:
+            failures["(record)"] = f"unblocked, but could not update the record: {unrecorded}"
+        return _per_user_outcome(step, done, failures, len(blocked_by_killswitch), "unblocked")
+
+    return _with_management(step, management, unblock)

@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from aegis_killswitch.report import StepOutcome, describe_error
+from aegis_killswitch.report import StepOutcome, describe_error, failed_step
 
 DENY_POLICY_NAME = "AegisDenyOlderSessions"
 HALTED_POLICY_NAME = "AegisHalted"
@@ -48,11 +48,7 @@ def set_rules_enabled(events: Any, rule_names: tuple[str, ...], *, enabled: bool
     verb = "enabled" if enabled else "disabled"
     details: dict[str, Any] = {verb: done}
     if failures:
-        details["failures"] = failures
-        reason = f"{verb} {len(done)} of {len(rule_names)} rules; failed: " + "; ".join(
-            f"{name}: {why}" for name, why in failures.items()
-        )
-        return StepOutcome(step=step, ok=False, reason=reason, details=details)
+        return failed_step(step, f"{verb} {len(done)} of {len(rule_names)} rules; failed: ", failures, details)
     return StepOutcome(step=step, ok=True, reason=f"{verb} {', '.join(done)}", details=details)
 
 
@@ -178,14 +174,8 @@ def halt_missions(
         "approvals_already_closed": tokens_closed,
     }
     if failures:
-        details["failures"] = failures
-        return StepOutcome(
-            step="stop_executions",
-            ok=False,
-            reason=f"halted {len(handled)} of {len(executions)} running executions; "
-            + "; ".join(f"{arn}: {why}" for arn, why in failures.items()),
-            details=details,
-        )
+        summary = f"halted {len(handled)} of {len(executions)} running executions; "
+        return failed_step("stop_executions", summary, failures, details)
     return StepOutcome(
         step="stop_executions",
         ok=True,

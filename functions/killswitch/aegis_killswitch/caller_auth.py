@@ -14,6 +14,7 @@ import httpx
 
 from aegis_auth.errors import AuthError
 from aegis_auth.oidc import provider_metadata
+from aegis_killswitch.errors import Forbidden, Unauthenticated
 
 if TYPE_CHECKING:
     from aegis_auth.jwt_verify import TokenVerifier
@@ -23,18 +24,6 @@ REARM_SCOPE = "aegis:rearm"
 # Tokens here come from anyone on the internet (the function URL has AuthType NONE): an unknown kid may make the
 # JWKS be fetched again at most this often, so random kids cannot turn the kill switch into a JWKS flooder.
 CALLER_JWKS_MIN_REFETCH_SECONDS = 30.0
-
-
-class Unauthenticated(Exception):
-    """No usable bearer token: missing, malformed, badly signed, expired, for another audience. HTTP 401."""
-
-
-class Forbidden(Exception):
-    """A valid token that lacks the scope this operation requires. HTTP 403."""
-
-    def __init__(self, required_scope: str) -> None:
-        super().__init__(f"the token lacks the scope {required_scope}")
-        self.required_scope = required_scope
 
 
 @dataclass(frozen=True)

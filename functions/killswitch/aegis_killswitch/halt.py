@@ -28,41 +28,28 @@ def _read(table: Any) -> dict[str, Any]:
 
 def engage(table: Any, *, at: str, by: str, reason: str, operation_id: str) -> FlagChange:
     """Engage the flag unless it is engaged already; either way the flag is engaged when this returns."""
-    try:
-        table.update_item(
-            Key={"name": HALT_ITEM},
-            UpdateExpression=(
-                "SET engaged = :engaged, engaged_at = :at, engaged_by = :by, engaged_reason = :reason, "
-                "engaged_operation = :operation"
-            ),
-            ConditionExpression="attribute_not_exists(engaged) OR engaged = :released",
-            ExpressionAttributeValues={
-                ":engaged": True,
-                ":released": False,
-                ":at": at,
-                ":by": by,
-                ":reason": reason,
-                ":operation": operation_id,
-            },
-        )
-        changed = True
-    except Exception as error:
-        if not _conditional_failed(table, error):
-            raise
-        changed = False
-    return FlagChange(changed=changed, item=_read(table))
+    return _write(table, engaged=True, at=at, by=by, reason=reason, operation_id=operation_id)
 
 
 def release(table: Any, *, at: str, by: str, reason: str, operation_id: str) -> FlagChange:
     """Release the flag if it is engaged; releasing a released flag changes nothing."""
+    return _write(table, engaged=False, at=at, by=by, reason=reason, operation_id=operation_id)
+
+
+def _write(table: Any, *, engaged: bool, at: str, by: str, reason: str, operation_id: str) -> FlagChange:
+    # Who engaged (or released) the flag, when and why, in attributes of their own: a release keeps the record of
+    # the engagement it ends.
+    record = "engaged" if engaged else "released"
     try:
         table.update_item(
             Key={"name": HALT_ITEM},
             UpdateExpression=(
-                "SET engaged = :released, released_at = :at, released_by = :by, released_reason = :reason, "
-                "released_operation = :operation"
+                f"SET engaged = :{record}, {record}_at = :at, {record}_by = :by, {record}_reason = :reason, "
+                f"{record}_operation = :operation"
             ),
-            ConditionExpression="engaged = :engaged",
+            ConditionExpression="attribute_not_exists(engaged) OR engaged = :released"
+            if engaged
+            else "engaged = :engaged",
             ExpressionAttributeValues={
                 ":engaged": True,
                 ":released": False,
@@ -85,12 +72,7 @@ def is_engaged(table: Any) -> bool:
 
 
 def remember_blocked_approvers(table: Any, subs: set[str]) -> None:
-    if subs:
-        table.update_item(
-            Key={"name": HALT_ITEM},
-            UpdateExpression=f"ADD {BLOCKED_APPROVERS} :subs",
-            ExpressionAttributeValues={":subs": subs},
-        )
+    _update_blocked(table, "ADD", subs)
 
 
 def blocked_approvers(table: Any) -> set[str]:
@@ -99,9 +81,13 @@ def blocked_approvers(table: Any) -> set[str]:
 
 def forget_blocked_approvers(table: Any, subs: set[str]) -> None:
     # DELETE removes only these members, so an approver blocked by a concurrent trigger is not forgotten.
+    _update_blocked(table, "DELETE", subs)
+
+
+def _update_blocked(table: Any, action: str, subs: set[str]) -> None:
     if subs:
         table.update_item(
             Key={"name": HALT_ITEM},
-            UpdateExpression=f"DELETE {BLOCKED_APPROVERS} :subs",
+            UpdateExpression=f"{action} {BLOCKED_APPROVERS} :subs",
             ExpressionAttributeValues={":subs": subs},
         )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
@@ -22,7 +23,9 @@ class StepOutcome(BaseModel):
     details: dict[str, JsonValue] = Field(default_factory=dict)
 
 
-class KillSwitchReport(BaseModel):
+class OperationRequest(BaseModel):
+    """One trigger or re-arm: who asked, why, and when."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     operation: Operation
@@ -30,6 +33,9 @@ class KillSwitchReport(BaseModel):
     requested_by: str
     reason: str
     at: str
+
+
+class KillSwitchReport(OperationRequest):
     # Whether the halt flag is engaged after this operation, read back from the Control table; None if unreadable.
     halted: bool | None
     steps: list[StepOutcome]
@@ -46,6 +52,17 @@ class KillSwitchReport(BaseModel):
         body: dict[str, JsonValue] = {"ok": self.ok, **self.model_dump(mode="json")}
         body["failed_steps"] = list(self.failed_steps)
         return body
+
+
+def failed_step(step: str, summary: str, failures: Mapping[str, str], details: dict[str, Any]) -> StepOutcome:
+    """A step that failed for some of what it handles: `summary`, then each failure as `what: why` (also kept in the
+    details, under `failures`)."""
+    return StepOutcome(
+        step=step,
+        ok=False,
+        reason=summary + "; ".join(f"{what}: {why}" for what, why in failures.items()),
+        details={**details, "failures": dict(failures)},
+    )
 
 
 def describe_error(error: BaseException) -> str:

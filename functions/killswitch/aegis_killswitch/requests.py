@@ -8,70 +8,56 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from aegis.secrets_guard import secret_kind
+from aegis_killswitch.errors import InvalidKillSwitchRequest
 from aegis_killswitch.report import MAX_REASON_CHARS
 
 MAX_REQUESTER_CHARS = 200
 DEFAULT_KILL_REASON = "no reason given"
 
 
-class InvalidKillSwitchRequest(ValueError):
-    """The event or body is not a kill switch request; the message says which field is wrong."""
-
-    @classmethod
-    def from_validation(cls, error: ValidationError) -> InvalidKillSwitchRequest:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in item['loc']) or 'request'}: {item['msg']}" for item in error.errors()
-        )
-        return cls(f"invalid kill switch request: {problems}")
-
-
-def _no_secret(value: str) -> str:
-    # Reasons and names go to the audit trail, which refuses credentials: reject them here, with a clear answer.
-    kind = secret_kind(value)
-    if kind:
-        raise ValueError(f"looks like a credential ({kind}); never paste one here")
-    return value
+def parse[M: BaseModel](model: type[M], document: Any, what: str = "event") -> M:
+    """`document` as a `model`; InvalidKillSwitchRequest names the field that is wrong."""
+    if not isinstance(document, dict):
+        raise InvalidKillSwitchRequest(f"the {what} must be a JSON object")
+    try:
+        return model.model_validate(document)
+    except ValidationError as error:
+        raise InvalidKillSwitchRequest.from_validation(error) from None
 
 
-class DirectRequest(BaseModel):
-    """`{"action": "trigger"|"rearm", "reason", "requested_by"}`: invoking the function is authorised by IAM."""
+class _Request(BaseModel):
+    """What an operator sends. Reasons and names go to the audit trail, which refuses credentials: a text field
+    that looks like one is refused here, with a clear answer."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*")
+    @classmethod
+    def _refuse_credentials(cls, value: Any) -> Any:
+        kind = secret_kind(value) if isinstance(value, str) else None
+        if kind:
+            raise ValueError(f"looks like a credential ({kind}); never paste one here")
+        return value
+
+
+class DirectRequest(_Request):
+    """`{"action": "trigger"|"rearm", "reason", "requested_by"}`: invoking the function is authorised by IAM."""
 
     action: Literal["trigger", "rearm"]
     reason: str = Field(min_length=1, max_length=MAX_REASON_CHARS)
     requested_by: str = Field(min_length=1, max_length=MAX_REQUESTER_CHARS)
 
-    @field_validator("reason", "requested_by")
-    @classmethod
-    def _refuse_credentials(cls, value: str) -> str:
-        return _no_secret(value)
 
-
-class KillBody(BaseModel):
+class KillBody(_Request):
     """Body of `POST /kill`; may be empty, because a kill switch must not fail for want of a reason."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     reason: str = Field(default=DEFAULT_KILL_REASON, min_length=1, max_length=MAX_REASON_CHARS)
 
-    @field_validator("reason")
-    @classmethod
-    def _refuse_credentials(cls, value: str) -> str:
-        return _no_secret(value)
 
-
-class RearmBody(BaseModel):
+class RearmBody(_Request):
     """Body of `POST /rearm`: re-arming is deliberate, so it states why."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
     reason: str = Field(min_length=1, max_length=MAX_REASON_CHARS)
-
-    @field_validator("reason")
-    @classmethod
-    def _refuse_credentials(cls, value: str) -> str:
-        return _no_secret(value)
 
 
 # EventBridge's event for a Standard workflow's execution status change (source aws.states).
@@ -114,10 +100,7 @@ class ExecutionEnded(BaseModel):
     def parse(cls, event: Any, state_machine_arn: str) -> ExecutionEnded:
         """The event, if it is the end of an execution of `state_machine_arn`; InvalidKillSwitchRequest otherwise
         (another state machine's execution is never this function's to purge)."""
-        try:
-            ended = cls.model_validate(event)
-        except ValidationError as error:
-            raise InvalidKillSwitchRequest.from_validation(error) from None
+        ended = parse(cls, event)
         if ended.detail.stateMachineArn != state_machine_arn:
             raise InvalidKillSwitchRequest("the status change is of another state machine than the mission's")
         prefix = state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":"

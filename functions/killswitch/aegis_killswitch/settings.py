@@ -1,15 +1,14 @@
-"""What the kill switch needs to know about its deployment, read once from the environment the template sets."""
+"""What the kill switch needs to know about its deployment, read once from the environment the template sets. An
+invalid setting is `KillSwitch.InvalidSettings` naming the variable, never its value."""
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, Self
 
-from aegis.settings import MissingSetting, env, env_list
-
-ClientAuthMethod = Literal["client_secret_post", "client_secret_basic"]
-_AUTH_METHODS: tuple[ClientAuthMethod, ...] = ("client_secret_post", "client_secret_basic")
+from aegis.settings import Environment
+from aegis_auth.oidc import CLIENT_AUTH_METHODS, ClientAuthMethod
+from aegis_killswitch.errors import InvalidSettings
 
 
 @dataclass(frozen=True)
@@ -34,30 +33,28 @@ class KillSwitchSettings:
     undo_role_name: str = ""
 
     @classmethod
-    def from_env(cls) -> Self:
-        issuer = env("AUTH0_ISSUER")
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> KillSwitchSettings:
+        env = Environment(InvalidSettings, environ)
+        issuer = env.required("AUTH0_ISSUER")
         if not issuer.endswith("/"):
             # Auth0 issuers end with a slash and every URL below is built by appending to it.
             issuer += "/"
-        method = env("CLIENT_AUTH_METHOD", "client_secret_post")
-        if method not in _AUTH_METHODS:
-            raise MissingSetting(f"CLIENT_AUTH_METHOD must be one of {', '.join(_AUTH_METHODS)}, not {method!r}")
         return cls(
-            control_table=env("CONTROL_TABLE"),
-            audit_table=env("AUDIT_TABLE"),
-            state_machine_arn=env("STATE_MACHINE_ARN"),
-            schedule_rule_name=env("SCHEDULE_RULE_NAME"),
-            scan_rule_name=env("SCAN_RULE_NAME"),
+            control_table=env.required("CONTROL_TABLE"),
+            audit_table=env.required("AUDIT_TABLE"),
+            state_machine_arn=env.required("STATE_MACHINE_ARN"),
+            schedule_rule_name=env.required("SCHEDULE_RULE_NAME"),
+            scan_rule_name=env.required("SCAN_RULE_NAME"),
             auth0_issuer=issuer,
-            auth0_client_id=env("AUTH0_CLIENT_ID"),
-            auth0_client_secret_arn=env("AUTH0_CLIENT_SECRET_ARN"),
-            client_auth_method=method,
-            approver_subs=tuple(env_list("APPROVER_SUBS")),
-            token_vault_connection=os.environ.get("TOKEN_VAULT_CONNECTION", "").strip(),
-            remediation_role_name=env("REMEDIATION_ROLE_NAME"),
-            killswitch_audience=env("KILLSWITCH_AUDIENCE"),
-            handoff_table=env("HANDOFF_TABLE"),
-            undo_role_name=os.environ.get("UNDO_ROLE_NAME", "").strip(),
+            auth0_client_id=env.required("AUTH0_CLIENT_ID"),
+            auth0_client_secret_arn=env.required("AUTH0_CLIENT_SECRET_ARN"),
+            client_auth_method=env.choice("CLIENT_AUTH_METHOD", CLIENT_AUTH_METHODS, "client_secret_post"),
+            approver_subs=env.items("APPROVER_SUBS"),
+            token_vault_connection=env.optional("TOKEN_VAULT_CONNECTION"),
+            remediation_role_name=env.required("REMEDIATION_ROLE_NAME"),
+            killswitch_audience=env.required("KILLSWITCH_AUDIENCE"),
+            handoff_table=env.required("HANDOFF_TABLE"),
+            undo_role_name=env.optional("UNDO_ROLE_NAME"),
         )
 
     @property

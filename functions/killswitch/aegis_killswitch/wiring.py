@@ -1,24 +1,31 @@
-"""Building a KillSwitch and a CallerVerifier from the deployment's settings (boto3 honours AWS_ENDPOINT_URL, so
-the same wiring serves AWS and the local stack)."""
+"""Builds the kill switch and the verifier of its function URL's callers from the deployment's settings (app.py keeps
+one of each per Lambda container). boto3 honours AWS_ENDPOINT_URL, so the same wiring serves AWS and the local
+stack."""
 
 from __future__ import annotations
 
 import boto3
 import httpx
 
-from aegis_auth.oidc import OidcClient
+from aegis_auth.oidc import ClientAuthentication, OidcClient
 from aegis_killswitch.auth0_steps import Auth0Management
 from aegis_killswitch.caller_auth import CallerVerifier
-from aegis_killswitch.service import KillSwitch, KillSwitchClients
+from aegis_killswitch.service import KillSwitch
 from aegis_killswitch.settings import KillSwitchSettings
+from aegis_killswitch.steps import KillSwitchClients
 
 
-def build_kill_switch(settings: KillSwitchSettings, *, http: httpx.Client | None = None) -> KillSwitch:
+def build_kill_switch(settings: KillSwitchSettings | None = None, *, http: httpx.Client | None = None) -> KillSwitch:
+    settings = settings or KillSwitchSettings.from_env()
     dynamodb = boto3.resource("dynamodb")
 
     def management() -> Auth0Management:
-        oidc = OidcClient.from_env(http=http)
-        return Auth0Management(oidc, settings.management_audience, http=http)
+        auth = ClientAuthentication.from_secret_arn(
+            settings.auth0_client_id, settings.auth0_client_secret_arn, settings.client_auth_method
+        )
+        return Auth0Management(
+            OidcClient(settings.auth0_issuer, auth, http=http), settings.management_audience, http=http
+        )
 
     clients = KillSwitchClients(
         control_table=dynamodb.Table(settings.control_table),
@@ -32,5 +39,8 @@ def build_kill_switch(settings: KillSwitchSettings, *, http: httpx.Client | None
     return KillSwitch(settings, clients)
 
 
-def build_caller_verifier(settings: KillSwitchSettings, *, http: httpx.Client | None = None) -> CallerVerifier:
+def build_caller_verifier(
+    settings: KillSwitchSettings | None = None, *, http: httpx.Client | None = None
+) -> CallerVerifier:
+    settings = settings or KillSwitchSettings.from_env()
     return CallerVerifier(settings.auth0_issuer, settings.killswitch_audience, http=http)

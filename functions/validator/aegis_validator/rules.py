@@ -33,18 +33,20 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from aegis.catalogue import (
+    FORWARD_KINDS,
     ChangeBase,
-    CreateMultiRegionTrail,
-    CreateVpcFlowLogs,
     InvalidChange,
+    RegionScope,
     Undo,
     forward_target,
     parse_change,
 )
 from aegis.catalogue.base import CHANGE_ID_PATTERN
+from aegis.catalogue.kinds.create_multi_region_trail import CreateMultiRegionTrail
+from aegis.catalogue.kinds.create_vpc_flow_logs import CreateVpcFlowLogs
 from aegis.models import canonical_json
 from aegis.secrets_guard import WITHHELD, secret_kind
 from aegis_validator.errors import PlanMalformed
@@ -59,19 +61,9 @@ MAX_CHANGE_ID_LENGTH = 64
 # Where account-wide settings are addressed (aegis.checks.base.IAM_HOME_REGION, aegis.collectors.GLOBAL_REGION).
 HOME_REGION = "us-east-1"
 
-RegionScope = Literal["scanned", "home", "resource"]
-# Per forward kind, which regions its changes may be in (tests keep this in step with the catalogue).
+# Per forward kind, which regions its changes may be in: each kind declares it (`ChangeBase.REGION_SCOPE`).
 REGION_SCOPE: dict[str, RegionScope] = {
-    "revoke-security-group-rules": "scanned",
-    "enable-ebs-default-encryption": "scanned",
-    "enable-kms-key-rotation": "scanned",
-    "create-vpc-flow-logs": "scanned",
-    "create-multi-region-trail": "scanned",
-    "detach-policy": "home",
-    "strengthen-password-policy": "home",
-    "enable-account-public-access-block": "home",
-    # S3 lists every bucket whatever regions are scanned; a bucket's change is in the bucket's own region.
-    "enable-bucket-public-access-block": "resource",
+    kind.model_fields["kind"].default: kind.REGION_SCOPE for kind in FORWARD_KINDS if kind.REGION_SCOPE is not None
 }
 
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9_.\-\[\]]{1,200}$")

@@ -23,7 +23,6 @@ from aws_lambda_powertools import Logger
 
 from aegis.audit import AuditLog, change_trail
 from aegis.catalogue import parse_change, plan_digest
-from aegis.settings import dynamodb_resource
 from aegis_validator.errors import PlanMalformed, PlanRefused
 from aegis_validator.rules import (
     MISSION_ID_PATTERN,
@@ -48,11 +47,6 @@ MAX_PROBLEMS_IN_MESSAGE = 10
 class PlanValidator:
     settings: ValidatorSettings
     audit_table: Any
-
-    @classmethod
-    def from_env(cls) -> PlanValidator:
-        settings = ValidatorSettings.from_env()
-        return cls(settings=settings, audit_table=dynamodb_resource().Table(settings.audit_table))
 
     def validate(self, request: Any) -> dict[str, Any]:
         audit = AuditLog(self.audit_table, AUDIT_ACTOR)

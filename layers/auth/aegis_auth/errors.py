@@ -6,13 +6,15 @@ to audit and to pass to Step Functions as a failure cause.
 
 from __future__ import annotations
 
+from aegis.named_errors import ConfigurationError
+
 
 class AuthError(Exception):
     """Base class of every error raised by aegis_auth."""
 
 
 # --- configuration and discovery ------------------------------------------------------------------------------------
-class ClientConfigurationError(AuthError):
+class ClientConfigurationError(AuthError, ConfigurationError):
     """The client's own configuration is unusable (bad issuer URL, unsupported auth method, empty secret)."""
 
 

@@ -441,6 +441,15 @@ class _Creator:
             self._attach_managed_policy(logical_id, name, policy_arn)
         self.record(logical_id, "AWS::IAM::Role", name, Arn=role["Arn"], RoleId=role["RoleId"])
 
+    def _implicit_role(self, logical_id: str, service: str, **properties: Any) -> Any:
+        """SAM's implicit execution role of a function or state machine, trusting `service`: its ARN."""
+        trust = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+        self.role(
+            f"{logical_id}Role",
+            {"AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [trust]}, **properties},
+        )
+        return self.attribute(f"{logical_id}Role", "Arn")
+
     def _attach_managed_policy(self, logical_id: str, role_name: str, policy_arn: str) -> None:
         if ":iam::aws:policy/" in policy_arn:
             # moto does not load AWS-managed policies (it would slow every start): record, do not pretend.
@@ -495,29 +504,14 @@ class _Creator:
     def sam_function(self, logical_id: str, properties: dict[str, Any]) -> None:
         role_arn = properties.get("Role")
         if role_arn is None:
-            # SAM's implicit execution role.
-            self.role(
-                f"{logical_id}Role",
-                {
-                    "AssumeRolePolicyDocument": {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {"Service": "lambda.amazonaws.com"},
-                                "Action": "sts:AssumeRole",
-                            }
-                        ],
-                    },
-                    "ManagedPolicyArns": [
-                        f"arn:{self.identity.partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
-                    ],
-                    "Policies": [
-                        p for p in properties.get("Policies") or [] if isinstance(p, dict) and "PolicyDocument" in p
-                    ],
-                },
+            role_arn = self._implicit_role(
+                logical_id,
+                "lambda.amazonaws.com",
+                ManagedPolicyArns=[
+                    f"arn:{self.identity.partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+                ],
+                Policies=[p for p in properties.get("Policies") or [] if isinstance(p, dict) and "PolicyDocument" in p],
             )
-            role_arn = self.attribute(f"{logical_id}Role", "Arn")
         code_uri = properties.get("CodeUri")
         if not isinstance(code_uri, str):
             raise TemplateError(f"{logical_id}: CodeUri must be a local directory for the local stack")
@@ -688,22 +682,7 @@ class _Creator:
         definition = substitute_definition(definition, substitutions)
         role_arn = properties.get("Role")
         if role_arn is None:
-            self.role(
-                f"{logical_id}Role",
-                {
-                    "AssumeRolePolicyDocument": {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {"Service": "states.amazonaws.com"},
-                                "Action": "sts:AssumeRole",
-                            }
-                        ],
-                    }
-                },
-            )
-            role_arn = self.attribute(f"{logical_id}Role", "Arn")
+            role_arn = self._implicit_role(logical_id, "states.amazonaws.com")
         self._state_machine(
             logical_id,
             _SAM_STATE_MACHINE,

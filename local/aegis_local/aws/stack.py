@@ -70,6 +70,13 @@ class StackNotRunning(RuntimeError):
     """The local stack was used before `start()` or after `stop()`."""
 
 
+def _while_running[T](part: T | None) -> T:
+    """A part of the stack that exists only while it runs."""
+    if part is None:
+        raise StackNotRunning("start the local stack first")
+    return part
+
+
 def default_template_path() -> Path:
     """`template.yaml` of the checkout this package is installed from (local/aegis_local/aws/ -> project root)."""
     return Path(__file__).resolve().parents[3] / "template.yaml"
@@ -262,21 +269,15 @@ class LocalStack:
 
     @property
     def endpoints(self) -> StackEndpoints:
-        if self._endpoints is None:
-            raise StackNotRunning("start the local stack first")
-        return self._endpoints
+        return _while_running(self._endpoints)
 
     @property
     def resources(self) -> CreatedStack:
-        if self._created is None:
-            raise StackNotRunning("start the local stack first")
-        return self._created
+        return _while_running(self._created)
 
     @property
     def lambdas(self) -> LambdaRouter:
-        if self._router is None:
-            raise StackNotRunning("start the local stack first")
-        return self._router
+        return _while_running(self._router)
 
     @property
     def emulator(self) -> Any:
@@ -299,9 +300,7 @@ class LocalStack:
     def session(self) -> boto3.Session:
         """A boto3 Session with the stack's fake credentials and region (clients still need `endpoint_url`, or
         rely on AWS_ENDPOINT_URL, which is set while the stack runs)."""
-        if self._session is None:
-            raise StackNotRunning("start the local stack first")
-        return self._session
+        return _while_running(self._session)
 
     def client(self, service: str) -> Any:
         """A boto3 client of the moto server (cached per service; boto3 clients are thread-safe)."""
@@ -346,9 +345,7 @@ class LocalStack:
 
     def function_urls(self) -> dict[str, str]:
         """Logical id of each function with a URL -> its local URL (served on 127.0.0.1 by the stack)."""
-        if self._function_urls is None:
-            raise StackNotRunning("start the local stack first")
-        served = self._function_urls.urls
+        served = _while_running(self._function_urls).urls
         return {
             spec.logical_id: served[spec.function_name] for spec in self.lambdas.specs if spec.function_name in served
         }

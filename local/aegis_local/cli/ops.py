@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from aegis_local.cli.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, endpoint_session
 from aegis_local.reporting.leak_audit import (
     LeakAuditResult,
     audit,
@@ -45,7 +46,6 @@ __all__ = [
     "write_state_file",
 ]
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 STATE_ENV = "AEGIS_LOCAL_STATE"
 STATE_DIR_ENV = "AEGIS_LOCAL_STATE_DIR"
 DEFAULT_STACK_NAME = "aegis-local"
@@ -66,7 +66,7 @@ def default_state_path(stack_name: str = DEFAULT_STACK_NAME) -> Path:
 
 
 def write_state_file(description: Mapping[str, Any], path: Path | None = None) -> Path:
-    """Record where a running stack is (`cli.describe_stack`'s output: endpoints and physical ids, no secret)."""
+    """Record where a running stack is (`cli.up.describe_stack`'s output: endpoints and physical ids, no secret)."""
     target = path or default_state_path(str(description["stack_name"]))
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     document = {**description, "pid": os.getpid(), "written_at": datetime.now(UTC).isoformat()}
@@ -128,14 +128,7 @@ class StackState:
         return str(self.document["region"])
 
     def session(self) -> Any:
-        from aegis_local.cli.scan_account import EndpointSession
-
-        return EndpointSession(
-            endpoint_url=self.moto_url,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            region_name=self.region,
-        )
+        return endpoint_session(self.moto_url, self.region)
 
     def table(self, logical_id: str) -> Any:
         # boto3 resources create their clients without Session.client: the endpoint must be given here too.

@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -114,14 +114,22 @@ def place_kind(place: str) -> str:
 
 def audit(secrets: Iterable[str], places: Iterable[tuple[str, str]]) -> LeakAuditResult:
     values = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH})
+    hits, count, kinds = _search(places, lambda text: [fingerprint(value) for value in values if value in text])
+    return LeakAuditResult(values_searched=len(values), places_searched=count, hits=hits, places=kinds)
+
+
+def _search(
+    places: Iterable[tuple[str, str]], found_in: Callable[[str], Iterable[str]]
+) -> tuple[list[LeakHit], int, dict[str, int]]:
+    """Every place searched: a hit per fingerprint `found_in` its text, how many places, and how many of each kind."""
     hits: list[LeakHit] = []
     count = 0
     kinds: Counter[str] = Counter()
     for place, text in places:
         count += 1
         kinds[place_kind(place)] += 1
-        hits.extend(LeakHit(place=place, fingerprint=fingerprint(value)) for value in values if value in text)
-    return LeakAuditResult(values_searched=len(values), places_searched=count, hits=hits, places=dict(kinds))
+        hits.extend(LeakHit(place=place, fingerprint=found) for found in found_in(text))
+    return hits, count, dict(kinds)
 
 
 def audit_sources(
@@ -174,21 +182,15 @@ def audit_fingerprints(fingerprints: Mapping[str, str], places: Iterable[tuple[s
     appears as a whole token (in JSON, a header, a form field, a log line); unlike `audit`, a secret glued to other
     such characters is not. Hits carry the 12-character `fingerprint` prefix, as `audit`'s do."""
     wanted = {digest.lower(): label for digest, label in fingerprints.items()}
-    hits: list[LeakHit] = []
-    count = 0
-    kinds: Counter[str] = Counter()
-    for place, text in places:
-        count += 1
-        kinds[place_kind(place)] += 1
-        found: set[str] = set()
-        for candidate in _candidates(text):
-            digest = hashlib.sha256(candidate.encode()).hexdigest()
-            if digest in wanted:
-                found.add(digest)
-        hits.extend(LeakHit(place=place, fingerprint=digest[:12]) for digest in sorted(found))
+
+    def found_in(text: str) -> list[str]:
+        digests = {hashlib.sha256(candidate.encode()).hexdigest() for candidate in _candidates(text)}
+        return [digest[:12] for digest in sorted(digests & wanted.keys())]
+
+    hits, count, kinds = _search(places, found_in)
     sources = Counter(wanted.values())
     return LeakAuditResult(
-        values_searched=len(wanted), places_searched=count, hits=hits, places=dict(kinds), sources=dict(sources)
+        values_searched=len(wanted), places_searched=count, hits=hits, places=kinds, sources=dict(sources)
     )
 
 

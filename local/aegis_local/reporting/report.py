@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from html import escape as html_escape
 from typing import Any
 
@@ -110,15 +111,15 @@ class MissionReportDocument(BaseModel):
     def outcome_counts(self) -> Counter[str]:
         return Counter(change.outcome or change.decision for change in self.changes)
 
+    def severity_counts(self) -> list[tuple[str, int]]:
+        """How many findings of each severity, the most severe first."""
+        counts = Counter(f.severity for f in self.findings)
+        return sorted(counts.items(), key=lambda kv: _SEVERITY_ORDER.get(kv[0], 9))
+
     def terminal_summary(self) -> str:
-        by_severity = Counter(f.severity for f in self.findings)
         lines = [
             f"Mission {self.mission_id}: {self.status}",
-            f"  findings: {len(self.findings)} ("
-            + ", ".join(
-                f"{n} {s}" for s, n in sorted(by_severity.items(), key=lambda kv: _SEVERITY_ORDER.get(kv[0], 9))
-            )
-            + ")",
+            f"  findings: {len(self.findings)} (" + ", ".join(f"{n} {s}" for s, n in self.severity_counts()) + ")",
             f"  changes:  {len(self.changes)} ("
             + ", ".join(f"{n} {o}" for o, n in sorted(self.outcome_counts().items()))
             + ")",
@@ -213,13 +214,10 @@ def render_html(report: MissionReportDocument) -> str:
 
 
 def _summary_section(report: MissionReportDocument) -> list[str]:
-    severities = Counter(f.severity for f in report.findings)
     parts = [
         "<table class=summary>",
         f"<tr><td>Findings</td><td>{len(report.findings)} "
-        + " ".join(
-            f"{_pill(s)} {n}" for s, n in sorted(severities.items(), key=lambda kv: _SEVERITY_ORDER.get(kv[0], 9))
-        )
+        + " ".join(f"{_pill(s)} {n}" for s, n in report.severity_counts())
         + "</td></tr>",
         f"<tr><td>Changes</td><td>{len(report.changes)} "
         + " ".join(f"{_pill(o)} {n}" for o, n in sorted(report.outcome_counts().items()))
@@ -267,26 +265,34 @@ def _cis_order(cis: str) -> tuple[int, ...]:
 
 def _findings_sections(report: MissionReportDocument) -> list[str]:
     controls = Counter((f.cis_v5, f.title) for f in report.findings)
-    parts = ["<h2>Findings by CIS control</h2><table><tr><th>CIS v5</th><th>Control</th><th>Count</th></tr>"]
-    for (cis, title), count in sorted(controls.items(), key=lambda kv: _cis_order(kv[0][0])):
-        parts.append(f"<tr><td>{escape(cis)}</td><td>{escape(title)}</td><td>{count}</td></tr>")
-    parts.append("</table>")
-    parts.append(
-        "<h2>Findings</h2><table><tr><th>Severity</th><th>CIS v5</th><th>Check</th><th>Resource</th>"
-        "<th>Disposition</th><th>After re-scan</th></tr>"
-    )
-    for f in sorted(report.findings, key=lambda f: (_SEVERITY_ORDER.get(f.severity, 9), f.check_id, f.resource_arn)):
-        rescan = "" if f.still_failing is None else ("still failing" if f.still_failing else "fixed")
-        claim = ""
-        if f.exemption_claim is not None and EXEMPTION_NOT_CONFIRMED not in f.reason:
-            claim = f" · {EXEMPTION_NOT_CONFIRMED}: {escape(f.exemption_claim)}"
-        parts.append(
-            f"<tr><td>{_pill(f.severity)}</td><td>{escape(f.cis_v5)}</td><td>{escape(f.check_id)}</td>"
-            f"<td><code>{escape(f.resource_arn)}</code></td><td>{escape(f.disposition)}"
-            f"{' - ' + escape(f.reason) if f.reason else ''}{claim}</td><td>{escape(rescan)}</td></tr>"
-        )
-    parts.append("</table>")
-    return parts
+    by_control = [
+        [escape(cis), escape(title), str(count)]
+        for (cis, title), count in sorted(controls.items(), key=lambda kv: _cis_order(kv[0][0]))
+    ]
+    findings = sorted(report.findings, key=lambda f: (_SEVERITY_ORDER.get(f.severity, 9), f.check_id, f.resource_arn))
+    return [
+        *_table("Findings by CIS control", ("CIS v5", "Control", "Count"), by_control),
+        *_table(
+            "Findings",
+            ("Severity", "CIS v5", "Check", "Resource", "Disposition", "After re-scan"),
+            (_finding_cells(f) for f in findings),
+        ),
+    ]
+
+
+def _finding_cells(f: ReportFinding) -> list[str]:
+    rescan = "" if f.still_failing is None else ("still failing" if f.still_failing else "fixed")
+    claim = ""
+    if f.exemption_claim is not None and EXEMPTION_NOT_CONFIRMED not in f.reason:
+        claim = f" · {EXEMPTION_NOT_CONFIRMED}: {escape(f.exemption_claim)}"
+    return [
+        _pill(f.severity),
+        escape(f.cis_v5),
+        escape(f.check_id),
+        f"<code>{escape(f.resource_arn)}</code>",
+        f"{escape(f.disposition)}{' - ' + escape(f.reason) if f.reason else ''}{claim}",
+        escape(rescan),
+    ]
 
 
 def _change_section(c: ReportChange) -> list[str]:
@@ -321,42 +327,54 @@ def _change_section(c: ReportChange) -> list[str]:
 def _scan_errors_section(report: MissionReportDocument) -> list[str]:
     if not report.scan_errors:
         return []
-    parts = ["<h2>Scan errors</h2><table><tr><th>Check</th><th>Region</th><th>Error</th></tr>"]
-    for error in report.scan_errors:
-        parts.append(
-            f"<tr><td>{escape(error.get('check_id', ''))}</td><td>{escape(error.get('region', ''))}</td>"
-            f"<td>{escape(error.get('error', ''))}: {escape(error.get('message', ''))}</td></tr>"
-        )
-    parts.append("</table>")
-    return parts
+    rows = (
+        [
+            escape(error.get("check_id", "")),
+            escape(error.get("region", "")),
+            f"{escape(error.get('error', ''))}: {escape(error.get('message', ''))}",
+        ]
+        for error in report.scan_errors
+    )
+    return _table("Scan errors", ("Check", "Region", "Error"), rows)
 
 
 def _kill_switch_section(report: MissionReportDocument) -> list[str]:
     if report.kill_switch is None or not report.kill_switch.steps:
         return []
-    parts = ["<h2>Kill switch</h2><table><tr><th>Step</th><th>Result</th><th>Detail</th></tr>"]
-    for step in report.kill_switch.steps:
-        ok = bool(step.get("ok"))
-        parts.append(
-            f"<tr><td>{escape(str(step.get('step', '')))}</td><td>{_pill('applied' if ok else 'failed')}</td>"
-            f"<td>{escape(str(step.get('reason', '')))}</td></tr>"
-        )
-    parts.append("</table>")
-    return parts
+    rows = (
+        [
+            escape(str(step.get("step", ""))),
+            _pill("applied" if step.get("ok") else "failed"),
+            escape(str(step.get("reason", ""))),
+        ]
+        for step in report.kill_switch.steps
+    )
+    return _table("Kill switch", ("Step", "Result", "Detail"), rows)
 
 
 def _timeline_section(report: MissionReportDocument) -> list[str]:
     if not report.timeline:
         return []
-    parts = [
-        "<h2>Audit trail</h2><table class=timeline><tr><th>At</th><th>Actor</th><th>Action</th>"
-        "<th>Outcome</th><th>Change</th><th>Detail</th></tr>"
+    rows = (
+        [
+            escape(entry.at),
+            escape(entry.actor),
+            escape(entry.action),
+            escape(entry.outcome),
+            f"<code>{escape(entry.change_id or '')}</code>",
+            escape(entry.detail),
+        ]
+        for entry in report.timeline
+    )
+    return _table("Audit trail", ("At", "Actor", "Action", "Outcome", "Change", "Detail"), rows, "timeline")
+
+
+def _table(title: str, headers: Sequence[str], rows: Iterable[Sequence[str]], table_class: str = "") -> list[str]:
+    """A titled table, one line per row: `headers` are plain text, each row's cells HTML the caller escaped."""
+    attributes = f" class={table_class}" if table_class else ""
+    head = "".join(f"<th>{header}</th>" for header in headers)
+    return [
+        f"<h2>{title}</h2><table{attributes}><tr>{head}</tr>",
+        *("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows),
+        "</table>",
     ]
-    for entry in report.timeline:
-        parts.append(
-            f"<tr><td>{escape(entry.at)}</td><td>{escape(entry.actor)}</td><td>{escape(entry.action)}</td>"
-            f"<td>{escape(entry.outcome)}</td><td><code>{escape(entry.change_id or '')}</code></td>"
-            f"<td>{escape(entry.detail)}</td></tr>"
-        )
-    parts.append("</table>")
-    return parts

@@ -34,7 +34,7 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -42,6 +42,7 @@ from typing import Any, TextIO
 from pydantic import SecretStr
 
 from aegis_local.aws.logs import LogCapture
+from aegis_local.cli.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, parse_parameters
 from aegis_local.reporting.leak_audit import (
     LeakAuditResult,
     audit,
@@ -72,7 +73,6 @@ __all__ = [
 ]
 
 COMMAND = "demo"
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 DEFAULT_REPORT_DIR = Path("reports")
 DEFAULT_AUDIENCE = "https://aegis.local/api"
 DEFAULT_CONNECTION = "aws-remediation"
@@ -148,16 +148,6 @@ def _known_checks() -> frozenset[str]:
     from aegis.checks import CHECKS
 
     return frozenset(CHECKS)
-
-
-def _parameters(pairs: Sequence[str]) -> dict[str, str]:
-    parameters: dict[str, str] = {}
-    for pair in pairs:
-        name, separator, value = pair.partition("=")
-        if not separator or not name:
-            raise DemoUsageError(f"--parameter needs NAME=VALUE, not {pair!r}")
-        parameters[name] = value
-    return parameters
 
 
 def _tenant(args: argparse.Namespace) -> ExternalTenant | None:
@@ -263,7 +253,7 @@ def options_from_args(args: argparse.Namespace, *, terminal: bool) -> DemoOption
         report_dir=Path(args.report_dir),
         dump_state=Path(args.dump_state) if args.dump_state else None,
         tenant=tenant,
-        parameters=_parameters(args.parameter or []),
+        parameters=parse_parameters(args.parameter or [], DemoUsageError),
         timeout_seconds=args.timeout,
     )
 
@@ -516,45 +506,27 @@ def _finish(
         problems.append(f"the mission ended {report.status}")
     if not final.clean:
         problems.append(f"the leak audit found {len(final.hits)} secret(s)")
-    exit_code = EXIT_OK if run.ended and not problems else EXIT_FAILURE
-    _print_summary(
-        console,
-        report=report,
-        leak_audit=final,
-        report_files=report_files,
-        log_files=log_files,
-        options=options,
-        exit_code=exit_code,
-        problems=problems,
-    )
-    return DemoResult(
+    result = DemoResult(
         run=run,
         report=report,
         leak_audit=final,
         report_files=report_files,
         log_files=log_files,
-        exit_code=exit_code,
+        exit_code=EXIT_OK if run.ended and not problems else EXIT_FAILURE,
         problems=problems,
     )
+    _print_summary(console, result, options)
+    return result
 
 
 def _report_json(report: MissionReportDocument) -> str:
     return json.dumps(report.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
 
 
-def _print_summary(
-    console: Console,
-    *,
-    report: MissionReportDocument,
-    leak_audit: LeakAuditResult,
-    report_files: list[Path],
-    log_files: list[Path],
-    options: DemoOptions,
-    exit_code: int,
-    problems: list[str],
-) -> None:
+def _print_summary(console: Console, result: DemoResult, options: DemoOptions) -> None:
+    leak_audit, report_files = result.leak_audit, result.report_files
     console.step("report", f"{report_files[0]} and {report_files[1]} (open the HTML page in a browser)")
-    console.step("logs", f"{len(log_files)} log files in {options.report_dir / 'logs'}")
+    console.step("logs", f"{len(result.log_files)} log files in {options.report_dir / 'logs'}")
     if options.dump_state is not None:
         console.step("dump", f"every table item, execution history, log and report in {options.dump_state}")
     sources = "; ".join(f"{count} from {name}" for name, count in leak_audit.sources.items())
@@ -565,9 +537,10 @@ def _print_summary(
         console.step("audit", note)
     for hit in leak_audit.hits:
         console.step("LEAK", f"secret {hit.fingerprint}… found in {hit.place}")
-    console.lines(["", report.model_copy(update={"leak_audit": leak_audit}).terminal_summary(), ""])
-    verdict = "ok" if exit_code == EXIT_OK else "FAILED: " + "; ".join(problems or ["the mission did not end"])
-    console.step("done", f"{verdict} (exit {exit_code})")
+    console.lines(["", result.report.model_copy(update={"leak_audit": leak_audit}).terminal_summary(), ""])
+    problems = result.problems or ["the mission did not end"]
+    verdict = "ok" if result.exit_code == EXIT_OK else "FAILED: " + "; ".join(problems)
+    console.step("done", f"{verdict} (exit {result.exit_code})")
 
 
 def command(args: argparse.Namespace) -> int:

@@ -12,117 +12,93 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aegis.catalogue import (
-    ChangeBase,
-    DetachPolicy,
-    EnableAccountPublicAccessBlock,
-    EnableBucketPublicAccessBlock,
-    EnableEbsDefaultEncryption,
-    EnableKmsKeyRotation,
-    RevokeSecurityGroupRules,
-    SecurityGroupRule,
-    StrengthenPasswordPolicy,
-)
+from aegis.catalogue import ChangeBase
+from aegis.catalogue.kinds.detach_policy import ENTITY_NAME_PARAMETER, DetachPolicy
+from aegis.catalogue.kinds.enable_account_public_access_block import EnableAccountPublicAccessBlock
+from aegis.catalogue.kinds.enable_bucket_public_access_block import EnableBucketPublicAccessBlock
+from aegis.catalogue.kinds.enable_ebs_default_encryption import EnableEbsDefaultEncryption
+from aegis.catalogue.kinds.enable_kms_key_rotation import EnableKmsKeyRotation
+from aegis.catalogue.kinds.revoke_security_group_rules import RevokeSecurityGroupRules
+from aegis.catalogue.kinds.strengthen_password_policy import StrengthenPasswordPolicy
+from aegis.catalogue.states import PublicAccessBlock
 
 __all__ = ["DriftNotSupported", "drift_resource", "supports_drift"]
 
 ClientFactory = Callable[[str], Any]
+Recipe = Callable[[Any, ClientFactory], str]
+# Each recipe registers itself for its kind (`@_recipe(Kind)`); a kind without one is not supported by --drift.
+_RECIPES: dict[type[ChangeBase], Recipe] = {}
+# Only BlockPublicAcls on: a block that exists, so differs from the approved before-state, and still lets a public
+# policy through.
+_PARTIAL_BLOCK = PublicAccessBlock(block_public_acls=True).to_aws()
 
 
 class DriftNotSupported(ValueError):
     """No out-of-band edit is known for this kind of change."""
 
 
+def _recipe[R: Recipe](kind: type[ChangeBase]) -> Callable[[R], R]:
+    def register(recipe: R) -> R:
+        _RECIPES[kind] = recipe
+        return recipe
+
+    return register
+
+
+@_recipe(RevokeSecurityGroupRules)
 def _security_group(change: RevokeSecurityGroupRules, client: ClientFactory) -> str:
     rule = change.revoked[0]
     ec2 = client("ec2")
     if rule.is_egress:
         ec2.revoke_security_group_egress(GroupId=change.group_id, SecurityGroupRuleIds=[rule.rule_id])
-        created = ec2.authorize_security_group_egress(GroupId=change.group_id, IpPermissions=[_permission(rule)])
+        created = ec2.authorize_security_group_egress(GroupId=change.group_id, IpPermissions=[rule.ip_permission()])
     else:
         ec2.revoke_security_group_ingress(GroupId=change.group_id, SecurityGroupRuleIds=[rule.rule_id])
-        created = ec2.authorize_security_group_ingress(GroupId=change.group_id, IpPermissions=[_permission(rule)])
+        created = ec2.authorize_security_group_ingress(GroupId=change.group_id, IpPermissions=[rule.ip_permission()])
     new_ids = [found["SecurityGroupRuleId"] for found in created.get("SecurityGroupRules", [])]
     return f"re-created rule {rule.rule_id} of {change.group_id} by hand (now {', '.join(new_ids) or 'a new id'})"
 
 
-def _permission(rule: SecurityGroupRule) -> dict[str, Any]:
-    permission: dict[str, Any] = {"IpProtocol": rule.ip_protocol}
-    if rule.from_port is not None:
-        permission["FromPort"] = rule.from_port
-    if rule.to_port is not None:
-        permission["ToPort"] = rule.to_port
-    if rule.cidr_ipv4:
-        permission["IpRanges"] = [{"CidrIp": rule.cidr_ipv4}]
-    if rule.cidr_ipv6:
-        permission["Ipv6Ranges"] = [{"CidrIpv6": rule.cidr_ipv6}]
-    if rule.prefix_list_id:
-        permission["PrefixListIds"] = [{"PrefixListId": rule.prefix_list_id}]
-    if rule.referenced_group_id:
-        permission["UserIdGroupPairs"] = [{"GroupId": rule.referenced_group_id}]
-    return permission
-
-
+@_recipe(StrengthenPasswordPolicy)
 def _password_policy(change: StrengthenPasswordPolicy, client: ClientFactory) -> str:
     length = (change.before.minimum_password_length or 6) + 1
     client("iam").update_account_password_policy(MinimumPasswordLength=length)
     return f"set the account password policy to minimum length {length} by hand (still weak)"
 
 
+@_recipe(EnableAccountPublicAccessBlock)
 def _account_public_access_block(change: EnableAccountPublicAccessBlock, client: ClientFactory) -> str:
     client("s3control").put_public_access_block(
-        AccountId=change.account_id,
-        PublicAccessBlockConfiguration={
-            "BlockPublicAcls": True,
-            "IgnorePublicAcls": False,
-            "BlockPublicPolicy": False,
-            "RestrictPublicBuckets": False,
-        },
+        AccountId=change.account_id, PublicAccessBlockConfiguration=_PARTIAL_BLOCK
     )
     return f"turned on only BlockPublicAcls for account {change.account_id} by hand"
 
 
+@_recipe(EnableBucketPublicAccessBlock)
 def _bucket_public_access_block(change: EnableBucketPublicAccessBlock, client: ClientFactory) -> str:
-    client("s3").put_public_access_block(
-        Bucket=change.bucket,
-        PublicAccessBlockConfiguration={
-            "BlockPublicAcls": True,
-            "IgnorePublicAcls": False,
-            "BlockPublicPolicy": False,
-            "RestrictPublicBuckets": False,
-        },
-    )
+    client("s3").put_public_access_block(Bucket=change.bucket, PublicAccessBlockConfiguration=_PARTIAL_BLOCK)
     return f"turned on only BlockPublicAcls for bucket {change.bucket} by hand"
 
 
+@_recipe(EnableKmsKeyRotation)
 def _kms_rotation(change: EnableKmsKeyRotation, client: ClientFactory) -> str:
     client("kms").enable_key_rotation(KeyId=change.key_id)
     return f"enabled rotation of key {change.key_id} by hand"
 
 
+@_recipe(EnableEbsDefaultEncryption)
 def _ebs_default_encryption(change: EnableEbsDefaultEncryption, client: ClientFactory) -> str:
     client("ec2").enable_ebs_encryption_by_default()
     return f"enabled EBS default encryption in {change.region} by hand"
 
 
+@_recipe(DetachPolicy)
 def _detach_policy(change: DetachPolicy, client: ClientFactory) -> str:
     entity, name = sorted(change.detached)[0]
     iam = client("iam")
     detach = {"role": iam.detach_role_policy, "user": iam.detach_user_policy, "group": iam.detach_group_policy}
-    parameter = {"role": "RoleName", "user": "UserName", "group": "GroupName"}[entity]
-    detach[entity](**{parameter: name, "PolicyArn": change.policy_arn})
+    detach[entity](**{ENTITY_NAME_PARAMETER[entity]: name, "PolicyArn": change.policy_arn})
     return f"detached {change.policy_arn.rsplit('/', 1)[-1]} from {entity} {name} by hand"
-
-
-_RECIPES: dict[type[ChangeBase], Callable[[Any, ClientFactory], str]] = {
-    RevokeSecurityGroupRules: _security_group,
-    StrengthenPasswordPolicy: _password_policy,
-    EnableAccountPublicAccessBlock: _account_public_access_block,
-    EnableBucketPublicAccessBlock: _bucket_public_access_block,
-    EnableKmsKeyRotation: _kms_rotation,
-    EnableEbsDefaultEncryption: _ebs_default_encryption,
-    DetachPolicy: _detach_policy,
-}
 
 
 def supports_drift(change: ChangeBase) -> bool:

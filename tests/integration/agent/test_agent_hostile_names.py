@@ -11,11 +11,13 @@ from typing import Any
 import pytest
 
 from aegis.audit import read_trail
-from aegis.catalogue import DetachPolicy, parse_change
+from aegis.catalogue import parse_change
+from aegis.catalogue.kinds.detach_policy import DetachPolicy
 from aegis.secrets_guard import WITHHELD, secret_kind
 from aegis_agent.missions import MissionStore
 from tests.integration.agent.conftest import World
-from tests.unit.agent.agent_world import LambdaContext, load_agent_app, raw_text, scan_event
+from tests.support.agent_world import LambdaContext, raw_text, scan_event
+from tests.support.lambda_app import load_app
 
 ADMIN = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": []})
@@ -48,9 +50,7 @@ def execution_changes(world: World, execution_arn: str) -> list[Any]:
 def test_an_admin_policy_attached_to_a_hostile_name_is_detached_from_everyone(world: World, user: str) -> None:
     policy_arn = backdoor(world, user)
 
-    started = load_agent_app("agent_app_hostile").scan_handler(
-        scan_event(checks=["iam-admin-policy-attached"]), LambdaContext()
-    )
+    started = load_app("agent").scan_handler(scan_event(checks=["iam-admin-policy-attached"]), LambdaContext())
 
     assert started["status"] == "awaiting_approval", started
     changes = execution_changes(world, started["execution_arn"])
@@ -65,7 +65,7 @@ def test_an_admin_policy_attached_to_a_hostile_name_is_detached_from_everyone(wo
     mission = world.tables["Missions"].get_item(Key={"mission_id": started["mission_id"]})["Item"]
     assert mission["counts"]["withheld"] == 0
 
-    resumed = load_agent_app("agent_app_hostile_resume").resume_handler(
+    resumed = load_app("agent").resume_handler(
         {
             "mission_id": started["mission_id"],
             "results": [

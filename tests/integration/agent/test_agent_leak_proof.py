@@ -20,21 +20,21 @@ from moto import mock_aws
 
 from aegis.audit import read_trail
 from aegis.checks.base import EXEMPT_TAG
+from aegis_agent import wiring
 from aegis_agent.errors import CheckpointRefused
 from aegis_agent.scanner import AwsScanner, ScanOutcome
-from aegis_agent.service import AgentService
 from aegis_local.scenario.seed import EXEMPT_REASON, seed_account
 from tests.integration.agent.conftest import agent_environment
-from tests.unit.agent.agent_world import (
+from tests.support.agent_world import (
     REGION,
     STATE_MACHINE_ARN,
     LambdaContext,
     create_state_machine,
     create_tables,
-    load_agent_app,
     raw_text,
     scheduled_event,
 )
+from tests.support.lambda_app import load_app
 
 TOKEN_CHARS = string.ascii_letters + string.digits
 
@@ -164,35 +164,35 @@ def leak_run() -> Iterator[LeakRun]:
             # `configurable`) and the event's own fields carry secrets; it completes normally.
             event_a = scheduled_event("leak-a") | {"resources": [planted.plant("event resources", jwt())]}
             context = LambdaContext(aws_request_id=planted.plant("config lambda_request_id", jwt()))
-            started = load_agent_app("leak_app_scan").scan_handler(event_a, context)
+            started = load_app("agent").scan_handler(event_a, context)
             ids = change_ids(sfn, started["execution_arn"])
             results = [
                 {"change_id": c, "decision": "denied", "outcome": "skipped", "reason": "Approval.Denied"} for c in ids
             ]
-            outcomes["A"] = load_agent_app("leak_app_resume").resume_handler(
+            outcomes["A"] = load_app("agent").resume_handler(
                 {"mission_id": started["mission_id"], "results": results},
                 LambdaContext(aws_request_id=planted.plant("config resume request id", jwt())),
             )
 
             # Mission B: a result's reason carries a bearer token; it is refused before the results are stored.
-            started = load_agent_app("leak_app_scan_b").scan_handler(scheduled_event("leak-b"), LambdaContext())
+            started = load_app("agent").scan_handler(scheduled_event("leak-b"), LambdaContext())
             ids = change_ids(sfn, started["execution_arn"])
             token = planted.plant("resume value reason", "Bearer " + high_entropy())
             results = [{"change_id": c, "decision": "approved", "outcome": "applied", "reason": token} for c in ids]
             with pytest.raises(CheckpointRefused):
-                load_agent_app("leak_app_resume_b").resume_handler(
+                load_app("agent").resume_handler(
                     {"mission_id": started["mission_id"], "results": results}, LambdaContext()
                 )
             outcomes["B"] = started
 
             # Mission C: the re-scan node raises an error whose message carries a secret; LangGraph would persist
             # its repr, the serializer refuses it.
-            started = load_agent_app("leak_app_scan_c").scan_handler(scheduled_event("leak-c"), LambdaContext())
+            started = load_app("agent").scan_handler(scheduled_event("leak-c"), LambdaContext())
             ids = change_ids(sfn, started["execution_arn"])
             scanner = ExplodingScanner(
                 AwsScanner(lambda: session), explode_on_call=1, secret=planted.plant("exception message", jwt())
             )
-            service = AgentService.from_environment(scanner=scanner)
+            service = wiring.build_service(scanner=scanner)
             with pytest.raises(CheckpointRefused):
                 service.resume_mission(
                     {

@@ -11,8 +11,9 @@ import pytest
 from botocore.client import BaseClient
 
 from tests.integration.agent.conftest import World
+from tests.support.agent_world import LambdaContext, scheduled_event
+from tests.support.lambda_app import load_app
 from tests.support.stack import build_stack
-from tests.unit.agent.agent_world import LambdaContext, load_agent_app, scheduled_event
 
 TABLE_LOGICAL_IDS = {
     "aegis-Checkpoints": "CheckpointsTable",
@@ -41,13 +42,13 @@ def recorded_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]
 
 
 def test_a_whole_mission_uses_only_what_agent_role_grants(world: World, recorded_calls: list[Any]) -> None:
-    started = load_agent_app("iam_app_scan").scan_handler(scheduled_event(), LambdaContext())
+    started = load_app("agent").scan_handler(scheduled_event(), LambdaContext())
     payload = json.loads(world.sfn.describe_execution(executionArn=started["execution_arn"])["input"])
     results = [
         {"change_id": c["change_id"], "decision": "denied", "outcome": "skipped", "reason": "Approval.Denied"}
         for c in payload["changes"]
     ]
-    resumed = load_agent_app("iam_app_resume").resume_handler(
+    resumed = load_app("agent").resume_handler(
         {"mission_id": started["mission_id"], "results": results}, LambdaContext()
     )
     assert resumed["status"] == "completed"

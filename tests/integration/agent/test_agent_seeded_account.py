@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 
 from aegis.audit import read_trail
-from aegis.catalogue import RevokeSecurityGroupRules, parse_change
+from aegis.catalogue import parse_change
+from aegis.catalogue.kinds.revoke_security_group_rules import RevokeSecurityGroupRules
 from aegis_agent.missions import MissionStore
 from aegis_local.scenario.seed import EXEMPT_REASON, INJECTION_TEXT
 from tests.integration.agent.conftest import World
-from tests.unit.agent.agent_world import STATE_MACHINE_ARN, LambdaContext, load_agent_app, scan_event, scheduled_event
+from tests.support.agent_world import STATE_MACHINE_ARN, LambdaContext, scan_event, scheduled_event
+from tests.support.lambda_app import load_app
 
 # Without TRAIL_BUCKET / FLOW_LOGS_* the agent never invents where logs should go.
 NOTIFY_ONLY_UNCONFIGURED = {"cloudtrail-no-multi-region-trail", "ec2-vpc-flow-logs-off"}
@@ -26,7 +28,7 @@ def execution_changes(world: World, execution_arn: str) -> list[Any]:
 
 
 def test_the_plan_for_the_seeded_account_is_exactly_the_expected_changes(world: World) -> None:
-    outcome = load_agent_app("agent_app_scan").scan_handler(scheduled_event(), LambdaContext())
+    outcome = load_app("agent").scan_handler(scheduled_event(), LambdaContext())
     assert outcome["status"] == "awaiting_approval"
     changes = execution_changes(world, outcome["execution_arn"])
     planned = {(c.check_id, c.resource_arn) for c in changes}
@@ -63,7 +65,7 @@ def test_the_tagged_groups_are_exempt_only_when_confirmed_withheld_or_simply_dat
     if confirmation == "suppression":
         suppression = {"check_id": "ec2-admin-port-open-ipv4", "resource_arn": arn("bastion"), "reason": reason}
         monkeypatch.setenv("SUPPRESSIONS", json.dumps([suppression]))
-    app = load_agent_app("agent_app_dry")
+    app = load_app("agent")
     outcome = app.scan_handler(scan_event(dry_run=True), LambdaContext())
     assert (outcome["status"], outcome["plan_status"]) == ("completed", "dry_run")
     report = MissionStore(world.tables["Missions"]).read_report(outcome["mission_id"])
@@ -90,7 +92,7 @@ def test_the_share_cap_stops_the_seeded_plan_when_most_security_groups_would_cha
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MAX_SHARE_PER_RESOURCE_TYPE", "0.5")
-    outcome = load_agent_app("agent_app_capped").scan_handler(scheduled_event(), LambdaContext())
+    outcome = load_app("agent").scan_handler(scheduled_event(), LambdaContext())
     assert (outcome["status"], outcome["plan_status"], outcome["changes"]) == ("completed", "capped", 0)
     assert world.sfn.list_executions(stateMachineArn=STATE_MACHINE_ARN)["executions"] == []
     groups = len(world.session.client("ec2").describe_security_groups()["SecurityGroups"])
@@ -112,7 +114,7 @@ def test_configured_destinations_turn_notify_only_findings_into_changes(
     monkeypatch.setenv("TRAIL_BUCKET", world.seeded.buckets["logs"])
     monkeypatch.setenv("FLOW_LOGS_LOG_GROUP", "/aegis/flow-logs")
     monkeypatch.setenv("FLOW_LOGS_ROLE_ARN", f"arn:aws:iam::{account}:role/aegis-flow-logs")
-    outcome = load_agent_app("agent_app_configured").scan_handler(scan_event(dry_run=True), LambdaContext())
+    outcome = load_app("agent").scan_handler(scan_event(dry_run=True), LambdaContext())
     report = MissionStore(world.tables["Missions"]).read_report(outcome["mission_id"])
     assert report is not None
     kinds = {c.check_id: c.kind for c in report.changes}
@@ -121,7 +123,7 @@ def test_configured_destinations_turn_notify_only_findings_into_changes(
 
 
 def test_interrupt_in_one_invocation_resume_in_a_fresh_one_and_verify_by_rescan(world: World) -> None:
-    started = load_agent_app("agent_app_first_container").scan_handler(scheduled_event(), LambdaContext())
+    started = load_app("agent").scan_handler(scheduled_event(), LambdaContext())
     mission_id = started["mission_id"]
     changes = execution_changes(world, started["execution_arn"])
     ebs = next(c for c in changes if c.kind == "enable-ebs-default-encryption")
@@ -137,7 +139,7 @@ def test_interrupt_in_one_invocation_resume_in_a_fresh_one_and_verify_by_rescan(
         for c in changes
         if c not in (ebs, bucket)
     ]
-    fresh = load_agent_app("agent_app_second_container")  # new module, new service, saver and graph
+    fresh = load_app("agent")  # new module, new service, saver and graph
     resumed = fresh.resume_handler({"mission_id": mission_id, "results": results}, LambdaContext("resume-request"))
     assert resumed["status"] == "completed"
 

@@ -7,22 +7,18 @@ five-minute approval window passes in milliseconds.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import boto3
 import httpx
 import pytest
-from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
-from moto.core.config import DefaultConfig
 
 import aegis_approval.wiring as wiring
 from aegis_auth.oidc import clear_caches
@@ -33,19 +29,18 @@ from aegis_local.auth0.config import (
     DEFAULT_APPROVER_SUB,
     EmulatorConfig,
 )
-from tests.unit.approval.approval_world import StepFunctions, World, create_tables
+from tests.support.approval_world import MOTO_SETUP, REGION, StepFunctions, World, create_tables
+from tests.support.lambda_app import load_app
+from tests.support.moto_account import MotoSetup
 
-REGION = "eu-west-1"
-MOTO_CONFIG: DefaultConfig = {
-    "stepfunctions": {"execute_state_machine": True},
-    "lambda": {"use_docker": False},
-    # Keep boto3's default session (and its loaded service models) across tests: moto still resets its own state.
-    "core": {"reset_boto3_session": False, "mock_credentials": True, "passthrough": {"urls": [], "services": []}},
-}
-APP_PATH = Path(__file__).resolve().parents[3] / "functions" / "approval" / "app.py"
 APPROVER = DEFAULT_APPROVER_SUB
 CLIENT_ID = DEFAULT_APPROVAL_CLIENT_ID
 AUDIENCE = DEFAULT_API_AUDIENCE
+
+
+@pytest.fixture
+def moto_setup() -> MotoSetup:
+    return MOTO_SETUP
 
 
 @pytest.fixture(scope="module")
@@ -131,33 +126,16 @@ class Stack:
         return [at for at, path in self.polls if path == "/oauth/token"]
 
 
-def load_app() -> ModuleType:
-    name = f"approval_app_{uuid.uuid4().hex}"
-    spec = importlib.util.spec_from_file_location(name, APP_PATH)
-    if spec is None or spec.loader is None:
-        raise RuntimeError("cannot load functions/approval/app.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
 def make_stack(
-    emulator: Auth0Emulator, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+    aws: boto3.Session, emulator: Auth0Emulator, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Callable[..., Stack]]:
     for name, value in {
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
         "POWERTOOLS_SERVICE_NAME": "aegis-approval",
         "POWERTOOLS_METRICS_NAMESPACE": "AegisCloud",
         "POWERTOOLS_TRACE_DISABLED": "true",
     }.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     lambda_invocations: list[dict[str, Any]] = []
 
     def capture_invoke(
@@ -176,58 +154,51 @@ def make_stack(
     monkeypatch.setattr(LambdaSimpleBackend, "invoke", capture_invoke)
     clients: list[httpx.Client] = []
     handlers: list[tuple[logging.StreamHandler[Any], Any]] = []
-    with mock_aws(config=MOTO_CONFIG):
 
-        def build(
-            *,
-            transport: httpx.BaseTransport | None = None,
-            requested_expiry: int = 300,
-            auth_method: str = "client_secret_post",
-        ) -> Stack:
-            key_id = str(boto3.client("kms").create_key(Description="handoff")["KeyMetadata"]["KeyId"])
-            secret_arn = boto3.client("secretsmanager").create_secret(
-                Name=f"auth0-client-{uuid.uuid4().hex[:6]}", SecretString=emulator.client_secret(CLIENT_ID)
-            )["ARN"]
-            world = World(
-                clock=clock,
-                tables=create_tables(),
-                key_id=key_id,
-                stepfunctions=StepFunctions(),
-                secret=emulator.client_secret(CLIENT_ID),
-            )
-            for name, value in {
-                "HANDOFF_TABLE": "Handoff",
-                "CONTINUATIONS_TABLE": "Continuations",
-                "HANDOFF_KEY_ID": key_id,
-                "CONTROL_TABLE": "Control",
-                "AUDIT_TABLE": "Audit",
-                "AUTH0_ISSUER": emulator.issuer,
-                "AUTH0_CLIENT_ID": CLIENT_ID,
-                "AUTH0_CLIENT_SECRET_ARN": secret_arn,
-                "AUTH0_AUDIENCE": AUDIENCE,
-                "APPROVER_SUBS": APPROVER,
-                "CIBA_SCOPE": "openid",
-                "CIBA_REQUESTED_EXPIRY": str(requested_expiry),
-                "CLIENT_AUTH_METHOD": auth_method,
-                "APPROVAL_FUNCTION_NAME": "aegis-approval",
-            }.items():
-                monkeypatch.setenv(name, value)
-            polls: list[tuple[float, str]] = []
+    def build(
+        *,
+        transport: httpx.BaseTransport | None = None,
+        requested_expiry: int = 300,
+        auth_method: str = "client_secret_post",
+    ) -> Stack:
+        key_id = str(boto3.client("kms").create_key(Description="handoff")["KeyMetadata"]["KeyId"])
+        secret_arn = boto3.client("secretsmanager").create_secret(
+            Name=f"auth0-client-{uuid.uuid4().hex[:6]}", SecretString=emulator.client_secret(CLIENT_ID)
+        )["ARN"]
+        world = World(
+            clock=clock,
+            tables=create_tables(),
+            key_id=key_id,
+            stepfunctions=StepFunctions(),
+            secret=emulator.client_secret(CLIENT_ID),
+        )
+        environment = world.environment(
+            emulator.issuer,
+            CLIENT_ID,
+            AUDIENCE,
+            APPROVER,
+            secret_arn,
+            CIBA_REQUESTED_EXPIRY=str(requested_expiry),
+            CLIENT_AUTH_METHOD=auth_method,
+        )
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        polls: list[tuple[float, str]] = []
 
-            def record(request: httpx.Request) -> None:
-                polls.append((clock(), request.url.path))
+        def record(request: httpx.Request) -> None:
+            polls.append((clock(), request.url.path))
 
-            http = httpx.Client(timeout=5, transport=transport, event_hooks={"request": [record]})
-            clients.append(http)
-            phone = Phone(emulator, clock)
-            world.on_sleep.append(phone.tick)
-            service = wiring.create_service(clock=clock, sleep=world.sleep, http=http)
-            monkeypatch.setattr(wiring, "build_service", lambda: service)
-            app = load_app()
-            handlers.append((app.logger.logger_handler, app.logger.logger_handler.stream))
-            return Stack(world, emulator, phone, app, http, polls, lambda_invocations, secret_arn)
+        http = httpx.Client(timeout=5, transport=transport, event_hooks={"request": [record]})
+        clients.append(http)
+        phone = Phone(emulator, clock)
+        world.on_sleep.append(phone.tick)
+        service = wiring.create_service(clock=clock, sleep=world.sleep, http=http)
+        monkeypatch.setattr(wiring, "build_service", lambda: service)
+        app = load_app("approval")
+        handlers.append((app.logger.logger_handler, app.logger.logger_handler.stream))
+        return Stack(world, emulator, phone, app, http, polls, lambda_invocations, secret_arn)
 
-        yield build
+    yield build
     # Stack.invoke bound the service's handler (one per process) to the test's captured stdout, which pytest
     # closes: hand it back as found, so that no later test on this worker inherits a closed stream.
     for handler, found in reversed(handlers):

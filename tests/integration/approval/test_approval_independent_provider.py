@@ -21,21 +21,18 @@ from typing import Any
 import boto3
 import httpx
 import pytest
-from moto import mock_aws
-from moto.core.config import DefaultConfig
 
 from aegis_auth.handoff import HandoffStore
 from aegis_auth.jwt_verify import TokenVerifier
-from aegis_auth.oidc import clear_caches, provider_metadata
+from aegis_auth.oidc import provider_metadata
 from aegis_auth.rar import AEGIS_CHANGE_DETAILS_TYPE, require_granted_digest
+from tests.support.approval_world import RecordingTaskTokens, StepFunctions, World, create_tables
 from tests.support.changes import one_of_each_kind
-from tests.unit.approval.approval_world import RecordingTaskTokens, StepFunctions, World, create_tables
 
 PROVIDER_DIR = Path(__file__).resolve().parent / "independent_provider"
 AUDIENCE = "https://aegis.example/api"
 APPROVER = "alice"
 CHANGE = one_of_each_kind()[0]
-MOTO_CONFIG: DefaultConfig = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 
 pytestmark = [
     pytest.mark.slow,
@@ -84,25 +81,9 @@ def provider(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture
-def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    for name, value in {
-        "AWS_DEFAULT_REGION": "eu-west-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    clear_caches()
-    with mock_aws(config=MOTO_CONFIG):
-        key_id = str(boto3.client("kms").create_key()["KeyMetadata"]["KeyId"])
-        yield World(
-            clock=WallClock(),
-            tables=create_tables(),
-            key_id=key_id,
-            stepfunctions=StepFunctions(),
-            secret="",
-        )
-    clear_caches()
+def world(aws: boto3.Session) -> World:
+    key_id = str(boto3.client("kms").create_key()["KeyMetadata"]["KeyId"])
+    return World(clock=WallClock(), tables=create_tables(), key_id=key_id, stepfunctions=StepFunctions(), secret="")
 
 
 def authentication_device(issuer: str, approve: bool, after: float) -> threading.Thread:

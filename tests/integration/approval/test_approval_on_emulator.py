@@ -25,7 +25,7 @@ from aegis_local.auth0.config import DEFAULT_M2M_CLIENT_ID
 from aegis_local.reporting import leak_audit
 from tests.integration.approval.conftest import APPROVER, AUDIENCE, CLIENT_ID, Stack
 from tests.support.changes import one_of_each_kind
-from tests.unit.auth.provider_double import RsaKey, forge_hs256_with_public_key, forge_unsigned
+from tests.support.provider_double import RsaKey, forge_hs256_with_public_key, forge_unsigned
 
 CHANGE, OTHER_CHANGE = one_of_each_kind()[0], one_of_each_kind()[3]
 StackFactory = Callable[..., Stack]
@@ -36,12 +36,17 @@ def run(stack: Stack, change: ChangeBase = CHANGE, lambda_seconds: float = 900.0
     return event, stack.invoke(event, lambda_seconds)
 
 
+def run_to(stack: Stack, outcome: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run one approval task to its `outcome`: the event, and the execution the task's answer ended."""
+    event, result = run(stack)
+    assert result == {"outcome": outcome}
+    return event, stack.world.stepfunctions.finished(event["execution_arn"])
+
+
 def test_approve_after_several_pending_polls_releases_a_sealed_verifiable_approval(make_stack: StackFactory) -> None:
     stack = make_stack()
     stack.phone.approve_after(17)
-    event, result = run(stack)
-    assert result == {"outcome": "approved"}
-    execution = stack.world.stepfunctions.finished(event["execution_arn"])
+    event, execution = run_to(stack, "approved")
     assert execution["status"] == "SUCCEEDED"
     output = json.loads(execution["output"])
     assert set(output) == {"decision", "approver_sub", "handoff_id", "approved_at"}
@@ -76,18 +81,15 @@ def test_client_secret_basic_works_against_the_emulator(make_stack: StackFactory
 def test_deny(make_stack: StackFactory) -> None:
     stack = make_stack()
     stack.phone.deny_after(6)
-    event, result = run(stack)
-    assert result == {"outcome": "denied"}
-    execution = stack.world.stepfunctions.finished(event["execution_arn"])
+    _, execution = run_to(stack, "denied")
     assert (execution["status"], execution["error"]) == ("FAILED", "Approval.Denied")
     assert stack.world.sealed_handoffs() == []
 
 
 def test_expire(make_stack: StackFactory) -> None:
     stack = make_stack(requested_expiry=30)
-    event, result = run(stack)
-    assert result == {"outcome": "expired"}
-    assert stack.world.stepfunctions.finished(event["execution_arn"])["error"] == "Approval.Expired"
+    _, execution = run_to(stack, "expired")
+    assert execution["error"] == "Approval.Expired"
     assert stack.world.clock() - stack.token_polls()[0] < 40
     assert stack.world.audit_trail()[-1]["outcome"] == "expired"
 
@@ -151,9 +153,8 @@ def test_a_continuation_across_two_invocations(make_stack: StackFactory) -> None
 def test_halt_during_polling(make_stack: StackFactory) -> None:
     stack = make_stack()
     stack.world.on_sleep.append(lambda _: stack.world.halt() if len(stack.token_polls()) >= 2 else None)
-    event, result = run(stack)
-    assert result == {"outcome": "halted"}
-    assert stack.world.stepfunctions.finished(event["execution_arn"])["error"] == "Approval.Halted"
+    _, execution = run_to(stack, "halted")
+    assert execution["error"] == "Approval.Halted"
     assert len(stack.token_polls()) == 2
     assert stack.world.sealed_handoffs() == []
 
@@ -173,10 +174,9 @@ def test_a_refresh_token_the_provider_issues_anyway_is_discarded_not_sealed(
     caplog.set_level(logging.DEBUG, logger="aegis-approval")
     stack = make_stack(transport=Tamper(with_refresh_token))
     stack.phone.approve_after(0)
-    event, result = run(stack)
-    assert result == {"outcome": "approved"}
+    event, execution = run_to(stack, "approved")
 
-    output = json.loads(stack.world.stepfunctions.finished(event["execution_arn"])["output"])
+    output = json.loads(execution["output"])
     opened = HandoffStore(stack.world.tables["Handoff"], boto3.client("kms"), clock=stack.world.clock).consume(
         output["handoff_id"], execution_arn=event["execution_arn"], change_digest=CHANGE.digest
     )
@@ -286,9 +286,7 @@ def test_a_forged_or_mismatched_approval_is_never_released(make_stack: StackFact
 
     stack = make_stack(transport=Tamper(forge))
     stack.phone.approve_after(0)
-    event, result = run(stack)
-    assert result == {"outcome": "failed"}
-    execution = stack.world.stepfunctions.finished(event["execution_arn"])
+    _, execution = run_to(stack, "failed")
     assert (execution["status"], execution["error"]) == ("FAILED", "Approval.Failed")
     assert stack.world.sealed_handoffs() == []
     assert stack.world.audit_trail()[-1]["outcome"] == "failed"

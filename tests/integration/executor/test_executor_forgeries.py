@@ -20,8 +20,9 @@ from aegis_auth.rar import change_authorization_details
 from aegis_executor.errors import ApprovalInvalid
 from aegis_local.auth0 import DEFAULT_EXECUTOR_CLIENT_ID
 from aegis_local.auth0.keys import SigningKey
-from tests.integration.executor.conftest import World
-from tests.unit.executor.remediation_cases import CASES, REGION, Case
+from tests.support.changes import CASE_REGION as REGION
+from tests.support.changes import CASES, Case
+from tests.support.executor_world import World
 
 OTHER_EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:aegis-mission:m-2"
 

@@ -14,7 +14,8 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from botocore.exceptions import ClientError
 
-from aegis.catalogue import RevokeSecurityGroupRules, SecurityGroupRules, Undo
+from aegis.catalogue import Undo
+from aegis.catalogue.kinds.revoke_security_group_rules import RevokeSecurityGroupRules, SecurityGroupRules
 from aegis_executor import execute as execute_module
 from aegis_executor.credentials import session_policy
 from aegis_executor.errors import InvalidRequest, NoConnectedAccount, Throttled, UndoDisabled
@@ -25,8 +26,8 @@ from aegis_local.auth0 import (
     DEFAULT_SECOND_USER_SUB,
     DEFAULT_UNDO_PROVIDER_AUDIENCE,
 )
-from tests.integration.executor.conftest import ROLE_ARN, UNDO_ROLE_ARN, World
-from tests.unit.executor.remediation_cases import CASES
+from tests.support.changes import CASES
+from tests.support.executor_world import ROLE_ARN, UNDO_ROLE_ARN, World
 
 RESULT_KEYS = {"change_id", "outcome", "reason", "verified_after"}
 

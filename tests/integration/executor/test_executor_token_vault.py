@@ -27,8 +27,8 @@ from aegis_local.auth0 import (
     DEFAULT_SECOND_USER_SUB,
     Auth0Emulator,
 )
-from tests.integration.executor.conftest import ShiftableClock, ciba_token_response
 from tests.support.changes import one_of_each_kind
+from tests.support.executor_world import ShiftableClock, ciba_token_response
 
 CHANGE = one_of_each_kind()[0]
 

@@ -10,16 +10,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from aegis_executor.errors import TokenExchangeFailed
-from tests.integration.executor.conftest import World
+from tests.support.changes import CASES
+from tests.support.executor_world import TABLES, World
 from tests.support.role_enforcer import RoleEnforcer
-from tests.unit.executor.remediation_cases import CASES
-
-TABLES = {
-    "Control": "ControlTable",
-    "Audit": "AuditTable",
-    "Handoff": "HandoffTable",
-    "Idempotency": "IdempotencyTable",
-}
 
 
 def enforce_executor_role(world: World) -> RoleEnforcer:

@@ -1,3 +1,3 @@
-from tests.unit.killswitch.fixtures import approver_pool, approvers, auth0_clock, aws, emulator, phone, settings
+"""The kill switch's fixtures, the same for its unit and integration tests."""
 
-__all__ = ["approver_pool", "approvers", "auth0_clock", "aws", "emulator", "phone", "settings"]
+from tests.support.killswitch_fixtures import *  # noqa: F403

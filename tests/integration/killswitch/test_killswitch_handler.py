@@ -3,8 +3,6 @@ route), moto executing the real mission state machine, and the Auth0 emulator ov
 
 from __future__ import annotations
 
-import importlib.util
-import itertools
 import json
 import threading
 import uuid
@@ -17,53 +15,24 @@ import pytest
 
 from aegis.audit import read_trail
 from aegis.control import halt_state
-from aegis_killswitch.requests import InvalidKillSwitchRequest
+from aegis_killswitch.errors import InvalidKillSwitchRequest
 from aegis_killswitch.service import KILLSWITCH_AUDIT_ID
 from aegis_killswitch.settings import KillSwitchSettings
 from aegis_local.auth0 import DEFAULT_API_AUDIENCE, Auth0Emulator
-from tests.unit.killswitch.world import (
+from tests.support.killswitch_world import (
     NO_SCOPE_CLIENT,
     OPERATOR_CLIENT,
     OTHER_API_CLIENT,
-    REPO,
     SCAN_RULE,
     SCHEDULE_RULE,
     TRIGGER_ONLY_CLIENT,
     UNDO_ROLE,
     AwsWorld,
+    Context,
     Phone,
     wait_until,
 )
-
-_module_numbers = itertools.count()
-
-
-@dataclass
-class Context:
-    """The attributes of the Lambda context object that Powertools reads."""
-
-    function_name: str = "aegis-killswitch"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:aegis-killswitch"
-    aws_request_id: str = ""
-
-    def __post_init__(self) -> None:
-        self.aws_request_id = self.aws_request_id or str(uuid.uuid4())
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
-
-
-def load_app() -> ModuleType:
-    """A fresh module instance of functions/killswitch/app.py: a cold Lambda container."""
-    path = REPO / "functions" / "killswitch" / "app.py"
-    spec = importlib.util.spec_from_file_location(f"killswitch_app_{next(_module_numbers)}", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.support.lambda_app import load_app
 
 
 def url_event(path: str, token: str | None = None, body: str | None = None, method: str = "POST") -> dict[str, Any]:
@@ -101,7 +70,7 @@ def url_event(path: str, token: str | None = None, body: str | None = None, meth
 
 @pytest.fixture
 def app(settings: KillSwitchSettings) -> ModuleType:
-    return load_app()
+    return load_app("killswitch")
 
 
 @pytest.fixture
@@ -125,41 +94,41 @@ class Scene:
 
 
 @pytest.fixture
-def scene(settings: KillSwitchSettings, aws: AwsWorld, phone: Phone) -> Scene:
-    mission = aws.start_mission(f"m-{uuid.uuid4().hex[:8]}", changes=2)
+def scene(settings: KillSwitchSettings, aws_world: AwsWorld, phone: Phone) -> Scene:
+    mission = aws_world.start_mission(f"m-{uuid.uuid4().hex[:8]}", changes=2)
     return Scene(
         mission=mission,
         refresh_token=phone.approver_refresh_token(settings.approver_subs[0]),
-        handoff=aws.put_handoff(mission),
+        handoff=aws_world.put_handoff(mission),
     )
 
 
 def assert_nothing_changed(
-    aws: AwsWorld, emulator: Auth0Emulator, phone: Phone, settings: KillSwitchSettings, scene: Scene
+    aws_world: AwsWorld, emulator: Auth0Emulator, phone: Phone, settings: KillSwitchSettings, scene: Scene
 ) -> None:
-    assert halt_state(aws.control) is None
-    assert aws.rule_states() == {SCHEDULE_RULE: "ENABLED", SCAN_RULE: "ENABLED"}
-    assert aws.status(scene.mission) == "RUNNING"
-    assert aws.deny_policy() is None
-    assert aws.halted_policy(UNDO_ROLE) is None
-    assert scene.handoff in aws.handoff_ids()
+    assert halt_state(aws_world.control) is None
+    assert aws_world.rule_states() == {SCHEDULE_RULE: "ENABLED", SCAN_RULE: "ENABLED"}
+    assert aws_world.status(scene.mission) == "RUNNING"
+    assert aws_world.deny_policy() is None
+    assert aws_world.halted_policy(UNDO_ROLE) is None
+    assert scene.handoff in aws_world.handoff_ids()
     assert not any(emulator.is_blocked(sub) for sub in settings.approver_subs)
     assert phone.refresh_works(scene.refresh_token)
-    assert read_trail(aws.audit, KILLSWITCH_AUDIT_ID) == []
+    assert read_trail(aws_world.audit, KILLSWITCH_AUDIT_ID) == []
     assert not [e for e in emulator.management_events() if e.user_id in settings.approver_subs]
 
 
 def assert_everything_halted(
-    aws: AwsWorld, emulator: Auth0Emulator, phone: Phone, settings: KillSwitchSettings, scene: Scene
+    aws_world: AwsWorld, emulator: Auth0Emulator, phone: Phone, settings: KillSwitchSettings, scene: Scene
 ) -> None:
-    assert halt_state(aws.control) is not None
-    assert aws.rule_states() == {SCHEDULE_RULE: "DISABLED", SCAN_RULE: "DISABLED"}
-    wait_until(lambda: aws.status(scene.mission) != "RUNNING", what="the mission to end")
-    assert aws.deny_policy() is not None
-    assert aws.halted_policy() is not None
-    assert aws.deny_policy(UNDO_ROLE) is not None
-    assert aws.halted_policy(UNDO_ROLE) is not None
-    assert scene.handoff not in aws.handoff_ids()
+    assert halt_state(aws_world.control) is not None
+    assert aws_world.rule_states() == {SCHEDULE_RULE: "DISABLED", SCAN_RULE: "DISABLED"}
+    wait_until(lambda: aws_world.status(scene.mission) != "RUNNING", what="the mission to end")
+    assert aws_world.deny_policy() is not None
+    assert aws_world.halted_policy() is not None
+    assert aws_world.deny_policy(UNDO_ROLE) is not None
+    assert aws_world.halted_policy(UNDO_ROLE) is not None
+    assert scene.handoff not in aws_world.handoff_ids()
     assert all(emulator.is_blocked(sub) for sub in settings.approver_subs)
     assert not phone.refresh_works(scene.refresh_token)
 
@@ -187,7 +156,7 @@ REFUSED: list[tuple[str, str, Callable[[Phone], str | None], int]] = [
 
 
 def test_refused_calls_change_nothing(
-    call: Any, aws: AwsWorld, emulator: Auth0Emulator, phone: Phone, settings: KillSwitchSettings, scene: Scene
+    call: Any, aws_world: AwsWorld, emulator: Auth0Emulator, phone: Phone, settings: KillSwitchSettings, scene: Scene
 ) -> None:
     # One scene for every refused caller (a moto account and a waiting mission cost about a second to build).
     for what, path, token_for, status in REFUSED:
@@ -195,20 +164,20 @@ def test_refused_calls_change_nothing(
         assert code == status, what
         assert body["error"] == ("invalid_token" if status == 401 else "insufficient_scope"), what
         assert headers["WWW-Authenticate"].startswith("Bearer error="), what
-        assert_nothing_changed(aws, emulator, phone, settings, scene)
+        assert_nothing_changed(aws_world, emulator, phone, settings, scene)
 
 
 def test_rearm_while_halted_without_its_scope_keeps_everything_halted(
-    call: Any, aws: AwsWorld, emulator: Auth0Emulator, phone: Phone, settings: KillSwitchSettings, scene: Scene
+    call: Any, aws_world: AwsWorld, emulator: Auth0Emulator, phone: Phone, settings: KillSwitchSettings, scene: Scene
 ) -> None:
     assert call("/kill", phone.operator_token(TRIGGER_ONLY_CLIENT), {"reason": "drill"})[0] == 200
     code, body, _ = call("/rearm", phone.operator_token(TRIGGER_ONLY_CLIENT), {"reason": "let me re-arm"})
     assert (code, body["error"]) == (403, "insufficient_scope")
-    assert_everything_halted(aws, emulator, phone, settings, scene)
+    assert_everything_halted(aws_world, emulator, phone, settings, scene)
 
 
 def test_a_bad_body_is_refused_after_authentication_and_changes_nothing(
-    call: Any, aws: AwsWorld, emulator: Auth0Emulator, phone: Phone, settings: KillSwitchSettings, scene: Scene
+    call: Any, aws_world: AwsWorld, emulator: Auth0Emulator, phone: Phone, settings: KillSwitchSettings, scene: Scene
 ) -> None:
     token = phone.operator_token()
     assert call("/kill", token, "{not json")[0] == 400
@@ -218,7 +187,7 @@ def test_a_bad_body_is_refused_after_authentication_and_changes_nothing(
     assert call("/rearm", token, {})[0] == 400  # re-arming states a reason
     # An anonymous caller with a bad body hears only 401: the body is not read before authentication.
     assert call("/kill", None, "{not json")[0] == 401
-    assert_nothing_changed(aws, emulator, phone, settings, scene)
+    assert_nothing_changed(aws_world, emulator, phone, settings, scene)
 
 
 def test_unknown_routes_are_404(call: Any, phone: Phone, settings: KillSwitchSettings) -> None:
@@ -231,7 +200,7 @@ def test_unknown_routes_are_404(call: Any, phone: Phone, settings: KillSwitchSet
 
 def test_kill_over_http_halts_everything_and_reports_each_step(
     call: Any,
-    aws: AwsWorld,
+    aws_world: AwsWorld,
     emulator: Auth0Emulator,
     phone: Phone,
     settings: KillSwitchSettings,
@@ -254,8 +223,8 @@ def test_kill_over_http_halts_everything_and_reports_each_step(
         ("block_token_vault_approvers", True),
     ]
     assert all(s["reason"] for s in body["steps"])
-    assert halt_state(aws.control)["engaged_by"] == f"{OPERATOR_CLIENT}@clients"
-    assert_everything_halted(aws, emulator, phone, settings, scene)
+    assert halt_state(aws_world.control)["engaged_by"] == f"{OPERATOR_CLIENT}@clients"
+    assert_everything_halted(aws_world, emulator, phone, settings, scene)
     # No credential the emulator issued reached the logs or the response.
     printed = capsys.readouterr()
     secrets = emulator.issued_secrets()
@@ -263,7 +232,7 @@ def test_kill_over_http_halts_everything_and_reports_each_step(
 
 
 def test_kill_with_auth0_down_still_halts_and_answers_502(
-    call: Any, aws: AwsWorld, emulator: Auth0Emulator, phone: Phone, settings: KillSwitchSettings, scene: Scene
+    call: Any, aws_world: AwsWorld, emulator: Auth0Emulator, phone: Phone, settings: KillSwitchSettings, scene: Scene
 ) -> None:
     # A warm container has the signing keys already; a refused re-arm is enough to fetch them (and changes nothing).
     token = phone.operator_token(TRIGGER_ONLY_CLIENT)
@@ -277,14 +246,14 @@ def test_kill_with_auth0_down_still_halts_and_answers_502(
     assert body["ok"] is False
     assert body["halted"] is True
     assert body["failed_steps"] == ["revoke_auth0_sessions", "block_token_vault_approvers"]
-    assert halt_state(aws.control) is not None
-    assert aws.rule_states() == {SCHEDULE_RULE: "DISABLED", SCAN_RULE: "DISABLED"}
-    wait_until(lambda: aws.status(scene.mission) != "RUNNING", what="the mission to end")
-    assert aws.deny_policy() is not None
+    assert halt_state(aws_world.control) is not None
+    assert aws_world.rule_states() == {SCHEDULE_RULE: "DISABLED", SCAN_RULE: "DISABLED"}
+    wait_until(lambda: aws_world.status(scene.mission) != "RUNNING", what="the mission to end")
+    assert aws_world.deny_policy() is not None
 
 
 def test_rearm_over_http_needs_its_scope_and_then_lets_missions_run_again(
-    call: Any, aws: AwsWorld, emulator: Auth0Emulator, phone: Phone, settings: KillSwitchSettings, scene: Scene
+    call: Any, aws_world: AwsWorld, emulator: Auth0Emulator, phone: Phone, settings: KillSwitchSettings, scene: Scene
 ) -> None:
     assert call("/kill", phone.operator_token(), {"reason": "drill"})[0] == 200
 
@@ -299,43 +268,48 @@ def test_rearm_over_http_needs_its_scope_and_then_lets_missions_run_again(
         "unblock_approvers",
         "lift_halted_policy",
     ]
-    assert halt_state(aws.control) is None
-    assert aws.rule_states() == {SCHEDULE_RULE: "ENABLED", SCAN_RULE: "ENABLED"}
+    assert halt_state(aws_world.control) is None
+    assert aws_world.rule_states() == {SCHEDULE_RULE: "ENABLED", SCAN_RULE: "ENABLED"}
     assert not any(emulator.is_blocked(sub) for sub in settings.approver_subs)
     assert not phone.refresh_works(scene.refresh_token)  # revoked stays revoked
-    assert aws.deny_policy() is not None  # kept: it denies sessions issued before the re-arm
-    assert aws.halted_policy() is None
-    assert aws.status(aws.start_mission("m-after-rearm")) == "RUNNING"
+    assert aws_world.deny_policy() is not None  # kept: it denies sessions issued before the re-arm
+    assert aws_world.halted_policy() is None
+    assert aws_world.status(aws_world.start_mission("m-after-rearm")) == "RUNNING"
 
 
 # --------------------------------------------------------------------------------------------------- direct
 
 
 def test_direct_trigger_and_rearm(
-    app: ModuleType, aws: AwsWorld, emulator: Auth0Emulator, phone: Phone, settings: KillSwitchSettings, scene: Scene
+    app: ModuleType,
+    aws_world: AwsWorld,
+    emulator: Auth0Emulator,
+    phone: Phone,
+    settings: KillSwitchSettings,
+    scene: Scene,
 ) -> None:
     result = app.handler({"action": "trigger", "reason": "pager alert", "requested_by": "oncall"}, Context())
     assert result["ok"] is True
     assert result["requested_by"] == "oncall"
-    assert_everything_halted(aws, emulator, phone, settings, scene)
+    assert_everything_halted(aws_world, emulator, phone, settings, scene)
 
     result = app.handler({"action": "rearm", "reason": "resolved", "requested_by": "oncall"}, Context())
     assert result["ok"] is True
-    assert halt_state(aws.control) is None
-    assert aws.halted_policy() is None
-    assert aws.deny_policy() is not None
+    assert halt_state(aws_world.control) is None
+    assert aws_world.halted_policy() is None
+    assert aws_world.deny_policy() is not None
 
 
-def test_a_bad_direct_event_is_a_named_error(app: ModuleType, aws: AwsWorld) -> None:
+def test_a_bad_direct_event_is_a_named_error(app: ModuleType, aws_world: AwsWorld) -> None:
     with pytest.raises(InvalidKillSwitchRequest, match="action"):
         app.handler({"action": "disarm", "reason": "r", "requested_by": "x"}, Context())
     with pytest.raises(InvalidKillSwitchRequest, match="JSON object"):
         app.handler(["trigger"], Context())
-    assert halt_state(aws.control) is None
+    assert halt_state(aws_world.control) is None
 
 
 def test_concurrent_triggers_are_fine(
-    settings: KillSwitchSettings, aws: AwsWorld, emulator: Auth0Emulator, phone: Phone, scene: Scene
+    settings: KillSwitchSettings, aws_world: AwsWorld, emulator: Auth0Emulator, phone: Phone, scene: Scene
 ) -> None:
     # Two containers at once, as when two people hit the kill switch together.
     results: list[dict[str, Any]] = []
@@ -344,7 +318,9 @@ def test_concurrent_triggers_are_fine(
     def trigger(who: str) -> None:
         try:
             results.append(
-                load_app().handler({"action": "trigger", "reason": "together", "requested_by": who}, Context())
+                load_app("killswitch").handler(
+                    {"action": "trigger", "reason": "together", "requested_by": who}, Context()
+                )
             )
         except BaseException as error:
             errors.append(error)
@@ -361,5 +337,5 @@ def test_concurrent_triggers_are_fine(
         failed = {s["step"]: s["reason"] for s in result["steps"] if not s["ok"]}
         assert failed == {}
         assert result["halted"] is True
-    assert halt_state(aws.control)["engaged_by"] in {"op-0", "op-1"}
-    assert_everything_halted(aws, emulator, phone, settings, scene)
+    assert halt_state(aws_world.control)["engaged_by"] in {"op-0", "op-1"}
+    assert_everything_halted(aws_world, emulator, phone, settings, scene)

@@ -1,6 +1,4 @@
-"""The executor's integration world (its real handler on moto, real approvals of the Auth0 emulator), reused to test
-the validator against what the executor really does."""
+"""The executor's integration world (tests.support.executor_world), reused to test the validator against what the
+executor really does."""
 
-from tests.integration.executor.conftest import emulator, emulator_clock, emulator_http, world
-
-__all__ = ["emulator", "emulator_clock", "emulator_http", "world"]
+from tests.support.executor_world import *  # noqa: F403

@@ -19,17 +19,14 @@ from typing import Any
 import pytest
 
 from aegis.audit import AuditLog, read_trail
-from aegis.catalogue import (
-    ChangeBase,
-    EnableKmsKeyRotation,
-    KeyRotation,
-    PasswordPolicy,
+from aegis.catalogue import ChangeBase, Undo
+from aegis.catalogue.kinds.enable_kms_key_rotation import EnableKmsKeyRotation, KeyRotation
+from aegis.catalogue.kinds.revoke_security_group_rules import (
     RevokeSecurityGroupRules,
     SecurityGroupRule,
     SecurityGroupRules,
-    StrengthenPasswordPolicy,
-    Undo,
 )
+from aegis.catalogue.kinds.strengthen_password_policy import PasswordPolicy, StrengthenPasswordPolicy
 from aegis.models import Risk
 from aegis_local.aws.stack import LocalStack
 from tests.support.executions import wait_until_ended

@@ -12,13 +12,18 @@ from typing import Any
 
 import boto3
 
-from aegis.catalogue import RevokeSecurityGroupRules, SecurityGroupRules, Undo
+from aegis.catalogue import Undo
+from aegis.catalogue.kinds.revoke_security_group_rules import (
+    RevokeSecurityGroupRules,
+    SecurityGroupRule,
+    SecurityGroupRules,
+)
 from aegis.models import Risk
-from aegis_executor.remediations.security_group_rules import rule_from_aws
 from aegis_validator.rules import parse_envelope, plan_problems
 from aegis_validator.settings import ValidatorSettings
-from tests.integration.executor.conftest import World
-from tests.unit.executor.remediation_cases import ACCOUNT, CASES, REGION
+from tests.support.changes import ACCOUNT, CASES
+from tests.support.changes import CASE_REGION as REGION
+from tests.support.executor_world import World
 
 MISSION_ID = "m-" + "c" * 20
 EXECUTION_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:aegis-mission:{MISSION_ID}"
@@ -64,7 +69,7 @@ def test_the_parts_of_a_split_security_group_change_apply_independently_in_any_o
         ],
     )
     listed = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])["SecurityGroupRules"]
-    ssh = tuple(sorted((rule_from_aws(r) for r in listed if not r["IsEgress"]), key=lambda r: r.rule_id))
+    ssh = tuple(sorted((SecurityGroupRule.from_aws(r) for r in listed if not r["IsEgress"]), key=lambda r: r.rule_id))
     change = RevokeSecurityGroupRules.propose(
         check_id="ec2-admin-port-open-ipv4",
         resource_arn=f"arn:aws:ec2:{REGION}:{ACCOUNT}:security-group/{group}",

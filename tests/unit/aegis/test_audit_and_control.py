@@ -1,40 +1,20 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from aegis.audit import AuditLog, read_trail
 from aegis.control import HALT_ITEM, Halted, ensure_not_halted, halt_state
 from aegis.secrets_guard import SecretShapedValue
+from tests.support.stack import create_declared_tables
 
 
 @pytest.fixture
-def tables() -> Iterator[tuple[Any, Any]]:
-    with mock_aws():
-        ddb = boto3.resource("dynamodb", region_name="us-east-1")
-        audit = ddb.create_table(
-            TableName="audit",
-            KeySchema=[
-                {"AttributeName": "mission_id", "KeyType": "HASH"},
-                {"AttributeName": "seq", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "mission_id", "AttributeType": "S"},
-                {"AttributeName": "seq", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        control = ddb.create_table(
-            TableName="control",
-            KeySchema=[{"AttributeName": "name", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "name", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield audit, control
+def tables(aws: boto3.Session) -> tuple[Any, Any]:
+    declared = create_declared_tables(aws.resource("dynamodb"), {"audit": "AuditTable", "control": "ControlTable"})
+    return declared["audit"], declared["control"]
 
 
 def test_audit_appends_in_order_and_never_overwrites(tables: tuple[Any, Any]) -> None:

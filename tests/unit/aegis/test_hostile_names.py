@@ -9,19 +9,14 @@ change built from them must still be proposed, with the identifier in it. Only t
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from aegis.catalogue import (
-    CreateMultiRegionTrail,
-    DetachPolicy,
-    EnableBucketPublicAccessBlock,
-    PolicyAttachments,
-    parse_change,
-)
+from aegis.catalogue import parse_change
+from aegis.catalogue.kinds.create_multi_region_trail import CreateMultiRegionTrail
+from aegis.catalogue.kinds.detach_policy import DetachPolicy, PolicyAttachments
+from aegis.catalogue.kinds.enable_bucket_public_access_block import EnableBucketPublicAccessBlock
 from aegis.checks import CHECKS, PlanConfig
 from aegis.checks.base import WITHHELD
 from aegis.models import Finding, Risk
@@ -42,13 +37,6 @@ SECRET_KEY_SHAPED_BUCKET = "a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6q7r8s9t0"
 GROUP_AT_MAX_LENGTH = "eyJ" + "Q7ZK2M4T6V8X0B3N" * 7 + "a1b2c3d4e5f6g"
 
 
-@pytest.fixture
-def session(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.Session]:
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
-
-
 def test_the_hostile_names_really_look_like_secrets_and_are_valid_aws_names() -> None:
     assert secret_kind(ACCESS_KEY_SHAPED) == "aws-access-key-id"
     assert secret_kind(JWT_SHAPED) == "jwt"
@@ -61,9 +49,9 @@ def test_the_hostile_names_really_look_like_secrets_and_are_valid_aws_names() ->
 
 @pytest.mark.parametrize("user", [ACCESS_KEY_SHAPED, JWT_SHAPED, HIGH_ENTROPY_MAX_LENGTH])
 def test_an_admin_policy_attached_to_a_secret_shaped_user_is_still_detached_from_everyone(
-    session: boto3.Session, user: str
+    aws: boto3.Session, user: str
 ) -> None:
-    iam = session.client("iam")
+    iam = aws.client("iam")
     policy_arn = iam.create_policy(PolicyName="Everything", PolicyDocument=ADMIN)["Policy"]["Arn"]
     iam.create_user(UserName="alice")
     iam.create_user(UserName=user)
@@ -72,7 +60,7 @@ def test_an_admin_policy_attached_to_a_secret_shaped_user_is_still_detached_from
     for kind, name in (("user", "alice"), ("user", user), ("role", "app"), ("group", GROUP_AT_MAX_LENGTH)):
         getattr(iam, f"attach_{kind}_policy")(**{f"{kind.capitalize()}Name": name, "PolicyArn": policy_arn})
 
-    result = run_scan(session, [REGION], check_ids=["iam-admin-policy-attached"])
+    result = run_scan(aws, [REGION], check_ids=["iam-admin-policy-attached"])
 
     [finding] = result.findings
     assert result.withheld == []
@@ -87,12 +75,12 @@ def test_an_admin_policy_attached_to_a_secret_shaped_user_is_still_detached_from
     assert parse_change(change.model_dump(mode="json")) == change
 
 
-def test_a_public_bucket_named_like_a_secret_key_is_found_and_fixed(session: boto3.Session) -> None:
-    s3 = session.client("s3")
+def test_a_public_bucket_named_like_a_secret_key_is_found_and_fixed(aws: boto3.Session) -> None:
+    s3 = aws.client("s3")
     s3.create_bucket(Bucket=SECRET_KEY_SHAPED_BUCKET, ObjectOwnership="ObjectWriter")
     s3.put_bucket_acl(Bucket=SECRET_KEY_SHAPED_BUCKET, ACL="public-read")
 
-    result = run_scan(session, [REGION], check_ids=["s3-bucket-public"])
+    result = run_scan(aws, [REGION], check_ids=["s3-bucket-public"])
 
     assert [e.error for e in result.errors] == []
     [finding] = result.findings
@@ -104,14 +92,14 @@ def test_a_public_bucket_named_like_a_secret_key_is_found_and_fixed(session: bot
 
 
 def test_a_stopped_multi_region_trail_with_a_secret_shaped_name_does_not_stop_the_new_trail(
-    session: boto3.Session,
+    aws: boto3.Session,
 ) -> None:
     logs = "org-trail-logs"
-    session.client("s3").create_bucket(Bucket=logs)
-    session.client("cloudtrail").create_trail(Name=ACCESS_KEY_SHAPED, S3BucketName=logs, IsMultiRegionTrail=True)
+    aws.client("s3").create_bucket(Bucket=logs)
+    aws.client("cloudtrail").create_trail(Name=ACCESS_KEY_SHAPED, S3BucketName=logs, IsMultiRegionTrail=True)
 
     result = run_scan(
-        session, [REGION], check_ids=["cloudtrail-no-multi-region-trail"], plan_config=PlanConfig(trail_bucket=logs)
+        aws, [REGION], check_ids=["cloudtrail-no-multi-region-trail"], plan_config=PlanConfig(trail_bucket=logs)
     )
 
     [finding] = result.findings

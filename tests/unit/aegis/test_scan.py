@@ -9,13 +9,13 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from botocore.awsrequest import AWSResponse
-from moto import mock_aws
 
 from aegis.checks import CHECKS, PlanConfig, UnknownCheck, kms_key_rotation_off
 from aegis.checks.base import EXEMPT_TAG, WITHHELD
 from aegis.scan import InvalidScanRequest, ScanAborted, run_scan
 from aegis_local.scenario.seed import INJECTION_TEXT, SEEDED_JWT, SeededAccount, seed_account
+from tests.support.botocore_answers import answer
+from tests.support.moto_account import moto_account
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -26,29 +26,11 @@ FULL_CONFIG = PlanConfig(
 )
 
 
-def _new_session() -> boto3.Session:
-    return boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
-
-
-@pytest.fixture(scope="module")
-def shared_session() -> boto3.Session:
-    return _new_session()
-
-
 @pytest.fixture
-def aws(shared_session: boto3.Session, monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.Session]:
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield shared_session
-
-
-@pytest.fixture
-def private_session(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.Session]:
+def private_session(aws: boto3.Session, monkeypatch: pytest.MonkeyPatch) -> boto3.Session:
     """A session of its own, for tests that register event handlers on it; retries do not sleep."""
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setattr("botocore.endpoint.time.sleep", lambda _seconds: None)
-    with mock_aws():
-        yield _new_session()
+    return boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
 
 
 def _keys(result) -> set[tuple[str, str]]:
@@ -59,10 +41,9 @@ def _keys(result) -> set[tuple[str, str]]:
 
 
 @pytest.fixture(scope="class")
-def seeded(shared_session: boto3.Session) -> Iterator[tuple[boto3.Session, SeededAccount]]:
-    with pytest.MonkeyPatch.context() as patch, mock_aws():
-        patch.delenv("AWS_ENDPOINT_URL", raising=False)
-        yield shared_session, seed_account(shared_session, REGION)
+def seeded() -> Iterator[tuple[boto3.Session, SeededAccount]]:
+    with pytest.MonkeyPatch.context() as patch, moto_account(patch) as session:
+        yield session, seed_account(session, REGION)
 
 
 class TestSeededAccount:
@@ -172,7 +153,7 @@ def _ec2_throttled(request, **_):
         b"<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded."
         b"</Message></Error></Errors><RequestID>r-1</RequestID></Response>"
     )
-    return AWSResponse(request.url, 503, {}, _Raw(body))
+    return answer(request.url, 503, body)
 
 
 def test_a_throttled_listing_fails_its_checks_only_after_retries(private_session):
@@ -211,7 +192,7 @@ def test_an_unidentifiable_account_aborts_with_a_named_error(private_session):
             b"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>no</Message></Error>"
             b"<RequestId>r</RequestId></ErrorResponse>"
         )
-        return AWSResponse(request.url, 403, {}, _Raw(body))
+        return answer(request.url, 403, body)
 
     private_session.events.register_first("before-send.sts.GetCallerIdentity", denied)
 
@@ -220,13 +201,19 @@ def test_an_unidentifiable_account_aborts_with_a_named_error(private_session):
     assert raised.value.error == "AccessDenied"
 
 
-def test_a_secret_shaped_name_is_an_identifier_and_is_planned(aws):
+def _admin_policy_attached_to_role(aws: boto3.Session, role_name: str) -> str:
+    """An "Admin" policy allowing everything, attached to a new role of that name; the policy's ARN."""
     iam = aws.client("iam", region_name=REGION)
     admin = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
-    arn = iam.create_policy(PolicyName="Admin", PolicyDocument=admin)["Policy"]["Arn"]
+    arn = str(iam.create_policy(PolicyName="Admin", PolicyDocument=admin)["Policy"]["Arn"])
+    iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
+    iam.attach_role_policy(RoleName=role_name, PolicyArn=arn)
+    return arn
+
+
+def test_a_secret_shaped_name_is_an_identifier_and_is_planned(aws):
     odd_name = "Zx9Qw3Er7Ty1Ui5Op2As8Df4Gh6Jk0LzXcVbNm1"
-    iam.create_role(RoleName=odd_name, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
-    iam.attach_role_policy(RoleName=odd_name, PolicyArn=arn)
+    _admin_policy_attached_to_role(aws, odd_name)
 
     result = run_scan(aws, [REGION], check_ids=["iam-admin-policy-attached"])
 
@@ -237,13 +224,9 @@ def test_a_secret_shaped_name_is_an_identifier_and_is_planned(aws):
 
 
 def test_a_name_that_does_not_fit_aws_s_own_character_set_is_text(aws):
-    iam = aws.client("iam", region_name=REGION)
-    admin = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
-    arn = iam.create_policy(PolicyName="Admin", PolicyDocument=admin)["Policy"]["Arn"]
     # Longer than IAM allows a role name (moto does not check): not a role name, so screened as text.
     too_long = "Zx9Qw3Er7Ty1Ui5Op2As8Df4Gh6Jk0LzXcVbNm1Qa2Ws3Ed4Rf5Tg6Yh7Uj8Ik9Ol0P"
-    iam.create_role(RoleName=too_long, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
-    iam.attach_role_policy(RoleName=too_long, PolicyArn=arn)
+    arn = _admin_policy_attached_to_role(aws, too_long)
 
     result = run_scan(aws, [REGION], check_ids=["iam-admin-policy-attached"])
 
@@ -377,14 +360,3 @@ def test_account_block_on_means_no_per_bucket_calls_and_a_note(aws):
     assert result.findings == []
     assert result.api_calls == {"sts.GetCallerIdentity": 1, "s3control.GetPublicAccessBlock": 1}
     assert any("no per-bucket calls" in note for note in result.notes)
-
-
-class _Raw:
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **_):
-        yield self._body
-
-    def read(self, *_args, **_kwargs) -> bytes:
-        return self._body

@@ -1,26 +1,13 @@
-"""A fresh moto account per test with the agent's tables and a state machine to start."""
+"""The agent's tables and a state machine to start, in the test's moto account."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from tests.unit.agent.agent_world import REGION, create_state_machine, create_tables
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.Session]:
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    with mock_aws():
-        yield boto3.Session(region_name=REGION)
+from tests.support.agent_world import create_state_machine, create_tables
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from aegis_agent.missions import mission_id_for_event
-from tests.unit.agent.agent_world import (
+from tests.support.agent_world import (
     POWERTOOLS_ENV,
     FakeScanner,
     LambdaContext,
@@ -17,11 +17,11 @@ from tests.unit.agent.agent_world import (
     approved,
     bucket_finding,
     build_service,
-    load_agent_app,
     scan_event,
     scheduled_event,
     settings,
 )
+from tests.support.lambda_app import load_app
 
 MARKER = "do-not-log-this-event-value"
 
@@ -30,7 +30,7 @@ MARKER = "do-not-log-this-event-value"
 def app(monkeypatch: pytest.MonkeyPatch, aws: Any, tables: dict[str, Any], sfn: Any) -> Any:
     for name, value in POWERTOOLS_ENV.items():
         monkeypatch.setenv(name, value)
-    module = load_agent_app()
+    module = load_app("agent")
     scanner = FakeScanner([bucket_finding("b")])
     services = iter([build_service(aws, scanner, settings()), build_service(aws, scanner, settings())])
     current: dict[str, Any] = {}

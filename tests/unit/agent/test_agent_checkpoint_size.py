@@ -15,7 +15,7 @@ from aegis.models import Finding, Severity
 from aegis_agent.checkpointer import item_size
 from aegis_agent.missions import MissionStore, mission_id_for_event
 from aegis_agent.state import Suppression
-from tests.unit.agent.agent_world import (
+from tests.support.agent_world import (
     ACCOUNT,
     REGION,
     FakeScanner,

@@ -14,7 +14,7 @@ from langgraph.types import Command, interrupt
 
 from aegis_agent.checkpointer import METADATA_ALLOWLIST, DynamoDBCheckpointSaver
 from aegis_agent.errors import CheckpointRefused, CheckpointTooLarge
-from tests.unit.agent.agent_world import all_items
+from tests.support.agent_world import all_items
 
 TTL = 7 * 86_400
 

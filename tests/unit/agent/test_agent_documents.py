@@ -18,7 +18,7 @@ from aegis_agent import missions as missions_module
 from aegis_agent.errors import DocumentInvalid, MalformedResume
 from aegis_agent.missions import MissionStore, document_page_key, mission_id_for_event
 from aegis_agent.state import DocumentRef, Plan, ScanRecord
-from tests.unit.agent.agent_world import (
+from tests.support.agent_world import (
     ACCOUNT,
     FakeScanner,
     all_items,

@@ -23,7 +23,7 @@ from aegis_agent.errors import (
 from aegis_agent.graph import load_plan, plan_digest
 from aegis_agent.missions import MissionStore, mission_id_for_event
 from aegis_agent.state import Suppression
-from tests.unit.agent.agent_world import (
+from tests.support.agent_world import (
     EBS_CHECK,
     REGION,
     STATE_MACHINE_ARN,
@@ -39,7 +39,7 @@ from tests.unit.agent.agent_world import (
     scan_event,
     scheduled_event,
 )
-from tests.unit.agent.agent_world import settings as world_settings
+from tests.support.agent_world import settings as world_settings
 
 
 def settings(**overrides: Any) -> Any:

@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
-from aegis.catalogue import EnableBucketPublicAccessBlock, PublicAccessBlock
+from aegis.catalogue.kinds.enable_bucket_public_access_block import EnableBucketPublicAccessBlock
+from aegis.catalogue.states import PublicAccessBlock
 from aegis.models import Finding, Risk
 from aegis_agent.plan import make_plan
 from aegis_agent.state import PlanPolicy, PlanStatus, Suppression
-from tests.unit.agent.agent_world import (
+from tests.support.agent_world import (
     BUCKET_CHECK,
     bucket_finding,
     ebs_finding,
@@ -207,7 +208,7 @@ def test_two_findings_proposing_the_same_change_plan_it_once() -> None:
 
 
 def test_a_finding_about_a_collection_may_be_fixed_by_creating_one_member_of_it() -> None:
-    from aegis.catalogue import CreateMultiRegionTrail, MultiRegionTrails, TrailSpec
+    from aegis.catalogue.kinds.create_multi_region_trail import CreateMultiRegionTrail, MultiRegionTrails, TrailSpec
     from aegis.models import Severity
 
     finding = Finding(

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from aegis.catalogue import DetachPolicy, PolicyAttachments, RevokeSecurityGroupRules
+from aegis.catalogue.kinds.detach_policy import DetachPolicy, PolicyAttachments
+from aegis.catalogue.kinds.revoke_security_group_rules import RevokeSecurityGroupRules
 from aegis.checks import CHECKS
 from aegis.checks.base import IAM_HOME_REGION, PlanConfig
 from aegis.models import Finding
 from aegis_agent.plan import PlanNoteReason, make_plan
 from aegis_agent.report import Disposition
 from aegis_agent.state import PlanPolicy, PlanStatus
-from tests.unit.agent.agent_world import report_of
+from tests.support.agent_world import report_of
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"

@@ -7,14 +7,15 @@ import json
 
 import pytest
 
-from aegis.catalogue import DetachPolicy, PolicyAttachments, PublicAccessBlock
+from aegis.catalogue.kinds.detach_policy import DetachPolicy, PolicyAttachments
+from aegis.catalogue.states import PublicAccessBlock
 from aegis.models import ChangeResult, Decision, Outcome, Risk, ScanError
 from aegis.secrets_guard import WITHHELD, SecretShapedValue, refuse_secrets, secret_kind
 from aegis_agent.plan import make_plan
-from aegis_agent.report import EXEMPTION_NOT_CONFIRMED, UNDO_DISABLED_NOTE, MissionReport, build_report
+from aegis_agent.report import EXEMPTION_NOT_CONFIRMED, UNDO_DISABLED_NOTE, MissionReport
 from aegis_agent.settings import AgentSettings
-from aegis_agent.state import MissionRequest, Plan, PlanPolicy, PlanStatus, Trigger, Verification, VerifiedState
-from tests.unit.agent.agent_world import (
+from aegis_agent.state import Plan, PlanPolicy, PlanStatus, Verification, VerifiedState
+from tests.support.agent_world import (
     EBS_CHECK,
     REGION,
     bucket_finding,
@@ -58,24 +59,13 @@ def sample_report() -> MissionReport:
             state=VerifiedState.STILL_FAILING,
         ),
     ]
-    request = MissionRequest(
-        mission_id="m-0123456789abcdef0123",
-        trigger=Trigger.SCHEDULED,
-        regions=(REGION,),
-        policy=policy,
-        requested_at="2026-03-01T12:00:00+00:00",
-    )
-    return build_report(
-        request=request,
-        account_id="123456789012",
-        findings=findings,
-        plan=plan,
+    return report_of(
+        findings,
+        plan,
+        policy,
         scan_errors=[ScanError(check_id=EBS_CHECK, region="eu-west-1", error="AccessDenied", message="denied")],
-        withheld=[],
         results=results,
         verification=verification,
-        finished_at="2026-03-01T12:05:00+00:00",
-        status="completed",
     )
 
 

@@ -8,7 +8,7 @@ import secrets
 from aegis.models import ScanError
 from aegis_agent.scanner import ScanOutcome, _withheld_note, finding_id_of, screen
 from aegis_agent.serializer import SecretRefusingSerializer
-from tests.unit.agent.agent_world import ACCOUNT, BUCKET_CHECK, bucket_finding, ebs_finding
+from tests.support.agent_world import ACCOUNT, BUCKET_CHECK, bucket_finding, ebs_finding
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhcHByb3ZlciIsImV4cCI6MTc2MDAwMDAwMH0.Zm9vYmFyYmF6cXV4"
 

@@ -10,13 +10,13 @@ import pytest
 from langgraph.types import Command, Interrupt, Send
 from pydantic import BaseModel, SecretStr
 
-from aegis.catalogue import DetachPolicy, PolicyAttachments
+from aegis.catalogue.kinds.detach_policy import DetachPolicy, PolicyAttachments
 from aegis.models import ChangeResult, Decision, Outcome, Risk
 from aegis_agent.errors import CheckpointRefused
 from aegis_agent.serializer import SecretRefusingSerializer
 from aegis_agent.state import Plan, PlanStatus
+from tests.support.agent_world import bucket_finding
 from tests.support.changes import one_of_each_kind
-from tests.unit.agent.agent_world import bucket_finding
 
 
 def random_jwt() -> str:

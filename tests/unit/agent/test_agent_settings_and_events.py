@@ -10,7 +10,7 @@ import pytest
 from aegis_agent.errors import InvalidSettings, MalformedEvent, MalformedResume
 from aegis_agent.events import CustomScanEvent, ScheduledScanEvent, parse_resume_event, parse_scan_event
 from aegis_agent.settings import AgentSettings
-from tests.unit.agent.agent_world import env_for, scan_event, scheduled_event, settings
+from tests.support.agent_world import env_for, scan_event, scheduled_event, settings
 
 SECRETISH = "hunter2-do-not-echo"
 

@@ -1,42 +1,25 @@
-"""moto in-process with Step Functions really executing, fresh aegis_auth caches, and the approval world."""
+"""The approval function's tests run where its world does (tests.support.approval_world: eu-west-1, Step Functions
+executing), start each without the layers' caches, and get that world."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import boto3
 import pytest
-from moto.core.config import DefaultConfig
 
-from aegis_auth.oidc import clear_caches
 from aegis_local.auth0.clock import ManualClock
-from tests.support.moto_account import moto_account
-from tests.unit.approval.approval_world import StepFunctions, World, create_tables
+from tests.support.approval_world import MOTO_SETUP, StepFunctions, World, create_tables
+from tests.support.moto_account import MotoSetup, fresh_layer_caches
 
-REGION = "eu-west-1"
-MOTO_CONFIG: DefaultConfig = {
-    "stepfunctions": {"execute_state_machine": True},
-    "lambda": {"use_docker": False},
-    # Keep boto3's default session (and its loaded service models) across tests: moto still resets its state.
-    "core": {"reset_boto3_session": False, "mock_credentials": True, "passthrough": {"urls": [], "services": []}},
-}
-
-
-@pytest.fixture(autouse=True)
-def _fresh_caches() -> Iterator[None]:
-    clear_caches()
-    yield
-    clear_caches()
+__all__ = ["fresh_layer_caches"]
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    with moto_account(monkeypatch, REGION, MOTO_CONFIG):
-        yield
+def moto_setup() -> MotoSetup:
+    return MOTO_SETUP
 
 
 @pytest.fixture
-def world(aws: None) -> World:
+def world(aws: boto3.Session) -> World:
     key_id = str(boto3.client("kms").create_key(Description="handoff")["KeyMetadata"]["KeyId"])
     return World(
         clock=ManualClock(1_800_000_000.0),

@@ -10,10 +10,11 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from aegis_approval.ciba import CibaFailed, CibaPoller, CibaRequest, Denied, Expired, Granted, HandOver
+from aegis_approval.ciba import CibaPoller, CibaRequest, Denied, Expired, Granted, HandOver
+from aegis_approval.errors import CibaFailed
 from aegis_auth.oidc import CIBA_GRANT_TYPE, ClientAuthentication, OidcClient
 from aegis_local.auth0.clock import ManualClock
-from tests.unit.auth.provider_double import CLIENT_ID, ProviderDouble, Reply, oauth_error
+from tests.support.provider_double import CLIENT_ID, ProviderDouble, Reply, oauth_error
 
 START = 1_800_000_000.0
 PENDING = oauth_error(400, "authorization_pending")

@@ -11,29 +11,16 @@ import pytest
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
 import aegis_approval.wiring as wiring
-from tests.unit.approval.approval_world import World
-from tests.unit.auth.provider_double import AUDIENCE, CLIENT_ID, ProviderDouble
+from tests.support.approval_world import World
+from tests.support.boto3_calls import services_made
+from tests.support.provider_double import AUDIENCE, CLIENT_ID, ProviderDouble
 
 
 @pytest.fixture
 def environment(world: World, monkeypatch: pytest.MonkeyPatch) -> ProviderDouble:
     provider = ProviderDouble(clock=world.clock)
     secret_arn = boto3.client("secretsmanager").create_secret(Name="auth0-client", SecretString=world.secret)["ARN"]
-    for name, value in {
-        "HANDOFF_TABLE": "Handoff",
-        "CONTINUATIONS_TABLE": "Continuations",
-        "HANDOFF_KEY_ID": world.key_id,
-        "CONTROL_TABLE": "Control",
-        "AUDIT_TABLE": "Audit",
-        "AUTH0_ISSUER": provider.issuer,
-        "AUTH0_CLIENT_ID": CLIENT_ID,
-        "AUTH0_CLIENT_SECRET_ARN": secret_arn,
-        "AUTH0_AUDIENCE": AUDIENCE,
-        "APPROVER_SUBS": "auth0|approver-1",
-        "CIBA_SCOPE": "openid",
-        "CLIENT_AUTH_METHOD": "client_secret_post",
-        "APPROVAL_FUNCTION_NAME": "aegis-approval",
-    }.items():
+    for name, value in world.environment(provider.issuer, CLIENT_ID, AUDIENCE, "auth0|approver-1", secret_arn).items():
         monkeypatch.setenv(name, value)
     return provider
 
@@ -41,14 +28,7 @@ def environment(world: World, monkeypatch: pytest.MonkeyPatch) -> ProviderDouble
 def test_the_lambda_client_is_made_by_the_first_hand_over_not_with_the_service(
     world: World, environment: ProviderDouble, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    made: list[str] = []
-    make_client = boto3.client
-
-    def recording(service_name: str, *args: Any, **kwargs: Any) -> Any:
-        made.append(service_name)
-        return make_client(service_name, *args, **kwargs)
-
-    monkeypatch.setattr(boto3, "client", recording)
+    made = services_made(monkeypatch, "client")
     invoked: list[tuple[str, str, str]] = []
 
     def accept(

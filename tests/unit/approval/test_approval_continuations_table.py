@@ -10,20 +10,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 from aegis_approval.continuation import CONTINUATION_PREFIX, ITEM_KEY
+from tests.support.approval_world import TABLES, World
 from tests.support.changes import one_of_each_kind
+from tests.support.provider_double import AUDIENCE, CLIENT_ID, ProviderDouble, oauth_error
 from tests.support.role_enforcer import RoleEnforcer
-from tests.unit.approval.approval_world import World
 from tests.unit.approval.test_approval_service import APPROVER, approval
-from tests.unit.auth.provider_double import AUDIENCE, CLIENT_ID, ProviderDouble, oauth_error
 
 CHANGE = one_of_each_kind()[0]
 PENDING = oauth_error(400, "authorization_pending")
-TABLES = {
-    "Handoff": "HandoffTable",
-    "Continuations": "ContinuationsTable",
-    "Control": "ControlTable",
-    "Audit": "AuditTable",
-}
 
 
 def test_a_continued_approval_needs_nothing_beyond_the_approval_role_and_keeps_continuations_apart(

@@ -3,14 +3,12 @@ leaves no credential in logs, audit items, task output or execution history."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -20,11 +18,11 @@ import pytest
 import aegis_approval.wiring as wiring
 from aegis_auth.handoff import HandoffStore
 from aegis_auth.rar import AEGIS_CHANGE_DETAILS_TYPE
+from tests.support.approval_world import World
 from tests.support.changes import one_of_each_kind
-from tests.unit.approval.approval_world import World
-from tests.unit.auth.provider_double import AUDIENCE, CLIENT_ID, ProviderDouble, oauth_error
+from tests.support.lambda_app import load_app
+from tests.support.provider_double import AUDIENCE, CLIENT_ID, ProviderDouble, oauth_error
 
-APP_PATH = Path(__file__).resolve().parents[3] / "functions" / "approval" / "app.py"
 APPROVER = "auth0|approver-1"
 CHANGE = one_of_each_kind()[2]
 
@@ -50,17 +48,6 @@ def invoke(app: ModuleType, event: Any, remaining_seconds: float = 900) -> Any:
     return app.handler(event, FakeContext(remaining_seconds=remaining_seconds))
 
 
-def load_app() -> ModuleType:
-    name = f"approval_app_{uuid.uuid4().hex}"
-    spec = importlib.util.spec_from_file_location(name, APP_PATH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
 def provider(world: World) -> ProviderDouble:
     return ProviderDouble(clock=world.clock)
@@ -74,26 +61,15 @@ def app(world: World, provider: ProviderDouble, monkeypatch: pytest.MonkeyPatch)
         "POWERTOOLS_METRICS_NAMESPACE": "AegisCloud",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_LOG_LEVEL": "DEBUG",
-        "HANDOFF_TABLE": "Handoff",
-        "CONTINUATIONS_TABLE": "Continuations",
-        "HANDOFF_KEY_ID": world.key_id,
-        "CONTROL_TABLE": "Control",
-        "AUDIT_TABLE": "Audit",
-        "AUTH0_ISSUER": provider.issuer,
-        "AUTH0_CLIENT_ID": CLIENT_ID,
-        "AUTH0_CLIENT_SECRET_ARN": secret_arn,
-        "AUTH0_AUDIENCE": AUDIENCE,
-        "APPROVER_SUBS": APPROVER,
-        "CIBA_SCOPE": "openid",
-        "CIBA_REQUESTED_EXPIRY": "300",
-        "CLIENT_AUTH_METHOD": "client_secret_basic",
-        "APPROVAL_FUNCTION_NAME": "aegis-approval",
+        **world.environment(
+            provider.issuer, CLIENT_ID, AUDIENCE, APPROVER, secret_arn, CLIENT_AUTH_METHOD="client_secret_basic"
+        ),
     }.items():
         monkeypatch.setenv(name, value)
     # The container's service, built from the environment as in Lambda, on the test's clock and provider.
     service = wiring.create_service(clock=world.clock, sleep=world.sleep, http=provider.client())
     monkeypatch.setattr(wiring, "build_service", lambda: service)
-    module = load_app()
+    module = load_app("approval")
     handler = module.logger.logger_handler
     found = handler.stream
     yield module
@@ -181,20 +157,24 @@ def test_a_denial_through_the_handler_emits_a_metric_with_its_outcome(
     assert [m["ApprovalInvocations"] for m in metrics if m.get("outcome") == "denied"] == [[1.0]]
 
 
-def test_a_misconfigured_deployment_fails_the_task_at_once(
-    world: World, app: ModuleType, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def fails_as_misconfigured(world: World, app: ModuleType, monkeypatch: pytest.MonkeyPatch, **settings: str) -> None:
+    """With these settings no service can be built from the environment: the task fails at once, not at the
+    heartbeat timeout."""
     monkeypatch.setattr(wiring, "build_service", wiring.create_service)  # build from the environment for real
-    monkeypatch.setenv("CIBA_REQUESTED_EXPIRY", "3600")
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
     event = world.stepfunctions.start(CHANGE)
     assert invoke(app, event) == {"outcome": "misconfigured"}
     execution = world.stepfunctions.finished(event["execution_arn"])
     assert (execution["status"], execution["error"]) == ("FAILED", "Approval.Failed")
-    monkeypatch.setenv("CIBA_REQUESTED_EXPIRY", "300")
-    monkeypatch.setenv("AUTH0_ISSUER", "http://idp.example.com/")  # plain http off loopback
-    event = world.stepfunctions.start(CHANGE)
-    assert invoke(app, event) == {"outcome": "misconfigured"}
-    assert world.stepfunctions.finished(event["execution_arn"])["error"] == "Approval.Failed"
+
+
+def test_a_misconfigured_deployment_fails_the_task_at_once(
+    world: World, app: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fails_as_misconfigured(world, app, monkeypatch, CIBA_REQUESTED_EXPIRY="3600")
+    # Plain http off loopback.
+    fails_as_misconfigured(world, app, monkeypatch, CIBA_REQUESTED_EXPIRY="300", AUTH0_ISSUER="http://idp.example.com/")
 
 
 def test_a_deployment_asking_for_refresh_tokens_never_starts_an_approval(
@@ -204,12 +184,7 @@ def test_a_deployment_asking_for_refresh_tokens_never_starts_an_approval(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setattr(wiring, "build_service", wiring.create_service)  # build from the environment for real
-    monkeypatch.setenv("CIBA_SCOPE", "openid offline_access")
-    event = world.stepfunctions.start(CHANGE)
-    assert invoke(app, event) == {"outcome": "misconfigured"}
-    execution = world.stepfunctions.finished(event["execution_arn"])
-    assert (execution["status"], execution["error"]) == ("FAILED", "Approval.Failed")
+    fails_as_misconfigured(world, app, monkeypatch, CIBA_SCOPE="openid offline_access")
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     (logged,) = [line for line in lines if line.get("message") == "the approval function is misconfigured"]
     assert logged["reason"] == "CIBA_SCOPE must not contain offline_access: no refresh token may cross the hand-off"

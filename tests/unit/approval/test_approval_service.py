@@ -11,12 +11,12 @@ import pytest
 
 from aegis.catalogue import ChangeBase
 from aegis_approval.ciba import CibaRequest
-from aegis_approval.service import InvalidApprovalEvent
+from aegis_approval.errors import InvalidApprovalEvent
 from aegis_auth.handoff import HandoffStore
 from aegis_auth.rar import AEGIS_CHANGE_DETAILS_TYPE
+from tests.support.approval_world import RecordingTaskTokens, World
 from tests.support.changes import one_of_each_kind
-from tests.unit.approval.approval_world import RecordingTaskTokens, World
-from tests.unit.auth.provider_double import (
+from tests.support.provider_double import (
     AUDIENCE,
     CLIENT_ID,
     ProviderDouble,

@@ -9,8 +9,9 @@ import threading
 import pytest
 
 import aegis_approval.wiring as wiring
+from aegis_approval.errors import InvalidSettings, RefreshTokenScopeRefused
 from aegis_approval.request import backchannel_form, login_hint
-from aegis_approval.settings import ApprovalConfigError, ApprovalSettings, RefreshTokenScopeRefused
+from aegis_approval.settings import ApprovalSettings
 from tests.support.changes import one_of_each_kind
 
 ENV = {
@@ -71,7 +72,7 @@ def test_openid_is_always_requested_and_expiry_defaults_to_300(env: pytest.Monke
 )
 def test_bad_settings_are_named(env: pytest.MonkeyPatch, name: str, value: str, message: str) -> None:
     env.setenv(name, value)
-    with pytest.raises(ApprovalConfigError, match=message):
+    with pytest.raises(InvalidSettings, match=message):
         ApprovalSettings.from_env()
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from aegis_auth.handoff import HandoffStore
 from aegis_auth.oidc import clear_caches, load_client_secret
+from tests.support.boto3_calls import services_made
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -50,14 +51,7 @@ def test_a_handoff_store_from_the_environment_uses_the_dynamodb_resource_it_is_g
 ) -> None:
     monkeypatch.setenv("HANDOFF_TABLE", "Handoff")
     dynamodb = boto3.resource("dynamodb")
-    built: list[str] = []
-    original = boto3.resource
-
-    def recording(service_name: str, *args: Any, **kwargs: Any) -> Any:
-        built.append(service_name)
-        return original(service_name, *args, **kwargs)
-
-    monkeypatch.setattr(boto3, "resource", recording)
+    built = services_made(monkeypatch, "resource")
     HandoffStore.from_env(dynamodb=dynamodb)
     assert built == []
     HandoffStore.from_env()

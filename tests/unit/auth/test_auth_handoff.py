@@ -33,7 +33,7 @@ TOKEN_RESPONSE = {
 
 
 @pytest.fixture
-def table(aws: None) -> Any:
+def table(aws: boto3.Session) -> Any:
     dynamodb = boto3.resource("dynamodb")
     created = dynamodb.create_table(
         TableName="Handoff",
@@ -46,7 +46,7 @@ def table(aws: None) -> Any:
 
 
 @pytest.fixture
-def key_id(aws: None) -> str:
+def key_id(aws: boto3.Session) -> str:
     return str(boto3.client("kms").create_key(Description="handoff")["KeyMetadata"]["KeyId"])
 
 

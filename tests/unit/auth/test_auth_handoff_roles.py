@@ -1,7 +1,7 @@
 """Least privilege on the hand-off, run rather than only read: the handoff code under the roles of template.yaml,
 evaluated as IAM would (tests.support.role_enforcer). The executor can only consume (a DeleteItem that returns the
 item), and discards an unused handoff with that same call; the approval side can only seal; nobody else can touch
-the table. The matrix in tests/unit/test_template.py proves the grants themselves; this proves the code needs no
+the table. The matrix in tests/unit/template/ proves the grants themselves; this proves the code needs no
 more than they give."""
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ TABLES = {"Handoff": "HandoffTable"}
 
 
 @pytest.fixture
-def table(aws: None) -> Any:
+def table(aws: boto3.Session) -> Any:
     # As template.yaml declares it, keys-only index included.
     return create_declared_table(boto3.resource("dynamodb"), "HandoffTable", "Handoff")
 
 
 @pytest.fixture
-def key_id(aws: None) -> str:
+def key_id(aws: boto3.Session) -> str:
     return str(boto3.client("kms").create_key(Description="handoff")["KeyMetadata"]["KeyId"])
 
 

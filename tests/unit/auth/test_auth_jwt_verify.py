@@ -5,16 +5,22 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
-import json
-from collections.abc import Mapping
+from collections.abc import Callable
 
 import pytest
 
 from aegis_auth.errors import TokenInvalid
 from aegis_auth.jwt_verify import JwksCache, TokenVerifier, require_authorized_party
 from aegis_auth.oidc import ProviderMetadata
-from tests.unit.auth.provider_double import AUDIENCE, CLIENT_ID, ISSUER, ProviderDouble, RsaKey
+from tests.support.provider_double import (
+    AUDIENCE,
+    CLIENT_ID,
+    ISSUER,
+    ProviderDouble,
+    RsaKey,
+    forge_hs256_with_public_key,
+    forge_unsigned,
+)
 
 
 class Clock:
@@ -46,10 +52,6 @@ def claims(clock: Clock, **overrides: object) -> dict[str, object]:
     base: dict[str, object] = {"iss": ISSUER, "sub": "auth0|approver", "aud": AUDIENCE, "iat": now, "exp": now + 300}
     base.update(overrides)
     return {k: v for k, v in base.items() if v is not None}
-
-
-def b64(data: Mapping[str, object]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
 
 def test_a_token_from_our_provider_for_our_audience_verifies(
@@ -106,72 +108,85 @@ def test_expiry_and_issue_time_are_judged_by_the_injected_clock_with_leeway(
         verifier.verify(not_yet, AUDIENCE)
 
 
-def test_a_token_signed_by_another_key_under_a_known_kid_is_refused(
-    provider: ProviderDouble, verifier: TokenVerifier, clock: Clock
-) -> None:
-    forger = RsaKey.generate(kid=provider.signing_key.kid)
-    with pytest.raises(TokenInvalid, match="Signature verification failed"):
-        verifier.verify(forger.sign(claims(clock)), AUDIENCE)
+def _signed_by_another_key_under_a_known_kid(provider: ProviderDouble, clock: Clock) -> str:
+    return RsaKey.generate(kid=provider.signing_key.kid).sign(claims(clock))
 
 
-def test_alg_none_is_refused(provider: ProviderDouble, verifier: TokenVerifier, clock: Clock) -> None:
-    unsigned = f"{b64({'alg': 'none', 'typ': 'JWT', 'kid': provider.signing_key.kid})}.{b64(claims(clock))}."
-    with pytest.raises(TokenInvalid, match="algorithm 'none'"):
-        verifier.verify(unsigned, AUDIENCE)
+def _alg_none(provider: ProviderDouble, clock: Clock) -> str:
+    return forge_unsigned(claims(clock), provider.signing_key.kid)
 
 
-def test_hs256_signed_with_the_public_key_as_secret_is_refused(
-    provider: ProviderDouble, verifier: TokenVerifier, clock: Clock
-) -> None:
+def _hs256_signed_with_the_public_key_as_secret(provider: ProviderDouble, clock: Clock) -> str:
     # The classic confusion: the attacker knows the public key and uses it as an HMAC secret.
-    header = {"alg": "HS256", "typ": "JWT", "kid": provider.signing_key.kid}
-    signing_input = f"{b64(header)}.{b64(claims(clock))}"
-    signature = hmac.new(provider.signing_key.public_pem, signing_input.encode(), hashlib.sha256).digest()
-    forged = f"{signing_input}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
-    with pytest.raises(TokenInvalid, match="algorithm 'HS256'"):
-        verifier.verify(forged, AUDIENCE)
+    return forge_hs256_with_public_key(claims(clock), provider.signing_key.kid, provider.signing_key.public_pem)
 
 
-def test_keys_named_in_the_token_header_are_never_used(
-    provider: ProviderDouble, verifier: TokenVerifier, clock: Clock
-) -> None:
+def _keys_named_in_the_token_header(provider: ProviderDouble, clock: Clock) -> str:
+    # They are never used: only the JWKS names keys.
     attacker = RsaKey.generate()
-    token = attacker.sign(claims(clock), headers={"kid": provider.signing_key.kid, "jwk": attacker.public_jwk()})
-    with pytest.raises(TokenInvalid, match="JWKS"):
-        verifier.verify(token, AUDIENCE)
+    return attacker.sign(claims(clock), headers={"kid": provider.signing_key.kid, "jwk": attacker.public_jwk()})
+
+
+@pytest.mark.parametrize(
+    ("forge", "refusal"),
+    [
+        (_signed_by_another_key_under_a_known_kid, "Signature verification failed"),
+        (_alg_none, "algorithm 'none'"),
+        (_hs256_signed_with_the_public_key_as_secret, "algorithm 'HS256'"),
+        (_keys_named_in_the_token_header, "JWKS"),
+    ],
+    ids=lambda case: case.__name__.lstrip("_") if callable(case) else None,
+)
+def test_a_forged_token_is_refused(
+    provider: ProviderDouble,
+    verifier: TokenVerifier,
+    clock: Clock,
+    forge: Callable[[ProviderDouble, Clock], str],
+    refusal: str,
+) -> None:
+    with pytest.raises(TokenInvalid, match=refusal):
+        verifier.verify(forge(provider, clock), AUDIENCE)
+
+
+def jwks_fetches(provider: ProviderDouble) -> int:
+    return len(provider.requests_to("/.well-known/jwks.json"))
+
+
+def fetches_after_a_verified_token(provider: ProviderDouble, verifier: TokenVerifier, clock: Clock) -> int:
+    """How many times the JWKS was fetched once the verifier has accepted a token of the current key."""
+    verifier.verify(provider.signing_key.sign(claims(clock)), AUDIENCE)
+    return jwks_fetches(provider)
 
 
 def test_an_unknown_kid_refetches_the_jwks_once_then_uses_the_rotated_key(
     provider: ProviderDouble, verifier: TokenVerifier, clock: Clock
 ) -> None:
-    verifier.verify(provider.signing_key.sign(claims(clock)), AUDIENCE)
-    fetches = len(provider.requests_to("/.well-known/jwks.json"))
+    fetches = fetches_after_a_verified_token(provider, verifier, clock)
     rotated = provider.rotate()
     assert verifier.verify(rotated.sign(claims(clock)), AUDIENCE)
-    assert len(provider.requests_to("/.well-known/jwks.json")) == fetches + 1
+    assert jwks_fetches(provider) == fetches + 1
     verifier.verify(rotated.sign(claims(clock)), AUDIENCE)
-    assert len(provider.requests_to("/.well-known/jwks.json")) == fetches + 1  # cached now
+    assert jwks_fetches(provider) == fetches + 1  # cached now
 
 
 def test_a_kid_unknown_even_after_refetch_is_refused_after_exactly_one_refetch(
     provider: ProviderDouble, verifier: TokenVerifier, clock: Clock
 ) -> None:
-    verifier.verify(provider.signing_key.sign(claims(clock)), AUDIENCE)
-    fetches = len(provider.requests_to("/.well-known/jwks.json"))
+    fetches = fetches_after_a_verified_token(provider, verifier, clock)
     stranger = RsaKey.generate()
     with pytest.raises(TokenInvalid, match="kid names no key"):
         verifier.verify(stranger.sign(claims(clock)), AUDIENCE)
-    assert len(provider.requests_to("/.well-known/jwks.json")) == fetches + 1
+    assert jwks_fetches(provider) == fetches + 1
 
 
 def test_the_jwks_cache_expires(provider: ProviderDouble, clock: Clock) -> None:
     cache = JwksCache(provider.discovery()["jwks_uri"], provider.client(), clock=clock, max_age=600)
     cache.key_for(provider.signing_key.kid)
     cache.key_for(provider.signing_key.kid)
-    assert len(provider.requests_to("/.well-known/jwks.json")) == 1
+    assert jwks_fetches(provider) == 1
     clock.now += 601
     cache.key_for(provider.signing_key.kid)
-    assert len(provider.requests_to("/.well-known/jwks.json")) == 2
+    assert jwks_fetches(provider) == 2
 
 
 def test_non_rs256_keys_in_the_jwks_are_ignored(provider: ProviderDouble, clock: Clock) -> None:

@@ -9,32 +9,25 @@ runtime leaves them, so that the capture is known to see botocore's output, then
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import logging
 import secrets
-import sys
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import boto3
 import pytest
 
 from aegis_auth.log_levels import PINNED_LEVEL, PINNED_LOGGERS
+from tests.support.lambda_app import load_app
 
-ROOT = Path(__file__).resolve().parents[3]
-HANDLERS = {
-    "executor": ROOT / "functions" / "executor" / "app.py",
-    "approval": ROOT / "functions" / "approval" / "app.py",
-}
+# The functions whose handlers pin the libraries' loggers.
+HANDLERS = ("approval", "executor")
 ROLE_ARN = "arn:aws:iam::123456789012:role/RemediationRole"
 
 
 @pytest.fixture
-def lambda_debug_logging(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
+def lambda_debug_logging(aws: boto3.Session, monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
     """The process as the Python runtime leaves it with ApplicationLogLevel DEBUG, before the handler is imported,
     with everything that reaches the root logger written to the returned stream."""
     for name, value in {
@@ -62,20 +55,6 @@ def lambda_debug_logging(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator
             logging.getLogger(name).setLevel(level)
 
 
-def load_handler(path: Path) -> ModuleType:
-    name = f"log_levels_app_{uuid.uuid4().hex}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.modules.pop(name, None)
-    return module
-
-
 def planted_token() -> str:
     """A web identity token of the shape a provider issues, unique to the call that carries it."""
     return f"eyJhbGciOiJSUzI1NiJ9.{secrets.token_urlsafe(32)}.{secrets.token_urlsafe(48)}"
@@ -94,7 +73,7 @@ def secrets_in(text: str, token: str, credentials: dict[str, Any]) -> list[str]:
     return [name for name, value in values.items() if value in text]
 
 
-@pytest.mark.parametrize("handler", sorted(HANDLERS))
+@pytest.mark.parametrize("handler", HANDLERS)
 def test_at_debug_no_web_identity_token_or_sts_credential_reaches_the_logs(
     lambda_debug_logging: io.StringIO, handler: str
 ) -> None:
@@ -103,7 +82,7 @@ def test_at_debug_no_web_identity_token_or_sts_credential_reaches_the_logs(
     exposed = assume_role_with_web_identity(exposed_token)
     assert set(secrets_in(lambda_debug_logging.getvalue(), exposed_token, exposed)) >= {"token", "SecretAccessKey"}
 
-    load_handler(HANDLERS[handler])
+    load_app(handler)
     lambda_debug_logging.seek(0)
     lambda_debug_logging.truncate()
     token = planted_token()
@@ -120,7 +99,7 @@ def test_at_debug_no_web_identity_token_or_sts_credential_reaches_the_logs(
 
 def test_a_warning_from_a_pinned_library_still_reaches_the_logs(lambda_debug_logging: io.StringIO) -> None:
     # Pinned at WARNING, not silenced: a retry storm or a connection pool warning is still seen.
-    load_handler(HANDLERS["executor"])
+    load_app("executor")
     logging.getLogger("botocore.retryhandler").warning("retry attempt 3 of 5")
     logging.getLogger("botocore.retryhandler").debug("request body follows")
     captured = lambda_debug_logging.getvalue()

@@ -30,7 +30,7 @@ from aegis_auth.oidc import (
     provider_metadata,
     retry_after_seconds,
 )
-from tests.unit.auth.provider_double import CLIENT_ID, ISSUER, ProviderDouble, oauth_error
+from tests.support.provider_double import CLIENT_ID, ISSUER, ProviderDouble, oauth_error
 
 SECRET = "s3cr3t/with+special=chars"
 

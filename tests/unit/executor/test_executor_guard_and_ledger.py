@@ -12,7 +12,8 @@ from aegis.catalogue import Undo
 from aegis_executor.credentials import HaltedBeforeMutation, MutationGuard, UndeclaredOperation
 from aegis_executor.ledger import INTERRUPTED_REASON, Ledger
 from aegis_executor.remediations import remediation_for
-from tests.unit.executor.remediation_cases import CASES, REGION
+from tests.support.changes import CASE_REGION as REGION
+from tests.support.changes import CASES
 
 pytestmark = pytest.mark.usefixtures("aws")
 

@@ -5,9 +5,7 @@ there) sees a request the guard refuses."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
@@ -17,8 +15,9 @@ from botocore.config import Config
 from moto.core.models import BotocoreStubber
 
 from aegis_executor.credentials import HaltedBeforeMutation, MutationGuard, UndeclaredOperation
-from tests.support.changes import one_of_each_kind
-from tests.unit.executor.remediation_cases import CASES, REGION
+from tests.support.changes import CASE_REGION as REGION
+from tests.support.changes import CASES, one_of_each_kind
+from tests.support.loopback_server import LoopbackServer, QuietHandler
 
 THROTTLED = (
     b"<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error>"
@@ -31,7 +30,7 @@ REVOKED = (
 RETRIES = Config(retries={"mode": "standard", "max_attempts": 5})
 
 
-class Ec2Endpoint:
+class Ec2Endpoint(LoopbackServer):
     """An EC2 endpoint on 127.0.0.1 that counts the requests reaching it. It answers the first with a throttling
     error, and the kill switch is triggered while that first attempt is in flight."""
 
@@ -39,7 +38,7 @@ class Ec2Endpoint:
         self.requests: list[bytes] = []
         endpoint = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 endpoint.requests.append(body)
@@ -54,20 +53,7 @@ class Ec2Endpoint:
                 self.end_headers()
                 self.wfile.write(answer)
 
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 class Flag:
@@ -132,7 +118,7 @@ def test_without_a_trigger_the_retry_goes_out_and_each_attempt_is_checked(flag: 
 
 
 @pytest.fixture
-def moto_receipts(aws: None, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def moto_receipts(aws: boto3.Session, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The EC2 operations moto's own before-send handler answered (what "reached AWS"), from now on."""
     received: list[str] = []
     original = BotocoreStubber.__call__

@@ -18,7 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 from pydantic import SecretStr
 
-from aegis.catalogue import DetachPolicy, PolicyAttachments
+from aegis.catalogue.kinds.detach_policy import DetachPolicy, PolicyAttachments
 from aegis.models import Risk
 from aegis.secrets_guard import WITHHELD, secret_kind
 from aegis_auth.token_vault import ConnectionToken
@@ -26,7 +26,8 @@ from aegis_executor import execute as execute_module
 from aegis_executor.approval import VerifiedApproval
 from aegis_executor.execute import Executor
 from aegis_executor.ledger import DONE, Ledger
-from tests.unit.executor.remediation_cases import ACCOUNT, ADMIN_POLICY, ASSUME_EC2, REGION
+from tests.support.changes import ACCOUNT, ADMIN_POLICY, ASSUME_EC2
+from tests.support.changes import CASE_REGION as REGION
 
 pytestmark = pytest.mark.usefixtures("aws")
 

@@ -13,22 +13,22 @@ from aegis_killswitch.auth0_steps import (
 )
 from aegis_killswitch.settings import KillSwitchSettings
 from aegis_local.auth0 import DEFAULT_CONNECTION, Auth0Emulator
-from tests.unit.killswitch.world import ApproverPool, AwsWorld, Phone, kill_switch_for
+from tests.support.killswitch_world import ApproverPool, AwsWorld, Phone, kill_switch_for
 
 GITHUB = "github"
 
 
-def management_for(settings: KillSwitchSettings, aws: AwsWorld) -> Auth0Management:
-    return kill_switch_for(aws, settings).clients.auth0_management()
+def management_for(settings: KillSwitchSettings, aws_world: AwsWorld) -> Auth0Management:
+    return kill_switch_for(aws_world, settings).clients.auth0_management()
 
 
 def test_revoking_ends_every_refresh_token_of_every_approver(
-    settings: KillSwitchSettings, aws: AwsWorld, phone: Phone, emulator: Auth0Emulator
+    settings: KillSwitchSettings, aws_world: AwsWorld, phone: Phone, emulator: Auth0Emulator
 ) -> None:
     first, second = settings.approver_subs
     tokens = [phone.approver_refresh_token(first), phone.approver_refresh_token(second)]
     assert all(phone.refresh_works(token) for token in tokens)
-    management = management_for(settings, aws)
+    management = management_for(settings, aws_world)
 
     outcome = revoke_approver_sessions(lambda: management, settings.approver_subs)
 
@@ -40,9 +40,9 @@ def test_revoking_ends_every_refresh_token_of_every_approver(
 
 
 def test_auth0_down_is_reported_per_step_not_raised(
-    settings: KillSwitchSettings, aws: AwsWorld, emulator: Auth0Emulator
+    settings: KillSwitchSettings, aws_world: AwsWorld, emulator: Auth0Emulator
 ) -> None:
-    management = management_for(settings, aws)
+    management = management_for(settings, aws_world)
     emulator.set_down(True)
     outcome = revoke_approver_sessions(lambda: management, settings.approver_subs)
     assert not outcome.ok
@@ -51,11 +51,11 @@ def test_auth0_down_is_reported_per_step_not_raised(
 
 
 def test_an_unknown_approver_fails_alone(
-    settings: KillSwitchSettings, aws: AwsWorld, phone: Phone, approver_pool: ApproverPool
+    settings: KillSwitchSettings, aws_world: AwsWorld, phone: Phone, approver_pool: ApproverPool
 ) -> None:
     (known,) = approver_pool.take()
     token = phone.approver_refresh_token(known)
-    management = management_for(settings, aws)
+    management = management_for(settings, aws_world)
     outcome = revoke_approver_sessions(lambda: management, ("auth0|nobody", known))
     assert not outcome.ok
     assert "auth0|nobody" in outcome.reason
@@ -64,16 +64,16 @@ def test_an_unknown_approver_fails_alone(
     assert not phone.refresh_works(token)
 
 
-def test_no_approvers_means_nothing_to_revoke(settings: KillSwitchSettings, aws: AwsWorld) -> None:
-    outcome = revoke_approver_sessions(lambda: management_for(settings, aws), ())
+def test_no_approvers_means_nothing_to_revoke(settings: KillSwitchSettings, aws_world: AwsWorld) -> None:
+    outcome = revoke_approver_sessions(lambda: management_for(settings, aws_world), ())
     assert outcome.ok
     assert "no approver" in outcome.reason
 
 
 def test_approvers_with_a_vault_account_are_blocked_and_remembered_then_unblocked(
-    settings: KillSwitchSettings, aws: AwsWorld, emulator: Auth0Emulator
+    settings: KillSwitchSettings, aws_world: AwsWorld, emulator: Auth0Emulator
 ) -> None:
-    management = management_for(settings, aws)
+    management = management_for(settings, aws_world)
     remembered: set[str] = set()
 
     outcome = block_token_vault_approvers(
@@ -100,9 +100,9 @@ def test_approvers_with_a_vault_account_are_blocked_and_remembered_then_unblocke
 
 
 def test_approvers_without_an_account_on_the_connection_are_left_alone(
-    settings: KillSwitchSettings, aws: AwsWorld, emulator: Auth0Emulator
+    settings: KillSwitchSettings, aws_world: AwsWorld, emulator: Auth0Emulator
 ) -> None:
-    management = management_for(settings, aws)
+    management = management_for(settings, aws_world)
     remembered: set[str] = set()
     outcome = block_token_vault_approvers(lambda: management, settings.approver_subs, GITHUB, remembered.update)
     assert outcome.ok
@@ -112,10 +112,10 @@ def test_approvers_without_an_account_on_the_connection_are_left_alone(
 
 
 def test_no_connection_configured_blocks_nobody(
-    settings: KillSwitchSettings, aws: AwsWorld, emulator: Auth0Emulator
+    settings: KillSwitchSettings, aws_world: AwsWorld, emulator: Auth0Emulator
 ) -> None:
     outcome = block_token_vault_approvers(
-        lambda: management_for(settings, aws), settings.approver_subs, "", set().update
+        lambda: management_for(settings, aws_world), settings.approver_subs, "", set().update
     )
     assert outcome.ok
     assert "no Token Vault connection" in outcome.reason
@@ -123,12 +123,12 @@ def test_no_connection_configured_blocks_nobody(
 
 
 def test_a_block_that_cannot_be_recorded_still_blocks_and_says_so(
-    settings: KillSwitchSettings, aws: AwsWorld, emulator: Auth0Emulator
+    settings: KillSwitchSettings, aws_world: AwsWorld, emulator: Auth0Emulator
 ) -> None:
     def broken_record(_: set[str]) -> None:
         raise RuntimeError("control table unavailable")
 
-    management = management_for(settings, aws)
+    management = management_for(settings, aws_world)
     outcome = block_token_vault_approvers(lambda: management, settings.approver_subs, DEFAULT_CONNECTION, broken_record)
     assert not outcome.ok
     assert "could not record the block" in outcome.reason
@@ -136,24 +136,24 @@ def test_a_block_that_cannot_be_recorded_still_blocks_and_says_so(
 
 
 def test_the_management_token_comes_from_client_credentials_with_the_tenant_audience(
-    settings: KillSwitchSettings, aws: AwsWorld, emulator: Auth0Emulator
+    settings: KillSwitchSettings, aws_world: AwsWorld, emulator: Auth0Emulator
 ) -> None:
-    management = management_for(settings, aws)
+    management = management_for(settings, aws_world)
     assert settings.management_audience == emulator.management_audience
     management.revoke_access(settings.approver_subs[0])
     assert management._token in emulator.issued_secrets()
 
 
 def test_a_wrong_client_secret_is_a_protocol_error(
-    settings: KillSwitchSettings, aws: AwsWorld, monkeypatch: pytest.MonkeyPatch
+    settings: KillSwitchSettings, aws_world: AwsWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import boto3
 
     from aegis_auth import oidc
 
-    boto3.client("secretsmanager").put_secret_value(SecretId=aws.secret_arn, SecretString="not-the-secret")
+    boto3.client("secretsmanager").put_secret_value(SecretId=aws_world.secret_arn, SecretString="not-the-secret")
     oidc.clear_caches()
-    management = management_for(settings, aws)
+    management = management_for(settings, aws_world)
     with pytest.raises(OAuthProtocolError, match="invalid_client"):
         management.revoke_access(settings.approver_subs[0])
     outcome = revoke_approver_sessions(lambda: management, settings.approver_subs)
@@ -162,9 +162,9 @@ def test_a_wrong_client_secret_is_a_protocol_error(
 
 
 def test_transport_failure_is_provider_unavailable(
-    settings: KillSwitchSettings, aws: AwsWorld, emulator: Auth0Emulator
+    settings: KillSwitchSettings, aws_world: AwsWorld, emulator: Auth0Emulator
 ) -> None:
-    management = management_for(settings, aws)
+    management = management_for(settings, aws_world)
     management.is_blocked(settings.approver_subs[0])  # token obtained
     emulator.set_down(True)
     with pytest.raises(ProviderUnavailable, match="503"):
@@ -172,7 +172,7 @@ def test_transport_failure_is_provider_unavailable(
 
 
 def test_once_auth0_fails_to_answer_the_operation_stops_calling_it(
-    settings: KillSwitchSettings, aws: AwsWorld, emulator: Auth0Emulator, phone: Phone
+    settings: KillSwitchSettings, aws_world: AwsWorld, emulator: Auth0Emulator, phone: Phone
 ) -> None:
     # A hanging Auth0 must cost one timeout per operation, not one per approver and call: count what reaches it.
     phone.operator_token()  # the discovery document is fetched (and cached) while Auth0 is up

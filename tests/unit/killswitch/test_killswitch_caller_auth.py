@@ -7,13 +7,12 @@ from aegis_killswitch.caller_auth import (
     KILL_SCOPE,
     REARM_SCOPE,
     CallerVerifier,
-    Forbidden,
-    Unauthenticated,
     bearer_token,
     granted_scopes,
 )
+from aegis_killswitch.errors import Forbidden, Unauthenticated
 from aegis_local.auth0 import DEFAULT_API_AUDIENCE, Auth0Emulator
-from tests.unit.killswitch.world import (
+from tests.support.killswitch_world import (
     KILLSWITCH_AUDIENCE,
     NO_SCOPE_CLIENT,
     OPERATOR_CLIENT,

@@ -5,31 +5,11 @@ test_killswitch_caller_auth and the integration tests."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-APP = Path(__file__).parents[3] / "functions" / "killswitch" / "app.py"
-
-PROBE = """
-import importlib.util, json, sys
-spec = importlib.util.spec_from_file_location("killswitch_app", sys.argv[1])
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
-module.kill_switch()
-print(json.dumps(sorted(sys.modules)))
-"""
+from tests.support.cold_start import cold_start
 
 
 def test_a_direct_invocation_cold_start_loads_no_jwt_verification() -> None:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AUTH0_"))},
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
+    environment = {
         "CONTROL_TABLE": "Control",
         "AUDIT_TABLE": "Audit",
         "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:aegis-mission",
@@ -47,10 +27,7 @@ def test_a_direct_invocation_cold_start_loads_no_jwt_verification() -> None:
         "POWERTOOLS_METRICS_NAMESPACE": "AegisCloud",
         "POWERTOOLS_TRACE_DISABLED": "true",
     }
-    completed = subprocess.run(
-        [sys.executable, "-c", PROBE, str(APP)], capture_output=True, text=True, env=env, check=True, timeout=120
-    )
-    modules = json.loads(completed.stdout)
+    modules = cold_start("killswitch", environment, then="module.kill_switch()")["modules"]
     assert "aegis_killswitch.service" in modules, "the probe built the kill switch"
     assert [m for m in modules if m.split(".")[0] in {"jose", "cryptography"}] == []
     assert "aegis_auth.jwt_verify" not in modules

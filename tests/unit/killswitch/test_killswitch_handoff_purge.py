@@ -14,16 +14,13 @@ import pytest
 from botocore.exceptions import ClientError
 
 from aegis.audit import read_trail
+from aegis_killswitch.errors import HandoffPurgeFailed, InvalidKillSwitchRequest
 from aegis_killswitch.handoffs import HandoffPurger
-from aegis_killswitch.requests import (
-    STATUS_CHANGE_DETAIL_TYPE,
-    STATUS_CHANGE_SOURCE,
-    ExecutionEnded,
-    InvalidKillSwitchRequest,
-)
+from aegis_killswitch.requests import STATUS_CHANGE_DETAIL_TYPE, STATUS_CHANGE_SOURCE, ExecutionEnded
 from aegis_killswitch.settings import KillSwitchSettings
+from tests.support.killswitch_world import ACCOUNT, HANDOFF_TABLE, REGION, AwsWorld, Context, kill_switch_for, step_of
+from tests.support.lambda_app import load_app
 from tests.support.role_enforcer import RoleEnforcer
-from tests.unit.killswitch.world import ACCOUNT, HANDOFF_TABLE, REGION, AwsWorld, kill_switch_for, step_of
 
 TABLES = {HANDOFF_TABLE: "HandoffTable", "aegis-audit": "AuditTable", "aegis-control": "ControlTable"}
 
@@ -66,7 +63,7 @@ class Recording:
         self.answers.append(json.dumps(parsed, default=str))
 
 
-def purging_table(aws: AwsWorld) -> tuple[Any, RoleEnforcer, Recording]:
+def purging_table(aws_world: AwsWorld) -> tuple[Any, RoleEnforcer, Recording]:
     """The handoff table as the kill switch reaches it: a client of its own, under KillSwitchRole."""
     import boto3
 
@@ -77,19 +74,19 @@ def purging_table(aws: AwsWorld) -> tuple[Any, RoleEnforcer, Recording]:
 
 
 def test_the_trigger_purges_every_unconsumed_handoff_without_reading_one(
-    settings: KillSwitchSettings, aws: AwsWorld
+    settings: KillSwitchSettings, aws_world: AwsWorld
 ) -> None:
-    aws.create_mission_state_machine()
-    sealed = {aws.put_handoff(aws.execution_arn(f"m-{n % 3}")) for n in range(30)}  # more than one batch
-    switch = kill_switch_for(aws, settings)
-    switch.clients.handoff_table, enforcer, recording = purging_table(aws)
+    aws_world.create_mission_state_machine()
+    sealed = {aws_world.put_handoff(aws_world.execution_arn(f"m-{n % 3}")) for n in range(30)}  # more than one batch
+    switch = kill_switch_for(aws_world, settings)
+    switch.clients.handoff_table, enforcer, recording = purging_table(aws_world)
 
     report = switch.trigger(reason="drill", requested_by="alice")
 
     purge = step_of(report, "purge_handoffs")
     assert purge.ok, purge.reason
     assert purge.details == {"found": 30, "deleted": 30}
-    assert aws.handoff_ids() == set()
+    assert aws_world.handoff_ids() == set()
     assert len(sealed) == 30
     assert enforcer.seen, "the purge went through the enforced client"
     assert all(allowed for *_, allowed in enforcer.seen), enforcer.seen
@@ -102,41 +99,43 @@ def test_the_trigger_purges_every_unconsumed_handoff_without_reading_one(
 
 
 def test_an_ended_execution_purges_its_own_handoffs_only_and_audits_it(
-    settings: KillSwitchSettings, aws: AwsWorld
+    settings: KillSwitchSettings, aws_world: AwsWorld
 ) -> None:
-    aws.create_mission_state_machine()
-    mine = {aws.put_handoff(aws.execution_arn("m-stopped")) for _ in range(2)}
-    others = {aws.put_handoff(aws.execution_arn("m-running"))}
-    switch = kill_switch_for(aws, settings)
-    switch.clients.handoff_table, enforcer, recording = purging_table(aws)
+    aws_world.create_mission_state_machine()
+    mine = {aws_world.put_handoff(aws_world.execution_arn("m-stopped")) for _ in range(2)}
+    others = {aws_world.put_handoff(aws_world.execution_arn("m-running"))}
+    switch = kill_switch_for(aws_world, settings)
+    switch.clients.handoff_table, enforcer, recording = purging_table(aws_world)
 
-    outcome = switch.purge_ended_execution(aws.execution_arn("m-stopped"), "ABORTED")
+    outcome = switch.purge_ended_execution(aws_world.execution_arn("m-stopped"), "ABORTED")
 
     assert outcome.ok, outcome.reason
     assert outcome.details["found"] == 2
-    assert aws.handoff_ids() == others
-    assert not mine & aws.handoff_ids()
+    assert aws_world.handoff_ids() == others
+    assert not mine & aws_world.handoff_ids()
     assert {(action, table) for action, table, _, allowed in enforcer.seen if allowed} == {
         ("dynamodb:Query", "HandoffTable/index/by-execution"),
         ("dynamodb:BatchWriteItem", "HandoffTable"),
     }
     assert not [answer for answer in recording.answers if "ciphertext" in answer]
-    (record,) = read_trail(aws.audit, "m-stopped")
+    (record,) = read_trail(aws_world.audit, "m-stopped")
     assert (record["action"], record["outcome"]) == ("handoff.purged", "ok")
     assert json.loads(record["details"])["status"] == "ABORTED"
 
 
-def test_an_execution_that_left_nothing_adds_no_audit_record(settings: KillSwitchSettings, aws: AwsWorld) -> None:
-    aws.create_mission_state_machine()
-    outcome = kill_switch_for(aws, settings).purge_ended_execution(aws.execution_arn("m-clean"), "SUCCEEDED")
+def test_an_execution_that_left_nothing_adds_no_audit_record(settings: KillSwitchSettings, aws_world: AwsWorld) -> None:
+    aws_world.create_mission_state_machine()
+    outcome = kill_switch_for(aws_world, settings).purge_ended_execution(
+        aws_world.execution_arn("m-clean"), "SUCCEEDED"
+    )
     assert outcome.ok
     assert outcome.details["found"] == 0
-    assert read_trail(aws.audit, "m-clean") == []
+    assert read_trail(aws_world.audit, "m-clean") == []
 
 
-def test_the_kill_switch_role_cannot_read_a_handoff(aws: AwsWorld) -> None:
-    handoff_id = aws.put_handoff(aws.execution_arn("m-1"))
-    table, _, _ = purging_table(aws)
+def test_the_kill_switch_role_cannot_read_a_handoff(aws_world: AwsWorld) -> None:
+    handoff_id = aws_world.put_handoff(aws_world.execution_arn("m-1"))
+    table, _, _ = purging_table(aws_world)
     for attempt in (
         lambda: table.get_item(Key={"handoff_id": handoff_id}),
         table.scan,
@@ -152,7 +151,7 @@ def test_the_kill_switch_role_cannot_read_a_handoff(aws: AwsWorld) -> None:
         with pytest.raises(ClientError) as refused:
             attempt()
         assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
-    assert handoff_id in aws.handoff_ids()
+    assert handoff_id in aws_world.handoff_ids()
 
 
 class Throttled:
@@ -179,20 +178,20 @@ class Throttled:
         return dict(self._client.batch_write_item(RequestItems=RequestItems))
 
 
-def test_unprocessed_deletes_are_sent_again_and_what_stays_is_reported(aws: AwsWorld) -> None:
+def test_unprocessed_deletes_are_sent_again_and_what_stays_is_reported(aws_world: AwsWorld) -> None:
     for _ in range(3):
-        aws.put_handoff(aws.execution_arn("m-1"))
+        aws_world.put_handoff(aws_world.execution_arn("m-1"))
     pauses: list[float] = []
 
-    once = Throttled(aws.handoffs, times=2)
-    result = HandoffPurger(once, sleep=pauses.append).of_execution(aws.execution_arn("m-1"))
+    once = Throttled(aws_world.handoffs, times=2)
+    result = HandoffPurger(once, sleep=pauses.append).of_execution(aws_world.execution_arn("m-1"))
     assert (result.ok, result.found, result.deleted) == (True, 3, 3)
     assert pauses == [0.05, 0.1]
-    assert aws.handoff_ids() == set()
+    assert aws_world.handoff_ids() == set()
 
-    sealed = {aws.put_handoff(aws.execution_arn("m-2")) for _ in range(2)}
-    always = Throttled(aws.handoffs, times=100)
-    result = HandoffPurger(always, sleep=pauses.append).of_execution(aws.execution_arn("m-2"))
+    sealed = {aws_world.put_handoff(aws_world.execution_arn("m-2")) for _ in range(2)}
+    always = Throttled(aws_world.handoffs, times=100)
+    result = HandoffPurger(always, sleep=pauses.append).of_execution(aws_world.execution_arn("m-2"))
     assert not result.ok
     assert set(result.left) == sealed
     assert always.calls == 5
@@ -201,9 +200,9 @@ def test_unprocessed_deletes_are_sent_again_and_what_stays_is_reported(aws: AwsW
 # --------------------------------------------------------------------------------------------------- the event
 
 
-def test_the_status_change_of_another_state_machine_or_a_running_execution_is_refused(aws: AwsWorld) -> None:
-    machine = aws.state_machine_arn
-    ExecutionEnded.parse(status_change(aws, "m-1"), machine)
+def test_the_status_change_of_another_state_machine_or_a_running_execution_is_refused(aws_world: AwsWorld) -> None:
+    machine = aws_world.state_machine_arn
+    ExecutionEnded.parse(status_change(aws_world, "m-1"), machine)
     bad: list[tuple[Callable[[dict[str, Any]], None], str]] = [
         (lambda e: e["detail"].update(status="RUNNING"), "status"),
         (lambda e: e["detail"].update(stateMachineArn=machine + "-other"), "another state machine"),
@@ -215,43 +214,43 @@ def test_the_status_change_of_another_state_machine_or_a_running_execution_is_re
         (lambda e: e.update(source="aegis.scan"), "source"),
     ]
     for mutate, why in bad:
-        event = status_change(aws, "m-1")
+        event = status_change(aws_world, "m-1")
         mutate(event)
         with pytest.raises(InvalidKillSwitchRequest, match=why):
             ExecutionEnded.parse(event, machine)
 
 
 def test_the_handler_purges_on_a_status_change_and_raises_when_the_purge_fails(
-    settings: KillSwitchSettings, aws: AwsWorld, monkeypatch: pytest.MonkeyPatch
+    settings: KillSwitchSettings, aws_world: AwsWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.integration.killswitch.test_killswitch_handler import Context, load_app
+    app = load_app("killswitch")
+    aws_world.create_mission_state_machine()
+    gone = aws_world.put_handoff(aws_world.execution_arn("m-ended"))
+    kept = aws_world.put_handoff(aws_world.execution_arn("m-other"))
 
-    app = load_app()
-    aws.create_mission_state_machine()
-    gone = aws.put_handoff(aws.execution_arn("m-ended"))
-    kept = aws.put_handoff(aws.execution_arn("m-other"))
-
-    answer = app.handler(status_change(aws, "m-ended", "FAILED"), Context())
+    answer = app.handler(status_change(aws_world, "m-ended", "FAILED"), Context())
 
     assert answer["ok"] is True
     assert answer["found"] == 1
-    assert answer["execution_arn"] == aws.execution_arn("m-ended")
-    assert aws.handoff_ids() == {kept}
-    assert gone not in aws.handoff_ids()
+    assert answer["execution_arn"] == aws_world.execution_arn("m-ended")
+    assert aws_world.handoff_ids() == {kept}
+    assert gone not in aws_world.handoff_ids()
     # Nothing else of the kill switch ran: no halt, no step of a trigger.
-    assert aws.control.scan()["Items"] == []
+    assert aws_world.control.scan()["Items"] == []
 
-    aws.put_handoff(aws.execution_arn("m-throttled"))
-    monkeypatch.setattr(app.kill_switch().clients, "handoff_table", Throttled(aws.handoffs, times=100), raising=True)
-    with pytest.raises(app.HandoffPurgeFailed, match="could not be deleted"):
-        app.handler(status_change(aws, "m-throttled", "TIMED_OUT"), Context())
-    (record,) = read_trail(aws.audit, "m-throttled")
+    aws_world.put_handoff(aws_world.execution_arn("m-throttled"))
+    monkeypatch.setattr(
+        app.kill_switch().clients, "handoff_table", Throttled(aws_world.handoffs, times=100), raising=True
+    )
+    with pytest.raises(HandoffPurgeFailed, match="could not be deleted"):
+        app.handler(status_change(aws_world, "m-throttled", "TIMED_OUT"), Context())
+    (record,) = read_trail(aws_world.audit, "m-throttled")
     assert (record["action"], record["outcome"]) == ("handoff.purged", "failed")
 
 
-def test_a_trigger_that_finds_no_handoff_is_fine(settings: KillSwitchSettings, aws: AwsWorld) -> None:
-    aws.create_mission_state_machine()
-    switch = kill_switch_for(aws, settings)
+def test_a_trigger_that_finds_no_handoff_is_fine(settings: KillSwitchSettings, aws_world: AwsWorld) -> None:
+    aws_world.create_mission_state_machine()
+    switch = kill_switch_for(aws_world, settings)
     switch.clock = lambda: datetime(2030, 1, 1, tzinfo=UTC)
     report = switch.trigger(reason="drill", requested_by="alice")
     purge = step_of(report, "purge_handoffs")

@@ -4,8 +4,9 @@ import pytest
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
+from aegis_killswitch.errors import InvalidKillSwitchRequest
 from aegis_killswitch.report import KillSwitchReport, StepOutcome, describe_error
-from aegis_killswitch.requests import DEFAULT_KILL_REASON, DirectRequest, InvalidKillSwitchRequest, KillBody, RearmBody
+from aegis_killswitch.requests import DEFAULT_KILL_REASON, DirectRequest, KillBody, RearmBody
 
 JWT_LIKE = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhdXRoMHx4In0.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
 

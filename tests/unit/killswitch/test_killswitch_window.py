@@ -7,7 +7,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -21,7 +20,7 @@ from aegis_killswitch.auth0_steps import Auth0Management
 from aegis_killswitch.report import KillSwitchReport
 from aegis_killswitch.settings import KillSwitchSettings
 from tests.support.iam_policy import Request, decision
-from tests.unit.killswitch.world import (
+from tests.support.killswitch_world import (
     REMEDIATION_ROLE,
     REMEDIATION_ROLES,
     SCAN_RULE,
@@ -32,6 +31,7 @@ from tests.unit.killswitch.world import (
     step_of,
     wait_until,
 )
+from tests.support.loopback_server import LoopbackServer, QuietHandler
 
 # --------------------------------------------------------------------------------------------------- the cutoff
 
@@ -51,14 +51,14 @@ def test_the_cutoff_is_rounded_up_to_the_whole_second(now: datetime, cutoff: str
     assert aws_steps.session_cutoff(now) == cutoff
 
 
-def test_a_session_issued_earlier_in_the_trigger_second_is_denied(aws: AwsWorld) -> None:
+def test_a_session_issued_earlier_in_the_trigger_second_is_denied(aws_world: AwsWorld) -> None:
     trigger = datetime(2030, 5, 4, 3, 2, 1, 900_000, tzinfo=UTC)
     issued = "2030-05-04T03:02:01Z"  # a session of 03:02:01.7, as aws:TokenIssueTime states it
 
-    outcome = aws_steps.deny_remediation_sessions(aws.iam, (REMEDIATION_ROLE,), trigger)
+    outcome = aws_steps.deny_remediation_sessions(aws_world.iam, (REMEDIATION_ROLE,), trigger)
 
     assert outcome.ok, outcome.reason
-    deny = aws.deny_policy()
+    deny = aws_world.deny_policy()
     assert deny is not None
     assert deny["Statement"][0]["Condition"]["DateLessThan"]["aws:TokenIssueTime"] == "2030-05-04T03:02:02Z"
     # As IAM evaluates the attached policy: the earlier session is denied, one issued at the cutoff is not.
@@ -71,11 +71,11 @@ def test_a_session_issued_earlier_in_the_trigger_second_is_denied(aws: AwsWorld)
 
 
 def test_the_trigger_halts_both_remediation_roles_and_the_rearm_lifts_both(
-    settings: KillSwitchSettings, aws: AwsWorld
+    settings: KillSwitchSettings, aws_world: AwsWorld
 ) -> None:
-    aws.create_mission_state_machine()
+    aws_world.create_mission_state_machine()
     assert settings.remediation_role_names == REMEDIATION_ROLES
-    switch = kill_switch_for(aws, settings)
+    switch = kill_switch_for(aws_world, settings)
 
     trigger = switch.trigger(reason="drill", requested_by="alice")
 
@@ -83,38 +83,40 @@ def test_the_trigger_halts_both_remediation_roles_and_the_rearm_lifts_both(
     deny = step_of(trigger, "deny_remediation_sessions")
     assert deny.details["halted_roles"] == deny.details["denied_roles"] == list(REMEDIATION_ROLES)
     for role in REMEDIATION_ROLES:
-        assert aws.halted_policy(role) == aws_steps.halted_policy_document(), role
-        assert aws.deny_policy(role) == aws_steps.deny_policy_document(str(deny.details["sessions_issued_before"]))
+        assert aws_world.halted_policy(role) == aws_steps.halted_policy_document(), role
+        assert aws_world.deny_policy(role) == aws_steps.deny_policy_document(
+            str(deny.details["sessions_issued_before"])
+        )
 
     rearm = switch.rearm(reason="all clear", requested_by="bob")
 
     assert rearm.ok, rearm.failed_steps
     assert step_of(rearm, "lift_halted_policy").details["lifted"] == list(REMEDIATION_ROLES)
     for role in REMEDIATION_ROLES:
-        assert aws.halted_policy(role) is None, role
-        assert aws.deny_policy(role) is not None, f"{role} keeps denying the sessions of before the trigger"
+        assert aws_world.halted_policy(role) is None, role
+        assert aws_world.deny_policy(role) is not None, f"{role} keeps denying the sessions of before the trigger"
 
 
 def test_without_an_undo_role_only_remediation_role_is_halted(
-    settings: KillSwitchSettings, aws: AwsWorld, monkeypatch: pytest.MonkeyPatch
+    settings: KillSwitchSettings, aws_world: AwsWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("UNDO_ROLE_NAME", "")
     without_undo = KillSwitchSettings.from_env()
     assert without_undo.remediation_role_names == (REMEDIATION_ROLE,)
-    aws.create_mission_state_machine()
+    aws_world.create_mission_state_machine()
 
-    report = kill_switch_for(aws, without_undo).trigger(reason="drill", requested_by="alice")
+    report = kill_switch_for(aws_world, without_undo).trigger(reason="drill", requested_by="alice")
 
     assert report.ok, report.failed_steps
-    assert aws.halted_policy(REMEDIATION_ROLE) is not None
-    assert aws.halted_policy(UNDO_ROLE) is None
-    assert aws.deny_policy(UNDO_ROLE) is None
+    assert aws_world.halted_policy(REMEDIATION_ROLE) is not None
+    assert aws_world.halted_policy(UNDO_ROLE) is None
+    assert aws_world.deny_policy(UNDO_ROLE) is None
 
 
 # --------------------------------------------------------------------------------------------------- Auth0 hangs
 
 
-class HangingAuth0:
+class HangingAuth0(LoopbackServer):
     """An HTTP server on 127.0.0.1 that takes every request and answers nothing until released (then 503): an Auth0
     tenant that hangs."""
 
@@ -124,7 +126,7 @@ class HangingAuth0:
         self.paths: list[str] = []
         hanging = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def _hang(self) -> None:
                 hanging.paths.append(self.path)
                 hanging.requested.set()
@@ -136,22 +138,15 @@ class HangingAuth0:
             do_GET = _hang
             do_POST = _hang
 
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        super().__init__(Handler)
 
     @property
     def issuer(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/"
+        return self.url + "/"
 
     def close(self) -> None:
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        super().close()
 
 
 @pytest.fixture
@@ -162,11 +157,11 @@ def hanging_auth0() -> Iterator[HangingAuth0]:
 
 
 def test_a_hanging_auth0_does_not_delay_any_aws_side_stop(
-    settings: KillSwitchSettings, aws: AwsWorld, hanging_auth0: HangingAuth0
+    settings: KillSwitchSettings, aws_world: AwsWorld, hanging_auth0: HangingAuth0
 ) -> None:
-    mission = aws.start_mission("m-hang", changes=1)
-    handoff = aws.put_handoff(mission)
-    switch = kill_switch_for(aws, settings)
+    mission = aws_world.start_mission("m-hang", changes=1)
+    handoff = aws_world.put_handoff(mission)
+    switch = kill_switch_for(aws_world, settings)
     http = httpx.Client(timeout=60)
     auth = ClientAuthentication(settings.auth0_client_id, "client_secret_post", lambda: SecretStr("ks-secret"))
     switch.clients.auth0_management = lambda: Auth0Management(
@@ -180,13 +175,13 @@ def test_a_hanging_auth0_does_not_delay_any_aws_side_stop(
         assert hanging_auth0.requested.wait(timeout=20), "the trigger never reached Auth0"
         # Auth0 is hanging now, and has been asked nothing else: every AWS-side stop is already in place.
         assert trigger.is_alive()
-        assert halt_state(aws.control) is not None
+        assert halt_state(aws_world.control) is not None
         for role in REMEDIATION_ROLES:
-            assert aws.halted_policy(role) is not None, role
-            assert aws.deny_policy(role) is not None, role
-        assert aws.rule_states() == {SCHEDULE_RULE: "DISABLED", SCAN_RULE: "DISABLED"}
-        wait_until(lambda: aws.status(mission) != "RUNNING", what="the mission to end")
-        assert handoff not in aws.handoff_ids()
+            assert aws_world.halted_policy(role) is not None, role
+            assert aws_world.deny_policy(role) is not None, role
+        assert aws_world.rule_states() == {SCHEDULE_RULE: "DISABLED", SCAN_RULE: "DISABLED"}
+        wait_until(lambda: aws_world.status(mission) != "RUNNING", what="the mission to end")
+        assert handoff not in aws_world.handoff_ids()
         assert hanging_auth0.paths == ["/.well-known/openid-configuration"]
     finally:
         hanging_auth0.release.set()
@@ -199,10 +194,12 @@ def test_a_hanging_auth0_does_not_delay_any_aws_side_stop(
     assert hanging_auth0.paths == ["/.well-known/openid-configuration"]
 
 
-def test_the_deny_is_attached_before_the_scan_rules_and_missions(settings: KillSwitchSettings, aws: AwsWorld) -> None:
-    aws.create_mission_state_machine()
+def test_the_deny_is_attached_before_the_scan_rules_and_missions(
+    settings: KillSwitchSettings, aws_world: AwsWorld
+) -> None:
+    aws_world.create_mission_state_machine()
     calls: list[str] = []
-    switch = kill_switch_for(aws, settings)
+    switch = kill_switch_for(aws_world, settings)
 
     class Recorded:
         def __init__(self, client: Any, name: str) -> None:
@@ -212,9 +209,9 @@ def test_the_deny_is_attached_before_the_scan_rules_and_missions(settings: KillS
             calls.append(f"{self._name}.{attribute}")
             return getattr(self._client, attribute)
 
-    switch.clients.iam = Recorded(aws.iam, "iam")
-    switch.clients.events = Recorded(aws.events, "events")
-    switch.clients.stepfunctions = Recorded(aws.sfn, "stepfunctions")
+    switch.clients.iam = Recorded(aws_world.iam, "iam")
+    switch.clients.events = Recorded(aws_world.events, "events")
+    switch.clients.stepfunctions = Recorded(aws_world.sfn, "stepfunctions")
     switch.clock = lambda: datetime(2030, 1, 1, tzinfo=UTC) + timedelta(seconds=len(calls))
 
     assert switch.trigger(reason="drill", requested_by="alice").ok

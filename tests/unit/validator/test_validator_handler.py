@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import os
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -16,9 +10,10 @@ import pytest
 
 from aegis.settings import clear_caches
 from aegis_validator.errors import PlanRefused
-from tests.unit.validator.plans import ACCOUNT, request, valid_changes
+from tests.support.cold_start import cold_start
+from tests.support.lambda_app import load_app
+from tests.support.validator_plans import ACCOUNT, request, valid_changes
 
-APP = Path(__file__).parents[3] / "functions" / "validator" / "app.py"
 SERVICE = "aegis-validator"
 ENVIRONMENT = {
     "AUDIT_TABLE": "Audit",
@@ -55,14 +50,7 @@ def app(audit_table: Any, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     for name, value in ENVIRONMENT.items():
         monkeypatch.setenv(name, value)
     clear_caches()
-    name = "aegis_validator_app_under_test"
-    sys.modules.pop(name, None)
-    spec = importlib.util.spec_from_file_location(name, APP)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_app("validator")
 
 
 def test_the_handler_answers_a_valid_plan_with_its_verdict_and_writes_no_event_to_the_log(
@@ -86,45 +74,8 @@ def test_the_handler_raises_a_refusal_by_the_name_the_state_machine_catches(
     assert "PlansRefused" in capsys.readouterr().out
 
 
-PROBE = """
-import importlib.util, json, sys
-import boto3, boto3.session
-
-sessions, resources = [], []
-open_session = boto3.session.Session.__init__
-make_resource = boto3.session.Session.resource
-
-def counting_session(self, *args, **kwargs):
-    sessions.append(self)
-    open_session(self, *args, **kwargs)
-
-def counting_resource(self, service_name, *args, **kwargs):
-    resources.append(service_name)
-    return make_resource(self, service_name, *args, **kwargs)
-
-boto3.session.Session.__init__ = counting_session
-boto3.session.Session.resource = counting_resource
-spec = importlib.util.spec_from_file_location("validator_app", sys.argv[1])
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
-module.validator()
-print(json.dumps({"sessions": len(sessions), "resources": resources, "modules": sorted(sys.modules)}))
-"""
-
-
 def test_a_cold_start_loads_no_credential_code_and_builds_one_dynamodb_resource() -> None:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AUTH0_"))},
-        **ENVIRONMENT,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }
-    completed = subprocess.run(
-        [sys.executable, "-c", PROBE, str(APP)], capture_output=True, text=True, env=env, check=True, timeout=120
-    )
-    built = json.loads(completed.stdout.strip().splitlines()[-1])
+    built = cold_start("validator", ENVIRONMENT, then="module.validator()")
     assert "aegis_validator.service" in built["modules"], "the probe built the validator"
     forbidden = {
         "aegis_auth",

@@ -12,21 +12,13 @@ from typing import Any
 
 import pytest
 
-from aegis.catalogue import (
-    ChangeBase,
-    CreateMultiRegionTrail,
-    CreateVpcFlowLogs,
-    DetachPolicy,
-    EnableBucketPublicAccessBlock,
-    FlowLogDestination,
-    MultiRegionTrails,
-    PolicyAttachments,
-    RevokeSecurityGroupRules,
-    TrailSpec,
-    Undo,
-    VpcFlowLogs,
-)
+from aegis.catalogue import ChangeBase, Undo
 from aegis.catalogue.forward import FORWARD_KINDS
+from aegis.catalogue.kinds.create_multi_region_trail import CreateMultiRegionTrail, MultiRegionTrails, TrailSpec
+from aegis.catalogue.kinds.create_vpc_flow_logs import CreateVpcFlowLogs, FlowLogDestination, VpcFlowLogs
+from aegis.catalogue.kinds.detach_policy import DetachPolicy, PolicyAttachments
+from aegis.catalogue.kinds.enable_bucket_public_access_block import EnableBucketPublicAccessBlock
+from aegis.catalogue.kinds.revoke_security_group_rules import RevokeSecurityGroupRules
 from aegis_validator.errors import PlanMalformed
 from aegis_validator.rules import (
     HOME_REGION,
@@ -40,7 +32,7 @@ from aegis_validator.rules import (
 )
 from aegis_validator.settings import ValidatorSettings
 from tests.support.changes import FLOW_LOG
-from tests.unit.validator.plans import (
+from tests.support.validator_plans import (
     ACCOUNT,
     EXECUTION_ARN,
     MISSION_ID,

@@ -14,7 +14,7 @@ from aegis_validator.errors import ERRORS, InvalidSettings, PlanMalformed, PlanR
 from aegis_validator.service import UNNAMED_REQUEST, PlanValidator
 from aegis_validator.settings import ValidatorSettings
 from tests.support.stack import STATE_MACHINE_PATH
-from tests.unit.validator.plans import (
+from tests.support.validator_plans import (
     ACCOUNT,
     EXECUTION_ARN,
     MISSION_ID,

@@ -85,6 +85,21 @@ class Remediation[C: ChangeBase, S: Frozen]:
         return session.client(service, region_name=change.region, config=CLIENT_CONFIG)
 
 
+class SettingRemediation[C: ChangeBase, S: Frozen](Remediation[C, S]):
+    """A remediation of a setting whose whole state a change names (a switch, a policy): apply makes it
+    `change.after`, undo makes it `change.before` again, both through `write`."""
+
+    def write(self, session: Session, change: C, state: S) -> None:
+        """Make the setting exactly `state`."""
+        raise NotImplementedError
+
+    def apply(self, session: Session, change: C) -> None:
+        self.write(session, change, change.after)
+
+    def undo(self, session: Session, change: C) -> None:
+        self.write(session, change, change.before)
+
+
 REMEDIATIONS: dict[str, Remediation[Any, Any]] = {}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from boto3.session import Session
 
-from aegis.catalogue import DetachPolicy, PolicyAttachments
+from aegis.catalogue.kinds.detach_policy import ENTITY_NAME_PARAMETER, DetachPolicy, PolicyAttachments
 from aegis_executor.remediations.base import Remediation, remediation
 
 
@@ -32,13 +32,10 @@ class DetachPolicyRemediation(Remediation[DetachPolicy, PolicyAttachments]):
         iam = self.client(session, "iam", change)
         detach = {"role": iam.detach_role_policy, "user": iam.detach_user_policy, "group": iam.detach_group_policy}
         for entity, name in sorted(change.detached):
-            detach[entity](**{_NAME_PARAM[entity]: name, "PolicyArn": change.policy_arn})
+            detach[entity](**{ENTITY_NAME_PARAMETER[entity]: name, "PolicyArn": change.policy_arn})
 
     def undo(self, session: Session, change: DetachPolicy) -> None:
         iam = self.client(session, "iam", change)
         attach = {"role": iam.attach_role_policy, "user": iam.attach_user_policy, "group": iam.attach_group_policy}
         for entity, name in sorted(change.detached):
-            attach[entity](**{_NAME_PARAM[entity]: name, "PolicyArn": change.policy_arn})
-
-
-_NAME_PARAM = {"role": "RoleName", "user": "UserName", "group": "GroupName"}
+            attach[entity](**{ENTITY_NAME_PARAMETER[entity]: name, "PolicyArn": change.policy_arn})

@@ -2,6 +2,10 @@
 
 A closed pydantic discriminated union on `kind`. The agent builds members of it; the approval half shows them to a
 human; the executor applies exactly the approved member. No free-form API call exists anywhere.
+
+This package is the plumbing: the registry (`KINDS`), parsing, digests and the IAM actions the kinds declare. Each
+kind lives in its own module, `aegis.catalogue.kinds.<kind>`, which callers import the kind's classes from; state
+models that several kinds share are in `aegis.catalogue.states`.
 """
 
 from __future__ import annotations
@@ -11,29 +15,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-from aegis.catalogue.base import ApprovalTextTooLong, ChangeBase, WideningChange
-from aegis.catalogue.create_multi_region_trail import CreateMultiRegionTrail, MultiRegionTrails, TrailSpec
-from aegis.catalogue.create_vpc_flow_logs import CreateVpcFlowLogs, FlowLogDestination, VpcFlowLogs
-from aegis.catalogue.detach_policy import DetachPolicy, PolicyAttachments
-from aegis.catalogue.enable_account_public_access_block import EnableAccountPublicAccessBlock
-from aegis.catalogue.enable_bucket_public_access_block import EnableBucketPublicAccessBlock
-from aegis.catalogue.enable_ebs_default_encryption import EbsDefaultEncryption, EnableEbsDefaultEncryption
-from aegis.catalogue.enable_kms_key_rotation import EnableKmsKeyRotation, KeyRotation
+from aegis.catalogue.base import ApprovalTextTooLong, ChangeBase, RegionScope, WideningChange
 from aegis.catalogue.forward import FORWARD_KINDS, ForwardChange
-from aegis.catalogue.public_access_block import PublicAccessBlock
-from aegis.catalogue.revoke_security_group_rules import (
-    RevokeSecurityGroupRules,
-    SecurityGroupRule,
-    SecurityGroupRules,
-)
-from aegis.catalogue.strengthen_password_policy import PasswordPolicy, StrengthenPasswordPolicy
 from aegis.catalogue.undo import Undo
 from aegis.models import canonical_json, sha256_hex
 
 ProposedChange = Annotated[ForwardChange | Undo, Field(discriminator="kind")]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(ProposedChange)
 
-KINDS: dict[str, type[ChangeBase]] = {cls.model_fields["kind"].default: cls for cls in (*FORWARD_KINDS, Undo)}
+_EVERY_KIND: tuple[type[ChangeBase], ...] = (*FORWARD_KINDS, Undo)
+KINDS: dict[str, type[ChangeBase]] = {cls.model_fields["kind"].default: cls for cls in _EVERY_KIND}
 
 
 class InvalidChange(ValueError):
@@ -92,34 +83,16 @@ def plan_digest(changes: Sequence[ChangeBase]) -> str:
 
 
 __all__ = [
+    "FORWARD_KINDS",
     "KINDS",
     "ApprovalTextTooLong",
     "ChangeBase",
-    "CreateMultiRegionTrail",
-    "CreateVpcFlowLogs",
-    "DetachPolicy",
     "Direction",
-    "EbsDefaultEncryption",
-    "EnableAccountPublicAccessBlock",
-    "EnableBucketPublicAccessBlock",
-    "EnableEbsDefaultEncryption",
-    "EnableKmsKeyRotation",
-    "FlowLogDestination",
     "ForwardChange",
     "InvalidChange",
-    "KeyRotation",
-    "MultiRegionTrails",
-    "PasswordPolicy",
-    "PolicyAttachments",
     "ProposedChange",
-    "PublicAccessBlock",
-    "RevokeSecurityGroupRules",
-    "SecurityGroupRule",
-    "SecurityGroupRules",
-    "StrengthenPasswordPolicy",
-    "TrailSpec",
+    "RegionScope",
     "Undo",
-    "VpcFlowLogs",
     "WideningChange",
     "declared_actions",
     "direction_of",

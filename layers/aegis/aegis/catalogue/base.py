@@ -11,6 +11,10 @@ from pydantic import Field, ValidationInfo, model_validator
 from aegis.models import Frozen, Risk, canonical_json, sha256_hex
 
 Phase = Literal["apply", "undo"]
+# Where the validator accepts a kind's changes: in a region the deployment scans ("scanned"), in IAM's home region
+# where account-wide settings are addressed ("home"), or in the resource's own region, whatever is scanned
+# ("resource", for buckets, which S3 lists whatever regions are scanned).
+RegionScope = Literal["scanned", "home", "resource"]
 
 _BINDING_MESSAGE_UNSAFE = re.compile(r"[^A-Za-z0-9 +\-_.,:#]")
 BINDING_MESSAGE_MAX = 64
@@ -67,12 +71,19 @@ class ChangeBase(Frozen):
     # Actions that AWS only authorises on Resource "*" (no resource-level permissions).
     UNSCOPED_ACTIONS: ClassVar[tuple[str, ...]] = ()
     TITLE: ClassVar[str] = ""
+    # None refuses every change of the kind (region-out-of-scope) until the kind says where its changes belong.
+    REGION_SCOPE: ClassVar[RegionScope | None] = None
 
     @classmethod
     def propose(cls, **fields: Any) -> Self:
         """Build a change from its content; the id is derived, never chosen."""
         draft = cls.model_validate({**fields, "change_id": _DRAFT_ID}, context={_DRAFT_ID: True})
         return cls.model_validate({**draft.model_dump(), "change_id": draft.derived_change_id()})
+
+    def with_states(self, before: Any, after: Any) -> Self:
+        """A change of this kind, check, resource, account, region and risk that goes from `before` to `after`."""
+        same = self.model_dump(include={"check_id", "resource_arn", "account_id", "region", "risk"})
+        return self.propose(**same, before=before, after=after)
 
     def identity(self) -> Any:
         """What makes two proposals the same change (stable across scans of an unchanged resource)."""
@@ -110,10 +121,11 @@ class ChangeBase(Frozen):
         raise NotImplementedError
 
     def describe_before(self) -> str:
-        raise NotImplementedError
+        """The before-state in words; by default the state model's own `describe()`."""
+        return self.before.describe()
 
     def describe_after(self) -> str:
-        raise NotImplementedError
+        return self.after.describe()
 
     def binding_message(self) -> str:
         suffix = f" #{self.digest[:6]}"

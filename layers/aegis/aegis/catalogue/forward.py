@@ -1,4 +1,6 @@
-"""The closed set of forward remediation kinds."""
+"""The closed set of forward remediation kinds: `FORWARD_KINDS`, found in `aegis.catalogue.kinds`, and
+`ForwardChange`, the same kinds as the static union that mypy and pydantic need (a union built at run time is
+invisible to mypy). `tests/unit/test_registry_completeness.py` keeps the two equal."""
 
 from __future__ import annotations
 
@@ -6,27 +8,16 @@ from typing import Annotated
 
 from pydantic import Field
 
-from aegis.catalogue.create_multi_region_trail import CreateMultiRegionTrail
-from aegis.catalogue.create_vpc_flow_logs import CreateVpcFlowLogs
-from aegis.catalogue.detach_policy import DetachPolicy
-from aegis.catalogue.enable_account_public_access_block import EnableAccountPublicAccessBlock
-from aegis.catalogue.enable_bucket_public_access_block import EnableBucketPublicAccessBlock
-from aegis.catalogue.enable_ebs_default_encryption import EnableEbsDefaultEncryption
-from aegis.catalogue.enable_kms_key_rotation import EnableKmsKeyRotation
-from aegis.catalogue.revoke_security_group_rules import RevokeSecurityGroupRules
-from aegis.catalogue.strengthen_password_policy import StrengthenPasswordPolicy
-
-FORWARD_KINDS = (
-    RevokeSecurityGroupRules,
-    EnableAccountPublicAccessBlock,
-    EnableBucketPublicAccessBlock,
-    DetachPolicy,
-    StrengthenPasswordPolicy,
-    EnableEbsDefaultEncryption,
-    EnableKmsKeyRotation,
-    CreateVpcFlowLogs,
-    CreateMultiRegionTrail,
-)
+from aegis.catalogue.kinds import FORWARD_KINDS
+from aegis.catalogue.kinds.create_multi_region_trail import CreateMultiRegionTrail
+from aegis.catalogue.kinds.create_vpc_flow_logs import CreateVpcFlowLogs
+from aegis.catalogue.kinds.detach_policy import DetachPolicy
+from aegis.catalogue.kinds.enable_account_public_access_block import EnableAccountPublicAccessBlock
+from aegis.catalogue.kinds.enable_bucket_public_access_block import EnableBucketPublicAccessBlock
+from aegis.catalogue.kinds.enable_ebs_default_encryption import EnableEbsDefaultEncryption
+from aegis.catalogue.kinds.enable_kms_key_rotation import EnableKmsKeyRotation
+from aegis.catalogue.kinds.revoke_security_group_rules import RevokeSecurityGroupRules
+from aegis.catalogue.kinds.strengthen_password_policy import StrengthenPasswordPolicy
 
 ForwardChange = Annotated[
     RevokeSecurityGroupRules
@@ -40,3 +31,5 @@ ForwardChange = Annotated[
     | CreateMultiRegionTrail,
     Field(discriminator="kind"),
 ]
+
+__all__ = ["FORWARD_KINDS", "ForwardChange"]

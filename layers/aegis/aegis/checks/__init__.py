@@ -1,46 +1,32 @@
-"""The CIS checks: one module per check, its metadata beside its code.
+"""The CIS checks: one module per check, `checks/<check id in snake case>.py`, its metadata beside its code.
 
 `CHECKS` maps each check id to its module, which exposes `METADATA` (`CheckMetadata`), `evaluate(inventory)` and
-`propose(finding, config)` (see `aegis.checks.base.CheckModule`).
+`propose(finding, config)` (see `aegis.checks.base.CheckModule`). The package finds its checks itself: adding a
+check is adding its file. `base` and modules whose name starts with `_` are shared plumbing, not checks.
 """
 
 from __future__ import annotations
 
-from types import ModuleType
+import importlib
+import pkgutil
 from typing import cast
 
-from aegis.checks import (
-    cloudtrail_no_multi_region_trail,
-    ec2_admin_port_open_ipv4,
-    ec2_admin_port_open_ipv6,
-    ec2_default_sg_allows_traffic,
-    ec2_ebs_default_encryption_off,
-    ec2_vpc_flow_logs_off,
-    iam_admin_policy_attached,
-    iam_password_policy_weak,
-    iam_root_access_keys,
-    kms_key_rotation_off,
-    s3_account_public_access_block_off,
-    s3_bucket_public,
-)
 from aegis.checks.base import CheckMetadata, CheckModule, PlanConfig
 
-_MODULES: tuple[ModuleType, ...] = (
-    ec2_admin_port_open_ipv4,
-    ec2_admin_port_open_ipv6,
-    ec2_default_sg_allows_traffic,
-    s3_account_public_access_block_off,
-    s3_bucket_public,
-    iam_admin_policy_attached,
-    iam_password_policy_weak,
-    iam_root_access_keys,
-    ec2_ebs_default_encryption_off,
-    cloudtrail_no_multi_region_trail,
-    ec2_vpc_flow_logs_off,
-    kms_key_rotation_off,
-)
+PLUMBING = frozenset({"base"})
 
-CHECKS: dict[str, CheckModule] = {module.METADATA.check_id: cast(CheckModule, module) for module in _MODULES}
+
+def _discover() -> dict[str, CheckModule]:
+    checks: dict[str, CheckModule] = {}
+    for found in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if found.name.startswith("_") or found.name in PLUMBING:
+            continue
+        module = cast(CheckModule, importlib.import_module(f"{__name__}.{found.name}"))
+        checks[module.METADATA.check_id] = module
+    return checks
+
+
+CHECKS: dict[str, CheckModule] = _discover()
 
 
 class UnknownCheck(ValueError):

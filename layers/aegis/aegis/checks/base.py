@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import Field, JsonValue, model_validator
 
@@ -127,6 +127,43 @@ class CheckModule(Protocol):
     def evaluate(self, inventory: Inventory) -> list[Finding]: ...
 
     def propose(self, finding: Finding, config: PlanConfig) -> ChangeBase | None: ...
+
+
+def setting_findings(
+    metadata: CheckMetadata,
+    inventory: Inventory,
+    *,
+    compliant: bool,
+    resource_arn: str,
+    evidence: Mapping[str, JsonValue],
+    region: str | None = None,
+) -> list[Finding]:
+    """What a check of one setting finds (an account's or a region's, e.g. its password policy): the setting counts
+    as one resource, in `region` (default: the inventory's), and is one finding unless it is compliant."""
+    where = region or inventory.region
+    inventory.count(metadata.resource_type, 1, region=where)
+    if compliant:
+        return []
+    return [
+        metadata.finding(resource_arn=resource_arn, account_id=inventory.account_id, region=where, evidence=evidence)
+    ]
+
+
+def change_for[C: ChangeBase](finding: Finding, kind: type[C], **fields: Any) -> C:
+    """A change of `kind` for a finding: about the finding's check, resource, account and region (a `resource_arn`
+    in `fields` names another resource, e.g. the trail a change creates), with the kind's own `fields`."""
+    about = {
+        "check_id": finding.check_id,
+        "resource_arn": finding.resource_arn,
+        "account_id": finding.account_id,
+        "region": finding.region,
+    }
+    return kind.propose(**(about | fields))
+
+
+def as_list(value: Any) -> list[Any]:
+    """A policy element that IAM accepts as one value or a list of them (Action, Resource, Statement...), as a list."""
+    return value if isinstance(value, list) else [value]
 
 
 def kept_tags(tags: Mapping[str, str]) -> dict[str, str]:

@@ -8,8 +8,9 @@ Notify-only unless a trail bucket is configured: the agent never invents where l
 
 from __future__ import annotations
 
-from aegis.catalogue import ChangeBase, CreateMultiRegionTrail, MultiRegionTrails, TrailSpec
-from aegis.checks.base import CheckMetadata, PlanConfig, evidence_withheld, trail_arn, trails_arn
+from aegis.catalogue import ChangeBase
+from aegis.catalogue.kinds.create_multi_region_trail import CreateMultiRegionTrail, MultiRegionTrails, TrailSpec
+from aegis.checks.base import CheckMetadata, PlanConfig, change_for, evidence_withheld, trail_arn, trails_arn
 from aegis.collectors import Inventory
 from aegis.models import Finding, Risk, Severity
 
@@ -82,11 +83,10 @@ def propose(finding: Finding, config: PlanConfig) -> ChangeBase | None:
         name = f"{config.trail_name}-{suffix}"
         suffix += 1
     new = TrailSpec(name=name, s3_bucket=config.trail_bucket)
-    return CreateMultiRegionTrail.propose(
-        check_id=finding.check_id,
+    return change_for(
+        finding,
+        CreateMultiRegionTrail,
         resource_arn=trail_arn(finding.region, finding.account_id, name),
-        account_id=finding.account_id,
-        region=finding.region,
         risk=Risk.LOW,
         before=MultiRegionTrails(trails=existing),
         after=MultiRegionTrails(trails=(*existing, new)),

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from aegis.catalogue import ChangeBase
-from aegis.checks._admin_ports import evaluate_world_open, propose_revoke
+from aegis.checks._security_groups import evaluate_world_open, propose_revoke
 from aegis.checks.base import CheckMetadata, PlanConfig
 from aegis.collectors import Inventory
-from aegis.models import Finding, Severity
+from aegis.models import Finding, Risk, Severity
 
 METADATA = CheckMetadata(
     check_id="ec2-admin-port-open-ipv4",
@@ -32,4 +32,5 @@ def evaluate(inventory: Inventory) -> list[Finding]:
 
 
 def propose(finding: Finding, config: PlanConfig) -> ChangeBase | None:
-    return propose_revoke(finding, config)
+    # Someone may be reaching the group's instances this way; narrower rules keep working.
+    return propose_revoke(finding, Risk.MEDIUM)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from aegis.catalogue import ChangeBase, RevokeSecurityGroupRules, SecurityGroupRule, SecurityGroupRules
-from aegis.checks.base import CheckMetadata, PlanConfig, evidence_withheld, security_group_arn
+from aegis.catalogue import ChangeBase
+from aegis.checks._security_groups import propose_revoke
+from aegis.checks.base import CheckMetadata, PlanConfig, security_group_arn
 from aegis.collectors import Inventory
 from aegis.collectors.ec2 import GroupRule
 from aegis.models import Finding, Risk, Severity
@@ -73,16 +74,4 @@ def evaluate(inventory: Inventory) -> list[Finding]:
 
 def propose(finding: Finding, config: PlanConfig) -> ChangeBase | None:
     """Revoke every ingress and egress rule of the default group; high risk while interfaces still use it."""
-    if evidence_withheld(finding):
-        return None
-    group_id = str(finding.evidence["group_id"])
-    rules = tuple(SecurityGroupRule.model_validate(r) for r in finding.evidence["rules"])  # type: ignore[union-attr]
-    return RevokeSecurityGroupRules.propose(
-        check_id=finding.check_id,
-        resource_arn=finding.resource_arn,
-        account_id=finding.account_id,
-        region=finding.region,
-        risk=Risk.HIGH if finding.evidence.get("attached_to_interfaces") else Risk.LOW,
-        before=SecurityGroupRules(group_id=group_id, rules=rules),
-        after=SecurityGroupRules(group_id=group_id, rules=()),
-    )
+    return propose_revoke(finding, Risk.HIGH if finding.evidence.get("attached_to_interfaces") else Risk.LOW)

@@ -5,8 +5,16 @@ A per-region setting; the resource is every new volume of the region, `arn:aws:e
 
 from __future__ import annotations
 
-from aegis.catalogue import ChangeBase, EbsDefaultEncryption, EnableEbsDefaultEncryption
-from aegis.checks.base import CheckMetadata, PlanConfig, ebs_default_encryption_arn, evidence_withheld
+from aegis.catalogue import ChangeBase
+from aegis.catalogue.kinds.enable_ebs_default_encryption import EbsDefaultEncryption, EnableEbsDefaultEncryption
+from aegis.checks.base import (
+    CheckMetadata,
+    PlanConfig,
+    change_for,
+    ebs_default_encryption_arn,
+    evidence_withheld,
+    setting_findings,
+)
 from aegis.collectors import Inventory
 from aegis.models import Finding, Risk, Severity
 
@@ -25,28 +33,21 @@ METADATA = CheckMetadata(
 
 
 def evaluate(inventory: Inventory) -> list[Finding]:
-    encrypted = inventory.ec2.ebs_encryption_by_default()
-    inventory.count(METADATA.resource_type, 1)
-    if encrypted:
-        return []
-    return [
-        METADATA.finding(
-            resource_arn=ebs_default_encryption_arn(inventory.region, inventory.account_id),
-            account_id=inventory.account_id,
-            region=inventory.region,
-            evidence={"ebs_encryption_by_default": False},
-        )
-    ]
+    return setting_findings(
+        METADATA,
+        inventory,
+        compliant=inventory.ec2.ebs_encryption_by_default(),
+        resource_arn=ebs_default_encryption_arn(inventory.region, inventory.account_id),
+        evidence={"ebs_encryption_by_default": False},
+    )
 
 
 def propose(finding: Finding, config: PlanConfig) -> ChangeBase | None:
     if evidence_withheld(finding):
         return None
-    return EnableEbsDefaultEncryption.propose(
-        check_id=finding.check_id,
-        resource_arn=finding.resource_arn,
-        account_id=finding.account_id,
-        region=finding.region,
+    return change_for(
+        finding,
+        EnableEbsDefaultEncryption,
         # Existing volumes are untouched; only new volumes are encrypted (with the account's default key).
         risk=Risk.LOW,
         before=EbsDefaultEncryption(enabled=False),

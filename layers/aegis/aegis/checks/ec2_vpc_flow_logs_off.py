@@ -6,8 +6,9 @@ CloudWatch Logs group and a delivery role are configured.
 
 from __future__ import annotations
 
-from aegis.catalogue import ChangeBase, CreateVpcFlowLogs, FlowLogDestination, VpcFlowLogs
-from aegis.checks.base import CheckMetadata, PlanConfig, evidence_withheld, vpc_arn
+from aegis.catalogue import ChangeBase
+from aegis.catalogue.kinds.create_vpc_flow_logs import CreateVpcFlowLogs, FlowLogDestination, VpcFlowLogs
+from aegis.checks.base import CheckMetadata, PlanConfig, change_for, evidence_withheld, vpc_arn
 from aegis.collectors import Inventory
 from aegis.models import Finding, Risk, Severity
 
@@ -54,11 +55,9 @@ def propose(finding: Finding, config: PlanConfig) -> ChangeBase | None:
         deliver_logs_role_arn=config.flow_logs_role_arn,
         traffic_type=config.flow_logs_traffic_type,
     )
-    return CreateVpcFlowLogs.propose(
-        check_id=finding.check_id,
-        resource_arn=finding.resource_arn,
-        account_id=finding.account_id,
-        region=finding.region,
+    return change_for(
+        finding,
+        CreateVpcFlowLogs,
         # Logging changes no traffic; it costs CloudWatch Logs ingestion.
         risk=Risk.LOW,
         before=VpcFlowLogs(vpc_id=vpc_id, flow_logs=()),

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from aegis.catalogue import ChangeBase, DetachPolicy, PolicyAttachments
-from aegis.checks.base import IAM_HOME_REGION, CheckMetadata, PlanConfig, evidence_withheld
+from aegis.catalogue import ChangeBase
+from aegis.catalogue.kinds.detach_policy import DetachPolicy, PolicyAttachments
+from aegis.checks.base import IAM_HOME_REGION, CheckMetadata, PlanConfig, as_list, change_for, evidence_withheld
 from aegis.collectors import Inventory
 from aegis.models import Finding, Risk, Severity
 
@@ -35,19 +36,15 @@ METADATA = CheckMetadata(
 )
 
 
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
 def admin_statements(document: dict[str, Any]) -> list[int]:
     """Indices of statements that allow every action on every resource."""
     return [
         index
-        for index, statement in enumerate(_as_list(document.get("Statement", [])))
+        for index, statement in enumerate(as_list(document.get("Statement", [])))
         if isinstance(statement, dict)
         and statement.get("Effect") == "Allow"
-        and "*" in _as_list(statement.get("Action", []))
-        and "*" in _as_list(statement.get("Resource", []))
+        and "*" in as_list(statement.get("Action", []))
+        and "*" in as_list(statement.get("Resource", []))
     ]
 
 
@@ -96,11 +93,9 @@ def propose(finding: Finding, config: PlanConfig) -> ChangeBase | None:
     before = PolicyAttachments.model_validate(finding.evidence["attachments"])
     if not before.pairs():
         return None
-    return DetachPolicy.propose(
-        check_id=finding.check_id,
-        resource_arn=finding.resource_arn,
-        account_id=finding.account_id,
-        region=finding.region,
+    return change_for(
+        finding,
+        DetachPolicy,
         # Whatever runs as these entities loses its permissions.
         risk=Risk.HIGH,
         before=before,

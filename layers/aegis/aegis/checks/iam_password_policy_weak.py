@@ -6,9 +6,22 @@ An account-level setting: the resource is the account's root principal ARN, in u
 
 from __future__ import annotations
 
-from aegis.catalogue import ChangeBase, PasswordPolicy, StrengthenPasswordPolicy
-from aegis.catalogue.strengthen_password_policy import MIN_LENGTH, MIN_REUSE
-from aegis.checks.base import IAM_HOME_REGION, CheckMetadata, PlanConfig, account_root_arn, evidence_withheld
+from aegis.catalogue import ChangeBase
+from aegis.catalogue.kinds.strengthen_password_policy import (
+    MIN_LENGTH,
+    MIN_REUSE,
+    PasswordPolicy,
+    StrengthenPasswordPolicy,
+)
+from aegis.checks.base import (
+    IAM_HOME_REGION,
+    CheckMetadata,
+    PlanConfig,
+    account_root_arn,
+    change_for,
+    evidence_withheld,
+    setting_findings,
+)
 from aegis.collectors import Inventory
 from aegis.models import Finding, Risk, Severity
 
@@ -28,21 +41,18 @@ METADATA = CheckMetadata(
 
 def evaluate(inventory: Inventory) -> list[Finding]:
     policy = PasswordPolicy.from_aws(inventory.iam.password_policy())
-    inventory.count(METADATA.resource_type, 1, region=IAM_HOME_REGION)
-    if policy.exists and not policy.weak:
-        return []
-    return [
-        METADATA.finding(
-            resource_arn=account_root_arn(inventory.account_id),
-            account_id=inventory.account_id,
-            region=IAM_HOME_REGION,
-            evidence={
-                "password_policy": policy.model_dump(mode="json"),
-                "length_ok": (policy.minimum_password_length or 0) >= MIN_LENGTH,
-                "reuse_ok": (policy.password_reuse_prevention or 0) >= MIN_REUSE,
-            },
-        )
-    ]
+    return setting_findings(
+        METADATA,
+        inventory,
+        compliant=policy.exists and not policy.weak,
+        resource_arn=account_root_arn(inventory.account_id),
+        region=IAM_HOME_REGION,
+        evidence={
+            "password_policy": policy.model_dump(mode="json"),
+            "length_ok": (policy.minimum_password_length or 0) >= MIN_LENGTH,
+            "reuse_ok": (policy.password_reuse_prevention or 0) >= MIN_REUSE,
+        },
+    )
 
 
 def propose(finding: Finding, config: PlanConfig) -> ChangeBase | None:
@@ -51,11 +61,9 @@ def propose(finding: Finding, config: PlanConfig) -> ChangeBase | None:
     if evidence_withheld(finding):
         return None
     before = PasswordPolicy.model_validate(finding.evidence["password_policy"])
-    return StrengthenPasswordPolicy.propose(
-        check_id=finding.check_id,
-        resource_arn=finding.resource_arn,
-        account_id=finding.account_id,
-        region=finding.region,
+    return change_for(
+        finding,
+        StrengthenPasswordPolicy,
         # Existing passwords keep working until they are next changed.
         risk=Risk.LOW,
         before=before,

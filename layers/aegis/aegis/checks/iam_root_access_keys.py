@@ -7,7 +7,7 @@ The resource is the root user itself, `arn:aws:iam::<account>:root`, in us-east-
 from __future__ import annotations
 
 from aegis.catalogue import ChangeBase
-from aegis.checks.base import IAM_HOME_REGION, CheckMetadata, PlanConfig, account_root_arn
+from aegis.checks.base import IAM_HOME_REGION, CheckMetadata, PlanConfig, account_root_arn, setting_findings
 from aegis.collectors import Inventory
 from aegis.models import Finding, Severity
 
@@ -30,17 +30,14 @@ METADATA = CheckMetadata(
 
 def evaluate(inventory: Inventory) -> list[Finding]:
     present = int(inventory.iam.account_summary().get("AccountAccessKeysPresent", 0))
-    inventory.count(METADATA.resource_type, 1, region=IAM_HOME_REGION)
-    if present <= 0:
-        return []
-    return [
-        METADATA.finding(
-            resource_arn=account_root_arn(inventory.account_id),
-            account_id=inventory.account_id,
-            region=IAM_HOME_REGION,
-            evidence={"account_access_keys_present": present},
-        )
-    ]
+    return setting_findings(
+        METADATA,
+        inventory,
+        compliant=present <= 0,
+        resource_arn=account_root_arn(inventory.account_id),
+        region=IAM_HOME_REGION,
+        evidence={"account_access_keys_present": present},
+    )
 
 
 def propose(finding: Finding, config: PlanConfig) -> ChangeBase | None:

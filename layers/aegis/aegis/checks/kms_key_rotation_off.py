@@ -7,8 +7,9 @@ KMS (imported material and custom key stores cannot rotate automatically). Tags 
 
 from __future__ import annotations
 
-from aegis.catalogue import ChangeBase, EnableKmsKeyRotation, KeyRotation
-from aegis.checks.base import CheckMetadata, PlanConfig, evidence_withheld
+from aegis.catalogue import ChangeBase
+from aegis.catalogue.kinds.enable_kms_key_rotation import EnableKmsKeyRotation, KeyRotation
+from aegis.checks.base import CheckMetadata, PlanConfig, change_for, evidence_withheld
 from aegis.collectors import Inventory
 from aegis.collectors.kms import KmsKey
 from aegis.models import Finding, Risk, Severity
@@ -63,11 +64,9 @@ def evaluate(inventory: Inventory) -> list[Finding]:
 def propose(finding: Finding, config: PlanConfig) -> ChangeBase | None:
     if evidence_withheld(finding):
         return None
-    return EnableKmsKeyRotation.propose(
-        check_id=finding.check_id,
-        resource_arn=finding.resource_arn,
-        account_id=finding.account_id,
-        region=finding.region,
+    return change_for(
+        finding,
+        EnableKmsKeyRotation,
         # Old key versions stay available for decryption; nothing that uses the key notices.
         risk=Risk.LOW,
         before=KeyRotation(rotation_enabled=False),

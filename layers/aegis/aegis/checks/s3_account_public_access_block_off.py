@@ -7,8 +7,10 @@ calls at all; it says so in the scan's notes.
 
 from __future__ import annotations
 
-from aegis.catalogue import ChangeBase, EnableAccountPublicAccessBlock, PublicAccessBlock
-from aegis.checks.base import CheckMetadata, PlanConfig, account_root_arn, evidence_withheld
+from aegis.catalogue import ChangeBase
+from aegis.catalogue.kinds.enable_account_public_access_block import EnableAccountPublicAccessBlock
+from aegis.checks._public_access_block import propose_all_on
+from aegis.checks.base import CheckMetadata, PlanConfig, account_root_arn, setting_findings
 from aegis.collectors import GLOBAL_REGION, Inventory
 from aegis.models import Finding, Risk, Severity
 
@@ -31,29 +33,16 @@ METADATA = CheckMetadata(
 
 def evaluate(inventory: Inventory) -> list[Finding]:
     block = inventory.s3.account_public_access_block()
-    inventory.count(METADATA.resource_type, 1, region=GLOBAL_REGION)
-    if block.fully_on:
-        return []
-    return [
-        METADATA.finding(
-            resource_arn=account_root_arn(inventory.account_id),
-            account_id=inventory.account_id,
-            region=GLOBAL_REGION,
-            evidence={"public_access_block": block.model_dump(mode="json")},
-        )
-    ]
+    return setting_findings(
+        METADATA,
+        inventory,
+        compliant=block.fully_on,
+        resource_arn=account_root_arn(inventory.account_id),
+        region=GLOBAL_REGION,
+        evidence={"public_access_block": block.model_dump(mode="json")},
+    )
 
 
 def propose(finding: Finding, config: PlanConfig) -> ChangeBase | None:
-    if evidence_withheld(finding):
-        return None
-    return EnableAccountPublicAccessBlock.propose(
-        check_id=finding.check_id,
-        resource_arn=finding.resource_arn,
-        account_id=finding.account_id,
-        region=finding.region,
-        # Every bucket of the account is affected at once, public websites included.
-        risk=Risk.HIGH,
-        before=PublicAccessBlock.model_validate(finding.evidence["public_access_block"]),
-        after=PublicAccessBlock.all_on(),
-    )
+    # Every bucket of the account is affected at once, public websites included.
+    return propose_all_on(finding, EnableAccountPublicAccessBlock, Risk.HIGH)

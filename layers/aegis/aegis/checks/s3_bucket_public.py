@@ -18,8 +18,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aegis.catalogue import ChangeBase, EnableBucketPublicAccessBlock, PublicAccessBlock
-from aegis.checks.base import CheckMetadata, PlanConfig, bucket_arn, evidence_withheld
+from aegis.catalogue import ChangeBase
+from aegis.catalogue.kinds.enable_bucket_public_access_block import EnableBucketPublicAccessBlock
+from aegis.checks._public_access_block import propose_all_on
+from aegis.checks.base import CheckMetadata, PlanConfig, as_list, bucket_arn
 from aegis.collectors import GLOBAL_REGION, Inventory
 from aegis.models import Finding, Risk, Severity
 
@@ -62,20 +64,16 @@ _RESTRICTING_KEYS = frozenset(
 _WHOLE_INTERNET = {"0.0.0.0/0", "::/0"}
 
 
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
 def _principal_is_everyone(principal: Any) -> bool:
     if principal == "*":
         return True
     if isinstance(principal, dict):
-        return any("*" in _as_list(principal.get(kind, [])) for kind in ("AWS", "CanonicalUser"))
+        return any("*" in as_list(principal.get(kind, [])) for kind in ("AWS", "CanonicalUser"))
     return False
 
 
 def _fixed(key: str, values: Any) -> bool:
-    texts = [str(v) for v in _as_list(values)]
+    texts = [str(v) for v in as_list(values)]
     if not texts or any("*" in t or "?" in t for t in texts):
         return False
     return not (key == "aws:sourceip" and any(t in _WHOLE_INTERNET for t in texts))
@@ -99,7 +97,7 @@ def public_policy_statements(document: dict[str, Any] | None) -> list[int]:
     if not document:
         return []
     public = []
-    for index, statement in enumerate(_as_list(document.get("Statement", []))):
+    for index, statement in enumerate(as_list(document.get("Statement", []))):
         if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
             continue
         everyone = "NotPrincipal" in statement or _principal_is_everyone(statement.get("Principal"))
@@ -155,15 +153,5 @@ def evaluate(inventory: Inventory) -> list[Finding]:
 
 
 def propose(finding: Finding, config: PlanConfig) -> ChangeBase | None:
-    if evidence_withheld(finding, "public_access_block"):
-        return None
-    return EnableBucketPublicAccessBlock.propose(
-        check_id=finding.check_id,
-        resource_arn=finding.resource_arn,
-        account_id=finding.account_id,
-        region=finding.region,
-        # A website or a partner may read the bucket on purpose; the deployment suppresses those (SUPPRESSIONS).
-        risk=Risk.MEDIUM,
-        before=PublicAccessBlock.model_validate(finding.evidence["public_access_block"]),
-        after=PublicAccessBlock.all_on(),
-    )
+    # A website or a partner may read the bucket on purpose; the deployment suppresses those (SUPPRESSIONS).
+    return propose_all_on(finding, EnableBucketPublicAccessBlock, Risk.MEDIUM)

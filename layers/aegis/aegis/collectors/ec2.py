@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aegis.catalogue import SecurityGroupRule
+from aegis.catalogue.kinds.revoke_security_group_rules import SecurityGroupRule
 from aegis.collectors.base import Once, tag_dict
 
 PAGE_SIZE = 1000

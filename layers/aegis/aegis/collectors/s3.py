@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from aegis.catalogue import PublicAccessBlock
+from aegis.catalogue.states import PublicAccessBlock
 from aegis.collectors.base import Once, error_code, tag_dict
 
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from aegis_local.auth0 import Auth0Emulator, ManualClock
-from tests.integration.local.auth0.auth0_wire import DisposableUsers, Wire, build_test_config
+from tests.support.auth0_wire import DisposableUsers, Wire, build_test_config
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from aegis_local.auth0 import (
     Auth0Emulator,
     GuardianError,
 )
-from tests.integration.local.auth0.auth0_wire import (
+from tests.support.auth0_wire import (
     BASIC_ONLY_CLIENT,
     CONCURRENT_SUB,
     NO_CIBA_CLIENT,

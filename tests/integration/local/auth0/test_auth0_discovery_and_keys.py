@@ -29,7 +29,7 @@ from aegis_local.auth0 import (
     EmulatorNotRunning,
     UserConfig,
 )
-from tests.integration.local.auth0.auth0_wire import Wire
+from tests.support.auth0_wire import Wire
 
 
 def test_discovery_names_the_endpoints_a_ciba_client_needs(wire: Wire) -> None:

@@ -18,7 +18,7 @@ from aegis_local.auth0 import (
     Auth0Emulator,
     GuardianError,
 )
-from tests.integration.local.auth0.auth0_wire import READER_M2M_CLIENT, DisposableUsers, Wire
+from tests.support.auth0_wire import READER_M2M_CLIENT, DisposableUsers, Wire
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -26,7 +26,7 @@ from aegis_local.auth0 import (
     TOKEN_VAULT_GRANT,
     Auth0Emulator,
 )
-from tests.integration.local.auth0.auth0_wire import (
+from tests.support.auth0_wire import (
     GITHUB_CONNECTION,
     OTHER_API,
     PROTOCOL_CLIENT,

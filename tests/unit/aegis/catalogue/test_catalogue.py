@@ -5,22 +5,10 @@ import re
 
 import pytest
 
-from aegis.catalogue import (
-    KINDS,
-    ChangeBase,
-    DetachPolicy,
-    InvalidChange,
-    PasswordPolicy,
-    RevokeSecurityGroupRules,
-    SecurityGroupRules,
-    StrengthenPasswordPolicy,
-    Undo,
-    declared_actions,
-    parse_change,
-)
+from aegis.catalogue import KINDS, ChangeBase, InvalidChange, Undo, declared_actions, parse_change
 from aegis.catalogue.forward import FORWARD_KINDS
 from aegis.models import Risk
-from tests.support.changes import ACCOUNT, COMMON, REGION, SSH_RULE, one_of_each_kind
+from tests.support.changes import one_of_each_kind
 
 
 @pytest.fixture(params=one_of_each_kind(), ids=lambda change: change.kind)
@@ -77,49 +65,6 @@ def test_editing_the_resource_after_the_fact_is_refused(change: ChangeBase) -> N
         parse_change(wire)
 
 
-def test_a_change_that_opens_a_rule_is_refused() -> None:
-    with pytest.raises(ValueError, match="strict subset"):
-        RevokeSecurityGroupRules.propose(
-            check_id="ec2-admin-port-open-ipv4",
-            resource_arn=f"arn:aws:ec2:{REGION}:{ACCOUNT}:security-group/sg-0abc",
-            before=SecurityGroupRules(group_id="sg-0abc", rules=()),
-            after=SecurityGroupRules(group_id="sg-0abc", rules=(SSH_RULE,)),
-            **COMMON,
-        )
-
-
-def test_a_change_that_attaches_a_policy_is_refused() -> None:
-    from aegis.catalogue import PolicyAttachments
-
-    with pytest.raises(ValueError, match="strict subset"):
-        DetachPolicy.propose(
-            check_id="iam-admin-policy-attached",
-            resource_arn=f"arn:aws:iam::{ACCOUNT}:policy/AdminEverything",
-            before=PolicyAttachments(roles=("a",)),
-            after=PolicyAttachments(roles=("a", "b")),
-            **COMMON,
-        )
-
-
-def test_a_password_policy_that_drops_a_requirement_is_refused() -> None:
-    before = PasswordPolicy(minimum_password_length=20, require_symbols=True, password_reuse_prevention=24)
-    with pytest.raises(ValueError, match="require_symbols"):
-        StrengthenPasswordPolicy.propose(
-            check_id="iam-password-policy-weak",
-            resource_arn=f"arn:aws:iam::{ACCOUNT}:account-password-policy",
-            before=before,
-            after=before.model_copy(update={"require_symbols": False}),
-            **COMMON,
-        )
-
-
-def test_strengthening_keeps_stricter_values() -> None:
-    before = PasswordPolicy(minimum_password_length=32, password_reuse_prevention=5, max_password_age=30)
-    after = before.strengthened()
-    assert (after.minimum_password_length, after.password_reuse_prevention, after.max_password_age) == (32, 24, 30)
-    assert after.to_aws()["MinimumPasswordLength"] == 32
-
-
 def test_binding_message_fits_auth0_and_names_the_digest(change: ChangeBase) -> None:
     message = change.binding_message()
     assert len(message) <= 64
@@ -144,22 +89,6 @@ def test_session_policy_names_only_declared_actions_and_never_wildcard_actions(c
             if statement["Resource"] == "*":
                 assert set(statement["Action"]) <= set(type(change).UNSCOPED_ACTIONS)
                 assert statement["Condition"]["StringEquals"]["aws:RequestedRegion"] == change.region
-
-
-def test_security_group_session_policy_is_pinned_to_the_group() -> None:
-    change = one_of_each_kind()[0]
-    scoped = change.session_policy_statements("apply")[0]
-    assert scoped["Resource"] == [f"arn:aws:ec2:{REGION}:{ACCOUNT}:security-group/sg-0abc"]
-    assert scoped["Action"] == ["ec2:RevokeSecurityGroupEgress", "ec2:RevokeSecurityGroupIngress"]
-
-
-def test_detach_session_policy_is_pinned_to_the_policy_and_entities() -> None:
-    change = next(c for c in one_of_each_kind() if isinstance(c, DetachPolicy))
-    statement = change.session_policy_statements("apply")[0]
-    assert statement["Condition"] == {"ArnEquals": {"iam:PolicyARN": change.resource_arn}}
-    assert f"arn:aws:iam::{ACCOUNT}:role/ci-deployer" in statement["Resource"]
-    assert f"arn:aws:iam::{ACCOUNT}:user/alice" in statement["Resource"]
-    assert all(":policy/" not in arn for arn in statement["Resource"])
 
 
 def test_undo_restores_the_before_state_with_the_undo_actions(change: ChangeBase) -> None:

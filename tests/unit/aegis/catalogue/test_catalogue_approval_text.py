@@ -5,20 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from aegis.catalogue import (
-    ApprovalTextTooLong,
-    ChangeBase,
-    CreateVpcFlowLogs,
-    DetachPolicy,
-    FlowLogDestination,
-    PolicyAttachments,
+from aegis.catalogue import ApprovalTextTooLong, ChangeBase, parse_change
+from aegis.catalogue.base import PROPERTY_VALUE_MAX
+from aegis.catalogue.kinds.create_vpc_flow_logs import CreateVpcFlowLogs, FlowLogDestination, VpcFlowLogs
+from aegis.catalogue.kinds.detach_policy import DetachPolicy, PolicyAttachments
+from aegis.catalogue.kinds.revoke_security_group_rules import (
     RevokeSecurityGroupRules,
     SecurityGroupRule,
     SecurityGroupRules,
-    VpcFlowLogs,
-    parse_change,
 )
-from aegis.catalogue.base import PROPERTY_VALUE_MAX
 from aegis.models import Risk
 from tests.support.changes import ACCOUNT, COMMON, FLOW_LOG, REGION, one_of_each_kind
 

@@ -1,30 +1,17 @@
-"""Fixtures for the check tests: an in-process moto account and small builders for the resources checks read."""
+"""Fixtures for the check tests: small builders, in the root `aws` fixture's moto account, for the resources checks
+read."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from aegis.collectors import Inventory
 
 REGION = "us-east-1"
-
-
-@pytest.fixture(scope="session")
-def boto_session() -> boto3.Session:
-    # One session for all tests: it caches the service models, which makes creating clients cheap.
-    return boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
-
-
-@pytest.fixture
-def aws(boto_session: boto3.Session, monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.Session]:
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield boto_session
 
 
 @pytest.fixture

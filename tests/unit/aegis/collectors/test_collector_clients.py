@@ -6,10 +6,10 @@ import threading
 
 import boto3
 import pytest
-from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 
 from aegis.collectors.base import MAX_RETRY_ATTEMPTS, Clients, Once, error_name
+from tests.support.botocore_answers import answer
 
 
 def test_calls_are_counted_per_operation_across_clients(aws):
@@ -31,8 +31,8 @@ def test_a_throttled_call_is_retried_by_botocore_and_counted_once(monkeypatch):
     def throttle(request, **_):
         attempts.append(request.url)
         if len(attempts) < 3:
-            return AWSResponse(request.url, 400, {}, _Raw(b'{"__type":"ThrottlingException","message":"slow down"}'))
-        return AWSResponse(request.url, 200, {}, _Raw(b'{"Aliases":[],"Truncated":false}'))
+            return answer(request.url, 400, b'{"__type":"ThrottlingException","message":"slow down"}')
+        return answer(request.url, 200, b'{"Aliases":[],"Truncated":false}')
 
     session.events.register_first("before-send.kms.ListAliases", throttle)
     sleeps: list[float] = []
@@ -53,7 +53,7 @@ def test_throttling_that_never_ends_fails_after_the_configured_attempts(monkeypa
 
     def throttle(request, **_):
         attempts.append(1)
-        return AWSResponse(request.url, 400, {}, _Raw(b'{"__type":"ThrottlingException","message":"slow down"}'))
+        return answer(request.url, 400, b'{"__type":"ThrottlingException","message":"slow down"}')
 
     session.events.register_first("before-send.kms.ListAliases", throttle)
     monkeypatch.setattr("botocore.endpoint.time.sleep", lambda _: None)
@@ -104,16 +104,3 @@ def test_once_remembers_a_failure_instead_of_calling_again():
 def test_error_names():
     assert error_name(ClientError({"Error": {"Code": "Throttling"}}, "X")) == "Throttling"
     assert error_name(KeyError("GroupId")) == "KeyError"
-
-
-class _Raw:
-    """The raw body botocore reads from a response."""
-
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **_):
-        yield self._body
-
-    def read(self, *_args, **_kwargs) -> bytes:
-        return self._body

@@ -1,0 +1,42 @@
+"""Builds the agent's service from the deployment's settings (app.py keeps one per Lambda container)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import boto3
+
+from aegis_agent.scanner import AwsScanner, Scanner
+from aegis_agent.service import AgentService, utcnow
+from aegis_agent.settings import AgentSettings
+
+
+def build_service(
+    *,
+    scanner: Scanner | None = None,
+    settings: AgentSettings | None = None,
+    session: Any = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> AgentService:
+    """A new service (saver, serializer and compiled graph), as a new Lambda container builds it: settings from the
+    environment, tables and clients of boto3's default session, and the layer's scanner with the function's own
+    (read-only) credentials, unless the caller gives its own."""
+    # Here, not at the top: the checks package (every check module) would otherwise load with the handler, before the
+    # first invocation needs it.
+    from aegis.checks.base import PlanConfig
+
+    settings = settings or AgentSettings.from_env()
+    aws: Any = session or boto3
+    dynamodb = aws.resource("dynamodb")
+    return AgentService(
+        settings=settings,
+        checkpoints_table=dynamodb.Table(settings.checkpoints_table),
+        missions_table=dynamodb.Table(settings.missions_table),
+        audit_table=dynamodb.Table(settings.audit_table),
+        control_table=dynamodb.Table(settings.control_table),
+        stepfunctions=aws.client("stepfunctions"),
+        scanner=scanner or AwsScanner(boto3.Session, PlanConfig.from_env()),
+        clock=clock,
+    )

@@ -1,0 +1,12 @@
+"""Builds the validator from the deployment's settings (app.py keeps one per Lambda container)."""
+
+from __future__ import annotations
+
+from aegis.settings import dynamodb_resource
+from aegis_validator.service import PlanValidator
+from aegis_validator.settings import ValidatorSettings
+
+
+def build_validator(settings: ValidatorSettings | None = None) -> PlanValidator:
+    settings = settings or ValidatorSettings.from_env()
+    return PlanValidator(settings=settings, audit_table=dynamodb_resource().Table(settings.audit_table))

@@ -1,0 +1,64 @@
+"""The report a person reads, with hostile names and an unconfirmed exemption tag: the claim is shown as such, names
+are shown as identifiers in the diff, and no control or bidirectional character reaches the page or the terminal."""
+
+from __future__ import annotations
+
+import json
+
+from aegis.catalogue.kinds.detach_policy import DetachPolicy, PolicyAttachments
+from aegis.models import Finding, Risk
+from aegis.secrets_guard import WITHHELD
+from aegis_agent.plan import make_plan
+from aegis_agent.state import Plan, PlanPolicy, PlanStatus
+from aegis_local.reporting.mission_report import _document
+from aegis_local.reporting.report import EXEMPTION_NOT_CONFIRMED, MissionReportDocument, render_html
+from tests.support.agent_world import REGION, bucket_finding, propose, report_of
+
+ACCESS_KEY_SHAPED = "AKIA" + "Q7ZK2M4T6V8X0B3N"
+RLO = "\u202e"
+POLICY = PlanPolicy(max_changes_per_mission=10, max_share_per_resource_type=1.0)
+
+
+def _document_of(findings: list[Finding], plan: Plan) -> MissionReportDocument:
+    return _document(report_of(findings, plan, POLICY), "completed", "re-scan", {}, {})
+
+
+def test_an_unconfirmed_exemption_tag_is_shown_as_a_claim() -> None:
+    claimed = bucket_finding("site", tags={"aegis:exempt": f"public website {RLO}lmth.xedni"})
+    document = _document_of([claimed], make_plan([claimed], POLICY, propose))
+
+    [finding] = document.findings
+    assert finding.disposition == "planned"
+    assert finding.exemption_claim == "public website \\u202elmth.xedni"
+    html = render_html(document)
+    assert EXEMPTION_NOT_CONFIRMED in html
+    assert RLO not in html
+    assert f"{EXEMPTION_NOT_CONFIRMED}: 1" in document.terminal_summary()
+    assert json.loads(document.model_dump_json())["findings"][0]["exemption_claim"] == finding.exemption_claim
+
+
+def test_hostile_names_are_identifiers_in_the_diff_and_inert_everywhere_on_the_page() -> None:
+    change = DetachPolicy.propose(
+        check_id="iam-admin-policy-attached",
+        resource_arn="arn:aws:iam::123456789012:policy/Everything",
+        account_id="123456789012",
+        region=REGION,
+        risk=Risk.HIGH,
+        before=PolicyAttachments(users=(ACCESS_KEY_SHAPED, f"ops{RLO}nimda", "bell\x07user")),
+        after=PolicyAttachments(),
+    )
+    document = _document_of([], Plan(status=PlanStatus.PROPOSED, changes=(change,)))
+
+    [reported] = document.changes
+    assert reported.before == {
+        "roles": [],
+        "users": [ACCESS_KEY_SHAPED, f"ops{RLO}nimda", "bell\x07user"],
+        "groups": [],
+    }
+    assert WITHHELD in reported.before_text
+    html = render_html(document)
+    assert ACCESS_KEY_SHAPED in html  # the diff shows the identifier itself
+    assert RLO not in html
+    assert "\x07" not in html
+    assert "ops\\u202enimda" in html
+    assert RLO not in document.terminal_summary()

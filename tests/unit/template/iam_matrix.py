@@ -1,0 +1,611 @@
+"""The checks each role of template.yaml must pass, and what they share: every check is a function returning what is
+wrong, so the same check runs twice, on template.yaml (no violation allowed: test_matrix.py and its neighbours) and
+on a deliberately broken copy (the violation must be reported: test_each_check_catches_its_break.py). A check that
+could not fail would show up as a failing "catches" test.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import botocore.session
+import pytest
+from botocore import xform_name
+
+from aegis.audit import CHANGE_ATTRIBUTE, CHANGE_INDEX
+from aegis.catalogue import Direction, declared_actions
+from aegis_auth.handoff_table import EXECUTION_ATTRIBUTE, EXECUTION_INDEX
+from aegis_killswitch.requests import STATUS_CHANGE_DETAIL_TYPE, STATUS_CHANGE_SOURCE, TERMINAL_STATUSES
+from tests.support.stack import EXECUTIONS, ROOT, UNSCOPED, Stack
+
+FUNCTION_ROLES = ("AgentRole", "ApprovalRole", "ExecutorRole", "KillSwitchRole", "ValidatorRole")
+# Each role that reads a secret reads exactly its own Auth0 client's: the parameter naming that secret's ARN.
+# One Auth0 application per trust domain: the approval function's cannot exchange at Token Vault, the executor's
+# cannot start CIBA, and neither can halt.
+OWN_SECRET: dict[str, str] = {
+    "ApprovalRole": "ApprovalAuth0ClientSecretArn",
+    "ExecutorRole": "ExecutorAuth0ClientSecretArn",
+    "KillSwitchRole": "KillSwitchAuth0ClientSecretArn",
+}
+SECRET_PARAMETERS = frozenset(OWN_SECRET.values())
+# Each remediation role and the direction of the catalogue it grants (aegis.catalogue.declared_actions).
+REMEDIATION_ROLES: dict[str, Direction] = {"RemediationRole": "forward", "UndoRole": "undo"}
+ALL_ROLES = (*FUNCTION_ROLES, *REMEDIATION_ROLES, "StateMachineRole")
+
+# Anything not provably read-only counts as mutating, so an unfamiliar verb (Invoke, Pass, Run ...) is caught too.
+READ_ONLY_VERB_PREFIXES = ("Describe", "Get", "List", "Query", "Scan", "BatchGet", "Lookup", "Search", "Head")
+# Services whose reads hand out a secret or a credential; checked separately from mutation.
+CREDENTIAL_SERVICES = frozenset({"secretsmanager", "ssm", "sts"})
+# The encryption context every handoff is sealed under (aegis_auth.handoff.encryption_context).
+HANDOFF_CONTEXT_KEYS = ("execution_arn", "change_digest")
+KMS_CRYPTO_ACTIONS = frozenset(
+    {
+        "kms:CreateGrant",
+        "kms:Decrypt",
+        "kms:DeriveSharedSecret",
+        "kms:Encrypt",
+        "kms:GenerateDataKey",
+        "kms:GenerateDataKeyPair",
+        "kms:GenerateDataKeyPairWithoutPlaintext",
+        "kms:GenerateDataKeyWithoutPlaintext",
+        "kms:GenerateMac",
+        "kms:ReEncryptFrom",
+        "kms:ReEncryptTo",
+        "kms:Sign",
+        "kms:Verify",
+        "kms:VerifyMac",
+    }
+)
+
+
+def is_read_only(action: str) -> bool:
+    return action.split(":", 1)[1].startswith(READ_ONLY_VERB_PREFIXES)
+
+
+def _telemetry(*log_groups: str) -> set[tuple[str, str]]:
+    writes = {("xray:PutTraceSegments", UNSCOPED), ("xray:PutTelemetryRecords", UNSCOPED)}
+    for group in log_groups:
+        writes |= {("logs:CreateLogStream", group), ("logs:PutLogEvents", group)}
+    return writes
+
+
+# The only non-read-only (action, resource) pairs each role may hold: its own state, nothing of the account.
+MAY_WRITE: dict[str, set[tuple[str, str]]] = {
+    "AgentRole": {
+        *(
+            (f"dynamodb:{verb}", "CheckpointsTable")
+            for verb in ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem")
+        ),
+        ("dynamodb:PutItem", "MissionsTable"),
+        ("dynamodb:UpdateItem", "MissionsTable"),
+        ("dynamodb:PutItem", "AuditTable"),
+        ("states:StartExecution", "MissionStateMachine"),
+        *_telemetry("AgentScanLogGroup", "AgentResumeLogGroup"),
+    },
+    "ApprovalRole": {
+        ("dynamodb:PutItem", "HandoffTable"),
+        ("dynamodb:PutItem", "ContinuationsTable"),
+        ("dynamodb:UpdateItem", "ContinuationsTable"),
+        ("dynamodb:PutItem", "AuditTable"),
+        ("states:SendTaskSuccess", UNSCOPED),
+        ("states:SendTaskFailure", UNSCOPED),
+        ("states:SendTaskHeartbeat", UNSCOPED),
+        ("lambda:InvokeFunction", "ApprovalFunction"),
+        *_telemetry("ApprovalLogGroup"),
+    },
+    "ExecutorRole": {
+        ("dynamodb:DeleteItem", "HandoffTable"),
+        *((f"dynamodb:{verb}", "IdempotencyTable") for verb in ("PutItem", "UpdateItem", "DeleteItem")),
+        ("dynamodb:PutItem", "AuditTable"),
+        *_telemetry("ExecutorLogGroup"),
+    },
+    "KillSwitchRole": {
+        *((f"dynamodb:{verb}", "ControlTable") for verb in ("PutItem", "UpdateItem", "DeleteItem")),
+        ("dynamodb:PutItem", "AuditTable"),
+        ("events:DisableRule", "ScheduledScanRule"),
+        ("events:EnableRule", "ScheduledScanRule"),
+        ("events:DisableRule", "ScanRequestRule"),
+        ("events:EnableRule", "ScanRequestRule"),
+        ("states:StopExecution", EXECUTIONS),
+        ("states:SendTaskFailure", UNSCOPED),
+        *((f"iam:{verb}RolePolicy", role) for verb in ("Put", "Delete") for role in ("RemediationRole", "UndoRole")),
+        # Deletes unconsumed handoffs (BatchWriteItem returns no item; HANDOFF_ACCESS below is the whole story).
+        ("dynamodb:BatchWriteItem", "HandoffTable"),
+        *_telemetry("KillSwitchLogGroup"),
+    },
+    # The validator writes only its own verdicts to the audit trail.
+    "ValidatorRole": {("dynamodb:PutItem", "AuditTable"), *_telemetry("ValidatorLogGroup")},
+    "StateMachineRole": {
+        ("lambda:InvokeFunction", "ValidatorFunction"),
+        ("lambda:InvokeFunction", "ApprovalFunction"),
+        ("lambda:InvokeFunction", "ExecutorFunction"),
+        ("lambda:InvokeFunction", "AgentResumeFunction"),
+        *(
+            (f"logs:{verb}", UNSCOPED)
+            for verb in ("CreateLogDelivery", "UpdateLogDelivery", "DeleteLogDelivery", "PutResourcePolicy")
+        ),
+        ("xray:PutTraceSegments", UNSCOPED),
+        ("xray:PutTelemetryRecords", UNSCOPED),
+    },
+}
+
+
+@dataclass(frozen=True)
+class Unscoped:
+    """Why a statement may use Resource "*"."""
+
+    reason: str
+    # True when AWS offers no resource-level permission for these actions; verified against the IAM reference.
+    nothing_narrower_exists: bool
+
+
+_NO_RESOURCE_LEVEL = "the service accepts no resource-level permissions for these actions"
+UNSCOPED_STATEMENTS: dict[tuple[str, str], Unscoped] = {
+    ("AgentRole", "ReadOnlyInventory"): Unscoped(
+        "the scanner inventories every resource of the account; every action is read-only (tested)", False
+    ),
+    ("ApprovalRole", "TaskCallbacks"): Unscoped(f"task tokens are not resources: {_NO_RESOURCE_LEVEL}", True),
+    ("KillSwitchRole", "FailWaitingApprovals"): Unscoped(f"task tokens are not resources: {_NO_RESOURCE_LEVEL}", True),
+    ("StateMachineRole", "DeliverLogs"): Unscoped(f"CloudWatch Logs vended delivery: {_NO_RESOURCE_LEVEL}", True),
+    **{
+        (role, sid): Unscoped(
+            "every session is narrowed to one change's actions and resource by its session policy", False
+        )
+        for role, sid in (
+            ("RemediationRole", "ReadDeclaredByTheCatalogue"),
+            ("RemediationRole", "ApplyDeclaredByTheCatalogue"),
+            ("UndoRole", "ReadDeclaredByTheCatalogue"),
+            ("UndoRole", "UndoDeclaredByTheCatalogue"),
+        )
+    },
+    **{
+        (role, sid): Unscoped(
+            "only customer-managed policies of this account (iam:PolicyARN condition, tested); the entity is pinned "
+            "by the session policy",
+            False,
+        )
+        for role, sid in (
+            ("RemediationRole", "DetachCustomerManagedPoliciesOnly"),
+            ("UndoRole", "AttachCustomerManagedPoliciesOnly"),
+        )
+    },
+    ("RemediationRole", "PassRoleToFlowLogsOnly"): Unscoped(
+        "passable only to vpc-flow-logs.amazonaws.com (iam:PassedToService condition, tested)", False
+    ),
+    **{(role, "Tracing"): Unscoped(f"X-Ray: {_NO_RESOURCE_LEVEL}", True) for role in ALL_ROLES},
+}
+# Actions written with a wildcard ("ec2:Describe*") hide what a role can do; none is allowed, and an entry here
+# would need a reason.
+WILDCARD_ACTIONS: dict[tuple[str, str], str] = {}
+
+
+@cache
+def iam_reference() -> dict[str, Any]:
+    """The IAM service authorization reference that cfn-lint ships (actions and their resource types)."""
+    spec = importlib.util.find_spec("cfnlint")
+    if spec is None or spec.origin is None:
+        pytest.fail("cfn-lint (installed with moto[server]) is needed for its IAM action reference")
+    path = Path(spec.origin).parent / "data" / "AdditionalSpecs" / "Policies.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def resource_types_of(action: str) -> list[str] | None:
+    """Resource types `action` can be scoped to ([] = none), or None if IAM knows no such action."""
+    service, _, name = action.partition(":")
+    actions = iam_reference().get(service.lower(), {}).get("Actions", {})
+    entry = actions.get(name.lower())
+    return None if entry is None else list(entry.get("Resources", []))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The checks (each returns what is wrong)
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def writes_beyond_domain(stack: Stack, role: str) -> list[str]:
+    allowed = MAY_WRITE[role]
+    return [
+        f"{g.role}/{g.sid}: {g.action} on {g.resource}"
+        for g in stack.grants(role)
+        if not is_read_only(g.action) and (g.action, g.resource) not in allowed
+    ]
+
+
+def agent_credential_reach(stack: Stack) -> list[str]:
+    found = []
+    for grant in stack.grants("AgentRole"):
+        if grant.service in CREDENTIAL_SERVICES:
+            found.append(f"{grant.action}: the agent may not reach a secret or a credential service")
+        if grant.action in KMS_CRYPTO_ACTIONS or grant.action.lower() == "kms:*":
+            found.append(f"{grant.action}: the agent may not use any KMS key")
+        if _is_handoff_side(grant.resource) or (grant.service == "dynamodb" and grant.resource == UNSCOPED):
+            found.append(f"{grant.action} on {grant.resource}: the agent may not reach the hand-off tables")
+        if grant.action in {"states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}:
+            found.append(f"{grant.action}: the agent could forge an approval decision")
+        if grant.service == "lambda":
+            found.append(f"{grant.action}: the agent may not invoke the approval or executor functions")
+    for statement in stack.key_policy()["Statement"]:
+        if _principal_owner(stack, statement) == "AgentRole":
+            found.append(f"HandoffKey statement {statement.get('Sid')} names the agent")
+    return found
+
+
+# The validator reads the audit records of one change (an undo must name an applied one) and appends its verdicts.
+VALIDATOR_DATA_ACCESS = frozenset(
+    {("dynamodb:Query", f"AuditTable/index/{CHANGE_INDEX}"), ("dynamodb:PutItem", "AuditTable")}
+)
+
+
+def validator_reach(stack: Stack) -> list[str]:
+    """The validator holds no secret, key, hand-off, decision or function, and no action on the account: its data
+    access is exactly VALIDATOR_DATA_ACCESS."""
+    found = []
+    for grant in stack.grants("ValidatorRole"):
+        if grant.service in CREDENTIAL_SERVICES or grant.service == "kms":
+            found.append(f"{grant.action}: the validator may not reach a secret, a credential or a key")
+        elif grant.service == "dynamodb" and (grant.action, grant.resource) not in VALIDATOR_DATA_ACCESS:
+            found.append(f"{grant.action} on {grant.resource}: beyond the change records and its own verdicts")
+        elif grant.service not in {"dynamodb", "logs", "xray"}:
+            found.append(f"{grant.action}: the validator only reads and records")
+    granted = {(g.action, g.resource) for g in stack.grants("ValidatorRole")}
+    found += [
+        f"ValidatorRole lacks {action} on {resource}" for action, resource in sorted(VALIDATOR_DATA_ACCESS - granted)
+    ]
+    for statement in stack.key_policy()["Statement"]:
+        if _principal_owner(stack, statement) == "ValidatorRole":
+            found.append(f"HandoffKey statement {statement.get('Sid')} names the validator")
+    return found
+
+
+def audit_index_problems(stack: Stack) -> list[str]:
+    """The index the validator queries (aegis.audit.CHANGE_INDEX) exists, keyed by change id then time."""
+    indexes = {i["IndexName"]: i for i in stack.properties("AuditTable").get("GlobalSecondaryIndexes", [])}
+    index = indexes.get(CHANGE_INDEX)
+    if index is None:
+        return [f"AuditTable has no {CHANGE_INDEX} index"]
+    keys = [(k["AttributeName"], k["KeyType"]) for k in index["KeySchema"]]
+    found = []
+    if keys != [(CHANGE_ATTRIBUTE, "HASH"), ("seq", "RANGE")]:
+        found.append(f"{CHANGE_INDEX} is keyed {keys}")
+    if index["Projection"] != {"ProjectionType": "ALL"}:
+        found.append(f"{CHANGE_INDEX} does not project the records' actor, action, outcome and details")
+    return found
+
+
+def credential_readers(stack: Stack) -> list[str]:
+    """Only the approval, executor and kill-switch roles read a secret, each exactly its own Auth0 client's: the
+    approval application's for approval and executor, the kill switch's M2M application's for the kill switch."""
+    allowed = {
+        (role, "secretsmanager:GetSecretValue", f"external:{stack.parameters[parameter]}")
+        for role, parameter in OWN_SECRET.items()
+    }
+    found = [
+        f"{g.role}/{g.sid}: {g.action} on {g.resource}"
+        for role in ALL_ROLES
+        for g in stack.grants(role)
+        if g.service in CREDENTIAL_SERVICES and (g.role, g.action, g.resource) not in allowed
+    ]
+    granted = {(g.role, g.action, g.resource) for role in OWN_SECRET for g in stack.grants(role)}
+    found += [f"{role} cannot read its own secret {resource}" for role, _, resource in sorted(allowed - granted)]
+    return found
+
+
+def catalogue_actions_outside_remediation(stack: Stack, role: str) -> list[str]:
+    mutating_catalogue = {action for action in declared_actions() if not is_read_only(action)}
+    return [f"{g.role}: {g.action} is a remediation" for g in stack.grants(role) if g.action in mutating_catalogue]
+
+
+def unjustified_wildcards(stack: Stack, role: str) -> list[str]:
+    found = []
+    secrets = {stack.parameters[parameter] for parameter in SECRET_PARAMETERS}
+    for statement in stack.statements(role):
+        sid = statement.get("Sid", "<no Sid>")
+        if "NotAction" in statement or "NotResource" in statement:
+            found.append(f"{role}/{sid}: NotAction/NotResource grants everything not listed")
+        for action in _as_list(statement.get("Action")):
+            if ("*" in action or "?" in action) and (role, action) not in WILDCARD_ACTIONS:
+                found.append(f"{role}/{sid}: wildcard action {action}")
+        resources = _as_list(statement.get("Resource"))
+        if "*" in resources:
+            unscoped = UNSCOPED_STATEMENTS.get((role, sid))
+            if unscoped is None:
+                found.append(f"{role}/{sid}: Resource '*' without a listed reason")
+            elif unscoped.nothing_narrower_exists:
+                scopable = [a for a in _as_list(statement.get("Action")) if resource_types_of(a)]
+                if scopable:
+                    found.append(f"{role}/{sid}: {scopable} can be scoped to a resource, so '*' is not needed")
+        for resource in resources:
+            owner = stack.owner(resource)
+            if owner.startswith("external:") and resource not in secrets and resource != _CATALOGUE_TRAILS:
+                found.append(
+                    f"{role}/{sid}: {resource} is neither a resource of this stack, an Auth0 secret nor a trail the "
+                    "catalogue creates"
+                )
+    return found
+
+
+def unknown_actions(stack: Stack, role: str) -> list[str]:
+    return [
+        f"{g.role}/{g.sid}: {g.action} is not an IAM action"
+        for g in stack.grants(role)
+        if "*" not in g.action and resource_types_of(g.action) is None
+    ]
+
+
+# The conditions each remediation action needs beyond its session policy, wherever IAM offers one.
+_CUSTOMER_MANAGED = {"ArnLike": {"iam:PolicyARN": "arn:aws:iam::123456789012:policy/*"}}
+_CATALOGUE_TRAILS = "arn:aws:cloudtrail:*:123456789012:trail/aegis-*"
+REMEDIATION_CONDITIONS: dict[str, dict[str, Any]] = {
+    "iam:PassRole": {"StringEquals": {"iam:PassedToService": "vpc-flow-logs.amazonaws.com"}},
+    **{
+        f"iam:{verb}{entity}Policy": _CUSTOMER_MANAGED
+        for verb in ("Attach", "Detach")
+        for entity in ("Group", "Role", "User")
+    },
+}
+REMEDIATION_RESOURCES: dict[str, str] = {
+    f"cloudtrail:{verb}": f"external:{_CATALOGUE_TRAILS}"
+    for verb in ("CreateTrail", "StartLogging", "StopLogging", "DeleteTrail")
+}
+
+
+def remediation_role_problems(stack: Stack, role: str = "RemediationRole") -> list[str]:
+    found = []
+    granted = {g.action for g in stack.grants(role)}
+    declared = set(declared_actions(REMEDIATION_ROLES[role]))
+    if granted != declared:
+        found.append(
+            f"{role} grants {sorted(granted - declared)} beyond the catalogue's {REMEDIATION_ROLES[role]} actions "
+            f"and lacks {sorted(declared - granted)}"
+        )
+    for grant in stack.grants(role):
+        wanted = REMEDIATION_CONDITIONS.get(grant.action, {})
+        if grant.condition != wanted:
+            found.append(f"{role}: {grant.action} has condition {dict(grant.condition)}, expected {wanted}")
+        resource = REMEDIATION_RESOURCES.get(grant.action, UNSCOPED)
+        if grant.resource != resource:
+            found.append(f"{role}: {grant.action} on {grant.resource}, expected {resource}")
+    properties = stack.properties(role)
+    if properties.get("MaxSessionDuration") != 3600:
+        found.append(f"{role} MaxSessionDuration is {properties.get('MaxSessionDuration')}, not 3600")
+    for forbidden in ("ManagedPolicyArns", "PermissionsBoundary", "RoleName"):
+        if forbidden in properties:
+            found.append(f"{role} sets {forbidden}")
+    found += web_identity_trust_problems(stack, role)
+    return found
+
+
+def web_identity_trust_problems(stack: Stack, role: str = "RemediationRole") -> list[str]:
+    """Exactly one statement: web identity from the OIDC provider, for an approver's subject and the role's own
+    audience (a forward token must never assume UndoRole)."""
+    trust = stack.trust_policy(role)
+    statements = _as_list(trust.get("Statement"))
+    host = stack.parameters["RemediationOidcProviderUrl"].removeprefix("https://")
+    existing = stack.parameters["ExistingRemediationOidcProviderArn"]
+    provider = existing or stack.ref("RemediationOidcProvider")
+    audience = stack.parameters["RemediationOidcAudience" if role == "RemediationRole" else "UndoOidcAudience"]
+    expected = {
+        "Effect": "Allow",
+        "Principal": {"Federated": provider},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {
+            "StringEquals": {
+                f"{host}:aud": audience,
+                f"{host}:sub": stack.parameters["RemediationOidcSubjects"].split(","),
+            }
+        },
+    }
+    if len(statements) != 1:
+        return [f"{role} trust has {len(statements)} statements; exactly one (web identity) is allowed"]
+    actual = {key: value for key, value in statements[0].items() if key != "Sid"}
+    if isinstance(actual.get("Action"), list) and len(actual["Action"]) == 1:
+        actual["Action"] = actual["Action"][0]
+    return [] if actual == expected else [f"{role} trust is {actual}, expected {expected}"]
+
+
+def key_policy_problems(stack: Stack) -> list[str]:
+    found = []
+    crypto: set[tuple[str, str]] = set()
+    for statement in stack.key_policy()["Statement"]:
+        sid = statement.get("Sid", "<no Sid>")
+        if statement.get("Effect") != "Allow":
+            continue
+        if "NotAction" in statement or "NotPrincipal" in statement:
+            found.append(f"HandoffKey/{sid}: NotAction/NotPrincipal")
+        principal = _principal_owner(stack, statement)
+        for action in _as_list(statement.get("Action")):
+            if "*" in action:
+                found.append(f"HandoffKey/{sid}: wildcard action {action} (would include Decrypt)")
+            elif action in KMS_CRYPTO_ACTIONS:
+                crypto.add((principal, action))
+                required = statement.get("Condition", {}).get("Null", {})
+                for key in HANDOFF_CONTEXT_KEYS:
+                    if required.get(f"kms:EncryptionContext:{key}") != "false":
+                        found.append(f"HandoffKey/{sid}: {action} without {key} in the encryption context")
+    # Envelope encryption (aegis_auth.handoff): the approval side only ever generates data keys.
+    expected = {("ApprovalRole", "kms:GenerateDataKey"), ("ExecutorRole", "kms:Decrypt")}
+    if crypto != expected:
+        found.append(f"HandoffKey cryptographic grants are {sorted(crypto)}, expected exactly {sorted(expected)}")
+    if stack.properties("HandoffKey").get("EnableKeyRotation") is not True:
+        found.append("HandoffKey rotation is off")
+    return found
+
+
+def _principal_owner(stack: Stack, statement: dict[str, Any]) -> str:
+    principal = statement.get("Principal", {})
+    aws = principal.get("AWS") if isinstance(principal, dict) else principal
+    if aws == f"arn:aws:iam::{stack.resolver.pseudo['AWS::AccountId']}:root":
+        return "root"
+    return stack.owner(aws) if isinstance(aws, str) else f"unexpected principal {principal}"
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+# The hand-off tables, exactly: role -> {(action, resource): condition}. A role not named has no grant on them at
+# all; a grant not listed (a read, another write, a dropped or loosened condition) is a violation.
+# - the approval side writes: it seals handoffs (never reads one back) and keeps its continuations, which carry
+#   task tokens and auth_req_ids, in a table only it can reach;
+# - the executor only consumes: DeleteItem returning the deleted item, and no call that only reads;
+# - the kill switch purges what nobody consumed: it finds handoffs through the keys-only index and deletes them
+#   with BatchWriteItem, which returns no item (a DeleteItem could read one back through
+#   ReturnValuesOnConditionCheckFailure, which no IAM condition key governs), so it never holds a ciphertext.
+HANDOFF_INDEX = f"HandoffTable/index/{EXECUTION_INDEX}"
+HANDOFF_ACCESS: dict[str, dict[tuple[str, str], dict[str, Any]]] = {
+    "ApprovalRole": {
+        ("dynamodb:PutItem", "HandoffTable"): {},
+        ("dynamodb:PutItem", "ContinuationsTable"): {},
+        ("dynamodb:UpdateItem", "ContinuationsTable"): {},
+    },
+    "ExecutorRole": {
+        ("dynamodb:DeleteItem", "HandoffTable"): {"StringEquals": {"dynamodb:ReturnValues": "ALL_OLD"}},
+    },
+    "KillSwitchRole": {
+        ("dynamodb:Query", HANDOFF_INDEX): {},
+        ("dynamodb:Scan", HANDOFF_INDEX): {},
+        ("dynamodb:BatchWriteItem", "HandoffTable"): {},
+    },
+}
+
+
+def _is_handoff_side(resource: str) -> bool:
+    return resource in {"HandoffTable", "ContinuationsTable"} or resource.startswith(
+        ("HandoffTable/", "ContinuationsTable/")
+    )
+
+
+def handoff_access_problems(stack: Stack) -> list[str]:
+    found = []
+    for role in ALL_ROLES:
+        if role not in stack.template["Resources"]:
+            continue
+        granted: dict[tuple[str, str], dict[str, Any]] = {}
+        for grant in stack.grants(role):
+            reaches = _is_handoff_side(grant.resource) or (
+                grant.resource == UNSCOPED and grant.service in {"dynamodb", "*"}
+            )
+            if reaches:
+                granted[(grant.action, grant.resource)] = dict(grant.condition)
+        expected = HANDOFF_ACCESS.get(role, {})
+        for key in sorted(set(granted) | set(expected)):
+            if key not in expected:
+                found.append(f"{role}: {key[0]} on {key[1]} is not part of the hand-off")
+            elif key not in granted:
+                found.append(f"{role}: lacks {key[0]} on {key[1]}")
+            elif granted[key] != expected[key]:
+                found.append(f"{role}: {key[0]} on {key[1]} has condition {granted[key]}, expected {expected[key]}")
+    table = stack.properties("HandoffTable")
+    indexes = {index["IndexName"]: index for index in table.get("GlobalSecondaryIndexes", [])}
+    wanted_index = {
+        "IndexName": EXECUTION_INDEX,
+        "KeySchema": [{"AttributeName": EXECUTION_ATTRIBUTE, "KeyType": "HASH"}],
+        "Projection": {"ProjectionType": "KEYS_ONLY"},
+    }
+    if indexes != {EXECUTION_INDEX: wanted_index}:
+        found.append(f"HandoffTable indexes are {indexes}, expected only {wanted_index}")
+    if "LocalSecondaryIndexes" in table:
+        # A local index fetches unprojected attributes from the table, keys-only or not.
+        found.append("HandoffTable has a local secondary index")
+    return found
+
+
+def mission_ended_rule_problems(stack: Stack) -> list[str]:
+    """Every terminal status of the mission state machine, and only that state machine, reaches the kill switch."""
+    found = []
+    rule = stack.properties("MissionEndedRule")
+    expected_pattern = {
+        "source": [STATUS_CHANGE_SOURCE],
+        "detail-type": [STATUS_CHANGE_DETAIL_TYPE],
+        "detail": {"status": list(TERMINAL_STATUSES), "stateMachineArn": [stack.arn("MissionStateMachine")]},
+    }
+    if rule.get("EventPattern") != expected_pattern:
+        found.append(f"MissionEndedRule matches {rule.get('EventPattern')}, expected {expected_pattern}")
+    if rule.get("State") != "ENABLED":
+        found.append("MissionEndedRule is not enabled")
+    if [target["Arn"] for target in rule.get("Targets", [])] != [stack.arn("KillSwitchFunction")]:
+        found.append(f"MissionEndedRule targets {rule.get('Targets')}, not the kill switch alone")
+    if not any(
+        stack.properties(permission).get("SourceArn") == stack.arn("MissionEndedRule")
+        and stack.properties(permission).get("FunctionName") == stack.ref("KillSwitchFunction")
+        and stack.properties(permission).get("Principal") == "events.amazonaws.com"
+        for permission in stack.resources_of_type("AWS::Lambda::Permission")
+    ):
+        found.append("EventBridge may not invoke the kill switch for MissionEndedRule")
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Grants that follow the code: what a function's code calls, its role must grant
+# ---------------------------------------------------------------------------------------------------------------------
+
+KILLSWITCH_CODE = ROOT / "functions" / "killswitch" / "aegis_killswitch"
+# The AWS clients the kill switch's code calls (its DynamoDB access goes through Table resources).
+KILLSWITCH_SERVICES = ("iam", "events", "stepfunctions")
+# botocore's service name -> the IAM action prefix, where they differ.
+IAM_PREFIX = {"stepfunctions": "states"}
+
+
+def called_operations(paths: list[Path], services: tuple[str, ...]) -> set[tuple[str, str]]:
+    """(service, Operation) of every AWS API these files can call, by method name or paginator name.
+
+    A name that several of the services share (s3 and s3control both have get_public_access_block) counts for each
+    of them, so the check errs towards requiring a grant.
+    """
+    session = botocore.session.get_session()
+    by_method: dict[str, set[tuple[str, str]]] = {}
+    for service in services:
+        for operation in session.get_service_model(service).operation_names:
+            by_method.setdefault(xform_name(operation), set()).add((service, operation))
+    found: set[tuple[str, str]] = set()
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            name = node.func.attr
+            if name == "get_paginator" and node.args and isinstance(node.args[0], ast.Constant):
+                name = str(node.args[0].value)
+            found |= by_method.get(name, set())
+    return found
+
+
+def kill_switch_calls_not_granted(stack: Stack) -> list[str]:
+    """Every IAM, EventBridge and Step Functions call in the kill switch's code must be granted to its role (IAM
+    calls on each remediation role the stack has: the kill switch halts UndoRole exactly as RemediationRole)."""
+    operations = called_operations(sorted(KILLSWITCH_CODE.glob("*.py")), KILLSWITCH_SERVICES)
+    granted = {(g.action, g.resource) for g in stack.grants("KillSwitchRole")}
+    halted_roles = [role for role in REMEDIATION_ROLES if role in stack.template["Resources"]]
+    found = []
+    for service, operation in sorted(operations):
+        action = f"{IAM_PREFIX.get(service, service)}:{operation}"
+        if service == "iam":
+            found += [
+                f"the kill switch calls {action}, which KillSwitchRole does not grant on {role}"
+                for role in halted_roles
+                if (action, role) not in granted
+            ]
+        elif action not in {granted_action for granted_action, _ in granted}:
+            found.append(f"the kill switch calls {action}, which KillSwitchRole does not grant")
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Breaking a copy of template.yaml
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def role_statements(template: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    """The statements of `role`'s inline policy in an unresolved template, to change in place."""
+    return template["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+
+
+def role_statement(template: dict[str, Any], role: str, sid: str) -> dict[str, Any]:
+    return next(s for s in role_statements(template, role) if s.get("Sid") == sid)

@@ -1,0 +1,398 @@
+"""Each check of iam_matrix.py catches the break it exists for: the check runs on a copy of template.yaml broken in one
+way, and must report it. A check that could not fail would show up here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.support.stack import Stack, build_stack, pristine_template
+from tests.unit.template.iam_matrix import (
+    HANDOFF_CONTEXT_KEYS,
+    agent_credential_reach,
+    audit_index_problems,
+    catalogue_actions_outside_remediation,
+    credential_readers,
+    handoff_access_problems,
+    key_policy_problems,
+    kill_switch_calls_not_granted,
+    mission_ended_rule_problems,
+    remediation_role_problems,
+    role_statement,
+    role_statements,
+    unjustified_wildcards,
+    unknown_actions,
+    validator_reach,
+    writes_beyond_domain,
+)
+
+# Breaks a copy of template.yaml in place.
+Mutation = Callable[[dict[str, Any]], None]
+
+
+def _arn(logical_id: str) -> dict[str, Any]:
+    return {"Fn::GetAtt": [logical_id, "Arn"]}
+
+
+def _allow(role: str, action: str, resource: Any, **fields: Any) -> Mutation:
+    """`role` gains a statement allowing `action` on `resource` (a Sid or a Condition among `fields`)."""
+
+    def mutate(template: dict[str, Any]) -> None:
+        role_statements(template, role).append({"Effect": "Allow", "Action": action, "Resource": resource, **fields})
+
+    return mutate
+
+
+def _drop_statement(role: str, sid: str) -> Mutation:
+    def mutate(template: dict[str, Any]) -> None:
+        statements = role_statements(template, role)
+        statements[:] = [s for s in statements if s.get("Sid") != sid]
+
+    return mutate
+
+
+def _update_statement(role: str, sid: str, **fields: Any) -> Mutation:
+    def mutate(template: dict[str, Any]) -> None:
+        role_statement(template, role, sid).update(fields)
+
+    return mutate
+
+
+def _drop_condition(role: str, sid: str) -> Mutation:
+    def mutate(template: dict[str, Any]) -> None:
+        role_statement(template, role, sid).pop("Condition")
+
+    return mutate
+
+
+def _add_catalogue_gap(template: dict[str, Any]) -> None:
+    catalogue = role_statement(template, "RemediationRole", "ApplyDeclaredByTheCatalogue")
+    catalogue["Action"] = [a for a in catalogue["Action"] if a != "ec2:RevokeSecurityGroupIngress"]
+
+
+def _move_to_remediation_role(action: str) -> Mutation:
+    def mutate(template: dict[str, Any]) -> None:
+        role_statement(template, "RemediationRole", "ApplyDeclaredByTheCatalogue")["Action"].append(action)
+
+    return mutate
+
+
+def _key_statements(template: dict[str, Any]) -> list[dict[str, Any]]:
+    return template["Resources"]["HandoffKey"]["Properties"]["KeyPolicy"]["Statement"]
+
+
+def _key_statement(template: dict[str, Any], sid: str) -> dict[str, Any]:
+    return next(s for s in _key_statements(template) if s["Sid"] == sid)
+
+
+def _add_key_statement(statement: dict[str, Any]) -> Mutation:
+    def mutate(template: dict[str, Any]) -> None:
+        _key_statements(template).append(statement)
+
+    return mutate
+
+
+def _key_grant(role: str, action: str) -> Mutation:
+    """The handoff key lets `role` use `action`, under the encryption context the real grants require."""
+    return _add_key_statement(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": _arn(role)},
+            "Action": action,
+            "Resource": "*",
+            "Condition": {"Null": {f"kms:EncryptionContext:{k}": "false" for k in HANDOFF_CONTEXT_KEYS}},
+        }
+    )
+
+
+def _trust_policy_text(template: dict[str, Any], role: str) -> list[Any]:
+    """The Fn::Sub [text, variables] of `role`'s trust policy."""
+    return template["Resources"][role]["Properties"]["AssumeRolePolicyDocument"]["Fn::Sub"]
+
+
+def _set_trust_condition(template: dict[str, Any]) -> None:
+    sub = _trust_policy_text(template, "RemediationRole")
+    sub[0] = sub[0].replace('"StringEquals"', '"StringLike"')
+
+
+def _trust_without_subject(role: str) -> Mutation:
+    def mutate(template: dict[str, Any]) -> None:
+        sub = _trust_policy_text(template, role)
+        sub[0] = sub[0].replace(', "${ProviderHost}:sub": ${Subjects}', "")
+
+    return mutate
+
+
+def _undo_trusts_forward_audience(template: dict[str, Any]) -> None:
+    sub = _trust_policy_text(template, "UndoRole")
+    sub[0] = sub[0].replace("${UndoOidcAudience}", "${RemediationOidcAudience}")
+
+
+_ROOT = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+_MUTATIONS: dict[str, tuple[Mutation, Callable[[Stack], list[str]]]] = {
+    # --- the hand-off (HANDOFF_ACCESS) ---
+    "executor reads a handoff without consuming it": (
+        _allow("ExecutorRole", "dynamodb:GetItem", _arn("HandoffTable")),
+        handoff_access_problems,
+    ),
+    "executor deletes a handoff without the ReturnValues condition": (
+        _drop_condition("ExecutorRole", "ConsumeHandoffs"),
+        handoff_access_problems,
+    ),
+    "executor's delete condition loosened to any ReturnValues": (
+        _update_statement("ExecutorRole", "ConsumeHandoffs", Condition={"StringLike": {"dynamodb:ReturnValues": "*"}}),
+        handoff_access_problems,
+    ),
+    "executor queries the handoff index": (
+        _allow("ExecutorRole", "dynamodb:Query", {"Fn::Sub": "${HandoffTable.Arn}/index/by-execution"}),
+        handoff_access_problems,
+    ),
+    "executor reads continuations": (
+        _allow("ExecutorRole", "dynamodb:GetItem", _arn("ContinuationsTable")),
+        handoff_access_problems,
+    ),
+    "continuations go back into the handoff table": (
+        _update_statement("ApprovalRole", "ContinuationsAndClaims", Resource=_arn("HandoffTable")),
+        handoff_access_problems,
+    ),
+    "approval reads a sealed handoff back": (
+        _allow("ApprovalRole", "dynamodb:GetItem", _arn("HandoffTable")),
+        handoff_access_problems,
+    ),
+    "kill switch reads the handoff table itself": (
+        _allow("KillSwitchRole", "dynamodb:Scan", _arn("HandoffTable")),
+        handoff_access_problems,
+    ),
+    "kill switch purges with DeleteItem, which can return the item": (
+        _allow(
+            "KillSwitchRole",
+            "dynamodb:DeleteItem",
+            _arn("HandoffTable"),
+            Condition={"StringEquals": {"dynamodb:ReturnValues": "NONE"}},
+        ),
+        handoff_access_problems,
+    ),
+    "kill switch can no longer purge": (
+        _drop_statement("KillSwitchRole", "PurgeUnconsumedHandoffs"),
+        handoff_access_problems,
+    ),
+    "agent reads continuations": (
+        _allow("AgentRole", "dynamodb:GetItem", _arn("ContinuationsTable")),
+        handoff_access_problems,
+    ),
+    "the handoff index projects the ciphertext": (
+        lambda t: t["Resources"]["HandoffTable"]["Properties"]["GlobalSecondaryIndexes"][0].update(
+            Projection={"ProjectionType": "ALL"}
+        ),
+        handoff_access_problems,
+    ),
+    "the handoff index includes the ciphertext": (
+        lambda t: t["Resources"]["HandoffTable"]["Properties"]["GlobalSecondaryIndexes"][0].update(
+            Projection={"ProjectionType": "INCLUDE", "NonKeyAttributes": ["ciphertext", "encrypted_key"]}
+        ),
+        handoff_access_problems,
+    ),
+    # --- the purge of ended executions ---
+    "an execution stopped by hand is not purged": (
+        lambda t: t["Resources"]["MissionEndedRule"]["Properties"]["EventPattern"]["detail"]["status"].remove(
+            "ABORTED"
+        ),
+        mission_ended_rule_problems,
+    ),
+    "the purge listens to every state machine": (
+        lambda t: t["Resources"]["MissionEndedRule"]["Properties"]["EventPattern"]["detail"].pop("stateMachineArn"),
+        mission_ended_rule_problems,
+    ),
+    "EventBridge may not invoke the purge": (
+        lambda t: t["Resources"].pop("MissionEndedPermission"),
+        mission_ended_rule_problems,
+    ),
+    # --- the kill switch halts both remediation roles ---
+    "kill switch cannot halt UndoRole": (
+        _update_statement("KillSwitchRole", "RevokeRemediationSessions", Resource=_arn("RemediationRole")),
+        kill_switch_calls_not_granted,
+    ),
+    "agent revokes a security group rule": (
+        _allow("AgentRole", "ec2:RevokeSecurityGroupIngress", "*"),
+        lambda s: writes_beyond_domain(s, "AgentRole"),
+    ),
+    "agent reads a secret": (
+        _allow("AgentRole", "secretsmanager:GetSecretValue", {"Ref": "ApprovalAuth0ClientSecretArn"}),
+        agent_credential_reach,
+    ),
+    "kill switch reads the approval application's secret": (
+        _allow("KillSwitchRole", "secretsmanager:GetSecretValue", {"Ref": "ApprovalAuth0ClientSecretArn"}),
+        credential_readers,
+    ),
+    # The approval role with the executor's application could run the Token Vault exchange and STS itself.
+    "approval reads the executor application's secret": (
+        _allow("ApprovalRole", "secretsmanager:GetSecretValue", {"Ref": "ExecutorAuth0ClientSecretArn"}),
+        credential_readers,
+    ),
+    # The executor with the approval application's secret could send CIBA requests.
+    "executor reads the approval application's secret": (
+        _allow("ExecutorRole", "secretsmanager:GetSecretValue", {"Ref": "ApprovalAuth0ClientSecretArn"}),
+        credential_readers,
+    ),
+    "a forward token could widen access": (
+        _move_to_remediation_role("ec2:AuthorizeSecurityGroupIngress"),
+        remediation_role_problems,
+    ),
+    "undo role could attach AdministratorAccess": (
+        _drop_condition("UndoRole", "AttachCustomerManagedPoliciesOnly"),
+        lambda s: remediation_role_problems(s, "UndoRole"),
+    ),
+    "remediation role could detach an AWS-managed policy": (
+        _drop_condition("RemediationRole", "DetachCustomerManagedPoliciesOnly"),
+        remediation_role_problems,
+    ),
+    "undo role could stop the organisation's trails": (
+        _update_statement("UndoRole", "StopCatalogueTrailsOnly", Resource="*"),
+        lambda s: remediation_role_problems(s, "UndoRole"),
+    ),
+    "remediation role trusts any subject of the provider": (
+        _trust_without_subject("RemediationRole"),
+        remediation_role_problems,
+    ),
+    "undo role trusts any subject of the provider": (
+        _trust_without_subject("UndoRole"),
+        lambda s: remediation_role_problems(s, "UndoRole"),
+    ),
+    "undo role trusts the forward audience": (
+        _undo_trusts_forward_audience,
+        lambda s: remediation_role_problems(s, "UndoRole"),
+    ),
+    "executor reads the kill switch's secret": (
+        _allow("ExecutorRole", "secretsmanager:GetSecretValue", {"Ref": "KillSwitchAuth0ClientSecretArn"}),
+        credential_readers,
+    ),
+    "kill switch can no longer read its own secret": (
+        _drop_statement("KillSwitchRole", "ReadKillSwitchClientSecret"),
+        credential_readers,
+    ),
+    "executor reads another secret": (
+        _allow(
+            "ExecutorRole",
+            "secretsmanager:GetSecretValue",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-XyZ123",
+        ),
+        credential_readers,
+    ),
+    "agent decrypts": (
+        _allow("AgentRole", "kms:Decrypt", "*"),
+        agent_credential_reach,
+    ),
+    "agent assumes a role": (
+        _allow("AgentRole", "sts:AssumeRole", "*"),
+        agent_credential_reach,
+    ),
+    "agent reads the handoff table": (
+        _allow("AgentRole", "dynamodb:GetItem", _arn("HandoffTable")),
+        agent_credential_reach,
+    ),
+    "agent sends a task decision": (
+        _allow("AgentRole", "states:SendTaskSuccess", "*"),
+        agent_credential_reach,
+    ),
+    "validator reads a secret": (
+        _allow("ValidatorRole", "secretsmanager:GetSecretValue", {"Ref": "ExecutorAuth0ClientSecretArn"}),
+        validator_reach,
+    ),
+    "validator scans the audit table": (
+        _allow("ValidatorRole", "dynamodb:Scan", _arn("AuditTable")),
+        validator_reach,
+    ),
+    "validator starts a mission": (
+        _allow("ValidatorRole", "states:StartExecution", "*"),
+        validator_reach,
+    ),
+    "validator cannot find applied changes": (_drop_statement("ValidatorRole", "FindAppliedChanges"), validator_reach),
+    "the audit index is keyed by mission": (
+        lambda t: t["Resources"]["AuditTable"]["Properties"]["GlobalSecondaryIndexes"][0].update(
+            KeySchema=[{"AttributeName": "mission_id", "KeyType": "HASH"}]
+        ),
+        audit_index_problems,
+    ),
+    "agent invokes the executor": (
+        _allow("AgentRole", "lambda:InvokeFunction", _arn("ExecutorFunction")),
+        agent_credential_reach,
+    ),
+    "executor mutates infrastructure with its own role": (
+        _allow("ExecutorRole", "ec2:RevokeSecurityGroupIngress", "*"),
+        lambda s: writes_beyond_domain(s, "ExecutorRole"),
+    ),
+    "executor writes the control table": (
+        _allow("ExecutorRole", "dynamodb:PutItem", _arn("ControlTable")),
+        lambda s: writes_beyond_domain(s, "ExecutorRole"),
+    ),
+    "kill switch remediates": (
+        _allow("KillSwitchRole", "kms:EnableKeyRotation", "*"),
+        lambda s: catalogue_actions_outside_remediation(s, "KillSwitchRole"),
+    ),
+    "approval role gets a wildcard action": (
+        _allow("ApprovalRole", "ec2:Describe*", "*"),
+        lambda s: unjustified_wildcards(s, "ApprovalRole"),
+    ),
+    "executor gets an unlisted Resource '*'": (
+        _allow("ExecutorRole", "ec2:DescribeVpcs", "*", Sid="Inventory"),
+        lambda s: unjustified_wildcards(s, "ExecutorRole"),
+    ),
+    "a listed no-resource-level statement gains a scopable action": (
+        _allow("ApprovalRole", "states:StartExecution", "*", Sid="TaskCallbacks"),
+        lambda s: unjustified_wildcards(s, "ApprovalRole"),
+    ),
+    "a role reaches a resource outside the stack": (
+        _allow("AgentRole", "dynamodb:GetItem", "arn:aws:dynamodb:*:*:table/*"),
+        lambda s: unjustified_wildcards(s, "AgentRole"),
+    ),
+    "a misspelt action": (
+        _allow("AgentRole", "ec2:DescribeSecurityGroupRule", "*"),
+        lambda s: unknown_actions(s, "AgentRole"),
+    ),
+    "remediation role grants more than the catalogue": (
+        _allow("RemediationRole", "ec2:TerminateInstances", "*"),
+        remediation_role_problems,
+    ),
+    "remediation role lacks a catalogue action": (_add_catalogue_gap, remediation_role_problems),
+    "remediation role trust loosened": (_set_trust_condition, remediation_role_problems),
+    "remediation role sessions last longer": (
+        lambda t: t["Resources"]["RemediationRole"]["Properties"].update(MaxSessionDuration=43200),
+        remediation_role_problems,
+    ),
+    "root may decrypt handoffs": (
+        _add_key_statement({"Effect": "Allow", "Principal": {"AWS": _ROOT}, "Action": "kms:*", "Resource": "*"}),
+        key_policy_problems,
+    ),
+    "agent may decrypt handoffs": (
+        _key_grant("AgentRole", "kms:Decrypt"),
+        key_policy_problems,
+    ),
+    "approval may encrypt directly": (
+        _key_grant("ApprovalRole", "kms:Encrypt"),
+        key_policy_problems,
+    ),
+    "approval may decrypt handoffs": (
+        _key_grant("ApprovalRole", "kms:Decrypt"),
+        key_policy_problems,
+    ),
+    "approval seals without the change digest in the context": (
+        lambda t: _key_statement(t, "ApprovalSealsHandoffs")["Condition"]["Null"].pop(
+            "kms:EncryptionContext:change_digest"
+        ),
+        key_policy_problems,
+    ),
+    "executor decrypts without an encryption context": (
+        lambda t: _key_statement(t, "ExecutorOpensHandoffs").pop("Condition"),
+        key_policy_problems,
+    ),
+}
+
+
+@pytest.mark.parametrize("break_it", list(_MUTATIONS))
+def test_the_matrix_catches(break_it: str) -> None:
+    mutate, check = _MUTATIONS[break_it]
+    template = pristine_template()
+    mutate(template)
+    assert check(build_stack(template)) != [], f"the check did not notice: {break_it}"

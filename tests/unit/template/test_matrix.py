@@ -1,0 +1,226 @@
+"""The matrix on template.yaml: every check of iam_matrix.py on the template as it is, for each role it concerns, and
+what each trust domain's role must be able to do."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.stack import EXECUTIONS, UNSCOPED, Stack, build_stack, pristine_template
+from tests.unit.template.iam_matrix import (
+    ALL_ROLES,
+    FUNCTION_ROLES,
+    HANDOFF_INDEX,
+    KILLSWITCH_CODE,
+    KILLSWITCH_SERVICES,
+    KMS_CRYPTO_ACTIONS,
+    MAY_WRITE,
+    OWN_SECRET,
+    REMEDIATION_ROLES,
+    SECRET_PARAMETERS,
+    agent_credential_reach,
+    audit_index_problems,
+    called_operations,
+    catalogue_actions_outside_remediation,
+    credential_readers,
+    handoff_access_problems,
+    key_policy_problems,
+    kill_switch_calls_not_granted,
+    mission_ended_rule_problems,
+    remediation_role_problems,
+    role_statement,
+    unjustified_wildcards,
+    unknown_actions,
+    validator_reach,
+    web_identity_trust_problems,
+    writes_beyond_domain,
+)
+
+
+@pytest.mark.parametrize("role", list(MAY_WRITE))
+def test_each_role_writes_only_its_own_state(stack: Stack, role: str) -> None:
+    assert writes_beyond_domain(stack, role) == []
+
+
+def test_agent_cannot_reach_a_credential_the_handoff_table_or_a_decision(stack: Stack) -> None:
+    assert agent_credential_reach(stack) == []
+
+
+def test_validator_reads_only_change_records_and_appends_only_its_verdicts(stack: Stack) -> None:
+    assert validator_reach(stack) == []
+    assert audit_index_problems(stack) == []
+
+
+def test_the_hand_off_tables_grant_exactly_seal_consume_and_purge(stack: Stack) -> None:
+    assert handoff_access_problems(stack) == []
+
+
+def test_every_ended_mission_execution_reaches_the_purge(stack: Stack) -> None:
+    assert mission_ended_rule_problems(stack) == []
+
+
+def test_the_kill_switch_halts_undo_role_exactly_as_remediation_role(stack: Stack) -> None:
+    def iam_grants(on: Stack, role: str) -> set[str]:
+        return {g.action for g in on.grants("KillSwitchRole") if g.resource == role}
+
+    assert iam_grants(stack, "UndoRole") == iam_grants(stack, "RemediationRole") != set()
+    environment = stack.function_environment("KillSwitchFunction")
+    assert environment["REMEDIATION_ROLE_NAME"] == stack.ref("RemediationRole")
+    assert environment["UNDO_ROLE_NAME"] == stack.ref("UndoRole")
+    # Without an undo connection there is no UndoRole: nothing to halt, and the setting says so.
+    without_undo = build_stack(UndoTokenVaultConnection="", UndoOidcAudience="")
+    assert without_undo.resolver.condition("UndoEnabled") is False
+    assert without_undo.function_environment("KillSwitchFunction")["UNDO_ROLE_NAME"] == ""
+    assert iam_grants(without_undo, "RemediationRole") == iam_grants(stack, "RemediationRole")
+    assert {g.resource for g in without_undo.grants("KillSwitchRole") if g.service == "iam"} == {"RemediationRole"}
+
+
+def test_each_credential_side_role_reads_exactly_its_own_auth0_secret(stack: Stack) -> None:
+    assert len({stack.parameters[parameter] for parameter in SECRET_PARAMETERS}) == len(SECRET_PARAMETERS)
+    assert credential_readers(stack) == []
+    readers = {g.role for role in ALL_ROLES for g in stack.grants(role) if g.service == "secretsmanager"}
+    assert readers == set(OWN_SECRET)
+
+
+@pytest.mark.parametrize("role", FUNCTION_ROLES)
+def test_only_remediation_role_holds_remediation_actions(stack: Stack, role: str) -> None:
+    assert catalogue_actions_outside_remediation(stack, role) == []
+
+
+@pytest.mark.parametrize("role", ALL_ROLES)
+def test_wildcards_only_where_listed_with_a_reason(stack: Stack, role: str) -> None:
+    assert unjustified_wildcards(stack, role) == []
+
+
+@pytest.mark.parametrize("role", ALL_ROLES)
+def test_every_granted_action_exists_in_iam(stack: Stack, role: str) -> None:
+    assert unknown_actions(stack, role) == []
+
+
+@pytest.mark.parametrize("role", sorted(REMEDIATION_ROLES))
+def test_remediation_roles_grant_exactly_their_catalogue_direction_and_trust_only_approvers(
+    stack: Stack, role: str
+) -> None:
+    assert remediation_role_problems(stack, role) == []
+
+
+def test_remediation_role_trusts_an_existing_provider_when_one_is_given() -> None:
+    existing = "arn:aws:iam::123456789012:oidc-provider/aegis-demo.eu.auth0.com/"
+    stack = build_stack(ExistingRemediationOidcProviderArn=existing)
+    assert web_identity_trust_problems(stack) == []
+    assert web_identity_trust_problems(stack, "UndoRole") == []
+    assert stack.resolver.condition("CreateRemediationOidcProvider") is False
+    assert stack.trust_policy("RemediationRole")["Statement"][0]["Principal"] == {"Federated": existing}
+
+
+def test_the_created_oidc_provider_accepts_exactly_the_remediation_audience(stack: Stack) -> None:
+    provider = stack.properties("RemediationOidcProvider")
+    assert provider["Url"] == stack.parameters["RemediationOidcProviderUrl"]
+    assert provider["ClientIdList"] == [
+        stack.parameters["RemediationOidcAudience"],
+        stack.parameters["UndoOidcAudience"],
+    ]
+    assert "ThumbprintList" not in provider  # empty parameter -> AWS::NoValue
+    with_thumbprint = build_stack(RemediationOidcThumbprint="a" * 40)
+    assert with_thumbprint.properties("RemediationOidcProvider")["ThumbprintList"] == ["a" * 40]
+
+
+def test_handoff_key_lets_only_approval_seal_and_only_executor_open(stack: Stack) -> None:
+    assert key_policy_problems(stack) == []
+
+
+def test_no_role_gets_kms_from_iam(stack: Stack) -> None:
+    """KMS use of the handoff key comes from its key policy only; an IAM grant would bypass that proof."""
+    assert [g for role in ALL_ROLES for g in stack.grants(role) if g.action in KMS_CRYPTO_ACTIONS] == []
+
+
+def test_function_roles_are_assumable_only_by_lambda_and_the_state_machine_role_only_by_step_functions(
+    stack: Stack,
+) -> None:
+    for role in FUNCTION_ROLES:
+        statements = stack.trust_policy(role)["Statement"]
+        assert [(s["Effect"], s["Principal"], s["Action"]) for s in statements] == [
+            ("Allow", {"Service": "lambda.amazonaws.com"}, "sts:AssumeRole")
+        ], role
+    (statement,) = stack.trust_policy("StateMachineRole")["Statement"]
+    assert statement["Principal"] == {"Service": "states.amazonaws.com"}
+    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+
+
+def test_every_permission_is_in_a_role_the_matrix_reads(stack: Stack) -> None:
+    """No managed policies, SAM policy templates or separate policy resources that would escape the matrix."""
+    roles = stack.resources_of_type("AWS::IAM::Role")
+    assert set(roles) == set(ALL_ROLES)
+    for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::User", "AWS::IAM::Group"):
+        assert stack.resources_of_type(kind) == {}, kind
+    for name, role in roles.items():
+        assert "ManagedPolicyArns" not in role["Properties"], name
+    for name, function in stack.resources_of_type("AWS::Serverless::Function").items():
+        assert "Policies" not in function["Properties"], name
+        assert "Role" in function["Properties"], name
+
+
+def test_kill_switch_can_do_each_step_of_a_halt(stack: Stack) -> None:
+    granted = {(g.action, g.resource) for g in stack.grants("KillSwitchRole")}
+    assert {
+        ("dynamodb:PutItem", "ControlTable"),
+        ("events:DisableRule", "ScheduledScanRule"),
+        ("events:DisableRule", "ScanRequestRule"),
+        ("states:ListExecutions", "MissionStateMachine"),
+        ("states:GetExecutionHistory", EXECUTIONS),
+        ("states:StopExecution", EXECUTIONS),
+        ("states:SendTaskFailure", UNSCOPED),
+        # AegisHalted and AegisDenyOlderSessions on both remediation roles: attached on trigger (the cutoff read
+        # back first), AegisHalted deleted on re-arm.
+        *(
+            (f"iam:{verb}RolePolicy", role)
+            for verb in ("Put", "Get", "Delete")
+            for role in ("RemediationRole", "UndoRole")
+        ),
+        # Every unconsumed handoff: found through the keys-only index, deleted without being read.
+        ("dynamodb:Scan", HANDOFF_INDEX),
+        ("dynamodb:Query", HANDOFF_INDEX),
+        ("dynamodb:BatchWriteItem", "HandoffTable"),
+        ("secretsmanager:GetSecretValue", f"external:{stack.parameters['KillSwitchAuth0ClientSecretArn']}"),
+    } <= granted
+
+
+def test_kill_switch_role_grants_every_call_its_code_makes(stack: Stack) -> None:
+    operations = called_operations(sorted(KILLSWITCH_CODE.glob("*.py")), KILLSWITCH_SERVICES)
+    assert {("iam", "PutRolePolicy"), ("iam", "DeleteRolePolicy"), ("stepfunctions", "StopExecution")} <= operations
+    assert kill_switch_calls_not_granted(stack) == []
+
+
+def test_a_call_the_kill_switch_makes_but_its_role_lacks_is_caught() -> None:
+    template = pristine_template()
+    role_statement(template, "KillSwitchRole", "RevokeRemediationSessions")["Action"].remove("iam:DeleteRolePolicy")
+    assert kill_switch_calls_not_granted(build_stack(template)) == [
+        "the kill switch calls iam:DeleteRolePolicy, which KillSwitchRole does not grant on RemediationRole",
+        "the kill switch calls iam:DeleteRolePolicy, which KillSwitchRole does not grant on UndoRole",
+    ]
+
+
+def test_each_half_can_do_its_own_job(stack: Stack) -> None:
+    approval_secret = f"external:{stack.parameters['ApprovalAuth0ClientSecretArn']}"
+    executor_secret = f"external:{stack.parameters['ExecutorAuth0ClientSecretArn']}"
+
+    def can(role: str) -> set[tuple[str, str]]:
+        return {(g.action, g.resource) for g in stack.grants(role)}
+
+    assert {
+        ("states:StartExecution", "MissionStateMachine"),
+        ("dynamodb:PutItem", "CheckpointsTable"),
+        ("dynamodb:Query", "CheckpointsTable"),
+        ("dynamodb:GetItem", "ControlTable"),
+        ("ec2:DescribeSecurityGroupRules", UNSCOPED),
+    } <= can("AgentRole")
+    assert {
+        ("secretsmanager:GetSecretValue", approval_secret),
+        ("dynamodb:PutItem", "HandoffTable"),
+        ("states:SendTaskSuccess", UNSCOPED),
+        ("lambda:InvokeFunction", "ApprovalFunction"),
+    } <= can("ApprovalRole")
+    assert {
+        ("secretsmanager:GetSecretValue", executor_secret),
+        ("dynamodb:DeleteItem", "HandoffTable"),
+        ("dynamodb:PutItem", "IdempotencyTable"),
+    } <= can("ExecutorRole")
