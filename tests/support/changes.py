@@ -28,6 +28,7 @@ from aegis.catalogue.kinds.enable_account_public_access_block import EnableAccou
 from aegis.catalogue.kinds.enable_bucket_public_access_block import EnableBucketPublicAccessBlock
 from aegis.catalogue.kinds.enable_ebs_default_encryption import EbsDefaultEncryption, EnableEbsDefaultEncryption
 from aegis.catalogue.kinds.enable_kms_key_rotation import EnableKmsKeyRotation, KeyRotation
+from aegis.catalogue.kinds.enable_trail_log_file_validation import EnableTrailLogFileValidation, LogFileValidation
 from aegis.catalogue.kinds.revoke_security_group_rules import (
     RevokeSecurityGroupRules,
     SecurityGroupRule,
@@ -520,3 +521,39 @@ def multi_region_trail_case() -> Case:
         cloudtrail.create_trail(Name="aegis-trail", S3BucketName="aegis-trail-logs")
 
     return Case(change, drift, facts, None, (True, True, True))
+
+
+# --- enable-trail-log-file-validation --------------------------------------------------------------------------------
+@static("enable-trail-log-file-validation")
+def trail_log_file_validation_change() -> ChangeBase:
+    return EnableTrailLogFileValidation.propose(
+        check_id="cloudtrail-log-file-validation-off",
+        resource_arn=f"arn:aws:cloudtrail:{REGION}:{ACCOUNT}:trail/org-trail",
+        before=LogFileValidation(enabled=False),
+        after=LogFileValidation(enabled=True),
+        **COMMON,
+    )
+
+
+@case("enable-trail-log-file-validation")
+def trail_log_file_validation_case() -> Case:
+    boto3.client("s3", region_name=CASE_REGION).create_bucket(Bucket="org-trail-logs")
+    cloudtrail = boto3.client("cloudtrail", region_name=CASE_REGION)
+    arn = cloudtrail.create_trail(Name="org-trail", S3BucketName="org-trail-logs", IsMultiRegionTrail=True)["TrailARN"]
+    change = in_moto(
+        EnableTrailLogFileValidation,
+        check_id="cloudtrail-log-file-validation-off",
+        resource_arn=arn,
+        risk=Risk.LOW,
+        before=LogFileValidation(enabled=False),
+        after=LogFileValidation(enabled=True),
+    )
+
+    def facts() -> tuple[bool, bool]:
+        [trail] = cloudtrail.describe_trails()["trailList"]
+        return (trail["LogFileValidationEnabled"], trail["IsMultiRegionTrail"])
+
+    def drift() -> None:
+        cloudtrail.update_trail(Name=arn, EnableLogFileValidation=True)
+
+    return Case(change, drift, facts, (False, True), (True, True))

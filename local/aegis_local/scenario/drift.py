@@ -18,6 +18,7 @@ from aegis.catalogue.kinds.enable_account_public_access_block import EnableAccou
 from aegis.catalogue.kinds.enable_bucket_public_access_block import EnableBucketPublicAccessBlock
 from aegis.catalogue.kinds.enable_ebs_default_encryption import EnableEbsDefaultEncryption
 from aegis.catalogue.kinds.enable_kms_key_rotation import EnableKmsKeyRotation
+from aegis.catalogue.kinds.enable_trail_log_file_validation import EnableTrailLogFileValidation
 from aegis.catalogue.kinds.revoke_security_group_rules import RevokeSecurityGroupRules
 from aegis.catalogue.kinds.strengthen_password_policy import StrengthenPasswordPolicy
 from aegis.catalogue.states import PublicAccessBlock
@@ -90,6 +91,12 @@ def _kms_rotation(change: EnableKmsKeyRotation, client: ClientFactory) -> str:
 def _ebs_default_encryption(change: EnableEbsDefaultEncryption, client: ClientFactory) -> str:
     client("ec2").enable_ebs_encryption_by_default()
     return f"enabled EBS default encryption in {change.region} by hand"
+
+
+@_recipe(EnableTrailLogFileValidation)
+def _trail_log_file_validation(change: EnableTrailLogFileValidation, client: ClientFactory) -> str:
+    client("cloudtrail").update_trail(Name=change.resource_arn, EnableLogFileValidation=True)
+    return f"enabled log file validation of trail {change.trail_name} by hand"
 
 
 @_recipe(DetachPolicy)

@@ -271,13 +271,19 @@ class _Seeder:
         self.lookalikes |= {self.policies["scoped"], self.policies["unattached-admin"]}
 
     def trails_and_keys(self) -> None:
-        # A logging trail of one region and a stopped multi-region trail: neither satisfies the control.
+        # A logging trail of one region and a stopped multi-region trail: neither satisfies the control. Only the
+        # regional one validates its log files.
         cloudtrail = self.session.client("cloudtrail", region_name=self.region)
         logs = self.buckets["logs"]
-        cloudtrail.create_trail(Name=self.trails["regional"], S3BucketName=logs, IsMultiRegionTrail=False)
+        cloudtrail.create_trail(
+            Name=self.trails["regional"], S3BucketName=logs, IsMultiRegionTrail=False, EnableLogFileValidation=True
+        )
         cloudtrail.start_logging(Name=self.trails["regional"])
-        cloudtrail.create_trail(Name=self.trails["stopped-multi-region"], S3BucketName=logs, IsMultiRegionTrail=True)
+        stopped = cloudtrail.create_trail(
+            Name=self.trails["stopped-multi-region"], S3BucketName=logs, IsMultiRegionTrail=True
+        )["TrailARN"]
         self.expected.add(("cloudtrail-no-multi-region-trail", trails_arn(self.region, self.account_id)))
+        self.expected.add(("cloudtrail-log-file-validation-off", stopped))
 
         kms = self.session.client("kms", region_name=self.region)
         created = {

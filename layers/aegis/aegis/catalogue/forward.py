@@ -16,6 +16,7 @@ from aegis.catalogue.kinds.enable_account_public_access_block import EnableAccou
 from aegis.catalogue.kinds.enable_bucket_public_access_block import EnableBucketPublicAccessBlock
 from aegis.catalogue.kinds.enable_ebs_default_encryption import EnableEbsDefaultEncryption
 from aegis.catalogue.kinds.enable_kms_key_rotation import EnableKmsKeyRotation
+from aegis.catalogue.kinds.enable_trail_log_file_validation import EnableTrailLogFileValidation
 from aegis.catalogue.kinds.revoke_security_group_rules import RevokeSecurityGroupRules
 from aegis.catalogue.kinds.strengthen_password_policy import StrengthenPasswordPolicy
 
@@ -28,7 +29,8 @@ ForwardChange = Annotated[
     | EnableEbsDefaultEncryption
     | EnableKmsKeyRotation
     | CreateVpcFlowLogs
-    | CreateMultiRegionTrail,
+    | CreateMultiRegionTrail
+    | EnableTrailLogFileValidation,
     Field(discriminator="kind"),
 ]
 

@@ -21,7 +21,12 @@ from tests.support.changes import one_of_each_kind
 
 REGION = "us-east-1"
 # Kinds whose only possible difference from the before-state is the fix itself.
-FIXED_BY_THE_EDIT = {"enable-ebs-default-encryption", "enable-kms-key-rotation", "detach-policy"}
+FIXED_BY_THE_EDIT = {
+    "enable-ebs-default-encryption",
+    "enable-kms-key-rotation",
+    "detach-policy",
+    "enable-trail-log-file-validation",
+}
 
 
 @pytest.fixture
@@ -45,7 +50,7 @@ def test_each_edit_is_drift_the_executor_detects(planned: tuple[boto3.Session, l
     by_kind: dict[str, ChangeBase] = {}
     for change in changes:
         by_kind.setdefault(change.kind, change)
-    assert len(by_kind) == 7  # every kind of the seeded plan has a recipe
+    assert len(by_kind) == 8  # every kind of the seeded plan has a recipe
     failing_before = _failing(session)
 
     descriptions: dict[str, str] = {}
