@@ -13,8 +13,8 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from aegis_agent import wiring
 from aegis_agent.service import AgentService
+from aegis_agent.wiring import build_service
 
 logger = Logger()
 # Patch only what this function talks through, AWS (botocore): X-Ray's patch_all would import and patch every
@@ -26,7 +26,7 @@ metrics = Metrics()
 @cache
 def service() -> AgentService:
     """One service (boto3 resources, saver, compiled graph) per Lambda container, built on first use."""
-    return wiring.build_service()
+    return build_service()
 
 
 @logger.inject_lambda_context(log_event=False)
