@@ -28,9 +28,10 @@ from moto import mock_aws
 from aegis.checks import PlanConfig
 from aegis_agent.checkpointer import MAX_ITEM_BYTES, item_size
 from aegis_agent.scanner import AwsScanner
-from aegis_agent.service import AgentService
 from aegis_agent.settings import AgentSettings
+from aegis_agent.wiring import build_service
 from bench.common import add_sizes, argument_parser, chosen_sizes, print_table
+from tests.support.agent_world import all_items, scan_event
 
 REGION = "us-east-1"
 PLAN_SIZES = (10, 50, 200)
@@ -172,20 +173,9 @@ def build_findings(session: boto3.Session, changes: int) -> None:
             iam.attach_role_policy(RoleName=role, PolicyArn=arn)
 
 
-def _all_items(table: Any) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    request: dict[str, Any] = {}
-    while True:
-        page = table.scan(**request)
-        items.extend(page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            return items
-        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
 def stored_items(checkpoints: Any, mission_id: str) -> Stored:
     stored = Stored()
-    for item in _all_items(checkpoints):
+    for item in all_items(checkpoints):
         if item["PK"] != f"thread#{mission_id}":
             continue
         kind = str(item["SK"]).split("#", 1)[0]
@@ -210,16 +200,12 @@ def measure(changes: int) -> MissionSizes:
             max_share_per_resource_type=1.0,
         )
         build_findings(session, changes)
-        service = AgentService(
-            settings=settings,
-            checkpoints_table=tables["Checkpoints"],
-            missions_table=tables["Missions"],
-            audit_table=tables["Audit"],
-            control_table=tables["Control"],
-            stepfunctions=session.client("stepfunctions"),
+        service = build_service(
             scanner=AwsScanner(lambda: boto3.Session(region_name=REGION), PlanConfig()),
+            settings=settings,
+            session=session,
         )
-        started = service.start_mission(_scan_event())
+        started = service.start_mission(scan_event(str(uuid.uuid4()), checks=list(CHECKS)))
         mission_id = str(started["mission_id"])
         if started.get("status") != "awaiting_approval" or started.get("changes") != changes:
             raise RuntimeError(f"expected a plan of {changes} changes awaiting approval, got {started}")
@@ -232,10 +218,10 @@ def measure(changes: int) -> MissionSizes:
         finished = service.resume_mission({"mission_id": mission_id, "results": results})
         record = tables["Missions"].get_item(Key={"mission_id": mission_id})["Item"]
         documents: dict[str, list[int]] = defaultdict(list)
-        for item in _all_items(tables["Missions"]):
+        for item in all_items(tables["Missions"]):
             if item.get("mission") == mission_id and "record" in item:
                 documents[str(item["record"]).removesuffix("-page")].append(item_size(item))
-        audit = [item for item in _all_items(tables["Audit"]) if item["mission_id"] == mission_id]
+        audit = [item for item in all_items(tables["Audit"]) if item["mission_id"] == mission_id]
         return MissionSizes(
             changes=changes,
             findings=int(started["findings"]),
@@ -247,20 +233,6 @@ def measure(changes: int) -> MissionSizes:
             audit_bytes=sum(item_size(item) for item in audit),
             status=str(finished["status"]),
         )
-
-
-def _scan_event() -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "AegisCloud Scan Requested",
-        "source": "aegis.scan",
-        "account": "123456789012",
-        "time": "2026-03-01T12:00:00Z",
-        "region": REGION,
-        "resources": [],
-        "detail": {"checks": list(CHECKS)},
-    }
 
 
 def _kb(size: int) -> str:

@@ -17,6 +17,7 @@ from aegis.catalogue.kinds.enable_bucket_public_access_block import EnableBucket
 from aegis.catalogue.kinds.enable_ebs_default_encryption import EbsDefaultEncryption, EnableEbsDefaultEncryption
 from aegis.catalogue.states import PublicAccessBlock
 from aegis.models import ChangeResult, Finding, Risk, ScanError, Severity
+from aegis_agent import wiring
 from aegis_agent.report import MissionReport, build_report
 from aegis_agent.scanner import ScanOutcome
 from aegis_agent.service import AgentService
@@ -245,47 +246,35 @@ class Clock:
 def build_service(
     session: boto3.Session, scanner: Any, agent_settings: AgentSettings | None = None, clock: Any = None
 ) -> AgentService:
-    """A fresh service: new saver, serializer and compiled graph, as a new Lambda container would build them."""
-    agent_settings = agent_settings or settings()
-    dynamodb = session.resource("dynamodb", region_name=REGION)
-    return AgentService(
-        settings=agent_settings,
-        checkpoints_table=dynamodb.Table(agent_settings.checkpoints_table),
-        missions_table=dynamodb.Table(agent_settings.missions_table),
-        audit_table=dynamodb.Table(agent_settings.audit_table),
-        control_table=dynamodb.Table(agent_settings.control_table),
-        stepfunctions=session.client("stepfunctions", region_name=REGION),
-        scanner=scanner,
-        clock=clock or Clock(),
+    """A fresh service: new saver, serializer and compiled graph, as a new Lambda container would build them (the
+    function's own wiring, on the test's session and scanner)."""
+    return wiring.build_service(
+        scanner=scanner, settings=agent_settings or settings(), session=session, clock=clock or Clock()
     )
 
 
-def scheduled_event(event_id: str = "7bf73129-1428-4cd3-a780-95db273d1602") -> dict[str, Any]:
+def _event(event_id: str, detail_type: str, source: str, resources: list[str], detail: Any) -> dict[str, Any]:
+    """An event of the account and region as EventBridge delivers it."""
     return {
         "version": "0",
         "id": event_id,
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
+        "detail-type": detail_type,
+        "source": source,
         "account": ACCOUNT,
         "time": "2026-03-01T12:00:00Z",
         "region": REGION,
-        "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/aegis-schedule"],
-        "detail": {},
+        "resources": resources,
+        "detail": detail,
     }
+
+
+def scheduled_event(event_id: str = "7bf73129-1428-4cd3-a780-95db273d1602") -> dict[str, Any]:
+    schedule = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/aegis-schedule"
+    return _event(event_id, "Scheduled Event", "aws.events", [schedule], {})
 
 
 def scan_event(event_id: str = "0d5e0b3a-5a1c-4f55-9a57-2b1f3f5c9a10", **detail: Any) -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": event_id,
-        "detail-type": "AegisCloud Scan Requested",
-        "source": "aegis.scan",
-        "account": ACCOUNT,
-        "time": "2026-03-01T12:00:00Z",
-        "region": REGION,
-        "resources": [],
-        "detail": detail,
-    }
+    return _event(event_id, "AegisCloud Scan Requested", "aegis.scan", [], detail)
 
 
 def all_items(table: Any) -> list[dict[str, Any]]:

@@ -108,6 +108,35 @@ def in_moto[C: ChangeBase](kind: type[C], *, risk: Risk, **fields: Any) -> C:
     return kind.propose(account_id=ACCOUNT, region=CASE_REGION, risk=risk, **fields)
 
 
+def detach_admin_policy_from(*users: str, policy: str = "Everything") -> DetachPolicy:
+    """The detach-policy change of an `Allow * on *` policy attached to `users` (names a test may make hostile), about
+    the moto account's region."""
+    return in_moto(
+        DetachPolicy,
+        check_id="iam-admin-policy-attached",
+        resource_arn=f"arn:aws:iam::{ACCOUNT}:policy/{policy}",
+        risk=Risk.HIGH,
+        before=PolicyAttachments(users=users),
+        after=PolicyAttachments(),
+    )
+
+
+def _switch_case(
+    kind: type[ChangeBase],
+    *,
+    check_id: str,
+    resource_arn: str,
+    off: Any,
+    on: Any,
+    switch_on: Callable[[], None],
+    is_on: Callable[[], bool],
+) -> Case:
+    """The case of a setting that is off and the change turns on (at low risk): it drifts when turned on out of band,
+    and its facts are whether it is on."""
+    change = in_moto(kind, check_id=check_id, resource_arn=resource_arn, risk=Risk.LOW, before=off, after=on)
+    return Case(change, drift=switch_on, facts=is_on, facts_before=False, facts_after=True)
+
+
 # --- revoke-security-group-rules -------------------------------------------------------------------------------------
 @static("revoke-security-group-rules")
 def security_group_change() -> ChangeBase:
@@ -384,22 +413,15 @@ def ebs_default_encryption_change() -> ChangeBase:
 @case("enable-ebs-default-encryption")
 def ebs_default_encryption_case() -> Case:
     ec2 = boto3.client("ec2", region_name=CASE_REGION)
-    change = in_moto(
+    return _switch_case(
         EnableEbsDefaultEncryption,
         check_id="ec2-ebs-default-encryption",
         resource_arn=f"arn:aws:ec2:{CASE_REGION}:{ACCOUNT}:ebs-default-encryption",
-        risk=Risk.LOW,
-        before=EbsDefaultEncryption(enabled=False),
-        after=EbsDefaultEncryption(enabled=True),
+        off=EbsDefaultEncryption(enabled=False),
+        on=EbsDefaultEncryption(enabled=True),
+        switch_on=ec2.enable_ebs_encryption_by_default,
+        is_on=lambda: bool(ec2.get_ebs_encryption_by_default()["EbsEncryptionByDefault"]),
     )
-
-    def drift() -> None:
-        ec2.enable_ebs_encryption_by_default()
-
-    def facts() -> bool:
-        return bool(ec2.get_ebs_encryption_by_default()["EbsEncryptionByDefault"])
-
-    return Case(change, drift, facts, facts_before=False, facts_after=True)
 
 
 # --- enable-kms-key-rotation -----------------------------------------------------------------------------------------
@@ -418,22 +440,15 @@ def kms_key_rotation_change() -> ChangeBase:
 def kms_key_rotation_case() -> Case:
     kms = boto3.client("kms", region_name=CASE_REGION)
     key_arn = kms.create_key(Description="data key")["KeyMetadata"]["Arn"]
-    change = in_moto(
+    return _switch_case(
         EnableKmsKeyRotation,
         check_id="kms-key-rotation",
         resource_arn=key_arn,
-        risk=Risk.LOW,
-        before=KeyRotation(rotation_enabled=False),
-        after=KeyRotation(rotation_enabled=True),
+        off=KeyRotation(rotation_enabled=False),
+        on=KeyRotation(rotation_enabled=True),
+        switch_on=lambda: kms.enable_key_rotation(KeyId=key_arn),
+        is_on=lambda: bool(kms.get_key_rotation_status(KeyId=key_arn)["KeyRotationEnabled"]),
     )
-
-    def drift() -> None:
-        kms.enable_key_rotation(KeyId=key_arn)
-
-    def facts() -> bool:
-        return bool(kms.get_key_rotation_status(KeyId=key_arn)["KeyRotationEnabled"])
-
-    return Case(change, drift, facts, facts_before=False, facts_after=True)
 
 
 # --- create-vpc-flow-logs --------------------------------------------------------------------------------------------

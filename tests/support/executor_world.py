@@ -290,7 +290,8 @@ def world(
     app = load_app("executor")
     for handler in logging.getLogger(SERVICE).handlers:
         if isinstance(handler, logging.StreamHandler):
-            handler.setStream(log_stream)
+            # Not setStream(): it flushes the old stream first, and an earlier test's captured stream may be closed.
+            handler.stream = log_stream
     world = World(
         emulator=emulator,
         clock=emulator_clock,

@@ -8,8 +8,12 @@ from typing import Any
 
 
 class EmulatorError(Exception, ABC):
-    status: int
-    headers: dict[str, str]
+    """An error answer: its HTTP status, extra response headers, and the body in its API's dialect."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.headers = headers or {}
 
     @abstractmethod
     def body(self) -> dict[str, Any]: ...
@@ -23,11 +27,9 @@ class OAuthError(EmulatorError):
     """Authentication API errors: `{error, error_description}`."""
 
     def __init__(self, status: int, error: str, description: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(f"{status} {error}: {description}")
-        self.status = status
+        super().__init__(status, f"{status} {error}: {description}", headers)
         self.error = error
         self.description = description
-        self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
         return {"error": self.error, "error_description": self.description}
@@ -37,11 +39,9 @@ class ManagementApiError(EmulatorError):
     """Management API errors: `{statusCode, error, message, errorCode}`."""
 
     def __init__(self, status: int, message: str, error_code: str) -> None:
-        super().__init__(f"{status} {error_code}: {message}")
-        self.status = status
+        super().__init__(status, f"{status} {error_code}: {message}")
         self.message = message
         self.error_code = error_code
-        self.headers = {}
 
     def body(self) -> dict[str, Any]:
         return {
@@ -56,10 +56,8 @@ class MyAccountError(EmulatorError):
     """My Account API errors: RFC 7807 problem details `{type, status, title, detail}`."""
 
     def __init__(self, status: int, detail: str) -> None:
-        super().__init__(f"{status}: {detail}")
-        self.status = status
+        super().__init__(status, f"{status}: {detail}")
         self.detail = detail
-        self.headers = {}
 
     def body(self) -> dict[str, Any]:
         phrase = HTTPStatus(self.status).phrase
@@ -79,11 +77,9 @@ class GuardianError(EmulatorError):
     """Errors of the phone side (not an Auth0 API): `{error, message}`."""
 
     def __init__(self, status: int, error: str, message: str) -> None:
-        super().__init__(f"{status} {error}: {message}")
-        self.status = status
+        super().__init__(status, f"{status} {error}: {message}")
         self.error = error
         self.message = message
-        self.headers = {}
 
     def body(self) -> dict[str, Any]:
         return {"error": self.error, "message": self.message}

@@ -22,7 +22,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from aegis_local.aws.lambdas import LambdaRouter, UnknownFunction
+from aegis_local.aws.lambdas import UnknownFunction
+from aegis_local.aws.lambdas.moto_bridge import RouterHook
 
 __all__ = ["EventBridgeDelivery", "RuleNotFound", "event_envelope"]
 
@@ -81,36 +82,28 @@ def _is_lambda_target(target: dict[str, Any]) -> bool:
     return str(target.get("Arn", "")).split(":")[2:3] == ["lambda"]
 
 
-class EventBridgeDelivery:
+class EventBridgeDelivery(RouterHook):
     """Installs Lambda-target delivery into moto's events backend while a local stack runs (one per process)."""
 
     _lock = threading.Lock()
-    _router: LambdaRouter | None = None
+    _busy = "another local stack already delivers EventBridge events in this process"
     _original: Any = None
 
     @classmethod
-    def install(cls, router: LambdaRouter) -> None:
+    def _patch(cls) -> None:
         from moto.events.models import Rule
 
-        with cls._lock:
-            if cls._router is not None:
-                raise RuntimeError("another local stack already delivers EventBridge events in this process")
-            cls._router = router
-            if cls._original is None:
-                cls._original = Rule.send_to_targets
-                Rule.send_to_targets = _send_to_targets  # type: ignore[method-assign,assignment]
+        if cls._original is None:
+            cls._original = Rule.send_to_targets
+            Rule.send_to_targets = _send_to_targets  # type: ignore[method-assign,assignment]
 
     @classmethod
-    def uninstall(cls, router: LambdaRouter) -> None:
+    def _unpatch(cls) -> None:
         from moto.events.models import Rule
 
-        with cls._lock:
-            if cls._router is not router:
-                return
-            cls._router = None
-            if cls._original is not None:
-                Rule.send_to_targets = cls._original  # type: ignore[method-assign]
-                cls._original = None
+        if cls._original is not None:
+            Rule.send_to_targets = cls._original  # type: ignore[method-assign]
+            cls._original = None
 
     @classmethod
     def deliver_to_lambda(cls, rule: Any, target: dict[str, Any], envelope: dict[str, Any]) -> None:

@@ -15,13 +15,14 @@ import pytest
 
 from aegis.catalogue import parse_change
 from aegis.catalogue.kinds.create_multi_region_trail import CreateMultiRegionTrail
-from aegis.catalogue.kinds.detach_policy import DetachPolicy, PolicyAttachments
+from aegis.catalogue.kinds.detach_policy import DetachPolicy
 from aegis.catalogue.kinds.enable_bucket_public_access_block import EnableBucketPublicAccessBlock
 from aegis.checks import CHECKS, PlanConfig
 from aegis.checks.base import WITHHELD
-from aegis.models import Finding, Risk
+from aegis.models import Finding
 from aegis.scan import run_scan
 from aegis.secrets_guard import refuse_secrets, secret_kind
+from tests.support.changes import detach_admin_policy_from
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -110,21 +111,9 @@ def test_a_stopped_multi_region_trail_with_a_secret_shaped_name_does_not_stop_th
     refuse_secrets(change, where="plan")
 
 
-def _detach(users: tuple[str, ...]) -> DetachPolicy:
-    return DetachPolicy.propose(
-        check_id="iam-admin-policy-attached",
-        resource_arn=f"arn:aws:iam::{ACCOUNT}:policy/{ACCESS_KEY_SHAPED}",
-        account_id=ACCOUNT,
-        region=REGION,
-        risk=Risk.HIGH,
-        before=PolicyAttachments(users=users),
-        after=PolicyAttachments(),
-    )
-
-
 def test_approval_texts_withhold_a_secret_shaped_identifier_but_the_digest_covers_it() -> None:
-    change = _detach(("alice", ACCESS_KEY_SHAPED, JWT_SHAPED))
-    other = _detach(("alice", "AKIA" + "Q7ZK2M4T6V8X0B3M", JWT_SHAPED))
+    change = detach_admin_policy_from("alice", ACCESS_KEY_SHAPED, JWT_SHAPED, policy=ACCESS_KEY_SHAPED)
+    other = detach_admin_policy_from("alice", "AKIA" + "Q7ZK2M4T6V8X0B3M", JWT_SHAPED, policy=ACCESS_KEY_SHAPED)
 
     properties = change.approval_properties()
     free_texts = [change.binding_message(), change.summary(), properties["before"], properties["after"]]

@@ -7,9 +7,8 @@ import json
 
 import pytest
 
-from aegis.catalogue.kinds.detach_policy import DetachPolicy, PolicyAttachments
 from aegis.catalogue.states import PublicAccessBlock
-from aegis.models import ChangeResult, Decision, Outcome, Risk, ScanError
+from aegis.models import ChangeResult, Decision, Outcome, ScanError
 from aegis.secrets_guard import WITHHELD, SecretShapedValue, refuse_secrets, secret_kind
 from aegis_agent.plan import make_plan
 from aegis_agent.report import EXEMPTION_NOT_CONFIRMED, UNDO_DISABLED_NOTE, MissionReport
@@ -17,13 +16,13 @@ from aegis_agent.settings import AgentSettings
 from aegis_agent.state import Plan, PlanPolicy, PlanStatus, Verification, VerifiedState
 from tests.support.agent_world import (
     EBS_CHECK,
-    REGION,
     bucket_finding,
     ebs_finding,
     propose,
     report_of,
     root_keys_finding,
 )
+from tests.support.changes import detach_admin_policy_from
 
 
 def sample_report() -> MissionReport:
@@ -171,15 +170,7 @@ def test_an_exemption_claimed_by_tag_and_not_confirmed_is_reported_as_such() -> 
 
 def test_a_change_with_hostile_names_is_reported_with_its_names_and_safe_texts() -> None:
     user = "AKIA" + "Q7ZK2M4T6V8X0B3N"
-    change = DetachPolicy.propose(
-        check_id="iam-admin-policy-attached",
-        resource_arn="arn:aws:iam::123456789012:policy/Everything",
-        account_id="123456789012",
-        region=REGION,
-        risk=Risk.HIGH,
-        before=PolicyAttachments(users=(user, "ops\u202eresu")),
-        after=PolicyAttachments(),
-    )
+    change = detach_admin_policy_from(user, "ops\u202eresu")
     policy = PlanPolicy(max_changes_per_mission=10, max_share_per_resource_type=1.0)
     report = report_of([], Plan(status=PlanStatus.PROPOSED, changes=(change,)), policy)
 

@@ -79,6 +79,19 @@ def _move_to_remediation_role(action: str) -> Mutation:
     return mutate
 
 
+def _properties(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
+    return template["Resources"][logical_id]["Properties"]
+
+
+def _first_index(template: dict[str, Any], table: str) -> dict[str, Any]:
+    return _properties(template, table)["GlobalSecondaryIndexes"][0]
+
+
+def _mission_ended_detail(template: dict[str, Any]) -> dict[str, Any]:
+    """The `detail` of the pattern by which the purge of ended executions is triggered."""
+    return _properties(template, "MissionEndedRule")["EventPattern"]["detail"]
+
+
 def _key_statements(template: dict[str, Any]) -> list[dict[str, Any]]:
     return template["Resources"]["HandoffKey"]["Properties"]["KeyPolicy"]["Statement"]
 
@@ -131,263 +144,225 @@ def _undo_trusts_forward_audience(template: dict[str, Any]) -> None:
 
 
 _ROOT = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
-_MUTATIONS: dict[str, tuple[Mutation, Callable[[Stack], list[str]]]] = {
-    # --- the hand-off (HANDOFF_ACCESS) ---
-    "executor reads a handoff without consuming it": (
-        _allow("ExecutorRole", "dynamodb:GetItem", _arn("HandoffTable")),
+# Each check, and the breaks of template.yaml it must catch.
+_CAUGHT_BY: list[tuple[Callable[[Stack], list[str]], dict[str, Mutation]]] = [
+    (
         handoff_access_problems,
+        {
+            # --- the hand-off (HANDOFF_ACCESS) ---
+            "executor reads a handoff without consuming it": _allow(
+                "ExecutorRole", "dynamodb:GetItem", _arn("HandoffTable")
+            ),
+            "executor deletes a handoff without the ReturnValues condition": _drop_condition(
+                "ExecutorRole", "ConsumeHandoffs"
+            ),
+            "executor's delete condition loosened to any ReturnValues": _update_statement(
+                "ExecutorRole", "ConsumeHandoffs", Condition={"StringLike": {"dynamodb:ReturnValues": "*"}}
+            ),
+            "executor queries the handoff index": _allow(
+                "ExecutorRole", "dynamodb:Query", {"Fn::Sub": "${HandoffTable.Arn}/index/by-execution"}
+            ),
+            "executor reads continuations": _allow("ExecutorRole", "dynamodb:GetItem", _arn("ContinuationsTable")),
+            "continuations go back into the handoff table": _update_statement(
+                "ApprovalRole", "ContinuationsAndClaims", Resource=_arn("HandoffTable")
+            ),
+            "approval reads a sealed handoff back": _allow("ApprovalRole", "dynamodb:GetItem", _arn("HandoffTable")),
+            "kill switch reads the handoff table itself": _allow(
+                "KillSwitchRole", "dynamodb:Scan", _arn("HandoffTable")
+            ),
+            "kill switch purges with DeleteItem, which can return the item": _allow(
+                "KillSwitchRole",
+                "dynamodb:DeleteItem",
+                _arn("HandoffTable"),
+                Condition={"StringEquals": {"dynamodb:ReturnValues": "NONE"}},
+            ),
+            "kill switch can no longer purge": _drop_statement("KillSwitchRole", "PurgeUnconsumedHandoffs"),
+            "agent reads continuations": _allow("AgentRole", "dynamodb:GetItem", _arn("ContinuationsTable")),
+            "the handoff index projects the ciphertext": lambda t: _first_index(t, "HandoffTable").update(
+                Projection={"ProjectionType": "ALL"}
+            ),
+            "the handoff index includes the ciphertext": lambda t: _first_index(t, "HandoffTable").update(
+                Projection={"ProjectionType": "INCLUDE", "NonKeyAttributes": ["ciphertext", "encrypted_key"]}
+            ),
+        },
     ),
-    "executor deletes a handoff without the ReturnValues condition": (
-        _drop_condition("ExecutorRole", "ConsumeHandoffs"),
-        handoff_access_problems,
-    ),
-    "executor's delete condition loosened to any ReturnValues": (
-        _update_statement("ExecutorRole", "ConsumeHandoffs", Condition={"StringLike": {"dynamodb:ReturnValues": "*"}}),
-        handoff_access_problems,
-    ),
-    "executor queries the handoff index": (
-        _allow("ExecutorRole", "dynamodb:Query", {"Fn::Sub": "${HandoffTable.Arn}/index/by-execution"}),
-        handoff_access_problems,
-    ),
-    "executor reads continuations": (
-        _allow("ExecutorRole", "dynamodb:GetItem", _arn("ContinuationsTable")),
-        handoff_access_problems,
-    ),
-    "continuations go back into the handoff table": (
-        _update_statement("ApprovalRole", "ContinuationsAndClaims", Resource=_arn("HandoffTable")),
-        handoff_access_problems,
-    ),
-    "approval reads a sealed handoff back": (
-        _allow("ApprovalRole", "dynamodb:GetItem", _arn("HandoffTable")),
-        handoff_access_problems,
-    ),
-    "kill switch reads the handoff table itself": (
-        _allow("KillSwitchRole", "dynamodb:Scan", _arn("HandoffTable")),
-        handoff_access_problems,
-    ),
-    "kill switch purges with DeleteItem, which can return the item": (
-        _allow(
-            "KillSwitchRole",
-            "dynamodb:DeleteItem",
-            _arn("HandoffTable"),
-            Condition={"StringEquals": {"dynamodb:ReturnValues": "NONE"}},
-        ),
-        handoff_access_problems,
-    ),
-    "kill switch can no longer purge": (
-        _drop_statement("KillSwitchRole", "PurgeUnconsumedHandoffs"),
-        handoff_access_problems,
-    ),
-    "agent reads continuations": (
-        _allow("AgentRole", "dynamodb:GetItem", _arn("ContinuationsTable")),
-        handoff_access_problems,
-    ),
-    "the handoff index projects the ciphertext": (
-        lambda t: t["Resources"]["HandoffTable"]["Properties"]["GlobalSecondaryIndexes"][0].update(
-            Projection={"ProjectionType": "ALL"}
-        ),
-        handoff_access_problems,
-    ),
-    "the handoff index includes the ciphertext": (
-        lambda t: t["Resources"]["HandoffTable"]["Properties"]["GlobalSecondaryIndexes"][0].update(
-            Projection={"ProjectionType": "INCLUDE", "NonKeyAttributes": ["ciphertext", "encrypted_key"]}
-        ),
-        handoff_access_problems,
-    ),
-    # --- the purge of ended executions ---
-    "an execution stopped by hand is not purged": (
-        lambda t: t["Resources"]["MissionEndedRule"]["Properties"]["EventPattern"]["detail"]["status"].remove(
-            "ABORTED"
-        ),
+    (
         mission_ended_rule_problems,
+        {
+            # --- the purge of ended executions ---
+            "an execution stopped by hand is not purged": lambda t: _mission_ended_detail(t)["status"].remove(
+                "ABORTED"
+            ),
+            "the purge listens to every state machine": lambda t: _mission_ended_detail(t).pop("stateMachineArn"),
+            "EventBridge may not invoke the purge": lambda t: t["Resources"].pop("MissionEndedPermission"),
+        },
     ),
-    "the purge listens to every state machine": (
-        lambda t: t["Resources"]["MissionEndedRule"]["Properties"]["EventPattern"]["detail"].pop("stateMachineArn"),
-        mission_ended_rule_problems,
-    ),
-    "EventBridge may not invoke the purge": (
-        lambda t: t["Resources"].pop("MissionEndedPermission"),
-        mission_ended_rule_problems,
-    ),
-    # --- the kill switch halts both remediation roles ---
-    "kill switch cannot halt UndoRole": (
-        _update_statement("KillSwitchRole", "RevokeRemediationSessions", Resource=_arn("RemediationRole")),
+    (
         kill_switch_calls_not_granted,
+        {
+            # --- the kill switch halts both remediation roles ---
+            "kill switch cannot halt UndoRole": _update_statement(
+                "KillSwitchRole", "RevokeRemediationSessions", Resource=_arn("RemediationRole")
+            ),
+        },
     ),
-    "agent revokes a security group rule": (
-        _allow("AgentRole", "ec2:RevokeSecurityGroupIngress", "*"),
+    (
         lambda s: writes_beyond_domain(s, "AgentRole"),
+        {
+            "agent revokes a security group rule": _allow("AgentRole", "ec2:RevokeSecurityGroupIngress", "*"),
+        },
     ),
-    "agent reads a secret": (
-        _allow("AgentRole", "secretsmanager:GetSecretValue", {"Ref": "ApprovalAuth0ClientSecretArn"}),
+    (
         agent_credential_reach,
+        {
+            "agent reads a secret": _allow(
+                "AgentRole", "secretsmanager:GetSecretValue", {"Ref": "ApprovalAuth0ClientSecretArn"}
+            ),
+            "agent decrypts": _allow("AgentRole", "kms:Decrypt", "*"),
+            "agent assumes a role": _allow("AgentRole", "sts:AssumeRole", "*"),
+            "agent reads the handoff table": _allow("AgentRole", "dynamodb:GetItem", _arn("HandoffTable")),
+            "agent sends a task decision": _allow("AgentRole", "states:SendTaskSuccess", "*"),
+            "agent invokes the executor": _allow("AgentRole", "lambda:InvokeFunction", _arn("ExecutorFunction")),
+        },
     ),
-    "kill switch reads the approval application's secret": (
-        _allow("KillSwitchRole", "secretsmanager:GetSecretValue", {"Ref": "ApprovalAuth0ClientSecretArn"}),
+    (
         credential_readers,
+        {
+            "kill switch reads the approval application's secret": _allow(
+                "KillSwitchRole", "secretsmanager:GetSecretValue", {"Ref": "ApprovalAuth0ClientSecretArn"}
+            ),
+            # The approval role with the executor's application could run the Token Vault exchange and STS itself.
+            "approval reads the executor application's secret": _allow(
+                "ApprovalRole", "secretsmanager:GetSecretValue", {"Ref": "ExecutorAuth0ClientSecretArn"}
+            ),
+            # The executor with the approval application's secret could send CIBA requests.
+            "executor reads the approval application's secret": _allow(
+                "ExecutorRole", "secretsmanager:GetSecretValue", {"Ref": "ApprovalAuth0ClientSecretArn"}
+            ),
+            "executor reads the kill switch's secret": _allow(
+                "ExecutorRole", "secretsmanager:GetSecretValue", {"Ref": "KillSwitchAuth0ClientSecretArn"}
+            ),
+            "kill switch can no longer read its own secret": _drop_statement(
+                "KillSwitchRole", "ReadKillSwitchClientSecret"
+            ),
+            "executor reads another secret": _allow(
+                "ExecutorRole",
+                "secretsmanager:GetSecretValue",
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-XyZ123",
+            ),
+        },
     ),
-    # The approval role with the executor's application could run the Token Vault exchange and STS itself.
-    "approval reads the executor application's secret": (
-        _allow("ApprovalRole", "secretsmanager:GetSecretValue", {"Ref": "ExecutorAuth0ClientSecretArn"}),
-        credential_readers,
-    ),
-    # The executor with the approval application's secret could send CIBA requests.
-    "executor reads the approval application's secret": (
-        _allow("ExecutorRole", "secretsmanager:GetSecretValue", {"Ref": "ApprovalAuth0ClientSecretArn"}),
-        credential_readers,
-    ),
-    "a forward token could widen access": (
-        _move_to_remediation_role("ec2:AuthorizeSecurityGroupIngress"),
+    (
         remediation_role_problems,
+        {
+            "a forward token could widen access": _move_to_remediation_role("ec2:AuthorizeSecurityGroupIngress"),
+            "remediation role could detach an AWS-managed policy": _drop_condition(
+                "RemediationRole", "DetachCustomerManagedPoliciesOnly"
+            ),
+            "remediation role trusts any subject of the provider": _trust_without_subject("RemediationRole"),
+            "remediation role grants more than the catalogue": _allow("RemediationRole", "ec2:TerminateInstances", "*"),
+            "remediation role lacks a catalogue action": _add_catalogue_gap,
+            "remediation role trust loosened": _set_trust_condition,
+            "remediation role sessions last longer": lambda t: _properties(t, "RemediationRole").update(
+                MaxSessionDuration=43200
+            ),
+        },
     ),
-    "undo role could attach AdministratorAccess": (
-        _drop_condition("UndoRole", "AttachCustomerManagedPoliciesOnly"),
+    (
         lambda s: remediation_role_problems(s, "UndoRole"),
+        {
+            "undo role could attach AdministratorAccess": _drop_condition(
+                "UndoRole", "AttachCustomerManagedPoliciesOnly"
+            ),
+            "undo role could stop the organisation's trails": _update_statement(
+                "UndoRole", "StopCatalogueTrailsOnly", Resource="*"
+            ),
+            "undo role trusts any subject of the provider": _trust_without_subject("UndoRole"),
+            "undo role trusts the forward audience": _undo_trusts_forward_audience,
+        },
     ),
-    "remediation role could detach an AWS-managed policy": (
-        _drop_condition("RemediationRole", "DetachCustomerManagedPoliciesOnly"),
-        remediation_role_problems,
-    ),
-    "undo role could stop the organisation's trails": (
-        _update_statement("UndoRole", "StopCatalogueTrailsOnly", Resource="*"),
-        lambda s: remediation_role_problems(s, "UndoRole"),
-    ),
-    "remediation role trusts any subject of the provider": (
-        _trust_without_subject("RemediationRole"),
-        remediation_role_problems,
-    ),
-    "undo role trusts any subject of the provider": (
-        _trust_without_subject("UndoRole"),
-        lambda s: remediation_role_problems(s, "UndoRole"),
-    ),
-    "undo role trusts the forward audience": (
-        _undo_trusts_forward_audience,
-        lambda s: remediation_role_problems(s, "UndoRole"),
-    ),
-    "executor reads the kill switch's secret": (
-        _allow("ExecutorRole", "secretsmanager:GetSecretValue", {"Ref": "KillSwitchAuth0ClientSecretArn"}),
-        credential_readers,
-    ),
-    "kill switch can no longer read its own secret": (
-        _drop_statement("KillSwitchRole", "ReadKillSwitchClientSecret"),
-        credential_readers,
-    ),
-    "executor reads another secret": (
-        _allow(
-            "ExecutorRole",
-            "secretsmanager:GetSecretValue",
-            "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-XyZ123",
-        ),
-        credential_readers,
-    ),
-    "agent decrypts": (
-        _allow("AgentRole", "kms:Decrypt", "*"),
-        agent_credential_reach,
-    ),
-    "agent assumes a role": (
-        _allow("AgentRole", "sts:AssumeRole", "*"),
-        agent_credential_reach,
-    ),
-    "agent reads the handoff table": (
-        _allow("AgentRole", "dynamodb:GetItem", _arn("HandoffTable")),
-        agent_credential_reach,
-    ),
-    "agent sends a task decision": (
-        _allow("AgentRole", "states:SendTaskSuccess", "*"),
-        agent_credential_reach,
-    ),
-    "validator reads a secret": (
-        _allow("ValidatorRole", "secretsmanager:GetSecretValue", {"Ref": "ExecutorAuth0ClientSecretArn"}),
+    (
         validator_reach,
+        {
+            "validator reads a secret": _allow(
+                "ValidatorRole", "secretsmanager:GetSecretValue", {"Ref": "ExecutorAuth0ClientSecretArn"}
+            ),
+            "validator scans the audit table": _allow("ValidatorRole", "dynamodb:Scan", _arn("AuditTable")),
+            "validator starts a mission": _allow("ValidatorRole", "states:StartExecution", "*"),
+            "validator cannot find applied changes": _drop_statement("ValidatorRole", "FindAppliedChanges"),
+        },
     ),
-    "validator scans the audit table": (
-        _allow("ValidatorRole", "dynamodb:Scan", _arn("AuditTable")),
-        validator_reach,
-    ),
-    "validator starts a mission": (
-        _allow("ValidatorRole", "states:StartExecution", "*"),
-        validator_reach,
-    ),
-    "validator cannot find applied changes": (_drop_statement("ValidatorRole", "FindAppliedChanges"), validator_reach),
-    "the audit index is keyed by mission": (
-        lambda t: t["Resources"]["AuditTable"]["Properties"]["GlobalSecondaryIndexes"][0].update(
-            KeySchema=[{"AttributeName": "mission_id", "KeyType": "HASH"}]
-        ),
+    (
         audit_index_problems,
+        {
+            "the audit index is keyed by mission": lambda t: _first_index(t, "AuditTable").update(
+                KeySchema=[{"AttributeName": "mission_id", "KeyType": "HASH"}]
+            ),
+        },
     ),
-    "agent invokes the executor": (
-        _allow("AgentRole", "lambda:InvokeFunction", _arn("ExecutorFunction")),
-        agent_credential_reach,
-    ),
-    "executor mutates infrastructure with its own role": (
-        _allow("ExecutorRole", "ec2:RevokeSecurityGroupIngress", "*"),
+    (
         lambda s: writes_beyond_domain(s, "ExecutorRole"),
+        {
+            "executor mutates infrastructure with its own role": _allow(
+                "ExecutorRole", "ec2:RevokeSecurityGroupIngress", "*"
+            ),
+            "executor writes the control table": _allow("ExecutorRole", "dynamodb:PutItem", _arn("ControlTable")),
+        },
     ),
-    "executor writes the control table": (
-        _allow("ExecutorRole", "dynamodb:PutItem", _arn("ControlTable")),
-        lambda s: writes_beyond_domain(s, "ExecutorRole"),
-    ),
-    "kill switch remediates": (
-        _allow("KillSwitchRole", "kms:EnableKeyRotation", "*"),
+    (
         lambda s: catalogue_actions_outside_remediation(s, "KillSwitchRole"),
+        {
+            "kill switch remediates": _allow("KillSwitchRole", "kms:EnableKeyRotation", "*"),
+        },
     ),
-    "approval role gets a wildcard action": (
-        _allow("ApprovalRole", "ec2:Describe*", "*"),
+    (
         lambda s: unjustified_wildcards(s, "ApprovalRole"),
+        {
+            "approval role gets a wildcard action": _allow("ApprovalRole", "ec2:Describe*", "*"),
+            "a listed no-resource-level statement gains a scopable action": _allow(
+                "ApprovalRole", "states:StartExecution", "*", Sid="TaskCallbacks"
+            ),
+        },
     ),
-    "executor gets an unlisted Resource '*'": (
-        _allow("ExecutorRole", "ec2:DescribeVpcs", "*", Sid="Inventory"),
+    (
         lambda s: unjustified_wildcards(s, "ExecutorRole"),
+        {
+            "executor gets an unlisted Resource '*'": _allow("ExecutorRole", "ec2:DescribeVpcs", "*", Sid="Inventory"),
+        },
     ),
-    "a listed no-resource-level statement gains a scopable action": (
-        _allow("ApprovalRole", "states:StartExecution", "*", Sid="TaskCallbacks"),
-        lambda s: unjustified_wildcards(s, "ApprovalRole"),
-    ),
-    "a role reaches a resource outside the stack": (
-        _allow("AgentRole", "dynamodb:GetItem", "arn:aws:dynamodb:*:*:table/*"),
+    (
         lambda s: unjustified_wildcards(s, "AgentRole"),
+        {
+            "a role reaches a resource outside the stack": _allow(
+                "AgentRole", "dynamodb:GetItem", "arn:aws:dynamodb:*:*:table/*"
+            ),
+        },
     ),
-    "a misspelt action": (
-        _allow("AgentRole", "ec2:DescribeSecurityGroupRule", "*"),
+    (
         lambda s: unknown_actions(s, "AgentRole"),
+        {
+            "a misspelt action": _allow("AgentRole", "ec2:DescribeSecurityGroupRule", "*"),
+        },
     ),
-    "remediation role grants more than the catalogue": (
-        _allow("RemediationRole", "ec2:TerminateInstances", "*"),
-        remediation_role_problems,
-    ),
-    "remediation role lacks a catalogue action": (_add_catalogue_gap, remediation_role_problems),
-    "remediation role trust loosened": (_set_trust_condition, remediation_role_problems),
-    "remediation role sessions last longer": (
-        lambda t: t["Resources"]["RemediationRole"]["Properties"].update(MaxSessionDuration=43200),
-        remediation_role_problems,
-    ),
-    "root may decrypt handoffs": (
-        _add_key_statement({"Effect": "Allow", "Principal": {"AWS": _ROOT}, "Action": "kms:*", "Resource": "*"}),
+    (
         key_policy_problems,
+        {
+            "root may decrypt handoffs": _add_key_statement(
+                {"Effect": "Allow", "Principal": {"AWS": _ROOT}, "Action": "kms:*", "Resource": "*"}
+            ),
+            "agent may decrypt handoffs": _key_grant("AgentRole", "kms:Decrypt"),
+            "approval may encrypt directly": _key_grant("ApprovalRole", "kms:Encrypt"),
+            "approval may decrypt handoffs": _key_grant("ApprovalRole", "kms:Decrypt"),
+            "approval seals without the change digest in the context": lambda t: _key_statement(
+                t, "ApprovalSealsHandoffs"
+            )["Condition"]["Null"].pop("kms:EncryptionContext:change_digest"),
+            "executor decrypts without an encryption context": lambda t: _key_statement(t, "ExecutorOpensHandoffs").pop(
+                "Condition"
+            ),
+        },
     ),
-    "agent may decrypt handoffs": (
-        _key_grant("AgentRole", "kms:Decrypt"),
-        key_policy_problems,
-    ),
-    "approval may encrypt directly": (
-        _key_grant("ApprovalRole", "kms:Encrypt"),
-        key_policy_problems,
-    ),
-    "approval may decrypt handoffs": (
-        _key_grant("ApprovalRole", "kms:Decrypt"),
-        key_policy_problems,
-    ),
-    "approval seals without the change digest in the context": (
-        lambda t: _key_statement(t, "ApprovalSealsHandoffs")["Condition"]["Null"].pop(
-            "kms:EncryptionContext:change_digest"
-        ),
-        key_policy_problems,
-    ),
-    "executor decrypts without an encryption context": (
-        lambda t: _key_statement(t, "ExecutorOpensHandoffs").pop("Condition"),
-        key_policy_problems,
-    ),
-}
+]
+_MUTATIONS = {name: (mutate, check) for check, breaks in _CAUGHT_BY for name, mutate in breaks.items()}
 
 
 @pytest.mark.parametrize("break_it", list(_MUTATIONS))

@@ -1,5 +1,6 @@
 """Shared by the security-group checks: which ingress rules expose SSH or RDP to the whole internet (the two
-admin-port checks, IPv4 and IPv6), and the revocation of exactly the rules a finding lists (all three)."""
+admin-port checks, IPv4 and IPv6), and the finding on a group and the revocation of exactly the rules it lists (all
+three)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from aegis.catalogue.kinds.revoke_security_group_rules import (
 )
 from aegis.checks.base import CheckMetadata, change_for, evidence_withheld, security_group_arn
 from aegis.collectors import Inventory
-from aegis.collectors.ec2 import GroupRule
+from aegis.collectors.ec2 import GroupRule, SecurityGroup
 from aegis.models import Finding, Risk
 
 SSH = 22
@@ -52,25 +53,38 @@ def evaluate_world_open(
     inventory.count(metadata.resource_type, len(groups))
     findings = []
     for group_id, group_rules in sorted(offending.items()):
-        group = groups.get(group_id)
         group_rules.sort(key=lambda r: r.rule_id)
         ports: list[JsonValue] = [*sorted({p for r in group_rules for p in exposed_ports(r)})]
         findings.append(
-            metadata.finding(
-                resource_arn=security_group_arn(inventory.region, inventory.account_id, group_id),
-                account_id=inventory.account_id,
-                region=inventory.region,
-                evidence={
-                    "group_id": group_id,
-                    "vpc_id": group.vpc_id if group else None,
-                    "source": world,
-                    "exposed_ports": ports,
-                    "rules": [r.to_catalogue().model_dump(mode="json") for r in group_rules],
-                },
-                tags=group.tags if group else None,
+            group_finding(
+                metadata, inventory, group_id, groups.get(group_id), group_rules, source=world, exposed_ports=ports
             )
         )
     return findings
+
+
+def group_finding(
+    metadata: CheckMetadata,
+    inventory: Inventory,
+    group_id: str,
+    group: SecurityGroup | None,
+    rules: list[GroupRule],
+    **evidence: JsonValue,
+) -> Finding:
+    """A finding on one security group: the group and its VPC, the check's own evidence, then the rules a revocation
+    removes (in the order given)."""
+    return metadata.finding(
+        resource_arn=security_group_arn(inventory.region, inventory.account_id, group_id),
+        account_id=inventory.account_id,
+        region=inventory.region,
+        evidence={
+            "group_id": group_id,
+            "vpc_id": group.vpc_id if group else None,
+            **evidence,
+            "rules": [r.to_catalogue().model_dump(mode="json") for r in rules],
+        },
+        tags=group.tags if group else None,
+    )
 
 
 def propose_revoke(finding: Finding, risk: Risk) -> RevokeSecurityGroupRules | None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections import defaultdict
 
 from aegis.catalogue import ChangeBase
-from aegis.checks._security_groups import propose_revoke
-from aegis.checks.base import CheckMetadata, PlanConfig, security_group_arn
+from aegis.checks._security_groups import group_finding, propose_revoke
+from aegis.checks.base import CheckMetadata, PlanConfig
 from aegis.collectors import Inventory
 from aegis.collectors.ec2 import GroupRule
 from aegis.models import Finding, Risk, Severity
@@ -50,23 +50,18 @@ def evaluate(inventory: Inventory) -> list[Finding]:
     in_use = inventory.ec2.groups_in_use(rules_by_group)
     findings = []
     for group_id, rules in sorted(rules_by_group.items()):
-        group = groups[group_id]
         rules.sort(key=lambda r: (r.is_egress, r.rule_id))
         findings.append(
-            METADATA.finding(
-                resource_arn=security_group_arn(inventory.region, inventory.account_id, group_id),
-                account_id=inventory.account_id,
-                region=inventory.region,
-                evidence={
-                    "group_id": group_id,
-                    "vpc_id": group.vpc_id,
-                    "is_default": True,
-                    "attached_to_interfaces": group_id in in_use,
-                    "ingress_rules": sum(not r.is_egress for r in rules),
-                    "egress_rules": sum(r.is_egress for r in rules),
-                    "rules": [r.to_catalogue().model_dump(mode="json") for r in rules],
-                },
-                tags=group.tags,
+            group_finding(
+                METADATA,
+                inventory,
+                group_id,
+                groups[group_id],
+                rules,
+                is_default=True,
+                attached_to_interfaces=group_id in in_use,
+                ingress_rules=sum(not r.is_egress for r in rules),
+                egress_rules=sum(r.is_egress for r in rules),
             )
         )
     return findings

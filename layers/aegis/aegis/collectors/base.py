@@ -100,3 +100,11 @@ class Once:
         if not ok:
             raise value
         return value
+
+
+class ServiceCollector:
+    """The inventory of one service through one client, each listing fetched once (`Once`)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._once = Once()

@@ -4,9 +4,8 @@ home regions included, as shadow trails) and, on demand, whether a trail is logg
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from aegis.collectors.base import Once
+from aegis.collectors.base import ServiceCollector
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,11 +18,7 @@ class Trail:
     log_file_validation: bool
 
 
-class CloudTrailCollector:
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self._once = Once()
-
+class CloudTrailCollector(ServiceCollector):
     def trails(self) -> list[Trail]:
         return self._once.get("trails", self._describe_trails)
 

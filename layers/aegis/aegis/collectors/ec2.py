@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aegis.catalogue.kinds.revoke_security_group_rules import SecurityGroupRule
-from aegis.collectors.base import Once, tag_dict
+from aegis.catalogue.kinds.revoke_security_group_rules import SecurityGroupRule, ports_and_peer
+from aegis.collectors.base import ServiceCollector, tag_dict
 
 PAGE_SIZE = 1000
 
@@ -46,12 +46,7 @@ class GroupRule:
             rule_id=rule["SecurityGroupRuleId"],
             is_egress=bool(rule.get("IsEgress")),
             ip_protocol=str(rule.get("IpProtocol", "-1")),
-            from_port=rule.get("FromPort"),
-            to_port=rule.get("ToPort"),
-            cidr_ipv4=rule.get("CidrIpv4"),
-            cidr_ipv6=rule.get("CidrIpv6"),
-            prefix_list_id=rule.get("PrefixListId"),
-            referenced_group_id=(rule.get("ReferencedGroupInfo") or {}).get("GroupId"),
+            **ports_and_peer(rule),
         )
 
     def to_catalogue(self) -> SecurityGroupRule:
@@ -75,11 +70,7 @@ class Vpc:
     tags: dict[str, str] = field(default_factory=dict)
 
 
-class Ec2Collector:
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self._once = Once()
-
+class Ec2Collector(ServiceCollector):
     def security_groups(self) -> dict[str, SecurityGroup]:
         """Every group of the region by id (for the default flag, the VPC and the tags)."""
         return self._once.get("security_groups", self._list_security_groups)

@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
-from aegis.collectors.base import Once, error_code, tag_dict
+from aegis.collectors.base import ServiceCollector, error_code, tag_dict
 
 PAGE_SIZE = 1000
 AUTHORIZATION_FILTER = ["LocalManagedPolicy", "Role", "User", "Group"]
@@ -50,11 +50,7 @@ def policy_document(raw: Any) -> dict[str, Any]:
     raise ValueError("policy document is neither a JSON object nor URL-encoded JSON")
 
 
-class IamCollector:
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self._once = Once()
-
+class IamCollector(ServiceCollector):
     def customer_policies(self) -> list[ManagedPolicy]:
         return self._once.get("policies", self._list_policies)
 

@@ -7,9 +7,8 @@ points at are AWS-managed and skipped without a call (one `ListAliases` listing 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from aegis.collectors.base import Once, tag_dict
+from aegis.collectors.base import ServiceCollector, tag_dict
 
 PAGE_SIZE = 1000  # ListKeys and ListAliases accept at most 1,000
 
@@ -24,11 +23,7 @@ class KmsKey:
     origin: str
 
 
-class KmsCollector:
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self._once = Once()
-
+class KmsCollector(ServiceCollector):
     def keys(self) -> list[KmsKey]:
         return self._once.get("keys", self._list_keys)
 

@@ -19,7 +19,8 @@ client, sync or `InvocationType=Event` — runs the real handler named in `templ
   `"ErrorEquals": ["Executor.Halted"]` (see "Errors across Lambda" in docs/CONTRACTS.md); a handler that overruns
   its timeout is reported as `Sandbox.Timedout`.
 - `router`: `LambdaRouter`, invocations by name to warm or cold containers, with the test seams.
-- `moto_bridge`: `MotoLambdaBridge`, moto's Lambda API answered by the router.
+- `moto_bridge`: `MotoLambdaBridge`, moto's Lambda API answered by the router, and `RouterHook`, the process-wide
+  patch of moto it shares with EventBridge's delivery (`aegis_local.aws.eventbridge`).
 
 Known differences from the service: asynchronous invocations that fail are logged and recorded but not retried
 (Lambda retries twice, minutes apart); a timed-out handler keeps running in its orphaned thread.

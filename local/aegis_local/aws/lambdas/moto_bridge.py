@@ -21,7 +21,43 @@ def _header(headers: Any, name: str) -> str | None:
     return None if value is None else str(value)
 
 
-class MotoLambdaBridge:
+class RouterHook:
+    """A process-wide patch of moto that hands its calls to one local stack's router while that stack runs.
+
+    A subclass names what it patches in `_patch`/`_unpatch` and keeps a lock of its own; `install` refuses a second
+    stack in the process, and `uninstall` by a stack that is not the installed one does nothing.
+    """
+
+    _lock: threading.Lock
+    _router: LambdaRouter | None = None
+    _busy: str  # the refusal of a second stack
+
+    @classmethod
+    def install(cls, router: LambdaRouter) -> None:
+        with cls._lock:
+            if cls._router is not None:
+                raise RuntimeError(cls._busy)
+            cls._router = router
+            cls._patch()
+
+    @classmethod
+    def uninstall(cls, router: LambdaRouter) -> None:
+        with cls._lock:
+            if cls._router is not router:
+                return
+            cls._router = None
+            cls._unpatch()
+
+    @classmethod
+    def _patch(cls) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def _unpatch(cls) -> None:
+        raise NotImplementedError
+
+
+class MotoLambdaBridge(RouterHook):
     """Makes moto's Lambda API run the router's handlers.
 
     Replaces `moto.awslambda_simple.models.LambdaSimpleBackend.invoke` (the no-Docker backend) and lets Step
@@ -31,50 +67,44 @@ class MotoLambdaBridge:
     """
 
     _lock = threading.Lock()
-    _router: LambdaRouter | None = None
+    _busy = "another local stack already routes Lambda invocations in this process"
     _original_invoke: Any = None
     _added_invocation_type = False
 
     @classmethod
-    def install(cls, router: LambdaRouter) -> None:
+    def _patch(cls) -> None:
         from moto.awslambda_simple.models import LambdaSimpleBackend
-        from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
-            state_task_service_lambda,
-        )
 
-        with cls._lock:
-            if cls._router is not None:
-                raise RuntimeError("another local stack already routes Lambda invocations in this process")
-            cls._router = router
-            if cls._original_invoke is None:
-                cls._original_invoke = LambdaSimpleBackend.invoke
-                LambdaSimpleBackend.invoke = _routed_invoke  # type: ignore[method-assign,assignment]
-            bindings = state_task_service_lambda._SUPPORTED_API_PARAM_BINDINGS["invoke"]
-            if "InvocationType" not in bindings:
-                bindings.add("InvocationType")
-                cls._added_invocation_type = True
+        if cls._original_invoke is None:
+            cls._original_invoke = LambdaSimpleBackend.invoke
+            LambdaSimpleBackend.invoke = _routed_invoke  # type: ignore[method-assign,assignment]
+        bindings = _lambda_invoke_bindings()
+        if "InvocationType" not in bindings:
+            bindings.add("InvocationType")
+            cls._added_invocation_type = True
 
     @classmethod
-    def uninstall(cls, router: LambdaRouter) -> None:
+    def _unpatch(cls) -> None:
         from moto.awslambda_simple.models import LambdaSimpleBackend
-        from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
-            state_task_service_lambda,
-        )
 
-        with cls._lock:
-            if cls._router is not router:
-                return
-            cls._router = None
-            if cls._original_invoke is not None:
-                LambdaSimpleBackend.invoke = cls._original_invoke  # type: ignore[method-assign]
-                cls._original_invoke = None
-            if cls._added_invocation_type:
-                state_task_service_lambda._SUPPORTED_API_PARAM_BINDINGS["invoke"].discard("InvocationType")
-                cls._added_invocation_type = False
+        if cls._original_invoke is not None:
+            LambdaSimpleBackend.invoke = cls._original_invoke  # type: ignore[method-assign]
+            cls._original_invoke = None
+        if cls._added_invocation_type:
+            _lambda_invoke_bindings().discard("InvocationType")
+            cls._added_invocation_type = False
 
     @classmethod
     def active_router(cls) -> LambdaRouter | None:
         return cls._router
+
+
+def _lambda_invoke_bindings() -> set[str]:
+    """The parameters Step Functions' `lambda:invoke` passes on (moto's interpreter keeps them in a module set)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_lambda
+
+    bindings: set[str] = state_task_service_lambda._SUPPORTED_API_PARAM_BINDINGS["invoke"]
+    return bindings
 
 
 def _routed_invoke(  # noqa: PLR0917 - moto's signature

@@ -35,6 +35,13 @@ def test_registering_an_unknown_or_duplicate_kind_is_refused() -> None:
         remediation("detach-policy")(type("Again", (Remediation,), {}))
 
 
+def _assert_called_only(recorder: ActionRecorder, mutating: tuple[str, ...], reads: tuple[str, ...], step: str) -> None:
+    """The calls since the last take are among the step's declared actions and reads, and one of them mutates."""
+    called = recorder.take()
+    assert set(called) <= set(mutating + reads), called
+    assert set(called) & set(mutating), f"{step} must have made a mutating call"
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_apply_verify_and_undo_restore_the_resource_using_only_declared_actions(name: str) -> None:
     case = CASES[name]()
@@ -52,9 +59,7 @@ def test_apply_verify_and_undo_restore_the_resource_using_only_declared_actions(
     verification = fix.verify(session, change)
     assert verification.ok
     assert case.facts() == case.facts_after
-    applied_with = recorder.take()
-    assert set(applied_with) <= set(change.APPLY_ACTIONS + change.READ_ACTIONS), applied_with
-    assert set(applied_with) & set(change.APPLY_ACTIONS), "apply must have made a mutating call"
+    _assert_called_only(recorder, change.APPLY_ACTIONS, change.READ_ACTIONS, "apply")
 
     assert fix.is_after(fix.read_current(session, change), change)
     assert not fix.is_before(fix.read_current(session, change), change)
@@ -64,9 +69,7 @@ def test_apply_verify_and_undo_restore_the_resource_using_only_declared_actions(
     undone = fix.verify_undone(session, change)
     assert undone.ok
     assert case.facts() == case.facts_before
-    undone_with = recorder.take()
-    assert set(undone_with) <= set(change.UNDO_ACTIONS + change.READ_ACTIONS), undone_with
-    assert set(undone_with) & set(change.UNDO_ACTIONS), "undo must have made a mutating call"
+    _assert_called_only(recorder, change.UNDO_ACTIONS, change.READ_ACTIONS, "undo")
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

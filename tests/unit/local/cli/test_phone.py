@@ -31,6 +31,9 @@ def wire() -> Iterator[Wire]:
 
 @pytest.fixture
 def emulator(wire: Wire) -> Auth0Emulator:
+    """The module's emulator, with nothing pending for the approver: each test asks its own requests."""
+    for request in wire.emulator.pending(DEFAULT_APPROVER_SUB):
+        wire.emulator.deny(request["auth_req_id"])
     return wire.emulator
 
 
@@ -46,15 +49,9 @@ def start_request(wire: Wire, message: str) -> str:
     )
 
 
-def clear_pending(emulator: Auth0Emulator) -> None:
-    for request in emulator.pending(DEFAULT_APPROVER_SUB):
-        emulator.deny(request["auth_req_id"])
-
-
 def test_pending_lists_what_the_approver_is_asked(
     emulator: Auth0Emulator, wire: Wire, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    clear_pending(emulator)
     auth_req_id = start_request(wire, "Close SSH on sg-1")
 
     assert main(["pending", "--issuer", emulator.issuer]) == 0
@@ -72,7 +69,6 @@ def test_pending_lists_what_the_approver_is_asked(
 def test_approve_answers_the_only_pending_request(
     emulator: Auth0Emulator, wire: Wire, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    clear_pending(emulator)
     auth_req_id = start_request(wire, "Enable EBS encryption")
 
     assert main(["approve", "--issuer", emulator.issuer]) == 0
@@ -86,7 +82,6 @@ def test_approve_answers_the_only_pending_request(
 def test_deny_by_id_makes_the_client_see_access_denied(
     emulator: Auth0Emulator, wire: Wire, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    clear_pending(emulator)
     kept = start_request(wire, "Rotate key one")
     denied = start_request(wire, "Rotate key two")
 
@@ -121,7 +116,6 @@ def test_an_id_beginning_with_a_dash_is_an_id(
     verb: str,
     prefix: str,
 ) -> None:
-    clear_pending(emulator)
     kept = start_request(wire, "Rotate key one")
     # The id first, last, and after `--`, as a user would type it.
     for placed in ("first", "last", "after --"):
@@ -148,7 +142,6 @@ def test_an_id_beginning_with_a_dash_is_an_id(
 def test_several_pending_requests_need_an_id_or_all(
     emulator: Auth0Emulator, wire: Wire, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clear_pending(emulator)
     first = start_request(wire, "Change one")
     second = start_request(wire, "Change two")
     monkeypatch.setenv("AEGIS_LOCAL_ISSUER", emulator.issuer)  # as `up` tells the user to export
@@ -163,7 +156,6 @@ def test_several_pending_requests_need_an_id_or_all(
 
 
 def test_phone_errors_are_one_line_and_exit_1(emulator: Auth0Emulator, capsys: pytest.CaptureFixture[str]) -> None:
-    clear_pending(emulator)
     assert main(["approve", "no-such-request", "--issuer", emulator.issuer]) == 1
     assert "404 unknown_request" in capsys.readouterr().err
     assert main(["pending", "--issuer", emulator.issuer, "--user", "auth0|nobody"]) == 1

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 
-from aegis.catalogue.kinds.detach_policy import DetachPolicy, PolicyAttachments
-from aegis.models import Finding, Risk
+from aegis.models import Finding
 from aegis.secrets_guard import WITHHELD
 from aegis_agent.plan import make_plan
 from aegis_agent.state import Plan, PlanPolicy, PlanStatus
 from aegis_local.reporting.mission_report import _document
 from aegis_local.reporting.report import EXEMPTION_NOT_CONFIRMED, MissionReportDocument, render_html
-from tests.support.agent_world import REGION, bucket_finding, propose, report_of
+from tests.support.agent_world import bucket_finding, propose, report_of
+from tests.support.changes import detach_admin_policy_from
 
 ACCESS_KEY_SHAPED = "AKIA" + "Q7ZK2M4T6V8X0B3N"
 RLO = "\u202e"
@@ -38,15 +38,7 @@ def test_an_unconfirmed_exemption_tag_is_shown_as_a_claim() -> None:
 
 
 def test_hostile_names_are_identifiers_in_the_diff_and_inert_everywhere_on_the_page() -> None:
-    change = DetachPolicy.propose(
-        check_id="iam-admin-policy-attached",
-        resource_arn="arn:aws:iam::123456789012:policy/Everything",
-        account_id="123456789012",
-        region=REGION,
-        risk=Risk.HIGH,
-        before=PolicyAttachments(users=(ACCESS_KEY_SHAPED, f"ops{RLO}nimda", "bell\x07user")),
-        after=PolicyAttachments(),
-    )
+    change = detach_admin_policy_from(ACCESS_KEY_SHAPED, f"ops{RLO}nimda", "bell\x07user")
     document = _document_of([], Plan(status=PlanStatus.PROPOSED, changes=(change,)))
 
     [reported] = document.changes

@@ -11,6 +11,19 @@ from aegis.catalogue.base import ChangeBase, Phase, WideningChange
 from aegis.models import Frozen
 
 
+def ports_and_peer(rule: dict[str, Any]) -> dict[str, Any]:
+    """The optional fields of a DescribeSecurityGroupRules entry, each None when the entry leaves it out: the port
+    range and the one peer (a CIDR, a prefix list or a referenced group)."""
+    return {
+        "from_port": rule.get("FromPort"),
+        "to_port": rule.get("ToPort"),
+        "cidr_ipv4": rule.get("CidrIpv4"),
+        "cidr_ipv6": rule.get("CidrIpv6"),
+        "prefix_list_id": rule.get("PrefixListId"),
+        "referenced_group_id": (rule.get("ReferencedGroupInfo") or {}).get("GroupId"),
+    }
+
+
 class SecurityGroupRule(Frozen):
     rule_id: str = Field(pattern=r"^sgr-[0-9a-f]+$")
     is_egress: bool
@@ -29,12 +42,7 @@ class SecurityGroupRule(Frozen):
             rule_id=rule["SecurityGroupRuleId"],
             is_egress=bool(rule["IsEgress"]),
             ip_protocol=str(rule["IpProtocol"]),
-            from_port=rule.get("FromPort"),
-            to_port=rule.get("ToPort"),
-            cidr_ipv4=rule.get("CidrIpv4"),
-            cidr_ipv6=rule.get("CidrIpv6"),
-            prefix_list_id=rule.get("PrefixListId"),
-            referenced_group_id=(rule.get("ReferencedGroupInfo") or {}).get("GroupId"),
+            **ports_and_peer(rule),
         )
 
     def ip_permission(self) -> dict[str, Any]:
