@@ -12,15 +12,15 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import boto3
 import httpx
 from jose import jwt
 
-from aegis_auth import oidc
 from aegis_auth.handoff_table import EXECUTION_ATTRIBUTE, HANDOFF_KEY
-from aegis_killswitch.auth0_steps import Auth0Management
+from aegis_killswitch import wiring
 from aegis_killswitch.report import KillSwitchReport, StepOutcome
 from aegis_killswitch.service import KillSwitch, KillSwitchClients
 from aegis_killswitch.settings import KillSwitchSettings
@@ -407,18 +407,15 @@ def environment(world: AwsWorld, emulator: Auth0Emulator, approvers: tuple[str, 
 
 
 def kill_switch_for(world: AwsWorld, settings: KillSwitchSettings) -> KillSwitch:
-    """A KillSwitch on the moto clients of `world`, reaching the emulator through the real OIDC client."""
-
-    def management() -> Auth0Management:
-        return Auth0Management(oidc.OidcClient.from_env(), settings.management_audience)
-
+    """A KillSwitch on the moto clients of `world`, reaching the emulator through the function's own Management
+    client."""
     clients = KillSwitchClients(
         control_table=world.control,
         audit_table=world.audit,
         events=world.events,
         stepfunctions=world.sfn,
         iam=world.iam,
-        auth0_management=management,
+        auth0_management=partial(wiring.auth0_management, settings),
         handoff_table=world.handoffs,
     )
     return KillSwitch(settings, clients)

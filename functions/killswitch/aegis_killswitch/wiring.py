@@ -4,6 +4,8 @@ stack."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import boto3
 import httpx
 
@@ -15,25 +17,24 @@ from aegis_killswitch.settings import KillSwitchSettings
 from aegis_killswitch.steps import KillSwitchClients
 
 
+def auth0_management(settings: KillSwitchSettings, http: httpx.Client | None = None) -> Auth0Management:
+    """The Management API client of the kill switch's own Auth0 application, built when a step first needs it."""
+    auth = ClientAuthentication.from_secret_arn(
+        settings.auth0_client_id, settings.auth0_client_secret_arn, settings.client_auth_method
+    )
+    return Auth0Management(OidcClient(settings.auth0_issuer, auth, http=http), settings.management_audience, http=http)
+
+
 def build_kill_switch(settings: KillSwitchSettings | None = None, *, http: httpx.Client | None = None) -> KillSwitch:
     settings = settings or KillSwitchSettings.from_env()
     dynamodb = boto3.resource("dynamodb")
-
-    def management() -> Auth0Management:
-        auth = ClientAuthentication.from_secret_arn(
-            settings.auth0_client_id, settings.auth0_client_secret_arn, settings.client_auth_method
-        )
-        return Auth0Management(
-            OidcClient(settings.auth0_issuer, auth, http=http), settings.management_audience, http=http
-        )
-
     clients = KillSwitchClients(
         control_table=dynamodb.Table(settings.control_table),
         audit_table=dynamodb.Table(settings.audit_table),
         events=boto3.client("events"),
         stepfunctions=boto3.client("stepfunctions"),
         iam=boto3.client("iam"),
-        auth0_management=management,
+        auth0_management=partial(auth0_management, settings, http),
         handoff_table=dynamodb.Table(settings.handoff_table),
     )
     return KillSwitch(settings, clients)

@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -98,16 +97,6 @@ class HandoffStore:
         self._kms = kms
         self._key_id = key_id
         self._clock = clock
-
-    @classmethod
-    def from_env(cls, *, clock: Clock = time.time, dynamodb: Any | None = None) -> HandoffStore:
-        """The store of HANDOFF_TABLE, with HANDOFF_KEY_ID for sealing (the executor needs no key id to open).
-        `dynamodb` is the function's DynamoDB service resource, when it has one already."""
-        table_name = os.environ.get("HANDOFF_TABLE")
-        if not table_name:
-            raise HandoffError("environment variable HANDOFF_TABLE is required")
-        table = (dynamodb or boto3.resource("dynamodb")).Table(table_name)
-        return cls(table, boto3.client("kms"), key_id=os.environ.get("HANDOFF_KEY_ID") or None, clock=clock)
 
     # --- approval side --------------------------------------------------------------------------------------------
     def seal(

@@ -13,7 +13,6 @@ import base64
 import email.utils
 import ipaddress
 import json
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -395,21 +394,6 @@ class OidcClient:
         self.http = http or default_http_client()
         self.clock = clock
         self._discovery_max_age = discovery_max_age
-
-    @classmethod
-    def from_env(cls, *, http: httpx.Client | None = None, clock: Clock = time.time) -> OidcClient:
-        """The client described by AUTH0_ISSUER, AUTH0_CLIENT_ID, AUTH0_CLIENT_SECRET_ARN and CLIENT_AUTH_METHOD."""
-        missing = [
-            name for name in ("AUTH0_ISSUER", "AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET_ARN") if not os.environ.get(name)
-        ]
-        if missing:
-            raise ClientConfigurationError(f"environment variables {missing} are required")
-        auth = ClientAuthentication.from_secret_arn(
-            os.environ["AUTH0_CLIENT_ID"],
-            os.environ["AUTH0_CLIENT_SECRET_ARN"],
-            os.environ.get("CLIENT_AUTH_METHOD") or "client_secret_post",
-        )
-        return cls(os.environ["AUTH0_ISSUER"], auth, http=http, clock=clock)
 
     @property
     def metadata(self) -> ProviderMetadata:

@@ -10,9 +10,7 @@ import boto3
 import boto3.session
 import pytest
 
-from aegis_auth.handoff import HandoffStore
 from aegis_auth.oidc import clear_caches, load_client_secret
-from tests.support.boto3_calls import services_made
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -44,15 +42,3 @@ def test_reading_the_client_secret_opens_no_boto3_session_of_its_own(
     clear_caches()  # what the local stack does when endpoints change: the next read builds its client again
     assert load_client_secret(secret_arn, max_age=0).get_secret_value() == "cold-secret"
     assert opened_sessions == []
-
-
-def test_a_handoff_store_from_the_environment_uses_the_dynamodb_resource_it_is_given(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("HANDOFF_TABLE", "Handoff")
-    dynamodb = boto3.resource("dynamodb")
-    built = services_made(monkeypatch, "resource")
-    HandoffStore.from_env(dynamodb=dynamodb)
-    assert built == []
-    HandoffStore.from_env()
-    assert built == ["dynamodb"]

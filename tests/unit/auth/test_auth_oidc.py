@@ -268,21 +268,6 @@ def test_a_missing_or_malformed_secret_is_secret_unavailable_without_content() -
     assert "hunter2" not in str(caught.value)
 
 
-@pytest.mark.usefixtures("aws")
-def test_from_env_wires_issuer_client_and_secret(monkeypatch: pytest.MonkeyPatch, provider: ProviderDouble) -> None:
-    arn = boto3.client("secretsmanager").create_secret(Name="aegis/env", SecretString="env-secret")["ARN"]
-    monkeypatch.setenv("AUTH0_ISSUER", provider.issuer)
-    monkeypatch.setenv("AUTH0_CLIENT_ID", CLIENT_ID)
-    monkeypatch.setenv("AUTH0_CLIENT_SECRET_ARN", arn)
-    monkeypatch.setenv("CLIENT_AUTH_METHOD", "client_secret_post")
-    provider.token_script.append((200, {"access_token": "x"}, {}))
-    OidcClient.from_env(http=provider.client()).post_token({"grant_type": "g"})
-    assert provider.requests_to("/oauth/token")[0].form["client_secret"] == "env-secret"
-    monkeypatch.delenv("AUTH0_CLIENT_ID")
-    with pytest.raises(ClientConfigurationError, match="AUTH0_CLIENT_ID"):
-        OidcClient.from_env()
-
-
 @pytest.fixture
 def provider() -> ProviderDouble:
     return ProviderDouble()
