@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 import boto3
 
+from aegis.partitions import arn_partition
 from aegis_local.aws.template import substitute_definition
 from tests.support.stack import STATE_MACHINE_PATH
 
@@ -41,7 +42,8 @@ def mission_definition(
     heartbeat_seconds: int = 3600,
     timeout_seconds: int = 3600,
 ) -> str:
-    """The definition with the tasks' function ARNs and the approval's limits in place of the template's parameters."""
+    """The definition with the tasks' function ARNs and the approval's limits in place of the template's parameters,
+    its service integrations in the functions' partition (the stack's `AWS::Partition`)."""
     return substitute_definition(
         STATE_MACHINE_PATH.read_text(encoding="utf-8"),
         {
@@ -52,5 +54,6 @@ def mission_definition(
             "MapMaxConcurrency": str(max_concurrency),
             "ApprovalHeartbeatSeconds": str(heartbeat_seconds),
             "ApprovalTimeoutSeconds": str(timeout_seconds),
+            "Partition": str(arn_partition(functions["validator"])),
         },
     )

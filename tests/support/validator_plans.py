@@ -7,7 +7,7 @@ from typing import Any
 
 from aegis.audit import AuditLog
 from aegis.catalogue import ChangeBase
-from aegis_validator.rules import HOME_REGION, REGION_SCOPE
+from aegis_validator.rules import REGION_SCOPE
 from aegis_validator.settings import ValidatorSettings
 from tests.support.changes import ACCOUNT, FLOW_LOG, REGION, one_of_each_kind
 
@@ -35,7 +35,7 @@ def settings(**overrides: Any) -> ValidatorSettings:
 def valid_changes() -> list[ChangeBase]:
     """One change of every forward kind, in the region a planner puts it: account-wide kinds in the home region."""
     return [
-        rebuilt(change, region=HOME_REGION) if REGION_SCOPE[change.kind] == "home" else change
+        rebuilt(change, region=settings().home_region) if REGION_SCOPE[change.kind] == "home" else change
         for change in one_of_each_kind()
     ]
 

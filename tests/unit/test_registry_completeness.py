@@ -32,7 +32,7 @@ CHECK_TESTS = ROOT / "tests/unit/aegis/checks"
 REMEDIATION_TESTS = ROOT / "tests/unit/executor/remediations"
 BUILDER = "tests/support/changes.py"
 # Test files beside the mirrored ones that test the shared plumbing of their folder.
-PLUMBING_TESTS = {"test_registry.py"}
+PLUMBING_TESTS = {"test_registry.py", "test_base.py"}
 # Checks the seeded account cannot fail, and why (their own unit tests cover them).
 UNSEEDABLE = {"iam-root-access-keys": "no AWS API creates root access keys"}
 

@@ -165,7 +165,7 @@ def result_problems(definition: dict[str, Any]) -> list[str]:
 def approval_task_problems(definition: dict[str, Any]) -> list[str]:
     found = []
     task = iteration_states(definition)["RequestApproval"]
-    if task.get("Resource") != "arn:aws:states:::lambda:invoke.waitForTaskToken":
+    if task.get("Resource") != "arn:${Partition}:states:::lambda:invoke.waitForTaskToken":
         found.append("RequestApproval does not wait for a task token")
     parameters = task.get("Parameters", {})
     if parameters.get("FunctionName") != "${ApprovalFunctionArn}":
@@ -250,7 +250,7 @@ def validation_problems(definition: dict[str, Any]) -> list[str]:
     if definition["StartAt"] != "ValidatePlan":
         found.append(f"the mission starts at {definition['StartAt']}, not at the validation")
     task = states.get("ValidatePlan", {})
-    if task.get("Resource") != "arn:aws:states:::lambda:invoke" or task.get("Parameters") != {
+    if task.get("Resource") != "arn:${Partition}:states:::lambda:invoke" or task.get("Parameters") != {
         "FunctionName": "${ValidatorFunctionArn}",
         "Payload": {"execution_arn.$": "$$.Execution.Id", "plan.$": "$$.Execution.Input"},
     }:
@@ -341,7 +341,7 @@ def test_map_feeds_each_change_with_its_mission_and_execution(definition: dict[s
 
 def test_the_executor_gets_the_change_and_the_opaque_approval_only(definition: dict[str, Any]) -> None:
     task = iteration_states(definition)["ApplyChange"]
-    assert task["Resource"] == "arn:aws:states:::lambda:invoke"
+    assert task["Resource"] == "arn:${Partition}:states:::lambda:invoke"
     assert task["Parameters"]["FunctionName"] == "${ExecutorFunctionArn}"
     assert task["Parameters"]["Payload"] == {
         "execution_arn.$": "$.execution_arn",
@@ -357,7 +357,7 @@ def test_the_executor_gets_the_change_and_the_opaque_approval_only(definition: d
 def test_the_mission_ends_by_resuming_the_agent_with_all_results(definition: dict[str, Any]) -> None:
     resume = definition["States"]["ResumeAgent"]
     assert resume["End"] is True
-    assert resume["Resource"] == "arn:aws:states:::lambda:invoke"
+    assert resume["Resource"] == "arn:${Partition}:states:::lambda:invoke"
     assert resume["Parameters"] == {
         "FunctionName": "${AgentResumeFunctionArn}",
         "Payload": {"mission_id.$": "$.mission_id", "results.$": "$.results"},
@@ -458,7 +458,7 @@ _BREAKS: dict[str, tuple[Callable[[dict[str, Any]], None], Callable[[dict[str, A
         approval_task_problems,
     ),
     "the approval is invoked without waiting": (
-        lambda d: iteration_states(d)["RequestApproval"].update(Resource="arn:aws:states:::lambda:invoke"),
+        lambda d: iteration_states(d)["RequestApproval"].update(Resource="arn:${Partition}:states:::lambda:invoke"),
         approval_task_problems,
     ),
     "a transition to nowhere": (
@@ -838,3 +838,28 @@ def test_a_malformed_plan_or_a_validator_failure_ends_the_mission_and_answers_no
     assert functions.received("approval") == []
     assert functions.received("executor") == []
     assert functions.received("resume") == []
+
+
+# In China only: moto 5.2.5 serves GovCloud's IAM endpoint (iam.us-gov.amazonaws.com) as the commercial partition,
+# so a GovCloud function's role is never found. tests/unit/test_statemachine_partitions.py resolves the definition
+# for every partition.
+@pytest.mark.parametrize(("moto_setup", "partition"), [(MotoSetup("cn-north-1", EXECUTE_STATE_MACHINES), "aws-cn")])
+def test_a_mission_in_another_partition_invokes_its_functions_through_the_partitions_integrations(
+    start_mission: Callable[..., Mission], functions: FakeFunctions, changes: list[dict[str, Any]], partition: str
+) -> None:
+    mission = start_mission(changes[:1])
+    assert mission.execution_arn.startswith(f"arn:{partition}:states:cn-north-1:")
+    (request,) = mission.approval_requests(1).values()
+    mission.approve(request)
+    finished = mission.finish()
+
+    assert finished["status"] == "SUCCEEDED"
+    machine = mission.sfn.describe_state_machine(stateMachineArn=finished["stateMachineArn"])
+    resources = {state["Resource"] for _, state in all_states(json.loads(machine["definition"])) if "Resource" in state}
+    assert resources == {
+        f"arn:{partition}:states:::lambda:invoke",
+        f"arn:{partition}:states:::lambda:invoke.waitForTaskToken",
+    }
+    assert [name for name, _ in functions.calls] == ["validator", "approval", "executor", "resume"]
+    (resume,) = functions.received("resume")
+    assert [(r["decision"], r["outcome"]) for r in resume["results"]] == [("approved", "applied")]

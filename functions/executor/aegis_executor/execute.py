@@ -27,6 +27,7 @@ from aegis.audit import AuditLog
 from aegis.catalogue import ChangeBase, InvalidChange, direction_of, forward_target, parse_change
 from aegis.control import halt_state
 from aegis.models import Frozen
+from aegis.partitions import PARTITION_PATTERN
 from aegis.secrets_guard import withhold_secrets
 from aegis_auth.errors import AuthError
 from aegis_auth.handoff import HandoffStore
@@ -75,7 +76,7 @@ class ApprovalReference(BaseModel):
 class ExecutorRequest(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    execution_arn: str = Field(pattern=r"^arn:aws[\w-]*:states:[\w-]+:\d{12}:execution:[^\s]+$")
+    execution_arn: str = Field(pattern=rf"^arn:{PARTITION_PATTERN}:states:[\w-]+:\d{{12}}:execution:[^\s]+$")
     mission_id: str = Field(min_length=1, max_length=256)
     change: dict[str, Any]
     approval: ApprovalReference

@@ -16,9 +16,10 @@ every rule is checked and every problem is named (`plan_problems`); any problem 
   (the approver's screen, the executor's check of the token) would not be the digest of what was submitted;
 - `approval-text-too-long`: an approval property too long for the approver's screen (never cut);
 - `account-out-of-scope`: the change, or its resource ARN, names another account than this deployment's;
-- `region-out-of-scope`: a regional change outside ScanRegions, or an account-wide change (IAM, account Block
-  Public Access) in another region than the home region its findings use; a bucket's change is in the bucket's
-  own region, which is any region;
+- `region-out-of-scope`: a change in another partition than ScanRegions', a regional change outside ScanRegions, or
+  an account-wide change (IAM, account Block Public Access) in another region than IAM's home region of the
+  partition, where its findings are; a bucket's change is in the bucket's own region, which is any region of the
+  partition;
 - `resource-arn-mismatch`: the resource ARN is not an ARN, or names another region than the change;
 - `destination-not-configured` / `destination-mismatch`: a trail or flow logs going elsewhere than TrailBucket,
   FlowLogsLogGroup and FlowLogsRoleArn, or created where the deployment configured none;
@@ -48,18 +49,19 @@ from aegis.catalogue.base import CHANGE_ID_PATTERN
 from aegis.catalogue.kinds.create_multi_region_trail import CreateMultiRegionTrail
 from aegis.catalogue.kinds.create_vpc_flow_logs import CreateVpcFlowLogs
 from aegis.models import canonical_json
+from aegis.partitions import PARTITION_PATTERN, partition_of
 from aegis.secrets_guard import WITHHELD, secret_kind
 from aegis_validator.errors import PlanMalformed
 from aegis_validator.settings import ValidatorSettings
 
 # The agent's mission ids (aegis_agent.events.MISSION_ID_PATTERN; the validator does not import the agent).
 MISSION_ID_PATTERN = r"^m-[0-9a-f]{20}$"
-EXECUTION_ARN_PATTERN = r"^arn:aws[a-z-]*:states:[a-z0-9-]+:[0-9]{12}:execution:[A-Za-z0-9_-]+:([A-Za-z0-9_-]{1,80})$"
+EXECUTION_ARN_PATTERN = (
+    rf"^arn:{PARTITION_PATTERN}:states:[a-z0-9-]+:[0-9]{{12}}:execution:[A-Za-z0-9_-]+:([A-Za-z0-9_-]{{1,80}})$"
+)
 # The agent's resume accepts at most this many results: a longer list cannot be a mission of the agent.
 MAX_ENVELOPE_CHANGES = 1000
 MAX_CHANGE_ID_LENGTH = 64
-# Where account-wide settings are addressed (aegis.checks.base.IAM_HOME_REGION, aegis.collectors.GLOBAL_REGION).
-HOME_REGION = "us-east-1"
 
 # Per forward kind, which regions its changes may be in: each kind declares it (`ChangeBase.REGION_SCOPE`).
 REGION_SCOPE: dict[str, RegionScope] = {
@@ -195,10 +197,13 @@ def _scope_problems(change: ChangeBase, settings: ValidatorSettings) -> list[tup
     if change.account_id != settings.account_id:
         found.append(("account-out-of-scope", "the change is about another account"))
     scope = REGION_SCOPE.get(forward_target(change).kind)
-    if scope is None or (scope == "scanned" and change.region not in settings.scan_regions):
+    if partition_of(change.region) != settings.partition:
+        # The catalogue holds the change's ARNs to its region's partition; the deployment's is its ScanRegions'.
+        found.append(("region-out-of-scope", f"not in the {settings.partition} partition of ScanRegions"))
+    elif scope is None or (scope == "scanned" and change.region not in settings.scan_regions):
         found.append(("region-out-of-scope", "not one of ScanRegions"))
-    elif scope == "home" and change.region != HOME_REGION:
-        found.append(("region-out-of-scope", f"an account-wide change is addressed in {HOME_REGION}"))
+    elif scope == "home" and change.region != settings.home_region:
+        found.append(("region-out-of-scope", f"an account-wide change is addressed in {settings.home_region}"))
     parts = change.resource_arn.split(":", 5)
     if len(parts) != 6 or parts[0] != "arn" or not parts[2] or not parts[5]:
         found.append(("resource-arn-mismatch", "the resource is not an ARN"))

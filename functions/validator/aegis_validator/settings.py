@@ -8,12 +8,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aegis.catalogue.base import ACCOUNT_ID_PATTERN, REGION_PATTERN
+from aegis.partitions import PARTITION_PATTERN, UnknownRegion, arn_partition, home_region, partition_of
 from aegis.settings import Environment
 from aegis_validator.errors import InvalidSettings
 
 # The template's MaxChangesPerMission bounds.
 MAX_CHANGES_RANGE = range(1, 101)
-_ROLE_ARN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$"
+_ROLE_ARN = rf"^arn:{PARTITION_PATTERN}:iam::[0-9]{{12}}:role/.+$"
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,17 @@ class ValidatorSettings:
     # Whether the deployment configures an undo connection (and so an UndoRole); without one, undo is disabled.
     undo_enabled: bool = False
 
+    @property
+    def partition(self) -> str:
+        """The deployment's partition: that of its ScanRegions, which `from_env` holds to one partition."""
+        return partition_of(self.scan_regions[0])
+
+    @property
+    def home_region(self) -> str:
+        """Where account-wide changes are addressed: IAM's home region of the partition, as the checks address
+        their findings (aegis.collectors.Inventory.home_region)."""
+        return home_region(self.partition)
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ValidatorSettings:
         env = Environment(InvalidSettings, environ)
@@ -41,6 +53,12 @@ class ValidatorSettings:
         regions = env.items("SCAN_REGIONS")
         if not regions or not all(re.fullmatch(REGION_PATTERN, region) for region in regions):
             raise env.invalid("SCAN_REGIONS must be a comma list of region names")
+        try:
+            partitions = {partition_of(region) for region in regions}
+        except UnknownRegion:
+            raise env.invalid("SCAN_REGIONS must be regions of an AWS partition") from None
+        if len(partitions) != 1:
+            raise env.invalid("SCAN_REGIONS must be regions of one partition")
         max_changes = env.number("MAX_CHANGES_PER_MISSION", int)
         if max_changes not in MAX_CHANGES_RANGE:
             raise env.invalid(
@@ -49,6 +67,8 @@ class ValidatorSettings:
         role_arn = env.optional("FLOW_LOGS_ROLE_ARN")
         if role_arn and not re.fullmatch(_ROLE_ARN, role_arn):
             raise env.invalid("FLOW_LOGS_ROLE_ARN must be an IAM role ARN")
+        if role_arn and arn_partition(role_arn) not in partitions:
+            raise env.invalid("FLOW_LOGS_ROLE_ARN must be in the partition of SCAN_REGIONS")
         return cls(
             audit_table=env.required("AUDIT_TABLE"),
             account_id=account_id,

@@ -25,9 +25,10 @@ from pydantic import Field
 
 from aegis.checks import CHECKS, CheckModule, PlanConfig, get_check
 from aegis.checks.base import WITHHELD
-from aegis.collectors import GLOBAL_REGION, Clients, Collectors, Inventory
+from aegis.collectors import Clients, Collectors, Inventory
 from aegis.collectors.base import error_name
 from aegis.models import Finding, Frozen, ScanError
+from aegis.partitions import UnknownRegion, home_region_of, partition_of
 from aegis.secrets_guard import secret_kind, withhold_secrets
 
 _REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$")
@@ -36,7 +37,8 @@ MESSAGE_MAX = 300
 
 
 class InvalidScanRequest(ValueError):
-    """Regions, check ids or pool size that cannot describe a scan."""
+    """Regions, check ids or pool size that cannot describe a scan: among them, regions that no partition has or
+    that span several partitions (an account and its credentials live in one)."""
 
 
 class ScanAborted(RuntimeError):
@@ -164,6 +166,12 @@ def _valid_regions(regions: Sequence[str]) -> list[str]:
             raise InvalidScanRequest(f"not a region name: {region!r}")
         if region not in unique:
             unique.append(region)
+    try:
+        partitions = {partition_of(region) for region in unique}
+    except UnknownRegion as exc:
+        raise InvalidScanRequest(str(exc)) from exc
+    if len(partitions) > 1:
+        raise InvalidScanRequest(f"regions of one partition only, not of {', '.join(sorted(partitions))}")
     return unique
 
 
@@ -177,7 +185,7 @@ def _selected(check_ids: list[str] | None) -> list[CheckModule]:
 
 def _scan_error(check: CheckModule, region: str, exc: BaseException) -> ScanError:
     services = set(check.METADATA.services)
-    where = GLOBAL_REGION if services <= _GLOBAL_SERVICES else region
+    where = home_region_of(region) if services <= _GLOBAL_SERVICES else region
     return ScanError(check_id=check.METADATA.check_id, region=where, error=error_name(exc), message=str(exc))
 
 

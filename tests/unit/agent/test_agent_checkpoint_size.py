@@ -12,6 +12,7 @@ from aegis.audit import read_trail
 from aegis.checks import CHECKS, PlanConfig
 from aegis.checks.base import bucket_arn, security_group_arn, vpc_arn
 from aegis.models import Finding, Severity
+from aegis.partitions import partition_of
 from aegis_agent.checkpointer import item_size
 from aegis_agent.missions import MissionStore, mission_id_for_event
 from aegis_agent.state import Suppression
@@ -70,7 +71,7 @@ def large_account() -> list[Finding]:
     groups = [open_group_finding(i, exempt=i >= PLANNED) for i in range(PLANNED + EXEMPT)]
     buckets = [
         PUBLIC_BUCKET.finding(
-            resource_arn=bucket_arn(f"aegis-public-site-{i:04d}"),
+            resource_arn=bucket_arn(partition_of(REGION), f"aegis-public-site-{i:04d}"),
             account_id=ACCOUNT,
             region=REGION,
             evidence={"public_acl": True, "public_policy": False, "block_public_access": {"configured": False}},

@@ -9,8 +9,9 @@ from typing import Any
 from aegis.catalogue.kinds.detach_policy import DetachPolicy, PolicyAttachments
 from aegis.catalogue.kinds.revoke_security_group_rules import RevokeSecurityGroupRules
 from aegis.checks import CHECKS
-from aegis.checks.base import IAM_HOME_REGION, PlanConfig
+from aegis.checks.base import PlanConfig
 from aegis.models import Finding
+from aegis.partitions import home_region
 from aegis_agent.plan import PlanNoteReason, make_plan
 from aegis_agent.report import Disposition
 from aegis_agent.state import PlanPolicy, PlanStatus
@@ -62,7 +63,7 @@ def long_policy_finding() -> Finding:
     return ADMIN_POLICY.METADATA.finding(
         resource_arn=f"arn:aws:iam::{ACCOUNT}:policy/{'platform/' * 30}AdminEverything",
         account_id=ACCOUNT,
-        region=IAM_HOME_REGION,
+        region=home_region("aws"),
         evidence={"attachments": {"roles": ["ci"], "users": [], "groups": []}},
     )
 

@@ -21,7 +21,6 @@ from aegis.catalogue.kinds.enable_bucket_public_access_block import EnableBucket
 from aegis.catalogue.kinds.revoke_security_group_rules import RevokeSecurityGroupRules
 from aegis_validator.errors import PlanMalformed
 from aegis_validator.rules import (
-    HOME_REGION,
     MAX_ENVELOPE_CHANGES,
     MISSION_ID_PATTERN,
     REGION_SCOPE,
@@ -216,7 +215,7 @@ def test_a_regional_change_outside_scan_regions_is_refused() -> None:
 
 def test_an_account_wide_change_is_only_in_the_home_region() -> None:
     detach = change_of(DetachPolicy)
-    assert detach.region == HOME_REGION
+    assert detach.region == settings().home_region
     moved = rebuilt(detach, region=REGION)  # REGION is scanned, but IAM is addressed in the home region
     [problem] = problems([moved])
     assert problem.rule == "region-out-of-scope"
@@ -238,11 +237,11 @@ def test_a_resource_arn_in_another_region_than_the_change_is_refused() -> None:
 
 
 def test_every_forward_kind_has_a_region_scope_and_the_home_region_is_the_checks() -> None:
-    from aegis.checks.base import IAM_HOME_REGION
-    from aegis.collectors import GLOBAL_REGION
+    from aegis.partitions import home_region_of
 
     assert set(REGION_SCOPE) == {kind.model_fields["kind"].default for kind in FORWARD_KINDS}
-    assert HOME_REGION == IAM_HOME_REGION == GLOBAL_REGION
+    # aegis.collectors.Inventory.home_region: where the checks read account-wide settings and put their findings.
+    assert settings().home_region == home_region_of(REGION) == "us-east-1"
 
 
 # --- destinations -----------------------------------------------------------------------------------------------------
@@ -395,7 +394,7 @@ def test_detach_policy_in_the_home_region_is_what_the_planner_builds() -> None:
         check_id="iam-admin-policy-attached",
         resource_arn=f"arn:aws:iam::{ACCOUNT}:policy/AdminEverything",
         account_id=ACCOUNT,
-        region=HOME_REGION,
+        region=settings().home_region,
         risk="high",
         before=PolicyAttachments(roles=("ci",)),
         after=PolicyAttachments(),

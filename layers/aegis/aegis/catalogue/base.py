@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 from pydantic import Field, ValidationInfo, model_validator
 
 from aegis.models import Frozen, Risk, canonical_json, sha256_hex
+from aegis.partitions import arn_partition, partition_of
 
 Phase = Literal["apply", "undo"]
 # Where the validator accepts a kind's changes: in a region the deployment scans ("scanned"), in IAM's home region
@@ -95,6 +96,7 @@ class ChangeBase(Frozen):
 
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> Self:
+        self.assert_in_partition()
         self.assert_narrows()
         if info.context and info.context.get(_DRAFT_ID) and self.change_id == _DRAFT_ID:
             return self
@@ -103,6 +105,19 @@ class ChangeBase(Frozen):
         if self.change_id != self.derived_change_id():
             raise ValueError("change_id does not match the change's content")
         return self
+
+    @property
+    def partition(self) -> str:
+        """The partition of the change's region ("aws", "aws-us-gov", "aws-cn" ...): every ARN the change names or
+        builds is in it."""
+        return partition_of(self.region)
+
+    def assert_in_partition(self) -> None:
+        """ValueError unless the resource ARN is in the partition of the change's region (UnknownRegion, a
+        ValueError, for a region no partition has): a change addressed to us-gov-west-1 about an ARN of the
+        commercial partition names a resource its session can never reach."""
+        if arn_partition(self.resource_arn) != self.partition:
+            raise ValueError("resource_arn is not an ARN in the partition of the change's region")
 
     def assert_narrows(self) -> None:
         """Raise WideningChange if `after` grants anything `before` did not. Every forward kind overrides this."""

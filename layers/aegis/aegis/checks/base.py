@@ -4,16 +4,22 @@ A check is a module with `METADATA`, `evaluate(inventory) -> list[Finding]` and
 `propose(finding, config) -> ChangeBase | None`. `evaluate` only reads the inventory (read-only collectors);
 `propose` is pure: it builds a catalogue member from the finding's evidence and the configuration, never calling AWS.
 
+Every ARN a check builds is in the partition of the region it is about (`aegis.partitions`): `arn:aws-us-gov:` in
+us-gov-west-1, `arn:aws-cn:` in cn-north-1, the commercial `aws` partition in us-east-1. A regional ARN's builder
+takes the region and derives the partition from it; an ARN without a region (the account's root, a bucket) is told
+its partition.
+
 ARN conventions for findings that are about an account-wide setting rather than one resource (documented here so
 that suppressions written against them stay valid):
 
 - IAM-level and S3 account-level settings (password policy, root access keys, account Block Public Access) use the
-  account's root principal ARN `arn:aws:iam::<account>:root` and region `us-east-1` (IAM's home region), so their
-  finding ids do not depend on which regions a scan covers.
+  account's root principal ARN `arn:<partition>:iam::<account>:root` and IAM's home region of the partition
+  (us-east-1 in `aws`, `aegis.partitions.home_region`), so their finding ids do not depend on which regions a scan
+  covers.
 - EBS encryption by default is a per-region setting governing every new volume:
-  `arn:aws:ec2:<region>:<account>:volume/*`.
-- "No multi-region trail" is about the account's trails: `arn:aws:cloudtrail:<region>:<account>:trail/*`, in the
-  scan's home region (the first region scanned), where a new trail would be created.
+  `arn:<partition>:ec2:<region>:<account>:volume/*`.
+- "No multi-region trail" is about the account's trails: `arn:<partition>:cloudtrail:<region>:<account>:trail/*`, in
+  the scan's home region (the first region scanned), where a new trail would be created.
 """
 
 from __future__ import annotations
@@ -25,13 +31,13 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from pydantic import Field, JsonValue, model_validator
 
 from aegis.models import Finding, Frozen, Severity
+from aegis.partitions import partition_of
 from aegis.secrets_guard import SHAPES, WITHHELD, IdentifierShape, parse_path, walk_strings
 
 if TYPE_CHECKING:
     from aegis.catalogue import ChangeBase
     from aegis.collectors import Inventory
 
-IAM_HOME_REGION = "us-east-1"
 EXEMPT_TAG = "aegis:exempt"
 DEFAULT_TRAIL_NAME = "aegis-multi-region-trail"
 
@@ -186,29 +192,29 @@ def evidence_withheld(finding: Finding, *keys: str) -> bool:
     return any(text == WITHHELD for value in used for _, text in walk_strings(value))
 
 
-def account_root_arn(account_id: str) -> str:
-    return f"arn:aws:iam::{account_id}:root"
+def account_root_arn(partition: str, account_id: str) -> str:
+    return f"arn:{partition}:iam::{account_id}:root"
 
 
 def security_group_arn(region: str, account_id: str, group_id: str) -> str:
-    return f"arn:aws:ec2:{region}:{account_id}:security-group/{group_id}"
+    return f"arn:{partition_of(region)}:ec2:{region}:{account_id}:security-group/{group_id}"
 
 
 def vpc_arn(region: str, account_id: str, vpc_id: str) -> str:
-    return f"arn:aws:ec2:{region}:{account_id}:vpc/{vpc_id}"
+    return f"arn:{partition_of(region)}:ec2:{region}:{account_id}:vpc/{vpc_id}"
 
 
 def ebs_default_encryption_arn(region: str, account_id: str) -> str:
-    return f"arn:aws:ec2:{region}:{account_id}:volume/*"
+    return f"arn:{partition_of(region)}:ec2:{region}:{account_id}:volume/*"
 
 
 def trails_arn(region: str, account_id: str) -> str:
-    return f"arn:aws:cloudtrail:{region}:{account_id}:trail/*"
+    return f"arn:{partition_of(region)}:cloudtrail:{region}:{account_id}:trail/*"
 
 
 def trail_arn(region: str, account_id: str, name: str) -> str:
-    return f"arn:aws:cloudtrail:{region}:{account_id}:trail/{name}"
+    return f"arn:{partition_of(region)}:cloudtrail:{region}:{account_id}:trail/{name}"
 
 
-def bucket_arn(name: str) -> str:
-    return f"arn:aws:s3:::{name}"
+def bucket_arn(partition: str, name: str) -> str:
+    return f"arn:{partition}:s3:::{name}"

@@ -2,7 +2,7 @@
 
 Evaluated once per scan, in its home region (the first region scanned): `DescribeTrails` with shadow trails lists the
 multi-region trails of every home region. The finding's resource is the account's trails in that region,
-`arn:aws:cloudtrail:<region>:<account>:trail/*`; the proposed change names the trail it would create.
+`arn:<partition>:cloudtrail:<region>:<account>:trail/*`; the proposed change names the trail it would create.
 Notify-only unless a trail bucket is configured: the agent never invents where logs should go.
 """
 

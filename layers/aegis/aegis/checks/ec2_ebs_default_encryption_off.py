@@ -1,6 +1,6 @@
 """EBS encryption by default is off in a region: CIS v3.0.0 2.2.1 / v5.0.0 5.1.1.
 
-A per-region setting; the resource is every new volume of the region, `arn:aws:ec2:<region>:<account>:volume/*`.
+A per-region setting; the resource is every new volume of the region, `arn:<partition>:ec2:<region>:<account>:volume/*`.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from typing import Any
 
 from aegis.catalogue import ChangeBase
 from aegis.catalogue.kinds.detach_policy import DetachPolicy, PolicyAttachments
-from aegis.checks.base import IAM_HOME_REGION, CheckMetadata, PlanConfig, as_list, change_for, evidence_withheld
+from aegis.checks.base import CheckMetadata, PlanConfig, as_list, change_for, evidence_withheld
 from aegis.collectors import Inventory
 from aegis.models import Finding, Risk, Severity
 
@@ -51,7 +51,7 @@ def admin_statements(document: dict[str, Any]) -> list[int]:
 def evaluate(inventory: Inventory) -> list[Finding]:
     findings = []
     policies = inventory.iam.customer_policies()
-    inventory.count(METADATA.resource_type, len(policies), region=IAM_HOME_REGION)
+    inventory.count(METADATA.resource_type, len(policies), region=inventory.home_region)
     for policy in policies:
         if policy.attachment_count <= 0:
             continue
@@ -62,13 +62,13 @@ def evaluate(inventory: Inventory) -> list[Finding]:
             tags = inventory.iam.policy_tags(policy.arn)
         except Exception as exc:
             # Without its tags the policy's exemption is unknown: report the error rather than risk a plan for it.
-            inventory.record_error(METADATA.check_id, exc, policy.arn, region=IAM_HOME_REGION)
+            inventory.record_error(METADATA.check_id, exc, policy.arn, region=inventory.home_region)
             continue
         findings.append(
             METADATA.finding(
                 resource_arn=policy.arn,
                 account_id=inventory.account_id,
-                region=IAM_HOME_REGION,
+                region=inventory.home_region,
                 evidence={
                     "default_version_id": policy.default_version_id,
                     "admin_statements": list(statements),

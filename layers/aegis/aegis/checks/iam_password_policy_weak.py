@@ -1,7 +1,8 @@
 """The account password policy is missing or weak (minimum length < 14, or reuse prevention < 24):
 CIS v3.0.0 1.8 and 1.9 / v5.0.0 1.7 and 1.8.
 
-An account-level setting: the resource is the account's root principal ARN, in us-east-1 (see `aegis.checks.base`).
+An account-level setting: the resource is the account's root principal ARN, in IAM's home region (see
+`aegis.checks.base`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from aegis.catalogue.kinds.strengthen_password_policy import (
     StrengthenPasswordPolicy,
 )
 from aegis.checks.base import (
-    IAM_HOME_REGION,
     CheckMetadata,
     PlanConfig,
     account_root_arn,
@@ -45,8 +45,8 @@ def evaluate(inventory: Inventory) -> list[Finding]:
         METADATA,
         inventory,
         compliant=policy.exists and not policy.weak,
-        resource_arn=account_root_arn(inventory.account_id),
-        region=IAM_HOME_REGION,
+        resource_arn=account_root_arn(inventory.partition, inventory.account_id),
+        region=inventory.home_region,
         evidence={
             "password_policy": policy.model_dump(mode="json"),
             "length_ok": (policy.minimum_password_length or 0) >= MIN_LENGTH,

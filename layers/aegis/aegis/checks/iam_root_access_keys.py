@@ -1,13 +1,14 @@
 """The root user has access keys: CIS v3.0.0 1.4 / v5.0.0 1.3. Notify-only: no IAM role can delete the root user's
 keys (only root itself, or Organizations' centralized root access), so the agent never proposes a change.
 
-The resource is the root user itself, `arn:aws:iam::<account>:root`, in us-east-1.
+The resource is the root user itself, `arn:<partition>:iam::<account>:root`, in IAM's home region (us-east-1 in the
+commercial partition).
 """
 
 from __future__ import annotations
 
 from aegis.catalogue import ChangeBase
-from aegis.checks.base import IAM_HOME_REGION, CheckMetadata, PlanConfig, account_root_arn, setting_findings
+from aegis.checks.base import CheckMetadata, PlanConfig, account_root_arn, setting_findings
 from aegis.collectors import Inventory
 from aegis.models import Finding, Severity
 
@@ -34,8 +35,8 @@ def evaluate(inventory: Inventory) -> list[Finding]:
         METADATA,
         inventory,
         compliant=present <= 0,
-        resource_arn=account_root_arn(inventory.account_id),
-        region=IAM_HOME_REGION,
+        resource_arn=account_root_arn(inventory.partition, inventory.account_id),
+        region=inventory.home_region,
         evidence={"account_access_keys_present": present},
     )
 

@@ -1,6 +1,6 @@
 """Account-level S3 Block Public Access not fully on: CIS v3.0.0 2.1.4 / v5.0.0 2.1.4.
 
-The finding is about the account, so its resource is the account's root principal ARN, in us-east-1 (see
+The finding is about the account, so its resource is the account's root principal ARN, in IAM's home region (see
 `aegis.checks.base`). When all four settings are on there is no finding, and `s3-bucket-public` makes no per-bucket
 calls at all; it says so in the scan's notes.
 """
@@ -11,7 +11,7 @@ from aegis.catalogue import ChangeBase
 from aegis.catalogue.kinds.enable_account_public_access_block import EnableAccountPublicAccessBlock
 from aegis.checks._public_access_block import propose_all_on
 from aegis.checks.base import CheckMetadata, PlanConfig, account_root_arn, setting_findings
-from aegis.collectors import GLOBAL_REGION, Inventory
+from aegis.collectors import Inventory
 from aegis.models import Finding, Risk, Severity
 
 METADATA = CheckMetadata(
@@ -37,8 +37,8 @@ def evaluate(inventory: Inventory) -> list[Finding]:
         METADATA,
         inventory,
         compliant=block.fully_on,
-        resource_arn=account_root_arn(inventory.account_id),
-        region=GLOBAL_REGION,
+        resource_arn=account_root_arn(inventory.partition, inventory.account_id),
+        region=inventory.home_region,
         evidence={"public_access_block": block.model_dump(mode="json")},
     )
 

@@ -22,7 +22,7 @@ from aegis.catalogue import ChangeBase
 from aegis.catalogue.kinds.enable_bucket_public_access_block import EnableBucketPublicAccessBlock
 from aegis.checks._public_access_block import propose_all_on
 from aegis.checks.base import CheckMetadata, PlanConfig, as_list, bucket_arn
-from aegis.collectors import GLOBAL_REGION, Inventory
+from aegis.collectors import Inventory
 from aegis.models import Finding, Risk, Severity
 
 METADATA = CheckMetadata(
@@ -117,9 +117,9 @@ def evaluate(inventory: Inventory) -> list[Finding]:
         return []
     findings = []
     buckets = s3.buckets()
-    inventory.count(METADATA.resource_type, len(buckets), region=GLOBAL_REGION)
+    inventory.count(METADATA.resource_type, len(buckets), region=inventory.home_region)
     for bucket in buckets:
-        arn = bucket_arn(bucket.name)
+        arn = bucket_arn(inventory.partition, bucket.name)
         try:
             block = s3.bucket_public_access_block(bucket.name)
             acls_ignored = block.ignore_public_acls or account.ignore_public_acls
@@ -133,7 +133,7 @@ def evaluate(inventory: Inventory) -> list[Finding]:
             tags = s3.bucket_tags(bucket.name)
             region = s3.bucket_region(bucket)
         except Exception as exc:
-            inventory.record_error(METADATA.check_id, exc, arn, region=GLOBAL_REGION)
+            inventory.record_error(METADATA.check_id, exc, arn, region=inventory.home_region)
             continue
         findings.append(
             METADATA.finding(

@@ -19,9 +19,7 @@ from aegis.collectors.iam import IamCollector
 from aegis.collectors.kms import KmsCollector
 from aegis.collectors.s3 import S3Collector
 from aegis.models import ScanError
-
-# IAM and S3 are global: one collector per scan, through us-east-1 (IAM's home region).
-GLOBAL_REGION = "us-east-1"
+from aegis.partitions import home_region_of, partition_of
 
 
 class Collectors:
@@ -98,7 +96,10 @@ class Collectors:
 
 
 class Inventory:
-    """What the checks read for one region of one account."""
+    """What the checks read for one region of one account.
+
+    IAM and S3 are global: their collectors are one per scan, through IAM's home region of the region's partition
+    (`home_region`: us-east-1 in the commercial partition), which is also where their findings are."""
 
     def __init__(self, collectors: Collectors, region: str) -> None:
         self._collectors = collectors
@@ -117,6 +118,15 @@ class Inventory:
         return self._collectors
 
     @property
+    def partition(self) -> str:
+        """The partition of the inventory's region ("aws", "aws-us-gov", "aws-cn" ...): that of every ARN in it."""
+        return partition_of(self.region)
+
+    @property
+    def home_region(self) -> str:
+        return home_region_of(self.region)
+
+    @property
     def ec2(self) -> Ec2Collector:
         return self._collectors.get("ec2", self.region)
 
@@ -130,11 +140,11 @@ class Inventory:
 
     @property
     def iam(self) -> IamCollector:
-        return self._collectors.get("iam", GLOBAL_REGION)
+        return self._collectors.get("iam", self.home_region)
 
     @property
     def s3(self) -> S3Collector:
-        return self._collectors.get("s3", GLOBAL_REGION)
+        return self._collectors.get("s3", self.home_region)
 
     def note(self, text: str) -> None:
         self._collectors.note(text)
@@ -148,4 +158,4 @@ class Inventory:
         self._collectors.record_error(check_id, region or self.region, exc, resource_arn)
 
 
-__all__ = ["GLOBAL_REGION", "Clients", "Collectors", "Inventory"]
+__all__ = ["Clients", "Collectors", "Inventory"]

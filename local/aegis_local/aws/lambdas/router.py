@@ -67,7 +67,7 @@ class LambdaRouter:
         """A routed function by its physical name, its ARN, or its template logical id."""
         name = name_or_logical_id
         if name.startswith("arn:"):
-            # arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]
+            # arn:<partition>:lambda:<region>:<account>:function:<name>[:<qualifier>]
             parts = name.split(":")
             name = parts[6] if len(parts) > 6 else name
         spec = self._specs.get(name) or self._by_logical_id.get(name)

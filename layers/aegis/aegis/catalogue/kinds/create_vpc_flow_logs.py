@@ -9,11 +9,13 @@ from pydantic import Field
 
 from aegis.catalogue.base import ChangeBase, Phase, WideningChange
 from aegis.models import Frozen
+from aegis.partitions import PARTITION_PATTERN, arn_partition
 
 
 class FlowLogDestination(Frozen):
     log_group_name: str = Field(pattern=r"^[A-Za-z0-9_./#-]{1,512}$")
-    deliver_logs_role_arn: str = Field(pattern=r"^arn:aws:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]+$")
+    # A role of any partition here; the change checks that it is its own partition's.
+    deliver_logs_role_arn: str = Field(pattern=rf"^arn:{PARTITION_PATTERN}:iam::\d{{12}}:role/[A-Za-z0-9_+=,.@/-]+$")
     traffic_type: Literal["ALL", "ACCEPT", "REJECT"] = "REJECT"
 
 
@@ -47,6 +49,8 @@ class CreateVpcFlowLogs(ChangeBase):
             raise WideningChange("before and after name different VPCs")
         if not set(self.before.flow_logs) < set(self.after.flow_logs):
             raise WideningChange("after must keep every flow log and add one")
+        if any(arn_partition(d.deliver_logs_role_arn) != self.partition for d in self.after.flow_logs):
+            raise ValueError("a delivery role must be in the partition of the change's region")
 
     def summary(self) -> str:
         return f"Create flow logs on {self.vpc_id}"
@@ -58,7 +62,7 @@ class CreateVpcFlowLogs(ChangeBase):
         return "; ".join(f"{d.traffic_type} to {d.log_group_name}" for d in self.after.flow_logs)
 
     def session_policy_statements(self, phase: Phase = "apply") -> list[dict[str, Any]]:
-        flow_logs = f"arn:aws:ec2:{self.region}:{self.account_id}:vpc-flow-log/*"
+        flow_logs = f"arn:{self.partition}:ec2:{self.region}:{self.account_id}:vpc-flow-log/*"
         describe = {
             "Sid": "DescribeInRegion",
             "Effect": "Allow",

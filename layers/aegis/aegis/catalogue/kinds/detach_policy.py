@@ -58,7 +58,7 @@ class DetachPolicy(ChangeBase):
         return self.before.pairs() - self.after.pairs()
 
     def assert_narrows(self) -> None:
-        if not self.resource_arn.startswith(f"arn:aws:iam::{self.account_id}:policy/"):
+        if not self.resource_arn.startswith(f"arn:{self.partition}:iam::{self.account_id}:policy/"):
             raise ValueError("resource_arn must be a customer-managed policy of this account")
         if not self.after.pairs() < self.before.pairs():
             raise WideningChange("after must keep a strict subset of the attachments before")
@@ -72,8 +72,8 @@ class DetachPolicy(ChangeBase):
         for kind, name in sorted(self.detached):
             # Entities may live under a path; the name is the ARN's last segment either way.
             arns += [
-                f"arn:aws:iam::{self.account_id}:{kind}/{name}",
-                f"arn:aws:iam::{self.account_id}:{kind}/*/{name}",
+                f"arn:{self.partition}:iam::{self.account_id}:{kind}/{name}",
+                f"arn:{self.partition}:iam::{self.account_id}:{kind}/*/{name}",
             ]
         return arns
 

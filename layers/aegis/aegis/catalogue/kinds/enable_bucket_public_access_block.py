@@ -23,10 +23,15 @@ class EnableBucketPublicAccessBlock(ChangeBase):
 
     @property
     def bucket(self) -> str:
-        return self.resource_arn.removeprefix("arn:aws:s3:::")
+        return self.resource_arn.removeprefix(self._bucket_arn_prefix)
+
+    @property
+    def _bucket_arn_prefix(self) -> str:
+        # A bucket's ARN has no region or account, but it has the partition of the bucket's region.
+        return f"arn:{self.partition}:s3:::"
 
     def assert_narrows(self) -> None:
-        if not self.resource_arn.startswith("arn:aws:s3:::"):
+        if not self.resource_arn.startswith(self._bucket_arn_prefix):
             raise ValueError("resource_arn must be a bucket ARN")
         assert_blocks_more(self.before, self.after)
 

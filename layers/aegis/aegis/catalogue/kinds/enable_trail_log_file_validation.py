@@ -33,7 +33,7 @@ class EnableTrailLogFileValidation(ChangeBase):
         return self.resource_arn.rsplit("/", 1)[-1]
 
     def assert_narrows(self) -> None:
-        if not self.resource_arn.startswith("arn:aws:cloudtrail:") or ":trail/" not in self.resource_arn:
+        if not self.resource_arn.startswith(f"arn:{self.partition}:cloudtrail:") or ":trail/" not in self.resource_arn:
             raise ValueError("resource_arn must be a trail ARN")
         if not (self.before.exists and self.after.exists):
             raise WideningChange("the change is about an existing trail")
