@@ -1,5 +1,6 @@
-# Two virtualenvs: .venv runs the application and its tests on Python 3.13 (the Lambda runtime);
-# .venv-sam holds aws-sam-cli and cfn-lint, which pin older boto3/pydantic.
+# Three virtualenvs: .venv runs the application and its tests on Python 3.13 (the Lambda runtime);
+# .venv-sam holds aws-sam-cli and cfn-lint, which pin older boto3/pydantic; .venv-checkov holds Checkov
+# (requirements-checkov.txt), which pins older boto3/networkx.
 SHELL := /bin/bash
 PYTHON313 := $(shell (pyenv prefix 3.13 2>/dev/null | head -1 | sed 's|$$|/bin/python3.13|') || true)
 ifeq ($(wildcard $(PYTHON313)),)
@@ -7,10 +8,11 @@ PYTHON313 := $(shell command -v python3.13)
 endif
 VENV := .venv
 SAMVENV := .venv-sam
+CHECKOVVENV := .venv-checkov
 PY := $(VENV)/bin/python
 ARGS ?= --approve all
 
-.PHONY: setup setup-sam demo test test-fast lint validate build bench clean
+.PHONY: setup setup-sam setup-checkov demo test test-fast lint validate build bench clean lambda-image
 
 $(VENV)/.installed: requirements-dev.txt pyproject.toml layers/*/requirements.txt functions/*/requirements.txt
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found (pyenv prefix 3.13 / python3.13)"; exit 2; }
@@ -26,24 +28,34 @@ $(SAMVENV)/.installed: requirements-sam.txt
 	$(SAMVENV)/bin/pip install -q -r requirements-sam.txt
 	touch $@
 
+$(CHECKOVVENV)/.installed: requirements-checkov.txt
+	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found (pyenv prefix 3.13 / python3.13)"; exit 2; }
+	$(PYTHON313) -m venv $(CHECKOVVENV)
+	$(CHECKOVVENV)/bin/pip install -q --upgrade pip
+	$(CHECKOVVENV)/bin/pip install -q -r requirements-checkov.txt
+	touch $@
+
 setup: $(VENV)/.installed
 setup-sam: $(SAMVENV)/.installed
+setup-checkov: $(CHECKOVVENV)/.installed
 
 demo: setup
 	$(VENV)/bin/aegis-local demo $(ARGS)
 
-test: setup setup-sam
+test: setup setup-sam setup-checkov
 	PATH="$(CURDIR)/$(SAMVENV)/bin:$(dir $(PYTHON313)):$$PATH" $(PY) -m pytest -n 2 -q
 
 test-fast: setup
 	$(PY) -m pytest -q -x -m "not e2e"
 
-lint: setup
+lint: setup setup-checkov
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy layers/aegis/aegis layers/auth/aegis_auth local/aegis_local functions/*/aegis_*
 	@# Every function's handler is called app.py; each is checked on its own.
 	@for app in functions/*/app.py; do $(VENV)/bin/mypy $$app || exit 1; done
+	@# Any failed check fails lint; a check that does not fit is skipped in the resource's Metadata, with its reason.
+	$(CHECKOVVENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --quiet --compact
 
 validate: setup-sam
 	$(SAMVENV)/bin/sam validate --lint --template template.yaml --region us-east-1
@@ -55,5 +67,10 @@ build: setup-sam
 bench: setup setup-sam
 	PATH="$(CURDIR)/$(SAMVENV)/bin:$(dir $(PYTHON313)):$$PATH" $(PY) -m bench.all
 
+# The image `sam local` runs the functions in, built here (debootstrap, this Python, awslambdaric; no registry). Needs
+# root and a Docker daemon; does nothing when the image of the same inputs exists (aegis_local/lambda_image.py).
+lambda-image: setup
+	$(PY) -m aegis_local.lambda_image --python "$(PYTHON313)"
+
 clean:
-	rm -rf $(VENV) $(SAMVENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAMVENV) $(CHECKOVVENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

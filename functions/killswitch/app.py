@@ -34,6 +34,8 @@ logger = Logger()
 tracer = Tracer(patch_modules=("botocore", "httpx"))
 metrics = Metrics()
 resolver = LambdaFunctionUrlResolver()
+# 1 while the halt flag is engaged, 0 once re-armed; emitted by every trigger and re-arm.
+HALTED_METRIC = "Halted"
 
 
 @cache
@@ -54,6 +56,8 @@ def _operate(action: Literal["trigger", "rearm"], reason: str, requested_by: str
         name="KillSwitchTriggered" if action == "trigger" else "KillSwitchRearmed", unit=MetricUnit.Count, value=1
     )
     metrics.add_metric(name="KillSwitchStepsFailed", unit=MetricUnit.Count, value=len(report.failed_steps))
+    # A gauge, not a count: template.yaml's HaltEngagedAlarm stays in ALARM from a trigger until a re-arm clears it.
+    metrics.add_metric(name=HALTED_METRIC, unit=MetricUnit.NoUnit, value=report.halt_engaged)
     return report
 
 

@@ -4,7 +4,8 @@ allow. moto enforces no trust policy, session policy or condition key, so these 
 Supported: Allow and Deny (an explicit Deny wins), Action and Resource with `*`/`?` wildcards (actions matched without
 regard to case, as IAM does), Principal for trust policies, and the condition operators StringEquals, StringLike,
 ArnEquals, ArnLike, Null and DateGreaterThan/DateLessThan with IAM's semantics for multi-valued condition values
-(any value may match). An operator or statement element outside that subset fails the test instead of being ignored.
+(any value may match), their ...IfExists forms, and ForAllValues/ForAnyValue over multi-valued context keys. An
+operator or statement element outside that subset fails the test instead of being ignored.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class Request:
 
     action: str
     resource: str = "*"
-    context: Mapping[str, str] = field(default_factory=dict)
+    context: Mapping[str, str | list[str]] = field(default_factory=dict)
     principal: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -48,7 +49,21 @@ def _date(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def _operator_holds(operator: str, expected: list[str], actual: str | None) -> bool:
+def _operator_holds(operator: str, expected: list[str], actual: str | list[str] | None) -> bool:
+    """One operator on one condition key. A multi-valued key (a list in the context, such as dynamodb:Attributes)
+    takes a set operator: ForAllValues (every value matches; vacuously true when the key is absent, as in IAM) or
+    ForAnyValue (some value matches)."""
+    qualifier, _, base = operator.rpartition(":")
+    if qualifier in {"ForAllValues", "ForAnyValue"}:
+        values = [] if actual is None else [actual] if isinstance(actual, str) else list(actual)
+        matches = [_operator_holds(base, expected, value) for value in values]
+        return all(matches) if qualifier == "ForAllValues" else any(matches)
+    if qualifier:
+        raise UnsupportedPolicy(f"the evaluator does not model the condition qualifier {qualifier}")
+    if isinstance(actual, list):
+        raise UnsupportedPolicy(f"{operator} on a multi-valued key needs ForAllValues or ForAnyValue")
+    if operator.endswith("IfExists"):
+        return actual is None or _operator_holds(operator.removesuffix("IfExists"), expected, actual)
     if operator == "Null":
         wants_absent = [str(e).lower() for e in expected] == ["true"]
         return (actual is None) == wants_absent
@@ -65,7 +80,7 @@ def _operator_holds(operator: str, expected: list[str], actual: str | None) -> b
     raise UnsupportedPolicy(f"the evaluator does not model the condition operator {operator}")
 
 
-def condition_holds(condition: Mapping[str, Mapping[str, Any]], context: Mapping[str, str]) -> bool:
+def condition_holds(condition: Mapping[str, Mapping[str, Any]], context: Mapping[str, str | list[str]]) -> bool:
     """Every operator and every key of a Condition block must hold (IAM ANDs them)."""
     return all(
         _operator_holds(operator, [str(v) for v in _as_list(expected)], context.get(key))

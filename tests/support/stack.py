@@ -44,6 +44,8 @@ EVENTS_BY_FUNCTION: dict[str, tuple[str, ...]] = {
     "AgentScanFunction": ("scan-scheduled.json", "scan-requested.json"),
     "AgentResumeFunction": ("resume.json",),
     "ValidatorFunction": ("validator-plan.json",),
+    "AuditChainFunction": ("audit-stream.json",),
+    "NotifierFunction": ("notifier-audit-stream.json",),
     "ApprovalFunction": ("approval-task.json", "approval-continuation.json"),
     "ExecutorFunction": ("executor-task.json",),
     "KillSwitchFunction": (
@@ -110,6 +112,17 @@ class Stack:
             if attribute == "Arn" and resource.startswith(f"{value}/index/"):
                 # A DynamoDB table's secondary index: "<TableLogicalId>/index/<IndexName>".
                 return f"{logical_id}/index/{resource.removeprefix(f'{value}/index/')}"
+            if (
+                attribute == "Arn"
+                and value.startswith("arn:")
+                and ":s3:::" in value
+                and resource.startswith(f"{value}/")
+            ):
+                # Objects of a bucket: "<BucketLogicalId>/<key pattern>".
+                return f"{logical_id}/{resource.removeprefix(f'{value}/')}"
+            if attribute != "Arn" and value == resource:
+                # Another ARN-valued attribute, such as a table's StreamArn: "<LogicalId>.<Attribute>".
+                return f"{logical_id}.{attribute}"
         for logical_id, value in self.resolver.refs.items():
             if value == resource and value.startswith("arn:"):
                 return logical_id

@@ -37,6 +37,7 @@ ENVIRONMENT = {
     "approval": {"POWERTOOLS_SERVICE_NAME": "aegis-approval"},
     "executor": {"POWERTOOLS_SERVICE_NAME": "aegis-executor", "IDEMPOTENCY_TABLE": "Idempotency"},
     "killswitch": {"POWERTOOLS_SERVICE_NAME": "aegis-killswitch"},
+    "notifier": {"POWERTOOLS_SERVICE_NAME": "aegis-notifier"},
     "validator": {"POWERTOOLS_SERVICE_NAME": "aegis-validator"},
 }
 TALKS_TO_THE_PROVIDER = {"approval", "executor", "killswitch"}

@@ -154,3 +154,14 @@ def test_function_url_events_carry_a_bearer_token_and_a_valid_body(name: str, pa
     assert event["requestContext"]["http"]["method"] == "POST"
     assert event["headers"]["authorization"].startswith("Bearer ")
     (KillBody if path == "/kill" else RearmBody).model_validate(json.loads(event["body"]))
+
+
+def test_the_audit_stream_event_is_an_audit_record_insertion_the_chainer_accepts() -> None:
+    from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
+
+    from aegis.audit_chain import stored_checksum_matches
+    from aegis_auditchain.service import inserted_records
+
+    [record] = inserted_records(DynamoDBStreamEvent(load("audit-stream.json")))
+    assert record.mission_id.startswith("m-")
+    assert stored_checksum_matches(record.image)  # the writer's own checksum, as aegis.audit computes it

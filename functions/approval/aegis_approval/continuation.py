@@ -5,6 +5,11 @@
   that also strips the task token and auth_req_id, so a duplicated asynchronous delivery finds nothing and stops.
 - A *claim* marks a task token as being handled, so a duplicated delivery of the Step Functions event does not send
   the approver a second push.
+- A *mission wait* (one per execution) holds when the mission's first change was sent for approval, and whether the
+  operator has been told that its changes have waited too long (`mission_waiting`, `notice_waiting`). No single CIBA
+  request waits long (at most CibaRequestedExpirySeconds), but a mission whose approver does not answer keeps its
+  changes waiting one request after another, several approval invocations at once: the wait is the mission's, so it
+  is kept where every one of them finds it. It holds no token and no auth_req_id.
 
 The table is the approval role's alone (template.yaml, ContinuationsTable): a task token answers the approval task
 and an auth_req_id can be redeemed for the approver's tokens, so neither may sit where the executor or the kill
@@ -31,12 +36,16 @@ Clock = Callable[[], float]
 
 KIND_CONTINUATION = "continuation"
 KIND_CLAIM = "claim"
+KIND_MISSION_WAIT = "mission_wait"
 CONTINUATION_PREFIX = "cont-"
 CLAIM_PREFIX = "claim-"
+MISSION_WAIT_PREFIX = "wait-"
 # The Continuations table's key (template.yaml).
 ITEM_KEY = "id"
 # Items outlive the CIBA request by this much, then DynamoDB TTL removes them.
 RETENTION_SECONDS = 3600
+# A mission wait outlives the mission's latest approval request by this much (each request moves it on).
+MISSION_WAIT_RETENTION_SECONDS = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -50,8 +59,21 @@ class Continuation:
     hops: int = 0
 
 
+@dataclass(frozen=True)
+class MissionWait:
+    """Since when (epoch seconds) the changes of one mission's execution have been waiting for approval, and whether
+    the operator has been told they waited too long."""
+
+    since: float
+    noticed: bool
+
+
 def _number(value: float) -> Decimal:
     return Decimal(repr(float(value)))
+
+
+def mission_wait_id(execution_arn: str) -> str:
+    return MISSION_WAIT_PREFIX + hashlib.sha256(execution_arn.encode()).hexdigest()
 
 
 class ContinuationStore:
@@ -123,6 +145,43 @@ class ContinuationStore:
             )
         except (KeyError, TypeError, ValueError):
             raise ContinuationInvalid("the continuation item is incomplete") from None
+
+    def mission_waiting(self, execution_arn: str) -> MissionWait:
+        """The wait of this execution's changes, started now if this is its first approval request. One conditional
+        update, whoever comes first: concurrent requests of one mission all get the first one's time."""
+        now = self._clock()
+        item = self._table.update_item(
+            Key={ITEM_KEY: mission_wait_id(execution_arn)},
+            UpdateExpression=(
+                "SET #kind = :kind, first_requested_at = if_not_exists(first_requested_at, :now), expires_at = :expires"
+            ),
+            ConditionExpression="attribute_not_exists(#id) OR #kind = :kind",
+            ExpressionAttributeNames={"#id": ITEM_KEY, "#kind": "kind"},
+            ExpressionAttributeValues={
+                ":kind": KIND_MISSION_WAIT,
+                ":now": _number(now),
+                ":expires": int(now) + MISSION_WAIT_RETENTION_SECONDS,
+            },
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
+        return MissionWait(since=float(item["first_requested_at"]), noticed="noticed_at" in item)
+
+    def notice_waiting(self, execution_arn: str) -> bool:
+        """Mark the mission's long wait as told; True for the one caller that marked it (and so tells), False when
+        another invocation already did."""
+        try:
+            self._table.update_item(
+                Key={ITEM_KEY: mission_wait_id(execution_arn)},
+                UpdateExpression="SET noticed_at = :now",
+                ConditionExpression="#kind = :kind AND attribute_not_exists(noticed_at)",
+                ExpressionAttributeNames={"#kind": "kind"},
+                ExpressionAttributeValues={":kind": KIND_MISSION_WAIT, ":now": _number(self._clock())},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def claim_task(self, task_token: str, hold_seconds: float) -> bool:
         """Claim a task token for this invocation; False if another delivery of the same event claimed it."""

@@ -11,6 +11,10 @@ while sending heartbeats and watching the halt flag, and answers the task token:
   `{decision, approver_sub, handoff_id, approved_at}`;
 - otherwise SendTaskFailure with `Approval.Denied`, `Approval.Expired`, `Approval.Halted` or `Approval.Failed`.
 
+While it waits, it watches how long the mission's changes have waited (since the mission's first approval request,
+kept in the Continuations table): past `waiting_notify_minutes`, the first invocation to see it appends one
+`approval.waiting` record for the mission, which the notifier tells the operator about.
+
 Every outcome is audited. No token, secret, auth_req_id or task token is logged, audited or returned.
 """
 
@@ -98,6 +102,10 @@ class _Run:
     execution_arn: str
     approver_sub: str
     change: ChangeBase | None = None
+    # Since when the mission's changes have waited (epoch seconds), and whether their long wait was told (or cannot
+    # be, so is not watched); aegis_approval.continuation.MissionWait.
+    waiting_since: float | None = None
+    waiting_noticed: bool = False
 
     def __repr__(self) -> str:
         return f"_Run(mission_id={self.mission_id!r}, change_id={self.change_id!r})"
@@ -126,6 +134,7 @@ class _Hooks:
         if self._last_heartbeat is None or now - self._last_heartbeat >= self._service.heartbeat_every:
             self._service.tasks.heartbeat(self._run.task_token)
             self._last_heartbeat = now
+        self._service.notice_long_wait(self._run)
 
     def time_left(self) -> float:
         return self._time_left()
@@ -193,6 +202,7 @@ class ApprovalService:
         if not self.continuations.claim_task(task.task_token, hold_seconds=self.settings.requested_expiry):
             logger.warning("duplicate delivery of an approval task; the first delivery answers it", extra=_log(run))
             return {"outcome": "duplicate"}
+        self._watch_wait(run)
         hooks = _Hooks(self, run, time_left)
         metadata = self.poller.discover(hooks)
         form = backchannel_form(
@@ -227,6 +237,7 @@ class ApprovalService:
         def work() -> dict[str, str]:
             ensure_not_halted(self.control_table)
             run.change = parse_change(continuation.change_json)
+            self._watch_wait(run)
             hooks = _Hooks(self, run, time_left)
             outcome = self.poller.wait_for_decision(continuation.request, hooks)
             return self._conclude(run, outcome, hops=continuation.hops + 1)
@@ -358,6 +369,44 @@ class ApprovalService:
         self._audit(run, "approval.continued", "continued", hops=hops)
         logger.info("handed over to a fresh invocation", extra=_log(run, hops=hops))
         return {"outcome": "continued"}
+
+    # --- the mission's wait -----------------------------------------------------------------------------------------
+    def _watch_wait(self, run: _Run) -> None:
+        """Learn since when the mission's changes have waited (starting the wait at its first request). Telling the
+        operator is a courtesy: if the wait cannot be read, this request is not held up, only not watched."""
+        try:
+            wait = self.continuations.mission_waiting(run.execution_arn)
+        except Exception as exc:
+            logger.error("the mission's wait could not be read", extra=_log(run, error=type(exc).__name__))
+            run.waiting_noticed = True
+            return
+        run.waiting_since, run.waiting_noticed = wait.since, wait.noticed
+
+    def notice_long_wait(self, run: _Run) -> None:
+        """Between polls: once the mission's changes have waited `waiting_notify_minutes`, the first invocation to see
+        it appends `approval.waiting` (one per mission: the mark in Continuations is conditional)."""
+        if run.waiting_noticed or run.waiting_since is None:
+            return
+        now = self.clock()
+        threshold = self.settings.waiting_notify_minutes
+        if now - run.waiting_since < threshold * 60:
+            return
+        run.waiting_noticed = True
+        try:
+            first = self.continuations.notice_waiting(run.execution_arn)
+        except Exception as exc:
+            logger.error("the mission's long wait could not be marked", extra=_log(run, error=type(exc).__name__))
+            return
+        if first:
+            self._audit_quietly(
+                run,
+                "approval.waiting",
+                "waiting",
+                waiting_since=_iso(run.waiting_since),
+                waited_minutes=int((now - run.waiting_since) // 60),
+                threshold_minutes=threshold,
+            )
+            logger.info("the mission's changes have waited long for approval", extra=_log(run))
 
     # --- helpers ----------------------------------------------------------------------------------------------------
     def verifier(self) -> TokenVerifier:

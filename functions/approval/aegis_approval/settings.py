@@ -16,6 +16,9 @@ LoginHintFormat = Literal["iss_sub", "opaque"]
 LOGIN_HINT_FORMATS: tuple[LoginHintFormat, ...] = ("iss_sub", "opaque")
 # The scope that makes the provider issue a refresh token with the approval.
 REFRESH_TOKEN_SCOPE = "offline_access"
+# ApprovalWaitingNotifyMinutes: after how long a mission's changes waiting for approval are told to the operator.
+WAITING_NOTIFY_MINUTES_DEFAULT = 15
+WAITING_NOTIFY_MINUTES_RANGE = range(1, 10081)
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,8 @@ class ApprovalSettings:
     function_name: str
     # RFC 9493 `iss_sub` JSON (Auth0's format) or the approver value as-is (providers that take a username).
     login_hint_format: LoginHintFormat = "iss_sub"
+    # Minutes after the mission's first approval request at which one `approval.waiting` record is appended.
+    waiting_notify_minutes: int = WAITING_NOTIFY_MINUTES_DEFAULT
 
     def __post_init__(self) -> None:
         # Here rather than in from_env: whoever builds the settings, the function never starts with this scope.
@@ -59,6 +64,12 @@ class ApprovalSettings:
         expiry = env.optional("CIBA_REQUESTED_EXPIRY", str(REQUESTED_EXPIRY_MAX))
         if not expiry.isdigit() or not 1 <= int(expiry) <= REQUESTED_EXPIRY_MAX:
             raise env.invalid(f"CIBA_REQUESTED_EXPIRY must be an integer from 1 to {REQUESTED_EXPIRY_MAX}")
+        waiting = env.number("APPROVAL_WAITING_NOTIFY_MINUTES", int, WAITING_NOTIFY_MINUTES_DEFAULT)
+        if waiting not in WAITING_NOTIFY_MINUTES_RANGE:
+            raise env.invalid(
+                "APPROVAL_WAITING_NOTIFY_MINUTES must be a whole number of minutes from "
+                f"{WAITING_NOTIFY_MINUTES_RANGE.start} to {WAITING_NOTIFY_MINUTES_RANGE.stop - 1}"
+            )
         scope = ["openid"]
         for item in env.optional("CIBA_SCOPE").replace(",", " ").split():
             if item not in scope:
@@ -79,4 +90,5 @@ class ApprovalSettings:
             client_auth_method=env.choice("CLIENT_AUTH_METHOD", CLIENT_AUTH_METHODS, "client_secret_post"),
             function_name=env.required("APPROVAL_FUNCTION_NAME"),
             login_hint_format=env.choice("CIBA_LOGIN_HINT_FORMAT", LOGIN_HINT_FORMATS, "iss_sub"),
+            waiting_notify_minutes=waiting,
         )

@@ -48,6 +48,13 @@ class KillSwitchReport(OperationRequest):
     def failed_steps(self) -> list[str]:
         return [step.step for step in self.steps if not step.ok]
 
+    @property
+    def halt_engaged(self) -> int:
+        """The `Halted` metric after this operation: 0 only when the halt flag was read back clear, else 1. A flag
+        that could not be read back counts as engaged: a halt that cannot be confirmed lifted must not look lifted
+        (the HaltEngagedAlarm keeps its state from one operation to the next)."""
+        return 0 if self.halted is False else 1
+
     def as_response(self) -> dict[str, JsonValue]:
         body: dict[str, JsonValue] = {"ok": self.ok, **self.model_dump(mode="json")}
         body["failed_steps"] = list(self.failed_steps)

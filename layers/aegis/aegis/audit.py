@@ -22,6 +22,8 @@ from aegis.secrets_guard import refuse_secrets
 # The Audit table's global secondary index over the records of one change (template.yaml, AuditTable).
 CHANGE_INDEX = "ByChange"
 CHANGE_ATTRIBUTE = "change_id"
+# The Audit table's local secondary index over each mission's linked records, by chain position (aegis.audit_chain).
+CHAIN_POSITION_INDEX = "ByChainPosition"
 
 
 class AuditLog:
@@ -61,6 +63,21 @@ def change_trail(table: Any, change_id: str) -> list[dict[str, Any]]:
         IndexName=CHANGE_INDEX,
         KeyConditionExpression="change_id = :c",
         ExpressionAttributeValues={":c": change_id},
+    )
+
+
+def read_chained_after(table: Any, mission_id: str, position: int) -> list[dict[str, Any]]:
+    """The mission's records linked after chain position `position`, in chain order: the incremental reader's cursor.
+
+    Positions are given by the one chainer in the order the table committed the records (aegis.audit_chain), so a
+    reader that remembers the last position it saw misses nothing, whereas a cursor on `seq` (the writer's clock) can
+    pass a record that a slower concurrent writer commits later with an earlier time. Records appear here once
+    linked, a stream delay after they are written."""
+    return _query_all(
+        table,
+        IndexName=CHAIN_POSITION_INDEX,
+        KeyConditionExpression="mission_id = :m AND chain_position > :p",
+        ExpressionAttributeValues={":m": mission_id, ":p": position},
     )
 
 

@@ -28,6 +28,13 @@
   `S3ControlEndpointFix` drops that label again, for the moto server's host only, in every botocore session of the
   process (the sessions handlers create themselves included), so handler code needs no local workaround.
 
+- **A bucket policy statement with a condition denies whenever moto cannot evaluate it.** moto authorizes object
+  requests against the bucket policy with no request context, and its statement check answers DENIED when a
+  condition does not hold, whatever the statement's effect. So the audit export bucket's TLS-only statement (Deny
+  if `aws:SecureTransport` is false) refuses every PutObject, where on AWS, over TLS, it never applies; and an
+  Allow with a condition would deny too. `S3BucketPolicyFix` has moto authorize against the statements without a
+  condition only: a conditional statement does not apply locally, as IAM treats one whose condition does not hold.
+
 Applied by the local stack while it runs (process-wide, like moto's own state) and removed by `uninstall()`.
 """
 
@@ -41,7 +48,13 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["STATUS_CHANGE_DETAIL_TYPE", "STATUS_CHANGE_SOURCE", "S3ControlEndpointFix", "StepFunctionsFixes"]
+__all__ = [
+    "STATUS_CHANGE_DETAIL_TYPE",
+    "STATUS_CHANGE_SOURCE",
+    "S3BucketPolicyFix",
+    "S3ControlEndpointFix",
+    "StepFunctionsFixes",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -222,3 +235,40 @@ class S3ControlEndpointFix:
                 cls._default_session._session.unregister(_S3_CONTROL_EVENT, handler)
             cls._handler = None
             cls._default_session = None
+
+
+class S3BucketPolicyFix:
+    _lock = threading.Lock()
+    _original: Any = None
+
+    @classmethod
+    def install(cls) -> None:
+        from moto.s3.models import FakeBucket
+
+        with cls._lock:
+            if cls._original is None:
+                cls._original = FakeBucket.get_permission
+                FakeBucket.get_permission = _unconditional_statements_only  # type: ignore[method-assign,assignment]
+
+    @classmethod
+    def uninstall(cls) -> None:
+        from moto.s3.models import FakeBucket
+
+        with cls._lock:
+            if cls._original is not None:
+                FakeBucket.get_permission = cls._original  # type: ignore[method-assign]
+                cls._original = None
+
+
+def _unconditional_statements_only(bucket: Any, action: str, resource: str) -> Any:
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+
+    if bucket.policy is None:
+        return PermissionResult.NEUTRAL
+    document = json.loads(bucket.policy)
+    statements = document.get("Statement", [])
+    statements = statements if isinstance(statements, list) else [statements]
+    unconditional = [statement for statement in statements if not statement.get("Condition")]
+    if not unconditional:
+        return PermissionResult.NEUTRAL
+    return IAMPolicy(json.dumps({**document, "Statement": unconditional})).is_action_permitted(action, resource)

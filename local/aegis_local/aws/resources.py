@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from aegis_local.aws.lambdas import FunctionSpec
+from aegis_local.aws.streams import StreamMapping
 from aegis_local.aws.template import Resolver, TemplateError, parameter_values, substitute_definition
 
 __all__ = [
@@ -47,6 +48,20 @@ _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
 _SAM_FUNCTION = "AWS::Serverless::Function"
 _SAM_STATE_MACHINE = "AWS::Serverless::StateMachine"
 _RULE_EVENT_TYPES = frozenset({"Schedule", "EventBridgeRule", "CloudWatchEvent"})
+_QUEUE_ATTRIBUTES = (
+    "DelaySeconds",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "ReceiveMessageWaitTimeSeconds",
+    "VisibilityTimeout",
+    "KmsMasterKeyId",
+    "KmsDataKeyReusePeriodSeconds",
+    "SqsManagedSseEnabled",
+    "FifoQueue",
+    "ContentBasedDeduplication",
+)
+# The AWS::SNS::Topic properties that are topic attributes of the same name.
+_TOPIC_ATTRIBUTES = ("DisplayName", "KmsMasterKeyId", "FifoTopic", "ContentBasedDeduplication", "SignatureVersion")
 
 
 class ParameterError(TemplateError):
@@ -90,6 +105,8 @@ class CreatedStack:
     outputs: dict[str, Any]
     functions: list[FunctionSpec]
     skipped: dict[str, str]
+    # The functions' DynamoDB stream events, delivered by aegis_local.aws.streams while the stack runs.
+    stream_mappings: list[StreamMapping] = field(default_factory=list)
 
     def ref(self, logical_id: str) -> Any:
         return self.resources[logical_id].ref
@@ -270,6 +287,7 @@ class _Creator:
         self.serve_function_url = serve_function_url
         self.functions: list[FunctionSpec] = []
         self.skipped: dict[str, str] = {}
+        self.stream_mappings: list[StreamMapping] = []
 
     def physical_name(self, logical_id: str, limit: int = 64) -> str:
         return f"{self.identity.stack_name}-{logical_id}"[:limit]
@@ -410,7 +428,9 @@ class _Creator:
     def log_group(self, logical_id: str, properties: dict[str, Any]) -> None:
         logs = self.client("logs")
         name = properties.get("LogGroupName") or self.physical_name(logical_id, 512)
-        logs.create_log_group(logGroupName=name)
+        logs.create_log_group(
+            logGroupName=name, **({"kmsKeyId": properties["KmsKeyId"]} if "KmsKeyId" in properties else {})
+        )
         if "RetentionInDays" in properties:
             logs.put_retention_policy(logGroupName=name, retentionInDays=int(properties["RetentionInDays"]))
         self.record(logical_id, "AWS::Logs::LogGroup", name, Arn=self.arn("logs", f"log-group:{name}:*"))
@@ -571,6 +591,10 @@ class _Creator:
             request["TracingConfig"] = {"Mode": tracing}
         elif isinstance(tracing, dict):
             request["TracingConfig"] = tracing
+        # SAM's DeadLetterQueue ({Type, TargetArn}) becomes Lambda's DeadLetterConfig, as the transform writes it.
+        dead_letters = properties.get("DeadLetterConfig") or properties.get("DeadLetterQueue")
+        if dead_letters:
+            request["DeadLetterConfig"] = {"TargetArn": dead_letters["TargetArn"]}
         function = lambda_client.create_function(**request)
         invoke_config = properties.get("EventInvokeConfig")
         if invoke_config:
@@ -581,6 +605,11 @@ class _Creator:
                     for key in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds")
                     if key in invoke_config
                 },
+            )
+        if "ReservedConcurrentExecutions" in properties:
+            # Recorded as Lambda records it; the in-process invoker does not throttle.
+            lambda_client.put_function_concurrency(
+                FunctionName=name, ReservedConcurrentExecutions=int(properties["ReservedConcurrentExecutions"])
             )
         self.record(logical_id, resource_type, name, Arn=function["FunctionArn"])
         spec = FunctionSpec(
@@ -621,6 +650,12 @@ class _Creator:
 
     def _sam_event(self, function_id: str, spec: FunctionSpec, event_name: str, event: Mapping[str, Any]) -> None:
         kind = event.get("Type")
+        if kind == "DynamoDB":
+            properties = dict(event.get("Properties") or {})
+            self.stream_mappings.append(
+                StreamMapping.from_properties(f"{function_id}{event_name}", spec.function_arn, properties)
+            )
+            return
         if kind not in _RULE_EVENT_TYPES:
             raise UnsupportedResourceType(f"{function_id}: event {event_name} of type {kind} is not supported locally")
         event_properties = dict(event.get("Properties") or {})
@@ -780,13 +815,37 @@ class _Creator:
     def bucket(self, logical_id: str, properties: dict[str, Any]) -> None:
         s3 = self.client("s3")
         name = properties.get("BucketName") or self.physical_name(logical_id, 63).lower()
-        if self.identity.region == "us-east-1":
-            s3.create_bucket(Bucket=name)
-        else:
-            s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": self.identity.region})
+        request: dict[str, Any] = {"Bucket": name}
+        if self.identity.region != "us-east-1":
+            request["CreateBucketConfiguration"] = {"LocationConstraint": self.identity.region}
+        if properties.get("ObjectLockEnabled"):
+            request["ObjectLockEnabledForBucket"] = True
+        s3.create_bucket(**request)
         block = properties.get("PublicAccessBlockConfiguration")
         if block:
             s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=block)
+        versioning = properties.get("VersioningConfiguration")
+        if versioning:
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": versioning["Status"]})
+        encryption = properties.get("BucketEncryption")
+        if encryption:
+            # CloudFormation's ServerSideEncryptionByDefault is the API's ApplyServerSideEncryptionByDefault.
+            rules = [
+                {("Apply" + k if k == "ServerSideEncryptionByDefault" else k): v for k, v in rule.items()}
+                for rule in encryption["ServerSideEncryptionConfiguration"]
+            ]
+            s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
+        lock = properties.get("ObjectLockConfiguration")
+        if lock:
+            default = lock["Rule"]["DefaultRetention"]
+            retention = {k: int(v) if k in ("Days", "Years") else v for k, v in default.items()}
+            s3.put_object_lock_configuration(
+                Bucket=name,
+                ObjectLockConfiguration={
+                    "ObjectLockEnabled": lock["ObjectLockEnabled"],
+                    "Rule": {"DefaultRetention": retention},
+                },
+            )
         self.record(
             logical_id,
             "AWS::S3::Bucket",
@@ -801,6 +860,51 @@ class _Creator:
             Bucket=properties["Bucket"], Policy=document if isinstance(document, str) else json.dumps(document)
         )
         self.record(logical_id, "AWS::S3::BucketPolicy", properties["Bucket"])
+
+    # -- SQS ------------------------------------------------------------------------------------------
+
+    def queue(self, logical_id: str, properties: dict[str, Any]) -> None:
+        sqs = self.client("sqs")
+        name = properties.get("QueueName") or self.physical_name(logical_id, 80)
+        # The queue attributes CloudFormation passes through under the same names (SQS takes them as strings).
+        attributes = {key: _scalar_text(properties[key]) for key in _QUEUE_ATTRIBUTES if key in properties}
+        for key in ("RedrivePolicy", "RedriveAllowPolicy"):
+            if key in properties:
+                value = properties[key]
+                attributes[key] = value if isinstance(value, str) else json.dumps(value)
+        tags = {tag["Key"]: tag["Value"] for tag in properties.get("Tags") or []}
+        url = sqs.create_queue(QueueName=name, Attributes=attributes, **({"tags": tags} if tags else {}))["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.record(logical_id, "AWS::SQS::Queue", url, Arn=arn, QueueName=name, QueueUrl=url)
+
+    # -- SNS ------------------------------------------------------------------------------------------
+
+    def topic(self, logical_id: str, properties: dict[str, Any]) -> None:
+        name = properties.get("TopicName") or self.physical_name(logical_id, 256)
+        # The topic attributes CloudFormation passes through under the same names (SNS takes them as strings).
+        attributes = {key: _scalar_text(properties[key]) for key in _TOPIC_ATTRIBUTES if key in properties}
+        tags = [{"Key": tag["Key"], "Value": tag["Value"]} for tag in properties.get("Tags") or []]
+        arn = self.client("sns").create_topic(Name=name, Attributes=attributes, **({"Tags": tags} if tags else {}))[
+            "TopicArn"
+        ]
+        self.record(logical_id, "AWS::SNS::Topic", arn, TopicArn=arn, TopicName=name)
+
+    def subscription(self, logical_id: str, properties: dict[str, Any]) -> None:
+        attributes: dict[str, str] = {}
+        for key in ("FilterPolicy", "RedrivePolicy", "DeliveryPolicy"):
+            if key in properties:
+                value = properties[key]
+                attributes[key] = value if isinstance(value, str) else json.dumps(value)
+        if "RawMessageDelivery" in properties:
+            attributes["RawMessageDelivery"] = _scalar_text(properties["RawMessageDelivery"])
+        arn = self.client("sns").subscribe(
+            TopicArn=properties["TopicArn"],
+            Protocol=properties["Protocol"],
+            Endpoint=properties["Endpoint"],
+            Attributes=attributes,
+            ReturnSubscriptionArn=True,
+        )["SubscriptionArn"]
+        self.record(logical_id, "AWS::SNS::Subscription", arn)
 
 
 _CREATORS: dict[str, Callable[[_Creator, str, dict[str, Any]], None]] = {
@@ -826,6 +930,9 @@ _CREATORS: dict[str, Callable[[_Creator, str, dict[str, Any]], None]] = {
     "AWS::Events::Rule": _Creator.rule,
     "AWS::S3::Bucket": _Creator.bucket,
     "AWS::S3::BucketPolicy": _Creator.bucket_policy,
+    "AWS::SQS::Queue": _Creator.queue,
+    "AWS::SNS::Topic": _Creator.topic,
+    "AWS::SNS::Subscription": _Creator.subscription,
 }
 
 
@@ -890,4 +997,5 @@ def create_stack(
         outputs=outputs,
         functions=list(creator.functions),
         skipped=dict(creator.skipped),
+        stream_mappings=list(creator.stream_mappings),
     )

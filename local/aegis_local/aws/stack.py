@@ -10,8 +10,9 @@ One context manager starts everything on 127.0.0.1:
    application and of the kill switch's M2M client, the audiences of the remediation and kill switch APIs, the ARNs
    of the secrets that hold those clients' secrets — and then by the caller's own);
 4. the routing of every Lambda invocation to the in-process handler of the template's function of that name
-   (`aegis_local.aws.lambdas`), EventBridge's delivery to Lambda targets (`aegis_local.aws.eventbridge`), and the
-   corrections to moto's Step Functions interpreter the mission needs (`aegis_local.aws.moto_fixes`).
+   (`aegis_local.aws.lambdas`), EventBridge's delivery to Lambda targets (`aegis_local.aws.eventbridge`), the
+   DynamoDB stream deliveries of the functions' `DynamoDB` events (`aegis_local.aws.streams`), and the corrections
+   to moto's Step Functions interpreter the mission needs (`aegis_local.aws.moto_fixes`).
 
 The process gets `AWS_ENDPOINT_URL` (the moto server), fake credentials, the region and `MOTO_PORT` while the
 stack runs, so that boto3 clients anywhere in the process — the handlers', the tests', the CLI's — talk to moto.
@@ -37,8 +38,9 @@ import boto3
 from aegis_local.aws.eventbridge import EventBridgeDelivery
 from aegis_local.aws.function_urls import FunctionUrlGateway
 from aegis_local.aws.lambdas import FunctionEnvironment, FunctionSpec, LambdaRouter, MotoLambdaBridge
-from aegis_local.aws.moto_fixes import S3ControlEndpointFix, StepFunctionsFixes
+from aegis_local.aws.moto_fixes import S3BucketPolicyFix, S3ControlEndpointFix, StepFunctionsFixes
 from aegis_local.aws.resources import CreatedStack, StackIdentity, create_stack, resolve_parameters
+from aegis_local.aws.streams import StreamDelivery
 from aegis_local.aws.template import load_template
 
 __all__ = [
@@ -146,6 +148,7 @@ class LocalStack:
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
         self._function_urls: FunctionUrlGateway | None = None
+        self._streams: StreamDelivery | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -234,15 +237,22 @@ class LocalStack:
         MotoLambdaBridge.install(self._router)
         EventBridgeDelivery.install(self._router)
         StepFunctionsFixes.install()
+        S3BucketPolicyFix.install()
         _clear_layer_caches()
+        self._streams = StreamDelivery(self._created.stream_mappings, self._router, self.client)
+        self._streams.start()
 
     def stop(self) -> None:
         """Stop everything this stack started and restore the process environment. Safe to call twice."""
+        if self._streams is not None:
+            self._streams.stop()
+            self._streams = None
         router = self._router
         if router is not None:
             MotoLambdaBridge.uninstall(router)
             EventBridgeDelivery.uninstall(router)
             StepFunctionsFixes.uninstall()
+            S3BucketPolicyFix.uninstall()
             router.wait_idle(timeout=2.0)
             router.close()
         if self._function_urls is not None:
@@ -278,6 +288,15 @@ class LocalStack:
     @property
     def lambdas(self) -> LambdaRouter:
         return _while_running(self._router)
+
+    @property
+    def streams(self) -> StreamDelivery:
+        return _while_running(self._streams)
+
+    def drain_streams(self, timeout: float = 10.0) -> bool:
+        """Wait until the stream consumers (the audit chain, notifications) have handled every record written so
+        far; True if they did within `timeout` seconds."""
+        return self.streams.drain(timeout)
 
     @property
     def emulator(self) -> Any:

@@ -348,6 +348,8 @@ _PREDICTABLE: dict[str, tuple[str, str, str]] = {
     "AWS::IAM::Role": ("RoleName", "name", "arn:{partition}:iam::{account}:role/{name}"),
     "AWS::Serverless::LayerVersion": ("LayerName", "arn", "arn:{partition}:lambda:{region}:{account}:layer:{name}:1"),
     "AWS::Lambda::Permission": ("", "name", ""),
+    "AWS::CloudWatch::Alarm": ("AlarmName", "name", "arn:{partition}:cloudwatch:{region}:{account}:alarm:{name}"),
+    "AWS::CloudWatch::Dashboard": ("DashboardName", "name", ""),
 }
 
 
@@ -366,6 +368,32 @@ def _predict(names: Resolver, logical_id: str, kind: Any, properties: Mapping[st
         return key_id, {"Arn": arn, "KeyId": key_id}
     if kind == "AWS::KMS::Alias":
         return str(names.resolve(properties["AliasName"])), {}
+    if kind == "AWS::SQS::Queue":
+        # Ref of a queue is its URL, not its name or ARN.
+        explicit = properties.get("QueueName")
+        generated = f"{names.pseudo['AWS::StackName']}-{logical_id}"
+        name = str(names.resolve(explicit)) if explicit is not None else generated
+        url = "https://sqs.{region}.amazonaws.com/{account}/".format(**where) + name
+        arn = "arn:{partition}:sqs:{region}:{account}:".format(**where) + name
+        return url, {"Arn": arn, "QueueName": name, "QueueUrl": url}
+    if kind == "AWS::S3::Bucket":
+        explicit = properties.get("BucketName")
+        generated = f"{names.pseudo['AWS::StackName']}-{logical_id}".lower()[:63]
+        bucket = str(names.resolve(explicit)) if explicit is not None else generated
+        return bucket, {"Arn": f"arn:{where['partition']}:s3:::{bucket}", "DomainName": f"{bucket}.s3.amazonaws.com"}
+    if kind == "AWS::S3::BucketPolicy":
+        # Its Ref (the bucket's name) refers to another resource, unknown here; nothing of the project refers to it.
+        return f"{names.pseudo['AWS::StackName']}-{logical_id}", {}
+    if kind == "AWS::SNS::Topic":
+        # Ref of a topic is its ARN.
+        explicit = properties.get("TopicName")
+        generated = f"{names.pseudo['AWS::StackName']}-{logical_id}"
+        topic = str(names.resolve(explicit)) if explicit is not None else generated
+        topic_arn = "arn:{partition}:sns:{region}:{account}:".format(**where) + topic
+        return topic_arn, {"TopicArn": topic_arn, "TopicName": topic}
+    if kind == "AWS::SNS::Subscription":
+        # Its Ref (the topic's ARN and an id SNS makes up) is unknown here; nothing of the project refers to it.
+        return f"{names.pseudo['AWS::StackName']}-{logical_id}", {}
     if kind not in _PREDICTABLE:
         raise TemplateError(f"{logical_id}: resource type {kind} has no predicted physical id")
     name_property, ref_kind, arn_pattern = _PREDICTABLE[kind]
@@ -377,4 +405,6 @@ def _predict(names: Resolver, logical_id: str, kind: Any, properties: Mapping[st
     attributes = {"Arn": arn}
     if kind.endswith("StateMachine"):
         attributes["Name"] = name
+    if kind == "AWS::DynamoDB::Table" and "StreamSpecification" in properties:
+        attributes["StreamArn"] = f"{arn}/stream/1970-01-01T00:00:00.000"
     return (arn if ref_kind == "arn" else name), attributes

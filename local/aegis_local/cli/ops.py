@@ -21,6 +21,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +34,7 @@ from aegis_local.reporting.leak_audit import (
     audit_fingerprints,
     dynamodb_places,
     file_places,
+    sqs_places,
     stepfunctions_places,
 )
 
@@ -50,6 +52,8 @@ STATE_ENV = "AEGIS_LOCAL_STATE"
 STATE_DIR_ENV = "AEGIS_LOCAL_STATE_DIR"
 DEFAULT_STACK_NAME = "aegis-local"
 REQUESTED_BY = "aegis-local cli"
+# How long `audit verify` waits for the chainer to link records written just before it runs.
+CHAINER_GRACE_SECONDS = 5.0
 
 
 class StateFileError(RuntimeError):
@@ -239,6 +243,13 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from aegis.audit import read_trail
 
+    words = list(args.words)
+    if len(words) == 2 and words[0] == "verify":
+        return _verify_audit(args, words[1])
+    if len(words) != 1:
+        print("aegis-local audit: expected MISSION or `verify MISSION`", file=sys.stderr)
+        return EXIT_USAGE
+    args.mission_id = words[0]
     state = StackState.load(args.state)
     trail = sorted(read_trail(state.table("AuditTable"), args.mission_id), key=lambda item: str(item.get("seq")))
     if args.json:
@@ -252,6 +263,41 @@ def cmd_audit(args: argparse.Namespace) -> int:
         who = f" {details['approver_sub']}" if details.get("approver_sub") else ""
         print(f"{item.get('at')}  {item.get('actor'):<10} {item.get('action'):<26} {item.get('outcome')}{change}{who}")
     return EXIT_OK
+
+
+def _verify_audit(args: argparse.Namespace, mission_id: str) -> int:
+    """Recompute the mission's hash chain; exit 1 naming the first record changed, removed, inserted or moved."""
+    from aegis.audit_chain import verify_mission
+
+    state = StackState.load(args.state)
+    audit, missions = state.table("AuditTable"), state.table("MissionsTable")
+    # The chainer runs a stream delay behind the writers: give it that long before calling a record unlinked.
+    deadline = time.monotonic() + CHAINER_GRACE_SECONDS
+    verdict = verify_mission(audit, missions, mission_id, settled=False)
+    while verdict.unlinked and verdict.intact and time.monotonic() < deadline:
+        time.sleep(0.2)
+        verdict = verify_mission(audit, missions, mission_id, settled=False)
+    verdict = verify_mission(audit, missions, mission_id, settled=True)
+    if args.json:
+        print(json.dumps(verdict_document(verdict), sort_keys=True))
+    else:
+        print(verdict.summary())
+    return EXIT_OK if verdict.intact else EXIT_FAILURE
+
+
+def verdict_document(verdict: Any) -> dict[str, Any]:
+    problem = verdict.problem
+    return {
+        "mission_id": verdict.mission_id,
+        "intact": verdict.intact,
+        "records": verdict.records,
+        "linked": verdict.linked,
+        "head": verdict.head.as_item() if verdict.head is not None else None,
+        "after_head": verdict.after_head,
+        "problem": None
+        if problem is None
+        else {"kind": problem.kind.value, "seq": problem.seq, "position": problem.position, "detail": problem.detail},
+    }
 
 
 def _kill_switch(args: argparse.Namespace, action: str) -> int:
@@ -318,7 +364,7 @@ def cmd_leak_audit(args: argparse.Namespace) -> int:
         state = StackState.load(args.state)
         session = state.session()
         values += _stack_secrets(session)
-        result = audit(values, [*dynamodb_places(session), *stepfunctions_places(session)])
+        result = audit(values, [*dynamodb_places(session), *stepfunctions_places(session), *sqs_places(session)])
     print(result.summary())
     for kind, count in result.places.items():
         print(f"  {count} {kind}")
@@ -384,8 +430,8 @@ def register(subparsers: Any) -> None:
     show.add_argument("--json", action="store_true", help="print the report as JSON")
     show.add_argument("--html", metavar="FILE", help="also write the HTML report to FILE")
 
-    trail = add("audit", "a mission's audit trail", cmd_audit)
-    trail.add_argument("mission_id")
+    trail = add("audit", "a mission's audit trail; `audit verify MISSION` checks its hash chain", cmd_audit)
+    trail.add_argument("words", nargs="+", metavar="[verify] MISSION")
     trail.add_argument("--json", action="store_true")
 
     kill = add("kill", "trigger the kill switch of the running stack", cmd_kill)

@@ -29,6 +29,7 @@ __all__ = ["cmd_seed", "cmd_up", "describe_stack", "register", "render_descripti
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Start the stack, print every endpoint, wait for Ctrl-C (or SIGTERM), stop."""
+    from aegis_local.aws.notifications import NOTIFICATIONS_FILE, NotificationCapture
     from aegis_local.aws.stack import LocalStack
     from aegis_local.aws.template import TemplateError
 
@@ -40,6 +41,11 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     stop_requested = threading.Event()
     state_file: Path | None = None
+    # What the stack publishes to its topic, as an operator's subscription would receive it; printed as it comes.
+    notifications = NotificationCapture(
+        Path(args.reports) / NOTIFICATIONS_FILE,
+        on_notification=None if args.json else lambda published: print(f"notify  {published.line()}", flush=True),
+    )
     previous = {
         signum: signal.signal(signum, lambda *_: stop_requested.set()) for signum in (signal.SIGINT, signal.SIGTERM)
     }
@@ -48,6 +54,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             stack.start()
         except (TemplateError, OSError, RuntimeError) as error:
             raise CommandFailed(f"the local stack did not start: {error}") from error
+        notifications.install()
         seeded = None
         if args.seed:
             from aegis_local.scenario.seed import seed_account
@@ -59,6 +66,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             description["seeded"] = _seed_summary(seeded)
         state_file = write_state_file(description, Path(args.state) if args.state else None)
         description["state_file"] = str(state_file)
+        description["notifications_file"] = str(notifications.path)
         if args.json:
             print(json.dumps(description, sort_keys=True), flush=True)
         else:
@@ -69,6 +77,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             signal.signal(signum, handler)
         if state_file is not None:
             remove_state_file(state_file)
+        notifications.uninstall()
         stack.stop()
     if not args.json:
         print("stopped", flush=True)
@@ -165,6 +174,11 @@ def render_description(description: dict[str, Any]) -> str:
             if description.get("state_file")
             else []
         ),
+        *(
+            [f"  notifications published to the topic are printed here and kept in {description['notifications_file']}"]
+            if description.get("notifications_file")
+            else []
+        ),
         "",
         "Press Ctrl-C to stop.",
     ]
@@ -221,6 +235,9 @@ def register(subparsers: Any) -> None:
     up.add_argument("--seed", action="store_true", help="also create the seeded vulnerable account")
     up.add_argument("--json", action="store_true", help="print the endpoints as one JSON document")
     up.add_argument("--state", metavar="FILE", help="where to write the state file the other commands read")
+    up.add_argument(
+        "--reports", default="reports", metavar="DIR", help="where published notifications go (DIR/notifications.jsonl)"
+    )
     up.set_defaults(handler=cmd_up)
 
     seed = subparsers.add_parser("seed", help="create the seeded vulnerable account in a running stack")

@@ -1,7 +1,8 @@
 """The leak audit: search every place a mission persisted for every secret that was issued during it.
 
-Places: every item of every DynamoDB table, every Step Functions execution (input, output, history), captured logs
-and report files. A hit names the place and a fingerprint of the value, never the value itself.
+Places: every item of every DynamoDB table, every Step Functions execution (input, output, history), every message
+waiting in an SQS queue (the dead-letter queues), every notification published, captured logs and report files. A
+hit names the place and a fingerprint of the value, never the value itself.
 """
 
 from __future__ import annotations
@@ -85,6 +86,42 @@ def stepfunctions_places(session: boto3.Session) -> Iterator[tuple[str, str]]:
             yield f"stepfunctions:{execution['name']}:history", _as_text(history)
 
 
+# Long enough to receive every message of a queue before any comes back; each is made visible again at once.
+_SEARCH_VISIBILITY_SECONDS = 30
+
+
+def sqs_places(session: boto3.Session) -> Iterator[tuple[str, str]]:
+    """Every message waiting in every SQS queue, its body and attributes: the dead-letter queues keep the events of
+    asynchronous invocations that failed every attempt. Messages are read, not consumed: each one received is made
+    visible again before the queue's messages are yielded. One that a consumer holds in flight is not seen."""
+    client = session.client("sqs")
+    urls = [url for page in client.get_paginator("list_queues").paginate() for url in page.get("QueueUrls", [])]
+    for url in urls:
+        messages: dict[str, dict[str, Any]] = {}
+        receipts: list[str] = []
+        try:
+            while True:
+                received = client.receive_message(
+                    QueueUrl=url,
+                    MaxNumberOfMessages=10,
+                    VisibilityTimeout=_SEARCH_VISIBILITY_SECONDS,
+                    MessageAttributeNames=["All"],
+                    WaitTimeSeconds=0,
+                ).get("Messages", [])
+                receipts += [message["ReceiptHandle"] for message in received]
+                fresh = [message for message in received if message["MessageId"] not in messages]
+                messages.update((message["MessageId"], message) for message in fresh)
+                if not fresh:
+                    break
+        finally:
+            for receipt in receipts:
+                client.change_message_visibility(QueueUrl=url, ReceiptHandle=receipt, VisibilityTimeout=0)
+        name = url.rsplit("/", 1)[-1]
+        for index, message in enumerate(messages.values()):
+            searched = {"Body": message.get("Body"), "MessageAttributes": message.get("MessageAttributes", {})}
+            yield f"sqs:{name}[{index}]", _as_text(searched)
+
+
 def file_places(paths: Iterable[Path], root: Path | None = None) -> Iterator[tuple[str, str]]:
     """Every file (directories searched recursively), named by its path below `root` (default: its name)."""
     for path in paths:
@@ -101,14 +138,28 @@ def text_places(kind: str, texts: Mapping[str, str]) -> Iterator[tuple[str, str]
         yield f"{kind}:{name}", text
 
 
+def notification_places(path: Path) -> Iterator[tuple[str, str]]:
+    """Every notification the stack published, one place each (`notification:<n>`, numbered from 1 in the order
+    published), as aegis_local.aws.notifications wrote it to `path`: topic, subject, message and attributes, what its
+    subscribers (an email address, an HTTPS endpoint) received. Nothing when there is no such file."""
+    if not path.is_file():
+        return
+    lines = path.read_bytes().decode("utf-8", errors="replace").splitlines()
+    for number, line in enumerate((line for line in lines if line.strip()), start=1):
+        yield f"notification:{number}", line
+
+
 def place_kind(place: str) -> str:
     """What a place is, for the counts: `table <name>` for table items (so the checkpoints show by name),
-    `execution` for an execution's description or history, else the place's prefix (`file`, `report`)."""
+    `execution` for an execution's description or history, `queue <name>` for a queue's messages, else the place's
+    prefix (`file`, `report`)."""
     kind, _, rest = place.partition(":")
     if kind == "dynamodb":
         return f"table {rest.split('[', 1)[0]}"
     if kind == "stepfunctions":
         return "execution"
+    if kind == "sqs":
+        return f"queue {rest.split('[', 1)[0]}"
     return kind
 
 
@@ -196,5 +247,5 @@ def audit_fingerprints(fingerprints: Mapping[str, str], places: Iterable[tuple[s
 
 def audit_stack(session: boto3.Session, secrets: Iterable[str], files: Iterable[Path] = ()) -> LeakAuditResult:
     """Everything a mission on the local stack persisted, searched for every value in `secrets`."""
-    places = [*dynamodb_places(session), *stepfunctions_places(session), *file_places(files)]
+    places = [*dynamodb_places(session), *stepfunctions_places(session), *sqs_places(session), *file_places(files)]
     return audit(secrets, places)

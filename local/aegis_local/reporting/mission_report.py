@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aegis.audit import read_trail
+from aegis.audit_chain import stored_head, verify_chain
 from aegis.catalogue import ChangeBase
 from aegis.models import ChangeResult, Decision, Outcome
 from aegis_local.reporting.report import (
@@ -304,6 +305,12 @@ def assemble_report(
     document.kill_switch = kill_switch
     document.timeline = [_timeline_entry(entry) for entry in trail]
     document.duration_seconds = duration_seconds
+    head = stored_head(sources.missions, mission_id) if item is not None else None
+    # The chainer may be a stream delay behind the last records: not linked yet is not a verdict here.
+    chain = verify_chain(mission_id, trail, head, settled=False)
+    document.audit_chain = chain.summary()
+    document.audit_chain_intact = chain.intact
+    document.audit_head = dict(head.as_item()) if head is not None else None
     if item is not None and item.get("error"):
         document.notes.append(f"The mission failed: {item['error']}")
     return document

@@ -107,6 +107,10 @@ class MissionReportDocument(BaseModel):
     verification: str = ""  # who re-scanned the touched resources afterwards
     kill_switch: KillSwitchSummary | None = None
     timeline: list[TimelineEntry] = Field(default_factory=list)
+    # The audit trail's hash chain as verified when the report was made (aegis.audit_chain), and its stored head.
+    audit_chain: str = ""
+    audit_chain_intact: bool = True
+    audit_head: dict[str, JsonValue] | None = None
 
     def outcome_counts(self) -> Counter[str]:
         return Counter(change.outcome or change.decision for change in self.changes)
@@ -141,6 +145,8 @@ class MissionReportDocument(BaseModel):
             )
         if self.leak_audit is not None:
             lines.append("  " + self.leak_audit.summary())
+        if self.audit_chain:
+            lines.append("  " + self.audit_chain)
         # A terminal obeys control and bidirectional characters too.
         return "\n".join(visible(line) for line in lines)
 
@@ -225,6 +231,9 @@ def _summary_section(report: MissionReportDocument) -> list[str]:
     ]
     if report.leak_audit is not None:
         parts += _leak_audit_rows(report.leak_audit)
+    if report.audit_chain:
+        verdict = "ok" if report.audit_chain_intact else "bad"
+        parts.append(f"<tr><td>Audit chain</td><td><span class={verdict}>{escape(report.audit_chain)}</span></td></tr>")
     if report.approvers:
         parts.append(f"<tr><td>Approvers</td><td>{escape(', '.join(report.approvers))}</td></tr>")
     if report.verification:

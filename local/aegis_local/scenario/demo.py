@@ -12,7 +12,8 @@ account, fires a scan the way EventBridge delivers it, and walks the mission: fi
 per change on the approver's phone -> execution -> resume -> report. Then it writes the report (JSON and a
 self-contained HTML page) and runs the leak audit: every secret issued during the run (client secrets, CIBA access and
 ID tokens, Token Vault tokens, the STS credentials of each RemediationRole and UndoRole session) is searched for in
-every table item, every execution history, the agent's checkpoints, the report and the logs every function printed.
+every table item, every execution history, the agent's checkpoints, the report, the logs every function printed and
+every notification the stack published (printed as each arrives, kept in `<report dir>/notifications.jsonl`).
 
 Bring your own tenant (`--issuer --client-id --client-secret-file --approver-sub [--audience] [--connection]
 [--executor-client-id --executor-client-secret-file] [--killswitch-client-id --killswitch-client-secret-file]`): AWS
@@ -42,6 +43,12 @@ from typing import Any, TextIO
 from pydantic import SecretStr
 
 from aegis_local.aws.logs import LogCapture
+from aegis_local.aws.notifications import (
+    NOTIFICATIONS_FILE,
+    NotificationCapture,
+    PublishedNotification,
+    read_notifications,
+)
 from aegis_local.cli.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, parse_parameters
 from aegis_local.reporting.leak_audit import (
     LeakAuditResult,
@@ -49,6 +56,8 @@ from aegis_local.reporting.leak_audit import (
     audit_sources,
     dynamodb_places,
     file_places,
+    notification_places,
+    sqs_places,
     stepfunctions_places,
     text_places,
 )
@@ -138,6 +147,8 @@ class DemoResult:
     exit_code: int
     problems: list[str] = field(default_factory=list)
     seeded: Any = None  # the SeededAccount the mission ran against
+    # What the stack published to its notifications topic during the run (also in <report dir>/notifications.jsonl).
+    notifications: list[PublishedNotification] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -390,12 +401,16 @@ def run_on_stack(stack: Any, options: DemoOptions, console: Console, *, seeded: 
     """The demo on a running stack (built with `stack_arguments(options)`): seed (unless `seeded` says it was done),
     mission, report, leak audit.
 
-    Everything the process prints meanwhile (the functions' logs above all) goes to `<report dir>/logs/`."""
+    Everything the process prints meanwhile (the functions' logs above all) goes to `<report dir>/logs/`, and every
+    notification published to the stack's topic to `<report dir>/notifications.jsonl` (each printed as it arrives)."""
     report_dir = options.report_dir
     logs_dir = report_dir / "logs"
     _clear_logs(logs_dir)
     capture = LogCapture(logs_dir)
-    with capture:
+    notifications = NotificationCapture(
+        report_dir / NOTIFICATIONS_FILE, on_notification=lambda published: console.step("notify", published.line())
+    )
+    with capture, notifications:
         preload = threading.Thread(target=stack.preload_handlers, name="aegis-demo-preload", daemon=True)
         preload.start()
         if seeded is None:
@@ -419,12 +434,15 @@ def run_on_stack(stack: Any, options: DemoOptions, console: Console, *, seeded: 
         log_files = capture.files
     result = _finish(stack, options, console, run=run, report=report, secrets=secrets, notes=notes, log_files=log_files)
     result.seeded = seeded
+    result.notifications = notifications.published
     return result
 
 
 def _report(stack: Any, run: MissionRun, options: DemoOptions) -> MissionReportDocument:
     import boto3
 
+    # The stream consumers (the audit chain) run a poll behind the writers: the report shows the chain they left.
+    stack.drain_streams()
     resource = stack.session().resource("dynamodb")
     sources = MissionSources(
         missions=resource.Table(stack.physical_id("MissionsTable")),
@@ -475,7 +493,9 @@ def _finish(
     places = [
         *dynamodb_places(session),
         *stepfunctions_places(session),
+        *sqs_places(session),
         *file_places(log_files, root=report_dir),
+        *notification_places(report_dir / NOTIFICATIONS_FILE),
         *text_places("report", rendered),
     ]
     leak_audit = audit_sources(secrets, places, notes)
@@ -527,6 +547,9 @@ def _print_summary(console: Console, result: DemoResult, options: DemoOptions) -
     leak_audit, report_files = result.leak_audit, result.report_files
     console.step("report", f"{report_files[0]} and {report_files[1]} (open the HTML page in a browser)")
     console.step("logs", f"{len(result.log_files)} log files in {options.report_dir / 'logs'}")
+    notifications_file = options.report_dir / NOTIFICATIONS_FILE
+    count = len(read_notifications(notifications_file))
+    console.step("notify", f"{count} notification{'' if count == 1 else 's'} published, in {notifications_file}")
     if options.dump_state is not None:
         console.step("dump", f"every table item, execution history, log and report in {options.dump_state}")
     sources = "; ".join(f"{count} from {name}" for name, count in leak_audit.sources.items())

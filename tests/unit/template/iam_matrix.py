@@ -22,9 +22,17 @@ from aegis.audit import CHANGE_ATTRIBUTE, CHANGE_INDEX
 from aegis.catalogue import Direction, declared_actions
 from aegis_auth.handoff_table import EXECUTION_ATTRIBUTE, EXECUTION_INDEX
 from aegis_killswitch.requests import STATUS_CHANGE_DETAIL_TYPE, STATUS_CHANGE_SOURCE, TERMINAL_STATUSES
-from tests.support.stack import EXECUTIONS, ROOT, UNSCOPED, Stack
+from tests.support.stack import EXECUTIONS, ROOT, UNSCOPED, Grant, Stack
 
-FUNCTION_ROLES = ("AgentRole", "ApprovalRole", "ExecutorRole", "KillSwitchRole", "ValidatorRole")
+FUNCTION_ROLES = (
+    "AgentRole",
+    "ApprovalRole",
+    "AuditChainRole",
+    "ExecutorRole",
+    "KillSwitchRole",
+    "NotifierRole",
+    "ValidatorRole",
+)
 # Each role that reads a secret reads exactly its own Auth0 client's: the parameter naming that secret's ARN.
 # One Auth0 application per trust domain: the approval function's cannot exchange at Token Vault, the executor's
 # cannot start CIBA, and neither can halt.
@@ -62,6 +70,10 @@ KMS_CRYPTO_ACTIONS = frozenset(
         "kms:VerifyMac",
     }
 )
+# The tables' keys, and what a role that reads or writes one of their tables holds on its key, only through
+# DynamoDB (DynamoDB uses a table's key with its caller's identity): test_table_and_log_keys.py.
+TABLE_KEYS = ("TablesKey", "HandoffTablesKey")
+TABLE_KEY_ACTIONS = frozenset({"kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"})
 
 
 def is_read_only(action: str) -> bool:
@@ -75,6 +87,21 @@ def _telemetry(*log_groups: str) -> set[tuple[str, str]]:
     return writes
 
 
+def _table_keys(*keys: str) -> set[tuple[str, str]]:
+    """The non-read-only grants a table user holds on its tables' keys (through DynamoDB only: through_dynamodb)."""
+    return {(action, key) for key in keys for action in TABLE_KEY_ACTIONS if not is_read_only(action)}
+
+
+def through_dynamodb(stack: Stack, grant: Grant) -> bool:
+    """`grant` is a table key's, usable only by DynamoDB on the role's behalf in the stack's region."""
+    service = f"dynamodb.{stack.resolver.pseudo['AWS::Region']}.{stack.resolver.pseudo['AWS::URLSuffix']}"
+    return (
+        grant.resource in TABLE_KEYS
+        and grant.action in TABLE_KEY_ACTIONS
+        and dict(grant.condition) == {"StringEquals": {"kms:ViaService": service}}
+    )
+
+
 # The only non-read-only (action, resource) pairs each role may hold: its own state, nothing of the account.
 MAY_WRITE: dict[str, set[tuple[str, str]]] = {
     "AgentRole": {
@@ -86,6 +113,9 @@ MAY_WRITE: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:UpdateItem", "MissionsTable"),
         ("dynamodb:PutItem", "AuditTable"),
         ("states:StartExecution", "MissionStateMachine"),
+        # The scan's dead-letter queue: Lambda sends a scan event that failed every attempt with this role.
+        ("sqs:SendMessage", "AgentScanDeadLetterQueue"),
+        *_table_keys("TablesKey"),
         *_telemetry("AgentScanLogGroup", "AgentResumeLogGroup"),
     },
     "ApprovalRole": {
@@ -97,12 +127,14 @@ MAY_WRITE: dict[str, set[tuple[str, str]]] = {
         ("states:SendTaskFailure", UNSCOPED),
         ("states:SendTaskHeartbeat", UNSCOPED),
         ("lambda:InvokeFunction", "ApprovalFunction"),
+        *_table_keys("TablesKey", "HandoffTablesKey"),
         *_telemetry("ApprovalLogGroup"),
     },
     "ExecutorRole": {
         ("dynamodb:DeleteItem", "HandoffTable"),
         *((f"dynamodb:{verb}", "IdempotencyTable") for verb in ("PutItem", "UpdateItem", "DeleteItem")),
         ("dynamodb:PutItem", "AuditTable"),
+        *_table_keys("TablesKey", "HandoffTablesKey"),
         *_telemetry("ExecutorLogGroup"),
     },
     "KillSwitchRole": {
@@ -117,10 +149,29 @@ MAY_WRITE: dict[str, set[tuple[str, str]]] = {
         *((f"iam:{verb}RolePolicy", role) for verb in ("Put", "Delete") for role in ("RemediationRole", "UndoRole")),
         # Deletes unconsumed handoffs (BatchWriteItem returns no item; HANDOFF_ACCESS below is the whole story).
         ("dynamodb:BatchWriteItem", "HandoffTable"),
+        # The kill switch's dead-letter queue: Lambda sends an event that failed every attempt with this role.
+        ("sqs:SendMessage", "KillSwitchDeadLetterQueue"),
+        *_table_keys("TablesKey", "HandoffTablesKey"),
         *_telemetry("KillSwitchLogGroup"),
     },
     # The validator writes only its own verdicts to the audit trail.
-    "ValidatorRole": {("dynamodb:PutItem", "AuditTable"), *_telemetry("ValidatorLogGroup")},
+    "ValidatorRole": {("dynamodb:PutItem", "AuditTable"), *_table_keys("TablesKey"), *_telemetry("ValidatorLogGroup")},
+    # The notifier publishes to the stack's topic, and reads the Audit stream, whose records DynamoDB decrypts with
+    # the table's key in its name (NOTIFIER_ACCESS below is the whole story).
+    "NotifierRole": {
+        ("sns:Publish", "NotificationsTopic.TopicArn"),
+        ("kms:Decrypt", "TablesKey"),
+        *_telemetry("NotifierLogGroup"),
+    },
+    # The chainer sets the chain's attributes of audit records and the head of a mission (LINK_ONLY below proves
+    # it can touch no other attribute), and adds finished trails to the Object Lock bucket.
+    "AuditChainRole": {
+        ("dynamodb:UpdateItem", "AuditTable"),
+        ("dynamodb:UpdateItem", "MissionsTable"),
+        ("s3:PutObject", "AuditExportBucket/audit/*"),
+        *_table_keys("TablesKey"),
+        *_telemetry("AuditChainLogGroup"),
+    },
     "StateMachineRole": {
         ("lambda:InvokeFunction", "ValidatorFunction"),
         ("lambda:InvokeFunction", "ApprovalFunction"),
@@ -153,6 +204,13 @@ UNSCOPED_STATEMENTS: dict[tuple[str, str], Unscoped] = {
     ("ApprovalRole", "TaskCallbacks"): Unscoped(f"task tokens are not resources: {_NO_RESOURCE_LEVEL}", True),
     ("KillSwitchRole", "FailWaitingApprovals"): Unscoped(f"task tokens are not resources: {_NO_RESOURCE_LEVEL}", True),
     ("StateMachineRole", "DeliverLogs"): Unscoped(f"CloudWatch Logs vended delivery: {_NO_RESOURCE_LEVEL}", True),
+    **{
+        (role, "ListAuditStreams"): Unscoped(
+            f"DynamoDB ListStreams (Lambda's stream mapping calls it): {_NO_RESOURCE_LEVEL}; it lists stream ARNs only",
+            True,
+        )
+        for role in ("NotifierRole", "AuditChainRole")
+    },
     **{
         (role, sid): Unscoped(
             "every session is narrowed to one change's actions and resource by its session policy", False
@@ -222,8 +280,10 @@ def agent_credential_reach(stack: Stack) -> list[str]:
     for grant in stack.grants("AgentRole"):
         if grant.service in CREDENTIAL_SERVICES:
             found.append(f"{grant.action}: the agent may not reach a secret or a credential service")
-        if grant.action in KMS_CRYPTO_ACTIONS or grant.action.lower() == "kms:*":
-            found.append(f"{grant.action}: the agent may not use any KMS key")
+        uses_a_key = grant.action in KMS_CRYPTO_ACTIONS or grant.action.lower() == "kms:*"
+        # Its own tables' key, through DynamoDB only; never the hand-off side's key, never HandoffKey.
+        if uses_a_key and not (grant.resource == "TablesKey" and through_dynamodb(stack, grant)):
+            found.append(f"{grant.action} on {grant.resource}: the agent may use no KMS key but its tables'")
         if _is_handoff_side(grant.resource) or (grant.service == "dynamodb" and grant.resource == UNSCOPED):
             found.append(f"{grant.action} on {grant.resource}: the agent may not reach the hand-off tables")
         if grant.action in {"states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}:
@@ -243,10 +303,12 @@ VALIDATOR_DATA_ACCESS = frozenset(
 
 
 def validator_reach(stack: Stack) -> list[str]:
-    """The validator holds no secret, key, hand-off, decision or function, and no action on the account: its data
-    access is exactly VALIDATOR_DATA_ACCESS."""
+    """The validator holds no secret, key (but the audit table's, through DynamoDB), hand-off, decision or function,
+    and no action on the account: its data access is exactly VALIDATOR_DATA_ACCESS."""
     found = []
     for grant in stack.grants("ValidatorRole"):
+        if grant.resource == "TablesKey" and through_dynamodb(stack, grant):
+            continue
         if grant.service in CREDENTIAL_SERVICES or grant.service == "kms":
             found.append(f"{grant.action}: the validator may not reach a secret, a credential or a key")
         elif grant.service == "dynamodb" and (grant.action, grant.resource) not in VALIDATOR_DATA_ACCESS:
@@ -260,6 +322,102 @@ def validator_reach(stack: Stack) -> list[str]:
     for statement in stack.key_policy()["Statement"]:
         if _principal_owner(stack, statement) == "ValidatorRole":
             found.append(f"HandoffKey statement {statement.get('Sid')} names the validator")
+    return found
+
+
+# The notifier reads the audit trail's stream (its records decrypted by DynamoDB with the Audit table's key, in the
+# notifier's name) and publishes to the stack's topic; nothing else of the stack, and no table at all.
+NOTIFIER_ACCESS = frozenset(
+    {
+        ("dynamodb:DescribeStream", "AuditTable.StreamArn"),
+        ("dynamodb:GetRecords", "AuditTable.StreamArn"),
+        ("dynamodb:GetShardIterator", "AuditTable.StreamArn"),
+        ("dynamodb:ListStreams", UNSCOPED),
+        ("kms:Decrypt", "TablesKey"),
+        ("sns:Publish", "NotificationsTopic.TopicArn"),
+    }
+)
+
+
+def notifier_reach(stack: Stack) -> list[str]:
+    """The notifier holds no secret, writes no table, uses no key but the Audit table's (to read, through DynamoDB
+    only) and publishes to the stack's topic only; no other role may publish to it, and no hand-off key names it."""
+    found = []
+    for grant in stack.grants("NotifierRole"):
+        if grant.service in CREDENTIAL_SERVICES:
+            found.append(f"{grant.action}: the notifier may not reach a secret or a credential")
+        elif grant.service in {"logs", "xray"}:
+            continue
+        elif (grant.action, grant.resource) not in NOTIFIER_ACCESS:
+            found.append(f"{grant.action} on {grant.resource}: beyond the audit stream and the notifications topic")
+        elif grant.service == "kms" and not through_dynamodb(stack, grant):
+            found.append(f"{grant.action} on {grant.resource}: the notifier may use the key through DynamoDB only")
+    granted = {(g.action, g.resource) for g in stack.grants("NotifierRole")}
+    found += [f"NotifierRole lacks {action} on {resource}" for action, resource in sorted(NOTIFIER_ACCESS - granted)]
+    found += [
+        f"{g.role}/{g.sid}: {g.action} on {g.resource}: only the notifier publishes notifications"
+        for role in ALL_ROLES
+        if role != "NotifierRole" and role in stack.template["Resources"]
+        for g in stack.grants(role)
+        if g.service == "sns"
+    ]
+    for key in ("HandoffKey", "HandoffTablesKey"):
+        if key not in stack.template["Resources"]:
+            continue
+        for statement in stack.key_policy(key)["Statement"]:
+            if _principal_owner(stack, statement) == "NotifierRole":
+                found.append(f"{key} statement {statement.get('Sid')} names the notifier")
+    return found
+
+
+# Who may use NotificationsKey, and for what: the notifier to publish (through SNS only), CloudWatch for this
+# account's alarm actions. The account administers it and cannot use it.
+NOTIFICATIONS_KEY_USERS: dict[str, frozenset[str]] = {
+    "NotifierRole": frozenset({"kms:Decrypt", "kms:GenerateDataKey"}),
+    "service:cloudwatch.amazonaws.com": frozenset({"kms:Decrypt", "kms:GenerateDataKey*"}),
+}
+
+
+def notifications_key_problems(stack: Stack) -> list[str]:
+    """NotificationsTopic is encrypted with NotificationsKey, whose key policy lets exactly NOTIFICATIONS_KEY_USERS
+    use it, each under its condition (the notifier through SNS in the stack's region, CloudWatch for this account)."""
+    found = []
+    region, suffix = stack.resolver.pseudo["AWS::Region"], stack.resolver.pseudo["AWS::URLSuffix"]
+    wanted_conditions = {
+        "NotifierRole": {"StringEquals": {"kms:ViaService": f"sns.{region}.{suffix}"}},
+        "service:cloudwatch.amazonaws.com": {
+            "StringEquals": {"aws:SourceAccount": stack.resolver.pseudo["AWS::AccountId"]}
+        },
+    }
+    used: dict[str, set[str]] = {}
+    for statement in stack.key_policy("NotificationsKey")["Statement"]:
+        sid = statement.get("Sid", "<no Sid>")
+        if statement.get("Effect") != "Allow":
+            continue
+        if "NotAction" in statement or "NotPrincipal" in statement:
+            found.append(f"NotificationsKey/{sid}: NotAction/NotPrincipal")
+        principal = statement.get("Principal", {})
+        service = principal.get("Service") if isinstance(principal, dict) else None
+        who = f"service:{service}" if isinstance(service, str) else _principal_owner(stack, statement)
+        actions = set(_as_list(statement.get("Action")))
+        crypto = {a for a in actions if a in KMS_CRYPTO_ACTIONS or "*" in a}
+        if who == "root":
+            found += [f"NotificationsKey/{sid}: the account may use the key ({a})" for a in sorted(crypto)]
+            continue
+        if who not in NOTIFICATIONS_KEY_USERS:
+            found.append(f"NotificationsKey/{sid}: {who} may use the key")
+            continue
+        used.setdefault(who, set()).update(actions)
+        if statement.get("Condition") != wanted_conditions[who]:
+            found.append(f"NotificationsKey/{sid}: {who} without {wanted_conditions[who]}")
+    for who, actions in NOTIFICATIONS_KEY_USERS.items():
+        if used.get(who, set()) != actions:
+            found.append(f"NotificationsKey lets {who} {sorted(used.get(who, set()))}, expected {sorted(actions)}")
+    key = stack.properties("NotificationsKey")
+    if key.get("EnableKeyRotation") is not True:
+        found.append("NotificationsKey rotation is off")
+    if stack.properties("NotificationsTopic").get("KmsMasterKeyId") != stack.ref("NotificationsKey"):
+        found.append("NotificationsTopic is not encrypted with NotificationsKey")
     return found
 
 
@@ -477,6 +635,11 @@ HANDOFF_ACCESS: dict[str, dict[tuple[str, str], dict[str, Any]]] = {
 }
 
 
+# Unscoped DynamoDB actions that return no item and no record: ListStreams answers stream ARNs only (a stream's
+# records need GetRecords on that stream), and IAM scopes it to no resource.
+STREAM_LISTING = frozenset({"dynamodb:ListStreams"})
+
+
 def _is_handoff_side(resource: str) -> bool:
     return resource in {"HandoffTable", "ContinuationsTable"} or resource.startswith(
         ("HandoffTable/", "ContinuationsTable/")
@@ -491,7 +654,7 @@ def handoff_access_problems(stack: Stack) -> list[str]:
         granted: dict[tuple[str, str], dict[str, Any]] = {}
         for grant in stack.grants(role):
             reaches = _is_handoff_side(grant.resource) or (
-                grant.resource == UNSCOPED and grant.service in {"dynamodb", "*"}
+                grant.resource == UNSCOPED and grant.service in {"dynamodb", "*"} and grant.action not in STREAM_LISTING
             )
             if reaches:
                 granted[(grant.action, grant.resource)] = dict(grant.condition)

@@ -54,7 +54,7 @@ CONTRACT: dict[str, tuple[str, str, list[str], str, set[str]]] = {
         "ApprovalRole",
         AUTH0_ENV
         | {"HANDOFF_TABLE", "HANDOFF_KEY_ID", "APPROVER_SUBS", "CIBA_SCOPE", "CIBA_REQUESTED_EXPIRY"}
-        | {"APPROVAL_FUNCTION_NAME", "CONTINUATIONS_TABLE"},
+        | {"APPROVAL_FUNCTION_NAME", "CONTINUATIONS_TABLE", "APPROVAL_WAITING_NOTIFY_MINUTES"},
     ),
     "ExecutorFunction": (
         "functions/executor/",
@@ -73,6 +73,20 @@ CONTRACT: dict[str, tuple[str, str, list[str], str, set[str]]] = {
         AUTH0_ENV
         | {"STATE_MACHINE_ARN", "SCHEDULE_RULE_NAME", "SCAN_RULE_NAME", "APPROVER_SUBS", "TOKEN_VAULT_CONNECTION"}
         | {"REMEDIATION_ROLE_NAME", "KILLSWITCH_AUDIENCE", "HANDOFF_TABLE", "UNDO_ROLE_NAME"},
+    ),
+    "AuditChainFunction": (
+        "functions/auditchain/",
+        "app.handler",
+        ["AegisLayer"],
+        "AuditChainRole",
+        {"MISSIONS_TABLE", "AUDIT_EXPORT_BUCKET"},
+    ),
+    "NotifierFunction": (
+        "functions/notifier/",
+        "app.handler",
+        ["AegisLayer"],
+        "NotifierRole",
+        {"NOTIFICATIONS_TOPIC_ARN", "DEPLOYMENT_NAME"},
     ),
 }
 
@@ -217,13 +231,15 @@ def test_the_seven_tables_of_the_contract(stack: Stack) -> None:
         properties = tables[name]["Properties"]
         assert [(k["AttributeName"], k["KeyType"]) for k in properties["KeySchema"]] == keys, name
         # Index keys are declared too (HandoffTable's keys-only by-execution index: handoff_access_problems).
-        index_keys = {
-            k["AttributeName"] for index in properties.get("GlobalSecondaryIndexes", []) for k in index["KeySchema"]
-        }
+        indexes = [*properties.get("GlobalSecondaryIndexes", []), *properties.get("LocalSecondaryIndexes", [])]
+        index_keys = {k["AttributeName"] for index in indexes for k in index["KeySchema"]}
         declared = {a["AttributeName"]: a["AttributeType"] for a in properties["AttributeDefinitions"]}
-        assert declared == dict.fromkeys({key for key, _ in keys} | index_keys, "S"), name
+        # Every key is a string but the audit chain's position (aegis.audit_chain), a number.
+        expected = {key: "N" if key == "chain_position" else "S" for key in {key for key, _ in keys} | index_keys}
+        assert declared == expected, name
         assert properties["BillingMode"] == "PAY_PER_REQUEST", name
-        assert properties["SSESpecification"] == {"SSEEnabled": True}, name
+        # Which customer-managed key, and who may use it: test_table_and_log_keys.py.
+        assert properties["SSESpecification"]["SSEEnabled"] is True, name
         expected_ttl = {"AttributeName": ttl, "Enabled": True} if ttl else None
         assert properties.get("TimeToLiveSpecification") == expected_ttl, name
 
@@ -237,7 +253,9 @@ def test_audit_survives_the_stack_and_handoffs_are_never_backed_up(stack: Stack)
         audit_writes = {
             g.action for g in stack.grants(role) if g.resource == "AuditTable" and not is_read_only(g.action)
         }
-        assert audit_writes <= {"dynamodb:PutItem"}, f"{role} may rewrite audit records: {audit_writes}"
+        # The chainer's update is limited to the chain's attributes (tests/unit/template/test_audit_chain.py).
+        allowed = {"dynamodb:UpdateItem"} if role == "AuditChainRole" else {"dynamodb:PutItem"}
+        assert audit_writes <= allowed, f"{role} may rewrite audit records: {audit_writes}"
 
 
 def test_scans_are_triggered_by_the_schedule_and_by_aegis_scan_events(stack: Stack) -> None:

@@ -121,8 +121,8 @@ def test_one_stack_per_process() -> None:
 
 
 def test_an_unknown_resource_type_is_refused_by_name(tmp_path: Path) -> None:
-    template = fixture_copy(tmp_path, {"Queue": {"Type": "AWS::SQS::Queue"}})
-    with pytest.raises(UnsupportedResourceType, match=r"AWS::SQS::Queue"):
+    template = fixture_copy(tmp_path, {"Stream": {"Type": "AWS::Kinesis::Stream"}})
+    with pytest.raises(UnsupportedResourceType, match=r"AWS::Kinesis::Stream"):
         LocalStack(template_path=template, auth0=False, parameters=ISSUER).start()
 
 

@@ -26,6 +26,7 @@ from aegis_local.auth0 import (
     DEFAULT_UNDO_CONNECTION,
     DEFAULT_UNDO_PROVIDER_AUDIENCE,
 )
+from aegis_local.aws.resources import NO_LOCAL_EFFECT
 from aegis_local.aws.stack import LocalStack, default_template_path
 from aegis_local.aws.template import Resolver, load_template
 
@@ -88,24 +89,55 @@ def test_tables_have_the_template_keys_and_ttl(stack: LocalStack) -> None:
     assert set(stack.table_names()) == set(logical_ids("AWS::DynamoDB::Table"))
 
 
-def test_handoff_key_has_rotation_its_policy_and_alias(stack: LocalStack) -> None:
+def test_keys_have_rotation_their_policies_and_aliases(stack: LocalStack) -> None:
     kms = stack.client("kms")
-    [key_id] = logical_ids("AWS::KMS::Key")
-    key = kms.describe_key(KeyId=stack.physical_id(key_id))["KeyMetadata"]
-    assert key["Enabled"]
-    assert kms.get_key_rotation_status(KeyId=key["KeyId"])["KeyRotationEnabled"]
-    policy = json.loads(kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"])
-    declared = RESOURCES[key_id]["Properties"]["KeyPolicy"]["Statement"]
-    assert [statement["Sid"] for statement in policy["Statement"]] == [statement["Sid"] for statement in declared]
-    for stored, written in zip(policy["Statement"], declared, strict=True):
-        assert stored["Action"] == written["Action"]
-        # Principals are resolved: the roles' ARNs on this stack.
-        principal = written["Principal"]["AWS"]
-        if isinstance(principal, dict) and "Fn::GetAtt" in principal:
-            assert stored["Principal"]["AWS"] == stack.resources.attribute(principal["Fn::GetAtt"][0], "Arn")
+    for key_id in logical_ids("AWS::KMS::Key"):
+        key = kms.describe_key(KeyId=stack.physical_id(key_id))["KeyMetadata"]
+        assert key["Enabled"], key_id
+        assert kms.get_key_rotation_status(KeyId=key["KeyId"])["KeyRotationEnabled"], key_id
+        policy = json.loads(kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"])
+        declared = RESOURCES[key_id]["Properties"]["KeyPolicy"]["Statement"]
+        assert [statement.get("Sid") for statement in policy["Statement"]] == [s.get("Sid") for s in declared]
+        for stored, written in zip(policy["Statement"], declared, strict=True):
+            assert stored["Action"] == written["Action"], key_id
+            # Principals are resolved: the roles' ARNs on this stack.
+            principal = written["Principal"].get("AWS")
+            if isinstance(principal, dict) and "Fn::GetAtt" in principal:
+                assert stored["Principal"]["AWS"] == stack.resources.attribute(principal["Fn::GetAtt"][0], "Arn")
     aliases = {alias["AliasName"]: alias.get("TargetKeyId") for alias in kms.list_aliases()["Aliases"]}
     for alias_id in logical_ids("AWS::KMS::Alias"):
-        assert aliases[stack.physical_id(alias_id)] == key["KeyId"]
+        target = RESOURCES[alias_id]["Properties"]["TargetKeyId"]["Ref"]
+        assert aliases[stack.physical_id(alias_id)] == stack.physical_id(target), alias_id
+
+
+def test_tables_and_log_groups_are_encrypted_with_their_keys(stack: LocalStack) -> None:
+    dynamodb = stack.client("dynamodb")
+    for logical_id in logical_ids("AWS::DynamoDB::Table"):
+        key = RESOURCES[logical_id]["Properties"]["SSESpecification"]["KMSMasterKeyId"]["Ref"]
+        sse = dynamodb.describe_table(TableName=stack.physical_id(logical_id))["Table"]["SSEDescription"]
+        assert sse["SSEType"] == "KMS", logical_id
+        # moto echoes the id the template passes (!Ref: the key id); DynamoDB answers the key's ARN.
+        assert sse["KMSMasterKeyArn"].rsplit("/", 1)[-1] == stack.physical_id(key), logical_id
+    logs = stack.client("logs")
+    groups = {group["logGroupName"]: group for group in logs.describe_log_groups()["logGroups"]}
+    for logical_id in logical_ids("AWS::Logs::LogGroup"):
+        key = RESOURCES[logical_id]["Properties"]["KmsKeyId"]["Fn::GetAtt"][0]
+        assert groups[stack.physical_id(logical_id)]["kmsKeyId"] == stack.resources.attribute(key, "Arn")
+
+
+def test_reserved_concurrency_is_recorded_as_the_template_resolves_it(stack: LocalStack) -> None:
+    lambda_client = stack.client("lambda")
+    reserved = {
+        logical_id: lambda_client.get_function_concurrency(FunctionName=stack.physical_id(logical_id)).get(
+            "ReservedConcurrentExecutions"
+        )
+        for logical_id in logical_ids("AWS::Serverless::Function")
+    }
+    assert stack.parameters["ReserveConcurrency"] == "true"
+    assert {name: count for name, count in reserved.items() if count is not None} == {
+        "ExecutorFunction": int(stack.parameters["MapMaxConcurrency"]),
+        "KillSwitchFunction": 5,
+    }
 
 
 def test_roles_exist_with_their_inline_policies(stack: LocalStack) -> None:
@@ -288,7 +320,12 @@ def test_every_active_template_resource_was_created(stack: LocalStack) -> None:
     assert set(RESOURCES) - conditional <= created
     # SAM's implicit resources: the function URL.
     assert "KillSwitchFunctionUrl" in created
-    assert stack.resources.skipped == {}
+    # Only what changes nothing a local run can observe (alarms, the dashboard) is recorded instead of created.
+    assert stack.resources.skipped == {
+        name: f"{body['Type']}: {NO_LOCAL_EFFECT[body['Type']]}"
+        for name, body in RESOURCES.items()
+        if body["Type"] in NO_LOCAL_EFFECT
+    }
 
 
 def test_the_real_handlers_of_every_function_load_in_the_stack(stack: LocalStack) -> None:

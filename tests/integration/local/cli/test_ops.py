@@ -4,6 +4,7 @@ next scan, rearm restores, leak-audit searches the stack for the client secrets 
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import subprocess
@@ -96,6 +97,30 @@ def test_scan_missions_show_and_audit_a_dry_run_mission(state_file: Path, capsys
     assert code == 0
     assert "mission.created" in trail
     assert "mission.completed" in trail
+
+    # The chainer of the stack's own process links the trail; verify recomputes it, then names an edited record.
+    code, verdict = run(capsys, "audit", "verify", mission_id, "--state", str(state_file))
+    assert code == 0, verdict
+    assert "intact" in verdict
+    assert "up to the stored head" in verdict
+    from aegis_local.cli.ops import StackState
+
+    audit = StackState.load(str(state_file)).table("AuditTable")
+    first = min(
+        audit.query(KeyConditionExpression="mission_id = :m", ExpressionAttributeValues={":m": mission_id})["Items"],
+        key=lambda r: r["seq"],
+    )
+    audit.update_item(
+        Key={"mission_id": mission_id, "seq": first["seq"]},
+        UpdateExpression="SET outcome = :o",
+        ExpressionAttributeValues={":o": "tampered"},
+    )
+    code, verdict = run(capsys, "audit", "verify", mission_id, "--state", str(state_file), "--json")
+    assert code == 1, verdict
+    document = json.loads(verdict)
+    assert document["intact"] is False
+    assert document["problem"]["kind"] == "changed"
+    assert document["problem"]["seq"] == first["seq"]
 
 
 def test_kill_refuses_the_next_scan_and_rearm_restores(state_file: Path, capsys: pytest.CaptureFixture[str]) -> None:

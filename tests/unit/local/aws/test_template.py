@@ -109,8 +109,8 @@ def test_unknown_names_are_named_errors(template: dict[str, Any]) -> None:
 
 
 def test_unpredictable_resource_types_are_refused(template: dict[str, Any]) -> None:
-    template["Resources"]["Queue"] = {"Type": "AWS::SQS::Queue", "Properties": {}}
-    with pytest.raises(TemplateError, match="AWS::SQS::Queue has no predicted physical id"):
+    template["Resources"]["Queue"] = {"Type": "AWS::Kinesis::Stream", "Properties": {}}
+    with pytest.raises(TemplateError, match="AWS::Kinesis::Stream has no predicted physical id"):
         predicted_deployment(template, parameter_values(template, {"Name": "x"}))
 
 

@@ -164,6 +164,13 @@ def test_up_starts_the_stack_prints_its_endpoints_and_stops_on_ctrl_c(tmp_path: 
 
         assert (tmp_path / "state" / "aegis-local.json").is_file()
 
+        # What is published to the stack's topic is printed as it comes and kept in reports/notifications.jsonl.
+        [topic] = [t["TopicArn"] for t in boto3.client("sns", **aws).list_topics()["Topics"]]
+        boto3.client("sns", **aws).publish(TopicArn=topic, Subject="aegis-local: hello", Message="{}")
+        read_until(lines, "notify  aegis-local: hello", timeout=10)
+        kept = (tmp_path / "reports" / "notifications.jsonl").read_text().splitlines()
+        assert [json.loads(line)["subject"] for line in kept] == ["aegis-local: hello"]
+
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0
         assert not (tmp_path / "state" / "aegis-local.json").exists()
