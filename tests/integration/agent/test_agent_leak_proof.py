@@ -8,8 +8,6 @@ mission failed with the named error and the refusal is in the audit trail."""
 from __future__ import annotations
 
 import json
-import secrets
-import string
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,28 +33,7 @@ from tests.support.agent_world import (
     scheduled_event,
 )
 from tests.support.lambda_app import load_app
-
-TOKEN_CHARS = string.ascii_letters + string.digits
-
-
-def b64url(n: int) -> str:
-    return "".join(secrets.choice(TOKEN_CHARS + "-_") for _ in range(n))
-
-
-def jwt() -> str:
-    return f"eyJhbGciOiJSUzI1NiIsImtpZCI6I{b64url(12)}.eyJzdWIiOiJhdXRoMHw{b64url(40)}.{b64url(86)}"
-
-
-def access_key_id() -> str:
-    return "AKIA" + "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(16))
-
-
-def secret_access_key() -> str:
-    return "".join(secrets.choice(TOKEN_CHARS + "/+") for _ in range(40))
-
-
-def high_entropy() -> str:
-    return secrets.token_urlsafe(48)
+from tests.support.planted_secrets import access_key_id, high_entropy, jwt, secret_access_key
 
 
 @dataclass

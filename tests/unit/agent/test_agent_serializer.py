@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-import string
 from datetime import UTC, datetime
 
 import pytest
@@ -15,30 +13,16 @@ from aegis.models import ChangeResult, Decision, Outcome, Risk
 from aegis_agent.errors import CheckpointRefused
 from aegis_agent.serializer import SecretRefusingSerializer
 from aegis_agent.state import Plan, PlanStatus
+from tests.support import planted_secrets
 from tests.support.agent_world import bucket_finding
 from tests.support.changes import one_of_each_kind
 
-
-def random_jwt() -> str:
-    alphabet = string.ascii_letters + string.digits + "-_"
-    part = "".join(secrets.choice(alphabet) for _ in range(40))
-    return f"eyJhbGciOiJSUzI1NiJ9.eyJ{part}.{part[::-1]}"
-
-
-def random_access_key_id() -> str:
-    return "AKIA" + "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(16))
-
-
-def random_high_entropy() -> str:
-    return secrets.token_urlsafe(48)
-
-
 SECRET_SHAPES = {
-    "jwt": random_jwt,
-    "aws-access-key-id": random_access_key_id,
-    "high-entropy": random_high_entropy,
-    "bearer": lambda: "Bearer " + secrets.token_hex(12),
-    "pem": lambda: "-----BEGIN " + "RSA PRIVATE KEY-----\nMIIE...",  # split: no key-shaped literal in the repo
+    "jwt": planted_secrets.jwt,
+    "aws-access-key-id": planted_secrets.access_key_id,
+    "high-entropy": planted_secrets.high_entropy,
+    "bearer": planted_secrets.bearer,
+    "pem": planted_secrets.pem_private_key,
 }
 
 
@@ -102,7 +86,7 @@ def test_a_refusal_never_echoes_a_dict_key(serde: SecretRefusingSerializer) -> N
     """A key may be the secret, whether or not it looks like one: refusals name entries by position."""
     key = "hunter2-correct-horse"
     with pytest.raises(CheckpointRefused) as refused:
-        serde.dumps_typed({"config": {key: {"note": random_jwt()}}})
+        serde.dumps_typed({"config": {key: {"note": planted_secrets.jwt()}}})
     assert key not in refused.value.where
     assert key not in str(refused.value)
     assert refused.value.where == "${0}{0}{0}"
@@ -111,7 +95,7 @@ def test_a_refusal_never_echoes_a_dict_key(serde: SecretRefusingSerializer) -> N
 def test_a_secret_shaped_resource_name_is_an_identifier_in_a_change_and_text_anywhere_else(
     serde: SecretRefusingSerializer,
 ) -> None:
-    name = random_access_key_id()
+    name = planted_secrets.access_key_id()
     change = DetachPolicy.propose(
         check_id="iam-admin-policy-attached",
         resource_arn=f"arn:aws:iam::123456789012:policy/{name}",

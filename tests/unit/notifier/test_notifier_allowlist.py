@@ -16,16 +16,17 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aegis.catalogue.base import CHANGE_ID_PATTERN
 from aegis.secrets_guard import WITHHELD
 from aegis_notifier import notifications as shapes
+from tests.support import planted_secrets
 from tests.support.notifier_world import DEPLOYMENT, NOTIFIABLE, RESOURCE, NotifierWorld, Sample
 
-JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhdXRoMHxhcHByb3Zlci0xIn0.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg"
+JWT = planted_secrets.jwt()
 SECRETS = {
     "jwt": JWT,
-    "access key id": "AKIAIOSFODNN7EXAMPLE",
-    "secret access key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY1",
-    "bearer": "Bearer mF_9.B5f-4.1JqM-tokenvalue",
-    "pem": "-----BEGIN RSA PRIVATE KEY-----",
-    "high entropy": "q8Zr3LmX0vT7Yp2Kd9Wn4Bs6Hc1Jg5Fa",
+    "access key id": planted_secrets.access_key_id(),
+    "secret access key": planted_secrets.secret_access_key(),
+    "bearer": planted_secrets.bearer(),
+    "pem": planted_secrets.pem_private_key(),
+    "high entropy": planted_secrets.high_entropy(),
 }
 # What a record may carry besides its allowlisted fields: a resource's state, evidence, tokens a writer let slip.
 RAW_DATA = {
