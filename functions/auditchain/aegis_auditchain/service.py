@@ -10,7 +10,6 @@ what the writer wrote: a record edited before the chainer got to it no longer ma
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,17 +19,17 @@ from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecordEventName
 from botocore.exceptions import ClientError
 
-from aegis.audit import read_trail
+from aegis.audit import CHAIN_POSITION_INDEX, read_trail
 from aegis.audit_chain import (
     GENESIS,
     HEAD_ATTRIBUTE,
     LINK,
     POSITION,
-    POSITION_INDEX,
     PREVIOUS,
     TERMINAL_ACTIONS,
     ChainHead,
     next_link,
+    plain,
     record_digest,
     verify_chain,
 )
@@ -86,7 +85,7 @@ class TrailExport:
             "mission_id": mission_id,
             "head": head.as_item(),
             "verdict": verdict.summary(),
-            "records": [_json_ready(record) for record in records],
+            "records": plain(records),
         }
         key = self.key(mission_id, head)
         self._s3.put_object(
@@ -106,11 +105,18 @@ class AuditChainer:
         self._export = export
 
     def link_all(self, records: Iterable[InsertedRecord]) -> list[ChainHead]:
-        """Link each record in order; the first failure raises, so the batch is retried from its start."""
-        return [self.link(record) for record in records]
+        """Link each record in order; the first failure raises, so the batch is retried from its start. Within the
+        batch each mission's head is the record just linked: only the batch's first record of a mission reads it."""
+        heads: dict[str, ChainHead] = {}
+        linked = []
+        for record in records:
+            heads[record.mission_id] = self.link(record, heads.get(record.mission_id))
+            linked.append(heads[record.mission_id])
+        return linked
 
-    def link(self, record: InsertedRecord) -> ChainHead:
-        head = self.head(record.mission_id)
+    def link(self, record: InsertedRecord, head: ChainHead | None = None) -> ChainHead:
+        """Link `record` after `head`, the mission's head as the caller last saw it (read here when not given)."""
+        head = head or self.head(record.mission_id)
         previous = head.link if head is not None else GENESIS
         linked = ChainHead(
             position=(head.position if head is not None else 0) + 1,
@@ -136,7 +142,7 @@ class AuditChainer:
     def head(self, mission_id: str) -> ChainHead | None:
         """The mission's highest linked record, read strongly consistent from the ByChainPosition index."""
         page = self._audit.query(
-            IndexName=POSITION_INDEX,
+            IndexName=CHAIN_POSITION_INDEX,
             KeyConditionExpression="mission_id = :m",
             ExpressionAttributeValues={":m": mission_id},
             ScanIndexForward=False,
@@ -177,8 +183,3 @@ class AuditChainer:
         if self._export is not None:
             key = self._export.write(mission_id, head, read_trail(self._audit, mission_id))
             logger.info("audit trail exported", extra={"key": key})
-
-
-def _json_ready(record: Mapping[str, Any]) -> dict[str, Any]:
-    """DynamoDB's Decimals as JSON numbers."""
-    return dict(json.loads(json.dumps(record, default=lambda value: int(value) if value % 1 == 0 else float(value))))

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from aegis.audit import CHAIN_POSITION_INDEX, read_trail
+from aegis.audit import read_trail
 from aegis.models import canonical_json, sha256_hex
 
 GENESIS = "0" * 64
@@ -37,8 +37,6 @@ POSITION = "chain_position"
 PREVIOUS = "chain_prev"
 LINK = "chain_link"
 CHAIN_ATTRIBUTES = frozenset({POSITION, PREVIOUS, LINK})
-# The Audit table's local secondary index (mission_id, chain_position): sparse, it holds the linked records only.
-POSITION_INDEX = CHAIN_POSITION_INDEX
 # The mission item's attribute that holds the head once the mission's terminal record is linked.
 HEAD_ATTRIBUTE = "audit_head"
 TERMINAL_ACTIONS = frozenset({"mission.completed", "mission.failed", "mission.halted"})
@@ -46,7 +44,7 @@ TERMINAL_ACTIONS = frozenset({"mission.completed", "mission.failed", "mission.ha
 
 def record_digest(record: Mapping[str, Any]) -> str:
     """SHA-256 over the record's content: every attribute but the chain's own, in canonical JSON."""
-    return sha256_hex(canonical_json({k: _plain(v) for k, v in record.items() if k not in CHAIN_ATTRIBUTES}))
+    return sha256_hex(canonical_json(plain({k: v for k, v in record.items() if k not in CHAIN_ATTRIBUTES})))
 
 
 def next_link(previous_link: str, digest: str) -> str:
@@ -55,8 +53,8 @@ def next_link(previous_link: str, digest: str) -> str:
 
 def stored_checksum_matches(record: Mapping[str, Any]) -> bool:
     """The writer's own checksum (aegis.audit) over the record without its checksum and chain attributes."""
-    content = {k: _plain(v) for k, v in record.items() if k not in CHAIN_ATTRIBUTES and k != "checksum"}
-    return record.get("checksum") == sha256_hex(canonical_json(content))
+    content = {k: v for k, v in record.items() if k not in CHAIN_ATTRIBUTES and k != "checksum"}
+    return record.get("checksum") == sha256_hex(canonical_json(plain(content)))
 
 
 @dataclass(frozen=True)
@@ -71,6 +69,12 @@ class ChainHead:
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> ChainHead:
         return cls(position=int(item["position"]), link=str(item["link"]), seq=str(item["seq"]))
+
+    @classmethod
+    def of_mission(cls, mission: Mapping[str, Any] | None) -> ChainHead | None:
+        """The head stored on a mission's item, if any."""
+        head = (mission or {}).get(HEAD_ATTRIBUTE)
+        return cls.from_item(head) if isinstance(head, Mapping) else None
 
 
 class Tampering(StrEnum):
@@ -107,6 +111,20 @@ class ChainVerdict:
     @property
     def intact(self) -> bool:
         return self.problem is None
+
+    def as_document(self) -> dict[str, Any]:
+        """The verdict as JSON, for `aegis-local audit verify --json` and any API that reports it."""
+        problem = self.problem
+        return {
+            "mission_id": self.mission_id,
+            "intact": self.intact,
+            "records": self.records,
+            "linked": self.linked,
+            "unlinked": self.unlinked,
+            "after_head": self.after_head,
+            "head": self.head.as_item() if self.head is not None else None,
+            "problem": None if problem is None else {**asdict(problem), "kind": problem.kind.value},
+        }
 
     def summary(self) -> str:
         if self.problem is not None:
@@ -177,9 +195,8 @@ def verify_chain(
 
 
 def stored_head(missions_table: Any, mission_id: str) -> ChainHead | None:
-    item = missions_table.get_item(Key={"mission_id": mission_id}, ConsistentRead=True).get("Item") or {}
-    head = item.get(HEAD_ATTRIBUTE)
-    return ChainHead.from_item(head) if isinstance(head, Mapping) else None
+    item = missions_table.get_item(Key={"mission_id": mission_id}, ConsistentRead=True).get("Item")
+    return ChainHead.of_mission(item)
 
 
 def verify_mission(audit_table: Any, missions_table: Any, mission_id: str, *, settled: bool = True) -> ChainVerdict:
@@ -241,12 +258,12 @@ def _position_and_seq(record: Mapping[str, Any]) -> tuple[int, str]:
     return int(record[POSITION]), str(record.get("seq"))
 
 
-def _plain(value: Any) -> Any:
-    """DynamoDB's Decimal as the int or float it was written as; containers recursively."""
+def plain(value: Any) -> Any:
+    """DynamoDB's Decimal as the int or float it was written as, containers recursively: what JSON can hold."""
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value

@@ -27,7 +27,7 @@ from typing import Any
 
 from aegis_local.aws.lambdas import LambdaRouter
 
-__all__ = ["StreamDelivery", "StreamMapping"]
+__all__ = ["StreamDelivery", "StreamMapping", "StreamProgress"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,9 @@ class StreamMapping:
 
 
 @dataclass
-class _Progress:
+class StreamProgress:
+    """What one mapping has delivered so far, for tests and for `drain()`."""
+
     delivered_records: int = 0
     batches: int = 0
     failed_batches: int = 0
@@ -83,7 +85,7 @@ class StreamDelivery:
         self._wake = threading.Event()
         self._condition = threading.Condition()
         self._generation = 0
-        self._progress = {mapping.name: _Progress() for mapping in self.mappings}
+        self._progress = {mapping.name: StreamProgress() for mapping in self.mappings}
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -115,7 +117,7 @@ class StreamDelivery:
                 self._condition.wait(remaining)
         return True
 
-    def progress(self, name: str) -> _Progress:
+    def progress(self, name: str) -> StreamProgress:
         return self._progress[name]
 
     # -- the poller ---------------------------------------------------------------------------------------------

@@ -279,25 +279,10 @@ def _verify_audit(args: argparse.Namespace, mission_id: str) -> int:
         verdict = verify_mission(audit, missions, mission_id, settled=False)
     verdict = verify_mission(audit, missions, mission_id, settled=True)
     if args.json:
-        print(json.dumps(verdict_document(verdict), sort_keys=True))
+        print(json.dumps(verdict.as_document(), sort_keys=True))
     else:
         print(verdict.summary())
     return EXIT_OK if verdict.intact else EXIT_FAILURE
-
-
-def verdict_document(verdict: Any) -> dict[str, Any]:
-    problem = verdict.problem
-    return {
-        "mission_id": verdict.mission_id,
-        "intact": verdict.intact,
-        "records": verdict.records,
-        "linked": verdict.linked,
-        "head": verdict.head.as_item() if verdict.head is not None else None,
-        "after_head": verdict.after_head,
-        "problem": None
-        if problem is None
-        else {"kind": problem.kind.value, "seq": problem.seq, "position": problem.position, "detail": problem.detail},
-    }
 
 
 def _kill_switch(args: argparse.Namespace, action: str) -> int:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aegis.audit import read_trail
-from aegis.audit_chain import stored_head, verify_chain
+from aegis.audit_chain import ChainHead, verify_chain
 from aegis.catalogue import ChangeBase
 from aegis.models import ChangeResult, Decision, Outcome
 from aegis_local.reporting.report import (
@@ -305,7 +305,7 @@ def assemble_report(
     document.kill_switch = kill_switch
     document.timeline = [_timeline_entry(entry) for entry in trail]
     document.duration_seconds = duration_seconds
-    head = stored_head(sources.missions, mission_id) if item is not None else None
+    head = ChainHead.of_mission(item)
     # The chainer may be a stream delay behind the last records: not linked yet is not a verdict here.
     chain = verify_chain(mission_id, trail, head, settled=False)
     document.audit_chain = chain.summary()

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from aegis.audit_chain import CHAIN_ATTRIBUTES, HEAD_ATTRIBUTE, POSITION, POSITION_INDEX
+from aegis.audit import CHAIN_POSITION_INDEX
+from aegis.audit_chain import CHAIN_ATTRIBUTES, HEAD_ATTRIBUTE, POSITION
 from tests.support.iam_policy import Request, allows
 from tests.support.stack import Stack, build_stack
 
@@ -21,7 +22,7 @@ def _documents(stack: Stack, role: str) -> list[dict[str, object]]:
 def test_the_audit_table_streams_new_records_and_indexes_the_chain(stack: Stack) -> None:
     audit = stack.properties("AuditTable")
     assert audit["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
-    [index] = [i for i in audit["LocalSecondaryIndexes"] if i["IndexName"] == POSITION_INDEX]
+    [index] = [i for i in audit["LocalSecondaryIndexes"] if i["IndexName"] == CHAIN_POSITION_INDEX]
     assert index["KeySchema"] == [
         {"AttributeName": "mission_id", "KeyType": "HASH"},
         {"AttributeName": POSITION, "KeyType": "RANGE"},

@@ -5,7 +5,6 @@ one that exhausts MaximumRetryAttempts dropped without stopping the ones after i
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -124,4 +123,3 @@ def test_the_template_stream_events_become_mappings(stack: LocalStack) -> None:
     [mapping] = stack.streams.mappings
     assert (mapping.name, mapping.batch_size, mapping.maximum_retry_attempts) == (MAPPING, 2, 1)
     assert mapping.stream_arn == stack.resources.attribute("StreamedTable", "StreamArn")
-    assert Path(__file__).exists()
