@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -20,9 +19,10 @@ import boto3
 from botocore.config import Config
 
 from aegis.audit import AuditLog
+from aegis_local.aws.streams import lambda_record
 from aegis_notifier.service import Notifier
 from aegis_notifier.settings import NotifierSettings
-from tests.support.stack import Stack, build_stack
+from tests.support.stack import Stack, build_stack, create_declared_table
 
 DEPLOYMENT = "aegis"
 # boto3 sends DynamoDB Streams calls that name a stream to an account-specific endpoint, which moto does not serve.
@@ -36,17 +36,7 @@ def declared() -> Stack:
 
 def create_audit_table(dynamodb: Any, name: str = "Audit") -> Any:
     """The Audit table as template.yaml declares it: keys, indexes and its stream."""
-    properties = declared().properties("AuditTable")
-    extra = {key: properties[key] for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes") if key in properties}
-    stream = properties["StreamSpecification"]
-    return dynamodb.create_table(
-        TableName=name,
-        KeySchema=properties["KeySchema"],
-        AttributeDefinitions=properties["AttributeDefinitions"],
-        BillingMode=properties["BillingMode"],
-        StreamSpecification={"StreamEnabled": True, **stream},
-        **extra,
-    )
+    return create_declared_table(dynamodb, "AuditTable", name)
 
 
 def create_topic(session: boto3.Session) -> str:
@@ -100,25 +90,10 @@ class AuditStream:
         """The records written since the last call, each as Lambda hands it to a function."""
         answer = self._client.get_records(ShardIterator=self._iterator)
         self._iterator = answer["NextShardIterator"]
-        return [self._as_lambda_record(record) for record in answer.get("Records", [])]
+        return [lambda_record(record, self.stream_arn) for record in answer.get("Records", [])]
 
     def event(self) -> dict[str, Any]:
         return {"Records": self.records()}
-
-    def _as_lambda_record(self, record: dict[str, Any]) -> dict[str, Any]:
-        dynamodb = dict(record["dynamodb"])
-        created = dynamodb.get("ApproximateCreationDateTime")
-        if isinstance(created, datetime):
-            dynamodb["ApproximateCreationDateTime"] = int(created.timestamp())
-        return {
-            "eventID": record["eventID"],
-            "eventName": record["eventName"],
-            "eventVersion": record.get("eventVersion", "1.1"),
-            "eventSource": "aws:dynamodb",
-            "awsRegion": record["awsRegion"],
-            "dynamodb": dynamodb,
-            "eventSourceARN": self.stream_arn,
-        }
 
 
 @dataclass

@@ -195,9 +195,12 @@ def _declared() -> Stack:
 
 def create_declared_table(dynamodb: Any, logical_id: str, table_name: str) -> Any:
     """Create, through the boto3 DynamoDB resource `dynamodb`, the table template.yaml declares as `logical_id` (its
-    keys and secondary indexes) under `table_name`: a test's table is the deployed one, not a copy that can drift."""
+    keys, secondary indexes and stream) under `table_name`: a test's table is the deployed one, not a copy that can
+    drift."""
     properties = _declared().properties(logical_id)
     indexes = {key: properties[key] for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes") if key in properties}
+    if "StreamSpecification" in properties:
+        indexes["StreamSpecification"] = {"StreamEnabled": True, **properties["StreamSpecification"]}
     return dynamodb.create_table(
         TableName=table_name,
         KeySchema=properties["KeySchema"],

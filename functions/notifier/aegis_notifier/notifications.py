@@ -38,7 +38,7 @@ from typing import Any
 from aegis.catalogue.base import CHANGE_ID_PATTERN
 from aegis.models import Decision, Outcome
 from aegis.partitions import PARTITION_PATTERN
-from aegis.secrets_guard import WITHHELD, display_text, secret_kind
+from aegis.secrets_guard import WITHHELD, display_text, secret_kind, withhold_secrets
 
 # --- the shapes of what may be told -------------------------------------------------------------------------------
 MISSION_ID = r"^m-[0-9a-f]{20}$"
@@ -157,7 +157,7 @@ class Notification:
             "audit_record": {"mission_id": self.mission_id, "seq": self.audit_seq},
             **{name: value for name, value in self.fields.items() if value is not None},
         }
-        return _withheld_where_secret(document)
+        return dict(withhold_secrets(document)[0])
 
     def message(self, deployment: str) -> str:
         return json.dumps(self.document(deployment), indent=2, ensure_ascii=False, sort_keys=False)
@@ -169,16 +169,6 @@ class Notification:
             "deployment": {"DataType": "String", "StringValue": deployment},
             "mission_id": {"DataType": "String", "StringValue": self.mission_id},
         }
-
-
-def _withheld_where_secret(value: Any) -> Any:
-    if isinstance(value, str):
-        return WITHHELD if secret_kind(value) else value
-    if isinstance(value, dict):
-        return {key: _withheld_where_secret(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_withheld_where_secret(item) for item in value]
-    return value
 
 
 def _about(record: AuditRecord, kind: str, summary: str, meaning: str = "", **fields: Any) -> Notification:

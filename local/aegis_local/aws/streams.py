@@ -27,7 +27,7 @@ from typing import Any
 
 from aegis_local.aws.lambdas import LambdaRouter
 
-__all__ = ["StreamDelivery", "StreamMapping", "StreamProgress"]
+__all__ = ["StreamDelivery", "StreamMapping", "StreamProgress", "lambda_record"]
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ class StreamDelivery:
             answer = self._client("dynamodbstreams").get_records(ShardIterator=iterator, Limit=mapping.batch_size)
             records = answer.get("Records", [])
             if records:
-                batch = [_lambda_record(r, mapping.stream_arn) for r in records]
+                batch = [lambda_record(r, mapping.stream_arn) for r in records]
                 batch = [r for r in batch if not matchers or any(m.matches_event(r) for m in matchers)]
                 if batch:
                     self._deliver(mapping, batch)
@@ -203,7 +203,7 @@ def _first_failed(answer: Any, batch: Sequence[Mapping[str, Any]]) -> int | None
     return 0 if None in found else min(index for index in found if index is not None)
 
 
-def _lambda_record(record: Mapping[str, Any], stream_arn: str) -> dict[str, Any]:
+def lambda_record(record: Mapping[str, Any], stream_arn: str) -> dict[str, Any]:
     """A stream record as Lambda hands it to a function: with the source ARN, and the creation time in seconds."""
     dynamodb = dict(record.get("dynamodb") or {})
     created = dynamodb.get("ApproximateCreationDateTime")
