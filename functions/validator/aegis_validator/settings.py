@@ -8,7 +8,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aegis.catalogue.base import ACCOUNT_ID_PATTERN, REGION_PATTERN
-from aegis.partitions import PARTITION_PATTERN, UnknownRegion, arn_partition, home_region, partition_of
+from aegis.partitions import (
+    PARTITION_PATTERN,
+    MixedPartitions,
+    UnknownRegion,
+    arn_partition,
+    home_region,
+    partition_of,
+    partition_of_regions,
+)
 from aegis.settings import Environment
 from aegis_validator.errors import InvalidSettings
 
@@ -54,11 +62,11 @@ class ValidatorSettings:
         if not regions or not all(re.fullmatch(REGION_PATTERN, region) for region in regions):
             raise env.invalid("SCAN_REGIONS must be a comma list of region names")
         try:
-            partitions = {partition_of(region) for region in regions}
+            partition = partition_of_regions(regions)
         except UnknownRegion:
             raise env.invalid("SCAN_REGIONS must be regions of an AWS partition") from None
-        if len(partitions) != 1:
-            raise env.invalid("SCAN_REGIONS must be regions of one partition")
+        except MixedPartitions:
+            raise env.invalid("SCAN_REGIONS must be regions of one partition") from None
         max_changes = env.number("MAX_CHANGES_PER_MISSION", int)
         if max_changes not in MAX_CHANGES_RANGE:
             raise env.invalid(
@@ -67,7 +75,7 @@ class ValidatorSettings:
         role_arn = env.optional("FLOW_LOGS_ROLE_ARN")
         if role_arn and not re.fullmatch(_ROLE_ARN, role_arn):
             raise env.invalid("FLOW_LOGS_ROLE_ARN must be an IAM role ARN")
-        if role_arn and arn_partition(role_arn) not in partitions:
+        if role_arn and arn_partition(role_arn) != partition:
             raise env.invalid("FLOW_LOGS_ROLE_ARN must be in the partition of SCAN_REGIONS")
         return cls(
             audit_table=env.required("AUDIT_TABLE"),

@@ -10,6 +10,7 @@ ones.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
@@ -27,6 +28,10 @@ class UnknownRegion(ValueError):
     """A region name that is in no AWS partition botocore knows (a typo, or a region newer than the SDK)."""
 
 
+class MixedPartitions(ValueError):
+    """Regions of more than one partition where one account's regions are meant: an account lives in one."""
+
+
 @cache
 def _endpoint_data() -> dict[str, Any]:
     # Loaded once per process (about 20 ms), by a loader of its own: no boto3 session is opened for it.
@@ -42,6 +47,15 @@ def partition_of(region: str) -> str:
         return str(botocore.regions.EndpointResolver(_endpoint_data()).get_partition_for_region(region))
     except UnknownRegionError as exc:
         raise UnknownRegion(f"no AWS partition has region {region!r}") from exc
+
+
+def partition_of_regions(regions: Iterable[str]) -> str:
+    """The one partition all `regions` are in (at least one region). UnknownRegion for a region of no partition,
+    MixedPartitions for regions of two."""
+    partitions = {partition_of(region) for region in regions}
+    if len(partitions) != 1:
+        raise MixedPartitions(f"regions of one partition only, not of {', '.join(sorted(partitions)) or 'none'}")
+    return partitions.pop()
 
 
 @cache
@@ -80,4 +94,13 @@ def arn_partition(arn: str) -> str | None:
     return match.group(1) if match else None
 
 
-__all__ = ["PARTITION_PATTERN", "UnknownRegion", "arn_partition", "home_region", "home_region_of", "partition_of"]
+__all__ = [
+    "PARTITION_PATTERN",
+    "MixedPartitions",
+    "UnknownRegion",
+    "arn_partition",
+    "home_region",
+    "home_region_of",
+    "partition_of",
+    "partition_of_regions",
+]

@@ -28,7 +28,7 @@ from aegis.checks.base import WITHHELD
 from aegis.collectors import Clients, Collectors, Inventory
 from aegis.collectors.base import error_name
 from aegis.models import Finding, Frozen, ScanError
-from aegis.partitions import UnknownRegion, home_region_of, partition_of
+from aegis.partitions import MixedPartitions, UnknownRegion, home_region_of, partition_of_regions
 from aegis.secrets_guard import secret_kind, withhold_secrets
 
 _REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$")
@@ -167,11 +167,9 @@ def _valid_regions(regions: Sequence[str]) -> list[str]:
         if region not in unique:
             unique.append(region)
     try:
-        partitions = {partition_of(region) for region in unique}
-    except UnknownRegion as exc:
+        partition_of_regions(unique)
+    except (UnknownRegion, MixedPartitions) as exc:
         raise InvalidScanRequest(str(exc)) from exc
-    if len(partitions) > 1:
-        raise InvalidScanRequest(f"regions of one partition only, not of {', '.join(sorted(partitions))}")
     return unique
 
 

@@ -7,7 +7,16 @@ import re
 import botocore.session
 import pytest
 
-from aegis.partitions import PARTITION_PATTERN, UnknownRegion, arn_partition, home_region, home_region_of, partition_of
+from aegis.partitions import (
+    PARTITION_PATTERN,
+    MixedPartitions,
+    UnknownRegion,
+    arn_partition,
+    home_region,
+    home_region_of,
+    partition_of,
+    partition_of_regions,
+)
 
 # (region, its partition, IAM's home region in that partition)
 REGIONS = [
@@ -66,3 +75,11 @@ def test_every_partition_botocore_knows_fits_the_arn_pattern() -> None:
     partitions = botocore.session.get_session().get_available_partitions()
     assert {"aws", "aws-us-gov", "aws-cn"} <= set(partitions)
     assert all(re.fullmatch(PARTITION_PATTERN, partition) for partition in partitions)
+
+
+def test_the_regions_of_one_account_are_of_one_partition() -> None:
+    assert partition_of_regions(["us-gov-west-1", "us-gov-east-1"]) == "aws-us-gov"
+    with pytest.raises(MixedPartitions, match="aws, aws-cn"):
+        partition_of_regions(["us-east-1", "cn-north-1"])
+    with pytest.raises(UnknownRegion):
+        partition_of_regions(["us-east-1", "xx-nowhere-1"])

@@ -185,6 +185,11 @@ def test_the_halt_alarm_stays_raised_from_trigger_to_rearm(stack: Stack) -> None
         "KillSwitchStepsFailed",
         {"service": service(stack, "KillSwitchFunction")},
     )
+    assert (steps["Statistic"], steps["ComparisonOperator"], steps["Threshold"]) == (
+        "Sum",
+        "GreaterThanOrEqualToThreshold",
+        1,
+    )
 
 
 def test_a_single_message_in_a_dead_letter_queue_alarms(stack: Stack) -> None:
