@@ -39,7 +39,7 @@ def resolved_definition(partition: str, region: str) -> dict[str, Any]:
     resolver = predicted_deployment(
         template,
         parameter_values(template, parameters),
-        pseudo={"AWS::Partition": partition, "AWS::Region": region},
+        pseudo={"AWS::Region": region},  # the partition follows the region
     )
     machine = template["Resources"]["MissionStateMachine"]["Properties"]
     substitutions = resolver.resolve(machine["DefinitionSubstitutions"])

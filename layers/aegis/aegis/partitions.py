@@ -49,6 +49,14 @@ def partition_of(region: str) -> str:
         raise UnknownRegion(f"no AWS partition has region {region!r}") from exc
 
 
+def url_suffix(partition: str) -> str:
+    """The partition's DNS suffix (CloudFormation's `AWS::URLSuffix`): amazonaws.com, amazonaws.com.cn ..."""
+    for candidate in _endpoint_data()["partitions"]:
+        if candidate["partition"] == partition:
+            return str(candidate["dnsSuffix"])
+    raise UnknownRegion(f"no AWS partition is called {partition!r}")
+
+
 def partition_of_regions(regions: Iterable[str]) -> str:
     """The one partition all `regions` are in (at least one region). UnknownRegion for a region of no partition,
     MixedPartitions for regions of two."""
@@ -103,4 +111,5 @@ __all__ = [
     "home_region_of",
     "partition_of",
     "partition_of_regions",
+    "url_suffix",
 ]

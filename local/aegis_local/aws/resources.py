@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aegis.partitions import partition_of, url_suffix
 from aegis_local.aws.lambdas import FunctionSpec
 from aegis_local.aws.streams import StreamMapping
 from aegis_local.aws.template import Resolver, TemplateError, parameter_values, substitute_definition
@@ -77,7 +78,16 @@ class StackIdentity:
     stack_name: str
     region: str
     account_id: str
-    partition: str = "aws"
+    # The region's partition unless given (aegis.partitions).
+    partition: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.partition:
+            object.__setattr__(self, "partition", partition_of(self.region))
+
+    @property
+    def url_suffix(self) -> str:
+        return url_suffix(self.partition)
 
     @property
     def stack_id(self) -> str:
@@ -851,7 +861,7 @@ class _Creator:
             "AWS::S3::Bucket",
             name,
             Arn=f"arn:{self.identity.partition}:s3:::{name}",
-            DomainName=f"{name}.s3.amazonaws.com",
+            DomainName=f"{name}.s3.{self.identity.url_suffix}",
         )
 
     def bucket_policy(self, logical_id: str, properties: dict[str, Any]) -> None:
@@ -959,6 +969,7 @@ def create_stack(
             "AWS::StackName": identity.stack_name,
             "AWS::StackId": identity.stack_id,
             "AWS::Partition": identity.partition,
+            "AWS::URLSuffix": identity.url_suffix,
         },
     )
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from aegis.partitions import partition_of, url_suffix
+
 __all__ = [
     "DEFAULT_PSEUDO_PARAMETERS",
     "Resolver",
@@ -194,7 +196,12 @@ class Resolver:
         self.parameters = dict(parameters)
         self.refs = dict(refs or {})
         self.attributes = dict(attributes or {})
-        self.pseudo = {**DEFAULT_PSEUDO_PARAMETERS, **(pseudo or {})}
+        given = dict(pseudo or {})
+        # The partition and its DNS suffix follow the region unless given, as they do in an account.
+        region = given.get("AWS::Region", DEFAULT_PSEUDO_PARAMETERS["AWS::Region"])
+        partition = given.get("AWS::Partition") or partition_of(region)
+        derived = {"AWS::Partition": partition, "AWS::URLSuffix": url_suffix(partition)}
+        self.pseudo = {**DEFAULT_PSEUDO_PARAMETERS, **derived, **given}
         self._conditions: dict[str, bool] = {}
 
     def condition(self, name: str) -> bool:
@@ -373,14 +380,15 @@ def _predict(names: Resolver, logical_id: str, kind: Any, properties: Mapping[st
         explicit = properties.get("QueueName")
         generated = f"{names.pseudo['AWS::StackName']}-{logical_id}"
         name = str(names.resolve(explicit)) if explicit is not None else generated
-        url = "https://sqs.{region}.amazonaws.com/{account}/".format(**where) + name
+        url = f"https://sqs.{where['region']}.{names.pseudo['AWS::URLSuffix']}/{where['account']}/{name}"
         arn = "arn:{partition}:sqs:{region}:{account}:".format(**where) + name
         return url, {"Arn": arn, "QueueName": name, "QueueUrl": url}
     if kind == "AWS::S3::Bucket":
         explicit = properties.get("BucketName")
         generated = f"{names.pseudo['AWS::StackName']}-{logical_id}".lower()[:63]
         bucket = str(names.resolve(explicit)) if explicit is not None else generated
-        return bucket, {"Arn": f"arn:{where['partition']}:s3:::{bucket}", "DomainName": f"{bucket}.s3.amazonaws.com"}
+        domain = f"{bucket}.s3.{names.pseudo['AWS::URLSuffix']}"
+        return bucket, {"Arn": f"arn:{where['partition']}:s3:::{bucket}", "DomainName": domain}
     if kind == "AWS::S3::BucketPolicy":
         # Its Ref (the bucket's name) refers to another resource, unknown here; nothing of the project refers to it.
         return f"{names.pseudo['AWS::StackName']}-{logical_id}", {}

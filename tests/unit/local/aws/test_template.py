@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from aegis_local.aws.resources import StackIdentity
 from aegis_local.aws.template import (
     Resolver,
     TemplateError,
@@ -136,3 +137,19 @@ def test_definition_substitution_replaces_every_placeholder_and_names_missing_on
     )
     with pytest.raises(TemplateError, match="no value: FnArn, Max"):
         substitute_definition(text, {})
+
+
+@pytest.mark.parametrize(
+    ("region", "partition", "suffix"),
+    [
+        ("us-east-1", "aws", "amazonaws.com"),
+        ("us-gov-west-1", "aws-us-gov", "amazonaws.com"),
+        ("cn-north-1", "aws-cn", "amazonaws.com.cn"),
+    ],
+)
+def test_the_partition_and_url_suffix_follow_the_region(region: str, partition: str, suffix: str) -> None:
+    pseudo = Resolver({"Resources": {}}, {}, pseudo={"AWS::Region": region}).pseudo
+    assert (pseudo["AWS::Partition"], pseudo["AWS::URLSuffix"]) == (partition, suffix)
+    identity = StackIdentity("s", region, "123456789012")
+    assert (identity.partition, identity.url_suffix) == (partition, suffix)
+    assert identity.stack_id.startswith(f"arn:{partition}:cloudformation:{region}:")
