@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from aegis.catalogue import ChangeBase
-from aegis_approval.continuation import ITEM_KEY, KIND_MISSION_WAIT, mission_wait_id
+from aegis_approval.continuation import ITEM_KEY, KIND_MISSION_WAIT, ContinuationStore, MissionWait, mission_wait_id
 from aegis_approval.errors import InvalidSettings
 from aegis_approval.settings import ApprovalSettings
 from aegis_auth.rar import AEGIS_CHANGE_DETAILS_TYPE
@@ -162,6 +162,56 @@ def test_a_wait_that_cannot_be_read_never_holds_up_the_approval(world: World, pr
     provider.token_script.extend([*[PENDING] * (2 * POLLS_PER_MINUTE), approved(FIRST)])
     assert service.handle(event, world.lambda_time(900)) == {"outcome": "approved"}
     assert waiting_records(world) == []
+
+
+def test_two_callers_that_both_read_the_wait_unnoticed_mark_it_once(world: World) -> None:
+    """The racing path: two invocations of one mission both read `noticed` False before either marks it; the
+    conditional mark lets the first tell and refuses the second."""
+    execution_arn = world.stepfunctions.start(FIRST)["execution_arn"]
+    one = ContinuationStore(world.tables["Continuations"], clock=world.clock)
+    other = ContinuationStore(world.tables["Continuations"], clock=world.clock)
+
+    first_read = one.mission_waiting(execution_arn)
+    world.clock.advance(30)
+    second_read = other.mission_waiting(execution_arn)
+    assert first_read.noticed is False
+    assert second_read.noticed is False
+    assert second_read.since == first_read.since
+
+    assert one.notice_waiting(execution_arn) is True
+    assert other.notice_waiting(execution_arn) is False
+    assert one.notice_waiting(execution_arn) is False
+    assert other.mission_waiting(execution_arn).noticed is True
+
+
+def test_two_runs_of_one_execution_past_the_threshold_append_one_waiting_record(
+    world: World, provider: ProviderDouble
+) -> None:
+    """Both runs read the wait as not yet told (as two concurrent invocations would, each before the other marked
+    it) and both cross the threshold: only the one whose conditional mark succeeds appends `approval.waiting`."""
+    service = service_with(world, provider, minutes=1)
+    read_wait = service.continuations.mission_waiting
+    stale_reads: list[MissionWait] = []
+
+    def read_before_the_other_marked(execution_arn: str) -> MissionWait:
+        wait = read_wait(execution_arn)
+        stale_reads.append(wait)
+        return MissionWait(since=wait.since, noticed=False)
+
+    service.continuations.mission_waiting = read_before_the_other_marked
+    first = world.stepfunctions.start(FIRST)
+    provider.token_script.extend([*[PENDING] * (2 * POLLS_PER_MINUTE), approved(FIRST)])
+    assert service.handle(first, world.lambda_time(900)) == {"outcome": "approved"}
+    assert len(waiting_records(world)) == 1
+
+    second = {**world.stepfunctions.start(SECOND), "execution_arn": first["execution_arn"]}
+    provider.token_script.extend([*[PENDING] * (2 * POLLS_PER_MINUTE), approved(SECOND)])
+    assert service.handle(second, world.lambda_time(900)) == {"outcome": "approved"}
+
+    assert len(stale_reads) == 2
+    assert stale_reads[1].noticed is True, "the second run was made to ignore the mark: only the condition stops it"
+    (waiting,) = waiting_records(world)
+    assert json.loads(waiting["details"])["change_id"] == FIRST.change_id
 
 
 # --- the setting ------------------------------------------------------------------------------------------------------

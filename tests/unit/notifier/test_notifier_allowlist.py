@@ -14,7 +14,7 @@ import pytest
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from aegis.catalogue.base import CHANGE_ID_PATTERN
-from aegis.secrets_guard import WITHHELD
+from aegis.secrets_guard import WITHHELD, secret_kind, withhold_secrets
 from aegis_notifier import notifications as shapes
 from tests.support import planted_secrets
 from tests.support.notifier_world import DEPLOYMENT, NOTIFIABLE, RESOURCE, NotifierWorld, Sample
@@ -198,3 +198,72 @@ def test_a_subject_is_one_short_ascii_line_whatever_the_operator_wrote(world: No
     assert "\\u202e" in shown
     assert "\n" not in shown
     assert len(shown) <= shapes.MAX_REASON_CHARS
+
+
+# --- each field screened for its own shape ---------------------------------------------------------------------------
+# Wrongly shaped but not secret-like: nothing in the message-wide screen catches them, only each field's own shape.
+WRONGLY_SHAPED = (
+    RESOURCE,
+    '{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject"}]}',
+    "Public Read ACL on aegis-public-site",
+)
+# The fields each builder reads from a record (as the message names them), each screened for its shape.
+FIELDS_READ = {
+    "approval.waiting": {"execution_arn", "change_id", "waiting_since", "waited_minutes", "threshold_minutes"},
+    "mission.completed": set(shapes.MISSION_COUNTS),
+    "mission.failed": {"error", "error_type"},
+    "mission.refused": {"trigger"},
+    "validator.refused": {"error", "execution_arn", "change_count", "rules"},
+    "change.result": {"change_id", "digest"},
+    "killswitch.trigger.requested": {"operation_id"},
+    "killswitch.rearm.requested": {"operation_id"},
+    "killswitch.trigger.completed": {"operation_id", "failed_steps", "halted"},
+}
+# Shown as the operator's (or the system's) own words, screened as texts are: not a shape to check.
+OWN_WORDS = {"reason", "requested_by"}
+# A record whose outcome is the field read (mission.failed: its named error).
+OUTCOME_READ = {"mission.failed"}
+
+
+def wrongly_shaped_everywhere(value: Any, index: int) -> Any:
+    """`value` with every string, number and flag replaced by a wrongly shaped value (None kept: nothing there)."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return [wrongly_shaped_everywhere(item, index + offset) for offset, item in enumerate(value)]
+    if isinstance(value, dict):
+        return {
+            key: wrongly_shaped_everywhere(item, index + offset) for offset, (key, item) in enumerate(value.items())
+        }
+    return WRONGLY_SHAPED[index % len(WRONGLY_SHAPED)]
+
+
+def test_the_wrong_values_are_not_secret_like() -> None:
+    """The planted values pass the message-wide screen untouched: only the per-field shapes stop them."""
+    for value in WRONGLY_SHAPED:
+        assert secret_kind(value) is None
+        assert withhold_secrets({"field": value})[0] == {"field": value}
+
+
+@pytest.mark.parametrize("name", sorted(NOTIFIABLE))
+def test_a_wrongly_shaped_value_in_any_field_read_is_withheld(world: NotifierWorld, name: str) -> None:
+    sample = NOTIFIABLE[name]
+    details = {
+        key: value if key in CLASSIFIERS | OWN_WORDS else wrongly_shaped_everywhere(value, index)
+        for index, (key, value) in enumerate(sample.details.items())
+    }
+    outcome = {"outcome": WRONGLY_SHAPED[0]} if sample.action in OUTCOME_READ else {}
+    plant(world, sample, details, **outcome)
+
+    (message,) = published(world)
+    assert message["Document"]["notification"] == sample.kind, "the notification is told all the same"
+    sent = everything_sent([message])
+    for value in WRONGLY_SHAPED:
+        assert value not in sent
+        assert json.dumps(value)[1:-1] not in sent
+    read = FIELDS_READ[sample.action]
+    shown = leaves(message["Document"], "")
+    assert read <= {key for key, _ in shown}, "every field read is shown, as withheld"
+    for key, value in shown:
+        if key in read:
+            assert value == WITHHELD, (key, value)
