@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import pytest
@@ -63,14 +63,18 @@ BUILD_CACHE = ROOT / ".aws-sam" / "test-cache"
 NOT_IN_AGENT_PACKAGE = ("aegis_auth", "aegis_approval", "aegis_executor", "aegis_killswitch", "jose")
 
 
+def _unavailable(reason: str) -> NoReturn:
+    """Skip with the reason printed; under CI (env CI) a missing prerequisite is a failure."""
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
 def _tool(name: str) -> str:
     found = shutil.which(name)
     if found:
         return found
-    reason = f"{name} is not on PATH (it lives in .venv-sam: run `make setup-sam`, or the tests via `make test`)"
-    if os.environ.get("CI"):
-        pytest.fail(reason)
-    pytest.skip(reason)
+    _unavailable(f"{name} is not on PATH (it lives in .venv-sam: run `make setup-sam`, or the tests via `make test`)")
 
 
 def _python313_dir() -> str | None:
@@ -192,10 +196,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     sam = _tool("sam")
     python_dir = _python313_dir()
     if python_dir is None:
-        reason = "sam build needs Python 3.13 (pyenv prefix 3.13, or python3.13 on PATH)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        _unavailable("sam build needs Python 3.13 (pyenv prefix 3.13, or python3.13 on PATH)")
     build_dir = tmp_path_factory.mktemp("sam") / "build"
     # sam keeps its build graph (build.toml) beside the build dir; carrying it over lets --cached reuse the
     # dependencies of unchanged functions and layers from the persistent cache instead of reinstalling them.
@@ -279,13 +280,6 @@ def _container_runtime_problem() -> str | None:
     return None
 
 
-def _unavailable(reason: str) -> None:
-    """Skip with the reason printed; under CI (env CI) a missing prerequisite is a failure."""
-    if os.environ.get("CI"):
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def invoke_image() -> str:
     """The invocation image, found by its content hash or built now (`make lambda-image` builds it ahead)."""
@@ -296,10 +290,9 @@ def invoke_image() -> str:
     if python_dir is None:
         _unavailable("the invocation image needs Python 3.13 (pyenv prefix 3.13, or python3.13 on PATH)")
     try:
-        return ensure_image(Path(str(python_dir)) / "python3.13").tag
+        return ensure_image(Path(python_dir) / "python3.13").tag
     except CannotBuildHere as error:
         _unavailable(f"the invocation image cannot be built here: {error}")
-        raise
 
 
 class InProcessSteps:

@@ -65,11 +65,6 @@ class Answer:
 
     payload: Any
     function_error: str | None
-    seconds: float
-
-    @property
-    def error_type(self) -> str | None:
-        return self.payload.get("errorType") if self.function_error and isinstance(self.payload, dict) else None
 
 
 def bridge_gateway(docker: str) -> str:
@@ -194,13 +189,11 @@ class SamLocalLambda:
     client: Any
 
     def invoke(self, function: str, event: Any) -> Answer:
-        began = time.monotonic()
         answer = self.client.invoke(FunctionName=function, Payload=json.dumps(event).encode("utf-8"))
         body = answer["Payload"].read()
         return Answer(
             payload=json.loads(body) if body else None,
             function_error=answer.get("FunctionError"),
-            seconds=time.monotonic() - began,
         )
 
 
@@ -285,7 +278,6 @@ def run_invoke(
     """One `sam local invoke`: SAM builds the function's image and runs a container for this one event."""
     with wired(built_template, stack, image, [function], docker) as wiring:
         (wiring.workdir / "event.json").write_text(json.dumps(event), encoding="utf-8")
-        began = time.monotonic()
         result = subprocess.run(
             [sam, "local", "invoke", function, "--event", str(wiring.workdir / "event.json"), *wiring.options],
             cwd=built_template.parent,
@@ -295,11 +287,10 @@ def run_invoke(
             timeout=900,
             check=False,
         )
-        seconds = time.monotonic() - began
     lines = result.stdout.strip().splitlines()
     if not lines:
         raise RuntimeError(f"sam local invoke failed ({result.returncode}):\n{result.stderr[-4000:]}")
     # SAM prints the function's answer as the last line; a handler's error is answered as errorType/errorMessage.
     payload = json.loads(lines[-1])
     failed = isinstance(payload, dict) and "errorType" in payload
-    return Answer(payload=payload, function_error="Unhandled" if failed else None, seconds=seconds)
+    return Answer(payload=payload, function_error="Unhandled" if failed else None)

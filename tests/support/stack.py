@@ -198,15 +198,17 @@ def create_declared_table(dynamodb: Any, logical_id: str, table_name: str) -> An
     keys, secondary indexes and stream) under `table_name`: a test's table is the deployed one, not a copy that can
     drift."""
     properties = _declared().properties(logical_id)
-    indexes = {key: properties[key] for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes") if key in properties}
+    optional: dict[str, Any] = {
+        key: properties[key] for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes") if key in properties
+    }
     if "StreamSpecification" in properties:
-        indexes["StreamSpecification"] = {"StreamEnabled": True, **properties["StreamSpecification"]}
+        optional["StreamSpecification"] = {"StreamEnabled": True, **properties["StreamSpecification"]}
     return dynamodb.create_table(
         TableName=table_name,
         KeySchema=properties["KeySchema"],
         AttributeDefinitions=properties["AttributeDefinitions"],
         BillingMode=properties["BillingMode"],
-        **indexes,
+        **optional,
     )
 
 

@@ -4,12 +4,14 @@ come from. Building and running the image is tests/integration/test_sam.py's par
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from aegis_local import lambda_image
 from aegis_local.lambda_image import (
     AWSLAMBDARIC_VERSION,
     BOOTSTRAP,
@@ -58,6 +60,7 @@ def test_the_inputs_of_this_checkout_name_its_pins_and_this_file() -> None:
     assert inputs.python_version.startswith("3.13.")
     assert inputs.awslambdaric_version == AWSLAMBDARIC_VERSION
     assert inputs.boto3_version == pinned_boto3(REQUIREMENTS.read_text(encoding="utf-8"))
+    assert inputs.recipe_digest == hashlib.sha256(Path(lambda_image.__file__).read_bytes()).hexdigest()
     # The tag is the same for any process that asks (make lambda-image, the tests).
     assert ImageInputs.discover(os_release=BOOKWORM).tag == inputs.tag
 
