@@ -764,7 +764,7 @@ def _operator_token(scene: Scene, scope: str) -> str:
             "grant_type": CLIENT_CREDENTIALS_GRANT,
             "client_id": DEFAULT_OPERATOR_CLIENT_ID,
             "client_secret": emulator.client_secret(DEFAULT_OPERATOR_CLIENT_ID),
-            "audience": scene.stack.parameters["KillSwitchAudience"],
+            "audience": scene.stack.parameters["OpsApiAudience"],
             "scope": scope,
         },
         timeout=30,

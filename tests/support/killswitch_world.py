@@ -29,8 +29,8 @@ from aegis_local.auth0 import (
     CLIENT_CREDENTIALS_GRANT,
     DEFAULT_API_AUDIENCE,
     DEFAULT_CONNECTION,
-    DEFAULT_KILLSWITCH_AUDIENCE,
     DEFAULT_M2M_CLIENT_ID,
+    DEFAULT_OPS_API_AUDIENCE,
     REFRESH_TOKEN_GRANT,
     Auth0Emulator,
     ClientConfig,
@@ -46,7 +46,7 @@ from tests.support.stack import create_declared_tables
 
 REGION = "us-east-1"
 # The default tenant's kill switch API; the operator clients below hold various scopes on it.
-KILLSWITCH_AUDIENCE = DEFAULT_KILLSWITCH_AUDIENCE
+OPS_API_AUDIENCE = DEFAULT_OPS_API_AUDIENCE
 OPERATOR_CLIENT = "ks-operator"  # aegis:killswitch and aegis:rearm
 TRIGGER_ONLY_CLIENT = "ks-trigger-only"  # aegis:killswitch
 NO_SCOPE_CLIENT = "ks-no-scope"  # a grant on the kill switch API with no scope
@@ -90,15 +90,15 @@ def emulator_config() -> EmulatorConfig:
             ClientConfig(
                 client_id=OPERATOR_CLIENT,
                 grant_types=(CLIENT_CREDENTIALS_GRANT,),
-                api_scopes={KILLSWITCH_AUDIENCE: ("aegis:killswitch", "aegis:rearm")},
+                api_scopes={OPS_API_AUDIENCE: ("aegis:killswitch", "aegis:rearm")},
             ),
             ClientConfig(
                 client_id=TRIGGER_ONLY_CLIENT,
                 grant_types=(CLIENT_CREDENTIALS_GRANT,),
-                api_scopes={KILLSWITCH_AUDIENCE: ("aegis:killswitch",)},
+                api_scopes={OPS_API_AUDIENCE: ("aegis:killswitch",)},
             ),
             ClientConfig(
-                client_id=NO_SCOPE_CLIENT, grant_types=(CLIENT_CREDENTIALS_GRANT,), api_scopes={KILLSWITCH_AUDIENCE: ()}
+                client_id=NO_SCOPE_CLIENT, grant_types=(CLIENT_CREDENTIALS_GRANT,), api_scopes={OPS_API_AUDIENCE: ()}
             ),
             ClientConfig(
                 client_id=OTHER_API_CLIENT,
@@ -166,7 +166,7 @@ class Phone:
         )
         return response.status_code == 200
 
-    def operator_token(self, client_id: str = OPERATOR_CLIENT, audience: str = KILLSWITCH_AUDIENCE) -> str:
+    def operator_token(self, client_id: str = OPERATOR_CLIENT, audience: str = OPS_API_AUDIENCE) -> str:
         response = self.http.post(
             "oauth/token", data=self._form(client_id, grant_type=CLIENT_CREDENTIALS_GRANT, audience=audience)
         )
@@ -179,7 +179,7 @@ class Phone:
         return {
             "iss": self.emulator.issuer,
             "sub": f"{OPERATOR_CLIENT}@clients",
-            "aud": KILLSWITCH_AUDIENCE,
+            "aud": OPS_API_AUDIENCE,
             "iat": now,
             "exp": now + 600,
             "scope": "aegis:killswitch aegis:rearm",
@@ -401,7 +401,7 @@ def environment(world: AwsWorld, emulator: Auth0Emulator, approvers: tuple[str, 
         "TOKEN_VAULT_CONNECTION": DEFAULT_CONNECTION,
         "REMEDIATION_ROLE_NAME": REMEDIATION_ROLE,
         "UNDO_ROLE_NAME": UNDO_ROLE,
-        "KILLSWITCH_AUDIENCE": KILLSWITCH_AUDIENCE,
+        "OPS_API_AUDIENCE": OPS_API_AUDIENCE,
         "HANDOFF_TABLE": HANDOFF_TABLE,
     }
 

@@ -31,7 +31,7 @@ EXAMPLE_PARAMETERS: dict[str, str] = {
     "Auth0Audience": "https://aegis.example.com/api",
     "TokenVaultConnection": "aws-remediation",
     "ApproverSubs": "auth0|approver-1,auth0|approver-2",
-    "KillSwitchAudience": "https://aegis.example.com/killswitch",
+    "OpsApiAudience": "https://aegis.example.com/killswitch",
     "RemediationOidcProviderUrl": "https://aegis-demo.eu.auth0.com/",
     "RemediationOidcAudience": "aegis-remediation",
     "RemediationOidcSubjects": "auth0|approver-1,auth0|approver-2",

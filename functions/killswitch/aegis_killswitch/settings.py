@@ -26,7 +26,7 @@ class KillSwitchSettings:
     # Empty when the deployment uses no Token Vault connection: the kill switch then has no account to cut off.
     token_vault_connection: str
     remediation_role_name: str
-    killswitch_audience: str
+    ops_api_audience: str
     # Sealed approvals: the trigger purges every one, the end of an execution purges that execution's.
     handoff_table: str
     # Empty when the deployment has no undo connection (and so no UndoRole).
@@ -52,7 +52,7 @@ class KillSwitchSettings:
             approver_subs=env.items("APPROVER_SUBS"),
             token_vault_connection=env.optional("TOKEN_VAULT_CONNECTION"),
             remediation_role_name=env.required("REMEDIATION_ROLE_NAME"),
-            killswitch_audience=env.required("KILLSWITCH_AUDIENCE"),
+            ops_api_audience=env.required("OPS_API_AUDIENCE"),
             handoff_table=env.required("HANDOFF_TABLE"),
             undo_role_name=env.optional("UNDO_ROLE_NAME"),
         )

@@ -44,4 +44,4 @@ def build_caller_verifier(
     settings: KillSwitchSettings | None = None, *, http: httpx.Client | None = None
 ) -> CallerVerifier:
     settings = settings or KillSwitchSettings.from_env()
-    return CallerVerifier(settings.auth0_issuer, settings.killswitch_audience, http=http)
+    return CallerVerifier(settings.auth0_issuer, settings.ops_api_audience, http=http)

@@ -25,10 +25,12 @@ DEFAULT_APPROVAL_CLIENT_ID = "aegis-approval-app"
 DEFAULT_EXECUTOR_CLIENT_ID = "aegis-executor-app"
 DEFAULT_M2M_CLIENT_ID = "aegis-killswitch-m2m"
 DEFAULT_OPERATOR_CLIENT_ID = "aegis-killswitch-operator"
-DEFAULT_KILLSWITCH_AUDIENCE = "https://aegis.local/killswitch"
+DEFAULT_OPS_API_AUDIENCE = "https://aegis.local/ops"
 # The scopes the kill switch's HTTP route requires (aegis_killswitch.caller_auth): one to halt, one to re-arm.
 KILLSWITCH_SCOPE = "aegis:killswitch"
 REARM_SCOPE = "aegis:rearm"
+# Every scope of the ops API (the operators' HTTP API and the kill switch share its audience).
+OPS_API_SCOPES = ("aegis:read", "aegis:audit", "aegis:scan", "aegis:undo", KILLSWITCH_SCOPE, REARM_SCOPE)
 DEFAULT_APPROVER_SUB = "auth0|aegis-approver"
 DEFAULT_SECOND_USER_SUB = "auth0|aegis-observer"
 DEFAULT_CONNECTION = "aws-remediation"
@@ -201,7 +203,7 @@ class EmulatorConfig(_Frozen):
         executor_client_id: str = DEFAULT_EXECUTOR_CLIENT_ID,
         m2m_client_id: str = DEFAULT_M2M_CLIENT_ID,
         operator_client_id: str = DEFAULT_OPERATOR_CLIENT_ID,
-        killswitch_audience: str = DEFAULT_KILLSWITCH_AUDIENCE,
+        ops_api_audience: str = DEFAULT_OPS_API_AUDIENCE,
         approver_sub: str = DEFAULT_APPROVER_SUB,
         second_user_sub: str = DEFAULT_SECOND_USER_SUB,
         connection: str = DEFAULT_CONNECTION,
@@ -248,7 +250,7 @@ class EmulatorConfig(_Frozen):
                     client_id=operator_client_id,
                     name="AegisCloud kill switch operator",
                     grant_types=(CLIENT_CREDENTIALS_GRANT,),
-                    api_scopes={killswitch_audience: (KILLSWITCH_SCOPE, REARM_SCOPE)},
+                    api_scopes={ops_api_audience: (KILLSWITCH_SCOPE, REARM_SCOPE)},
                 ),
             ),
             resource_servers=(
@@ -262,9 +264,9 @@ class EmulatorConfig(_Frozen):
                     token_exchange_client_ids=(executor_client_id,),
                 ),
                 ResourceServerConfig(
-                    identifier=killswitch_audience,
-                    name="AegisCloud kill switch",
-                    scopes=(KILLSWITCH_SCOPE, REARM_SCOPE),
+                    identifier=ops_api_audience,
+                    name="AegisCloud ops API",
+                    scopes=OPS_API_SCOPES,
                 ),
             ),
             users=(

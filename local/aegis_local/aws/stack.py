@@ -487,7 +487,7 @@ class LocalStack:
         )
         # The kill switch's own API (the one defining its halt scope) and its machine-to-machine client (the one
         # granted what the kill switch needs on the Management API); never the approval application.
-        killswitch_audience = next(
+        ops_api_audience = next(
             (r.identifier for r in config.resource_servers if KILLSWITCH_SCOPE in r.scopes), audience
         )
         killswitch_client = next(
@@ -506,7 +506,7 @@ class LocalStack:
             "ExecutorAuth0ClientId": executor_client.client_id,
             "Auth0Audience": audience,
             "ApproverSubs": ",".join(approvers),
-            "KillSwitchAudience": killswitch_audience,
+            "OpsApiAudience": ops_api_audience,
         }
         if approval_client.token_endpoint_auth_method is not None:
             values["Auth0ClientAuthMethod"] = approval_client.token_endpoint_auth_method

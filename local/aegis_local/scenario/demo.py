@@ -299,7 +299,7 @@ def stack_arguments(options: DemoOptions) -> dict[str, Any]:
         "Auth0Audience": tenant.audience,
         "ApproverSubs": tenant.approver_sub,
         "TokenVaultConnection": tenant.connection,
-        "KillSwitchAudience": tenant.audience,
+        "OpsApiAudience": tenant.audience,
         "RemediationOidcProviderUrl": provider,
         "RemediationOidcAudience": tenant.connection,
         "RemediationOidcSubjects": tenant.approver_sub,

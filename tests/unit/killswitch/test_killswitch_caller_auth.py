@@ -13,9 +13,9 @@ from aegis_killswitch.caller_auth import (
 from aegis_killswitch.errors import Forbidden, Unauthenticated
 from aegis_local.auth0 import DEFAULT_API_AUDIENCE, Auth0Emulator
 from tests.support.killswitch_world import (
-    KILLSWITCH_AUDIENCE,
     NO_SCOPE_CLIENT,
     OPERATOR_CLIENT,
+    OPS_API_AUDIENCE,
     OTHER_API_CLIENT,
     TRIGGER_ONLY_CLIENT,
     Phone,
@@ -25,7 +25,7 @@ from tests.support.killswitch_world import (
 @pytest.fixture
 def verifier(emulator: Auth0Emulator) -> CallerVerifier:
     oidc.clear_caches()
-    return CallerVerifier(emulator.issuer, KILLSWITCH_AUDIENCE)
+    return CallerVerifier(emulator.issuer, OPS_API_AUDIENCE)
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -108,6 +108,6 @@ def test_an_unreachable_provider_refuses_everyone(emulator: Auth0Emulator, phone
     emulator.set_down(True)
     try:
         with pytest.raises(Unauthenticated):
-            CallerVerifier(emulator.issuer, KILLSWITCH_AUDIENCE).authorize(bearer(token), KILL_SCOPE)
+            CallerVerifier(emulator.issuer, OPS_API_AUDIENCE).authorize(bearer(token), KILL_SCOPE)
     finally:
         emulator.set_down(False)

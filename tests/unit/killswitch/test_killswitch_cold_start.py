@@ -21,7 +21,7 @@ def test_a_direct_invocation_cold_start_loads_no_jwt_verification() -> None:
         "AUTH0_AUDIENCE": "https://tenant.example.com/api/v2/",
         "APPROVER_SUBS": "auth0|approver-1",
         "REMEDIATION_ROLE_NAME": "RemediationRole",
-        "KILLSWITCH_AUDIENCE": "https://aegis.example.com/killswitch",
+        "OPS_API_AUDIENCE": "https://aegis.example.com/killswitch",
         "HANDOFF_TABLE": "Handoff",
         "POWERTOOLS_SERVICE_NAME": "aegis-killswitch",
         "POWERTOOLS_METRICS_NAMESPACE": "AegisCloud",

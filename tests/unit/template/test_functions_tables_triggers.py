@@ -72,7 +72,7 @@ CONTRACT: dict[str, tuple[str, str, list[str], str, set[str]]] = {
         "KillSwitchRole",
         AUTH0_ENV
         | {"STATE_MACHINE_ARN", "SCHEDULE_RULE_NAME", "SCAN_RULE_NAME", "APPROVER_SUBS", "TOKEN_VAULT_CONNECTION"}
-        | {"REMEDIATION_ROLE_NAME", "KILLSWITCH_AUDIENCE", "HANDOFF_TABLE", "UNDO_ROLE_NAME"},
+        | {"REMEDIATION_ROLE_NAME", "OPS_API_AUDIENCE", "HANDOFF_TABLE", "UNDO_ROLE_NAME"},
     ),
     "AuditChainFunction": (
         "functions/auditchain/",
@@ -178,7 +178,7 @@ def test_environment_points_at_the_right_resources(stack: Stack) -> None:
     # The kill switch calls the Management API as its own machine-to-machine client, not as the approval app.
     assert killswitch["AUTH0_CLIENT_ID"] == stack.parameters["KillSwitchAuth0ClientId"]
     assert killswitch["AUTH0_CLIENT_SECRET_ARN"] == stack.parameters["KillSwitchAuth0ClientSecretArn"]
-    assert killswitch["KILLSWITCH_AUDIENCE"] == stack.parameters["KillSwitchAudience"]
+    assert killswitch["OPS_API_AUDIENCE"] == stack.parameters["OpsApiAudience"]
 
 
 def test_globals_pin_the_runtime_and_tracing(stack: Stack) -> None:
@@ -207,7 +207,7 @@ def test_only_the_kill_switch_has_a_url_and_it_authenticates_callers_itself(stac
         if "FunctionUrlConfig" in f["Properties"]
     }
     assert with_url == {"KillSwitchFunction": {"AuthType": "NONE", "InvokeMode": "BUFFERED"}}
-    assert "KILLSWITCH_AUDIENCE" in stack.function_environment("KillSwitchFunction")
+    assert "OPS_API_AUDIENCE" in stack.function_environment("KillSwitchFunction")
     assert "APPROVER_SUBS" in stack.function_environment("KillSwitchFunction")
 
 
@@ -286,7 +286,7 @@ TENANT_PARAMETERS = (
     "ExecutorAuth0ClientSecretArn",
     "KillSwitchAuth0ClientId",
     "KillSwitchAuth0ClientSecretArn",
-    "KillSwitchAudience",
+    "OpsApiAudience",
     "ApproverSubs",
     "RemediationOidcSubjects",
 )

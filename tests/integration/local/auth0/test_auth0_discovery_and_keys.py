@@ -12,14 +12,15 @@ from aegis_local.auth0 import (
     DEFAULT_APPROVER_SUB,
     DEFAULT_CONNECTION,
     DEFAULT_EXECUTOR_CLIENT_ID,
-    DEFAULT_KILLSWITCH_AUDIENCE,
     DEFAULT_M2M_CLIENT_ID,
     DEFAULT_OPERATOR_CLIENT_ID,
+    DEFAULT_OPS_API_AUDIENCE,
     DEFAULT_PROVIDER_AUDIENCE,
     DEFAULT_SECOND_USER_SUB,
     DEFAULT_UNDO_CONNECTION,
     DEFAULT_UNDO_PROVIDER_AUDIENCE,
     KILLSWITCH_SCOPE,
+    OPS_API_SCOPES,
     REARM_SCOPE,
     TOKEN_VAULT_GRANT,
     Auth0Emulator,
@@ -131,8 +132,8 @@ def test_lifecycle_with_the_default_project_tenant() -> None:
         api, killswitch_api = config.resource_servers
         assert api.identifier == DEFAULT_API_AUDIENCE
         assert api.authorization_details_types == (AEGIS_CHANGE_TYPE,)
-        assert killswitch_api.identifier == DEFAULT_KILLSWITCH_AUDIENCE
-        assert killswitch_api.scopes == (KILLSWITCH_SCOPE, REARM_SCOPE)
+        assert killswitch_api.identifier == DEFAULT_OPS_API_AUDIENCE
+        assert killswitch_api.scopes == OPS_API_SCOPES
         # The operator gets a token for the kill switch's API carrying both of its scopes.
         operator = httpx.post(
             f"{issuer}oauth/token",
@@ -140,12 +141,12 @@ def test_lifecycle_with_the_default_project_tenant() -> None:
                 "grant_type": "client_credentials",
                 "client_id": DEFAULT_OPERATOR_CLIENT_ID,
                 "client_secret": emulator.client_secret(DEFAULT_OPERATOR_CLIENT_ID),
-                "audience": DEFAULT_KILLSWITCH_AUDIENCE,
+                "audience": DEFAULT_OPS_API_AUDIENCE,
             },
         )
         assert operator.status_code == 200, operator.text
         claims = jwt.get_unverified_claims(operator.json()["access_token"])
-        assert claims["aud"] == DEFAULT_KILLSWITCH_AUDIENCE
+        assert claims["aud"] == DEFAULT_OPS_API_AUDIENCE
         assert claims["scope"].split() == [KILLSWITCH_SCOPE, REARM_SCOPE]
         # Two clients of one provider: the remediation connection and the undo connection, each its own audience.
         forward, undo = config.connections

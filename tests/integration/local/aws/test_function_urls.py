@@ -1,5 +1,5 @@
 """The kill switch's HTTP route on the local stack, as an operator uses it: a client-credentials token from the
-default emulator tenant's operator client for the kill switch API (the stack's KillSwitchAudience), sent to the
+default emulator tenant's operator client for the kill switch API (the stack's OpsApiAudience), sent to the
 function URL the stack serves, where the real kill switch handler verifies it. Only the operation's scope opens it.
 """
 
@@ -15,7 +15,7 @@ import pytest
 from aegis.control import halt_state
 from aegis_killswitch.caller_auth import KILL_SCOPE, REARM_SCOPE
 from aegis_local import auth0
-from aegis_local.auth0 import CLIENT_CREDENTIALS_GRANT, DEFAULT_KILLSWITCH_AUDIENCE, DEFAULT_OPERATOR_CLIENT_ID
+from aegis_local.auth0 import CLIENT_CREDENTIALS_GRANT, DEFAULT_OPERATOR_CLIENT_ID, DEFAULT_OPS_API_AUDIENCE
 from aegis_local.aws.stack import LocalStack
 from aegis_local.aws.template import load_template
 
@@ -29,7 +29,7 @@ def stack() -> Iterator[LocalStack]:
 
 
 def operator_token(stack: LocalStack, scope: str) -> str:
-    """A token of the tenant's kill switch operator, for the stack's KillSwitchAudience, carrying only `scope`."""
+    """A token of the tenant's kill switch operator, for the stack's OpsApiAudience, carrying only `scope`."""
     emulator = stack.emulator
     answer = httpx.post(
         f"{emulator.issuer}oauth/token",
@@ -37,7 +37,7 @@ def operator_token(stack: LocalStack, scope: str) -> str:
             "grant_type": CLIENT_CREDENTIALS_GRANT,
             "client_id": DEFAULT_OPERATOR_CLIENT_ID,
             "client_secret": emulator.client_secret(DEFAULT_OPERATOR_CLIENT_ID),
-            "audience": stack.parameters["KillSwitchAudience"],
+            "audience": stack.parameters["OpsApiAudience"],
             "scope": scope,
         },
         timeout=TIMEOUT,
@@ -73,8 +73,8 @@ def remediation_role_policies(stack: LocalStack, role: str = "RemediationRole") 
 
 def test_the_tenant_defines_the_scopes_the_kill_switch_requires(stack: LocalStack) -> None:
     assert (auth0.KILLSWITCH_SCOPE, auth0.REARM_SCOPE) == (KILL_SCOPE, REARM_SCOPE)
-    assert stack.parameters["KillSwitchAudience"] == DEFAULT_KILLSWITCH_AUDIENCE
-    assert stack.function("KillSwitchFunction").environment["KILLSWITCH_AUDIENCE"] == DEFAULT_KILLSWITCH_AUDIENCE
+    assert stack.parameters["OpsApiAudience"] == DEFAULT_OPS_API_AUDIENCE
+    assert stack.function("KillSwitchFunction").environment["OPS_API_AUDIENCE"] == DEFAULT_OPS_API_AUDIENCE
 
 
 def test_an_operator_token_halts_and_rearms_over_the_function_url_and_only_with_each_scope(

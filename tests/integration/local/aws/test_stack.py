@@ -20,8 +20,8 @@ from aegis_local.auth0 import (
     DEFAULT_APPROVAL_CLIENT_ID,
     DEFAULT_APPROVER_SUB,
     DEFAULT_EXECUTOR_CLIENT_ID,
-    DEFAULT_KILLSWITCH_AUDIENCE,
     DEFAULT_M2M_CLIENT_ID,
+    DEFAULT_OPS_API_AUDIENCE,
     DEFAULT_PROVIDER_AUDIENCE,
     DEFAULT_UNDO_CONNECTION,
     DEFAULT_UNDO_PROVIDER_AUDIENCE,
@@ -245,7 +245,7 @@ def test_the_kill_switch_gets_the_emulators_m2m_client_and_its_own_secret(stack:
     assert stored == stack.emulator.client_secret(client_id)
     killswitch = stack.function("KillSwitchFunction").environment
     assert (killswitch["AUTH0_CLIENT_ID"], killswitch["AUTH0_CLIENT_SECRET_ARN"]) == (client_id, secret_arn)
-    assert killswitch["KILLSWITCH_AUDIENCE"] == stack.parameters["KillSwitchAudience"] == DEFAULT_KILLSWITCH_AUDIENCE
+    assert killswitch["OPS_API_AUDIENCE"] == stack.parameters["OpsApiAudience"] == DEFAULT_OPS_API_AUDIENCE
 
 
 def test_state_machine_definition_has_its_substitutions_resolved(stack: LocalStack) -> None:
