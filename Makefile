@@ -12,7 +12,8 @@ CHECKOVVENV := .venv-checkov
 PY := $(VENV)/bin/python
 ARGS ?= --approve all
 
-.PHONY: setup setup-sam setup-checkov demo test test-fast lint validate build bench clean lambda-image
+.PHONY: setup setup-sam setup-checkov demo test test-fast lint validate build bench clean lambda-image console \
+	setup-browser
 
 $(VENV)/.installed: requirements-dev.txt pyproject.toml layers/*/requirements.txt functions/*/requirements.txt
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found (pyenv prefix 3.13 / python3.13)"; exit 2; }
@@ -39,10 +40,28 @@ setup: $(VENV)/.installed
 setup-sam: $(SAMVENV)/.installed
 setup-checkov: $(CHECKOVVENV)/.installed
 
+# The operator console (console/): npm ci and the static build into console/dist, plus roles.json from template.yaml.
+# aegis_local.console.build does nothing when no input changed since the last build. npm (Debian's nodejs, 18 or
+# later) is installed when missing and running as root.
+console: setup
+	@if ! command -v npm >/dev/null 2>&1; then \
+		if [ "$$(id -u)" -ne 0 ]; then echo "console: npm is missing and only root installs it (apt-get install nodejs npm)" >&2; exit 2; fi; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm; \
+	fi
+	$(PY) -m aegis_local.console.build
+
+# Debian's Chromium for the browser tests (tests/e2e/console: Playwright drives it, no browser is downloaded). Installed
+# when missing and running as root; otherwise those tests skip with the reason, and fail under CI.
+setup-browser:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		if [ "$$(id -u)" -ne 0 ]; then echo "setup-browser: chromium is missing and only root installs it (apt-get install chromium)" >&2; \
+		else apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; fi; \
+	fi
+
 demo: setup
 	$(VENV)/bin/aegis-local demo $(ARGS)
 
-test: setup setup-sam setup-checkov
+test: setup setup-sam setup-checkov console setup-browser
 	PATH="$(CURDIR)/$(SAMVENV)/bin:$(dir $(PYTHON313)):$$PATH" $(PY) -m pytest -n 2 -q
 
 test-fast: setup
@@ -51,7 +70,7 @@ test-fast: setup
 lint: setup setup-checkov
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy layers/aegis/aegis layers/auth/aegis_auth local/aegis_local functions/*/aegis_*
+	$(VENV)/bin/mypy layers/aegis/aegis layers/jwt/aegis_jwt layers/auth/aegis_auth local/aegis_local functions/*/aegis_*
 	@# Every function's handler is called app.py; each is checked on its own.
 	@for app in functions/*/app.py; do $(VENV)/bin/mypy $$app || exit 1; done
 	@# Any failed check fails lint; a check that does not fit is skipped in the resource's Metadata, with its reason.
@@ -73,4 +92,4 @@ lambda-image: setup
 	$(PY) -m aegis_local.lambda_image --python "$(PYTHON313)"
 
 clean:
-	rm -rf $(VENV) $(SAMVENV) $(CHECKOVVENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAMVENV) $(CHECKOVVENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache console/node_modules console/dist

@@ -6,7 +6,15 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ["cold_start", "scan_scale", "mission_overhead", "checkpoint_size", "package_size"]
+BENCHMARKS = [
+    "cold_start",
+    "scan_scale",
+    "mission_overhead",
+    "checkpoint_size",
+    "package_size",
+    "api_latency",
+    "console_bundle",
+]
 
 
 def main(argv: list[str] | None = None) -> int:

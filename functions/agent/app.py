@@ -1,5 +1,5 @@
-"""Lambda handlers of the agent: `scan_handler` (EventBridge schedule or `aegis.scan` event) and `resume_handler`
-(the state machine's last state). Thin: parsing, the graph and all writes live in `aegis_agent`.
+"""Lambda handlers of the agent: `scan_handler` (EventBridge schedule, `aegis.scan` or `aegis.undo` event) and
+`resume_handler` (the state machine's last state). Thin: parsing, the graph and all writes live in `aegis_agent`.
 
 Events are never logged (they are data from outside), and errors reach X-Ray and the logs by name only.
 """

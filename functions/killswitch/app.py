@@ -1,11 +1,15 @@
-"""The kill switch Lambda: a direct invocation (authorised by IAM) or the function URL (authorised by an Auth0
-access token with the operation's scope). The logic lives in `aegis_killswitch`; this file only routes.
+"""The kill switch Lambda: a direct invocation (authorised by IAM), or an HTTP call through its function URL or the ops
+HTTP API's routes (authorised by an Auth0 access token with the operation's scope). The logic lives in
+`aegis_killswitch`; this file only routes.
 
 Direct event: `{"action": "trigger"|"rearm", "reason": str, "requested_by": str}`.
 EventBridge: the mission state machine's "Step Functions Execution Status Change" for a terminal status purges the
 handoffs that execution left behind; a purge that fails raises, so that Lambda retries the asynchronous event.
 HTTP: `POST /kill` (scope `aegis:killswitch`, body `{"reason"}` optional) and `POST /rearm` (scope `aegis:rearm`,
-body `{"reason"}` required). 401 for a missing or invalid token, 403 for a missing scope; nothing changes then.
+body `{"reason"}` required). 401 for a missing or invalid token, 403 for a missing scope; nothing changes then. The
+function URL and the HTTP API send the same payload format 2.0 event, which one resolver answers; behind the HTTP API
+the gateway's JWT authorizer checked the token already, and the function checks it again (defence in depth: the
+function URL has no gateway in front of it, and the scopes acted on come from the token the function verified).
 The answer lists every step as `{step, ok, reason}`: 200 when all succeeded, 502 when any failed (the halt flag
 stays engaged whatever else failed).
 """
@@ -16,15 +20,17 @@ from functools import cache
 from typing import Any, Literal
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from aegis_killswitch import function_url, wiring
-from aegis_killswitch.caller_auth import KILL_SCOPE, REARM_SCOPE, CallerVerifier
-from aegis_killswitch.errors import Forbidden, HandoffPurgeFailed, InvalidKillSwitchRequest, Unauthenticated
+from aegis_jwt.callers import CallerVerifier
+from aegis_jwt.errors import Forbidden, Unauthenticated
+from aegis_killswitch import http_calls, wiring
+from aegis_killswitch.errors import HandoffPurgeFailed, InvalidKillSwitchRequest
 from aegis_killswitch.report import KillSwitchReport
 from aegis_killswitch.requests import DirectRequest, ExecutionEnded, KillBody, RearmBody, is_status_change, parse
+from aegis_killswitch.scopes import KILL_SCOPE, REARM_SCOPE
 from aegis_killswitch.service import KillSwitch
 
 logger = Logger()
@@ -33,7 +39,8 @@ logger = Logger()
 # cold start.
 tracer = Tracer(patch_modules=("botocore", "httpx"))
 metrics = Metrics()
-resolver = LambdaFunctionUrlResolver()
+# The HTTP API's resolver also answers the function URL: both send payload format 2.0 on the `$default` stage.
+resolver = APIGatewayHttpResolver()
 # 1 while the halt flag is engaged, 0 once re-armed; emitted by every trigger and re-arm.
 HALTED_METRIC = "Halted"
 
@@ -68,35 +75,35 @@ def _operate(action: Literal["trigger", "rearm"], reason: str, requested_by: str
 def http_kill() -> Response:
     # Authenticate before reading the body: an anonymous caller learns nothing, not even about the body's format.
     caller = caller_verifier().authorize(resolver.current_event.headers, KILL_SCOPE)
-    body = function_url.read_body(resolver.current_event.decoded_body, KillBody)
-    return function_url.report_response(_operate("trigger", body.reason, caller.sub))
+    body = http_calls.read_body(resolver.current_event.decoded_body, KillBody)
+    return http_calls.report_response(_operate("trigger", body.reason, caller.sub))
 
 
 @resolver.post("/rearm")
 def http_rearm() -> Response:
     caller = caller_verifier().authorize(resolver.current_event.headers, REARM_SCOPE)
-    body = function_url.read_body(resolver.current_event.decoded_body, RearmBody)
-    return function_url.report_response(_operate("rearm", body.reason, caller.sub))
+    body = http_calls.read_body(resolver.current_event.decoded_body, RearmBody)
+    return http_calls.report_response(_operate("rearm", body.reason, caller.sub))
 
 
 @resolver.exception_handler(Unauthenticated)
 def _unauthenticated(error: Unauthenticated) -> Response:
     metrics.add_metric(name="KillSwitchCallsRefused", unit=MetricUnit.Count, value=1)
     logger.warning("kill switch call refused: unauthenticated", extra={"why": str(error)})
-    return function_url.unauthenticated_response()
+    return http_calls.unauthenticated_response()
 
 
 @resolver.exception_handler(Forbidden)
 def _forbidden(error: Forbidden) -> Response:
     metrics.add_metric(name="KillSwitchCallsRefused", unit=MetricUnit.Count, value=1)
     logger.warning("kill switch call refused: missing scope", extra={"required_scope": error.required_scope})
-    return function_url.forbidden_response(error)
+    return http_calls.forbidden_response(error)
 
 
 @resolver.exception_handler(InvalidKillSwitchRequest)
 def _invalid(error: InvalidKillSwitchRequest) -> Response:
     metrics.add_metric(name="KillSwitchCallsRefused", unit=MetricUnit.Count, value=1)
-    return function_url.invalid_request_response(error)
+    return http_calls.invalid_request_response(error)
 
 
 # --------------------------------------------------------------------------------------------------- entry point
@@ -122,7 +129,7 @@ def execution_ended(event: Any) -> dict[str, Any]:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    if function_url.is_function_url_event(event):
+    if http_calls.is_http_event(event):
         return resolver.resolve(event, context)
     if is_status_change(event):
         return execution_ended(event)

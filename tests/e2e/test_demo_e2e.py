@@ -361,5 +361,6 @@ def test_a_dry_run_scans_and_plans_but_asks_and_changes_nothing(tmp_path: Path) 
     assert {check for check, _ in still_failing} == {DENIED, EXPIRED}
     assert "phone" not in output
     assert_clean_audit(result, approvals=False)
-    # The four client secrets of the tenant (approval, executor, kill switch, operator): nothing else was issued.
-    assert result.leak_audit.values_searched == 4
+    # The tenant's six application secrets (approval, executor, kill switch, operator, console, CLI) and its five
+    # users' passwords: no token was issued.
+    assert result.leak_audit.values_searched == 11

@@ -255,6 +255,7 @@ def test_a_trigger_stops_a_mission_at_every_stage_and_rearming_lets_the_next_one
     assert {name: rule["State"] for name, rule in stack.rules().items()} == {
         "ScheduledScanRule": "DISABLED",
         "ScanRequestRule": "DISABLED",
+        "UndoRequestRule": "DISABLED",
         "MissionEndedRule": "ENABLED",
     }
     assert not refresh_works(stack, http, refresh_token)

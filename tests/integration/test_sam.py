@@ -41,7 +41,7 @@ from aegis.catalogue.kinds.revoke_security_group_rules import (
 from aegis.control import halt_state
 from aegis_agent.missions import MissionStore
 from aegis_approval.ciba import HANDOVER_MARGIN_SECONDS
-from aegis_killswitch.caller_auth import KILL_SCOPE, REARM_SCOPE
+from aegis_killswitch.scopes import KILL_SCOPE, REARM_SCOPE
 from aegis_local.auth0 import CLIENT_CREDENTIALS_GRANT, DEFAULT_OPERATOR_CLIENT_ID, EmulatorConfig
 from aegis_local.aws.notifications import NOTIFICATIONS_FILE, NotificationCapture
 from aegis_local.aws.stack import LocalStack
@@ -60,7 +60,7 @@ from tests.support.stack import EVENTS_BY_FUNCTION, EVENTS_DIR, ROOT, TEMPLATE_P
 REGION = "us-east-1"
 BUILD_CACHE = ROOT / ".aws-sam" / "test-cache"
 # Modules that must never be in the agent's deployment package (the boundary holds for the artifact too).
-NOT_IN_AGENT_PACKAGE = ("aegis_auth", "aegis_approval", "aegis_executor", "aegis_killswitch", "jose")
+NOT_IN_AGENT_PACKAGE = ("aegis_auth", "aegis_jwt", "aegis_approval", "aegis_executor", "aegis_killswitch", "jose")
 
 
 def _unavailable(reason: str) -> NoReturn:
@@ -172,15 +172,31 @@ def test_the_sam_transform_adds_no_permission_the_iam_matrix_does_not_see() -> N
     }
     assert sorted(permissions.values(), key=str) == sorted(
         [
+            # ScheduledScanRule, ScanRequestRule and UndoRequestRule.
+            ("lambda:InvokeFunction", "events.amazonaws.com", {"Ref": "AgentScanFunction"}),
             ("lambda:InvokeFunction", "events.amazonaws.com", {"Ref": "AgentScanFunction"}),
             ("lambda:InvokeFunction", "events.amazonaws.com", {"Ref": "AgentScanFunction"}),
             ("lambda:InvokeFunctionUrl", "*", {"Ref": "KillSwitchFunction"}),
             ("lambda:InvokeFunction", "*", {"Ref": "KillSwitchFunction"}),
             # MissionEndedRule: an ended execution's unconsumed handoffs are purged by the kill switch.
             ("lambda:InvokeFunction", "events.amazonaws.com", {"Ref": "KillSwitchFunction"}),
+            # One per route of the ops HTTP API (its JWT authorizer in front, the function checking the token again).
+            *(
+                ("lambda:InvokeFunction", "apigateway.amazonaws.com", {"Ref": name})
+                for name, resource in source.items()
+                if resource["Type"] == "AWS::Serverless::Function"
+                for event in (resource["Properties"].get("Events") or {}).values()
+                if event["Type"] == "HttpApi"
+            ),
         ],
         key=str,
     )
+    # API Gateway may invoke a function only for a route of the stack's own HTTP API.
+    for name in by_type["AWS::Lambda::Permission"]:
+        properties = resources[name]["Properties"]
+        if properties["Principal"] == "apigateway.amazonaws.com":
+            _, variables = properties["SourceArn"]["Fn::Sub"]
+            assert variables["__ApiId__"] == {"Ref": "OpsApi"}, properties
     public = [resources[n]["Properties"] for n in by_type["AWS::Lambda::Permission"]]
     public = [p for p in public if p["Principal"] == "*"]
     # The public may reach the kill switch only through its URL (which authenticates the caller itself).
@@ -235,13 +251,17 @@ def test_sam_build_packages_every_function_and_layer_and_no_credential_code_for_
         handler_module = resources[name]["Properties"]["Handler"].split(".")[0]
         assert (artifact / f"{handler_module}.py").is_file(), f"{name}: no {handler_module}.py in {artifact}"
     aegis_layer = built / resources["AegisLayer"]["Properties"]["ContentUri"] / "python"
+    jwt_layer = built / resources["JwtLayer"]["Properties"]["ContentUri"] / "python"
     auth_layer = built / resources["AuthLayer"]["Properties"]["ContentUri"] / "python"
     for package in ("aegis", "pydantic", "aws_lambda_powertools"):
         assert (aegis_layer / package).is_dir(), f"AegisLayer lacks {package}"
-    for package in ("aegis_auth", "jose", "httpx"):
+    for package in ("aegis_jwt", "jose", "httpx"):
+        assert (jwt_layer / package).is_dir(), f"JwtLayer lacks {package}"
+    for package in ("aegis_auth", "httpx", "cryptography"):
         assert (auth_layer / package).is_dir(), f"AuthLayer lacks {package}"
-    assert not (aegis_layer / "aegis_auth").exists()
-    assert not (aegis_layer / "jose").exists()
+    for package in ("aegis_auth", "aegis_jwt", "jose"):
+        assert not (aegis_layer / package).exists(), f"AegisLayer ships {package}"
+    assert not (jwt_layer / "aegis_auth").exists(), "JwtLayer ships the credential code"
 
     for name in ("AgentScanFunction", "AgentResumeFunction"):
         artifact = built / resources[name]["Properties"]["CodeUri"]
@@ -573,6 +593,21 @@ def check_requested_scan(request: pytest.FixtureRequest) -> None:
     assert "execution_arn" not in scene.missions.get(outcome["mission_id"])
 
 
+def check_requested_undo(request: pytest.FixtureRequest) -> None:
+    """An `aegis.undo` request for a change this stack never applied: the mission ends failed, refused by name."""
+    scene = _scene(request)
+    sample = _load_sample("agent-undo-requested.json")
+    outcome = _succeeded(_sam(request).invoke("AgentScanFunction", sample))
+    assert (outcome["status"], outcome["reason"]) == ("failed", "undo-not-applied"), outcome
+    mission = scene.missions.get(outcome["mission_id"])
+    assert (mission["trigger"], mission["undo_of"], mission["undo_refused"]) == (
+        "undo",
+        sample["detail"]["change_id"],
+        "undo-not-applied",
+    )
+    assert "execution_arn" not in mission
+
+
 def check_resume(request: pytest.FixtureRequest) -> None:
     """The state machine's last step for the scheduled mission: the sample's denied and expired results, given to
     the mission's own changes, complete it with those decisions in its report."""
@@ -887,10 +922,28 @@ def check_execution_ended(request: pytest.FixtureRequest) -> None:
     assert story.handoffs_after["killswitch-execution-ended.json"] == 0
 
 
+# --- the ops API ------------------------------------------------------------------------------------------------
+def check_ops_list_missions(request: pytest.FixtureRequest) -> None:
+    """GET /missions as the HTTP API sends it: the sample's token (signed by nobody) refused with 401, as the gateway
+    answers; the operator's token for aegis:read lists the stack's missions (the ones the scans above created)."""
+    scene: Scene = request.getfixturevalue("scene")
+    sam_lambda: SamLocalLambda = request.getfixturevalue("sam_lambda")
+    request.getfixturevalue("scheduled_scan")
+    sample = _load_sample("ops-list-missions.json")
+    refused = _succeeded(sam_lambda.invoke("OpsFunction", sample))
+    assert (refused["statusCode"], json.loads(refused["body"])) == (401, {"message": "Unauthorized"})
+    listed = _succeeded(sam_lambda.invoke("OpsFunction", _with_token(sample, _operator_token(scene, "aegis:read"))))
+    assert listed["statusCode"] == 200, listed
+    missions = json.loads(listed["body"])["missions"]
+    assert missions, "the scheduled scan's mission is listed"
+    assert all(mission["mission_id"].startswith("m-") for mission in missions)
+
+
 # Every sample of events/ (EVENTS_BY_FUNCTION) and what its invocation must show.
 EXPECTATIONS: dict[tuple[str, str], Callable[[pytest.FixtureRequest], None]] = {
     ("AgentScanFunction", "scan-scheduled.json"): check_scheduled_scan,
     ("AgentScanFunction", "scan-requested.json"): check_requested_scan,
+    ("AgentScanFunction", "agent-undo-requested.json"): check_requested_undo,
     ("AgentResumeFunction", "resume.json"): check_resume,
     ("ValidatorFunction", "validator-plan.json"): check_validator,
     ("AuditChainFunction", "audit-stream.json"): check_audit_chain,
@@ -903,6 +956,7 @@ EXPECTATIONS: dict[tuple[str, str], Callable[[pytest.FixtureRequest], None]] = {
     ("KillSwitchFunction", "killswitch-url-kill.json"): check_url_kill,
     ("KillSwitchFunction", "killswitch-url-rearm.json"): check_url_rearm,
     ("KillSwitchFunction", "killswitch-execution-ended.json"): check_execution_ended,
+    ("OpsFunction", "ops-list-missions.json"): check_ops_list_missions,
 }
 
 

@@ -41,7 +41,7 @@ EXAMPLE_PARAMETERS: dict[str, str] = {
 EVENTS_DIR = ROOT / "events"
 # Every entry point and the sample events (events/*.json) that exercise it, for `sam local invoke -e`.
 EVENTS_BY_FUNCTION: dict[str, tuple[str, ...]] = {
-    "AgentScanFunction": ("scan-scheduled.json", "scan-requested.json"),
+    "AgentScanFunction": ("scan-scheduled.json", "scan-requested.json", "agent-undo-requested.json"),
     "AgentResumeFunction": ("resume.json",),
     "ValidatorFunction": ("validator-plan.json",),
     "AuditChainFunction": ("audit-stream.json",),
@@ -55,6 +55,7 @@ EVENTS_BY_FUNCTION: dict[str, tuple[str, ...]] = {
         "killswitch-url-rearm.json",
         "killswitch-execution-ended.json",
     ),
+    "OpsFunction": ("ops-list-missions.json",),
 }
 # Executions of the mission state machine are named "<state machine ARN with :execution:>:<name>".
 EXECUTIONS = "MissionStateMachine/executions"

@@ -38,9 +38,10 @@ ENVIRONMENT = {
     "executor": {"POWERTOOLS_SERVICE_NAME": "aegis-executor", "IDEMPOTENCY_TABLE": "Idempotency"},
     "killswitch": {"POWERTOOLS_SERVICE_NAME": "aegis-killswitch"},
     "notifier": {"POWERTOOLS_SERVICE_NAME": "aegis-notifier"},
+    "ops": {"POWERTOOLS_SERVICE_NAME": "aegis-ops"},
     "validator": {"POWERTOOLS_SERVICE_NAME": "aegis-validator"},
 }
-TALKS_TO_THE_PROVIDER = {"approval", "executor", "killswitch"}
+TALKS_TO_THE_PROVIDER = {"approval", "executor", "killswitch", "ops"}
 
 
 @pytest.mark.parametrize("function", sorted(ENVIRONMENT))

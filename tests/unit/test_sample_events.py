@@ -61,6 +61,17 @@ def test_scan_events_are_what_the_two_rules_deliver(stack: Stack) -> None:
     assert set(requested["detail"]["checks"]) <= set(CHECKS)
 
 
+def test_the_undo_event_is_what_the_undo_rule_delivers(stack: Stack) -> None:
+    from aegis_agent.events import UndoRequestEvent, parse_scan_event
+
+    requested = load("agent-undo-requested.json")
+    assert matches(stack.properties("UndoRequestRule")["EventPattern"], requested)
+    assert not matches(stack.properties("ScanRequestRule")["EventPattern"], requested)
+    parsed = parse_scan_event(requested)
+    assert isinstance(parsed, UndoRequestEvent)
+    assert parsed.detail.change_id == requested["detail"]["change_id"]
+
+
 def test_the_approval_task_is_what_the_state_machine_sends(stack: Stack) -> None:
     from aegis_approval.service import ApprovalTaskEvent
 
@@ -154,6 +165,23 @@ def test_function_url_events_carry_a_bearer_token_and_a_valid_body(name: str, pa
     assert event["requestContext"]["http"]["method"] == "POST"
     assert event["headers"]["authorization"].startswith("Bearer ")
     (KillBody if path == "/kill" else RearmBody).model_validate(json.loads(event["body"]))
+
+
+def test_the_ops_event_is_a_route_of_the_ops_api_as_its_gateway_sends_it(stack: Stack) -> None:
+    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+
+    event = load("ops-list-missions.json")
+    parsed = APIGatewayProxyEventV2(event)
+    routes = {
+        (e["Properties"]["Method"], e["Properties"]["Path"]): e["Properties"].get("Auth", {})
+        for e in stack.properties("OpsFunction")["Events"].values()
+    }
+    method, path = parsed.request_context.http.method, parsed.raw_path
+    assert event["routeKey"] == f"{method} {path}"
+    assert (method, path) in routes
+    # What the JWT authorizer adds: the token's claims and the route's scope it found among them.
+    assert set(parsed.request_context.authorizer.jwt_scopes) <= set(routes[(method, path)]["AuthorizationScopes"])
+    assert parsed.headers["authorization"].startswith("Bearer ")
 
 
 def test_the_audit_stream_event_is_an_audit_record_insertion_the_chainer_accepts() -> None:

@@ -85,3 +85,15 @@ class GraphFailed(AgentError):
     """A graph node raised an unexpected error; the mission is marked failed with this name."""
 
     error_name = "Agent.GraphFailed"
+
+
+class UndoRefused(AgentError):
+    """An `aegis.undo` request the agent will not plan: the mission ends `failed` with this name and the reason is
+    audited (`undo.refused`). The reason is one of `aegis_agent.undo.UndoRefusal`'s fixed names, never input."""
+
+    error_name = "Agent.UndoRefused"
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"undo refused: {reason} ({detail})")
+        self.reason = reason
+        self.detail = detail

@@ -2,6 +2,8 @@
 
 - The schedule: EventBridge `source: aws.events`, `detail-type: Scheduled Event`.
 - An on-demand scan: a custom event `source: aegis.scan` with `detail: {regions?, checks?, dry_run?}`.
+- An undo request: a custom event `source: aegis.undo`, `detail-type: Undo Requested` with
+  `detail: {change_id, requested_by}` (the ops API puts it for `POST /changes/{change_id}/undo`).
 - The resume call from the state machine's last state: `{mission_id, results: [ChangeResult...]}`.
 Anything else is `Agent.MalformedEvent` / `Agent.MalformedResume`, with a message that names fields, never values.
 """
@@ -12,9 +14,11 @@ from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
+from aegis.catalogue.base import CHANGE_ID_PATTERN
 from aegis.models import ChangeResult
+from aegis.secrets_guard import secret_kind
 from aegis_agent.errors import MalformedEvent, MalformedResume
 
 REGION_PATTERN = r"^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$"
@@ -22,6 +26,11 @@ CHECK_ID_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)+$"
 MISSION_ID_PATTERN = r"^m-[0-9a-f]{20}$"
 MAX_REGIONS = 40
 MAX_CHECKS = 100
+UNDO_SOURCE = "aegis.undo"
+UNDO_DETAIL_TYPE = "Undo Requested"
+# An identity provider's subject (Auth0: `auth0|...`, `google-oauth2|...`, `<client id>@clients`): printable, no
+# spaces, bounded. It is stored in the mission item and the audit trail, so a credential-shaped one is refused.
+REQUESTER_PATTERN = r"^[A-Za-z0-9|@._:+\-]{1,128}$"
 
 Region = Annotated[str, Field(pattern=REGION_PATTERN)]
 CheckId = Annotated[str, Field(pattern=CHECK_ID_PATTERN)]
@@ -48,7 +57,31 @@ class CustomScanEvent(EventBridgeModel):
     detail: ScanRequestDetail
 
 
-ScanEvent = Annotated[ScheduledScanEvent | CustomScanEvent, Field(discriminator="source")]
+def _not_credential_shaped(value: str) -> str:
+    if secret_kind(value):
+        # Named, never echoed: the value may be a token pasted where a subject belongs.
+        raise ValueError("requested_by looks like a credential")
+    return value
+
+
+Requester = Annotated[str, Field(pattern=REQUESTER_PATTERN), AfterValidator(_not_credential_shaped)]
+
+
+class UndoRequestDetail(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    change_id: str = Field(pattern=CHANGE_ID_PATTERN)
+    requested_by: Requester
+
+
+class UndoRequestEvent(EventBridgeModel):
+    id: str = Field(min_length=1, max_length=128)
+    source: Literal["aegis.undo"]
+    detail_type: Literal["Undo Requested"] = Field(alias="detail-type")
+    detail: UndoRequestDetail
+
+
+ScanEvent = Annotated[ScheduledScanEvent | CustomScanEvent | UndoRequestEvent, Field(discriminator="source")]
 
 
 class ResumeEvent(BaseModel):
@@ -62,14 +95,16 @@ def _fields(exc: ValidationError) -> str:
     return ", ".join(sorted({".".join(str(p) for p in err["loc"]) or "(event)" for err in exc.errors()}))
 
 
-def parse_scan_event(event: Any) -> ScheduledScanEvent | CustomScanEvent:
+def parse_scan_event(event: Any) -> ScheduledScanEvent | CustomScanEvent | UndoRequestEvent:
+    """The scan entry's event: a schedule tick, an `aegis.scan` or an `aegis.undo` request (all three rules target
+    the scan function); MalformedEvent naming the fields otherwise."""
     if not isinstance(event, dict):
         raise MalformedEvent("the event is not a JSON object")
     try:
         # A discriminated union is a valid Parser model; the stub only types plain classes.
         return parse(event=event, model=ScanEvent)  # type: ignore[call-overload]
     except ValidationError as exc:
-        raise MalformedEvent(f"not a scheduled or aegis.scan event (fields: {_fields(exc)})") from None
+        raise MalformedEvent(f"not a scheduled, aegis.scan or aegis.undo event (fields: {_fields(exc)})") from None
 
 
 def parse_resume_event(event: Any) -> ResumeEvent:

@@ -3,6 +3,9 @@
     scan -> plan -> (proposed) request_approval -> rescan -> report -> audit -> END
                  -> (empty, capped or dry run)                report -> audit -> END
 
+An undo mission (`request.undo`) runs the same graph: its scan covers the original change's check, and its plan is
+`[Undo.of(original)]` or a named refusal (`aegis_agent.undo`).
+
 The state is the mission's control state only; every collection that grows with the account or the plan is a
 mission document in the Missions table, written by the node that produces it and referenced from the state by page
 count and digest (see `state`): the scan's findings (`scan`), the plan (`plan`), the approval results (`results`),
@@ -31,10 +34,11 @@ from pydantic import ValidationError
 from aegis.audit import AuditLog
 from aegis.catalogue import ChangeBase, plan_digest
 from aegis.models import ChangeResult
+from aegis.reporting.agent_report import ReportSummary
 from aegis_agent.errors import MalformedResume
 from aegis_agent.missions import MissionStore
 from aegis_agent.plan import make_plan
-from aegis_agent.report import ReportSummary, build_report
+from aegis_agent.report import build_report
 from aegis_agent.scanner import Scanner, ScanOutcome, screen
 from aegis_agent.state import (
     ApprovalResults,
@@ -49,6 +53,7 @@ from aegis_agent.state import (
     Verification,
     VerifiedState,
 )
+from aegis_agent.undo import plan_undo
 
 SCAN, PLAN, REQUEST_APPROVAL, RESCAN, REPORT, AUDIT = "scan", "plan", "request_approval", "rescan", "report", "audit"
 # Mission documents, by the node that writes them (the report document is the MissionStore's own).
@@ -147,7 +152,11 @@ def scan_node(state: MissionState, deps: AgentDeps) -> dict[str, Any]:
 def plan_node(state: MissionState, deps: AgentDeps) -> dict[str, Any]:
     request = state["request"]
     scan = load_scan(state, deps.missions)
-    plan = make_plan(scan.findings, request.policy, deps.scanner.propose, state["scan"].resource_counts)
+    if request.undo is not None:
+        # An undo mission plans exactly the undo it was asked for, or refuses by name (UndoRefused).
+        plan = plan_undo(request.undo, request.policy, scan)
+    else:
+        plan = make_plan(scan.findings, request.policy, deps.scanner.propose, state["scan"].resource_counts)
     document = deps.missions.write_document(request.mission_id, PLAN_DOCUMENT, plan)
     return {
         "plan": PlanSummary(
@@ -203,6 +212,11 @@ def report_node(state: MissionState, deps: AgentDeps) -> dict[str, Any]:
     # The report is stored beside the mission (rewriting the same pages if this node runs again); the state keeps
     # only its summary.
     pages, digest = deps.missions.write_report(report)
+    # Then, for every check this mission ran, it becomes the newest mission covering that check (unless a newer one
+    # already is): what the ops API's GET /findings shows. Only missions that end with a report get here.
+    request = state["request"]
+    ran = request.check_ids or tuple(deps.scanner.known_check_ids())
+    deps.missions.record_latest_findings(request, ran, report.finished_at)
     return {"report": ReportSummary(plan_status=report.plan_status, totals=report.totals, pages=pages, digest=digest)}
 
 

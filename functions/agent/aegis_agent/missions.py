@@ -21,6 +21,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ValidationError
 
+from aegis.missions_keys import LISTING_ATTRIBUTE, MISSION_LISTING, latest_findings_key
 from aegis.models import sha256_hex
 from aegis.secrets_guard import refuse_secrets
 from aegis_agent.errors import DocumentInvalid, MissionNotFound, MissionNotResumable
@@ -41,11 +42,6 @@ class MissionStatus(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     HALTED = "halted"
-
-
-def mission_id_for_event(event_id: str) -> str:
-    """Stable per EventBridge event: a redelivered event maps to the same mission."""
-    return MISSION_ID_PREFIX + sha256_hex(event_id)[:20]
 
 
 def mission_summary(scan: ScanSummary, plan: PlanSummary) -> dict[str, Any]:
@@ -78,6 +74,8 @@ class MissionStore:
         """Create the mission if this event has not been seen; else return the existing item and False."""
         item = {
             "mission_id": request.mission_id,
+            # Mission items only (never document pages or latest-findings items): the ByCreated index lists them.
+            LISTING_ATTRIBUTE: MISSION_LISTING,
             "status": MissionStatus.SCANNING.value,
             "trigger": request.trigger.value,
             "regions": list(request.regions),
@@ -86,6 +84,8 @@ class MissionStore:
             "created_at": now.isoformat(),
             "updated_at": now.isoformat(),
         }
+        if request.undo is not None:
+            item |= {"undo_of": request.undo.change_id, "requested_by": request.undo.requested_by}
         refuse_secrets(item, where="mission")
         try:
             self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(mission_id)")
@@ -174,6 +174,60 @@ class MissionStore:
             return model.model_validate_json(text)
         except ValidationError:
             raise DocumentInvalid(f"the {ref.name} document of {mission_id} is not a {model.__name__}") from None
+
+    def read_unreferenced_document[T: BaseModel](self, mission_id: str, name: str, model: type[T]) -> T | None:
+        """A document whose reference this reader does not hold (another mission's plan, read for an undo): every
+        page its first page counts, as `model`; None when it has no first page, DocumentInvalid when a page is
+        missing or the text is not a `model`. No digest vouches for the whole text, so the caller must check what it
+        takes from it (an undo checks the change's own digest against the audited one)."""
+        first = self._table.get_item(
+            Key={"mission_id": document_page_key(mission_id, name, 0)}, ConsistentRead=True
+        ).get("Item")
+        if first is None:
+            return None
+        pages = int(first.get("pages", 0))
+        if pages < 1:
+            raise DocumentInvalid(f"the {name} document of {mission_id} counts no pages")
+        bodies = [str(first["body"])]
+        for index in range(1, pages):
+            page = self._table.get_item(
+                Key={"mission_id": document_page_key(mission_id, name, index)}, ConsistentRead=True
+            ).get("Item")
+            if page is None:
+                raise DocumentInvalid(f"page {index} of the {name} document of {mission_id} is missing")
+            bodies.append(str(page["body"]))
+        try:
+            return model.model_validate_json("".join(bodies))
+        except ValidationError:
+            raise DocumentInvalid(f"the {name} document of {mission_id} is not a {model.__name__}") from None
+
+    def record_latest_findings(self, request: MissionRequest, check_ids: Sequence[str], recorded_at: str) -> int:
+        """Name this mission, for each check it ran, as the newest whose report covers it: one
+        `latest-findings#<check id>` item each, put only if none is newer (`recorded_at`, ISO 8601 UTC, compares as
+        text). The ops API's GET /findings reads these and the reports they name. Returns how many were put."""
+        put = 0
+        for check_id in sorted(set(check_ids)):
+            item = {
+                "mission_id": latest_findings_key(check_id),
+                "check_id": check_id,
+                "latest_mission_id": request.mission_id,
+                "regions": list(request.regions),
+                "dry_run": request.policy.dry_run,
+                "recorded_at": recorded_at,
+            }
+            refuse_secrets(item, where="mission.latest_findings")
+            try:
+                self._table.put_item(
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(mission_id) OR recorded_at < :recorded_at",
+                    ExpressionAttributeValues={":recorded_at": recorded_at},
+                )
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+                continue  # a newer mission's report already covers this check
+            put += 1
+        return put
 
     def write_report(self, report: MissionReport) -> tuple[int, str]:
         """Store the report as the mission's `report` document; return (pages, SHA-256 of the JSON text)."""

@@ -166,12 +166,12 @@ def _is_exact_member(change: object, finding: Finding) -> bool:
         reparsed == change
         and change.kind == finding.remediation
         and change.check_id == finding.check_id
-        and _targets(change.resource_arn, finding.resource_arn)
+        and targets(change.resource_arn, finding.resource_arn)
         and change.account_id == finding.account_id
     )
 
 
-def _targets(change_arn: str, finding_arn: str) -> bool:
+def targets(change_arn: str, finding_arn: str) -> bool:
     """The change acts on the finding's resource. A finding about a collection ("...:trail/*": no multi-region
     trail exists) may be fixed by creating one member of it, whose ARN the wildcard must match."""
     if change_arn == finding_arn:

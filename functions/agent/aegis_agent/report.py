@@ -1,8 +1,8 @@
 """The mission report: what was found (by CIS control and severity), what was planned and why not, what each change
 was (before/after), what the human decided, what the executor did, and what the re-scan saw afterwards.
 
-JSON-ready data only; the HTML view is rendered elsewhere from `MissionReport.model_dump(mode="json")`. Field names
-of findings and changes follow the local stack's report document so that it can read this JSON as it is.
+The models are in the layer (`aegis.reporting.agent_report`), where the ops API reads the stored report too; this
+module builds the report from the mission's state.
 
 Resource names are identifiers: a change's before/after states keep them as they are (the report document is
 checked as the model it is, `ReportChange.json_identifiers`). The texts derived from them for people to read
@@ -15,13 +15,19 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from enum import StrEnum
 
-from pydantic import Field, JsonValue
-
-from aegis.catalogue import KINDS, ChangeBase
-from aegis.models import ChangeResult, Finding, Frozen, Outcome, Risk, ScanError, Severity
-from aegis.secrets_guard import WITHHELD, IdentifierShape, declared_identifiers, display_text, secret_kind, visible
+from aegis.catalogue import ChangeBase
+from aegis.models import ChangeResult, Finding, Outcome, ScanError, Severity
+from aegis.reporting.agent_report import (
+    EXEMPTION_NOT_CONFIRMED,
+    ControlSummary,
+    Disposition,
+    MissionReport,
+    ReportChange,
+    ReportFinding,
+    Totals,
+)
+from aegis.secrets_guard import WITHHELD, display_text, secret_kind, visible
 from aegis_agent.state import (
     Exemption,
     MissionRequest,
@@ -34,131 +40,6 @@ from aegis_agent.state import (
 )
 
 _SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.HIGH: 1, Severity.MEDIUM: 2, Severity.LOW: 3}
-EXEMPTION_NOT_CONFIRMED = "exemption claimed by tag, not confirmed"
-
-
-class Disposition(StrEnum):
-    PLANNED = "planned"  # a change was proposed for approval
-    DRY_RUN = "dry-run"  # a change was planned, but the mission is a dry run
-    CAPPED = "capped"  # a change would have been proposed; a blast-radius cap stopped the plan
-    EXEMPT = "exempt"  # an `aegis:exempt` tag with a reason, in a deployment that trusts such tags
-    SUPPRESSED = "suppressed"  # the SUPPRESSIONS setting names it
-    NOTIFY_ONLY = "notify-only"  # no remediation exists (or none is configured)
-    UNPLANNED = "unplanned"  # a remediation exists but no change was made; `reason` says why
-
-
-class ReportFinding(Frozen):
-    finding_id: str
-    check_id: str
-    title: str
-    cis_v3: str
-    cis_v5: str
-    severity: Severity
-    resource_arn: str
-    resource_type: str
-    region: str
-    disposition: Disposition
-    reason: str = ""
-    change_id: str | None = None
-    still_failing: bool | None = None  # from the re-scan; None when not re-scanned
-    # The reason an `aegis:exempt` tag gave, when the deployment did not confirm it (the finding was treated as any
-    # other); None when no such claim was made.
-    exemption_claim: str | None = None
-
-
-class ReportChange(Frozen):
-    change_id: str
-    check_id: str
-    kind: str
-    title: str
-    resource_arn: str
-    region: str
-    risk: Risk
-    digest: str
-    binding_message: str
-    before: JsonValue
-    after: JsonValue
-    before_text: str
-    after_text: str
-    decision: str = "pending"  # a Decision, or "pending" while awaiting approval / "not-requested" in a dry run
-    outcome: Outcome | None = None
-    reason: str = ""
-    verified_after: dict[str, JsonValue] | None = None  # the executor's after-state, if it reported one
-    verified: VerifiedState | None = None  # the agent's own re-scan
-    verified_detail: str = ""
-
-    def json_identifiers(self) -> dict[str, IdentifierShape]:
-        """The resource names inside `before`/`after`, as the change's kind declares them (for the secret guard)."""
-        kind = KINDS.get(self.kind)
-        if kind is None:
-            return {}
-        found: dict[str, IdentifierShape] = {}
-        for side in ("before", "after"):
-            if side in kind.model_fields:
-                for path, shape in declared_identifiers(kind.model_fields[side].annotation).items():
-                    found[f"{side}.{path}" if path else side] = shape
-        return found
-
-
-class ControlSummary(Frozen):
-    """One CIS control: how many findings, by severity, and how many are still open after this mission."""
-
-    cis_v5: str
-    cis_v3: str
-    check_ids: tuple[str, ...]
-    titles: tuple[str, ...]
-    findings: int
-    by_severity: dict[str, int]
-    fixed: int
-
-
-class Totals(Frozen):
-    findings: int
-    changes: int
-    exempt: int
-    suppressed: int
-    notify_only: int
-    unplanned: int
-    scan_errors: int
-    withheld: int
-    applied: int
-    verified_fixed: int
-
-
-class ReportSummary(Frozen):
-    """What the state keeps of the report (the report itself is stored in the Missions table, in pages)."""
-
-    plan_status: PlanStatus
-    totals: Totals
-    pages: int
-    digest: str
-
-
-class MissionReport(Frozen):
-    mission_id: str
-    status: str
-    account_id: str
-    trigger: str
-    regions: list[str]
-    dry_run: bool
-    # Whether an applied change can be undone through AegisCloud (UndoTokenVaultConnection configured).
-    undo_enabled: bool = False
-    started_at: str
-    finished_at: str
-    plan_status: PlanStatus
-    plan_stop_reason: str | None = None
-    totals: Totals
-    by_severity: dict[str, int]
-    controls: list[ControlSummary]
-    findings: list[ReportFinding]
-    changes: list[ReportChange]
-    exemptions: list[Exemption] = Field(default_factory=list)
-    # `aegis:exempt` tags the deployment did not confirm (neither SUPPRESSIONS nor TRUST_EXEMPTION_TAGS).
-    claimed_exemptions: list[Exemption] = Field(default_factory=list)
-    plan_notes: list[PlanNote] = Field(default_factory=list)
-    scan_errors: list[ScanError] = Field(default_factory=list)
-    withheld: list[WithheldNote] = Field(default_factory=list)
-    notes: list[str] = Field(default_factory=list)
 
 
 def build_report(

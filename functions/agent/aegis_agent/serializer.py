@@ -23,6 +23,7 @@ from langgraph.types import Command, Interrupt, Send
 from pydantic import BaseModel
 
 from aegis import catalogue, models
+from aegis.reporting import agent_report
 from aegis.secrets_guard import secret_kind, walk_strings
 from aegis_agent import report, state
 from aegis_agent.errors import CheckpointRefused
@@ -42,7 +43,7 @@ def registered_types() -> frozenset[type]:
     """The model and enum types the agent's state may hold: its own state models, the layer's models and every
     catalogue member (with the models nested in them)."""
     types: set[type] = set()
-    for module in (models, state, report, catalogue):
+    for module in (models, state, report, agent_report, catalogue):
         types |= _public_types(module, BaseModel) | _public_types(module, Enum)
     types.update(catalogue.KINDS.values())
     # Abstract bases are never state values; only concrete members are.

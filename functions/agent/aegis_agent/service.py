@@ -4,6 +4,10 @@ start_mission: parse the EventBridge event -> halt check -> create the mission o
 to its interrupt (or to the end when there is nothing to approve) -> start the state machine execution named after
 the mission -> record the mission.
 
+An `aegis.undo` event enters start_mission too: the undo is resolved from the audit trail first (aegis_agent.undo),
+and the mission plans `[Undo.of(original)]` or ends `failed` with the refusal's name audited (`undo.refused`),
+returning normally: a refusal is an answer, not an error to retry.
+
 resume_mission: parse `{mission_id, results}` -> halt check -> load the thread from DynamoDB -> check the opaque
 per-change results against the plan and store them as the mission's `results` document -> resume with a reference to
 it (bound to the pending interrupt's id) -> re-scan, report, audit -> record the mission.
@@ -23,8 +27,9 @@ from aws_lambda_powertools import Logger
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
-from aegis.audit import AuditLog
+from aegis.audit import AuditLog, change_trail
 from aegis.control import Halted, ensure_not_halted
+from aegis.missions_keys import mission_id_for_event
 from aegis.secrets_guard import SecretShapedValue
 from aegis_agent.checkpointer import DynamoDBCheckpointSaver
 from aegis_agent.errors import (
@@ -35,14 +40,22 @@ from aegis_agent.errors import (
     MalformedEvent,
     MalformedResume,
     MissionNotResumable,
+    UndoRefused,
 )
-from aegis_agent.events import CustomScanEvent, ScheduledScanEvent, parse_resume_event, parse_scan_event
+from aegis_agent.events import (
+    CustomScanEvent,
+    ScheduledScanEvent,
+    UndoRequestEvent,
+    parse_resume_event,
+    parse_scan_event,
+)
 from aegis_agent.graph import RESULTS_DOCUMENT, AgentDeps, build_graph, load_plan, parse_results, results_answer
-from aegis_agent.missions import MissionStatus, MissionStore, mission_id_for_event, mission_summary
+from aegis_agent.missions import MissionStatus, MissionStore, mission_summary
 from aegis_agent.scanner import Scanner
 from aegis_agent.serializer import SecretRefusingSerializer
 from aegis_agent.settings import AgentSettings
 from aegis_agent.state import ApprovalResults, MissionRequest, Trigger
+from aegis_agent.undo import resolve_undo
 
 logger = Logger(child=True)
 
@@ -51,6 +64,13 @@ AUDIT_ACTOR = "agent"
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _undo_fields(event: Any) -> dict[str, str]:
+    """What an undo request names, for the mission item and its audit records; nothing for a scan."""
+    if not isinstance(event, UndoRequestEvent):
+        return {}
+    return {"undo_of": event.detail.change_id, "requested_by": event.detail.requested_by}
 
 
 def execution_arn_for(state_machine_arn: str, name: str) -> str:
@@ -73,6 +93,7 @@ class AgentService:
         self.settings = settings
         self.missions = MissionStore(missions_table)
         self.audit = AuditLog(audit_table, actor=AUDIT_ACTOR)
+        self._audit_table = audit_table
         self._control = control_table
         self._sfn = stepfunctions
         self._scanner = scanner
@@ -88,7 +109,11 @@ class AgentService:
     # --- scan entry ------------------------------------------------------------------------------------------------
     def start_mission(self, event: Any, request_id: str = "") -> dict[str, Any]:
         parsed = parse_scan_event(event)
-        request = self._request(parsed)
+        refusal: UndoRefused | None = None
+        if isinstance(parsed, UndoRequestEvent):
+            request, refusal = self._undo_request(parsed)
+        else:
+            request = self._request(parsed)
         mission_id = request.mission_id
         try:
             ensure_not_halted(self._control)
@@ -107,14 +132,85 @@ class AgentService:
             regions=list(request.regions),
             check_ids=list(request.check_ids or ()),
             dry_run=request.policy.dry_run,
+            **_undo_fields(parsed),
         )
+        if refusal is not None:
+            return self._refuse_undo(mission_id, _undo_fields(parsed), refusal)
         config = self._config(mission_id, request_id)
         self.serde.refusals.clear()
         try:
             self.graph.invoke({"request": request}, config, durability="sync")
+        except UndoRefused as exc:
+            # The plan node's refusal (the resource moved on, or cannot be read): an answer, not a failure to retry.
+            return self._refuse_undo(mission_id, _undo_fields(parsed), exc)
         except Exception as exc:
             raise self._fail(mission_id, exc) from None
         return self._settle(mission_id, config, from_statuses=(MissionStatus.SCANNING,))
+
+    def _undo_request(self, event: UndoRequestEvent) -> tuple[MissionRequest, UndoRefused | None]:
+        """The undo mission's request, and the refusal when the audit trail does not allow the undo. Read-only, so a
+        redelivered event resolves again before it finds its mission."""
+        detail = event.detail
+        regions = self.settings.scan_regions
+        check_ids: tuple[str, ...] | None = None
+        target = None
+        refusal = None
+        try:
+            target = resolve_undo(
+                change_id=detail.change_id,
+                requested_by=detail.requested_by,
+                undo_enabled=self.settings.undo_enabled,
+                state_machine_arn=self.settings.state_machine_arn,
+                change_trail=lambda change_id: change_trail(self._audit_table, change_id),
+                missions=self.missions,
+            )
+        except UndoRefused as exc:
+            refusal = exc
+        else:
+            # The original's check over every scanned region and its own (a bucket's region may be unscanned): the
+            # plan node looks there for the resource, and the report then covers that check as a scan would.
+            regions = tuple(dict.fromkeys((*regions, target.original.region)))
+            check_ids = (target.original.check_id,)
+        request = MissionRequest(
+            mission_id=mission_id_for_event(event.id),
+            trigger=Trigger.UNDO,
+            regions=regions,
+            check_ids=check_ids,
+            policy=self.settings.policy(),
+            requested_at=self._clock().isoformat(),
+            undo=target,
+        )
+        return request, refusal
+
+    def _refuse_undo(self, mission_id: str, asked: dict[str, str], refusal: UndoRefused) -> dict[str, Any]:
+        """End the undo mission `failed`, with the refusal's name on its item and in the audit trail."""
+        self.missions.update(
+            mission_id,
+            MissionStatus.FAILED,
+            self._clock(),
+            error=refusal.error_name,
+            undo_refused=refusal.reason,
+            undo_of=asked["undo_of"],
+            requested_by=asked["requested_by"],
+        )
+        self.audit.append(
+            mission_id,
+            "undo.refused",
+            refusal.reason,
+            change_id=asked["undo_of"],
+            requested_by=asked["requested_by"],
+            detail=refusal.detail,
+        )
+        self.audit.append(
+            mission_id, "mission.failed", refusal.error_name, error=refusal.error_name, reason=refusal.reason
+        )
+        logger.warning("undo refused", extra={"mission_id": mission_id, "reason": refusal.reason})
+        return {
+            "mission_id": mission_id,
+            "status": MissionStatus.FAILED.value,
+            "created": True,
+            "reason": refusal.reason,
+        }
 
     def _request(self, event: ScheduledScanEvent | CustomScanEvent) -> MissionRequest:
         regions = self.settings.scan_regions

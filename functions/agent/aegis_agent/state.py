@@ -11,17 +11,20 @@ DynamoDB's 400 KB item limit. Never a token or a secret, in the state or in a do
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
 
 from pydantic import Field
 
-from aegis.catalogue import ProposedChange
+from aegis.catalogue import ForwardChange, ProposedChange
 from aegis.models import ChangeResult, Finding, Frozen, ScanError
+
+# The records a stored report carries live in the layer (aegis.reporting.agent_report): the ops API reads them too.
+from aegis.reporting.agent_report import Exemption, PlanNote, PlanStatus, VerifiedState, WithheldNote
 
 
 class Trigger(StrEnum):
     SCHEDULED = "scheduled"
     CUSTOM = "custom"
+    UNDO = "undo"  # an `aegis.undo` event (the ops API's POST /changes/{change_id}/undo)
 
 
 class Suppression(Frozen):
@@ -51,6 +54,18 @@ class PlanPolicy(Frozen):
     undo_enabled: bool = False
 
 
+class UndoTarget(Frozen):
+    """What an `aegis.undo` request resolved to (aegis_agent.undo): the forward change the executor audited as
+    applied, rebuilt from its mission's stored plan and checked against the audited digest, and who asked."""
+
+    change_id: str
+    requested_by: str
+    original: ForwardChange
+    original_mission_id: str
+    # The `seq` of the newest `executor.applied` record of the original: an undo applied after it means "undone".
+    applied_seq: str
+
+
 class MissionRequest(Frozen):
     """What the triggering event asked for, after validation."""
 
@@ -60,39 +75,8 @@ class MissionRequest(Frozen):
     check_ids: tuple[str, ...] | None = None
     policy: PlanPolicy
     requested_at: str  # ISO 8601, when the mission was created
-
-
-class WithheldNote(Frozen):
-    """A secret-shaped value found in resource data and kept out of the state. Names where, never what."""
-
-    check_id: str
-    field: str
-    kind: str
-    finding_id: str | None = None
-
-
-class Exemption(Frozen):
-    finding_id: str
-    check_id: str
-    resource_arn: str
-    source: Literal["tag", "suppression"]
-    reason: str
-
-
-class PlanNote(Frozen):
-    """A finding that has a remediation but got no change, and why (a named reason, never free text)."""
-
-    finding_id: str
-    check_id: str
-    resource_arn: str
-    reason: str
-
-
-class PlanStatus(StrEnum):
-    PROPOSED = "proposed"  # changes await approval
-    DRY_RUN = "dry_run"  # changes planned, nothing will be started
-    EMPTY = "empty"  # nothing to change
-    CAPPED = "capped"  # a blast-radius cap stopped the plan
+    # Set for an undo mission only: the applied change it asks to undo, rebuilt from the audit trail.
+    undo: UndoTarget | None = None
 
 
 class DocumentRef(Frozen):
@@ -153,12 +137,6 @@ class PlanSummary(Frozen):
     exemption_count: int = 0
     note_count: int = 0
     document: DocumentRef
-
-
-class VerifiedState(StrEnum):
-    FIXED = "fixed"  # the re-scan no longer finds the problem
-    STILL_FAILING = "still_failing"  # the re-scan still finds it
-    UNVERIFIED = "unverified"  # the re-scan could not run the check
 
 
 class Verification(Frozen):

@@ -22,8 +22,9 @@ from dataclasses import KW_ONLY, dataclass, field, replace
 from typing import Any, Protocol
 
 from aegis_approval.errors import CibaFailed
-from aegis_auth.errors import ProviderUnavailable
-from aegis_auth.oidc import CIBA_GRANT_TYPE, OidcClient, ProviderMetadata
+from aegis_auth.oidc import OidcClient
+from aegis_jwt.discovery import CIBA_GRANT_TYPE, ProviderMetadata
+from aegis_jwt.errors import ProviderUnavailable
 
 Clock = Callable[[], float]
 Sleeper = Callable[[float], None]

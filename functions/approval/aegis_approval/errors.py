@@ -8,7 +8,7 @@ state machine's `Catch` matches (docs/CONTRACTS.md). Messages never carry a toke
 from __future__ import annotations
 
 from aegis.named_errors import ConfigurationError
-from aegis_auth.errors import AuthError
+from aegis_jwt.errors import AuthError
 
 # The errors a failed approval task reports to the state machine.
 ERROR_DENIED = "Approval.Denied"

@@ -33,7 +33,7 @@ from aegis.audit import AuditLog
 from aegis.catalogue import ChangeBase, InvalidChange, parse_change
 from aegis.control import Halted, ensure_not_halted
 from aegis.models import Decision
-from aegis.secrets_guard import secret_kind
+from aegis.secrets_guard import display_text, secret_kind
 from aegis_approval.ciba import CibaPoller, CibaRequest, Denied, Expired, Granted, HandOver, Outcome
 from aegis_approval.continuation import Continuation, ContinuationStore
 from aegis_approval.errors import (
@@ -51,11 +51,12 @@ from aegis_approval.errors import (
 from aegis_approval.request import backchannel_form
 from aegis_approval.settings import ApprovalSettings
 from aegis_approval.tasks import TaskTokens
-from aegis_auth.errors import ApprovalMismatch, AuthError, HandoffError
+from aegis_auth.errors import ApprovalMismatch, HandoffError
 from aegis_auth.handoff import HandoffStore
-from aegis_auth.jwt_verify import TokenVerifier, require_authorized_party
 from aegis_auth.oidc import OidcClient
-from aegis_auth.rar import require_granted_digest
+from aegis_auth.rar import instruction_for, require_granted_digest
+from aegis_jwt.errors import AuthError
+from aegis_jwt.verify import TokenVerifier, require_authorized_party
 
 logger = Logger(child=True)
 
@@ -215,7 +216,13 @@ class ApprovalService:
             login_hint_format=self.settings.login_hint_format,
         )
         request = self.poller.start(form, hooks)
-        self._audit(run, "approval.requested", "requested", expires_at=_iso(request.deadline))
+        self._audit(
+            run,
+            "approval.requested",
+            "requested",
+            expires_at=_iso(request.deadline),
+            **shown_to_approver(run.change, form["binding_message"]),
+        )
         logger.info("approval requested", extra=_log(run))
         return self._conclude(run, self.poller.wait_for_decision(request, hooks), hops=0)
 
@@ -431,6 +438,24 @@ class ApprovalService:
             self._audit(run, action, outcome, **details)
         except Exception as exc:
             logger.error("could not write the audit item", extra=_log(run, error=type(exc).__name__))
+
+
+def shown_to_approver(change: ChangeBase, binding_message: str) -> dict[str, Any]:
+    """What the approver's phone shows for `change` (the binding message, and the before/after of its authorization
+    details), for the `approval.requested` record: the ops API lists pending approvals from it, so the console shows
+    exactly what the phone shows without reading the Handoff or Continuations tables. Resource names are withheld
+    where they look like a credential (`display_text`), as in every text shown to people, so that a hostile name
+    cannot make the audit writer refuse the record and fail the approval."""
+    return {
+        "binding_message": display_text(binding_message),
+        "instruction": display_text(instruction_for(change)),
+        "kind": change.kind,
+        "resource_arn": display_text(change.resource_arn),
+        "region": change.region,
+        "risk": change.risk.value,
+        "before_text": display_text(change.describe_before()),
+        "after_text": display_text(change.describe_after()),
+    }
 
 
 def _log(run: _Run, **more: object) -> dict[str, object]:

@@ -17,11 +17,12 @@ from typing import Any
 from pydantic import SecretStr
 
 from aegis.catalogue import ChangeBase
-from aegis_auth.errors import HandoffError, TokenInvalid
+from aegis_auth.errors import HandoffError
 from aegis_auth.handoff import HandoffStore
-from aegis_auth.jwt_verify import TokenVerifier, require_authorized_party
 from aegis_auth.rar import require_granted_digest
 from aegis_executor.errors import ApprovalInvalid
+from aegis_jwt.errors import TokenInvalid
+from aegis_jwt.verify import TokenVerifier, require_authorized_party
 
 
 @dataclass(frozen=True)

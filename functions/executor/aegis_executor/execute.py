@@ -29,9 +29,7 @@ from aegis.control import halt_state
 from aegis.models import Frozen
 from aegis.partitions import PARTITION_PATTERN
 from aegis.secrets_guard import withhold_secrets
-from aegis_auth.errors import AuthError
 from aegis_auth.handoff import HandoffStore
-from aegis_auth.jwt_verify import TokenVerifier
 from aegis_auth.oidc import OidcClient
 from aegis_auth.token_vault import NoConnectedAccount as VaultNoConnectedAccount
 from aegis_auth.token_vault import exchange_for_connection_token
@@ -54,6 +52,8 @@ from aegis_executor.errors import (
 )
 from aegis_executor.ledger import Ledger
 from aegis_executor.remediations import Remediation, RemediationFailed, Verification, remediation_for
+from aegis_jwt.errors import AuthError
+from aegis_jwt.verify import TokenVerifier
 
 logger = Logger(child=True)
 

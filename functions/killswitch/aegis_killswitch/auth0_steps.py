@@ -17,8 +17,9 @@ from urllib.parse import quote
 
 import httpx
 
-from aegis_auth.errors import OAuthProtocolError, ProviderUnavailable
+from aegis_auth.errors import OAuthProtocolError
 from aegis_auth.oidc import OidcClient
+from aegis_jwt.errors import ProviderUnavailable
 from aegis_killswitch.errors import Auth0Unreachable, ManagementApiFailed
 from aegis_killswitch.report import StepOutcome, describe_error, failed_step
 

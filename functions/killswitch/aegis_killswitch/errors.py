@@ -1,12 +1,13 @@
 """The kill switch's errors. None reaches Step Functions: a direct invocation's caller and Lambda (which retries an
-asynchronous event that raised) see them by class name. Messages name what is wrong, never a token or a body."""
+asynchronous event that raised) see them by class name. Messages name what is wrong, never a token or a body. A
+refused HTTP caller is aegis_jwt's Unauthenticated (401) or Forbidden (403)."""
 
 from __future__ import annotations
 
 from pydantic import ValidationError
 
 from aegis.named_errors import ConfigurationError
-from aegis_auth.errors import ProviderUnavailable
+from aegis_jwt.errors import ProviderUnavailable
 
 
 class InvalidSettings(ConfigurationError):
@@ -24,18 +25,6 @@ class InvalidKillSwitchRequest(ValueError):
             f"{'.'.join(str(part) for part in item['loc']) or 'request'}: {item['msg']}" for item in error.errors()
         )
         return cls(f"invalid kill switch request: {problems}")
-
-
-class Unauthenticated(Exception):
-    """No usable bearer token: missing, malformed, badly signed, expired, for another audience. HTTP 401."""
-
-
-class Forbidden(Exception):
-    """A valid token that lacks the scope this operation requires. HTTP 403."""
-
-    def __init__(self, required_scope: str) -> None:
-        super().__init__(f"the token lacks the scope {required_scope}")
-        self.required_scope = required_scope
 
 
 class HandoffPurgeFailed(RuntimeError):

@@ -31,6 +31,8 @@ class KillSwitchSettings:
     handoff_table: str
     # Empty when the deployment has no undo connection (and so no UndoRole).
     undo_role_name: str = ""
+    # The rule that delivers `aegis.undo` requests to the agent: a halt disables it with the scan rules.
+    undo_rule_name: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> KillSwitchSettings:
@@ -55,6 +57,7 @@ class KillSwitchSettings:
             ops_api_audience=env.required("OPS_API_AUDIENCE"),
             handoff_table=env.required("HANDOFF_TABLE"),
             undo_role_name=env.optional("UNDO_ROLE_NAME"),
+            undo_rule_name=env.optional("UNDO_RULE_NAME"),
         )
 
     @property
@@ -64,7 +67,8 @@ class KillSwitchSettings:
 
     @property
     def rule_names(self) -> tuple[str, ...]:
-        return (self.schedule_rule_name, self.scan_rule_name)
+        """The rules that start missions: the schedule, scan requests and undo requests (when named)."""
+        return tuple(name for name in (self.schedule_rule_name, self.scan_rule_name, self.undo_rule_name) if name)
 
     @property
     def remediation_role_names(self) -> tuple[str, ...]:

@@ -1,6 +1,6 @@
-"""Builds the kill switch and the verifier of its function URL's callers from the deployment's settings (app.py keeps
-one of each per Lambda container). boto3 honours AWS_ENDPOINT_URL, so the same wiring serves AWS and the local
-stack."""
+"""Builds the kill switch and the verifier of its HTTP callers (function URL and ops HTTP API) from the deployment's
+settings (app.py keeps one of each per Lambda container). boto3 honours AWS_ENDPOINT_URL, so the same wiring serves
+AWS and the local stack."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import boto3
 import httpx
 
 from aegis_auth.oidc import ClientAuthentication, OidcClient
+from aegis_jwt.callers import CallerVerifier
 from aegis_killswitch.auth0_steps import Auth0Management
-from aegis_killswitch.caller_auth import CallerVerifier
 from aegis_killswitch.service import KillSwitch
 from aegis_killswitch.settings import KillSwitchSettings
 from aegis_killswitch.steps import KillSwitchClients

@@ -34,6 +34,6 @@ class NamedError(Exception):
 
 class ConfigurationError(NamedError):
     """The deployment is incomplete: a setting is missing or invalid. Every function's `InvalidSettings`
-    (`Agent.InvalidSettings`, `Validation.InvalidSettings` ...) and aegis_auth's ClientConfigurationError derive from
+    (`Agent.InvalidSettings`, `Validation.InvalidSettings` ...) and aegis_jwt's ClientConfigurationError derive from
     this one, so a handler catches any of them as one. Messages name the setting, never its value: an operator may
     have pasted something sensitive into the wrong variable."""

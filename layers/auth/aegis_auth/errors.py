@@ -1,4 +1,5 @@
-"""Named errors of the credential-handling code.
+"""Named errors of the credential-handling code. Its base classes (AuthError, the configuration, discovery,
+provider and token errors) are aegis_jwt's, which the verification-only functions ship without this layer.
 
 Messages never contain a token, a secret or a response body: they name what failed and why, so they are safe to log,
 to audit and to pass to Step Functions as a failure cause.
@@ -6,39 +7,15 @@ to audit and to pass to Step Functions as a failure cause.
 
 from __future__ import annotations
 
-from aegis.named_errors import ConfigurationError
+from aegis_jwt.errors import AuthError, TokenInvalid
 
 
-class AuthError(Exception):
-    """Base class of every error raised by aegis_auth."""
-
-
-# --- configuration and discovery ------------------------------------------------------------------------------------
-class ClientConfigurationError(AuthError, ConfigurationError):
-    """The client's own configuration is unusable (bad issuer URL, unsupported auth method, empty secret)."""
-
-
-class InsecureEndpoint(ClientConfigurationError):
-    """An issuer or endpoint is not HTTPS and not on the loopback interface."""
-
-
+# --- configuration --------------------------------------------------------------------------------------------------
 class SecretUnavailable(AuthError):
     """The client secret could not be read from Secrets Manager, or it is empty or malformed."""
 
 
-class DiscoveryError(AuthError):
-    """The issuer's discovery document is unreachable, malformed, for another issuer, or lacks an endpoint."""
-
-
 # --- talking to the provider ----------------------------------------------------------------------------------------
-class ProviderUnavailable(AuthError):
-    """A transport error or a 5xx answer: the request may be retried (only if retrying it is safe)."""
-
-
-class DiscoveryUnavailable(DiscoveryError, ProviderUnavailable):
-    """The discovery document could not be fetched (transport error or 5xx): retrying may help."""
-
-
 class OAuthProtocolError(AuthError):
     """The provider answered with an OAuth error (`{error, error_description}`) or a malformed body."""
 
@@ -51,10 +28,6 @@ class OAuthProtocolError(AuthError):
 
 
 # --- token verification ---------------------------------------------------------------------------------------------
-class TokenInvalid(AuthError):
-    """A JWT failed verification: bad signature, wrong algorithm, unknown key, wrong issuer/audience, expired."""
-
-
 class ApprovalMismatch(TokenInvalid):
     """A verified token does not grant what we asked for (another change digest, another approver)."""
 

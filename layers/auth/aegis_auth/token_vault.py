@@ -13,8 +13,8 @@ from typing import Literal
 
 from pydantic import SecretStr
 
-from aegis_auth.errors import AuthError, ClientConfigurationError, ProviderUnavailable
 from aegis_auth.oidc import OidcClient
+from aegis_jwt.errors import AuthError, ClientConfigurationError, ProviderUnavailable
 
 FEDERATED_CONNECTION_GRANT = "urn:auth0:params:oauth:grant-type:token-exchange:federated-connection-access-token"
 FEDERATED_CONNECTION_TOKEN_TYPE = "http://auth0.com/oauth/token-type/federated-connection-access-token"

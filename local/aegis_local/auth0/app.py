@@ -1,4 +1,5 @@
-"""The HTTP face of the emulated tenant: a Starlette app speaking Auth0's wire protocol."""
+"""The HTTP face of the emulated tenant: a Starlette app speaking Auth0's wire protocol, with the tenant's own pages
+(login, device activation) and CORS for the applications' registered web origins."""
 
 from __future__ import annotations
 
@@ -8,18 +9,36 @@ import json
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, unquote_plus
+from urllib.parse import parse_qsl, unquote_plus, urlencode
 
 from starlette.applications import Starlette
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from aegis_local.auth0.config import CIBA_GRANT, CLIENT_CREDENTIALS_GRANT, REFRESH_TOKEN_GRANT, TOKEN_VAULT_GRANT
+from aegis_local.auth0 import pages
+from aegis_local.auth0.config import (
+    AUTHORIZATION_CODE_GRANT,
+    CIBA_GRANT,
+    CLIENT_CREDENTIALS_GRANT,
+    DEVICE_CODE_GRANT,
+    REFRESH_TOKEN_GRANT,
+    TOKEN_VAULT_GRANT,
+)
 from aegis_local.auth0.errors import EmulatorError, GuardianError, ManagementApiError, OAuthError
-from aegis_local.auth0.tenant import ClientCredentials, Tenant
+from aegis_local.auth0.tenant import (
+    AuthorizationResponse,
+    AuthorizeRefused,
+    ClientCredentials,
+    LoginFailed,
+    LoginRequired,
+    Tenant,
+    UnknownUserCode,
+)
+from aegis_local.auth0.tenant.records import LoginSession
 
 FORM = "application/x-www-form-urlencoded"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -27,6 +46,64 @@ CONTROL_PREFIX = "/__emulator"
 GUARDIAN_PREFIX = "/__guardian"
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+# Where a browser application may call the tenant from another origin: the token endpoint, /userinfo and the My
+# Account API. CORS_HEADERS are the request headers spa-js and the console send.
+CORS_PATHS = ("/oauth/token", "/userinfo", "/me/")
+CORS_HEADERS = frozenset({"authorization", "content-type", "auth0-client", "dpop"})
+CORS_MAX_AGE_SECONDS = 600
+UNKNOWN_USER_CODE = "That code is not valid, has expired, or was already used."
+
+
+class CorsMiddleware:
+    """CORS for the registered web origins of the tenant's applications (`allowed_origins`, read per request since a
+    stack registers the console's origin after start). A preflight from an unregistered origin gets 403 and no CORS
+    header, so the browser refuses the call."""
+
+    def __init__(self, app: ASGIApp, allowed_origins: Callable[[], frozenset[str]]) -> None:
+        self.app = app
+        self.allowed_origins = allowed_origins
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not str(scope["path"]).startswith(CORS_PATHS):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        origin = headers.get("origin")
+        allowed = origin is not None and origin in self.allowed_origins()
+        if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
+            await self._preflight(origin if allowed else None, headers, scope, receive, send)
+            return
+        if not allowed:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response_headers = MutableHeaders(scope=message)
+                response_headers["Access-Control-Allow-Origin"] = str(origin)
+                response_headers.add_vary_header("Origin")
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)
+
+    @staticmethod
+    async def _preflight(origin: str | None, headers: Headers, scope: Scope, receive: Receive, send: Send) -> None:
+        asked = {h.strip().lower() for h in headers.get("access-control-request-headers", "").split(",") if h.strip()}
+        if origin is None or not asked <= CORS_HEADERS:
+            await Response(status_code=403, headers={"Vary": "Origin"})(scope, receive, send)
+            return
+        response = Response(
+            status_code=204,
+            headers={
+                "Access-Control-Allow-Origin": origin,
+                "Access-Control-Allow-Methods": "GET, POST, DELETE",
+                "Access-Control-Allow-Headers": ", ".join(sorted(CORS_HEADERS)),
+                "Access-Control-Max-Age": str(CORS_MAX_AGE_SECONDS),
+                "Vary": "Origin",
+            },
+        )
+        await response(scope, receive, send)
 
 
 class FaultInjector:
@@ -182,6 +259,8 @@ class _Endpoints:
             REFRESH_TOKEN_GRANT: tenant.refresh,
             CIBA_GRANT: tenant.poll_ciba,
             TOKEN_VAULT_GRANT: tenant.token_vault_exchange,
+            AUTHORIZATION_CODE_GRANT: tenant.authorization_code,
+            DEVICE_CODE_GRANT: tenant.poll_device_code,
         }
 
     # Authentication API -------------------------------------------------------------------
@@ -222,6 +301,179 @@ class _Endpoints:
 
     async def userinfo(self, request: Request) -> Response:
         return JSONResponse(self.tenant.userinfo(_bearer(request)))
+
+    async def device_code(self, request: Request) -> Response:
+        params = await _params(request, allow_json=True)
+        client = self.tenant.authenticate_client(_client_credentials(request, params))
+        return JSONResponse(self.tenant.device_authorize(client, params), headers=NO_STORE)
+
+    # Browser login: /authorize, the login page, logout ------------------------------------------
+
+    def _with_session(self, response: Response, session: LoginSession | None) -> Response:
+        if session is not None:
+            response.set_cookie(
+                self.tenant.session_cookie_name,
+                session.session_id,
+                max_age=int(session.expires_at - session.created_at),
+                path="/",
+                httponly=True,
+                samesite="lax",
+            )
+        return response
+
+    def _answer(self, answer: AuthorizationResponse, session: LoginSession | None = None) -> Response:
+        """Carry an /authorize answer back: a redirect, or for web_message a page posting it to the application's
+        window (which the application's origin may frame: that is the silent iframe of prompt=none)."""
+        response: Response
+        if answer.response_mode == "query":
+            response = RedirectResponse(answer.location, status_code=302, headers=NO_STORE)
+        else:
+            page = pages.web_message_page(json.dumps(answer.params), answer.target_origin)
+            response = HTMLResponse(page, headers=pages.page_headers(frame_ancestors=(answer.target_origin,)))
+        return self._with_session(response, session)
+
+    async def authorize(self, request: Request) -> Response:
+        try:
+            params = _single_query_params(request)
+            outcome = self.tenant.authorize(params, request.cookies.get(self.tenant.session_cookie_name))
+        except AuthorizeRefused as refused:
+            return _error_page(refused)
+        if isinstance(outcome, LoginRequired):
+            return RedirectResponse(f"/u/login?{urlencode({'state': outcome.transaction_id})}", 302, NO_STORE)
+        return self._answer(outcome)
+
+    async def login_page(self, request: Request) -> Response:
+        transaction_id = request.query_params.get("state", "")
+        try:
+            prompt = self.tenant.login_prompt(transaction_id)
+        except AuthorizeRefused as refused:
+            return _error_page(refused)
+        page = pages.login_page(
+            action="/u/login", hidden={"state": transaction_id}, application=prompt.client_name, error=None
+        )
+        return HTMLResponse(page, headers=pages.page_headers(form_targets=(prompt.redirect_origin,)))
+
+    async def login(self, request: Request) -> Response:
+        try:
+            form = await _params(request, allow_json=False)
+        except OAuthError as exc:
+            return _error_page(AuthorizeRefused(exc.error, exc.description))
+        transaction_id, email = form.get("state", ""), form.get("email", "")
+        try:
+            session, answer = self.tenant.login(transaction_id, email, form.get("password", ""))
+        except AuthorizeRefused as refused:
+            return _error_page(refused)
+        except LoginFailed as failed:
+            prompt = self.tenant.login_prompt(transaction_id)
+            page = pages.login_page(
+                action="/u/login",
+                hidden={"state": transaction_id},
+                application=prompt.client_name,
+                error=failed.message,
+                email=email,
+            )
+            return HTMLResponse(page, 400, headers=pages.page_headers(form_targets=(prompt.redirect_origin,)))
+        return self._answer(answer, session)
+
+    async def logout(self, request: Request) -> Response:
+        try:
+            params = _single_query_params(request)
+            return_to = self.tenant.logout(
+                request.cookies.get(self.tenant.session_cookie_name), params.get("client_id"), params.get("returnTo")
+            )
+        except AuthorizeRefused as refused:
+            return _error_page(refused)
+        response: Response
+        if return_to is None:
+            response = HTMLResponse(pages.logged_out_page(), headers=pages.page_headers())
+        else:
+            response = RedirectResponse(return_to, 302, NO_STORE)
+        response.delete_cookie(self.tenant.session_cookie_name, path="/", httponly=True, samesite="lax")
+        return response
+
+    async def asset(self, request: Request) -> Response:
+        asset = pages.ASSETS.get(request.path_params["name"])
+        if asset is None:
+            raise HTTPException(404, "No such asset")
+        content, media_type = asset
+        return Response(content, media_type=media_type, headers={"X-Content-Type-Options": "nosniff"})
+
+    # The device activation page -------------------------------------------------------------
+
+    async def activate(self, request: Request) -> Response:
+        user_code = request.query_params.get("user_code", "").strip()
+        if not user_code:
+            return HTMLResponse(pages.activate_entry_page(), headers=pages.page_headers())
+        return self._activation_step(user_code, request.cookies.get(self.tenant.session_cookie_name))
+
+    def _activation_step(self, user_code: str, session_id: str | None, session: LoginSession | None = None) -> Response:
+        """The page after a user code: the login form without a session, else the confirmation."""
+        try:
+            prompt = self.tenant.device_prompt(user_code)
+        except UnknownUserCode:
+            return HTMLResponse(pages.activate_entry_page(UNKNOWN_USER_CODE, user_code), 400, pages.page_headers())
+        live = session or self.tenant.live_session(session_id)
+        user = self.tenant.session_user(live.session_id) if live is not None else None
+        if live is None or user is None:
+            page = pages.login_page(
+                action="/activate/login",
+                hidden={"user_code": prompt.user_code},
+                application=prompt.client_name,
+                error=None,
+            )
+            return HTMLResponse(page, headers=pages.page_headers())
+        page = pages.activate_confirm_page(
+            user_code=prompt.user_code,
+            form_token=live.form_token,
+            application=prompt.client_name,
+            audience=prompt.audience,
+            scope=prompt.scope,
+            user=user.email or user.sub,
+        )
+        return self._with_session(HTMLResponse(page, headers=pages.page_headers()), session)
+
+    async def activate_login(self, request: Request) -> Response:
+        try:
+            form = await _params(request, allow_json=False)
+        except OAuthError as exc:
+            return _error_page(AuthorizeRefused(exc.error, exc.description))
+        user_code, email = form.get("user_code", ""), form.get("email", "")
+        try:
+            prompt = self.tenant.device_prompt(user_code)
+        except UnknownUserCode:
+            return HTMLResponse(pages.activate_entry_page(UNKNOWN_USER_CODE, user_code), 400, pages.page_headers())
+        try:
+            session = self.tenant.password_login(email, form.get("password", ""))
+        except LoginFailed as failed:
+            page = pages.login_page(
+                action="/activate/login",
+                hidden={"user_code": prompt.user_code},
+                application=prompt.client_name,
+                error=failed.message,
+                email=email,
+            )
+            return HTMLResponse(page, 400, headers=pages.page_headers())
+        return self._activation_step(user_code, session.session_id, session)
+
+    async def activate_confirm(self, request: Request) -> Response:
+        try:
+            form = await _params(request, allow_json=False)
+        except OAuthError as exc:
+            return _error_page(AuthorizeRefused(exc.error, exc.description))
+        user_code = form.get("user_code", "")
+        approve = form.get("action") == "confirm"
+        try:
+            self.tenant.decide_device(
+                user_code,
+                request.cookies.get(self.tenant.session_cookie_name),
+                form.get("form_token", ""),
+                approve=approve,
+            )
+        except UnknownUserCode:
+            return HTMLResponse(pages.activate_entry_page(UNKNOWN_USER_CODE, user_code), 400, pages.page_headers())
+        except PermissionError as exc:
+            return _error_page(AuthorizeRefused("access_denied", str(exc)), status=403)
+        return HTMLResponse(pages.activate_done_page(approved=approve), headers=pages.page_headers())
 
     # Management API -----------------------------------------------------------------------
 
@@ -316,7 +568,19 @@ class _Endpoints:
             ("/bc-authorize", "POST", self.bc_authorize),
             ("/oauth/token", "POST", self.token),
             ("/oauth/revoke", "POST", self.revoke),
+            ("/oauth/device/code", "POST", self.device_code),
             ("/userinfo", "GET", self.userinfo),
+        ]
+        # The tenant's pages answer with HTML (errors included), never with the JSON dialects.
+        browser: list[tuple[str, str, Handler]] = [
+            ("/authorize", "GET", self.authorize),
+            ("/u/login", "GET", self.login_page),
+            ("/u/login", "POST", self.login),
+            ("/v2/logout", "GET", self.logout),
+            (f"{pages.ASSETS_PREFIX}{{name}}", "GET", self.asset),
+            ("/activate", "GET", self.activate),
+            ("/activate/login", "POST", self.activate_login),
+            ("/activate/confirm", "POST", self.activate_confirm),
         ]
         management: list[tuple[str, str, tuple[str, ...], Handler]] = [
             (
@@ -353,7 +617,22 @@ class _Endpoints:
             for path, method, scopes, handler in management
         ]
         routes += [Route(path, _guarded(handler), methods=[method]) for path, method, handler in other]
+        routes += [Route(path, handler, methods=[method]) for path, method, handler in browser]
         return routes
+
+
+def _single_query_params(request: Request) -> dict[str, str]:
+    """The query of a browser request, each parameter once (RFC 6749 3.1)."""
+    params: dict[str, str] = {}
+    for name, value in request.query_params.multi_items():
+        if name in params:
+            raise AuthorizeRefused("invalid_request", f"Parameter {name} must not be repeated")
+        params[name] = value
+    return params
+
+
+def _error_page(refused: AuthorizeRefused, status: int = 400) -> Response:
+    return HTMLResponse(pages.error_page(refused.error, refused.description), status, headers=pages.page_headers())
 
 
 async def _control_body(request: Request) -> Any:
@@ -371,4 +650,5 @@ async def _http_error(_: Request, exc: Exception) -> Response:
 
 def build_app(tenant: Tenant, faults: FaultInjector) -> ASGIApp:
     app = Starlette(routes=_Endpoints(tenant, faults).routes(), exception_handlers={HTTPException: _http_error})
-    return FaultMiddleware(app, faults)
+    # CORS outside the outage switches: an SPA must be able to read a 5xx too.
+    return CorsMiddleware(FaultMiddleware(app, faults), tenant.allowed_web_origins)

@@ -13,7 +13,7 @@ import uvicorn
 
 from aegis_local.auth0.app import FaultInjector, build_app
 from aegis_local.auth0.clock import Clock
-from aegis_local.auth0.config import EmulatorConfig
+from aegis_local.auth0.config import ClientConfig, EmulatorConfig
 from aegis_local.auth0.tenant import ManagementEvent, Tenant
 
 STARTUP_TIMEOUT_SECONDS = 10.0
@@ -137,6 +137,10 @@ class Auth0Emulator:
             "discovery": f"{self.issuer}.well-known/openid-configuration",
             "jwks": discovery["jwks_uri"],
             "token": discovery["token_endpoint"],
+            "authorize": discovery["authorization_endpoint"],
+            "device_authorization": discovery["device_authorization_endpoint"],
+            "activate": f"{self.issuer}activate",
+            "logout": discovery["end_session_endpoint"],
             "backchannel_authentication": discovery["backchannel_authentication_endpoint"],
             "revocation": discovery["revocation_endpoint"],
             "management_api": self.management_audience,
@@ -150,6 +154,26 @@ class Auth0Emulator:
 
     def client_secret(self, client_id: str) -> str:
         return self.config.client(client_id).client_secret.get_secret_value()
+
+    def user_password(self, email: str) -> str:
+        """The login page's password of a user (generated at run time; see `EmulatorConfig.user_password`)."""
+        return self.config.user_password(email)
+
+    def register_application_urls(
+        self,
+        client_id: str,
+        *,
+        callbacks: tuple[str, ...] = (),
+        web_origins: tuple[str, ...] = (),
+        logout_urls: tuple[str, ...] = (),
+    ) -> ClientConfig:
+        """Allow more callback URLs, web origins (CORS, web_message) and logout URLs for an application, once the
+        address it is served at is known (the console's port is chosen after the emulator started)."""
+        updated = self.tenant.register_application_urls(
+            client_id, callbacks=callbacks, web_origins=web_origins, logout_urls=logout_urls
+        )
+        self.config = self.tenant.config
+        return updated
 
     # ----------------------------------------------------------------- the phone
 

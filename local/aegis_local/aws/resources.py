@@ -6,7 +6,8 @@ of the template the unit tests use), orders the resources by their references, a
 AWS API of the moto server; each created resource's physical id feeds the `!Ref`/`!GetAtt` of the ones after it.
 SAM resources expand as SAM expands them: `Globals`, an implicit `<Function>Role` when a function names no
 role, `<Function>Url` for `FunctionUrlConfig`, and one `<Function><EventName>` rule per `Schedule`,
-`EventBridgeRule` or `CloudWatchEvent` event.
+`EventBridgeRule` or `CloudWatchEvent` event, and one route of an HttpApi per `HttpApi` event (the implicit
+`ServerlessHttpApi` when the event names no `ApiId`), served with the gateway's rules by `aegis_local.aws.http_api`.
 
 A resource type this module does not know is an error naming it (never silently skipped); the few types that
 have no local effect are listed in `NO_LOCAL_EFFECT` with the reason.
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from aegis.partitions import partition_of, url_suffix
+from aegis_local.aws.http_api import HttpApi, HttpApiDefinitionError
 from aegis_local.aws.lambdas import FunctionSpec
 from aegis_local.aws.streams import StreamMapping
 from aegis_local.aws.template import Resolver, TemplateError, parameter_values, substitute_definition
@@ -43,11 +45,18 @@ __all__ = [
 NO_LOCAL_EFFECT: Mapping[str, str] = {
     "AWS::CloudWatch::Alarm": "no metrics are produced locally",
     "AWS::CloudWatch::Dashboard": "no metrics are produced locally",
+    # The console's CDN: aegis-local serves console/dist itself (aegis_local.console.server); the bucket is created.
+    "AWS::CloudFront::Distribution": "no CDN locally: aegis-local serves the console itself",
+    "AWS::CloudFront::OriginAccessControl": "no CDN locally: aegis-local serves the console itself",
+    "AWS::CloudFront::ResponseHeadersPolicy": "no CDN locally: the console server sends the same headers",
 }
 
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
 _SAM_FUNCTION = "AWS::Serverless::Function"
 _SAM_STATE_MACHINE = "AWS::Serverless::StateMachine"
+_SAM_HTTP_API = "AWS::Serverless::HttpApi"
+# The API SAM creates for HttpApi events that name no ApiId.
+_IMPLICIT_HTTP_API = "ServerlessHttpApi"
 _RULE_EVENT_TYPES = frozenset({"Schedule", "EventBridgeRule", "CloudWatchEvent"})
 _QUEUE_ATTRIBUTES = (
     "DelaySeconds",
@@ -117,6 +126,8 @@ class CreatedStack:
     skipped: dict[str, str]
     # The functions' DynamoDB stream events, delivered by aegis_local.aws.streams while the stack runs.
     stream_mappings: list[StreamMapping] = field(default_factory=list)
+    # The HttpApis with the routes their functions' events declare (served by aegis_local.aws.http_api).
+    http_apis: list[HttpApi] = field(default_factory=list)
 
     def ref(self, logical_id: str) -> Any:
         return self.resources[logical_id].ref
@@ -226,6 +237,8 @@ def _expanded_properties(template: Mapping[str, Any], logical_id: str) -> dict[s
         return _merge_globals(properties, globals_section["Function"])
     if kind == "AWS::Serverless::SimpleTable" and "SimpleTable" in globals_section:
         return _merge_globals(properties, globals_section["SimpleTable"])
+    if kind == _SAM_HTTP_API and "HttpApi" in globals_section:
+        return _merge_globals(properties, globals_section["HttpApi"])
     return properties
 
 
@@ -287,6 +300,7 @@ class _Creator:
         client: Callable[[str], Any],
         *,
         serve_function_url: Callable[[str, str], str] | None = None,
+        serve_http_api: Callable[[HttpApi], str] | None = None,
     ) -> None:
         self.template = template
         self.template_dir = template_dir
@@ -298,6 +312,8 @@ class _Creator:
         self.functions: list[FunctionSpec] = []
         self.skipped: dict[str, str] = {}
         self.stream_mappings: list[StreamMapping] = []
+        self.serve_http_api = serve_http_api
+        self.http_apis: dict[str, HttpApi] = {}  # by api id (what !Ref gives the functions' events)
 
     def physical_name(self, logical_id: str, limit: int = 64) -> str:
         return f"{self.identity.stack_name}-{logical_id}"[:limit]
@@ -324,11 +340,17 @@ class _Creator:
         if creator is None:
             if kind in NO_LOCAL_EFFECT:
                 self.skipped[logical_id] = f"{kind}: {NO_LOCAL_EFFECT[kind]}"
-                self.record(logical_id, kind, self.physical_name(logical_id))
+                self.record(logical_id, kind, self.physical_name(logical_id), **self._skipped_attributes(logical_id))
                 return
             raise UnsupportedResourceType(f"{logical_id}: the local stack cannot create {kind}")
         properties = self.resolver.resolve(_expanded_properties(self.template, logical_id))
         creator(self, logical_id, properties)
+
+    def _skipped_attributes(self, logical_id: str) -> dict[str, str]:
+        """What `!GetAtt` gives for a resource with no local effect that others name: a distribution's domain (the
+        ops API's CORS lists the console's origin) is a `.invalid` name nobody serves, the other ids its name."""
+        name = self.physical_name(logical_id).lower()
+        return {"Id": name, "DomainName": f"{name}.cloudfront.invalid"}
 
     # -- DynamoDB -------------------------------------------------------------------------------------
 
@@ -660,6 +682,9 @@ class _Creator:
 
     def _sam_event(self, function_id: str, spec: FunctionSpec, event_name: str, event: Mapping[str, Any]) -> None:
         kind = event.get("Type")
+        if kind == "HttpApi":
+            self._http_api_route(function_id, spec, event_name, dict(event.get("Properties") or {}))
+            return
         if kind == "DynamoDB":
             properties = dict(event.get("Properties") or {})
             self.stream_mappings.append(
@@ -697,6 +722,46 @@ class _Creator:
             Action="lambda:InvokeFunction",
             Principal="events.amazonaws.com",
             SourceArn=self.attribute(f"{function_id}{event_name}", "Arn"),
+        )
+
+    # -- API Gateway HTTP APIs ------------------------------------------------------------------------
+
+    def http_api(self, logical_id: str, properties: dict[str, Any]) -> None:
+        request: dict[str, Any] = {"Name": properties.get("Name") or self.physical_name(logical_id, 128)}
+        request["ProtocolType"] = "HTTP"
+        if "Description" in properties:
+            request["Description"] = properties["Description"]
+        if "Tags" in properties:
+            request["Tags"] = {str(k): str(v) for k, v in properties["Tags"].items()}
+        created = self.client("apigatewayv2").create_api(**request)
+        api = HttpApi.from_properties(logical_id, created["ApiId"], properties)
+        # moto serves nothing at the endpoint it makes up: the endpoint is the local listener instead.
+        endpoint = self.serve_http_api(api) if self.serve_http_api is not None else created["ApiEndpoint"]
+        self.http_apis[api.api_id] = api
+        self.record(logical_id, _SAM_HTTP_API, api.api_id, ApiId=api.api_id, ApiEndpoint=endpoint.rstrip("/"))
+
+    def _http_api_route(
+        self, function_id: str, spec: FunctionSpec, event_name: str, properties: dict[str, Any]
+    ) -> None:
+        if "ApiId" not in properties:
+            if _IMPLICIT_HTTP_API not in self.resources:
+                globals_section = (self.template.get("Globals") or {}).get("HttpApi") or {}
+                self.http_api(_IMPLICIT_HTTP_API, self.resolver.resolve(dict(globals_section)))
+            properties["ApiId"] = self.resources[_IMPLICIT_HTTP_API].ref
+        api = self.http_apis.get(str(properties["ApiId"]))
+        if api is None:
+            raise HttpApiDefinitionError(
+                f"{function_id}: event {event_name} names ApiId {properties['ApiId']!r}, "
+                "not an HttpApi of this template"
+            )
+        api.add_event_route(function_id, event_name, spec.function_name, properties)
+        # SAM's permission for API Gateway to invoke the function on this route.
+        self.client("lambda").add_permission(
+            FunctionName=spec.function_name,
+            StatementId=f"{function_id}{event_name}Permission",
+            Action="lambda:InvokeFunction",
+            Principal="apigateway.amazonaws.com",
+            SourceArn=self.arn("execute-api", f"{api.api_id}/*"),
         )
 
     def permission(self, logical_id: str, properties: dict[str, Any]) -> None:
@@ -862,6 +927,7 @@ class _Creator:
             name,
             Arn=f"arn:{self.identity.partition}:s3:::{name}",
             DomainName=f"{name}.s3.{self.identity.url_suffix}",
+            RegionalDomainName=f"{name}.s3.{self.identity.region}.{self.identity.url_suffix}",
         )
 
     def bucket_policy(self, logical_id: str, properties: dict[str, Any]) -> None:
@@ -943,6 +1009,7 @@ _CREATORS: dict[str, Callable[[_Creator, str, dict[str, Any]], None]] = {
     "AWS::SQS::Queue": _Creator.queue,
     "AWS::SNS::Topic": _Creator.topic,
     "AWS::SNS::Subscription": _Creator.subscription,
+    _SAM_HTTP_API: _Creator.http_api,
 }
 
 
@@ -954,11 +1021,13 @@ def create_stack(
     client: Callable[[str], Any],
     *,
     serve_function_url: Callable[[str, str], str] | None = None,
+    serve_http_api: Callable[[HttpApi], str] | None = None,
 ) -> CreatedStack:
     """Create every active resource of `template` through `client(service)` (boto3 clients of the moto server).
 
     `serve_function_url(function_name, auth_type) -> url`, when given, serves each function URL locally; its URL
-    becomes the `FunctionUrl` attribute."""
+    becomes the `FunctionUrl` attribute. `serve_http_api(api) -> url`, when given, serves each HttpApi locally
+    (its routes are added as the functions that declare them are created); its URL becomes `ApiEndpoint`."""
     resources = template.get("Resources") or {}
     resolver = Resolver(
         template,
@@ -987,7 +1056,15 @@ def create_stack(
     )
     if unknown:
         raise UnsupportedResourceType(f"the local stack cannot create: {', '.join(unknown)}")
-    creator = _Creator(template, template_dir, resolver, identity, client, serve_function_url=serve_function_url)
+    creator = _Creator(
+        template,
+        template_dir,
+        resolver,
+        identity,
+        client,
+        serve_function_url=serve_function_url,
+        serve_http_api=serve_http_api,
+    )
     for logical_id in _dependency_order(template, active):
         try:
             creator.create(logical_id)
@@ -1009,4 +1086,5 @@ def create_stack(
         functions=list(creator.functions),
         skipped=dict(creator.skipped),
         stream_mappings=list(creator.stream_mappings),
+        http_apis=list(creator.http_apis.values()),
     )

@@ -12,7 +12,9 @@ One context manager starts everything on 127.0.0.1:
 4. the routing of every Lambda invocation to the in-process handler of the template's function of that name
    (`aegis_local.aws.lambdas`), EventBridge's delivery to Lambda targets (`aegis_local.aws.eventbridge`), the
    DynamoDB stream deliveries of the functions' `DynamoDB` events (`aegis_local.aws.streams`), and the corrections
-   to moto's Step Functions interpreter the mission needs (`aegis_local.aws.moto_fixes`).
+   to moto's Step Functions interpreter the mission needs (`aegis_local.aws.moto_fixes`);
+5. the template's function URLs (`aegis_local.aws.function_urls`) and HTTP APIs (`aegis_local.aws.http_api`: routes,
+   JWT authorizer and CORS of each `AWS::Serverless::HttpApi`), each on its own 127.0.0.1 port.
 
 The process gets `AWS_ENDPOINT_URL` (the moto server), fake credentials, the region and `MOTO_PORT` while the
 stack runs, so that boto3 clients anywhere in the process — the handlers', the tests', the CLI's — talk to moto.
@@ -27,7 +29,7 @@ import os
 import threading
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -37,6 +39,7 @@ import boto3
 
 from aegis_local.aws.eventbridge import EventBridgeDelivery
 from aegis_local.aws.function_urls import FunctionUrlGateway
+from aegis_local.aws.http_api import HttpApi, HttpApiGateway
 from aegis_local.aws.lambdas import FunctionEnvironment, FunctionSpec, LambdaRouter, MotoLambdaBridge
 from aegis_local.aws.moto_fixes import S3BucketPolicyFix, S3ControlEndpointFix, StepFunctionsFixes
 from aegis_local.aws.resources import CreatedStack, StackIdentity, create_stack, resolve_parameters
@@ -122,12 +125,15 @@ class LocalStack:
         emulator_config: Any = None,
         moto_port: int = 0,
         secrets: Mapping[str, str] | None = None,
+        console_origins: Sequence[str] = (),
     ) -> None:
         """`parameters` override the local values of template parameters. `auth0=False` starts no emulator
         (then the Auth0 parameters must come from `parameters`, and `secrets` maps the template's secret-ARN
         parameters, e.g. `ApprovalAuth0ClientSecretArn`, to the external provider's client secrets: the stack stores
         each in its Secrets Manager and passes that secret's ARN, as an operator does before `sam deploy`).
-        `emulator_config` is an `aegis_local.auth0.EmulatorConfig` (default: `EmulatorConfig.default()`)."""
+        `emulator_config` is an `aegis_local.auth0.EmulatorConfig` (default: `EmulatorConfig.default()`).
+        `console_origins` are the browser origins the HTTP APIs' CORS must allow (the template's `ConsoleOrigins`
+        parameter), e.g. the local console's `http://127.0.0.1:<port>`."""
         if secrets and auth0:
             raise ValueError("secrets are for an external provider (auth0=False); the emulator's are its own")
         self.template_path = Path(template_path) if template_path is not None else default_template_path()
@@ -137,6 +143,7 @@ class LocalStack:
         self._emulator_config = emulator_config
         self._moto_port = moto_port
         self._external_secrets = dict(secrets or {})
+        self._console_origins = [origin.rstrip("/") for origin in console_origins]
         self._server: Any = None
         self._emulator: Any = None
         self._router: LambdaRouter | None = None
@@ -148,6 +155,7 @@ class LocalStack:
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
         self._function_urls: FunctionUrlGateway | None = None
+        self._http_apis: HttpApiGateway | None = None
         self._streams: StreamDelivery | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -220,10 +228,15 @@ class LocalStack:
                     name=f"external/{parameter}",
                 )
         declared = template.get("Parameters") or {}
+        if self._console_origins:
+            if "ConsoleOrigins" not in declared:
+                raise ValueError("console_origins given, but the template declares no ConsoleOrigins parameter")
+            local_values["ConsoleOrigins"] = ",".join(self._console_origins)
         values = {name: value for name, value in local_values.items() if name in declared}
         values.update(self._parameter_overrides)
         parameters = resolve_parameters(template, values, loopback_http=LOOPBACK_HTTP_PARAMETERS)
         self._function_urls = FunctionUrlGateway(lambda: self._router, self.identity.account_id, self.identity.region)
+        self._http_apis = HttpApiGateway(lambda: self._router, self.identity.account_id)
         self._created = create_stack(
             template,
             self.template_path.parent,
@@ -231,6 +244,7 @@ class LocalStack:
             self.identity,
             self.client,
             serve_function_url=self._function_urls.serve,
+            serve_http_api=self._http_apis.serve,
         )
         self._router = LambdaRouter(self._created.functions, runtime_environment=self._runtime_environment())
         self._share_common_function_environment(self._created.functions)
@@ -258,6 +272,9 @@ class LocalStack:
         if self._function_urls is not None:
             self._function_urls.close()
             self._function_urls = None
+        if self._http_apis is not None:
+            self._http_apis.close()
+            self._http_apis = None
         if self._server is not None:
             if self._endpoints is not None:
                 _post_json(f"{self._endpoints.moto_url}/moto-api/reset", None, allow_failure=True)
@@ -368,6 +385,22 @@ class LocalStack:
         return {
             spec.logical_id: served[spec.function_name] for spec in self.lambdas.specs if spec.function_name in served
         }
+
+    def http_api_url(self, logical_id: str = "OpsApi") -> str:
+        """The local URL of the template's HttpApi `logical_id`, without a trailing slash (like its `ApiEndpoint`):
+        append a route's path, e.g. `stack.http_api_url() + "/missions"`."""
+        served = self.http_api_urls()
+        if logical_id not in served:
+            raise LookupError(f"{logical_id} is not an HttpApi of this stack (it has {sorted(served)})")
+        return served[logical_id]
+
+    def http_api_urls(self) -> dict[str, str]:
+        """Logical id of each HttpApi -> its local URL (without a trailing slash)."""
+        return {logical_id: url.rstrip("/") for logical_id, url in _while_running(self._http_apis).urls.items()}
+
+    def http_apis(self) -> dict[str, HttpApi]:
+        """Logical id of each HttpApi -> its definition as served (authorizers, CORS, routes from the events)."""
+        return _while_running(self._http_apis).apis
 
     def issued_aws_credentials(self) -> list[str]:
         """Every temporary AWS credential moto's STS issued in this stack (access key id, secret access key and
@@ -499,7 +532,7 @@ class LocalStack:
             ),
             None,
         )
-        approvers = [user.sub for user in config.users if user.connected_accounts] or [config.users[0].sub]
+        approvers = [user.sub for user in config.approvers()] or [config.users[0].sub]
         values: dict[str, str] = {
             "Auth0Issuer": emulator.issuer,
             "ApprovalAuth0ClientId": approval_client.client_id,
@@ -533,10 +566,10 @@ class LocalStack:
             values["TokenVaultConnection"] = connection.name
             values["RemediationOidcAudience"] = connection.provider_audience
             # The approvers' subjects at the provider: what the remediation roles' trust pins besides the audience.
-            # (Every user with an account on the connection is one of `approvers`.)
+            # (Every approver with an account on the connection; a user's own account makes them no approver.)
             subjects = [
                 account.provider_subject or user.sub
-                for user in config.users
+                for user in config.approvers()
                 for account in user.connected_accounts
                 if account.connection == connection.name
             ]

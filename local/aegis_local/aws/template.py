@@ -7,7 +7,9 @@ here: resolving needs parameter values and physical ids, which only the caller k
 
 from __future__ import annotations
 
+import hashlib
 import re
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -239,7 +241,12 @@ class Resolver:
         if name in self.pseudo:
             return self.pseudo[name]
         if name in self.parameters:
-            return self.parameters[name]
+            value = self.parameters[name]
+            declared = ((self.template.get("Parameters") or {}).get(name) or {}).get("Type", "String")
+            if isinstance(value, str) and (declared == "CommaDelimitedList" or str(declared).startswith("List<")):
+                # A list parameter's Ref is a list, as in CloudFormation (an empty one is [""]).
+                return value.split(",")
+            return value
         if name in self.refs:
             return self.refs[name]
         raise TemplateError(f"Ref {name}: no such parameter, pseudo parameter or known resource")
@@ -360,6 +367,11 @@ _PREDICTABLE: dict[str, tuple[str, str, str]] = {
 }
 
 
+_CLOUDFRONT_TYPES = frozenset(
+    {"AWS::CloudFront::Distribution", "AWS::CloudFront::OriginAccessControl", "AWS::CloudFront::ResponseHeadersPolicy"}
+)
+
+
 def _predict(names: Resolver, logical_id: str, kind: Any, properties: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
     where = {
         "region": names.pseudo["AWS::Region"],
@@ -388,7 +400,12 @@ def _predict(names: Resolver, logical_id: str, kind: Any, properties: Mapping[st
         generated = f"{names.pseudo['AWS::StackName']}-{logical_id}".lower()[:63]
         bucket = str(names.resolve(explicit)) if explicit is not None else generated
         domain = f"{bucket}.s3.{names.pseudo['AWS::URLSuffix']}"
-        return bucket, {"Arn": f"arn:{where['partition']}:s3:::{bucket}", "DomainName": domain}
+        regional = f"{bucket}.s3.{where['region']}.{names.pseudo['AWS::URLSuffix']}"
+        return bucket, {
+            "Arn": f"arn:{where['partition']}:s3:::{bucket}",
+            "DomainName": domain,
+            "RegionalDomainName": regional,
+        }
     if kind == "AWS::S3::BucketPolicy":
         # Its Ref (the bucket's name) refers to another resource, unknown here; nothing of the project refers to it.
         return f"{names.pseudo['AWS::StackName']}-{logical_id}", {}
@@ -402,6 +419,20 @@ def _predict(names: Resolver, logical_id: str, kind: Any, properties: Mapping[st
     if kind == "AWS::SNS::Subscription":
         # Its Ref (the topic's ARN and an id SNS makes up) is unknown here; nothing of the project refers to it.
         return f"{names.pseudo['AWS::StackName']}-{logical_id}", {}
+    if kind in ("AWS::Serverless::HttpApi", "AWS::ApiGatewayV2::Api"):
+        # API Gateway makes up a 10-character lower-case id; here one derived from the stack and the logical id.
+        api_id = hashlib.sha256(f"{names.pseudo['AWS::StackName']}/{logical_id}".encode()).hexdigest()[:10]
+        endpoint = f"https://{api_id}.execute-api.{where['region']}.{names.pseudo['AWS::URLSuffix']}"
+        return api_id, {"ApiId": api_id, "ApiEndpoint": endpoint}
+    if kind in _CLOUDFRONT_TYPES:
+        # CloudFront makes up its ids (E + 13 upper-case characters; a UUID for a policy); here ones derived from the
+        # stack and the logical id. A distribution's domain is d<14 characters>.cloudfront.net, in every partition.
+        digest = hashlib.sha256(f"{names.pseudo['AWS::StackName']}/{logical_id}".encode()).hexdigest()
+        cloudfront_id = str(uuid.UUID(digest[:32])) if kind.endswith("Policy") else "E" + digest[:13].upper()
+        attributes = {"Id": cloudfront_id}
+        if kind == "AWS::CloudFront::Distribution":
+            attributes["DomainName"] = f"d{digest[13:27]}.cloudfront.net"
+        return cloudfront_id, attributes
     if kind not in _PREDICTABLE:
         raise TemplateError(f"{logical_id}: resource type {kind} has no predicted physical id")
     name_property, ref_kind, arn_pattern = _PREDICTABLE[kind]

@@ -9,6 +9,10 @@ from typing import Any
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+# The operator commands' answers from the ops API (and `login`'s), so that a script can tell them apart.
+EXIT_AUTH = 3  # not logged in, the token expired or was refused, or the login code expired
+EXIT_FORBIDDEN = 4  # the token lacks the route's scope, or the sign-in was denied
+EXIT_CONFLICT = 5  # the API refused the request as it stands (an undo it cannot do)
 # `up` prints these for other shells; the phone and seed commands read them as defaults.
 ISSUER_ENV = "AEGIS_LOCAL_ISSUER"
 ENDPOINT_ENV = "AWS_ENDPOINT_URL"
@@ -16,7 +20,9 @@ DEFAULT_REGION = "us-east-1"
 
 
 class CommandFailed(Exception):
-    """The command could not do its job; the message is one line for the user."""
+    """The command could not do its job; the message is one line for the user, `exit_code` the status."""
+
+    exit_code = EXIT_FAILURE
 
 
 def parse_parameters(pairs: Sequence[str], refuse: Callable[[str], Exception]) -> dict[str, str]:

@@ -1,16 +1,8 @@
-"""`aegis-local`: run AegisCloud on this machine and drive it.
+"""The `aegis-local` command line: parse the arguments, run the chosen command, turn its failure into an exit status.
 
-    aegis-local up                      start the local stack in the foreground and print where everything is
-    aegis-local seed                    create the seeded vulnerable account in a running stack
-    aegis-local pending                 the phone: list the approver's pending requests
-    aegis-local approve [ID] | deny [ID]    the phone: answer one (or --all) of them
-    aegis-local demo --approve all      a whole mission on a fresh stack, with its report and leak audit
-    aegis-local scan | missions | show ID | audit ID | kill | rearm | leak-audit
-                                        operate the stack `up` runs (found through the state file it writes)
-
-Each subcommand is one function taking the parsed arguments and returning the exit code (0 ok, 1 failed,
-2 usage). The modules that hold them are listed in `COMMAND_MODULES`; each module's `register(subparsers)` adds its
-parsers and sets `handler` on each.
+Each command module contributes its subcommands through `register(subparsers)` (listed in `COMMAND_MODULES`, in the
+order the help shows them), setting `handler(args) -> int` on each parser. A command signals a failure by raising
+`CommandFailed` (one line for the user, and its `exit_code`).
 """
 
 from __future__ import annotations
@@ -28,18 +20,44 @@ __all__ = ["COMMAND_MODULES", "EXIT_FAILURE", "EXIT_OK", "EXIT_USAGE", "build_pa
 # Modules that contribute subcommands through `register(subparsers)`, in the order `--help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "aegis_local.cli.up",
+    "aegis_local.scenario.demo",
+    "aegis_local.cli.login",
+    "aegis_local.cli.ops",
     "aegis_local.cli.phone",
     "aegis_local.cli.scan_account",
-    "aegis_local.scenario.demo",
-    "aegis_local.cli.ops",
+    "aegis_local.cli.leak_audit",
 )
+
+# What `aegis-local --help` tells a user: what the tool is, and where to start.
+DESCRIPTION = """\
+Run AegisCloud on this machine, and operate it here or in AWS.
+
+AegisCloud finds misconfigured AWS resources (CIS benchmark checks), plans a fix for each, asks an approver on their
+phone, and applies only what was approved. `aegis-local up` runs the whole stack locally (AWS emulated, an Auth0
+emulator, every function of the template); the operator commands talk to its ops HTTP API, or to a deployed
+stack's, with your own login."""
+
+EPILOG = """\
+getting started:
+  aegis-local demo --approve all          one whole mission on a fresh local stack, with its report
+  aegis-local up --seed                   start the local stack; it prints the lines to export in another shell
+  aegis-local login                       sign in (as operator@aegis.local locally; `up` prints the password)
+  aegis-local scan --dry-run              then: missions, show MISSION_ID, audit MISSION_ID, findings
+
+against a deployed stack: export AEGIS_API_URL (the stack's OpsApiUrl output), AEGIS_ISSUER, AEGIS_API_AUDIENCE
+and AEGIS_CLI_CLIENT_ID, or give --api, --issuer, --audience and --client-id.
+
+`aegis-local COMMAND --help` says what a command does, with examples."""
 
 Command = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="aegis-local", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="aegis-local",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in COMMAND_MODULES:
@@ -58,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except CommandFailed as error:
         print(f"aegis-local {args.command}: error: {error}", file=sys.stderr)
-        return EXIT_FAILURE
+        return error.exit_code
     except KeyboardInterrupt:
         return EXIT_FAILURE
 

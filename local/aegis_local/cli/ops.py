@@ -1,276 +1,194 @@
-"""Operate a running local stack from another shell: the commands an operator has besides the demo.
-
-    aegis-local scan [--check CHECK_ID] [--dry-run]    put a scan request on the event bus (as EventBridge users do)
-    aegis-local missions                                 every mission, newest first
-    aegis-local show MISSION_ID [--json] [--html FILE]   the mission report (findings, changes, decisions, re-scan)
-    aegis-local audit MISSION_ID [--json]                the mission's audit trail
-    aegis-local kill --reason TEXT                       trigger the kill switch (KillSwitchFunction, direct invoke)
-    aegis-local rearm --reason TEXT                      re-arm it
-    aegis-local leak-audit [DIR] [--secrets-file FILE]   search a --dump-state directory, or the running stack
-
-They find the stack through the state file `aegis-local up` writes while it runs (endpoints and physical ids, no
-secret): `--state FILE`, else `$AEGIS_LOCAL_STATE`, else the default place for the stack name. The kill switch is
-invoked directly, the IAM-authorised path; its function URL (Auth0 bearer tokens with the aegis:killswitch scope) is
-what `up` prints for people with a token.
-"""
+"""The operator commands: what an operator does with AegisCloud every day, through its ops HTTP API, against the
+local stack (`aegis-local up` prints the settings to export) or a deployed stack (`--api`, `--issuer`,
+`--audience`). Each call carries the access token `aegis-local login` cached; the API and its gateway check it and
+its scopes on every route, so these commands can do exactly what the operator's token allows, no more."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import sys
-import tempfile
 import time
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from aegis_local.cli.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, endpoint_session
-from aegis_local.reporting.leak_audit import (
-    LeakAuditResult,
-    audit,
-    audit_fingerprints,
-    dynamodb_places,
-    file_places,
-    sqs_places,
-    stepfunctions_places,
-)
+from aegis_local.cli.common import DEFAULT_REGION, ENDPOINT_ENV, EXIT_FAILURE, EXIT_OK, CommandFailed
+from aegis_local.cli.ops_api import OpsApiClient, add_api_options, path_segment
 
-__all__ = [
-    "STATE_ENV",
-    "StackState",
-    "StateFileError",
-    "default_state_path",
-    "register",
-    "remove_state_file",
-    "write_state_file",
-]
+__all__ = ["register"]
 
-STATE_ENV = "AEGIS_LOCAL_STATE"
-STATE_DIR_ENV = "AEGIS_LOCAL_STATE_DIR"
-DEFAULT_STACK_NAME = "aegis-local"
-REQUESTED_BY = "aegis-local cli"
+READ_SCOPE = "aegis:read"
+AUDIT_SCOPE = "aegis:audit"
+SCAN_SCOPE = "aegis:scan"
+UNDO_SCOPE = "aegis:undo"
+KILLSWITCH_SCOPE = "aegis:killswitch"
+REARM_SCOPE = "aegis:rearm"
+# The kill switch answers 502 with its full report when some step failed: that report is the answer to show.
+KILL_SWITCH_PARTIAL_FAILURE = 502
+MISSIONS_TABLE_ENV = "AEGIS_MISSIONS_TABLE"
+AUDIT_TABLE_ENV = "AEGIS_AUDIT_TABLE"
 # How long `audit verify` waits for the chainer to link records written just before it runs.
 CHAINER_GRACE_SECONDS = 5.0
 
 
-class StateFileError(RuntimeError):
-    """No running stack could be found; the message says how to start or point at one."""
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# the state file
-
-
-def default_state_path(stack_name: str = DEFAULT_STACK_NAME) -> Path:
-    directory = os.environ.get(STATE_DIR_ENV) or str(Path(tempfile.gettempdir()) / f"aegis-local-{os.getuid()}")
-    return Path(directory) / f"{stack_name}.json"
-
-
-def write_state_file(description: Mapping[str, Any], path: Path | None = None) -> Path:
-    """Record where a running stack is (`cli.up.describe_stack`'s output: endpoints and physical ids, no secret)."""
-    target = path or default_state_path(str(description["stack_name"]))
-    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    document = {**description, "pid": os.getpid(), "written_at": datetime.now(UTC).isoformat()}
-    temporary = target.with_suffix(".tmp")
-    temporary.write_text(json.dumps(document, indent=1, sort_keys=True), encoding="utf-8")
-    temporary.replace(target)
-    return target
-
-
-def remove_state_file(path: Path) -> None:
-    """Remove the state file if this process wrote it (another `up` may have replaced it meanwhile)."""
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return
-    if document.get("pid") == os.getpid():
-        path.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class StackState:
-    """A running stack as its state file describes it, with boto3 access to its moto server."""
-
-    def __init__(self, document: Mapping[str, Any], path: Path) -> None:
-        self.document = dict(document)
-        self.path = path
-
-    @classmethod
-    def load(cls, explicit: str | None = None) -> StackState:
-        path = Path(explicit or os.environ.get(STATE_ENV) or default_state_path())
-        try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise StateFileError(
-                f"no running stack: {path} does not exist (start one with `aegis-local up`, or give --state)"
-            ) from None
-        except (OSError, ValueError) as error:
-            raise StateFileError(f"cannot read the state file {path}: {error}") from None
-        pid = document.get("pid")
-        if isinstance(pid, int) and not _alive(pid):
-            raise StateFileError(f"the stack of {path} is gone (process {pid} ended); start `aegis-local up` again")
-        return cls(document, path)
-
-    @property
-    def moto_url(self) -> str:
-        return str(self.document["moto"])
-
-    @property
-    def region(self) -> str:
-        return str(self.document["region"])
-
-    def session(self) -> Any:
-        return endpoint_session(self.moto_url, self.region)
-
-    def table(self, logical_id: str) -> Any:
-        # boto3 resources create their clients without Session.client: the endpoint must be given here too.
-        resource = self.session().resource("dynamodb", endpoint_url=self.moto_url)
-        return resource.Table(self.document["tables"][logical_id])
-
-    def function(self, logical_id: str) -> str:
-        return str(self.document["functions"][logical_id])
-
-    def rule(self, logical_id: str) -> str:
-        return str(self.document["rules"][logical_id])
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# commands
-
-
-def cmd_scan(args: argparse.Namespace) -> int:
-    from aegis_agent.missions import mission_id_for_event
-
-    state = StackState.load(args.state)
-    events = state.session().client("events")
-    rule = events.describe_rule(Name=state.rule("ScanRequestRule"))
-    pattern = json.loads(rule.get("EventPattern") or "{}")
-    detail_types = pattern.get("detail-type") or []
-    if len(detail_types) != 1:
-        raise StateFileError(f"the scan rule matches detail-types {detail_types}; cannot choose one")
-    detail: dict[str, Any] = {"regions": args.region or [state.region], "dry_run": args.dry_run}
-    if args.check:
-        detail["checks"] = args.check
-    entry: dict[str, Any] = {
-        "Source": (pattern.get("source") or ["aegis.scan"])[0],
-        "DetailType": detail_types[0],
-        "Detail": json.dumps(detail),
-    }
-    if rule.get("EventBusName", "default") != "default":
-        entry["EventBusName"] = rule["EventBusName"]
-    answer = events.put_events(Entries=[entry])["Entries"][0]
-    if "EventId" not in answer:
-        why = f"{answer.get('ErrorCode')}: {answer.get('ErrorMessage')}"
-        print(f"aegis-local scan: EventBridge refused the event: {why}", file=sys.stderr)
-        return EXIT_FAILURE
-    print(f"event {answer['EventId']}: mission {mission_id_for_event(answer['EventId'])}")
-    return EXIT_OK
-
-
-def _missions(state: StackState) -> list[dict[str, Any]]:
-    table = state.table("MissionsTable")
+def _collect(
+    api: OpsApiClient, path: str, scope: str, *, params: dict[str, str], key: str, follow: bool
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The items (under `key`) of one page of a paged route, or of every page from there if `follow`; and the
+    cursor of the page after the last one read (None at the end)."""
     items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {}
     while True:
-        page = table.scan(**kwargs)
-        items += [item for item in page.get("Items", []) if "status" in item]
-        if "LastEvaluatedKey" not in page:
-            break
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    return sorted(items, key=lambda item: str(item.get("created_at", "")), reverse=True)
+        page = api.get_json(path, scope, params)
+        items += list(page.get(key) or [])
+        cursor = page.get("next") or None
+        if not follow or cursor is None:
+            return items, cursor
+        params = {**params, "next": str(cursor)}
+
+
+def _paging_params(args: argparse.Namespace) -> dict[str, str]:
+    params: dict[str, str] = {}
+    if args.limit is not None:
+        params["limit"] = str(args.limit)
+    if args.next:
+        params["next"] = args.next
+    return params
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# missions, show, findings
 
 
 def cmd_missions(args: argparse.Namespace) -> int:
-    state = StackState.load(args.state)
-    missions = _missions(state)
+    with OpsApiClient.from_args(args) as api:
+        missions, cursor = _collect(
+            api, "/missions", READ_SCOPE, params=_paging_params(args), key="missions", follow=args.all
+        )
     if args.json:
-        print(json.dumps(missions, default=str, sort_keys=True))
+        print(json.dumps({"missions": missions, "next": cursor}, sort_keys=True))
         return EXIT_OK
     if not missions:
         print("no missions yet (start one with `aegis-local scan`)")
     for item in missions:
         counts = item.get("counts") or {}
         print(
-            f"{item['mission_id']}  {item.get('status')!s:<18} {item.get('created_at', '')}  "
+            f"{item.get('mission_id')}  {item.get('status')!s:<18} {item.get('created_at', '')}  "
             f"{counts.get('findings', '-')} findings, {counts.get('changes', '-')} changes"
             + ("  (dry run)" if item.get("dry_run") else "")
+            + (f"  (undo of {item['undo_of']})" if item.get("undo_of") else "")
         )
+    if cursor:
+        print(f"more: aegis-local missions --next {cursor}   (or --all)")
     return EXIT_OK
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from aegis_local.reporting.mission_report import MissionSources, assemble_report
-    from aegis_local.reporting.report import render_html
+    from aegis.reporting.html import MissionReportDocument
 
-    state = StackState.load(args.state)
-    missions = state.table("MissionsTable")
-    item = missions.get_item(Key={"mission_id": args.mission_id}, ConsistentRead=True).get("Item")
-    if item is None or "status" not in item:
-        print(f"aegis-local show: no mission {args.mission_id}", file=sys.stderr)
-        return EXIT_FAILURE
-    control = state.table("ControlTable").get_item(Key={"name": "halt"}, ConsistentRead=True).get("Item") or {}
-    halted = bool(control.get("engaged")) and item.get("status") == "awaiting_approval" and not item.get("report_pages")
-    sources = MissionSources(
-        missions=missions,
-        audit=state.table("AuditTable"),
-        checkpoints=state.table("CheckpointsTable"),
-        session_factory=state.session,
-    )
-    report = assemble_report(sources, args.mission_id, halted=halted)
-    if args.html:
-        Path(args.html).write_text(render_html(report), encoding="utf-8")
-    if args.json:
-        print(json.dumps(report.model_dump(mode="json"), indent=1))
-    else:
-        print(report.terminal_summary())
+    mission = path_segment(args.mission_id)
+    with OpsApiClient.from_args(args) as api:
+        detail = api.get_json(f"/missions/{mission}", READ_SCOPE)
         if args.html:
-            print(f"  HTML report: {args.html}")
+            page = api.get_text(f"/missions/{mission}/report.html", READ_SCOPE)
+            Path(args.html).write_text(page, encoding="utf-8")
+    if args.json:
+        print(json.dumps(detail, indent=1, sort_keys=True))
+        return EXIT_OK
+    report = MissionReportDocument.model_validate(detail.get("report") or {})
+    print(report.terminal_summary())
+    if args.html:
+        print(f"  HTML report: {args.html}")
     return EXIT_OK
 
 
-def cmd_audit(args: argparse.Namespace) -> int:
-    from aegis.audit import read_trail
-
-    words = list(args.words)
-    if len(words) == 2 and words[0] == "verify":
-        return _verify_audit(args, words[1])
-    if len(words) != 1:
-        print("aegis-local audit: expected MISSION or `verify MISSION`", file=sys.stderr)
-        return EXIT_USAGE
-    args.mission_id = words[0]
-    state = StackState.load(args.state)
-    trail = sorted(read_trail(state.table("AuditTable"), args.mission_id), key=lambda item: str(item.get("seq")))
+def cmd_findings(args: argparse.Namespace) -> int:
+    with OpsApiClient.from_args(args) as api:
+        body = api.get_json("/findings", READ_SCOPE)
     if args.json:
-        print(json.dumps(trail, default=str))
+        print(json.dumps(body, sort_keys=True))
         return EXIT_OK
-    if not trail:
-        print(f"no audit items for {args.mission_id}")
-    for item in trail:
-        details = json.loads(item.get("details") or "{}")
-        change = f" {details['change_id']}" if details.get("change_id") else ""
+    for control in body.get("controls") or []:
+        resources = control.get("resources") or []
+        failing = sum(1 for resource in resources if resource.get("status") == "failing")
+        latest = control.get("latest_mission_id")
+        print(
+            f"CIS {control.get('cis_v5') or '-':<8} {control.get('check_id')!s:<36} {control.get('severity')!s:<8} "
+            f"{control.get('state')!s:<14} {len(resources)} resources, {failing} failing"
+            + (f"  (mission {latest})" if latest else "")
+        )
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# audit
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    words = list(args.words)
+    if words[:1] == ["verify"]:
+        if len(words) != 2:
+            raise CommandFailed("expected `audit verify MISSION_ID`")
+        return _verify_audit(args, words[1])
+    if len(words) > 1:
+        raise CommandFailed("expected at most one MISSION_ID (or `verify MISSION_ID`)")
+    mission = words[0] if words else args.mission
+    if words and args.mission and args.mission != words[0]:
+        raise CommandFailed("give the mission once: as MISSION_ID or as --mission")
+    if not (mission or args.change or args.action):
+        raise CommandFailed("give a MISSION_ID, --mission, --change or --action: the trail is read by one of them")
+    filters = (("mission", mission), ("change", args.change), ("action", args.action), ("since", args.since))
+    params = {name: value for name, value in filters if value}
+    params.update(_paging_params(args))
+    with OpsApiClient.from_args(args) as api:
+        records, cursor = _collect(api, "/audit", AUDIT_SCOPE, params=params, key="records", follow=args.all)
+    if args.json:
+        print(json.dumps({"records": records, "next": cursor}, sort_keys=True))
+        return EXIT_OK
+    if not records:
+        print("no audit records match")
+    for record in records:
+        details = record.get("details") or {}
+        change = (
+            f" {record.get('change_id') or details.get('change_id')}"
+            if record.get("change_id") or details.get("change_id")
+            else ""
+        )
         who = f" {details['approver_sub']}" if details.get("approver_sub") else ""
-        print(f"{item.get('at')}  {item.get('actor'):<10} {item.get('action'):<26} {item.get('outcome')}{change}{who}")
+        print(
+            f"{record.get('at')}  {record.get('mission_id')}  {record.get('actor')!s:<10} "
+            f"{record.get('action')!s:<26} {record.get('outcome')}{change}{who}"
+        )
+    if cursor:
+        print(f"more: add --next {cursor}   (or --all)")
     return EXIT_OK
 
 
 def _verify_audit(args: argparse.Namespace, mission_id: str) -> int:
-    """Recompute the mission's hash chain; exit 1 naming the first record changed, removed, inserted or moved."""
-    from aegis.audit_chain import verify_mission
+    """Recompute the mission's hash chain from the tables themselves; exit 1 naming the first record changed,
+    removed, inserted or moved.
 
-    state = StackState.load(args.state)
-    audit, missions = state.table("AuditTable"), state.table("MissionsTable")
+    This reads DynamoDB directly with the caller's AWS credentials, not through the ops API: a check of the trail's
+    integrity should not trust the service whose data it checks."""
+    from aegis.audit_chain import verify_mission
+    from aegis_local.cli.common import endpoint_session
+
+    audit_name = args.audit_table or os.environ.get(AUDIT_TABLE_ENV)
+    missions_name = args.missions_table or os.environ.get(MISSIONS_TABLE_ENV)
+    if not audit_name or not missions_name:
+        raise CommandFailed(
+            f"audit verify reads the tables: give --audit-table and --missions-table (or set {AUDIT_TABLE_ENV} and "
+            f"{MISSIONS_TABLE_ENV}; `aegis-local up` prints them, a deployed stack has them as outputs)"
+        )
+    endpoint = args.endpoint_url or os.environ.get(ENDPOINT_ENV)
+    region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+    if endpoint:
+        resource = endpoint_session(endpoint, region).resource("dynamodb", endpoint_url=endpoint)
+    else:
+        import boto3
+
+        resource = boto3.Session(region_name=region).resource("dynamodb")
+    audit, missions = resource.Table(audit_name), resource.Table(missions_name)
     # The chainer runs a stream delay behind the writers: give it that long before calling a record unlinked.
     deadline = time.monotonic() + CHAINER_GRACE_SECONDS
     verdict = verify_mission(audit, missions, mission_id, settled=False)
@@ -285,16 +203,51 @@ def _verify_audit(args: argparse.Namespace, mission_id: str) -> int:
     return EXIT_OK if verdict.intact else EXIT_FAILURE
 
 
-def _kill_switch(args: argparse.Namespace, action: str) -> int:
-    from aegis_local.scenario.driver import invoke_kill_switch
+# ----------------------------------------------------------------------------------------------------------------
+# scan, undo
 
-    state = StackState.load(args.state)
-    report = invoke_kill_switch(
-        state.session().client("lambda"), state.function("KillSwitchFunction"), action, args.reason, REQUESTED_BY
-    )
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"dry_run": args.dry_run}
+    if args.region:
+        body["regions"] = args.region
+    if args.check:
+        body["checks"] = args.check
+    with OpsApiClient.from_args(args) as api:
+        answer = api.post_json("/scans", SCAN_SCOPE, body)
+    if args.json:
+        print(json.dumps(answer, sort_keys=True))
+    else:
+        kind = "dry run" if args.dry_run else "scan"
+        print(f"{kind} requested: event {answer.get('event_id')}: mission {answer.get('mission_id')}")
+    return EXIT_OK
+
+
+def cmd_undo(args: argparse.Namespace) -> int:
+    with OpsApiClient.from_args(args) as api:
+        answer = api.post_json(f"/changes/{path_segment(args.change_id)}/undo", UNDO_SCOPE)
+    if args.json:
+        print(json.dumps(answer, sort_keys=True))
+    else:
+        print(
+            f"undo of {answer.get('change_id')} requested: event {answer.get('event_id')}: "
+            f"mission {answer.get('mission_id')} (it asks the approver's phone like any change)"
+        )
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the kill switch
+
+
+def _kill_switch(args: argparse.Namespace, path: str, scope: str) -> int:
+    body = {"reason": args.reason} if args.reason else {}
+    with OpsApiClient.from_args(args) as api:
+        report = api.post_json(path, scope, body, accept=(KILL_SWITCH_PARTIAL_FAILURE,))
     if args.json:
         print(json.dumps(report, sort_keys=True))
     else:
+        action = "trigger" if path == "/kill" else "rearm"
         print(f"kill switch {action}: halted={report.get('halted')} ok={report.get('ok')}")
         for step in report.get("steps", []):
             print(f"  {'ok  ' if step.get('ok') else 'FAIL'} {step.get('step')}: {step.get('reason')}")
@@ -302,134 +255,130 @@ def _kill_switch(args: argparse.Namespace, action: str) -> int:
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
-    return _kill_switch(args, "trigger")
+    return _kill_switch(args, "/kill", KILLSWITCH_SCOPE)
 
 
 def cmd_rearm(args: argparse.Namespace) -> int:
-    return _kill_switch(args, "rearm")
-
-
-def _secrets_file(path: str) -> list[str]:
-    source = sys.stdin if path == "-" else Path(path).open(encoding="utf-8")  # noqa: SIM115 - closed below
-    try:
-        return [line.strip() for line in source if line.strip()]
-    finally:
-        if source is not sys.stdin:
-            source.close()
-
-
-def cmd_leak_audit(args: argparse.Namespace) -> int:
-    from aegis_local.reporting.state_dump import FINGERPRINTS_FILE, read_fingerprints
-
-    values = _secrets_file(args.secrets_file) if args.secrets_file else []
-    if args.directory:
-        directory = Path(args.directory)
-        if not directory.is_dir():
-            print(f"aegis-local leak-audit: {directory} is not a directory", file=sys.stderr)
-            return EXIT_USAGE
-        fingerprints_path = Path(args.fingerprints) if args.fingerprints else directory / FINGERPRINTS_FILE
-        fingerprints = read_fingerprints(fingerprints_path) if fingerprints_path.is_file() else {}
-        places = [
-            place for place in file_places([directory], root=directory) if place[0] != f"file:{FINGERPRINTS_FILE}"
-        ]
-        results = []
-        if fingerprints:
-            results.append(audit_fingerprints(fingerprints, places))
-        if values:
-            results.append(audit(values, places))
-        if not results:
-            print(
-                f"aegis-local leak-audit: nothing to search for: no {FINGERPRINTS_FILE} in {directory}, "
-                "and no --secrets-file",
-                file=sys.stderr,
-            )
-            return EXIT_USAGE
-        result = _merge(results)
-    else:
-        state = StackState.load(args.state)
-        session = state.session()
-        values += _stack_secrets(session)
-        result = audit(values, [*dynamodb_places(session), *stepfunctions_places(session), *sqs_places(session)])
-    print(result.summary())
-    for kind, count in result.places.items():
-        print(f"  {count} {kind}")
-    for hit in result.hits:
-        print(f"  LEAK: secret {hit.fingerprint}… found in {hit.place}")
-    return EXIT_OK if result.clean else EXIT_FAILURE
-
-
-def _stack_secrets(session: Any) -> list[str]:
-    """The client secrets the stack holds in its Secrets Manager: the one kind of secret the local side can read."""
-    client = session.client("secretsmanager")
-    values = []
-    for page in client.get_paginator("list_secrets").paginate():
-        for secret in page.get("SecretList", []):
-            value = client.get_secret_value(SecretId=secret["ARN"]).get("SecretString")
-            if value:
-                values.append(value)
-    return values
-
-
-def _merge(results: list[LeakAuditResult]) -> LeakAuditResult:
-    first = results[0]
-    return first.model_copy(
-        update={
-            "values_searched": sum(r.values_searched for r in results),
-            "hits": [hit for r in results for hit in r.hits],
-        }
-    )
+    return _kill_switch(args, "/rearm", REARM_SCOPE)
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # the parsers
 
+EXAMPLES = {
+    "missions": """\
+examples:
+  aegis-local missions                    the 25 newest missions
+  aegis-local missions --all --json       every mission, as JSON""",
+    "show": """\
+examples:
+  aegis-local show m-0123456789abcdef0123
+  aegis-local show m-0123456789abcdef0123 --html report.html    also write the self-contained HTML diff report""",
+    "findings": """\
+examples:
+  aegis-local findings
+  aegis-local findings --json""",
+    "audit": """\
+examples:
+  aegis-local audit m-0123456789abcdef0123                   a mission's trail, oldest first
+  aegis-local audit --change chg-0123456789abcdef0123        everything that happened to one change
+  aegis-local audit --mission killswitch --since 2030-01-31T00:00:00Z       the kill switch's operations
+  aegis-local audit --action approval.requested --all
+  aegis-local audit verify m-0123456789abcdef0123            recompute its hash chain from the tables""",
+    "scan": """\
+examples:
+  aegis-local scan --dry-run                                  find and plan, change nothing
+  aegis-local scan --region eu-west-1 --check s3-bucket-public""",
+    "undo": """\
+examples:
+  aegis-local undo chg-0123456789abcdef0123
 
-def _run(command: Any) -> Any:
-    def guarded(args: argparse.Namespace) -> int:
-        try:
-            return int(command(args))
-        except StateFileError as error:
-            print(f"aegis-local {args.command}: {error}", file=sys.stderr)
-            return EXIT_FAILURE
+The undo is a mission of its own: the approver's phone asks for it like for any change. It is refused (exit 5)
+when undo is not configured, or the change was never applied or is undone already.""",
+    "kill": """\
+examples:
+  aegis-local kill --reason "unexpected changes in production"
 
-    return guarded
+It raises the halt flag, denies the remediation roles every session, disables the scan rules, stops the running
+missions and their waiting approvals, and revokes the approvers' Auth0 sessions. `aegis-local rearm` undoes what
+can be undone.""",
+    "rearm": """\
+examples:
+  aegis-local rearm --reason 'incident closed, see ticket 4711'""",
+}
+EXIT_STATUS = (
+    "exit status: 0 done, 1 failed, 2 usage, 3 not logged in (or the token expired), 4 the token lacks the scope, "
+    "5 refused (conflict)"
+)
+
+
+def _add(subparsers: Any, name: str, help_text: str, handler: Callable[[argparse.Namespace], int]) -> Any:
+    parser = subparsers.add_parser(
+        name,
+        help=help_text,
+        description=help_text[0].upper() + help_text[1:] + ".",
+        epilog=f"{EXAMPLES[name]}\n\n{EXIT_STATUS}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def _add_paging(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--limit", type=int, metavar="N", help="how many per page (1 to 100; default 25)")
+    parser.add_argument("--next", metavar="CURSOR", help="the page after the one that printed this cursor")
+    parser.add_argument("--all", action="store_true", help="follow every page")
 
 
 def register(subparsers: Any) -> None:
-    def add(name: str, help_text: str, handler: Any) -> argparse.ArgumentParser:
-        parser: argparse.ArgumentParser = subparsers.add_parser(name, help=help_text)
-        parser.add_argument("--state", metavar="FILE", help=f"state file of the running stack (${STATE_ENV})")
-        parser.set_defaults(handler=_run(handler))
-        return parser
+    missions = _add(subparsers, "missions", "list the missions, newest first", cmd_missions)
+    _add_paging(missions)
+    missions.add_argument("--json", action="store_true", help="print the API's answer as JSON")
+    add_api_options(missions)
 
-    scan = add("scan", "start a mission: put a scan request on the running stack's event bus", cmd_scan)
-    scan.add_argument("--check", action="append", metavar="CHECK_ID", help="scan only these checks (repeatable)")
-    scan.add_argument("--region", action="append", metavar="REGION", help="regions to scan (default: the stack's)")
-    scan.add_argument("--dry-run", action="store_true", help="plan only: request no approval")
+    show = _add(subparsers, "show", "show a mission: findings, changes with before and after, outcomes", cmd_show)
+    show.add_argument("mission_id", metavar="MISSION_ID")
+    show.add_argument("--json", action="store_true", help="print the mission and its report as JSON")
+    show.add_argument("--html", metavar="FILE", help="also write the HTML diff report to FILE")
+    add_api_options(show)
 
-    missions = add("missions", "list the missions of the running stack", cmd_missions)
-    missions.add_argument("--json", action="store_true")
+    findings = _add(subparsers, "findings", "the latest state of every CIS control, by control", cmd_findings)
+    findings.add_argument("--json", action="store_true", help="print the API's answer as JSON")
+    add_api_options(findings)
 
-    show = add("show", "a mission's report", cmd_show)
-    show.add_argument("mission_id")
-    show.add_argument("--json", action="store_true", help="print the report as JSON")
-    show.add_argument("--html", metavar="FILE", help="also write the HTML report to FILE")
+    trail = _add(subparsers, "audit", "read the audit trail of a mission, a change or an action", cmd_audit)
+    trail.add_argument("words", nargs="*", metavar="[verify] MISSION_ID", help="a mission (same as --mission)")
+    trail.add_argument("--mission", metavar="MISSION_ID", help="the records of this mission")
+    trail.add_argument("--change", metavar="CHANGE_ID", help="the records of this change")
+    trail.add_argument("--action", metavar="ACTION", help="the records of this action, e.g. approval.requested")
+    trail.add_argument("--since", metavar="TIME", help="only records from this ISO 8601 time on")
+    _add_paging(trail)
+    trail.add_argument("--json", action="store_true", help="print the records (or the chain's verdict) as JSON")
+    add_api_options(trail)
+    tables = trail.add_argument_group("audit verify (reads the tables with your AWS credentials)")
+    tables.add_argument("--audit-table", metavar="NAME", help=f"the Audit table (default: ${AUDIT_TABLE_ENV})")
+    tables.add_argument("--missions-table", metavar="NAME", help=f"the Missions table (default: ${MISSIONS_TABLE_ENV})")
+    tables.add_argument("--endpoint-url", metavar="URL", help=f"the local AWS endpoint (default: ${ENDPOINT_ENV})")
+    tables.add_argument("--region", help="the stack's region (default: $AWS_REGION or $AWS_DEFAULT_REGION)")
 
-    trail = add("audit", "a mission's audit trail; `audit verify MISSION` checks its hash chain", cmd_audit)
-    trail.add_argument("words", nargs="+", metavar="[verify] MISSION")
-    trail.add_argument("--json", action="store_true")
+    scan = _add(subparsers, "scan", "start a mission now: scan, plan and (unless a dry run) ask for approval", cmd_scan)
+    scan.add_argument("--dry-run", action="store_true", help="scan and plan only: change nothing, ask nobody")
+    scan.add_argument("--region", action="append", metavar="REGION", help="scan this region (repeatable)")
+    scan.add_argument("--check", action="append", metavar="CHECK_ID", help="run only this check (repeatable)")
+    scan.add_argument("--json", action="store_true", help="print the API's answer as JSON")
+    add_api_options(scan)
 
-    kill = add("kill", "trigger the kill switch of the running stack", cmd_kill)
-    kill.add_argument("--reason", default="triggered from aegis-local", help="recorded in the audit trail")
-    kill.add_argument("--json", action="store_true")
+    undo = _add(subparsers, "undo", "request the undo of an applied change", cmd_undo)
+    undo.add_argument("change_id", metavar="CHANGE_ID")
+    undo.add_argument("--json", action="store_true", help="print the API's answer as JSON")
+    add_api_options(undo)
 
-    rearm = add("rearm", "re-arm the kill switch of the running stack", cmd_rearm)
-    rearm.add_argument("--reason", required=True, help="why it is safe again (recorded in the audit trail)")
-    rearm.add_argument("--json", action="store_true")
+    kill = _add(subparsers, "kill", "trigger the kill switch: halt AegisCloud now", cmd_kill)
+    kill.add_argument("--reason", required=True, help="why (kept in the audit trail)")
+    kill.add_argument("--json", action="store_true", help="print the kill switch's report as JSON")
+    add_api_options(kill)
 
-    leak = add("leak-audit", "search a --dump-state directory (or the running stack) for secrets", cmd_leak_audit)
-    leak.add_argument("directory", nargs="?", help="a --dump-state directory (default: the running stack)")
-    leak.add_argument("--secrets-file", metavar="FILE", help="values to search for, one per line ('-': stdin)")
-    leak.add_argument(
-        "--fingerprints", metavar="FILE", help="SHA-256 fingerprints (default: DIR/issued-secrets.sha256)"
-    )
+    rearm = _add(subparsers, "rearm", "re-arm the kill switch: let AegisCloud run again", cmd_rearm)
+    rearm.add_argument("--reason", required=True, help="why it is safe again (kept in the audit trail)")
+    rearm.add_argument("--json", action="store_true", help="print the kill switch's report as JSON")
+    add_api_options(rearm)

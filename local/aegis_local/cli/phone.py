@@ -144,7 +144,14 @@ def _add_phone_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: Any) -> None:
-    pending = subparsers.add_parser("pending", help="the phone: list the approver's pending requests")
+    pending = subparsers.add_parser(
+        "pending",
+        help="the phone: list the approver's pending requests",
+        description="Stand in for the approver's phone: list the approval requests waiting for them, with what each "
+        "asks to change.",
+        epilog="examples:\n  aegis-local pending\n  aegis-local pending --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _add_phone_arguments(pending)
     pending.add_argument("--json", action="store_true")
     pending.set_defaults(handler=cmd_pending)
@@ -154,7 +161,15 @@ def register(subparsers: Any) -> None:
         ("deny", cmd_deny, "the phone: deny a pending request"),
     ):
         # No abbreviations: a word is one of these options exactly, or it is the request id.
-        decide = subparsers.add_parser(name, help=help_text, allow_abbrev=False)
+        decide = subparsers.add_parser(
+            name,
+            help=help_text,
+            description=f"Stand in for the approver's phone: {name} one pending request, or all of them.",
+            epilog=f"examples:\n  aegis-local {name}                       the only pending request\n"
+            f"  aegis-local {name} --all\n  aegis-local {name} AUTH_REQ_ID",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            allow_abbrev=False,
+        )
         _add_phone_arguments(decide)
         decide.add_argument(
             "auth_req_id",

@@ -278,12 +278,23 @@ def command(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | N
     return EXIT_OK
 
 
+EXAMPLES = """\
+examples:
+  aegis-local scan-account --region eu-west-1 --format table        the account of your AWS profile
+  aegis-local scan-account --checks s3-bucket-public --format json
+  aegis-local scan-account --endpoint-url http://127.0.0.1:5000     a moto server
+
+exit status: 0 whatever the scan finds, 2 when it cannot start"""
+
+
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add the `scan-account` subcommand; the parsed namespace's `handler(args) -> int` runs it."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         COMMAND,
         help="scan an account read-only with the agent's checks and print the findings",
         description=__doc__.split("\n\n")[0] if __doc__ else None,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_arguments(parser)
     parser.set_defaults(handler=command)

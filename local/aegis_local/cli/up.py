@@ -26,21 +26,26 @@ from aegis_local.cli.common import (
 
 __all__ = ["cmd_seed", "cmd_up", "describe_stack", "register", "render_description"]
 
+# The template's HTTP API the operator commands talk to.
+OPS_API = "OpsApi"
+
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Start the stack, print every endpoint, wait for Ctrl-C (or SIGTERM), stop."""
     from aegis_local.aws.notifications import NOTIFICATIONS_FILE, NotificationCapture
     from aegis_local.aws.stack import LocalStack
     from aegis_local.aws.template import TemplateError
+    from aegis_local.console.server import start_local_console
 
     parameters = parse_parameters(args.parameter or [], CommandFailed)
+    # The operator console (console/dist) on its own loopback port; its origin may call the ops API (CORS).
+    console, console_problem = start_local_console(log=lambda line: None if args.json else print(line, flush=True))
+    if console is not None:
+        parameters = {**console.stack_parameters(), **parameters}
     stack = LocalStack(
         template_path=args.template, stack_name=args.stack_name, region=args.region, parameters=parameters
     )
-    from aegis_local.cli.ops import remove_state_file, write_state_file
-
     stop_requested = threading.Event()
-    state_file: Path | None = None
     # What the stack publishes to its topic, as an operator's subscription would receive it; printed as it comes.
     notifications = NotificationCapture(
         Path(args.reports) / NOTIFICATIONS_FILE,
@@ -61,24 +66,27 @@ def cmd_up(args: argparse.Namespace) -> int:
 
             seeded = seed_account(endpoint_session(stack.endpoints.moto_url, args.region), args.region)
         description = describe_stack(stack)
+        if console is not None:
+            console.attach(stack)
+            description["console"] = console.url
+        else:
+            description["console_not_served"] = console_problem
         description["handler_errors"] = stack.preload_handlers()
         if seeded is not None:
             description["seeded"] = _seed_summary(seeded)
-        state_file = write_state_file(description, Path(args.state) if args.state else None)
-        description["state_file"] = str(state_file)
         description["notifications_file"] = str(notifications.path)
         if args.json:
             print(json.dumps(description, sort_keys=True), flush=True)
         else:
-            print(render_description(description), flush=True)
+            print(render_description(description, sign_in=_local_sign_in(stack)), flush=True)
         stop_requested.wait()
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        if state_file is not None:
-            remove_state_file(state_file)
         notifications.uninstall()
         stack.stop()
+        if console is not None:
+            console.stop()
     if not args.json:
         print("stopped", flush=True)
     return EXIT_OK
@@ -110,6 +118,7 @@ def describe_stack(stack: Any) -> dict[str, Any]:
         "guardian": endpoints.guardian_url,
         "phone": phone,
         "function_urls": stack.function_urls(),
+        "http_apis": stack.http_api_urls(),
         "state_machines": machines,
         "functions": functions,
         "tables": stack.table_names(),
@@ -121,11 +130,58 @@ def describe_stack(stack: Any) -> dict[str, Any]:
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": endpoints.region,
             **({ISSUER_ENV: endpoints.issuer} if endpoints.issuer else {}),
+            **_operator_environment(stack),
         },
     }
 
 
-def render_description(description: dict[str, Any]) -> str:
+def _operator_environment(stack: Any) -> dict[str, str]:
+    """What the operator commands (`login`, `missions`, `kill`...) read: the ops API, where to log in, and the tables
+    `audit verify` reads itself."""
+    from aegis_local.cli.login import API_AUDIENCE_ENV, CLI_CLIENT_ID_ENV
+    from aegis_local.cli.login import ISSUER_ENV as LOGIN_ISSUER_ENV
+    from aegis_local.cli.ops import AUDIT_TABLE_ENV, MISSIONS_TABLE_ENV
+    from aegis_local.cli.ops_api import API_URL_ENV
+
+    environment: dict[str, str] = {}
+    apis = stack.http_api_urls()
+    if OPS_API in apis:
+        environment[API_URL_ENV] = apis[OPS_API]
+    if stack.endpoints.issuer:
+        environment[LOGIN_ISSUER_ENV] = stack.endpoints.issuer
+        environment[API_AUDIENCE_ENV] = str(stack.parameters.get("OpsApiAudience", ""))
+        device_client = _device_client(stack.emulator.config)
+        if device_client is not None:
+            environment[CLI_CLIENT_ID_ENV] = device_client
+    tables = stack.table_names()
+    for variable, logical_id in ((MISSIONS_TABLE_ENV, "MissionsTable"), (AUDIT_TABLE_ENV, "AuditTable")):
+        if logical_id in tables:
+            environment[variable] = tables[logical_id]
+    return environment
+
+
+def _device_client(config: Any) -> str | None:
+    """The emulated tenant's application for the CLI: the public client with the device authorization grant."""
+    from aegis_local.cli.login import DEVICE_CODE_GRANT
+
+    return next((client.client_id for client in config.clients if DEVICE_CODE_GRANT in client.grant_types), None)
+
+
+def _local_sign_in(stack: Any) -> dict[str, str]:
+    """The emulated tenant's people who may sign in (console or `aegis-local login`), with the passwords generated
+    for this run: a local tenant's throwaway credentials, printed on the terminal of whoever started it so that
+    they can sign in at all; never written to the JSON description, a file or a log."""
+    if stack.emulator is None:
+        return {}
+    config = stack.emulator.config
+    return {
+        user.email: config.user_password(user.email)
+        for user in config.users
+        if getattr(user, "email", None) and getattr(user, "password", None) is not None
+    }
+
+
+def render_description(description: dict[str, Any], sign_in: dict[str, str] | None = None) -> str:
     lines = [
         f"AegisCloud local stack {description['stack_name']!r} "
         f"(region {description['region']}, account {description['account']}) "
@@ -141,6 +197,12 @@ def render_description(description: dict[str, Any]) -> str:
             lines.append(f"  phone of {sub}:  {url}")
     for name, url in description["function_urls"].items():
         lines.append(f"  URL of {name}:  {url}")
+    for name, url in description["http_apis"].items():
+        lines.append(f"  HTTP API {name}:  {url}")
+    if description.get("console"):
+        lines.append(f"  console           {description['console']}")
+    elif description.get("console_not_served"):
+        lines.append(f"  console           not served: {description['console_not_served']}")
     sections = (
         ("STATE MACHINES", description["state_machines"]),
         ("FUNCTIONS", description["functions"]),
@@ -162,6 +224,13 @@ def render_description(description: dict[str, Any]) -> str:
     if "seeded" in description:
         seeded = description["seeded"]
         lines += ["", "SEEDED ACCOUNT", *(f"  {name}: {value}" for name, value in seeded.items())]
+    if sign_in:
+        width = max(len(email) for email in sign_in)
+        lines += [
+            "",
+            "SIGN IN (this run's local users; `aegis-local login`, or the console)",
+            *(f"  {email.ljust(width)}  password {password}" for email, password in sign_in.items()),
+        ]
     exports = " ".join(f"{name}={value}" for name, value in description["environment"].items())
     lines += [
         "",
@@ -170,8 +239,11 @@ def render_description(description: dict[str, Any]) -> str:
         "  aegis-local seed",
         "  aegis-local pending",
         *(
-            [f"  aegis-local scan | missions | show ID | kill   (they read {description['state_file']})"]
-            if description.get("state_file")
+            [
+                "  aegis-local login",
+                "  aegis-local scan --dry-run | missions | show MISSION_ID | audit MISSION_ID | kill --reason TEXT",
+            ]
+            if OPS_API in description.get("http_apis", {})
             else []
         ),
         *(
@@ -224,8 +296,27 @@ def _seed_summary(seeded: Any) -> dict[str, int]:
     }
 
 
+UP_EXAMPLES = """\
+examples:
+  aegis-local up --seed                    start, with the vulnerable account seeded
+  aegis-local up --json                    print the endpoints as one JSON document instead
+  aegis-local up --parameter DryRun=true         every scheduled or requested mission only plans"""
+
+SEED_EXAMPLES = """\
+examples:
+  aegis-local seed                         the stack of $AWS_ENDPOINT_URL (as `aegis-local up` exports it)
+  aegis-local seed --endpoint-url http://127.0.0.1:5000 --json"""
+
+
 def register(subparsers: Any) -> None:
-    up = subparsers.add_parser("up", help="start the local stack in the foreground and print its endpoints")
+    up = subparsers.add_parser(
+        "up",
+        help="start the local stack in the foreground and print its endpoints",
+        description="Start AegisCloud on this machine (AWS emulated, an Auth0 emulator, every function of the "
+        "template), print where everything is and what to export in another shell, and run until Ctrl-C.",
+        epilog=UP_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     up.add_argument("--template", help="template.yaml to run (default: the checkout's)")
     up.add_argument("--stack-name", default="aegis-local", help="stack name used in resource names")
     up.add_argument("--region", default=DEFAULT_REGION)
@@ -234,13 +325,19 @@ def register(subparsers: Any) -> None:
     )
     up.add_argument("--seed", action="store_true", help="also create the seeded vulnerable account")
     up.add_argument("--json", action="store_true", help="print the endpoints as one JSON document")
-    up.add_argument("--state", metavar="FILE", help="where to write the state file the other commands read")
     up.add_argument(
         "--reports", default="reports", metavar="DIR", help="where published notifications go (DIR/notifications.jsonl)"
     )
     up.set_defaults(handler=cmd_up)
 
-    seed = subparsers.add_parser("seed", help="create the seeded vulnerable account in a running stack")
+    seed = subparsers.add_parser(
+        "seed",
+        help="create the seeded vulnerable account in a running stack",
+        description="Create the seeded vulnerable account (open security groups, public buckets, weak policies...) "
+        "in the emulated AWS of a running local stack, for the scans to find.",
+        epilog=SEED_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     seed.add_argument("--endpoint-url", help=f"moto URL of the running stack (default: ${ENDPOINT_ENV})")
     seed.add_argument("--region", default=DEFAULT_REGION)
     seed.add_argument("--json", action="store_true", help="print everything that was created as JSON")

@@ -1,254 +1,39 @@
-"""The mission report a person reads: JSON for machines, one self-contained HTML page (no CDN, no script) for people.
-
-The HTML page is the product's infrastructure diff viewer: every change with its before/after state side by side,
-who decided and when, what happened, and what the re-scan saw afterwards. Every value is escaped: resource names and
-tags are attacker-controlled. Control and bidirectional characters are spelled out (`\\u202e`), so that a name
-cannot reorder or hide what the reader sees around it.
+"""The mission report as `aegis-local` writes it: the product's report page (`aegis.reporting.html`, which the ops API
+serves too) plus what only the local stack knows, the leak audit of everything the mission left behind.
 """
 
 from __future__ import annotations
 
-import difflib
-import json
-from collections import Counter
-from collections.abc import Iterable, Sequence
-from html import escape as html_escape
-from typing import Any
-
-from pydantic import BaseModel, Field, JsonValue
-
-from aegis.secrets_guard import visible
-from aegis_agent.report import EXEMPTION_NOT_CONFIRMED
+from aegis.reporting import html
+from aegis.reporting.agent_report import EXEMPTION_NOT_CONFIRMED
+from aegis.reporting.html import KillSwitchSummary, ReportChange, ReportFinding, TimelineEntry, escape, render_html
 from aegis_local.reporting.leak_audit import LeakAuditResult
 
-
-class ReportFinding(BaseModel):
-    check_id: str
-    title: str
-    cis_v5: str
-    cis_v3: str = ""
-    severity: str
-    resource_arn: str
-    region: str = ""
-    disposition: str  # planned | exempt | suppressed | notify-only | capped | dry-run
-    reason: str = ""
-    still_failing: bool | None = None  # from the re-scan; None when not re-scanned
-    change_id: str | None = None
-    # An `aegis:exempt` tag's reason the deployment did not confirm (the finding was treated as any other).
-    exemption_claim: str | None = None
+__all__ = [
+    "EXEMPTION_NOT_CONFIRMED",
+    "KillSwitchSummary",
+    "MissionReportDocument",
+    "ReportChange",
+    "ReportFinding",
+    "TimelineEntry",
+    "leak_audit_rows",
+    "render_html",
+]
 
 
-class ReportChange(BaseModel):
-    change_id: str
-    check_id: str
-    kind: str
-    title: str = ""
-    resource_arn: str
-    digest: str
-    risk: str
-    binding_message: str = ""
-    before: JsonValue = None
-    after: JsonValue = None
-    before_text: str = ""
-    after_text: str = ""
-    decision: str = "pending"  # approved | denied | expired | halted | failed | pending
-    approver_sub: str | None = None
-    decided_at: str | None = None
-    outcome: str | None = None  # applied | drift | failed | halted | denied | expired | skipped
-    reason: str = ""
-    verified_after: JsonValue = None
-    region: str = ""
-    requested_at: str | None = None  # when the approval request went to the approver's phone
-    verified: str | None = None  # the re-scan's verdict: fixed | still_failing | unverified
-    verified_detail: str = ""
-    state_at_execution: JsonValue = None  # what the executor read right before applying (or found, on drift)
-    out_of_band: str = ""  # what someone else did to the resource meanwhile (e.g. the demo's --drift)
+class MissionReportDocument(html.MissionReportDocument):
+    """The report with the local stack's leak audit: its verdict in the page's summary and the terminal's."""
 
-
-class TimelineEntry(BaseModel):
-    """One item of the mission's audit trail, as the report shows it."""
-
-    at: str
-    actor: str
-    action: str
-    outcome: str
-    change_id: str | None = None
-    detail: str = ""
-
-
-class KillSwitchSummary(BaseModel):
-    operation_id: str = ""
-    requested_by: str = ""
-    reason: str = ""
-    triggered_at: str = ""
-    after_applied: int | None = None
-    ok: bool = True
-    steps: list[dict[str, JsonValue]] = Field(default_factory=list)
-
-
-class MissionReportDocument(BaseModel):
-    mission_id: str
-    status: str
-    account_id: str = ""
-    regions: list[str] = Field(default_factory=list)
-    started_at: str = ""
-    finished_at: str = ""
-    duration_seconds: float | None = None
-    findings: list[ReportFinding] = Field(default_factory=list)
-    changes: list[ReportChange] = Field(default_factory=list)
-    scan_errors: list[dict[str, str]] = Field(default_factory=list)
-    notes: list[str] = Field(default_factory=list)
     leak_audit: LeakAuditResult | None = None
-    trigger: str = ""
-    dry_run: bool = False
-    plan_status: str = ""
-    plan_stop_reason: str | None = None
-    approvers: list[str] = Field(default_factory=list)
-    verification: str = ""  # who re-scanned the touched resources afterwards
-    kill_switch: KillSwitchSummary | None = None
-    timeline: list[TimelineEntry] = Field(default_factory=list)
-    # The audit trail's hash chain as verified when the report was made (aegis.audit_chain), and its stored head.
-    audit_chain: str = ""
-    audit_chain_intact: bool = True
-    audit_head: dict[str, JsonValue] | None = None
 
-    def outcome_counts(self) -> Counter[str]:
-        return Counter(change.outcome or change.decision for change in self.changes)
+    def extra_summary_rows(self) -> list[str]:
+        return leak_audit_rows(self.leak_audit) if self.leak_audit is not None else []
 
-    def severity_counts(self) -> list[tuple[str, int]]:
-        """How many findings of each severity, the most severe first."""
-        counts = Counter(f.severity for f in self.findings)
-        return sorted(counts.items(), key=lambda kv: _SEVERITY_ORDER.get(kv[0], 9))
-
-    def terminal_summary(self) -> str:
-        lines = [
-            f"Mission {self.mission_id}: {self.status}",
-            f"  findings: {len(self.findings)} (" + ", ".join(f"{n} {s}" for s, n in self.severity_counts()) + ")",
-            f"  changes:  {len(self.changes)} ("
-            + ", ".join(f"{n} {o}" for o, n in sorted(self.outcome_counts().items()))
-            + ")",
-        ]
-        for change in self.changes:
-            who = f" by {change.approver_sub}" if change.approver_sub else ""
-            rescan = f" [re-scan: {change.verified.replace('_', ' ')}]" if change.verified else ""
-            lines.append(
-                f"    {change.outcome or change.decision:<8} {change.check_id:<36} {change.resource_arn}"
-                f"{who}{rescan}{' - ' + change.reason if change.reason else ''}"
-            )
-        claims = [f for f in self.findings if f.exemption_claim is not None]
-        if claims:
-            lines.append(f"  {EXEMPTION_NOT_CONFIRMED}: {len(claims)} (planned like any other finding)")
-        if self.kill_switch is not None:
-            lines.append(
-                f"  kill switch: triggered by {self.kill_switch.requested_by} at {self.kill_switch.triggered_at}"
-                + ("" if self.kill_switch.ok else " (some steps failed)")
-            )
-        if self.leak_audit is not None:
-            lines.append("  " + self.leak_audit.summary())
-        if self.audit_chain:
-            lines.append("  " + self.audit_chain)
-        # A terminal obeys control and bidirectional characters too.
-        return "\n".join(visible(line) for line in lines)
+    def extra_terminal_lines(self) -> list[str]:
+        return ["  " + self.leak_audit.summary()] if self.leak_audit is not None else []
 
 
-_SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
-_CSS = """
-body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;color:#1d2330}
-h1{font-size:1.5rem;margin-bottom:.2rem}h2{margin-top:2rem;border-bottom:1px solid #dde;padding-bottom:.3rem}
-.meta{color:#5b6475}.pill{display:inline-block;padding:.05rem .5rem;border-radius:1rem;font-size:.8rem;font-weight:600}
-.critical{background:#fde2e1;color:#9b1c1c}.high{background:#feecdc;color:#8a2c0d}
-.medium{background:#fdf6b2;color:#723b13}
-.low{background:#e1effe;color:#1e429f}.applied{background:#def7ec;color:#03543f}.denied,.expired,.halted,.failed,.drift
-{background:#fde8e8;color:#9b1c1c}.pending,.skipped{background:#eef;color:#445}
-table{border-collapse:collapse;width:100%;margin:.5rem 0}
-th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #eef;vertical-align:top}
-th{background:#f6f7fb;font-weight:600}code{font:12px ui-monospace,Menlo,Consolas,monospace}
-.change{border:1px solid #dde;border-radius:.5rem;padding:1rem;margin:1rem 0}.change h3{margin:0 0 .4rem;font-size:1rem}
-table.diff{font:12px ui-monospace,Menlo,Consolas,monospace}table.diff td{white-space:pre-wrap;
-word-break:break-word;border:0;padding:0 .4rem;width:48%}table.diff td.diff_header{color:#889;width:2.5rem;
-text-align:right}table.diff th{width:auto}.diff_next{display:none}
-.diff_add{background:#d8f5dd}.diff_chg{background:#fff3c4}.diff_sub{background:#fbd9d9}td.diff_next{display:none}
-.summary td:first-child{width:14rem;color:#5b6475}.ok{color:#03543f;font-weight:600}.bad{color:#9b1c1c;font-weight:600}
-.fixed{background:#def7ec;color:#03543f}.still_failing{background:#fde8e8;color:#9b1c1c}.unverified{background:#eef;color:#445}
-.timeline td{font-size:12px}
-"""
-
-
-def escape(text: str) -> str:
-    """HTML-escaped, with invisible characters spelled out: what every value of the page goes through."""
-    return html_escape(visible(text))
-
-
-def _pill(text: str) -> str:
-    return f'<span class="pill {escape(text)}">{escape(text)}</span>'
-
-
-def _pretty(value: Any) -> list[str]:
-    if value is None:
-        return ["(none)"]
-    # HtmlDiff escapes the markup; an invisible character becomes its JSON escape, which reads the same.
-    return [visible(line) for line in json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False).splitlines()]
-
-
-def _diff_table(before: Any, after: Any) -> str:
-    table = difflib.HtmlDiff(wrapcolumn=70).make_table(_pretty(before), _pretty(after), "before", "after")
-    # HtmlDiff escapes the content itself; it only adds its own markup.
-    return table
-
-
-def render_html(report: MissionReportDocument) -> str:
-    parts = [
-        "<!doctype html><html lang=en><head><meta charset=utf-8>",
-        f"<title>AegisCloud mission {escape(report.mission_id)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>Mission <code>{escape(report.mission_id)}</code> {_pill(report.status)}</h1>",
-        f"<p class=meta>account {escape(report.account_id)} · regions {escape(', '.join(report.regions))} · "
-        f"{escape(report.started_at)} → {escape(report.finished_at)}"
-        + (f" · {report.duration_seconds:.1f} s" if report.duration_seconds is not None else "")
-        + "</p>",
-        *_summary_section(report),
-        *_findings_sections(report),
-        "<h2>Changes</h2>",
-        *(line for change in report.changes for line in _change_section(change)),
-        *_scan_errors_section(report),
-        *_kill_switch_section(report),
-    ]
-    if report.notes:
-        parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{escape(n)}</li>" for n in report.notes) + "</ul>")
-    parts += _timeline_section(report)
-    parts.append("</body></html>")
-    return "\n".join(parts)
-
-
-def _summary_section(report: MissionReportDocument) -> list[str]:
-    parts = [
-        "<table class=summary>",
-        f"<tr><td>Findings</td><td>{len(report.findings)} "
-        + " ".join(f"{_pill(s)} {n}" for s, n in report.severity_counts())
-        + "</td></tr>",
-        f"<tr><td>Changes</td><td>{len(report.changes)} "
-        + " ".join(f"{_pill(o)} {n}" for o, n in sorted(report.outcome_counts().items()))
-        + "</td></tr>",
-    ]
-    if report.leak_audit is not None:
-        parts += _leak_audit_rows(report.leak_audit)
-    if report.audit_chain:
-        verdict = "ok" if report.audit_chain_intact else "bad"
-        parts.append(f"<tr><td>Audit chain</td><td><span class={verdict}>{escape(report.audit_chain)}</span></td></tr>")
-    if report.approvers:
-        parts.append(f"<tr><td>Approvers</td><td>{escape(', '.join(report.approvers))}</td></tr>")
-    if report.verification:
-        parts.append(f"<tr><td>Verified by</td><td>{escape(report.verification)}</td></tr>")
-    if report.kill_switch is not None:
-        kill = report.kill_switch
-        parts.append(
-            f"<tr><td>Kill switch</td><td>{_pill('halted')} triggered by {escape(kill.requested_by)} at "
-            f"{escape(kill.triggered_at)}: {escape(kill.reason)}</td></tr>"
-        )
-    parts.append("</table>")
-    return parts
-
-
-def _leak_audit_rows(audit: LeakAuditResult) -> list[str]:
+def leak_audit_rows(audit: LeakAuditResult) -> list[str]:
     verdict = (
         "<span class=ok>no secret found</span>" if audit.clean else f"<span class=bad>{len(audit.hits)} leaks</span>"
     )
@@ -265,125 +50,3 @@ def _leak_audit_rows(audit: LeakAuditResult) -> list[str]:
     rows += [f"<tr><td></td><td>{escape(note)}</td></tr>" for note in audit.notes]
     rows += [f"<tr><td></td><td class=bad>found in {escape(hit.place)}</td></tr>" for hit in audit.hits]
     return rows
-
-
-def _cis_order(cis: str) -> tuple[int, ...]:
-    first = cis.split(",", maxsplit=1)[0].strip()
-    return tuple(int(part) if part.isdigit() else 0 for part in first.split("."))
-
-
-def _findings_sections(report: MissionReportDocument) -> list[str]:
-    controls = Counter((f.cis_v5, f.title) for f in report.findings)
-    by_control = [
-        [escape(cis), escape(title), str(count)]
-        for (cis, title), count in sorted(controls.items(), key=lambda kv: _cis_order(kv[0][0]))
-    ]
-    findings = sorted(report.findings, key=lambda f: (_SEVERITY_ORDER.get(f.severity, 9), f.check_id, f.resource_arn))
-    return [
-        *_table("Findings by CIS control", ("CIS v5", "Control", "Count"), by_control),
-        *_table(
-            "Findings",
-            ("Severity", "CIS v5", "Check", "Resource", "Disposition", "After re-scan"),
-            (_finding_cells(f) for f in findings),
-        ),
-    ]
-
-
-def _finding_cells(f: ReportFinding) -> list[str]:
-    rescan = "" if f.still_failing is None else ("still failing" if f.still_failing else "fixed")
-    claim = ""
-    if f.exemption_claim is not None and EXEMPTION_NOT_CONFIRMED not in f.reason:
-        claim = f" · {EXEMPTION_NOT_CONFIRMED}: {escape(f.exemption_claim)}"
-    return [
-        _pill(f.severity),
-        escape(f.cis_v5),
-        escape(f.check_id),
-        f"<code>{escape(f.resource_arn)}</code>",
-        f"{escape(f.disposition)}{' - ' + escape(f.reason) if f.reason else ''}{claim}",
-        escape(rescan),
-    ]
-
-
-def _change_section(c: ReportChange) -> list[str]:
-    decided = f" by <code>{escape(c.approver_sub)}</code>" if c.approver_sub else ""
-    when = f" at {escape(c.decided_at)}" if c.decided_at else ""
-    parts = [
-        f"<div class=change id={escape(c.change_id)}><h3>{escape(c.title or c.kind)} "
-        f"{_pill(c.outcome or c.decision)}</h3>",
-        f"<p class=meta><code>{escape(c.resource_arn)}</code> · risk {_pill(c.risk)} · check "
-        f"{escape(c.check_id)} · change <code>{escape(c.change_id)}</code> · digest "
-        f"<code>{escape(c.digest[:16])}…</code></p>",
-        f"<p>Approver saw: <code>{escape(c.binding_message)}</code>. Decision: <b>{escape(c.decision)}</b>"
-        f"{decided}{when}.{' Reason: ' + escape(c.reason) if c.reason else ''}</p>",
-        _diff_table(c.before, c.after),
-    ]
-    if c.out_of_band:
-        parts.append(f"<p class=bad>Changed by someone else meanwhile: {escape(c.out_of_band)}</p>")
-    if c.state_at_execution is not None:
-        parts.append(
-            "<p class=meta>State the executor read before acting: "
-            f"<code>{escape(json.dumps(c.state_at_execution, sort_keys=True))}</code></p>"
-        )
-    if c.verified_after is not None:
-        parts.append(f"<p class=meta>Verified after: <code>{escape(json.dumps(c.verified_after))}</code></p>")
-    if c.verified:
-        detail = f" {escape(c.verified_detail)}" if c.verified_detail else ""
-        parts.append(f"<p>Re-scan: {_pill(c.verified)}{detail}</p>")
-    parts.append("</div>")
-    return parts
-
-
-def _scan_errors_section(report: MissionReportDocument) -> list[str]:
-    if not report.scan_errors:
-        return []
-    rows = (
-        [
-            escape(error.get("check_id", "")),
-            escape(error.get("region", "")),
-            f"{escape(error.get('error', ''))}: {escape(error.get('message', ''))}",
-        ]
-        for error in report.scan_errors
-    )
-    return _table("Scan errors", ("Check", "Region", "Error"), rows)
-
-
-def _kill_switch_section(report: MissionReportDocument) -> list[str]:
-    if report.kill_switch is None or not report.kill_switch.steps:
-        return []
-    rows = (
-        [
-            escape(str(step.get("step", ""))),
-            _pill("applied" if step.get("ok") else "failed"),
-            escape(str(step.get("reason", ""))),
-        ]
-        for step in report.kill_switch.steps
-    )
-    return _table("Kill switch", ("Step", "Result", "Detail"), rows)
-
-
-def _timeline_section(report: MissionReportDocument) -> list[str]:
-    if not report.timeline:
-        return []
-    rows = (
-        [
-            escape(entry.at),
-            escape(entry.actor),
-            escape(entry.action),
-            escape(entry.outcome),
-            f"<code>{escape(entry.change_id or '')}</code>",
-            escape(entry.detail),
-        ]
-        for entry in report.timeline
-    )
-    return _table("Audit trail", ("At", "Actor", "Action", "Outcome", "Change", "Detail"), rows, "timeline")
-
-
-def _table(title: str, headers: Sequence[str], rows: Iterable[Sequence[str]], table_class: str = "") -> list[str]:
-    """A titled table, one line per row: `headers` are plain text, each row's cells HTML the caller escaped."""
-    attributes = f" class={table_class}" if table_class else ""
-    head = "".join(f"<th>{header}</th>" for header in headers)
-    return [
-        f"<h2>{title}</h2><table{attributes}><tr>{head}</tr>",
-        *("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows),
-        "</table>",
-    ]

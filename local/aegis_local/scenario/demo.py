@@ -6,6 +6,7 @@
                      --drift iam-password-policy-weak    some changes are denied, expire, or drift
     aegis-local demo --approve all --kill-after 3        trigger the kill switch once 3 changes were applied
     aegis-local demo --dry-run                           scan and plan only
+    aegis-local demo --approve all --keep-up             then leave the stack and the console up until Ctrl-C
 
 It starts the local stack (moto + the Auth0 emulator + every function of template.yaml), seeds the vulnerable
 account, fires a scan the way EventBridge delivers it, and walks the mission: findings -> plan -> one approval request
@@ -14,6 +15,10 @@ self-contained HTML page) and runs the leak audit: every secret issued during th
 ID tokens, Token Vault tokens, the STS credentials of each RemediationRole and UndoRole session) is searched for in
 every table item, every execution history, the agent's checkpoints, the report, the logs every function printed and
 every notification the stack published (printed as each arrives, kept in `<report dir>/notifications.jsonl`).
+
+With the local tenant it also serves the operator console (console/, built when its inputs changed) and prints its
+URL; `--keep-up` leaves the stack and the console up after the mission, with the console's users and their passwords
+(generated for this run) printed, until Ctrl-C.
 
 Bring your own tenant (`--issuer --client-id --client-secret-file --approver-sub [--audience] [--connection]
 [--executor-client-id --executor-client-secret-file] [--killswitch-client-id --killswitch-client-secret-file]`): AWS
@@ -32,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import threading
 import time
@@ -135,6 +141,8 @@ class DemoOptions:
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     # Where the terminal's answers come from when it plays the phone (a person at `input()` by default).
     read_line: Callable[[str], str] = input
+    # Leave the stack and the console up after the mission, until Ctrl-C.
+    keep_up: bool = False
 
 
 @dataclass
@@ -266,6 +274,7 @@ def options_from_args(args: argparse.Namespace, *, terminal: bool) -> DemoOption
         tenant=tenant,
         parameters=parse_parameters(args.parameter or [], DemoUsageError),
         timeout_seconds=args.timeout,
+        keep_up=bool(getattr(args, "keep_up", False)),
     )
 
 
@@ -566,6 +575,47 @@ def _print_summary(console: Console, result: DemoResult, options: DemoOptions) -
     console.step("done", f"{verdict} (exit {result.exit_code})")
 
 
+# The console's seeded users (aegis_local.auth0.config), with what each may do there.
+CONSOLE_USERS = (
+    ("operator@aegis.local", "every ops scope"),
+    ("viewer@aegis.local", "read and audit only"),
+    ("accounts@aegis.local", "read, and a Token Vault account of their own to delete"),
+)
+
+
+def _console_server(options: DemoOptions, console: Console) -> tuple[Any, str]:
+    """The console, built if needed and listening (not yet attached to a stack), or None and why it is not served.
+    Only the local tenant has the console's application; a tenant of your own registers it itself (README)."""
+    if options.tenant is not None:
+        return None, "with your own tenant, register the console's application there and serve console/dist (README)"
+    from aegis_local.console.server import start_local_console
+
+    return start_local_console(log=lambda line: console.step("console", line.removeprefix("console: ")))
+
+
+def _keep_up(stack: Any, server: Any, console: Console) -> None:
+    """Say how to reach the stack and the console, then wait for Ctrl-C (or SIGTERM)."""
+    stop = threading.Event()
+    previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        lines = ["", "The stack stays up (--keep-up).", f"  AWS APIs (moto)  {stack.endpoints.moto_url}"]
+        lines.append(f"  ops API          {stack.http_api_url()}")
+        if server is not None:
+            lines.append(f"  console          {server.url}   sign in as (passwords generated for this run):")
+            config = stack.emulator.config
+            width = max(len(email) for email, _ in CONSOLE_USERS)
+            lines += [
+                f"    {email.ljust(width)}  {config.user_password(email)}  ({what})" for email, what in CONSOLE_USERS
+            ]
+        lines += ["Press Ctrl-C to stop.", ""]
+        console.lines(lines)
+        stop.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    console.step("stack", "stopping")
+
+
 def command(args: argparse.Namespace) -> int:
     terminal = sys.stdin.isatty() and sys.stdout.isatty()
     try:
@@ -576,16 +626,37 @@ def command(args: argparse.Namespace) -> int:
     from aegis_local.aws.stack import LocalStack
 
     console = Console(sys.stdout)
+    server, not_served = _console_server(options, console)
+    arguments = stack_arguments(options)
+    if server is not None:
+        # The console's origin may call the ops API (its CORS is a template parameter, fixed when the stack starts).
+        arguments["parameters"] = {**arguments["parameters"], **server.stack_parameters()}
     provider = "the Auth0 emulator" if options.tenant is None else "no emulator (your tenant approves)"
     console.step("stack", f"starting moto, {provider} and every function of template.yaml")
-    with LocalStack(**stack_arguments(options)) as stack:
-        endpoints = stack.endpoints
-        if endpoints.issuer:
-            where = f"Auth0 emulator at {endpoints.issuer} (CIBA interval {DEMO_CIBA_INTERVAL_SECONDS} s)"
-        else:
-            where = f"approvals at {options.tenant.issuer if options.tenant else '?'}"
-        console.step("stack", f"up in {stack.startup_seconds or 0:.1f} s: AWS APIs at {endpoints.moto_url}, {where}")
-        result = run_on_stack(stack, options, console)
+    try:
+        with LocalStack(**arguments) as stack:
+            endpoints = stack.endpoints
+            if endpoints.issuer:
+                where = f"Auth0 emulator at {endpoints.issuer} (CIBA interval {DEMO_CIBA_INTERVAL_SECONDS} s)"
+            else:
+                where = f"approvals at {options.tenant.issuer if options.tenant else '?'}"
+            console.step(
+                "stack", f"up in {stack.startup_seconds or 0:.1f} s: AWS APIs at {endpoints.moto_url}, {where}"
+            )
+            if server is not None:
+                server.attach(stack)
+                how = (
+                    "users and passwords below once the mission ends" if options.keep_up else "add --keep-up to use it"
+                )
+                console.step("console", f"{server.url} ({how})")
+            else:
+                console.step("console", f"not served: {not_served}")
+            result = run_on_stack(stack, options, console)
+            if options.keep_up:
+                _keep_up(stack, server, console)
+    finally:
+        if server is not None:
+            server.stop()
     return result.exit_code
 
 
@@ -614,6 +685,11 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "--parameter", action="append", metavar="NAME=VALUE", help="override a template parameter (repeatable)"
     )
     mission.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, metavar="SECONDS")
+    mission.add_argument(
+        "--keep-up",
+        action="store_true",
+        help="after the mission, leave the stack and the console up (their URLs and users printed) until Ctrl-C",
+    )
     output = parser.add_argument_group("output")
     output.add_argument("--report-dir", default=str(DEFAULT_REPORT_DIR), metavar="DIR", help="default: reports/")
     output.add_argument(

@@ -235,7 +235,7 @@ class MissionDriver:
         return run
 
     def _drive(self, run: MissionRun, detail: dict[str, Any]) -> None:
-        from aegis_agent.missions import mission_id_for_event
+        from aegis.missions_keys import mission_id_for_event
 
         fired_at = datetime.now(UTC)
         run.event_id = self._stack.fire_scan(detail)

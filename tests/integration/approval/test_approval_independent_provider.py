@@ -23,9 +23,9 @@ import httpx
 import pytest
 
 from aegis_auth.handoff import HandoffStore
-from aegis_auth.jwt_verify import TokenVerifier
-from aegis_auth.oidc import provider_metadata
 from aegis_auth.rar import AEGIS_CHANGE_DETAILS_TYPE, require_granted_digest
+from aegis_jwt.discovery import provider_metadata
+from aegis_jwt.verify import TokenVerifier
 from tests.support.approval_world import RecordingTaskTokens, StepFunctions, World, create_tables
 from tests.support.changes import one_of_each_kind
 

@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from aegis.catalogue import ChangeBase
 from aegis_auth.handoff import HandoffStore
-from aegis_auth.jwt_verify import TokenVerifier
-from aegis_auth.oidc import provider_metadata
 from aegis_auth.rar import AEGIS_CHANGE_DETAILS_TYPE, change_authorization_details, require_granted_digest
+from aegis_jwt.discovery import provider_metadata
+from aegis_jwt.verify import TokenVerifier
 from aegis_local.auth0.config import DEFAULT_M2M_CLIENT_ID
 from aegis_local.reporting import leak_audit
 from tests.integration.approval.conftest import APPROVER, AUDIENCE, CLIENT_ID, Stack

@@ -10,7 +10,6 @@ import pytest
 from jose import jwt
 from pydantic import SecretStr
 
-from aegis_auth.errors import ClientConfigurationError
 from aegis_auth.oidc import ClientAuthentication, OidcClient, clear_caches
 from aegis_auth.token_vault import (
     FEDERATED_CONNECTION_TOKEN_TYPE,
@@ -19,6 +18,7 @@ from aegis_auth.token_vault import (
     TokenExchangeUnavailable,
     exchange_for_connection_token,
 )
+from aegis_jwt.errors import ClientConfigurationError
 from aegis_local.auth0 import (
     DEFAULT_APPROVER_SUB,
     DEFAULT_CONNECTION,

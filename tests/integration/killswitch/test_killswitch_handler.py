@@ -1,5 +1,7 @@
 """The kill switch Lambda end to end in this process: its real handler (direct invocation and the function URL
-route), moto executing the real mission state machine, and the Auth0 emulator over HTTP."""
+route), moto executing the real mission state machine, and the Auth0 emulator over HTTP. The same routes through the
+ops HTTP API (payload 2.0 events with `routeKey` "POST /kill") are tests/unit/killswitch/test_killswitch_http_api.py,
+which shows both doors give the same answers."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from aegis_agent.missions import mission_id_for_event
+from aegis.missions_keys import mission_id_for_event
 from tests.support.agent_world import (
     POWERTOOLS_ENV,
     FakeScanner,

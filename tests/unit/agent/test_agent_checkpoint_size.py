@@ -11,10 +11,11 @@ from typing import Any
 from aegis.audit import read_trail
 from aegis.checks import CHECKS, PlanConfig
 from aegis.checks.base import bucket_arn, security_group_arn, vpc_arn
+from aegis.missions_keys import mission_id_for_event
 from aegis.models import Finding, Severity
 from aegis.partitions import partition_of
 from aegis_agent.checkpointer import item_size
-from aegis_agent.missions import MissionStore, mission_id_for_event
+from aegis_agent.missions import MissionStore
 from aegis_agent.state import Suppression
 from tests.support.agent_world import (
     ACCOUNT,

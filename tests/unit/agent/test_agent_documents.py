@@ -13,10 +13,11 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
 from aegis.audit import read_trail
+from aegis.missions_keys import mission_id_for_event
 from aegis.secrets_guard import SecretShapedValue
 from aegis_agent import missions as missions_module
 from aegis_agent.errors import DocumentInvalid, MalformedResume
-from aegis_agent.missions import MissionStore, document_page_key, mission_id_for_event
+from aegis_agent.missions import MissionStore, document_page_key
 from aegis_agent.state import DocumentRef, Plan, ScanRecord
 from tests.support.agent_world import (
     ACCOUNT,

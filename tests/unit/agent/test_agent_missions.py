@@ -11,6 +11,7 @@ import pytest
 from langchain_core.runnables import RunnableConfig
 
 from aegis.audit import read_trail
+from aegis.missions_keys import mission_id_for_event
 from aegis.models import ScanError
 from aegis_agent.errors import (
     CheckpointRefused,
@@ -21,7 +22,7 @@ from aegis_agent.errors import (
     MissionNotResumable,
 )
 from aegis_agent.graph import load_plan, plan_digest
-from aegis_agent.missions import MissionStore, mission_id_for_event
+from aegis_agent.missions import MissionStore
 from aegis_agent.state import Suppression
 from tests.support.agent_world import (
     EBS_CHECK,

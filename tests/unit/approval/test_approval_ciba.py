@@ -12,7 +12,8 @@ from pydantic import SecretStr
 
 from aegis_approval.ciba import CibaPoller, CibaRequest, Denied, Expired, Granted, HandOver
 from aegis_approval.errors import CibaFailed
-from aegis_auth.oidc import CIBA_GRANT_TYPE, ClientAuthentication, OidcClient
+from aegis_auth.oidc import ClientAuthentication, OidcClient
+from aegis_jwt.discovery import CIBA_GRANT_TYPE
 from aegis_local.auth0.clock import ManualClock
 from tests.support.provider_double import CLIENT_ID, ProviderDouble, Reply, oauth_error
 

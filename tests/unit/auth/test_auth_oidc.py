@@ -12,23 +12,15 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from aegis_auth.errors import (
+from aegis_auth.errors import SecretUnavailable
+from aegis_auth.oidc import ClientAuthentication, OidcClient, load_client_secret, retry_after_seconds
+from aegis_jwt.discovery import ProviderMetadata, discovery_url, normalize_issuer, provider_metadata
+from aegis_jwt.errors import (
     ClientConfigurationError,
     DiscoveryError,
     DiscoveryUnavailable,
     InsecureEndpoint,
     ProviderUnavailable,
-    SecretUnavailable,
-)
-from aegis_auth.oidc import (
-    ClientAuthentication,
-    OidcClient,
-    ProviderMetadata,
-    discovery_url,
-    load_client_secret,
-    normalize_issuer,
-    provider_metadata,
-    retry_after_seconds,
 )
 from tests.support.provider_double import CLIENT_ID, ISSUER, ProviderDouble, oauth_error
 
@@ -225,7 +217,7 @@ def test_retry_after_accepts_seconds_and_http_dates() -> None:
 
 
 def test_the_default_http_client_has_timeouts_and_no_redirects() -> None:
-    from aegis_auth.oidc import default_http_client
+    from aegis_jwt.discovery import default_http_client
 
     http = default_http_client()
     assert http.timeout.connect

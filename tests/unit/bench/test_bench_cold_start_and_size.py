@@ -36,7 +36,7 @@ def test_heaviest_imports_reads_only_what_the_handler_imported_itself() -> None:
 
 
 def test_package_size_adds_each_functions_layers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    for name in [*functions(), "AegisLayer", "AuthLayer"]:
+    for name in [*functions(), "AegisLayer", "JwtLayer", "AuthLayer"]:
         (tmp_path / name).mkdir()
         (tmp_path / name / "blob").write_bytes(b"x" * 1024 * 1024 * (3 if name == "AegisLayer" else 1))
     assert package_size.main(["--build-dir", str(tmp_path)]) == 0

@@ -4,7 +4,8 @@ import httpx
 import pytest
 
 from aegis_auth import oidc
-from aegis_auth.errors import OAuthProtocolError, ProviderUnavailable
+from aegis_auth.errors import OAuthProtocolError
+from aegis_jwt.errors import ProviderUnavailable
 from aegis_killswitch.auth0_steps import (
     Auth0Management,
     block_token_vault_approvers,

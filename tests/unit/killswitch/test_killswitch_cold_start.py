@@ -1,7 +1,7 @@
 """What a cold start of the kill switch loads for a direct invocation (authorised by IAM, no token to verify): the
 handler and the kill switch with its clients, but no JWT verification (python-jose and the cryptography bindings
 under it), which only the function URL's callers need. That those callers' tokens are verified is tested in
-test_killswitch_caller_auth and the integration tests."""
+tests/unit/auth/test_jwt_callers, test_killswitch_caller_auth and the integration tests."""
 
 from __future__ import annotations
 
@@ -30,4 +30,4 @@ def test_a_direct_invocation_cold_start_loads_no_jwt_verification() -> None:
     modules = cold_start("killswitch", environment, then="module.kill_switch()")["modules"]
     assert "aegis_killswitch.service" in modules, "the probe built the kill switch"
     assert [m for m in modules if m.split(".")[0] in {"jose", "cryptography"}] == []
-    assert "aegis_auth.jwt_verify" not in modules
+    assert "aegis_jwt.verify" not in modules

@@ -31,6 +31,7 @@ FUNCTION_ROLES = (
     "ExecutorRole",
     "KillSwitchRole",
     "NotifierRole",
+    "OpsRole",
     "ValidatorRole",
 )
 # Each role that reads a secret reads exactly its own Auth0 client's: the parameter naming that secret's ARN.
@@ -102,6 +103,9 @@ def through_dynamodb(stack: Stack, grant: Grant) -> bool:
     )
 
 
+# The account's default event bus in the test stack's region (tests.support.stack); the ops API puts its events there.
+DEFAULT_EVENT_BUS = "arn:aws:events:us-east-1:123456789012:event-bus/default"
+
 # The only non-read-only (action, resource) pairs each role may hold: its own state, nothing of the account.
 MAY_WRITE: dict[str, set[tuple[str, str]]] = {
     "AgentRole": {
@@ -144,6 +148,8 @@ MAY_WRITE: dict[str, set[tuple[str, str]]] = {
         ("events:EnableRule", "ScheduledScanRule"),
         ("events:DisableRule", "ScanRequestRule"),
         ("events:EnableRule", "ScanRequestRule"),
+        ("events:DisableRule", "UndoRequestRule"),
+        ("events:EnableRule", "UndoRequestRule"),
         ("states:StopExecution", EXECUTIONS),
         ("states:SendTaskFailure", UNSCOPED),
         *((f"iam:{verb}RolePolicy", role) for verb in ("Put", "Delete") for role in ("RemediationRole", "UndoRole")),
@@ -153,6 +159,12 @@ MAY_WRITE: dict[str, set[tuple[str, str]]] = {
         ("sqs:SendMessage", "KillSwitchDeadLetterQueue"),
         *_table_keys("TablesKey", "HandoffTablesKey"),
         *_telemetry("KillSwitchLogGroup"),
+    },
+    # The ops API writes nothing: it puts the two events that start a mission (OPS_ACCESS below is the whole story).
+    "OpsRole": {
+        ("events:PutEvents", f"external:{DEFAULT_EVENT_BUS}"),
+        ("kms:Decrypt", "TablesKey"),
+        *_telemetry("OpsLogGroup"),
     },
     # The validator writes only its own verdicts to the audit trail.
     "ValidatorRole": {("dynamodb:PutItem", "AuditTable"), *_table_keys("TablesKey"), *_telemetry("ValidatorLogGroup")},
@@ -370,6 +382,59 @@ def notifier_reach(stack: Stack) -> list[str]:
     return found
 
 
+# The ops API reads missions (items, pages, the ByCreated list), the audit trail (by mission, change and action) and
+# the halt flag, and puts the events that start a scan or an undo: nothing else, and no write to any table.
+OPS_ACCESS = frozenset(
+    {
+        ("dynamodb:GetItem", "MissionsTable"),
+        ("dynamodb:BatchGetItem", "MissionsTable"),
+        ("dynamodb:Query", "MissionsTable/index/ByCreated"),
+        ("dynamodb:Query", "AuditTable"),
+        ("dynamodb:Query", f"AuditTable/index/{CHANGE_INDEX}"),
+        ("dynamodb:Query", "AuditTable/index/ByAction"),
+        ("dynamodb:GetItem", "ControlTable"),
+        ("kms:Decrypt", "TablesKey"),
+        ("kms:DescribeKey", "TablesKey"),
+        ("events:PutEvents", f"external:{DEFAULT_EVENT_BUS}"),
+    }
+)
+# The events the ops API may put, as the rules that deliver them to the agent match them.
+OPS_EVENTS = {
+    "events:source": {"aegis.scan", "aegis.undo"},
+    "events:detail-type": {"Aegis Scan Requested", "Undo Requested"},
+}
+
+
+def ops_reach(stack: Stack) -> list[str]:
+    """The ops API is credential-free like the agent: no secret or credential service, no key but the tables' (to
+    read, through DynamoDB only), no hand-off table, no write, no function invoke (a direct invoke of the kill switch
+    carries no token), and PutEvents only for the aegis.scan and aegis.undo events: its access is exactly OPS_ACCESS."""
+    found = []
+    for grant in stack.grants("OpsRole"):
+        if grant.service in CREDENTIAL_SERVICES:
+            found.append(f"{grant.action}: the ops API may not reach a secret or a credential")
+        elif grant.service in {"logs", "xray"}:
+            continue
+        elif (grant.action, grant.resource) not in OPS_ACCESS:
+            found.append(f"{grant.action} on {grant.resource}: beyond reading missions, audit and halt flag")
+        elif grant.service == "kms" and not through_dynamodb(stack, grant):
+            found.append(f"{grant.action} on {grant.resource}: the ops API may use the key through DynamoDB only")
+        elif grant.service == "events":
+            condition = (grant.condition or {}).get("StringEquals", {})
+            for key, allowed in OPS_EVENTS.items():
+                values = condition.get(key)
+                values = set(values) if isinstance(values, list) else {values} if values else set()
+                if not values or not values <= allowed:
+                    found.append(f"events:PutEvents with {key} {sorted(values)}: only {sorted(allowed)}")
+    granted = {(g.action, g.resource) for g in stack.grants("OpsRole")}
+    found += [f"OpsRole lacks {action} on {resource}" for action, resource in sorted(OPS_ACCESS - granted)]
+    for key in ("HandoffKey", "HandoffTablesKey"):
+        for statement in stack.key_policy(key)["Statement"]:
+            if _principal_owner(stack, statement) == "OpsRole":
+                found.append(f"{key} statement {statement.get('Sid')} names the ops API")
+    return found
+
+
 # Who may use NotificationsKey, and for what: the notifier to publish (through SNS only), CloudWatch for this
 # account's alarm actions. The account administers it and cannot use it.
 NOTIFICATIONS_KEY_USERS: dict[str, frozenset[str]] = {
@@ -480,10 +545,10 @@ def unjustified_wildcards(stack: Stack, role: str) -> list[str]:
                     found.append(f"{role}/{sid}: {scopable} can be scoped to a resource, so '*' is not needed")
         for resource in resources:
             owner = stack.owner(resource)
-            if owner.startswith("external:") and resource not in secrets and resource != _CATALOGUE_TRAILS:
+            if owner.startswith("external:") and resource not in {*secrets, _CATALOGUE_TRAILS, DEFAULT_EVENT_BUS}:
                 found.append(
-                    f"{role}/{sid}: {resource} is neither a resource of this stack, an Auth0 secret nor a trail the "
-                    "catalogue creates"
+                    f"{role}/{sid}: {resource} is neither a resource of this stack, an Auth0 secret, a trail the "
+                    "catalogue creates nor the account's default event bus"
                 )
     return found
 

@@ -19,6 +19,7 @@ from tests.unit.template.iam_matrix import (
     key_policy_problems,
     kill_switch_calls_not_granted,
     mission_ended_rule_problems,
+    ops_reach,
     remediation_role_problems,
     role_statement,
     role_statements,
@@ -290,6 +291,24 @@ _CAUGHT_BY: list[tuple[Callable[[Stack], list[str]], dict[str, Mutation]]] = [
             "validator scans the audit table": _allow("ValidatorRole", "dynamodb:Scan", _arn("AuditTable")),
             "validator starts a mission": _allow("ValidatorRole", "states:StartExecution", "*"),
             "validator cannot find applied changes": _drop_statement("ValidatorRole", "FindAppliedChanges"),
+        },
+    ),
+    (
+        ops_reach,
+        {
+            "ops reads a secret": _allow(
+                "OpsRole", "secretsmanager:GetSecretValue", {"Ref": "KillSwitchAuth0ClientSecretArn"}
+            ),
+            "ops invokes the kill switch": _allow("OpsRole", "lambda:InvokeFunction", _arn("KillSwitchFunction")),
+            "ops scans the missions table": _allow("OpsRole", "dynamodb:Scan", _arn("MissionsTable")),
+            "ops writes a mission": _allow("OpsRole", "dynamodb:PutItem", _arn("MissionsTable")),
+            "ops reads a handoff": _allow("OpsRole", "dynamodb:GetItem", _arn("HandoffTable")),
+            "ops decrypts outside DynamoDB": _allow("OpsRole", "kms:Decrypt", _arn("TablesKey")),
+            "ops puts any event": lambda t: role_statement(t, "OpsRole", "RequestMissions").pop("Condition"),
+            "ops puts another source": lambda t: role_statement(t, "OpsRole", "RequestMissions")["Condition"][
+                "StringEquals"
+            ].update({"events:source": ["aegis.scan", "aws.states"]}),
+            "ops cannot list missions": _drop_statement("OpsRole", "ListMissions"),
         },
     ),
     (

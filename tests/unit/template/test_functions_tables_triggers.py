@@ -50,7 +50,7 @@ CONTRACT: dict[str, tuple[str, str, list[str], str, set[str]]] = {
     "ApprovalFunction": (
         "functions/approval/",
         "app.handler",
-        ["AegisLayer", "AuthLayer"],
+        ["AegisLayer", "JwtLayer", "AuthLayer"],
         "ApprovalRole",
         AUTH0_ENV
         | {"HANDOFF_TABLE", "HANDOFF_KEY_ID", "APPROVER_SUBS", "CIBA_SCOPE", "CIBA_REQUESTED_EXPIRY"}
@@ -59,7 +59,7 @@ CONTRACT: dict[str, tuple[str, str, list[str], str, set[str]]] = {
     "ExecutorFunction": (
         "functions/executor/",
         "app.handler",
-        ["AegisLayer", "AuthLayer"],
+        ["AegisLayer", "JwtLayer", "AuthLayer"],
         "ExecutorRole",
         AUTH0_ENV
         | {"HANDOFF_TABLE", "IDEMPOTENCY_TABLE", "TOKEN_VAULT_CONNECTION", "REMEDIATION_ROLE_ARN"}
@@ -68,11 +68,11 @@ CONTRACT: dict[str, tuple[str, str, list[str], str, set[str]]] = {
     "KillSwitchFunction": (
         "functions/killswitch/",
         "app.handler",
-        ["AegisLayer", "AuthLayer"],
+        ["AegisLayer", "JwtLayer", "AuthLayer"],
         "KillSwitchRole",
         AUTH0_ENV
         | {"STATE_MACHINE_ARN", "SCHEDULE_RULE_NAME", "SCAN_RULE_NAME", "APPROVER_SUBS", "TOKEN_VAULT_CONNECTION"}
-        | {"REMEDIATION_ROLE_NAME", "OPS_API_AUDIENCE", "HANDOFF_TABLE", "UNDO_ROLE_NAME"},
+        | {"REMEDIATION_ROLE_NAME", "OPS_API_AUDIENCE", "HANDOFF_TABLE", "UNDO_ROLE_NAME", "UNDO_RULE_NAME"},
     ),
     "AuditChainFunction": (
         "functions/auditchain/",
@@ -87,6 +87,15 @@ CONTRACT: dict[str, tuple[str, str, list[str], str, set[str]]] = {
         ["AegisLayer"],
         "NotifierRole",
         {"NOTIFICATIONS_TOPIC_ARN", "DEPLOYMENT_NAME"},
+    ),
+    # Never AuthLayer: the operators' API is credential-free like the agent.
+    "OpsFunction": (
+        "functions/ops/",
+        "app.handler",
+        ["AegisLayer", "JwtLayer"],
+        "OpsRole",
+        {"MISSIONS_TABLE", "AUTH0_ISSUER", "OPS_API_AUDIENCE", "ACCOUNT_ID", "UNDO_ENABLED", "EVENT_BUS_NAME"}
+        | {"APPROVAL_TIMEOUT_SECONDS"},
     ),
 }
 
@@ -140,9 +149,18 @@ def test_only_the_credential_side_gets_the_auth_layer(stack: Stack) -> None:
     ]
     assert sorted(users) == ["ApprovalFunction", "ExecutorFunction", "KillSwitchFunction"]
     assert stack.resource("AegisLayer")["Properties"]["ContentUri"] == "layers/aegis/"
+    assert stack.resource("JwtLayer")["Properties"]["ContentUri"] == "layers/jwt/"
     assert stack.resource("AuthLayer")["Properties"]["ContentUri"] == "layers/auth/"
-    for layer in ("AegisLayer", "AuthLayer"):
+    for layer in ("AegisLayer", "JwtLayer", "AuthLayer"):
         assert stack.resource(layer)["Metadata"]["BuildMethod"] == "python3.13"
+
+
+def test_the_auth_layer_comes_with_the_jwt_layer_it_builds_on(stack: Stack) -> None:
+    # aegis_auth imports aegis_jwt: a function given AuthLayer without JwtLayer would fail on its first import.
+    for name, function in stack.resources_of_type("AWS::Serverless::Function").items():
+        layers = function["Properties"].get("Layers", [])
+        if {"Ref": "AuthLayer"} in layers:
+            assert {"Ref": "JwtLayer"} in layers, name
 
 
 def test_environment_points_at_the_right_resources(stack: Stack) -> None:
@@ -172,6 +190,7 @@ def test_environment_points_at_the_right_resources(stack: Stack) -> None:
     assert killswitch["STATE_MACHINE_ARN"] == state_machine
     assert killswitch["SCHEDULE_RULE_NAME"] == stack.ref("ScheduledScanRule")
     assert killswitch["SCAN_RULE_NAME"] == stack.ref("ScanRequestRule")
+    assert killswitch["UNDO_RULE_NAME"] == stack.ref("UndoRequestRule")
     assert killswitch["REMEDIATION_ROLE_NAME"] == stack.ref("RemediationRole")
     assert killswitch["UNDO_ROLE_NAME"] == stack.ref("UndoRole")
     assert killswitch["HANDOFF_TABLE"] == stack.ref("HandoffTable")
@@ -258,14 +277,16 @@ def test_audit_survives_the_stack_and_handoffs_are_never_backed_up(stack: Stack)
         assert audit_writes <= allowed, f"{role} may rewrite audit records: {audit_writes}"
 
 
-def test_scans_are_triggered_by_the_schedule_and_by_aegis_scan_events(stack: Stack) -> None:
+def test_scans_are_triggered_by_the_schedule_and_by_aegis_scan_and_aegis_undo_events(stack: Stack) -> None:
     schedule = stack.properties("ScheduledScanRule")
     assert schedule["ScheduleExpression"] == stack.parameters["ScanSchedule"] == "rate(1 day)"
     on_demand = stack.properties("ScanRequestRule")
     assert on_demand["EventPattern"] == {"source": ["aegis.scan"], "detail-type": ["Aegis Scan Requested"]}
+    undo = stack.properties("UndoRequestRule")
+    assert undo["EventPattern"] == {"source": ["aegis.undo"], "detail-type": ["Undo Requested"]}
     target = stack.arn("AgentScanFunction")
     permissions = stack.resources_of_type("AWS::Lambda::Permission")
-    for rule in ("ScheduledScanRule", "ScanRequestRule"):
+    for rule in ("ScheduledScanRule", "ScanRequestRule", "UndoRequestRule"):
         properties = stack.properties(rule)
         assert properties["Name"] == stack.ref(rule)
         assert [t["Arn"] for t in properties["Targets"]] == [target]
@@ -275,6 +296,20 @@ def test_scans_are_triggered_by_the_schedule_and_by_aegis_scan_events(stack: Sta
             and stack.properties(p)["FunctionName"] == stack.ref("AgentScanFunction")
             for p in permissions
         ), rule
+
+
+def test_the_kill_switch_names_every_rule_that_starts_a_mission(stack: Stack) -> None:
+    """A halt disables the rules the kill switch is told about; a rule that invokes the agent's scan function and
+    is not among them would start missions while halted."""
+    killswitch = stack.function_environment("KillSwitchFunction")
+    told = {killswitch[name] for name in ("SCHEDULE_RULE_NAME", "SCAN_RULE_NAME", "UNDO_RULE_NAME")}
+    agent = stack.arn("AgentScanFunction")
+    starting = {
+        stack.ref(rule)
+        for rule in stack.resources_of_type("AWS::Events::Rule")
+        if any(target["Arn"] == agent for target in stack.properties(rule)["Targets"])
+    }
+    assert starting == told
 
 
 # A tenant's own values: none gets a default that would deploy against someone else's tenant.

@@ -26,6 +26,7 @@ from tests.unit.template.iam_matrix import (
     key_policy_problems,
     kill_switch_calls_not_granted,
     mission_ended_rule_problems,
+    ops_reach,
     remediation_role_problems,
     role_statement,
     through_dynamodb,
@@ -49,6 +50,10 @@ def test_agent_cannot_reach_a_credential_the_handoff_table_or_a_decision(stack: 
 def test_validator_reads_only_change_records_and_appends_only_its_verdicts(stack: Stack) -> None:
     assert validator_reach(stack) == []
     assert audit_index_problems(stack) == []
+
+
+def test_the_ops_api_reads_only_and_requests_only_scans_and_undos(stack: Stack) -> None:
+    assert ops_reach(stack) == []
 
 
 def test_the_hand_off_tables_grant_exactly_seal_consume_and_purge(stack: Stack) -> None:
@@ -173,6 +178,7 @@ def test_kill_switch_can_do_each_step_of_a_halt(stack: Stack) -> None:
         ("dynamodb:PutItem", "ControlTable"),
         ("events:DisableRule", "ScheduledScanRule"),
         ("events:DisableRule", "ScanRequestRule"),
+        ("events:DisableRule", "UndoRequestRule"),
         ("states:ListExecutions", "MissionStateMachine"),
         ("states:GetExecutionHistory", EXECUTIONS),
         ("states:StopExecution", EXECUTIONS),

@@ -31,7 +31,7 @@ HANDOFF_SIDE_TABLES = frozenset({"HandoffTable", "ContinuationsTable"})
 # What DynamoDB's own service principal may do with a table's key: read its metadata, never use it.
 DYNAMODB_METADATA_ACTIONS = frozenset({"kms:Describe*", "kms:Get*", "kms:List*"})
 # The log groups the logs key is for, as CloudWatch Logs names them in the encryption context.
-LOG_GROUP_PREFIXES = ("/aws/lambda/{stack}-", "/aws/vendedlogs/states/{stack}-")
+LOG_GROUP_PREFIXES = ("/aws/lambda/{stack}-", "/aws/vendedlogs/states/{stack}-", "/aws/vendedlogs/apigateway/{stack}-")
 
 
 def _roles(stack: Stack) -> list[str]:

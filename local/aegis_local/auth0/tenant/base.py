@@ -1,5 +1,6 @@
 """The tenant's state and what every API of it shares: its configuration, users, keys, the records of what it issued,
-and the minting of a user's tokens (CIBA and the refresh grant both issue them).
+the login sessions of browsers (the password check behind both login pages), the scope a login grants (RBAC), and
+the minting of a user's tokens (CIBA, the refresh grant, the authorization code and device grants all issue them).
 
 Every public method of the APIs takes already-parsed parameters, takes the tenant lock, and either returns the JSON
 body of a success or raises one of the dialect errors of `errors.py`.
@@ -7,6 +8,7 @@ body of a success or raises one of the dialect errors of `errors.py`.
 
 from __future__ import annotations
 
+import hmac
 import secrets
 import threading
 import uuid
@@ -27,8 +29,12 @@ from aegis_local.auth0.config import (
 from aegis_local.auth0.errors import OAuthError
 from aegis_local.auth0.keys import KeyRing
 from aegis_local.auth0.tenant.records import (
+    AuthorizationCode,
     CibaRequest,
     ConnectedAccount,
+    DeviceAuthorization,
+    LoginSession,
+    LoginTransaction,
     ManagementEvent,
     RefreshTokenRecord,
     UserState,
@@ -61,6 +67,16 @@ def user_blocked() -> OAuthError:
 
 def new_account_id() -> str:
     return f"cac_{secrets.token_hex(12)}"
+
+
+class LoginFailed(Exception):
+    """Wrong credentials on a login page: one message whether the email exists or not."""
+
+    MESSAGE = "Wrong email or password."
+
+    def __init__(self, message: str = MESSAGE) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class TenantBase:
@@ -106,6 +122,8 @@ class TenantBase:
                 name=user.name,
                 guardian_enrolled=user.guardian_enrolled,
                 blocked=user.blocked,
+                password=user.password,
+                api_permissions=dict(user.api_permissions),
             )
             for account in user.connected_accounts:
                 state.connected_accounts.append(
@@ -122,8 +140,15 @@ class TenantBase:
         self._refresh_tokens: dict[str, RefreshTokenRecord] = {}
         self._ciba_times_by_user: dict[str, deque[float]] = {}
         self._ciba_times_tenant: deque[float] = deque()
+        # Every secret the tenant holds, for the leak audits: the applications' secrets and the users' passwords.
         self._issued: set[str] = {client.client_secret.get_secret_value() for client in config.clients}
+        self._issued.update(user.password.get_secret_value() for user in config.users)
         self._events: list[ManagementEvent] = []
+        self._login_transactions: dict[str, LoginTransaction] = {}
+        self._login_sessions: dict[str, LoginSession] = {}
+        self._authorization_codes: dict[str, AuthorizationCode] = {}
+        self._device_authorizations: dict[str, DeviceAuthorization] = {}
+        self._device_codes_by_user_code: dict[str, str] = {}
 
     # ----------------------------------------------------------------- well-known endpoints
 
@@ -160,6 +185,85 @@ class TenantBase:
     def _record(self, *tokens: str) -> None:
         self._issued.update(tokens)
 
+    def _end_login_sessions(self, sub: str, session_id: str | None = None) -> int:
+        """Log a user out of every browser, or of the one session `session_id`. Returns how many ended."""
+        ended = [
+            sid
+            for sid, session in self._login_sessions.items()
+            if session.sub == sub and (session_id is None or sid == session_id)
+        ]
+        for sid in ended:
+            del self._login_sessions[sid]
+        return len(ended)
+
+    # ----------------------------------------------------------------- login sessions (the tenant's cookie)
+
+    @property
+    def session_cookie_name(self) -> str:
+        # Browsers share cookies across the ports of one host: one name per emulator keeps two apart.
+        return f"auth0_emulator_session_{urlsplit(self.issuer).port or 80}"
+
+    def password_login(self, email: str, password: str) -> LoginSession:
+        """Check a login page's credentials and start a session. Raises `LoginFailed` with the same message and the
+        same work whether the email is unknown or the password wrong: the page must not tell which emails exist."""
+        wanted = email.strip().lower()
+        with self._lock:
+            user = next((u for u in self._users.values() if u.email and u.email.lower() == wanted), None)
+            expected = user.password.get_secret_value() if user is not None else secrets.token_urlsafe(18)
+        matches = hmac.compare_digest(expected.encode(), password.encode())
+        if user is None or not matches or not expected:
+            raise LoginFailed()
+        with self._lock:
+            now = self.clock()
+            session = LoginSession(
+                session_id=secrets.token_urlsafe(32),
+                sub=user.sub,
+                created_at=now,
+                expires_at=now + self.config.login_session_lifetime_seconds,
+                form_token=secrets.token_urlsafe(24),
+            )
+            self._login_sessions[session.session_id] = session
+            self._record(session.session_id)
+            return session
+
+    def live_session(self, session_id: str | None) -> LoginSession | None:
+        """The unexpired session of this cookie whose user still exists, else None."""
+        if not session_id:
+            return None
+        with self._lock:
+            session = self._login_sessions.get(session_id)
+            if session is None or session.expires_at <= self.clock() or session.sub not in self._users:
+                return None
+            return session
+
+    def session_user(self, session_id: str | None) -> UserState | None:
+        session = self.live_session(session_id)
+        return self._users[session.sub] if session is not None else None
+
+    def _login_grant(
+        self, client: ClientConfig, user: UserState, requested: tuple[str, ...], audience: str | None
+    ) -> tuple[tuple[str, ...], tuple[str, ...] | None]:
+        """The scope a login (authorization code or device) grants, and the RBAC `permissions` claim if any.
+
+        OIDC scopes pass (offline_access only for a client with refresh tokens, on an API allowing them); on a
+        custom API, the asked scopes the user holds a permission for; on the My Account API, the asked scopes
+        the client's grant covers."""
+        server = self._resource_server(audience) if audience else None
+        if audience == self.management_audience:
+            raise OAuthError(403, "access_denied", "The emulated tenant issues no user tokens for the Management API")
+        offline = REFRESH_TOKEN_GRANT in client.grant_types and (server is None or server.allow_offline_access)
+        oidc = [s for s in requested if s in OIDC_SCOPES and (s != "offline_access" or offline)]
+        permissions: tuple[str, ...] | None = None
+        if server is None:
+            api: list[str] = []
+        elif audience == self.my_account_audience:
+            api = [s for s in requested if s in client.my_account_scopes]
+        else:
+            held = user.api_permissions.get(server.identifier, ())
+            permissions = tuple(s for s in server.scopes if s in held)
+            api = [s for s in requested if s in permissions]
+        return tuple(dict.fromkeys([*oidc, *api])), permissions
+
     def _issue_user_tokens(
         self,
         client: ClientConfig,
@@ -169,7 +273,13 @@ class TenantBase:
         details: list[dict[str, Any]] | None,
         *,
         with_refresh: bool,
+        nonce: str | None = None,
+        permissions: tuple[str, ...] | None = None,
+        refresh_family: str | None = None,
     ) -> dict[str, Any]:
+        """Access token (and ID token with `openid`, refresh token with `offline_access` for a client holding the
+        refresh grant). `permissions` is the RBAC claim of a login's token; `refresh_family` continues a rotated
+        family instead of starting one."""
         now = int(self.clock())
         server = self._resource_servers.get(audience) if audience else None
         lifetime = server.token_lifetime_seconds if server else USER_TOKEN_LIFETIME_WITHOUT_API
@@ -190,6 +300,8 @@ class TenantBase:
         }
         if details is not None:
             claims["authorization_details"] = details
+        if permissions is not None:
+            claims["permissions"] = list(permissions)
         access_token = self.keys.sign(claims)
         response: dict[str, Any] = {
             "access_token": access_token,
@@ -207,6 +319,8 @@ class TenantBase:
                 "exp": now + self.config.id_token_lifetime_seconds,
                 "auth_time": now,
             }
+            if nonce is not None:
+                id_claims["nonce"] = nonce
             if "email" in scope and user.email:
                 id_claims["email"] = user.email
             if "profile" in scope and user.name:
@@ -224,6 +338,8 @@ class TenantBase:
                 scope=scope,
                 authorization_details=details,
                 created_at=now,
+                family=refresh_family or secrets.token_hex(8),
+                permissions=permissions,
             )
             response["refresh_token"] = refresh_token
             self._record(refresh_token)

@@ -54,7 +54,8 @@ class ManagementApi(TenantBase):
             self._management_user(user_id)
             preserve = bool(body.get("preserve_refresh_tokens", False))
             revoked = 0 if preserve else self._revoke_user_refresh_tokens(user_id)
-            # CIBA creates no browser sessions, so there are none to end here.
+            # CIBA creates no browser session; a console or activation-page login does, and ends here too.
+            self._end_login_sessions(user_id, body.get("session_id"))
             self._log("revoke_access", user_id, f"refresh_tokens_revoked={revoked}")
 
     def delete_user_refresh_tokens(self, user_id: str) -> None:
@@ -66,7 +67,8 @@ class ManagementApi(TenantBase):
     def delete_user_sessions(self, user_id: str) -> None:
         with self._lock:
             self._management_user(user_id)
-            self._log("delete_sessions", user_id)
+            ended = self._end_login_sessions(user_id)
+            self._log("delete_sessions", user_id, f"sessions_ended={ended}")
 
     def delete_grants(self, user_id: str | None) -> None:
         if not user_id:

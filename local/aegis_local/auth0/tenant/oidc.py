@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aegis_local.auth0.config import CIBA_GRANT, CLIENT_CREDENTIALS_GRANT, REFRESH_TOKEN_GRANT, TOKEN_VAULT_GRANT
+from aegis_local.auth0.config import SUPPORTED_GRANTS
 from aegis_local.auth0.errors import OAuthError
 from aegis_local.auth0.keys import TokenInvalid, audiences
 from aegis_local.auth0.tenant.base import OIDC_SCOPES, TenantBase, split_scope
@@ -18,21 +18,27 @@ class OidcApi(TenantBase):
         )
         return {
             "issuer": self.issuer,
+            "authorization_endpoint": f"{self.issuer}authorize",
+            "device_authorization_endpoint": f"{self.issuer}oauth/device/code",
+            "end_session_endpoint": f"{self.issuer}v2/logout",
             "token_endpoint": f"{self.issuer}oauth/token",
             "jwks_uri": f"{self.issuer}.well-known/jwks.json",
             "userinfo_endpoint": self.userinfo_audience,
             "backchannel_authentication_endpoint": f"{self.issuer}bc-authorize",
             "revocation_endpoint": f"{self.issuer}oauth/revoke",
-            "grant_types_supported": [CLIENT_CREDENTIALS_GRANT, REFRESH_TOKEN_GRANT, CIBA_GRANT, TOKEN_VAULT_GRANT],
+            "grant_types_supported": list(SUPPORTED_GRANTS),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query", "web_message"],
+            "code_challenge_methods_supported": ["S256"],
             "backchannel_token_delivery_modes_supported": ["poll"],
             "backchannel_user_code_parameter_supported": False,
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic", "none"],
             "revocation_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
             "authorization_details_types_supported": rar_types,
             "scopes_supported": sorted(OIDC_SCOPES),
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
-            "claims_supported": ["aud", "auth_time", "email", "exp", "iat", "iss", "name", "sub"],
+            "claims_supported": ["aud", "auth_time", "email", "exp", "iat", "iss", "name", "nonce", "sub"],
             "request_uri_parameter_supported": False,
         }
 

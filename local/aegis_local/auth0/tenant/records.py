@@ -1,5 +1,6 @@
-"""What the emulated tenant keeps: CIBA requests, refresh tokens, users with their connected accounts, and the
-Management API calls it accepted; and what a request presented to authenticate its client."""
+"""What the emulated tenant keeps: CIBA requests, refresh tokens, users with their connected accounts, browser logins
+(unfinished logins, login sessions, authorization codes), device authorizations, and the Management API calls it
+accepted; and what a request presented to authenticate its client."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import datetime
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
+
+from pydantic import SecretStr
 
 ClientAuthMethod = Literal["client_secret_post", "client_secret_basic"]
 
@@ -54,6 +57,11 @@ class RefreshTokenRecord:
     authorization_details: list[dict[str, Any]] | None
     created_at: float
     revoked: bool = False
+    # Rotation (public clients): every token of one login shares a family; presenting a rotated token again is
+    # a replay, and revokes the whole family.
+    family: str = ""
+    rotated: bool = False
+    permissions: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -82,7 +90,80 @@ class UserState:
     name: str | None
     guardian_enrolled: bool
     blocked: bool
+    password: SecretStr
+    api_permissions: dict[str, tuple[str, ...]] = field(default_factory=dict)
     connected_accounts: list[ConnectedAccount] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    """A validated `/authorize` request, kept while its user logs in and then bound to the code it yields."""
+
+    client_id: str
+    redirect_uri: str
+    response_mode: Literal["query", "web_message"]
+    state: str | None
+    nonce: str | None
+    code_challenge: str
+    audience: str | None
+    # What was asked; the scope granted is computed for the user who logs in.
+    scope: tuple[str, ...]
+
+
+@dataclass
+class LoginTransaction:
+    """An `/authorize` waiting on its login page: its id is the page's hidden field."""
+
+    transaction_id: str
+    request: AuthorizationRequest
+    expires_at: float
+
+
+@dataclass
+class LoginSession:
+    """A browser's login at the tenant (its id is the session cookie's value)."""
+
+    session_id: str
+    sub: str
+    created_at: float
+    expires_at: float
+    # The hidden field of the tenant's own forms that act on the session (the device confirmation).
+    form_token: str
+
+
+@dataclass
+class AuthorizationCode:
+    code: str
+    request: AuthorizationRequest
+    sub: str
+    scope: tuple[str, ...]
+    permissions: tuple[str, ...] | None
+    expires_at: float
+    used: bool = False
+    # RFC 6749 4.1.2: a code presented twice revokes what it yielded.
+    refresh_tokens: list[str] = field(default_factory=list)
+
+
+class DeviceStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+    # The client was told (expired_token, access_denied or the tokens): later polls get invalid_grant.
+    FINISHED = "finished"
+
+
+@dataclass
+class DeviceAuthorization:
+    device_code: str
+    user_code: str
+    client_id: str
+    audience: str | None
+    scope: tuple[str, ...]
+    expires_at: float
+    interval: int
+    last_polled_at: float | None = None
+    status: DeviceStatus = DeviceStatus.PENDING
+    sub: str | None = None
 
 
 @dataclass(frozen=True)

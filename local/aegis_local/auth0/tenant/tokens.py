@@ -1,5 +1,6 @@
-"""The token endpoint's other grants and its neighbours: client authentication, client credentials, the refresh
-grant, Token Vault's exchange for a connection's provider token, and revocation."""
+"""The token endpoint's other grants and its neighbours: client authentication (confidential and public clients),
+client credentials, the refresh grant (rotated for public clients), Token Vault's exchange for a connection's
+provider token, and revocation."""
 
 from __future__ import annotations
 
@@ -38,6 +39,11 @@ class TokenApi(TenantBase):
         client = self._clients.get(credentials.client_id)
         if client is None:
             raise failure("Unknown client")
+        if client.is_public:
+            # A browser application or a CLI cannot keep a secret: presenting one is a misconfigured client.
+            if credentials.method is not None:
+                raise failure("This client is a public client: it must not authenticate with a secret")
+            return client
         if credentials.method is None or credentials.client_secret is None:
             raise failure("Client authentication is required for this confidential client")
         expected = client.client_secret.get_secret_value().encode()
@@ -104,6 +110,12 @@ class TokenApi(TenantBase):
         token = required(params, "refresh_token")
         with self._lock:
             record = self._refresh_tokens.get(token)
+            if record is not None and record.rotated and record.client_id == client.client_id:
+                # Auth0's reuse detection: a rotated token presented again was stolen or replayed, so the whole
+                # family (every token of that login) stops working.
+                for other in self._refresh_tokens.values():
+                    if other.family == record.family:
+                        other.revoked = True
             if record is None or record.revoked or record.client_id != client.client_id:
                 raise OAuthError(403, "invalid_grant", "Unknown or invalid refresh token.")
             user = self._users[record.sub]
@@ -112,13 +124,24 @@ class TokenApi(TenantBase):
             requested = split_scope(params.get("scope"))
             if requested and not set(requested) <= set(record.scope):
                 raise OAuthError(403, "invalid_scope", "The requested scope exceeds the original grant")
+            audience = params.get("audience") or None
+            if audience is not None and audience != record.audience:
+                raise OAuthError(
+                    403, "invalid_grant", f"This refresh token was issued for the audience {record.audience}"
+                )
+            scope = requested or record.scope
+            # Public clients get a new refresh token on every use (rotation); confidential ones keep theirs.
+            rotate = client.is_public and "offline_access" in scope
+            record.rotated = rotate
             return self._issue_user_tokens(
                 client,
                 user,
-                requested or record.scope,
+                scope,
                 record.audience,
                 record.authorization_details,
-                with_refresh=False,
+                with_refresh=rotate,
+                permissions=record.permissions,
+                refresh_family=record.family,
             )
 
     # ----------------------------------------------------------------- Token Vault

@@ -10,11 +10,18 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import sys
+import threading
 import uuid
 from datetime import UTC, datetime
 from types import ModuleType
 
 from aegis_local.aws.lambdas.spec import FunctionSpec, Handler
+
+# Cold starts run one at a time. Two threads importing different handlers can each start a package import chain
+# that reaches a module the other is still executing; CPython's import-deadlock detection then hands one of them the
+# partially initialized module ("cannot import name ... (most likely due to a circular import)"). On Lambda every
+# function has a process of its own, so serializing imports here removes a failure that cannot happen there.
+_COLD_START_LOCK = threading.RLock()
 
 
 class HandlerLoadError(Exception):
@@ -55,7 +62,8 @@ class Container:
         # Registered before running, as an import would be: dataclasses and pickling look modules up by name.
         sys.modules[module_name] = module
         try:
-            import_spec.loader.exec_module(module)
+            with _COLD_START_LOCK:
+                import_spec.loader.exec_module(module)
         except Exception as error:
             sys.modules.pop(module_name, None)
             raise HandlerLoadError(

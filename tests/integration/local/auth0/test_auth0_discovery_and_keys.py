@@ -6,11 +6,14 @@ from jose import jwt
 
 from aegis_local.auth0 import (
     AEGIS_CHANGE_TYPE,
+    AUTHORIZATION_CODE_GRANT,
     CIBA_GRANT,
     DEFAULT_API_AUDIENCE,
     DEFAULT_APPROVAL_CLIENT_ID,
     DEFAULT_APPROVER_SUB,
+    DEFAULT_CLI_CLIENT_ID,
     DEFAULT_CONNECTION,
+    DEFAULT_CONSOLE_CLIENT_ID,
     DEFAULT_EXECUTOR_CLIENT_ID,
     DEFAULT_M2M_CLIENT_ID,
     DEFAULT_OPERATOR_CLIENT_ID,
@@ -19,6 +22,7 @@ from aegis_local.auth0 import (
     DEFAULT_SECOND_USER_SUB,
     DEFAULT_UNDO_CONNECTION,
     DEFAULT_UNDO_PROVIDER_AUDIENCE,
+    DEVICE_CODE_GRANT,
     KILLSWITCH_SCOPE,
     OPS_API_SCOPES,
     REARM_SCOPE,
@@ -45,12 +49,23 @@ def test_discovery_names_the_endpoints_a_ciba_client_needs(wire: Wire) -> None:
     assert doc["jwks_uri"] == f"{issuer}.well-known/jwks.json"
     assert {CIBA_GRANT, TOKEN_VAULT_GRANT, "client_credentials", "refresh_token"} <= set(doc["grant_types_supported"])
     assert doc["backchannel_token_delivery_modes_supported"] == ["poll"]
-    assert set(doc["token_endpoint_auth_methods_supported"]) == {"client_secret_post", "client_secret_basic"}
+    # "none": the console and the CLI are public clients.
+    assert set(doc["token_endpoint_auth_methods_supported"]) == {"client_secret_post", "client_secret_basic", "none"}
     assert AEGIS_CHANGE_TYPE in doc["authorization_details_types_supported"]
     assert doc["id_token_signing_alg_values_supported"] == ["RS256"]
+    assert doc["code_challenge_methods_supported"] == ["S256"]
+    assert {AUTHORIZATION_CODE_GRANT, DEVICE_CODE_GRANT} <= set(doc["grant_types_supported"])
     # Every advertised endpoint exists.
-    for endpoint in ("token_endpoint", "backchannel_authentication_endpoint", "revocation_endpoint"):
+    for endpoint in (
+        "token_endpoint",
+        "backchannel_authentication_endpoint",
+        "revocation_endpoint",
+        "device_authorization_endpoint",
+    ):
         assert wire.http.post(doc[endpoint], data={}).status_code != 404
+    for endpoint in ("authorization_endpoint", "end_session_endpoint"):
+        assert doc[endpoint].startswith(issuer)
+        assert wire.http.get(doc[endpoint]).status_code != 404
 
 
 def test_jwks_publishes_rs256_public_keys_only(wire: Wire) -> None:
@@ -128,13 +143,15 @@ def test_lifecycle_with_the_default_project_tenant() -> None:
             DEFAULT_EXECUTOR_CLIENT_ID,
             DEFAULT_M2M_CLIENT_ID,
             DEFAULT_OPERATOR_CLIENT_ID,
+            DEFAULT_CONSOLE_CLIENT_ID,
+            DEFAULT_CLI_CLIENT_ID,
         }
         api, killswitch_api = config.resource_servers
         assert api.identifier == DEFAULT_API_AUDIENCE
         assert api.authorization_details_types == (AEGIS_CHANGE_TYPE,)
         assert killswitch_api.identifier == DEFAULT_OPS_API_AUDIENCE
         assert killswitch_api.scopes == OPS_API_SCOPES
-        # The operator gets a token for the kill switch's API carrying both of its scopes.
+        # The operator client gets a token for the ops API carrying every scope of it.
         operator = httpx.post(
             f"{issuer}oauth/token",
             data={
@@ -147,7 +164,8 @@ def test_lifecycle_with_the_default_project_tenant() -> None:
         assert operator.status_code == 200, operator.text
         claims = jwt.get_unverified_claims(operator.json()["access_token"])
         assert claims["aud"] == DEFAULT_OPS_API_AUDIENCE
-        assert claims["scope"].split() == [KILLSWITCH_SCOPE, REARM_SCOPE]
+        assert tuple(claims["scope"].split()) == OPS_API_SCOPES
+        assert {KILLSWITCH_SCOPE, REARM_SCOPE} <= set(claims["scope"].split())
         # Two clients of one provider: the remediation connection and the undo connection, each its own audience.
         forward, undo = config.connections
         assert (forward.name, forward.provider_audience) == (DEFAULT_CONNECTION, DEFAULT_PROVIDER_AUDIENCE)

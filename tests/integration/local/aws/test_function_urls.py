@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from aegis.control import halt_state
-from aegis_killswitch.caller_auth import KILL_SCOPE, REARM_SCOPE
+from aegis_killswitch.scopes import KILL_SCOPE, REARM_SCOPE
 from aegis_local import auth0
 from aegis_local.auth0 import CLIENT_CREDENTIALS_GRANT, DEFAULT_OPERATOR_CLIENT_ID, DEFAULT_OPS_API_AUDIENCE
 from aegis_local.aws.stack import LocalStack
@@ -98,10 +98,11 @@ def test_an_operator_token_halts_and_rearms_over_the_function_url_and_only_with_
     state = halted(stack)
     assert state is not None
     assert state["engaged_by"] == f"{DEFAULT_OPERATOR_CLIENT_ID}@clients"
-    # The scan rules are off; the purge of ended missions' handoffs stays on, as part of the halt.
+    # The scan and undo rules are off; the purge of ended missions' handoffs stays on, as part of the halt.
     assert {name: rule["State"] for name, rule in stack.rules().items()} == {
         "ScheduledScanRule": "DISABLED",
         "ScanRequestRule": "DISABLED",
+        "UndoRequestRule": "DISABLED",
         "MissionEndedRule": "ENABLED",
     }
     for role in ("RemediationRole", "UndoRole"):

@@ -109,7 +109,6 @@ def field(lines: list[str], label: str) -> str:
 
 def test_up_starts_the_stack_prints_its_endpoints_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     environment = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "MOTO_"))}
-    environment["AEGIS_LOCAL_STATE_DIR"] = str(tmp_path / "state")  # where the other commands find the stack
     process = subprocess.Popen(
         [str(CONSOLE_SCRIPT), "up"],
         cwd=tmp_path,  # the checkout's template is found from the package, not the working directory
@@ -136,6 +135,19 @@ def test_up_starts_the_stack_prints_its_endpoints_and_stops_on_ctrl_c(tmp_path: 
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", moto_url)
         assert f"export AWS_ENDPOINT_URL={moto_url}" in output
         assert f"AEGIS_LOCAL_ISSUER={issuer}" in output
+        # The operator commands' settings: the ops API, where to log in, for which audience, with which application.
+        exports = dict(
+            word.split("=", 1) for line in printed if line.strip().startswith("export ") for word in line.split()[1:]
+        )
+        ops_api = field(printed, "HTTP API OpsApi:")
+        assert exports["AEGIS_API_URL"] == ops_api
+        assert exports["AEGIS_ISSUER"] == issuer
+        assert exports["AEGIS_API_AUDIENCE"] == "https://aegis.local/ops"
+        assert exports["AEGIS_CLI_CLIENT_ID"] == "aegis-cli"
+        assert httpx.get(f"{ops_api}/missions", timeout=30).status_code == 401
+        assert "  aegis-local login" in output
+        # Who may sign in to this run's tenant, with the password generated for it.
+        assert re.search(r"^  operator@aegis\.local +password \S{12,}$", output, re.MULTILINE)
         kill_switch_url = field(printed, "URL of KillSwitchFunction:")
         assert httpx.post(f"{kill_switch_url}kill", json={}, timeout=30).status_code == 401
         functions = [r for r in load_template(default_template_path())["Resources"].values() if "Function" in r["Type"]]
@@ -149,6 +161,7 @@ def test_up_starts_the_stack_prints_its_endpoints_and_stops_on_ctrl_c(tmp_path: 
         }
         tables = boto3.client("dynamodb", **aws).list_tables()["TableNames"]
         assert field(printed, "AuditTable ") in tables
+        assert exports["AEGIS_AUDIT_TABLE"] == field(printed, "AuditTable ")  # what `audit verify` reads
         machines = boto3.client("stepfunctions", **aws).list_state_machines()["stateMachines"]
         assert [machine["stateMachineArn"] for machine in machines] == [state_machine]
         assert httpx.get(f"{issuer}.well-known/openid-configuration", timeout=5).json()["issuer"] == issuer
@@ -162,8 +175,6 @@ def test_up_starts_the_stack_prints_its_endpoints_and_stops_on_ctrl_c(tmp_path: 
         for secret in stored:
             assert secretsmanager.get_secret_value(SecretId=secret["ARN"])["SecretString"] not in output
 
-        assert (tmp_path / "state" / "aegis-local.json").is_file()
-
         # What is published to the stack's topic is printed as it comes and kept in reports/notifications.jsonl.
         [topic] = [t["TopicArn"] for t in boto3.client("sns", **aws).list_topics()["Topics"]]
         boto3.client("sns", **aws).publish(TopicArn=topic, Subject="aegis-local: hello", Message="{}")
@@ -173,7 +184,6 @@ def test_up_starts_the_stack_prints_its_endpoints_and_stops_on_ctrl_c(tmp_path: 
 
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0
-        assert not (tmp_path / "state" / "aegis-local.json").exists()
         assert "stopped" in read_until(lines, "stopped", timeout=5)[-1]
     finally:
         if process.poll() is None:

@@ -1,4 +1,6 @@
-"""The function URL's side of the kill switch: the JSON body a caller sends and the answers it gets.
+"""The kill switch's HTTP calls, through its function URL or through the ops HTTP API's `POST /kill` and `POST /rearm`
+routes: the JSON body a caller sends and the answers it gets. Both doors send the same payload format 2.0 event and
+get the same answers; the caller's token is verified by the function either way (aegis_jwt.callers).
 
 Every answer is JSON and never cached. A trigger or re-arm answers 200 when every step succeeded and 502 when any
 failed (the halt flag stays engaged whatever else failed); a refused call answers 401, 403 or 400 and changes nothing.
@@ -12,7 +14,8 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response, content_types
 from pydantic import BaseModel
 
-from aegis_killswitch.errors import Forbidden, InvalidKillSwitchRequest
+from aegis_jwt.errors import Forbidden
+from aegis_killswitch.errors import InvalidKillSwitchRequest
 from aegis_killswitch.report import KillSwitchReport
 from aegis_killswitch.requests import parse
 
@@ -20,7 +23,9 @@ HTTP_OK = 200
 HTTP_PARTIAL_FAILURE = 502
 
 
-def is_function_url_event(event: Any) -> bool:
+def is_http_event(event: Any) -> bool:
+    """A payload format 2.0 HTTP request: from the function URL or from an HTTP API route (`routeKey`
+    "$default" or "POST /kill"). Direct invocations and EventBridge events have neither key."""
     return isinstance(event, dict) and isinstance(event.get("requestContext"), dict) and "rawPath" in event
 
 

@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 import pytest
 
-from aegis_auth.errors import TokenInvalid
-from aegis_auth.jwt_verify import JwksCache, TokenVerifier, require_authorized_party
-from aegis_auth.oidc import ProviderMetadata
+from aegis_jwt.discovery import ProviderMetadata
+from aegis_jwt.errors import TokenInvalid
+from aegis_jwt.verify import JwksCache, TokenVerifier, require_authorized_party
 from tests.support.provider_double import (
     AUDIENCE,
     CLIENT_ID,

@@ -6,21 +6,25 @@ from __future__ import annotations
 import json
 
 from aegis.models import Finding
+from aegis.reporting.agent_report import EXEMPTION_NOT_CONFIRMED
+from aegis.reporting.assembly import assemble_document
+from aegis.reporting.html import MissionReportDocument, render_html
 from aegis.secrets_guard import WITHHELD
 from aegis_agent.plan import make_plan
 from aegis_agent.state import Plan, PlanPolicy, PlanStatus
-from aegis_local.reporting.mission_report import _document
-from aegis_local.reporting.report import EXEMPTION_NOT_CONFIRMED, MissionReportDocument, render_html
+from tests.support import planted_secrets
 from tests.support.agent_world import bucket_finding, propose, report_of
 from tests.support.changes import detach_admin_policy_from
 
-ACCESS_KEY_SHAPED = "AKIA" + "Q7ZK2M4T6V8X0B3N"
+# A user name shaped like an access key id (generated: no key-shaped literal in the repository).
+ACCESS_KEY_SHAPED = planted_secrets.access_key_id()
 RLO = "\u202e"
 POLICY = PlanPolicy(max_changes_per_mission=10, max_share_per_resource_type=1.0)
 
 
 def _document_of(findings: list[Finding], plan: Plan) -> MissionReportDocument:
-    return _document(report_of(findings, plan, POLICY), "completed", "re-scan", {}, {})
+    report = report_of(findings, plan, POLICY)
+    return assemble_document(mission_id=report.mission_id, item=None, trail=[], agent_report=report, status="completed")
 
 
 def test_an_unconfirmed_exemption_tag_is_shown_as_a_claim() -> None:

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from aegis.models import Decision, Outcome
-from aegis_local.reporting.mission_report import explain, results_from_trail
+from aegis.reporting.assembly import explain, results_from_trail
 from tests.support.changes import one_of_each_kind
 
 CHANGES = [c for c in one_of_each_kind() if c.kind != "undo"]

@@ -18,16 +18,17 @@ import httpx
 from jose import jwt
 from jose.exceptions import JOSEError
 
-from aegis_auth.errors import TokenInvalid
-from aegis_auth.oidc import ProviderMetadata, default_http_client, require_secure_url
+from aegis_jwt.discovery import ProviderMetadata, default_http_client, require_secure_url
+from aegis_jwt.errors import TokenInvalid
 
 Clock = Callable[[], float]
 
 ALGORITHM = "RS256"
 DEFAULT_LEEWAY_SECONDS = 30
 JWKS_MAX_AGE_SECONDS = 600
-# An unknown kid triggers one refetch (key rotation). Tokens reach this code only from the provider's own token
-# endpoint or a sealed handoff, never from a caller, so the refetch is not rate limited unless a caller asks for it.
+# An unknown kid triggers one refetch (key rotation). The approval and the executor verify tokens that come only from
+# the provider's own token endpoint or a sealed handoff, so by default the refetch is not rate limited; verifiers of
+# tokens that anyone may send (aegis_jwt.callers) set a minimum interval.
 JWKS_MIN_REFETCH_SECONDS = 0.0
 _MAX_TOKEN_CHARS = 16 * 1024
 

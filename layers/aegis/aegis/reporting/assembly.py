@@ -1,0 +1,354 @@
+"""Assemble the mission report a person reads (`aegis.reporting.html.MissionReportDocument`) from what the mission
+persisted: the agent's own stored report (`aegis.reporting.agent_report.MissionReport`), the mission item and the
+audit trail. The ops API (`GET /missions/{id}`, `/report.html`) and `aegis-local` both build the page this way.
+
+The agent's report is the backbone: findings, plan, decisions, outcomes and its re-scan of the touched resources. The
+audit trail adds who approved or denied each change and when, what the executor read right before acting, the
+executor's verified after-state, and the whole trail as a timeline. A mission without a stored report (still
+running, or stopped by the kill switch before it resumed) shows its timeline only; `aegis-local` can rebuild such a
+mission's report from its checkpoint (`aegis_local.reporting.mission_report`), which the ops API cannot read.
+
+Every text comes from places that refuse secrets by construction (report pages, audit items); nothing here reads a
+token.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aegis.audit_chain import ChainHead, verify_chain
+from aegis.catalogue import ChangeBase
+from aegis.models import ChangeResult, Decision, Outcome
+from aegis.reporting.agent_report import MissionReport
+from aegis.reporting.html import KillSwitchSummary, MissionReportDocument, ReportChange, ReportFinding, TimelineEntry
+
+__all__ = [
+    "AGENT_VERIFICATION",
+    "NO_PLAN_NOTE",
+    "RUNNING_NOTE",
+    "ChangeFacts",
+    "assemble_document",
+    "audit_details",
+    "change_facts",
+    "explain",
+    "results_from_trail",
+    "timeline_entry",
+]
+
+AGENT_VERIFICATION = "the agent's re-scan of the touched resources when the mission resumed"
+NO_PLAN_NOTE = "The mission stopped before the agent had a plan: there are no findings or changes to show."
+RUNNING_NOTE = "The mission is still running: the agent writes its report when it ends."
+# Audit details worth a place in the timeline; everything else is ids and digests the report shows elsewhere.
+_TIMELINE_KEYS = (
+    "approver_sub",
+    "approved_at",
+    "expires_at",
+    "reason",
+    "error",
+    "role_session_name",
+    "requested_by",
+    "approvals_failed",
+    "hops",
+    "status",
+)
+
+
+@dataclass
+class ChangeFacts:
+    """What the audit trail says about one change."""
+
+    requested_at: str | None = None
+    decision: str | None = None
+    approver_sub: str | None = None
+    decided_at: str | None = None
+    decision_reason: str = ""
+    state_at_execution: Any = None
+    executor_outcome: str | None = None
+    executor_reason: str = ""
+    verified_after: dict[str, Any] | None = None
+    events: list[str] = field(default_factory=list)
+
+
+def audit_details(item: Mapping[str, Any]) -> dict[str, Any]:
+    raw = item.get("details")
+    if isinstance(raw, str):
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+    return dict(raw) if isinstance(raw, Mapping) else {}
+
+
+def change_facts(trail: Sequence[Mapping[str, Any]]) -> dict[str, ChangeFacts]:
+    facts: dict[str, ChangeFacts] = {}
+    for item in trail:
+        details = audit_details(item)
+        change_id = details.get("change_id")
+        if not isinstance(change_id, str):
+            continue
+        found = facts.setdefault(change_id, ChangeFacts())
+        action, outcome, at = str(item.get("action")), str(item.get("outcome")), str(item.get("at", ""))
+        found.events.append(action)
+        if action == "approval.requested":
+            found.requested_at = found.requested_at or at
+        elif action == "approval.decided":
+            found.decision = outcome
+            found.approver_sub = details.get("approver_sub") or found.approver_sub
+            found.decided_at = details.get("approved_at") or at
+            found.decision_reason = str(details.get("reason") or details.get("error") or "")
+        elif action in ("executor.applying", "executor.applied"):
+            found.state_at_execution = details.get("before_state", found.state_at_execution)
+        elif action == "executor.drift":
+            found.state_at_execution = details.get("current")
+        elif action == "executor.result":
+            raw_result = details.get("result")
+            result: Mapping[str, Any] = raw_result if isinstance(raw_result, Mapping) else {}
+            found.executor_outcome = str(result.get("outcome") or outcome)
+            found.executor_reason = str(result.get("reason") or "")
+            after = result.get("verified_after")
+            found.verified_after = dict(after) if isinstance(after, Mapping) else None
+    return facts
+
+
+def results_from_trail(
+    changes: Sequence[ChangeBase], trail: Sequence[Mapping[str, Any]], *, halted: bool
+) -> list[ChangeResult]:
+    """The per-change results of a mission that did not resume, from its audit trail.
+
+    The agent's own `mission.halted` record wins when the agent did resume after the kill switch (it carries the
+    state machine's results); otherwise each change's approval decision and executor result are read back, and a
+    change the mission never got to is "halted" (or "failed" when the mission ended for another reason)."""
+    recorded = _agent_halted_results(trail)
+    facts = change_facts(trail)
+    results = []
+    for change in changes:
+        if change.change_id in recorded:
+            results.append(recorded[change.change_id])
+            continue
+        found = facts.get(change.change_id, ChangeFacts())
+        if found.executor_outcome is not None:
+            decision, outcome = Decision.APPROVED, _outcome(found.executor_outcome)
+            reason = found.executor_reason
+        elif found.decision == Decision.APPROVED.value:
+            decision, outcome = Decision.APPROVED, Outcome.HALTED if halted else Outcome.FAILED
+            reason = "approved, but the mission was stopped before the executor ran"
+        elif found.decision is not None and found.decision in {d.value for d in Decision}:
+            decision, outcome = Decision(found.decision), Outcome.SKIPPED
+            reason = found.decision_reason or f"Approval.{found.decision.capitalize()}"
+        else:
+            decision, outcome = (Decision.HALTED if halted else Decision.FAILED), Outcome.SKIPPED
+            reason = "never decided: the mission was stopped first"
+        results.append(
+            ChangeResult(
+                change_id=change.change_id,
+                decision=decision,
+                outcome=outcome,
+                reason=reason,
+                verified_after=found.verified_after,
+            )
+        )
+    return results
+
+
+def _outcome(value: str) -> Outcome:
+    try:
+        return Outcome(value)
+    except ValueError:
+        return Outcome.FAILED
+
+
+def _agent_halted_results(trail: Sequence[Mapping[str, Any]]) -> dict[str, ChangeResult]:
+    for item in trail:
+        if item.get("actor") == "agent" and item.get("action") == "mission.halted":
+            results = audit_details(item).get("results") or []
+            parsed = {}
+            for raw in results:
+                try:
+                    result = ChangeResult.model_validate(raw)
+                except ValueError:
+                    continue
+                parsed[result.change_id] = result
+            return parsed
+    return {}
+
+
+def explain(
+    decision: str,
+    outcome: str | None,
+    reason: str,
+    *,
+    approver: str | None,
+    out_of_band: str = "",
+    at: str | None = None,
+) -> str:
+    """Why a change ended as it did, in words, with the machine reason kept in brackets."""
+    who = approver or "the approver"
+    when = f" at {at}" if at else ""
+    code = f" [{reason}]" if reason else ""
+    if outcome == Outcome.APPLIED.value:
+        return ""
+    if decision == Decision.DENIED.value:
+        return f"denied on the phone by {who}{when}{code}"
+    if decision == Decision.EXPIRED.value:
+        return f"the approval request to {who} expired unanswered{code}"
+    if outcome == Outcome.DRIFT.value:
+        edited = f" ({out_of_band})" if out_of_band else ""
+        return f"approved by {who}, but the resource changed before execution{edited}: nothing was applied{code}"
+    if decision == Decision.HALTED.value or outcome == Outcome.HALTED.value:
+        return f"stopped by the kill switch{code}"
+    if outcome == Outcome.FAILED.value or decision == Decision.FAILED.value:
+        return f"failed{code}"
+    return reason
+
+
+def assemble_document[D: MissionReportDocument](
+    *,
+    mission_id: str,
+    item: Mapping[str, Any] | None,
+    trail: Sequence[Mapping[str, Any]],
+    agent_report: MissionReport | None,
+    status: str,
+    verification: str = AGENT_VERIFICATION,
+    kill_switch: KillSwitchSummary | None = None,
+    out_of_band: Mapping[str, str] | None = None,
+    notes: Iterable[str] = (),
+    duration_seconds: float | None = None,
+    no_report_note: str = NO_PLAN_NOTE,
+    document_type: type[D] = MissionReportDocument,  # type: ignore[assignment]
+) -> D:
+    """The report page's document of one mission: `item` is its Missions item (None if unknown), `trail` its audit
+    records oldest first, `agent_report` the report the agent stored (None if it has none: `no_report_note` says why).
+
+    `out_of_band` maps change ids to what someone else did to the resource meanwhile (the demo's --drift)."""
+    extra_notes = list(notes)
+    if agent_report is None:
+        document = document_type(mission_id=mission_id, status=status, notes=[*extra_notes, no_report_note])
+    else:
+        facts = change_facts(trail)
+        document = _document(agent_report, status, verification, facts, out_of_band or {}, document_type=document_type)
+        document.notes = [*agent_report.notes, *extra_notes]
+    document.kill_switch = kill_switch
+    document.timeline = [timeline_entry(entry) for entry in trail]
+    document.duration_seconds = duration_seconds
+    head = ChainHead.of_mission(item)
+    # The chainer may be a stream delay behind the last records: not linked yet is not a verdict here.
+    chain = verify_chain(mission_id, trail, head, settled=False)
+    document.audit_chain = chain.summary()
+    document.audit_chain_intact = chain.intact
+    document.audit_head = dict(head.as_item()) if head is not None else None
+    if item is not None and item.get("error"):
+        document.notes.append(f"The mission failed: {item['error']}")
+    return document
+
+
+def _document[D: MissionReportDocument](
+    report: MissionReport,
+    status: str,
+    verification: str,
+    facts: Mapping[str, ChangeFacts],
+    out_of_band: Mapping[str, str],
+    *,
+    document_type: type[D],
+) -> D:
+    findings = [
+        ReportFinding(
+            check_id=f.check_id,
+            title=f.title,
+            cis_v5=f.cis_v5,
+            cis_v3=f.cis_v3,
+            severity=f.severity.value,
+            resource_arn=f.resource_arn,
+            region=f.region,
+            disposition=f.disposition.value,
+            reason=f.reason,
+            still_failing=f.still_failing,
+            change_id=f.change_id,
+            exemption_claim=f.exemption_claim,
+        )
+        for f in report.findings
+    ]
+    changes = []
+    approvers: list[str] = []
+    for c in report.changes:
+        found = facts.get(c.change_id, ChangeFacts())
+        outcome = c.outcome.value if c.outcome is not None else None
+        approver = found.approver_sub
+        if approver and approver not in approvers:
+            approvers.append(approver)
+        changes.append(
+            ReportChange(
+                change_id=c.change_id,
+                check_id=c.check_id,
+                kind=c.kind,
+                title=c.title,
+                resource_arn=c.resource_arn,
+                region=c.region,
+                digest=c.digest,
+                risk=c.risk.value,
+                binding_message=c.binding_message,
+                before=c.before,
+                after=c.after,
+                before_text=c.before_text,
+                after_text=c.after_text,
+                decision=c.decision,
+                approver_sub=approver,
+                decided_at=found.decided_at,
+                requested_at=found.requested_at,
+                outcome=outcome,
+                reason=explain(
+                    c.decision,
+                    outcome,
+                    c.reason,
+                    approver=approver,
+                    out_of_band=out_of_band.get(c.change_id, ""),
+                    at=found.decided_at,
+                ),
+                # The state machine passes the executor's verified after-state to nobody; the audit trail has it.
+                verified_after=c.verified_after if c.verified_after is not None else found.verified_after,
+                verified=c.verified.value if c.verified is not None else None,
+                verified_detail=c.verified_detail,
+                state_at_execution=found.state_at_execution,
+                out_of_band=out_of_band.get(c.change_id, ""),
+            )
+        )
+    started = report.started_at
+    return document_type(
+        mission_id=report.mission_id,
+        status=status,
+        account_id=report.account_id,
+        regions=list(report.regions),
+        started_at=started,
+        finished_at=report.finished_at,
+        findings=findings,
+        changes=changes,
+        scan_errors=[error.model_dump(mode="json") for error in report.scan_errors],
+        trigger=report.trigger,
+        dry_run=report.dry_run,
+        plan_status=report.plan_status.value,
+        plan_stop_reason=report.plan_stop_reason,
+        approvers=approvers,
+        verification=verification if changes else "",
+    )
+
+
+def timeline_entry(item: Mapping[str, Any]) -> TimelineEntry:
+    details = audit_details(item)
+    shown = [f"{key}={details[key]}" for key in _TIMELINE_KEYS if details.get(key) not in (None, "", [])]
+    result = details.get("result")
+    if isinstance(result, Mapping) and result.get("outcome"):
+        shown.append(f"outcome={result['outcome']}")
+        if result.get("reason"):
+            shown.append(f"reason={result['reason']}")
+    change_id = details.get("change_id")
+    return TimelineEntry(
+        at=str(item.get("at", "")),
+        actor=str(item.get("actor", "")),
+        action=str(item.get("action", "")),
+        outcome=str(item.get("outcome", "")),
+        change_id=change_id if isinstance(change_id, str) else None,
+        detail="; ".join(shown),
+    )
