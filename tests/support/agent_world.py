@@ -39,6 +39,8 @@ TABLES = {
 BUCKET_CHECK = "s3-bucket-public"
 EBS_CHECK = "ec2-ebs-default-encryption-off"
 ROOT_KEYS_CHECK = "iam-root-access-keys"
+# The operator who asks for an undo through the ops API (the token's `sub`).
+OPERATOR_SUB = "auth0|65f0c1d2e3a4b5c6d7e8f901"
 
 
 def report_of(
@@ -253,7 +255,14 @@ def build_service(
     )
 
 
-def _event(event_id: str, detail_type: str, source: str, resources: list[str], detail: Any) -> dict[str, Any]:
+def _event(
+    event_id: str,
+    detail_type: str,
+    source: str,
+    resources: list[str],
+    detail: Any,
+    event_time: str = "2026-03-01T12:00:00Z",
+) -> dict[str, Any]:
     """An event of the account and region as EventBridge delivers it."""
     return {
         "version": "0",
@@ -261,7 +270,7 @@ def _event(event_id: str, detail_type: str, source: str, resources: list[str], d
         "detail-type": detail_type,
         "source": source,
         "account": ACCOUNT,
-        "time": "2026-03-01T12:00:00Z",
+        "time": event_time,
         "region": REGION,
         "resources": resources,
         "detail": detail,
@@ -275,6 +284,12 @@ def scheduled_event(event_id: str = "7bf73129-1428-4cd3-a780-95db273d1602") -> d
 
 def scan_event(event_id: str = "0d5e0b3a-5a1c-4f55-9a57-2b1f3f5c9a10", **detail: Any) -> dict[str, Any]:
     return _event(event_id, "AegisCloud Scan Requested", "aegis.scan", [], detail)
+
+
+def undo_event(change_id: str, event_id: str = "undo-event-1", requested_by: str = OPERATOR_SUB) -> dict[str, Any]:
+    """The ops API's `Undo Requested` event for an applied change, an hour after the scheduled mission applied it."""
+    detail = {"change_id": change_id, "requested_by": requested_by}
+    return _event(event_id, "Undo Requested", "aegis.undo", [], detail, event_time="2026-03-01T13:00:00Z")
 
 
 def all_items(table: Any) -> list[dict[str, Any]]:

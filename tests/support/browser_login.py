@@ -133,7 +133,10 @@ class BrowserLogin:
         page = self.http.get(authorize_response.headers["location"])
         if page.status_code != 200:
             raise BrowserLoginFailed(f"the login page answered {page.status_code}: {page.text}")
-        form = PageForm(page.text, str(page.url))
+        return self._post_credentials(PageForm(page.text, str(page.url)), email, password)
+
+    def _post_credentials(self, form: PageForm, email: str, password: str) -> httpx.Response:
+        """Fill a tenant login form (the login page's, or the activation page's) and post it."""
         return self.http.post(form.action, data={**form.fields, "email": email, "password": password})
 
     @staticmethod
@@ -199,9 +202,9 @@ class BrowserLogin:
         page = self.http.get("activate", params={"user_code": user_code})
         if page.status_code != 200:
             raise BrowserLoginFailed(f"the activation page answered {page.status_code}: {page_errors(page.text)}")
-        if PageForm(page.text, str(page.url)).action.endswith("/activate/login"):
-            form = PageForm(page.text, str(page.url))
-            page = self.http.post(form.action, data={**form.fields, "email": email, "password": password})
+        form = PageForm(page.text, str(page.url))
+        if form.action.endswith("/activate/login"):
+            page = self._post_credentials(form, email, password)
             if page.status_code != 200:
                 raise BrowserLoginFailed(f"the activation login answered {page.status_code}: {page_errors(page.text)}")
         form = PageForm(page.text, str(page.url), "/activate/confirm")

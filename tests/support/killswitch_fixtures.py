@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from types import ModuleType
 
 import boto3
 import pytest
@@ -20,10 +21,21 @@ from tests.support.killswitch_world import (
     emulator_config,
     environment,
 )
+from tests.support.lambda_app import load_app
 from tests.support.moto_account import EXECUTE_STATE_MACHINES, MotoSetup
 
 # What a folder's conftest.py takes with `import *`.
-__all__ = ["approver_pool", "approvers", "auth0_clock", "aws_world", "emulator", "moto_setup", "phone", "settings"]
+__all__ = [
+    "app",
+    "approver_pool",
+    "approvers",
+    "auth0_clock",
+    "aws_world",
+    "emulator",
+    "moto_setup",
+    "phone",
+    "settings",
+]
 
 
 @pytest.fixture(scope="session")
@@ -76,3 +88,9 @@ def settings(
     for name, value in environment(aws_world, emulator, approvers).items():
         monkeypatch.setenv(name, value)
     return KillSwitchSettings.from_env()
+
+
+@pytest.fixture
+def app(settings: KillSwitchSettings) -> ModuleType:
+    """The kill switch's Lambda module, loaded once `settings` put the deployment in the environment."""
+    return load_app("killswitch")

@@ -220,6 +220,56 @@ def unverified_claims(token: str) -> dict[str, Any]:
     return jwt.get_unverified_claims(token)
 
 
+# A function URL's host: its 32-character URL id, then the region's lambda-url domain.
+FUNCTION_URL_DOMAIN = f"abcdefghijklmnopqrstuvwxyz012345.lambda-url.{REGION}.on.aws"
+# What the kill switch's handler answers an HTTP event: status, JSON body, headers.
+HandlerAnswer = tuple[int, Any, dict[str, str]]
+
+
+def function_url_event(
+    path: str, token: str | None = None, body: str | None = None, method: str = "POST"
+) -> dict[str, Any]:
+    """A request through the kill switch's function URL, as Lambda delivers it: payload format 2.0 with `routeKey`
+    "$default" and no authorizer (the function authenticates the caller itself)."""
+    url_id = FUNCTION_URL_DOMAIN.split(".", maxsplit=1)[0]
+    headers = {"content-type": "application/json", "host": FUNCTION_URL_DOMAIN}
+    if token is not None:
+        headers["authorization"] = f"Bearer {token}"
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": url_id,
+            "domainName": FUNCTION_URL_DOMAIN,
+            "domainPrefix": url_id,
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.7",
+                "userAgent": "curl/8.5.0",
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "01/Jan/2030:00:00:00 +0000",
+            "timeEpoch": 1893456000000,
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+def handler_answer(app: Any, event: dict[str, Any]) -> HandlerAnswer:
+    """Invoke the kill switch's handler (`app`, its loaded Lambda module) with an HTTP event."""
+    response = app.handler(event, Context())
+    return response["statusCode"], json.loads(response["body"] or "null"), response.get("headers", {})
+
+
 @dataclass
 class Context:
     """The attributes of the Lambda context object that Powertools reads."""

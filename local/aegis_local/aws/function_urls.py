@@ -18,7 +18,6 @@ CORS settings are not applied.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import uuid
@@ -28,11 +27,10 @@ from typing import Any
 
 from aegis_local.aws.lambda_proxy import (
     LoopbackListener,
-    MalformedProxyResponse,
     ProxyResponse,
     RequestTooLarge,
+    invoke_for_response,
     proxy_event,
-    proxy_response,
     read_request,
     send_response,
 )
@@ -119,11 +117,6 @@ class _FunctionUrlHandler(BaseHTTPRequestHandler):
             return _UNAVAILABLE
         # A function URL has no account of its own in the event, and one catch-all route.
         event = proxy_event(request, route_key="$default", api_id=self.url_id, account_id="anonymous")
-        result = router.invoke(self.function_name, json.dumps(event), "RequestResponse")
-        if result.function_error:
-            return _FUNCTION_FAILED
-        try:
-            return proxy_response(result.json())
-        except MalformedProxyResponse:
-            logger.warning("function URL %s: the function's answer is not a valid response", self.function_name)
-            return _FUNCTION_FAILED
+        return invoke_for_response(
+            router, self.function_name, event, failed=_FUNCTION_FAILED, door=f"function URL {self.function_name}"
+        )

@@ -31,7 +31,6 @@ nothing a caller of the local stack can observe (access logs, throttling, tags) 
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import secrets
@@ -50,11 +49,10 @@ from jose.exceptions import JOSEError
 from aegis_local.aws.lambda_proxy import (
     IncomingRequest,
     LoopbackListener,
-    MalformedProxyResponse,
     ProxyResponse,
     RequestTooLarge,
+    invoke_for_response,
     proxy_event,
-    proxy_response,
     read_request,
     send_response,
 )
@@ -617,14 +615,13 @@ class HttpApiGateway:
             path_parameters=parameters,
             authorizer=authorizer_context,
         )
-        result = router.invoke(route.function_name, json.dumps(event), "RequestResponse")
-        if result.function_error:
-            return _INTEGRATION_FAILED
-        try:
-            response = proxy_response(result.json())
-        except MalformedProxyResponse as error:
-            logger.warning("HTTP API %s %s: %s", api.logical_id, route.route_key, error)
-            return _INTEGRATION_FAILED
+        response = invoke_for_response(
+            router,
+            route.function_name,
+            event,
+            failed=_INTEGRATION_FAILED,
+            door=f"HTTP API {api.logical_id} {route.route_key}",
+        )
         if api.cors is not None:
             # With CorsConfiguration, the gateway's CORS headers replace the function's.
             kept = {k: v for k, v in response.headers.items() if not k.lower().startswith("access-control-")}

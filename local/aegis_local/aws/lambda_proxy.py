@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import threading
 import time
 import uuid
@@ -19,8 +20,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
+
+if TYPE_CHECKING:
+    from aegis_local.aws.lambdas import LambdaRouter
 
 __all__ = [
     "MAX_REQUEST_BYTES",
@@ -29,11 +33,14 @@ __all__ = [
     "MalformedProxyResponse",
     "ProxyResponse",
     "RequestTooLarge",
+    "invoke_for_response",
     "proxy_event",
     "proxy_response",
     "read_request",
     "send_response",
 ]
+
+logger = logging.getLogger(__name__)
 
 # Lambda's synchronous invocation payload limit: a bigger request could never reach the function.
 MAX_REQUEST_BYTES = 6 * 1024 * 1024
@@ -191,6 +198,21 @@ def proxy_response(result: Any) -> ProxyResponse:
     return ProxyResponse.json(200, result)
 
 
+def invoke_for_response(
+    router: LambdaRouter, function_name: str, event: dict[str, Any], *, failed: ProxyResponse, door: str
+) -> ProxyResponse:
+    """Invoke `function_name` with a 2.0 event and return its HTTP response, or `failed` when the function errs,
+    times out or answers something that is not a response: the caller never sees why, the log (naming `door`) does."""
+    result = router.invoke(function_name, json.dumps(event), "RequestResponse")
+    if result.function_error:
+        return failed
+    try:
+        return proxy_response(result.json())
+    except MalformedProxyResponse as error:
+        logger.warning("%s: the function's answer is not a valid response: %s", door, error)
+        return failed
+
+
 def send_response(handler: BaseHTTPRequestHandler, response: ProxyResponse) -> None:
     handler.send_response(response.status)
     for name, value in response.headers.items():
@@ -205,10 +227,10 @@ def send_response(handler: BaseHTTPRequestHandler, response: ProxyResponse) -> N
 
 
 class LoopbackListener:
-    """A threaded HTTP server on 127.0.0.1 (a free port) serving `handler_class` until `close()`."""
+    """A threaded HTTP server on 127.0.0.1 (`port`, or a free one) serving `handler_class` until `close()`."""
 
-    def __init__(self, handler_class: type[BaseHTTPRequestHandler], thread_name: str) -> None:
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler_class)
+    def __init__(self, handler_class: type[BaseHTTPRequestHandler], thread_name: str, *, port: int = 0) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), handler_class)
         self.server.daemon_threads = True
         self.thread = threading.Thread(
             target=self.server.serve_forever, name=thread_name, kwargs={"poll_interval": 0.2}, daemon=True

@@ -44,6 +44,7 @@ __all__ = [
     "LoginSettings",
     "NotLoggedIn",
     "TokenCache",
+    "json_object",
     "poll_for_token",
     "register",
     "start_device_authorization",
@@ -258,7 +259,7 @@ def provider_endpoints(http: httpx.Client, issuer: str) -> Endpoints:
         raise CommandFailed(f"cannot reach the issuer {issuer}: {error}") from error
     if response.status_code != 200:
         raise CommandFailed(f"the issuer's discovery document answered {response.status_code}: {discovery}")
-    document = _json_object(response)
+    document = json_object(response)
     device = document.get("device_authorization_endpoint") or issuer + "oauth/device/code"
     token = document.get("token_endpoint") or issuer + "oauth/token"
     return Endpoints(
@@ -277,7 +278,7 @@ def start_device_authorization(
         response = http.post(endpoints.device_authorization, data=form)
     except httpx.HTTPError as error:
         raise CommandFailed(f"cannot reach {endpoints.device_authorization}: {error}") from error
-    body = _json_object(response)
+    body = json_object(response)
     if response.status_code != 200:
         raise CommandFailed(f"the provider refused to start the login: {_oauth_error(body, response)}")
     try:
@@ -310,7 +311,7 @@ def poll_for_token(
         except httpx.TransportError:
             # A dropped connection is not an answer: try again at the next interval, until the code expires.
             continue
-        body = _json_object(response)
+        body = json_object(response)
         if response.status_code == 200:
             if not isinstance(body.get("access_token"), str) or not body["access_token"]:
                 raise CommandFailed("the provider's token answer has no access_token")
@@ -351,7 +352,9 @@ def cached_token_from(body: dict[str, Any], settings: LoginSettings, now: float)
     )
 
 
-def _json_object(response: httpx.Response) -> dict[str, Any]:
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    """The response's body when it is a JSON object, else {} (an HTML error page, a list, nothing): callers read
+    fields from what a provider or the ops API answered without trusting it to be JSON."""
     try:
         body = response.json()
     except ValueError:

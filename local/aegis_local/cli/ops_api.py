@@ -20,6 +20,7 @@ from aegis_local.cli.login import (
     NotLoggedIn,
     TokenCache,
     add_login_options,
+    json_object,
     require_secure_url,
 )
 
@@ -116,7 +117,7 @@ class OpsApiClient:
         raise self._refusal(method, path, scope, response)
 
     def _refusal(self, method: str, path: str, scope: str | None, response: httpx.Response) -> CommandFailed:
-        body = _json_object(response)
+        body = json_object(response)
         message = str(body.get("message") or response.reason_phrase or "").strip()
         route = f"{method} {path.split('?', maxsplit=1)[0]}"
         status = response.status_code
@@ -142,14 +143,6 @@ class OpsApiClient:
         if status == 400:
             return CommandFailed(f"bad request: {message}")
         return CommandFailed(f"the ops API answered {status} to {route}: {message}")
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def add_api_options(parser: argparse.ArgumentParser) -> None:

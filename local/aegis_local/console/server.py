@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import json
 import mimetypes
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlsplit
 
+from aegis_local.aws.lambda_proxy import LoopbackListener
 from aegis_local.console.build import DIST_DIR
 
 __all__ = [
@@ -136,13 +136,12 @@ class ConsoleServer:
         self.dist_dir = dist_dir.resolve()
         self._port = port
         self._config: ConsoleRuntimeConfig | None = None
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._listener: LoopbackListener | None = None
 
     # -- lifecycle
 
     def start(self) -> str:
-        if self._server is not None:
+        if self._listener is not None:
             raise RuntimeError("the console server is already running")
         if not (self.dist_dir / "index.html").is_file():
             raise FileNotFoundError(f"{self.dist_dir} holds no console build (make console)")
@@ -151,21 +150,13 @@ class ConsoleServer:
         class Handler(_ConsoleHandler):
             server_of = owner
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="aegis-console", kwargs={"poll_interval": 0.2}, daemon=True
-        )
-        self._thread.start()
+        self._listener = LoopbackListener(Handler, "aegis-console", port=self._port)
         return self.url
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
+        if self._listener is not None:
+            self._listener.close()
+        self._listener = None
 
     def __enter__(self) -> Self:
         self.start()
@@ -181,9 +172,9 @@ class ConsoleServer:
     @property
     def url(self) -> str:
         """`http://127.0.0.1:<port>/`: the console's page, and the redirect URI of its logins."""
-        if self._server is None:
+        if self._listener is None:
             raise RuntimeError("start the console server first")
-        return f"http://127.0.0.1:{self._server.server_address[1]}/"
+        return self._listener.url
 
     @property
     def origin(self) -> str:

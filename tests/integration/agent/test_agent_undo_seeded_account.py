@@ -19,7 +19,7 @@ from aegis.checks import CHECKS
 from aegis.missions_keys import mission_id_for_event
 from aegis_agent.missions import MissionStore
 from tests.integration.agent.conftest import World
-from tests.support.agent_world import ACCOUNT, REGION, STATE_MACHINE_ARN, LambdaContext, scheduled_event
+from tests.support.agent_world import REGION, STATE_MACHINE_ARN, LambdaContext, scheduled_event, undo_event
 from tests.support.lambda_app import load_app
 from tests.support.stack import build_stack
 
@@ -30,20 +30,6 @@ TABLE_LOGICAL_IDS = {
     "aegis-Audit": "AuditTable",
     "aegis-Control": "ControlTable",
 }
-
-
-def undo_event(change_id: str, event_id: str) -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": event_id,
-        "detail-type": "Undo Requested",
-        "source": "aegis.undo",
-        "account": ACCOUNT,
-        "time": "2026-03-01T13:00:00Z",
-        "region": REGION,
-        "resources": [],
-        "detail": {"change_id": change_id, "requested_by": "auth0|aegis-operator"},
-    }
 
 
 @pytest.fixture

@@ -31,56 +31,22 @@ from tests.support.killswitch_world import (
     UNDO_ROLE,
     AwsWorld,
     Context,
+    HandlerAnswer,
     Phone,
+    function_url_event,
+    handler_answer,
     wait_until,
 )
 from tests.support.lambda_app import load_app
 
 
-def url_event(path: str, token: str | None = None, body: str | None = None, method: str = "POST") -> dict[str, Any]:
-    headers = {"content-type": "application/json", "host": "abc.lambda-url.us-east-1.on.aws"}
-    if token is not None:
-        headers["authorization"] = f"Bearer {token}"
-    return {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": headers,
-        "requestContext": {
-            "accountId": "anonymous",
-            "apiId": "abc",
-            "domainName": "abc.lambda-url.us-east-1.on.aws",
-            "domainPrefix": "abc",
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
-                "userAgent": "pytest",
-            },
-            "requestId": str(uuid.uuid4()),
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": "01/Jan/2030:00:00:00 +0000",
-            "timeEpoch": 1893456000000,
-        },
-        "body": body,
-        "isBase64Encoded": False,
-    }
-
-
 @pytest.fixture
-def app(settings: KillSwitchSettings) -> ModuleType:
-    return load_app("killswitch")
+def call(app: ModuleType) -> Callable[..., HandlerAnswer]:
+    """The kill switch's function URL: `call(path, token, body, method)` with a body given as JSON data or text."""
 
-
-@pytest.fixture
-def call(app: ModuleType) -> Callable[..., tuple[int, dict[str, Any], dict[str, str]]]:
-    def invoke(path: str, token: str | None = None, body: Any = None, method: str = "POST") -> Any:
+    def invoke(path: str, token: str | None = None, body: Any = None, method: str = "POST") -> HandlerAnswer:
         raw = body if body is None or isinstance(body, str) else json.dumps(body)
-        response = app.handler(url_event(path, token, raw, method), Context())
-        return response["statusCode"], json.loads(response["body"] or "null"), response.get("headers", {})
+        return handler_answer(app, function_url_event(path, token, raw, method))
 
     return invoke
 

@@ -19,6 +19,7 @@ from tests.support import planted_secrets
 from tests.support.agent_world import (
     ACCOUNT,
     EBS_CHECK,
+    OPERATOR_SUB,
     REGION,
     STATE_MACHINE_ARN,
     FakeScanner,
@@ -28,25 +29,11 @@ from tests.support.agent_world import (
     executions,
     scheduled_event,
     settings,
+    undo_event,
 )
 
 EBS_ARN = f"arn:aws:ec2:{REGION}:{ACCOUNT}:volume/*"
-OPERATOR = "auth0|65f0c1d2e3a4b5c6d7e8f901"
 EXECUTIONS = STATE_MACHINE_ARN.replace(":stateMachine:", ":execution:")
-
-
-def undo_event(change_id: str, event_id: str = "undo-event-1", requested_by: str = OPERATOR) -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": event_id,
-        "detail-type": "Undo Requested",
-        "source": "aegis.undo",
-        "account": ACCOUNT,
-        "time": "2026-03-01T13:00:00Z",
-        "region": REGION,
-        "resources": [],
-        "detail": {"change_id": change_id, "requested_by": requested_by},
-    }
 
 
 def record_applied(tables: dict[str, Any], mission_id: str, change: Any, *, execution_arn: str | None = None) -> None:
@@ -101,7 +88,7 @@ def assert_refused(tables: dict[str, Any], outcome: dict[str, Any], reason: str,
         "Agent.UndoRefused",
         reason,
     )
-    assert (item["undo_of"], item["requested_by"]) == (change_id, OPERATOR)
+    assert (item["undo_of"], item["requested_by"]) == (change_id, OPERATOR_SUB)
     trail = sorted(read_trail(tables["Audit"], outcome["mission_id"]), key=lambda i: i["seq"])
     [refusal] = [i for i in trail if i["action"] == "undo.refused"]
     assert refusal["outcome"] == reason
@@ -132,7 +119,7 @@ def test_an_applied_change_is_undone_through_the_same_approval_path_as_any_chang
     assert (item["trigger"], item["undo_of"], item["requested_by"], item["listing"]) == (
         "undo",
         original.change_id,
-        OPERATOR,
+        OPERATOR_SUB,
         "mission",
     )
     assert actions(tables, mission_id) == ["mission.created", "approval.requested"]
@@ -274,11 +261,11 @@ def test_a_deployment_in_dry_run_plans_the_undo_without_asking_anyone(
 
 # --- the event ---------------------------------------------------------------------------------------------------
 MALFORMED_UNDO = {
-    "change id of another form": {"change_id": "chg-XYZ", "requested_by": OPERATOR},
+    "change id of another form": {"change_id": "chg-XYZ", "requested_by": OPERATOR_SUB},
     "no requester": {"change_id": "chg-0123456789abcdef0123"},
     "requester with spaces": {"change_id": "chg-0123456789abcdef0123", "requested_by": "an operator"},
     "requester too long": {"change_id": "chg-0123456789abcdef0123", "requested_by": "a" * 129},
-    "extra field": {"change_id": "chg-0123456789abcdef0123", "requested_by": OPERATOR, "force": True},
+    "extra field": {"change_id": "chg-0123456789abcdef0123", "requested_by": OPERATOR_SUB, "force": True},
 }
 
 

@@ -18,7 +18,6 @@ from jose.exceptions import JOSEError
 
 from aegis.control import halt_state
 from aegis_killswitch.scopes import KILL_SCOPE
-from aegis_killswitch.settings import KillSwitchSettings
 from aegis_local.auth0 import DEFAULT_API_AUDIENCE
 from tests.support.killswitch_world import (
     NO_SCOPE_CLIENT,
@@ -26,18 +25,16 @@ from tests.support.killswitch_world import (
     OTHER_API_CLIENT,
     TRIGGER_ONLY_CLIENT,
     AwsWorld,
-    Context,
+    HandlerAnswer,
     Phone,
+    function_url_event,
+    handler_answer,
     unverified_claims,
     wait_until,
 )
-from tests.support.lambda_app import load_app
 
 API_ID = "a1b2c3d4e5"
 API_DOMAIN = f"{API_ID}.execute-api.us-east-1.amazonaws.com"
-URL_DOMAIN = "abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.on.aws"
-
-Answer = tuple[int, dict[str, Any], dict[str, str]]
 
 
 def _gateway_jwt(token: str | None) -> dict[str, Any] | None:
@@ -118,50 +115,12 @@ def http_api_event(
     return event
 
 
-def function_url_event(path: str, token: str | None = None, body: str | None = None) -> dict[str, Any]:
-    """The same request through the function URL: payload 2.0 with `routeKey` "$default" and no authorizer."""
-    headers = {"content-type": "application/json", "host": URL_DOMAIN}
-    if token is not None:
-        headers["authorization"] = f"Bearer {token}"
-    return {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": headers,
-        "requestContext": {
-            "accountId": "anonymous",
-            "apiId": URL_DOMAIN.split(".", maxsplit=1)[0],
-            "domainName": URL_DOMAIN,
-            "domainPrefix": URL_DOMAIN.split(".", maxsplit=1)[0],
-            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7"},
-            "requestId": str(uuid.uuid4()),
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": "01/Jan/2030:00:00:00 +0000",
-            "timeEpoch": 1893456000000,
-        },
-        "body": body,
-        "isBase64Encoded": False,
-    }
-
-
 @pytest.fixture
-def app(settings: KillSwitchSettings) -> ModuleType:
-    return load_app("killswitch")
-
-
-def answer_of(app: ModuleType, event: dict[str, Any]) -> Answer:
-    response = app.handler(event, Context())
-    return response["statusCode"], json.loads(response["body"] or "null"), response.get("headers", {})
-
-
-@pytest.fixture
-def through_api(app: ModuleType) -> Callable[..., Answer]:
-    def call(path: str, token: str | None = None, body: Any = None, **kwargs: Any) -> Answer:
+def through_api(app: ModuleType) -> Callable[..., HandlerAnswer]:
+    def call(path: str, token: str | None = None, body: Any = None, **kwargs: Any) -> HandlerAnswer:
         raw = body if body is None or isinstance(body, str) else json.dumps(body)
         kwargs.setdefault("authorizer", _gateway_jwt(token))
-        return answer_of(app, http_api_event(path, token, raw, **kwargs))
+        return handler_answer(app, http_api_event(path, token, raw, **kwargs))
 
     return call
 
@@ -170,7 +129,7 @@ def through_api(app: ModuleType) -> Callable[..., Answer]:
 
 
 def test_kill_and_rearm_through_the_http_api_routes(
-    through_api: Callable[..., Answer], aws_world: AwsWorld, phone: Phone
+    through_api: Callable[..., HandlerAnswer], aws_world: AwsWorld, phone: Phone
 ) -> None:
     mission = aws_world.start_mission(f"m-{uuid.uuid4().hex[:8]}")
     token = phone.operator_token()
@@ -222,8 +181,8 @@ def test_refusals_are_the_function_urls_refusals_and_change_nothing(
     for what, path, token_for, status in REFUSALS:
         token = token_for(phone)
         body = json.dumps({"reason": "let me in"})
-        via_api = answer_of(app, http_api_event(path, token, body, authorizer=_gateway_jwt(token)))
-        via_url = answer_of(app, function_url_event(path, token, body))
+        via_api = handler_answer(app, http_api_event(path, token, body, authorizer=_gateway_jwt(token)))
+        via_url = handler_answer(app, function_url_event(path, token, body))
 
         assert via_api[0] == status, what
         assert via_api[1]["error"] == ("invalid_token" if status == 401 else "insufficient_scope"), what
@@ -234,7 +193,7 @@ def test_refusals_are_the_function_urls_refusals_and_change_nothing(
 
 
 def test_the_gateways_claims_and_scopes_are_never_trusted(
-    through_api: Callable[..., Answer], aws_world: AwsWorld, phone: Phone
+    through_api: Callable[..., HandlerAnswer], aws_world: AwsWorld, phone: Phone
 ) -> None:
     granted = {"jwt": {"claims": {"sub": "auth0|mallory", "scope": KILL_SCOPE}, "scopes": [KILL_SCOPE]}}
     # The event claims a gateway-verified caller with the scope; the request itself carries no token.
@@ -247,7 +206,7 @@ def test_the_gateways_claims_and_scopes_are_never_trusted(
 
 
 def test_a_bad_body_through_the_http_api_is_400_after_authentication(
-    through_api: Callable[..., Answer], aws_world: AwsWorld, phone: Phone
+    through_api: Callable[..., HandlerAnswer], aws_world: AwsWorld, phone: Phone
 ) -> None:
     token = phone.operator_token()
     code, body, _ = through_api("/kill", token, {"reason": "x", "extra": 1})
@@ -259,6 +218,6 @@ def test_a_bad_body_through_the_http_api_is_400_after_authentication(
     assert halt_state(aws_world.control) is None
 
 
-def test_a_route_the_kill_switch_does_not_serve_is_404(through_api: Callable[..., Answer], phone: Phone) -> None:
+def test_a_route_the_kill_switch_does_not_serve_is_404(through_api: Callable[..., HandlerAnswer], phone: Phone) -> None:
     assert through_api("/kill", phone.operator_token(), method="GET")[0] == 404
     assert through_api("/missions", phone.operator_token(), method="GET")[0] == 404

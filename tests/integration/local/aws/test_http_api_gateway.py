@@ -14,15 +14,21 @@ import httpx
 import pytest
 import yaml
 
-from aegis_local.auth0 import CLIENT_CREDENTIALS_GRANT, DEFAULT_OPS_API_AUDIENCE, ClientConfig, EmulatorConfig
+from aegis_local.auth0 import DEFAULT_OPS_API_AUDIENCE, EmulatorConfig
 from aegis_local.auth0.keys import SigningKey
 from aegis_local.aws.stack import LocalStack
+from tests.support.http_api_probe import (
+    TIMEOUT,
+    assert_unauthorized,
+    probe_token,
+    tenant_signed_token,
+    with_probe_client,
+)
 
 FUNCTIONS = Path(__file__).parent / "stack_fixture" / "functions"
 CONSOLE_ORIGIN = "http://127.0.0.1:5999"
 PROBE_CLIENT_ID = "aegis-gateway-probe"
 SCOPES = ("aegis:read", "aegis:audit", "aegis:killswitch", "aegis:rearm")
-TIMEOUT = 30.0
 
 
 def http_api_event(path: str, method: str, scopes: list[str] | None = None, **auth: Any) -> dict[str, Any]:
@@ -94,13 +100,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     directory = tmp_path_factory.mktemp("http_api")
     (directory / "functions").symlink_to(FUNCTIONS)
     (directory / "template.yaml").write_text(yaml.safe_dump(TEMPLATE, sort_keys=False))
-    config = EmulatorConfig.default()
-    probe = ClientConfig(
-        client_id=PROBE_CLIENT_ID,
-        grant_types=(CLIENT_CREDENTIALS_GRANT,),
-        api_scopes={DEFAULT_OPS_API_AUDIENCE: SCOPES},
-    )
-    config = config.model_copy(update={"clients": (*config.clients, probe)})
+    config = with_probe_client(EmulatorConfig.default(), PROBE_CLIENT_ID, DEFAULT_OPS_API_AUDIENCE, SCOPES)
     with LocalStack(
         template_path=directory / "template.yaml",
         stack_name="http-api",
@@ -111,34 +111,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 
 
 def token(stack: LocalStack, *scopes: str) -> str:
-    emulator = stack.emulator
-    answer = httpx.post(
-        f"{emulator.issuer}oauth/token",
-        data={
-            "grant_type": CLIENT_CREDENTIALS_GRANT,
-            "client_id": PROBE_CLIENT_ID,
-            "client_secret": emulator.client_secret(PROBE_CLIENT_ID),
-            "audience": DEFAULT_OPS_API_AUDIENCE,
-            "scope": " ".join(scopes),
-        },
-        timeout=TIMEOUT,
-    )
-    assert answer.status_code == 200, answer.text
-    return str(answer.json()["access_token"])
+    return probe_token(stack, PROBE_CLIENT_ID, DEFAULT_OPS_API_AUDIENCE, scopes)
 
 
 def tenant_signed(stack: LocalStack, **claims: Any) -> str:
     """Good claims for the probe client (aegis:read), changed by `claims`, signed with the tenant's own key."""
-    now = int(time.time())
-    good = {
-        "iss": stack.emulator.issuer,
-        "sub": f"{PROBE_CLIENT_ID}@clients",
-        "aud": DEFAULT_OPS_API_AUDIENCE,
-        "iat": now - 5,
-        "exp": now + 600,
-        "scope": "aegis:read",
-    }
-    return str(stack.emulator.tenant.keys.sign({**good, **claims}))
+    return tenant_signed_token(stack, PROBE_CLIENT_ID, DEFAULT_OPS_API_AUDIENCE, "aegis:read", **claims)
 
 
 def call(stack: LocalStack, method: str, path: str, bearer: str | None = None, **kwargs: Any) -> httpx.Response:
@@ -151,12 +129,6 @@ def call(stack: LocalStack, method: str, path: str, bearer: str | None = None, *
 def event_of(response: httpx.Response) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     return dict(response.json()["event"])
-
-
-def assert_unauthorized(response: httpx.Response, reason: str) -> None:
-    assert response.status_code == 401, response.text
-    assert response.json() == {"message": "Unauthorized"}
-    assert reason in response.headers["www-authenticate"], response.headers["www-authenticate"]
 
 
 def test_a_route_with_its_scope_reaches_the_function_with_a_payload_2_event(stack: LocalStack) -> None:

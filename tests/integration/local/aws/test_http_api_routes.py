@@ -21,20 +21,24 @@ import httpx
 import pytest
 
 from aegis_local.auth0 import (
-    CLIENT_CREDENTIALS_GRANT,
     DEFAULT_API_AUDIENCE,
     DEFAULT_OPS_API_AUDIENCE,
     OPS_API_SCOPES,
-    ClientConfig,
     EmulatorConfig,
 )
 from aegis_local.aws.http_api import HttpRoute
 from aegis_local.aws.stack import LocalStack
 from aegis_local.aws.template import load_template
+from tests.support.http_api_probe import (
+    TIMEOUT,
+    assert_unauthorized,
+    probe_token,
+    tenant_signed_token,
+    with_probe_client,
+)
 from tests.support.stack import TEMPLATE_PATH
 
 PROBE_CLIENT_ID = "aegis-route-probe"
-TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -74,14 +78,13 @@ def declared_routes() -> tuple[DeclaredRoute, ...]:
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
-    config = EmulatorConfig.default()
-    probe = ClientConfig(
-        client_id=PROBE_CLIENT_ID,
+    config = with_probe_client(
+        EmulatorConfig.default(),
+        PROBE_CLIENT_ID,
+        DEFAULT_OPS_API_AUDIENCE,
+        OPS_API_SCOPES,
         name="HTTP API route probe",
-        grant_types=(CLIENT_CREDENTIALS_GRANT,),
-        api_scopes={DEFAULT_OPS_API_AUDIENCE: OPS_API_SCOPES},
     )
-    config = config.model_copy(update={"clients": (*config.clients, probe)})
     with LocalStack(emulator_config=config) as running:
         yield running
 
@@ -89,25 +92,12 @@ def stack() -> Iterator[LocalStack]:
 @pytest.fixture(scope="module")
 def tokens(stack: LocalStack) -> Callable[..., str]:
     """`tokens(*scopes)`: a probe token for the stack's OpsApiAudience carrying exactly `scopes` (cached)."""
-    emulator = stack.emulator
     issued: dict[tuple[str, ...], str] = {}
 
     def token(*scopes: str) -> str:
         key = tuple(sorted(scopes))
         if key not in issued:
-            answer = httpx.post(
-                f"{emulator.issuer}oauth/token",
-                data={
-                    "grant_type": CLIENT_CREDENTIALS_GRANT,
-                    "client_id": PROBE_CLIENT_ID,
-                    "client_secret": emulator.client_secret(PROBE_CLIENT_ID),
-                    "audience": stack.parameters["OpsApiAudience"],
-                    "scope": " ".join(key),
-                },
-                timeout=TIMEOUT,
-            )
-            assert answer.status_code == 200, answer.text
-            issued[key] = str(answer.json()["access_token"])
+            issued[key] = probe_token(stack, PROBE_CLIENT_ID, stack.parameters["OpsApiAudience"], key)
         return issued[key]
 
     return token
@@ -115,16 +105,8 @@ def tokens(stack: LocalStack) -> Callable[..., str]:
 
 def tenant_signed(stack: LocalStack, **claims: Any) -> str:
     """A token with every ops scope, signed with the tenant's own key, valid but for `claims`."""
-    now = int(time.time())
-    good = {
-        "iss": stack.emulator.issuer,
-        "sub": f"{PROBE_CLIENT_ID}@clients",
-        "aud": stack.parameters["OpsApiAudience"],
-        "iat": now - 5,
-        "exp": now + 600,
-        "scope": " ".join(OPS_API_SCOPES),
-    }
-    return str(stack.emulator.tenant.keys.sign({**good, **claims}))
+    audience = stack.parameters["OpsApiAudience"]
+    return tenant_signed_token(stack, PROBE_CLIENT_ID, audience, " ".join(OPS_API_SCOPES), **claims)
 
 
 def served(stack: LocalStack, declared: DeclaredRoute) -> tuple[str, HttpRoute]:
@@ -141,12 +123,6 @@ def send(stack: LocalStack, declared: DeclaredRoute, authorization: str | None) 
     headers = {"Authorization": authorization} if authorization is not None else {}
     url = stack.http_api_url(api_id) + declared.concrete_path()
     return httpx.request(declared.method, url, headers=headers, json={}, timeout=TIMEOUT)
-
-
-def assert_unauthorized(response: httpx.Response, reason: str) -> None:
-    assert response.status_code == 401, response.text
-    assert response.json() == {"message": "Unauthorized"}
-    assert reason in response.headers.get("www-authenticate", ""), response.headers
 
 
 def test_the_template_declares_the_operators_routes_and_none_is_open(stack: LocalStack) -> None:

@@ -13,7 +13,6 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from aegis_local.cli.main import main
 from aegis_local.cli.up import describe_stack
 from aegis_local.scenario.seed import seed_account
 from tests.support.browser_login import approve_device_code
+from tests.support.waiting import wait_for
 
 CONSOLE_SCRIPT = Path(sys.executable).parent / "aegis-local"
 OPERATOR = "operator@aegis.local"
@@ -145,16 +145,6 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
     return code, captured.out + captured.err
 
 
-def wait_for(condition: Any, what: str, timeout: float = 90) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_the_operator_scans_lists_shows_and_audits_a_dry_run(
     stack: LocalStack,
     operator_cache: Path,
@@ -174,7 +164,7 @@ def test_the_operator_scans_lists_shows_and_audits_a_dry_run(
         code, listed = run(capsys, "missions", "--all")
         return listed if code == EXIT_OK and f"{mission_id}  completed" in listed else None
 
-    listed = wait_for(completed, "the dry run to complete")
+    listed = wait_for(completed, "the dry run to complete", timeout=90)
     assert "(dry run)" in listed
 
     code, shown = run(capsys, "show", mission_id, "--html", str(tmp_path / "r.html"))
