@@ -20,8 +20,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aegis.audit import change_trail
+from aegis.catalogue import Undo
 from aegis.catalogue.base import CHANGE_ID_PATTERN
-from aegis.models import canonical_json, sha256_hex
 from aegis.reporting.assembly import audit_details
 from aegis_ops.errors import BadRequest, Refused
 from aegis_ops.events import UNDO_DETAIL_TYPE, UNDO_SOURCE, put_event
@@ -35,13 +35,6 @@ def require_change_id(change_id: str) -> str:
     if not re.fullmatch(CHANGE_ID_PATTERN, change_id):
         raise BadRequest("change_id must be a change id (chg- and 20 hex digits)")
     return change_id
-
-
-def undo_change_id(original_change_id: str, original_digest: str) -> str:
-    """The change id of the undo of a change: derived from its identity, the original's id and digest, exactly as
-    the catalogue derives it (`aegis.catalogue.Undo.identity`), so that every undo of one original is one change."""
-    identity = {"kind": "undo", "original": original_change_id, "digest": original_digest}
-    return "chg-" + sha256_hex(canonical_json(identity))[:20]
 
 
 def applied_records(records: Sequence[Mapping[str, Any]], change_id: str, account_id: str) -> list[Mapping[str, Any]]:
@@ -70,7 +63,7 @@ def refusal(audit: Any, change_id: str, *, account_id: str, undo_enabled: bool) 
     digest = audit_details(last).get("digest")
     if not isinstance(digest, str):
         return Refused("undo-not-applied", f"the applied record of change {change_id} names no digest")
-    undo_id = undo_change_id(change_id, digest)
+    undo_id = Undo.change_id_of(change_id, digest)
     undone = applied_records(change_trail(audit, undo_id), undo_id, account_id)
     if undone and max(str(record["seq"]) for record in undone) > str(last["seq"]):
         return Refused("undo-already-undone", f"change {change_id} was undone after it was last applied")

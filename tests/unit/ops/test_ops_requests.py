@@ -9,7 +9,6 @@ import pytest
 
 from aegis.catalogue import Undo
 from aegis.missions_keys import mission_id_for_event
-from aegis_ops.undo import undo_change_id
 from tests.support.agent_world import bucket_finding, propose
 from tests.unit.ops.world import OPERATOR, OpsWorld
 
@@ -119,12 +118,6 @@ def test_an_undo_already_applied_since_the_change_is_refused(world: OpsWorld) ->
     # Applied again after the undo: it can be undone again.
     world.applied(mission_id, change)
     assert world.call("POST", f"/changes/{change.change_id}/undo").status == 202
-
-
-def test_the_undo_change_id_is_the_catalogues(world: OpsWorld) -> None:
-    change = propose(bucket_finding("site"))
-    assert change is not None
-    assert undo_change_id(change.change_id, change.digest) == Undo.of(change).change_id
 
 
 def test_without_an_undo_connection_an_undo_is_refused(world: OpsWorld, monkeypatch: pytest.MonkeyPatch) -> None:

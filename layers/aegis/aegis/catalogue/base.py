@@ -46,6 +46,11 @@ class ApprovalTextTooLong(ValueError):
         self.names = tuple(names)
 
 
+def change_id_of_identity(identity: Any) -> str:
+    """A change's id: a digest of what makes two proposals the same change (`ChangeBase.identity`)."""
+    return "chg-" + sha256_hex(canonical_json(identity))[:20]
+
+
 class ChangeBase(Frozen):
     """One exact, approvable change to one resource.
 
@@ -92,7 +97,7 @@ class ChangeBase(Frozen):
         return dumped
 
     def derived_change_id(self) -> str:
-        return "chg-" + sha256_hex(canonical_json(self.identity()))[:20]
+        return change_id_of_identity(self.identity())
 
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> Self:

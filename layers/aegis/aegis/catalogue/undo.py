@@ -7,7 +7,7 @@ from typing import Any, Literal, Self
 
 from pydantic import model_validator
 
-from aegis.catalogue.base import ChangeBase, Phase
+from aegis.catalogue.base import ChangeBase, Phase, change_id_of_identity
 from aegis.catalogue.forward import ForwardChange
 from aegis.models import Risk
 
@@ -37,7 +37,17 @@ class Undo(ChangeBase):
         return self
 
     def identity(self) -> Any:
-        return {"kind": self.kind, "original": self.original.change_id, "digest": self.original.digest}
+        return self.identity_of(self.original.change_id, self.original.digest)
+
+    @staticmethod
+    def identity_of(original_change_id: str, original_digest: str) -> dict[str, str]:
+        return {"kind": "undo", "original": original_change_id, "digest": original_digest}
+
+    @classmethod
+    def change_id_of(cls, original_change_id: str, original_digest: str) -> str:
+        """The id of every undo of the change `original_change_id` with `original_digest`, without building one
+        (an audit record names the original's id and digest, not the whole change)."""
+        return change_id_of_identity(cls.identity_of(original_change_id, original_digest))
 
     def assert_narrows(self) -> None:
         """Restoring an approved before-state is the point; nothing to check beyond the original's validation."""

@@ -100,6 +100,12 @@ def test_undo_restores_the_before_state_with_the_undo_actions(change: ChangeBase
     assert undo.risk is Risk.HIGH
 
 
+def test_an_undos_id_follows_from_the_originals_id_and_digest_alone(change: ChangeBase) -> None:
+    # What an audit record names: the ops API and the validator find an undo's records by this id.
+    assert Undo.change_id_of(change.change_id, change.digest) == Undo.of(change).change_id
+    assert Undo.change_id_of(change.change_id, "0" * 64) != Undo.of(change).change_id
+
+
 def test_undo_cannot_be_retargeted(change: ChangeBase) -> None:
     wire = json.loads(Undo.of(change).model_dump_json())
     wire["resource_arn"] = "arn:aws:s3:::someone-elses-bucket"
