@@ -3,13 +3,28 @@ resume, for plans of 10, 50 and 200 changes on the local stack, and where that t
 
 For each size a fresh `LocalStack` (moto server, Auth0 emulator, every function of template.yaml) gets exactly N
 remediable findings: N security groups, each with one SSH rule open to 0.0.0.0/0, scanned with that one check
-(`ec2-admin-port-open-ipv4`), so nothing else in the account can add a change; the run refuses to report a mission
-whose plan is not N changes or whose changes were not all applied. The stack is configured the way `aegis-local
-demo` configures it (its emulator helper and parameters: CIBA interval 1 s, share cap 1), with MaxChangesPerMission
-= N, the CIBA rate limit per approver raised to at least N a minute (so no request waits for a rate-limit window),
-and MapMaxConcurrency as high as the template allows (it bounds how many changes wait for approval, and execute, at
-once). `MissionDriver` fires the scan through EventBridge and answers each request on the emulated phone as soon as
-it sees it (`--approve all`).
+(`ec2-admin-port-open-ipv4`, medium risk: batched under the default ApprovalBatchMaxRisk), so nothing else in the
+account can add a change; the run refuses to report a mission whose plan is not N changes or whose changes were not
+all applied. The stack is configured the way `aegis-local demo` configures it (its emulator helper and parameters:
+CIBA interval 1 s, share cap 1), with MaxChangesPerMission = N, MapMaxConcurrency as high as the template allows (it
+bounds how many requests wait for approval, and how many changes of a request execute, at once), one approver, and
+Auth0's real limit of 5 backchannel requests per user and minute, at the emulator and in the approval function's
+pacer (ApproverPushesPerMinute 5): the pacing is real, in real time. `MissionDriver` fires the scan through
+EventBridge and answers each request on the emulated phone as soon as it sees it (`--approve all`).
+
+The approvals table gives, per mission, the pushes (CIBA requests, one per request and approver) and the approval
+wall time: from the first request reaching the phone to the last decision recorded, i.e. the approval traffic the
+approver lives through, rate-limit waits included; beside it what one push per change would cost at the same limit.
+A size above the template's MaxChangesPerMission cannot run (the validator refuses the plan): its row is
+extrapolated from the largest size that ran, and labelled so: the pushes are the planner's own count for that many
+such changes (`aegis.approvals.requests.plan_requests`, exact), the wall time is the pacing those pushes need plus
+what the measured mission's approvals took besides their own pacing, and the validator's output (the state machine's
+largest payload) is computed for that plan. `--batch-max-changes` makes batches smaller, so that a mission within the
+cap sends enough pushes to wait for Auth0's window for real (100 changes in batches of 12: 9 pushes, one minute's
+wait), which checks the extrapolation's pacing against a measurement.
+
+Real time on the development machine: the default sizes (10, 50, and 100 for 200) take about 2.5 minutes with the
+stacks' start; `--sizes 100 --batch-max-changes 12` about 2 minutes, one of them waiting for Auth0's window.
 
 Stage boundaries are real timestamps, never estimates: the event is stamped when it is put on the bus; the
 execution history gives the execution start and each change's RequestApproval and ApplyChange states; the emulator
@@ -35,15 +50,19 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import ExitStack
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from aegis.approvals.policy import ApprovalPolicy as DeploymentApprovalPolicy
+from aegis.approvals.requests import plan_requests
 from aegis.audit import read_trail
-from aegis.catalogue import parse_change
+from aegis.catalogue import ChangeBase
+from aegis.named_errors import ConfigurationError
+from aegis.reporting.assembly import pushes, request_changes
+from aegis_local.auth0 import DEFAULT_APPROVER_SUB
 from aegis_local.aws.logs import LogCapture
 from aegis_local.aws.template import load_template
 from aegis_local.scenario.demo import DEMO_CIBA_INTERVAL_SECONDS, DEMO_PARAMETERS, demo_emulator_config
@@ -56,13 +75,17 @@ PLAN_SIZES = (10, 50, 200)
 SMALL_PLAN_SIZES = (3,)
 # Step Functions' quota for an execution's input and for any state's input or output.
 PAYLOAD_LIMIT_BYTES = 256 * 1024
-# The agent's environment variable behind the MaxChangesPerMission parameter.
-MAX_CHANGES_VARIABLE = "MAX_CHANGES_PER_MISSION"
-AGENT_FUNCTIONS = ("AgentScanFunction", "AgentResumeFunction")
-# Auth0's own limit on backchannel requests per user and minute (the emulator's default).
+# Auth0's own limit on backchannel requests per user and minute (the emulator's default), and its window.
 AUTH0_REQUESTS_PER_USER_PER_MINUTE = 5
+RATE_WINDOW_SECONDS = 60.0
+PACING_PARAMETER = "ApproverPushesPerMinute"
+BATCH_SIZE_PARAMETER = "ApprovalBatchMaxChanges"
 APPROVAL_STATE = "RequestApproval"
 EXECUTOR_STATE = "ApplyChange"
+# The issue's goals for a 200-change mission with one approver at Auth0's limit.
+GOAL_CHANGES = 200
+GOAL_PUSHES = 10
+GOAL_APPROVAL_SECONDS = 180.0
 
 
 class BenchError(RuntimeError):
@@ -80,10 +103,10 @@ class StackPlan:
     changes: int
     concurrency: int
     parameters: dict[str, str]
-    # MaxChangesPerMission is capped by the template (MaxValue); above it, the agent's variable is set per run.
-    agent_cap_override: int | None
+    # MaxChangesPerMission's MaxValue: the validator refuses a larger plan, so no larger mission can run.
     template_cap: int
     requests_per_minute: int
+    batch_max_changes: int = 0  # ApprovalBatchMaxChanges of the stack (0: the template declares none)
 
 
 def _parameter_bounds(template: Mapping[str, Any], name: str) -> tuple[int, int]:
@@ -93,45 +116,55 @@ def _parameter_bounds(template: Mapping[str, Any], name: str) -> tuple[int, int]
     return int(spec.get("MinValue", 1)), int(spec.get("MaxValue", 2**31 - 1))
 
 
-def stack_plan(changes: int, template: Mapping[str, Any], concurrency: int | None = None) -> StackPlan:
-    """Parameters for a mission of `changes` changes: no blast-radius cap in the way, `concurrency` parallel changes
-    (the template's maximum by default)."""
+def template_cap(template: Mapping[str, Any]) -> int:
+    """The largest plan a deployment runs: MaxChangesPerMission's MaxValue."""
+    return _parameter_bounds(template, "MaxChangesPerMission")[1]
+
+
+def stack_plan(
+    changes: int,
+    template: Mapping[str, Any],
+    concurrency: int | None = None,
+    batch_max_changes: int | None = None,
+) -> StackPlan:
+    """Parameters for a mission of `changes` changes: no blast-radius cap in the way, `concurrency` parallel
+    requests and changes (the template's maximum by default), Auth0's real per-approver limit, and batches of at most
+    `batch_max_changes` (the template's default when None)."""
     if changes < 1:
         raise BenchError("a mission needs at least one change")
     low, high = _parameter_bounds(template, "MapMaxConcurrency")
     chosen = high if concurrency is None else concurrency
     if not low <= chosen <= high:
         raise BenchError(f"MapMaxConcurrency must be between {low} and {high} (template.yaml), not {chosen}")
-    _, cap = _parameter_bounds(template, "MaxChangesPerMission")
+    cap = template_cap(template)
+    if changes > cap:
+        raise BenchError(
+            f"{changes} changes: above MaxChangesPerMission's MaxValue {cap}, the validator refuses the plan "
+            "(the bench extrapolates such a size from the largest one that runs)"
+        )
     parameters = {
         **DEMO_PARAMETERS,
-        "MaxChangesPerMission": str(min(changes, cap)),
+        "MaxChangesPerMission": str(changes),
         "MaxSharePerResourceType": "1",
         "MapMaxConcurrency": str(chosen),
     }
+    if PACING_PARAMETER in (template.get("Parameters") or {}):
+        parameters[PACING_PARAMETER] = str(AUTH0_REQUESTS_PER_USER_PER_MINUTE)
+    if batch_max_changes is not None:
+        low, high = _parameter_bounds(template, BATCH_SIZE_PARAMETER)
+        if not low <= batch_max_changes <= high:
+            raise BenchError(f"{BATCH_SIZE_PARAMETER} must be between {low} and {high} (template.yaml)")
+        parameters[BATCH_SIZE_PARAMETER] = str(batch_max_changes)
+    batch_spec = (template.get("Parameters") or {}).get(BATCH_SIZE_PARAMETER) or {}
+    batch_size = int(parameters.get(BATCH_SIZE_PARAMETER, batch_spec.get("Default", 0)))
     return StackPlan(
         changes=changes,
         concurrency=chosen,
         parameters=parameters,
-        agent_cap_override=changes if changes > cap else None,
         template_cap=cap,
-        requests_per_minute=max(demo_emulator_config().ciba_requests_per_user_per_minute, changes),
+        requests_per_minute=AUTH0_REQUESTS_PER_USER_PER_MINUTE,
+        batch_max_changes=batch_size,
     )
-
-
-class AgentCapOverride:
-    """Runs around each agent invocation: sets MAX_CHANGES_PER_MISSION in that invocation's environment only (the
-    local runtime keeps a per-invocation overlay of `os.environ`), for plans larger than the template lets
-    MaxChangesPerMission be."""
-
-    def __init__(self, max_changes: int) -> None:
-        self.max_changes = max_changes
-        self.invocations = 0
-
-    def __call__(self, event: Any, context: Any, handler: Callable[[Any, Any], Any]) -> Any:
-        os.environ[MAX_CHANGES_VARIABLE] = str(self.max_changes)
-        self.invocations += 1
-        return handler(event, context)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -147,17 +180,18 @@ class TimedPhone(EmulatedPhone):
         self._lock = threading.Lock()
         self.requested_at: dict[str, datetime] = {}  # auth_req_id -> on the phone
         self.answered_at: dict[str, datetime] = {}  # auth_req_id -> answered
-        self.digests: dict[str, str] = {}  # auth_req_id -> the change digest it shows
+        self.shown: dict[str, str] = {}  # auth_req_id -> the change digest, or the batch's Merkle root, it shows
 
     def pending(self) -> list[PhoneRequest]:
         found = self._emulator.pending(self.sub)
-        requests = [PhoneRequest.from_pending(raw) for raw in found]
+        requests = [PhoneRequest.from_pending(raw, sub=self.sub) for raw in found]
         with self._lock:
             for raw, request in zip(found, requests, strict=True):
                 if request.auth_req_id not in self.requested_at:
                     self.requested_at[request.auth_req_id] = _parse_time(str(raw["requested_at"]))
-                    if request.digest:
-                        self.digests[request.auth_req_id] = request.digest
+                    shown = request.merkle_root or request.digest
+                    if shown:
+                        self.shown[request.auth_req_id] = shown
         return requests
 
     def answer(self, request: PhoneRequest, answer: Answer) -> None:
@@ -165,13 +199,17 @@ class TimedPhone(EmulatedPhone):
         with self._lock:
             self.answered_at[request.auth_req_id] = datetime.now(UTC)
 
-    def by_digest(self) -> dict[str, tuple[datetime, datetime | None]]:
-        """Change digest -> (on the phone, answered)."""
+    def by_shown(self) -> dict[str, tuple[datetime, datetime | None]]:
+        """Change digest or batch root -> (on the phone, answered)."""
         with self._lock:
             return {
-                digest: (self.requested_at[request_id], self.answered_at.get(request_id))
-                for request_id, digest in self.digests.items()
+                shown: (self.requested_at[request_id], self.answered_at.get(request_id))
+                for request_id, shown in self.shown.items()
             }
+
+    def first_on_phone(self) -> datetime | None:
+        with self._lock:
+            return min(self.requested_at.values(), default=None)
 
 
 class _Progress:
@@ -234,6 +272,7 @@ class ChangeTiming:
 
 @dataclass(slots=True)
 class MissionTiming:
+    mission_id: str
     changes: int
     findings: int
     concurrency: int
@@ -250,6 +289,8 @@ class MissionTiming:
     build_seconds: float
     cpu_seconds: float  # this process's CPU time (every thread: moto, the emulator, the functions, the driver)
     driver_cpu_seconds: float  # the driver's own thread (client side of its polling)
+    approvals: ApprovalTraffic
+    sample_change: ChangeBase  # one change of the plan: the model of the changes an extrapolated size would hold
 
     @property
     def last_result(self) -> datetime:
@@ -272,6 +313,28 @@ class MissionTiming:
             **window,
             "resume": _seconds(self.last_result, self.completed),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalTraffic:
+    """What the approver lived through: the requests, the pushes, and the approval wall time."""
+
+    requests: int
+    batches: int
+    pushes: int  # CIBA requests sent (`approval.requested` records): one per request and approver asked
+    first_push: datetime  # the first request on the phone
+    last_decision: datetime  # the last `approval.decided` record
+    push_to_decision: float  # mean s from a request on the phone to its decision (answered at once)
+
+    @property
+    def wall_seconds(self) -> float:
+        return _seconds(self.first_push, self.last_decision)
+
+
+def pacing_seconds(pushes: int, per_minute: int = AUTH0_REQUESTS_PER_USER_PER_MINUTE) -> float:
+    """The least time between the first and the last of `pushes` requests to one approver under a sliding window of
+    `per_minute` requests a minute: each block of `per_minute` waits one window after the previous block."""
+    return RATE_WINDOW_SECONDS * ((pushes - 1) // per_minute) if pushes > 0 else 0.0
 
 
 def sweep(
@@ -321,16 +384,27 @@ def _history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
         request["nextToken"] = page["nextToken"]
 
 
-def _state_change_id(details: Mapping[str, Any], key: str) -> str | None:
+def _state_change_ids(details: Mapping[str, Any], key: str) -> list[str]:
+    """The changes a state's input or output is about: ApplyChange's `change` (in) or result (out); RequestApproval's
+    `request` (in: every item's change) or its approval (out: the change ids its hand-offs are sealed for)."""
     try:
         body = json.loads(details.get(key) or "{}")
     except ValueError:
-        return None
-    change = body.get("change") if isinstance(body, dict) else None
+        return []
+    if not isinstance(body, dict):
+        return []
+    change = body.get("change")
     if isinstance(change, dict):
-        return str(change.get("change_id"))
+        return [str(change.get("change_id"))]
+    request = body.get("request")
+    if isinstance(request, dict):
+        items = request.get("items") or []
+        return [str(item["change"]["change_id"]) for item in items if isinstance(item, dict) and "change" in item]
+    handoffs = body.get("handoffs")
+    if isinstance(handoffs, dict):
+        return [str(change_id) for change_id in handoffs]
     # ApplyChange's output is the sanitized result, which names its change.
-    return str(body["change_id"]) if isinstance(body, dict) and "change_id" in body else None
+    return [str(body["change_id"])] if "change_id" in body else []
 
 
 @dataclass(slots=True)
@@ -364,13 +438,12 @@ def read_history(events: Sequence[Mapping[str, Any]]) -> _HistoryFacts:
             if size > largest:
                 largest, where = size, f"{details.get('name') or kind} {key}"
         name = details.get("name")
+        # A request's approval is entered once per approver: a change waits from the first entry to the last exit.
         if kind.endswith("StateEntered") and name in (APPROVAL_STATE, EXECUTOR_STATE):
-            change_id = _state_change_id(details, "input")
-            if change_id is not None:
-                entered[(str(name), change_id)] = at
+            for change_id in _state_change_ids(details, "input"):
+                entered.setdefault((str(name), change_id), at)
         elif kind.endswith("StateExited") and name in (APPROVAL_STATE, EXECUTOR_STATE):
-            change_id = _state_change_id(details, "output")
-            if change_id is not None:
+            for change_id in _state_change_ids(details, "output"):
                 exited[(str(name), change_id)] = at
     if started is None or map_started is None:
         raise BenchError("the execution history has no ExecutionStarted or MapStateStarted event")
@@ -385,16 +458,21 @@ def _as_utc(value: Any) -> datetime:
 def _trail_facts(
     trail: Iterable[Mapping[str, Any]],
 ) -> tuple[dict[str, datetime], dict[str, tuple[str, dict[str, float]]], datetime]:
-    """From the audit trail: approval decided (per change), executor outcome and step marks, mission completed."""
+    """From the audit trail: approval decided (per change: a batch's decision decides each of its changes), executor
+    outcome and step marks, mission completed."""
     decided: dict[str, datetime] = {}
     results: dict[str, tuple[str, dict[str, float]]] = {}
     completed: datetime | None = None
+    trail = list(trail)
+    by_request = request_changes(trail)
     for entry in trail:
         action = entry.get("action")
         details = json.loads(str(entry.get("details") or "{}"))
         at = _parse_time(str(entry["at"]))
         if action == "approval.decided" and entry.get("actor") == "approval":
-            decided[str(details["change_id"])] = at
+            about = [details["change_id"]] if "change_id" in details else by_request.get(details.get("request_id"), [])
+            for change_id in about:
+                decided[str(change_id)] = max(at, decided.get(str(change_id), at))
         elif action == "executor.result":
             marks = {str(k): float(v) for k, v in (details.get("timings_ms") or {}).items()}
             results[str(details["change_id"])] = (str(entry.get("outcome")), marks)
@@ -431,15 +509,17 @@ def measure(
     concurrency: int | None = None,
     timeout_seconds: float | None = None,
     progress: TextIO | None = None,
+    batch_max_changes: int | None = None,
 ) -> MissionTiming:
     """One mission of exactly `changes` changes on a fresh local stack, every approval answered at once."""
     from aegis_local.aws.stack import LocalStack
 
-    plan = stack_plan(changes, load_template(TEMPLATE), concurrency)
-    emulator_config = demo_emulator_config().model_copy(
+    plan = stack_plan(changes, load_template(TEMPLATE), concurrency, batch_max_changes)
+    emulator_config = demo_emulator_config(approvers=1).model_copy(
         update={"ciba_requests_per_user_per_minute": plan.requests_per_minute}
     )
-    timeout = timeout_seconds if timeout_seconds is not None else 120.0 + 5.0 * changes
+    # Beyond the per-change work, the approvals wait for Auth0's window: one minute per 5 pushes after the first 5.
+    timeout = timeout_seconds if timeout_seconds is not None else 180.0 + 5.0 * changes
     with (
         tempfile.TemporaryDirectory(prefix="aegis-bench-logs-") as logs,
         LogCapture(Path(logs)),
@@ -453,6 +533,8 @@ def measure(
         build_seconds = time.monotonic() - began
         approver = str(stack.parameters["ApproverSubs"]).split(",")[0]
         phone = TimedPhone(stack.emulator, approver)
+        if stack.emulator.config.ciba_requests_per_user_per_minute != plan.requests_per_minute:
+            raise BenchError("the emulator is not at Auth0's per-user limit")
         shown = _Progress(progress)
         driver = MissionDriver(
             stack,
@@ -463,17 +545,15 @@ def measure(
         )
         load_average = os.getloadavg()[0]
         detail = {"regions": [stack.identity.region], "checks": [CHECK]}
-        with ExitStack() as overrides:
-            if plan.agent_cap_override is not None:
-                override = AgentCapOverride(plan.agent_cap_override)
-                for logical_id in AGENT_FUNCTIONS:
-                    overrides.enter_context(stack.lambdas.intercept(logical_id, override))
-            cpu_before, driver_before = time.process_time(), time.thread_time()
-            event_at = datetime.now(UTC)
-            # The driver polls in this thread; the functions, moto and the emulator run in threads of their own.
-            run = driver.run(detail)
-            cpu_seconds = time.process_time() - cpu_before
-            driver_cpu_seconds = time.thread_time() - driver_before
+        approvers = [sub for sub in str(stack.parameters["ApproverSubs"]).split(",") if sub]
+        if len(approvers) != 1:
+            raise BenchError(f"the bench measures one approver; the stack names {len(approvers)}")
+        cpu_before, driver_before = time.process_time(), time.thread_time()
+        event_at = datetime.now(UTC)
+        # The driver polls in this thread; the functions, moto and the emulator run in threads of their own.
+        run = driver.run(detail)
+        cpu_seconds = time.process_time() - cpu_before
+        driver_cpu_seconds = time.thread_time() - driver_before
         measured = _Measured(event_at, load_average, build_seconds, cpu_seconds, driver_cpu_seconds)
         return _collect(stack, run, plan, phone, shown, measured)
 
@@ -510,11 +590,14 @@ def _collect(
     sfn = stack.client("stepfunctions")
     execution = sfn.describe_execution(executionArn=run.execution_arn)
     execution_input = str(execution.get("input") or "")
-    digests = {parse_change(raw).digest: str(raw["change_id"]) for raw in json.loads(execution_input)["changes"]}
+    digests = {change.digest: change.change_id for change in run.plan}
     history = read_history(_history(sfn, run.execution_arn))
     trail = read_trail(resource.Table(stack.physical_id("AuditTable")), run.mission_id)
     decided, results, completed = _trail_facts(trail)
-    on_phone = {digests[digest]: times for digest, times in phone.by_digest().items() if digest in digests}
+    # What the phone showed: a change's digest, or a batch's root (which stands for each change of the batch).
+    covered = {digest: [change_id] for digest, change_id in digests.items()}
+    covered.update({r.root: [c.change_id for c in r.changes] for r in run.requests if r.root is not None})
+    on_phone = {change_id: times for shown, times in phone.by_shown().items() for change_id in covered.get(shown, [])}
     per_change = []
     for change_id in digests.values():
         try:
@@ -539,7 +622,24 @@ def _collect(
         if outcome != "applied":
             raise fail(f"change {change_id} ended {outcome}, not applied")
         per_change.append(timing)
+    first_push = phone.first_on_phone()
+    if first_push is None or not decided:
+        raise fail("no request reached the phone, or none was decided")
+    pushed = [
+        (on, decided[ids[0]])
+        for shown, (on, _) in phone.by_shown().items()
+        if (ids := covered.get(shown, [])) and ids[0] in decided
+    ]
+    approvals = ApprovalTraffic(
+        requests=len(run.requests) or len(pushed),
+        batches=sum(1 for request in run.requests if request.root is not None),
+        pushes=pushes(trail),
+        first_push=first_push,
+        last_decision=max(decided.values()),
+        push_to_decision=statistics.fmean(_seconds(on, done) for on, done in pushed),
+    )
     return MissionTiming(
+        mission_id=run.mission_id,
         changes=plan.changes,
         findings=findings,
         concurrency=plan.concurrency,
@@ -556,6 +656,85 @@ def _collect(
         build_seconds=measured.build_seconds,
         cpu_seconds=measured.cpu_seconds,
         driver_cpu_seconds=measured.driver_cpu_seconds,
+        approvals=approvals,
+        sample_change=run.plan[0],
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# a size the template does not let run
+
+
+class _BenchSettingsError(ConfigurationError):
+    """The template's approval defaults do not make an approval policy (a template bug the bench names)."""
+
+    error_name = "Bench.InvalidSettings"
+
+
+@dataclass(frozen=True, slots=True)
+class Extrapolation:
+    """A plan of `changes` changes, above what a deployment runs: its approval requests as the planner makes them,
+    and the approval wall time its pushes need at Auth0's limit, from the measured `basis` mission."""
+
+    changes: int
+    basis: MissionTiming
+    requests: int
+    batches: int
+    pushes: int
+    validate_output_bytes: int
+
+    @property
+    def beyond_pacing(self) -> float:
+        """What the measured mission's approvals took besides waiting for Auth0's window: requests reaching the
+        phone, CIBA polling, decisions recorded, under the load of its changes executing meanwhile."""
+        measured = self.basis.approvals
+        return max(0.0, measured.wall_seconds - pacing_seconds(measured.pushes))
+
+    @property
+    def wall_seconds(self) -> float:
+        # The last push waits for the pacing; the rest is what the measured mission's approvals took besides.
+        return pacing_seconds(self.pushes) + self.beyond_pacing
+
+
+def deployment_policy(
+    template: Mapping[str, Any], approver: str, parameters: Mapping[str, str] | None = None
+) -> DeploymentApprovalPolicy:
+    """The approval policy of a deployment with the template's defaults (or `parameters`) and one approver."""
+    defaults = {name: str(spec.get("Default", "")) for name, spec in (template.get("Parameters") or {}).items()}
+    defaults.update(parameters or {})
+    environ = {
+        "APPROVER_SUBS": approver,
+        "APPROVAL_BATCH_MAX_RISK": defaults.get("ApprovalBatchMaxRisk", "medium"),
+        "APPROVAL_BATCH_MAX_CHANGES": defaults.get("ApprovalBatchMaxChanges", "25"),
+        "APPROVAL_TWO_PERSON_RISK": defaults.get("ApprovalTwoPersonRisk", "high"),
+        "APPROVER_ROUTING": "",
+        "APPROVAL_REVIEW_URL_BASE": "",
+    }
+    return DeploymentApprovalPolicy.from_env(environ, _BenchSettingsError)
+
+
+def like(change: ChangeBase, count: int) -> list[ChangeBase]:
+    """`count` distinct changes like `change` (the same kind, check and risk), each about a resource of its own."""
+    fields = change.model_dump(exclude={"change_id", "kind"})
+    return [
+        type(change).propose(**{**fields, "resource_arn": f"{change.resource_arn}{index:04d}"})
+        for index in range(count)
+    ]
+
+
+def extrapolate(changes: int, basis: MissionTiming, template: Mapping[str, Any], approver: str) -> Extrapolation:
+    plan = like(basis.sample_change, changes)
+    policy = deployment_policy(template, approver, basis.stack_plan.parameters)
+    requests = plan_requests(basis.mission_id, plan, policy)
+    # ValidatePlan's output, the state machine's largest state once it carries every change inside its request.
+    output = json.dumps({"mission_id": basis.mission_id, "requests": [r.model_dump(mode="json") for r in requests]})
+    return Extrapolation(
+        changes=changes,
+        basis=basis,
+        requests=len(requests),
+        batches=sum(1 for request in requests if request.kind == "batch"),
+        pushes=sum(len(request.approvers) for request in requests),
+        validate_output_bytes=len(output.encode("utf-8")),
     )
 
 
@@ -590,7 +769,89 @@ def _step_values(mission: MissionTiming, step: str) -> list[float]:
     return [found[step] for found in deltas if step in found]
 
 
-def report(missions: Sequence[MissionTiming]) -> None:
+def _minutes(seconds: float) -> str:
+    whole = round(seconds)
+    return f"{whole // 60}:{whole % 60:02d}"
+
+
+def _goals(changes: int, pushes: int, wall: float) -> str:
+    if changes != GOAL_CHANGES:
+        return ""
+    verdicts = [
+        f"pushes {'<=' if pushes <= GOAL_PUSHES else 'OVER'} {GOAL_PUSHES}",
+        f"wall {'<=' if wall <= GOAL_APPROVAL_SECONDS else 'OVER'} {GOAL_APPROVAL_SECONDS / 60:.0f} min",
+    ]
+    return ", ".join(verdicts)
+
+
+def approvals_report(missions: Sequence[MissionTiming], extrapolated: Sequence[Extrapolation] = ()) -> None:
+    """Pushes per mission and approval wall time at Auth0's limit, with one push per change beside them."""
+    rows: list[list[Any]] = []
+    for m in missions:
+        a = m.approvals
+        rows.append(
+            [
+                m.changes,
+                "measured",
+                a.requests,
+                a.batches,
+                a.pushes,
+                _s(a.wall_seconds),
+                _minutes(a.wall_seconds),
+                m.changes,
+                _minutes(pacing_seconds(m.changes)),
+                _goals(m.changes, a.pushes, a.wall_seconds),
+            ]
+        )
+    for e in extrapolated:
+        rows.append(
+            [
+                e.changes,
+                f"EXTRAPOLATED from {e.basis.changes}",
+                e.requests,
+                e.batches,
+                e.pushes,
+                _s(e.wall_seconds),
+                _minutes(e.wall_seconds),
+                e.changes,
+                _minutes(pacing_seconds(e.changes)),
+                _goals(e.changes, e.pushes, e.wall_seconds),
+            ]
+        )
+    print_table(
+        f"Approvals at Auth0's limit ({AUTH0_REQUESTS_PER_USER_PER_MINUTE} requests per minute per approver), one "
+        "approver answering at once: pushes per mission and approval wall time (first push -> last decision)",
+        [
+            "changes",
+            "how",
+            "requests",
+            "batches",
+            "pushes per mission",
+            "approval wall time s",
+            "m:ss",
+            "pushes, one per change",
+            "their pacing alone",
+            f"goals at {GOAL_CHANGES}",
+        ],
+        rows,
+    )
+    for e in extrapolated:
+        print(
+            f"{e.changes} changes EXTRAPOLATED (MaxChangesPerMission allows at most {e.basis.stack_plan.template_cap}, "
+            f"so no such mission runs): {e.pushes} pushes is the planner's count for {e.changes} changes like the "
+            f"measured mission's ({e.basis.sample_change.kind}, risk {e.basis.sample_change.risk.value}); the wall "
+            f"time is their pacing at {AUTH0_REQUESTS_PER_USER_PER_MINUTE}/min ({_s(pacing_seconds(e.pushes))} s) "
+            f"plus the {_s(e.beyond_pacing)} s the measured {e.basis.changes}-change mission's approvals took besides "
+            f"their own pacing ({_s(e.basis.approvals.wall_seconds)} s in all, {e.basis.approvals.pushes} pushes, "
+            f"{_s(e.basis.approvals.push_to_decision)} s from a push to its decision on average); ValidatePlan's "
+            f"output for that plan is {_kb(e.validate_output_bytes)} KB, "
+            f"{_share(e.validate_output_bytes, PAYLOAD_LIMIT_BYTES)} of Step Functions' {PAYLOAD_LIMIT_BYTES // 1024} "
+            "KB quota"
+        )
+
+
+def report(missions: Sequence[MissionTiming], extrapolated: Sequence[Extrapolation] = ()) -> None:
+    approvals_report(missions, extrapolated)
     stages = ["scan+plan", "approvals", "execution", "state machine", "resume"]
     print_table(
         "Mission overhead, event -> mission completed (wall clock s; the five stages add up to the total)",
@@ -663,26 +924,21 @@ def _notes(missions: Sequence[MissionTiming]) -> None:
     if not missions:
         return
     first = missions[0].stack_plan
-    rate = ", ".join(f"{m.stack_plan.requests_per_minute} ({m.changes})" for m in missions)
     print(
         f"\nsetup: one check ({CHECK}), N security groups with SSH open to 0.0.0.0/0 -> N findings, N changes, "
         f"all applied; MapMaxConcurrency {first.concurrency} (the template's maximum unless --concurrency), CIBA "
-        f"interval {DEMO_CIBA_INTERVAL_SECONDS} s, bc-authorize requests per approver and minute {rate}; "
-        "MaxChangesPerMission = N, MaxSharePerResourceType 1"
+        f"interval {DEMO_CIBA_INTERVAL_SECONDS} s, one approver, {first.requests_per_minute} bc-authorize requests "
+        f"per approver and minute at the emulator and in the approval function's pacer (Auth0's limit, waited out "
+        f"in real time); MaxChangesPerMission = N, MaxSharePerResourceType 1, batches of at most "
+        f"{first.batch_max_changes} changes"
     )
     for m in missions:
-        if m.stack_plan.agent_cap_override is not None:
-            print(
-                f"{m.changes} changes: above the template's MaxChangesPerMission MaxValue "
-                f"{m.stack_plan.template_cap}, so the stack got {m.stack_plan.template_cap} and the agent's "
-                f"{MAX_CHANGES_VARIABLE} was set to {m.changes} for this run only; a deployed stack refuses such a plan"
-            )
-    for m in missions:
-        floor = max(0, math.ceil(m.changes / AUTH0_REQUESTS_PER_USER_PER_MINUTE) - 1)
+        floor = math.ceil(pacing_seconds(m.changes) / 60)
         if floor:
             print(
-                f"{m.changes} changes at Auth0 with one approver: its {AUTH0_REQUESTS_PER_USER_PER_MINUTE} requests "
-                f"per user and minute alone hold the last request back >= {floor} min"
+                f"{m.changes} changes as one push each with one approver: Auth0's {AUTH0_REQUESTS_PER_USER_PER_MINUTE} "
+                f"requests per user and minute alone would hold the last request back >= {floor} min; batched: "
+                f"{m.approvals.pushes} push{'' if m.approvals.pushes == 1 else 'es'}"
             )
     driver = ", ".join(f"{m.driver_cpu_seconds:,.1f} of {m.cpu_seconds:,.1f} ({m.changes})" for m in missions)
     print(
@@ -705,12 +961,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="per mission")
     parser.add_argument("--progress", action="store_true", help="show the mission's progress on stderr")
+    parser.add_argument(
+        "--batch-max-changes",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"{BATCH_SIZE_PARAMETER} (default: the template's); smaller batches mean more pushes, so a mission within "
+        "MaxChangesPerMission can hit Auth0's per-minute limit for real",
+    )
     args = parser.parse_args(argv)
     sizes = chosen_sizes(args.sizes, args.small, PLAN_SIZES, SMALL_PLAN_SIZES)
+    template = load_template(TEMPLATE)
+    cap = template_cap(template)
+    # A size above the cap runs as the cap (once), and is extrapolated from it.
+    runs = sorted({min(size, cap) for size in sizes})
     stderr = sys.stderr
-    missions = []
-    for size in sizes:
+    missions: list[MissionTiming] = []
+    for size in runs:
         print(f"mission of {size} changes ...", file=stderr, flush=True)
+        started = time.monotonic()
         try:
             missions.append(
                 measure(
@@ -718,13 +987,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                     concurrency=args.concurrency,
                     timeout_seconds=args.timeout,
                     progress=stderr if args.progress else None,
+                    batch_max_changes=args.batch_max_changes,
                 )
             )
         except BenchError as error:
             print(f"bench.mission_overhead: {error}", file=stderr)
             report(missions)
             return 1
-    report(missions)
+        print(f"mission of {size} changes: {time.monotonic() - started:,.0f} s of real time", file=stderr, flush=True)
+    extrapolated = []
+    if missions and any(size > cap for size in sizes):
+        basis = next(m for m in missions if m.changes == min(max(sizes), cap))
+        extrapolated = [extrapolate(size, basis, template, DEFAULT_APPROVER_SUB) for size in sizes if size > cap]
+    report(missions, extrapolated)
     return 0
 
 

@@ -10,6 +10,7 @@ import { auditLog } from "./pages/audit";
 import { infrastructure } from "./pages/infrastructure";
 import { killSwitch } from "./pages/killswitch";
 import { missionControl, missionDetail } from "./pages/missions";
+import { requestPage } from "./pages/requests";
 import { scopesPage } from "./pages/scopes";
 
 interface Route {
@@ -28,7 +29,8 @@ const ROUTES: Route[] = [
   { path: "accounts", title: "Connected Accounts", page: connectedAccounts, inMenu: true },
 ];
 
-/** `#/missions/m-…?x=y` -> ["missions", "m-…"] (the query belongs to the page). */
+/** `#/missions/m-…?x=y` -> ["missions", "m-…"] (the query belongs to the page); a request of a mission is
+ * `#/missions/m-…/requests/r001` (the review URL a batch's phone push links to). */
 function currentPath(): string[] {
   const path = window.location.hash.replace(/^#\/?/, "").split("?")[0] ?? "";
   return path.split("/").filter(Boolean).map(decodeURIComponent);
@@ -62,7 +64,9 @@ async function render(context: PageContext, main: HTMLElement, nav: HTMLElement 
   replaceChildren(main, notice("Loading…"));
   try {
     const page =
-      first === "missions" && rest[0] !== undefined
+      first === "missions" && rest[0] !== undefined && rest[1] === "requests" && rest[2] !== undefined
+        ? await requestPage(context, rest[0], rest[2])
+        : first === "missions" && rest[0] !== undefined
         ? await missionDetail(context, rest[0])
         : route
           ? await route.page(context, ...rest)

@@ -1,4 +1,5 @@
-"""ApprovalFunction: asks a human to approve one exact change (CIBA + RAR) and answers the Step Functions task token.
+"""ApprovalFunction: asks one approver to approve one approval request (one exact change, or a batch of changes bound
+by its Merkle root) by CIBA + RAR, paced per approver, and answers the Step Functions task token.
 
 A thin Powertools handler; the logic is in `aegis_approval`. The event and the response are never logged or traced:
 the event carries the task token, and nothing here may put a token into logs or X-Ray.

@@ -1,6 +1,6 @@
 """ExecutorFunction: apply exactly one approved change (see aegis_executor.execute).
 
-A thin Powertools handler. It never logs the event (it names a handoff) or anything the pipeline holds; the
+A thin Powertools handler. It never logs the event (it names handoffs) or anything the pipeline holds; the
 result it returns is sanitized. Errors reach Step Functions as `Executor.*` error types (aegis_executor.errors).
 """
 

@@ -1,10 +1,14 @@
 """Whole missions on the local stack, driven the way `aegis-local demo` drives them: the seeded vulnerable account,
-the scan event through EventBridge, the agent, one CIBA request per change on the emulated phone, the executor, the
-resume, the report and the leak audit — every function the real handler of template.yaml.
+the scan event through EventBridge, the agent, the approval requests on the two approvers' emulated phones (low and
+medium risk changes batched, high risk ones asked of both approvers), the executor, the resume, the report and the
+leak audit — every function the real handler of template.yaml.
 
-- approve all: every remediable finding is fixed and the re-scan agrees; notify-only findings are reported and left
-  alone; look-alikes are not touched;
-- deny one, let one expire, drift one: exactly those are not applied, and the report says why;
+- approve all: every remediable finding is fixed with fewer pushes than changes and the re-scan agrees; notify-only
+  findings are reported and left alone; look-alikes are not touched;
+- deny one, let one expire, drift one (one request per change): exactly those are not applied, and the report says
+  why;
+- a batch is answered as a whole: letting one of its changes expire expires them all, and a request denied by its id
+  (a two-person one) is denied on both phones;
 - the kill switch after two changes: nothing more is applied, the execution ends, the report says halted;
 - your own tenant: approvals at an external OpenID provider whose phone answers by itself;
 - after each, the leak audit searched everything and found nothing; and a token planted in a table and in a log
@@ -44,6 +48,7 @@ DENIED = "iam-admin-policy-attached"
 EXPIRED = "kms-key-rotation-off"
 DRIFTED = "iam-password-policy-weak"
 APPLIED = ("ec2-ebs-default-encryption-off", "s3-account-public-access-block-off")
+APPROVERS = {"auth0|aegis-approver", "auth0|aegis-approver-2"}
 
 
 def demo(
@@ -146,7 +151,16 @@ def test_approve_all_fixes_every_remediable_finding_and_nothing_else(tmp_path: P
     changes = result.report.changes
     assert {(c.check_id, c.resource_arn) for c in changes} == remediable
     assert {(c.decision, c.outcome, c.verified) for c in changes} == {("approved", "applied", "fixed")}
-    assert all(c.approver_sub == "auth0|aegis-approver" and c.decided_at for c in changes)
+    assert all(c.approver_sub in APPROVERS and c.decided_at and c.request_id for c in changes)
+    # High risk: two distinct approvers each; the others in batches, one approver's push for many changes.
+    high = [c for c in changes if c.risk == "high"]
+    assert high
+    assert all(set(c.approved_by) == APPROVERS for c in high)
+    batched = [c for c in changes if c.batch_root]
+    assert len(batched) > len({c.request_id for c in batched})
+    assert result.report.pushes == 2 * len(high) + len({c.request_id for c in batched})
+    assert result.report.pushes < len(changes)
+    assert f"pushes   {result.report.approvals_line()}" in output
     # The independent re-scan agrees with the agent's: what was remediable is gone, the rest is untouched.
     assert failing_before == seeded.expected_findings
     assert failing_after == seeded.expected_findings - remediable
@@ -183,13 +197,15 @@ def test_denied_expired_and_drifted_changes_are_not_applied_and_the_report_says_
         prompts.append(prompt)
         return "a"
 
-    # The flags answer for three checks; the terminal plays the phone for the others.
+    # The flags answer for three checks; the terminal plays the phone for the others. No batches: each change is a
+    # request of its own, so each flag answers exactly one change.
     options = DemoOptions(
         policy=ApprovalPolicy(deny=frozenset({DENIED}), let_expire=frozenset({EXPIRED}), drift=frozenset({DRIFTED})),
         interactive=True,
         read_line=person_at_the_terminal,
         checks=(DENIED, EXPIRED, DRIFTED, *APPLIED),
         report_dir=tmp_path / "reports",
+        parameters={"ApprovalBatchMaxRisk": "none"},
     )
     with LocalStack(**stack_arguments(options)) as stack:
         result, output = demo(tmp_path, stack, options)
@@ -233,10 +249,11 @@ def test_denied_expired_and_drifted_changes_are_not_applied_and_the_report_says_
     assert rotation is False
     assert password["MinimumPasswordLength"] == 9  # the seed's 8, edited by hand to 9: not the approved 14
     assert {check for check, _ in still_failing} == {DENIED, EXPIRED, DRIFTED}
-    assert "→ deny (--deny)" in output
-    assert "→ let it expire (--let-expire)" in output
-    assert len(prompts) == len(APPLIED)  # asked about exactly the changes no flag answered
-    assert output.count("→ approve (answered at the terminal)") == len(APPLIED)
+    assert f"→ deny (--deny {DENIED})" in output
+    assert f"→ let it expire (--let-expire {EXPIRED})" in output
+    assert len(prompts) == len(APPLIED)  # asked about exactly the requests no flag answered, each once
+    # ... and the two-person one's answer went to both phones.
+    assert output.count("→ approve (answered at the terminal)") == len(APPLIED) + 1
     assert "(matches change" in output  # the terminal showed the digest it checked against the plan
     assert_clean_audit(result)
 
@@ -244,6 +261,51 @@ def test_denied_expired_and_drifted_changes_are_not_applied_and_the_report_says_
         (f"dynamodb:{control_table}", fingerprint(issued))
     ]
     assert "file:logs/planted.log" in {hit.place for hit in planted.hits}
+
+
+def test_a_batch_is_answered_as_a_whole_and_a_request_is_named_by_its_id(tmp_path: Path) -> None:
+    low = ("ec2-ebs-default-encryption-off", DRIFTED, EXPIRED)  # low risk: one batch
+    # The plan's order makes the batch r001 (its first change is the plan's first), then iam-admin r002, and the
+    # account's public access block r003 (both high: one request each, to both approvers).
+    options = DemoOptions(
+        policy=ApprovalPolicy(approve_all=True, let_expire=frozenset({EXPIRED}), deny=frozenset({"r003"})),
+        checks=(*low, DENIED, "s3-account-public-access-block-off"),
+        report_dir=tmp_path / "reports",
+    )
+    with LocalStack(**stack_arguments(options)) as stack:
+        result, output = demo(tmp_path, stack, options)
+        still_failing = rescan(stack, list(options.checks))
+
+    assert result.exit_code == 0, output
+    changes = by_check(result)
+    batch = [changes[check] for check in low]
+    assert {c.request_id for c in batch} == {"r001"}
+    [root] = {c.batch_root for c in batch}
+    assert root is not None
+    # One change named: the whole batch expired with it, nothing of it applied.
+    assert {(c.decision, c.outcome) for c in batch} == {("expired", "skipped")}
+    assert f"--let-expire {EXPIRED} (with the 2 other changes of its batch)" in output
+    assert (changes[DENIED].request_id, changes[DENIED].outcome, set(changes[DENIED].approved_by)) == (
+        "r002",
+        "applied",
+        APPROVERS,
+    )
+    public = changes["s3-account-public-access-block-off"]
+    assert (public.request_id, public.decision, public.outcome) == ("r003", "denied", "skipped")
+    assert output.count("→ deny (--deny r003)") == 2  # on both approvers' phones
+    assert {check for check, _ in still_failing} == {*low, "s3-account-public-access-block-off"}
+    [batch_request] = [r for r in result.report.requests if r.request_id == "r001"]
+    assert (batch_request.kind, batch_request.root, batch_request.count, batch_request.decision) == (
+        "batch",
+        root,
+        3,
+        "expired",
+    )
+    assert result.report.pushes == 1 + 2 + 2
+    html = (tmp_path / "reports" / "report.html").read_text()
+    assert f"<code>{root}</code>" in html
+    assert f"r001 #{root[:6]}" in html
+    assert_clean_audit(result)
 
 
 def test_the_kill_switch_after_two_changes_stops_the_rest_and_the_report_says_halted(tmp_path: Path) -> None:
@@ -332,7 +394,14 @@ def test_your_own_tenant_approves_while_aws_stays_local(tmp_path: Path, external
         phone.join(5)
 
     assert result.exit_code == 0, output
-    assert {(c.check_id, c.outcome) for c in result.report.changes} == {(check, "applied") for check in APPLIED}, output
+    # One approver (yours): the high-risk change needs two distinct approvers, so it is left out and said so, never
+    # downgraded to one.
+    needs_two = "s3-account-public-access-block-off"
+    assert {(c.check_id, c.outcome) for c in result.report.changes} == {
+        (check, "applied") for check in APPLIED if check != needs_two
+    }, output
+    [left_out] = [f for f in result.report.findings if f.check_id == needs_two]
+    assert "needs-second-approver" in left_out.reason
     assert f"for {approver} to answer on their phone" in output
     assert set(result.leak_audit.sources) == {
         "client secrets of the external applications",
@@ -361,6 +430,6 @@ def test_a_dry_run_scans_and_plans_but_asks_and_changes_nothing(tmp_path: Path) 
     assert {check for check, _ in still_failing} == {DENIED, EXPIRED}
     assert "phone" not in output
     assert_clean_audit(result, approvals=False)
-    # The tenant's six application secrets (approval, executor, kill switch, operator, console, CLI) and its five
-    # users' passwords: no token was issued.
-    assert result.leak_audit.values_searched == 11
+    # The tenant's six application secrets (approval, executor, kill switch, operator, console, CLI) and its six
+    # users' passwords (the demo's two approvers among them): no token was issued.
+    assert result.leak_audit.values_searched == 12

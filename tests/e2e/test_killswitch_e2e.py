@@ -72,7 +72,9 @@ def wait_for(condition: Callable[[], Any], what: str, timeout: float = TIMEOUT) 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
-    with LocalStack(emulator_config=emulator_config()) as running:
+    # Each change a request of its own (no batches): the test stops the mission with one change about to apply, one
+    # being polled and one still on the phone.
+    with LocalStack(emulator_config=emulator_config(), parameters={"ApprovalBatchMaxRisk": "none"}) as running:
         yield running
 
 

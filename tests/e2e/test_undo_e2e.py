@@ -58,16 +58,19 @@ def wait_for_status(missions: MissionStore, mission_id: str, statuses: set[str])
     raise AssertionError(f"mission {mission_id} did not reach {statuses} in {WAIT_SECONDS} s")
 
 
-def approve_on_the_phone(phone: EmulatedPhone, change: Undo) -> PhoneRequest:
-    """Approve the one request that asks about `change` (matched by its digest, as a person reads it off the phone)."""
+def approve_on_the_phones(phone: EmulatedPhone, change: Undo, count: int) -> list[PhoneRequest]:
+    """Approve the `count` requests (one per approver) that ask about `change`, matched by its digest, as each person
+    reads it off their phone."""
+    approved: list[PhoneRequest] = []
     deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and len(approved) < count:
         for request in phone.pending():
-            if request.matching_change([change]) is not None:
+            if request.matching_change([change]) is not None and request not in approved:
                 phone.answer(request, Answer.APPROVE)
-                return request
+                approved.append(request)
         time.sleep(0.2)
-    raise AssertionError("the undo never reached the approver's phone")
+    assert len(approved) == count, f"the undo reached {len(approved)} of {count} approvers' phones"
+    return approved
 
 
 def test_an_applied_change_is_undone_after_approval_on_the_phone(tmp_path: Path) -> None:
@@ -91,14 +94,18 @@ def test_an_applied_change_is_undone_after_approval_on_the_phone(tmp_path: Path)
         )
 
         undo = Undo.of(original)
-        approver = stack.parameters["ApproverSubs"].split(",")[0]
-        asked = approve_on_the_phone(EmulatedPhone(stack.emulator, approver), undo)
-        # The phone showed the undo itself: its id, digest and binding message, the original's states swapped.
-        assert (asked.change_id, asked.digest, asked.binding_message) == (
-            undo.change_id,
-            undo.digest,
-            undo.binding_message(),
-        )
+        # An undo is high risk: two distinct approvers (the two-person rule), each asked on their own phone.
+        first, *others = stack.parameters["ApproverSubs"].split(",")
+        assert others, "the demo's tenant has two approvers"
+        asked = approve_on_the_phones(EmulatedPhone(stack.emulator, first, also=others), undo, 2)
+        # Each phone showed the undo itself: its id, digest and binding message, the original's states swapped.
+        for request in asked:
+            assert (request.change_id, request.digest, request.binding_message) == (
+                undo.change_id,
+                undo.digest,
+                undo.binding_message(),
+            )
+        assert len({request.auth_req_id for request in asked}) == 2
 
         done = wait_for_status(missions, mission_id, {"completed", "failed", "halted"})
         assert done["status"] == "completed", done

@@ -614,9 +614,10 @@ def check_resume(request: pytest.FixtureRequest) -> None:
     scene = _scene(request)
     scan = _succeeded(request.getfixturevalue("scheduled_scan"))
     sample = _load_sample("resume.json")
-    unapplied = [result for result in sample["results"] if result["outcome"] == "skipped"]
+    # One list per approval request, as the Map over requests answers (here one request per change).
+    unapplied = [result for group in sample["results"] for result in group if result["outcome"] == "skipped"]
     planned = [change["change_id"] for change in json.loads(scene.execution(scan["execution_arn"])["input"])["changes"]]
-    results = [{**unapplied[i % len(unapplied)], "change_id": change_id} for i, change_id in enumerate(planned)]
+    results = [[{**unapplied[i % len(unapplied)], "change_id": change_id}] for i, change_id in enumerate(planned)]
     event = {**sample, "mission_id": scan["mission_id"], "results": results}
     outcome = _succeeded(_sam(request).invoke("AgentResumeFunction", event))
     assert (outcome["mission_id"], outcome["status"]) == (scan["mission_id"], "completed")
@@ -624,7 +625,7 @@ def check_resume(request: pytest.FixtureRequest) -> None:
     assert report is not None
     assert report.status == "completed"
     assert {change.change_id: change.decision for change in report.changes} == {
-        result["change_id"]: result["decision"] for result in results
+        result["change_id"]: result["decision"] for group in results for result in group
     }
 
 
@@ -639,6 +640,9 @@ def check_validator(request: pytest.FixtureRequest) -> None:
         "accepted",
         len(sample["plan"]["changes"]),
     )
+    # Planned into approval requests, each change in exactly one.
+    planned = [item["change"] for request in verdict["requests"] for item in request["items"]]
+    assert sorted(c["change_id"] for c in planned) == sorted(c["change_id"] for c in sample["plan"]["changes"])
     assert ("validator.accepted", "accepted") in _scene(request).audit_actions(mission_id)
 
 
@@ -721,10 +725,11 @@ def approved_task(scene: Scene, sam_lambda: SamLocalLambda) -> Approved:
     """approval-task.json with the token, execution and mission of a real execution waiting for this approval, and
     the sample's change made for an open group of the stack; the approver approves on the emulator's phone."""
     sample = _load_sample("approval-task.json")
-    change = scene.open_group_like(sample["change"])
+    change = scene.open_group_like(sample["request"]["items"][0]["change"])
     mission_id, execution_arn = scene.start_mission([change])
     task = scene.steps.wait(scene.steps.approval_tasks, mission_id, "approval task")
-    event = {**sample, **{key: task[key] for key in ("task_token", "execution_arn", "mission_id", "change")}}
+    keys = ("task_token", "execution_arn", "mission_id", "approver_sub", "request")
+    event = {**sample, **{key: task[key] for key in keys}}
     return _approve_in_container(scene, sam_lambda, mission_id, execution_arn, change, event)
 
 
@@ -732,7 +737,7 @@ def approved_task(scene: Scene, sam_lambda: SamLocalLambda) -> Approved:
 def continued_approval(scene: Scene, sam_lambda: SamLocalLambda) -> Approved:
     """approval-continuation.json with the id of a real continuation: the approval of another execution ran here
     with too little time left and handed over; the container takes over its pending request."""
-    change = scene.open_group_like(_load_sample("approval-task.json")["change"])
+    change = scene.open_group_like(_load_sample("approval-task.json")["request"]["items"][0]["change"])
     mission_id, execution_arn = scene.start_mission([change], short_of_time=True)
     handed_over = scene.steps.wait(scene.steps.continuations, mission_id, "continuation")
     event = {**_load_sample("approval-continuation.json"), "continuation_id": handed_over["continuation_id"]}
@@ -747,7 +752,8 @@ def _check_approved(approved: Approved) -> None:
     assert ("approval.decided", "approved") in approved.audit
     # The task token was answered: the execution went on to the executor with the sealed approval's id.
     assert approved.executor_task["approval"]["decision"] == "approved"
-    assert approved.executor_task["approval"]["handoff_id"] == handoff["handoff_id"]
+    [answer] = approved.executor_task["approval"]["approvals"]
+    assert answer["handoffs"] == {approved.change.change_id: handoff["handoff_id"]}
 
 
 def check_approval_task(request: pytest.FixtureRequest) -> None:
@@ -767,7 +773,7 @@ def check_executor(request: pytest.FixtureRequest) -> None:
     approved: Approved = request.getfixturevalue("approved_task")
     task = approved.executor_task
     event = {**_load_sample("executor-task.json"), **{key: task[key] for key in ("execution_arn", "mission_id")}}
-    event.update(change=task["change"], approval=task["approval"])
+    event.update(change=task["change"], proof=task["proof"], approval=task["approval"])
     answer = _sam(request).invoke("ExecutorFunction", event)
     scene.steps.answer_executor(approved.mission_id, answer.payload)
     result = _succeeded(answer)

@@ -12,6 +12,7 @@ from typing import Any
 
 import boto3
 
+from aegis.approvals.policy import ApprovalPolicy, ApproverRouting
 from aegis.catalogue import ChangeBase
 from aegis.catalogue.kinds.enable_bucket_public_access_block import EnableBucketPublicAccessBlock
 from aegis.catalogue.kinds.enable_ebs_default_encryption import EbsDefaultEncryption, EnableEbsDefaultEncryption
@@ -41,6 +42,9 @@ EBS_CHECK = "ec2-ebs-default-encryption-off"
 ROOT_KEYS_CHECK = "iam-root-access-keys"
 # The operator who asks for an undo through the ops API (the token's `sub`).
 OPERATOR_SUB = "auth0|65f0c1d2e3a4b5c6d7e8f901"
+APPROVERS = ("auth0|approver-a", "auth0|approver-b")
+# The template's defaults with two approvers: every change of the tests' worlds can be approved.
+APPROVAL_POLICY = ApprovalPolicy(approver_subs=APPROVERS)
 
 
 def report_of(
@@ -100,6 +104,7 @@ def settings(**overrides: Any) -> AgentSettings:
         "scan_regions": (REGION,),
         "max_changes_per_mission": 20,
         "max_share_per_resource_type": 1.0,
+        "approval": APPROVAL_POLICY,
     }
     return AgentSettings(**(values | overrides))
 
@@ -119,6 +124,24 @@ def env_for(agent_settings: AgentSettings) -> dict[str, str]:
         "SUPPRESSIONS": json.dumps([s.model_dump(mode="json") for s in agent_settings.suppressions]),
         "TRUST_EXEMPTION_TAGS": "true" if agent_settings.trust_exemption_tags else "false",
         "CHECKPOINT_TTL_DAYS": str(agent_settings.checkpoint_ttl_days),
+    } | approval_env(agent_settings.approval or APPROVAL_POLICY)
+
+
+def approval_env(policy: ApprovalPolicy) -> dict[str, str]:
+    """The approval policy's environment as the template sets it (routing left empty: everyone approves)."""
+    if policy.routing != ApproverRouting():
+        raise ValueError("approval_env writes no routing; give the routing's JSON to the test's environment itself")
+
+    def threshold(risk: Risk | None) -> str:
+        return "none" if risk is None else risk.value
+
+    return {
+        "APPROVER_SUBS": ",".join(policy.approver_subs),
+        "APPROVAL_BATCH_MAX_RISK": threshold(policy.batch_max_risk),
+        "APPROVAL_BATCH_MAX_CHANGES": str(policy.batch_max_changes),
+        "APPROVAL_TWO_PERSON_RISK": threshold(policy.two_person_risk),
+        "APPROVER_ROUTING": "",
+        "APPROVAL_REVIEW_URL_BASE": policy.review_url_base,
     }
 
 

@@ -2,8 +2,9 @@
 waitForTaskToken state), a manual clock, and an ApprovalService wired to them.
 
 The state machine hands the task token to an SQS queue instead of a Lambda, with exactly the payload the real
-`RequestApproval` state sends, so each test gets a real execution waiting on a real task token and the very event
-the approval function would receive.
+`RequestApproval` state sends (`{task_token, execution_arn, mission_id, approver_sub, request}`), so each test gets a
+real execution waiting on a real task token and the very event the approval function would receive. Requests are
+planned by the real planner (`aegis.approvals.requests.plan_requests`): `single_request` and `batch_request`.
 """
 
 from __future__ import annotations
@@ -18,15 +19,22 @@ import boto3
 import httpx
 from pydantic import SecretStr
 
+from aegis.approvals.policy import ApprovalPolicy
+from aegis.approvals.requests import ApprovalRequest, plan_requests
 from aegis.audit import AuditLog, read_trail
 from aegis.catalogue import ChangeBase
+from aegis.catalogue.kinds.detach_policy import DetachPolicy, PolicyAttachments
+from aegis.models import Risk
 from aegis_approval.continuation import ContinuationStore
+from aegis_approval.pacing import ApproverPacer
 from aegis_approval.service import ACTOR, ApprovalService
 from aegis_approval.settings import ApprovalSettings
 from aegis_approval.tasks import TaskTokens
 from aegis_auth.handoff import HandoffStore
 from aegis_auth.oidc import ClientAuthentication, OidcClient
 from aegis_local.auth0.clock import ManualClock
+from tests.support.changes import ACCOUNT as CHANGE_ACCOUNT
+from tests.support.changes import in_moto
 from tests.support.moto_account import EXECUTE_STATE_MACHINES, KEEP_DEFAULT_SESSION, MotoSetup
 from tests.support.stack import create_declared_tables
 
@@ -61,7 +69,8 @@ def waiting_state_machine(queue_url: str) -> dict[str, Any]:
                         "task_token.$": "$$.Task.Token",
                         "execution_arn.$": "$$.Execution.Id",
                         "mission_id.$": "$.mission_id",
-                        "change.$": "$.change",
+                        "approver_sub.$": "$.approver_sub",
+                        "request.$": "$.request",
                     },
                 },
                 "HeartbeatSeconds": 3600,
@@ -72,10 +81,48 @@ def waiting_state_machine(queue_url: str) -> dict[str, Any]:
     }
 
 
+def single_request(change: ChangeBase, approvers: tuple[str, ...], mission_id: str = "m-test") -> ApprovalRequest:
+    """The single request the planner makes for `change` alone, asked of `approvers`."""
+    (request,) = plan_requests(mission_id, [change], ApprovalPolicy(approver_subs=approvers, two_person_risk=None))
+    if request.approvers != approvers:
+        request = request.model_copy(update={"approvers": approvers})
+    return request
+
+
+def batch_request(
+    changes: list[ChangeBase], approver: str, mission_id: str = "m-test", review_url_base: str = ""
+) -> ApprovalRequest:
+    """The one batch the planner makes of `changes` (low or medium risk, one account) for `approver`."""
+    policy = ApprovalPolicy(
+        approver_subs=(approver,),
+        batch_max_risk=Risk.MEDIUM,
+        batch_max_changes=100,
+        review_url_base=review_url_base,
+    )
+    (request,) = plan_requests(mission_id, changes, policy)
+    assert request.kind == "batch", "the changes do not make one batch"
+    return request
+
+
+def low_risk_detach(*users: str) -> DetachPolicy:
+    """A detach-policy change (an `Allow * on *` policy attached to `users`, names a test may make hostile) at low
+    risk, so that it can share a batch with others."""
+    return in_moto(
+        DetachPolicy,
+        check_id="iam-admin-policy-attached",
+        resource_arn=f"arn:aws:iam::{CHANGE_ACCOUNT}:policy/Everything",
+        risk=Risk.LOW,
+        before=PolicyAttachments(users=users),
+        after=PolicyAttachments(),
+    )
+
+
 class StepFunctions:
     """Executions of a one-state machine that waits for the approval task token."""
 
-    def __init__(self) -> None:
+    def __init__(self, approver: str = "auth0|approver-1") -> None:
+        # The approver an execution asks when the test names none.
+        self.approver = approver
         self.sqs = boto3.client("sqs")
         self.sfn = boto3.client("stepfunctions")
         self.queue_url = self.sqs.create_queue(QueueName="approval-tasks")["QueueUrl"]
@@ -86,13 +133,35 @@ class StepFunctions:
         )["stateMachineArn"]
         self._count = 0
 
-    def start(self, change: ChangeBase, mission_id: str = "m-test") -> dict[str, Any]:
-        """Start an execution and return the approval event its task produced (the real task token inside)."""
+    def start(
+        self,
+        subject: ChangeBase | ApprovalRequest | dict[str, Any],
+        mission_id: str = "m-test",
+        approver: str | None = None,
+    ) -> dict[str, Any]:
+        """Start an execution asking `approver` (by default the request's first, or this machine's) to approve
+        `subject` (a change: its single request; a dict: request JSON as is, well-formed or not) and return the
+        approval event its task produced (the real task token inside)."""
+        if isinstance(subject, dict):
+            request_json = subject
+        else:
+            request = (
+                subject
+                if isinstance(subject, ApprovalRequest)
+                else single_request(subject, (approver or self.approver,), mission_id)
+            )
+            request_json = request.model_dump(mode="json")
         self._count += 1
         self.sfn.start_execution(
             stateMachineArn=self.state_machine_arn,
             name=f"{mission_id}-{self._count}",
-            input=json.dumps({"mission_id": mission_id, "change": change.model_dump(mode="json")}),
+            input=json.dumps(
+                {
+                    "mission_id": mission_id,
+                    "approver_sub": approver or request_json["approvers"][0],
+                    "request": request_json,
+                }
+            ),
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -172,7 +241,9 @@ class World:
             "client_id": client_id,
             "client_secret_arn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:unused",
             "audience": audience,
-            "approver_subs": (approver_sub,),
+            # One approver, so no two-person rule: the tests of one approval are about any change. The rule's own
+            # tests give a policy of their own.
+            "policy": ApprovalPolicy(approver_subs=(approver_sub,), two_person_risk=None),
             "scope": ("openid",),
             "requested_expiry": 300,
             "client_auth_method": "client_secret_post",
@@ -196,6 +267,7 @@ class World:
             "AUTH0_CLIENT_SECRET_ARN": secret_arn,
             "AUTH0_AUDIENCE": audience,
             "APPROVER_SUBS": approver_sub,
+            "APPROVAL_TWO_PERSON_RISK": "none",
             "CIBA_SCOPE": "openid",
             "CIBA_REQUESTED_EXPIRY": "300",
             "CLIENT_AUTH_METHOD": "client_secret_post",
@@ -217,6 +289,7 @@ class World:
             oidc=OidcClient(settings.issuer, auth, http=http, clock=self.clock),
             handoffs=HandoffStore(self.tables["Handoff"], boto3.client("kms"), key_id=self.key_id, clock=self.clock),
             continuations=ContinuationStore(self.tables["Continuations"], clock=self.clock),
+            pacer=ApproverPacer(self.tables["Continuations"], limit=settings.pushes_per_minute, clock=self.clock),
             tasks=tasks or RecordingTaskTokens(self.stepfunctions.sfn),
             control_table=self.tables["Control"],
             audit=AuditLog(self.tables["Audit"], actor=ACTOR),
@@ -234,6 +307,9 @@ class World:
         self.tables["Control"].put_item(
             Item={"name": "halt", "engaged": True, "engaged_at": "now", "engaged_by": "test"}
         )
+
+    def pace_items(self) -> list[dict[str, Any]]:
+        return [item for item in self.tables["Continuations"].scan()["Items"] if item.get("kind") == "pace"]
 
     def sealed_handoffs(self) -> list[dict[str, Any]]:
         items = self.tables["Handoff"].scan()["Items"]

@@ -1,6 +1,7 @@
 """The executor under test: its real handler (app.py, loaded by path) against moto in-process and the Auth0 emulator
-on 127.0.0.1. Approvals are real CIBA approvals of the emulator, sealed with the real handoff code, exactly as the
-approval half leaves them for the executor.
+on 127.0.0.1. Approvals are real CIBA approvals of the emulator (of one change, or of a batch under its Merkle root),
+sealed with the real handoff code, exactly as the approval half leaves them for the executor: one handoff per change,
+and the approval result `{decision, approver_sub, approved_at, handoffs: {change_id: handoff_id}}` per approver.
 
 Shared by the executor's integration tests and the validator's, whose conftest.py files take the fixtures with
 `import *`."""
@@ -23,11 +24,20 @@ import httpx
 import pytest
 from jose import jwt
 
+from aegis.approvals.merkle import inclusion_proof, merkle_root
+from aegis.approvals.requests import ApprovalRequest
 from aegis.catalogue import ChangeBase
 from aegis.control import HALT_ITEM
+from aegis.models import Risk
 from aegis_auth.handoff import HandoffStore
-from aegis_auth.rar import change_authorization_details
+from aegis_auth.rar import (
+    AEGIS_BATCH_DETAILS_TYPE,
+    batch_authorization_details,
+    batch_binding_message,
+    change_authorization_details,
+)
 from aegis_executor import execute as execute_module
+from aegis_executor.approval import approvers_needed
 from aegis_local.auth0 import (
     CIBA_GRANT,
     DEFAULT_API_AUDIENCE,
@@ -35,6 +45,7 @@ from aegis_local.auth0 import (
     DEFAULT_APPROVER_SUB,
     DEFAULT_CONNECTION,
     DEFAULT_EXECUTOR_CLIENT_ID,
+    DEFAULT_SECOND_USER_SUB,
     DEFAULT_UNDO_CONNECTION,
     Auth0Emulator,
     EmulatorConfig,
@@ -49,6 +60,10 @@ from tests.support.stack import create_declared_tables
 __all__ = ["emulator", "emulator_clock", "emulator_http", "world"]
 
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/RemediationRole"
+# The template's default (ApprovalTwoPersonRisk): a change at or above it is approved by two distinct approvers here,
+# the first of whom has the Token Vault account the executor exchanges through.
+TWO_PERSON_RISK = Risk.HIGH
+SECOND_APPROVER_SUB = DEFAULT_SECOND_USER_SUB
 UNDO_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/UndoRole"
 SERVICE = "aegis-executor"
 # The executor's tables, by the name each is created under, and the template's logical id.
@@ -77,11 +92,26 @@ def emulator_clock() -> ShiftableClock:
 
 @pytest.fixture(scope="session")
 def emulator(emulator_clock: ShiftableClock) -> Iterator[Auth0Emulator]:
-    config = EmulatorConfig.default().model_copy(
+    default = EmulatorConfig.default()
+    # The Aegis API accepts the batch RAR type beside the change type (whether or not the default tenant has it yet).
+    servers = tuple(
+        server.model_copy(
+            update={
+                "authorization_details_types": tuple(
+                    dict.fromkeys((*server.authorization_details_types, AEGIS_BATCH_DETAILS_TYPE))
+                )
+            }
+        )
+        if server.identifier == DEFAULT_API_AUDIENCE
+        else server
+        for server in default.resource_servers
+    )
+    config = default.model_copy(
         update={
             "ciba_interval_seconds": 1,
             "ciba_requests_per_user_per_minute": 100_000,
             "ciba_requests_per_tenant_per_minute": 100_000,
+            "resource_servers": servers,
         }
     )
     with Auth0Emulator(config, clock=emulator_clock) as running:
@@ -98,12 +128,21 @@ def ciba_token_response(
     emulator: Auth0Emulator,
     http: httpx.Client,
     clock: ShiftableClock,
-    change: ChangeBase,
+    change: ChangeBase | None,
     sub: str = DEFAULT_APPROVER_SUB,
     scope: str = "openid",
+    *,
+    authorization_details: list[dict[str, Any]] | None = None,
+    binding_message: str | None = None,
 ) -> dict[str, Any]:
     """A real CIBA approval of `change` by `sub` on the emulator (request, approve on the phone, poll), asked with the
-    approval function's scope unless a test asks for another."""
+    approval function's scope unless a test asks for another; or, given `authorization_details` and
+    `binding_message` instead of a change, of whatever they describe (a batch)."""
+    if change is not None:
+        authorization_details = change_authorization_details(change)
+        binding_message = change.binding_message()
+    assert authorization_details is not None, "a change, or authorization_details and a binding message"
+    assert binding_message is not None
     secret = emulator.client_secret(DEFAULT_APPROVAL_CLIENT_ID)
     client = {"client_id": DEFAULT_APPROVAL_CLIENT_ID, "client_secret": secret}
     clock.offset = -1.0  # the request looks one interval old, so the first poll is allowed
@@ -114,9 +153,9 @@ def ciba_token_response(
                 **client,
                 "scope": scope,
                 "login_hint": json.dumps({"format": "iss_sub", "iss": emulator.issuer, "sub": sub}),
-                "binding_message": change.binding_message(),
+                "binding_message": binding_message,
                 "audience": DEFAULT_API_AUDIENCE,
-                "authorization_details": json.dumps(change_authorization_details(change)),
+                "authorization_details": json.dumps(authorization_details),
             },
         )
     finally:
@@ -144,6 +183,58 @@ class LambdaContext:
         return max(0, int(self._deadline - time.time() * 1000))
 
 
+@dataclass(frozen=True)
+class Batch:
+    """A batch as the validator plans it (canonical leaf order, a proof per change) and its approver's approval."""
+
+    request: ApprovalRequest
+    approval: dict[str, Any]
+
+    @property
+    def root(self) -> str:
+        assert self.request.root is not None
+        return self.request.root
+
+    def proof(self, change: ChangeBase) -> dict[str, Any]:
+        for item in self.request.items:
+            if item.change["change_id"] == change.change_id:
+                assert item.proof is not None
+                return dict(item.proof)
+        raise KeyError(change.change_id)
+
+
+def batch_request(changes: list[ChangeBase], sub: str = DEFAULT_APPROVER_SUB) -> ApprovalRequest:
+    """The batch request the planner makes of `changes` (request r001, one approver)."""
+    digests = [change.digest for change in changes]
+    ordered = sorted(changes, key=lambda change: change.digest)
+    return ApprovalRequest.model_validate(
+        {
+            "request_id": "r001",
+            "kind": "batch",
+            "approvers": [sub],
+            "root": merkle_root(digests),
+            "review_url": None,
+            "items": [
+                {"change": change.model_dump(mode="json"), "proof": inclusion_proof(digests, change.digest).as_json()}
+                for change in ordered
+            ],
+        }
+    )
+
+
+def approval_outcome(approval: dict[str, Any] | list[dict[str, Any]]) -> dict[str, Any]:
+    """The `approval` of an executor request: one approver's answer, several (in order), or an outcome as it is."""
+    if isinstance(approval, dict) and "approvals" in approval:
+        return approval
+    return {"decision": "approved", "approvals": [approval] if isinstance(approval, dict) else list(approval)}
+
+
+def handoff_of(approval: dict[str, Any] | list[dict[str, Any]], change: ChangeBase) -> str:
+    """The handoff the (first) approver's answer names for `change`."""
+    first = approval_outcome(approval)["approvals"][0]
+    return str(first["handoffs"][change.change_id])
+
+
 @dataclass
 class World:
     emulator: Auth0Emulator
@@ -164,6 +255,7 @@ class World:
     def ciba_token_response(
         self, change: ChangeBase, sub: str = DEFAULT_APPROVER_SUB, scope: str = "openid"
     ) -> dict[str, Any]:
+        """A real CIBA approval of one change (its aegis-change RAR)."""
         return ciba_token_response(self.emulator, self.http, self.clock, change, sub, scope)
 
     def seal(
@@ -174,32 +266,85 @@ class World:
         sub: str = DEFAULT_APPROVER_SUB,
         execution_arn: str | None = None,
     ) -> dict[str, Any]:
-        """Seal a token response as the approval function does; the state machine's approval output."""
-        handoff_id = self.handoffs.seal(
-            token_response,
-            execution_arn=execution_arn or self.execution_arn,
-            change_id=change.change_id,
-            change_digest=change.digest,
-            approver_sub=sub,
-            expires_at=int(time.time()) + 600,
-        )
+        """Seal a token response as the approval function does; that approver's answer to the state machine."""
+        return self.seal_each(token_response, [change], sub=sub, execution_arn=execution_arn)
+
+    def seal_each(
+        self,
+        token_response: dict[str, Any],
+        changes: list[ChangeBase],
+        *,
+        sub: str = DEFAULT_APPROVER_SUB,
+        execution_arn: str | None = None,
+    ) -> dict[str, Any]:
+        """One handoff per change, each bound to its change's digest, all holding the same token response (a batch)."""
+        handoffs = {
+            change.change_id: self.handoffs.seal(
+                token_response,
+                execution_arn=execution_arn or self.execution_arn,
+                change_id=change.change_id,
+                change_digest=change.digest,
+                approver_sub=sub,
+                expires_at=int(time.time()) + 600,
+            )
+            for change in changes
+        }
         return {
             "decision": "approved",
             "approver_sub": sub,
-            "handoff_id": handoff_id,
             "approved_at": datetime.now(UTC).isoformat(),
+            "handoffs": handoffs,
         }
 
-    def approve(self, change: ChangeBase, sub: str = DEFAULT_APPROVER_SUB) -> dict[str, Any]:
+    def approve(
+        self, change: ChangeBase, sub: str = DEFAULT_APPROVER_SUB, second: str = SECOND_APPROVER_SUB
+    ) -> list[dict[str, Any]]:
+        """The approvals the state machine would carry for `change`: `sub`'s, and `second`'s too when the change's risk
+        needs two distinct approvers (`sub` first: the executor exchanges the first approver's token)."""
+        approvers = (sub,) if approvers_needed(change, TWO_PERSON_RISK) == 1 else (sub, second)
+        return [self.approve_one(change, who) for who in approvers]
+
+    def approve_one(self, change: ChangeBase, sub: str = DEFAULT_APPROVER_SUB) -> dict[str, Any]:
+        """One approver's approval of `change` (a real CIBA approval, sealed)."""
         return self.seal(self.ciba_token_response(change, sub), change, sub=sub)
 
-    def payload(self, change: ChangeBase, approval: dict[str, Any], execution_arn: str | None = None) -> dict[str, Any]:
+    def batch_token_response(self, request: ApprovalRequest, sub: str = DEFAULT_APPROVER_SUB) -> dict[str, Any]:
+        """A real CIBA approval of a batch: the batch RAR (its Merkle root) and binding message, as the approval
+        function asks for them."""
+        return ciba_token_response(
+            self.emulator,
+            self.http,
+            self.clock,
+            None,
+            sub,
+            authorization_details=batch_authorization_details(self.mission_id, request),
+            binding_message=batch_binding_message(request),
+        )
+
+    def approve_batch(self, changes: list[ChangeBase], sub: str = DEFAULT_APPROVER_SUB) -> Batch:
+        """A batch of `changes` approved with one tap, and a handoff sealed for each of its changes."""
+        request = batch_request(changes, sub)
+        token_response = self.batch_token_response(request, sub)
+        return Batch(request=request, approval=self.seal_each(token_response, request.changes(), sub=sub))
+
+    def payload(
+        self,
+        change: ChangeBase,
+        approval: dict[str, Any] | list[dict[str, Any]],
+        execution_arn: str | None = None,
+        proof: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         return {
             "execution_arn": execution_arn or self.execution_arn,
             "mission_id": self.mission_id,
             "change": change.model_dump(mode="json"),
-            "approval": approval,
+            "proof": proof,
+            "approval": approval_outcome(approval),
         }
+
+    def batch_payload(self, change: ChangeBase, batch: Batch) -> dict[str, Any]:
+        """The execution of one change of `batch`, as the state machine's Map over the batch's items sends it."""
+        return self.payload(change, batch.approval, proof=batch.proof(change))
 
     # --- the function -------------------------------------------------------------------------------------------
     def invoke(self, payload: dict[str, Any], remaining_ms: int = 60_000) -> dict[str, Any]:
@@ -284,6 +429,7 @@ def world(
         "REMEDIATION_ROLE_ARN": ROLE_ARN,
         "UNDO_ROLE_ARN": UNDO_ROLE_ARN,
         "UNDO_TOKEN_VAULT_CONNECTION": DEFAULT_UNDO_CONNECTION,
+        "APPROVAL_TWO_PERSON_RISK": TWO_PERSON_RISK.value,
     }.items():
         monkeypatch.setenv(name, value)
     log_stream = io.StringIO()

@@ -22,6 +22,7 @@ from tests.support.killswitch_world import (
     environment,
 )
 from tests.support.lambda_app import load_app
+from tests.support.mission_machine import plan_as_the_validator
 from tests.support.moto_account import EXECUTE_STATE_MACHINES, MotoSetup
 
 # What a folder's conftest.py takes with `import *`.
@@ -69,8 +70,10 @@ def moto_setup() -> MotoSetup:
 
 
 @pytest.fixture
-def aws_world(aws: boto3.Session, emulator: Auth0Emulator) -> Iterator[AwsWorld]:
-    """The deployment the kill switch acts on, in the test's moto account."""
+def aws_world(aws: boto3.Session, emulator: Auth0Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsWorld]:
+    """The deployment the kill switch acts on, in the test's moto account; its missions' plans are accepted as the
+    validator would, one approval request per change."""
+    plan_as_the_validator(monkeypatch)
     world = create_aws_world(emulator.client_secret(DEFAULT_M2M_CLIENT_ID))
     yield world
     emulator.set_down(False)

@@ -7,6 +7,7 @@ Shared by the unit and integration tests of the kill switch.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import time
@@ -316,7 +317,9 @@ class AwsWorld:
         assert created["stateMachineArn"] == self.state_machine_arn
         self._missions_created = True
 
-    def put_handoff(self, execution_arn: str, handoff_id: str | None = None) -> str:
+    def put_handoff(
+        self, execution_arn: str, handoff_id: str | None = None, *, change_id: str = "chg-test", digest: str = "0" * 64
+    ) -> str:
         """An item shaped like a sealed approval (aegis_auth.handoff), its ciphertext made up: the kill switch
         never opens one."""
         handoff_id = handoff_id or uuid.uuid4().hex
@@ -328,13 +331,25 @@ class AwsWorld:
                 "ciphertext": b"\x00" * 64,
                 "encrypted_key": b"\x01" * 32,
                 EXECUTION_ATTRIBUTE: execution_arn,
-                "change_id": "chg-test",
-                "change_digest": "0" * 64,
+                "change_id": change_id,
+                "change_digest": digest,
                 "approver_sub": "auth0|approver",
                 "expires_at": int(time.time()) + 600,
             }
         )
         return handoff_id
+
+    def put_batch_handoffs(self, execution_arn: str, count: int) -> set[str]:
+        """What one approval of a batch of `count` changes leaves: a handoff per change, each bound to its own change
+        (its id and digest), all of the same execution."""
+        return {
+            self.put_handoff(
+                execution_arn,
+                change_id=f"chg-batch-{n:03d}",
+                digest=hashlib.sha256(f"{execution_arn}:{n}".encode()).hexdigest(),
+            )
+            for n in range(count)
+        }
 
     def handoff_ids(self) -> set[str]:
         return {str(item[HANDOFF_KEY]) for item in self.handoffs.scan()["Items"]}

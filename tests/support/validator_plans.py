@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from aegis.approvals.policy import ApprovalPolicy
 from aegis.audit import AuditLog
 from aegis.catalogue import ChangeBase
 from aegis_validator.rules import REGION_SCOPE
@@ -15,6 +16,9 @@ MISSION_ID = "m-0123456789abcdef0123"
 EXECUTION_ARN = f"arn:aws:states:us-east-1:{ACCOUNT}:execution:aegis-mission:{MISSION_ID}"
 TRAIL_BUCKET = "aegis-trail-logs"
 OTHER_ACCOUNT = "210987654321"
+APPROVERS = ("auth0|approver-a", "auth0|approver-b")
+# The template's defaults (batch at or below medium, two approvers at high), with two approvers to share them.
+POLICY = ApprovalPolicy(approver_subs=APPROVERS)
 
 
 def settings(**overrides: Any) -> ValidatorSettings:
@@ -24,6 +28,7 @@ def settings(**overrides: Any) -> ValidatorSettings:
         "account_id": ACCOUNT,
         "scan_regions": (REGION, "eu-central-1"),
         "max_changes_per_mission": 10,
+        "approval_policy": POLICY,
         "trail_bucket": TRAIL_BUCKET,
         "flow_logs_log_group": FLOW_LOG.log_group_name,
         "flow_logs_role_arn": FLOW_LOG.deliver_logs_role_arn,

@@ -11,14 +11,15 @@ from typing import Any
 
 import pytest
 
+from aegis.approvals.requests import ApprovalRequest, plan_requests
 from aegis.catalogue import parse_change
 from aegis.checks import CHECKS
 from aegis.models import ChangeResult
 from tests.support.stack import EVENTS_BY_FUNCTION, EVENTS_DIR, Stack, build_stack
 
-APPROVAL_TASK_KEYS = {"task_token", "execution_arn", "mission_id", "change"}
-EXECUTOR_TASK_KEYS = {"execution_arn", "mission_id", "change", "approval"}
-APPROVAL_OUTPUT_KEYS = {"decision", "approver_sub", "handoff_id", "approved_at"}
+APPROVAL_TASK_KEYS = {"task_token", "execution_arn", "mission_id", "approver_sub", "request"}
+EXECUTOR_TASK_KEYS = {"execution_arn", "mission_id", "change", "proof", "approval"}
+APPROVAL_OUTPUT_KEYS = {"decision", "approver_sub", "approved_at", "handoffs"}
 
 
 def load(name: str) -> dict[str, Any]:
@@ -78,8 +79,11 @@ def test_the_approval_task_is_what_the_state_machine_sends(stack: Stack) -> None
     event = load("approval-task.json")
     assert set(event) == APPROVAL_TASK_KEYS
     ApprovalTaskEvent.model_validate(event)
-    change = parse_change(event["change"])
-    assert change.change_id == event["change"]["change_id"]
+    request = ApprovalRequest.model_validate(event["request"])
+    request.check_root()
+    assert event["approver_sub"] in request.approvers
+    (change,) = request.changes()
+    assert change.change_id == event["request"]["items"][0]["change"]["change_id"]
     executions = stack.arn("MissionStateMachine").replace(":stateMachine:", ":execution:")
     assert event["execution_arn"] == f"{executions}:{event['mission_id']}"
 
@@ -93,7 +97,7 @@ def test_the_validator_request_is_what_the_state_machine_sends_and_a_plan_the_va
     envelope = parse_envelope(event)
     # The first task gets the execution's input as the agent started it: {mission_id, changes}.
     assert (envelope.execution_arn, envelope.mission_id) == (approval["execution_arn"], approval["mission_id"])
-    assert list(envelope.changes) == [approval["change"]]
+    assert list(envelope.changes) == [item["change"] for item in approval["request"]["items"]]
     # Accepted by the validator of a deployment that scans the change's region, with its template environment.
     deployment = build_stack(ScanRegions="eu-west-1")
     environment = {
@@ -102,6 +106,11 @@ def test_the_validator_request_is_what_the_state_machine_sends_and_a_plan_the_va
     }
     settings = ValidatorSettings.from_env({name: str(value) for name, value in environment.items()})
     assert plan_problems(envelope, settings, lambda change_id: []) == []
+    # And planned into the request the approval task carries (its approvers are the deployment's own).
+    (planned,) = plan_requests(
+        envelope.mission_id, [parse_change(dict(c)) for c in envelope.changes], settings.approval_policy
+    )
+    assert planned.model_dump(mode="json") == approval["request"] | {"approvers": list(planned.approvers)}
 
 
 def test_the_approval_continuation_is_what_the_approval_function_sends_itself() -> None:
@@ -113,12 +122,20 @@ def test_the_approval_continuation_is_what_the_approval_function_sends_itself() 
 
 
 def test_the_executor_task_applies_exactly_the_change_that_was_approved() -> None:
+    from aegis_executor.execute import parse_request
+
     event = load("executor-task.json")
     approval = load("approval-task.json")
     assert set(event) == EXECUTOR_TASK_KEYS
-    assert set(event["approval"]) == APPROVAL_OUTPUT_KEYS
+    parse_request(event)
     assert event["approval"]["decision"] == "approved"
-    assert parse_change(event["change"]).digest == parse_change(approval["change"]).digest
+    (answer,) = event["approval"]["approvals"]
+    assert set(answer) == APPROVAL_OUTPUT_KEYS
+    assert answer["approver_sub"] == approval["approver_sub"]
+    [item] = approval["request"]["items"]
+    assert event["proof"] == item["proof"] is None  # a single request: no proof
+    assert parse_change(event["change"]).digest == parse_change(item["change"]).digest
+    assert set(answer["handoffs"]) == {event["change"]["change_id"]}
     assert (event["execution_arn"], event["mission_id"]) == (approval["execution_arn"], approval["mission_id"])
 
 
@@ -128,7 +145,11 @@ def test_the_resume_event_is_what_the_agent_accepts() -> None:
     event = load("resume.json")
     resumed = parse_resume_event(event)
     assert resumed.mission_id == load("approval-task.json")["mission_id"]
-    for result in event["results"]:
+    # One list per approval request, as the Map over requests answers; the agent flattens them.
+    assert all(isinstance(group, list) for group in event["results"])
+    flat = [result for group in event["results"] for result in group]
+    assert [r.change_id for r in resumed.results] == [result["change_id"] for result in flat]
+    for result in flat:
         assert set(result) == {"change_id", "decision", "outcome", "reason"}
         ChangeResult.model_validate(result)
 

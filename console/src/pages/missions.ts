@@ -6,6 +6,7 @@ import { ApiError } from "../api";
 import { type PageContext, SCOPES, field, list, text } from "../context";
 import { diffView } from "../diff";
 import { h, notice, replaceChildren, when } from "../dom";
+import { ROOT_PREFIX_CHARS, requestHash } from "./requests";
 
 const ENDED = new Set(["completed", "failed", "halted"]);
 const POLL_MILLISECONDS = 1500;
@@ -69,11 +70,34 @@ function missionsSection(context: PageContext): HTMLElement {
   );
 }
 
-/** One approval request as the approver's phone shows it: binding message, change digest, before and after. */
-export function approvalCard(approval: unknown): HTMLElement {
+/** A batch waiting on a phone: what the phone shows (count, kinds, root), and the link to review every change. */
+function batchApprovalCard(approval: unknown): HTMLElement {
+  const missionId = text(approval, "mission_id");
+  const requestId = text(approval, "request_id");
   return h(
     "article",
-    { class: "approval", "data-change": text(approval, "change_id") },
+    { class: "approval", "data-request": requestId },
+    h("h3", {}, `Batch of ${text(approval, "count")} changes `, h("code", {}, requestId)),
+    h("p", { class: "binding-message" }, text(approval, "binding_message")),
+    h("p", {}, text(approval, "kinds")),
+    h("p", {}, "Merkle root ", h("code", { class: "digest" }, text(approval, "merkle_root"))),
+    h("p", {}, h("a", { href: requestHash(missionId, requestId) }, "Review every change and check the root")),
+    h(
+      "p",
+      { class: "meta" },
+      `Mission ${missionId} · for ${text(approval, "approver_sub")} · requested `,
+      when(field(approval, "requested_at")),
+      text(approval, "expires_at") ? ` · expires ${when(field(approval, "expires_at"))}` : "",
+    ),
+  );
+}
+
+/** One approval request as the approver's phone shows it: binding message, change digest, before and after. */
+export function approvalCard(approval: unknown): HTMLElement {
+  if (text(approval, "request_kind") === "batch") return batchApprovalCard(approval);
+  return h(
+    "article",
+    { class: "approval", "data-change": text(approval, "change_id"), "data-approver": text(approval, "approver_sub") },
     h("h3", {}, text(approval, "kind") || "change", " on ", h("code", {}, text(approval, "resource_arn"))),
     h("p", { class: "binding-message" }, text(approval, "binding_message")),
     text(approval, "instruction") ? h("p", {}, text(approval, "instruction")) : null,
@@ -82,7 +106,7 @@ export function approvalCard(approval: unknown): HTMLElement {
     h(
       "p",
       { class: "meta" },
-      `Mission ${text(approval, "mission_id")} · risk ${text(approval, "risk") || "n/a"} · requested `,
+      `Mission ${text(approval, "mission_id")} · for ${text(approval, "approver_sub")} · risk ${text(approval, "risk") || "n/a"} · requested `,
       when(field(approval, "requested_at")),
       text(approval, "expires_at") ? ` · expires ${when(field(approval, "expires_at"))}` : "",
     ),
@@ -223,7 +247,25 @@ function undoButton(context: PageContext, change: unknown): HTMLElement | null {
   return h("div", { class: "undo" }, button, allowed ? null : h("span", { class: "hint" }, ` needs ${SCOPES.undo}`), result);
 }
 
-function changeCard(context: PageContext, change: unknown): HTMLElement {
+/** Who approved a change: both approvers of a two-person change, else the one who decided. */
+function approversOf(change: unknown): string {
+  const approved = list(change, "approved_by").map(String);
+  return approved.length > 0 ? approved.join(" and ") : text(change, "approver_sub");
+}
+
+/** Which approval request a change was asked in: a batch's id and root prefix, linked to the request's page. */
+function requestLine(missionId: string, change: unknown): HTMLElement {
+  const requestId = text(change, "request_id");
+  const root = text(change, "batch_root");
+  return h(
+    "p",
+    { class: "request-of-change" },
+    "Asked in ",
+    h("a", { href: requestHash(missionId, requestId) }, root ? `batch ${requestId} #${root.slice(0, ROOT_PREFIX_CHARS)}` : `request ${requestId}`),
+  );
+}
+
+function changeCard(context: PageContext, missionId: string, change: unknown): HTMLElement {
   return h(
     "article",
     { class: "change", "data-change": text(change, "change_id") },
@@ -232,12 +274,13 @@ function changeCard(context: PageContext, change: unknown): HTMLElement {
       "p",
       { class: "meta" },
       `decision ${text(change, "decision")}`,
-      text(change, "approver_sub") ? ` by ${text(change, "approver_sub")}` : "",
+      approversOf(change) ? ` by ${approversOf(change)}` : "",
       ` · outcome ${text(change, "outcome") || "none"}`,
       text(change, "verified") ? ` · re-scan ${text(change, "verified")}` : "",
       text(change, "reason") ? ` · ${text(change, "reason")}` : "",
     ),
     text(change, "binding_message") ? h("p", { class: "binding-message" }, text(change, "binding_message")) : null,
+    text(change, "request_id") ? requestLine(missionId, change) : null,
     h("p", {}, "Digest ", h("code", { class: "digest" }, text(change, "digest"))),
     diffView(text(change, "before_text") || field(change, "before"), text(change, "after_text") || field(change, "after")),
     undoButton(context, change),
@@ -299,7 +342,7 @@ export async function missionDetail(context: PageContext, missionId: string): Pr
       { class: "card", id: "changes" },
       h("h2", {}, `Changes (${changes.length})`),
       changes.length === 0 ? notice("This mission planned no change.") : null,
-      ...changes.map((change) => changeCard(context, change)),
+      ...changes.map((change) => changeCard(context, missionId, change)),
     ),
     h(
       "section",

@@ -4,7 +4,9 @@
 - An on-demand scan: a custom event `source: aegis.scan` with `detail: {regions?, checks?, dry_run?}`.
 - An undo request: a custom event `source: aegis.undo`, `detail-type: Undo Requested` with
   `detail: {change_id, requested_by}` (the ops API puts it for `POST /changes/{change_id}/undo`).
-- The resume call from the state machine's last state: `{mission_id, results: [ChangeResult...]}`.
+- The resume call from the state machine's last state: `{mission_id, results: [[ChangeResult...]...]}`, one list
+  per approval request (the Map over requests), or the flat `{mission_id, results: [ChangeResult...]}` a refused
+  plan is answered with. Either way the results are flattened, in the order received.
 Anything else is `Agent.MalformedEvent` / `Agent.MalformedResume`, with a message that names fields, never values.
 """
 
@@ -14,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
 from aegis.catalogue.base import CHANGE_ID_PATTERN
 from aegis.models import ChangeResult
@@ -26,6 +28,8 @@ CHECK_ID_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)+$"
 MISSION_ID_PATTERN = r"^m-[0-9a-f]{20}$"
 MAX_REGIONS = 40
 MAX_CHECKS = 100
+# The most results a resume carries: the validator's bound on a plan's changes is far below it.
+MAX_RESULTS = 1000
 UNDO_SOURCE = "aegis.undo"
 UNDO_DETAIL_TYPE = "Undo Requested"
 # An identity provider's subject (Auth0: `auth0|...`, `google-oauth2|...`, `<client id>@clients`): printable, no
@@ -88,7 +92,19 @@ class ResumeEvent(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     mission_id: str = Field(pattern=MISSION_ID_PATTERN)
-    results: list[ChangeResult] = Field(max_length=1000)
+    results: list[ChangeResult] = Field(max_length=MAX_RESULTS)
+
+    @field_validator("results", mode="before")
+    @classmethod
+    def _flatten_requests(cls, value: Any) -> Any:
+        """The Map over approval requests answers one list of results per request; a refused plan answers one flat
+        list. Only a list made of lists is flattened (so a list nested anywhere else stays invalid), and the flat
+        list is bounded as the flat form is."""
+        if isinstance(value, list) and value and all(isinstance(group, list) for group in value):
+            if sum(len(group) for group in value) > MAX_RESULTS:
+                raise ValueError(f"more than {MAX_RESULTS} results")
+            return [result for group in value for result in group]
+        return value
 
 
 def _fields(exc: ValidationError) -> str:

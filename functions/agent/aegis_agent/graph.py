@@ -31,6 +31,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import interrupt
 from pydantic import ValidationError
 
+from aegis.approvals.policy import ApprovalPolicy
 from aegis.audit import AuditLog
 from aegis.catalogue import ChangeBase, plan_digest
 from aegis.models import ChangeResult
@@ -77,6 +78,9 @@ class AgentDeps:
     audit: AuditLog
     missions: MissionStore
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    # The deployment's approval policy: planning leaves out what it cannot have approved (None: the validator alone
+    # refuses such a plan).
+    approval: ApprovalPolicy | None = None
 
 
 def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any]) -> CompiledStateGraph[Any, Any, Any, Any]:
@@ -154,9 +158,11 @@ def plan_node(state: MissionState, deps: AgentDeps) -> dict[str, Any]:
     scan = load_scan(state, deps.missions)
     if request.undo is not None:
         # An undo mission plans exactly the undo it was asked for, or refuses by name (UndoRefused).
-        plan = plan_undo(request.undo, request.policy, scan)
+        plan = plan_undo(request.undo, request.policy, scan, deps.approval)
     else:
-        plan = make_plan(scan.findings, request.policy, deps.scanner.propose, state["scan"].resource_counts)
+        plan = make_plan(
+            scan.findings, request.policy, deps.scanner.propose, state["scan"].resource_counts, deps.approval
+        )
     document = deps.missions.write_document(request.mission_id, PLAN_DOCUMENT, plan)
     return {
         "plan": PlanSummary(

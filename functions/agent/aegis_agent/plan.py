@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
+from aegis.approvals.policy import NEEDS_SECOND_APPROVER, ApprovalPolicy
 from aegis.catalogue import ApprovalTextTooLong, ChangeBase, InvalidChange, parse_change
 from aegis.catalogue.forward import FORWARD_KINDS
 from aegis.models import Finding
@@ -36,6 +37,9 @@ class PlanNoteReason:
     DUPLICATE_CHANGE = "duplicate-change"
     # An approval text (say, a resource ARN) too long for the approver's screen, in a change that cannot be split.
     APPROVAL_TEXT_TOO_LONG = "approval-text-too-long"
+    # The change needs two distinct approvers (APPROVAL_TWO_PERSON_RISK) and the approval policy gives it fewer: it is
+    # left out, never planned with one approval (the validator would refuse the whole plan by the same name).
+    NEEDS_SECOND_APPROVER = NEEDS_SECOND_APPROVER
 
 
 def make_plan(
@@ -43,7 +47,10 @@ def make_plan(
     policy: PlanPolicy,
     propose: Proposer,
     resource_counts: Mapping[str, int] | None = None,
+    approval: ApprovalPolicy | None = None,
 ) -> Plan:
+    """The plan for `findings`. With the deployment's `approval` policy, a finding whose change no two distinct
+    approvers could approve (when it needs two) gets a `needs-second-approver` note instead of a change."""
     exemptions: list[Exemption] = []
     claims: list[Exemption] = []
     notes: list[PlanNote] = []
@@ -67,6 +74,9 @@ def make_plan(
             continue
         if any(part.change_id in seen_changes for part in parts):
             notes.append(_note(finding, PlanNoteReason.DUPLICATE_CHANGE))
+            continue
+        if approval is not None and not all(approval.can_plan(part) for part in parts):
+            notes.append(_note(finding, PlanNoteReason.NEEDS_SECOND_APPROVER))
             continue
         for part in parts:
             seen_changes.add(part.change_id)

@@ -16,6 +16,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
+from aegis.approvals.policy import NEEDS_SECOND_APPROVER
 from aegis.catalogue import ChangeBase
 from aegis.models import ChangeResult, Finding, Outcome, ScanError, Severity
 from aegis.reporting.agent_report import (
@@ -270,6 +271,13 @@ def _notes(plan: Plan, request: MissionRequest) -> list[str]:
             f"Findings with an {EXEMPTION_NOT_CONFIRMED} (neither SUPPRESSIONS nor TRUST_EXEMPTION_TAGS confirms it): "
             f"{len(plan.claimed_exemptions)}, planned like any other. Anyone allowed to tag a resource can set the "
             "tag."
+        )
+    second = sum(1 for note in plan.notes if note.reason == NEEDS_SECOND_APPROVER)
+    if second:
+        notes.append(
+            f"Needs a second approver: {second} finding(s) whose change needs two distinct approvers "
+            "(APPROVAL_TWO_PERSON_RISK), which the approval policy (APPROVER_SUBS, APPROVER_ROUTING) does not give it. "
+            "They were not planned, and never downgraded to one approval."
         )
     if plan.share_unchecked_types:
         notes.append(

@@ -103,7 +103,10 @@ class AgentService:
             checkpoints_table, serde=self.serde, ttl_seconds=settings.checkpoint_ttl_days * 86_400
         )
         self.graph = build_graph(
-            AgentDeps(scanner=scanner, audit=self.audit, missions=self.missions, clock=clock), self.saver
+            AgentDeps(
+                scanner=scanner, audit=self.audit, missions=self.missions, clock=clock, approval=settings.approval
+            ),
+            self.saver,
         )
 
     # --- scan entry ------------------------------------------------------------------------------------------------

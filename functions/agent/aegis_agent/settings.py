@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from aegis.approvals.policy import ApprovalPolicy
 from aegis.settings import Environment
 from aegis_agent.errors import InvalidSettings
 from aegis_agent.events import REGION_PATTERN
@@ -25,7 +26,8 @@ _SUPPRESSIONS = TypeAdapter(tuple[Suppression, ...])
 
 
 class AgentSettings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # ApprovalPolicy is the layer's frozen dataclass, shared with the validator and the approval function.
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
     checkpoints_table: str = Field(min_length=1)
     missions_table: str = Field(min_length=1)
@@ -40,6 +42,10 @@ class AgentSettings(BaseModel):
     trust_exemption_tags: bool = False
     undo_enabled: bool = False
     checkpoint_ttl_days: int = Field(default=DEFAULT_CHECKPOINT_TTL_DAYS, ge=1)
+    # Who may approve which change (APPROVER_SUBS, APPROVAL_*): a change it gives fewer eligible approvers than the
+    # change needs is left out of the plan and reported as needing a second approver, never downgraded. The
+    # environment always sets it; None (settings built in code, e.g. a benchmark) leaves that check to the validator.
+    approval: ApprovalPolicy | None = None
 
     def policy(self, dry_run: bool | None = None) -> PlanPolicy:
         return PlanPolicy(
@@ -68,6 +74,7 @@ class AgentSettings(BaseModel):
             "trust_exemption_tags": env.flag("TRUST_EXEMPTION_TAGS"),
             "undo_enabled": env.flag("UNDO_ENABLED"),
             "checkpoint_ttl_days": env.number("CHECKPOINT_TTL_DAYS", int, DEFAULT_CHECKPOINT_TTL_DAYS),
+            "approval": ApprovalPolicy.from_env(environ, InvalidSettings),
         }
         try:
             return cls.model_validate(values)

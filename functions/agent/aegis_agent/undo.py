@@ -22,7 +22,9 @@ original mission's stored plan:
   restoring the old before-state would overwrite their change unseen. A resource that passes the check but is in
   another passing state is caught by the executor's drift check (`is_after` with the undo session), which applies
   nothing then;
-- `approval-text-too-long`: the undo's approval texts would not fit on the approver's screen (never cut).
+- `approval-text-too-long`: the undo's approval texts would not fit on the approver's screen (never cut);
+- `needs-second-approver`: the undo needs two distinct approvers and the approval policy gives it fewer (the
+  validator's rule of the same name; never downgraded to one approval).
 
 The first three names are the validator's own rules (`aegis_validator.rules`), which check the same on the plan
 before any approval is requested, and the ops API's 409 reasons.
@@ -34,6 +36,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from aegis.approvals.policy import NEEDS_SECOND_APPROVER, ApprovalPolicy
 from aegis.catalogue import FORWARD_KINDS, ChangeBase, Undo
 from aegis.models import Finding
 from aegis_agent.errors import DocumentInvalid, UndoRefused
@@ -56,6 +59,7 @@ class UndoRefusal:
     RESOURCE_UNREADABLE = "undo-resource-unreadable"
     RESOURCE_MOVED_ON = "undo-resource-moved-on"
     APPROVAL_TEXT_TOO_LONG = "approval-text-too-long"
+    NEEDS_SECOND_APPROVER = NEEDS_SECOND_APPROVER
 
 
 # The audit records about one change, oldest first (aegis.audit.change_trail on the Audit table).
@@ -136,7 +140,7 @@ def _original_change(missions: MissionStore, mission_id: str, change_id: str, di
     return change
 
 
-def plan_undo(target: UndoTarget, policy: PlanPolicy, scan: ScanRecord) -> Plan:
+def plan_undo(target: UndoTarget, policy: PlanPolicy, scan: ScanRecord, approval: ApprovalPolicy | None = None) -> Plan:
     """The undo mission's plan, once its scan of the original's check has shown the resource still in the change's
     after-state; UndoRefused otherwise. A deployment in dry run plans it without asking anyone, like any plan."""
     original = target.original
@@ -149,6 +153,12 @@ def plan_undo(target: UndoTarget, policy: PlanPolicy, scan: ScanRecord) -> Plan:
     undo = Undo.of(original)
     if undo.overlong_properties():
         raise UndoRefused(UndoRefusal.APPROVAL_TEXT_TOO_LONG, ", ".join(undo.overlong_properties()))
+    if approval is not None and not approval.can_plan(undo):
+        raise UndoRefused(
+            UndoRefusal.NEEDS_SECOND_APPROVER,
+            f"the undo needs {approval.approvers_needed(undo)} distinct approvers, "
+            f"{len(approval.eligible(undo))} eligible",
+        )
     if policy.max_changes_per_mission < 1:
         return Plan(
             status=PlanStatus.CAPPED,

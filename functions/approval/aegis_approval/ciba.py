@@ -1,7 +1,11 @@
 """A poll-mode OpenID CIBA client (OpenID Connect CIBA Core 1.0) on top of aegis_auth's OidcClient.
 
-`start` sends the backchannel authentication request; `wait_for_decision` polls the token endpoint until the
-approver decides, the request expires, the Lambda must hand over to a fresh invocation, or a hook stops it:
+`start` sends the backchannel authentication request, each attempt only once `take_slot` (the approver's pacer,
+aegis_approval.pacing) grants one; a rate-limit answer (HTTP 429, `too_many_requests` or `slow_down`) is waited out,
+at least what Retry-After asks, and sent again. A wait longer than the invocation has left ends `start` with
+`Deferred`: nothing was started, and a fresh invocation starts the request. `wait_for_decision` polls the token
+endpoint until the approver decides, the request expires, the Lambda must hand over to a fresh invocation, or a
+hook stops it:
 
 - `authorization_pending` waits `interval` seconds;
 - `slow_down` (HTTP 429 at Auth0, 400 at others, with or without Retry-After) adds at least 5 s to the interval
@@ -32,6 +36,11 @@ Sleeper = Callable[[float], None]
 DEFAULT_INTERVAL_SECONDS = 5.0  # CIBA Core §7.3: the default when the provider sends no interval
 SLOW_DOWN_INCREMENT_SECONDS = 5.0
 MAX_TRANSIENT_FAILURES = 6
+# bc-authorize answers that say "too many requests" before the start gives up: the pacer keeps this function under
+# the provider's limit, so these come from another client asking the same approver, and are waited out a while.
+MAX_RATE_LIMITED_ANSWERS = 10
+# The bc-authorize errors that mean "ask again later" (Auth0: 429 too_many_requests; CIBA Core: slow_down).
+RATE_LIMIT_ERRORS = frozenset({"too_many_requests", "slow_down"})
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_MAX_SECONDS = 30.0
 # Seconds an invocation keeps in reserve after a poll: the poll itself, token verification, sealing, SendTask*.
@@ -73,7 +82,21 @@ class HandOver:
     request: CibaRequest
 
 
+@dataclass(frozen=True)
+class Deferred:
+    """The backchannel request could not be sent in the time this invocation has left (the approver's pacing slot,
+    or the provider's Retry-After, is further away): nothing was started; a fresh invocation starts it."""
+
+    wait: float
+
+
 Outcome = Granted | Denied | Expired | HandOver
+# What the pacer answers before each bc-authorize attempt: 0 when a slot was taken, else seconds until one frees.
+SlotTaker = Callable[[], float]
+
+
+def _no_pacing() -> float:
+    return 0.0
 
 
 class WaitHooks(Protocol):
@@ -103,6 +126,7 @@ class CibaPoller:
     handover_margin: float = HANDOVER_MARGIN_SECONDS
     wait_slice: float = WAIT_SLICE_SECONDS
     max_transient_failures: int = MAX_TRANSIENT_FAILURES
+    max_rate_limited: int = MAX_RATE_LIMITED_ANSWERS
 
     # --- discovery --------------------------------------------------------------------------------------------------
     def discover(self, hooks: WaitHooks) -> ProviderMetadata:
@@ -119,22 +143,38 @@ class CibaPoller:
             return metadata
 
     # --- bc-authorize -----------------------------------------------------------------------------------------------
-    def start(self, form: Mapping[str, str], hooks: WaitHooks) -> CibaRequest:
-        """POST the backchannel authentication request. 5xx, transport errors and 429 (with its Retry-After) are
-        retried a few times; any other error raises CibaFailed."""
+    def start(
+        self, form: Mapping[str, str], hooks: WaitHooks, take_slot: SlotTaker = _no_pacing
+    ) -> CibaRequest | Deferred:
+        """POST the backchannel authentication request, each attempt in a slot `take_slot` grants. 5xx and transport
+        errors are retried a few times, rate-limit answers (429, too_many_requests, slow_down) after their
+        Retry-After; any other error raises CibaFailed. `Deferred` when the next attempt is further away than this
+        invocation can wait."""
         self.discover(hooks)
         failures = 0
+        limited = 0
         while True:
             hooks.checkpoint()
+            slot_wait = take_slot()
+            if slot_wait > 0:
+                if not self._can_wait(slot_wait, hooks):
+                    return Deferred(slot_wait)
+                self._wait(slot_wait, hooks)
+                continue
             sent_at = self.clock()
             try:
                 response = self.client.post_backchannel_authentication(form)
             except ProviderUnavailable as exc:
                 failures = self._back_off(failures, f"backchannel authentication failed: {exc}", hooks)
                 continue
-            if response.status_code == 429 and failures + 1 < self.max_transient_failures:
-                failures += 1
-                self._wait(max(_backoff(failures), response.retry_after or 0.0), hooks)
+            if response.status_code == 429 or response.error in RATE_LIMIT_ERRORS:
+                limited += 1
+                if limited >= self.max_rate_limited:
+                    raise CibaFailed(f"backchannel authentication kept being refused: {response.protocol_error()}")
+                wait = max(_backoff(limited), response.retry_after or 0.0)
+                if not self._can_wait(wait, hooks):
+                    return Deferred(wait)
+                self._wait(wait, hooks)
                 continue
             if not response.ok:
                 raise CibaFailed(f"backchannel authentication refused: {response.protocol_error()}")
@@ -153,6 +193,10 @@ class CibaPoller:
                 interval=interval,
                 next_poll_at=self.clock() + interval,
             )
+
+    def _can_wait(self, seconds: float, hooks: WaitHooks) -> bool:
+        """Whether this invocation can wait `seconds` and still send the request and begin polling."""
+        return hooks.time_left() - seconds >= self.handover_margin
 
     def _back_off(self, failures: int, why: str, hooks: WaitHooks) -> int:
         """One more unanswered request: give up with CibaFailed(`why`) after too many, else wait; the new count."""

@@ -1,8 +1,11 @@
 """State the approval function keeps in the Continuations table between invocations (never in an event payload).
 
-- A *continuation* carries an unfinished CIBA wait to a fresh invocation: `{task_token, auth_req_id, deadline,
-  interval, ...}`. The fresh invocation gets only `{continuation_id}` and takes the item with a conditional update
-  that also strips the task token and auth_req_id, so a duplicated asynchronous delivery finds nothing and stops.
+- A *continuation* carries an unfinished approval task to a fresh invocation: the task token, the approval request
+  (its JSON as the state machine sent it) and the approver, and either the CIBA request being polled (`auth_req_id`,
+  `deadline`, `interval`, `next_poll_at`; phase `polling`) or nothing more when the invocation ran short of time
+  while waiting for the approver's pacing slot, before any request was sent (phase `pacing`). The fresh invocation
+  gets only `{continuation_id}` and takes the item with a conditional update that also strips the task token and
+  auth_req_id, so a duplicated asynchronous delivery finds nothing and stops.
 - A *claim* marks a task token as being handled, so a duplicated delivery of the Step Functions event does not send
   the approver a second push.
 - A *mission wait* (one per execution) holds when the mission's first change was sent for approval, and whether the
@@ -13,8 +16,8 @@
 
 The table is the approval role's alone (template.yaml, ContinuationsTable): a task token answers the approval task
 and an auth_req_id can be redeemed for the approver's tokens, so neither may sit where the executor or the kill
-switch can read. Item ids carry a prefix (`cont-`, `claim-`) and a `kind`, so a continuation id handed to the
-function is never taken for a claim.
+switch can read. Item ids carry a prefix (`cont-`, `claim-`, `wait-`, and `pace#` for the pacer's items,
+aegis_approval.pacing) and a `kind`, so a continuation id handed to the function is never taken for anything else.
 """
 
 from __future__ import annotations
@@ -48,14 +51,21 @@ RETENTION_SECONDS = 3600
 MISSION_WAIT_RETENTION_SECONDS = 24 * 3600
 
 
+PHASE_POLLING = "polling"
+PHASE_PACING = "pacing"
+
+
 @dataclass(frozen=True)
 class Continuation:
+    """An approval task handed over. `request_json` is the ApprovalRequest as the state machine sent it; `ciba` is
+    the CIBA request being polled, or None when none was sent yet (the invocation ran out of time waiting to send)."""
+
     task_token: str = field(repr=False)
     execution_arn: str
     mission_id: str
-    change_json: str
     approver_sub: str
-    request: CibaRequest
+    request_json: str
+    ciba: CibaRequest | None
     hops: int = 0
 
 
@@ -83,23 +93,30 @@ class ContinuationStore:
 
     def save(self, continuation: Continuation) -> str:
         continuation_id = CONTINUATION_PREFIX + uuid.uuid4().hex
-        request = continuation.request
+        ciba = continuation.ciba
+        item: dict[str, Any] = {
+            ITEM_KEY: continuation_id,
+            "kind": KIND_CONTINUATION,
+            "task_token": continuation.task_token,
+            "execution_arn": continuation.execution_arn,
+            "mission_id": continuation.mission_id,
+            "approver_sub": continuation.approver_sub,
+            "request": continuation.request_json,
+            "hops": continuation.hops,
+        }
+        if ciba is None:
+            item |= {"phase": PHASE_PACING, "expires_at": int(self._clock()) + RETENTION_SECONDS}
+        else:
+            item |= {
+                "phase": PHASE_POLLING,
+                "auth_req_id": ciba.auth_req_id,
+                "deadline": _number(ciba.deadline),
+                "interval": _number(ciba.interval),
+                "next_poll_at": _number(ciba.next_poll_at),
+                "expires_at": int(ciba.deadline) + RETENTION_SECONDS,
+            }
         self._table.put_item(
-            Item={
-                ITEM_KEY: continuation_id,
-                "kind": KIND_CONTINUATION,
-                "task_token": continuation.task_token,
-                "auth_req_id": request.auth_req_id,
-                "deadline": _number(request.deadline),
-                "interval": _number(request.interval),
-                "next_poll_at": _number(request.next_poll_at),
-                "execution_arn": continuation.execution_arn,
-                "mission_id": continuation.mission_id,
-                "change": continuation.change_json,
-                "approver_sub": continuation.approver_sub,
-                "hops": continuation.hops,
-                "expires_at": int(request.deadline) + RETENTION_SECONDS,
-            },
+            Item=item,
             ConditionExpression="attribute_not_exists(#id)",
             ExpressionAttributeNames={"#id": ITEM_KEY},
         )
@@ -129,18 +146,26 @@ class ContinuationStore:
         if not item:
             return None
         try:
-            return Continuation(
-                task_token=str(item["task_token"]),
-                execution_arn=str(item["execution_arn"]),
-                mission_id=str(item["mission_id"]),
-                change_json=str(item["change"]),
-                approver_sub=str(item["approver_sub"]),
-                request=CibaRequest(
+            phase = item["phase"]
+            if phase not in (PHASE_POLLING, PHASE_PACING):
+                raise ValueError(phase)
+            ciba = (
+                CibaRequest(
                     auth_req_id=str(item["auth_req_id"]),
                     deadline=float(item["deadline"]),
                     interval=float(item["interval"]),
                     next_poll_at=float(item["next_poll_at"]),
-                ),
+                )
+                if phase == PHASE_POLLING
+                else None
+            )
+            return Continuation(
+                task_token=str(item["task_token"]),
+                execution_arn=str(item["execution_arn"]),
+                mission_id=str(item["mission_id"]),
+                approver_sub=str(item["approver_sub"]),
+                request_json=str(item["request"]),
+                ciba=ciba,
                 hops=int(item.get("hops", 0)),
             )
         except (KeyError, TypeError, ValueError):

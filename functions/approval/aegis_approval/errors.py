@@ -37,6 +37,12 @@ class MalformedApprovalTask(ValueError):
     """The event carries a task token but not a well-formed approval task; the task is failed."""
 
 
+class RequestRefused(ValueError):
+    """An approval request this function may not send for this approver: the approver is not one of the request's
+    or not one the policy allows for each of its changes, a batch whose root does not recompute from its items or
+    holds a change the policy does not batch, a single request that is not exactly one change. Nothing is pushed."""
+
+
 class CibaFailed(AuthError):
     """The CIBA exchange cannot go on: a protocol error, or the provider stayed unreachable."""
 

@@ -1,40 +1,60 @@
-"""The approval function's logic: one catalogue change, one human decision, one sealed handoff at most.
+"""The approval function's logic: one approval request (one change, or a batch of them), one approver, one human
+decision, one sealed handoff per change at most.
 
-Invoked (asynchronously) by the `RequestApproval` waitForTaskToken state with `{task_token, execution_arn,
-mission_id, change}`, or by itself with `{continuation_id}` when an earlier invocation ran short of time. It asks the
-configured approver by CIBA with the change's binding message and authorization details, waits for the decision
-while sending heartbeats and watching the halt flag, and answers the task token:
+Invoked (asynchronously) by the `RequestApproval` waitForTaskToken state, once per approver of a request (a
+two-person change is asked of two approvers in parallel), with `{task_token, execution_arn, mission_id,
+approver_sub, request}` (`request` is an `aegis.approvals.requests.ApprovalRequest`), or by itself with
+`{continuation_id}` when an earlier invocation ran short of time.
 
-- approved → the tokens are verified (signature, issuer, audience, expiry, issued to this client, approver, exactly
-  one aegis-change object carrying the change digest in the access token's own authorization_details), sealed into
-  the Handoff table without any refresh token, and SendTaskSuccess carries only
-  `{decision, approver_sub, handoff_id, approved_at}`;
+Before anything is pushed, the request is checked against the function's own `ApprovalPolicy`: the approver must be
+one of the request's and one the policy allows for every change in it; a single request holds exactly one change; a
+batch's Merkle root must recompute from its items, each item's proof must lead to it, and every change in it must be
+one the policy lets share a request. Anything else is refused (`Approval.Failed`, nothing pushed).
+
+It then asks the approver by CIBA: a single request with the change's binding message and aegis-change authorization
+details, a batch with `Approve <n> changes #<root prefix>` and one aegis-batch object carrying the Merkle root. Each
+bc-authorize attempt first takes a slot from the approver's pacer (aegis_approval.pacing: at most
+APPROVER_PUSHES_PER_MINUTE per approver in any sliding minute, shared by every concurrent invocation); a pacing or
+Retry-After wait longer than the invocation has left hands over to a fresh invocation before anything is sent. It
+waits for the decision while sending heartbeats and watching the halt flag, and answers the task token:
+
+- approved → the tokens are verified (signature, issuer, audience, expiry, issued to this client, the approver asked,
+  and the access token's own authorization_details: exactly one aegis-change object carrying the change digest for a
+  single request, exactly one aegis-batch object carrying the batch's Merkle root for a batch), the token response
+  without any refresh token is sealed once per change (encryption context: the execution and that change's digest),
+  and SendTaskSuccess carries only `{decision, approver_sub, approved_at, handoffs: {change_id: handoff_id}}`;
 - otherwise SendTaskFailure with `Approval.Denied`, `Approval.Expired`, `Approval.Halted` or `Approval.Failed`.
 
 While it waits, it watches how long the mission's changes have waited (since the mission's first approval request,
 kept in the Continuations table): past `waiting_notify_minutes`, the first invocation to see it appends one
 `approval.waiting` record for the mission, which the notifier tells the operator about.
 
-Every outcome is audited. No token, secret, auth_req_id or task token is logged, audited or returned.
+Every outcome is audited: `approval.requested` once per CIBA request (for a batch with every change's display texts,
+so the console shows each diff from the audit trail alone), `approval.decided` and `approval.abandoned` once per
+change (the trail of each change tells its own decision). No token, secret, auth_req_id or task token is logged,
+audited or returned.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from aegis.approvals.merkle import MerkleError
+from aegis.approvals.requests import ApprovalRequest
 from aegis.audit import AuditLog
-from aegis.catalogue import ChangeBase, InvalidChange, parse_change
+from aegis.catalogue import ChangeBase, InvalidChange
 from aegis.control import Halted, ensure_not_halted
 from aegis.models import Decision
 from aegis.secrets_guard import display_text, secret_kind
-from aegis_approval.ciba import CibaPoller, CibaRequest, Denied, Expired, Granted, HandOver, Outcome
+from aegis_approval.ciba import CibaPoller, CibaRequest, Deferred, Denied, Expired, Granted, HandOver, Outcome
 from aegis_approval.continuation import Continuation, ContinuationStore
 from aegis_approval.errors import (
     ERROR_DENIED,
@@ -46,15 +66,23 @@ from aegis_approval.errors import (
     InvalidApprovalEvent,
     InvalidSettings,
     MalformedApprovalTask,
+    RequestRefused,
     TaskGone,
 )
-from aegis_approval.request import backchannel_form
+from aegis_approval.pacing import ApproverPacer, PacingContended
+from aegis_approval.request import backchannel_form, batch_backchannel_form
 from aegis_approval.settings import ApprovalSettings
 from aegis_approval.tasks import TaskTokens
 from aegis_auth.errors import ApprovalMismatch, HandoffError
 from aegis_auth.handoff import HandoffStore
 from aegis_auth.oidc import OidcClient
-from aegis_auth.rar import instruction_for, require_granted_digest
+from aegis_auth.rar import (
+    granted_batch,
+    granted_kind,
+    instruction_for,
+    require_granted_digest,
+    require_granted_root,
+)
 from aegis_jwt.errors import AuthError
 from aegis_jwt.verify import TokenVerifier, require_authorized_party
 
@@ -65,17 +93,20 @@ Sleeper = Callable[[float], None]
 
 HEARTBEAT_EVERY_SECONDS = 20.0
 ACTOR = "approval"
+KIND_SINGLE = "single"
+KIND_BATCH = "batch"
 
 
 class ApprovalTaskEvent(BaseModel):
-    """What the RequestApproval state sends (docs/CONTRACTS.md)."""
+    """What the RequestApproval state sends for one approver of one request (docs/CONTRACTS.md)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     task_token: str = Field(min_length=1)
     execution_arn: str = Field(min_length=1)
     mission_id: str = Field(min_length=1)
-    change: dict[str, Any]
+    approver_sub: str = Field(min_length=1)
+    request: ApprovalRequest
 
 
 def safe_reason(exc: BaseException) -> str:
@@ -94,30 +125,48 @@ def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
 
 
+def _validation_problem(exc: ValidationError, what: str) -> str:
+    # Named by location only: pydantic's own message would echo the input, task token included.
+    first = exc.errors(include_input=False)[0]
+    where = ".".join(str(part) for part in first.get("loc", ())) or what
+    return f"the {what} is malformed at {where}: {first.get('msg')}"
+
+
 @dataclass
 class _Run:
     """The task being answered. `task_token` stays out of repr, logs and audit."""
 
-    task_token: str
+    task_token: str = field(repr=False)
     mission_id: str
     execution_arn: str
     approver_sub: str
-    change: ChangeBase | None = None
+    request: ApprovalRequest | None = None
+    # The request's changes, parsed once, in the request's item order.
+    changes: tuple[ChangeBase, ...] = ()
     # Since when the mission's changes have waited (epoch seconds), and whether their long wait was told (or cannot
     # be, so is not watched); aegis_approval.continuation.MissionWait.
     waiting_since: float | None = None
     waiting_noticed: bool = False
 
-    def __repr__(self) -> str:
-        return f"_Run(mission_id={self.mission_id!r}, change_id={self.change_id!r})"
+    @property
+    def request_id(self) -> str:
+        return self.request.request_id if self.request else ""
 
     @property
-    def change_id(self) -> str:
-        return self.change.change_id if self.change else ""
+    def kind(self) -> str:
+        return self.request.kind if self.request else ""
 
-    @property
-    def digest(self) -> str:
-        return self.change.digest if self.change else ""
+    def identity(self) -> dict[str, Any]:
+        """What every audit record and log line of this run names: the request, and its change when it is one."""
+        named: dict[str, Any] = {"request_id": self.request_id, "request_kind": self.kind}
+        if self.request is None:
+            return named
+        if self.kind == KIND_BATCH:
+            return named | {"merkle_root": self.request.root}
+        if len(self.changes) != 1:
+            return named
+        change = self.changes[0]
+        return named | {"change_id": change.change_id, "change_digest": change.digest}
 
 
 class _Hooks:
@@ -149,6 +198,7 @@ class ApprovalService:
         oidc: OidcClient,
         handoffs: HandoffStore,
         continuations: ContinuationStore,
+        pacer: ApproverPacer,
         tasks: TaskTokens,
         control_table: Any,
         audit: AuditLog,
@@ -163,6 +213,7 @@ class ApprovalService:
         self.oidc = oidc
         self.handoffs = handoffs
         self.continuations = continuations
+        self.pacer = pacer
         self.tasks = tasks
         self.control_table = control_table
         self.audit = audit
@@ -186,7 +237,7 @@ class ApprovalService:
             task_token=task_token,
             mission_id=_text(event.get("mission_id")) or "unknown-mission",
             execution_arn=_text(event.get("execution_arn")),
-            approver_sub=self.settings.approver_sub,
+            approver_sub=_text(event.get("approver_sub")),
         )
         return self._guarded(run, lambda: self._begin(event, run, time_left))
 
@@ -195,36 +246,99 @@ class ApprovalService:
         try:
             task = ApprovalTaskEvent.model_validate(dict(event))
         except ValidationError as exc:
-            # Named by location only: pydantic's own message would echo the input, task token included.
-            first = exc.errors(include_input=False)[0]
-            where = ".".join(str(part) for part in first.get("loc", ())) or "event"
-            raise MalformedApprovalTask(f"the approval event is malformed at {where}: {first.get('msg')}") from None
-        run.change = parse_change(task.change)
+            raise MalformedApprovalTask(_validation_problem(exc, "approval event")) from None
+        self._accept(run, task.request)
         if not self.continuations.claim_task(task.task_token, hold_seconds=self.settings.requested_expiry):
             logger.warning("duplicate delivery of an approval task; the first delivery answers it", extra=_log(run))
             return {"outcome": "duplicate"}
+        return self._ask(run, time_left, hops=0)
+
+    def _accept(self, run: _Run, request: ApprovalRequest) -> None:
+        """Take `request` for `run` if this function may send it to `run.approver_sub`; RequestRefused otherwise."""
+        run.request = request
+        changes = tuple(request.changes())
+        run.changes = changes
+        policy = self.settings.policy
+        if request.kind == KIND_SINGLE and len(changes) != 1:
+            raise RequestRefused(f"a single approval request must hold exactly one change, not {len(changes)}")
+        if not changes:
+            raise RequestRefused("the approval request holds no change")
+        if run.approver_sub not in request.approvers:
+            raise RequestRefused("the approver is not one of the request's approvers")
+        for change in changes:
+            if run.approver_sub not in policy.eligible(change):
+                raise RequestRefused(f"the approver may not approve change {change.change_id} under the policy")
+            # A change under the two-person rule asked of fewer approvers could never be applied (the executor wants
+            # that many distinct approvals): refused now rather than after a push that cannot count.
+            if len(set(request.approvers)) < policy.approvers_needed(change):
+                raise RequestRefused(
+                    f"change {change.change_id} needs {policy.approvers_needed(change)} distinct approvers"
+                )
+        if request.kind == KIND_BATCH:
+            self._check_batch(request, changes)
+
+    def _check_batch(self, request: ApprovalRequest, changes: tuple[ChangeBase, ...]) -> None:
+        """A batch may only hold changes the policy lets share one approval (the executor checks each change against
+        the root, not the risk that let it into the batch), at most `batch_max_changes` of them, bound by its root."""
+        policy = self.settings.policy
+        if len(changes) > policy.batch_max_changes:
+            raise RequestRefused(f"a batch may hold at most {policy.batch_max_changes} changes")
+        for change in changes:
+            if not policy.batchable(change):
+                raise RequestRefused(f"change {change.change_id} may not be approved in a batch under the policy")
+        try:
+            # The root recomputes from the items, and each item's proof is its change's proof under it: what the
+            # executor checks each change against, so a request failing it now would only waste the approval.
+            request.check_root()
+        except MerkleError as exc:
+            raise RequestRefused(f"the batch does not bind its changes: {exc}") from None
+
+    # --- asking -----------------------------------------------------------------------------------------------------
+    def _ask(self, run: _Run, time_left: Callable[[], float], hops: int) -> dict[str, str]:
+        """Send the CIBA request in the approver's next pacing slot and wait for the decision."""
+        request = run.request
+        if request is None:  # pragma: no cover - accepted before any request is sent
+            raise RequestRefused("no approval request to send")
         self._watch_wait(run)
         hooks = _Hooks(self, run, time_left)
         metadata = self.poller.discover(hooks)
-        form = backchannel_form(
-            run.change,
-            issuer=metadata.issuer,
-            approver_sub=run.approver_sub,
-            scope=self.settings.scope,
-            audience=self.settings.audience,
-            requested_expiry=self.settings.requested_expiry,
-            login_hint_format=self.settings.login_hint_format,
-        )
-        request = self.poller.start(form, hooks)
+        form = self._form(run, request, metadata.issuer)
+        started = self.poller.start(form, hooks, take_slot=lambda: self.pacer.take(run.approver_sub))
+        if isinstance(started, Deferred):
+            logger.info("the approver's next push is further away than this invocation can wait", extra=_log(run))
+            return self._hand_over(run, None, hops)
         self._audit(
             run,
             "approval.requested",
             "requested",
-            expires_at=_iso(request.deadline),
-            **shown_to_approver(run.change, form["binding_message"]),
+            expires_at=_iso(started.deadline),
+            approvers=list(request.approvers),
+            **self._shown(run, request, form),
         )
         logger.info("approval requested", extra=_log(run))
-        return self._conclude(run, self.poller.wait_for_decision(request, hooks), hops=0)
+        return self._conclude(run, self.poller.wait_for_decision(started, hooks), hops)
+
+    def _form(self, run: _Run, request: ApprovalRequest, issuer: str) -> dict[str, str]:
+        common: dict[str, Any] = {
+            "issuer": issuer,
+            "approver_sub": run.approver_sub,
+            "scope": self.settings.scope,
+            "audience": self.settings.audience,
+            "requested_expiry": self.settings.requested_expiry,
+            "login_hint_format": self.settings.login_hint_format,
+        }
+        if request.kind == KIND_SINGLE:
+            return backchannel_form(run.changes[0], **common)
+        try:
+            return batch_backchannel_form(run.mission_id, request, **common)
+        except ValueError as exc:
+            raise RequestRefused(f"the batch does not fit one approval: {exc}") from None
+
+    @staticmethod
+    def _shown(run: _Run, request: ApprovalRequest, form: Mapping[str, str]) -> dict[str, Any]:
+        if request.kind == KIND_SINGLE:
+            return shown_to_approver(run.changes[0], form["binding_message"])
+        return batch_shown_to_approver(request, run.changes, form)
 
     def _resume(self, continuation_id: Any, time_left: Callable[[], float]) -> dict[str, str]:
         try:
@@ -243,11 +357,18 @@ class ApprovalService:
 
         def work() -> dict[str, str]:
             ensure_not_halted(self.control_table)
-            run.change = parse_change(continuation.change_json)
+            try:
+                request = ApprovalRequest.model_validate_json(continuation.request_json)
+            except ValidationError as exc:
+                raise MalformedApprovalTask(_validation_problem(exc, "continued approval request")) from None
+            # Checked again: the policy is this invocation's (a redeployment may have changed it meanwhile).
+            self._accept(run, request)
+            hops = continuation.hops + 1
+            if continuation.ciba is None:
+                return self._ask(run, time_left, hops)
             self._watch_wait(run)
             hooks = _Hooks(self, run, time_left)
-            outcome = self.poller.wait_for_decision(continuation.request, hooks)
-            return self._conclude(run, outcome, hops=continuation.hops + 1)
+            return self._conclude(run, self.poller.wait_for_decision(continuation.ciba, hooks), hops)
 
         return self._guarded(run, work)
 
@@ -259,7 +380,7 @@ class ApprovalService:
             return self._fail(run, ERROR_HALTED, Decision.HALTED, "the kill switch is engaged")
         except TaskGone as exc:
             logger.warning("the task token is no longer awaited; stopping", extra=_log(run, reason=str(exc)))
-            self._audit_quietly(run, "approval.abandoned", "abandoned", reason=str(exc))
+            self._audit_each_quietly(run, "approval.abandoned", "abandoned", reason=str(exc))
             return {"outcome": "abandoned"}
         except (
             AuthError,
@@ -267,6 +388,8 @@ class ApprovalService:
             CibaFailed,
             InvalidChange,
             MalformedApprovalTask,
+            RequestRefused,
+            PacingContended,
             InvalidSettings,
         ) as exc:
             return self._fail(run, ERROR_FAILED, Decision.FAILED, safe_reason(exc))
@@ -282,14 +405,14 @@ class ApprovalService:
                 return self._fail(run, ERROR_DENIED, Decision.DENIED, reason)
             case Expired(reason=reason):
                 return self._fail(run, ERROR_EXPIRED, Decision.EXPIRED, reason)
-            case HandOver(request=request):
-                return self._hand_over(run, request, hops)
+            case HandOver(request=ciba):
+                return self._hand_over(run, ciba, hops)
         raise AssertionError(f"unknown outcome {type(outcome).__name__}")  # pragma: no cover
 
     def _release(self, run: _Run, token_response: Mapping[str, Any]) -> dict[str, str]:
-        change = run.change
-        if change is None:  # pragma: no cover - a change is parsed before any poll
-            raise InvalidChange("no change to release")
+        request = run.request
+        if request is None or not run.changes:  # pragma: no cover - a request is accepted before any poll
+            raise RequestRefused("no approval request to release")
         verifier = self.verifier()
         access_token = str(token_response["access_token"])
         access_claims = verifier.verify(access_token, self.settings.audience)
@@ -301,7 +424,17 @@ class ApprovalService:
             id_claims = verifier.verify_id_token(str(id_token), self.settings.client_id, access_token=access_token)
             if id_claims["sub"] != run.approver_sub:
                 raise ApprovalMismatch("the ID token names another user than the approver asked")
-        require_granted_digest(access_claims, change.digest)
+        # What the provider signed must be what was asked: one change's digest for a single request, the batch's
+        # Merkle root for a batch (never a single digest standing for a batch, nor a batch for a single change).
+        granted = granted_kind(access_claims)
+        if granted != request.kind:
+            raise ApprovalMismatch(f"the access token grants a {granted} approval; a {request.kind} one was asked")
+        if request.kind == KIND_SINGLE:
+            require_granted_digest(access_claims, run.changes[0].digest)
+        else:
+            require_granted_root(access_claims, request.root or "")
+            if granted_batch(access_claims).count != len(run.changes):
+                raise ApprovalMismatch("the granted aegis-batch object counts another number of changes")
         # offline_access is never requested (ApprovalSettings refuses it), so a refresh token here is the provider's
         # own doing: it is not sealed, so it never reaches the executor, the table or a log.
         sealed = {name: value for name, value in token_response.items() if name != "refresh_token"}
@@ -314,21 +447,26 @@ class ApprovalService:
         expires_in = token_response.get("expires_in")
         if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
             expires_at = min(expires_at, int(now + expires_in))
-        handoff_id = self.handoffs.seal(
-            sealed,
-            execution_arn=run.execution_arn,
-            change_id=change.change_id,
-            change_digest=change.digest,
-            approver_sub=run.approver_sub,
-            expires_at=expires_at,
-        )
+        # One handoff per change, each sealed under that change's digest: the executor of a change can open only its
+        # own, and consuming it leaves every other change's handoff in place.
+        handoffs = {
+            change.change_id: self.handoffs.seal(
+                sealed,
+                execution_arn=run.execution_arn,
+                change_id=change.change_id,
+                change_digest=change.digest,
+                approver_sub=run.approver_sub,
+                expires_at=expires_at,
+            )
+            for change in run.changes
+        }
         approved_at = _iso(now)
         # Audited before release: an approval that cannot be audited is not released.
-        self._audit(
+        self._audit_each(
             run,
             "approval.decided",
             Decision.APPROVED.value,
-            handoff_id=handoff_id,
+            per_change={change_id: {"handoff_id": handoff_id} for change_id, handoff_id in handoffs.items()},
             approved_at=approved_at,
             **({"refresh_token_discarded": True} if refresh_token_discarded else {}),
         )
@@ -337,15 +475,15 @@ class ApprovalService:
             {
                 "decision": Decision.APPROVED.value,
                 "approver_sub": run.approver_sub,
-                "handoff_id": handoff_id,
                 "approved_at": approved_at,
+                "handoffs": handoffs,
             },
         )
-        logger.info("change approved and sealed", extra=_log(run))
+        logger.info("approval granted and sealed", extra=_log(run, sealed_handoffs=len(handoffs)))
         return {"outcome": Decision.APPROVED.value}
 
     def _fail(self, run: _Run, error: str, decision: Decision, reason: str) -> dict[str, str]:
-        self._audit_quietly(run, "approval.decided", decision.value, reason=reason, error=error)
+        self._audit_each_quietly(run, "approval.decided", decision.value, reason=reason, error=error)
         logger.info("approval not granted", extra=_log(run, error=error, reason=reason))
         try:
             self.tasks.fail(run.task_token, error, reason)
@@ -353,17 +491,18 @@ class ApprovalService:
             logger.warning("the task token is no longer awaited", extra=_log(run, reason=str(exc)))
         return {"outcome": decision.value}
 
-    def _hand_over(self, run: _Run, request: CibaRequest, hops: int) -> dict[str, str]:
-        if run.change is None:  # pragma: no cover - a change is parsed before any poll
-            raise InvalidChange("no change to hand over")
+    def _hand_over(self, run: _Run, ciba: CibaRequest | None, hops: int) -> dict[str, str]:
+        """Go on in a fresh invocation: polling `ciba`, or (None) sending the request, which is not sent yet."""
+        if run.request is None:  # pragma: no cover - a request is accepted before any hand-over
+            raise RequestRefused("no approval request to hand over")
         continuation_id = self.continuations.save(
             Continuation(
                 task_token=run.task_token,
                 execution_arn=run.execution_arn,
                 mission_id=run.mission_id,
-                change_json=run.change.canonical(),
                 approver_sub=run.approver_sub,
-                request=request,
+                request_json=run.request.model_dump_json(),
+                ciba=ciba,
                 hops=hops,
             )
         )
@@ -373,8 +512,9 @@ class ApprovalService:
             # Nobody will go on with it: take it back so a late delivery finds nothing, and fail the task.
             self.continuations.take(continuation_id)
             raise
-        self._audit(run, "approval.continued", "continued", hops=hops)
-        logger.info("handed over to a fresh invocation", extra=_log(run, hops=hops))
+        phase = "pacing" if ciba is None else "polling"
+        self._audit(run, "approval.continued", "continued", hops=hops, phase=phase)
+        logger.info("handed over to a fresh invocation", extra=_log(run, hops=hops, phase=phase))
         return {"outcome": "continued"}
 
     # --- the mission's wait -----------------------------------------------------------------------------------------
@@ -422,20 +562,56 @@ class ApprovalService:
         return self._verifier
 
     def _audit(self, run: _Run, action: str, outcome: str, **details: Any) -> None:
+        """One record about the whole request (for a single request, about its change)."""
         self.audit.append(
             run.mission_id,
             action,
             outcome,
-            change_id=run.change_id,
-            change_digest=run.digest,
+            **run.identity(),
             approver_sub=run.approver_sub,
             execution_arn=run.execution_arn,
             **details,
         )
 
+    def _audit_each(
+        self,
+        run: _Run,
+        action: str,
+        outcome: str,
+        per_change: Mapping[str, Mapping[str, Any]] | None = None,
+        **details: Any,
+    ) -> None:
+        """One record per change of the request (each findable by its change id), or one about the request when its
+        changes are not known (a malformed event)."""
+        if run.kind != KIND_BATCH or not run.changes:
+            only = run.changes[0] if len(run.changes) == 1 else None
+            extra = per_change.get(only.change_id, {}) if per_change and only else {}
+            self._audit(run, action, outcome, **details, **extra)
+            return
+        base = run.identity()
+        for change in run.changes:
+            self.audit.append(
+                run.mission_id,
+                action,
+                outcome,
+                **base,
+                change_id=change.change_id,
+                change_digest=change.digest,
+                approver_sub=run.approver_sub,
+                execution_arn=run.execution_arn,
+                **details,
+                **(per_change or {}).get(change.change_id, {}),
+            )
+
     def _audit_quietly(self, run: _Run, action: str, outcome: str, **details: Any) -> None:
         try:
             self._audit(run, action, outcome, **details)
+        except Exception as exc:
+            logger.error("could not write the audit item", extra=_log(run, error=type(exc).__name__))
+
+    def _audit_each_quietly(self, run: _Run, action: str, outcome: str, **details: Any) -> None:
+        try:
+            self._audit_each(run, action, outcome, **details)
         except Exception as exc:
             logger.error("could not write the audit item", extra=_log(run, error=type(exc).__name__))
 
@@ -458,5 +634,39 @@ def shown_to_approver(change: ChangeBase, binding_message: str) -> dict[str, Any
     }
 
 
+def batch_item_shown(change: ChangeBase) -> dict[str, Any]:
+    """One change of a batch as the console's request page shows it (its diff, screened like `shown_to_approver`)."""
+    return {
+        "change_id": change.change_id,
+        "change_digest": change.digest,
+        "kind": change.kind,
+        "resource_arn": display_text(change.resource_arn),
+        "region": change.region,
+        "risk": change.risk.value,
+        "before_text": display_text(change.describe_before()),
+        "after_text": display_text(change.describe_after()),
+        "instruction": display_text(instruction_for(change)),
+    }
+
+
+def batch_shown_to_approver(
+    request: ApprovalRequest, changes: tuple[ChangeBase, ...], form: Mapping[str, str]
+) -> dict[str, Any]:
+    """What the `approval.requested` record of a batch holds besides its root (which every record of the request
+    names): what the phone shows (the binding message and the aegis-batch object's instruction), the summary it is
+    built from, and every change's diff, so that the console's request page recomputes the root from the digests it
+    displays without reading any other table."""
+    (detail,) = json.loads(form["authorization_details"])
+    return {
+        "binding_message": display_text(form["binding_message"]),
+        "instruction": display_text(str(detail.get("instruction", ""))),
+        "review_url": request.review_url,
+        "count": len(changes),
+        "kinds": request.kinds_summary(),
+        "risk": request.highest_risk().value,
+        "items": [batch_item_shown(change) for change in changes],
+    }
+
+
 def _log(run: _Run, **more: object) -> dict[str, object]:
-    return {"mission_id": run.mission_id, "change_id": run.change_id, "change_digest": run.digest, **more}
+    return {"mission_id": run.mission_id, **run.identity(), **more}

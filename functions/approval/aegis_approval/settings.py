@@ -1,5 +1,10 @@
 """The approval function's configuration, read once from the environment the template sets (docs/CONTRACTS.md).
-An invalid setting is `Approval.InvalidSettings` naming the variable, never its value."""
+An invalid setting is `Approval.InvalidSettings` naming the variable, never its value.
+
+The approvers, their routing and the batch and two-person thresholds are the `ApprovalPolicy` the validator plans
+with (`aegis.approvals.policy`, same variables): the function checks every request it is asked to send against its
+own copy, so a request naming an approver the policy does not allow for one of its changes is refused. Which approver
+a push goes to comes from the event (one invocation per approver of a request), never from the settings."""
 
 from __future__ import annotations
 
@@ -7,8 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from aegis.approvals.policy import ApprovalPolicy
 from aegis.settings import Environment
 from aegis_approval.errors import InvalidSettings, RefreshTokenScopeRefused
+from aegis_approval.pacing import PUSHES_PER_MINUTE_DEFAULT, PUSHES_PER_MINUTE_RANGE
 from aegis_auth.oidc import CLIENT_AUTH_METHODS, ClientAuthMethod
 
 REQUESTED_EXPIRY_MAX = 300  # Auth0 sends a Guardian push only for requested_expiry <= 300 s
@@ -33,7 +40,7 @@ class ApprovalSettings:
     client_id: str
     client_secret_arn: str
     audience: str
-    approver_subs: tuple[str, ...]
+    policy: ApprovalPolicy
     scope: tuple[str, ...]
     requested_expiry: int
     client_auth_method: ClientAuthMethod
@@ -42,6 +49,8 @@ class ApprovalSettings:
     login_hint_format: LoginHintFormat = "iss_sub"
     # Minutes after the mission's first approval request at which one `approval.waiting` record is appended.
     waiting_notify_minutes: int = WAITING_NOTIFY_MINUTES_DEFAULT
+    # At most this many CIBA requests (pushes) per approver in any sliding minute (Auth0 allows 5 per user).
+    pushes_per_minute: int = PUSHES_PER_MINUTE_DEFAULT
 
     def __post_init__(self) -> None:
         # Here rather than in from_env: whoever builds the settings, the function never starts with this scope.
@@ -50,17 +59,10 @@ class ApprovalSettings:
                 f"CIBA_SCOPE must not contain {REFRESH_TOKEN_SCOPE}: no refresh token may cross the hand-off"
             )
 
-    @property
-    def approver_sub(self) -> str:
-        """The approver the push goes to: the first configured one (CIBA addresses exactly one user)."""
-        return self.approver_subs[0]
-
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ApprovalSettings:
         env = Environment(InvalidSettings, environ)
-        approvers = env.items("APPROVER_SUBS")
-        if not approvers:
-            raise env.invalid("APPROVER_SUBS names no approver")
+        policy = ApprovalPolicy.from_env(environ, InvalidSettings)
         expiry = env.optional("CIBA_REQUESTED_EXPIRY", str(REQUESTED_EXPIRY_MAX))
         if not expiry.isdigit() or not 1 <= int(expiry) <= REQUESTED_EXPIRY_MAX:
             raise env.invalid(f"CIBA_REQUESTED_EXPIRY must be an integer from 1 to {REQUESTED_EXPIRY_MAX}")
@@ -69,6 +71,12 @@ class ApprovalSettings:
             raise env.invalid(
                 "APPROVAL_WAITING_NOTIFY_MINUTES must be a whole number of minutes from "
                 f"{WAITING_NOTIFY_MINUTES_RANGE.start} to {WAITING_NOTIFY_MINUTES_RANGE.stop - 1}"
+            )
+        pushes = env.number("APPROVER_PUSHES_PER_MINUTE", int, PUSHES_PER_MINUTE_DEFAULT)
+        if pushes not in PUSHES_PER_MINUTE_RANGE:
+            raise env.invalid(
+                "APPROVER_PUSHES_PER_MINUTE must be a whole number from "
+                f"{PUSHES_PER_MINUTE_RANGE.start} to {PUSHES_PER_MINUTE_RANGE.stop - 1}"
             )
         scope = ["openid"]
         for item in env.optional("CIBA_SCOPE").replace(",", " ").split():
@@ -84,11 +92,12 @@ class ApprovalSettings:
             client_id=env.required("AUTH0_CLIENT_ID"),
             client_secret_arn=env.required("AUTH0_CLIENT_SECRET_ARN"),
             audience=env.required("AUTH0_AUDIENCE"),
-            approver_subs=approvers,
+            policy=policy,
             scope=tuple(scope),
             requested_expiry=int(expiry),
             client_auth_method=env.choice("CLIENT_AUTH_METHOD", CLIENT_AUTH_METHODS, "client_secret_post"),
             function_name=env.required("APPROVAL_FUNCTION_NAME"),
             login_hint_format=env.choice("CIBA_LOGIN_HINT_FORMAT", LOGIN_HINT_FORMATS, "iss_sub"),
             waiting_notify_minutes=waiting,
+            pushes_per_minute=pushes,
         )

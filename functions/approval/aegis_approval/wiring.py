@@ -14,6 +14,7 @@ import httpx
 from aegis.audit import AuditLog
 from aegis_approval.continuation import ContinuationStore
 from aegis_approval.errors import ERROR_FAILED, SelfInvocationFailed, TaskGone
+from aegis_approval.pacing import ApproverPacer
 from aegis_approval.service import ACTOR, ApprovalService, Clock, Sleeper
 from aegis_approval.settings import ApprovalSettings
 from aegis_approval.tasks import TaskTokens
@@ -47,6 +48,7 @@ def create_service(
     settings = ApprovalSettings.from_env()
     dynamodb = boto3.resource("dynamodb")
     handoff_table = dynamodb.Table(settings.handoff_table)
+    continuations_table = dynamodb.Table(settings.continuations_table)
     auth = ClientAuthentication.from_secret_arn(
         settings.client_id, settings.client_secret_arn, settings.client_auth_method
     )
@@ -54,7 +56,9 @@ def create_service(
         settings,
         oidc=OidcClient(settings.issuer, auth, http=http, clock=clock),
         handoffs=HandoffStore(handoff_table, boto3.client("kms"), key_id=settings.handoff_key_id, clock=clock),
-        continuations=ContinuationStore(dynamodb.Table(settings.continuations_table), clock=clock),
+        continuations=ContinuationStore(continuations_table, clock=clock),
+        # The pacer's items live beside the continuations: the table only the approval role may use.
+        pacer=ApproverPacer(continuations_table, limit=settings.pushes_per_minute, clock=clock),
         tasks=TaskTokens(boto3.client("stepfunctions")),
         control_table=dynamodb.Table(settings.control_table),
         audit=AuditLog(dynamodb.Table(settings.audit_table), actor=ACTOR),

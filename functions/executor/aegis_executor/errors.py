@@ -28,10 +28,20 @@ class InvalidRequest(ExecutorError):
 
 
 class ApprovalInvalid(ExecutorError):
-    """The approval does not release this change: consumed, forged, for another change or execution, expired, for
-    another audience or approver, or without this change's digest. Nothing was applied."""
+    """The approvals do not release this change: consumed, forged, for another change or execution, for another
+    audience or approver, without this change's digest, a batch this change is not proven part of, or fewer distinct
+    approvers than its risk needs. Nothing was applied, and every handoff named for the change is gone."""
 
     error_name = "Executor.ApprovalInvalid"
+
+
+class ApprovalExpired(ExecutorError):
+    """An approval's token expired before this change ran (typically a batch whose later changes run after the API's
+    access-token lifetime), and nothing else was wrong with the approvals: the change is never applied on a stale
+    approval. Nothing was applied, and every handoff named for the change is gone; the state machine records the
+    change as expired."""
+
+    error_name = "Executor.ApprovalExpired"
 
 
 class NoConnectedAccount(ExecutorError):
@@ -69,6 +79,7 @@ class InvalidSettings(ExecutorError, ConfigurationError):
 ERRORS: tuple[type[ExecutorError], ...] = (
     InvalidRequest,
     ApprovalInvalid,
+    ApprovalExpired,
     NoConnectedAccount,
     TokenExchangeFailed,
     Throttled,

@@ -1,10 +1,17 @@
 """The execution pipeline: the only code path that changes infrastructure.
 
-    halt flag → recorded result? → consume + verify the approval → Token Vault → STS session for this change only
-    → re-read (drift?) → apply (halt flag before each mutating call) → verify → drop credentials → result
+    halt flag → recorded result? → consume + verify every approval of the change (its digest, or its Merkle proof
+    against the batch root the approver signed; two distinct approvers at or above APPROVAL_TWO_PERSON_RISK)
+    → Token Vault (the first approver's token) → STS session for this change only → re-read (drift?) → apply (halt
+    flag before each mutating call) → verify → drop credentials → result
 
-What leaves the executor is `{change_id, outcome, reason, verified_after}`; every step is audited with who approved,
-the digest and timings, never a token. Named errors (`Executor.*`) are raised only where nothing was applied.
+One invocation is one change. Its request carries the change, its Merkle proof when it was approved in a batch (else
+null), and the request's approval `{decision, approvals: [{decision, approver_sub, approved_at, handoffs: {change_id:
+handoff_id}}]}` (aegis_executor.approval). What leaves the executor is `{change_id, outcome, reason,
+verified_after}`; every step is audited with the approvals (`[{approver_sub, handoff_id, approved_at}]`), the batch
+root when batched, the digest and timings, never a token. Named errors (`Executor.*`) are raised only where nothing
+was applied: `Executor.ApprovalInvalid` for approvals that do not release the change, `Executor.ApprovalExpired` for
+an approval whose token expired before the change ran.
 
 Resource data can look like a secret (AWS lets an IAM user be called like an access key id): what the executor
 records and returns is redacted, never refused, so such a name is applied like any other. Once the ledger says an
@@ -26,14 +33,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from aegis.audit import AuditLog
 from aegis.catalogue import ChangeBase, InvalidChange, direction_of, forward_target, parse_change
 from aegis.control import halt_state
-from aegis.models import Frozen
+from aegis.models import Frozen, Risk
 from aegis.partitions import PARTITION_PATTERN
 from aegis.secrets_guard import withhold_secrets
 from aegis_auth.handoff import HandoffStore
 from aegis_auth.oidc import OidcClient
 from aegis_auth.token_vault import NoConnectedAccount as VaultNoConnectedAccount
 from aegis_auth.token_vault import exchange_for_connection_token
-from aegis_executor.approval import VerifiedApproval, open_approval
+from aegis_executor.approval import ApprovalOutcome, VerifiedApproval, approvers_needed, open_approval
 from aegis_executor.credentials import (
     HaltedBeforeMutation,
     MutationGuard,
@@ -43,6 +50,7 @@ from aegis_executor.credentials import (
     is_throttling,
 )
 from aegis_executor.errors import (
+    ApprovalExpired,
     ApprovalInvalid,
     InvalidRequest,
     NoConnectedAccount,
@@ -62,24 +70,17 @@ Outcome = Literal["applied", "drift", "failed", "halted"]
 
 
 # --- the request ----------------------------------------------------------------------------------------------------
-class ApprovalReference(BaseModel):
-    """What the approval task handed to the state machine: an opaque reference, never a token."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    decision: Literal["approved"]
-    approver_sub: str = Field(min_length=1, max_length=256)
-    handoff_id: str = Field(min_length=1, max_length=128)
-    approved_at: str | None = None
-
-
 class ExecutorRequest(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     execution_arn: str = Field(pattern=rf"^arn:{PARTITION_PATTERN}:states:[\w-]+:\d{{12}}:execution:[^\s]+$")
     mission_id: str = Field(min_length=1, max_length=256)
     change: dict[str, Any]
-    approval: ApprovalReference
+    # The change's RFC 9162 inclusion proof in the batch it was approved in; null for a change approved on its own.
+    # Public data, parsed strictly (MerkleProof.from_json) once the handoffs are consumed: a malformed proof is an
+    # approval that does not release the change, and costs its handoffs like any other.
+    proof: dict[str, Any] | None = None
+    approval: ApprovalOutcome
 
 
 def parse_request(payload: Any) -> tuple[ExecutorRequest, ChangeBase]:
@@ -128,6 +129,8 @@ class Executor:
     # connection's tokens can assume it); empty when the deployment disables undo.
     undo_role_arn: str = ""
     undo_connection: str = ""
+    # The risk at or above which a change needs two distinct approvers (APPROVAL_TWO_PERSON_RISK); None: never.
+    two_person_risk: Risk | None = Risk.HIGH
     verifier: TokenVerifier | None = None
     clock: Callable[[], float] = time.time
     # IAM and some other services are eventually consistent: a just-applied change may take a moment to read back.
@@ -169,9 +172,21 @@ class _Run:
     marks: dict[str, float] = field(init=False, default_factory=dict)
     # Once the approval is consumed the invocation cannot be repeated: its outcome goes to the ledger.
     consumed: bool = field(init=False, default=False)
+    # Who approved, as the request names them (then as verified): `[{approver_sub, handoff_id, approved_at}]`.
+    approvals: list[dict[str, Any]] = field(init=False, default_factory=list)
+    # The Merkle root the change's proof was verified against; known once the approval is verified.
+    batch_root: str | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.audit = AuditLog(self.executor.audit_table, AUDIT_ACTOR)
+        self.approvals = [
+            {
+                "approver_sub": approval.approver_sub,
+                "handoff_id": approval.handoffs.get(self.change.change_id),
+                "approved_at": approval.approved_at,
+            }
+            for approval in self.request.approval.approvals
+        ]
 
     # --- bookkeeping ------------------------------------------------------------------------------------------------
     def mark(self, name: str) -> None:
@@ -184,7 +199,10 @@ class _Run:
                 "change_id": self.change.change_id,
                 "execution_arn": self.request.execution_arn,
                 "digest": self.change.digest,
-                "approver_sub": self.request.approval.approver_sub,
+                # The approver whose token Token Vault exchanges: the identity the AWS session acts as.
+                "approver_sub": self.request.approval.approvals[0].approver_sub,
+                "approvals": self.approvals,
+                **({"batch_root": self.batch_root} if self.batch_root else {}),
                 **details,
             }
         )
@@ -209,8 +227,7 @@ class _Run:
                 "executor.started",
                 "halted" if halted else "started",
                 kind=self.change.kind,
-                handoff_id=self.request.approval.handoff_id,
-                approved_at=self.request.approval.approved_at,
+                batched=self.request.proof is not None,
             )
             recorded = self.executor.ledger.recorded_result(self.request.execution_arn, self.change.change_id)
             if recorded is not None:
@@ -251,15 +268,21 @@ class _Run:
                 approval_client_id=self.executor.approval_client_id,
                 execution_arn=self.request.execution_arn,
                 change=self.change,
-                handoff_id=self.request.approval.handoff_id,
-                approver_sub=self.request.approval.approver_sub,
+                proof=self.request.proof,
+                approvals=self.request.approval.approvals,
+                required_approvers=approvers_needed(self.change, self.executor.two_person_risk),
             )
         except ApprovalInvalid as exc:
             self._record_safely("executor.approval_invalid", "refused", reason=str(exc))
             raise
+        except ApprovalExpired as exc:
+            self._record_safely("executor.approval_expired", "expired", reason=str(exc))
+            raise
 
     def _spend(self, approval: VerifiedApproval) -> dict[str, Any]:
         """Everything after the approval is consumed: it cannot be retried, so failures become outcomes."""
+        self.approvals = [approver.as_json() for approver in approval.approvers]
+        self.batch_root = approval.batch_root
         self.record("executor.approval_verified", "verified", token_expires_at=approval.token_expires_at)
         role_arn, connection = self.executor.role_and_connection(self.change)
         try:
@@ -370,17 +393,22 @@ class _Run:
         return verification
 
     def _discard_unused_approval(self) -> None:
-        """On a path that ends before the approval is consumed (and is not retried), delete the handoff unopened:
-        nobody will use it, and a sealed approval must not outlive its change. Best effort, audited; the kill switch
-        purges whatever an ended execution left behind all the same."""
-        try:
-            discarded = self.executor.handoffs.discard(
-                self.request.approval.handoff_id, execution_arn=self.request.execution_arn
+        """On a path that ends before the approval is consumed (and is not retried), delete every handoff named for
+        this change unopened: nobody will use them, and a sealed approval must not outlive its change. The other
+        changes' handoffs of a batch are theirs to consume. Best effort, audited per handoff; the kill switch purges
+        whatever an ended execution left behind all the same."""
+        handoff_ids = [a["handoff_id"] for a in self.approvals if a["handoff_id"]]
+        for handoff_id in dict.fromkeys(handoff_ids):
+            try:
+                discarded = self.executor.handoffs.discard(handoff_id, execution_arn=self.request.execution_arn)
+            except Exception as exc:
+                self._record_safely(
+                    "executor.approval_discarded", "failed", handoff_id=handoff_id, error=type(exc).__name__
+                )
+                continue
+            self._record_safely(
+                "executor.approval_discarded", "discarded" if discarded else "already_gone", handoff_id=handoff_id
             )
-        except Exception as exc:
-            self._record_safely("executor.approval_discarded", "failed", error=type(exc).__name__)
-            return
-        self._record_safely("executor.approval_discarded", "discarded" if discarded else "already_gone")
 
     def _record_safely(self, action: str, outcome: str, **details: Any) -> bool:
         """Audit on a path that is already failing or finishing, or that has changed the resource: an audit error is

@@ -6,9 +6,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from aegis.approvals.policy import RISK_ORDER
+from aegis.models import Risk
 from aegis.settings import Environment
 from aegis_auth.oidc import CLIENT_AUTH_METHODS, ClientAuthMethod
 from aegis_executor.errors import InvalidSettings
+
+TWO_PERSON_RISK = "APPROVAL_TWO_PERSON_RISK"
+# `none` turns the two-person rule off; otherwise a change at or above the named risk needs two distinct approvers.
+TWO_PERSON_RISK_CHOICES = ("none", *(risk.value for risk in RISK_ORDER))
 
 # Read on its own at import: the handler's idempotency store is built with the module (app.py).
 IDEMPOTENCY_TABLE = "IDEMPOTENCY_TABLE"
@@ -32,6 +38,8 @@ class ExecutorSettings:
     # Empty when the deployment disables undo.
     undo_role_arn: str = ""
     undo_connection: str = ""
+    # The risk at or above which a change needs two distinct approvers; None: never (APPROVAL_TWO_PERSON_RISK=none).
+    two_person_risk: Risk | None = Risk.HIGH
     # The region of the STS endpoint the remediation sessions are assumed at; None leaves it to botocore.
     region: str | None = None
 
@@ -53,5 +61,10 @@ class ExecutorSettings:
             remediation_role_arn=env.required("REMEDIATION_ROLE_ARN"),
             undo_role_arn=env.optional("UNDO_ROLE_ARN"),
             undo_connection=env.optional("UNDO_TOKEN_VAULT_CONNECTION"),
+            two_person_risk=_risk_or_none(env.choice(TWO_PERSON_RISK, TWO_PERSON_RISK_CHOICES, "high")),
             region=env.optional("AWS_REGION") or env.optional("AWS_DEFAULT_REGION") or None,
         )
+
+
+def _risk_or_none(value: str) -> Risk | None:
+    return None if value == "none" else Risk(value)

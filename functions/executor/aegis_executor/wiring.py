@@ -19,8 +19,9 @@ from aegis_executor.settings import IDEMPOTENCY_TABLE, ExecutorSettings
 # missions, so a later mission re-proposing the same change (say, after an undo) must not be answered with the
 # result of an earlier one.
 IDEMPOTENCY_KEY_JMESPATH = "[execution_arn, change.change_id]"
-# A duplicate carrying another approval for the same change of the same execution is refused, not answered.
-IDEMPOTENCY_PAYLOAD_JMESPATH = "approval.handoff_id"
+# A duplicate carrying other approvals for the same change of the same execution is refused, not answered: the
+# handoffs every approver's answer names (for a batch, the whole batch's; the same for each of its changes).
+IDEMPOTENCY_PAYLOAD_JMESPATH = "approval.approvals[*].handoffs"
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 
 
@@ -41,6 +42,7 @@ def build_executor(settings: ExecutorSettings | None = None) -> Executor:
         remediation_role_arn=settings.remediation_role_arn,
         undo_role_arn=settings.undo_role_arn,
         undo_connection=settings.undo_connection,
+        two_person_risk=settings.two_person_risk,
         sts=unsigned_sts_client(settings.region),
         ledger=Ledger(dynamodb_table(settings.idempotency_table)),
     )

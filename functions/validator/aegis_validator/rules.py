@@ -25,7 +25,11 @@ every rule is checked and every problem is named (`plan_problems`); any problem 
   FlowLogsLogGroup and FlowLogsRoleArn, or created where the deployment configured none;
 - `undo-disabled`: an undo where the deployment configures no undo connection (no UndoRole exists);
 - `undo-not-applied` / `undo-already-undone`: an undo must name a change the executor audited as applied, with
-  the same digest, in this account, and not undone since.
+  the same digest, in this account, and not undone since;
+- `needs-second-approver`: the deployment's approval policy (routing, two-person risk) gives the change fewer
+  eligible approvers than it needs; it is never downgraded to one (aegis.approvals.policy.ApprovalPolicy.can_plan).
+
+A plan that breaks none is then planned into approval requests (aegis.approvals.requests.plan_requests).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from aegis.approvals.policy import NEEDS_SECOND_APPROVER
 from aegis.catalogue import (
     FORWARD_KINDS,
     ChangeBase,
@@ -173,6 +178,14 @@ def change_problems(
     if overlong:
         found.append(("approval-text-too-long", ", ".join(overlong)))
     found += _scope_problems(change, settings)
+    if not settings.approval_policy.can_plan(change):
+        found.append(
+            (
+                NEEDS_SECOND_APPROVER,
+                f"needs {settings.approval_policy.approvers_needed(change)} distinct approvers, "
+                f"{len(settings.approval_policy.eligible(change))} eligible",
+            )
+        )
     if isinstance(change, Undo):
         found += _undo_problems(change, settings, applied_records)
     else:

@@ -1,7 +1,9 @@
 """Validate one mission plan before any of its changes reaches an approver.
 
     request {execution_arn, plan} → envelope (else Validation.PlanMalformed) → every rule (aegis_validator.rules)
-    → any problem: audit `validator.refused`, raise Validation.PlanRefused → else audit `validator.accepted`
+    → any problem: audit `validator.refused`, raise Validation.PlanRefused
+    → else plan the approval requests (aegis.approvals.requests.plan_requests), audit `validator.accepted` and
+      answer `{mission_id, requests}`: the state machine carries each change inside its request from here on
 
 Whoever may start the state machine chooses its input; the agent is only the usual starter. So nothing in the plan
 is taken on trust: each change is re-parsed into the catalogue, held to this deployment's own parameters, and an
@@ -21,6 +23,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from aegis.approvals.requests import ApprovalRequest, plan_requests
 from aegis.audit import AuditLog, change_trail
 from aegis.catalogue import parse_change, plan_digest
 from aegis_validator.errors import PlanMalformed, PlanRefused
@@ -81,6 +84,8 @@ class PlanValidator:
             )
             raise PlanRefused(refusal_message(envelope, problems))
         changes = [parse_change(dict(raw)) for raw in envelope.changes]
+        # The rules refused every change the policy cannot plan (needs-second-approver), so planning cannot refuse.
+        requests = plan_requests(envelope.mission_id, changes, self.settings.approval_policy)
         digest = plan_digest(changes)
         audit.append(
             envelope.mission_id,
@@ -89,13 +94,18 @@ class PlanValidator:
             execution_arn=envelope.execution_arn,
             plan_digest=digest,
             changes=[{"change_id": c.change_id, "digest": c.digest, "kind": c.kind} for c in changes],
+            requests=[_request_record(r) for r in requests],
         )
-        logger.info("plan accepted", extra={"mission_id": envelope.mission_id, "changes": len(changes)})
+        logger.info(
+            "plan accepted",
+            extra={"mission_id": envelope.mission_id, "changes": len(changes), "requests": len(requests)},
+        )
         return {
             "mission_id": envelope.mission_id,
             "verdict": "accepted",
             "changes": len(changes),
             "plan_digest": digest,
+            "requests": [request.model_dump(mode="json") for request in requests],
         }
 
     def applied_records(self, change_id: str) -> Sequence[Mapping[str, Any]]:
@@ -107,6 +117,18 @@ class PlanValidator:
             audit.append(mission_id, REFUSED, outcome, **details)
         except Exception as exc:  # the refusal must still be raised; the failure is reported here
             logger.error("audit write failed", extra={"action": REFUSED, "error": type(exc).__name__})
+
+
+def _request_record(request: ApprovalRequest) -> dict[str, Any]:
+    """What the audit trail keeps of a planned request: who approves which changes, under which root (the changes
+    themselves are in the record's `changes`)."""
+    return {
+        "request_id": request.request_id,
+        "kind": request.kind,
+        "approvers": list(request.approvers),
+        "root": request.root,
+        "change_ids": [item.change["change_id"] for item in request.items],
+    }
 
 
 def refusal_message(envelope: Envelope, problems: Sequence[Problem]) -> str:

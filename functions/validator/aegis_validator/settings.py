@@ -1,5 +1,6 @@
 """The deployment's parameters the validator enforces, read once from the environment the template sets
-(docs/CONTRACTS.md, validator environment). An invalid setting names the variable, never its value."""
+(docs/CONTRACTS.md, validator environment), the approval policy included (aegis.approvals.policy, shared with the
+agent and the approval function). An invalid setting names the variable, never its value."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from aegis.approvals.policy import ApprovalPolicy
 from aegis.catalogue.base import ACCOUNT_ID_PATTERN, REGION_PATTERN
 from aegis.partitions import (
     PARTITION_PATTERN,
@@ -33,6 +35,9 @@ class ValidatorSettings:
     # ScanRegions: the regions a regional change may be in.
     scan_regions: tuple[str, ...]
     max_changes_per_mission: int
+    # Who approves what, and how the approval requests are grouped (APPROVER_SUBS, APPROVAL_*): the validator plans
+    # the requests with it, and refuses a change it gives fewer approvers than the change needs.
+    approval_policy: ApprovalPolicy
     # The destinations a change may create; "" when the deployment configured none (those findings are then
     # notify-only, so a change creating one is refused).
     trail_bucket: str = ""
@@ -82,6 +87,7 @@ class ValidatorSettings:
             account_id=account_id,
             scan_regions=regions,
             max_changes_per_mission=max_changes,
+            approval_policy=ApprovalPolicy.from_env(environ, InvalidSettings),
             trail_bucket=env.optional("TRAIL_BUCKET"),
             flow_logs_log_group=env.optional("FLOW_LOGS_LOG_GROUP"),
             flow_logs_role_arn=role_arn,

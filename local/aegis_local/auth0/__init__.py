@@ -5,6 +5,7 @@ standing in for Guardian."""
 
 from aegis_local.auth0.clock import Clock, ManualClock
 from aegis_local.auth0.config import (
+    AEGIS_BATCH_TYPE,
     AEGIS_CHANGE_TYPE,
     AUDIT_SCOPE,
     AUTHORIZATION_CODE_GRANT,
@@ -59,6 +60,7 @@ from aegis_local.auth0.tenant import (
 )
 
 __all__ = [
+    "AEGIS_BATCH_TYPE",
     "AEGIS_CHANGE_TYPE",
     "AUDIT_SCOPE",
     "AUTHORIZATION_CODE_GRANT",

@@ -30,6 +30,8 @@ SUPPORTED_GRANTS = (
 PUBLIC_CLIENT_GRANTS = frozenset({AUTHORIZATION_CODE_GRANT, DEVICE_CODE_GRANT, REFRESH_TOKEN_GRANT})
 
 AEGIS_CHANGE_TYPE = "urn:auth0:schemas:authorization-details:v1:aegis-change"
+# One approval of a batch of changes: its properties summarise the batch and carry the Merkle root of their digests.
+AEGIS_BATCH_TYPE = "urn:auth0:schemas:authorization-details:v1:aegis-batch"
 DEFAULT_API_AUDIENCE = "https://aegis.local/api"
 # One application per trust domain: the approval function's (CIBA only) and the executor's (the API's Custom API
 # Client: Token Vault exchange only). Neither can do the other's part.
@@ -347,16 +349,16 @@ class EmulatorConfig(_Frozen):
         console_logout_urls: tuple[str, ...] = (),
         cli_client_id: str = DEFAULT_CLI_CLIENT_ID,
     ) -> EmulatorConfig:
-        """The AegisCloud tenant: the approval application (CIBA only) and the executor application (the Aegis
-        API's Custom API Client, Token Vault exchange only), the kill switch's M2M client (client credentials on
-        the Management API), the Aegis API with the aegis-change RAR type, the ops API with every operator scope and
-        an operator client granted all of them (client credentials: the kill switch's tests call `POST /kill` and
-        `POST /rearm` with it), the console (SPA: authorization code with PKCE and refresh tokens; its URLs are
-        known only once it is served, so they default to none, see `Auth0Emulator.register_application_urls`) and
-        the CLI (native: device authorization grant), the remediation connection and (unless `undo_connection` is
-        None) the undo connection, two clients of one provider, an approver with an account on both, a second user
-        without one, and the console's users: an operator (every ops scope), a viewer (read and audit) and an
-        accounts user (read, with a Token Vault account of their own and no approver)."""
+        """The AegisCloud tenant: the approval application (CIBA only) and the executor application (the Aegis API's
+        Custom API Client, Token Vault exchange only), the kill switch's M2M client (client credentials on the
+        Management API), the Aegis API with the aegis-change and aegis-batch RAR types, the ops API with every operator
+        scope and an operator client granted all of them (client credentials: the kill switch's tests call `POST /kill`
+        and `POST /rearm` with it), the console (SPA: authorization code with PKCE and refresh tokens; its URLs are
+        known only once it is served, so they default to none, see `Auth0Emulator.register_application_urls`) and the
+        CLI (native: device authorization grant), the remediation connection and (unless `undo_connection` is None) the
+        undo connection, two clients of one provider, an approver with an account on both, a second user without one,
+        and the console's users: an operator (every ops scope), a viewer (read and audit) and an accounts user (read,
+        with a Token Vault account of their own and no approver)."""
         connections = [ConnectionConfig(name=connection, provider_audience=provider_audience)]
         if undo_connection is not None:
             connections.append(
@@ -415,7 +417,7 @@ class EmulatorConfig(_Frozen):
                     identifier=api_audience,
                     name="AegisCloud remediation API",
                     scopes=("remediate:approved_change",),
-                    authorization_details_types=(AEGIS_CHANGE_TYPE,),
+                    authorization_details_types=(AEGIS_CHANGE_TYPE, AEGIS_BATCH_TYPE),
                     # Auth0's advice for the access-token exchange, and what the batch approvals assume.
                     token_lifetime_seconds=600,
                     token_exchange_client_ids=(executor_client_id,),

@@ -23,9 +23,11 @@ Everything is restored by `stop()`. moto keeps its state per process, so one sta
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
+import re
 import threading
 import time
 import urllib.request
@@ -67,6 +69,9 @@ FAKE_SECRET_ACCESS_KEY = "testing"
 MOTO_CONFIG: dict[str, Any] = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 # The emulator has no TLS; these parameters' https:// pattern also accepts http://127.0.0.1:<port>/.
 LOOPBACK_HTTP_PARAMETERS = frozenset({"Auth0Issuer"})
+# The local console's origin (aegis_local.console.server): loopback http on a port of its own.
+LOOPBACK_ORIGIN = re.compile(r"http://127\.0\.0\.1:[0-9]{1,5}")
+REVIEW_URL_VARIABLE = "APPROVAL_REVIEW_URL_BASE"
 # The scan request the template's custom rule expects (docs/ARCHITECTURE.md, "The flow": source aegis.scan).
 SCAN_EVENT_SOURCE = "aegis.scan"
 
@@ -126,6 +131,7 @@ class LocalStack:
         moto_port: int = 0,
         secrets: Mapping[str, str] | None = None,
         console_origins: Sequence[str] = (),
+        review_url_base: str | None = None,
     ) -> None:
         """`parameters` override the local values of template parameters. `auth0=False` starts no emulator
         (then the Auth0 parameters must come from `parameters`, and `secrets` maps the template's secret-ARN
@@ -133,7 +139,9 @@ class LocalStack:
         each in its Secrets Manager and passes that secret's ARN, as an operator does before `sam deploy`).
         `emulator_config` is an `aegis_local.auth0.EmulatorConfig` (default: `EmulatorConfig.default()`).
         `console_origins` are the browser origins the HTTP APIs' CORS must allow (the template's `ConsoleOrigins`
-        parameter), e.g. the local console's `http://127.0.0.1:<port>`."""
+        parameter), e.g. the local console's `http://127.0.0.1:<port>`. `review_url_base` is where approvers review
+        a batch (the functions' APPROVAL_REVIEW_URL_BASE); by default the local console's URL when ConsoleOrigins
+        names exactly one loopback origin, else none."""
         if secrets and auth0:
             raise ValueError("secrets are for an external provider (auth0=False); the emulator's are its own")
         self.template_path = Path(template_path) if template_path is not None else default_template_path()
@@ -144,6 +152,7 @@ class LocalStack:
         self._moto_port = moto_port
         self._external_secrets = dict(secrets or {})
         self._console_origins = [origin.rstrip("/") for origin in console_origins]
+        self._review_url = review_url_base
         self._server: Any = None
         self._emulator: Any = None
         self._router: LambdaRouter | None = None
@@ -235,6 +244,7 @@ class LocalStack:
         values = {name: value for name, value in local_values.items() if name in declared}
         values.update(self._parameter_overrides)
         parameters = resolve_parameters(template, values, loopback_http=LOOPBACK_HTTP_PARAMETERS)
+        template = with_review_url_base(template, self._review_url_base(values))
         self._function_urls = FunctionUrlGateway(lambda: self._router, self.identity.account_id, self.identity.region)
         self._http_apis = HttpApiGateway(lambda: self._router, self.identity.account_id)
         self._created = create_stack(
@@ -593,6 +603,11 @@ class LocalStack:
             values["RemediationOidcProviderUrl"] = "https://" + provider.split("://", 1)[1]
         return values
 
+    def _review_url_base(self, values: Mapping[str, str]) -> str:
+        if self._review_url is not None:
+            return self._review_url
+        return local_review_url_base(str(values.get("ConsoleOrigins", "")))
+
     def _create_client_secret(self, client_secret: str, *, description: str, name: str) -> str:
         """The secret created outside the stack, as the template expects: SecretString = the client secret."""
         answer = self.client("secretsmanager").create_secret(
@@ -667,6 +682,29 @@ class LocalStack:
             for key, value in settings.items():
                 if applied.get(key) != value:
                     raise RuntimeError(f"moto did not accept {service}.{key}={value!r}: {applied}")
+
+
+def local_review_url_base(console_origins: str) -> str:
+    """Where a batch's approver reviews it locally: the local console, which is the one loopback origin of the
+    stack's ConsoleOrigins (aegis_local.console.server passes its own origin there), else none. Never the template's
+    CloudFront domain: locally there is no distribution to serve it."""
+    origins = [origin.strip().rstrip("/") for origin in console_origins.split(",") if origin.strip()]
+    local = [origin for origin in origins if LOOPBACK_ORIGIN.fullmatch(origin)]
+    return f"{local[0]}/" if len(local) == 1 else ""
+
+
+def with_review_url_base(template: Mapping[str, Any], base: str) -> dict[str, Any]:
+    """The template with every function's APPROVAL_REVIEW_URL_BASE set to `base`. On AWS the template derives it
+    from the console's CloudFront domain (or "" without a console); the local stack serves the console itself, at
+    an address only known when it runs."""
+    copied = copy.deepcopy(dict(template))
+    for resource in (copied.get("Resources") or {}).values():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        variables = ((resource.get("Properties") or {}).get("Environment") or {}).get("Variables") or {}
+        if REVIEW_URL_VARIABLE in variables:
+            variables[REVIEW_URL_VARIABLE] = base
+    return copied
 
 
 def _post_json(url: str, body: Any, *, allow_failure: bool = False) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -14,7 +14,7 @@ import httpx
 
 from aegis_local.cli.common import EXIT_OK, ISSUER_ENV, CommandFailed
 
-__all__ = ["cmd_approve", "cmd_deny", "cmd_pending", "ids_as_positionals", "register"]
+__all__ = ["cmd_approve", "cmd_deny", "cmd_pending", "detail_lines", "ids_as_positionals", "register"]
 
 HTTP_TIMEOUT_SECONDS = 10.0
 
@@ -67,9 +67,30 @@ def cmd_pending(args: argparse.Namespace) -> int:
         print(f"{request['auth_req_id']}  {request.get('binding_message', '')}")
         print(f"  expires {request.get('expires_at', '?')}  scope {request.get('scope', '')}")
         for detail in request.get("authorization_details") or []:
-            fields = ", ".join(f"{key}={value}" for key, value in detail.items() if key != "type")
-            print(f"  {detail.get('type', '?')}: {fields}")
+            for line in detail_lines(detail):
+                print(line)
     return EXIT_OK
+
+
+def detail_lines(detail: Mapping[str, Any]) -> list[str]:
+    """One authorization_details object as the phone shows it: its type, its instruction, then each Guardian
+    property (`{name, value, display_order}`) as `label  value` in display order (a batch's seven: mission, count,
+    counts by kind, highest risk, account, review link, Merkle root); any other field as key=value."""
+    fields = ", ".join(
+        f"{key}={value}" for key, value in detail.items() if key not in ("type", "instruction", "properties")
+    )
+    lines = [f"  {detail.get('type', '?')}: {fields}".rstrip(": ")]
+    if detail.get("instruction"):
+        lines.append(f"    {detail['instruction']}")
+    properties = detail.get("properties")
+    if isinstance(properties, Mapping):
+        shown = sorted(
+            ((name, value) for name, value in properties.items() if isinstance(value, Mapping)),
+            key=lambda item: item[1].get("display_order", 99),
+        )
+        width = max((len(str(value.get("name") or name)) for name, value in shown), default=0)
+        lines += [f"    {value.get('name') or name!s:<{width}}  {value.get('value', '')}" for name, value in shown]
+    return lines
 
 
 def _decide(args: argparse.Namespace, *, approve: bool) -> int:

@@ -4,13 +4,17 @@
     aegis-local demo                                     on a terminal: you are the approver's phone
     aegis-local demo --approve all --deny iam-admin-policy-attached --let-expire kms-key-rotation-off \\
                      --drift iam-password-policy-weak    some changes are denied, expire, or drift
+    aegis-local demo --approve all --deny r002           deny the second approval request (a whole batch)
     aegis-local demo --approve all --kill-after 3        trigger the kill switch once 3 changes were applied
     aegis-local demo --dry-run                           scan and plan only
     aegis-local demo --approve all --keep-up             then leave the stack and the console up until Ctrl-C
 
 It starts the local stack (moto + the Auth0 emulator + every function of template.yaml), seeds the vulnerable
-account, fires a scan the way EventBridge delivers it, and walks the mission: findings -> plan -> one approval request
-per change on the approver's phone -> execution -> resume -> report. Then it writes the report (JSON and a
+account, fires a scan the way EventBridge delivers it, and walks the mission: findings -> plan -> approval requests on
+the approvers' phones (changes at or below ApprovalBatchMaxRisk in batches, one push each, approved on the Merkle root
+of their digests; higher-risk changes one request each) -> execution -> resume -> report, with the number of pushes.
+`--deny` and `--let-expire` name a check id, a change id or a request id (`r002`); a request is answered as a whole,
+so naming one change of a batch denies (or lets expire) the whole batch. Then it writes the report (JSON and a
 self-contained HTML page) and runs the leak audit: every secret issued during the run (client secrets, CIBA access and
 ID tokens, Token Vault tokens, the STS credentials of each RemediationRole and UndoRole session) is searched for in
 every table item, every execution history, the agent's checkpoints, the report, the logs every function printed and
@@ -26,8 +30,10 @@ stays local, approvals and Token Vault happen at that provider, and the approver
 
 Exit status: 0 only when the mission ran to its end and the leak audit found nothing; 1 otherwise; 2 for usage errors.
 
-Choices for the local tenant (not product behaviour): CIBA polls every second instead of five; the approver may
-receive 100 requests a minute instead of Auth0's 5 (a 13-change mission would otherwise wait minutes on rate limits);
+Choices for the local tenant (not product behaviour): two approvers (approver@ and approver2@aegis.local, both with
+the connected AWS accounts), so that the seeded high-risk changes can have the two distinct approvals they need and the
+two-person rule is shown; CIBA polls every second instead of five; an approver may receive 100 requests a minute
+instead of Auth0's 5 (bench.mission_overhead measures the real limit);
 `--let-expire` lapses the request at the emulator at once instead of waiting out its requested_expiry; the blast-radius
 caps allow the seeded account's plan (most of its security groups are open, which the default share cap of 0.5 would
 rightly refuse to change in one mission).
@@ -95,6 +101,9 @@ DEFAULT_TIMEOUT_SECONDS = 900.0
 # The local tenant's allowances (see the module docstring).
 DEMO_CIBA_INTERVAL_SECONDS = 1
 DEMO_CIBA_REQUESTS_PER_USER_PER_MINUTE = 100
+# The local tenant's second approver (the two-person rule needs two distinct approvers).
+DEMO_SECOND_APPROVER_SUB = "auth0|aegis-approver-2"
+DEMO_SECOND_APPROVER_EMAIL = "approver2@aegis.local"
 DEMO_PARAMETERS: dict[str, str] = {
     "MaxSharePerResourceType": "1",
     "MaxChangesPerMission": "20",
@@ -259,8 +268,8 @@ def options_from_args(args: argparse.Namespace, *, terminal: bool) -> DemoOption
     if tenant is None and not args.dry_run and not policy.approve_all:
         if not terminal:
             raise DemoUsageError(
-                "no terminal to play the approver's phone: give --approve all (with --deny, --let-expire or --drift "
-                "CHECK_ID for exceptions), --dry-run, or run it on a terminal"
+                "no terminal to play the approver's phone: give --approve all (with --deny or --let-expire CHECK_ID, "
+                "CHANGE_ID or REQUEST_ID, or --drift CHECK_ID, for exceptions), --dry-run, or run it on a terminal"
             )
         interactive = True
     return DemoOptions(
@@ -278,13 +287,30 @@ def options_from_args(args: argparse.Namespace, *, terminal: bool) -> DemoOption
     )
 
 
-def demo_emulator_config() -> Any:
+def demo_emulator_config(*, approvers: int = 2) -> Any:
     """The default tenant (approval and executor applications, the kill switch's M2M client, the operator client, the
-    approver with connected AWS accounts) with the demo's allowances."""
-    from aegis_local.auth0 import EmulatorConfig
+    approver with connected AWS accounts) with the demo's allowances and, with `approvers=2`, a second approver with
+    the same connected accounts: the seeded account's high-risk changes need two distinct approvers (the two-person
+    rule), which a deployment with one approver cannot plan."""
+    from aegis_local.auth0 import DEFAULT_APPROVER_SUB, EmulatorConfig, UserConfig
 
-    return EmulatorConfig.default().model_copy(
+    if approvers not in (1, 2):
+        raise ValueError("the demo's tenant has one or two approvers")
+    config = EmulatorConfig.default()
+    users = list(config.users)
+    if approvers == 2:
+        first = next(user for user in users if user.sub == DEFAULT_APPROVER_SUB)
+        second = UserConfig(
+            sub=DEMO_SECOND_APPROVER_SUB,
+            email=DEMO_SECOND_APPROVER_EMAIL,
+            name="Aegis Second Approver",
+            connected_accounts=first.connected_accounts,
+            api_permissions=dict(first.api_permissions),
+        )
+        users.insert(users.index(first) + 1, second)
+    return config.model_copy(
         update={
+            "users": tuple(users),
             "ciba_interval_seconds": DEMO_CIBA_INTERVAL_SECONDS,
             "ciba_requests_per_user_per_minute": DEMO_CIBA_REQUESTS_PER_USER_PER_MINUTE,
         }
@@ -425,8 +451,10 @@ def run_on_stack(stack: Any, options: DemoOptions, console: Console, *, seeded: 
         if seeded is None:
             seeded = _seed(stack, console)
         preload.join()
-        approver = options.tenant.approver_sub if options.tenant else stack.parameters["ApproverSubs"].split(",")[0]
-        phone = EmulatedPhone(stack.emulator, approver) if options.tenant is None else None
+        approvers = [sub for sub in str(stack.parameters.get("ApproverSubs", "")).split(",") if sub]
+        approver = options.tenant.approver_sub if options.tenant else approvers[0]
+        # Every approver's phone: a two-person request reaches two of them, a routed one whichever it names.
+        phone = EmulatedPhone(stack.emulator, approver, also=approvers[1:]) if options.tenant is None else None
         drive = DriveOptions(
             policy=options.policy,
             approver=TerminalApprover(console.stream, read_line=options.read_line) if options.interactive else None,
@@ -569,7 +597,12 @@ def _print_summary(console: Console, result: DemoResult, options: DemoOptions) -
         console.step("audit", note)
     for hit in leak_audit.hits:
         console.step("LEAK", f"secret {hit.fingerprint}… found in {hit.place}")
-    console.lines(["", result.report.model_copy(update={"leak_audit": leak_audit}).terminal_summary(), ""])
+    report = result.report
+    if report.pushes:
+        # Without batches every change is a request of its own, to each approver it needs.
+        unbatched = sum(max(1, len(request.approvers)) * request.count for request in report.requests)
+        console.step("pushes", f"{report.approvals_line()} ({unbatched or report.pushes} without batches)")
+    console.lines(["", report.model_copy(update={"leak_audit": leak_audit}).terminal_summary(), ""])
     problems = result.problems or ["the mission did not end"]
     verdict = "ok" if result.exit_code == EXIT_OK else "FAILED: " + "; ".join(problems)
     console.step("done", f"{verdict} (exit {result.exit_code})")
@@ -667,14 +700,23 @@ def command(args: argparse.Namespace) -> int:
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     approvals = parser.add_argument_group("approvals (default on a terminal: you answer as the approver's phone)")
     approvals.add_argument("--approve", choices=["all"], help="approve every change not named by another flag")
-    approvals.add_argument("--deny", action="append", metavar="CHECK_ID", help="deny the changes of this check")
     approvals.add_argument(
-        "--let-expire", action="append", metavar="CHECK_ID", help="leave the changes of this check unanswered"
+        "--deny",
+        action="append",
+        metavar="ID",
+        help="deny the request of this check's changes, of this change (chg-...) or this request (r002): a batch "
+        "is denied as a whole",
+    )
+    approvals.add_argument(
+        "--let-expire",
+        action="append",
+        metavar="ID",
+        help="leave unanswered the request of this check's changes, of this change or this request (as --deny)",
     )
     approvals.add_argument(
         "--drift",
         action="append",
-        metavar="CHECK_ID",
+        metavar="CHECK_ID|CHANGE_ID",
         help="approve, then change the resource by hand before the executor runs (it must refuse)",
     )
     mission = parser.add_argument_group("the mission")

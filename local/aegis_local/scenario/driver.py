@@ -3,9 +3,12 @@
 The driver fires the scan the way EventBridge delivers it (`LocalStack.fire_scan`), then watches what the mission
 persists — the mission item, the execution, the audit trail — and plays its part:
 
-- **the phone**: each approval request that reaches the approver's (emulated) phone is matched to the plan's change
-  by its digest and answered by the `ApprovalPolicy` or the person at the terminal. With an external provider there
-  is no emulated phone: the driver shows what the approval function is waiting for, and the real phone answers.
+- **the phone**: each approval request that reaches an approver's (emulated) phone is matched to the plan: a single
+  change's by its digest, a batch's by its Merkle root, to the request of the plan the validator made (read from the
+  execution's ValidatePlan output, else from the approval function's `approval.requested` record). It is answered as
+  a whole by the `ApprovalPolicy` or the person at the terminal, with the same answer on every approver's phone of a
+  two-person request. With an external provider there is no emulated phone: the driver shows what the approval
+  function is waiting for, and the real phone answers.
 - **--drift**: the local Lambda runtime runs `ExecutorInterceptor` around each executor invocation, i.e. after the
   change was approved and its task succeeded, and before the executor reads the resource. For a change to drift, it
   edits the resource out of band first (`aegis_local.scenario.drift`), exactly in that window.
@@ -27,10 +30,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from aegis.approvals.merkle import merkle_root
 from aegis.audit import read_trail
 from aegis.catalogue import ChangeBase, parse_change
 from aegis_local.reporting.report import KillSwitchSummary
-from aegis_local.scenario.drift import drift_resource, supports_drift
+from aegis_local.scenario.drift import drift_resource
 from aegis_local.scenario.phone import Answer, ApprovalPolicy, EmulatedPhone, PhoneRequest, TerminalApprover
 
 __all__ = [
@@ -38,11 +42,18 @@ __all__ = [
     "ExecutorInterceptor",
     "MissionDriver",
     "MissionRun",
+    "PlannedRequest",
     "Progress",
     "invoke_kill_switch",
+    "planned_requests",
 ]
 
 TERMINAL_STATUSES = frozenset({"completed", "failed", "halted"})
+# The state whose output is the plan of approval requests (`{"mission_id", "requests": [...]}`).
+VALIDATE_STATE = "ValidatePlan"
+# A request on the phone that matches nothing of the plan yet may be one whose record the approval function is about
+# to write; past this it is denied as matching nothing.
+UNMATCHED_GRACE_SECONDS = 15.0
 KILL_REQUESTER = "aegis-local demo"
 # An executor held at the gate goes on (and is reported) rather than outlive its function timeout.
 GATE_MARGIN_SECONDS = 5.0
@@ -65,6 +76,43 @@ class DriveOptions:
     quiet_seconds: float = 6.0
 
 
+@dataclass(frozen=True)
+class PlannedRequest:
+    """One approval request of the mission's plan: a single change, or a batch approved on its Merkle root."""
+
+    request_id: str
+    kind: str
+    root: str | None
+    approvers: tuple[str, ...]
+    changes: tuple[ChangeBase, ...]
+
+    @property
+    def label(self) -> str:
+        if self.root is not None:
+            return f"{self.request_id} (batch of {len(self.changes)}, #{self.root[:6]})"
+        return self.request_id
+
+
+def planned_requests(raw: Any) -> list[PlannedRequest]:
+    """The requests of a ValidatePlan output (`ApprovalRequest` JSON); what cannot be read is left out."""
+    found = []
+    for entry in raw if isinstance(raw, list) else []:
+        try:
+            changes = tuple(parse_change(item["change"]) for item in entry["items"])
+            found.append(
+                PlannedRequest(
+                    request_id=str(entry["request_id"]),
+                    kind=str(entry.get("kind") or ("batch" if entry.get("root") else "single")),
+                    root=str(entry["root"]) if entry.get("root") else None,
+                    approvers=tuple(str(sub) for sub in entry.get("approvers") or ()),
+                    changes=changes,
+                )
+            )
+        except (KeyError, TypeError, ValueError):
+            continue
+    return found
+
+
 @dataclass
 class MissionRun:
     """What happened, for the report and the exit code."""
@@ -76,6 +124,8 @@ class MissionRun:
     execution_status: str | None = None
     plan: list[ChangeBase] = field(default_factory=list)
     answers: dict[str, tuple[Answer, str]] = field(default_factory=dict)  # change id -> (answer, why)
+    requests: list[PlannedRequest] = field(default_factory=list)  # the plan's approval requests, once known
+    request_answers: dict[str, tuple[Answer, str]] = field(default_factory=dict)  # request id -> (answer, why)
     out_of_band: dict[str, str] = field(default_factory=dict)  # change id -> what --drift did
     kill_switch: KillSwitchSummary | None = None
     ended: bool = False
@@ -133,7 +183,7 @@ class ExecutorInterceptor:
             if (
                 change is not None
                 and self._edit is not None
-                and change.check_id in self._drift_checks
+                and (change.check_id in self._drift_checks or change.change_id in self._drift_checks)
                 and change.change_id not in self.drifted
             ):
                 try:
@@ -206,6 +256,9 @@ class MissionDriver:
         self._finished: set[str] = set()
         self._last_news = time.monotonic()
         self._interceptor: ExecutorInterceptor | None = None
+        self._requests: dict[str, PlannedRequest] = {}
+        self._requests_from_plan = False
+        self._first_unmatched: dict[str, float] = {}
 
     # -- the run --------------------------------------------------------------------------------------------------
 
@@ -231,6 +284,12 @@ class MissionDriver:
         self._stack.lambdas.wait_idle(timeout=30)
         if self._interceptor is not None:
             run.out_of_band = dict(self._interceptor.drifted)
+        run.requests = list(self._requests.values())
+        if run.plan:
+            for name in options.policy.unused(self._requests, run.plan):
+                run.notes.append(
+                    f"{name} was named on the command line, but this mission had no such change or request"
+                )
         run.finished_at = time.monotonic()
         return run
 
@@ -303,7 +362,8 @@ class MissionDriver:
             self._say(
                 "plan",
                 f"{counts.get('findings', '?')} findings, {counts.get('changes', '?')} changes proposed; "
-                f"execution {str(run.execution_arn).rsplit(':', 1)[-1]} asks for one approval per change",
+                f"execution {str(run.execution_arn).rsplit(':', 1)[-1]} asks for their approval, request by request "
+                "(a batch's one push approves many changes)",
             )
         elif run.status == "completed" and not run.plan:
             self._say(
@@ -320,6 +380,12 @@ class MissionDriver:
         except Exception:
             return
         changes = [parse_change(raw) for raw in json.loads(execution.get("input") or "{}").get("changes", [])]
+        if not changes:
+            # The changes may travel only inside their requests: the plan is theirs, in request order.
+            self._load_requests(run)
+            changes = [change for request in self._requests.values() for change in request.changes]
+        if not changes:
+            return
         run.plan = changes
         lines = []
         for change in changes:
@@ -328,6 +394,79 @@ class MissionDriver:
                 f"{change.summary()}"
             )
         self._progress.lines(lines)
+
+    def _load_requests(self, run: MissionRun) -> None:
+        """The plan of approval requests, from ValidatePlan's output in the execution's history (once it exists)."""
+        if self._requests_from_plan or run.execution_arn is None:
+            return
+        try:
+            output = self._validated_output(run.execution_arn)
+        except Exception:
+            return
+        if output is None:
+            return
+        self._requests_from_plan = True
+        requests = planned_requests(output.get("requests"))
+        self._requests = {request.request_id: request for request in requests}
+        if requests and run.plan:
+            batches = [r for r in requests if r.root is not None]
+            self._say(
+                "plan",
+                f"{len(run.plan)} changes in {len(requests)} approval requests: {len(batches)} "
+                f"batch{'' if len(batches) == 1 else 'es'} ({sum(len(r.changes) for r in batches)} changes), "
+                f"{len(requests) - len(batches)} single",
+            )
+            self._progress.lines(
+                [
+                    f"          {request.label}: {', '.join(self._label(run, c.change_id) for c in request.changes)}"
+                    for request in requests
+                ]
+            )
+
+    def _validated_output(self, execution_arn: str) -> dict[str, Any] | None:
+        query: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 200}
+        while True:
+            page = self._sfn.get_execution_history(**query)
+            for event in page.get("events", []):
+                exited = event.get("stateExitedEventDetails") or {}
+                if event.get("type") == "TaskStateExited" and exited.get("name") == VALIDATE_STATE:
+                    output = json.loads(exited.get("output") or "{}")
+                    return output if isinstance(output, dict) else None
+            if not page.get("nextToken"):
+                return None
+            query["nextToken"] = page["nextToken"]
+
+    def _request_of(self, change_id: str) -> PlannedRequest | None:
+        return next((r for r in self._requests.values() if any(c.change_id == change_id for c in r.changes)), None)
+
+    def _changes_of(self, run: MissionRun, details: dict[str, Any]) -> list[str]:
+        """The changes an approval record is about: its change id, else the changes of the request it names."""
+        change_id = details.get("change_id")
+        if isinstance(change_id, str):
+            return [change_id]
+        items = details.get("items")
+        if isinstance(items, list):
+            return [str(item["change_id"]) for item in items if isinstance(item, dict) and "change_id" in item]
+        request = self._requests.get(str(details.get("request_id")))
+        return [change.change_id for change in request.changes] if request is not None else []
+
+    def _remember_request(self, run: MissionRun, details: dict[str, Any]) -> None:
+        """A request the approval function recorded and the plan did not say (its ValidatePlan output unread)."""
+        request_id = details.get("request_id")
+        if not isinstance(request_id, str) or request_id in self._requests:
+            return
+        by_id = {change.change_id: change for change in run.plan}
+        changes = tuple(by_id[c] for c in self._changes_of(run, details) if c in by_id)
+        if not changes:
+            return
+        root = details.get("merkle_root")
+        self._requests[request_id] = PlannedRequest(
+            request_id=request_id,
+            kind=str(details.get("request_kind") or ("batch" if root else "single")),
+            root=str(root) if root else None,
+            approvers=tuple(str(sub) for sub in details.get("approvers") or ()),
+            changes=changes,
+        )
 
     def _label(self, run: MissionRun, change_id: str) -> str:
         for index, change in enumerate(run.plan, start=1):
@@ -355,18 +494,36 @@ class MissionDriver:
             details = {}
         change_id = details.get("change_id")
         label = self._label(run, change_id) if isinstance(change_id, str) else ""
-        if actor == "approval" and action == "approval.requested" and isinstance(change_id, str):
-            self._requested.add(change_id)
+        if actor == "approval" and action in ("approval.requested", "approval.decided"):
+            self._remember_request(run, details)
+            about = self._changes_of(run, details)
+            request = self._requests.get(str(details.get("request_id")))
+            if request is not None and request.root is not None:
+                label = request.label
+        else:
+            about = [change_id] if isinstance(change_id, str) else []
+        if actor == "approval" and action == "approval.requested" and about:
+            self._requested.update(about)
             if self._phone is None:
                 change = next((c for c in run.plan if c.change_id == change_id), None)
-                message = change.binding_message() if change is not None else change_id
+                message = details.get("binding_message") or (
+                    change.binding_message() if change is not None else change_id
+                )
+                shown = (
+                    f"root {str(details.get('merkle_root'))[:12]}…, {len(about)} changes"
+                    if details.get("merkle_root")
+                    else f"digest {str(details.get('change_digest', ''))[:12]}…"
+                )
                 self._say(
                     "waiting",
                     f"{label} for {details.get('approver_sub')} to answer on their phone: «{message}» "
-                    f"(digest {str(details.get('change_digest', ''))[:12]}…, until {details.get('expires_at')})",
+                    f"({shown}, until {details.get('expires_at')})",
                 )
-        elif action == "approval.decided" and isinstance(change_id, str):
-            self._decided[change_id] = outcome
+        elif action == "approval.decided" and about:
+            for decided in about:
+                # Under the two-person rule one refusal decides; a later approval does not undo it.
+                if self._decided.get(decided) in (None, "approved"):
+                    self._decided[decided] = outcome
             if outcome == "approved":
                 if self._phone is None:
                     self._say("approved", f"{label} by {details.get('approver_sub')} at {details.get('approved_at')}")
@@ -438,42 +595,82 @@ class MissionDriver:
                 run.execution_arn = self._execution_arn(run)
             if not run.plan and run.execution_arn is not None:
                 self._load_plan(run)
-            change = request.matching_change(run.plan)
-            if change is None and not run.plan:
-                return  # the plan is not readable yet: answer on the next poll
+            self._load_requests(run)
+            planned, changes = self._match(run, request)
+            # A request id named on the command line needs the request known, not only its change.
+            unplaced = planned is None and self._options.policy.names_requests
+            if not changes or unplaced:
+                first = self._first_unmatched.setdefault(request.auth_req_id, time.monotonic())
+                if not run.plan or time.monotonic() - first < UNMATCHED_GRACE_SECONDS:
+                    continue  # the plan or the request's record is not readable yet: answer on a later poll
             self._handled_requests.add(request.auth_req_id)
-            self._answer(run, request, change)
+            self._answer(run, request, planned, changes)
+
+    def _match(self, run: MissionRun, request: PhoneRequest) -> tuple[PlannedRequest | None, list[ChangeBase]]:
+        """The plan's request and changes this phone request asks about: a batch by its root (recomputed from the
+        plan's changes: the count must agree too), a single change by its digest. Nothing when it matches nothing."""
+        if request.is_batch:
+            for planned in self._requests.values():
+                if (
+                    planned.root == request.merkle_root
+                    and request.count in (None, len(planned.changes))
+                    and merkle_root(change.digest for change in planned.changes) == planned.root
+                ):
+                    return planned, list(planned.changes)
+            return None, []
+        change = request.matching_change(run.plan)
+        if change is None:
+            return None, []
+        return self._request_of(change.change_id), [change]
 
     def _execution_arn(self, run: MissionRun) -> str:
         machine = self._stack.state_machine_arn()
         return machine.replace(":stateMachine:", ":execution:", 1) + f":{run.mission_id}"
 
-    def _answer(self, run: MissionRun, request: PhoneRequest, change: ChangeBase | None) -> None:
+    def _answer(
+        self, run: MissionRun, request: PhoneRequest, planned: PlannedRequest | None, changes: list[ChangeBase]
+    ) -> None:
         assert self._phone is not None
-        if change is None:
-            answer, why = Answer.DENY, "the request matches no change of this mission's plan"
+        request_id = planned.request_id if planned is not None else None
+        label = planned.label if planned is not None and planned.root is not None else ""
+        if len(changes) == 1:
+            label = f"{self._label(run, changes[0].change_id)}{' ' + request_id if request_id else ''}"
+        if not changes:
+            answer, why = Answer.DENY, "the request matches no change or request of this mission's plan"
+            label = "[?]"
+        elif request_id is not None and request_id in run.request_answers:
+            # The other phone of a two-person request: the same answer (one denial denies the request anyway).
+            answer, why = run.request_answers[request_id]
         else:
-            scripted = self._options.policy.answer_for(change)
+            scripted = self._options.policy.answer_for_request(request_id, changes)
             if scripted is not None:
-                answer, why = scripted, self._options.policy.why(change)
-                if change.check_id in self._options.policy.drift and not supports_drift(change):
-                    run.notes.append(f"{change.check_id} on {change.resource_arn} was denied: {why}")
+                answer, why = scripted
+                if answer is Answer.DENY and why.startswith("--drift"):
+                    run.notes.append(f"{label or request_id} was denied: {why}")
             elif self._options.approver is not None:
-                self._say("phone", f"{self._label(run, change.change_id)} asks the approver:")
-                answer, why = self._options.approver.ask(request, change), "answered at the terminal"
+                self._say("phone", f"{label} asks the approver:")
+                answer, why = self._options.approver.ask(request, changes), "answered at the terminal"
             else:
                 answer, why = Answer.DENY, "nobody to ask"
-        label = self._label(run, change.change_id) if change is not None else "[?]"
-        digest = f"digest {request.digest[:12]}… = plan" if change is not None and request.digest else "no digest"
+        shown = (
+            f"root #{str(request.merkle_root)[:6]} = plan's {len(changes)} changes"
+            if request.is_batch and changes
+            else f"digest {request.digest[:12]}… = plan"
+            if changes and request.digest
+            else "no digest"
+        )
+        whose = f" on {request.sub}'s phone" if len(getattr(self._phone, "subs", ())) > 1 else ""
         try:
             self._phone.answer(request, answer)
         except Exception as error:
-            self._say("phone", f"{label} «{request.binding_message}»: could not {answer.value}: {error}")
+            self._say("phone", f"{label} «{request.binding_message}»{whose}: could not {answer.value}: {error}")
             return
-        if change is not None:
+        for change in changes:
             run.answers[change.change_id] = (answer, why)
+        if request_id is not None:
+            run.request_answers[request_id] = (answer, why)
         verb = {Answer.APPROVE: "approve", Answer.DENY: "deny", Answer.EXPIRE: "let it expire"}[answer]
-        self._say("phone", f"{label} «{request.binding_message}» {digest} → {verb} ({why})")
+        self._say("phone", f"{label} «{request.binding_message}»{whose} {shown} → {verb} ({why})")
 
     # -- the kill switch --------------------------------------------------------------------------------------------
 

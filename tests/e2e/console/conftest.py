@@ -1,6 +1,7 @@
 """The browser console on one local stack for the module: the console server (console/dist, built when its inputs
-changed), the stack with the console's origin allowed by the ops API and registered with the emulator, one completed
-mission approved on the emulated phone, and Debian's Chromium driven headless by Playwright.
+changed), the stack with the console's origin allowed by the ops API and registered with the emulator, one
+completed mission approved on the emulated phone, and Debian's Chromium driven headless by Playwright; `sign_in` signs
+a seeded user in through the emulator's login page.
 
 Chromium or Playwright missing: the browser tests skip with the reason, except under CI (env CI set), where that is a
 failure (`make setup-browser` installs Chromium; requirements-dev.txt pins Playwright)."""
@@ -10,7 +11,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ CHROMIUM_FLAGS = (
 # Two changes the executor applies and records for undo (tests/e2e/test_demo_e2e.py, APPLIED).
 MISSION_CHECKS = ("ec2-ebs-default-encryption-off", "s3-account-public-access-block-off")
 PHONE_SIZE = {"width": 390, "height": 844}
+TIMEOUT_MS = 60_000
 
 
 def _unavailable(reason: str) -> None:
@@ -112,3 +114,62 @@ def console_stack(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
             assert mission.exit_code == 0, mission.problems
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             yield ConsoleStack(stack=stack, console=console, mission=mission)
+
+
+def expect(locator: Any) -> Any:
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
+@dataclass
+class SignedIn:
+    """A user's page in a browser profile of its own, and the bearer tokens the console sent to the ops API."""
+
+    page: Any
+    bearer_tokens: list[str]
+
+
+@pytest.fixture
+def sign_in(browser: Any, console_stack: ConsoleStack) -> Iterator[Callable[[str], SignedIn]]:
+    """A fresh browser profile per user, signed in through the emulator's login page."""
+    contexts: list[Any] = []
+
+    def signed_in(email: str) -> SignedIn:
+        context = browser.new_context(viewport=PHONE_SIZE)
+        context.set_default_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        tokens: list[str] = []
+        api = console_stack.stack.http_api_url()
+
+        def record(request: Any) -> None:
+            header = request.headers.get("authorization", "")
+            if request.url.startswith(api) and header.startswith("Bearer "):
+                tokens.append(header.removeprefix("Bearer "))
+
+        page.on("request", record)
+        page.goto(console_stack.url)
+        page.click("#login")
+        # The emulator's Universal Login page, on the issuer's origin.
+        expect(page.locator("#email")).to_be_visible()
+        assert page.url.startswith(console_stack.stack.endpoints.issuer)
+        page.fill("#email", email)
+        page.fill("#password", console_stack.password(email))
+        page.click("button[type=submit]")
+        expect(page.locator("#signed-in-as")).to_have_text(email)
+        # The code and state never stay in the address bar.
+        assert "code=" not in page.url
+        assert not errors, errors
+        return SignedIn(page, tokens)
+
+    yield signed_in
+    for context in contexts:
+        context.close()
+
+
+def open_page(page: Any, route: str) -> None:
+    page.goto(page.url.split("#")[0] + f"#/{route}")
+    expect(page.locator("main .notice", has_text="Loading…")).to_have_count(0)

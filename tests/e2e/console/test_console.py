@@ -5,7 +5,12 @@ sign in through the emulator's login page (authorization code with PKCE, by Auth
   approval arrives on the emulated phone (the console itself never approves), triggers and re-arms the kill switch;
 - the accounts user deletes their own Token Vault connected account (the approver's stay);
 - the viewer (no aegis:killswitch) finds the button disabled and gets 403 calling POST /kill with their own token;
-- no token is ever written to localStorage or sessionStorage.
+- no token is ever written to localStorage or sessionStorage;
+- an approval request's page (the review link of a batch's phone push), with batch requests seeded into the stack's
+  Audit table the way the approval function records them: every change's diff and digest, and the Merkle root the
+  browser recomputes (WebCrypto) is exactly `aegis.approvals.merkle.merkle_root` of those digests, its first 6
+  characters beside the request's own; a tampered digest shows the mismatch; Mission Control links a pending batch to
+  its page.
 
 Each page's screenshot goes to reports/console/."""
 
@@ -13,16 +18,22 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from aegis.approvals.merkle import merkle_root
+from aegis.audit import AuditLog
+from aegis.catalogue import ChangeBase
 from aegis.control import halt_state
-from tests.e2e.console.conftest import PHONE_SIZE, SCREENSHOTS, ConsoleStack
+from aegis.missions_keys import MISSION_ID_PREFIX
+from tests.e2e.console.conftest import SCREENSHOTS, ConsoleStack, SignedIn, expect, open_page
+from tests.support.changes import one_of_each_kind
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -31,67 +42,7 @@ OPERATOR = "operator@aegis.local"
 VIEWER = "viewer@aegis.local"
 ACCOUNTS = "accounts@aegis.local"
 APPROVER = "approver@aegis.local"
-TIMEOUT_MS = 60_000
 PAGES = ("missions", "infrastructure", "audit", "scopes", "killswitch", "accounts")
-
-
-def expect(locator: Any) -> Any:
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(locator)
-
-
-@dataclass
-class SignedIn:
-    """A user's page in a browser profile of its own, and the bearer tokens the console sent to the ops API."""
-
-    page: Any
-    bearer_tokens: list[str]
-
-
-@pytest.fixture
-def sign_in(browser: Any, console_stack: ConsoleStack) -> Iterator[Callable[[str], SignedIn]]:
-    """A fresh browser profile per user, signed in through the emulator's login page."""
-    contexts: list[Any] = []
-
-    def signed_in(email: str) -> SignedIn:
-        context = browser.new_context(viewport=PHONE_SIZE)
-        context.set_default_timeout(TIMEOUT_MS)
-        contexts.append(context)
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        tokens: list[str] = []
-        api = console_stack.stack.http_api_url()
-
-        def record(request: Any) -> None:
-            header = request.headers.get("authorization", "")
-            if request.url.startswith(api) and header.startswith("Bearer "):
-                tokens.append(header.removeprefix("Bearer "))
-
-        page.on("request", record)
-        page.goto(console_stack.url)
-        page.click("#login")
-        # The emulator's Universal Login page, on the issuer's origin.
-        expect(page.locator("#email")).to_be_visible()
-        assert page.url.startswith(console_stack.stack.endpoints.issuer)
-        page.fill("#email", email)
-        page.fill("#password", console_stack.password(email))
-        page.click("button[type=submit]")
-        expect(page.locator("#signed-in-as")).to_have_text(email)
-        # The code and state never stay in the address bar.
-        assert "code=" not in page.url
-        assert not errors, errors
-        return SignedIn(page, tokens)
-
-    yield signed_in
-    for context in contexts:
-        context.close()
-
-
-def open_page(page: Any, route: str) -> None:
-    page.goto(page.url.split("#")[0] + f"#/{route}")
-    expect(page.locator("main .notice", has_text="Loading…")).to_have_count(0)
 
 
 def post(url: str, token: str, body: dict[str, Any]) -> tuple[int, Any]:
@@ -189,11 +140,15 @@ def test_an_undo_requested_from_the_console_arrives_on_the_phone(
         return next((r for r in emulator.pending(approver) if r["auth_req_id"] not in before), None)
 
     request = wait_for(new_request, "the undo's approval request on the approver's phone", timeout=120)
-    # Mission Control shows what the phone shows, and offers no way to answer it.
+    # Mission Control shows what the phone shows, and offers no way to answer it. An undo is high risk: it waits on
+    # the phones of both approvers (the two-person rule), one card each.
     open_page(page, "missions")
     approval = page.locator("#pending-approvals article.approval").filter(has_text=request["binding_message"])
-    expect(approval).to_have_count(1)
-    expect(approval.locator(".binding-message")).to_have_text(request["binding_message"])
+    expect(approval).to_have_count(2)
+    expect(approval.locator(".binding-message")).to_have_text([request["binding_message"]] * 2)
+    assert sorted(approval.evaluate_all("nodes => nodes.map(n => n.dataset.approver)")) == sorted(
+        console_stack.stack.parameters["ApproverSubs"].split(",")
+    )
     assert approval.locator("button").count() == 0
     page.screenshot(path=str(SCREENSHOTS / "pending-undo.png"), full_page=True)
     # The approver says no on the phone, so nothing is undone and the mission ends.
@@ -253,3 +208,129 @@ def test_a_viewer_finds_the_kill_switch_disabled_and_is_refused_by_the_api(
     assert (status, body) == (403, {"message": "Forbidden"})
     control = console_stack.stack.session().resource("dynamodb").Table(console_stack.stack.physical_id("ControlTable"))
     assert halt_state(control) is None
+
+
+# ------------------------------------------------------------------------------------- an approval request
+
+APPROVER_SUB = "auth0|aegis-approver"
+CHANGES = [change for change in one_of_each_kind() if change.kind != "undo"][:6]
+
+
+def item_of(change: ChangeBase, digest: str | None = None) -> dict[str, str]:
+    return {
+        "change_id": change.change_id,
+        "change_digest": digest or change.digest,
+        "kind": change.kind,
+        "resource_arn": change.resource_arn,
+        "region": change.region,
+        "risk": change.risk.value,
+        "before_text": change.describe_before(),
+        "after_text": change.describe_after(),
+        "instruction": f"Approve exactly this AWS change: {change.summary()}",
+    }
+
+
+def seed_batch(
+    stack: ConsoleStack, request_id: str, changes: list[ChangeBase], *, tamper: bool = False
+) -> tuple[str, str]:
+    """A mission awaiting approval of one batch request (its Missions item and its `approval.requested` record);
+    `tamper` swaps one item's digest after the root was computed, as a forged record would. Its id and root."""
+    mission_id = MISSION_ID_PREFIX + secrets.token_hex(10)
+    root = merkle_root(change.digest for change in changes)
+    items = [item_of(change) for change in sorted(changes, key=lambda change: change.digest)]
+    if tamper:
+        items[-1]["change_digest"] = "0" * 64
+    dynamodb = stack.stack.session().resource("dynamodb")
+    now = datetime.now(UTC)
+    dynamodb.Table(stack.stack.physical_id("MissionsTable")).put_item(
+        Item={
+            "mission_id": mission_id,
+            "status": "awaiting_approval",
+            "trigger": "scan",
+            "created_at": now.isoformat(),
+        }
+    )
+    AuditLog(dynamodb.Table(stack.stack.physical_id("AuditTable")), "approval").append(
+        mission_id,
+        "approval.requested",
+        "requested",
+        request_id=request_id,
+        request_kind="batch",
+        approvers=[APPROVER_SUB],
+        approver_sub=APPROVER_SUB,
+        merkle_root=root,
+        review_url=f"{stack.url.rstrip('/')}/#/missions/{mission_id}/requests/{request_id}",
+        count=len(changes),
+        kinds=", ".join(sorted({change.kind for change in changes})),
+        binding_message=f"Approve {len(changes)} changes #{root[:6]}",
+        expires_at=(now + timedelta(minutes=10)).isoformat().replace("+00:00", "Z"),
+        items=items,
+    )
+    return mission_id, root
+
+
+def root_check(page: Any) -> Any:
+    check = page.locator("#root-check")
+    expect(check).to_be_visible()
+    return check
+
+
+def test_the_page_recomputes_the_batchs_root_as_python_does(
+    console_stack: ConsoleStack, sign_in: Callable[[str], SignedIn]
+) -> None:
+    mission_id, root = seed_batch(console_stack, "r001", CHANGES)
+    page = sign_in(VIEWER).page
+    open_page(page, f"missions/{mission_id}/requests/r001")
+
+    check = root_check(page)
+    expect(check).to_have_attribute("data-match", "true")
+    computed = page.locator("#computed-root").get_attribute("data-root")
+    assert computed == root == merkle_root(change.digest for change in CHANGES)
+    expect(page.locator("#computed-prefix")).to_have_text(f"#{root[:6]}")
+    expect(page.locator("#request-prefix")).to_have_text(f"#{root[:6]}")
+    expect(check.locator(".notice-ok")).to_be_visible()
+    expect(page.locator("[role=alert]")).to_have_count(0)
+    # Every change of the batch, with its digest and its diff.
+    cards = page.locator("#request-changes article.change")
+    expect(cards).to_have_count(len(CHANGES))
+    for change in CHANGES:
+        card = page.locator(f"#request-changes article.change[data-change='{change.change_id}']")
+        expect(card.locator(".digest")).to_have_text(change.digest)
+        expect(card.locator(".diff")).to_be_visible()
+    expect(page.locator(".binding-message")).to_have_text(f"Approve {len(CHANGES)} changes #{root[:6]}")
+    page.screenshot(path=str(SCREENSHOTS / "request-batch.png"), full_page=True)
+
+
+def test_a_tampered_digest_shows_the_mismatch(console_stack: ConsoleStack, sign_in: Callable[[str], SignedIn]) -> None:
+    mission_id, root = seed_batch(console_stack, "r002", CHANGES, tamper=True)
+    page = sign_in(VIEWER).page
+    open_page(page, f"missions/{mission_id}/requests/r002")
+
+    check = root_check(page)
+    expect(check).to_have_attribute("data-match", "false")
+    warning = check.locator("[role=alert]")
+    expect(warning).to_contain_text("MISMATCH")
+    expect(warning).to_contain_text("do not approve")
+    computed = str(page.locator("#computed-root").get_attribute("data-root"))
+    shown = [str(digest) for digest in page.locator("#request-changes .digest").all_inner_texts()]
+    # The browser's root is Python's over the digests it shows, and that is not the root the request names.
+    assert computed == merkle_root(shown) != root
+    expect(page.locator("#request-prefix")).to_have_text(f"#{root[:6]}")
+    expect(page.locator("#computed-prefix")).to_have_text(f"#{computed[:6]}")
+    page.screenshot(path=str(SCREENSHOTS / "request-mismatch.png"), full_page=True)
+
+
+def test_mission_control_links_a_pending_batch_to_its_page(
+    console_stack: ConsoleStack, sign_in: Callable[[str], SignedIn]
+) -> None:
+    mission_id, root = seed_batch(console_stack, "r003", CHANGES[:3])
+    page = sign_in(VIEWER).page
+    open_page(page, "missions")
+    card = page.locator("#pending-approvals article.approval[data-request='r003']").filter(has_text=mission_id)
+    expect(card).to_have_count(1)
+    expect(card.locator(".binding-message")).to_have_text(f"Approve 3 changes #{root[:6]}")
+    assert card.locator("button").count() == 0  # approving stays on the phone
+    card.locator("a", has_text="Review every change").click()
+    expect(page.locator("#approval-request")).to_have_attribute("data-request", "r003")
+    expect(root_check(page)).to_have_attribute("data-match", "true")
+    expect(page.locator("#request-changes article.change")).to_have_count(3)

@@ -169,7 +169,7 @@ def make_stack(
             clock=clock,
             tables=create_tables(),
             key_id=key_id,
-            stepfunctions=StepFunctions(),
+            stepfunctions=StepFunctions(approver=APPROVER),
             secret=emulator.client_secret(CLIENT_ID),
         )
         environment = world.environment(

@@ -83,7 +83,13 @@ def provider(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
 @pytest.fixture
 def world(aws: boto3.Session) -> World:
     key_id = str(boto3.client("kms").create_key()["KeyMetadata"]["KeyId"])
-    return World(clock=WallClock(), tables=create_tables(), key_id=key_id, stepfunctions=StepFunctions(), secret="")
+    return World(
+        clock=WallClock(),
+        tables=create_tables(),
+        key_id=key_id,
+        stepfunctions=StepFunctions(approver=APPROVER),
+        secret="",
+    )
 
 
 def authentication_device(issuer: str, approve: bool, after: float) -> threading.Thread:
@@ -133,9 +139,9 @@ def test_approval_through_an_independent_provider(
     assert result == {"outcome": "approved"}
     execution = world.stepfunctions.finished(event["execution_arn"])
     output = json.loads(execution["output"])
-    assert set(output) == {"decision", "approver_sub", "handoff_id", "approved_at"}
+    assert set(output) == {"decision", "approver_sub", "approved_at", "handoffs"}
     opened = HandoffStore(world.tables["Handoff"], boto3.client("kms")).consume(
-        output["handoff_id"], execution_arn=event["execution_arn"], change_digest=CHANGE.digest
+        output["handoffs"][CHANGE.change_id], execution_arn=event["execution_arn"], change_digest=CHANGE.digest
     )
     verifier = TokenVerifier.for_provider(provider_metadata(provider["issuer"]))
     claims = verifier.verify(opened.token_response["access_token"], AUDIENCE)

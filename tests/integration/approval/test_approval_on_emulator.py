@@ -49,7 +49,7 @@ def test_approve_after_several_pending_polls_releases_a_sealed_verifiable_approv
     event, execution = run_to(stack, "approved")
     assert execution["status"] == "SUCCEEDED"
     output = json.loads(execution["output"])
-    assert set(output) == {"decision", "approver_sub", "handoff_id", "approved_at"}
+    assert set(output) == {"decision", "approver_sub", "approved_at", "handoffs"}
     assert output["approver_sub"] == APPROVER
 
     polls = stack.token_polls()
@@ -64,7 +64,7 @@ def test_approve_after_several_pending_polls_releases_a_sealed_verifiable_approv
 
     # What the executor will do with it: consume once, verify, find the digest.
     opened = HandoffStore(stack.world.tables["Handoff"], boto3.client("kms"), clock=stack.world.clock).consume(
-        output["handoff_id"], execution_arn=event["execution_arn"], change_digest=CHANGE.digest
+        output["handoffs"][CHANGE.change_id], execution_arn=event["execution_arn"], change_digest=CHANGE.digest
     )
     verifier = TokenVerifier.for_provider(provider_metadata(stack.emulator.issuer), clock=stack.world.clock)
     claims = verifier.verify(opened.token_response["access_token"], AUDIENCE)
@@ -178,7 +178,7 @@ def test_a_refresh_token_the_provider_issues_anyway_is_discarded_not_sealed(
 
     output = json.loads(execution["output"])
     opened = HandoffStore(stack.world.tables["Handoff"], boto3.client("kms"), clock=stack.world.clock).consume(
-        output["handoff_id"], execution_arn=event["execution_arn"], change_digest=CHANGE.digest
+        output["handoffs"][CHANGE.change_id], execution_arn=event["execution_arn"], change_digest=CHANGE.digest
     )
     assert "refresh_token" not in opened.token_response
     assert "access_token" in opened.token_response

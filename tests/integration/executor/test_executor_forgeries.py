@@ -1,5 +1,7 @@
 """Approve X, execute X: every way of presenting an approval that does not release exactly this change, in this
-execution, by this approver, is `Executor.ApprovalInvalid` — and nothing is applied, no credential is obtained."""
+execution, by this approver, is `Executor.ApprovalInvalid` — and nothing is applied, no credential is obtained, and
+every handoff the request names for the change is gone. (Batches and the two-person rule:
+test_executor_batches_and_two_person.py.)"""
 
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from aegis_local.auth0 import DEFAULT_EXECUTOR_CLIENT_ID
 from aegis_local.auth0.keys import SigningKey
 from tests.support.changes import CASE_REGION as REGION
 from tests.support.changes import CASES, Case
-from tests.support.executor_world import World
+from tests.support.executor_world import World, handoff_of
 
 OTHER_EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:aegis-mission:m-2"
 
@@ -61,6 +63,9 @@ def _attempt(world: World, case: Case, payload: dict[str, Any]) -> ApprovalInval
     assert world.remediation_calls == []
     assert world.audit("executor.approval_invalid")
     assert world.audit("executor.result") == []
+    change_id = payload["change"]["change_id"]
+    named = [approval["handoffs"].get(change_id) for approval in payload["approval"]["approvals"]]
+    assert not any(world.handoff_exists(h) for h in named if h), "every handoff named for the change is gone"
     return refused.value
 
 
@@ -84,13 +89,28 @@ def test_a_replayed_handoff_is_refused_in_another_execution(world: World) -> Non
 def test_a_handoff_for_another_change_is_refused_and_destroyed(world: World) -> None:
     approved = CASES["enable-kms-key-rotation"]()
     presented = CASES["enable-kms-key-rotation"]()
-    approval = world.approve(approved.change)
+    approval = world.approve_one(approved.change)
+    handoff_id = handoff_of(approval, approved.change)
+    # The approval's handoff for one change, named as the handoff of another.
+    relabelled = {**approval, "handoffs": {presented.change.change_id: handoff_id}}
 
-    error = _attempt(world, presented, world.payload(presented.change, approval))
+    error = _attempt(world, presented, world.payload(presented.change, relabelled))
 
     assert "HandoffContextMismatch" in str(error)
     assert approved.facts() is False
-    assert not world.handoff_exists(approval["handoff_id"]), "a handoff that failed a check is gone (fail closed)"
+    assert not world.handoff_exists(handoff_id), "a handoff that failed a check is gone (fail closed)"
+
+
+def test_an_approval_naming_no_handoff_for_this_change_is_refused(world: World) -> None:
+    approved = CASES["enable-kms-key-rotation"]()
+    presented = CASES["enable-kms-key-rotation"]()
+    approval = world.approve_one(approved.change)
+
+    error = _attempt(world, presented, world.payload(presented.change, approval))
+
+    assert f"name no handoff for change {presented.change.change_id}" in str(error)
+    # Another change's handoff is that change's to consume.
+    assert world.handoff_exists(handoff_of(approval, approved.change))
 
 
 def test_a_handoff_sealed_for_another_execution_is_refused(world: World) -> None:
@@ -105,7 +125,7 @@ def test_a_handoff_whose_stored_context_was_rewritten_fails_kms_decryption(world
     case = CASES["enable-kms-key-rotation"]()
     approval = world.approve(case.change)
     world.tables["handoff"].update_item(
-        Key={"handoff_id": approval["handoff_id"]},
+        Key={"handoff_id": handoff_of(approval, case.change)},
         UpdateExpression="SET execution_arn = :other",
         ExpressionAttributeValues={":other": OTHER_EXECUTION},
     )
@@ -115,13 +135,14 @@ def test_a_handoff_whose_stored_context_was_rewritten_fails_kms_decryption(world
 
 def test_an_unknown_handoff_is_refused(world: World) -> None:
     case = CASES["enable-kms-key-rotation"]()
-    approval = {**world.approve(case.change), "handoff_id": "0" * 32}
-    _attempt(world, case, world.payload(case.change, approval))
+    approval = {**world.approve_one(case.change), "handoffs": {case.change.change_id: "0" * 32}}
+    error = _attempt(world, case, world.payload(case.change, approval))
+    assert "HandoffAlreadyConsumed" in str(error)
 
 
 def test_an_approval_naming_another_approver_is_refused(world: World) -> None:
     case = CASES["enable-kms-key-rotation"]()
-    approval = {**world.approve(case.change), "approver_sub": "auth0|someone-else"}
+    approval = {**world.approve_one(case.change), "approver_sub": "auth0|someone-else"}
     error = _attempt(world, case, world.payload(case.change, approval))
     assert "approver" in str(error)
 
@@ -223,7 +244,7 @@ def test_a_forged_token_in_a_genuine_handoff_is_refused(world: World, name: str)
     error = _attempt(world, case, world.payload(case.change, approval))
 
     assert reason in str(error)
-    assert not world.handoff_exists(approval["handoff_id"])
+    assert not world.handoff_exists(handoff_of(approval, case.change))
     (refused,) = world.audit("executor.approval_invalid")
     assert reason in refused["details"]["reason"]
 
@@ -240,7 +261,7 @@ def test_a_handoff_carrying_a_refresh_token_is_refused_without_using_or_recordin
     error = _attempt(world, case, world.payload(case.change, approval))
 
     assert "refresh token" in str(error)
-    assert not world.handoff_exists(approval["handoff_id"])
+    assert not world.handoff_exists(handoff_of(approval, case.change))
     assert world.audit("executor.revocation") == [], "no revocation is claimed, none was attempted"
     assert refresh_token not in json.dumps(world.audit()) + world.log_stream.getvalue()
 

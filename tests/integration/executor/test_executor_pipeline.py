@@ -27,7 +27,7 @@ from aegis_local.auth0 import (
     DEFAULT_UNDO_PROVIDER_AUDIENCE,
 )
 from tests.support.changes import CASES
-from tests.support.executor_world import ROLE_ARN, UNDO_ROLE_ARN, World
+from tests.support.executor_world import ROLE_ARN, SECOND_APPROVER_SUB, UNDO_ROLE_ARN, World, handoff_of
 
 RESULT_KEYS = {"change_id", "outcome", "reason", "verified_after"}
 
@@ -80,6 +80,11 @@ def test_each_kind_is_applied_verified_and_undone_with_a_one_change_session(worl
     assert world.sts_calls[1]["RoleArn"] == UNDO_ROLE_ARN
     assert world.sts_calls[1]["token_claims"]["aud"] == DEFAULT_UNDO_PROVIDER_AUDIENCE
     assert world.sts_calls[1]["token_claims"]["iss"] == world.emulator.provider_issuer(DEFAULT_CONNECTION)
+    # An undo widens access again (high risk): two distinct approvers, the first one's token exchanged.
+    assert world.sts_calls[1]["token_claims"]["sub"] == "auth0|aegis-approver"
+    undo_applied = world.audit("executor.applied")[1]["details"]
+    assert [a["approver_sub"] for a in undo_applied["approvals"]] == ["auth0|aegis-approver", SECOND_APPROVER_SUB]
+    assert "batch_root" not in undo_applied
 
 
 @pytest.mark.parametrize("name", ["revoke-security-group-rules", "detach-policy", "enable-kms-key-rotation"])
@@ -124,7 +129,7 @@ def test_a_halt_between_approval_and_apply_applies_nothing_and_discards_the_appr
     assert world.sts_calls == []
     # Never opened (no verification, no exchange, no session), and gone: a sealed approval does not outlive a halt.
     assert world.audit("executor.approval_verified") == []
-    assert not world.handoff_exists(approval["handoff_id"])
+    assert not world.handoff_exists(handoff_of(approval, case.change))
     assert [item["outcome"] for item in world.audit("executor.approval_discarded")] == ["discarded"]
 
 
@@ -265,7 +270,7 @@ def test_throttling_before_the_approval_is_used_is_retryable_and_the_retry_succe
     with pytest.raises(Throttled) as throttled:
         world.invoke(payload)
     assert type(throttled.value).__name__ == "Executor.Throttled"
-    assert world.handoff_exists(approval["handoff_id"])
+    assert world.handoff_exists(handoff_of(approval, case.change))
     control_client.meta.events.unregister("before-call.dynamodb.GetItem", unique_id="throttle")
 
     assert world.invoke(payload)["outcome"] == "applied"
@@ -315,16 +320,25 @@ def test_a_malformed_request_is_a_named_error_before_anything_is_touched(world: 
     approval = world.approve(case.change)
     payload = world.payload(case.change, approval)
     tampered = {**payload, "change": {**payload["change"], "after": {"enabled": False}}}
-    for bad in (
-        {},
-        {**payload, "approval": {**approval, "decision": "denied"}},
-        {**payload, "execution_arn": "not-an-arn"},
-        tampered,
+    (entry,) = payload["approval"]["approvals"]
+    for bad, where in (
+        ({}, "execution_arn"),
+        ({**payload, "approval": {**payload["approval"], "decision": "denied"}}, "approval.decision"),
+        ({**payload, "execution_arn": "not-an-arn"}, "execution_arn"),
+        (tampered, "default encryption"),
+        # The approvals are strictly typed: no entry, three, an unknown field, a coerced type, no handoff.
+        ({**payload, "approval": {"decision": "approved", "approvals": []}}, "approval.approvals"),
+        ({**payload, "approval": {"decision": "approved", "approvals": [entry] * 3}}, "approval.approvals"),
+        ({**payload, "approval": {"decision": "approved", "approvals": [{**entry, "role": "admin"}]}}, "role"),
+        ({**payload, "approval": {"decision": "approved", "approvals": [{**entry, "approved_at": 1}]}}, "approved_at"),
+        ({**payload, "approval": {"decision": "approved", "approvals": [{**entry, "handoffs": {}}]}}, "handoffs"),
+        # The old shape, one handoff id per approval, is not an approval any more.
+        ({**payload, "approval": {**entry, "handoff_id": "h"}}, "approval.approvals"),
     ):
-        with pytest.raises(InvalidRequest) as refused:
+        with pytest.raises(InvalidRequest, match=where) as refused:
             world.invoke(bad)
         assert type(refused.value).__name__ == "Executor.InvalidRequest"
-    assert world.handoff_exists(approval["handoff_id"])
+    assert world.handoff_exists(handoff_of(approval, case.change))
     assert world.audit() == []
 
 
@@ -413,6 +427,8 @@ def test_an_undo_where_the_deployment_disables_undo_is_refused_before_its_approv
     assert world.remediation_calls == []
     # Never opened, and discarded: an approval that this deployment can never use must not stay behind.
     assert world.audit("executor.approval_verified") == []
-    assert not world.handoff_exists(approval["handoff_id"])
-    assert [item["outcome"] for item in world.audit("executor.approval_discarded")] == ["discarded"]
+    # An undo is high risk: both approvers' handoffs are discarded.
+    assert len(approval) == 2
+    assert not any(world.handoff_exists(handoff_of([entry], undo)) for entry in approval)
+    assert [item["outcome"] for item in world.audit("executor.approval_discarded")] == ["discarded", "discarded"]
     assert [item["outcome"] for item in world.audit("executor.undo_disabled")] == ["refused"]

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from aegis_executor.errors import TokenExchangeFailed
 from tests.support.changes import CASES
-from tests.support.executor_world import TABLES, World
+from tests.support.executor_world import TABLES, World, handoff_of
 from tests.support.role_enforcer import RoleEnforcer
 
 
@@ -46,7 +46,7 @@ def test_a_halted_executor_discards_the_approval_under_executor_role(world: Worl
     assert world.invoke(world.payload(case.change, approval))["outcome"] == "halted"
 
     assert handoff_calls(enforcer) == [("dynamodb:DeleteItem", {"dynamodb:ReturnValues": "ALL_OLD"}, True)]
-    assert not world.handoff_exists(approval["handoff_id"])
+    assert not world.handoff_exists(handoff_of(approval, case.change))
     assert world.audit("executor.approval_verified") == []
 
 
@@ -61,7 +61,7 @@ def test_an_unusable_provider_before_consuming_discards_the_approval_unopened(wo
         world.emulator.set_down(False)
 
     # TokenExchangeFailed is not retried: nothing would ever use this approval again.
-    assert not world.handoff_exists(approval["handoff_id"])
+    assert not world.handoff_exists(handoff_of(approval, case.change))
     assert [item["outcome"] for item in world.audit("executor.approval_discarded")] == ["discarded"]
     assert world.audit("executor.approval_verified") == []
     assert world.sts_calls == []
@@ -85,4 +85,4 @@ def test_a_discard_that_fails_changes_nothing_of_the_outcome(world: World) -> No
     assert result["outcome"] == "halted"
     assert [item["outcome"] for item in world.audit("executor.approval_discarded")] == ["failed"]
     # Left to the kill switch's purge (trigger, or the end of the execution) and, last, to the TTL.
-    assert world.handoff_exists(approval["handoff_id"])
+    assert world.handoff_exists(handoff_of(approval, case.change))

@@ -1,7 +1,8 @@
 """Forged plans submitted straight to the mission state machine of template.yaml on the local stack, as anyone who
 may call states:StartExecution could: the real ValidatorFunction (its template environment, the Audit table with
 its ByChange index) refuses them before any approval is requested, audits the refusal, tells the agent change by
-change and ends the execution failed. A valid plan reaches the approvals unchanged.
+change and ends the execution failed. A valid plan reaches the approvals planned into requests, each change inside
+exactly one.
 
 The approval, executor and resume functions are routed to recorders (the stack's override seam); the validator is
 the real one.
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from aegis.approvals.requests import ApprovalRequest
 from aegis.audit import AuditLog, read_trail
 from aegis.catalogue import ChangeBase, Undo
 from aegis.catalogue.kinds.enable_kms_key_rotation import EnableKmsKeyRotation, KeyRotation
@@ -29,6 +31,7 @@ from aegis.catalogue.kinds.revoke_security_group_rules import (
 from aegis.catalogue.kinds.strengthen_password_policy import PasswordPolicy, StrengthenPasswordPolicy
 from aegis.models import Risk
 from aegis_local.aws.stack import LocalStack
+from aegis_local.scenario.demo import demo_emulator_config
 from tests.support.executions import wait_until_ended
 
 
@@ -58,7 +61,8 @@ class Recorders:
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
-    with LocalStack() as running:
+    # Two approvers: an undo is a high-risk change, which needs two distinct approvers (ApprovalTwoPersonRisk).
+    with LocalStack(emulator_config=demo_emulator_config(approvers=2)) as running:
         yield running
 
 
@@ -157,12 +161,14 @@ def verdicts(stack: LocalStack, key: str) -> list[dict[str, Any]]:
     ]
 
 
-def test_a_valid_plan_reaches_the_approvals_unchanged(stack: LocalStack, recorders: Recorders) -> None:
+def test_a_valid_plan_reaches_the_approvals_planned_into_requests(stack: LocalStack, recorders: Recorders) -> None:
     changes = [open_ssh(stack), weak_passwords(stack)]
     mission_id, arn = start(stack, changes)
+    # Medium and low, one account, the same approvers: one batch, so one approval task for its one approver.
     deadline = time.monotonic() + 20
-    while recorders.approvals.qsize() < len(changes) and time.monotonic() < deadline:
+    while recorders.approvals.empty() and time.monotonic() < deadline:
         time.sleep(0.05)
+    time.sleep(0.5)
     approvals = recorders.pending_approvals()
     for approval in approvals:
         stack.client("stepfunctions").send_task_failure(
@@ -171,13 +177,26 @@ def test_a_valid_plan_reaches_the_approvals_unchanged(stack: LocalStack, recorde
     finished = finish(stack, arn)
 
     assert finished["status"] == "SUCCEEDED"
-    assert sorted((a["change"] for a in approvals), key=lambda c: c["change_id"]) == sorted(
+    [approval] = approvals
+    request = ApprovalRequest.model_validate(approval["request"])
+    request.check_root()  # the root and the proofs are the changes' own
+    assert request.kind == "batch"
+    assert list(request.approvers) == [approval["approver_sub"]]
+    assert approval["approver_sub"] in str(stack.parameters["ApproverSubs"]).split(",")
+    assert sorted((item.change for item in request.items), key=lambda c: str(c["change_id"])) == sorted(
         (c.model_dump(mode="json") for c in changes), key=lambda c: c["change_id"]
     )
+    assert request.review_url is None  # no console served with this stack
     [accepted] = verdicts(stack, mission_id)
     assert (accepted["action"], accepted["actor"]) == ("validator.accepted", "validator")
     assert [c["change_id"] for c in accepted["details"]["changes"]] == [c.change_id for c in changes]
+    assert [r["root"] for r in accepted["details"]["requests"]] == [request.root]
     assert stack.lambdas.records("ValidatorFunction")[-1].error_type is None
+    # Denying the batch denied both changes.
+    [resumed] = recorders.resumed
+    assert sorted((r["change_id"], r["decision"]) for group in resumed["results"] for r in group) == sorted(
+        (c.change_id, "denied") for c in changes
+    )
 
 
 def test_a_plan_over_the_change_cap_is_refused_before_any_approval_and_the_agent_is_told(
@@ -252,13 +271,39 @@ def test_an_undo_is_refused_until_the_executor_has_audited_the_change_applied(
     )
     accepted_id, accepted_arn = start(stack, [undo])
     deadline = time.monotonic() + 20
-    while recorders.approvals.empty() and time.monotonic() < deadline:
+    while recorders.approvals.qsize() < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-    [approval] = recorders.pending_approvals()
-    assert approval["change"] == undo.model_dump(mode="json")
-    stack.client("stepfunctions").send_task_failure(taskToken=approval["task_token"], error="Approval.Denied")
+    # A request of its own, asked of two distinct approvers (the two-person rule).
+    first, second = recorders.pending_approvals()
+    assert first["request"] == second["request"]
+    assert first["request"]["kind"] == "single"
+    assert sorted(first["request"]["approvers"]) == sorted({first["approver_sub"], second["approver_sub"]})
+    assert [item["change"] for item in first["request"]["items"]] == [undo.model_dump(mode="json")]
+    stack.client("stepfunctions").send_task_failure(taskToken=first["task_token"], error="Approval.Denied")
     assert finish(stack, accepted_arn)["status"] == "SUCCEEDED"
     assert [v["action"] for v in verdicts(stack, accepted_id)] == ["validator.accepted"]
+
+
+def test_a_high_risk_change_is_asked_of_two_distinct_approvers_and_one_denial_denies_it(
+    stack: LocalStack, recorders: Recorders
+) -> None:
+    high = type(weak_passwords(stack)).propose(
+        **(weak_passwords(stack).model_dump(exclude={"kind", "change_id"}) | {"risk": Risk.HIGH})
+    )
+    _, arn = start(stack, [high])
+    deadline = time.monotonic() + 20
+    while recorders.approvals.qsize() < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    first, second = recorders.pending_approvals()
+    assert {first["approver_sub"], second["approver_sub"]} == set(str(stack.parameters["ApproverSubs"]).split(","))
+    stack.client("stepfunctions").send_task_failure(taskToken=first["task_token"], error="Approval.Denied", cause="x")
+    assert finish(stack, arn)["status"] == "SUCCEEDED"
+
+    assert recorders.executed == []
+    [resumed] = recorders.resumed
+    assert resumed["results"] == [
+        [{"change_id": high.change_id, "decision": "denied", "outcome": "skipped", "reason": "Approval.Denied"}]
+    ]
 
 
 def test_an_execution_not_named_after_its_mission_is_malformed_and_nobody_is_answered(

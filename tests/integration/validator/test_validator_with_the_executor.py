@@ -24,11 +24,17 @@ from aegis_validator.settings import ValidatorSettings
 from tests.support.changes import ACCOUNT, CASES
 from tests.support.changes import CASE_REGION as REGION
 from tests.support.executor_world import World
+from tests.support.validator_plans import POLICY
 
 MISSION_ID = "m-" + "c" * 20
 EXECUTION_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:aegis-mission:{MISSION_ID}"
 DEPLOYMENT = ValidatorSettings(
-    audit_table="Audit", account_id=ACCOUNT, scan_regions=(REGION,), max_changes_per_mission=10, undo_enabled=True
+    audit_table="Audit",
+    account_id=ACCOUNT,
+    scan_regions=(REGION,),
+    max_changes_per_mission=10,
+    approval_policy=POLICY,
+    undo_enabled=True,
 )
 
 

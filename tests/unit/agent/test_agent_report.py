@@ -206,6 +206,7 @@ def test_the_deployment_says_whether_undo_is_enabled() -> None:
         "CONTROL_TABLE": "k",
         "STATE_MACHINE_ARN": "arn:aws:states:eu-west-1:123456789012:stateMachine:aegis-mission",
         "SCAN_REGIONS": "eu-west-1",
+        "APPROVER_SUBS": "auth0|approver-a",
     }
     assert AgentSettings.from_env(environment).policy().undo_enabled is False
     assert AgentSettings.from_env({**environment, "UNDO_ENABLED": "true"}).policy().undo_enabled is True

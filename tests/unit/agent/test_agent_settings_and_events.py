@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from aegis.approvals.policy import ApprovalPolicy
+from aegis.models import Risk
 from aegis_agent.errors import InvalidSettings, MalformedEvent, MalformedResume
 from aegis_agent.events import CustomScanEvent, ScheduledScanEvent, parse_resume_event, parse_scan_event
 from aegis_agent.settings import AgentSettings
@@ -42,10 +44,30 @@ def test_settings_read_every_documented_variable() -> None:
     assert loaded.policy(dry_run=False).dry_run is True  # the setting wins: an event cannot turn a dry run live
 
 
+def test_the_approval_policy_is_the_one_the_validator_and_the_approval_function_read() -> None:
+    routing = {"checks": {"s3-bucket-public": ["auth0|approver-b"]}}
+    loaded = AgentSettings.from_env(
+        environment(
+            APPROVAL_TWO_PERSON_RISK="medium", APPROVAL_BATCH_MAX_RISK="low", APPROVER_ROUTING=json.dumps(routing)
+        )
+    )
+    assert loaded.approval == ApprovalPolicy.from_env(
+        environment(
+            APPROVAL_TWO_PERSON_RISK="medium", APPROVAL_BATCH_MAX_RISK="low", APPROVER_ROUTING=json.dumps(routing)
+        ),
+        InvalidSettings,
+    )
+    assert loaded.approval is not None
+    assert (loaded.approval.two_person_risk, loaded.approval.batch_max_risk) == (Risk.MEDIUM, Risk.LOW)
+
+
 def test_optional_settings_have_defaults() -> None:
     env = {k: v for k, v in environment().items() if k in {"CHECKPOINTS_TABLE", "MISSIONS_TABLE", "AUDIT_TABLE"}}
     env |= {"CONTROL_TABLE": "c", "STATE_MACHINE_ARN": settings().state_machine_arn, "SCAN_REGIONS": "us-east-1"}
+    # APPROVER_SUBS has no default: a deployment names its approvers (the template's ApproverSubs, a required one).
+    env |= {"APPROVER_SUBS": "auth0|approver-a"}
     loaded = AgentSettings.from_env(env)
+    assert loaded.approval == ApprovalPolicy(approver_subs=("auth0|approver-a",))
     assert (loaded.dry_run, loaded.max_changes_per_mission, loaded.max_share_per_resource_type) == (False, 20, 0.5)
     assert loaded.suppressions == ()
     # A tag alone exempts nothing unless the deployment says tags are trusted.
@@ -64,6 +86,9 @@ def test_optional_settings_have_defaults() -> None:
         ({"SUPPRESSIONS": json.dumps([{"check_id": "x", "resource_arn": "*", "reason": ""}])}, "SUPPRESSIONS"),
         ({"SUPPRESSIONS": SECRETISH}, "SUPPRESSIONS"),
         ({"STATE_MACHINE_ARN": SECRETISH}, "STATE_MACHINE_ARN"),
+        ({"APPROVER_SUBS": ""}, "APPROVER_SUBS"),
+        ({"APPROVAL_TWO_PERSON_RISK": SECRETISH}, "APPROVAL_TWO_PERSON_RISK"),
+        ({"APPROVER_ROUTING": SECRETISH}, "APPROVER_ROUTING"),
     ],
 )
 def test_an_invalid_setting_is_named_and_its_value_not_echoed(overrides: dict[str, str], named: str) -> None:

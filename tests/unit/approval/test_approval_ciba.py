@@ -10,7 +10,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from aegis_approval.ciba import CibaPoller, CibaRequest, Denied, Expired, Granted, HandOver
+from aegis_approval.ciba import CibaPoller, CibaRequest, Deferred, Denied, Expired, Granted, HandOver
 from aegis_approval.errors import CibaFailed
 from aegis_auth.oidc import ClientAuthentication, OidcClient
 from aegis_jwt.discovery import CIBA_GRANT_TYPE
@@ -298,3 +298,89 @@ def test_a_provider_whose_discovery_stays_down_fails_the_start(
     with pytest.raises(CibaFailed, match="discovery"):
         poller.start({"scope": "openid"}, Hooks(clock))
     assert provider.requests_to("/bc-authorize") == []
+
+
+# --- pacing and rate limits at bc-authorize ---------------------------------------------------------------------------
+STARTED: Reply = (200, {"auth_req_id": "abc", "expires_in": 120, "interval": 5}, {})
+
+
+class Slots:
+    """A pacer that grants a slot once `free_at` is reached, counting what was asked."""
+
+    def __init__(self, clock: ManualClock, free_at: float) -> None:
+        self.clock = clock
+        self.free_at = free_at
+        self.asked = 0
+        self.taken: list[float] = []
+
+    def __call__(self) -> float:
+        self.asked += 1
+        if self.clock() < self.free_at:
+            return self.free_at - self.clock()
+        self.taken.append(self.clock() - START)
+        return 0.0
+
+
+def test_start_waits_for_the_pacers_slot_with_checkpoints_then_sends(
+    poller: CibaPoller, provider: ProviderDouble, clock: ManualClock
+) -> None:
+    provider.backchannel_script.append(STARTED)
+    slots = Slots(clock, START + 45)
+    hooks = Hooks(clock)
+    started = poller.start({"scope": "openid"}, hooks, take_slot=slots)
+    assert isinstance(started, CibaRequest)
+    assert [r.at - START for r in provider.requests_to("/bc-authorize")] == [45]
+    assert slots.taken == [45]
+    assert hooks.checkpoints >= 45 / 10
+
+
+def test_start_defers_to_a_fresh_invocation_when_the_slot_is_further_than_the_time_left(
+    poller: CibaPoller, provider: ProviderDouble, clock: ManualClock
+) -> None:
+    provider.backchannel_script.append(STARTED)
+    outcome = poller.start({"scope": "openid"}, Hooks(clock, lambda_seconds=60), take_slot=Slots(clock, START + 31))
+    assert outcome == Deferred(31)
+    assert provider.requests_to("/bc-authorize") == []  # nothing was started
+    assert clock() == START  # and nothing waited for
+    # With just enough time (31 s to wait, 30 s kept in reserve) it waits and sends.
+    started = poller.start({"scope": "openid"}, Hooks(clock, lambda_seconds=61), take_slot=Slots(clock, START + 31))
+    assert isinstance(started, CibaRequest)
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        oauth_error(429, "too_many_requests", {"Retry-After": "20"}),  # Auth0
+        oauth_error(400, "slow_down", {"Retry-After": "20"}),  # CIBA Core's dialect
+        oauth_error(400, "too_many_requests", {"Retry-After": "20"}),
+        (429, "", {"Retry-After": "20"}),  # a bare 429 from a gateway
+    ],
+    ids=["auth0-429", "slow-down-400", "too-many-requests-400", "bare-429"],
+)
+def test_a_rate_limited_start_waits_out_retry_after_in_a_new_slot(
+    poller: CibaPoller, provider: ProviderDouble, clock: ManualClock, refusal: Reply
+) -> None:
+    provider.backchannel_script.extend([refusal, STARTED])
+    slots = Slots(clock, START)
+    started = poller.start({"scope": "openid"}, Hooks(clock), take_slot=slots)
+    assert isinstance(started, CibaRequest)
+    assert [r.at - START for r in provider.requests_to("/bc-authorize")] == [0, 20]
+    assert slots.taken == [0, 20]  # every attempt is paced: the refused one may have been counted
+
+
+def test_a_retry_after_longer_than_the_time_left_defers_the_start(
+    poller: CibaPoller, provider: ProviderDouble, clock: ManualClock
+) -> None:
+    provider.backchannel_script.append(oauth_error(429, "too_many_requests", {"Retry-After": "50"}))
+    outcome = poller.start({"scope": "openid"}, Hooks(clock, lambda_seconds=70))
+    assert outcome == Deferred(50)
+    assert len(provider.requests_to("/bc-authorize")) == 1
+
+
+def test_a_provider_that_keeps_refusing_for_rate_fails_the_start_by_name(
+    poller: CibaPoller, provider: ProviderDouble, clock: ManualClock
+) -> None:
+    provider.backchannel_script.extend([oauth_error(429, "too_many_requests", {"Retry-After": "1"})] * 10)
+    with pytest.raises(CibaFailed, match="kept being refused"):
+        poller.start({"scope": "openid"}, Hooks(clock, lambda_seconds=100_000))
+    assert len(provider.requests_to("/bc-authorize")) == 10

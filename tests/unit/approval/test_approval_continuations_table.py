@@ -43,7 +43,8 @@ def test_a_continued_approval_needs_nothing_beyond_the_approval_role_and_keeps_c
     # The Handoff table holds the sealed approval and nothing else; task token and auth_req_id were never there.
     assert [item["kind"] for item in world.tables["Handoff"].scan()["Items"]] == ["approval"]
     kept = {str(item[ITEM_KEY]): item for item in world.tables["Continuations"].scan()["Items"]}
-    assert {item["kind"] for item in kept.values()} == {"continuation", "claim", "mission_wait"}
+    # The approver's pacing item (aegis_approval.pacing) is kept here too, by UpdateItem alone.
+    assert {item["kind"] for item in kept.values()} == {"continuation", "claim", "mission_wait", "pace"}
     assert invocation["continuation_id"] in kept
     assert invocation["continuation_id"].startswith(CONTINUATION_PREFIX)
 

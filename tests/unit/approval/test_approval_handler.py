@@ -18,7 +18,9 @@ import pytest
 import aegis_approval.wiring as wiring
 from aegis_auth.handoff import HandoffStore
 from aegis_auth.rar import AEGIS_CHANGE_DETAILS_TYPE
-from tests.support.approval_world import World
+from tests.support import planted_secrets
+from tests.support.approval_plans import variants
+from tests.support.approval_world import World, batch_request, low_risk_detach
 from tests.support.changes import one_of_each_kind
 from tests.support.lambda_app import load_app
 from tests.support.provider_double import AUDIENCE, CLIENT_ID, ProviderDouble, oauth_error
@@ -105,7 +107,9 @@ def test_the_handler_approves_and_nothing_secret_is_logged_audited_or_output(
     execution = world.stepfunctions.finished(event["execution_arn"])
     assert execution["status"] == "SUCCEEDED"
     opened = HandoffStore(world.tables["Handoff"], boto3.client("kms"), clock=world.clock).consume(
-        json.loads(execution["output"])["handoff_id"], execution_arn=event["execution_arn"], change_digest=CHANGE.digest
+        json.loads(execution["output"])["handoffs"][CHANGE.change_id],
+        execution_arn=event["execution_arn"],
+        change_digest=CHANGE.digest,
     )
     assert set(opened.token_response) == {
         "access_token",
@@ -124,7 +128,7 @@ def test_the_handler_approves_and_nothing_secret_is_logged_audited_or_output(
     records = json.dumps([record.__dict__ for record in caplog.records], default=str)
     logged = output.out + output.err + caplog.text + records
     assert "approval requested" in logged
-    assert "change approved and sealed" in logged
+    assert "approval granted and sealed" in logged
     surfaces = {
         "logs": logged,
         "audit": json.dumps(world.audit_trail(), default=str),
@@ -189,3 +193,54 @@ def test_a_deployment_asking_for_refresh_tokens_never_starts_an_approval(
     (logged,) = [line for line in lines if line.get("message") == "the approval function is misconfigured"]
     assert logged["reason"] == "CIBA_SCOPE must not contain offline_access: no refresh token may cross the hand-off"
     assert provider.requests == []  # no push, no token request
+
+
+def test_a_batch_through_the_handler_leaves_nothing_secret_in_logs_audit_or_output(
+    world: World,
+    provider: ProviderDouble,
+    app: ModuleType,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG, logger="aegis-approval")
+    planted_name = planted_secrets.access_key_id()
+    changes = [low_risk_detach(planted_name), *variants("enable-kms-key-rotation", 4)]
+    request = batch_request(changes, APPROVER)
+    event = world.stepfunctions.start(request)
+
+    def approve(double: ProviderDouble, _: object) -> tuple[int, Any, dict[str, str]]:
+        asked = json.loads(double.requests_to("/bc-authorize")[-1].form["authorization_details"])
+        response = double.token_response(APPROVER, digest=None, details_type="", authorization_details=asked)
+        response["refresh_token"] = "refresh-" + uuid.uuid4().hex * 2
+        double.issued.add(response["refresh_token"])
+        return 200, response, {}
+
+    provider.token_script.extend([oauth_error(400, "authorization_pending"), approve])
+    result = invoke(app, event)
+    assert result == {"outcome": "approved"}
+
+    execution = world.stepfunctions.finished(event["execution_arn"])
+    output = json.loads(execution["output"])
+    assert set(output) == {"decision", "approver_sub", "approved_at", "handoffs"}
+    assert len(world.sealed_handoffs()) == len(changes)
+    auth_req_id = provider.requests_to("/oauth/token")[0].form["auth_req_id"]
+    secrets = {*provider.issued, world.secret, auth_req_id}
+    output_text = capsys.readouterr()
+    records = json.dumps([record.__dict__ for record in caplog.records], default=str)
+    logged = output_text.out + output_text.err + caplog.text + records
+    assert "approval granted and sealed" in logged
+    surfaces = {
+        "logs": logged,
+        "audit": json.dumps(world.audit_trail(), default=str),
+        "task output": execution["output"],
+        "history": json.dumps(world.stepfunctions.history(event["execution_arn"]), default=str),
+        "result": json.dumps(result),
+    }
+    for surface, text in surfaces.items():
+        for secret in secrets:
+            assert secret not in text, f"a secret reached the {surface}"
+        if surface != "history":
+            assert event["task_token"] not in text, f"the task token reached the {surface}"
+            # The credential-shaped resource name travels in the request itself (the history), nowhere of ours.
+            assert planted_name not in text, f"a credential-shaped name reached the {surface}"

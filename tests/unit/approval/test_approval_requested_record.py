@@ -48,6 +48,7 @@ def test_the_request_record_holds_what_the_phone_shows(world: World, provider: P
     service.handle(event, world.lambda_time(900))
 
     details = requested_details(world)
+    assert (details["request_id"], details["request_kind"], details["approvers"]) == ("r001", "single", [APPROVER])
     [sent] = provider.requests_to("/bc-authorize")
     assert details["binding_message"] == sent.form["binding_message"] == change.binding_message()
     assert details["change_digest"] == change.digest

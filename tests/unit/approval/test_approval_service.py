@@ -74,19 +74,20 @@ def test_an_approval_is_sealed_and_only_an_opaque_decision_reaches_step_function
     execution = finished(world, event)
     assert execution["status"] == "SUCCEEDED"
     output = json.loads(execution["output"])
-    assert set(output) == {"decision", "approver_sub", "handoff_id", "approved_at"}
+    assert set(output) == {"decision", "approver_sub", "approved_at", "handoffs"}
     assert (output["decision"], output["approver_sub"]) == ("approved", APPROVER)
     assert output["approved_at"].endswith("Z")
+    assert set(output["handoffs"]) == {CHANGE.change_id}
 
     (sealed,) = world.sealed_handoffs()
-    assert sealed["handoff_id"] == output["handoff_id"]
+    assert sealed["handoff_id"] == output["handoffs"][CHANGE.change_id]
     assert (sealed["change_digest"], sealed["change_id"], sealed["approver_sub"]) == (
         CHANGE.digest,
         CHANGE.change_id,
         APPROVER,
     )
     opened = HandoffStore(world.tables["Handoff"], __import__("boto3").client("kms"), clock=world.clock).consume(
-        output["handoff_id"], execution_arn=event["execution_arn"], change_digest=CHANGE.digest
+        output["handoffs"][CHANGE.change_id], execution_arn=event["execution_arn"], change_digest=CHANGE.digest
     )
     assert opened.token_response["access_token"] in provider.issued
     assert sealed["expires_at"] == int(world.clock()) + 600
@@ -389,7 +390,9 @@ def test_the_checks_refuse_only_what_the_forgeries_change(world: World, provider
 # --- bad input ------------------------------------------------------------------------------------------------------
 def test_an_event_with_an_invalid_change_fails_its_task(world: World, provider: ProviderDouble, service: Any) -> None:
     event = world.stepfunctions.start(CHANGE)
-    tampered = {**event, "change": {**event["change"], "after": event["change"]["before"]}}
+    (item,) = event["request"]["items"]
+    tampered_item = {**item, "change": {**item["change"], "after": item["change"]["before"]}}
+    tampered = {**event, "request": {**event["request"], "items": [tampered_item]}}
     assert service.handle(tampered, world.lambda_time(900)) == {"outcome": "failed"}
     assert finished(world, event)["error"] == "Approval.Failed"
     assert provider.requests == []

@@ -9,6 +9,8 @@ import threading
 import pytest
 
 import aegis_approval.wiring as wiring
+from aegis.approvals.policy import ApprovalPolicy, ApproverRouting
+from aegis.models import Risk
 from aegis_approval.errors import InvalidSettings, RefreshTokenScopeRefused
 from aegis_approval.request import backchannel_form, login_hint
 from aegis_approval.settings import ApprovalSettings
@@ -42,12 +44,33 @@ def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 
 def test_settings_come_from_the_template_environment(env: pytest.MonkeyPatch) -> None:
     settings = ApprovalSettings.from_env()
-    assert settings.approver_subs == ("auth0|first", "auth0|second")
-    assert settings.approver_sub == "auth0|first"
+    # The approvers are the policy's, as the validator reads them; which one a push goes to is the event's.
+    assert settings.policy == ApprovalPolicy(approver_subs=("auth0|first", "auth0|second"))
+    assert not hasattr(settings, "approver_sub")
+    assert settings.pushes_per_minute == 5
     assert settings.scope == ("openid", "profile", "remediate:approved_change")
     assert settings.requested_expiry == 120
     assert settings.client_auth_method == "client_secret_basic"
     assert settings.login_hint_format == "iss_sub"
+
+
+def test_the_policy_and_the_push_limit_come_from_the_template_environment(env: pytest.MonkeyPatch) -> None:
+    env.setenv("APPROVAL_BATCH_MAX_RISK", "low")
+    env.setenv("APPROVAL_BATCH_MAX_CHANGES", "12")
+    env.setenv("APPROVAL_TWO_PERSON_RISK", "none")
+    env.setenv("APPROVER_ROUTING", '{"accounts": {"123456789012": ["auth0|second"]}}')
+    env.setenv("APPROVAL_REVIEW_URL_BASE", "https://console.example/")
+    env.setenv("APPROVER_PUSHES_PER_MINUTE", "60")
+    settings = ApprovalSettings.from_env()
+    assert settings.policy == ApprovalPolicy(
+        approver_subs=("auth0|first", "auth0|second"),
+        batch_max_risk=Risk.LOW,
+        batch_max_changes=12,
+        two_person_risk=None,
+        routing=ApproverRouting(accounts={"123456789012": ("auth0|second",)}),
+        review_url_base="https://console.example/",
+    )
+    assert settings.pushes_per_minute == 60
 
 
 def test_openid_is_always_requested_and_expiry_defaults_to_300(env: pytest.MonkeyPatch) -> None:
@@ -68,6 +91,12 @@ def test_openid_is_always_requested_and_expiry_defaults_to_300(env: pytest.Monke
         ("APPROVER_SUBS", " , ", "approver"),
         ("CIBA_LOGIN_HINT_FORMAT", "email", "CIBA_LOGIN_HINT_FORMAT"),
         ("AUTH0_AUDIENCE", "", "AUTH0_AUDIENCE"),
+        ("APPROVER_PUSHES_PER_MINUTE", "0", "APPROVER_PUSHES_PER_MINUTE must be a whole number from 1 to 60"),
+        ("APPROVER_PUSHES_PER_MINUTE", "61", "APPROVER_PUSHES_PER_MINUTE must be a whole number from 1 to 60"),
+        ("APPROVER_PUSHES_PER_MINUTE", "five", "APPROVER_PUSHES_PER_MINUTE must be a whole number"),
+        ("APPROVAL_BATCH_MAX_RISK", "critical", "APPROVAL_BATCH_MAX_RISK"),
+        ("APPROVAL_TWO_PERSON_RISK", "extreme", "APPROVAL_TWO_PERSON_RISK"),
+        ("APPROVER_ROUTING", '{"accounts": {"123456789012": ["auth0|stranger"]}}', "APPROVER_ROUTING"),
     ],
 )
 def test_bad_settings_are_named(env: pytest.MonkeyPatch, name: str, value: str, message: str) -> None:

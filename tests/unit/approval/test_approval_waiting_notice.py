@@ -70,6 +70,8 @@ def test_changes_waiting_longer_than_the_threshold_are_recorded_once_and_the_app
     assert details["execution_arn"] == event["execution_arn"]
     assert details["waiting_since"] == datetime.fromtimestamp(asked_at, UTC).isoformat().replace("+00:00", "Z")
     assert set(details) == {
+        "request_id",
+        "request_kind",
         "change_id",
         "change_digest",
         "approver_sub",

@@ -4,24 +4,30 @@ on the local stack whose timestamps come back in the order the flow dictates."""
 
 from __future__ import annotations
 
-import os
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from aegis_local.aws.lambdas import FunctionEnvironment
+from aegis.catalogue import ChangeBase
 from aegis_local.aws.template import load_template
 from bench import mission_overhead
 from bench.common import TEMPLATE
 from bench.mission_overhead import (
-    MAX_CHANGES_VARIABLE,
-    AgentCapOverride,
+    AUTH0_REQUESTS_PER_USER_PER_MINUTE,
+    ApprovalTraffic,
     BenchError,
+    MissionTiming,
+    StackPlan,
+    extrapolate,
+    pacing_seconds,
     read_history,
     stack_plan,
     sweep,
+    template_cap,
 )
+from tests.support.changes import one_of_each_kind
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -35,24 +41,32 @@ def template() -> dict[str, Any]:
     return load_template(TEMPLATE)
 
 
-def test_plan_within_the_template_cap_is_a_plain_parameter(template: dict[str, Any]) -> None:
+def test_plan_within_the_template_cap_is_a_plain_parameter_at_auth0s_limit(template: dict[str, Any]) -> None:
     plan = stack_plan(50, template)
     maximum = int(template["Parameters"]["MapMaxConcurrency"]["MaxValue"])
     assert plan.parameters["MaxChangesPerMission"] == "50"
     assert plan.parameters["MaxSharePerResourceType"] == "1"
     assert plan.parameters["MapMaxConcurrency"] == str(maximum) == str(plan.concurrency)
-    assert plan.agent_cap_override is None
-    assert plan.requests_per_minute >= 50
+    # Auth0's real limit, at the emulator and in the approval function's pacer.
+    assert plan.requests_per_minute == AUTH0_REQUESTS_PER_USER_PER_MINUTE == 5
+    assert plan.parameters["ApproverPushesPerMinute"] == "5"
 
 
-def test_plan_above_the_template_cap_sets_the_agent_variable_instead(template: dict[str, Any]) -> None:
-    cap = int(template["Parameters"]["MaxChangesPerMission"]["MaxValue"])
-    plan = stack_plan(cap + 100, template, concurrency=4)
-    # The stack is still created with a value the template accepts; the agent is told the real size.
-    assert plan.parameters["MaxChangesPerMission"] == str(cap)
-    assert plan.agent_cap_override == cap + 100
-    assert plan.requests_per_minute >= cap + 100
-    assert plan.parameters["MapMaxConcurrency"] == "4"
+def test_smaller_batches_are_a_parameter_the_template_bounds(template: dict[str, Any]) -> None:
+    default = int(template["Parameters"]["ApprovalBatchMaxChanges"]["Default"])
+    assert stack_plan(50, template).batch_max_changes == default
+    assert "ApprovalBatchMaxChanges" not in stack_plan(50, template).parameters
+    smaller = stack_plan(100, template, batch_max_changes=12)
+    assert (smaller.parameters["ApprovalBatchMaxChanges"], smaller.batch_max_changes) == ("12", 12)
+    with pytest.raises(BenchError, match="ApprovalBatchMaxChanges must be between 2 and"):
+        stack_plan(10, template, batch_max_changes=1)
+
+
+def test_a_plan_above_the_template_cap_cannot_run(template: dict[str, Any]) -> None:
+    cap = template_cap(template)
+    assert cap == int(template["Parameters"]["MaxChangesPerMission"]["MaxValue"])
+    with pytest.raises(BenchError, match="the validator refuses the plan"):
+        stack_plan(cap + 1, template)
 
 
 def test_plan_refuses_a_concurrency_the_template_refuses(template: dict[str, Any]) -> None:
@@ -62,19 +76,54 @@ def test_plan_refuses_a_concurrency_the_template_refuses(template: dict[str, Any
         stack_plan(0, template)
 
 
-def test_agent_cap_override_changes_only_the_invocations_environment() -> None:
-    seen: list[str | None] = []
-    override = AgentCapOverride(250)
-    FunctionEnvironment.install()
-    try:
-        with FunctionEnvironment.applied({MAX_CHANGES_VARIABLE: "100"}):
-            override({}, None, lambda event, context: seen.append(os.environ.get(MAX_CHANGES_VARIABLE)))
-        assert MAX_CHANGES_VARIABLE not in os.environ
-    finally:
-        FunctionEnvironment.uninstall()
-        os.unsetenv(MAX_CHANGES_VARIABLE)
-    assert seen == ["250"]
-    assert override.invocations == 1
+def test_pacing_holds_each_block_of_five_pushes_one_window_after_the_previous() -> None:
+    assert [pacing_seconds(n) for n in (0, 1, 5, 6, 10, 11, 200)] == [0, 0, 0, 60, 60, 120, 39 * 60]
+
+
+def test_a_size_above_the_cap_is_extrapolated_from_the_planner_and_the_measured_latency(
+    template: dict[str, Any],
+) -> None:
+    sample = next(c for c in one_of_each_kind() if c.kind == "revoke-security-group-rules")
+    basis = timing_of(sample, push_to_decision=2.5)
+
+    found = extrapolate(200, basis, template, "auth0|a")
+
+    batch_max = int(template["Parameters"]["ApprovalBatchMaxChanges"]["Default"])
+    assert found.requests == found.batches == found.pushes == -(-200 // batch_max)
+    # The measured mission's 4 pushes needed no pacing: all its 4 s of approvals are carried over.
+    assert found.beyond_pacing == 4.0
+    assert found.wall_seconds == pacing_seconds(found.pushes) + 4.0
+    assert found.validate_output_bytes > 0
+    mission_overhead.approvals_report([basis], [found])
+
+
+def timing_of(sample: ChangeBase, *, push_to_decision: float) -> MissionTiming:
+    """A measured mission of 100 changes, as far as an extrapolation reads it."""
+    plan = StackPlan(changes=100, concurrency=40, parameters={}, template_cap=100, requests_per_minute=5)
+    traffic = ApprovalTraffic(
+        requests=4, batches=4, pushes=4, first_push=at(0), last_decision=at(4), push_to_decision=push_to_decision
+    )
+    return MissionTiming(
+        mission_id="m-00000000000000000001",
+        changes=100,
+        findings=100,
+        concurrency=40,
+        event_at=at(0),
+        execution_started=at(1),
+        map_started=at(1),
+        completed=at(9),
+        per_change=[],
+        execution_input_bytes=1,
+        largest_payload_bytes=1,
+        largest_payload_where="",
+        stack_plan=plan,
+        load_average=0.0,
+        build_seconds=0.0,
+        cpu_seconds=0.0,
+        driver_cpu_seconds=0.0,
+        approvals=traffic,
+        sample_change=sample,
+    )
 
 
 def test_sweep_gives_execution_precedence_and_adds_up_to_the_window() -> None:
@@ -123,6 +172,39 @@ def test_history_gives_each_changes_state_boundaries_and_the_largest_payload() -
         read_history(events[2:])
 
 
+def test_a_batchs_approval_bounds_each_of_its_changes_from_first_entry_to_last_exit() -> None:
+    request = json.dumps(
+        {
+            "approver_sub": "auth0|a",
+            "request": {"items": [{"change": {"change_id": "chg-1"}}, {"change": {"change_id": "chg-2"}}]},
+        }
+    )
+    approved = json.dumps({"decision": "approved", "handoffs": {"chg-1": "h1", "chg-2": "h2"}})
+    events = [
+        {"type": "ExecutionStarted", "timestamp": at(0), "executionStartedEventDetails": {"input": "{}"}},
+        {"type": "MapStateStarted", "timestamp": at(0.1), "mapStateStartedEventDetails": {"length": 1}},
+        *(
+            {
+                "type": "TaskStateEntered",
+                "timestamp": at(t),
+                "stateEnteredEventDetails": {"name": "RequestApproval", "input": request},
+            }
+            for t in (0.2, 0.3)  # two approvers of one request
+        ),
+        *(
+            {
+                "type": "TaskStateExited",
+                "timestamp": at(t),
+                "stateExitedEventDetails": {"name": "RequestApproval", "output": approved},
+            }
+            for t in (1.0, 1.4)
+        ),
+    ]
+    facts = read_history(events)
+    assert facts.entered == {("RequestApproval", "chg-1"): at(0.2), ("RequestApproval", "chg-2"): at(0.2)}
+    assert facts.exited == {("RequestApproval", "chg-1"): at(1.4), ("RequestApproval", "chg-2"): at(1.4)}
+
+
 @pytest.mark.e2e
 def test_a_real_mission_of_three_changes_is_timed_stage_by_stage(capsys: pytest.CaptureFixture[str]) -> None:
     mission = mission_overhead.measure(3, concurrency=2)
@@ -148,9 +230,14 @@ def test_a_real_mission_of_three_changes_is_timed_stage_by_stage(capsys: pytest.
     split = mission.wall_split()
     assert sum(split.values()) == pytest.approx(mission.total, abs=1e-6)
     assert all(value >= 0 for value in split.values())
-    # Two at a time: the third change waited for a slot.
-    waits = sorted((c.approval_entered - mission.map_started).total_seconds() for c in mission.per_change)
-    assert waits[-1] > 1.0
+    # One batch: one push for the three changes, approved at once.
+    approvals = mission.approvals
+    assert (approvals.requests, approvals.batches, approvals.pushes) == (1, 1, 1)
+    assert 1.0 <= approvals.wall_seconds < 60
+    assert len({c.approval_entered for c in mission.per_change}) == 1
+    # Two at a time: the third change waited for an executor slot, until one of the first two was done.
+    first, second, third = sorted(mission.per_change, key=lambda c: c.executor_entered)
+    assert third.executor_entered >= min(first.executor_exited, second.executor_exited)
     assert 0 < mission.execution_input_bytes <= mission.largest_payload_bytes < mission_overhead.PAYLOAD_LIMIT_BYTES
 
     mission_overhead.report([mission])
@@ -159,4 +246,5 @@ def test_a_real_mission_of_three_changes_is_timed_stage_by_stage(capsys: pytest.
     row = next(line for line in table.splitlines() if line.startswith("3 "))
     assert row.split()[:2] == ["3", "2"]
     assert "## Step Functions payloads" in out
+    assert "## Approvals at Auth0's limit" in out
     assert "MapMaxConcurrency 2" in out

@@ -10,6 +10,7 @@ import pytest
 
 from aegis_executor.errors import (
     ERRORS,
+    ApprovalExpired,
     ApprovalInvalid,
     ExecutorError,
     InvalidRequest,
@@ -22,9 +23,23 @@ DEFINITION = Path(__file__).parents[3] / "statemachine" / "mission.asl.json"
 
 
 def _apply_change_state() -> dict[str, object]:
-    definition = json.loads(DEFINITION.read_text())
-    states = definition["States"]["ApproveAndApplyEachChange"]["ItemProcessor"]["States"]
-    return states["ApplyChange"]  # type: ignore[no-any-return]
+    """The ApplyChange task, wherever the definition nests it (inside the Map over a request's items)."""
+    found: list[dict[str, object]] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            states = node.get("States")
+            if isinstance(states, dict) and isinstance(states.get("ApplyChange"), dict):
+                found.append(states["ApplyChange"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads(DEFINITION.read_text()))
+    assert len(found) == 1, "exactly one ApplyChange task"
+    return found[0]
 
 
 def _lambda_error_type(exc: BaseException) -> str:
@@ -54,7 +69,9 @@ def test_the_errors_the_executor_raises_are_the_ones_the_state_machine_expects_o
     # Malformed input is caught by States.ALL; a halt is an outcome, not an error.
     assert raised - named == {InvalidRequest.__name__}
     assert named - raised <= {"Executor.Halted"}
-    assert {e.__name__ for e in (ApprovalInvalid, NoConnectedAccount, TokenExchangeFailed, Throttled)} <= named
+    assert {
+        e.__name__ for e in (ApprovalInvalid, ApprovalExpired, NoConnectedAccount, TokenExchangeFailed, Throttled)
+    } <= named
 
 
 def test_only_throttling_is_retried() -> None:

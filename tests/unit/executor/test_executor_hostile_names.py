@@ -23,7 +23,7 @@ from aegis.models import Risk
 from aegis.secrets_guard import WITHHELD, secret_kind
 from aegis_auth.token_vault import ConnectionToken
 from aegis_executor import execute as execute_module
-from aegis_executor.approval import VerifiedApproval
+from aegis_executor.approval import ApproverRecord, VerifiedApproval
 from aegis_executor.execute import Executor
 from aegis_executor.ledger import DONE, Ledger
 from tests.support.changes import ACCOUNT, ADMIN_POLICY, ASSUME_EC2
@@ -34,6 +34,8 @@ pytestmark = pytest.mark.usefixtures("aws")
 EXECUTION_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:aegis-mission:m-hostile"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/RemediationRole"
 APPROVER = "auth0|aegis-approver"
+# Detaching a policy here is a high-risk change: two distinct approvers (the template's default threshold).
+SECOND_APPROVER = "auth0|aegis-second"
 # Valid IAM names (at most 64 of A-Za-z0-9_+=,.@-) that look like credentials.
 HOSTILE_USERS = {
     "access-key-shaped": "AKIA" + "Q7ZK2M4T6V8X0B3N",
@@ -81,7 +83,24 @@ class Stage:
                 "execution_arn": EXECUTION_ARN,
                 "mission_id": "m-hostile",
                 "change": change.model_dump(mode="json"),
-                "approval": {"decision": "approved", "approver_sub": APPROVER, "handoff_id": "h-1"},
+                "proof": None,
+                "approval": {
+                    "decision": "approved",
+                    "approvals": [
+                        {
+                            "decision": "approved",
+                            "approver_sub": APPROVER,
+                            "approved_at": "2026-01-01T00:00:00Z",
+                            "handoffs": {change.change_id: "h-1"},
+                        },
+                        {
+                            "decision": "approved",
+                            "approver_sub": SECOND_APPROVER,
+                            "approved_at": "2026-01-01T00:00:01Z",
+                            "handoffs": {change.change_id: "h-2"},
+                        },
+                    ],
+                },
             }
         )
 
@@ -118,9 +137,12 @@ def stage(monkeypatch: pytest.MonkeyPatch) -> Stage:
         iam.attach_user_policy(UserName=user, PolicyArn=policy_arn)
 
     def approval(*_: Any, **kwargs: Any) -> VerifiedApproval:
+        change_id = kwargs["change"].change_id
         return VerifiedApproval(
-            approver_sub=kwargs["approver_sub"],
-            handoff_id=kwargs["handoff_id"],
+            approvers=tuple(
+                ApproverRecord(a.approver_sub, a.handoffs[change_id], a.approved_at) for a in kwargs["approvals"]
+            ),
+            batch_root=None,
             token_expires_at=2_000_000_000,
             access_token=SecretStr("approval-access-token"),
         )

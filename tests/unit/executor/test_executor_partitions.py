@@ -24,7 +24,17 @@ def payload(execution_arn: str, change: dict[str, Any]) -> dict[str, Any]:
         "execution_arn": execution_arn,
         "mission_id": MISSION_ID,
         "change": change,
-        "approval": {"decision": "approved", "approver_sub": "auth0|approver-1", "handoff_id": "hnd-1"},
+        "approval": {
+            "decision": "approved",
+            "approvals": [
+                {
+                    "decision": "approved",
+                    "approver_sub": "auth0|approver-1",
+                    "approved_at": "2026-01-01T00:00:00Z",
+                    "handoffs": {change["change_id"]: "hnd-1"},
+                }
+            ],
+        },
     }
 
 

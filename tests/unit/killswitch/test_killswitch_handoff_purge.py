@@ -123,6 +123,32 @@ def test_an_ended_execution_purges_its_own_handoffs_only_and_audits_it(
     assert json.loads(record["details"])["status"] == "ABORTED"
 
 
+def test_batch_handoffs_are_purged_like_single_ones_by_the_trigger_and_at_the_end_of_their_execution(
+    settings: KillSwitchSettings, aws_world: AwsWorld
+) -> None:
+    """One approval of a batch seals a handoff per change (each bound to its change's digest): they are ordinary
+    handoffs of their execution, every one of them purged, never read."""
+    aws_world.create_mission_state_machine()
+    ended = aws_world.put_batch_handoffs(aws_world.execution_arn("m-batch-ended"), 25)
+    running = aws_world.put_batch_handoffs(aws_world.execution_arn("m-batch-running"), 25)
+    single = {aws_world.put_handoff(aws_world.execution_arn("m-batch-running"))}
+    switch = kill_switch_for(aws_world, settings)
+    switch.clients.handoff_table, enforcer, recording = purging_table(aws_world)
+
+    outcome = switch.purge_ended_execution(aws_world.execution_arn("m-batch-ended"), "SUCCEEDED")
+    assert (outcome.ok, outcome.details["found"], outcome.details["deleted"]) == (True, 25, 25)
+    assert aws_world.handoff_ids() == running | single
+
+    report = switch.trigger(reason="drill", requested_by="alice")
+    purge = step_of(report, "purge_handoffs")
+    assert purge.ok, purge.reason
+    assert purge.details == {"found": 26, "deleted": 26}
+    assert aws_world.handoff_ids() == set()
+    assert not ended & running
+    assert all(allowed for *_, allowed in enforcer.seen), enforcer.seen
+    assert not [answer for answer in recording.answers if "ciphertext" in answer or "encrypted_key" in answer]
+
+
 def test_an_execution_that_left_nothing_adds_no_audit_record(settings: KillSwitchSettings, aws_world: AwsWorld) -> None:
     aws_world.create_mission_state_machine()
     outcome = kill_switch_for(aws_world, settings).purge_ended_execution(

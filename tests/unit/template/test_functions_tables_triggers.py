@@ -15,6 +15,16 @@ COMMON_ENV = {
     "CONTROL_TABLE",
     "AUDIT_TABLE",
 }
+# The approval policy (aegis.approvals.policy): the agent plans with it, the validator plans the requests with it, the
+# approval function holds every request to it.
+APPROVAL_POLICY_ENV = {
+    "APPROVER_SUBS",
+    "APPROVAL_BATCH_MAX_RISK",
+    "APPROVAL_BATCH_MAX_CHANGES",
+    "APPROVAL_TWO_PERSON_RISK",
+    "APPROVER_ROUTING",
+    "APPROVAL_REVIEW_URL_BASE",
+}
 AGENT_ENV = {
     "CHECKPOINTS_TABLE",
     "MISSIONS_TABLE",
@@ -30,7 +40,7 @@ AGENT_ENV = {
     "FLOW_LOGS_ROLE_ARN",
     "UNDO_ENABLED",
     "CHECKPOINT_TTL_DAYS",
-}
+} | APPROVAL_POLICY_ENV
 # The deployment parameters the validator holds a plan to (aegis_validator.settings).
 VALIDATOR_ENV = {
     "ACCOUNT_ID",
@@ -40,7 +50,7 @@ VALIDATOR_ENV = {
     "FLOW_LOGS_LOG_GROUP",
     "FLOW_LOGS_ROLE_ARN",
     "UNDO_ENABLED",
-}
+} | APPROVAL_POLICY_ENV
 AUTH0_ENV = {"AUTH0_ISSUER", "AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET_ARN", "AUTH0_AUDIENCE", "CLIENT_AUTH_METHOD"}
 # logical id -> (CodeUri, Handler, layers, role, environment) as docs/CONTRACTS.md states them.
 CONTRACT: dict[str, tuple[str, str, list[str], str, set[str]]] = {
@@ -54,7 +64,9 @@ CONTRACT: dict[str, tuple[str, str, list[str], str, set[str]]] = {
         "ApprovalRole",
         AUTH0_ENV
         | {"HANDOFF_TABLE", "HANDOFF_KEY_ID", "APPROVER_SUBS", "CIBA_SCOPE", "CIBA_REQUESTED_EXPIRY"}
-        | {"APPROVAL_FUNCTION_NAME", "CONTINUATIONS_TABLE", "APPROVAL_WAITING_NOTIFY_MINUTES"},
+        | {"APPROVAL_FUNCTION_NAME", "CONTINUATIONS_TABLE", "APPROVAL_WAITING_NOTIFY_MINUTES"}
+        | APPROVAL_POLICY_ENV
+        | {"APPROVER_PUSHES_PER_MINUTE"},
     ),
     "ExecutorFunction": (
         "functions/executor/",
@@ -63,7 +75,7 @@ CONTRACT: dict[str, tuple[str, str, list[str], str, set[str]]] = {
         "ExecutorRole",
         AUTH0_ENV
         | {"HANDOFF_TABLE", "IDEMPOTENCY_TABLE", "TOKEN_VAULT_CONNECTION", "REMEDIATION_ROLE_ARN"}
-        | {"APPROVAL_CLIENT_ID", "UNDO_ROLE_ARN", "UNDO_TOKEN_VAULT_CONNECTION"},
+        | {"APPROVAL_CLIENT_ID", "UNDO_ROLE_ARN", "UNDO_TOKEN_VAULT_CONNECTION", "APPROVAL_TWO_PERSON_RISK"},
     ),
     "KillSwitchFunction": (
         "functions/killswitch/",
@@ -400,3 +412,89 @@ def test_outputs_name_what_an_operator_needs(stack: Stack) -> None:
     assert {"MissionStateMachineArn", "KillSwitchUrl", "RemediationRoleArn", "HandoffKeyArn"} <= set(
         stack.template["Outputs"]
     )
+
+
+# --- the approval policy ---------------------------------------------------------------------------------------------
+
+POLICY_READERS = ("AgentScanFunction", "AgentResumeFunction", "ValidatorFunction", "ApprovalFunction")
+POLICY_PARAMETERS = {
+    "APPROVER_SUBS": "ApproverSubs",
+    "APPROVAL_BATCH_MAX_RISK": "ApprovalBatchMaxRisk",
+    "APPROVAL_BATCH_MAX_CHANGES": "ApprovalBatchMaxChanges",
+    "APPROVAL_TWO_PERSON_RISK": "ApprovalTwoPersonRisk",
+    "APPROVER_ROUTING": "ApproverRouting",
+}
+
+
+def test_the_agent_the_validator_and_the_approval_function_read_one_approval_policy(stack: Stack) -> None:
+    """The agent plans, the validator plans the requests and the approval function holds each request to the same
+    policy: were they to differ, a plan one accepts another would refuse."""
+    environments = {function: stack.function_environment(function) for function in POLICY_READERS}
+    for variable, parameter in POLICY_PARAMETERS.items():
+        for function, environment in environments.items():
+            assert environment[variable] == stack.parameters[parameter], (function, variable)
+    assert len({environment["APPROVAL_REVIEW_URL_BASE"] for environment in environments.values()}) == 1
+    # The executor enforces the two-person rule on what it applies; the approval function paces the pushes.
+    executor = stack.function_environment("ExecutorFunction")
+    assert executor["APPROVAL_TWO_PERSON_RISK"] == stack.parameters["ApprovalTwoPersonRisk"]
+    approval = stack.function_environment("ApprovalFunction")
+    assert approval["APPROVER_PUSHES_PER_MINUTE"] == stack.parameters["ApproverPushesPerMinute"]
+    assert {parameter: stack.parameters[parameter] for parameter in list(POLICY_PARAMETERS.values())[1:]} == {
+        "ApprovalBatchMaxRisk": "medium",
+        "ApprovalBatchMaxChanges": "25",
+        "ApprovalTwoPersonRisk": "high",
+        "ApproverRouting": "",
+    }
+    assert stack.parameters["ApproverPushesPerMinute"] == "5"
+
+
+def test_a_batch_is_reviewed_on_the_console_this_stack_serves_or_nowhere(stack: Stack) -> None:
+    def review_base(deployment: Stack) -> str:
+        return str(deployment.function_environment("ValidatorFunction")["APPROVAL_REVIEW_URL_BASE"])
+
+    domain = stack.resolver.resolve({"Fn::GetAtt": ["ConsoleDistribution", "DomainName"]})
+    assert review_base(stack) == f"https://{domain}/"
+    custom = build_stack(
+        ConsoleDomainName="console.example.com",
+        ConsoleCertificateArn="arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-0000-0000-0000-000000000000",
+    )
+    assert review_base(custom) == "https://console.example.com/"
+    assert review_base(build_stack(DeployConsole="false")) == ""
+    # Matches the ConsoleUrl output, the address an operator is given for the console.
+    assert f"https://{domain}/" == stack.resolver.resolve(stack.template["Outputs"]["ConsoleUrl"]["Value"])
+
+
+@pytest.mark.parametrize(
+    ("parameter", "values"),
+    [
+        ("ApprovalBatchMaxRisk", ("none", "low", "medium", "high")),
+        ("ApprovalTwoPersonRisk", ("none", "low", "medium", "high")),
+        ("ApprovalBatchMaxChanges", ("2", "100")),
+    ],
+)
+def test_every_policy_value_the_template_accepts_the_functions_accept(parameter: str, values: tuple[str, ...]) -> None:
+    from aegis.approvals.policy import ApprovalPolicy
+    from aegis_validator.errors import InvalidSettings
+
+    for value in values:
+        environment = build_stack(**{parameter: value}).function_environment("ValidatorFunction")
+        ApprovalPolicy.from_env({name: str(setting) for name, setting in environment.items()}, InvalidSettings)
+
+
+@pytest.mark.parametrize(
+    ("parameter", "bad_value"),
+    [
+        ("ApprovalBatchMaxRisk", "critical"),
+        ("ApprovalTwoPersonRisk", "always"),
+        ("ApprovalBatchMaxChanges", "1"),
+        ("ApprovalBatchMaxChanges", "101"),
+        ("ApproverPushesPerMinute", "0"),
+        ("ApproverPushesPerMinute", "61"),
+        ("ApproverRouting", "auth0|a"),
+    ],
+)
+def test_bad_approval_policy_values_are_refused(parameter: str, bad_value: str) -> None:
+    from aegis_local.aws.template import TemplateError
+
+    with pytest.raises(TemplateError, match=parameter):
+        build_stack(**{parameter: bad_value})

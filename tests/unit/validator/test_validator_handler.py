@@ -21,6 +21,7 @@ ENVIRONMENT = {
     "ACCOUNT_ID": ACCOUNT,
     "SCAN_REGIONS": "eu-west-1,eu-central-1",
     "MAX_CHANGES_PER_MISSION": "10",
+    "APPROVER_SUBS": "auth0|approver-a,auth0|approver-b",
     "TRAIL_BUCKET": "aegis-trail-logs",
     "FLOW_LOGS_LOG_GROUP": "/aegis/flow-logs",
     "FLOW_LOGS_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/flow-logs-delivery",

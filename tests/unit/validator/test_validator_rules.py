@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from aegis.approvals.policy import NEEDS_SECOND_APPROVER, ApprovalPolicy
 from aegis.catalogue import ChangeBase, Undo
 from aegis.catalogue.forward import FORWARD_KINDS
 from aegis.catalogue.kinds.create_multi_region_trail import CreateMultiRegionTrail, MultiRegionTrails, TrailSpec
@@ -19,6 +20,7 @@ from aegis.catalogue.kinds.create_vpc_flow_logs import CreateVpcFlowLogs, FlowLo
 from aegis.catalogue.kinds.detach_policy import DetachPolicy, PolicyAttachments
 from aegis.catalogue.kinds.enable_bucket_public_access_block import EnableBucketPublicAccessBlock
 from aegis.catalogue.kinds.revoke_security_group_rules import RevokeSecurityGroupRules
+from aegis.models import Risk
 from aegis_validator.errors import PlanMalformed
 from aegis_validator.rules import (
     MAX_ENVELOPE_CHANGES,
@@ -85,6 +87,22 @@ def test_the_same_change_twice_is_refused() -> None:
     change = valid_changes()[0]
     [duplicate] = problems([change, change])
     assert (duplicate.rule, duplicate.index, duplicate.change_id) == ("duplicate-change", 1, change.change_id)
+
+
+def test_a_change_with_fewer_eligible_approvers_than_it_needs_is_refused_never_downgraded() -> None:
+    changes = valid_changes()
+    high = rebuilt(changes[0], risk=Risk.HIGH)
+    alone = settings(approval_policy=ApprovalPolicy(approver_subs=("auth0|approver-a",)))
+    [refused] = problems([changes[1], high], alone)
+    assert (refused.rule, refused.index, refused.change_id, refused.detail) == (
+        NEEDS_SECOND_APPROVER,
+        1,
+        high.change_id,
+        "needs 2 distinct approvers, 1 eligible",
+    )
+    assert problems([high]) == []  # two approvers: planned as a two-person request
+    # A deployment whose policy never asks for two approvers plans it with one.
+    assert problems([high], settings(approval_policy=ApprovalPolicy(("auth0|approver-a",), two_person_risk=None))) == []
 
 
 @pytest.mark.parametrize(

@@ -8,21 +8,28 @@ from typing import Any
 
 import pytest
 
+from aegis.approvals.policy import NEEDS_SECOND_APPROVER, ApprovalPolicy, ApproverRouting
+from aegis.approvals.requests import ApprovalRequest, plan_requests
 from aegis.audit import AuditLog, read_trail
 from aegis.catalogue import Undo
+from aegis.models import Risk
 from aegis_validator.errors import ERRORS, InvalidSettings, PlanMalformed, PlanRefused, ValidatorError
 from aegis_validator.service import UNNAMED_REQUEST, PlanValidator
 from aegis_validator.settings import ValidatorSettings
 from tests.support.stack import STATE_MACHINE_PATH
 from tests.support.validator_plans import (
     ACCOUNT,
+    APPROVERS,
     EXECUTION_ARN,
     MISSION_ID,
     OTHER_ACCOUNT,
+    POLICY,
     audit_change,
+    rebuilt,
     request,
     settings,
     valid_changes,
+    wire,
 )
 
 
@@ -44,11 +51,13 @@ def test_a_valid_plan_is_accepted_and_its_verdict_audited_with_the_agents_plan_d
     changes = valid_changes()
     verdict = validator.validate(request(changes))
 
+    requests = plan_requests(MISSION_ID, changes, POLICY)
     assert verdict == {
         "mission_id": MISSION_ID,
         "verdict": "accepted",
         "changes": len(changes),
         "plan_digest": plan_digest(changes),
+        "requests": [r.model_dump(mode="json") for r in requests],
     }
     [accepted] = trail(audit_table)
     assert (accepted["actor"], accepted["action"], accepted["outcome"]) == (
@@ -61,6 +70,77 @@ def test_a_valid_plan_is_accepted_and_its_verdict_audited_with_the_agents_plan_d
     assert accepted["details"]["changes"] == [
         {"change_id": c.change_id, "digest": c.digest, "kind": c.kind} for c in changes
     ]
+    assert accepted["details"]["requests"] == [
+        {
+            "request_id": r.request_id,
+            "kind": r.kind,
+            "approvers": list(r.approvers),
+            "root": r.root,
+            "change_ids": [item.change["change_id"] for item in r.items],
+        }
+        for r in requests
+    ]
+
+
+def test_every_change_travels_once_exactly_as_submitted_inside_its_planned_request(validator: PlanValidator) -> None:
+    changes = valid_changes()
+    planned = validator.validate(request(changes))["requests"]
+
+    items = [item for r in planned for item in r["items"]]
+    assert sorted(json.dumps(item["change"], sort_keys=True) for item in items) == sorted(
+        json.dumps(wire(change), sort_keys=True) for change in changes
+    )
+    for answer in planned:
+        parsed = ApprovalRequest.model_validate(answer)
+        parsed.check_root()  # a batch's root and proofs are its changes' own
+        assert parsed.model_dump(mode="json") == answer
+    # Low and medium changes share a batch (the template's defaults); the answer is JSON Step Functions carries.
+    assert any(r["kind"] == "batch" for r in planned)
+    assert json.loads(json.dumps(planned)) == planned
+
+
+def test_a_change_no_two_approvers_can_approve_refuses_the_plan_by_name(
+    validator: PlanValidator, audit_table: Any
+) -> None:
+    changes = valid_changes()
+    high = rebuilt(changes[0], risk=Risk.HIGH)
+    validator.settings = settings(approval_policy=ApprovalPolicy(approver_subs=("auth0|approver-a",)))
+
+    with pytest.raises(PlanRefused, match=NEEDS_SECOND_APPROVER) as refused:
+        validator.validate(request([high, *changes[1:]]))
+
+    assert high.change_id in str(refused.value)
+    [record] = trail(audit_table)
+    assert [(p["rule"], p["change_id"]) for p in record["details"]["problems"]] == [
+        (NEEDS_SECOND_APPROVER, high.change_id)
+    ]
+    # Routed to a single approver, even a deployment with two cannot plan it: never downgraded to one approval.
+    routing = ApproverRouting.parse(
+        json.dumps({"checks": {high.check_id: ["auth0|approver-b"]}}), APPROVERS, InvalidSettings
+    )
+    validator.settings = settings(approval_policy=ApprovalPolicy(approver_subs=APPROVERS, routing=routing))
+    with pytest.raises(PlanRefused, match=NEEDS_SECOND_APPROVER):
+        validator.validate(request([high]))
+    # With both approvers eligible it is planned as a request of its own for both.
+    validator.settings = settings()
+    (planned,) = validator.validate(request([high]))["requests"]
+    assert (planned["kind"], sorted(planned["approvers"])) == ("single", sorted(APPROVERS))
+
+
+def test_a_routed_check_goes_to_its_approver_only(validator: PlanValidator) -> None:
+    changes = valid_changes()
+    routed = changes[0]
+    routing = ApproverRouting.parse(
+        json.dumps({"checks": {routed.check_id: ["auth0|approver-b"]}}), APPROVERS, InvalidSettings
+    )
+    validator.settings = settings(approval_policy=ApprovalPolicy(approver_subs=APPROVERS, routing=routing))
+
+    planned = validator.validate(request(changes))["requests"]
+
+    (home,) = [r for r in planned if routed.change_id in {i["change"]["change_id"] for i in r["items"]}]
+    assert home["approvers"] == ["auth0|approver-b"]
+    # Nothing else shares its request: the others' eligible approvers are another set.
+    assert [i["change"]["change_id"] for i in home["items"]] == [routed.change_id]
 
 
 def test_a_refused_plan_is_audited_then_raised_by_its_state_machine_name(
@@ -146,6 +226,7 @@ ENVIRONMENT = {
     "ACCOUNT_ID": ACCOUNT,
     "SCAN_REGIONS": "eu-west-1, us-east-1,eu-west-1",
     "MAX_CHANGES_PER_MISSION": "10",
+    "APPROVER_SUBS": "auth0|approver-a,auth0|approver-b",
     "TRAIL_BUCKET": "",
     "FLOW_LOGS_LOG_GROUP": "",
     "FLOW_LOGS_ROLE_ARN": "",
@@ -158,7 +239,25 @@ def test_settings_come_from_the_template_environment() -> None:
         account_id=ACCOUNT,
         scan_regions=("eu-west-1", "us-east-1"),
         max_changes_per_mission=10,
+        approval_policy=ApprovalPolicy(approver_subs=APPROVERS),
     )
+    routed = ValidatorSettings.from_env(
+        ENVIRONMENT
+        | {
+            "APPROVAL_BATCH_MAX_RISK": "none",
+            "APPROVAL_BATCH_MAX_CHANGES": "40",
+            "APPROVAL_TWO_PERSON_RISK": "medium",
+            "APPROVER_ROUTING": json.dumps({"accounts": {ACCOUNT: ["auth0|approver-b"]}}),
+            "APPROVAL_REVIEW_URL_BASE": "https://console.example/",
+        }
+    ).approval_policy
+    assert (routed.batch_max_risk, routed.batch_max_changes, routed.two_person_risk, routed.review_url_base) == (
+        None,
+        40,
+        Risk.MEDIUM,
+        "https://console.example/",
+    )
+    assert routed.eligible(valid_changes()[0]) == ("auth0|approver-b",)
 
 
 @pytest.mark.parametrize(
@@ -173,6 +272,11 @@ def test_settings_come_from_the_template_environment() -> None:
         ("MAX_CHANGES_PER_MISSION", "101"),
         ("FLOW_LOGS_ROLE_ARN", "flow-logs-role"),
         ("AUDIT_TABLE", ""),
+        ("APPROVER_SUBS", ""),
+        ("APPROVAL_BATCH_MAX_RISK", "critical"),
+        ("APPROVAL_BATCH_MAX_CHANGES", "101"),
+        ("APPROVAL_TWO_PERSON_RISK", "always"),
+        ("APPROVER_ROUTING", '{"checks": {"iam-root-mfa": ["auth0|stranger"]}}'),
     ],
 )
 def test_an_invalid_setting_is_named_and_its_value_not_echoed(name: str, value: str) -> None:

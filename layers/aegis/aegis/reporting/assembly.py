@@ -23,21 +23,38 @@ from aegis.audit_chain import ChainHead, verify_chain
 from aegis.catalogue import ChangeBase
 from aegis.models import ChangeResult, Decision, Outcome
 from aegis.reporting.agent_report import MissionReport
-from aegis.reporting.html import KillSwitchSummary, MissionReportDocument, ReportChange, ReportFinding, TimelineEntry
+from aegis.reporting.html import (
+    KillSwitchSummary,
+    MissionReportDocument,
+    ReportChange,
+    ReportFinding,
+    ReportRequest,
+    RequestDecision,
+    RequestItem,
+    TimelineEntry,
+)
 
 __all__ = [
     "AGENT_VERIFICATION",
     "NO_PLAN_NOTE",
     "RUNNING_NOTE",
     "ChangeFacts",
+    "approval_requests",
     "assemble_document",
     "audit_details",
     "change_facts",
     "explain",
+    "is_push",
+    "pushes",
+    "request_changes",
     "results_from_trail",
     "timeline_entry",
 ]
 
+REQUESTED = "approval.requested"
+DECIDED = "approval.decided"
+# The approval function's audit actor: its `approval.requested` records are the CIBA requests it sent.
+APPROVAL_ACTOR = "approval"
 AGENT_VERIFICATION = "the agent's re-scan of the touched resources when the mission resumed"
 NO_PLAN_NOTE = "The mission stopped before the agent had a plan: there are no findings or changes to show."
 RUNNING_NOTE = "The mission is still running: the agent writes its report when it ends."
@@ -70,6 +87,11 @@ class ChangeFacts:
     executor_reason: str = ""
     verified_after: dict[str, Any] | None = None
     events: list[str] = field(default_factory=list)
+    # The approval request the change was asked in (`r001`...), and its Merkle root when that was a batch.
+    request_id: str | None = None
+    batch_root: str | None = None
+    # Every approver who approved it (two for a change under the two-person rule), in the order they decided.
+    approved_by: list[str] = field(default_factory=list)
 
 
 def audit_details(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -83,35 +105,196 @@ def audit_details(item: Mapping[str, Any]) -> dict[str, Any]:
     return dict(raw) if isinstance(raw, Mapping) else {}
 
 
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def request_changes(trail: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """Request id -> the ids of the changes it asks about, from the `approval.requested` records: a batch lists its
+    items, a single request names its one change."""
+    found: dict[str, list[str]] = {}
+    for item in trail:
+        if item.get("action") != REQUESTED:
+            continue
+        details = audit_details(item)
+        request_id = _text_or_none(details.get("request_id"))
+        if request_id is None or request_id in found:
+            continue
+        items = details.get("items")
+        if isinstance(items, list) and items:
+            ids = [
+                str(entry.get("change_id")) for entry in items if isinstance(entry, Mapping) and entry.get("change_id")
+            ]
+        else:
+            ids = [details["change_id"]] if isinstance(details.get("change_id"), str) else []
+        found[request_id] = ids
+    return found
+
+
+def _record_changes(details: Mapping[str, Any], by_request: Mapping[str, list[str]]) -> list[str]:
+    """The changes one audit record is about: its own change id, else every change of the request it names (a
+    batch's approval records name the request, not each change)."""
+    change_id = details.get("change_id")
+    if isinstance(change_id, str):
+        return [change_id]
+    request_id = _text_or_none(details.get("request_id"))
+    return list(by_request.get(request_id, [])) if request_id is not None else []
+
+
 def change_facts(trail: Sequence[Mapping[str, Any]]) -> dict[str, ChangeFacts]:
     facts: dict[str, ChangeFacts] = {}
+    by_request = request_changes(trail)
     for item in trail:
         details = audit_details(item)
-        change_id = details.get("change_id")
-        if not isinstance(change_id, str):
-            continue
-        found = facts.setdefault(change_id, ChangeFacts())
-        action, outcome, at = str(item.get("action")), str(item.get("outcome")), str(item.get("at", ""))
-        found.events.append(action)
-        if action == "approval.requested":
-            found.requested_at = found.requested_at or at
-        elif action == "approval.decided":
+        for change_id in _record_changes(details, by_request):
+            _add_fact(facts.setdefault(change_id, ChangeFacts()), item, details)
+    return facts
+
+
+def _add_fact(found: ChangeFacts, item: Mapping[str, Any], details: Mapping[str, Any]) -> None:
+    action, outcome, at = str(item.get("action")), str(item.get("outcome")), str(item.get("at", ""))
+    found.events.append(action)
+    request_id = _text_or_none(details.get("request_id"))
+    if action == REQUESTED:
+        found.requested_at = found.requested_at or at
+        found.request_id = found.request_id or request_id
+        found.batch_root = found.batch_root or _text_or_none(details.get("merkle_root"))
+    elif action == DECIDED:
+        found.request_id = found.request_id or request_id
+        approver = _text_or_none(details.get("approver_sub"))
+        # Under the two-person rule one denial decides, and an approval does not undo it: the first refusal stays.
+        if found.decision in (None, Decision.APPROVED.value):
             found.decision = outcome
-            found.approver_sub = details.get("approver_sub") or found.approver_sub
+            found.approver_sub = approver or found.approver_sub
             found.decided_at = details.get("approved_at") or at
             found.decision_reason = str(details.get("reason") or details.get("error") or "")
-        elif action in ("executor.applying", "executor.applied"):
-            found.state_at_execution = details.get("before_state", found.state_at_execution)
-        elif action == "executor.drift":
-            found.state_at_execution = details.get("current")
-        elif action == "executor.result":
-            raw_result = details.get("result")
-            result: Mapping[str, Any] = raw_result if isinstance(raw_result, Mapping) else {}
-            found.executor_outcome = str(result.get("outcome") or outcome)
-            found.executor_reason = str(result.get("reason") or "")
-            after = result.get("verified_after")
-            found.verified_after = dict(after) if isinstance(after, Mapping) else None
-    return facts
+        if outcome == Decision.APPROVED.value and approver and approver not in found.approved_by:
+            found.approved_by.append(approver)
+    elif action in ("executor.applying", "executor.applied"):
+        found.state_at_execution = details.get("before_state", found.state_at_execution)
+    elif action == "executor.drift":
+        found.state_at_execution = details.get("current")
+    elif action == "executor.result":
+        raw_result = details.get("result")
+        result: Mapping[str, Any] = raw_result if isinstance(raw_result, Mapping) else {}
+        found.executor_outcome = str(result.get("outcome") or outcome)
+        found.executor_reason = str(result.get("reason") or "")
+        after = result.get("verified_after")
+        found.verified_after = dict(after) if isinstance(after, Mapping) else None
+    if action.startswith("executor."):
+        # The executor knows no request id, only the root it verified the change's proof against.
+        found.batch_root = found.batch_root or _text_or_none(details.get("batch_root"))
+
+
+def pushes(trail: Sequence[Mapping[str, Any]]) -> int:
+    """How many requests went to an approver's phone: one `approval.requested` record per CIBA request (a batch asks
+    once for all its changes; a two-person request asks each of its two approvers). The agent's own
+    `approval.requested` record (the execution started, nothing pushed yet) is no push."""
+    return sum(1 for item in trail if is_push(item))
+
+
+def is_push(item: Mapping[str, Any]) -> bool:
+    return item.get("action") == REQUESTED and item.get("actor") == APPROVAL_ACTOR
+
+
+_SINGLE_ITEM_FIELDS = ("kind", "resource_arn", "region", "risk", "before_text", "after_text", "instruction")
+_RISK_ORDER = {"low": 0, "medium": 1, "high": 2}
+
+
+def _request_items(details: Mapping[str, Any]) -> list[RequestItem]:
+    raw = details.get("items")
+    if isinstance(raw, list) and raw:
+        return [
+            RequestItem(
+                change_id=str(entry.get("change_id", "")),
+                change_digest=str(entry.get("change_digest", "")),
+                **{name: str(entry.get(name) or "") for name in _SINGLE_ITEM_FIELDS},
+            )
+            for entry in raw
+            if isinstance(entry, Mapping)
+        ]
+    if isinstance(details.get("change_id"), str):
+        return [
+            RequestItem(
+                change_id=details["change_id"],
+                change_digest=str(details.get("change_digest") or ""),
+                **{name: str(details.get(name) or "") for name in _SINGLE_ITEM_FIELDS},
+            )
+        ]
+    return []
+
+
+def approval_requests(trail: Sequence[Mapping[str, Any]]) -> list[ReportRequest]:
+    """The mission's approval requests, in the order they were first made, from the approval function's records:
+    `approval.requested` (what each approver was shown, one record per approver asked) and `approval.decided`. Records
+    from before requests had ids (no `request_id`) make no request here; they still count as pushes."""
+    requests: dict[str, ReportRequest] = {}
+    by_change: dict[str, str] = {}
+    for item in trail:
+        details = audit_details(item)
+        action, at = item.get("action"), str(item.get("at", ""))
+        request_id = _text_or_none(details.get("request_id"))
+        if action == REQUESTED and request_id is not None:
+            request = requests.get(request_id)
+            if request is None:
+                request = requests[request_id] = _new_request(request_id, details, at)
+                for entry in request.items:
+                    by_change.setdefault(entry.change_id, request_id)
+            request.pushes += 1
+            approver = _text_or_none(details.get("approver_sub"))
+            if approver and approver not in request.approvers:
+                request.approvers.append(approver)
+        elif action == DECIDED:
+            if request_id is None and isinstance(details.get("change_id"), str):
+                request_id = by_change.get(details["change_id"])
+            request = requests.get(request_id) if request_id is not None else None
+            if request is None:
+                continue
+            decision = RequestDecision(
+                approver_sub=str(details.get("approver_sub") or ""),
+                decision=str(item.get("outcome", "")),
+                at=str(details.get("approved_at") or at),
+                reason=str(details.get("reason") or details.get("error") or ""),
+            )
+            # A batch's decision is recorded once per change (each findable by its change id): one decision here.
+            if not any(
+                (d.approver_sub, d.decision) == (decision.approver_sub, decision.decision) for d in request.decisions
+            ):
+                request.decisions.append(decision)
+    for request in requests.values():
+        request.decision = _request_decision(request)
+    return list(requests.values())
+
+
+def _new_request(request_id: str, details: Mapping[str, Any], at: str) -> ReportRequest:
+    items = _request_items(details)
+    root = _text_or_none(details.get("merkle_root"))
+    kind = _text_or_none(details.get("request_kind")) or ("batch" if root else "single")
+    approvers = details.get("approvers")
+    risks = [entry.risk for entry in items if entry.risk in _RISK_ORDER]
+    count = details.get("count")
+    return ReportRequest(
+        request_id=request_id,
+        kind=kind,
+        root=root,
+        review_url=_text_or_none(details.get("review_url")),
+        approvers=[str(sub) for sub in approvers] if isinstance(approvers, list) else [],
+        count=count if isinstance(count, int) and not isinstance(count, bool) else len(items),
+        kinds=str(details.get("kinds") or (items[0].kind if len(items) == 1 else "")),
+        risk=str(details.get("risk") or (max(risks, key=_RISK_ORDER.__getitem__) if risks else "")),
+        binding_message=str(details.get("binding_message") or ""),
+        requested_at=at or None,
+        expires_at=_text_or_none(details.get("expires_at")),
+        items=items,
+    )
+
+
+def _request_decision(request: ReportRequest) -> str:
+    refused = next((d.decision for d in request.decisions if d.decision != Decision.APPROVED.value), None)
+    if refused is not None:
+        return refused
+    approved = {d.approver_sub for d in request.decisions}
+    return Decision.APPROVED.value if approved and len(approved) >= max(1, len(request.approvers)) else "pending"
 
 
 def results_from_trail(
@@ -176,6 +359,10 @@ def _agent_halted_results(trail: Sequence[Mapping[str, Any]]) -> dict[str, Chang
     return {}
 
 
+# The executor's error for an approval whose token expired before its change ran (the end of a long batch).
+APPROVAL_EXPIRED_BEFORE_EXECUTION = "Executor.ApprovalExpired"
+
+
 def explain(
     decision: str,
     outcome: str | None,
@@ -193,6 +380,8 @@ def explain(
         return ""
     if decision == Decision.DENIED.value:
         return f"denied on the phone by {who}{when}{code}"
+    if decision == Decision.EXPIRED.value and reason == APPROVAL_EXPIRED_BEFORE_EXECUTION:
+        return f"approved by {who}, but the approval's token expired before the change ran: nothing was applied{code}"
     if decision == Decision.EXPIRED.value:
         return f"the approval request to {who} expired unanswered{code}"
     if outcome == Outcome.DRIFT.value:
@@ -232,6 +421,8 @@ def assemble_document[D: MissionReportDocument](
         document = _document(agent_report, status, verification, facts, out_of_band or {}, document_type=document_type)
         document.notes = [*agent_report.notes, *extra_notes]
     document.kill_switch = kill_switch
+    document.requests = approval_requests(trail)
+    document.pushes = pushes(trail)
     document.timeline = [timeline_entry(entry) for entry in trail]
     document.duration_seconds = duration_seconds
     head = ChainHead.of_mission(item)
@@ -277,8 +468,9 @@ def _document[D: MissionReportDocument](
         found = facts.get(c.change_id, ChangeFacts())
         outcome = c.outcome.value if c.outcome is not None else None
         approver = found.approver_sub
-        if approver and approver not in approvers:
-            approvers.append(approver)
+        for sub in [*found.approved_by, *([approver] if approver else [])]:
+            if sub not in approvers:
+                approvers.append(sub)
         changes.append(
             ReportChange(
                 change_id=c.change_id,
@@ -313,6 +505,9 @@ def _document[D: MissionReportDocument](
                 verified_detail=c.verified_detail,
                 state_at_execution=found.state_at_execution,
                 out_of_band=out_of_band.get(c.change_id, ""),
+                request_id=found.request_id,
+                batch_root=found.batch_root,
+                approved_by=list(found.approved_by),
             )
         )
     started = report.started_at

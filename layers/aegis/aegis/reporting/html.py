@@ -64,6 +64,62 @@ class ReportChange(BaseModel):
     verified_detail: str = ""
     state_at_execution: JsonValue = None  # what the executor read right before applying (or found, on drift)
     out_of_band: str = ""  # what someone else did to the resource meanwhile (e.g. the demo's --drift)
+    request_id: str | None = None  # the approval request it was asked in (`r001`...)
+    batch_root: str | None = None  # that request's Merkle root, when it was a batch
+    approved_by: list[str] = Field(default_factory=list)  # every approver who approved it (two-person rule: two)
+
+    @property
+    def request_label(self) -> str:
+        if self.request_id is None:
+            return ""
+        return f"{self.request_id} #{self.batch_root[:ROOT_PREFIX_CHARS]}" if self.batch_root else self.request_id
+
+
+class RequestItem(BaseModel):
+    """One change of an approval request, as the approval function recorded what the approver was shown."""
+
+    change_id: str
+    change_digest: str
+    kind: str = ""
+    resource_arn: str = ""
+    region: str = ""
+    risk: str = ""
+    before_text: str = ""
+    after_text: str = ""
+    instruction: str = ""
+
+
+class RequestDecision(BaseModel):
+    approver_sub: str = ""
+    decision: str  # approved | denied | expired | halted | failed
+    at: str = ""
+    reason: str = ""
+
+
+class ReportRequest(BaseModel):
+    """One approval request of the mission (`r001`...): a single change, or a batch the approver approved with one
+    tap on the Merkle root of its changes' digests."""
+
+    request_id: str
+    kind: str  # single | batch
+    root: str | None = None  # a batch's Merkle root (SHA-256, canonical leaf order)
+    review_url: str | None = None
+    approvers: list[str] = Field(default_factory=list)
+    count: int = 0
+    kinds: str = ""
+    risk: str = ""  # the highest risk of its changes
+    binding_message: str = ""
+    requested_at: str | None = None
+    expires_at: str | None = None
+    pushes: int = 0  # CIBA requests sent for it: one per approver asked
+    decision: str = "pending"  # approved (by every approver asked) | the first refusal | pending
+    decisions: list[RequestDecision] = Field(default_factory=list)
+    items: list[RequestItem] = Field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        """`r002` for a single request, `r002 #1a2b3c` for a batch (the root's prefix the phone shows)."""
+        return f"{self.request_id} #{self.root[:ROOT_PREFIX_CHARS]}" if self.root else self.request_id
 
 
 class TimelineEntry(BaseModel):
@@ -111,6 +167,23 @@ class MissionReportDocument(BaseModel):
     audit_chain: str = ""
     audit_chain_intact: bool = True
     audit_head: dict[str, JsonValue] | None = None
+    # The approval requests (each push to a phone is one CIBA request; a batch asks about many changes at once).
+    requests: list[ReportRequest] = Field(default_factory=list)
+    pushes: int = 0
+
+    def approvals_line(self) -> str:
+        """`5 pushes for 13 changes: 2 batches, 3 single requests` ("" when nothing was asked)."""
+        if not self.pushes:
+            return ""
+        batches = sum(1 for request in self.requests if request.kind == "batch")
+        singles = len(self.requests) - batches
+        asked = sum(request.count for request in self.requests) or len(self.changes)
+        parts = [f"{batches} batch{'' if batches == 1 else 'es'}"] if batches else []
+        if singles:
+            parts.append(f"{singles} single request{'' if singles == 1 else 's'}")
+        return f"{self.pushes} push{'' if self.pushes == 1 else 'es'} for {asked} change{'' if asked == 1 else 's'}" + (
+            f": {', '.join(parts)}" if parts else ""
+        )
 
     def outcome_counts(self) -> Counter[str]:
         return Counter(change.outcome or change.decision for change in self.changes)
@@ -136,8 +209,13 @@ class MissionReportDocument(BaseModel):
             + ", ".join(f"{n} {o}" for o, n in sorted(self.outcome_counts().items()))
             + ")",
         ]
+        if self.pushes:
+            lines.append(f"  approvals: {self.approvals_line()}")
         for change in self.changes:
-            who = f" by {change.approver_sub}" if change.approver_sub else ""
+            approvers = change.approved_by or ([change.approver_sub] if change.approver_sub else [])
+            who = f" by {' and '.join(approvers)}" if approvers else ""
+            if change.request_label:
+                who += f" in {change.request_label}"
             rescan = f" [re-scan: {change.verified.replace('_', ' ')}]" if change.verified else ""
             lines.append(
                 f"    {change.outcome or change.decision:<8} {change.check_id:<36} {change.resource_arn}"
@@ -159,6 +237,8 @@ class MissionReportDocument(BaseModel):
 
 
 _SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+# How many characters of a batch's Merkle root the phone's binding message shows (`Approve 12 changes #1a2b3c`).
+ROOT_PREFIX_CHARS = 6
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;color:#1d2330}
 h1{font-size:1.5rem;margin-bottom:.2rem}h2{margin-top:2rem;border-bottom:1px solid #dde;padding-bottom:.3rem}
@@ -214,6 +294,7 @@ def render_html(report: MissionReportDocument) -> str:
         + "</p>",
         *_summary_section(report),
         *_findings_sections(report),
+        *_requests_section(report),
         "<h2>Changes</h2>",
         *(line for change in report.changes for line in _change_section(change)),
         *_scan_errors_section(report),
@@ -236,6 +317,8 @@ def _summary_section(report: MissionReportDocument) -> list[str]:
         + " ".join(f"{_pill(o)} {n}" for o, n in sorted(report.outcome_counts().items()))
         + "</td></tr>",
     ]
+    if report.pushes:
+        parts.append(f"<tr><td>Approval pushes</td><td>{escape(report.approvals_line())}</td></tr>")
     parts += report.extra_summary_rows()
     if report.audit_chain:
         verdict = "ok" if report.audit_chain_intact else "bad"
@@ -292,7 +375,11 @@ def _finding_cells(f: ReportFinding) -> list[str]:
 
 
 def _change_section(c: ReportChange) -> list[str]:
-    decided = f" by <code>{escape(c.approver_sub)}</code>" if c.approver_sub else ""
+    approvers = c.approved_by or ([c.approver_sub] if c.approver_sub else [])
+    decided = f" by {' and '.join(f'<code>{escape(sub)}</code>' for sub in approvers)}" if approvers else ""
+    if c.request_id:
+        what = f"batch <code>{escape(c.request_label)}</code>" if c.batch_root else f"request {escape(c.request_id)}"
+        decided += f" in {what}"
     when = f" at {escape(c.decided_at)}" if c.decided_at else ""
     parts = [
         f"<div class=change id={escape(c.change_id)}><h3>{escape(c.title or c.kind)} "
@@ -318,6 +405,29 @@ def _change_section(c: ReportChange) -> list[str]:
         parts.append(f"<p>Re-scan: {_pill(c.verified)}{detail}</p>")
     parts.append("</div>")
     return parts
+
+
+def _requests_section(report: MissionReportDocument) -> list[str]:
+    if not report.requests:
+        return []
+    rows = (
+        [
+            f"<code>{escape(request.request_id)}</code>",
+            escape(request.kind),
+            str(request.count),
+            f"<code>{escape(request.root)}</code>" if request.root else "",
+            escape(request.kinds),
+            escape(", ".join(request.approvers)),
+            str(request.pushes),
+            _pill(request.decision),
+        ]
+        for request in report.requests
+    )
+    return _table(
+        "Approval requests",
+        ("Request", "Kind", "Changes", "Merkle root", "By kind", "Approvers", "Pushes", "Decision"),
+        rows,
+    )
 
 
 def _scan_errors_section(report: MissionReportDocument) -> list[str]:

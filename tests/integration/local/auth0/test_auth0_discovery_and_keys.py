@@ -5,6 +5,7 @@ import pytest
 from jose import jwt
 
 from aegis_local.auth0 import (
+    AEGIS_BATCH_TYPE,
     AEGIS_CHANGE_TYPE,
     AUTHORIZATION_CODE_GRANT,
     CIBA_GRANT,
@@ -148,7 +149,7 @@ def test_lifecycle_with_the_default_project_tenant() -> None:
         }
         api, killswitch_api = config.resource_servers
         assert api.identifier == DEFAULT_API_AUDIENCE
-        assert api.authorization_details_types == (AEGIS_CHANGE_TYPE,)
+        assert api.authorization_details_types == (AEGIS_CHANGE_TYPE, AEGIS_BATCH_TYPE)
         assert killswitch_api.identifier == DEFAULT_OPS_API_AUDIENCE
         assert killswitch_api.scopes == OPS_API_SCOPES
         # The operator client gets a token for the ops API carrying every scope of it.

@@ -23,6 +23,7 @@ import pytest
 from aegis.audit import read_trail
 from aegis_local.aws.stack import LocalStack
 from tests.support.executions import named_error, wait_until_ended
+from tests.support.mission_machine import batch_request, single_request
 
 # The template's minimum: the heartbeat-timeout path waits this long.
 HEARTBEAT_SECONDS = 30
@@ -49,6 +50,8 @@ class Mission:
         }
         self.mission_id = f"mission-{uuid.uuid4().hex[:12]}"
         self.execution_arn = ""
+        self.request: dict[str, Any] = {}
+        self.sealed_by_change: dict[str, str] = {}
         # The status changes the kill switch has finished handling, of any execution: an earlier test's end may still
         # arrive while this one runs.
         self.ends_handled: list[dict[str, Any]] = []
@@ -72,32 +75,61 @@ class Mission:
         finally:
             self.ends_handled.append(event["detail"])
 
-    # --- what the approval function does --------------------------------------------------------------------------
-    def seal(self, event: dict[str, Any]) -> str:
-        """An item as HandoffStore.seal leaves it (its ciphertext made up: only its presence matters here)."""
-        handoff_id = uuid.uuid4().hex
-        self.handoffs.put_item(
-            Item={
-                "handoff_id": handoff_id,
-                "kind": "approval",
-                "format": "kms-envelope-aes256gcm/v1",
-                "ciphertext": b"\x00" * 64,
-                "encrypted_key": b"\x01" * 32,
-                "execution_arn": event["execution_arn"],
-                "change_id": event["change"]["change_id"],
-                "change_digest": "0" * 64,
-                "approver_sub": "auth0|approver",
-                "expires_at": int(time.time()) + 600,
-            }
-        )
-        return handoff_id
+    # --- what the validator and the approval function do -----------------------------------------------------------
+    def validator(self, event: dict[str, Any], context: Any) -> Any:
+        """Accepts this mission's made-up changes (the real validator would not) and plans them as one request."""
+        return {"mission_id": self.mission_id, "requests": [self.request]}
 
-    def start(self) -> str:
-        change = {"change_id": "c-1", "kind": "test", "title": "c-1"}
+    def seal(self, event: dict[str, Any]) -> str:
+        """The items HandoffStore.seal leaves for an approved request, one per change of it, all from the same token
+        response (their ciphertexts made up: only their presence matters here). The first handoff's id."""
+        handoff_ids = []
+        for item in event["request"]["items"]:
+            handoff_id = uuid.uuid4().hex
+            self.handoffs.put_item(
+                Item={
+                    "handoff_id": handoff_id,
+                    "kind": "approval",
+                    "format": "kms-envelope-aes256gcm/v1",
+                    "ciphertext": b"\x00" * 64,
+                    "encrypted_key": b"\x01" * 32,
+                    "execution_arn": event["execution_arn"],
+                    "change_id": item["change"]["change_id"],
+                    "change_digest": "0" * 64,
+                    "approver_sub": event["approver_sub"],
+                    "expires_at": int(time.time()) + 600,
+                }
+            )
+            handoff_ids.append(handoff_id)
+        self.sealed_by_change.update(
+            {item["change"]["change_id"]: h for item, h in zip(event["request"]["items"], handoff_ids, strict=True)}
+        )
+        return handoff_ids[0]
+
+    def approved(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The approval function's SendTaskSuccess output for what `seal` sealed."""
+        return {
+            "decision": "approved",
+            "approver_sub": event["approver_sub"],
+            "approved_at": "now",
+            "handoffs": {
+                item["change"]["change_id"]: self.sealed_by_change.get(item["change"]["change_id"], "h-unsealed")
+                for item in event["request"]["items"]
+            },
+        }
+
+    def start(self, change_ids: tuple[str, ...] = ("c-1",)) -> str:
+        """Start the mission; two or more changes are planned as one batch request."""
+        changes = [{"change_id": change_id, "kind": "test", "title": change_id} for change_id in change_ids]
+        self.request = (
+            batch_request("r001", changes, ("auth0|approver",))
+            if len(changes) > 1
+            else single_request("r001", changes[0], ("auth0|approver",))
+        )
         self.execution_arn = self.sfn.start_execution(
             stateMachineArn=self.stack.state_machine_arn(),
             name=self.mission_id,
-            input=json.dumps({"mission_id": self.mission_id, "changes": [change]}),
+            input=json.dumps({"mission_id": self.mission_id, "changes": changes}),
         )["executionArn"]
         return self.execution_arn
 
@@ -132,8 +164,8 @@ def mission(stack: LocalStack) -> Iterator[Mission]:
         overrides.enter_context(stack.lambdas.override("ApprovalFunction", run.approval))
         overrides.enter_context(stack.lambdas.override("ExecutorFunction", run.executor))
         overrides.enter_context(stack.lambdas.override("AgentResumeFunction", run.resume))
-        # This mission's made-up change would not pass the real validator.
-        overrides.enter_context(stack.lambdas.override("ValidatorFunction", lambda event, context: {}))
+        # This mission's made-up changes would not pass the real validator.
+        overrides.enter_context(stack.lambdas.override("ValidatorFunction", run.validator))
         overrides.enter_context(stack.lambdas.intercept("KillSwitchFunction", run.kill_switch))
         yield run
         stack.lambdas.wait_idle(10)
@@ -228,13 +260,7 @@ def test_an_executor_failing_before_it_consumes_leaves_nothing_behind(mission: M
 
     def seal_and_approve(event: dict[str, Any]) -> None:
         sealed.append(mission.seal(event))
-        output = {
-            "decision": "approved",
-            "approver_sub": "auth0|approver",
-            "handoff_id": sealed[-1],
-            "approved_at": "now",
-        }
-        mission.sfn.send_task_success(taskToken=event["task_token"], output=json.dumps(output))
+        mission.sfn.send_task_success(taskToken=event["task_token"], output=json.dumps(mission.approved(event)))
 
     def fail_before_consuming(event: dict[str, Any]) -> Any:
         raise named_error("Executor.TokenExchangeFailed")("the identity provider is not usable")
@@ -275,8 +301,7 @@ def test_a_stop_while_nothing_waits_is_aborted_too(mission: Mission) -> None:
         return {"change_id": event["change"]["change_id"], "outcome": "applied", "reason": ""}
 
     def approve(event: dict[str, Any]) -> None:
-        output = {"decision": "approved", "approver_sub": "auth0|approver", "handoff_id": "h-1", "approved_at": "now"}
-        mission.sfn.send_task_success(taskToken=event["task_token"], output=json.dumps(output))
+        mission.sfn.send_task_success(taskToken=event["task_token"], output=json.dumps(mission.approved(event)))
 
     mission.approval_behaviour = approve
     mission.executor_behaviour = slow_executor
@@ -285,6 +310,55 @@ def test_a_stop_while_nothing_waits_is_aborted_too(mission: Mission) -> None:
     mission.sfn.stop_execution(executionArn=mission.execution_arn)
     release.set()
     assert mission.finish(timeout=10)["status"] == "ABORTED"
+
+
+def test_a_batch_leaves_none_of_its_handoffs_behind_whichever_changes_ran(mission: Mission) -> None:
+    """One approval of a batch seals a handoff per change. The executor consumes (deletes) the handoff of each change
+    it runs; a change that failed before consuming, or never ran, leaves its own: every one is purged at the end, and
+    a consumed one is not counted twice."""
+    sealed: list[str] = []
+
+    def seal_and_approve(event: dict[str, Any]) -> None:
+        sealed.append(mission.seal(event))
+        mission.sfn.send_task_success(taskToken=event["task_token"], output=json.dumps(mission.approved(event)))
+
+    def executor(event: dict[str, Any]) -> Any:
+        change_id = event["change"]["change_id"]
+        assert event["proof"] is not None
+        if change_id == "c-2":
+            raise named_error("Executor.TokenExchangeFailed")("before consuming its handoff")
+        # As HandoffStore.consume does: a conditional delete of this change's own handoff.
+        mission.handoffs.delete_item(Key={"handoff_id": event["approval"]["approvals"][0]["handoffs"][change_id]})
+        return {"change_id": change_id, "outcome": "applied", "reason": ""}
+
+    mission.approval_behaviour = seal_and_approve
+    mission.executor_behaviour = executor
+    mission.start(("c-1", "c-2", "c-3"))
+    assert mission.finish(timeout=20)["status"] == "SUCCEEDED"
+    left_behind = mission.sealed_by_change["c-2"]
+    for handoff_id in mission.sealed_by_change.values():
+        mission.wait_purged(handoff_id)
+    (record,) = mission.purge_records()
+    assert record["outcome"] == "ok"
+    assert json.loads(record["details"])["found"] == 1, f"only {left_behind} was left to purge"
+
+
+def test_a_stopped_batch_has_every_handoff_of_it_purged(mission: Mission) -> None:
+    sealed: list[str] = []
+    mission.approval_behaviour = lambda event: sealed.append(mission.seal(event))
+    mission.start(("c-1", "c-2", "c-3", "c-4"))
+    deadline = time.monotonic() + 15
+    while not sealed and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(mission.sealed_by_change) == 4
+    assert set(mission.sealed_by_change.values()) <= mission.handoff_ids()
+
+    mission.sfn.stop_execution(executionArn=mission.execution_arn, error="Operator.Stopped", cause="by hand")
+    assert mission.finish(timeout=HEARTBEAT_SECONDS / 3)["status"] == "ABORTED"
+    for handoff_id in mission.sealed_by_change.values():
+        mission.wait_purged(handoff_id)
+    (record,) = mission.purge_records()
+    assert json.loads(record["details"])["found"] == 4
 
 
 def test_the_local_stack_creates_the_hand_off_tables_as_the_template_declares_them(stack: LocalStack) -> None:

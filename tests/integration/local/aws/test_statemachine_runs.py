@@ -1,9 +1,10 @@
 """The mission state machine of template.yaml, executed by the local stack as Step Functions would run it.
 
 The functions it calls are routed to test handlers (the stack's override seam), so that each ASL path —
-wait for the task token, Catch on named errors, Choice on the decision, Retry, MaxConcurrency — is driven on
-purpose; the validator step accepts every plan here (its own refusals run on the local stack in
-tests/integration/validator). The payloads and results are the ones docs/CONTRACTS.md fixes. Nothing here relies on
+the Map over requests, the Map over a request's approvers waiting for their task tokens, Catch on named errors at
+the approvers' Map, the Map applying each change, Retry, MaxConcurrency — is driven on purpose; the validator step
+accepts every plan here and plans the requests the test gives (its own refusals and planning run on the local stack
+in tests/integration/validator). The payloads and results are the ones docs/CONTRACTS.md fixes. Nothing here relies on
 moto's known gaps (executions are always started with a name; no test reads a failure's `cause` or stops a waiting
 execution).
 """
@@ -22,8 +23,7 @@ import pytest
 
 from aegis_local.aws.stack import LocalStack
 from tests.support.executions import named_error, wait_until_ended
-
-APPROVED = {"decision": "approved", "approver_sub": "auth0|approver", "handoff_id": "h-1", "approved_at": "now"}
+from tests.support.mission_machine import APPROVER_A, APPROVER_B, approved_answer, batch_request, single_request
 
 
 class Mission:
@@ -38,13 +38,16 @@ class Mission:
         self.executor_behaviour: dict[str, Callable[[dict[str, Any]], Any]] = {}
         self.resume_behaviour: Callable[[dict[str, Any]], Any] = lambda event: {"resumed": event["mission_id"]}
         self.execution_arn = ""
+        # The requests the validator plans (set by `start`).
+        self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
 
     def approval(self, event: dict[str, Any], context: Any) -> None:
         self.approvals.put(event)
 
     def validator(self, event: dict[str, Any], context: Any) -> Any:
-        return {"verdict": "accepted"}
+        plan = event["plan"]
+        return {"mission_id": plan["mission_id"], "verdict": "accepted", "requests": self.requests}
 
     def executor(self, event: dict[str, Any], context: Any) -> Any:
         with self._lock:
@@ -59,9 +62,20 @@ class Mission:
         self.resumed.append(event)
         return self.resume_behaviour(event)
 
-    def start(self, change_ids: list[str]) -> str:
+    def start(
+        self, change_ids: list[str], batches: list[list[str]] | None = None, approvers: tuple[str, ...] = (APPROVER_A,)
+    ) -> str:
+        """Start a mission of these changes, planned as one request per change or as the given `batches` of change
+        ids, each asked of `approvers`."""
         mission_id = f"mission-{uuid.uuid4().hex[:12]}"
         changes = [{"change_id": change_id, "kind": "test", "title": change_id} for change_id in change_ids]
+        by_id = {change["change_id"]: change for change in changes}
+        self.requests = [
+            batch_request(f"r{index:03d}", [by_id[change_id] for change_id in batch], approvers)
+            if len(batch) > 1
+            else single_request(f"r{index:03d}", by_id[batch[0]], approvers)
+            for index, batch in enumerate(batches or [[change_id] for change_id in change_ids], start=1)
+        ]
         self.execution_arn = self.sfn.start_execution(
             stateMachineArn=self.stack.state_machine_arn(),
             name=mission_id,
@@ -73,7 +87,8 @@ class Mission:
         return self.approvals.get(timeout=timeout)
 
     def approve(self, approval: dict[str, Any], output: dict[str, Any] | None = None) -> None:
-        self.sfn.send_task_success(taskToken=approval["task_token"], output=json.dumps(output or APPROVED))
+        answer = output or approved_answer(approval["approver_sub"], approval["request"])
+        self.sfn.send_task_success(taskToken=approval["task_token"], output=json.dumps(answer))
 
     def fail(self, approval: dict[str, Any], error: str) -> None:
         self.sfn.send_task_failure(taskToken=approval["task_token"], error=error, cause="test")
@@ -85,8 +100,9 @@ class Mission:
         return wait_until_ended(self.sfn, self.execution_arn, timeout)
 
     def results(self) -> dict[str, dict[str, Any]]:
+        """Every change's result, from the resume's per-request lists."""
         [resumed] = self.resumed
-        return {result["change_id"]: result for result in resumed["results"]}
+        return {result["change_id"]: result for group in resumed["results"] for result in group}
 
 
 @pytest.fixture(scope="module")
@@ -112,10 +128,11 @@ def test_an_execution_waits_for_its_task_token_until_send_task_success(mission: 
     mission_id = mission.start(["c-1"])
     approval = mission.next_approval()
 
-    assert set(approval) == {"task_token", "execution_arn", "mission_id", "change"}
+    assert set(approval) == {"task_token", "execution_arn", "mission_id", "approver_sub", "request"}
     assert approval["execution_arn"] == mission.execution_arn
     assert approval["mission_id"] == mission_id
-    assert approval["change"]["change_id"] == "c-1"
+    assert approval["approver_sub"] == APPROVER_A
+    assert [item["change"]["change_id"] for item in approval["request"]["items"]] == ["c-1"]
     # The approval function was handed the token asynchronously (InvocationType Event), as on AWS.
     deadline = time.monotonic() + 5
     while not stack.lambdas.records("ApprovalFunction") and time.monotonic() < deadline:
@@ -130,7 +147,11 @@ def test_an_execution_waits_for_its_task_token_until_send_task_success(mission: 
 
     assert finished["status"] == "SUCCEEDED"
     [executed] = mission.executor_calls
-    assert executed["approval"] == APPROVED
+    assert executed["approval"] == {
+        "decision": "approved",
+        "approvals": [approved_answer(APPROVER_A, approval["request"])],
+    }
+    assert executed["proof"] is None
     assert executed["mission_id"] == mission_id
     assert executed["execution_arn"] == mission.execution_arn
     assert mission.results() == {
@@ -151,7 +172,7 @@ def test_each_approval_failure_is_caught_by_its_name(mission: Mission) -> None:
     mission.start(list(errors))
     for _ in errors:
         approval = mission.next_approval()
-        mission.fail(approval, errors[approval["change"]["change_id"]])
+        mission.fail(approval, errors[approval["request"]["items"][0]["change"]["change_id"]])
     finished = mission.finish()
 
     assert finished["status"] == "SUCCEEDED"
@@ -166,17 +187,46 @@ def test_each_approval_failure_is_caught_by_its_name(mission: Mission) -> None:
     }
 
 
-def test_an_unexpected_decision_is_never_applied(mission: Mission) -> None:
-    mission.start(["c-1"])
-    mission.approve(mission.next_approval(), {**APPROVED, "decision": "maybe"})
-    mission.finish()
+def test_a_batch_is_asked_once_and_each_of_its_changes_applied_on_its_own_with_its_proof(mission: Mission) -> None:
+    mission.start(["c-1", "c-2", "c-3", "c-4"], batches=[["c-1", "c-2", "c-3"], ["c-4"]])
+    first, second = mission.next_approval(), mission.next_approval()
+    time.sleep(0.5)
+    assert mission.approvals.empty(), "one approval task per approver of a request, never one per change"
+    by_request = {approval["request"]["request_id"]: approval for approval in (first, second)}
+    assert by_request["r001"]["request"] == mission.requests[0]
+    mission.approve(by_request["r001"])
+    mission.fail(by_request["r002"], "Approval.Denied")
+    assert mission.finish()["status"] == "SUCCEEDED"
 
+    executed = {call["change"]["change_id"]: call for call in mission.executor_calls}
+    assert sorted(executed) == ["c-1", "c-2", "c-3"]
+    for item in mission.requests[0]["items"]:
+        call = executed[item["change"]["change_id"]]
+        assert call["proof"] == item["proof"]
+        assert call["approval"] == {
+            "decision": "approved",
+            "approvals": [approved_answer(APPROVER_A, mission.requests[0])],
+        }
+    [resumed] = mission.resumed
+    assert [[r["change_id"] for r in group] for group in resumed["results"]] == [["c-1", "c-2", "c-3"], ["c-4"]]
+    assert mission.results()["c-4"]["decision"] == "denied"
+
+
+def test_one_denial_of_a_two_person_request_denies_it_without_waiting_for_the_other(mission: Mission) -> None:
+    mission.start(["c-1"], approvers=(APPROVER_A, APPROVER_B))
+    first, second = mission.next_approval(), mission.next_approval()
+    assert {first["approver_sub"], second["approver_sub"]} == {APPROVER_A, APPROVER_B}
+    mission.approve(first)
+    mission.fail(second, "Approval.Denied")
+    finished = mission.finish(timeout=15)
+
+    assert finished["status"] == "SUCCEEDED"
     assert mission.executor_calls == []
     assert mission.results()["c-1"] == {
         "change_id": "c-1",
-        "decision": "failed",
+        "decision": "denied",
         "outcome": "skipped",
-        "reason": "Approval.UnexpectedDecision",
+        "reason": "Approval.Denied",
     }
 
 
@@ -190,11 +240,12 @@ def test_executor_errors_raised_by_the_handler_are_caught_by_name(mission: Missi
     mission.executor_behaviour = {
         "c-halted": raising(named_error("Executor.Halted")),
         "c-invalid": raising(named_error("Executor.ApprovalInvalid")),
+        "c-stale": raising(named_error("Executor.ApprovalExpired")),
         "c-crash": raising(ValueError),
         "c-drift": lambda event: {"change_id": "c-drift", "outcome": "drift", "reason": "changed since approval"},
     }
-    mission.start(["c-halted", "c-invalid", "c-crash", "c-drift"])
-    for _ in range(4):
+    mission.start(["c-halted", "c-invalid", "c-stale", "c-crash", "c-drift"])
+    for _ in range(5):
         mission.approve(mission.next_approval())
     mission.finish()
 
@@ -202,6 +253,8 @@ def test_executor_errors_raised_by_the_handler_are_caught_by_name(mission: Missi
     assert outcomes == {
         "c-halted": ("approved", "halted", "Executor.Halted"),
         "c-invalid": ("approved", "failed", "Executor.ApprovalInvalid"),
+        # The approval's token expired before this change's turn: never applied on a stale approval.
+        "c-stale": ("expired", "skipped", "Executor.ApprovalExpired"),
         "c-crash": ("approved", "failed", "ValueError"),
         "c-drift": ("approved", "drift", "changed since approval"),
     }

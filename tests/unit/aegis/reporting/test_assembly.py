@@ -79,6 +79,11 @@ def test_every_ending_is_explained_in_words() -> None:
         "denied on the phone by auth0|a at t [Approval.Denied]"
     )
     assert "expired unanswered" in explain("expired", "skipped", "Approval.Expired", approver=None)
+    late = explain("expired", "skipped", "Executor.ApprovalExpired", approver="auth0|a")
+    assert late == (
+        "approved by auth0|a, but the approval's token expired before the change ran: nothing was applied"
+        " [Executor.ApprovalExpired]"
+    )
     drift = explain("approved", "drift", "no longer matches", approver="auth0|a", out_of_band="re-created rule")
     assert "changed before execution (re-created rule): nothing was applied" in drift
     assert (

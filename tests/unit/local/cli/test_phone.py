@@ -9,6 +9,9 @@ from typing import Any
 
 import pytest
 
+from aegis.approvals.policy import ApprovalPolicy
+from aegis.approvals.requests import plan_requests
+from aegis_auth.rar import batch_authorization_details, batch_binding_message
 from aegis_local.auth0 import (
     AEGIS_CHANGE_TYPE,
     DEFAULT_APPROVER_SUB,
@@ -17,6 +20,7 @@ from aegis_local.auth0 import (
 )
 from aegis_local.auth0.tenant import ciba as ciba_module
 from aegis_local.cli.main import main
+from tests.support.approval_plans import variants
 from tests.support.auth0_wire import Wire
 from tests.unit.local.phone_emulator import approval_wire, ask_approval, poll
 
@@ -164,3 +168,23 @@ def test_phone_errors_are_one_line_and_exit_1(emulator: Auth0Emulator, capsys: p
     assert "--issuer" in capsys.readouterr().err
     assert main(["approve", "--issuer", emulator.issuer]) == 1
     assert "no pending requests" in capsys.readouterr().err
+
+
+def test_pending_shows_a_batchs_properties_in_the_phones_order(
+    emulator: Auth0Emulator, wire: Wire, capsys: pytest.CaptureFixture[str]
+) -> None:
+    changes = variants("enable-kms-key-rotation", 3)
+    policy = ApprovalPolicy(approver_subs=(DEFAULT_APPROVER_SUB,), review_url_base="https://console.example/")
+    [request] = plan_requests("m-00000000000000000001", changes, policy)
+    message = batch_binding_message(request)
+    ask_approval(wire, message, batch_authorization_details("m-00000000000000000001", request))
+
+    assert main(["pending", "--issuer", emulator.issuer]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(message in line for line in lines)
+    labels = ["Mission", "Changes", "By kind", "Highest risk", "Account", "Review", "Merkle root (SHA-256)"]
+    shown = [next(i for i, line in enumerate(lines) if line.strip().startswith(label)) for label in labels]
+    assert shown == sorted(shown)  # the seven properties, in the phone's order
+    assert any(line.strip().endswith(str(request.root)) for line in lines)
+    assert any("#/missions/m-00000000000000000001/requests/r001" in line for line in lines)
+    assert any(line.strip() == "Approve these 3 AWS changes as reviewed in the console" for line in lines)

@@ -129,3 +129,17 @@ def test_without_flags_a_terminal_plays_the_phone_and_flags_script_it() -> None:
     arguments = stack_arguments(scripted)
     assert arguments["emulator_config"].ciba_interval_seconds == 1
     assert arguments["parameters"]["MaxSharePerResourceType"] == "1"
+
+
+def test_deny_and_let_expire_take_request_and_change_ids_drift_does_not_take_requests() -> None:
+    change_id = "chg-0123456789abcdef0123"
+    options = options_from_args(
+        parse("--approve", "all", "--deny", "r002", "--let-expire", change_id, "--deny", "kms-key-rotation-off"),
+        terminal=False,
+    )
+    assert options.policy.deny == {"r002", "kms-key-rotation-off"}
+    assert options.policy.let_expire == {change_id}
+    with pytest.raises(DemoUsageError, match="--drift takes a check id or a change id"):
+        options_from_args(parse("--approve", "all", "--drift", "r002"), terminal=False)
+    with pytest.raises(DemoUsageError, match="unknown check id"):
+        options_from_args(parse("--approve", "all", "--deny", "request-2"), terminal=False)

@@ -65,3 +65,25 @@ def test_drift_edits_the_resource_once_before_the_executor_runs() -> None:
         f"execute {target.change_id}",  # a retried invocation is not edited twice
     ]
     assert gate.drifted == {target.change_id: "changed by hand"}
+
+
+def test_the_plan_of_requests_is_read_from_the_validators_output() -> None:
+    from aegis.approvals.policy import ApprovalPolicy
+    from aegis.approvals.requests import plan_requests
+    from aegis_local.scenario.driver import planned_requests
+    from tests.support.approval_plans import variants
+
+    changes = [*variants("enable-kms-key-rotation", 3), *variants("strengthen-password-policy", 1, start=7)]
+    output = [
+        request.model_dump(mode="json")
+        for request in plan_requests("m-1", changes, ApprovalPolicy(approver_subs=("auth0|a",), batch_max_changes=3))
+    ]
+
+    planned = planned_requests([*output, {"request_id": "r999", "items": "not a list of items"}])
+
+    assert [request.request_id for request in planned] == [entry["request_id"] for entry in output]
+    batch = next(request for request in planned if request.root is not None)
+    assert batch.kind == "batch"
+    assert batch.label == f"{batch.request_id} (batch of {len(batch.changes)}, #{batch.root[:6]})"
+    assert {c.change_id for r in planned for c in r.changes} == {c.change_id for c in changes}
+    assert all(request.approvers == ("auth0|a",) for request in planned)

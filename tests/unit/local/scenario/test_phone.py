@@ -8,8 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from aegis.approvals.policy import ApprovalPolicy as ApprovalPolicyOfDeployment
+from aegis.approvals.requests import ApprovalRequest, plan_requests
 from aegis.catalogue import ChangeBase
-from aegis_auth.rar import change_authorization_details
+from aegis_auth.rar import batch_authorization_details, batch_binding_message, change_authorization_details
 from aegis_local.auth0 import (
     DEFAULT_APPROVER_SUB,
     GuardianError,
@@ -22,6 +24,7 @@ from aegis_local.scenario.phone import (
     PhoneRequest,
     TerminalApprover,
     UnknownCheck,
+    render_request,
     side_by_side,
 )
 from tests.support.auth0_wire import Wire
@@ -140,3 +143,93 @@ def test_side_by_side_marks_what_changes() -> None:
     assert '"enabled": false' in changed[0]
     assert '"enabled": true' in changed[0]
     assert any(line.startswith(" ") and '"name": "x"' in line for line in lines)
+
+
+# ------------------------------------------------------------------------------------------------- batches
+
+BATCH_CHANGES = [c for c in CHANGES if c.kind not in ("undo",) and c.risk.value in ("low", "medium")][:4]
+
+
+def batch_request(mission_id: str = "m-00000000000000000001") -> ApprovalRequest:
+    policy = ApprovalPolicyOfDeployment(approver_subs=(DEFAULT_APPROVER_SUB,))
+    [request] = [r for r in plan_requests(mission_id, BATCH_CHANGES, policy) if r.kind == "batch"]
+    return request
+
+
+def test_a_batch_on_the_phone_shows_its_seven_properties_and_its_root(wire: Wire) -> None:
+    request = batch_request()
+    auth_req_id = ask_approval(
+        wire, batch_binding_message(request), batch_authorization_details("m-00000000000000000001", request)
+    )
+    phone = EmulatedPhone(wire.emulator, DEFAULT_APPROVER_SUB, also=[DEFAULT_APPROVER_SUB])
+
+    [shown] = [r for r in phone.pending() if r.auth_req_id == auth_req_id]
+
+    assert shown.is_batch
+    assert (shown.merkle_root, shown.count, shown.digest, shown.sub) == (
+        request.root,
+        len(BATCH_CHANGES),
+        None,
+        DEFAULT_APPROVER_SUB,
+    )
+    assert list(shown.properties) == [
+        "Mission",
+        "Changes",
+        "By kind",
+        "Highest risk",
+        "Account",
+        "Merkle root (SHA-256)",
+    ]
+    assert shown.binding_message == f"Approve {len(BATCH_CHANGES)} changes #{str(request.root)[:6]}"
+    assert shown.matching_change(CHANGES) is None  # a batch names no single change
+    lines = render_request(shown, request.changes())
+    assert f"{request.root} = the phone's" in "\n".join(lines)
+    assert sum(1 for line in lines if "(matches change" in line) == len(BATCH_CHANGES)
+    # The plan's changes but one: another root, said loudly.
+    assert "NOT the phone's root" in "\n".join(render_request(shown, request.changes()[:-1]))
+    assert "matches no request (Merkle root unknown)" in "\n".join(render_request(shown, None))
+    phone.answer(shown, Answer.DENY)
+    assert poll(wire, auth_req_id).json()["error"] == "access_denied"
+
+
+def test_a_request_is_answered_as_a_whole_by_request_change_or_check_id() -> None:
+    batch = BATCH_CHANGES
+    first, second = batch[0], batch[1]
+    by_request = ApprovalPolicy(approve_all=True, deny=frozenset({"r002"}))
+    assert by_request.answer_for_request("r002", batch) == (Answer.DENY, "--deny r002")
+    assert by_request.answer_for_request("r001", batch) == (Answer.APPROVE, "--approve all")
+    by_change = ApprovalPolicy(approve_all=True, let_expire=frozenset({second.change_id}))
+    answer, why = by_change.answer_for_request("r001", batch)
+    assert answer is Answer.EXPIRE
+    assert why == f"--let-expire {second.change_id} (with the {len(batch) - 1} other changes of its batch)"
+    by_check = ApprovalPolicy(deny=frozenset({first.check_id}))
+    assert by_check.answer_for_request(None, [first]) == (Answer.DENY, f"--deny {first.check_id}")
+    assert by_check.answer_for_request(None, [c for c in CHANGES if c.check_id != first.check_id][:1]) is None
+    # A denial wins over an expiry named for another change of the same batch.
+    both = ApprovalPolicy(deny=frozenset({second.change_id}), let_expire=frozenset({first.change_id}))
+    assert both.answer_for_request("r001", batch) == (
+        Answer.DENY,
+        f"--deny {second.change_id} (with the 3 other changes of its batch)",
+    )
+    # A drift in a batch approves it, unless one of its drifting changes cannot drift.
+    drifting = ApprovalPolicy(approve_all=True, drift=frozenset({PASSWORD.change_id}))
+    assert drifting.drifts(PASSWORD)
+    assert drifting.answer_for_request("r003", [PASSWORD, KMS]) == (
+        Answer.APPROVE,
+        "--drift: approve, then the resource changes before the executor runs",
+    )
+    assert by_request.names_requests
+    assert not by_change.names_requests
+    assert by_change.unused(["r001"], batch) == []
+    assert ApprovalPolicy(deny=frozenset({"r009", "chg-00000000000000000000"})).unused(["r001"], batch) == [
+        "chg-00000000000000000000",
+        "r009",
+    ]
+
+
+def test_ids_on_the_command_line_are_checks_changes_or_requests() -> None:
+    ApprovalPolicy(deny=frozenset({"r002", PASSWORD.change_id, PASSWORD.check_id})).validate({PASSWORD.check_id})
+    with pytest.raises(UnknownCheck, match="unknown check id"):
+        ApprovalPolicy(deny=frozenset({"r2"})).validate({PASSWORD.check_id})
+    with pytest.raises(UnknownCheck, match="--drift takes a check id or a change id"):
+        ApprovalPolicy(drift=frozenset({"r002"})).validate({PASSWORD.check_id})
