@@ -75,10 +75,15 @@ lint: setup setup-checkov
 	@for app in functions/*/app.py; do $(VENV)/bin/mypy $$app || exit 1; done
 	@# Any failed check fails lint; a check that does not fit is skipped in the resource's Metadata, with its reason.
 	$(CHECKOVVENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --quiet --compact
+	@# The member accounts' stack (StackSets) is held to the same checks.
+	$(CHECKOVVENV)/bin/checkov --file member/template.yaml --framework cloudformation --skip-download --quiet --compact
 
 validate: setup-sam
 	$(SAMVENV)/bin/sam validate --lint --template template.yaml --region us-east-1
 	$(SAMVENV)/bin/cfn-lint template.yaml
+	@# The member accounts' stack, deployed by StackSets (member/template.yaml).
+	$(SAMVENV)/bin/sam validate --lint --template member/template.yaml --region us-east-1
+	$(SAMVENV)/bin/cfn-lint member/template.yaml
 
 build: setup-sam
 	PATH="$(dir $(PYTHON313)):$$PATH" $(SAMVENV)/bin/sam build --template template.yaml

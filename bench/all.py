@@ -9,6 +9,7 @@ import time
 BENCHMARKS = [
     "cold_start",
     "scan_scale",
+    "org_scale",
     "mission_overhead",
     "checkpoint_size",
     "package_size",

@@ -1,5 +1,6 @@
 """Lambda handlers of the agent: `scan_handler` (EventBridge schedule, `aegis.scan` or `aegis.undo` event) and
-`resume_handler` (the state machine's last state). Thin: parsing, the graph and all writes live in `aegis_agent`.
+`resume_handler` (the state machine's last state); the scan handler also takes an organization scan's account item
+from the org-scan state machine. Thin: parsing, the graph and all writes live in `aegis_agent`.
 
 Events are never logged (they are data from outside), and errors reach X-Ray and the logs by name only.
 """
@@ -38,7 +39,9 @@ def scan_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any
         name="MissionsStarted" if outcome.get("created", True) else "DuplicateEvents", unit=MetricUnit.Count, value=1
     )
     metrics.add_metric(name="ChangesProposed", unit=MetricUnit.Count, value=int(outcome.get("changes", 0)))
-    logger.info("scan handled", extra={"mission_id": outcome["mission_id"], "status": outcome["status"]})
+    # An organization scan's start names the organization scan, every other outcome its mission.
+    subject: dict[str, Any] = {k: outcome[k] for k in ("mission_id", "org_scan_id") if k in outcome}
+    logger.info("scan handled", extra={**subject, "status": outcome["status"]})
     return outcome
 
 

@@ -4,12 +4,14 @@ kill switch's code) and checks its own scope in that token, whatever the gateway
 the scopes acted on come from a token this function verified. The logic lives in `aegis_ops`; this file only routes.
 
     GET  /missions                      aegis:read   newest first, paged (limit, next)
+    GET  /missions?org_scan=org-...     aegis:read   an organization scan: its item, every account, totals
     GET  /missions/{id}                 aegis:read   findings, changes with before/after, outcomes, timeline
     GET  /missions/{id}/report.html     aegis:read   the self-contained report page
     GET  /findings                      aegis:read   the latest state of every CIS control
     GET  /approvals/pending             aegis:read   what each waiting approver's phone shows
     GET  /audit                         aegis:audit  mission= | change= | action=, since=, paged
-    POST /scans                         aegis:scan   {dry_run, regions?, checks?} -> 202 {event_id, mission_id}
+    POST /scans                         aegis:scan   {dry_run, regions?, checks?, organization?} -> 202
+                                                     {event_id, mission_id} (or org_scan_id for an organization scan)
     POST /changes/{id}/undo             aegis:undo   -> 202 {change_id, event_id, mission_id}, or 409 with a reason
     GET  /me                            any valid token: the caller's subject, scopes and safe claims
 
@@ -82,6 +84,12 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
 @app.get("/missions")
 def list_missions() -> Response:
     _authorized(READ)
+    org_scan = _query("org_scan")
+    if org_scan is not None:
+        return _json(
+            200,
+            missions.org_scan_missions(dependencies().missions, org_scan, limit=_query("limit"), cursor=_query("next")),
+        )
     return _json(200, missions.list_missions(dependencies().missions, limit=_query("limit"), cursor=_query("next")))
 
 

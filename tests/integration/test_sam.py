@@ -44,6 +44,7 @@ from aegis_approval.ciba import HANDOVER_MARGIN_SECONDS
 from aegis_killswitch.scopes import KILL_SCOPE, REARM_SCOPE
 from aegis_local.auth0 import CLIENT_CREDENTIALS_GRANT, DEFAULT_OPERATOR_CLIENT_ID, EmulatorConfig
 from aegis_local.aws.notifications import NOTIFICATIONS_FILE, NotificationCapture
+from aegis_local.aws.organization import OrganizationSpec
 from aegis_local.aws.stack import LocalStack
 from aegis_local.aws.template import load_template
 from aegis_local.lambda_image import CannotBuildHere, ensure_image
@@ -519,7 +520,13 @@ def scene(invoke_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     # The demo's caps let a mission change the seeded account; the samples' regions are scanned.
     parameters = {**DEMO_PARAMETERS, "ScanRegions": SCAN_REGIONS}
     with (
-        LocalStack(template_path=TEMPLATE_PATH, parameters=parameters, emulator_config=emulator) as stack,
+        # An organization of one member (with the member stack), so that the org-scan samples list real accounts.
+        LocalStack(
+            template_path=TEMPLATE_PATH,
+            parameters=parameters,
+            emulator_config=emulator,
+            organization=OrganizationSpec(accounts=1),
+        ) as stack,
         NotificationCapture(tmp_path_factory.mktemp("sam-local") / NOTIFICATIONS_FILE) as notifications,
         ExitStack() as exits,
     ):
@@ -593,6 +600,23 @@ def check_requested_scan(request: pytest.FixtureRequest) -> None:
     assert "execution_arn" not in scene.missions.get(outcome["mission_id"])
 
 
+def check_account_scan(request: pytest.FixtureRequest) -> None:
+    """The Distributed Map's item for an account without the member stack: its AegisScanRole cannot be assumed
+    (AccessDenied), so the account's mission is recorded unreachable and answered normally, with nothing scanned."""
+    scene = _scene(request)
+    sample = _load_sample("agent-account-scan.json")
+    outcome = _succeeded(_sam(request).invoke("AgentScanFunction", sample))
+    assert (outcome["status"], outcome["account_id"]) == ("unreachable", sample["account_id"]), outcome
+    mission = scene.missions.get(outcome["mission_id"])
+    assert (mission["status"], mission["org_scan"], mission["account_id"], mission["error"]) == (
+        "unreachable",
+        sample["org_scan_id"],
+        sample["account_id"],
+        "AccessDenied",
+    )
+    assert ("mission.unreachable", "AccessDenied") in scene.audit_actions(outcome["mission_id"])
+
+
 def check_requested_undo(request: pytest.FixtureRequest) -> None:
     """An `aegis.undo` request for a change this stack never applied: the mission ends failed, refused by name."""
     scene = _scene(request)
@@ -644,6 +668,41 @@ def check_validator(request: pytest.FixtureRequest) -> None:
     planned = [item["change"] for request in verdict["requests"] for item in request["items"]]
     assert sorted(c["change_id"] for c in planned) == sorted(c["change_id"] for c in sample["plan"]["changes"])
     assert ("validator.accepted", "accepted") in _scene(request).audit_actions(mission_id)
+
+
+# --- the organization scan ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def org_scan_listed(scene: Scene, sam_lambda: SamLocalLambda) -> dict[str, Any]:
+    return _succeeded(sam_lambda.invoke("OrgScanFunction", _load_sample("orgscan-list.json")))
+
+
+def check_org_scan_list(request: pytest.FixtureRequest) -> None:
+    """The org-scan execution's first task: the organization's ACTIVE accounts (the management account and the
+    member) written as the Distributed Map's items, each with the requested regions, and the org scan's item."""
+    scene = _scene(request)
+    sample = _load_sample("orgscan-list.json")
+    listed: dict[str, Any] = request.getfixturevalue("org_scan_listed")
+    organization = scene.stack.organization
+    accounts = {organization.management_account_id, *organization.member_account_ids}
+    assert (listed["org_scan_id"], listed["accounts"]) == (sample["org_scan_id"], len(accounts)), listed
+    body = scene.stack.client("s3").get_object(Bucket=listed["bucket"], Key=listed["key"])["Body"].read()
+    items = json.loads(body)
+    assert {item["account_id"] for item in items} == accounts
+    assert all(item["regions"] == sample["request"]["regions"] for item in items)
+    org_item = scene.table("MissionsTable").get_item(Key={"mission_id": f"org#{sample['org_scan_id']}"})["Item"]
+    assert (org_item["status"], set(org_item["accounts"])) == ("scanning", accounts)
+
+
+def check_org_scan_summarize(request: pytest.FixtureRequest) -> None:
+    """The org-scan execution's last task, after the listing: no account has a mission yet, so every listed account
+    is counted not started, and the org scan is recorded scanned."""
+    scene = _scene(request)
+    request.getfixturevalue("org_scan_listed")
+    sample = _load_sample("orgscan-summarize.json")
+    summary = _succeeded(_sam(request).invoke("OrgScanFunction", sample))
+    accounts = 1 + len(scene.stack.organization.member_account_ids)
+    assert (summary["org_scan_id"], summary["status"]) == (sample["org_scan_id"], "scanned"), summary
+    assert summary["counts"] == {"not_started": accounts}
 
 
 # --- the audit trail's stream consumers -------------------------------------------------------------------------
@@ -950,6 +1009,9 @@ EXPECTATIONS: dict[tuple[str, str], Callable[[pytest.FixtureRequest], None]] = {
     ("AgentScanFunction", "scan-scheduled.json"): check_scheduled_scan,
     ("AgentScanFunction", "scan-requested.json"): check_requested_scan,
     ("AgentScanFunction", "agent-undo-requested.json"): check_requested_undo,
+    ("AgentScanFunction", "agent-account-scan.json"): check_account_scan,
+    ("OrgScanFunction", "orgscan-list.json"): check_org_scan_list,
+    ("OrgScanFunction", "orgscan-summarize.json"): check_org_scan_summarize,
     ("AgentResumeFunction", "resume.json"): check_resume,
     ("ValidatorFunction", "validator-plan.json"): check_validator,
     ("AuditChainFunction", "audit-stream.json"): check_audit_chain,

@@ -41,9 +41,15 @@ EXAMPLE_PARAMETERS: dict[str, str] = {
 EVENTS_DIR = ROOT / "events"
 # Every entry point and the sample events (events/*.json) that exercise it, for `sam local invoke -e`.
 EVENTS_BY_FUNCTION: dict[str, tuple[str, ...]] = {
-    "AgentScanFunction": ("scan-scheduled.json", "scan-requested.json", "agent-undo-requested.json"),
+    "AgentScanFunction": (
+        "scan-scheduled.json",
+        "scan-requested.json",
+        "agent-undo-requested.json",
+        "agent-account-scan.json",
+    ),
     "AgentResumeFunction": ("resume.json",),
     "ValidatorFunction": ("validator-plan.json",),
+    "OrgScanFunction": ("orgscan-list.json", "orgscan-summarize.json"),
     "AuditChainFunction": ("audit-stream.json",),
     "NotifierFunction": ("notifier-audit-stream.json",),
     "ApprovalFunction": ("approval-task.json", "approval-continuation.json"),

@@ -39,6 +39,7 @@ ENVIRONMENT = {
     "killswitch": {"POWERTOOLS_SERVICE_NAME": "aegis-killswitch"},
     "notifier": {"POWERTOOLS_SERVICE_NAME": "aegis-notifier"},
     "ops": {"POWERTOOLS_SERVICE_NAME": "aegis-ops"},
+    "orgscan": {"POWERTOOLS_SERVICE_NAME": "aegis-org-scan"},
     "validator": {"POWERTOOLS_SERVICE_NAME": "aegis-validator"},
 }
 TALKS_TO_THE_PROVIDER = {"approval", "executor", "killswitch", "ops"}

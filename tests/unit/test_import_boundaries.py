@@ -98,6 +98,10 @@ ALLOWED_CALLS: dict[str, str] = {
     "update_item": "the agent's own tables (Missions status); IAM limits the tables",
     "delete_item": "LangGraph checkpoint cleanup in the agent's Checkpoints table; IAM limits the table",
     "start_execution": "starting the mission's state machine is how the agent hands over",
+    "assume_role": (
+        "the agent reads a member account as its read-only AegisScanRole (aegis_agent.accounts); IAM limits it to "
+        "that role name within the organization"
+    ),
     "invoke": "LangGraph's Runnable.invoke shares lambda:Invoke's name; AgentRole has no lambda grant (IAM matrix)",
 }
 VALIDATOR_ALLOWED_CALLS: dict[str, str] = {

@@ -54,6 +54,7 @@ EXECUTOR_ERRORS = frozenset(
         "Executor.TokenExchangeFailed",
         "Executor.Throttled",
         "Executor.UndoDisabled",
+        "Executor.WrongAccount",
     }
 )
 VALIDATION_ERRORS = frozenset({"Validation.PlanRefused", "Validation.PlanMalformed"})

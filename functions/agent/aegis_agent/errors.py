@@ -97,3 +97,22 @@ class UndoRefused(AgentError):
         super().__init__(f"undo refused: {reason} ({detail})")
         self.reason = reason
         self.detail = detail
+
+
+class AccountUnreachable(AgentError):
+    """A member account's AegisScanRole could not be assumed (no such role, another external id, outside the
+    organization, ...). An organization scan's mission for it ends `unreachable`: an answer, not an error to retry.
+    `code` is the AWS error code only; the message AWS sent is never kept (it names principals and policies)."""
+
+    error_name = "Agent.AccountUnreachable"
+
+    def __init__(self, account_id: str, code: str) -> None:
+        super().__init__(f"account {account_id} could not be read as its scan role ({code})")
+        self.account_id = account_id
+        self.code = code
+
+
+class OrgScanNotConfigured(AgentError):
+    """An organization scan was asked for, but this function has no ORG_SCAN_STATE_MACHINE_ARN."""
+
+    error_name = "Agent.OrgScanNotConfigured"

@@ -1,7 +1,10 @@
 """The events the agent accepts, as Powertools Parser models.
 
 - The schedule: EventBridge `source: aws.events`, `detail-type: Scheduled Event`.
-- An on-demand scan: a custom event `source: aegis.scan` with `detail: {regions?, checks?, dry_run?}`.
+- An on-demand scan: a custom event `source: aegis.scan` with `detail: {regions?, checks?, dry_run?}`; with
+  `organization: true` it asks for an organization scan (the org-scan state machine, one mission per account).
+- An account scan of an organization scan: the org-scan state machine's Distributed Map item,
+  `{org_scan_id, account_id, regions, checks, dry_run}` (not an EventBridge event).
 - An undo request: a custom event `source: aegis.undo`, `detail-type: Undo Requested` with
   `detail: {change_id, requested_by}` (the ops API puts it for `POST /changes/{change_id}/undo`).
 - The resume call from the state machine's last state: `{mission_id, results: [[ChangeResult...]...]}`, one list
@@ -18,7 +21,8 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
-from aegis.catalogue.base import CHANGE_ID_PATTERN
+from aegis.catalogue.base import ACCOUNT_ID_PATTERN, CHANGE_ID_PATTERN
+from aegis.missions_keys import ORG_SCAN_ID_PATTERN
 from aegis.models import ChangeResult
 from aegis.secrets_guard import secret_kind
 from aegis_agent.errors import MalformedEvent, MalformedResume
@@ -43,6 +47,21 @@ CheckId = Annotated[str, Field(pattern=CHECK_ID_PATTERN)]
 class ScanRequestDetail(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    regions: list[Region] | None = Field(default=None, min_length=1, max_length=MAX_REGIONS)
+    checks: list[CheckId] | None = Field(default=None, min_length=1, max_length=MAX_CHECKS)
+    dry_run: StrictBool | None = None
+    # An organization scan: the agent starts the org-scan execution instead of a mission of its own account.
+    organization: StrictBool = False
+
+
+class AccountScanRequest(BaseModel):
+    """One account of an organization scan, as the org-scan state machine's Map passes it (the item OrgScanFunction
+    wrote). `regions`/`checks`/`dry_run` may be null: the deployment's defaults then apply."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    org_scan_id: str = Field(pattern=ORG_SCAN_ID_PATTERN)
+    account_id: str = Field(pattern=ACCOUNT_ID_PATTERN)
     regions: list[Region] | None = Field(default=None, min_length=1, max_length=MAX_REGIONS)
     checks: list[CheckId] | None = Field(default=None, min_length=1, max_length=MAX_CHECKS)
     dry_run: StrictBool | None = None
@@ -111,11 +130,20 @@ def _fields(exc: ValidationError) -> str:
     return ", ".join(sorted({".".join(str(p) for p in err["loc"]) or "(event)" for err in exc.errors()}))
 
 
-def parse_scan_event(event: Any) -> ScheduledScanEvent | CustomScanEvent | UndoRequestEvent:
+def parse_scan_event(event: Any) -> ScheduledScanEvent | CustomScanEvent | UndoRequestEvent | AccountScanRequest:
     """The scan entry's event: a schedule tick, an `aegis.scan` or an `aegis.undo` request (all three rules target
-    the scan function); MalformedEvent naming the fields otherwise."""
+    the scan function), or an organization scan's account item (the org-scan state machine invokes it with one);
+    MalformedEvent naming the fields otherwise."""
     if not isinstance(event, dict):
         raise MalformedEvent("the event is not a JSON object")
+    if "org_scan_id" in event and "source" not in event:
+        # No EventBridge event has `org_scan_id` at its top level, nor an account item a `source`.
+        try:
+            return AccountScanRequest.model_validate(event)
+        except ValidationError as exc:
+            raise MalformedEvent(
+                f"not an account scan {{org_scan_id, account_id, regions, checks, dry_run}} (fields: {_fields(exc)})"
+            ) from None
     try:
         # A discriminated union is a valid Parser model; the stub only types plain classes.
         return parse(event=event, model=ScanEvent)  # type: ignore[call-overload]

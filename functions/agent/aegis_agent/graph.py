@@ -34,11 +34,12 @@ from pydantic import ValidationError
 from aegis.approvals.policy import ApprovalPolicy
 from aegis.audit import AuditLog
 from aegis.catalogue import ChangeBase, plan_digest
-from aegis.models import ChangeResult
+from aegis.models import ChangeResult, ScanError
 from aegis.reporting.agent_report import ReportSummary
-from aegis_agent.errors import MalformedResume
+from aegis_agent.errors import AccountUnreachable, MalformedResume
 from aegis_agent.missions import MissionStore
-from aegis_agent.plan import make_plan
+from aegis_agent.orgcap import OrgCap
+from aegis_agent.plan import cap_to_grant, change_groups, make_plan
 from aegis_agent.report import build_report
 from aegis_agent.scanner import Scanner, ScanOutcome, screen
 from aegis_agent.state import (
@@ -81,6 +82,14 @@ class AgentDeps:
     # The deployment's approval policy: planning leaves out what it cannot have approved (None: the validator alone
     # refuses such a plan).
     approval: ApprovalPolicy | None = None
+    # The scanner of the mission's account (aegis_agent.accounts: the agent's own, or a member's scan role); None:
+    # `scanner` scans every mission.
+    scanner_for: Callable[[MissionRequest], Scanner] | None = None
+    # The organization-wide cap an organization scan's account plans under (None: no organization scans).
+    org_cap: OrgCap | None = None
+
+    def scanner_of(self, request: MissionRequest) -> Scanner:
+        return self.scanner_for(request) if self.scanner_for is not None else self.scanner
 
 
 def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any]) -> CompiledStateGraph[Any, Any, Any, Any]:
@@ -129,7 +138,7 @@ def load_rescan(values: Mapping[str, Any], missions: MissionStore) -> RescanReco
 # --- nodes ---------------------------------------------------------------------------------------------------------
 def scan_node(state: MissionState, deps: AgentDeps) -> dict[str, Any]:
     request = state["request"]
-    outcome = screen(deps.scanner.scan(request.regions, request.check_ids))
+    outcome = screen(deps.scanner_of(request).scan(request.regions, request.check_ids))
     record = ScanRecord(
         account_id=outcome.account_id,
         findings=tuple(outcome.findings),
@@ -163,6 +172,8 @@ def plan_node(state: MissionState, deps: AgentDeps) -> dict[str, Any]:
         plan = make_plan(
             scan.findings, request.policy, deps.scanner.propose, state["scan"].resource_counts, deps.approval
         )
+        if request.org_scan and plan.status == PlanStatus.PROPOSED:
+            plan = _org_capped(request, plan, scan, deps)
     document = deps.missions.write_document(request.mission_id, PLAN_DOCUMENT, plan)
     return {
         "plan": PlanSummary(
@@ -175,6 +186,35 @@ def plan_node(state: MissionState, deps: AgentDeps) -> dict[str, Any]:
             document=document,
         )
     }
+
+
+def _org_capped(request: MissionRequest, plan: Plan, scan: ScanRecord, deps: AgentDeps) -> Plan:
+    """The plan within what the organization scan still allows (MAX_CHANGES_PER_ORG_SCAN), reserved before the
+    plan is written, so the plan document, the state and the report all hold the same (capped) plan."""
+    assert request.org_scan is not None
+    if deps.org_cap is None:
+        # Wired without the cap (never in a deployment): fail closed, an organization scan's account proposes nothing.
+        granted, maximum = 0, 0
+    else:
+        grant = deps.org_cap.reserve(request.org_scan, request.mission_id, change_groups(plan.changes))
+        granted, maximum = grant.granted, grant.max_changes
+    capped = cap_to_grant(
+        plan,
+        scan.findings,
+        granted,
+        f"MAX_CHANGES_PER_ORG_SCAN: the organization scan's {maximum} changes are already proposed by its other "
+        "accounts",
+    )
+    deps.audit.append(
+        request.mission_id,
+        "plan.org_cap",
+        "granted" if granted == len(plan.changes) else "capped",
+        org_scan=request.org_scan,
+        requested=len(plan.changes),
+        granted=granted,
+        max_changes=maximum,
+    )
+    return capped
 
 
 def route_after_plan(state: MissionState) -> str:
@@ -195,7 +235,15 @@ def rescan_node(state: MissionState, deps: AgentDeps) -> dict[str, Any]:
     request = state["request"]
     changes = load_plan(state, deps.missions).changes
     check_ids = sorted({change.check_id for change in changes})
-    outcome = screen(deps.scanner.scan(request.regions, check_ids))
+    try:
+        outcome = screen(deps.scanner_of(request).scan(request.regions, check_ids))
+    except AccountUnreachable as exc:
+        # The member's scan role could not be assumed again after the changes: nothing is verified, by name (the AWS
+        # error code), and the report says so per change.
+        errors = [
+            ScanError(check_id=c, region=r, error=exc.code, message="") for c in check_ids for r in request.regions
+        ]
+        outcome = ScanOutcome(account_id=request.account_id or "", findings=[], errors=errors)
     record = RescanRecord(verification=tuple(verify(changes, outcome)), withheld=tuple(outcome.withheld))
     return {"rescan": deps.missions.write_document(request.mission_id, RESCAN_DOCUMENT, record)}
 

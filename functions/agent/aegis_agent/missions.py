@@ -21,7 +21,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ValidationError
 
-from aegis.missions_keys import LISTING_ATTRIBUTE, MISSION_LISTING, latest_findings_key
+from aegis.missions_keys import (
+    ACCOUNT_ATTRIBUTE,
+    LISTING_ATTRIBUTE,
+    MISSION_LISTING,
+    ORG_SCAN_ATTRIBUTE,
+    latest_findings_key,
+)
 from aegis.models import sha256_hex
 from aegis.secrets_guard import refuse_secrets
 from aegis_agent.errors import DocumentInvalid, MissionNotFound, MissionNotResumable
@@ -42,6 +48,9 @@ class MissionStatus(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     HALTED = "halted"
+    # An organization scan's account whose AegisScanRole could not be assumed: nothing was scanned (the AWS error
+    # code is on the item and in the audit trail).
+    UNREACHABLE = "unreachable"
 
 
 def mission_summary(scan: ScanSummary, plan: PlanSummary) -> dict[str, Any]:
@@ -86,6 +95,12 @@ class MissionStore:
         }
         if request.undo is not None:
             item |= {"undo_of": request.undo.change_id, "requested_by": request.undo.requested_by}
+        if request.account_id:
+            # The scanned account: the ByOrgScan index's range key, and the account the validator lets this
+            # mission's changes name.
+            item[ACCOUNT_ATTRIBUTE] = request.account_id
+        if request.org_scan:
+            item[ORG_SCAN_ATTRIBUTE] = request.org_scan
         refuse_secrets(item, where="mission")
         try:
             self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(mission_id)")

@@ -40,6 +40,9 @@ class PlanNoteReason:
     # The change needs two distinct approvers (APPROVAL_TWO_PERSON_RISK) and the approval policy gives it fewer: it is
     # left out, never planned with one approval (the validator would refuse the whole plan by the same name).
     NEEDS_SECOND_APPROVER = NEEDS_SECOND_APPROVER
+    # The organization scan's other accounts had already reserved what MAX_CHANGES_PER_ORG_SCAN allows (aegis_agent
+    # .orgcap): the finding would have had a change in a scan of this account alone.
+    ORG_CAP_REACHED = "org-cap-reached"
 
 
 def make_plan(
@@ -222,3 +225,46 @@ def _cap_violation(
                 f"({share:.0%}) would change, at most {policy.max_share_per_resource_type:.0%} allowed"
             ), tuple(unchecked)
     return None, tuple(unchecked)
+
+
+def change_groups(changes: Sequence[ChangeBase]) -> list[int]:
+    """How many changes each finding has, in plan order: a finding split for the approver's screen gives several
+    consecutive changes of the same check and resource, which are granted or refused together."""
+    sizes: list[int] = []
+    previous: tuple[str, str] | None = None
+    for change in changes:
+        key = (change.check_id, change.resource_arn)
+        if key == previous:
+            sizes[-1] += 1
+        else:
+            sizes.append(1)
+        previous = key
+    return sizes
+
+
+def cap_to_grant(plan: Plan, findings: Sequence[Finding], granted: int, stop_reason: str) -> Plan:
+    """`plan` keeping its first `granted` changes; every finding whose change is left out gets an `org-cap-reached`
+    note (reported as not planned). With nothing granted the plan is capped (`stop_reason`): no approval is asked."""
+    if granted >= len(plan.changes):
+        return plan
+    kept, dropped = plan.changes[:granted], plan.changes[granted:]
+    notes = list(plan.notes)
+    noted: set[str] = set()
+    for change in dropped:
+        for finding in findings:
+            if (
+                finding.check_id == change.check_id
+                and targets(change.resource_arn, finding.resource_arn)
+                and finding.finding_id not in noted
+            ):
+                noted.add(finding.finding_id)
+                notes.append(_note(finding, PlanNoteReason.ORG_CAP_REACHED))
+                break
+    return plan.model_copy(
+        update={
+            "status": plan.status if kept else PlanStatus.CAPPED,
+            "changes": tuple(kept),
+            "notes": tuple(notes),
+            "stop_reason": plan.stop_reason if kept else stop_reason,
+        }
+    )

@@ -29,6 +29,7 @@ from aegis.reporting.agent_report import (
     Totals,
 )
 from aegis.secrets_guard import WITHHELD, display_text, secret_kind, visible
+from aegis_agent.plan import PlanNoteReason
 from aegis_agent.state import (
     Exemption,
     MissionRequest,
@@ -258,6 +259,16 @@ UNDO_DISABLED_NOTE = (
 
 def _notes(plan: Plan, request: MissionRequest) -> list[str]:
     notes = []
+    if request.org_scan:
+        # The report's account_id is the scanned account; an organization scan's report also names the scan it is
+        # one account of (the ops API's GET /missions?org_scan= lists them together).
+        notes.append(f"Account {request.account_id} of organization scan {request.org_scan}.")
+    org_capped = sum(1 for note in plan.notes if note.reason == PlanNoteReason.ORG_CAP_REACHED)
+    if org_capped:
+        notes.append(
+            f"Organization-wide cap reached (MAX_CHANGES_PER_ORG_SCAN): {org_capped} finding(s) got no change because "
+            "the organization scan's other accounts had already proposed as many changes as it allows."
+        )
     if plan.status == PlanStatus.CAPPED and plan.stop_reason:
         notes.append(f"Plan stopped by a blast-radius cap, no change was proposed: {plan.stop_reason}")
     if plan.status == PlanStatus.DRY_RUN:

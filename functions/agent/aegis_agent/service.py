@@ -4,6 +4,13 @@ start_mission: parse the EventBridge event -> halt check -> create the mission o
 to its interrupt (or to the end when there is nothing to approve) -> start the state machine execution named after
 the mission -> record the mission.
 
+An `aegis.scan` event with `organization: true` starts the organization scan instead (the org-scan state machine,
+execution named `org-<20 hex>` after the event: a redelivered event starts nothing new). Each account of it comes back
+here as an account scan (`{org_scan_id, account_id, regions, checks, dry_run}` from the Map): a mission per account
+and organization scan, reading the account as its AegisScanRole (aegis_agent.accounts); an account whose role cannot be
+assumed ends `unreachable` (the AWS error code audited, returned normally), and its plan is held to what the
+organization scan's cap still allows (aegis_agent.orgcap).
+
 An `aegis.undo` event enters start_mission too: the undo is resolved from the audit trail first (aegis_agent.undo),
 and the mission plans `[Undo.of(original)]` or ends `failed` with the refusal's name audited (`undo.refused`),
 returning normally: a refusal is an answer, not an error to retry.
@@ -29,10 +36,12 @@ from langgraph.types import Command
 
 from aegis.audit import AuditLog, change_trail
 from aegis.control import Halted, ensure_not_halted
-from aegis.missions_keys import mission_id_for_event
+from aegis.missions_keys import mission_id_for_event, org_scan_id_for_event
 from aegis.secrets_guard import SecretShapedValue
+from aegis_agent.accounts import AccountScanners
 from aegis_agent.checkpointer import DynamoDBCheckpointSaver
 from aegis_agent.errors import (
+    AccountUnreachable,
     AgentError,
     CheckpointRefused,
     DocumentInvalid,
@@ -40,9 +49,11 @@ from aegis_agent.errors import (
     MalformedEvent,
     MalformedResume,
     MissionNotResumable,
+    OrgScanNotConfigured,
     UndoRefused,
 )
 from aegis_agent.events import (
+    AccountScanRequest,
     CustomScanEvent,
     ScheduledScanEvent,
     UndoRequestEvent,
@@ -51,6 +62,7 @@ from aegis_agent.events import (
 )
 from aegis_agent.graph import RESULTS_DOCUMENT, AgentDeps, build_graph, load_plan, parse_results, results_answer
 from aegis_agent.missions import MissionStatus, MissionStore, mission_summary
+from aegis_agent.orgcap import OrgCap
 from aegis_agent.scanner import Scanner
 from aegis_agent.serializer import SecretRefusingSerializer
 from aegis_agent.settings import AgentSettings
@@ -73,6 +85,12 @@ def _undo_fields(event: Any) -> dict[str, str]:
     return {"undo_of": event.detail.change_id, "requested_by": event.detail.requested_by}
 
 
+def _account_fields(request: MissionRequest) -> dict[str, str]:
+    """The account (and organization scan) a mission reads, for its audit records."""
+    fields = {"account_id": request.account_id} if request.account_id else {}
+    return fields | ({"org_scan": request.org_scan} if request.org_scan else {})
+
+
 def execution_arn_for(state_machine_arn: str, name: str) -> str:
     return state_machine_arn.replace(":stateMachine:", ":execution:", 1) + f":{name}"
 
@@ -89,6 +107,7 @@ class AgentService:
         stepfunctions: Any,
         scanner: Scanner,
         clock: Callable[[], datetime] = utcnow,
+        accounts: AccountScanners | None = None,
     ) -> None:
         self.settings = settings
         self.missions = MissionStore(missions_table)
@@ -98,13 +117,22 @@ class AgentService:
         self._sfn = stepfunctions
         self._scanner = scanner
         self._clock = clock
+        # Which account a mission scans and with which credentials; None (built in code without one): every mission
+        # scans with `scanner`, and mission items name no account.
+        self._accounts = accounts
         self.serde = SecretRefusingSerializer()
         self.saver = DynamoDBCheckpointSaver(
             checkpoints_table, serde=self.serde, ttl_seconds=settings.checkpoint_ttl_days * 86_400
         )
         self.graph = build_graph(
             AgentDeps(
-                scanner=scanner, audit=self.audit, missions=self.missions, clock=clock, approval=settings.approval
+                scanner=scanner,
+                audit=self.audit,
+                missions=self.missions,
+                clock=clock,
+                approval=settings.approval,
+                scanner_for=accounts.for_request if accounts is not None else None,
+                org_cap=OrgCap(missions_table),
             ),
             self.saver,
         )
@@ -112,9 +140,13 @@ class AgentService:
     # --- scan entry ------------------------------------------------------------------------------------------------
     def start_mission(self, event: Any, request_id: str = "") -> dict[str, Any]:
         parsed = parse_scan_event(event)
+        if isinstance(parsed, CustomScanEvent) and parsed.detail.organization:
+            return self._start_org_scan(parsed)
         refusal: UndoRefused | None = None
         if isinstance(parsed, UndoRequestEvent):
             request, refusal = self._undo_request(parsed)
+        elif isinstance(parsed, AccountScanRequest):
+            request = self._account_request(parsed)
         else:
             request = self._request(parsed)
         mission_id = request.mission_id
@@ -136,9 +168,16 @@ class AgentService:
             check_ids=list(request.check_ids or ()),
             dry_run=request.policy.dry_run,
             **_undo_fields(parsed),
+            **_account_fields(request),
         )
         if refusal is not None:
             return self._refuse_undo(mission_id, _undo_fields(parsed), refusal)
+        try:
+            if self._accounts is not None:
+                # A member account's role is assumed before the graph runs: an unreachable account is an answer.
+                self._accounts.for_request(request)
+        except AccountUnreachable as exc:
+            return self._unreachable(request, exc)
         config = self._config(mission_id, request_id)
         self.serde.refusals.clear()
         try:
@@ -148,7 +187,97 @@ class AgentService:
             return self._refuse_undo(mission_id, _undo_fields(parsed), exc)
         except Exception as exc:
             raise self._fail(mission_id, exc) from None
+        finally:
+            self._release(mission_id)
         return self._settle(mission_id, config, from_statuses=(MissionStatus.SCANNING,))
+
+    # --- organization scans ----------------------------------------------------------------------------------------
+    def _start_org_scan(self, event: CustomScanEvent) -> dict[str, Any]:
+        """Start the org-scan execution named after the event (once per event: a redelivery is `duplicate`)."""
+        org_scan_id = org_scan_id_for_event(event.id)
+        detail = event.detail
+        try:
+            ensure_not_halted(self._control)
+        except Halted:
+            self.audit.append(org_scan_id, "org_scan.refused", "halted")
+            logger.warning("kill switch engaged: no organization scan started", extra={"org_scan_id": org_scan_id})
+            return {"org_scan_id": org_scan_id, "status": MissionStatus.HALTED.value, "created": False}
+        state_machine_arn = self.settings.org_scan_state_machine_arn
+        if not state_machine_arn:
+            raise OrgScanNotConfigured("ORG_SCAN_STATE_MACHINE_ARN is not set: no organization scan can start")
+        checks = self._known_checks(detail.checks)
+        regions = list(dict.fromkeys(detail.regions)) if detail.regions else None
+        payload = {
+            "org_scan_id": org_scan_id,
+            "regions": regions,
+            "checks": list(checks) if checks else None,
+            "dry_run": detail.dry_run,
+            # The clock's time, not the event's: a redelivery's input differs, so Step Functions answers
+            # ExecutionAlreadyExists instead of treating it as the same (idempotent) start.
+            "requested_at": self._clock().isoformat(),
+        }
+        try:
+            self._sfn.start_execution(
+                stateMachineArn=state_machine_arn, name=org_scan_id, input=json.dumps(payload, separators=(",", ":"))
+            )
+        except self._sfn.exceptions.ExecutionAlreadyExists:
+            self.audit.append(org_scan_id, "org_scan.duplicate_event", "ignored")
+            return {"org_scan_id": org_scan_id, "status": "duplicate", "created": False}
+        self.audit.append(
+            org_scan_id,
+            "org_scan.started",
+            "started",
+            regions=regions,
+            check_ids=list(checks) if checks else None,
+            dry_run=detail.dry_run,
+        )
+        return {"org_scan_id": org_scan_id, "status": "started", "created": True}
+
+    def _account_request(self, payload: AccountScanRequest) -> MissionRequest:
+        """One account of an organization scan: a mission per (organization scan, account), so a redelivered item
+        finds the same mission."""
+        checks = self._known_checks(payload.checks)
+        return MissionRequest(
+            mission_id=mission_id_for_event(f"{payload.org_scan_id}/{payload.account_id}"),
+            trigger=Trigger.ORGANIZATION,
+            regions=tuple(dict.fromkeys(payload.regions)) if payload.regions else self.settings.scan_regions,
+            check_ids=checks,
+            policy=self.settings.policy(payload.dry_run),
+            requested_at=self._clock().isoformat(),
+            account_id=payload.account_id,
+            org_scan=payload.org_scan_id,
+        )
+
+    def _known_checks(self, checks: list[str] | None) -> tuple[str, ...] | None:
+        if not checks:
+            return None
+        check_ids = tuple(dict.fromkeys(checks))
+        unknown = set(check_ids) - self._scanner.known_check_ids()
+        if unknown:
+            raise MalformedEvent(f"{len(unknown)} unknown check id(s) in checks")
+        return check_ids
+
+    def _unreachable(self, request: MissionRequest, exc: AccountUnreachable) -> dict[str, Any]:
+        """End the account's mission `unreachable`: nothing was scanned. Only the AWS error code is kept."""
+        mission_id = request.mission_id
+        self.missions.update(
+            mission_id, MissionStatus.UNREACHABLE, self._clock(), expected=(MissionStatus.SCANNING,), error=exc.code
+        )
+        self.audit.append(mission_id, "mission.unreachable", exc.code, error=exc.code, **_account_fields(request))
+        logger.warning("account unreachable", extra={"mission_id": mission_id, "error": exc.code})
+        return {
+            "mission_id": mission_id,
+            "status": MissionStatus.UNREACHABLE.value,
+            "account_id": request.account_id,
+            "created": True,
+        }
+
+    def _own_account(self) -> str | None:
+        return self._accounts.sessions.own_account_id() if self._accounts is not None else None
+
+    def _release(self, mission_id: str) -> None:
+        if self._accounts is not None:
+            self._accounts.release(mission_id)
 
     def _undo_request(self, event: UndoRequestEvent) -> tuple[MissionRequest, UndoRefused | None]:
         """The undo mission's request, and the refusal when the audit trail does not allow the undo. Read-only, so a
@@ -182,6 +311,7 @@ class AgentService:
             policy=self.settings.policy(),
             requested_at=self._clock().isoformat(),
             undo=target,
+            account_id=self._own_account(),
         )
         return request, refusal
 
@@ -237,6 +367,7 @@ class AgentService:
             check_ids=check_ids,
             policy=self.settings.policy(dry_run),
             requested_at=self._clock().isoformat(),
+            account_id=self._own_account(),
         )
 
     def _on_duplicate(self, item: dict[str, Any], request_id: str) -> dict[str, Any]:
@@ -292,6 +423,8 @@ class AgentService:
             self.graph.invoke(Command(resume={interrupt_id: results_answer(document)}), config, durability="sync")
         except Exception as exc:
             raise self._fail(mission_id, exc) from None
+        finally:
+            self._release(mission_id)
         return self._settle(mission_id, config, from_statuses=(MissionStatus.AWAITING_APPROVAL,))
 
     # --- shared ----------------------------------------------------------------------------------------------------
@@ -319,6 +452,8 @@ class AgentService:
                 report_pages=report.pages,
                 report_digest=report.digest,
                 completed_at=now.isoformat(),
+                # What became of the plan, on the item: an organization's summary reads items, never reports.
+                outcomes={"applied": report.totals.applied, "verified_fixed": report.totals.verified_fixed},
                 **summary,
             )
             self.audit.append(mission_id, "mission.completed", report.plan_status.value, **summary["counts"])

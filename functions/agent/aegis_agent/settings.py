@@ -21,6 +21,10 @@ from aegis_agent.state import PlanPolicy, Suppression
 DEFAULT_MAX_CHANGES = 20
 DEFAULT_MAX_SHARE = 0.5
 DEFAULT_CHECKPOINT_TTL_DAYS = 30
+# The template's defaults (MaxChangesPerOrgScan; member/template.yaml's fixed role name).
+DEFAULT_MAX_CHANGES_PER_ORG_SCAN = 200
+DEFAULT_MEMBER_SCAN_ROLE_NAME = "AegisScanRole"
+STATE_MACHINE_ARN_PATTERN = r"^arn:aws[\w-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]+$"
 
 _SUPPRESSIONS = TypeAdapter(tuple[Suppression, ...])
 
@@ -33,7 +37,7 @@ class AgentSettings(BaseModel):
     missions_table: str = Field(min_length=1)
     audit_table: str = Field(min_length=1)
     control_table: str = Field(min_length=1)
-    state_machine_arn: str = Field(pattern=r"^arn:aws[\w-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]+$")
+    state_machine_arn: str = Field(pattern=STATE_MACHINE_ARN_PATTERN)
     scan_regions: tuple[str, ...] = Field(min_length=1)
     dry_run: bool = False
     max_changes_per_mission: int = Field(default=DEFAULT_MAX_CHANGES, ge=0)
@@ -46,6 +50,13 @@ class AgentSettings(BaseModel):
     # change needs is left out of the plan and reported as needing a second approver, never downgraded. The
     # environment always sets it; None (settings built in code, e.g. a benchmark) leaves that check to the validator.
     approval: ApprovalPolicy | None = None
+    # Organization scans. Optional, so that a function the template gives none of them (AgentResumeFunction) still
+    # loads its settings: without the state machine an organization scan is refused by name, and without the external
+    # id no member account can be read (its missions end `unreachable`).
+    org_scan_state_machine_arn: str | None = Field(default=None, pattern=STATE_MACHINE_ARN_PATTERN)
+    member_scan_role_name: str = Field(default=DEFAULT_MEMBER_SCAN_ROLE_NAME, pattern=r"^[\w+=,.@-]{1,64}$")
+    member_external_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9+=,.@:/_-]{2,1224}$")
+    max_changes_per_org_scan: int = Field(default=DEFAULT_MAX_CHANGES_PER_ORG_SCAN, ge=0)
 
     def policy(self, dry_run: bool | None = None) -> PlanPolicy:
         return PlanPolicy(
@@ -75,6 +86,10 @@ class AgentSettings(BaseModel):
             "undo_enabled": env.flag("UNDO_ENABLED"),
             "checkpoint_ttl_days": env.number("CHECKPOINT_TTL_DAYS", int, DEFAULT_CHECKPOINT_TTL_DAYS),
             "approval": ApprovalPolicy.from_env(environ, InvalidSettings),
+            "org_scan_state_machine_arn": env.optional("ORG_SCAN_STATE_MACHINE_ARN") or None,
+            "member_scan_role_name": env.optional("MEMBER_SCAN_ROLE_NAME") or DEFAULT_MEMBER_SCAN_ROLE_NAME,
+            "member_external_id": env.optional("MEMBER_EXTERNAL_ID") or None,
+            "max_changes_per_org_scan": env.number("MAX_CHANGES_PER_ORG_SCAN", int, DEFAULT_MAX_CHANGES_PER_ORG_SCAN),
         }
         try:
             return cls.model_validate(values)

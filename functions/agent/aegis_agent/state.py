@@ -25,6 +25,7 @@ class Trigger(StrEnum):
     SCHEDULED = "scheduled"
     CUSTOM = "custom"
     UNDO = "undo"  # an `aegis.undo` event (the ops API's POST /changes/{change_id}/undo)
+    ORGANIZATION = "organization"  # one account of an organization scan (the org-scan state machine's Map)
 
 
 class Suppression(Frozen):
@@ -77,6 +78,10 @@ class MissionRequest(Frozen):
     requested_at: str  # ISO 8601, when the mission was created
     # Set for an undo mission only: the applied change it asks to undo, rebuilt from the audit trail.
     undo: UndoTarget | None = None
+    # The account the mission scans (None in a checkpoint older than organization scans: the agent's own).
+    account_id: str | None = None
+    # The organization scan this mission is one account of (None for any other mission).
+    org_scan: str | None = None
 
 
 class DocumentRef(Frozen):

@@ -8,6 +8,7 @@ from typing import Any
 
 import boto3
 
+from aegis_agent.accounts import AccountScanners, AccountSessions, ScannerFactory
 from aegis_agent.scanner import AwsScanner, Scanner
 from aegis_agent.service import AgentService, utcnow
 from aegis_agent.settings import AgentSettings
@@ -19,10 +20,13 @@ def build_service(
     settings: AgentSettings | None = None,
     session: Any = None,
     clock: Callable[[], datetime] = utcnow,
+    member_scanner: ScannerFactory | None = None,
 ) -> AgentService:
     """A new service (saver, serializer and compiled graph), as a new Lambda container builds it: settings from the
     environment, tables and clients of boto3's default session, and the layer's scanner with the function's own
-    (read-only) credentials, unless the caller gives its own."""
+    (read-only) credentials, unless the caller gives its own. Another account of an organization scan is read through
+    its AegisScanRole, assumed with this session's STS client (`member_scanner` builds that account's scanner; by
+    default the layer's scanner on the assumed session)."""
     # Here, not at the top: the checks package (every check module) would otherwise load with the handler, before the
     # first invocation needs it.
     from aegis.checks.base import PlanConfig
@@ -30,6 +34,17 @@ def build_service(
     settings = settings or AgentSettings.from_env()
     aws: Any = session or boto3
     dynamodb = aws.resource("dynamodb")
+    plan_config = PlanConfig.from_env()
+    if scanner is None:
+        scanner = AwsScanner(boto3.Session, plan_config)
+        member_scanner = member_scanner or (lambda session_factory: AwsScanner(session_factory, plan_config))
+    accounts = AccountScanners(
+        scanner,
+        AccountSessions(
+            aws.client("sts"), role_name=settings.member_scan_role_name, external_id=settings.member_external_id
+        ),
+        member_scanner,
+    )
     return AgentService(
         settings=settings,
         checkpoints_table=dynamodb.Table(settings.checkpoints_table),
@@ -37,6 +52,7 @@ def build_service(
         audit_table=dynamodb.Table(settings.audit_table),
         control_table=dynamodb.Table(settings.control_table),
         stepfunctions=aws.client("stepfunctions"),
-        scanner=scanner or AwsScanner(boto3.Session, PlanConfig.from_env()),
+        scanner=scanner,
         clock=clock,
+        accounts=accounts,
     )

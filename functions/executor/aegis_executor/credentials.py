@@ -1,6 +1,11 @@
 """The one-change credential: an STS session of RemediationRole for the approver's provider token, narrowed by an
 inline session policy to the actions of this change on this resource, for the minimum duration.
 
+A change about a member account of the organization is applied as that account's own role (AegisRemediationRole of
+member/template.yaml, trusting the same provider). STS's answer must name a session in the change's account before
+any session is built from it (`SessionInWrongAccount`): a role ARN resolved to another account (a misconfigured
+name, a trust that admits the token elsewhere) never gets to read or change anything.
+
 The executor's own role has no STS permission: AssumeRoleWithWebIdentity is authorised by the web identity token
 itself, so the call goes through an unsigned client. The credentials only ever live inside the boto3 Session handed
 to the remediation; they are never returned, logged or stored.
@@ -102,6 +107,26 @@ def session_policy(change: ChangeBase) -> str:
     return json.dumps(document, separators=(",", ":"))
 
 
+class SessionInWrongAccount(RuntimeError):
+    """STS answered with a session of another account than the change's; no session was built from it."""
+
+    def __init__(self, assumed_role_arn: str, expected_account: str) -> None:
+        super().__init__(f"STS gave a session in account {account_of_arn(assumed_role_arn) or '(none)'}")
+        self.assumed_role_arn = assumed_role_arn
+        self.expected_account = expected_account
+
+
+def account_of_arn(arn: str) -> str:
+    """The account field of an ARN (`arn:partition:service:region:account:...`); "" when it has none."""
+    parts = arn.split(":", 5)
+    return parts[4] if len(parts) == 6 and parts[0] == "arn" else ""
+
+
+def partition_of_arn(arn: str) -> str:
+    parts = arn.split(":", 5)
+    return parts[1] if len(parts) == 6 and parts[0] == "arn" else ""
+
+
 @dataclass(frozen=True)
 class SessionFacts:
     """What may be recorded about a remediation session (no credential)."""
@@ -114,7 +139,8 @@ class SessionFacts:
 def assume_remediation_role(
     sts: Any, *, role_arn: str, change: ChangeBase, web_identity_token: SecretStr
 ) -> tuple[boto3.Session, SessionFacts]:
-    """AssumeRoleWithWebIdentity on `role_arn` for `change`; a boto3 Session holding the credentials, and facts."""
+    """AssumeRoleWithWebIdentity on `role_arn` for `change`; a boto3 Session holding the credentials, and facts.
+    SessionInWrongAccount, with no session built, unless the assumed role user is in the change's account."""
     answer = sts.assume_role_with_web_identity(
         RoleArn=role_arn,
         RoleSessionName=role_session_name(change),
@@ -122,6 +148,10 @@ def assume_remediation_role(
         DurationSeconds=SESSION_DURATION_SECONDS,
         Policy=session_policy(change),
     )
+    assumed_role_arn = str(answer.get("AssumedRoleUser", {}).get("Arn", ""))
+    if account_of_arn(assumed_role_arn) != change.account_id:
+        del answer
+        raise SessionInWrongAccount(assumed_role_arn, change.account_id)
     credentials = answer["Credentials"]
     session = boto3.Session(
         botocore_session=_fresh_botocore_session(),
@@ -133,7 +163,7 @@ def assume_remediation_role(
     expiration = credentials.get("Expiration")
     facts = SessionFacts(
         role_session_name=role_session_name(change),
-        assumed_role_arn=str(answer.get("AssumedRoleUser", {}).get("Arn", "")),
+        assumed_role_arn=assumed_role_arn,
         expiration=expiration.isoformat() if isinstance(expiration, datetime) else str(expiration or ""),
     )
     del answer, credentials

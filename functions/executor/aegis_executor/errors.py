@@ -69,6 +69,15 @@ class UndoDisabled(ExecutorError):
     error_name = "Executor.UndoDisabled"
 
 
+class WrongAccount(ExecutorError):
+    """The change is about an account the executor cannot act in as that account: STS answered with a session of
+    another account than the change's (refused before the session made any call; the approval is spent), or the
+    deployment names no member role (MEMBER_REMEDIATION_ROLE_NAME) for a change about another account than its own
+    (refused before the approval was used). Nothing was applied."""
+
+    error_name = "Executor.WrongAccount"
+
+
 class InvalidSettings(ExecutorError, ConfigurationError):
     """An environment setting of the executor is missing or invalid: the deployment is incomplete. Nothing was
     applied; the state machine catches it as any other failure (States.ALL)."""
@@ -84,4 +93,5 @@ ERRORS: tuple[type[ExecutorError], ...] = (
     TokenExchangeFailed,
     Throttled,
     UndoDisabled,
+    WrongAccount,
 )

@@ -1,9 +1,10 @@
 """The execution pipeline: the only code path that changes infrastructure.
 
-    halt flag → recorded result? → consume + verify every approval of the change (its digest, or its Merkle proof
-    against the batch root the approver signed; two distinct approvers at or above APPROVAL_TWO_PERSON_RISK)
-    → Token Vault (the first approver's token) → STS session for this change only → re-read (drift?) → apply (halt
-    flag before each mutating call) → verify → drop credentials → result
+    halt flag → recorded result? → a role for the change's account? → consume + verify every approval of the change
+    (its digest, or its Merkle proof against the batch root the approver signed; two distinct approvers at or above
+    APPROVAL_TWO_PERSON_RISK) → Token Vault (the first approver's token) → STS session for this change only, in the
+    change's account (its own role there for a member account) → re-read (drift?) → apply (halt flag before each
+    mutating call) → verify → drop credentials → result
 
 One invocation is one change. Its request carries the change, its Merkle proof when it was approved in a batch (else
 null), and the request's approval `{decision, approvals: [{decision, approver_sub, approved_at, handoffs: {change_id:
@@ -11,7 +12,8 @@ handoff_id}}]}` (aegis_executor.approval). What leaves the executor is `{change_
 verified_after}`; every step is audited with the approvals (`[{approver_sub, handoff_id, approved_at}]`), the batch
 root when batched, the digest and timings, never a token. Named errors (`Executor.*`) are raised only where nothing
 was applied: `Executor.ApprovalInvalid` for approvals that do not release the change, `Executor.ApprovalExpired` for
-an approval whose token expired before the change ran.
+an approval whose token expired before the change ran, `Executor.WrongAccount` for a change about an account the
+deployment has no role in, or whose STS session is in another account than the change's.
 
 Resource data can look like a secret (AWS lets an IAM user be called like an access key id): what the executor
 records and returns is redacted, never refused, so such a name is applied like any other. Once the ledger says an
@@ -44,10 +46,13 @@ from aegis_executor.approval import ApprovalOutcome, VerifiedApproval, approvers
 from aegis_executor.credentials import (
     HaltedBeforeMutation,
     MutationGuard,
+    SessionInWrongAccount,
     UndeclaredOperation,
+    account_of_arn,
     assume_remediation_role,
     error_code,
     is_throttling,
+    partition_of_arn,
 )
 from aegis_executor.errors import (
     ApprovalExpired,
@@ -57,6 +62,7 @@ from aegis_executor.errors import (
     Throttled,
     TokenExchangeFailed,
     UndoDisabled,
+    WrongAccount,
 )
 from aegis_executor.ledger import Ledger
 from aegis_executor.remediations import Remediation, RemediationFailed, Verification, remediation_for
@@ -129,6 +135,10 @@ class Executor:
     # connection's tokens can assume it); empty when the deployment disables undo.
     undo_role_arn: str = ""
     undo_connection: str = ""
+    # The role names a member account's change is applied as, in that account (MEMBER_REMEDIATION_ROLE_NAME,
+    # MEMBER_UNDO_ROLE_NAME); empty: no change (undo) is applied in another account than the deployment's own.
+    member_remediation_role_name: str = ""
+    member_undo_role_name: str = ""
     # The risk at or above which a change needs two distinct approvers (APPROVAL_TWO_PERSON_RISK); None: never.
     two_person_risk: Risk | None = Risk.HIGH
     verifier: TokenVerifier | None = None
@@ -153,11 +163,43 @@ class Executor:
     def undo_enabled(self) -> bool:
         return bool(self.undo_role_arn and self.undo_connection)
 
+    @property
+    def own_account(self) -> str:
+        """The deployment's account: that of its RemediationRole."""
+        return account_of_arn(self.remediation_role_arn)
+
+    def is_member_change(self, change: ChangeBase) -> bool:
+        return change.account_id != self.own_account
+
+    def refusal_before_use(self, change: ChangeBase) -> UndoDisabled | WrongAccount | None:
+        """Why no role can apply `change`, known before its approval is used; None when one can."""
+        undo = direction_of(change) == "undo"
+        if undo and not self.undo_enabled:
+            return UndoDisabled("undo is disabled in this deployment (no UndoTokenVaultConnection)")
+        if not self.is_member_change(change):
+            return None
+        if undo and not self.member_undo_role_name:
+            return UndoDisabled("undo is disabled in member accounts in this deployment (no MEMBER_UNDO_ROLE_NAME)")
+        if not undo and not self.member_remediation_role_name:
+            return WrongAccount(
+                f"the change is about account {change.account_id}, and this deployment names no role to apply "
+                "changes in other accounts than its own (MEMBER_REMEDIATION_ROLE_NAME)"
+            )
+        return None
+
     def role_and_connection(self, change: ChangeBase) -> tuple[str, str]:
-        """The remediation role and the Token Vault connection for this change's direction."""
-        if direction_of(change) == "undo":
-            return self.undo_role_arn, self.undo_connection
-        return self.remediation_role_arn, self.connection
+        """The role to assume and the Token Vault connection for this change's direction and account: the
+        deployment's own roles for its own account, else the member account's role of the configured name (same
+        partition as the deployment's roles, whose web identity provider the member roles trust too)."""
+        undo = direction_of(change) == "undo"
+        own_role, connection = (
+            (self.undo_role_arn, self.undo_connection) if undo else (self.remediation_role_arn, self.connection)
+        )
+        if not self.is_member_change(change):
+            return own_role, connection
+        name = self.member_undo_role_name if undo else self.member_remediation_role_name
+        partition = partition_of_arn(self.remediation_role_arn)
+        return f"arn:{partition}:iam::{change.account_id}:role/{name}", connection
 
 
 @dataclass
@@ -199,6 +241,8 @@ class _Run:
                 "change_id": self.change.change_id,
                 "execution_arn": self.request.execution_arn,
                 "digest": self.change.digest,
+                # Whose account the change is about (an undo is allowed by the record of applying it there).
+                "account_id": self.change.account_id,
                 # The approver whose token Token Vault exchanges: the identity the AWS session acts as.
                 "approver_sub": self.request.approval.approvals[0].approver_sub,
                 "approvals": self.approvals,
@@ -237,11 +281,15 @@ class _Run:
             if halted:
                 self._discard_unused_approval()
                 return self.result("halted", "kill switch engaged before the approval was used")
-            if direction_of(self.change) == "undo" and not self.executor.undo_enabled:
+            refusal = self.executor.refusal_before_use(self.change)
+            if refusal is not None:
                 # Before consuming: the approval stays unused, and the deployment's choice is named.
-                self._record_safely("executor.undo_disabled", "refused")
+                if isinstance(refusal, UndoDisabled):
+                    self._record_safely("executor.undo_disabled", "refused")
+                else:
+                    self._record_safely("executor.wrong_account", "refused", error=type(refusal).__name__)
                 self._discard_unused_approval()
-                raise UndoDisabled("undo is disabled in this deployment (no UndoTokenVaultConnection)")
+                raise refusal
             # Discovery before consuming: an unreachable provider must not cost the human's approval.
             verifier = self.executor.token_verifier()
             self.consumed = True
@@ -306,8 +354,21 @@ class _Run:
                 web_identity_token=connection_token.access_token,
             )
         except ClientError as exc:
-            self.record("executor.session", "refused", error=error_code(exc))
+            self.record("executor.session", "refused", error=error_code(exc), role_arn=role_arn)
             return self.result("failed", f"AssumeRoleWithWebIdentity failed: {error_code(exc) or 'error'}")
+        except SessionInWrongAccount as exc:
+            # No session was built from STS's answer: nothing was read or changed in any account.
+            self.record(
+                "executor.session",
+                "wrong_account",
+                error=WrongAccount.__name__,
+                role_arn=role_arn,
+                assumed_role_arn=exc.assumed_role_arn,
+            )
+            raise WrongAccount(
+                f"STS gave a session in another account than the change's ({self.change.account_id}); "
+                "nothing was applied"
+            ) from None
         finally:
             del connection_token
         self.mark("session_obtained")

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from aegis_killswitch.report import StepOutcome, describe_error, failed_step
+from aegis_killswitch.report import StepOutcome, describe_error, error_code, failed_step
 
 DENY_POLICY_NAME = "AegisDenyOlderSessions"
 HALTED_POLICY_NAME = "AegisHalted"
@@ -27,6 +28,9 @@ _WAIT_FOR_TOKEN_SUFFIX = ".waitForTaskToken"
 # Step Functions caps `cause` at 32 768 characters; a reason is far shorter, this only guards the API call.
 _MAX_CAUSE_CHARS = 32768
 ISO_SECONDS = "%Y-%m-%dT%H:%M:%SZ"
+# In the details of a remediation-role step that failed: each failed role's first AWS error code (a member account's
+# outcome names the code, never the message).
+ERROR_CODES = "error_codes"
 
 
 # ----------------------------------------------------------------------------------------------- scan rules
@@ -184,6 +188,47 @@ def halt_missions(
     )
 
 
+def stop_org_scans(sfn: Any, state_machine_arn: str, *, cause: str) -> StepOutcome:
+    """Stop every running organization scan, so that its Distributed Map asks for no further account scan (and so
+    starts no further mission). Its account missions already started are stopped by `halt_missions`, which runs
+    next; an org scan waits for no approval, so it has no task token to fail.
+
+    An empty `state_machine_arn` (a deployment without organization scans) is nothing to stop.
+    """
+    step = "stop_org_scans"
+    if not state_machine_arn:
+        return StepOutcome(step=step, ok=True, reason="no organization scan state machine is configured")
+    details: dict[str, Any] = {"state_machine_arn": state_machine_arn}
+    try:
+        executions = list(running_executions(sfn, state_machine_arn))
+    except Exception as error:
+        return StepOutcome(
+            step=step,
+            ok=False,
+            reason=f"could not list running organization scans: {describe_error(error)}",
+            details=details,
+        )
+    stopped: list[str] = []
+    failures: dict[str, str] = {}
+    for execution in executions:
+        arn = execution["executionArn"]
+        try:
+            sfn.stop_execution(executionArn=arn, error=EXECUTION_HALTED, cause=cause[:_MAX_CAUSE_CHARS])
+            stopped.append(arn)
+        except Exception as error:
+            # One that ended on its own meanwhile is as good as stopped.
+            if _still_running(sfn, arn):
+                failures[arn] = f"StopExecution: {describe_error(error)}"
+            else:
+                stopped.append(arn)
+    details.update(running_executions=len(executions), stopped=stopped)
+    if failures:
+        return failed_step(
+            step, f"stopped {len(stopped)} of {len(executions)} running organization scans; ", failures, details
+        )
+    return StepOutcome(step=step, ok=True, reason=f"stopped {len(stopped)} running organization scans", details=details)
+
+
 def _still_running(sfn: Any, execution_arn: str) -> bool:
     try:
         return sfn.describe_execution(executionArn=execution_arn).get("status") == "RUNNING"
@@ -220,6 +265,7 @@ def deny_remediation_sessions(iam: Any, role_names: tuple[str, ...], now: dateti
     step = "deny_remediation_sessions"
     details: dict[str, Any] = {"role_names": list(role_names)}
     failures: list[str] = []
+    codes: dict[str, str] = {}
     halted: list[str] = []
     for role_name in role_names:
         try:
@@ -229,12 +275,15 @@ def deny_remediation_sessions(iam: Any, role_names: tuple[str, ...], now: dateti
             halted.append(role_name)
         except Exception as error:
             failures.append(f"could not attach {HALTED_POLICY_NAME} to {role_name}: {describe_error(error)}")
+            codes.setdefault(role_name, error_code(error))
     details["halted_policy_name"] = HALTED_POLICY_NAME
     details["halted_roles"] = halted
     cutoff, denied, deny_failures = _deny_sessions_issued_before(iam, role_names, now)
-    failures += deny_failures
+    failures += deny_failures.messages
+    codes = deny_failures.codes | codes
     details.update(policy_name=DENY_POLICY_NAME, sessions_issued_before=cutoff, denied_roles=denied)
     if failures:
+        details[ERROR_CODES] = codes
         return StepOutcome(step=step, ok=False, reason="; ".join(failures), details=details)
     names = " and ".join(role_names)
     return StepOutcome(
@@ -248,9 +297,22 @@ def deny_remediation_sessions(iam: Any, role_names: tuple[str, ...], now: dateti
     )
 
 
+@dataclass
+class _Failures:
+    """What went wrong, for the operator (`messages`) and as the first AWS error code of each role (`codes`)."""
+
+    messages: list[str] = field(default_factory=list)
+    codes: dict[str, str] = field(default_factory=dict)
+
+    def add(self, role_name: str, message: str, error: BaseException | None = None) -> None:
+        self.messages.append(message)
+        if error is not None:
+            self.codes.setdefault(role_name, error_code(error))
+
+
 def _deny_sessions_issued_before(
     iam: Any, role_names: tuple[str, ...], now: datetime
-) -> tuple[str, list[str], list[str]]:
+) -> tuple[str, list[str], _Failures]:
     """Attach `AegisDenyOlderSessions` with the cutoff `now` (rounded up) to every role; the cutoff only ever moves
     forward. The cutoff written, the roles it was attached to, and the failures."""
     cutoff = session_cutoff(now)
@@ -265,14 +327,16 @@ def _deny_sessions_issued_before(
             # Of two concurrent operations, the later instant wins whatever the write order.
             cutoff = previous
     denied: list[str] = []
-    failures: list[str] = []
+    failures = _Failures()
     document = json.dumps(deny_policy_document(cutoff))
     for role_name in role_names:
         try:
             iam.put_role_policy(RoleName=role_name, PolicyName=DENY_POLICY_NAME, PolicyDocument=document)
             denied.append(role_name)
         except Exception as error:
-            failures.append(f"could not attach {DENY_POLICY_NAME} to {role_name}: {describe_error(error)}")
+            failures.add(
+                role_name, f"could not attach {DENY_POLICY_NAME} to {role_name}: {describe_error(error)}", error
+            )
     return cutoff, denied, failures
 
 
@@ -291,7 +355,9 @@ def lift_halted_policy(iam: Any, role_names: tuple[str, ...], now: datetime) -> 
     absent: list[str] = []
     for role_name in role_names:
         if role_name not in denied:
-            failures.append(f"{role_name} keeps {HALTED_POLICY_NAME}: its sessions of the halt could not be denied")
+            failures.add(
+                role_name, f"{role_name} keeps {HALTED_POLICY_NAME}: its sessions of the halt could not be denied"
+            )
             continue
         try:
             iam.delete_role_policy(RoleName=role_name, PolicyName=HALTED_POLICY_NAME)
@@ -300,13 +366,16 @@ def lift_halted_policy(iam: Any, role_names: tuple[str, ...], now: datetime) -> 
             if isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") == "NoSuchEntity":
                 absent.append(role_name)
                 continue
-            failures.append(
+            failures.add(
+                role_name,
                 f"could not remove {HALTED_POLICY_NAME} from {role_name}, which still denies every session: "
-                + describe_error(error)
+                + describe_error(error),
+                error,
             )
     details.update(lifted=lifted, absent=absent)
-    if failures:
-        return StepOutcome(step=step, ok=False, reason="; ".join(failures), details=details)
+    if failures.messages:
+        details[ERROR_CODES] = failures.codes
+        return StepOutcome(step=step, ok=False, reason="; ".join(failures.messages), details=details)
     parts = []
     if lifted:
         parts.append(

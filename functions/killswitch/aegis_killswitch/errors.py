@@ -42,3 +42,12 @@ class ManagementApiFailed(Exception):
 
 class Auth0Unreachable(ProviderUnavailable):
     """A call not attempted because Auth0 already failed to answer (or refused the token) in this operation."""
+
+
+class MemberWorkRefused(RuntimeError):
+    """A member account's roles were left as they were because a check made just before refused the change (a re-arm
+    while the halt flag is engaged again); `code` is what the member is listed with."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code

@@ -71,6 +71,13 @@ def is_engaged(table: Any) -> bool:
     return bool(_read(table).get("engaged"))
 
 
+def is_engaged_shared(table: Any) -> bool:
+    """`is_engaged` safe to call from several threads at once: through the Table's client (clients are thread-safe,
+    resources are not), which takes and gives plain Python values as the Table does."""
+    item = table.meta.client.get_item(TableName=table.name, Key={"name": HALT_ITEM}, ConsistentRead=True).get("Item")
+    return bool((item or {}).get("engaged"))
+
+
 def remember_blocked_approvers(table: Any, subs: set[str]) -> None:
     _update_blocked(table, "ADD", subs)
 

@@ -72,6 +72,17 @@ def failed_step(step: str, summary: str, failures: Mapping[str, str], details: d
     )
 
 
+def error_code(error: BaseException) -> str:
+    """What a call failed with, in one word that names no resource and carries no message: the AWS error code
+    (`AccessDenied`, `NoSuchEntity`), or the exception's class (`ConnectTimeoutError`) for a failure AWS never
+    answered."""
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code")
+        if isinstance(code, str) and code:
+            return code[:100]
+    return type(error).__name__
+
+
 def describe_error(error: BaseException) -> str:
     """A short, log-safe description of why a call failed. Never the request, never a body we sent."""
     if isinstance(error, ClientError):

@@ -3,15 +3,21 @@
 Trigger order (the table's): the halt flag; at once the two deny policies of the remediation roles (RemediationRole,
 and UndoRole when configured), the only stop AWS itself enforces: `AegisHalted` (no session at all while halted, not
 even one issued after the trigger from a provider token handed out before it) and `AegisDenyOlderSessions` (no
-session issued before the trigger, ever); then the scan rules, the running missions and their waiting approvals,
-every sealed approval nobody consumed; and last the Auth0 Management API calls (sessions and refresh tokens of the
-approvers, their Token Vault access). Auth0 comes last because it can hang: every AWS-side stop is in place before
-the first call to it.
+session issued before the trigger, ever); then the same two policies on the remediation roles of every member account
+of the organization (`aegis_killswitch.members`: in parallel, bounded in time, an unreachable member failing the step
+but holding back neither the other members nor the steps after); then the scan rules, the running organization scans,
+the running missions and their waiting approvals, every sealed approval nobody consumed; and last the Auth0
+Management API calls (sessions and refresh tokens of the approvers, their Token Vault access). Auth0 comes last
+because it can hang: every AWS-side stop is in place before the first call to it.
+
+This account's own roles come first, alone, not alongside the members: they are a handful of calls to this
+account's own IAM, done before any member call, so no member (many of them, any of which may be slow to answer)
+can delay the one stop that holds whatever the organization does.
 
 Re-arm, in the same order: release the flag, re-enable the rules, unblock the approvers the kill switch blocked; and
 last move the deny-older cutoff to the re-arm (a session issued while halted must not come back to life) and remove
-`AegisHalted`. Stopped missions, purged approvals and revoked sessions are not restored: every new mission gets a new
-session.
+`AegisHalted`, in this account and then in every member. Stopped missions and organization scans, purged approvals
+and revoked sessions are not restored: every new mission gets a new session.
 """
 
 from __future__ import annotations
@@ -21,7 +27,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from aegis_killswitch import aws_steps, halt
+import boto3
+
+from aegis_killswitch import aws_steps, halt, members
 from aegis_killswitch.auth0_steps import (
     Auth0Management,
     block_token_vault_approvers,
@@ -44,6 +52,20 @@ class KillSwitchClients:
     iam: Any
     auth0_management: Callable[[], Auth0Management]
     handoff_table: Any
+    # The organization's member accounts (ListAccounts; AssumeRole into each one's AegisKillSwitchRole). None: the
+    # default clients, made when first needed (a deployment without an organization never needs them).
+    organizations: Any = None
+    sts: Any = None
+
+    def organizations_client(self) -> Any:
+        if self.organizations is None:
+            self.organizations = boto3.client("organizations", config=members.MEMBER_CALL_CONFIG)
+        return self.organizations
+
+    def sts_client(self) -> Any:
+        if self.sts is None:
+            self.sts = boto3.client("sts", config=members.MEMBER_CALL_CONFIG)
+        return self.sts
 
 
 @dataclass(frozen=True)
@@ -142,6 +164,56 @@ def _lift_halted_policy(run: Run) -> StepOutcome:
     return aws_steps.lift_halted_policy(run.clients.iam, roles, run.clock())
 
 
+# ----------------------------------------------------------------------------------------------- member accounts
+
+
+def _halt_members(run: Run) -> StepOutcome:
+    roles = run.settings.member_role_names
+    return members.run_in_members(
+        run.settings,
+        run.clients.organizations_client(),
+        run.clients.sts_client(),
+        members.MemberOperation(
+            step="halt_member_accounts",
+            done="halted",
+            session_name=members.HALT_SESSION_NAME,
+            # Each member's cutoff is read when its policies are attached, as for this account's roles.
+            act=lambda iam: aws_steps.deny_remediation_sessions(iam, roles, run.clock()),
+        ),
+    )
+
+
+def _rearm_members(run: Run) -> StepOutcome:
+    # As in this account: a member's roles become usable again only while the flag reads released, checked before
+    # the members are listed and again in each member just before its roles change (the members take a while, and
+    # a new trigger may come meanwhile).
+    table = run.clients.control_table
+    roles = run.settings.member_role_names
+
+    def flag_engaged() -> str | None:
+        return members.HALT_ENGAGED if halt.is_engaged_shared(table) else None
+
+    if run.settings.organization_enabled and flag_engaged():
+        return StepOutcome(
+            step="rearm_member_accounts",
+            ok=False,
+            reason=f"the halt flag is still engaged, so every member account keeps {aws_steps.HALTED_POLICY_NAME}",
+            details={"organization_id": run.settings.organization_id},
+        )
+    return members.run_in_members(
+        run.settings,
+        run.clients.organizations_client(),
+        run.clients.sts_client(),
+        members.MemberOperation(
+            step="rearm_member_accounts",
+            done="rearmed",
+            session_name=members.REARM_SESSION_NAME,
+            act=lambda iam: aws_steps.lift_halted_policy(iam, roles, run.clock()),
+            precondition=flag_engaged,
+        ),
+    )
+
+
 # ----------------------------------------------------------------------------------------------- missions
 
 
@@ -157,6 +229,10 @@ def _stop_executions(run: Run) -> StepOutcome:
     return aws_steps.halt_missions(
         run.clients.stepfunctions, run.settings.state_machine_arn, cause=run.cause, on_mission_halted=run.record_mission
     )
+
+
+def _stop_org_scans(run: Run) -> StepOutcome:
+    return aws_steps.stop_org_scans(run.clients.stepfunctions, run.settings.org_scan_state_machine_arn, cause=run.cause)
 
 
 def _purge_handoffs(run: Run) -> StepOutcome:
@@ -207,7 +283,14 @@ STEPS: tuple[Step, ...] = (
         Action("lift_halted_policy", _lift_halted_policy),
         rearm_last=True,
     ),
+    Step(
+        Action("halt_member_accounts", _halt_members),
+        Action("rearm_member_accounts", _rearm_members),
+        rearm_last=True,
+    ),
     Step(Action("disable_rules", _disable_rules), Action("enable_rules", _enable_rules)),
+    # Before the missions: a stopped organization scan asks for no further account scan, so starts no new mission.
+    Step(Action("stop_org_scans", _stop_org_scans)),
     Step(Action("stop_executions", _stop_executions)),
     Step(Action("purge_handoffs", _purge_handoffs)),
     Step(Action("revoke_auth0_sessions", _revoke_sessions)),

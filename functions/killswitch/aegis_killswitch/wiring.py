@@ -12,6 +12,7 @@ import httpx
 from aegis_auth.oidc import ClientAuthentication, OidcClient
 from aegis_jwt.callers import CallerVerifier
 from aegis_killswitch.auth0_steps import Auth0Management
+from aegis_killswitch.members import MEMBER_CALL_CONFIG
 from aegis_killswitch.service import KillSwitch
 from aegis_killswitch.settings import KillSwitchSettings
 from aegis_killswitch.steps import KillSwitchClients
@@ -36,6 +37,9 @@ def build_kill_switch(settings: KillSwitchSettings | None = None, *, http: httpx
         iam=boto3.client("iam"),
         auth0_management=partial(auth0_management, settings, http),
         handoff_table=dynamodb.Table(settings.handoff_table),
+        # Each call for a member gives up after a few seconds: a member that hangs must not hold back the halt.
+        organizations=boto3.client("organizations", config=MEMBER_CALL_CONFIG),
+        sts=boto3.client("sts", config=MEMBER_CALL_CONFIG),
     )
     return KillSwitch(settings, clients)
 

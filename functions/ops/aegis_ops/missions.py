@@ -1,10 +1,12 @@
-"""Missions: the list, newest first (`GET /missions`), one mission in full (`GET /missions/{id}`) and its report page
-(`GET /missions/{id}/report.html`).
+"""Missions: the list, newest first (`GET /missions`), one organization scan's accounts (`GET /missions?org_scan=`),
+one mission in full (`GET /missions/{id}`) and its report page (`GET /missions/{id}/report.html`).
 
 The list queries the Missions table's `ByCreated` index (mission items only carry its key `listing`), one page at a
 time: never a scan. A mission in full is its item, the report the agent stored (findings, changes with before and
 after, decisions, outcomes, re-scan) and its audit trail (who decided when, what the executor read, the timeline),
-assembled exactly as the report page is (`aegis.reporting.assembly`).
+assembled exactly as the report page is (`aegis.reporting.assembly`). An organization scan is its own item
+(`org#<org scan id>`, one GetItem) and its accounts' missions (the sparse `ByOrgScan` index, by account id), summarised
+by `aegis.reporting.organization`.
 """
 
 from __future__ import annotations
@@ -13,9 +15,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from aegis.audit import read_trail
-from aegis.missions_keys import CREATED_INDEX, LISTING_ATTRIBUTE, MISSION_LISTING, is_mission_id
+from aegis.missions_keys import (
+    CREATED_INDEX,
+    LISTING_ATTRIBUTE,
+    MISSION_LISTING,
+    ORG_SCAN_ATTRIBUTE,
+    ORG_SCAN_INDEX,
+    is_mission_id,
+    is_org_scan_id,
+    org_scan_key,
+)
 from aegis.reporting.assembly import NO_PLAN_NOTE, RUNNING_NOTE, assemble_document
 from aegis.reporting.html import MissionReportDocument, render_html
+from aegis.reporting.organization import org_summary
 from aegis_ops.documents import ReportRef, read_report
 from aegis_ops.errors import BadRequest, NotFound
 from aegis_ops.items import json_ready
@@ -46,6 +58,23 @@ SUMMARY_FIELDS = (
     "error",
     "undo_of",
     "requested_by",
+    "account_id",
+    "org_scan",
+)
+# What an account's line of an organization scan needs of its mission item (the index projects every attribute; the
+# query reads only these).
+ORG_ACCOUNT_FIELDS = (
+    "mission_id",
+    "account_id",
+    "status",
+    "plan_status",
+    "counts",
+    "by_severity",
+    "org_changes_granted",
+    "error",
+    "execution_arn",
+    "created_at",
+    "updated_at",
 )
 
 
@@ -65,6 +94,39 @@ def list_missions(table: Any, *, limit: str | None, cursor: str | None) -> dict[
         ScanIndexForward=False,
     )
     return {"missions": [mission_summary(item) for item in items], "next": next_cursor}
+
+
+def require_org_scan_id(org_scan_id: str) -> str:
+    if not is_org_scan_id(org_scan_id):
+        raise BadRequest("org_scan must be an organization scan id (org- and 20 hex digits)")
+    return org_scan_id
+
+
+def org_scan_missions(table: Any, org_scan_id: str, *, limit: str | None, cursor: str | None) -> dict[str, Any]:
+    """An organization scan's own item and every account's mission, summarised (aegis.reporting.organization)."""
+    require_org_scan_id(org_scan_id)
+    if limit is not None or cursor is not None:
+        # The whole organization scan is one answer (a few hundred bytes per account): no page to ask for.
+        raise BadRequest("limit and next do not apply to org_scan: the answer lists every account")
+    org_item = table.get_item(Key={"mission_id": org_scan_key(org_scan_id)}, ConsistentRead=True).get("Item")
+    names = {f"#a{i}": name for i, name in enumerate(ORG_ACCOUNT_FIELDS)}
+    query: dict[str, Any] = {
+        "IndexName": ORG_SCAN_INDEX,
+        "KeyConditionExpression": "#org = :org",
+        "ProjectionExpression": ", ".join(names),
+        "ExpressionAttributeNames": {"#org": ORG_SCAN_ATTRIBUTE, **names},
+        "ExpressionAttributeValues": {":org": org_scan_id},
+    }
+    items: list[dict[str, Any]] = []
+    while True:
+        answer = table.query(**query)
+        items.extend(answer.get("Items", []))
+        if "LastEvaluatedKey" not in answer:
+            break
+        query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+    if org_item is None and not items:
+        raise NotFound(f"no organization scan {org_scan_id}")
+    return org_summary(org_item, items)
 
 
 def require_mission_id(mission_id: str) -> str:

@@ -15,7 +15,9 @@ every rule is checked and every problem is named (`plan_problems`); any problem 
 - `not-canonical`: the change is not exactly its canonical JSON, so the digest every later step recomputes from it
   (the approver's screen, the executor's check of the token) would not be the digest of what was submitted;
 - `approval-text-too-long`: an approval property too long for the approver's screen (never cut);
-- `account-out-of-scope`: the change, or its resource ARN, names another account than this deployment's;
+- `account-out-of-scope`: the change is about another account than this deployment's own or its mission's (the
+  `account_id` the agent wrote on the mission item, for a mission of an organization scan); the changes of one plan
+  are about several accounts; or the resource ARN names another account than its change;
 - `region-out-of-scope`: a change in another partition than ScanRegions', a regional change outside ScanRegions, or
   an account-wide change (IAM, account Block Public Access) in another region than IAM's home region of the
   partition, where its findings are; a bucket's change is in the bucket's own region, which is any region of the
@@ -24,8 +26,8 @@ every rule is checked and every problem is named (`plan_problems`); any problem 
 - `destination-not-configured` / `destination-mismatch`: a trail or flow logs going elsewhere than TrailBucket,
   FlowLogsLogGroup and FlowLogsRoleArn, or created where the deployment configured none;
 - `undo-disabled`: an undo where the deployment configures no undo connection (no UndoRole exists);
-- `undo-not-applied` / `undo-already-undone`: an undo must name a change the executor audited as applied, with
-  the same digest, in this account, and not undone since;
+- `undo-not-applied` / `undo-already-undone`: an undo must name a change the executor of this deployment audited
+  as applied, with the same digest, in the change's account, and not undone since;
 - `needs-second-approver`: the deployment's approval policy (routing, two-person risk) gives the change fewer
   eligible approvers than it needs; it is never downgraded to one (aegis.approvals.policy.ApprovalPolicy.can_plan).
 
@@ -50,7 +52,7 @@ from aegis.catalogue import (
     forward_target,
     parse_change,
 )
-from aegis.catalogue.base import CHANGE_ID_PATTERN
+from aegis.catalogue.base import ACCOUNT_ID_PATTERN, CHANGE_ID_PATTERN
 from aegis.catalogue.kinds.create_multi_region_trail import CreateMultiRegionTrail
 from aegis.catalogue.kinds.create_vpc_flow_logs import CreateVpcFlowLogs
 from aegis.models import canonical_json
@@ -140,9 +142,17 @@ def parse_envelope(request: Any) -> Envelope:
     return Envelope(execution_arn=str(request["execution_arn"]), mission_id=mission_id, changes=tuple(changes))
 
 
-def plan_problems(envelope: Envelope, settings: ValidatorSettings, applied_records: AppliedRecords) -> list[Problem]:
-    """Every rule the plan breaks; [] for a plan that may go to approval."""
+def plan_problems(
+    envelope: Envelope,
+    settings: ValidatorSettings,
+    applied_records: AppliedRecords,
+    mission_account: str | None = None,
+) -> list[Problem]:
+    """Every rule the plan breaks; [] for a plan that may go to approval. `mission_account` is the `account_id` of
+    the plan's mission item (None when the mission has no item, or no account on it): the one account besides the
+    deployment's own that the plan's changes may be about."""
     problems: list[Problem] = []
+    accounts = in_scope_accounts(settings, mission_account)
     if len(envelope.changes) > settings.max_changes_per_mission:
         problems.append(
             Problem(
@@ -150,6 +160,9 @@ def plan_problems(envelope: Envelope, settings: ValidatorSettings, applied_recor
                 detail=f"{len(envelope.changes)} changes, at most {settings.max_changes_per_mission} per mission",
             )
         )
+    if len(plan_accounts(envelope)) > 1:
+        # One mission is one account's: its approvals, its executions and its report each speak of one account.
+        problems.append(Problem("account-out-of-scope", detail="a plan spans several accounts"))
     seen: set[str] = set()
     for index, raw in enumerate(envelope.changes):
         change_id = str(raw["change_id"])
@@ -158,15 +171,33 @@ def plan_problems(envelope: Envelope, settings: ValidatorSettings, applied_recor
             problems.append(Problem("duplicate-change", index, shown_id))
         seen.add(change_id)
         problems += [
-            Problem(rule, index, shown_id, detail) for rule, detail in change_problems(raw, settings, applied_records)
+            Problem(rule, index, shown_id, detail)
+            for rule, detail in change_problems(raw, settings, applied_records, accounts)
         ]
     return problems
 
 
+def in_scope_accounts(settings: ValidatorSettings, mission_account: str | None) -> frozenset[str]:
+    """The accounts a plan's changes may be about: the deployment's own, and its mission's when that is an account
+    id (anything else on the item counts as no account: only the own account is then in scope)."""
+    if mission_account is not None and re.fullmatch(ACCOUNT_ID_PATTERN, mission_account):
+        return frozenset({settings.account_id, mission_account})
+    return frozenset({settings.account_id})
+
+
+def plan_accounts(envelope: Envelope) -> set[str]:
+    """The accounts the plan's changes name (as submitted: a change that does not parse is refused on its own)."""
+    return {str(raw["account_id"]) for raw in envelope.changes if isinstance(raw.get("account_id"), str)}
+
+
 def change_problems(
-    raw: Mapping[str, Any], settings: ValidatorSettings, applied_records: AppliedRecords
+    raw: Mapping[str, Any],
+    settings: ValidatorSettings,
+    applied_records: AppliedRecords,
+    accounts: frozenset[str] | None = None,
 ) -> list[tuple[str, str]]:
-    """(rule, detail) for every rule one change breaks."""
+    """(rule, detail) for every rule one change breaks; `accounts` are those in scope (by default the deployment's
+    own only)."""
     try:
         change = parse_change(dict(raw))
     except InvalidChange as exc:
@@ -177,7 +208,7 @@ def change_problems(
     overlong = change.overlong_properties()
     if overlong:
         found.append(("approval-text-too-long", ", ".join(overlong)))
-    found += _scope_problems(change, settings)
+    found += _scope_problems(change, settings, accounts or frozenset({settings.account_id}))
     if not settings.approval_policy.can_plan(change):
         found.append(
             (
@@ -205,10 +236,10 @@ def _is_canonical(change: ChangeBase, raw: Mapping[str, Any]) -> bool:
         return False
 
 
-def _scope_problems(change: ChangeBase, settings: ValidatorSettings) -> list[tuple[str, str]]:
+def _scope_problems(change: ChangeBase, settings: ValidatorSettings, accounts: frozenset[str]) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    if change.account_id != settings.account_id:
-        found.append(("account-out-of-scope", "the change is about another account"))
+    if change.account_id not in accounts:
+        found.append(("account-out-of-scope", "the change is about another account than the deployment's or mission's"))
     scope = REGION_SCOPE.get(forward_target(change).kind)
     if partition_of(change.region) != settings.partition:
         # The catalogue holds the change's ARNs to its region's partition; the deployment's is its ScanRegions'.
@@ -222,8 +253,10 @@ def _scope_problems(change: ChangeBase, settings: ValidatorSettings) -> list[tup
         found.append(("resource-arn-mismatch", "the resource is not an ARN"))
         return found
     arn_region, arn_account = parts[3], parts[4]
-    if arn_account and arn_account != settings.account_id:
-        found.append(("account-out-of-scope", "the resource ARN is in another account"))
+    if arn_account and arn_account != change.account_id:
+        # Held to the change's own account (itself held to those in scope above): the session the executor assumes
+        # is in the change's account, and the approver was shown that account.
+        found.append(("account-out-of-scope", "the resource ARN is in another account than the change"))
     if arn_region and arn_region != change.region:
         found.append(("resource-arn-mismatch", "the resource ARN is in another region than the change"))
     return found
@@ -253,23 +286,29 @@ def _undo_problems(change: Undo, settings: ValidatorSettings, applied_records: A
     applied = [
         record
         for record in applied_records(original.change_id)
-        if _applied_record(record, settings.account_id, original.change_id, original.digest)
+        if _applied_record(record, settings.account_id, change.account_id, original.change_id, original.digest)
     ]
     if not applied:
-        return [("undo-not-applied", "no executor.applied record of this change and digest in this account")]
+        return [("undo-not-applied", "no executor.applied record of this change and digest in its account")]
     # Every undo of one original has the same change id (its identity is the original's id and digest).
     undone = [
         record
         for record in applied_records(change.change_id)
-        if _applied_record(record, settings.account_id, change.change_id, None)
+        if _applied_record(record, settings.account_id, change.account_id, change.change_id, None)
     ]
     if undone and max(str(r["seq"]) for r in undone) > max(str(r["seq"]) for r in applied):
         return [("undo-already-undone", "the change was undone after it was last applied")]
     return []
 
 
-def _applied_record(record: Mapping[str, Any], account_id: str, change_id: str, digest: str | None) -> bool:
-    """An audit item recording that the executor applied `change_id` (with `digest`, if given) in this account."""
+def _applied_record(
+    record: Mapping[str, Any], deployment_account: str, change_account: str, change_id: str, digest: str | None
+) -> bool:
+    """An audit item recording that this deployment's executor (an execution of its state machine, in
+    `deployment_account`) applied `change_id` (with `digest`, if given) in `change_account`.
+
+    The executor names the change's account on its records (`account_id`); a record written before it did is of a
+    deployment that applied changes in its own account only, the execution's."""
     if (record.get("actor"), record.get("action"), record.get("outcome")) != (
         "executor",
         "executor.applied",
@@ -285,4 +324,6 @@ def _applied_record(record: Mapping[str, Any], account_id: str, change_id: str, 
     if digest is not None and details.get("digest") != digest:
         return False
     execution_arn = details.get("execution_arn")
-    return isinstance(execution_arn, str) and execution_arn.split(":")[4:5] == [account_id]
+    if not isinstance(execution_arn, str) or execution_arn.split(":")[4:5] != [deployment_account]:
+        return False
+    return details.get("account_id", deployment_account) == change_account

@@ -1,17 +1,20 @@
 """Validate one mission plan before any of its changes reaches an approver.
 
-    request {execution_arn, plan} → envelope (else Validation.PlanMalformed) → every rule (aegis_validator.rules)
+    request {execution_arn, plan} → envelope (else Validation.PlanMalformed) → the mission's account, when a change
+    names another than the deployment's (its Missions item) → every rule (aegis_validator.rules)
     → any problem: audit `validator.refused`, raise Validation.PlanRefused
     → else plan the approval requests (aegis.approvals.requests.plan_requests), audit `validator.accepted` and
       answer `{mission_id, requests}`: the state machine carries each change inside its request from here on
 
 Whoever may start the state machine chooses its input; the agent is only the usual starter. So nothing in the plan
 is taken on trust: each change is re-parsed into the catalogue, held to this deployment's own parameters, and an
-undo to the audit trail. The validator changes nothing but its own audit records and holds no secret.
+undo to the audit trail. A change about another account than the deployment's own is in scope only when the
+mission is that account's: the agent wrote the account on the mission's item before it started the execution, and
+nobody else can write that table. The validator changes nothing but its own audit records and holds no secret.
 
 A refusal is audited before it is raised (an audit failure is logged and does not turn the refusal into anything
-else). Any other error (the audit table unreachable, say) propagates: the state machine then fails the mission
-without asking anyone to approve anything.
+else). Any other error (the audit or the Missions table unreachable, say) propagates: the state machine then fails
+the mission without asking anyone to approve anything.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from aegis_validator.rules import (
     Problem,
     execution_name,
     parse_envelope,
+    plan_accounts,
     plan_problems,
 )
 from aegis_validator.settings import ValidatorSettings
@@ -50,6 +54,8 @@ MAX_PROBLEMS_IN_MESSAGE = 10
 class PlanValidator:
     settings: ValidatorSettings
     audit_table: Any
+    # The Missions table: the account of an organization scan's mission is on its item.
+    missions_table: Any
 
     def validate(self, request: Any) -> dict[str, Any]:
         audit = AuditLog(self.audit_table, AUDIT_ACTOR)
@@ -67,7 +73,9 @@ class PlanValidator:
             )
             logger.warning("plan malformed", extra={"reason": str(exc)})
             raise
-        problems = plan_problems(envelope, self.settings, self.applied_records)
+        problems = plan_problems(
+            envelope, self.settings, self.applied_records, self._mission_account_if_needed(envelope)
+        )
         if problems:
             self._record_safely(
                 audit,
@@ -92,6 +100,7 @@ class PlanValidator:
             ACCEPTED,
             "accepted",
             execution_arn=envelope.execution_arn,
+            account_id=changes[0].account_id if changes else self.settings.account_id,
             plan_digest=digest,
             changes=[{"change_id": c.change_id, "digest": c.digest, "kind": c.kind} for c in changes],
             requests=[_request_record(r) for r in requests],
@@ -110,6 +119,25 @@ class PlanValidator:
 
     def applied_records(self, change_id: str) -> Sequence[Mapping[str, Any]]:
         return change_trail(self.audit_table, change_id)
+
+    def mission_account(self, mission_id: str) -> str | None:
+        """The `account_id` on the mission's item; None when there is no item or no such attribute (the plan's
+        changes may then be about the deployment's own account only). Read consistently: the agent writes the item
+        just before it starts the execution this plan is the input of."""
+        item = self.missions_table.get_item(
+            Key={"mission_id": mission_id},
+            ProjectionExpression="#account",
+            ExpressionAttributeNames={"#account": "account_id"},
+            ConsistentRead=True,
+        ).get("Item")
+        account = item.get("account_id") if isinstance(item, Mapping) else None
+        return account if isinstance(account, str) else None
+
+    def _mission_account_if_needed(self, envelope: Envelope) -> str | None:
+        # Only a plan naming another account needs the item: an ordinary mission costs no read.
+        if plan_accounts(envelope) <= {self.settings.account_id}:
+            return None
+        return self.mission_account(envelope.mission_id)
 
     @staticmethod
     def _record_safely(audit: AuditLog, mission_id: str, outcome: str, **details: Any) -> None:

@@ -30,7 +30,7 @@ _ROLE_ARN = rf"^arn:{PARTITION_PATTERN}:iam::[0-9]{{12}}:role/.+$"
 @dataclass(frozen=True)
 class ValidatorSettings:
     audit_table: str
-    # This deployment's account: every change must be about it.
+    # This deployment's account: every change must be about it, or about its mission's account.
     account_id: str
     # ScanRegions: the regions a regional change may be in.
     scan_regions: tuple[str, ...]
@@ -45,6 +45,9 @@ class ValidatorSettings:
     flow_logs_role_arn: str = ""
     # Whether the deployment configures an undo connection (and so an UndoRole); without one, undo is disabled.
     undo_enabled: bool = False
+    # Where the mission's account is (the `account_id` of its item): a member account's changes are in scope of that
+    # account's mission only. Required by `from_env`; empty only where no plan names another account.
+    missions_table: str = ""
 
     @property
     def partition(self) -> str:
@@ -92,4 +95,5 @@ class ValidatorSettings:
             flow_logs_log_group=env.optional("FLOW_LOGS_LOG_GROUP"),
             flow_logs_role_arn=role_arn,
             undo_enabled=env.flag("UNDO_ENABLED"),
+            missions_table=env.required("MISSIONS_TABLE"),
         )

@@ -9,4 +9,9 @@ from aegis_validator.settings import ValidatorSettings
 
 def build_validator(settings: ValidatorSettings | None = None) -> PlanValidator:
     settings = settings or ValidatorSettings.from_env()
-    return PlanValidator(settings=settings, audit_table=dynamodb_resource().Table(settings.audit_table))
+    dynamodb = dynamodb_resource()
+    return PlanValidator(
+        settings=settings,
+        audit_table=dynamodb.Table(settings.audit_table),
+        missions_table=dynamodb.Table(settings.missions_table),
+    )

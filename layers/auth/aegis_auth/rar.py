@@ -38,6 +38,7 @@ _LABELS: dict[str, str] = {
     "before": "Now",
     "after": "After approval",
     "risk": "Risk",
+    "account": "Account",
     "region": "Region",
     "check": "CIS check",
     "change_id": "Change id",

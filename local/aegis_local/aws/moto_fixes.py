@@ -5,7 +5,9 @@
   endpoint that `SendTaskSuccess`/`SendTaskFailure` wake. An answer that arrives in between (an approval function
   that fails at once, e.g. `Approval.Halted` when the kill switch is engaged) is stored but wakes nobody, so the
   execution sleeps a whole heartbeat interval before it notices. On AWS the answer is taken at once. The fix wakes
-  a heartbeat endpoint that is created after the outcome is already known.
+  a heartbeat endpoint that is created after the outcome is already known. A heartbeat sent in that same window
+  (an approval function that polls at once) is refused with `TaskTimedOut`, as if the task had ended, where AWS
+  accepts a heartbeat for any token it awaits: the fix accepts it, since the watch it would reset starts afresh.
 
 - **StopExecution does not stop an execution that waits for a task token.** moto marks the program stopped, but
   the thread waiting for the token looks again only when its heartbeat interval (or the task's timeout) runs out,
@@ -34,6 +36,15 @@
   if `aws:SecureTransport` is false) refuses every PutObject, where on AWS, over TLS, it never applies; and an
   Allow with a condition would deny too. `S3BucketPolicyFix` has moto authorize against the statements without a
   condition only: a conditional statement does not apply locally, as IAM treats one whose condition does not hold.
+
+- **A Distributed Map ignores its tolerated failure threshold.** moto's interpreter parses `ToleratedFailureCount`,
+  `ToleratedFailurePercentage` and their `*Path` forms but never applies them: a child execution that fails becomes
+  a `null` result and the Map succeeds however many failed. On AWS the Map Run fails with
+  `States.ExceedToleratedFailureThreshold` once more items failed (or timed out) than the declared count, or a larger
+  share than the declared percentage (either, when both are declared; any failure, when neither is), and the Map
+  state's Retry/Catch see that error (the organization scan's ScanEachAccount catches it, summarises and fails by
+  name). The fix records which thresholds a Map state declares when its definition is parsed, and after the Map Run's
+  items have all ended raises that error, so the Map Run and the Map state fail as on AWS.
 
 Applied by the local stack while it runs (process-wide, like moto's own state) and removed by `uninstall()`.
 """
@@ -71,6 +82,10 @@ class StepFunctionsFixes:
 
     @classmethod
     def install(cls) -> None:
+        from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
+            distributed_iteration_component as distributed,
+        )
+        from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
         from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
         from moto.stepfunctions.parser.asl.eval.environment import Environment
         from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
@@ -80,10 +95,13 @@ class StepFunctionsFixes:
                 return
             patches: dict[tuple[Any, str], Any] = {
                 (CallbackEndpoint, "setup_heartbeat_endpoint"): _answered_before_the_watch,
+                (CallbackEndpoint, "notify_heartbeat"): _heartbeat_before_the_watch,
                 (Execution, "stop"): _stop_waits_too,
                 (Execution, "start"): _start_announced,
                 (BaseExecutionWorkerCommunication, "terminated"): _end_announced,
                 **{(Environment, name): _unless_stopped(name) for name in ("set_error", "set_timed_out")},
+                (StateMap, "from_state_props"): _thresholds_declared,
+                (distributed.DistributedIterationComponent, "_map_run"): _thresholds_applied,
             }
             for (owner, name), make in patches.items():
                 original = getattr(owner, name)
@@ -106,6 +124,16 @@ def _answered_before_the_watch(original: Any) -> Any:
         return heartbeat
 
     return setup_heartbeat_endpoint
+
+
+def _heartbeat_before_the_watch(original: Any) -> Any:
+    def notify_heartbeat(endpoint: Any) -> bool:
+        # moto's own attribute: whether the watch exists yet. Without it the token is registered and awaited.
+        if getattr(endpoint, "_heartbeat_endpoint", None) is None:
+            return True
+        return bool(original(endpoint))
+
+    return notify_heartbeat
 
 
 def _stop_waits_too(original: Any) -> Any:
@@ -134,6 +162,81 @@ def _unless_stopped(name: str) -> Any:
         return settle
 
     return make
+
+
+# Which tolerated failure thresholds a Distributed Map state declares: (count declared, percentage declared), on its
+# iteration component (the object whose `_map_run` runs the Map Run).
+_DECLARED_THRESHOLDS = "_aegis_declared_thresholds"
+
+
+def _thresholds_declared(original: Any) -> Any:
+    def from_state_props(state: Any, state_props: Any) -> None:
+        from moto.stepfunctions.parser.asl.component.state.exec.state_map.tolerated_failure import (
+            ToleratedFailureCountDecl,
+            ToleratedFailurePercentageDecl,
+        )
+
+        original(state, state_props)
+        declared = (
+            state_props.get(ToleratedFailureCountDecl) is not None,
+            state_props.get(ToleratedFailurePercentageDecl) is not None,
+        )
+        setattr(state.iteration_component, _DECLARED_THRESHOLDS, declared)
+
+    return from_state_props
+
+
+def exceeds_tolerance(failed: int, total: int, count: int | None, percentage: float | None) -> bool:
+    """AWS's rule for a Map Run: `count`/`percentage` None when not declared. With neither, any failure fails it;
+    otherwise more failures than the count, or a larger share than the percentage, does."""
+    if failed == 0:
+        return False
+    if count is None and percentage is None:
+        return True
+    over_count = count is not None and failed > count
+    over_share = percentage is not None and total > 0 and failed * 100.0 / total > percentage
+    return over_count or over_share
+
+
+def _thresholds_applied(original: Any) -> Any:
+    def map_run(component: Any, env: Any, eval_input: Any) -> None:
+        from moto.stepfunctions.parser.api import HistoryEventType, MapRunFailedEventDetails
+        from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+            FailureEvent,
+            FailureEventException,
+        )
+        from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+        from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+            StatesErrorNameType,
+        )
+        from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+        original(component, env, eval_input)
+        count_declared, percentage_declared = getattr(component, _DECLARED_THRESHOLDS, (False, False))
+        items = eval_input.map_run_record.item_counter
+        failed = items.failed.get() + items.timed_out.get()
+        total = items.total.get()
+        if not exceeds_tolerance(
+            failed,
+            total,
+            eval_input.tolerated_failure_count if count_declared else None,
+            eval_input.tolerated_failure_percentage if percentage_declared else None,
+        ):
+            return
+        error = StatesErrorNameType.StatesExceedToleratedFailureThreshold.to_name()
+        cause = "The specified tolerated failure threshold was exceeded"
+        # moto declares EventDetails with every key required; its own code, like this, sets only the one it means.
+        details = EventDetails(mapRunFailedEventDetails=MapRunFailedEventDetails(error=error, cause=cause))  # type: ignore[typeddict-item]
+        raise FailureEventException(
+            failure_event=FailureEvent(
+                env=env,
+                error_name=StatesErrorName(typ=StatesErrorNameType.StatesExceedToleratedFailureThreshold),
+                event_type=HistoryEventType.MapRunFailed,
+                event_details=details,
+            )
+        )
+
+    return map_run
 
 
 def _start_announced(original: Any) -> Any:

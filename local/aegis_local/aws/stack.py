@@ -44,6 +44,8 @@ from aegis_local.aws.function_urls import FunctionUrlGateway
 from aegis_local.aws.http_api import HttpApi, HttpApiGateway
 from aegis_local.aws.lambdas import FunctionEnvironment, FunctionSpec, LambdaRouter, MotoLambdaBridge
 from aegis_local.aws.moto_fixes import S3BucketPolicyFix, S3ControlEndpointFix, StepFunctionsFixes
+from aegis_local.aws.moto_sts import MotoStsFix
+from aegis_local.aws.organization import LocalOrganization, OrganizationSpec
 from aegis_local.aws.resources import CreatedStack, StackIdentity, create_stack, resolve_parameters
 from aegis_local.aws.streams import StreamDelivery
 from aegis_local.aws.template import load_template
@@ -132,6 +134,7 @@ class LocalStack:
         secrets: Mapping[str, str] | None = None,
         console_origins: Sequence[str] = (),
         review_url_base: str | None = None,
+        organization: OrganizationSpec | None = None,
     ) -> None:
         """`parameters` override the local values of template parameters. `auth0=False` starts no emulator
         (then the Auth0 parameters must come from `parameters`, and `secrets` maps the template's secret-ARN
@@ -141,7 +144,9 @@ class LocalStack:
         `console_origins` are the browser origins the HTTP APIs' CORS must allow (the template's `ConsoleOrigins`
         parameter), e.g. the local console's `http://127.0.0.1:<port>`. `review_url_base` is where approvers review
         a batch (the functions' APPROVAL_REVIEW_URL_BASE); by default the local console's URL when ConsoleOrigins
-        names exactly one loopback origin, else none."""
+        names exactly one loopback origin, else none. `organization` puts the security account at the head of a
+        local AWS Organization (`aegis_local.aws.organization`): its member accounts, their member/template.yaml
+        roles, and the stack's OrganizationId parameter."""
         if secrets and auth0:
             raise ValueError("secrets are for an external provider (auth0=False); the emulator's are its own")
         self.template_path = Path(template_path) if template_path is not None else default_template_path()
@@ -166,6 +171,8 @@ class LocalStack:
         self._function_urls: FunctionUrlGateway | None = None
         self._http_apis: HttpApiGateway | None = None
         self._streams: StreamDelivery | None = None
+        self._organization_spec = organization
+        self._organization: LocalOrganization | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -227,6 +234,9 @@ class LocalStack:
             region_name=self.identity.region,
         )
         FunctionEnvironment.install()
+        # Cross-account AssumeRole answers as on AWS (the role must exist and trust the caller): from the start, so
+        # that nothing of the stack ever holds credentials moto alone would have issued.
+        MotoStsFix.install()
 
         local_values = self._local_parameter_values(template) if self._emulator is not None else {}
         for parameter, secret in self._external_secrets.items():
@@ -241,6 +251,7 @@ class LocalStack:
             if "ConsoleOrigins" not in declared:
                 raise ValueError("console_origins given, but the template declares no ConsoleOrigins parameter")
             local_values["ConsoleOrigins"] = ",".join(self._console_origins)
+        local_values.update(self._create_organization(declared))
         values = {name: value for name, value in local_values.items() if name in declared}
         values.update(self._parameter_overrides)
         parameters = resolve_parameters(template, values, loopback_http=LOOPBACK_HTTP_PARAMETERS)
@@ -256,6 +267,8 @@ class LocalStack:
             serve_function_url=self._function_urls.serve,
             serve_http_api=self._http_apis.serve,
         )
+        if self._organization is not None:
+            self._organization.deploy_members(self._created.parameters, security_roles=self._role_arns())
         self._router = LambdaRouter(self._created.functions, runtime_environment=self._runtime_environment())
         self._share_common_function_environment(self._created.functions)
         MotoLambdaBridge.install(self._router)
@@ -294,9 +307,11 @@ class LocalStack:
         if self._session is not None:
             FunctionEnvironment.uninstall()
         S3ControlEndpointFix.uninstall()
+        MotoStsFix.uninstall()
         self._restore_process_environment()
         _clear_layer_caches()
         self._server = self._emulator = self._router = self._created = self._endpoints = self._session = None
+        self._organization = None
         self._clients = {}
         with LocalStack._running_lock:
             if LocalStack._running is self:
@@ -336,6 +351,14 @@ class LocalStack:
         return dict(self.resources.outputs)
 
     @property
+    def organization(self) -> LocalOrganization:
+        """The local organization the stack heads (raises LookupError when started without one)."""
+        self.endpoints  # noqa: B018 - raises when not running
+        if self._organization is None:
+            raise LookupError("this stack was started without an organization (LocalStack(organization=...))")
+        return self._organization
+
+    @property
     def parameters(self) -> dict[str, Any]:
         return dict(self.resources.parameters)
 
@@ -365,12 +388,15 @@ class LocalStack:
         return self.lambdas.spec(logical_id)
 
     def state_machine_arn(self, logical_id: str | None = None) -> str:
-        """The ARN of the template's state machine (of `logical_id` when there are several)."""
+        """The ARN of the template's state machine `logical_id`; without one, the mission state machine (the
+        organization scan's is asked for by name)."""
         machines = [
             r
             for r in self.resources.resources.values()
             if r.resource_type in ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
         ]
+        if logical_id is None and len(machines) > 1:
+            logical_id = "MissionStateMachine"
         if logical_id is not None:
             machines = [r for r in machines if r.logical_id == logical_id]
         if len(machines) != 1:
@@ -602,6 +628,25 @@ class LocalStack:
             provider = str(emulator.provider_issuer(connection.name))
             values["RemediationOidcProviderUrl"] = "https://" + provider.split("://", 1)[1]
         return values
+
+    def _create_organization(self, declared: Mapping[str, Any]) -> dict[str, str]:
+        """Create the local organization (when asked for) and return the parameter value naming it. Called before
+        the functions' environment is resolved: their ORGANIZATION_ID comes from this parameter."""
+        if self._organization_spec is None:
+            return {}
+        if "OrganizationId" not in declared:
+            raise ValueError("an organization given, but the template declares no OrganizationId parameter")
+        self._organization = LocalOrganization.create(
+            self.session(), self._organization_spec, region=self.identity.region
+        )
+        return {"OrganizationId": self._organization.organization_id}
+
+    def _role_arns(self) -> dict[str, str]:
+        """Logical id -> ARN of every IAM role of the security stack (the member template trusts some by ARN)."""
+        created = _while_running(self._created)
+        return {
+            r.logical_id: str(r.attributes["Arn"]) for r in created.of_type("AWS::IAM::Role") if "Arn" in r.attributes
+        }
 
     def _review_url_base(self, values: Mapping[str, str]) -> str:
         if self._review_url is not None:

@@ -61,6 +61,8 @@ def _paging_params(args: argparse.Namespace) -> dict[str, str]:
 
 
 def cmd_missions(args: argparse.Namespace) -> int:
+    if args.org_scan:
+        return _org_scan(args)
     with OpsApiClient.from_args(args) as api:
         missions, cursor = _collect(
             api, "/missions", READ_SCOPE, params=_paging_params(args), key="missions", follow=args.all
@@ -80,6 +82,28 @@ def cmd_missions(args: argparse.Namespace) -> int:
         )
     if cursor:
         print(f"more: aegis-local missions --next {cursor}   (or --all)")
+    return EXIT_OK
+
+
+def _org_scan(args: argparse.Namespace) -> int:
+    """One organization scan: a line per account (`GET /missions?org_scan=`)."""
+    with OpsApiClient.from_args(args) as api:
+        summary = api.get_json("/missions", READ_SCOPE, {"org_scan": args.org_scan})
+    if args.json:
+        print(json.dumps(summary, sort_keys=True))
+        return EXIT_OK
+    org = summary.get("org_scan") or {}
+    print(
+        f"{org.get('org_scan_id', args.org_scan)}  {org.get('status', '-')}  {org.get('account_count', '-')} accounts"
+    )
+    for line in summary.get("accounts") or []:
+        counts = line.get("counts") or {}
+        outcomes = line.get("outcomes") or {}
+        print(
+            f"  {line.get('account_id')}  {line.get('status')!s:<18} {line.get('mission_id')}  "
+            f"{counts.get('findings', 0)} findings, {counts.get('changes', 0)} changes, "
+            f"{outcomes.get('applied', 0)} applied" + (f"  ({line['error']})" if line.get("error") else "")
+        )
     return EXIT_OK
 
 
@@ -209,6 +233,8 @@ def _verify_audit(args: argparse.Namespace, mission_id: str) -> int:
 
 def cmd_scan(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"dry_run": args.dry_run}
+    if args.organization:
+        body["organization"] = True
     if args.region:
         body["regions"] = args.region
     if args.check:
@@ -218,8 +244,13 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(answer, sort_keys=True))
     else:
-        kind = "dry run" if args.dry_run else "scan"
-        print(f"{kind} requested: event {answer.get('event_id')}: mission {answer.get('mission_id')}")
+        kind = ("organization " if args.organization else "") + ("dry run" if args.dry_run else "scan")
+        started = (
+            f"organization scan {answer.get('org_scan_id')}"
+            if args.organization
+            else f"mission {answer.get('mission_id')}"
+        )
+        print(f"{kind} requested: event {answer.get('event_id')}: {started}")
     return EXIT_OK
 
 
@@ -333,6 +364,7 @@ def _add_paging(parser: argparse.ArgumentParser) -> None:
 def register(subparsers: Any) -> None:
     missions = _add(subparsers, "missions", "list the missions, newest first", cmd_missions)
     _add_paging(missions)
+    missions.add_argument("--org-scan", metavar="ORG_SCAN_ID", help="one organization scan's accounts instead")
     missions.add_argument("--json", action="store_true", help="print the API's answer as JSON")
     add_api_options(missions)
 
@@ -363,6 +395,9 @@ def register(subparsers: Any) -> None:
 
     scan = _add(subparsers, "scan", "start a mission now: scan, plan and (unless a dry run) ask for approval", cmd_scan)
     scan.add_argument("--dry-run", action="store_true", help="scan and plan only: change nothing, ask nobody")
+    scan.add_argument(
+        "--organization", action="store_true", help="scan every account of the organization (one mission each)"
+    )
     scan.add_argument("--region", action="append", metavar="REGION", help="scan this region (repeatable)")
     scan.add_argument("--check", action="append", metavar="CHECK_ID", help="run only this check (repeatable)")
     scan.add_argument("--json", action="store_true", help="print the API's answer as JSON")

@@ -260,7 +260,7 @@ def render_description(description: dict[str, Any], sign_in: dict[str, str] | No
 def cmd_seed(args: argparse.Namespace) -> int:
     """Seed the vulnerable account into the moto server of a running stack."""
     from aegis_local.cli.scan_account import ScanAccountError, ensure_reachable, validate_endpoint_url
-    from aegis_local.scenario.seed import seed_account
+    from aegis_local.scenario.seed import AlreadySeeded, seed_account
 
     endpoint = args.endpoint_url or os.environ.get(ENDPOINT_ENV)
     if not endpoint:
@@ -275,6 +275,8 @@ def cmd_seed(args: argparse.Namespace) -> int:
     except ClientError as error:
         # The seed creates fixed names, so a second run on the same account collides with the first.
         raise CommandFailed(f"seeding failed ({error}); was this account seeded already?") from error
+    except AlreadySeeded as error:
+        raise CommandFailed(f"{error}: it is seeded already, once per region") from error
     summary = _seed_summary(seeded)
     if args.json:
         print(json.dumps(seeded.model_dump(mode="json"), sort_keys=True))

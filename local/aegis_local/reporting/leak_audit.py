@@ -122,6 +122,19 @@ def sqs_places(session: boto3.Session) -> Iterator[tuple[str, str]]:
             yield f"sqs:{name}[{index}]", _as_text(searched)
 
 
+def s3_places(session: boto3.Session, buckets: Iterable[str] | None = None) -> Iterator[tuple[str, str]]:
+    """Every object of `buckets` (default: every bucket the session's account owns), one place each
+    (`s3:<bucket>/<key>`): an organization scan's item lists and the Distributed Map's result files, which hold each
+    account scan's output."""
+    client = session.client("s3")
+    names = list(buckets) if buckets is not None else [b["Name"] for b in client.list_buckets().get("Buckets", [])]
+    for bucket in names:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for found in page.get("Contents", []):
+                body = client.get_object(Bucket=bucket, Key=found["Key"])["Body"].read()
+                yield f"s3:{bucket}/{found['Key']}", body.decode("utf-8", errors="replace")
+
+
 def file_places(paths: Iterable[Path], root: Path | None = None) -> Iterator[tuple[str, str]]:
     """Every file (directories searched recursively), named by its path below `root` (default: its name)."""
     for path in paths:
@@ -160,6 +173,8 @@ def place_kind(place: str) -> str:
         return "execution"
     if kind == "sqs":
         return f"queue {rest.split('[', 1)[0]}"
+    if kind == "s3":
+        return f"bucket {rest.split('/', 1)[0]}"
     return kind
 
 

@@ -8,6 +8,10 @@
     aegis-local demo --approve all --kill-after 3        trigger the kill switch once 3 changes were applied
     aegis-local demo --dry-run                           scan and plan only
     aegis-local demo --approve all --keep-up             then leave the stack and the console up until Ctrl-C
+    aegis-local demo --approve all --accounts 5 --regions us-east-1,eu-west-1 [--unreachable 1]
+                                                         an organization scan: 5 member accounts, each seeded in
+                                                         both regions, one mission per account (one left without
+                                                         its member roles: reported unreachable)
 
 It starts the local stack (moto + the Auth0 emulator + every function of template.yaml), seeds the vulnerable
 account, fires a scan the way EventBridge delivers it, and walks the mission: findings -> plan -> approval requests on
@@ -98,6 +102,7 @@ DEFAULT_REPORT_DIR = Path("reports")
 DEFAULT_AUDIENCE = "https://aegis.local/api"
 DEFAULT_CONNECTION = "aws-remediation"
 DEFAULT_TIMEOUT_SECONDS = 900.0
+DEFAULT_ORG_REGION = "us-east-1"
 # The local tenant's allowances (see the module docstring).
 DEMO_CIBA_INTERVAL_SECONDS = 1
 DEMO_CIBA_REQUESTS_PER_USER_PER_MINUTE = 100
@@ -107,6 +112,10 @@ DEMO_SECOND_APPROVER_EMAIL = "approver2@aegis.local"
 DEMO_PARAMETERS: dict[str, str] = {
     "MaxSharePerResourceType": "1",
     "MaxChangesPerMission": "20",
+}
+ORG_DEMO_PARAMETERS: dict[str, str] = {
+    "MaxChangesPerMission": "100",
+    "MaxChangesPerOrgScan": "10000",
 }
 EMULATOR_SOURCE = "Auth0 emulator: client secrets and every token it issued"
 STS_SOURCE = "moto STS: temporary credentials of every AWS session (RemediationRole, UndoRole)"
@@ -152,6 +161,11 @@ class DemoOptions:
     read_line: Callable[[str], str] = input
     # Leave the stack and the console up after the mission, until Ctrl-C.
     keep_up: bool = False
+    # An organization scan (aegis_local.scenario.organization): member accounts, their regions, how many are left
+    # without member roles.
+    accounts: int | None = None
+    regions: tuple[str, ...] = ()
+    unreachable: int = 0
 
 
 @dataclass
@@ -272,7 +286,11 @@ def options_from_args(args: argparse.Namespace, *, terminal: bool) -> DemoOption
                 "CHANGE_ID or REQUEST_ID, or --drift CHECK_ID, for exceptions), --dry-run, or run it on a terminal"
             )
         interactive = True
+    accounts, regions, unreachable = _organization_options(args, policy, tenant, interactive)
     return DemoOptions(
+        accounts=accounts,
+        regions=regions,
+        unreachable=unreachable,
         policy=policy,
         interactive=interactive,
         kill_after=args.kill_after,
@@ -285,6 +303,36 @@ def options_from_args(args: argparse.Namespace, *, terminal: bool) -> DemoOption
         timeout_seconds=args.timeout,
         keep_up=bool(getattr(args, "keep_up", False)),
     )
+
+
+def _organization_options(
+    args: argparse.Namespace, policy: ApprovalPolicy, tenant: ExternalTenant | None, interactive: bool
+) -> tuple[int | None, tuple[str, ...], int]:
+    """`--accounts`, `--regions`, `--unreachable`: the organization scan's shape, checked."""
+    from aegis.partitions import partition_of
+
+    accounts = getattr(args, "accounts", None)
+    regions = tuple(r.strip() for r in (getattr(args, "regions", None) or "").split(",") if r.strip())
+    unreachable = getattr(args, "unreachable", None)
+    if accounts is None:
+        if regions or unreachable is not None:
+            raise DemoUsageError("--regions and --unreachable belong to --accounts (an organization scan)")
+        return None, (), 0
+    if accounts < 1:
+        raise DemoUsageError("--accounts needs at least 1 member account")
+    if unreachable is not None and not 0 <= unreachable <= accounts:
+        raise DemoUsageError(f"--unreachable must be between 0 and --accounts ({accounts})")
+    if tenant is not None or interactive or args.kill_after is not None or policy.named:
+        raise DemoUsageError(
+            "an organization scan is approved by the emulated phones: give --approve all (or --dry-run), without "
+            "--deny, --let-expire, --drift, --kill-after or your own tenant"
+        )
+    for region in regions:
+        try:
+            partition_of(region)
+        except ValueError as error:
+            raise DemoUsageError(f"--regions: {error}") from error
+    return accounts, regions or (DEFAULT_ORG_REGION,), unreachable or 0
 
 
 def demo_emulator_config(*, approvers: int = 2) -> Any:
@@ -321,7 +369,20 @@ def stack_arguments(options: DemoOptions) -> dict[str, Any]:
     """Keyword arguments of `LocalStack` for this demo."""
     tenant = options.tenant
     if tenant is None:
-        return {"emulator_config": demo_emulator_config(), "parameters": {**DEMO_PARAMETERS, **options.parameters}}
+        arguments: dict[str, Any] = {
+            "emulator_config": demo_emulator_config(),
+            "parameters": {**DEMO_PARAMETERS, **options.parameters},
+        }
+        if options.accounts is not None:
+            from aegis_local.aws.organization import OrganizationSpec
+
+            arguments["organization"] = OrganizationSpec(accounts=options.accounts, unreachable=options.unreachable)
+            # Every account plans its seeded changes in every region: neither the per-mission cap (sized for one
+            # region) nor the org-wide one may be what stops it.
+            # The validator refuses a change outside ScanRegions: the deployment scans the regions asked for.
+            regions = {"ScanRegions": ",".join(options.regions)} if options.regions else {}
+            arguments["parameters"] = {**DEMO_PARAMETERS, **ORG_DEMO_PARAMETERS, **regions, **options.parameters}
+        return arguments
     # IAM registers OIDC providers by https URL; moto's STS checks nothing, so the issuer's https form stands in for
     # the Token Vault connection's provider unless given (--parameter RemediationOidcProviderUrl=...).
     provider = "https://" + tenant.issuer.split("://", 1)[1]
@@ -684,6 +745,19 @@ def command(args: argparse.Namespace) -> int:
                 console.step("console", f"{server.url} ({how})")
             else:
                 console.step("console", f"not served: {not_served}")
+            if options.accounts is not None:
+                from aegis_local.scenario.organization import run_org_demo
+
+                org = stack.organization
+                console.step(
+                    "org",
+                    f"organization {org.organization_id}: management {org.management_account_id}, "
+                    f"{len(org.member_account_ids)} members ({len(org.unreachable_account_ids)} without member roles)",
+                )
+                org_result = run_org_demo(stack, options, console, regions=list(options.regions))
+                if options.keep_up:
+                    _keep_up(stack, server, console)
+                return org_result.exit_code
             result = run_on_stack(stack, options, console)
             if options.keep_up:
                 _keep_up(stack, server, console)
@@ -731,6 +805,16 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "--keep-up",
         action="store_true",
         help="after the mission, leave the stack and the console up (their URLs and users printed) until Ctrl-C",
+    )
+    organization = parser.add_argument_group("an organization scan (the security account heads a local organization)")
+    organization.add_argument("--accounts", type=int, metavar="N", help="member accounts, each with its own mission")
+    organization.add_argument(
+        "--regions",
+        metavar="R1,R2",
+        help=f"regions each member is seeded in and scanned (default {DEFAULT_ORG_REGION})",
+    )
+    organization.add_argument(
+        "--unreachable", type=int, metavar="K", help="leave K members without member roles (reported unreachable)"
     )
     output = parser.add_argument_group("output")
     output.add_argument("--report-dir", default=str(DEFAULT_REPORT_DIR), metavar="DIR", help="default: reports/")

@@ -1,8 +1,9 @@
 """The leak proof: run missions while planting known secrets everywhere a careless implementation would let them in
-(the environment, config values, an exception raised inside a node, a resume value, tags on seeded resources and
-the triggering event), then search every item of the Checkpoints, Missions (mission items and the mission documents:
-scan, plan, results, re-scan, report) and Audit tables, deserializing nothing (raw item JSON, binary blobs as text),
-for every planted value: zero hits. Where the serializer refused, the
+(the environment, config values, an exception raised inside a node, a resume value, tags on seeded resources, the
+triggering event, and the credentials of a member account's AegisScanRole that an organization scan's mission
+assumes, captured as STS returned them), then search every item of the Checkpoints, Missions (mission items and the
+mission documents: scan, plan, results, re-scan, report) and Audit tables, deserializing nothing (raw item JSON,
+binary blobs as text), for every planted value: zero hits. Where the serializer refused, the
 mission failed with the named error and the refusal is in the audit trail."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from moto import mock_aws
 
 from aegis.audit import read_trail
 from aegis.checks.base import EXEMPT_TAG
+from aegis.missions_keys import mission_id_for_event, org_scan_id_for_event, org_scan_key
 from aegis_agent import wiring
 from aegis_agent.errors import CheckpointRefused
 from aegis_agent.scanner import AwsScanner, ScanOutcome
@@ -114,6 +116,40 @@ def plant_tagged_resources(session: boto3.Session, planted: Planted) -> str:
     return str(group)
 
 
+MEMBER = "222222222222"
+ORG_SCAN_ID = org_scan_id_for_event("leak-org")
+# Where the assumed credentials' fields were planted, per AssumeRole (the scan's, then the re-scan's).
+ASSUMED_FIELDS = ("AccessKeyId", "SecretAccessKey", "SessionToken")
+ASSUMED = [f"assumed {field} ({call})" for call in ("scan", "re-scan") for field in ASSUMED_FIELDS]
+
+
+def seed_member_bucket(session: boto3.Session) -> None:
+    """A public bucket in the member account (seeded through a role of its own, not the agent's)."""
+    credentials = session.client("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{MEMBER}:role/OrganizationAccountAccessRole", RoleSessionName="seed"
+    )["Credentials"]
+    member = boto3.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=REGION,
+    )
+    member.client("s3").create_bucket(Bucket="leak-member-public-bucket")
+    member.client("s3").put_bucket_acl(Bucket="leak-member-public-bucket", ACL="public-read")
+
+
+def capturing_session(planted: Planted, call: str) -> boto3.Session:
+    """A session whose STS answers plant every assumed credential field, as STS returned it."""
+    session = boto3.Session(region_name=REGION)
+
+    def plant(parsed: dict[str, Any], **_: Any) -> None:
+        for name in ASSUMED_FIELDS:
+            planted.plant(f"assumed {name} ({call})", str(parsed["Credentials"][name]))
+
+    session.events.register("after-call.sts.AssumeRole", plant)
+    return session
+
+
 @pytest.fixture(scope="module")
 def leak_run() -> Iterator[LeakRun]:
     planted = Planted()
@@ -128,7 +164,7 @@ def leak_run() -> Iterator[LeakRun]:
         mp.setenv("AUTH0_CLIENT_SECRET", planted.plant("env AUTH0_CLIENT_SECRET", high_entropy()))
         mp.setenv("APPROVAL_ACCESS_TOKEN", planted.plant("env APPROVAL_ACCESS_TOKEN", jwt()))
         mp.setenv("AWS_DEFAULT_REGION", REGION)
-        for name, value in agent_environment().items():
+        for name, value in agent_environment(MEMBER_EXTERNAL_ID="aegis-leak-proof").items():
             mp.setenv(name, value)
         with mock_aws():
             session = boto3.Session(region_name=REGION)
@@ -179,12 +215,39 @@ def leak_run() -> Iterator[LeakRun]:
                 )
             assert scanner.calls == 1  # the error was raised inside the node
             outcomes["C"] = started
+
+            # Mission D: one account of an organization scan, read as the member's AegisScanRole; its changes are
+            # denied, and the re-scan assumes the role again. Both credentials are planted as STS returned them.
+            seed_member_bucket(session)
+            tables["Missions"].put_item(
+                Item={
+                    "mission_id": org_scan_key(ORG_SCAN_ID),
+                    "org_scan_id": ORG_SCAN_ID,
+                    "status": "scanning",
+                    "accounts": [MEMBER],
+                    "max_changes": 10,
+                    "reserved_changes": 0,
+                }
+            )
+            item = {"org_scan_id": ORG_SCAN_ID, "account_id": MEMBER, "regions": [REGION], "checks": None}
+            started = wiring.build_service(session=capturing_session(planted, "scan")).start_mission(item)
+            assert started["mission_id"] == mission_id_for_event(f"{ORG_SCAN_ID}/{MEMBER}")
+            ids = change_ids(sfn, started["execution_arn"])
+            results = [{"change_id": c, "decision": "denied", "outcome": "skipped"} for c in ids]
+            outcomes["D"] = wiring.build_service(session=capturing_session(planted, "re-scan")).resume_mission(
+                {"mission_id": started["mission_id"], "results": results}
+            )
             yield LeakRun(planted=planted, tables=tables, sfn=sfn, outcomes=outcomes, seeded_group=group)
 
 
 def test_the_planted_values_were_really_offered_to_the_agent(leak_run: LeakRun) -> None:
-    assert len(leak_run.planted.values) == 14
+    assert len(leak_run.planted.values) == 14 + len(ASSUMED)
     assert leak_run.outcomes["A"]["status"] == "completed"
+    # Mission D read the member account through the assumed role: its finding is the member's bucket.
+    assert leak_run.outcomes["D"]["status"] == "completed"
+    report = leak_run.tables["Missions"].get_item(Key={"mission_id": leak_run.outcomes["D"]["mission_id"]})["Item"]
+    assert (report["account_id"], report["org_scan"], report["counts"]["findings"] > 0) == (MEMBER, ORG_SCAN_ID, True)
+    assert "leak-member-public-bucket" in raw_text(leak_run.tables["Missions"])
     # The planted tags reached the scan: the tagged group is a finding whose exemption the scanner withheld.
     trail = read_trail(leak_run.tables["Audit"], leak_run.outcomes["A"]["mission_id"])
     parts = [json.loads(i["details"]) for i in trail if i["action"] == "mission.withheld"]
@@ -225,6 +288,7 @@ PLACES = ("Checkpoints", "Missions", "Audit")
         "tag Name (access key id)",
         "tag owner (high entropy)",
         "bucket tag (secret key)",
+        *ASSUMED,
     ],
 )
 def test_no_planted_value_reaches_any_table(leak_run: LeakRun, where: str) -> None:

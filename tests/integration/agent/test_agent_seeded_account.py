@@ -150,6 +150,10 @@ def test_interrupt_in_one_invocation_resume_in_a_fresh_one_and_verify_by_rescan(
     assert verdicts[bucket.change_id] == ("approved", "drift", "still_failing")
     assert {v[2] for k, v in verdicts.items() if k not in (ebs.change_id, bucket.change_id)} == {"still_failing"}
     assert report.totals.verified_fixed == 1
+    # The item says what became of the plan too (an organization's summary reads items, never reports).
+    item = world.tables["Missions"].get_item(Key={"mission_id": mission_id})["Item"]
+    assert item["outcomes"] == {"applied": report.totals.applied, "verified_fixed": 1}
+    assert report.totals.applied == 1
     trail = [i["action"] for i in sorted(read_trail(world.tables["Audit"], mission_id), key=lambda i: i["seq"])]
     assert trail[:2] == ["mission.created", "approval.requested"]
     assert trail.count("change.result") == len(changes)

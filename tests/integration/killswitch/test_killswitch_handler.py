@@ -184,7 +184,9 @@ def test_kill_over_http_halts_everything_and_reports_each_step(
     assert [(s["step"], s["ok"]) for s in body["steps"]] == [
         ("set_halt_flag", True),
         ("deny_remediation_sessions", True),
+        ("halt_member_accounts", True),
         ("disable_rules", True),
+        ("stop_org_scans", True),
         ("stop_executions", True),
         ("purge_handoffs", True),
         ("revoke_auth0_sessions", True),
@@ -235,6 +237,7 @@ def test_rearm_over_http_needs_its_scope_and_then_lets_missions_run_again(
         "enable_rules",
         "unblock_approvers",
         "lift_halted_policy",
+        "rearm_member_accounts",
     ]
     assert halt_state(aws_world.control) is None
     assert aws_world.rule_states() == {SCHEDULE_RULE: "ENABLED", SCAN_RULE: "ENABLED"}

@@ -135,7 +135,7 @@ def start(stack: LocalStack, changes: list[Any], name: str | None = None) -> tup
     mission_id = "m-" + uuid.uuid4().hex[:20]
     wired = [c.model_dump(mode="json") if isinstance(c, ChangeBase) else c for c in changes]
     arn = stack.client("stepfunctions").start_execution(
-        stateMachineArn=stack.state_machine_arn(),
+        stateMachineArn=stack.state_machine_arn("MissionStateMachine"),
         name=name or mission_id,
         input=json.dumps({"mission_id": mission_id, "changes": wired}),
     )["executionArn"]
@@ -240,11 +240,84 @@ def test_forged_changes_are_refused_each_by_its_rule(stack: LocalStack, recorder
     assert (finished["status"], finished.get("error")) == ("FAILED", "Validation.PlanRefused")
     assert recorders.pending_approvals() == []
     [refused] = verdicts(stack, mission_id)
+    # The other account's change names its own account in its ARN: refused once for its account, and the plan once
+    # for spanning two accounts (the tampered change is about this one).
     assert [(p["index"], p["rule"]) for p in refused["details"]["problems"]] == [
-        (0, "account-out-of-scope"),
+        (None, "account-out-of-scope"),
         (0, "account-out-of-scope"),
         (1, "not-a-catalogue-change"),
     ]
+
+
+def missions_table(stack: LocalStack) -> Any:
+    return (
+        stack.session()
+        .resource("dynamodb", endpoint_url=stack.endpoints.moto_url)
+        .Table(stack.physical_id("MissionsTable"))
+    )
+
+
+def in_account(change: ChangeBase, account_id: str, stack: LocalStack) -> ChangeBase:
+    return type(change).propose(
+        **(
+            change.model_dump(exclude={"kind", "change_id"})
+            | {"account_id": account_id, "resource_arn": change.resource_arn.replace(account(stack), account_id)}
+        )
+    )
+
+
+def start_for(stack: LocalStack, changes: list[ChangeBase], item: dict[str, Any] | None) -> tuple[str, str]:
+    """Start a mission whose Missions item (as the agent writes it before the execution) is `item`, if any."""
+    mission_id = "m-" + uuid.uuid4().hex[:20]
+    if item is not None:
+        missions_table(stack).put_item(Item={"mission_id": mission_id, **item})
+    arn = stack.client("stepfunctions").start_execution(
+        stateMachineArn=stack.state_machine_arn("MissionStateMachine"),
+        name=mission_id,
+        input=json.dumps({"mission_id": mission_id, "changes": [c.model_dump(mode="json") for c in changes]}),
+    )["executionArn"]
+    return mission_id, arn
+
+
+def test_a_member_accounts_plan_is_accepted_in_that_accounts_mission_only(
+    stack: LocalStack, recorders: Recorders
+) -> None:
+    member = "210987654321"
+    change = in_account(key_rotation(stack, 7), member, stack)
+
+    # Its own mission: the real validator reads the account from the Missions table and plans the request.
+    accepted_id, accepted_arn = start_for(stack, [change], {"account_id": member, "org_scan": "org-" + "a" * 20})
+    deadline = time.monotonic() + 20
+    while recorders.approvals.empty() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    approvals = recorders.pending_approvals()
+    assert approvals, "the member account's plan reached the approvals"
+    for approval in approvals:
+        stack.client("stepfunctions").send_task_failure(taskToken=approval["task_token"], error="Approval.Denied")
+    assert finish(stack, accepted_arn)["status"] == "SUCCEEDED"
+    [accepted] = verdicts(stack, accepted_id)
+    assert (accepted["action"], accepted["details"]["account_id"]) == ("validator.accepted", member)
+
+    # The same change in a mission of the security account, of another member, or with no item at all: refused.
+    for item in ({"account_id": account(stack)}, {"account_id": "333344445555"}, None):
+        refused_id, refused_arn = start_for(stack, [change], item)
+        assert finish(stack, refused_arn).get("error") == "Validation.PlanRefused"
+        [refused] = verdicts(stack, refused_id)
+        assert [p["rule"] for p in refused["details"]["problems"]] == ["account-out-of-scope"]
+    assert recorders.pending_approvals() == []
+
+
+def test_a_plan_spanning_two_accounts_is_refused_on_the_stack(stack: LocalStack, recorders: Recorders) -> None:
+    member = "210987654321"
+    changes = [key_rotation(stack, 8), in_account(key_rotation(stack, 9), member, stack)]
+    mission_id, arn = start_for(stack, changes, {"account_id": member})
+    assert finish(stack, arn).get("error") == "Validation.PlanRefused"
+    [refused] = verdicts(stack, mission_id)
+    assert [(p["index"], p["rule"], p["detail"]) for p in refused["details"]["problems"]] == [
+        (None, "account-out-of-scope", "a plan spans several accounts")
+    ]
+    assert recorders.pending_approvals() == []
 
 
 def test_an_undo_is_refused_until_the_executor_has_audited_the_change_applied(
@@ -265,7 +338,8 @@ def test_an_undo_is_refused_until_the_executor_has_audited_the_change_applied(
         "executor.applied",
         "applied",
         change_id=original.change_id,
-        execution_arn=stack.state_machine_arn().replace(":stateMachine:", ":execution:") + f":{applied_in}",
+        execution_arn=stack.state_machine_arn("MissionStateMachine").replace(":stateMachine:", ":execution:")
+        + f":{applied_in}",
         digest=original.digest,
         approver_sub="auth0|approver",
     )

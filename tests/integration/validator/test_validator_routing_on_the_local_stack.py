@@ -91,7 +91,7 @@ def key_rotation(stack: LocalStack, index: int, risk: Risk = Risk.LOW) -> Change
 def start(stack: LocalStack, changes: list[ChangeBase]) -> tuple[str, str]:
     mission_id = "m-" + uuid.uuid4().hex[:20]
     arn = stack.client("stepfunctions").start_execution(
-        stateMachineArn=stack.state_machine_arn(),
+        stateMachineArn=stack.state_machine_arn("MissionStateMachine"),
         name=mission_id,
         input=json.dumps({"mission_id": mission_id, "changes": [c.model_dump(mode="json") for c in changes]}),
     )["executionArn"]

@@ -10,6 +10,7 @@ from aegis.catalogue import ChangeBase
 from aegis_auth.errors import ApprovalMismatch
 from aegis_auth.rar import (
     AEGIS_CHANGE_DETAILS_TYPE,
+    MAX_PROPERTIES,
     carried_digests,
     change_authorization_details,
     require_change_digest,
@@ -87,3 +88,26 @@ def test_the_grant_is_read_from_the_signed_access_token_only() -> None:
         require_granted_digest({"authorization_details": theirs}, change.digest)
     with pytest.raises(ApprovalMismatch, match="no aegis-change object"):
         require_granted_digest({"authorization_details": []}, change.digest)
+
+
+@pytest.mark.parametrize("change", CHANGES, ids=lambda c: c.kind)
+def test_the_approver_is_shown_the_account_of_the_change_within_auth0s_property_limit(change: ChangeBase) -> None:
+    (detail,) = change_authorization_details(change)
+    properties = detail["properties"]
+    assert properties["account"]["value"] == change.account_id
+    assert properties["account"]["name"] == "Account"
+    # Right after the risk, before the region: where and whose, next to each other.
+    assert properties["account"]["display_order"] == properties["risk"]["display_order"] + 1
+    assert properties["region"]["display_order"] == properties["account"]["display_order"] + 1
+    assert len(properties) <= MAX_PROPERTIES
+
+
+def test_a_member_accounts_bucket_change_names_that_account_though_its_arn_names_none() -> None:
+    (bucket,) = [c for c in CHANGES if c.kind == "enable-bucket-public-access-block"]
+    member = type(bucket).propose(
+        **bucket.model_dump(exclude={"change_id", "kind", "account_id"}), account_id="210987654321"
+    )
+    (detail,) = change_authorization_details(member)
+    assert "210987654321" not in member.resource_arn
+    assert detail["properties"]["account"]["value"] == "210987654321"
+    assert detail["properties"]["digest"]["value"] == member.digest != bucket.digest

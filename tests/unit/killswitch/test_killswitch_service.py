@@ -26,13 +26,15 @@ from tests.support.killswitch_world import (
 TRIGGER_STEPS = [
     "set_halt_flag",
     "deny_remediation_sessions",
+    "halt_member_accounts",
     "disable_rules",
+    "stop_org_scans",
     "stop_executions",
     "purge_handoffs",
     "revoke_auth0_sessions",
     "block_token_vault_approvers",
 ]
-REARM_STEPS = ["release_halt_flag", "enable_rules", "unblock_approvers", "lift_halted_policy"]
+REARM_STEPS = ["release_halt_flag", "enable_rules", "unblock_approvers", "lift_halted_policy", "rearm_member_accounts"]
 
 
 def test_trigger_does_every_step_in_order_and_audits_each(

@@ -32,6 +32,7 @@ FUNCTION_ROLES = (
     "KillSwitchRole",
     "NotifierRole",
     "OpsRole",
+    "OrgScanRole",
     "ValidatorRole",
 )
 # Each role that reads a secret reads exactly its own Auth0 client's: the parameter naming that secret's ARN.
@@ -45,7 +46,8 @@ OWN_SECRET: dict[str, str] = {
 SECRET_PARAMETERS = frozenset(OWN_SECRET.values())
 # Each remediation role and the direction of the catalogue it grants (aegis.catalogue.declared_actions).
 REMEDIATION_ROLES: dict[str, Direction] = {"RemediationRole": "forward", "UndoRole": "undo"}
-ALL_ROLES = (*FUNCTION_ROLES, *REMEDIATION_ROLES, "StateMachineRole")
+STATE_MACHINE_ROLES = ("StateMachineRole", "OrgScanStateMachineRole")
+ALL_ROLES = (*FUNCTION_ROLES, *REMEDIATION_ROLES, *STATE_MACHINE_ROLES)
 
 # Anything not provably read-only counts as mutating, so an unfamiliar verb (Invoke, Pass, Run ...) is caught too.
 READ_ONLY_VERB_PREFIXES = ("Describe", "Get", "List", "Query", "Scan", "BatchGet", "Lookup", "Search", "Head")
@@ -105,6 +107,16 @@ def through_dynamodb(stack: Stack, grant: Grant) -> bool:
 
 # The account's default event bus in the test stack's region (tests.support.stack); the ops API puts its events there.
 DEFAULT_EVENT_BUS = "arn:aws:events:us-east-1:123456789012:event-bus/default"
+# The organization scan's executions (the kill switch stops them) and its Distributed Map's child executions
+# ("<state machine>/<map run label>:<name>", which the state machine itself starts and watches), in the test stack.
+ORG_SCAN_EXECUTIONS = "arn:aws:states:us-east-1:123456789012:execution:aegis-org-scan:*"
+ORG_SCAN_MAP_EXECUTIONS = "arn:aws:states:us-east-1:123456789012:execution:aegis-org-scan/*"
+# The member accounts' roles (member/template.yaml, fixed names) the security account's roles may assume, and only
+# inside the organization (aws:ResourceOrgID = OrganizationId). Every other STS grant is a credential reach.
+MEMBER_ROLE_ASSUMED_BY: dict[str, str] = {
+    "AgentRole": "arn:aws:iam::*:role/AegisScanRole",
+    "KillSwitchRole": "arn:aws:iam::*:role/AegisKillSwitchRole",
+}
 
 # The only non-read-only (action, resource) pairs each role may hold: its own state, nothing of the account.
 MAY_WRITE: dict[str, set[tuple[str, str]]] = {
@@ -117,6 +129,12 @@ MAY_WRITE: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:UpdateItem", "MissionsTable"),
         ("dynamodb:PutItem", "AuditTable"),
         ("states:StartExecution", "MissionStateMachine"),
+        # An organization scan (one per aegis.scan event with "organization": true).
+        ("states:StartExecution", "OrgScanStateMachine"),
+        # Reading a member account as its read-only AegisScanRole: an STS call, but no write and no secret
+        # (member_assume_problems pins the resource and the organization condition; tests/unit/member proves the role
+        # it reaches is read-only).
+        ("sts:AssumeRole", f"external:{MEMBER_ROLE_ASSUMED_BY['AgentRole']}"),
         # The scan's dead-letter queue: Lambda sends a scan event that failed every attempt with this role.
         ("sqs:SendMessage", "AgentScanDeadLetterQueue"),
         *_table_keys("TablesKey"),
@@ -151,7 +169,11 @@ MAY_WRITE: dict[str, set[tuple[str, str]]] = {
         ("events:DisableRule", "UndoRequestRule"),
         ("events:EnableRule", "UndoRequestRule"),
         ("states:StopExecution", EXECUTIONS),
+        ("states:StopExecution", f"external:{ORG_SCAN_EXECUTIONS}"),
         ("states:SendTaskFailure", UNSCOPED),
+        # Halting the members: their AegisKillSwitchRole only puts, reads and deletes the two halt policies
+        # (tests/unit/member).
+        ("sts:AssumeRole", f"external:{MEMBER_ROLE_ASSUMED_BY['KillSwitchRole']}"),
         *((f"iam:{verb}RolePolicy", role) for verb in ("Put", "Delete") for role in ("RemediationRole", "UndoRole")),
         # Deletes unconsumed handoffs (BatchWriteItem returns no item; HANDOFF_ACCESS below is the whole story).
         ("dynamodb:BatchWriteItem", "HandoffTable"),
@@ -184,6 +206,30 @@ MAY_WRITE: dict[str, set[tuple[str, str]]] = {
         *_table_keys("TablesKey"),
         *_telemetry("AuditChainLogGroup"),
     },
+    # The organization scan's listing: its item lists in the bucket, its own Missions item (org#<id>), its audit.
+    "OrgScanRole": {
+        ("s3:PutObject", "OrgScanBucket/org-scans/*"),
+        ("dynamodb:PutItem", "MissionsTable"),
+        ("dynamodb:UpdateItem", "MissionsTable"),
+        ("dynamodb:PutItem", "AuditTable"),
+        *_table_keys("TablesKey"),
+        *_telemetry("OrgScanLogGroup"),
+    },
+    # The organization scan: its two functions, its own Distributed Map children and their results.
+    "OrgScanStateMachineRole": {
+        ("lambda:InvokeFunction", "OrgScanFunction"),
+        ("lambda:InvokeFunction", "AgentScanFunction"),
+        ("states:StartExecution", "OrgScanStateMachine"),
+        ("states:StopExecution", f"external:{ORG_SCAN_MAP_EXECUTIONS}"),
+        ("s3:PutObject", "OrgScanBucket/org-scan-results/*"),
+        ("s3:AbortMultipartUpload", "OrgScanBucket/org-scan-results/*"),
+        *(
+            (f"logs:{verb}", UNSCOPED)
+            for verb in ("CreateLogDelivery", "UpdateLogDelivery", "DeleteLogDelivery", "PutResourcePolicy")
+        ),
+        ("xray:PutTraceSegments", UNSCOPED),
+        ("xray:PutTelemetryRecords", UNSCOPED),
+    },
     "StateMachineRole": {
         ("lambda:InvokeFunction", "ValidatorFunction"),
         ("lambda:InvokeFunction", "ApprovalFunction"),
@@ -215,7 +261,14 @@ UNSCOPED_STATEMENTS: dict[tuple[str, str], Unscoped] = {
     ),
     ("ApprovalRole", "TaskCallbacks"): Unscoped(f"task tokens are not resources: {_NO_RESOURCE_LEVEL}", True),
     ("KillSwitchRole", "FailWaitingApprovals"): Unscoped(f"task tokens are not resources: {_NO_RESOURCE_LEVEL}", True),
-    ("StateMachineRole", "DeliverLogs"): Unscoped(f"CloudWatch Logs vended delivery: {_NO_RESOURCE_LEVEL}", True),
+    **{
+        (role, "DeliverLogs"): Unscoped(f"CloudWatch Logs vended delivery: {_NO_RESOURCE_LEVEL}", True)
+        for role in STATE_MACHINE_ROLES
+    },
+    ("KillSwitchRole", "ListMemberAccounts"): Unscoped(f"Organizations ListAccounts: {_NO_RESOURCE_LEVEL}", True),
+    ("OrgScanRole", "ListOrganizationAccounts"): Unscoped(
+        "the OUs beneath the configured ones are found only at run time, and every action is a read (tested)", False
+    ),
     **{
         (role, "ListAuditStreams"): Unscoped(
             f"DynamoDB ListStreams (Lambda's stream mapping calls it): {_NO_RESOURCE_LEVEL}; it lists stream ARNs only",
@@ -290,7 +343,7 @@ def writes_beyond_domain(stack: Stack, role: str) -> list[str]:
 def agent_credential_reach(stack: Stack) -> list[str]:
     found = []
     for grant in stack.grants("AgentRole"):
-        if grant.service in CREDENTIAL_SERVICES:
+        if grant.service in CREDENTIAL_SERVICES and not is_member_assume(stack, grant):
             found.append(f"{grant.action}: the agent may not reach a secret or a credential service")
         uses_a_key = grant.action in KMS_CRYPTO_ACTIONS or grant.action.lower() == "kms:*"
         # Its own tables' key, through DynamoDB only; never the hand-off side's key, never HandoffKey.
@@ -309,8 +362,13 @@ def agent_credential_reach(stack: Stack) -> list[str]:
 
 
 # The validator reads the audit records of one change (an undo must name an applied one) and appends its verdicts.
+# It also reads the mission's item, for the account the agent recorded (a plan may name only that account or this one).
 VALIDATOR_DATA_ACCESS = frozenset(
-    {("dynamodb:Query", f"AuditTable/index/{CHANGE_INDEX}"), ("dynamodb:PutItem", "AuditTable")}
+    {
+        ("dynamodb:Query", f"AuditTable/index/{CHANGE_INDEX}"),
+        ("dynamodb:PutItem", "AuditTable"),
+        ("dynamodb:GetItem", "MissionsTable"),
+    }
 )
 
 
@@ -389,6 +447,8 @@ OPS_ACCESS = frozenset(
         ("dynamodb:GetItem", "MissionsTable"),
         ("dynamodb:BatchGetItem", "MissionsTable"),
         ("dynamodb:Query", "MissionsTable/index/ByCreated"),
+        # An organization scan's account missions (GET /missions?org_scan=...).
+        ("dynamodb:Query", "MissionsTable/index/ByOrgScan"),
         ("dynamodb:Query", "AuditTable"),
         ("dynamodb:Query", f"AuditTable/index/{CHANGE_INDEX}"),
         ("dynamodb:Query", "AuditTable/index/ByAction"),
@@ -512,7 +572,10 @@ def credential_readers(stack: Stack) -> list[str]:
         f"{g.role}/{g.sid}: {g.action} on {g.resource}"
         for role in ALL_ROLES
         for g in stack.grants(role)
-        if g.service in CREDENTIAL_SERVICES and (g.role, g.action, g.resource) not in allowed
+        if g.service in CREDENTIAL_SERVICES
+        and (g.role, g.action, g.resource) not in allowed
+        # Assuming a member's role is checked, exactly, by member_assume_problems.
+        and not is_member_assume(stack, g)
     ]
     granted = {(g.role, g.action, g.resource) for role in OWN_SECRET for g in stack.grants(role)}
     found += [f"{role} cannot read its own secret {resource}" for role, _, resource in sorted(allowed - granted)]
@@ -545,10 +608,18 @@ def unjustified_wildcards(stack: Stack, role: str) -> list[str]:
                     found.append(f"{role}/{sid}: {scopable} can be scoped to a resource, so '*' is not needed")
         for resource in resources:
             owner = stack.owner(resource)
-            if owner.startswith("external:") and resource not in {*secrets, _CATALOGUE_TRAILS, DEFAULT_EVENT_BUS}:
+            if owner.startswith("external:") and resource not in {
+                *secrets,
+                _CATALOGUE_TRAILS,
+                DEFAULT_EVENT_BUS,
+                ORG_SCAN_EXECUTIONS,
+                ORG_SCAN_MAP_EXECUTIONS,
+                *MEMBER_ROLE_ASSUMED_BY.values(),
+            }:
                 found.append(
                     f"{role}/{sid}: {resource} is neither a resource of this stack, an Auth0 secret, a trail the "
-                    "catalogue creates nor the account's default event bus"
+                    "catalogue creates, the account's default event bus, an organization scan's execution nor a "
+                    "member account's role"
                 )
     return found
 
@@ -604,15 +675,21 @@ def remediation_role_problems(stack: Stack, role: str = "RemediationRole") -> li
     return found
 
 
-def web_identity_trust_problems(stack: Stack, role: str = "RemediationRole") -> list[str]:
+def web_identity_trust_problems(
+    stack: Stack, role: str = "RemediationRole", *, direction: Direction | None = None, provider: str | None = None
+) -> list[str]:
     """Exactly one statement: web identity from the OIDC provider, for an approver's subject and the role's own
-    audience (a forward token must never assume UndoRole)."""
+    audience (a forward token must never assume UndoRole). `direction` and `provider` default to template.yaml's:
+    the role's direction by its logical id, the created or existing provider (member/template.yaml passes its own)."""
     trust = stack.trust_policy(role)
     statements = _as_list(trust.get("Statement"))
     host = stack.parameters["RemediationOidcProviderUrl"].removeprefix("https://")
-    existing = stack.parameters["ExistingRemediationOidcProviderArn"]
-    provider = existing or stack.ref("RemediationOidcProvider")
-    audience = stack.parameters["RemediationOidcAudience" if role == "RemediationRole" else "UndoOidcAudience"]
+    if provider is None:
+        existing = stack.parameters["ExistingRemediationOidcProviderArn"]
+        provider = existing or stack.ref("RemediationOidcProvider")
+    if direction is None:
+        direction = REMEDIATION_ROLES[role]
+    audience = stack.parameters["RemediationOidcAudience" if direction == "forward" else "UndoOidcAudience"]
     expected = {
         "Effect": "Allow",
         "Principal": {"Federated": provider},
@@ -776,8 +853,9 @@ def mission_ended_rule_problems(stack: Stack) -> list[str]:
 # ---------------------------------------------------------------------------------------------------------------------
 
 KILLSWITCH_CODE = ROOT / "functions" / "killswitch" / "aegis_killswitch"
-# The AWS clients the kill switch's code calls (its DynamoDB access goes through Table resources).
-KILLSWITCH_SERVICES = ("iam", "events", "stepfunctions")
+# The AWS clients the kill switch's code calls (its DynamoDB access goes through Table resources); Organizations and
+# STS to reach the member accounts.
+KILLSWITCH_SERVICES = ("iam", "events", "stepfunctions", "organizations", "sts")
 # botocore's service name -> the IAM action prefix, where they differ.
 IAM_PREFIX = {"stepfunctions": "states"}
 
@@ -837,3 +915,116 @@ def role_statements(template: dict[str, Any], role: str) -> list[dict[str, Any]]
 
 def role_statement(template: dict[str, Any], role: str, sid: str) -> dict[str, Any]:
     return next(s for s in role_statements(template, role) if s.get("Sid") == sid)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The organization: the member roles this account may assume, the organization scan's roles
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def _member_assume_condition(stack: Stack) -> dict[str, Any]:
+    """Only a role of an account of this stack's organization: with OrganizationId empty, no account's role."""
+    return {"StringEquals": {"aws:ResourceOrgID": stack.parameters["OrganizationId"]}}
+
+
+def is_member_assume(stack: Stack, grant: Grant) -> bool:
+    """`grant` is exactly the member role assumption MEMBER_ROLE_ASSUMED_BY allows its role, with the condition."""
+    wanted = MEMBER_ROLE_ASSUMED_BY.get(grant.role)
+    return (
+        wanted is not None
+        and grant.action == "sts:AssumeRole"
+        and grant.resource == f"external:{wanted}"
+        and dict(grant.condition) == _member_assume_condition(stack)
+    )
+
+
+def member_assume_problems(stack: Stack) -> list[str]:
+    """The only STS grants beyond the credential side's: the agent assumes members' AegisScanRole and the kill switch
+    their AegisKillSwitchRole, each sts:AssumeRole only, on that role name only, inside the organization only."""
+    found = []
+    assumed: set[str] = set()
+    for role in ALL_ROLES:
+        if role not in stack.template["Resources"]:
+            continue
+        for grant in stack.grants(role):
+            if grant.service != "sts":
+                continue
+            if is_member_assume(stack, grant):
+                assumed.add(role)
+            else:
+                found.append(
+                    f"{role}/{grant.sid}: {grant.action} on {grant.resource} with {dict(grant.condition)} is not a "
+                    "member role this role may assume"
+                )
+    found += [f"{role} cannot assume {arn}" for role, arn in MEMBER_ROLE_ASSUMED_BY.items() if role not in assumed]
+    return found
+
+
+# The organization scan's listing reads the organization and writes only its own records: the item lists
+# (org-scans/), the org#<id> item of the Missions table (its key, by condition) and its audit trail. Its reads of the
+# Missions table are its own item and the ByOrgScan index.
+ORG_ITEMS_ONLY = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": "org#*"}}
+ORG_SCAN_ACCESS: dict[tuple[str, str], dict[str, Any]] = {
+    **{
+        (f"organizations:{verb}", UNSCOPED): {}
+        for verb in (
+            "DescribeOrganization",
+            "ListAccounts",
+            "ListAccountsForParent",
+            "ListOrganizationalUnitsForParent",
+        )
+    },
+    ("s3:PutObject", "OrgScanBucket/org-scans/*"): {},
+    ("dynamodb:GetItem", "MissionsTable"): ORG_ITEMS_ONLY,
+    ("dynamodb:PutItem", "MissionsTable"): ORG_ITEMS_ONLY,
+    ("dynamodb:UpdateItem", "MissionsTable"): ORG_ITEMS_ONLY,
+    ("dynamodb:Query", "MissionsTable/index/ByOrgScan"): {},
+    ("dynamodb:PutItem", "AuditTable"): {},
+    ("dynamodb:GetItem", "ControlTable"): {},
+}
+
+
+def org_scan_reach(stack: Stack) -> list[str]:
+    """OrgScanRole: exactly ORG_SCAN_ACCESS (with its conditions), its tables' key through DynamoDB only, its own
+    logs and traces; no secret, no STS, no key, no other bucket or table."""
+    found = []
+    granted: dict[tuple[str, str], dict[str, Any]] = {}
+    for grant in stack.grants("OrgScanRole"):
+        if grant.service in {"logs", "xray"}:
+            continue
+        if grant.resource == "TablesKey" and through_dynamodb(stack, grant):
+            continue
+        if grant.service in CREDENTIAL_SERVICES or grant.service == "kms":
+            found.append(
+                f"{grant.action} on {grant.resource}: the organization scan holds no secret, credential or key"
+            )
+        granted[(grant.action, grant.resource)] = dict(grant.condition)
+    for key in sorted(set(granted) | set(ORG_SCAN_ACCESS)):
+        if key not in ORG_SCAN_ACCESS:
+            found.append(f"OrgScanRole: {key[0]} on {key[1]} is beyond listing accounts and recording the scan")
+        elif key not in granted:
+            found.append(f"OrgScanRole lacks {key[0]} on {key[1]}")
+        elif granted[key] != ORG_SCAN_ACCESS[key]:
+            found.append(
+                f"OrgScanRole: {key[0]} on {key[1]} has condition {granted[key]}, expected {ORG_SCAN_ACCESS[key]}"
+            )
+    return found
+
+
+def org_scan_state_machine_reach(stack: Stack) -> list[str]:
+    """OrgScanStateMachineRole invokes exactly OrgScanFunction and AgentScanFunction (never the executor, approval or
+    kill switch), reads only the item lists and writes only the Map's results."""
+    found = []
+    invoked = {g.resource for g in stack.grants("OrgScanStateMachineRole") if g.service == "lambda"}
+    if invoked != {"OrgScanFunction", "AgentScanFunction"}:
+        found.append(f"OrgScanStateMachineRole invokes {sorted(invoked)}, not exactly the org-scan and scan functions")
+    for grant in stack.grants("OrgScanStateMachineRole"):
+        if grant.service in CREDENTIAL_SERVICES or grant.service in {"kms", "dynamodb", "iam"}:
+            found.append(f"{grant.action} on {grant.resource}: the organization scan's state machine only orchestrates")
+        if grant.service == "s3" and not (
+            (grant.action == "s3:GetObject" and grant.resource == "OrgScanBucket/org-scans/*")
+            or grant.resource == "OrgScanBucket/org-scan-results/*"
+        ):
+            found.append(f"{grant.action} on {grant.resource}: beyond the item lists and the Map's results")
+    found += writes_beyond_domain(stack, "OrgScanStateMachineRole")
+    return found

@@ -21,11 +21,14 @@ from typing import Any
 import pytest
 
 from tests.support.stack import ROOT, TEMPLATE_PATH, Stack, build_stack, pristine_template
+from tests.unit.member.member_stack import MEMBER_TEMPLATE_PATH, build_member_stack
 
 REQUIREMENTS = ROOT / "requirements-checkov.txt"
 CHECKOV_IN_ITS_VENV = ROOT / ".venv-checkov" / "bin" / "checkov"
 # What `make lint` runs (Makefile, lint): the template's framework, offline, failures only.
 CHECKOV_ARGS = ("--file", "template.yaml", "--framework", "cloudformation", "--skip-download", "--quiet", "--compact")
+# The member accounts' stack (member/template.yaml, deployed by StackSets) is held to the same checks.
+MEMBER_CHECKOV_ARGS = ("--file", "member/template.yaml", *CHECKOV_ARGS[2:])
 CHECK_ID = re.compile(r"^CKV2?_[A-Z0-9]+_\d+$")
 # A reason is a sentence a reviewer can weigh, not "n/a" or "false positive".
 MIN_REASON_WORDS = 12
@@ -77,19 +80,26 @@ def skip_problems(stack: Stack) -> list[str]:
 def test_every_skip_names_a_check_and_says_why(stack: Stack) -> None:
     assert checkov_skips(stack), "the template skips no check: this test and the README's account are stale"
     assert skip_problems(stack) == []
+    member = build_member_stack()
+    assert checkov_skips(member), "the member template skips no check: this test is stale"
+    assert skip_problems(member) == []
 
 
-def test_no_check_is_skipped_outside_the_resources_metadata() -> None:
+@pytest.mark.parametrize("path", [TEMPLATE_PATH, MEMBER_TEMPLATE_PATH], ids=["template", "member"])
+def test_no_check_is_skipped_outside_the_resources_metadata(path: Any) -> None:
     """Checkov also reads `# checkov:skip=` comments; those would escape the test above."""
-    assert "checkov:skip" not in TEMPLATE_PATH.read_text(encoding="utf-8")
+    assert "checkov:skip" not in path.read_text(encoding="utf-8")
 
 
 def test_make_lint_fails_on_any_failed_check() -> None:
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    [command] = [line.strip() for line in makefile.splitlines() if "/bin/checkov " in line]
-    assert command.endswith(" ".join(CHECKOV_ARGS))
-    assert "--soft-fail" not in command
-    assert "--skip-check" not in command
+    commands = [line.strip() for line in makefile.splitlines() if "/bin/checkov " in line]
+    assert len(commands) == 2, commands
+    assert sorted(commands, key=lambda c: "member/" in c)[0].endswith(" ".join(CHECKOV_ARGS))
+    assert sorted(commands, key=lambda c: "member/" in c)[1].endswith(" ".join(MEMBER_CHECKOV_ARGS))
+    for command in commands:
+        assert "--soft-fail" not in command
+        assert "--skip-check" not in command
 
 
 def environment_secret_problems(stack: Stack) -> list[str]:
@@ -224,11 +234,12 @@ def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
-def test_the_pinned_checkov_finds_no_failed_check() -> None:
+@pytest.mark.parametrize("arguments", [CHECKOV_ARGS, MEMBER_CHECKOV_ARGS], ids=["template", "member"])
+def test_the_pinned_checkov_finds_no_failed_check(arguments: tuple[str, ...]) -> None:
     checkov = _checkov()
     [pinned] = re.findall(r"^checkov==(\S+)$", REQUIREMENTS.read_text(encoding="utf-8"), flags=re.MULTILINE)
     assert _run([checkov, "--version"]).stdout.strip() == pinned, "run `make setup-checkov` for the pinned version"
-    answer = _run([checkov, *CHECKOV_ARGS, "--output", "json"])
+    answer = _run([checkov, *arguments, "--output", "json"])
     report = json.loads(answer.stdout)
     failed = [(check["check_id"], check["resource"]) for check in report["results"]["failed_checks"]]
     assert failed == [], f"checkov: {failed}"
@@ -243,7 +254,12 @@ def test_every_skipped_check_exists_in_the_pinned_checkov() -> None:
     checkov = _checkov()
     listed = _run([checkov, "--list", "--framework", "cloudformation"]).stdout
     known = set(re.findall(r"CKV2?_[A-Z0-9]+_\d+", listed))
-    skipped = {entry["id"] for entries in checkov_skips(build_stack()).values() for entry in entries}
+    skipped = {
+        entry["id"]
+        for stack in (build_stack(), build_member_stack())
+        for entries in checkov_skips(stack).values()
+        for entry in entries
+    }
     assert skipped <= known, sorted(skipped - known)
 
 

@@ -18,8 +18,11 @@ from tests.unit.template.iam_matrix import (
     handoff_access_problems,
     key_policy_problems,
     kill_switch_calls_not_granted,
+    member_assume_problems,
     mission_ended_rule_problems,
     ops_reach,
+    org_scan_reach,
+    org_scan_state_machine_reach,
     remediation_role_problems,
     role_statement,
     role_statements,
@@ -145,6 +148,12 @@ def _undo_trusts_forward_audience(template: dict[str, Any]) -> None:
 
 
 _ROOT = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+
+
+def _member_role(name: str) -> dict[str, Any]:
+    return {"Fn::Sub": f"arn:${{AWS::Partition}}:iam::*:role/{name}"}
+
+
 # Each check, and the breaks of template.yaml it must catch.
 _CAUGHT_BY: list[tuple[Callable[[Stack], list[str]], dict[str, Mutation]]] = [
     (
@@ -205,6 +214,7 @@ _CAUGHT_BY: list[tuple[Callable[[Stack], list[str]], dict[str, Mutation]]] = [
             "kill switch cannot halt UndoRole": _update_statement(
                 "KillSwitchRole", "RevokeRemediationSessions", Resource=_arn("RemediationRole")
             ),
+            "kill switch cannot list the members": _drop_statement("KillSwitchRole", "ListMemberAccounts"),
         },
     ),
     (
@@ -283,8 +293,102 @@ _CAUGHT_BY: list[tuple[Callable[[Stack], list[str]], dict[str, Mutation]]] = [
         },
     ),
     (
+        member_assume_problems,
+        {
+            # --- the member roles this account may assume ---
+            "agent assumes a member's remediation role": _update_statement(
+                "AgentRole", "ReadMemberAccounts", Resource=_member_role("AegisRemediationRole")
+            ),
+            "agent assumes any role of any account": _update_statement(
+                "AgentRole", "ReadMemberAccounts", Resource=_member_role("*")
+            ),
+            "agent assumes scan roles outside the organization": _drop_condition("AgentRole", "ReadMemberAccounts"),
+            "agent's organization condition loosened": _update_statement(
+                "AgentRole", "ReadMemberAccounts", Condition={"StringLike": {"aws:ResourceOrgID": "*"}}
+            ),
+            "agent exchanges a web identity token": _allow("AgentRole", "sts:AssumeRoleWithWebIdentity", "*"),
+            "agent can no longer read members": _drop_statement("AgentRole", "ReadMemberAccounts"),
+            "kill switch assumes a member's scan role": _update_statement(
+                "KillSwitchRole", "HaltMemberAccounts", Resource=_member_role("AegisScanRole")
+            ),
+            "kill switch halts members outside the organization": _drop_condition(
+                "KillSwitchRole", "HaltMemberAccounts"
+            ),
+            "kill switch can no longer halt members": _drop_statement("KillSwitchRole", "HaltMemberAccounts"),
+            "the organization scan assumes a role": _allow(
+                "OrgScanRole", "sts:AssumeRole", _member_role("AegisScanRole")
+            ),
+            "the ops API assumes a member's scan role": _allow(
+                "OpsRole",
+                "sts:AssumeRole",
+                _member_role("AegisScanRole"),
+                Condition={"StringEquals": {"aws:ResourceOrgID": {"Ref": "OrganizationId"}}},
+            ),
+        },
+    ),
+    (
+        org_scan_reach,
+        {
+            # --- the organization scan's listing ---
+            "org scan reads a secret": _allow(
+                "OrgScanRole", "secretsmanager:GetSecretValue", {"Ref": "ExecutorAuth0ClientSecretArn"}
+            ),
+            "org scan writes anywhere in its bucket": _update_statement(
+                "OrgScanRole", "WriteScanItems", Resource={"Fn::Sub": "${OrgScanBucket.Arn}/*"}
+            ),
+            "org scan writes any mission": _update_statement(
+                "OrgScanRole",
+                "RecordOrganizationScan",
+                Condition={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": "*"}},
+            ),
+            "org scan deletes a mission": _allow("OrgScanRole", "dynamodb:DeleteItem", _arn("MissionsTable")),
+            "org scan writes the halt flag": _allow("OrgScanRole", "dynamodb:PutItem", _arn("ControlTable")),
+            "org scan decrypts": _allow("OrgScanRole", "kms:Decrypt", "*"),
+            "org scan mutates an account": _allow("OrgScanRole", "organizations:RemoveAccountFromOrganization", "*"),
+            "org scan cannot list accounts": _drop_statement("OrgScanRole", "ListOrganizationAccounts"),
+        },
+    ),
+    (
+        org_scan_state_machine_reach,
+        {
+            # --- the organization scan's state machine ---
+            "org-scan state machine invokes the executor": _update_statement(
+                "OrgScanStateMachineRole",
+                "InvokeOrgScanFunctions",
+                Resource=[_arn("OrgScanFunction"), _arn("AgentScanFunction"), _arn("ExecutorFunction")],
+            ),
+            "org-scan state machine reads the whole bucket": _allow(
+                "OrgScanStateMachineRole", "s3:GetObject", {"Fn::Sub": "${OrgScanBucket.Arn}/*"}
+            ),
+            "org-scan state machine writes a mission": _allow(
+                "OrgScanStateMachineRole", "dynamodb:PutItem", _arn("MissionsTable")
+            ),
+            "org-scan state machine starts a mission itself": _allow(
+                "OrgScanStateMachineRole", "states:StartExecution", {"Ref": "MissionStateMachine"}
+            ),
+        },
+    ),
+    (
+        lambda s: writes_beyond_domain(s, "KillSwitchRole"),
+        {
+            "kill switch stops any execution": _allow("KillSwitchRole", "states:StopExecution", "*"),
+        },
+    ),
+    (
+        lambda s: writes_beyond_domain(s, "AgentRole"),
+        {
+            "agent starts any state machine": _allow(
+                "AgentRole",
+                "states:StartExecution",
+                {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:*"},
+            ),
+        },
+    ),
+    (
         validator_reach,
         {
+            "validator writes a mission": _allow("ValidatorRole", "dynamodb:PutItem", _arn("MissionsTable")),
+            "validator cannot read the mission's account": _drop_statement("ValidatorRole", "ReadMissionAccount"),
             "validator reads a secret": _allow(
                 "ValidatorRole", "secretsmanager:GetSecretValue", {"Ref": "ExecutorAuth0ClientSecretArn"}
             ),
@@ -309,6 +413,9 @@ _CAUGHT_BY: list[tuple[Callable[[Stack], list[str]], dict[str, Mutation]]] = [
                 "StringEquals"
             ].update({"events:source": ["aegis.scan", "aws.states"]}),
             "ops cannot list missions": _drop_statement("OpsRole", "ListMissions"),
+            "ops cannot list an organization scan's accounts": _update_statement(
+                "OpsRole", "ListMissions", Resource={"Fn::Sub": "${MissionsTable.Arn}/index/ByCreated"}
+            ),
         },
     ),
     (

@@ -40,6 +40,12 @@ AGENT_ENV = {
     "FLOW_LOGS_ROLE_ARN",
     "UNDO_ENABLED",
     "CHECKPOINT_TTL_DAYS",
+    # Organization scans: the org-scan state machine the agent starts, how it reads a member (AegisScanRole with the
+    # external id) and the organization-wide cap on planned changes.
+    "ORG_SCAN_STATE_MACHINE_ARN",
+    "MEMBER_SCAN_ROLE_NAME",
+    "MEMBER_EXTERNAL_ID",
+    "MAX_CHANGES_PER_ORG_SCAN",
 } | APPROVAL_POLICY_ENV
 # The deployment parameters the validator holds a plan to (aegis_validator.settings).
 VALIDATOR_ENV = {
@@ -50,7 +56,11 @@ VALIDATOR_ENV = {
     "FLOW_LOGS_LOG_GROUP",
     "FLOW_LOGS_ROLE_ARN",
     "UNDO_ENABLED",
+    # The mission's account (its Missions item): a plan's changes may name only that account or this one.
+    "MISSIONS_TABLE",
 } | APPROVAL_POLICY_ENV
+# A member account's remediation roles, by their fixed names in member/template.yaml.
+MEMBER_ROLES_ENV = {"MEMBER_REMEDIATION_ROLE_NAME", "MEMBER_UNDO_ROLE_NAME"}
 AUTH0_ENV = {"AUTH0_ISSUER", "AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET_ARN", "AUTH0_AUDIENCE", "CLIENT_AUTH_METHOD"}
 # logical id -> (CodeUri, Handler, layers, role, environment) as docs/CONTRACTS.md states them.
 CONTRACT: dict[str, tuple[str, str, list[str], str, set[str]]] = {
@@ -75,7 +85,8 @@ CONTRACT: dict[str, tuple[str, str, list[str], str, set[str]]] = {
         "ExecutorRole",
         AUTH0_ENV
         | {"HANDOFF_TABLE", "IDEMPOTENCY_TABLE", "TOKEN_VAULT_CONNECTION", "REMEDIATION_ROLE_ARN"}
-        | {"APPROVAL_CLIENT_ID", "UNDO_ROLE_ARN", "UNDO_TOKEN_VAULT_CONNECTION", "APPROVAL_TWO_PERSON_RISK"},
+        | {"APPROVAL_CLIENT_ID", "UNDO_ROLE_ARN", "UNDO_TOKEN_VAULT_CONNECTION", "APPROVAL_TWO_PERSON_RISK"}
+        | MEMBER_ROLES_ENV,
     ),
     "KillSwitchFunction": (
         "functions/killswitch/",
@@ -84,7 +95,18 @@ CONTRACT: dict[str, tuple[str, str, list[str], str, set[str]]] = {
         "KillSwitchRole",
         AUTH0_ENV
         | {"STATE_MACHINE_ARN", "SCHEDULE_RULE_NAME", "SCAN_RULE_NAME", "APPROVER_SUBS", "TOKEN_VAULT_CONNECTION"}
-        | {"REMEDIATION_ROLE_NAME", "OPS_API_AUDIENCE", "HANDOFF_TABLE", "UNDO_ROLE_NAME", "UNDO_RULE_NAME"},
+        | {"REMEDIATION_ROLE_NAME", "OPS_API_AUDIENCE", "HANDOFF_TABLE", "UNDO_ROLE_NAME", "UNDO_RULE_NAME"}
+        | {"ORG_SCAN_STATE_MACHINE_ARN", "ORGANIZATION_ID", "MEMBER_KILLSWITCH_ROLE_NAME", "MEMBER_EXTERNAL_ID"}
+        | MEMBER_ROLES_ENV,
+    ),
+    # Lists the organization's accounts for an organization scan and summarises it: no secret, no STS.
+    "OrgScanFunction": (
+        "functions/orgscan/",
+        "app.handler",
+        ["AegisLayer"],
+        "OrgScanRole",
+        {"MISSIONS_TABLE", "ORG_SCAN_BUCKET", "ORGANIZATION_ID", "SCAN_REGIONS", "MAX_CHANGES_PER_ORG_SCAN"}
+        | {"ORG_SCAN_ORGANIZATIONAL_UNITS", "ORG_SCAN_INCLUDE_ACCOUNTS", "ORG_SCAN_EXCLUDE_ACCOUNTS"},
     ),
     "AuditChainFunction": (
         "functions/auditchain/",
@@ -210,6 +232,40 @@ def test_environment_points_at_the_right_resources(stack: Stack) -> None:
     assert killswitch["AUTH0_CLIENT_ID"] == stack.parameters["KillSwitchAuth0ClientId"]
     assert killswitch["AUTH0_CLIENT_SECRET_ARN"] == stack.parameters["KillSwitchAuth0ClientSecretArn"]
     assert killswitch["OPS_API_AUDIENCE"] == stack.parameters["OpsApiAudience"]
+
+
+# The fixed role names member/template.yaml gives every member account.
+MEMBER_ROLE_NAMES = {
+    "MEMBER_SCAN_ROLE_NAME": "AegisScanRole",
+    "MEMBER_REMEDIATION_ROLE_NAME": "AegisRemediationRole",
+    "MEMBER_UNDO_ROLE_NAME": "AegisUndoRole",
+    "MEMBER_KILLSWITCH_ROLE_NAME": "AegisKillSwitchRole",
+}
+
+
+def test_environment_points_at_the_organization_scan_and_the_member_roles(stack: Stack) -> None:
+    org_scan = stack.arn("OrgScanStateMachine")
+    agent = stack.function_environment("AgentScanFunction")
+    killswitch = stack.function_environment("KillSwitchFunction")
+    executor = stack.function_environment("ExecutorFunction")
+    assert agent["ORG_SCAN_STATE_MACHINE_ARN"] == killswitch["ORG_SCAN_STATE_MACHINE_ARN"] == org_scan
+    assert agent["MEMBER_EXTERNAL_ID"] == killswitch["MEMBER_EXTERNAL_ID"] == stack.parameters["MemberExternalId"]
+    assert agent["MAX_CHANGES_PER_ORG_SCAN"] == stack.parameters["MaxChangesPerOrgScan"]
+    assert killswitch["ORGANIZATION_ID"] == stack.parameters["OrganizationId"]
+    for environment in (agent, killswitch, executor):
+        for name in set(MEMBER_ROLE_NAMES) & set(environment):
+            assert environment[name] == MEMBER_ROLE_NAMES[name], name
+    assert executor["MEMBER_REMEDIATION_ROLE_NAME"] == killswitch["MEMBER_REMEDIATION_ROLE_NAME"]
+    assert stack.function_environment("ValidatorFunction")["MISSIONS_TABLE"] == stack.ref("MissionsTable")
+    org = stack.function_environment("OrgScanFunction")
+    assert org["MISSIONS_TABLE"] == stack.ref("MissionsTable")
+    assert org["ORG_SCAN_BUCKET"] == stack.ref("OrgScanBucket")
+    assert org["SCAN_REGIONS"] == agent["SCAN_REGIONS"]
+    assert org["MAX_CHANGES_PER_ORG_SCAN"] == agent["MAX_CHANGES_PER_ORG_SCAN"]
+    # Without undo there is no member AegisUndoRole to use or halt.
+    without_undo = build_stack(UndoTokenVaultConnection="", UndoOidcAudience="")
+    for function in ("ExecutorFunction", "KillSwitchFunction"):
+        assert without_undo.function_environment(function)["MEMBER_UNDO_ROLE_NAME"] == "", function
 
 
 def test_globals_pin_the_runtime_and_tracing(stack: Stack) -> None:

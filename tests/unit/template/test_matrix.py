@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.iam_policy import Request, allows
 from tests.support.stack import EXECUTIONS, UNSCOPED, Stack, build_stack, pristine_template
 from tests.unit.template.iam_matrix import (
     ALL_ROLES,
@@ -14,9 +15,12 @@ from tests.unit.template.iam_matrix import (
     KILLSWITCH_SERVICES,
     KMS_CRYPTO_ACTIONS,
     MAY_WRITE,
+    MEMBER_ROLE_ASSUMED_BY,
+    ORG_SCAN_EXECUTIONS,
     OWN_SECRET,
     REMEDIATION_ROLES,
     SECRET_PARAMETERS,
+    STATE_MACHINE_ROLES,
     agent_credential_reach,
     audit_index_problems,
     called_operations,
@@ -25,8 +29,11 @@ from tests.unit.template.iam_matrix import (
     handoff_access_problems,
     key_policy_problems,
     kill_switch_calls_not_granted,
+    member_assume_problems,
     mission_ended_rule_problems,
     ops_reach,
+    org_scan_reach,
+    org_scan_state_machine_reach,
     remediation_role_problems,
     role_statement,
     through_dynamodb,
@@ -154,9 +161,10 @@ def test_function_roles_are_assumable_only_by_lambda_and_the_state_machine_role_
         assert [(s["Effect"], s["Principal"], s["Action"]) for s in statements] == [
             ("Allow", {"Service": "lambda.amazonaws.com"}, "sts:AssumeRole")
         ], role
-    (statement,) = stack.trust_policy("StateMachineRole")["Statement"]
-    assert statement["Principal"] == {"Service": "states.amazonaws.com"}
-    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+    for role in STATE_MACHINE_ROLES:
+        (statement,) = stack.trust_policy(role)["Statement"]
+        assert statement["Principal"] == {"Service": "states.amazonaws.com"}, role
+        assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}, role
 
 
 def test_every_permission_is_in_a_role_the_matrix_reads(stack: Stack) -> None:
@@ -201,6 +209,7 @@ def test_kill_switch_can_do_each_step_of_a_halt(stack: Stack) -> None:
 def test_kill_switch_role_grants_every_call_its_code_makes(stack: Stack) -> None:
     operations = called_operations(sorted(KILLSWITCH_CODE.glob("*.py")), KILLSWITCH_SERVICES)
     assert {("iam", "PutRolePolicy"), ("iam", "DeleteRolePolicy"), ("stepfunctions", "StopExecution")} <= operations
+    assert {("organizations", "ListAccounts"), ("sts", "AssumeRole")} <= operations
     assert kill_switch_calls_not_granted(stack) == []
 
 
@@ -238,3 +247,89 @@ def test_each_half_can_do_its_own_job(stack: Stack) -> None:
         ("dynamodb:DeleteItem", "HandoffTable"),
         ("dynamodb:PutItem", "IdempotencyTable"),
     } <= can("ExecutorRole")
+
+
+# --- the organization -------------------------------------------------------------------------------------------------
+
+ORGANIZATION = "o-a1b2c3d4e5"
+OTHER_ORGANIZATION = "o-z9y8x7w6v5"
+MEMBER = "210987654321"
+
+
+def test_the_only_sts_grants_beyond_the_credential_side_assume_member_roles_inside_the_organization(
+    stack: Stack,
+) -> None:
+    """An explicit, narrow allowance: the agent stays unable to mutate anything or to read a secret, because the
+    only role it can assume is a member's AegisScanRole, which member/template.yaml makes read-only
+    (tests/unit/member); the kill switch reaches only members' AegisKillSwitchRole."""
+    assert member_assume_problems(stack) == []
+    assert member_assume_problems(build_stack(OrganizationId=ORGANIZATION)) == []
+
+
+@pytest.mark.parametrize(
+    ("role", "member_role"), [("AgentRole", "AegisScanRole"), ("KillSwitchRole", "AegisKillSwitchRole")]
+)
+def test_each_role_assumes_its_member_role_only_in_the_organization(role: str, member_role: str) -> None:
+    stack = build_stack(OrganizationId=ORGANIZATION)
+    documents = [document for _, document in stack.policy_documents(role)]
+
+    def may_assume(name: str, organization: str | None) -> bool:
+        context = {"aws:ResourceOrgID": organization} if organization else {}
+        return allows(documents, Request("sts:AssumeRole", f"arn:aws:iam::{MEMBER}:role/{name}", context))
+
+    assert may_assume(member_role, ORGANIZATION)
+    assert not may_assume(member_role, OTHER_ORGANIZATION)
+    assert not may_assume(member_role, None)
+    for other in ("AegisRemediationRole", "AegisUndoRole", "OrganizationAccountAccessRole"):
+        assert not may_assume(other, ORGANIZATION), other
+    assert MEMBER_ROLE_ASSUMED_BY[role].endswith(f"role/{member_role}")
+    for action in ("sts:AssumeRoleWithWebIdentity", "sts:GetSessionToken", "sts:GetFederationToken"):
+        assert not allows(documents, Request(action, "*", {"aws:ResourceOrgID": ORGANIZATION})), action
+
+
+@pytest.mark.parametrize("role", ["AgentRole", "KillSwitchRole"])
+def test_without_an_organization_no_member_role_can_be_assumed(stack: Stack, role: str) -> None:
+    assert stack.parameters["OrganizationId"] == ""
+    documents = [document for _, document in stack.policy_documents(role)]
+    for name in ("AegisScanRole", "AegisKillSwitchRole"):
+        request = Request("sts:AssumeRole", f"arn:aws:iam::{MEMBER}:role/{name}", {"aws:ResourceOrgID": ORGANIZATION})
+        assert not allows(documents, request)
+
+
+def test_the_kill_switch_lists_the_members_and_stops_organization_scans(stack: Stack) -> None:
+    granted = {(g.action, g.resource) for g in stack.grants("KillSwitchRole")}
+    assert {
+        ("organizations:ListAccounts", UNSCOPED),
+        ("states:StopExecution", f"external:{ORG_SCAN_EXECUTIONS}"),
+        ("states:DescribeExecution", f"external:{ORG_SCAN_EXECUTIONS}"),
+        ("states:ListExecutions", "OrgScanStateMachine"),
+    } <= granted
+
+
+def test_the_organization_scan_lists_accounts_and_records_only_its_own_items(stack: Stack) -> None:
+    assert org_scan_reach(stack) == []
+
+
+def test_the_organization_scan_writes_only_org_items_of_the_missions_table(stack: Stack) -> None:
+    documents = [document for _, document in stack.policy_documents("OrgScanRole")]
+    table = stack.arn("MissionsTable")
+    for action in ("dynamodb:PutItem", "dynamodb:UpdateItem"):
+        assert allows(documents, Request(action, table, {"dynamodb:LeadingKeys": ["org#org-0123456789abcdef0123"]}))
+        assert not allows(documents, Request(action, table, {"dynamodb:LeadingKeys": ["m-0123456789abcdef0123"]}))
+
+
+def test_the_organization_scan_state_machine_invokes_only_its_function_and_the_scan(stack: Stack) -> None:
+    assert org_scan_state_machine_reach(stack) == []
+
+
+def test_the_validator_reads_the_missions_account_and_ops_the_organization_scan_index(stack: Stack) -> None:
+    assert ("dynamodb:GetItem", "MissionsTable") in {(g.action, g.resource) for g in stack.grants("ValidatorRole")}
+    assert ("dynamodb:Query", "MissionsTable/index/ByOrgScan") in {
+        (g.action, g.resource) for g in stack.grants("OpsRole")
+    }
+    # Reads only: neither writes a mission.
+    for role in ("ValidatorRole", "OpsRole"):
+        assert not {g.action for g in stack.grants(role) if g.resource == "MissionsTable"} - {
+            "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
+        }, role

@@ -17,6 +17,7 @@ from tests.support.validator_plans import ACCOUNT, request, valid_changes
 SERVICE = "aegis-validator"
 ENVIRONMENT = {
     "AUDIT_TABLE": "Audit",
+    "MISSIONS_TABLE": "Missions",
     "CONTROL_TABLE": "Control",
     "ACCOUNT_ID": ACCOUNT,
     "SCAN_REGIONS": "eu-west-1,eu-central-1",
@@ -47,7 +48,7 @@ class LambdaContext:
 
 
 @pytest.fixture
-def app(audit_table: Any, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+def app(audit_table: Any, missions_table: Any, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     for name, value in ENVIRONMENT.items():
         monkeypatch.setenv(name, value)
     clear_caches()

@@ -110,6 +110,7 @@ def test_an_execution_arn_of_no_partition_is_not_an_execution(prefix: str) -> No
 
 ENVIRONMENT = {
     "AUDIT_TABLE": "Audit",
+    "MISSIONS_TABLE": "Missions",
     "ACCOUNT_ID": ACCOUNT,
     "MAX_CHANGES_PER_MISSION": "10",
     "APPROVER_SUBS": "auth0|approver-a,auth0|approver-b",

@@ -211,7 +211,10 @@ def test_a_resource_arn_in_another_account_is_refused_even_when_account_id_is_ou
     group = change_of(RevokeSecurityGroupRules)
     forged = rebuilt(group, resource_arn=group.resource_arn.replace(ACCOUNT, OTHER_ACCOUNT))
     [problem] = problems([forged])
-    assert (problem.rule, problem.detail) == ("account-out-of-scope", "the resource ARN is in another account")
+    assert (problem.rule, problem.detail) == (
+        "account-out-of-scope",
+        "the resource ARN is in another account than the change",
+    )
 
 
 @pytest.mark.parametrize("field", ["account_id", "region"])

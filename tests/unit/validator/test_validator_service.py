@@ -34,8 +34,10 @@ from tests.support.validator_plans import (
 
 
 @pytest.fixture
-def validator(audit_table: Any) -> PlanValidator:
-    return PlanValidator(settings=settings(), audit_table=audit_table)
+def validator(audit_table: Any, missions_table: Any) -> PlanValidator:
+    return PlanValidator(
+        settings=settings(missions_table="Missions"), audit_table=audit_table, missions_table=missions_table
+    )
 
 
 def trail(table: Any, mission_id: str = MISSION_ID) -> list[dict[str, Any]]:
@@ -223,6 +225,7 @@ def test_the_audit_writer_indexes_records_about_one_change_and_nothing_else(audi
 
 ENVIRONMENT = {
     "AUDIT_TABLE": "Audit",
+    "MISSIONS_TABLE": "Missions",
     "ACCOUNT_ID": ACCOUNT,
     "SCAN_REGIONS": "eu-west-1, us-east-1,eu-west-1",
     "MAX_CHANGES_PER_MISSION": "10",
@@ -240,6 +243,7 @@ def test_settings_come_from_the_template_environment() -> None:
         scan_regions=("eu-west-1", "us-east-1"),
         max_changes_per_mission=10,
         approval_policy=ApprovalPolicy(approver_subs=APPROVERS),
+        missions_table="Missions",
     )
     routed = ValidatorSettings.from_env(
         ENVIRONMENT
@@ -272,6 +276,7 @@ def test_settings_come_from_the_template_environment() -> None:
         ("MAX_CHANGES_PER_MISSION", "101"),
         ("FLOW_LOGS_ROLE_ARN", "flow-logs-role"),
         ("AUDIT_TABLE", ""),
+        ("MISSIONS_TABLE", ""),
         ("APPROVER_SUBS", ""),
         ("APPROVAL_BATCH_MAX_RISK", "critical"),
         ("APPROVAL_BATCH_MAX_CHANGES", "101"),

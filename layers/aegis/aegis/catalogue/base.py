@@ -19,6 +19,8 @@ RegionScope = Literal["scanned", "home", "resource"]
 
 _BINDING_MESSAGE_UNSAFE = re.compile(r"[^A-Za-z0-9 +\-_.,:#]")
 BINDING_MESSAGE_MAX = 64
+# The binding message's short form of the account, when the long one (", account <id>") leaves the summary no room.
+_ACCOUNT_SHORT = " acct "
 PROPERTY_VALUE_MAX = 255
 CHANGE_ID_PATTERN = r"^chg-[0-9a-f]{20}$"
 # An account id is its 12 digits; a region is a region name, never free text (the executor builds endpoints from it).
@@ -148,8 +150,22 @@ class ChangeBase(Frozen):
         return self.after.describe()
 
     def binding_message(self) -> str:
-        suffix = f" #{self.digest[:6]}"
+        """What the phone shows next to the approval: the summary, the account and the digest's first 6 hex, in
+        Auth0's binding_message characters and length. The account and the digest are never cut (with one
+        deployment approving changes in many accounts, the account is part of what is approved); the summary is
+        cut when all three do not fit. Tried in order, the first that shows the whole summary wins:
+        `<summary> #<hex>` when the summary already names the account (an account-wide change),
+        `<summary>, account <id> #<hex>`, `<summary> acct <id> #<hex>`; else the short form with the summary cut."""
+        digest = f" #{self.digest[:6]}"
         text = _BINDING_MESSAGE_UNSAFE.sub("-", self.summary())
+        candidates = ([digest] if self.account_id in text else []) + [
+            f", account {self.account_id}{digest}",
+            f"{_ACCOUNT_SHORT}{self.account_id}{digest}",
+        ]
+        for suffix in candidates:
+            if len(text) + len(suffix) <= BINDING_MESSAGE_MAX:
+                return text + suffix
+        suffix = candidates[-1]
         return text[: BINDING_MESSAGE_MAX - len(suffix)].rstrip() + suffix
 
     def approval_properties(self) -> dict[str, str]:
@@ -172,6 +188,8 @@ class ChangeBase(Frozen):
             "resource": self.resource_arn,
             "region": self.region,
             "risk": self.risk.value,
+            # An S3 ARN names no account, and one deployment approves changes in many: the account is always shown.
+            "account": self.account_id,
             "before": self.describe_before(),
             "after": self.describe_after(),
             "check": self.check_id,

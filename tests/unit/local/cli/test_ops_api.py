@@ -227,3 +227,45 @@ def test_without_a_login_the_commands_say_so(
     code, _, err = run(capsys, "missions")
     assert code == EXIT_FAILURE
     assert "give --api (or set AEGIS_API_URL)" in err
+
+
+@pytest.mark.usefixtures("logged_in")
+def test_an_organization_scan_is_asked_for_and_its_accounts_listed(api_factory: Any, capsys: Any) -> None:
+    api = api_factory(
+        {
+            "POST /scans": (202, {"event_id": "e-2", "org_scan_id": "org-0123456789abcdef0123"}, {}),
+            "GET /missions": (
+                200,
+                {
+                    "org_scan": {"org_scan_id": "org-0123456789abcdef0123", "status": "scanned", "account_count": 2},
+                    "accounts": [
+                        {
+                            "account_id": "111111111111",
+                            "mission_id": "m-1",
+                            "status": "completed",
+                            "counts": {"findings": 4, "changes": 3},
+                            "outcomes": {"applied": 3},
+                        },
+                        {
+                            "account_id": "222222222222",
+                            "mission_id": "m-2",
+                            "status": "unreachable",
+                            "error": "AccessDenied",
+                        },
+                    ],
+                },
+                {},
+            ),
+        }
+    )
+    code, out, _ = run(capsys, "scan", "--organization")
+    assert code == EXIT_OK
+    assert "organization scan requested: event e-2: organization scan org-0123456789abcdef0123" in out
+    assert api.requests[0]["body"] == {"dry_run": False, "organization": True}
+    code, out, _ = run(capsys, "missions", "--org-scan", "org-0123456789abcdef0123")
+    assert code == EXIT_OK
+    assert api.requests[1]["query"] == {"org_scan": ["org-0123456789abcdef0123"]}
+    assert "111111111111  completed" in out
+    assert "4 findings, 3 changes, 3 applied" in out
+    assert "222222222222  unreachable" in out
+    assert "(AccessDenied)" in out

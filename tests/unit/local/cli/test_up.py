@@ -163,7 +163,9 @@ def test_up_starts_the_stack_prints_its_endpoints_and_stops_on_ctrl_c(tmp_path: 
         assert field(printed, "AuditTable ") in tables
         assert exports["AEGIS_AUDIT_TABLE"] == field(printed, "AuditTable ")  # what `audit verify` reads
         machines = boto3.client("stepfunctions", **aws).list_state_machines()["stateMachines"]
-        assert [machine["stateMachineArn"] for machine in machines] == [state_machine]
+        # The mission's state machine, and the organization scan's beside it.
+        arns = sorted(machine["stateMachineArn"] for machine in machines)
+        assert arns == sorted([state_machine, state_machine.removesuffix("-mission") + "-org-scan"])
         assert httpx.get(f"{issuer}.well-known/openid-configuration", timeout=5).json()["issuer"] == issuer
         phone = field(printed, f"phone of {DEFAULT_APPROVER_SUB}:")
         assert httpx.get(phone, timeout=5).json() == {"requests": []}

@@ -46,9 +46,13 @@ def test_a_roles_actions_are_grouped_by_service_as_the_template_grants_them() ->
         if action.startswith("dynamodb:")
     }
     assert actions(roles["AgentRole"], "dynamodb") == granted
-    # The agent is credential-free: no secret, no STS.
+    # The agent holds no secret, and its one STS action (reading a member account as its read-only AegisScanRole)
+    # shows with its organization condition.
     assert actions(roles["AgentRole"], "secretsmanager") == set()
-    assert actions(roles["AgentRole"], "sts") == set()
+    assert actions(roles["AgentRole"], "sts") == {"sts:AssumeRole"}
+    agent_sts = next(s for s in roles["AgentRole"]["services"] if s["service"] == "sts")
+    assert [statement["conditional"] for statement in agent_sts["statements"]] == [True]
+    assert all("AegisScanRole" in str(statement["resources"]) for statement in agent_sts["statements"])
     # Resources read as the template names them; a Sub keeps its pattern.
     agent_dynamodb = next(s for s in roles["AgentRole"]["services"] if s["service"] == "dynamodb")
     resources = {resource for statement in agent_dynamodb["statements"] for resource in statement["resources"]}

@@ -143,3 +143,39 @@ def test_deny_and_let_expire_take_request_and_change_ids_drift_does_not_take_req
         options_from_args(parse("--approve", "all", "--drift", "r002"), terminal=False)
     with pytest.raises(DemoUsageError, match="unknown check id"):
         options_from_args(parse("--approve", "all", "--deny", "request-2"), terminal=False)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--approve", "all", "--regions", "us-east-1"], "belong to --accounts"),
+        (["--approve", "all", "--unreachable", "1"], "belong to --accounts"),
+        (["--approve", "all", "--accounts", "0"], "at least 1 member account"),
+        (["--approve", "all", "--accounts", "2", "--unreachable", "3"], "between 0 and --accounts (2)"),
+        (["--approve", "all", "--accounts", "2", "--kill-after", "1"], "approved by the emulated phones"),
+        (["--approve", "all", "--accounts", "2", "--deny", "kms-key-rotation-off"], "approved by the emulated phones"),
+        (["--approve", "all", "--accounts", "2", "--regions", "us-east-1,nowhere-1"], "--regions: no AWS partition"),
+        (["--accounts", "2"], "no terminal"),
+    ],
+)
+def test_organization_usage_errors_exit_2(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_an_organization_demo_starts_the_stack_with_its_organization_and_room_for_every_region() -> None:
+    from aegis_local.aws.organization import OrganizationSpec
+
+    options = options_from_args(
+        parse("--approve", "all", "--accounts", "5", "--regions", "us-east-1, eu-west-1", "--unreachable", "1"),
+        terminal=False,
+    )
+    assert (options.accounts, options.regions, options.unreachable) == (5, ("us-east-1", "eu-west-1"), 1)
+    arguments = stack_arguments(options)
+    assert arguments["organization"] == OrganizationSpec(accounts=5, unreachable=1)
+    assert int(arguments["parameters"]["MaxChangesPerMission"]) >= 40
+    assert arguments["parameters"]["ScanRegions"] == "us-east-1,eu-west-1"
+    assert "organization" not in stack_arguments(options_from_args(parse("--approve", "all"), terminal=False))
+    default = options_from_args(parse("--dry-run", "--accounts", "2"), terminal=False)
+    assert default.regions == ("us-east-1",)
+    assert default.unreachable == 0

@@ -119,3 +119,40 @@ def test_a_scan_of_a_fresh_account_seeded_in_another_region_finds_exactly_the_ex
     regional = [f for f in result.findings if f.resource_arn.startswith(("arn:aws:ec2:", "arn:aws:kms:"))]
     assert regional
     assert {f.region for f in regional} == {"eu-west-1"}
+
+
+def test_a_second_region_of_the_same_member_account_reuses_the_global_resources_and_scans_exactly(monkeypatch):
+    """An organization's member is seeded once per region through a session acting in it: IAM and S3 (global) are
+    created by the first region and found again by the second, and a scan of each region alone finds exactly what
+    that region's seeding promises, in that account."""
+    from aegis_local.aws.organization import account_session
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    member = "210987654321"
+    with mock_aws():
+        first = seed_account(account_session(member, "us-east-1"), "us-east-1")
+        second_session = account_session(member, "eu-west-1")
+        second = seed_account(second_session, "eu-west-1")
+        result = run_scan(second_session, ["eu-west-1"])
+        own = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+        own_roles = {r["RoleName"] for r in own.client("iam").list_roles()["Roles"]}
+
+    assert first.account_id == second.account_id == member
+    assert first.policies == second.policies
+    assert first.buckets == second.buckets
+    assert first.security_groups["admin-open"] != second.security_groups["admin-open"]
+    assert result.errors == []
+    assert {(f.check_id, f.resource_arn) for f in result.findings} == second.expected_findings
+    assert all(f":{member}:" in arn or arn.startswith("arn:aws:s3:::") for _, arn in second.expected_findings)
+    assert first.role_name not in own_roles
+
+
+def test_seeding_the_same_region_twice_is_refused(monkeypatch):
+    from aegis_local.scenario.seed import AlreadySeeded
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
+    with mock_aws():
+        seed_account(session, REGION)
+        with pytest.raises(AlreadySeeded, match="seeded already in us-east-1"):
+            seed_account(session, REGION)

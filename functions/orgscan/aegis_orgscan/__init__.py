@@ -1,0 +1,1 @@
+"""OrgScanFunction: the organization-scan state machine's listing and summary steps."""
