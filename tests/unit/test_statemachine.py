@@ -19,6 +19,7 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 
 from aegis_agent.events import parse_resume_event
 from aegis_local.aws.template import TemplateError, substitute_definition
+from tests.support.asl import graph_problems
 from tests.support.changes import one_of_each_kind
 from tests.support.mission_machine import (
     APPROVER_A,
@@ -265,36 +266,6 @@ def approval_task_problems(definition: dict[str, Any]) -> list[str]:
         or approvers.get("ResultPath") != "$.approvals"
     ):
         found.append("an approved request does not carry every approver's answer")
-    return found
-
-
-def graph_problems(definition: dict[str, Any]) -> list[str]:
-    found = []
-
-    def walk(machine: dict[str, Any], scope: str) -> None:
-        states = machine["States"]
-        reachable, frontier = set(), [machine["StartAt"]]
-        while frontier:
-            name = frontier.pop()
-            if name in reachable:
-                continue
-            if name not in states:
-                found.append(f"{scope}: transition to missing state {name}")
-                continue
-            reachable.add(name)
-            state = states[name]
-            targets = [state.get("Next"), state.get("Default")]
-            targets += [c.get("Next") for c in state.get("Choices", []) + state.get("Catch", [])]
-            frontier += [t for t in targets if t]
-            if not state.get("End") and state["Type"] not in ("Choice", "Succeed", "Fail") and "Next" not in state:
-                found.append(f"{scope}/{name} neither ends nor continues")
-        for orphan in set(states) - reachable:
-            found.append(f"{scope}/{orphan} is unreachable")
-        for name, state in states.items():
-            if "ItemProcessor" in state:
-                walk(state["ItemProcessor"], f"{scope}/{name}")
-
-    walk(definition, "")
     return found
 
 

@@ -25,6 +25,7 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 from aegis.missions_keys import mission_id_for_event
 from aegis_local.aws.moto_fixes import StepFunctionsFixes
 from aegis_local.aws.template import substitute_definition
+from tests.support.asl import graph_problems as asl_graph_problems
 from tests.support.moto_account import EXECUTE_STATE_MACHINES, MotoSetup
 from tests.support.stack import ROOT, Stack, build_stack
 from tests.unit.orgscan.conftest import BUCKET, MANAGEMENT, Organization
@@ -65,33 +66,8 @@ def all_states(machine: dict[str, Any], scope: str = "") -> Iterator[tuple[str, 
 
 
 def graph_problems(definition: dict[str, Any]) -> list[str]:
-    """Every transition lands on a state of its own scope; every state is reachable and ends or continues."""
-    found: list[str] = []
-
-    def walk(machine: dict[str, Any], scope: str) -> None:
-        states = machine["States"]
-        reachable: set[str] = set()
-        frontier = [machine["StartAt"]]
-        while frontier:
-            name = frontier.pop()
-            if name in reachable:
-                continue
-            if name not in states:
-                found.append(f"{scope}: transition to missing state {name}")
-                continue
-            reachable.add(name)
-            state = states[name]
-            targets = [state.get("Next"), state.get("Default")]
-            targets += [c.get("Next") for c in state.get("Choices", []) + state.get("Catch", [])]
-            frontier += [t for t in targets if t]
-            if not state.get("End") and state["Type"] not in ("Choice", "Succeed", "Fail") and "Next" not in state:
-                found.append(f"{scope}/{name} neither ends nor continues")
-        found.extend(f"{scope}/{orphan} is unreachable" for orphan in sorted(set(states) - reachable))
-        for name, state in states.items():
-            if "ItemProcessor" in state:
-                walk(state["ItemProcessor"], f"{scope}/{name}")
-
-    walk(definition, "")
+    """The template's graph rules (tests.support.asl), and JSONPath as the definition's query language."""
+    found = asl_graph_problems(definition)
     if definition.get("QueryLanguage") != "JSONPath":
         found.append("the definition is not JSONPath")
     return found
