@@ -158,6 +158,7 @@ def test_an_org_scan_lists_every_account_with_counts_totals_and_the_unreachable(
         "plan_notes": 2,
         "scan_errors": 0,
         "withheld": 0,
+        "outcomes": {"applied": 0, "verified_fixed": 0},
         "by_severity": {"critical": 5},
     }
     assert body["unreachable"] == [{"account_id": UNREACHABLE, "error": "AccessDenied"}]

@@ -233,10 +233,19 @@ def test_five_requests_per_user_per_minute_then_429(wire: Wire) -> None:
 
 def test_the_rate_limit_holds_under_concurrent_requests(wire: Wire) -> None:
     statuses: list[int] = []
+    failures: list[str] = []
     lock = threading.Lock()
+    # Ten requests at once on a loaded machine (the suite runs stacks on both workers): the client waits as long as
+    # it takes, and a request that still fails is named, not lost, so the count below is about the rate limit only.
+    wire.http.timeout = httpx.Timeout(60)
 
     def attempt() -> None:
-        status = wire.bc_authorize(CONCURRENT_SUB).status_code
+        try:
+            status = wire.bc_authorize(CONCURRENT_SUB).status_code
+        except httpx.HTTPError as exc:
+            with lock:
+                failures.append(type(exc).__name__)
+            return
         with lock:
             statuses.append(status)
 
@@ -245,6 +254,7 @@ def test_the_rate_limit_holds_under_concurrent_requests(wire: Wire) -> None:
         thread.start()
     for thread in threads:
         thread.join()
+    assert failures == []
     assert sorted(statuses) == [200] * 5 + [429] * 5
 
 

@@ -77,6 +77,7 @@ def test_accounts_are_listed_by_id_with_counts_as_numbers_and_the_org_item_witho
         "status": "completed",
         "plan_status": "proposed",
         "counts": {"findings": 4, "changes": 4, "exemptions": 0, "plan_notes": 0, "scan_errors": 0, "withheld": 0},
+        "outcomes": {"applied": 0, "verified_fixed": 0},
         "by_severity": {"critical": 4},
         "changes_granted": 4,
     }
