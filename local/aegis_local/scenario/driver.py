@@ -400,7 +400,7 @@ class MissionDriver:
         if self._requests_from_plan or run.execution_arn is None:
             return
         try:
-            output = self._validated_output(run.execution_arn)
+            output = validated_output(self._sfn, run.execution_arn)
         except Exception:
             return
         if output is None:
@@ -422,19 +422,6 @@ class MissionDriver:
                     for request in requests
                 ]
             )
-
-    def _validated_output(self, execution_arn: str) -> dict[str, Any] | None:
-        query: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 200}
-        while True:
-            page = self._sfn.get_execution_history(**query)
-            for event in page.get("events", []):
-                exited = event.get("stateExitedEventDetails") or {}
-                if event.get("type") == "TaskStateExited" and exited.get("name") == VALIDATE_STATE:
-                    output = json.loads(exited.get("output") or "{}")
-                    return output if isinstance(output, dict) else None
-            if not page.get("nextToken"):
-                return None
-            query["nextToken"] = page["nextToken"]
 
     def _request_of(self, change_id: str) -> PlannedRequest | None:
         return next((r for r in self._requests.values() if any(c.change_id == change_id for c in r.changes)), None)
@@ -737,3 +724,19 @@ class MissionDriver:
     def _say(self, label: str, text: str) -> None:
         self._last_news = time.monotonic()
         self._progress.step(label, text)
+
+
+def validated_output(sfn: Any, execution_arn: str) -> dict[str, Any] | None:
+    """What the validator answered a mission's execution (its requests), from the execution's history; None until
+    the ValidatePlan task has ended."""
+    query: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 200}
+    while True:
+        page = sfn.get_execution_history(**query)
+        for event in page.get("events", []):
+            exited = event.get("stateExitedEventDetails") or {}
+            if event.get("type") == "TaskStateExited" and exited.get("name") == VALIDATE_STATE:
+                output = json.loads(exited.get("output") or "{}")
+                return output if isinstance(output, dict) else None
+        if not page.get("nextToken"):
+            return None
+        query["nextToken"] = page["nextToken"]

@@ -29,7 +29,7 @@ from typing import Any
 
 from aegis.approvals.merkle import merkle_root
 from aegis.catalogue import ChangeBase, parse_change
-from aegis_local.scenario.driver import VALIDATE_STATE, PlannedRequest, Progress, planned_requests
+from aegis_local.scenario.driver import PlannedRequest, Progress, planned_requests, validated_output
 from aegis_local.scenario.phone import Answer, EmulatedPhone, PhoneRequest
 
 __all__ = [
@@ -232,7 +232,7 @@ class OrganizationDriver:
                 raw = json.loads(described.get("input") or "{}").get("changes", [])
                 mission.plan = [parse_change(change) for change in raw]
             if not mission.requests_known:
-                output = _validated_output(self._sfn, mission.execution_arn)
+                output = validated_output(self._sfn, mission.execution_arn)
                 if output is not None:
                     mission.requests = {r.request_id: r for r in planned_requests(output.get("requests"))}
                     mission.requests_known = True
@@ -310,20 +310,6 @@ class OrganizationDriver:
         if not all(mission.ended for mission in run.missions.values()):
             return False
         return bool(self._stack.lambdas.wait_idle(0))
-
-
-def _validated_output(sfn: Any, execution_arn: str) -> dict[str, Any] | None:
-    query: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 200}
-    while True:
-        page = sfn.get_execution_history(**query)
-        for event in page.get("events", []):
-            exited = event.get("stateExitedEventDetails") or {}
-            if event.get("type") == "TaskStateExited" and exited.get("name") == VALIDATE_STATE:
-                output = json.loads(exited.get("output") or "{}")
-                return output if isinstance(output, dict) else None
-        if not page.get("nextToken"):
-            return None
-        query["nextToken"] = page["nextToken"]
 
 
 # ---------------------------------------------------------------------------------------------------------------
