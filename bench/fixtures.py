@@ -1,18 +1,27 @@
 """Large accounts on a moto server, built fast, for the benchmarks.
 
 `MotoServer` runs a `ThreadedMotoServer` on 127.0.0.1 (a free port) and resets it between accounts through
-`POST /moto-api/reset`. `build_account` fills one region with a given number of security-group rules, buckets and
-customer policies through the ordinary APIs, batching where the API allows: a group's rules go in with one
-`AuthorizeSecurityGroupIngress` call carrying up to 49 IP permissions (a VPC group holds at most 60 rules, one is
-the default egress rule), and every count is exact (`describe_security_group_rules` returns `rules` rules).
+`POST /moto-api/reset`. `build_account` fills one region with a given number of security-group rules, buckets,
+customer policies, EC2 instances, custom network ACLs and RDS DB instances through the ordinary APIs, batching where
+the API allows: a group's rules go in with one `AuthorizeSecurityGroupIngress` call carrying up to 49 IP permissions
+(a VPC group holds at most 60 rules, one is the default egress rule), instances with one `RunInstances` call per
+kind (`MinCount` = `MaxCount`), and every count is exact (`describe_security_group_rules` returns `rules` rules).
 
 The mix is what a real account looks like, and says which calls a scan needs (`BuiltAccount` keeps the counts):
 - rules: every tenth group opens SSH to 0.0.0.0/0 (a finding); the rest are private CIDRs on high ports;
-- buckets: half with their own Block Public Access fully on (the default for buckets created since 2023); of the
-  other half one in ten public (one in twenty by ACL, one in twenty by policy), the rest private without a
-  bucket-level block;
+- buckets: half with their own Block Public Access fully on (the default for buckets created since 2023) and a
+  policy denying plain HTTP (the well-kept half); of the other half, which has no such policy (a finding each), one
+  in ten public (one in twenty by ACL, one in twenty by policy), the rest private without a bucket-level block;
 - policies: one in fifty an `Allow * on *` attached to a role (a finding), one in fifty the same unattached (a
-  look-alike), the rest scoped; attached policies sit on roles holding at most ten each (IAM's default quota).
+  look-alike), the rest scoped; attached policies sit on roles holding at most ten each (IAM's default quota), and
+  each such role also has an inline `Allow * on *` policy (a finding per role);
+- instances (default VPC, default subnets and group): one in four still answers IMDSv1 (`HttpTokens` optional, a
+  finding), the rest require IMDSv2;
+- network ACLs (default VPC, associated with no subnet): one in five allows SSH from 0.0.0.0/0 (a finding), the rest
+  HTTPS only; every VPC's default ACL allows all inbound traffic (in AWS as in moto), a finding per VPC;
+- DB instances (PostgreSQL): one in five publicly accessible (a finding), two in five unencrypted (a finding), the
+  rest private and encrypted;
+- AWS Config: nothing (no recorder, no delivery channel): one finding per region, whatever the size.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ from typing import Any
 from moto.server import ThreadedMotoServer
 
 from aegis_local.cli.scan_account import EndpointSession
+from aegis_local.scenario.seed import nacl_tcp_ingress
 
 REGION = "us-east-1"
 FAKE_CREDENTIALS = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench"}
@@ -41,6 +51,10 @@ BUCKET_BPA_SHARE = 0.5
 PUBLIC_BUCKETS_CYCLE = 20
 ADMIN_POLICY_EVERY = 50
 POLICIES_PER_ROLE = 10
+IMDSV1_EVERY = 4  # instances
+OPEN_NACL_EVERY = 5  # custom network ACLs
+PUBLIC_DB_EVERY = 5  # DB instances: the first of every five is public and unencrypted, the second unencrypted
+UNENCRYPTED_DB_PER_CYCLE = 2
 _ALL_ON = {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
 
 
@@ -53,11 +67,20 @@ class AccountShape:
     rules: int
     buckets: int
     policies: int
+    instances: int = 0
+    network_acls: int = 0  # custom ones, besides each VPC's default ACL
+    db_instances: int = 0
     account_block_public_access: bool = False
 
     def scaled(self, factor: int) -> AccountShape:
         return AccountShape(
-            self.rules * factor, self.buckets * factor, self.policies * factor, self.account_block_public_access
+            rules=self.rules * factor,
+            buckets=self.buckets * factor,
+            policies=self.policies * factor,
+            instances=self.instances * factor,
+            network_acls=self.network_acls * factor,
+            db_instances=self.db_instances * factor,
+            account_block_public_access=self.account_block_public_access,
         )
 
 
@@ -76,17 +99,37 @@ class BuiltAccount:
     vpcs: int
     buckets: int
     buckets_fully_blocked: int  # bucket-level Block Public Access all on
+    buckets_denying_http: int  # a policy denying plain HTTP: none of them is public
     public_acl_buckets: int
     public_policy_buckets: int
     policies: int
     admin_policies_attached: int
     admin_policies_unattached: int
     roles: int
+    inline_admin_roles: int  # roles with an inline Allow * on * policy
+    instances: int
+    imdsv1_instances: int
+    network_acls: int  # every ACL of the region, the VPCs' default ones included
+    open_network_acls: int  # ACLs letting SSH or RDP in from the internet: the opened custom ones and default ones
+    db_instances: int
+    public_db_instances: int
+    unencrypted_db_instances: int
+    config_recorders: int
     build_seconds: float
 
     @property
     def public_buckets(self) -> int:
         return self.public_acl_buckets + self.public_policy_buckets
+
+    @property
+    def buckets_allowing_http(self) -> int:
+        """Buckets whose policy does not deny plain HTTP; the public buckets are among them."""
+        return self.buckets - self.buckets_denying_http
+
+    @property
+    def resources(self) -> int:
+        """The resources that grow with the shape: rules, buckets, policies, instances, network ACLs, DB instances."""
+        return self.rules + self.buckets + self.policies + self.instances + self.network_acls + self.db_instances
 
 
 def free_port() -> int:
@@ -135,21 +178,32 @@ def moto_server() -> Iterator[MotoServer]:
 
 def build_account(session: Any, shape: AccountShape, region: str = REGION) -> BuiltAccount:
     """Fill a fresh account's `region` to `shape` (S3 and IAM are global). Run it once per reset."""
-    if min(shape.rules, shape.buckets, shape.policies) < 0:
+    counts = (shape.rules, shape.buckets, shape.policies, shape.instances, shape.network_acls, shape.db_instances)
+    if min(counts) < 0:
         raise FixtureError("resource counts cannot be negative")
     started = time.perf_counter()
     account_id = str(session.client("sts", region_name=region).get_caller_identity()["Account"])
     ec2 = session.client("ec2", region_name=region)
     network = _build_rules(ec2, shape.rules)
+    compute = _build_instances(ec2, shape.instances)
+    acls = _build_network_acls(ec2, shape.network_acls)
+    # Counted once everything is in: each instance brings its network interface (on the default group).
+    network["network_interfaces"] = len(ec2.describe_network_interfaces()["NetworkInterfaces"])
     storage = _build_buckets(session, region, account_id, shape)
     identity = _build_policies(session.client("iam", region_name=region), shape.policies)
+    databases = _build_db_instances(session.client("rds", region_name=region), shape.db_instances)
+    recorders = session.client("config", region_name=region).describe_configuration_recorders()
     return BuiltAccount(
         shape=shape,
         account_id=account_id,
         region=region,
         **network,
+        **compute,
+        **acls,
         **storage,
         **identity,
+        **databases,
+        config_recorders=len(recorders.get("ConfigurationRecorders", [])),
         build_seconds=time.perf_counter() - started,
     )
 
@@ -185,9 +239,92 @@ def _build_rules(ec2: Any, wanted: int) -> dict[str, int]:
         "security_groups": len(all_groups),
         "default_groups_with_rules": len({r["GroupId"] for r in rules} & defaults),
         "open_ssh_groups": open_ssh,
-        "network_interfaces": len(ec2.describe_network_interfaces()["NetworkInterfaces"]),
         "vpcs": len(ec2.describe_vpcs()["Vpcs"]),
     }
+
+
+def _amazon_linux_image(ec2: Any) -> str:
+    """An Amazon Linux 2 image of the region (moto lists a few in every region)."""
+    images = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": ["amzn2-ami-hvm-*"]}])
+    found = sorted(image["ImageId"] for image in images["Images"])
+    if not found:
+        raise FixtureError("the server lists no Amazon Linux 2 image to launch instances from")
+    return found[0]
+
+
+def _build_instances(ec2: Any, wanted: int) -> dict[str, int]:
+    imdsv1 = math.ceil(wanted / IMDSV1_EVERY)
+    if wanted:
+        image = _amazon_linux_image(ec2)
+        for count, tokens in ((imdsv1, "optional"), (wanted - imdsv1, "required")):
+            if count:
+                ec2.run_instances(
+                    ImageId=image,
+                    InstanceType="t3.micro",
+                    MinCount=count,
+                    MaxCount=count,
+                    MetadataOptions={"HttpTokens": tokens, "HttpEndpoint": "enabled"},
+                )
+    listed = [
+        instance
+        for page in ec2.get_paginator("describe_instances").paginate()
+        for reservation in page["Reservations"]
+        for instance in reservation["Instances"]
+    ]
+    if len(listed) != wanted:
+        raise FixtureError(f"built {len(listed)} instances instead of {wanted}")
+    return {
+        "instances": len(listed),
+        "imdsv1_instances": sum(1 for i in listed if i.get("MetadataOptions", {}).get("HttpTokens") != "required"),
+    }
+
+
+def _build_network_acls(ec2: Any, wanted: int) -> dict[str, int]:
+    vpc_id = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    opened = 0
+    for index in range(wanted):
+        acl_id = ec2.create_network_acl(VpcId=vpc_id)["NetworkAcl"]["NetworkAclId"]
+        ec2.create_network_acl_entry(**nacl_tcp_ingress(acl_id, 100, 443))
+        if index % OPEN_NACL_EVERY == 0:
+            ec2.create_network_acl_entry(**nacl_tcp_ingress(acl_id, 110, 22))
+            opened += 1
+    acls = ec2.describe_network_acls()["NetworkAcls"]
+    defaults = [acl for acl in acls if acl.get("IsDefault")]
+    if len(acls) - len(defaults) != wanted:
+        raise FixtureError(f"built {len(acls) - len(defaults)} network ACLs instead of {wanted}")
+    # A default ACL allows all inbound traffic from 0.0.0.0/0 (rule 100) unless someone narrowed it: none here.
+    open_defaults = sum(
+        1
+        for acl in defaults
+        if any(
+            not e.get("Egress")
+            and e.get("RuleAction") == "allow"
+            and e.get("Protocol") == "-1"
+            and e.get("CidrBlock") == "0.0.0.0/0"
+            for e in acl.get("Entries", [])
+        )
+    )
+    return {"network_acls": len(acls), "open_network_acls": opened + open_defaults}
+
+
+def _build_db_instances(rds: Any, wanted: int) -> dict[str, int]:
+    public = unencrypted = 0
+    for index in range(wanted):
+        kind = index % PUBLIC_DB_EVERY
+        is_public, encrypted = kind == 0, kind >= UNENCRYPTED_DB_PER_CYCLE
+        rds.create_db_instance(
+            DBInstanceIdentifier=f"bench-db-{index:05d}",
+            DBInstanceClass="db.t3.micro",
+            Engine="postgres",
+            AllocatedStorage=20,
+            MasterUsername="bench",
+            MasterUserPassword="bench-not-a-secret",
+            PubliclyAccessible=is_public,
+            StorageEncrypted=encrypted,
+        )
+        public += is_public
+        unencrypted += not encrypted
+    return {"db_instances": wanted, "public_db_instances": public, "unencrypted_db_instances": unencrypted}
 
 
 def _private_rule(group: int, index: int) -> dict[str, Any]:
@@ -215,6 +352,8 @@ def _build_buckets(session: Any, region: str, account_id: str, shape: AccountSha
         s3.create_bucket(Bucket=name, ObjectOwnership="ObjectWriter", **location)
         unblocked_index = index - blocked
         if unblocked_index < 0:
+            # The policy before the block (it is not public: the block would accept it, but need not be asked).
+            s3.put_bucket_policy(Bucket=name, Policy=_deny_http_policy(name))
             s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=_ALL_ON)
         elif unblocked_index % PUBLIC_BUCKETS_CYCLE == 0:
             s3.put_bucket_acl(Bucket=name, ACL="public-read")
@@ -231,9 +370,23 @@ def _build_buckets(session: Any, region: str, account_id: str, shape: AccountSha
     return {
         "buckets": shape.buckets,
         "buckets_fully_blocked": blocked,
+        "buckets_denying_http": blocked,
         "public_acl_buckets": public_acl,
         "public_policy_buckets": public_policy,
     }
+
+
+def _deny_http_policy(bucket: str) -> str:
+    arn = f"arn:aws:s3:::{bucket}"
+    statement = {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [arn, f"{arn}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
 def _document(action: str, resource: str) -> str:
@@ -268,10 +421,12 @@ def _build_policies(iam: Any, count: int) -> dict[str, int]:
         iam.create_role(RoleName=role, AssumeRolePolicyDocument=trust)
         for arn in attached[start : start + POLICIES_PER_ROLE]:
             iam.attach_role_policy(RoleName=role, PolicyArn=arn)
+        iam.put_role_policy(RoleName=role, PolicyName="bench-inline-admin", PolicyDocument=admin)
         roles += 1
     return {
         "policies": count,
         "admin_policies_attached": len(attached),
         "admin_policies_unattached": unattached_admin,
         "roles": roles,
+        "inline_admin_roles": roles,
     }

@@ -1,26 +1,31 @@
 """Scan scale: the read-only scan of scan-account against a moto server, on accounts of growing size.
 
-For each size (multiples of a base of 1,000 security-group rules, 100 buckets and 200 customer policies, built by
-`bench.fixtures`; the moto server is reset between sizes) it prints the wall time of the scan, the API calls per
-resource type and per resource, and compares every operation's calls with the floor: the fewest calls the AWS APIs
-allow for that account.
+For each size (multiples of a base of 1,000 security-group rules, 100 buckets, 200 customer policies, 20 EC2
+instances, 10 custom network ACLs and 5 RDS DB instances, built by `bench.fixtures`; the moto server is reset between
+sizes) it prints the wall time of the scan, the API calls per resource type and per resource, and compares every
+operation's calls with the floor: the fewest calls the AWS APIs allow for that account.
 
 The floor, per operation (AWS's page sizes):
-- listings: one call per page: `DescribeSecurityGroupRules`, `DescribeSecurityGroups` and `DescribeVpcs` 1,000 a
-  page; `GetAccountAuthorizationDetails` 1,000 items a page, every customer policy with its documents and every
-  role with its attachments (no `GetPolicyVersion` per policy); `ListBuckets` 10,000 a page; the account-wide
-  singletons (caller identity, password policy, account summary, EBS default, account Block Public Access, trails,
-  KMS keys and aliases) once; the bucket list only when the account-level block leaves buckets to check;
+- listings: one call per page: `DescribeSecurityGroupRules`, `DescribeSecurityGroups`, `DescribeVpcs`,
+  `DescribeInstances` and `DescribeNetworkAcls` 1,000 a page; `DescribeDBInstances` 100 a page;
+  `GetAccountAuthorizationDetails` 1,000 items a page, every customer policy with all its versions' documents and
+  every role, user and group with its attachments, inline policies and tags (no `GetPolicyVersion` per policy, no
+  `Get*Policy` per entity); `ListBuckets` 10,000 a page, whenever there are buckets; the account-wide singletons
+  (caller identity, password policy, account summary (root keys and MFA), EBS default, account Block Public Access,
+  trails with their KMS keys, KMS keys and aliases) once; per region, AWS Config's recorders and delivery channels
+  once each, and the recorders' status once when the region has a recorder;
 - `DescribeNetworkInterfaces` (is a default group with rules in use?): one call per 1,000 interfaces, or per 200
   such groups with a `group-id` filter, whichever is fewer;
-- per finding: `ListPolicyTags` per flagged policy and `GetBucketTagging` per public bucket (tags are in no listing;
-  the planner needs `aegis:exempt`);
-- per bucket, what S3 requires: nothing when the account-level Block Public Access ignores public ACLs and restricts
-  public policies; otherwise `GetPublicAccessBlock` for every bucket, then `GetBucketAcl` and `GetBucketPolicy`
-  only for buckets whose own block does not neutralise them. A bucket's region is free: `ListBuckets` with
-  `MaxBuckets` returns `BucketRegion` - unless the server omits it (moto does; probed each run), in which case a
-  public bucket also needs `GetBucketLocation`.
-Moto returns every security-group rule and every IAM item in one page whatever the page size, so on moto the
+- per finding: `ListPolicyTags` per flagged managed policy and `GetBucketTagging` per flagged bucket (public, or
+  not denying plain HTTP): tags are in no listing, and the planner needs `aegis:exempt`. Instances, ACLs, DB
+  instances, roles, users and groups carry their tags in their listing: nothing per finding;
+- per bucket, what S3 requires: `GetBucketPolicy` for every bucket (whether the policy denies plain HTTP is the
+  policy's business alone, whatever Block Public Access says; the public-bucket check reuses the same read); unless
+  the account-level Block Public Access ignores public ACLs and restricts public policies, `GetPublicAccessBlock`
+  for every bucket, then `GetBucketAcl` only for buckets whose own block does not neutralise them. A bucket's region
+  is free: `ListBuckets` with `MaxBuckets` returns `BucketRegion` - unless the server omits it (moto does; probed
+  each run), in which case a flagged bucket also needs `GetBucketLocation`.
+Moto returns every security-group rule and every IAM item in one page whatever the page size, so on moto those
 listing calls sit below AWS's page floor; their pagination cannot be exercised here.
 
 Each scan is repeated (`--repeats`, default 3; the scan only reads) and the fastest wall time kept, with the process
@@ -28,11 +33,20 @@ CPU time of that run (the client and the in-process moto server together), which
 grows linearly when the time per resource stays roughly constant: the table prints the scaling exponent of CPU time
 against resources between consecutive sizes, and the last line the exponent across the whole series (log of the time
 ratio over log of the size ratio; 1.0 is linear).
+
+Before and after issue 18 (`--compare`, on by default): the first size is scanned once more with only the checks
+that existed before issue 18 (`BEFORE_ISSUE_18`), and a table prints per operation the calls before and after, with
+the totals and the calls per resource. Each operation is classed by its floor (a listing, a singleton, or one of the
+per-bucket and per-finding reads above); any other operation whose calls grow with the resources (above its floor,
+or growing faster than its floor from the smallest to the largest size) is flagged: a listing already carries its
+data. The exit status is 1 when a size is above its floor, a finding count differs from what the fixture built, a
+scan reports errors, or an operation is flagged.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import time
@@ -45,14 +59,75 @@ from aegis_local.cli.scan_account import ReadOnlySession
 from bench.common import add_sizes, argument_parser, chosen_sizes, print_table
 from bench.fixtures import FAKE_CREDENTIALS, REGION, AccountShape, BuiltAccount, MotoServer, build_account
 
-BASE = AccountShape(rules=1_000, buckets=100, policies=200)
-SMALL_BASE = AccountShape(rules=100, buckets=10, policies=20)
+BASE = AccountShape(rules=1_000, buckets=100, policies=200, instances=20, network_acls=10, db_instances=5)
+SMALL_BASE = AccountShape(rules=100, buckets=10, policies=20, instances=8, network_acls=4, db_instances=5)
 SIZES = (1, 4, 16)
 SMALL_SIZES = (1, 4)
-ISSUE4 = AccountShape(rules=5_000, buckets=500, policies=1_000)
+ISSUE4 = AccountShape(rules=5_000, buckets=500, policies=1_000, instances=100, network_acls=50, db_instances=25)
 LINEAR_EXPONENT_MAX = 1.25
-RESOURCE_TYPES = {"ec2": "rules", "s3": "buckets", "s3control": "buckets", "iam": "policies"}
-PAGE = {"ec2": 1_000, "iam": 1_000, "s3.ListBuckets": 10_000, "eni_filter": 200}
+# Calls by the resource type they grow with: "service.Operation" first, then "service"; the rest are "fixed".
+RESOURCE_TYPES = {
+    "ec2.DescribeInstances": "instances",
+    "ec2.DescribeNetworkAcls": "network_acls",
+    "ec2": "rules",
+    "s3": "buckets",
+    "s3control": "buckets",
+    "iam": "policies",
+    "rds": "db_instances",
+}
+PAGE = {"ec2": 1_000, "iam": 1_000, "rds": 100, "s3.ListBuckets": 10_000, "eni_filter": 200}
+# The checks that existed before issue 18, for the before/after comparison (issue 18 added nine more; any check
+# added since is "after" too).
+BEFORE_ISSUE_18 = (
+    "cloudtrail-log-file-validation-off",
+    "cloudtrail-no-multi-region-trail",
+    "ec2-admin-port-open-ipv4",
+    "ec2-admin-port-open-ipv6",
+    "ec2-default-sg-allows-traffic",
+    "ec2-ebs-default-encryption-off",
+    "ec2-vpc-flow-logs-off",
+    "iam-admin-policy-attached",
+    "iam-password-policy-weak",
+    "iam-root-access-keys",
+    "kms-key-rotation-off",
+    "s3-account-public-access-block-off",
+    "s3-bucket-public",
+)
+# How each operation of the floor grows. The per-resource ones are the reads that no listing carries; any other
+# operation that grows with the resources is flagged by the comparison.
+PER_RESOURCE = {
+    "s3.GetBucketPolicy": "per bucket",
+    "s3.GetPublicAccessBlock": "per bucket",
+    "s3.GetBucketAcl": "per bucket without its own ACL block",
+    "s3.GetBucketTagging": "per flagged bucket",
+    "s3.GetBucketLocation": "per flagged bucket (server omits BucketRegion)",
+    "iam.ListPolicyTags": "per flagged policy",
+}
+ONCE = {
+    "sts.GetCallerIdentity": "once",
+    "ec2.DescribeFlowLogs": "once per region",
+    "ec2.GetEbsEncryptionByDefault": "once per region",
+    "iam.GetAccountPasswordPolicy": "once",
+    "iam.GetAccountSummary": "once",
+    "s3control.GetPublicAccessBlock": "once",
+    "kms.ListAliases": "once per region",
+    "kms.ListKeys": "once per region",
+    "cloudtrail.DescribeTrails": "once per region",
+    "config.DescribeConfigurationRecorders": "once per region",
+    "config.DescribeConfigurationRecorderStatus": "once per region with a recorder",
+    "config.DescribeDeliveryChannels": "once per region",
+}
+LISTINGS = {
+    "ec2.DescribeSecurityGroupRules": "page of 1,000",
+    "ec2.DescribeSecurityGroups": "page of 1,000",
+    "ec2.DescribeVpcs": "page of 1,000",
+    "ec2.DescribeInstances": "page of 1,000",
+    "ec2.DescribeNetworkAcls": "page of 1,000",
+    "ec2.DescribeNetworkInterfaces": "page of 1,000 or 200 groups",
+    "rds.DescribeDBInstances": "page of 100",
+    "iam.GetAccountAuthorizationDetails": "page of 1,000",
+    "s3.ListBuckets": "page of 10,000",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,20 +149,39 @@ class Row:
     exponent: float | None = None
     above_floor: dict[str, tuple[int, int]] = field(default_factory=dict)  # operation -> (calls, floor)
     findings_mismatch: dict[str, tuple[int, int]] = field(default_factory=dict)  # check -> (found, expected)
+    before: ScanResult | None = None  # the same account scanned with the checks of BEFORE_ISSUE_18 only
 
     @property
     def resources(self) -> int:
-        return self.account.rules + self.account.buckets + self.account.policies
+        return self.account.resources
 
     @property
     def calls(self) -> int:
         return self.result.total_api_calls
 
     def calls_by_type(self) -> Counter[str]:
-        totals: Counter[str] = Counter()
-        for operation, count in self.result.api_calls.items():
-            totals[RESOURCE_TYPES.get(operation.split(".", 1)[0], "fixed")] += count
-        return totals
+        return calls_by_type(self.result.api_calls)
+
+
+@dataclass(frozen=True, slots=True)
+class Compared:
+    """One operation of the before/after comparison."""
+
+    operation: str
+    kind: str
+    before: int
+    after: int
+    floor: int
+    verdict: str
+    flagged: bool
+
+
+def calls_by_type(api_calls: dict[str, int]) -> Counter[str]:
+    totals: Counter[str] = Counter()
+    for operation, count in api_calls.items():
+        service = operation.split(".", 1)[0]
+        totals[RESOURCE_TYPES.get(operation, RESOURCE_TYPES.get(service, "fixed"))] += count
+    return totals
 
 
 def _pages(items: int, page_size: int) -> int:
@@ -95,7 +189,7 @@ def _pages(items: int, page_size: int) -> int:
 
 
 def api_floor(account: BuiltAccount, server_lists_bucket_regions: bool) -> dict[str, int]:
-    """The fewest calls per operation the AWS APIs allow for a full scan of `account` (one region)."""
+    """The fewest calls per operation the AWS APIs allow for a full scan of `account` (one region, every check)."""
     floor = {
         "sts.GetCallerIdentity": 1,
         "ec2.DescribeSecurityGroupRules": _pages(account.rules, PAGE["ec2"]),
@@ -103,6 +197,12 @@ def api_floor(account: BuiltAccount, server_lists_bucket_regions: bool) -> dict[
         "ec2.DescribeVpcs": _pages(account.vpcs, PAGE["ec2"]),
         "ec2.DescribeFlowLogs": 1,
         "ec2.GetEbsEncryptionByDefault": 1,
+        "ec2.DescribeInstances": _pages(account.instances, PAGE["ec2"]),
+        "ec2.DescribeNetworkAcls": _pages(account.network_acls, PAGE["ec2"]),
+        "rds.DescribeDBInstances": _pages(account.db_instances, PAGE["rds"]),
+        "config.DescribeConfigurationRecorders": 1,
+        "config.DescribeConfigurationRecorderStatus": 1 if account.config_recorders else 0,
+        "config.DescribeDeliveryChannels": 1,
         "iam.GetAccountAuthorizationDetails": _pages(account.policies + account.roles, PAGE["iam"]),
         "iam.GetAccountPasswordPolicy": 1,
         "iam.GetAccountSummary": 1,
@@ -119,17 +219,19 @@ def api_floor(account: BuiltAccount, server_lists_bucket_regions: bool) -> dict[
         )
     if account.admin_policies_attached:
         floor["iam.ListPolicyTags"] = account.admin_policies_attached
-    # With the account-level block on, no bucket can be public: not even the bucket list is needed.
-    if not account.shape.account_block_public_access and account.buckets:
-        unblocked = account.buckets - account.buckets_fully_blocked
+    if account.buckets:
+        # Every bucket's policy says whether it denies plain HTTP, whatever Block Public Access does.
         floor["s3.ListBuckets"] = _pages(account.buckets, PAGE["s3.ListBuckets"])
-        floor["s3.GetPublicAccessBlock"] = account.buckets
-        floor["s3.GetBucketAcl"] = unblocked
-        floor["s3.GetBucketPolicy"] = unblocked
-        if account.public_buckets:
-            floor["s3.GetBucketTagging"] = account.public_buckets
-            if not server_lists_bucket_regions:
-                floor["s3.GetBucketLocation"] = account.public_buckets
+        floor["s3.GetBucketPolicy"] = account.buckets
+        # With the account-level block on, no bucket can be public: no bucket-level block or ACL to read.
+        if not account.shape.account_block_public_access:
+            floor["s3.GetPublicAccessBlock"] = account.buckets
+            floor["s3.GetBucketAcl"] = account.buckets - account.buckets_fully_blocked
+        # Flagged buckets: those allowing plain HTTP, the public ones among them (see bench.fixtures).
+        flagged = account.buckets_allowing_http
+        floor["s3.GetBucketTagging"] = flagged
+        if not server_lists_bucket_regions:
+            floor["s3.GetBucketLocation"] = flagged
     return {operation: count for operation, count in floor.items() if count}
 
 
@@ -138,7 +240,13 @@ def expected_findings(account: BuiltAccount) -> dict[str, int]:
     return {
         "ec2-admin-port-open-ipv4": account.open_ssh_groups,
         "s3-bucket-public": 0 if account.shape.account_block_public_access else account.public_buckets,
+        "s3-bucket-insecure-transport-allowed": account.buckets_allowing_http,
         "iam-admin-policy-attached": account.admin_policies_attached,
+        "iam-inline-policy-admin": account.inline_admin_roles,
+        "ec2-instance-imdsv2-not-required": account.imdsv1_instances,
+        "ec2-nacl-admin-port-open": account.open_network_acls,
+        "rds-instance-publicly-accessible": account.public_db_instances,
+        "rds-storage-unencrypted": account.unencrypted_db_instances,
     }
 
 
@@ -148,14 +256,17 @@ def lists_bucket_regions(server: MotoServer) -> bool:
     return bool(buckets) and "BucketRegion" in buckets[0]
 
 
-def timed_scan(server: MotoServer, max_workers: int) -> tuple[ScanResult, float, float]:
+def timed_scan(
+    server: MotoServer, max_workers: int, check_ids: Sequence[str] | None = None
+) -> tuple[ScanResult, float, float]:
     session = ReadOnlySession(endpoint_url=server.url, region_name=REGION, **FAKE_CREDENTIALS)
     wall, cpu = time.perf_counter(), time.process_time()
-    result = run_scan(session, [REGION], max_workers=max_workers)
+    chosen = list(check_ids) if check_ids is not None else None
+    result = run_scan(session, [REGION], check_ids=chosen, max_workers=max_workers)
     return result, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def measure(server: MotoServer, case: Case, max_workers: int = 8, repeats: int = 3) -> Row:
+def measure(server: MotoServer, case: Case, max_workers: int = 8, repeats: int = 3, compare: bool = False) -> Row:
     server.reset()
     account = build_account(server.session(), case.shape, REGION)
     runs = [timed_scan(server, max_workers) for _ in range(max(repeats, 1))]
@@ -172,6 +283,8 @@ def measure(server: MotoServer, case: Case, max_workers: int = 8, repeats: int =
     for check_id, expected in expected_findings(account).items():
         if found[check_id] != expected:
             row.findings_mismatch[check_id] = (found[check_id], expected)
+    if compare:
+        row.before = timed_scan(server, max_workers, BEFORE_ISSUE_18)[0]
     return row
 
 
@@ -182,8 +295,7 @@ def cases(sizes: Sequence[int], base: AccountShape, issue4: bool, account_bpa_ro
     chosen.sort(key=lambda c: c.shape.rules + c.shape.buckets + c.shape.policies)
     if account_bpa_row:
         first = sizes[0] if sizes else 1
-        shape = base.scaled(first)
-        blocked = AccountShape(shape.rules, shape.buckets, shape.policies, account_block_public_access=True)
+        blocked = dataclasses.replace(base.scaled(first), account_block_public_access=True)
         chosen.append(Case(f"{first}x, account BPA on", blocked, in_scaling=False))
     return chosen
 
@@ -195,11 +307,13 @@ def run(
     account_bpa_row: bool = True,
     max_workers: int = 8,
     repeats: int = 3,
+    compare: bool = True,
 ) -> list[Row]:
     rows: list[Row] = []
     with MotoServer() as server:
-        for case in cases(sizes, base, issue4, account_bpa_row):
-            rows.append(measure(server, case, max_workers, repeats))
+        for index, case in enumerate(cases(sizes, base, issue4, account_bpa_row)):
+            # The before/after comparison is made on the first size (the smallest of the series).
+            rows.append(measure(server, case, max_workers, repeats, compare=compare and index == 0))
     previous: Row | None = None
     for row in rows:
         if not row.case.in_scaling:
@@ -217,7 +331,48 @@ def scaling_exponent(smaller: Row, larger: Row) -> float | None:
     return math.log(larger.cpu_seconds / smaller.cpu_seconds) / math.log(larger.resources / smaller.resources)
 
 
-def report(rows: Sequence[Row]) -> None:
+def operation_kind(operation: str) -> str:
+    return PER_RESOURCE.get(operation) or ONCE.get(operation) or LISTINGS.get(operation) or "NOT IN THE FLOOR"
+
+
+def grows_faster_than_floor(rows: Sequence[Row], operation: str) -> bool:
+    """Whether the operation's calls grew more than its floor from the smallest to the largest size of the series:
+    a call per resource where the floor has a page per 1,000 (moto answers listings in one page)."""
+    series = sorted((row for row in rows if row.case.in_scaling), key=lambda r: r.resources)
+    if len(series) < 2 or series[-1].resources <= series[0].resources:
+        return False
+    small, large = series[0], series[-1]
+    calls = large.result.api_calls.get(operation, 0) - small.result.api_calls.get(operation, 0)
+    return calls > large.floor.get(operation, 0) - small.floor.get(operation, 0)
+
+
+def compare_calls(row: Row, rows: Sequence[Row]) -> list[Compared]:
+    """Per operation, the calls of the scan before issue 18's checks and after, and whether it is a per-resource
+    call that a listing could have spared."""
+    if row.before is None:
+        return []
+    before, after = row.before.api_calls, row.result.api_calls
+    compared = []
+    for operation in sorted(set(before) | set(after)):
+        calls, floor = after.get(operation, 0), row.floor.get(operation, 0)
+        grows = grows_faster_than_floor(rows, operation)
+        if operation in PER_RESOURCE:
+            flagged = calls > floor or grows
+            verdict = "ABOVE floor" if flagged else "per resource, at floor"
+        elif calls > floor or grows:
+            flagged = True
+            verdict = "FLAG: grows with resources; a listing carries the data"
+        else:
+            flagged = False
+            verdict = "ok" if calls == floor else "ok (moto: one page)"
+        compared.append(
+            Compared(operation, operation_kind(operation), before.get(operation, 0), calls, floor, verdict, flagged)
+        )
+    return compared
+
+
+def report(rows: Sequence[Row]) -> list[str]:
+    """Print the tables; return what failed (empty when every size is at its floor and as built)."""
     print_table(
         f"Scan scale: full scan of one region ({REGION}) on a moto server",
         [
@@ -225,6 +380,9 @@ def report(rows: Sequence[Row]) -> None:
             "rules",
             "buckets",
             "policies",
+            "instances",
+            "NACLs",
+            "DBs",
             "build s",
             "scan s",
             "CPU s",
@@ -242,6 +400,9 @@ def report(rows: Sequence[Row]) -> None:
                 row.account.rules,
                 row.account.buckets,
                 row.account.policies,
+                row.account.instances,
+                row.account.network_acls,
+                row.account.db_instances,
                 row.account.build_seconds,
                 f"{row.scan_seconds:.2f}",
                 f"{row.cpu_seconds:.2f}",
@@ -256,18 +417,28 @@ def report(rows: Sequence[Row]) -> None:
             for row in rows
         ],
     )
+    types = (
+        ("ec2 (rules)", "per rule", "rules", 4),
+        ("ec2 (instances)", "per instance", "instances", 4),
+        ("ec2 (NACLs)", "per NACL", "network_acls", 4),
+        ("s3 (buckets)", "per bucket", "buckets", 2),
+        ("iam (policies)", "per policy", "policies", 4),
+        ("rds (DBs)", "per DB", "db_instances", 4),
+    )
     print_table(
         "API calls per resource type",
-        ["size", "ec2 (rules)", "per rule", "s3 (buckets)", "per bucket", "iam (policies)", "per policy", "fixed"],
+        ["size", *[name for kind in types for name in kind[:2]], "fixed"],
         [
             [
                 row.case.label,
-                by_type["rules"],
-                f"{by_type['rules'] / max(row.account.rules, 1):.4f}",
-                by_type["buckets"],
-                f"{by_type['buckets'] / max(row.account.buckets, 1):.2f}",
-                by_type["policies"],
-                f"{by_type['policies'] / max(row.account.policies, 1):.4f}",
+                *[
+                    cell
+                    for _, _, key, digits in types
+                    for cell in (
+                        by_type[key],
+                        f"{by_type[key] / max(getattr(row.account, key), 1):.{digits}f}",
+                    )
+                ],
                 by_type["fixed"],
             ]
             for row in rows
@@ -284,6 +455,10 @@ def report(rows: Sequence[Row]) -> None:
                 for op in sorted(set(largest.result.api_calls) | set(largest.floor))
             ],
         )
+    failures: list[str] = []
+    flagged = report_comparison(rows)
+    if flagged:
+        failures.append(f"per-resource calls a listing could spare: {', '.join(flagged)}")
     above = [
         [row.case.label, op, calls, floor, calls - floor]
         for row in rows
@@ -291,6 +466,7 @@ def report(rows: Sequence[Row]) -> None:
     ]
     if above:
         print_table("ABOVE the floor", ["size", "operation", "calls", "floor", "extra"], above)
+        failures.append(f"{len(above)} operation(s) above the floor")
     mismatches = [
         [row.case.label, check, found, expected]
         for row in rows
@@ -298,9 +474,17 @@ def report(rows: Sequence[Row]) -> None:
     ]
     if mismatches:
         print_table("Findings that differ from what the fixture built", ["size", "check", "found", "built"], mismatches)
+        failures.append(f"{len(mismatches)} finding count(s) differ from the fixture")
     errors = [[row.case.label, e.check_id, e.error, e.message] for row in rows for e in row.result.errors]
+    errors += [
+        [f"{row.case.label} (before)", e.check_id, e.error, e.message]
+        for row in rows
+        if row.before is not None
+        for e in row.before.errors
+    ]
     if errors:
         print_table("Scan errors", ["size", "check", "error", "message"], errors)
+        failures.append(f"{len(errors)} scan error(s)")
     series = [row for row in rows if row.case.in_scaling]
     overall = scaling_exponent(series[0], series[-1]) if len(series) > 1 else None
     if overall is not None:
@@ -312,8 +496,50 @@ def report(rows: Sequence[Row]) -> None:
             f"{series[-1].calls / series[-1].resources:.3f}"
         )
     if rows and not rows[0].server_lists_bucket_regions:
-        print("note: this server's ListBuckets omits BucketRegion, so a public bucket's region costs a call here")
+        print("note: this server's ListBuckets omits BucketRegion, so a flagged bucket's region costs a call here")
     print("note: moto answers each listing in one page, below AWS's page floor; pagination is not exercised here")
+    if failures:
+        print(f"\nFAILED: {'; '.join(failures)}")
+    return failures
+
+
+def report_comparison(rows: Sequence[Row]) -> list[str]:
+    """Print the before/after table of the compared size; return the flagged operations."""
+    row = next((r for r in rows if r.before is not None), None)
+    if row is None or row.before is None:
+        return []
+    before = row.before
+    compared = compare_calls(row, rows)
+    after_checks = len(row.result.check_ids)
+    table: list[list[object]] = [
+        [c.operation, c.kind, c.before, c.after, c.after - c.before, c.floor, c.verdict] for c in compared
+    ]
+    table.append(["total calls", "", before.total_api_calls, row.calls, row.calls - before.total_api_calls, "", ""])
+    table.append(
+        [
+            f"calls per resource ({row.resources:,} resources)",
+            "",
+            f"{before.total_api_calls / row.resources:.3f}",
+            f"{row.calls / row.resources:.3f}",
+            f"{(row.calls - before.total_api_calls) / row.resources:+.3f}",
+            "",
+            "",
+        ]
+    )
+    print_table(
+        f"Before and after issue 18 at {row.case.label}: {len(before.check_ids)} checks before, {after_checks} after",
+        ["operation", "grows", "before", "after", "change", "floor", "verdict"],
+        table,
+    )
+    # The old checks must find the same things whether the new ones run beside them or not.
+    old = set(before.check_ids)
+    found_before = Counter(f.check_id for f in before.findings)
+    found_after = Counter(f.check_id for f in row.result.findings if f.check_id in old)
+    flagged = [c.operation for c in compared if c.flagged]
+    if found_before != found_after:
+        print(f"FLAG: the old checks' findings differ with the new checks: {dict(found_before)} vs {dict(found_after)}")
+        flagged.append("(old checks' findings differ)")
+    return flagged
 
 
 def _verdict(row: Row, operation: str) -> str:
@@ -326,18 +552,30 @@ def _verdict(row: Row, operation: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argument_parser(__doc__)
     small, at = SMALL_BASE, ",".join(map(str, SMALL_SIZES))
-    quick = f"a quick run: base {small.rules}/{small.buckets}/{small.policies} at sizes {at}"
-    add_sizes(parser, "--sizes", "multiples of the base account", SIZES, SMALL_SIZES, small_help=quick)
-    parser.add_argument("--rules", type=int, default=None, help=f"rules in the 1x account (default {BASE.rules})")
-    parser.add_argument("--buckets", type=int, default=None, help=f"buckets in the 1x account (default {BASE.buckets})")
-    parser.add_argument(
-        "--policies", type=int, default=None, help=f"policies in the 1x account (default {BASE.policies})"
+    quick = (
+        f"a quick run: base {small.rules}/{small.buckets}/{small.policies}/{small.instances}/{small.network_acls}/"
+        f"{small.db_instances} at sizes {at}"
     )
+    add_sizes(parser, "--sizes", "multiples of the base account", SIZES, SMALL_SIZES, small_help=quick)
+    counts = (
+        ("rules", "rules"),
+        ("buckets", "buckets"),
+        ("policies", "policies"),
+        ("instances", "EC2 instances"),
+        ("network_acls", "custom network ACLs"),
+        ("db_instances", "RDS DB instances"),
+    )
+    for name, what in counts:
+        flag = "--" + name.replace("_", "-")
+        parser.add_argument(
+            flag, type=int, default=None, help=f"{what} in the 1x account (default {getattr(BASE, name)})"
+        )
     parser.add_argument(
         "--issue4",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="include issue 4's account: 5,000 rules, 500 buckets, 1,000 policies (default: on, off with --small)",
+        help="include issue 4's account: 5,000 rules, 500 buckets, 1,000 policies, 100 instances, 50 network ACLs, "
+        "25 DB instances (default: on, off with --small)",
     )
     parser.add_argument(
         "--account-bpa-row",
@@ -345,15 +583,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=True,
         help="add the smallest size again with the account-level Block Public Access on (default: on)",
     )
+    parser.add_argument(
+        "--compare",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="scan the smallest size again with only the checks that existed before issue 18, and print the calls "
+        "before and after (default: on)",
+    )
     parser.add_argument("--max-workers", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3, help="scans per size; the fastest counts (default 3)")
     args = parser.parse_args(argv)
     base = SMALL_BASE if args.small else BASE
-    base = AccountShape(
-        rules=args.rules if args.rules is not None else base.rules,
-        buckets=args.buckets if args.buckets is not None else base.buckets,
-        policies=args.policies if args.policies is not None else base.policies,
-    )
+    given = {name: getattr(args, name) for name, _ in counts if getattr(args, name) is not None}
+    base = dataclasses.replace(base, **given)
     sizes = chosen_sizes(args.sizes, args.small, SIZES, SMALL_SIZES)
     issue4 = args.issue4 if args.issue4 is not None else not args.small
     rows = run(
@@ -363,9 +605,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         account_bpa_row=args.account_bpa_row,
         max_workers=args.max_workers,
         repeats=args.repeats,
+        compare=args.compare,
     )
-    report(rows)
-    return 0
+    return 1 if report(rows) else 0
 
 
 if __name__ == "__main__":

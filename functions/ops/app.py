@@ -7,7 +7,7 @@ the scopes acted on come from a token this function verified. The logic lives in
     GET  /missions?org_scan=org-...     aegis:read   an organization scan: its item, every account, totals
     GET  /missions/{id}                 aegis:read   findings, changes with before/after, outcomes, timeline
     GET  /missions/{id}/report.html     aegis:read   the self-contained report page
-    GET  /findings                      aegis:read   the latest state of every CIS control
+    GET  /findings[?cis=v7]             aegis:read   the latest state of every CIS control
     GET  /approvals/pending             aegis:read   what each waiting approver's phone shows
     GET  /audit                         aegis:audit  mission= | change= | action=, since=, paged
     POST /scans                         aegis:scan   {dry_run, regions?, checks?, organization?} -> 202
@@ -120,7 +120,8 @@ def get_mission_report(mission_id: str) -> Response:
 def get_findings() -> Response:
     _authorized(READ)
     deps = dependencies()
-    return _json(200, findings.latest_findings(deps.dynamodb, deps.settings.missions_table))
+    version = findings.requested_cis_version(_query("cis"), deps.settings.cis_version)
+    return _json(200, findings.latest_findings(deps.dynamodb, deps.settings.missions_table, version))
 
 
 @app.get("/approvals/pending")

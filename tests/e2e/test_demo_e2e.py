@@ -42,8 +42,16 @@ from aegis_local.scenario.seed import SeededAccount, seed_account
 
 pytestmark = pytest.mark.e2e
 
-# Without a configured trail bucket or flow-logs destination the agent proposes nothing for these: notify-only.
-NOTIFY_ONLY = {"cloudtrail-no-multi-region-trail", "ec2-vpc-flow-logs-off"}
+# Notify-only: no fix exists (root MFA, trail encryption, RDS storage encryption), or none without a destination the
+# demo does not configure (trail bucket, flow-logs destination, Config bucket).
+NOTIFY_ONLY = {
+    "cloudtrail-no-multi-region-trail",
+    "ec2-vpc-flow-logs-off",
+    "config-recorder-off",
+    "cloudtrail-kms-encryption-off",
+    "iam-root-mfa-off",
+    "rds-storage-unencrypted",
+}
 DENIED = "iam-admin-policy-attached"
 EXPIRED = "kms-key-rotation-off"
 DRIFTED = "iam-password-policy-weak"
@@ -62,6 +70,13 @@ def demo(
 def rescan(stack: LocalStack, checks: list[str] | None = None) -> set[tuple[str, str]]:
     scanner = AwsScanner(boto3.Session, PlanConfig())
     return {(f.check_id, f.resource_arn) for f in screen(scanner.scan([stack.identity.region], checks)).findings}
+
+
+POWER_POLICY_SUPPRESSION = {
+    "check_id": DENIED,
+    "resource_arn": "arn:aws:iam::123456789012:policy/AegisSeedPowerUser",
+    "reason": "a batching test, not this policy's",
+}
 
 
 def by_check(result: DemoResult) -> dict[str, Any]:
@@ -107,10 +122,33 @@ def lookalike_state(session: boto3.Session, arn: str) -> Any:
             "grants": s3.get_bucket_acl(Bucket=bucket)["Grants"],
         }
     if ":policy/" in arn:
-        entities = session.client("iam").list_entities_for_policy(PolicyArn=arn)
-        return {key: entities[key] for key in ("PolicyRoles", "PolicyUsers", "PolicyGroups")}
+        iam = session.client("iam")
+        entities = iam.list_entities_for_policy(PolicyArn=arn)
+        default = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+        return {key: entities[key] for key in ("PolicyRoles", "PolicyUsers", "PolicyGroups")} | {"default": default}
+    if ":iam::" in arn and arn.split(":", 5)[5].split("/", 1)[0] in ("role", "user", "group"):
+        iam, entity, name = session.client("iam"), arn.split(":", 5)[5].split("/", 1)[0], arn.rsplit("/", 1)[1]
+        named = {f"{entity.capitalize()}Name": name}
+        policies = getattr(iam, f"list_{entity}_policies")(**named)["PolicyNames"]
+        return {p: getattr(iam, f"get_{entity}_policy")(**named, PolicyName=p)["PolicyDocument"] for p in policies}
     if ":key/" in arn:
         return session.client("kms").get_key_rotation_status(KeyId=arn)["KeyRotationEnabled"]
+    if ":instance/" in arn:
+        [reservation] = session.client("ec2").describe_instances(InstanceIds=[arn.rsplit("/", 1)[1]])["Reservations"]
+        return reservation["Instances"][0].get("MetadataOptions")
+    if ":network-acl/" in arn:
+        [acl] = session.client("ec2").describe_network_acls(NetworkAclIds=[arn.rsplit("/", 1)[1]])["NetworkAcls"]
+        return sorted(json.dumps(entry, sort_keys=True) for entry in acl["Entries"])
+    if ":rds:" in arn and ":db:" in arn:
+        [instance] = session.client("rds").describe_db_instances(DBInstanceIdentifier=arn.rsplit(":", 1)[1])[
+            "DBInstances"
+        ]
+        return {key: instance.get(key) for key in ("PubliclyAccessible", "StorageEncrypted", "DBInstanceStatus")}
+    if ":cloudtrail:" in arn and ":trail/" in arn:
+        # moto ignores trailNameList: pick the trail by its ARN.
+        trails = session.client("cloudtrail").describe_trails()["trailList"]
+        [trail] = [trail for trail in trails if trail["TrailARN"] == arn]
+        return json.dumps(trail, sort_keys=True, default=str)
     raise AssertionError(f"no state reader for look-alike {arn}")
 
 
@@ -271,6 +309,9 @@ def test_a_batch_is_answered_as_a_whole_and_a_request_is_named_by_its_id(tmp_pat
         policy=ApprovalPolicy(approve_all=True, let_expire=frozenset({EXPIRED}), deny=frozenset({"r003"})),
         checks=(*low, DENIED, "s3-account-public-access-block-off"),
         report_dir=tmp_path / "reports",
+        # The seeded power-user policy's fix (a new version without its admin statement, medium risk) would join the
+        # low-risk batch: suppressed, so that the batch is the three low-risk changes this test is about.
+        parameters={"Suppressions": json.dumps([POWER_POLICY_SUPPRESSION])},
     )
     with LocalStack(**stack_arguments(options)) as stack:
         result, output = demo(tmp_path, stack, options)
@@ -293,7 +334,8 @@ def test_a_batch_is_answered_as_a_whole_and_a_request_is_named_by_its_id(tmp_pat
     public = changes["s3-account-public-access-block-off"]
     assert (public.request_id, public.decision, public.outcome) == ("r003", "denied", "skipped")
     assert output.count("→ deny (--deny r003)") == 2  # on both approvers' phones
-    assert {check for check, _ in still_failing} == {*low, "s3-account-public-access-block-off"}
+    failing = {(check, arn) for check, arn in still_failing if arn != POWER_POLICY_SUPPRESSION["resource_arn"]}
+    assert {check for check, _ in failing} == {*low, "s3-account-public-access-block-off"}
     [batch_request] = [r for r in result.report.requests if r.request_id == "r001"]
     assert (batch_request.kind, batch_request.root, batch_request.count, batch_request.decision) == (
         "batch",
@@ -341,7 +383,10 @@ def test_the_kill_switch_after_two_changes_stops_the_rest_and_the_report_says_ha
     assert [e["status"] for e in executions["executions"]] != ["RUNNING"]
     # Nothing was applied after the trigger: the account shows exactly two fixes, and the trail no application
     # after the kill switch's.
-    assert len(set(checks) - {check for check, _ in still_failing}) == 2
+    applied = {(c.check_id, c.resource_arn) for c in report.changes if c.outcome == "applied"}
+    assert len(applied) == 2
+    assert not applied & set(still_failing)
+    assert {(c.check_id, c.resource_arn) for c in report.changes if c.outcome != "applied"} <= set(still_failing)
     ordered = sorted(trail, key=lambda item: str(item["seq"]))
     kill_at = next(i for i, item in enumerate(ordered) if item["action"] == "mission.halted")
     assert all(item["action"] != "executor.applied" for item in ordered[kill_at:])
@@ -425,7 +470,12 @@ def test_a_dry_run_scans_and_plans_but_asks_and_changes_nothing(tmp_path: Path) 
     assert result.exit_code == 0, output
     assert (result.report.status, result.report.plan_status) == ("completed", "dry_run")
     assert {c.decision for c in result.report.changes} == {"not-requested"}
-    assert len(result.report.changes) == 2
+    # The all-admin policy is detached; the power-user policy gets a new version without its admin statement.
+    assert sorted(c.kind for c in result.report.changes) == [
+        "detach-policy",
+        "enable-kms-key-rotation",
+        "replace-admin-policy-version",
+    ]
     assert executor_runs == approval_runs == []
     assert {check for check, _ in still_failing} == {DENIED, EXPIRED}
     assert "phone" not in output

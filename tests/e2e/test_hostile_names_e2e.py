@@ -44,7 +44,8 @@ def test_a_backdoor_named_like_a_key_is_detached_approved_applied_and_reported(t
         trail = read_trail(session.resource("dynamodb").Table(stack.physical_id("AuditTable")), result.run.mission_id)
 
     assert result.exit_code == 0, output.getvalue()
-    [change] = [c for c in result.report.changes if c.check_id == CHECK]
+    # The admin policy's change (the seeded power-user policy gets a change of its own, a new version).
+    [change] = [c for c in result.report.changes if c.check_id == CHECK and c.resource_arn == policy_arn]
     assert (change.decision, change.outcome, change.verified) == ("approved", "applied", "fixed")
     assert BACKDOOR_USER in json.dumps(change.before)
     assert BACKDOOR_GROUP in json.dumps(change.before)
@@ -53,6 +54,8 @@ def test_a_backdoor_named_like_a_key_is_detached_approved_applied_and_reported(t
     # What the phone showed (the console prints each request's binding message) withholds the names.
     assert change.binding_message in output.getvalue()
     assert BACKDOOR_USER not in output.getvalue()
-    assert [i["outcome"] for i in trail if i["action"] == "executor.applied"] == ["applied"]
+    applied = [i for i in trail if i["action"] == "executor.applied"]
+    assert [i["outcome"] for i in applied if i.get("change_id") == change.change_id] == ["applied"]
+    assert all(i["outcome"] == "applied" for i in applied)
     assert "mission.failed" not in {i["action"] for i in trail}
     assert result.leak_audit.clean, result.leak_audit.hits

@@ -9,8 +9,9 @@ from aegis.models import Risk
 from tests.support.changes import ACCOUNT, one_of_each_kind
 
 OTHER_ACCOUNT = "210987654321"
-# The one kind whose resource ARN is derived from its after-state (the new trail's ARN), so it cannot be varied by ARN.
-_FIXED_ARN_KINDS = frozenset({"create-multi-region-trail"})
+# Kinds whose resource ARN is fixed by what they change, so they cannot be varied by ARN: the new trail's ARN (derived
+# from its after-state), a region's configuration recorders.
+_FIXED_ARN_KINDS = frozenset({"create-multi-region-trail", "enable-config-recorder"})
 
 
 def static_change(kind: str) -> ChangeBase:

@@ -15,6 +15,7 @@ from tests.support.changes import ACCOUNT, FLOW_LOG, REGION, one_of_each_kind
 MISSION_ID = "m-0123456789abcdef0123"
 EXECUTION_ARN = f"arn:aws:states:us-east-1:{ACCOUNT}:execution:aegis-mission:{MISSION_ID}"
 TRAIL_BUCKET = "aegis-trail-logs"
+CONFIG_BUCKET = "aegis-config-logs"
 OTHER_ACCOUNT = "210987654321"
 APPROVERS = ("auth0|approver-a", "auth0|approver-b")
 # The template's defaults (batch at or below medium, two approvers at high), with two approvers to share them.
@@ -27,11 +28,12 @@ def settings(**overrides: Any) -> ValidatorSettings:
         "audit_table": "Audit",
         "account_id": ACCOUNT,
         "scan_regions": (REGION, "eu-central-1"),
-        "max_changes_per_mission": 10,
+        "max_changes_per_mission": 25,
         "approval_policy": POLICY,
         "trail_bucket": TRAIL_BUCKET,
         "flow_logs_log_group": FLOW_LOG.log_group_name,
         "flow_logs_role_arn": FLOW_LOG.deliver_logs_role_arn,
+        "config_bucket": CONFIG_BUCKET,
         "undo_enabled": True,
     }
     return ValidatorSettings(**(values | overrides))

@@ -1,5 +1,6 @@
 // Infrastructure: every CIS control of the catalogue, its latest state and, per resource, the latest status and the
-// outcome of the change planned for it (GET /findings).
+// outcome of the change planned for it (GET /findings). `#/infrastructure/v5` groups by another CIS AWS Foundations
+// version than the deployment's (v7 unless its CisVersion says otherwise).
 
 import { type PageContext, field, list, text } from "../context";
 import { h, notice, when } from "../dom";
@@ -26,13 +27,19 @@ function controlCard(control: unknown): HTMLElement {
     h(
       "h3",
       {},
-      h("span", { class: "cis" }, `CIS ${text(control, "cis_v5")}`),
+      h("span", { class: "cis", title: unsureTitle(control) }, `CIS ${text(control, "cis") || "-"}${list(control, "cis_unsure").length ? "?" : ""}`),
       " ",
       text(control, "title"),
       " ",
       h("span", { class: `severity severity-${text(control, "severity")}` }, text(control, "severity")),
       " ",
       h("span", { class: `status status-${text(control, "state")}` }, text(control, "state")),
+    ),
+    h(
+      "p",
+      { class: "meta fixes" },
+      list(control, "fixes").length ? `Fixes: ${list(control, "fixes").map(String).join(", ")}` : "Notify-only",
+      text(control, "manual_fix") ? ` · By hand: ${text(control, "manual_fix")}` : "",
     ),
     missionId
       ? h(
@@ -60,14 +67,35 @@ function controlCard(control: unknown): HTMLElement {
   );
 }
 
-export async function infrastructure(context: PageContext): Promise<HTMLElement> {
-  const answer = await context.api.get<unknown>("/findings");
+const CIS_VERSIONS = ["v7", "v6", "v5", "v3"];
+
+function unsureTitle(control: unknown): string {
+  const unsure = list(control, "cis_unsure").map(String);
+  return unsure.length ? `Not confirmed against a published mapping: ${unsure.join(", ")}` : "";
+}
+
+function versionPicker(current: string): HTMLElement {
+  return h(
+    "p",
+    { class: "cis-versions" },
+    "CIS AWS Foundations ",
+    ...CIS_VERSIONS.map((version) =>
+      version === current
+        ? h("b", { "aria-current": "true" }, ` ${version} `)
+        : h("a", { href: `#/infrastructure/${version}` }, ` ${version} `),
+    ),
+  );
+}
+
+export async function infrastructure(context: PageContext, version?: string): Promise<HTMLElement> {
+  const answer = await context.api.get<unknown>("/findings", { cis: version });
   const controls = list(answer, "controls");
   const failing = controls.filter((control) => text(control, "state") === "failing").length;
   return h(
     "div",
     { class: "page" },
     h("h1", {}, "Infrastructure"),
+    versionPicker(text(answer, "cis_version")),
     notice(`${controls.length} controls, ${failing} failing at their latest scan.`),
     ...controls.map(controlCard),
   );

@@ -12,12 +12,12 @@ invisible characters, so that a name cannot reorder or hide the text around it.
 
 from __future__ import annotations
 
-import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 from aegis.approvals.policy import NEEDS_SECOND_APPROVER
 from aegis.catalogue import ChangeBase
+from aegis.cis import CisVersion, cis_id_of, cis_sort_key
 from aegis.models import ChangeResult, Finding, Outcome, ScanError, Severity
 from aegis.reporting.agent_report import (
     EXEMPTION_NOT_CONFIRMED,
@@ -68,7 +68,12 @@ def build_report(
     capped = set(plan.capped_finding_ids)
 
     report_findings = []
-    for finding in sorted(findings, key=lambda f: (_SEVERITY_ORDER[f.severity], f.cis_v5, f.resource_arn)):
+    version = request.policy.cis_version
+    ordered = sorted(
+        findings,
+        key=lambda f: (_SEVERITY_ORDER[f.severity], cis_sort_key(cis_id_of(f, version) or f.cis_v5), f.resource_arn),
+    )
+    for finding in ordered:
         target = (finding.check_id, finding.resource_arn)
         change = change_by_target.get(target)
         disposition, reason = _disposition(
@@ -90,6 +95,8 @@ def build_report(
                 title=finding.title,
                 cis_v3=finding.cis_v3,
                 cis_v5=finding.cis_v5,
+                cis_v6=finding.cis_v6,
+                cis_v7=finding.cis_v7,
                 severity=finding.severity,
                 resource_arn=finding.resource_arn,
                 resource_type=finding.resource_type,
@@ -137,7 +144,8 @@ def build_report(
         plan_stop_reason=plan.stop_reason,
         totals=totals,
         by_severity=_severity_counts(findings),
-        controls=_controls(report_findings),
+        controls=_controls(report_findings, version),
+        cis_version=version,
         findings=report_findings,
         changes=report_changes,
         exemptions=list(plan.exemptions),
@@ -166,9 +174,17 @@ def _disposition(
     if finding.finding_id in capped:
         return Disposition.CAPPED, plan.stop_reason or ""
     if finding.remediation is None:
-        return Disposition.NOTIFY_ONLY, ""
+        # What a human should do instead, as the check says (a control with no fix, or none configured).
+        return Disposition.NOTIFY_ONLY, manual_fix(finding.check_id)
     note = notes.get(finding.finding_id)
     return Disposition.UNPLANNED, note.reason if note else ""
+
+
+def manual_fix(check_id: str) -> str:
+    from aegis.checks import CHECKS  # every check module: loaded when a report is built, not with the handler
+
+    check = CHECKS.get(check_id)
+    return check.METADATA.manual_fix if check is not None else ""
 
 
 def shown_text(change: ChangeBase, name: str, text: str, notes: list[WithheldNote]) -> str:
@@ -224,16 +240,17 @@ def _severity_counts(findings: Sequence[Finding]) -> dict[str, int]:
     return {severity.value: counts[severity] for severity in sorted(counts, key=_SEVERITY_ORDER.__getitem__)}
 
 
-def _controls(findings: Sequence[ReportFinding]) -> list[ControlSummary]:
+def _controls(findings: Sequence[ReportFinding], version: CisVersion) -> list[ControlSummary]:
     grouped: dict[str, list[ReportFinding]] = defaultdict(list)
     for finding in findings:
-        grouped[finding.cis_v5].append(finding)
+        grouped[cis_id_of(finding, version) or finding.cis_v5].append(finding)
     summaries = []
-    for cis_v5, members in grouped.items():
+    for cis, members in grouped.items():
         severities = Counter(f.severity for f in members)
         summaries.append(
             ControlSummary(
-                cis_v5=cis_v5,
+                cis=cis,
+                cis_v5=members[0].cis_v5,
                 cis_v3=members[0].cis_v3,
                 check_ids=tuple(sorted({f.check_id for f in members})),
                 titles=tuple(sorted({f.title for f in members})),
@@ -242,13 +259,7 @@ def _controls(findings: Sequence[ReportFinding]) -> list[ControlSummary]:
                 fixed=sum(1 for f in members if f.still_failing is False),
             )
         )
-    return sorted(summaries, key=lambda s: _control_sort_key(s.cis_v5))
-
-
-def _control_sort_key(control: str) -> tuple[int, tuple[int, ...], str]:
-    """By the first control number, numerically ("1.3" < "1.7, 1.8" < "1.15"); anything unnumbered last."""
-    numbers = tuple(int(n) for n in re.findall(r"\d+", control.split(",", maxsplit=1)[0]))
-    return (0 if numbers else 1, numbers, control)
+    return sorted(summaries, key=lambda s: cis_sort_key(s.cis))
 
 
 UNDO_DISABLED_NOTE = (

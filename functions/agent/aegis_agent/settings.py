@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from aegis.approvals.policy import ApprovalPolicy
+from aegis.cis import CIS_VERSIONS, DEFAULT_CIS_VERSION, CisVersion, InvalidCisVersion, cis_version
 from aegis.settings import Environment
 from aegis_agent.errors import InvalidSettings
 from aegis_agent.events import REGION_PATTERN
@@ -45,6 +46,7 @@ class AgentSettings(BaseModel):
     suppressions: tuple[Suppression, ...] = ()
     trust_exemption_tags: bool = False
     undo_enabled: bool = False
+    cis_version: CisVersion = DEFAULT_CIS_VERSION
     checkpoint_ttl_days: int = Field(default=DEFAULT_CHECKPOINT_TTL_DAYS, ge=1)
     # Who may approve which change (APPROVER_SUBS, APPROVAL_*): a change it gives fewer eligible approvers than the
     # change needs is left out of the plan and reported as needing a second approver, never downgraded. The
@@ -66,6 +68,7 @@ class AgentSettings(BaseModel):
             dry_run=self.dry_run if dry_run is None else dry_run or self.dry_run,
             trust_exemption_tags=self.trust_exemption_tags,
             undo_enabled=self.undo_enabled,
+            cis_version=self.cis_version,
         )
 
     @classmethod
@@ -84,6 +87,7 @@ class AgentSettings(BaseModel):
             "suppressions": _suppressions(env),
             "trust_exemption_tags": env.flag("TRUST_EXEMPTION_TAGS"),
             "undo_enabled": env.flag("UNDO_ENABLED"),
+            "cis_version": _cis_version(env),
             "checkpoint_ttl_days": env.number("CHECKPOINT_TTL_DAYS", int, DEFAULT_CHECKPOINT_TTL_DAYS),
             "approval": ApprovalPolicy.from_env(environ, InvalidSettings),
             "org_scan_state_machine_arn": env.optional("ORG_SCAN_STATE_MACHINE_ARN") or None,
@@ -103,6 +107,13 @@ def _regions(env: Environment) -> tuple[str, ...]:
     if not regions or not all(re.fullmatch(REGION_PATTERN, r) for r in regions):
         raise env.invalid("SCAN_REGIONS must be a comma list of region names")
     return regions
+
+
+def _cis_version(env: Environment) -> CisVersion:
+    try:
+        return cis_version(env.optional("CIS_VERSION"))
+    except InvalidCisVersion:
+        raise env.invalid("CIS_VERSION must be one of " + ", ".join(CIS_VERSIONS)) from None
 
 
 def _suppressions(env: Environment) -> tuple[Suppression, ...]:

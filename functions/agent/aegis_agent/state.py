@@ -15,6 +15,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from aegis.catalogue import ForwardChange, ProposedChange
+from aegis.cis import DEFAULT_CIS_VERSION, CisVersion
 from aegis.models import ChangeResult, Finding, Frozen, ScanError
 
 # The records a stored report carries live in the layer (aegis.reporting.agent_report): the ops API reads them too.
@@ -53,6 +54,8 @@ class PlanPolicy(Frozen):
     # Whether the deployment can undo an applied change (an undo Token Vault connection, hence an UndoRole); the
     # report says so, since approvers decide knowing whether a change can be taken back.
     undo_enabled: bool = False
+    # The CIS AWS Foundations version the report groups findings by (CIS_VERSION).
+    cis_version: CisVersion = DEFAULT_CIS_VERSION
 
 
 class UndoTarget(Frozen):

@@ -9,6 +9,7 @@ from typing import Any
 import boto3
 
 from aegis_agent.accounts import AccountScanners, AccountSessions, ScannerFactory
+from aegis_agent.errors import InvalidSettings
 from aegis_agent.scanner import AwsScanner, Scanner
 from aegis_agent.service import AgentService, utcnow
 from aegis_agent.settings import AgentSettings
@@ -29,12 +30,16 @@ def build_service(
     default the layer's scanner on the assumed session)."""
     # Here, not at the top: the checks package (every check module) would otherwise load with the handler, before the
     # first invocation needs it.
-    from aegis.checks.base import PlanConfig
+    from aegis.checks.base import InvalidRemediationChoice, PlanConfig
 
     settings = settings or AgentSettings.from_env()
     aws: Any = session or boto3
     dynamodb = aws.resource("dynamodb")
-    plan_config = PlanConfig.from_env()
+    try:
+        plan_config = PlanConfig.from_env()
+    except InvalidRemediationChoice as exc:
+        # A pinned fix names only a check and a kind: the message is safe to show.
+        raise InvalidSettings(str(exc)) from None
     if scanner is None:
         scanner = AwsScanner(boto3.Session, plan_config)
         member_scanner = member_scanner or (lambda session_factory: AwsScanner(session_factory, plan_config))

@@ -14,9 +14,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aegis.checks import CHECKS
+from aegis.cis import DEFAULT_CIS_VERSION, CisVersion, InvalidCisVersion, cis_sort_key, cis_version
 from aegis.missions_keys import latest_findings_key
 from aegis.reporting.agent_report import MissionReport, ReportChange, ReportFinding, VerifiedState
 from aegis_ops.documents import ReportRef, batch_get, read_reports
+from aegis_ops.errors import BadRequest
 from aegis_ops.items import json_ready
 
 # A control's state: never scanned, scanned with nothing failing, or with at least one resource failing.
@@ -25,27 +27,46 @@ NOT_SCANNED, PASSING, FAILING = "not-scanned", "passing", "failing"
 REPORT_PENDING = "report-pending"
 
 
-def latest_findings(dynamodb: Any, table_name: str) -> dict[str, Any]:
+def requested_cis_version(text: str | None, default: CisVersion) -> CisVersion:
+    """The version a caller asked for (`?cis=v5`), else the deployment's; BadRequest for one not carried."""
+    if text is None:
+        return default
+    try:
+        return cis_version(text)
+    except InvalidCisVersion as exc:
+        raise BadRequest(str(exc)) from None
+
+
+def latest_findings(dynamodb: Any, table_name: str, version: CisVersion = DEFAULT_CIS_VERSION) -> dict[str, Any]:
     latest = batch_get(dynamodb, table_name, [latest_findings_key(check_id) for check_id in CHECKS])
     by_check = {str(item["check_id"]): item for item in latest.values() if "check_id" in item}
     mission_items = batch_get(dynamodb, table_name, {str(item["latest_mission_id"]) for item in by_check.values()})
     refs = [ref for ref in (ReportRef.of_item(item) for item in mission_items.values()) if ref is not None]
     reports = read_reports(dynamodb, table_name, refs)
     controls = [
-        _control(check_id, by_check.get(check_id), reports)
-        for check_id in sorted(CHECKS, key=lambda c: _cis_order(CHECKS[c].METADATA.cis_v5))
+        _control(check_id, by_check.get(check_id), reports, version)
+        for check_id in sorted(CHECKS, key=lambda c: (cis_sort_key(CHECKS[c].METADATA.cis_id(version)), c))
     ]
-    return {"controls": controls}
+    return {"cis_version": version, "controls": controls}
 
 
-def _control(check_id: str, latest: Mapping[str, Any] | None, reports: Mapping[str, MissionReport]) -> dict[str, Any]:
+def _control(
+    check_id: str, latest: Mapping[str, Any] | None, reports: Mapping[str, MissionReport], version: CisVersion
+) -> dict[str, Any]:
     metadata = CHECKS[check_id].METADATA
     control: dict[str, Any] = {
         "check_id": check_id,
         "title": metadata.title,
+        # The id in the version asked for, then every version's (v6 is v7's where they agree).
+        "cis": metadata.cis_id(version),
+        "cis_v7": metadata.cis_v7,
+        "cis_v6": metadata.cis_id("v6"),
         "cis_v5": metadata.cis_v5,
         "cis_v3": metadata.cis_v3,
+        "cis_unsure": list(metadata.cis_unsure),
         "severity": metadata.severity.value,
+        "fixes": list(metadata.kinds),
+        "manual_fix": metadata.manual_fix,
         "state": NOT_SCANNED,
         "latest_mission_id": None,
         "recorded_at": None,
@@ -97,8 +118,3 @@ def _resource(arn: str, findings: Sequence[ReportFinding], changes: Mapping[str,
         "outcome": change.outcome.value if change and change.outcome else None,
         "verified": change.verified.value if change and change.verified else None,
     }
-
-
-def _cis_order(cis: str) -> tuple[int, ...]:
-    first = cis.split(",", maxsplit=1)[0].strip()
-    return tuple(int(part) if part.isdigit() else 0 for part in first.split("."))

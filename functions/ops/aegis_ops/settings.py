@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aegis.catalogue.base import ACCOUNT_ID_PATTERN
+from aegis.cis import CIS_VERSIONS, DEFAULT_CIS_VERSION, CisVersion, InvalidCisVersion, cis_version
 from aegis.settings import Environment
 from aegis_ops.errors import InvalidSettings
 
@@ -32,6 +33,8 @@ class OpsSettings:
     event_bus_name: str = "default"
     # How far back a pending approval can have been requested: the state machine's approval timeout.
     approval_timeout_seconds: int = DEFAULT_APPROVAL_TIMEOUT_SECONDS
+    # The CIS AWS Foundations version `GET /findings` groups by unless the caller asks for another (`?cis=`).
+    cis_version: CisVersion = DEFAULT_CIS_VERSION
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OpsSettings:
@@ -57,4 +60,12 @@ class OpsSettings:
             undo_enabled=env.flag("UNDO_ENABLED"),
             event_bus_name=env.optional("EVENT_BUS_NAME", "default"),
             approval_timeout_seconds=timeout,
+            cis_version=_cis_version(env),
         )
+
+
+def _cis_version(env: Environment) -> CisVersion:
+    try:
+        return cis_version(env.optional("CIS_VERSION"))
+    except InvalidCisVersion:
+        raise env.invalid("CIS_VERSION must be one of " + ", ".join(CIS_VERSIONS)) from None

@@ -23,8 +23,11 @@ every rule is checked and every problem is named (`plan_problems`); any problem 
   partition, where its findings are; a bucket's change is in the bucket's own region, which is any region of the
   partition;
 - `resource-arn-mismatch`: the resource ARN is not an ARN, or names another region than the change;
+- `kind-not-for-check`: the change's kind is not one of the fixes its check declares (`CheckMetadata.kinds`), or it
+  names no check of the catalogue;
 - `destination-not-configured` / `destination-mismatch`: a trail or flow logs going elsewhere than TrailBucket,
-  FlowLogsLogGroup and FlowLogsRoleArn, or created where the deployment configured none;
+  FlowLogsLogGroup and FlowLogsRoleArn, or a Config delivery channel created to another bucket than ConfigBucket, or
+  any of these (Config recording included) where the deployment configured none;
 - `undo-disabled`: an undo where the deployment configures no undo connection (no UndoRole exists);
 - `undo-not-applied` / `undo-already-undone`: an undo must name a change the executor of this deployment audited
   as applied, with the same digest, in the change's account, and not undone since;
@@ -55,6 +58,8 @@ from aegis.catalogue import (
 from aegis.catalogue.base import ACCOUNT_ID_PATTERN, CHANGE_ID_PATTERN
 from aegis.catalogue.kinds.create_multi_region_trail import CreateMultiRegionTrail
 from aegis.catalogue.kinds.create_vpc_flow_logs import CreateVpcFlowLogs
+from aegis.catalogue.kinds.enable_config_recorder import EnableConfigRecorder
+from aegis.checks import CHECKS
 from aegis.models import canonical_json
 from aegis.partitions import PARTITION_PATTERN, partition_of
 from aegis.secrets_guard import WITHHELD, secret_kind
@@ -220,8 +225,20 @@ def change_problems(
     if isinstance(change, Undo):
         found += _undo_problems(change, settings, applied_records)
     else:
+        found += _kind_problems(change)
         found += _destination_problems(change, settings)
     return found
+
+
+def _kind_problems(change: ChangeBase) -> list[tuple[str, str]]:
+    """The change's kind must be one of the fixes its check declares: a change labelled with another check would
+    show the approver a check it does not fix."""
+    check = CHECKS.get(change.check_id)
+    if check is None:
+        return [("kind-not-for-check", "the change names no check of the catalogue")]
+    if change.kind not in check.METADATA.kinds:
+        return [("kind-not-for-check", f"{change.kind} does not fix {change.check_id}")]
+    return []
 
 
 def safe_text(text: str) -> str:
@@ -276,6 +293,12 @@ def _destination_problems(change: ChangeBase, settings: ValidatorSettings) -> li
                 return [("destination-mismatch", "the flow logs do not deliver to FlowLogsLogGroup")]
             if destination.deliver_logs_role_arn != settings.flow_logs_role_arn:
                 return [("destination-mismatch", "the flow logs are not delivered by FlowLogsRoleArn")]
+    if isinstance(change, EnableConfigRecorder):
+        # Recording is turned on only where the deployment chose a bucket; an existing channel stays as it is.
+        if not settings.config_bucket:
+            return [("destination-not-configured", "ConfigBucket is not set")]
+        if change.creates_channel and change.channel.s3_bucket != settings.config_bucket:
+            return [("destination-mismatch", "the delivery channel does not deliver to ConfigBucket")]
     return []
 
 

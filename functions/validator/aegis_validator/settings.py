@@ -43,6 +43,7 @@ class ValidatorSettings:
     trail_bucket: str = ""
     flow_logs_log_group: str = ""
     flow_logs_role_arn: str = ""
+    config_bucket: str = ""
     # Whether the deployment configures an undo connection (and so an UndoRole); without one, undo is disabled.
     undo_enabled: bool = False
     # Where the mission's account is (the `account_id` of its item): a member account's changes are in scope of that
@@ -94,6 +95,7 @@ class ValidatorSettings:
             trail_bucket=env.optional("TRAIL_BUCKET"),
             flow_logs_log_group=env.optional("FLOW_LOGS_LOG_GROUP"),
             flow_logs_role_arn=role_arn,
+            config_bucket=env.optional("CONFIG_BUCKET"),
             undo_enabled=env.flag("UNDO_ENABLED"),
             missions_table=env.required("MISSIONS_TABLE"),
         )

@@ -39,6 +39,9 @@ class Finding(Frozen):
     title: str
     cis_v3: str
     cis_v5: str
+    # v6.0.0 and v7.0.0 ids; empty in findings recorded before the checks carried them.
+    cis_v6: str = ""
+    cis_v7: str = ""
     severity: Severity
     resource_arn: str
     resource_type: str

@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "aegis_local.cli.ops",
     "aegis_local.cli.phone",
     "aegis_local.cli.scan_account",
+    "aegis_local.cli.catalogue",
     "aegis_local.cli.leak_audit",
 )
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from aegis.cis import CIS_VERSIONS
 from aegis_local.cli.common import DEFAULT_REGION, ENDPOINT_ENV, EXIT_FAILURE, EXIT_OK, CommandFailed
 from aegis_local.cli.ops_api import OpsApiClient, add_api_options, path_segment
 
@@ -128,7 +129,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_findings(args: argparse.Namespace) -> int:
     with OpsApiClient.from_args(args) as api:
-        body = api.get_json("/findings", READ_SCOPE)
+        body = api.get_json("/findings", READ_SCOPE, params={"cis": args.cis} if args.cis else None)
     if args.json:
         print(json.dumps(body, sort_keys=True))
         return EXIT_OK
@@ -137,7 +138,7 @@ def cmd_findings(args: argparse.Namespace) -> int:
         failing = sum(1 for resource in resources if resource.get("status") == "failing")
         latest = control.get("latest_mission_id")
         print(
-            f"CIS {control.get('cis_v5') or '-':<8} {control.get('check_id')!s:<36} {control.get('severity')!s:<8} "
+            f"CIS {control.get('cis') or '-':<8} {control.get('check_id')!s:<36} {control.get('severity')!s:<8} "
             f"{control.get('state')!s:<14} {len(resources)} resources, {failing} failing"
             + (f"  (mission {latest})" if latest else "")
         )
@@ -308,6 +309,7 @@ examples:
     "findings": """\
 examples:
   aegis-local findings
+  aegis-local findings --cis v5         grouped by CIS AWS Foundations v5.0.0 (default: the deployment's, v7)
   aegis-local findings --json""",
     "audit": """\
 examples:
@@ -376,6 +378,7 @@ def register(subparsers: Any) -> None:
 
     findings = _add(subparsers, "findings", "the latest state of every CIS control, by control", cmd_findings)
     findings.add_argument("--json", action="store_true", help="print the API's answer as JSON")
+    findings.add_argument("--cis", choices=CIS_VERSIONS, help="the CIS benchmark version (default: the deployment's)")
     add_api_options(findings)
 
     trail = _add(subparsers, "audit", "read the audit trail of a mission, a change or an action", cmd_audit)

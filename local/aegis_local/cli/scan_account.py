@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 import boto3
 
 from aegis.checks import CHECKS, PlanConfig, UnknownCheck
+from aegis.cis import CIS_VERSIONS, DEFAULT_CIS_VERSION, CisVersion, cis_id_of, cis_sort_key
 from aegis.models import Finding, Severity
 from aegis.scan import InvalidScanRequest, ScanAborted, ScanResult, run_scan
 
@@ -178,12 +179,6 @@ def result_document(result: ScanResult) -> dict[str, Any]:
     return document
 
 
-def _cis_key(number: str) -> tuple[int, ...]:
-    """Sort key of a CIS number such as "5.1.1" or "1.7, 1.8" (by its first number)."""
-    first = number.split(",", 1)[0]
-    return tuple(int(part) for part in re.findall(r"\d+", first))
-
-
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
     lines = [indent + "  ".join(cell.ljust(width) for cell, width in zip(header, widths, strict=True)).rstrip()]
@@ -193,8 +188,9 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "
     return lines
 
 
-def render_table(result: ScanResult) -> str:
-    """Findings grouped by severity (most severe first), CIS v5.0.0 numbers first; then errors, notes, API calls."""
+def render_table(result: ScanResult, version: CisVersion = DEFAULT_CIS_VERSION) -> str:
+    """Findings grouped by severity (most severe first), by their CIS ids in `version` within each; then errors,
+    notes, API calls."""
     by_severity: dict[Severity, list[Finding]] = defaultdict(list)
     for finding in result.findings:
         by_severity[finding.severity].append(finding)
@@ -206,14 +202,15 @@ def render_table(result: ScanResult) -> str:
     ]
     for severity in SEVERITY_ORDER:
         findings = sorted(
-            by_severity[severity], key=lambda f: (_cis_key(f.cis_v5), f.check_id, f.region, f.resource_arn)
+            by_severity[severity],
+            key=lambda f: (cis_sort_key(cis_id_of(f, version)), f.check_id, f.region, f.resource_arn),
         )
         if not findings:
             continue
         lines += ["", f"{severity.value.upper()} ({len(findings)})"]
         rows = [
             [
-                f.cis_v5,
+                cis_id_of(f, version) or "-",
                 f.check_id,
                 f.region,
                 f.resource_arn,
@@ -222,7 +219,7 @@ def render_table(result: ScanResult) -> str:
             ]
             for f in findings
         ]
-        lines += _table(["CIS v5", "check", "region", "resource", "remediation", ""], rows)
+        lines += _table([f"CIS {version}", "check", "region", "resource", "remediation", ""], rows)
     if result.errors:
         lines += ["", f"ERRORS ({len(result.errors)})"]
         lines += _table(
@@ -260,6 +257,12 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="check ids to run (default: all): " + ", ".join(sorted(CHECKS)),
     )
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
+    parser.add_argument(
+        "--cis",
+        choices=CIS_VERSIONS,
+        default=DEFAULT_CIS_VERSION,
+        help=f"the CIS AWS Foundations version the table groups by (default: {DEFAULT_CIS_VERSION})",
+    )
 
 
 def command(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
@@ -274,7 +277,7 @@ def command(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | N
     if args.format == "json":
         out.write(json.dumps(result_document(result), indent=2, sort_keys=True) + "\n")
     else:
-        out.write(render_table(result))
+        out.write(render_table(result, args.cis))
     return EXIT_OK
 
 

@@ -111,7 +111,7 @@ DEMO_SECOND_APPROVER_SUB = "auth0|aegis-approver-2"
 DEMO_SECOND_APPROVER_EMAIL = "approver2@aegis.local"
 DEMO_PARAMETERS: dict[str, str] = {
     "MaxSharePerResourceType": "1",
-    "MaxChangesPerMission": "20",
+    "MaxChangesPerMission": "40",
 }
 ORG_DEMO_PARAMETERS: dict[str, str] = {
     "MaxChangesPerMission": "100",

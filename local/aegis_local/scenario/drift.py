@@ -9,18 +9,26 @@ still fails. Recipes use the stack's own AWS session: they are out-of-band edits
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 from aegis.catalogue import ChangeBase
+from aegis.catalogue.kinds.deny_bucket_insecure_transport import DenyBucketInsecureTransport
+from aegis.catalogue.kinds.deny_nacl_admin_ingress import DenyNaclAdminIngress
 from aegis.catalogue.kinds.detach_policy import ENTITY_NAME_PARAMETER, DetachPolicy
+from aegis.catalogue.kinds.disable_rds_public_access import DisableRdsPublicAccess
 from aegis.catalogue.kinds.enable_account_public_access_block import EnableAccountPublicAccessBlock
 from aegis.catalogue.kinds.enable_bucket_public_access_block import EnableBucketPublicAccessBlock
 from aegis.catalogue.kinds.enable_ebs_default_encryption import EnableEbsDefaultEncryption
 from aegis.catalogue.kinds.enable_kms_key_rotation import EnableKmsKeyRotation
 from aegis.catalogue.kinds.enable_trail_log_file_validation import EnableTrailLogFileValidation
+from aegis.catalogue.kinds.remove_inline_policy_admin_statements import RemoveInlinePolicyAdminStatements
+from aegis.catalogue.kinds.replace_admin_policy_version import ReplaceAdminPolicyVersion
+from aegis.catalogue.kinds.require_imdsv2 import RequireImdsv2
 from aegis.catalogue.kinds.revoke_security_group_rules import RevokeSecurityGroupRules
 from aegis.catalogue.kinds.strengthen_password_policy import StrengthenPasswordPolicy
+from aegis.catalogue.policy_documents import parse_policy_document, statements_of
 from aegis.catalogue.states import PublicAccessBlock
 
 __all__ = ["DriftNotSupported", "drift_resource", "supports_drift"]
@@ -81,6 +89,27 @@ def _bucket_public_access_block(change: EnableBucketPublicAccessBlock, client: C
     return f"turned on only BlockPublicAcls for bucket {change.bucket} by hand"
 
 
+@_recipe(DenyBucketInsecureTransport)
+def _bucket_insecure_transport(change: DenyBucketInsecureTransport, client: ClientFactory) -> str:
+    # A statement letting the account read objects, added to the policy (or as a new one): not the approved
+    # policy, and plain HTTP is still not denied.
+    s3 = client("s3")
+    try:
+        document = json.loads(s3.get_bucket_policy(Bucket=change.bucket)["Policy"])
+    except s3.exceptions.ClientError:
+        document = {"Version": "2012-10-17", "Statement": []}
+    statements = document["Statement"] if isinstance(document["Statement"], list) else [document["Statement"]]
+    added = {
+        "Sid": "AddedByHand",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:{change.partition}:iam::{change.account_id}:root"},
+        "Action": "s3:GetObject",
+        "Resource": f"{change.resource_arn}/*",
+    }
+    s3.put_bucket_policy(Bucket=change.bucket, Policy=json.dumps({**document, "Statement": [*statements, added]}))
+    return f"added a statement to the policy of bucket {change.bucket} by hand (plain HTTP still allowed)"
+
+
 @_recipe(EnableKmsKeyRotation)
 def _kms_rotation(change: EnableKmsKeyRotation, client: ClientFactory) -> str:
     client("kms").enable_key_rotation(KeyId=change.key_id)
@@ -99,6 +128,36 @@ def _trail_log_file_validation(change: EnableTrailLogFileValidation, client: Cli
     return f"enabled log file validation of trail {change.trail_name} by hand"
 
 
+# Added by hand to a policy: allows little, and leaves every admin statement in place.
+_ADDED_BY_HAND = {"Sid": "AddedByHand", "Effect": "Allow", "Action": "logs:GetLogEvents", "Resource": "*"}
+
+
+@_recipe(ReplaceAdminPolicyVersion)
+def _replace_admin_policy_version(change: ReplaceAdminPolicyVersion, client: ClientFactory) -> str:
+    iam = client("iam")
+    approved = iam.get_policy_version(PolicyArn=change.policy_arn, VersionId=change.before.version_id)
+    document = parse_policy_document(approved["PolicyVersion"]["Document"])
+    edited = {**document, "Statement": [*statements_of(document), _ADDED_BY_HAND]}
+    created = iam.create_policy_version(
+        PolicyArn=change.policy_arn, PolicyDocument=json.dumps(edited), SetAsDefault=True
+    )
+    name = change.policy_arn.rsplit("/", 1)[-1]
+    return f"made {created['PolicyVersion']['VersionId']} of {name} its default by hand (still allows * on *)"
+
+
+@_recipe(RemoveInlinePolicyAdminStatements)
+def _remove_inline_policy_admin_statements(change: RemoveInlinePolicyAdminStatements, client: ClientFactory) -> str:
+    iam, policy = client("iam"), change.cleaned[0]
+    entity = {ENTITY_NAME_PARAMETER[change.entity_type]: change.entity_name}
+    answer = getattr(iam, f"get_{change.entity_type}_policy")(**entity, PolicyName=policy.name)
+    document = parse_policy_document(answer["PolicyDocument"])
+    edited = {**document, "Statement": [*statements_of(document), _ADDED_BY_HAND]}
+    getattr(iam, f"put_{change.entity_type}_policy")(
+        **entity, PolicyName=policy.name, PolicyDocument=json.dumps(edited)
+    )
+    return f"added a statement to inline policy {policy.name} of {change.entity_type} {change.entity_name} by hand"
+
+
 @_recipe(DetachPolicy)
 def _detach_policy(change: DetachPolicy, client: ClientFactory) -> str:
     entity, name = sorted(change.detached)[0]
@@ -106,6 +165,43 @@ def _detach_policy(change: DetachPolicy, client: ClientFactory) -> str:
     detach = {"role": iam.detach_role_policy, "user": iam.detach_user_policy, "group": iam.detach_group_policy}
     detach[entity](**{ENTITY_NAME_PARAMETER[entity]: name, "PolicyArn": change.policy_arn})
     return f"detached {change.policy_arn.rsplit('/', 1)[-1]} from {entity} {name} by hand"
+
+
+@_recipe(DisableRdsPublicAccess)
+def _rds_public_access(change: DisableRdsPublicAccess, client: ClientFactory) -> str:
+    # What else a colleague could do (queue a modification for the maintenance window, re-create the instance
+    # under its name) the emulator does not model: it applies every modification at once and reuses one
+    # DbiResourceId. So the edit is the fix itself.
+    client("rds").modify_db_instance(
+        DBInstanceIdentifier=change.db_instance_id, PubliclyAccessible=False, ApplyImmediately=True
+    )
+    return f"made DB instance {change.db_instance_id} private by hand"
+
+
+@_recipe(RequireImdsv2)
+def _require_imdsv2(change: RequireImdsv2, client: ClientFactory) -> str:
+    # Another hop limit (containers on the instance reach the metadata service, or no longer do): not the approved
+    # state, and IMDSv1 still answers.
+    hops = change.before.hop_limit % 64 + 1
+    client("ec2").modify_instance_metadata_options(
+        InstanceId=change.instance_id,
+        HttpTokens="optional",
+        HttpEndpoint=change.before.http_endpoint,
+        HttpPutResponseHopLimit=hops,
+    )
+    return f"set the metadata hop limit of {change.instance_id} to {hops} by hand (IMDSv1 still answers)"
+
+
+@_recipe(DenyNaclAdminIngress)
+def _nacl_admin_ingress(change: DenyNaclAdminIngress, client: ClientFactory) -> str:
+    # The entry rewritten in place to allow every TCP port from the same source (or all protocols, if it already
+    # was that): not the approved entry, still open to SSH and RDP.
+    entry = change.before.entries[0]
+    edited = entry.model_copy(update={"protocol": "6", "from_port": 0, "to_port": 65535})
+    if edited == entry:
+        edited = entry.model_copy(update={"protocol": "-1", "from_port": None, "to_port": None})
+    client("ec2").replace_network_acl_entry(**edited.replace_request(change.network_acl_id))
+    return f"rewrote entry #{entry.rule_number} of {change.network_acl_id} as '{edited.describe()}' by hand"
 
 
 def supports_drift(change: ChangeBase) -> bool:

@@ -23,15 +23,20 @@ import boto3
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
+from aegis.catalogue.kinds.deny_bucket_insecure_transport import deny_insecure_transport_statement
+from aegis.catalogue.kinds.enable_config_recorder import config_recorders_arn
 from aegis.checks.base import (
     EXEMPT_TAG,
     account_root_arn,
     bucket_arn,
     ebs_default_encryption_arn,
     security_group_arn,
+    trail_arn,
     trails_arn,
     vpc_arn,
 )
+from aegis.checks.ec2_instance_imdsv2_not_required import instance_arn
+from aegis.checks.ec2_nacl_admin_port_open import network_acl_arn
 from aegis.partitions import partition_of
 
 EXEMPT_REASON = "bastion, ticket SEC-42"
@@ -58,6 +63,7 @@ _TRUST_EC2 = {
     "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
 }
 _ADMIN = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+_READ_LOGS = {"Effect": "Allow", "Action": ["logs:GetLogEvents", "logs:FilterLogEvents"], "Resource": "*"}
 
 
 class SeededAccount(BaseModel):
@@ -69,11 +75,14 @@ class SeededAccount(BaseModel):
     region: str
     vpcs: dict[str, str]  # role in the seed -> VPC id
     security_groups: dict[str, str]  # role -> group id
+    instances: dict[str, str]  # role -> instance id
+    network_acls: dict[str, str]  # role -> network ACL id
     buckets: dict[str, str]  # role -> bucket name
     policies: dict[str, str]  # role -> policy ARN
     role_name: str
     kms_keys: dict[str, str]  # role -> key ARN
     trails: dict[str, str]  # role -> trail name
+    db_instances: dict[str, str]  # role -> DB instance ARN (this region's)
     expected_findings: set[tuple[str, str]]  # (check_id, resource_arn)
     lookalikes: set[str]  # resource ARNs no check may flag
     # Flagged and tagged aegis:exempt with a reason: skipped only where the deployment confirms the tag
@@ -93,9 +102,11 @@ def seed_account(session: boto3.Session, region: str = "us-east-1") -> SeededAcc
     seeder = _Seeder(session, region)
     seeder.refuse_a_second_seeding()
     seeder.networks()
+    seeder.instances_and_network_acls()
     seeder.storage()
     seeder.identities()
     seeder.trails_and_keys()
+    seeder.databases()
     return seeder.result()
 
 
@@ -110,6 +121,8 @@ class _Seeder:
         self.lookalikes: set[str] = set()
         self.vpcs: dict[str, str] = {}
         self.security_groups: dict[str, str] = {}
+        self.instances: dict[str, str] = {}
+        self.network_acls: dict[str, str] = {}
         self.buckets = {
             role: f"aegis-seed-{self.account_id}-{role}" for role in ("public-acl", "public-policy", "private", "logs")
         }
@@ -117,6 +130,7 @@ class _Seeder:
         self.kms_keys: dict[str, str] = {}
         self.trails = {"regional": "aegis-seed-regional", "stopped-multi-region": "aegis-seed-stopped"}
         self.role_name = "aegis-seed-app"
+        self.db_instances: dict[str, str] = {}
 
     def refuse_a_second_seeding(self) -> None:
         vpcs = self.ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [VULNERABLE_VPC_NAME]}])["Vpcs"]
@@ -128,6 +142,12 @@ class _Seeder:
 
     def vpc_arn(self, vpc_id: str) -> str:
         return vpc_arn(self.region, self.account_id, vpc_id)
+
+    def instance_arn(self, instance_id: str) -> str:
+        return instance_arn(self.region, self.account_id, instance_id)
+
+    def nacl_arn(self, acl_id: str) -> str:
+        return network_acl_arn(self.region, self.account_id, acl_id)
 
     def networks(self) -> None:
         ec2 = self.ec2
@@ -195,6 +215,48 @@ class _Seeder:
         ec2.disable_ebs_encryption_by_default()
         self.expected.add(("ec2-ebs-default-encryption-off", ebs_default_encryption_arn(self.region, self.account_id)))
 
+    def instances_and_network_acls(self) -> None:
+        # Two instances in a new subnet of the vulnerable VPC: one whose metadata service still answers IMDSv1, its
+        # look-alike requiring IMDSv2. Every VPC's default network ACL allows all inbound traffic from 0.0.0.0/0 (in
+        # AWS as in moto), so the default VPC's and the vulnerable VPC's fail the control as created; the clean VPC's
+        # is narrowed to HTTPS only (a look-alike), and the new subnet gets an ACL that opens SSH to the internet.
+        ec2 = self.ec2
+        vulnerable = self.vpcs["vulnerable"]
+        subnet = str(ec2.create_subnet(VpcId=vulnerable, CidrBlock="10.77.2.0/24")["Subnet"]["SubnetId"])
+        image = _amazon_linux_image(ec2)
+        for role, tokens in (("imdsv1", "optional"), ("imdsv2-only", "required")):
+            created = ec2.run_instances(
+                ImageId=image,
+                InstanceType="t3.micro",
+                MinCount=1,
+                MaxCount=1,
+                SubnetId=subnet,
+                MetadataOptions={"HttpTokens": tokens, "HttpEndpoint": "enabled"},
+                TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": f"aegis-{role}"}]}],
+            )
+            self.instances[role] = str(created["Instances"][0]["InstanceId"])
+        self.expected.add(("ec2-instance-imdsv2-not-required", self.instance_arn(self.instances["imdsv1"])))
+        self.lookalikes.add(self.instance_arn(self.instances["imdsv2-only"]))
+
+        for role, vpc_id in self.vpcs.items():
+            self.network_acls[f"{role}-default"] = _default_network_acl(ec2, vpc_id)
+        ssh_open = str(ec2.create_network_acl(VpcId=vulnerable)["NetworkAcl"]["NetworkAclId"])
+        for number, port in ((100, 22), (110, 443)):
+            ec2.create_network_acl_entry(**nacl_tcp_ingress(ssh_open, number, port))
+        ec2.create_network_acl_entry(
+            NetworkAclId=ssh_open, RuleNumber=100, Protocol="-1", RuleAction="allow", Egress=True, CidrBlock="0.0.0.0/0"
+        )
+        ec2.replace_network_acl_association(AssociationId=_nacl_association(ec2, subnet), NetworkAclId=ssh_open)
+        self.network_acls["ssh-open"] = ssh_open
+        clean = self.network_acls["clean-default"]
+        ec2.replace_network_acl_entry(**nacl_tcp_ingress(clean, 100, 443))
+        self.expected |= {
+            ("ec2-nacl-admin-port-open", self.nacl_arn(acl_id))
+            for role, acl_id in self.network_acls.items()
+            if role != "clean-default"
+        }
+        self.lookalikes.add(self.nacl_arn(clean))
+
     def storage(self) -> None:
         s3 = self.session.client("s3", region_name=self.region)
         s3control = self.session.client("s3control", region_name=self.region)
@@ -209,11 +271,18 @@ class _Seeder:
         for name in buckets.values():
             _create_bucket(s3, name, self.region)
         objects = {role: f"{bucket_arn(self.partition, name)}/*" for role, name in buckets.items()}
+        # Every bucket but the public-ACL one (which has no policy at all) denies requests over plain HTTP.
+        tls_only = {
+            role: deny_insecure_transport_statement(bucket_arn(self.partition, name)) | {"Sid": "TlsOnly"}
+            for role, name in buckets.items()
+        }
         s3.put_bucket_acl(Bucket=buckets["public-acl"], ACL="public-read")
+        self.expected.add(("s3-bucket-insecure-transport-allowed", bucket_arn(self.partition, buckets["public-acl"])))
         s3.put_bucket_policy(
             Bucket=buckets["public-policy"],
             Policy=_policy(
-                {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": objects["public-policy"]}
+                {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": objects["public-policy"]},
+                tls_only["public-policy"],
             ),
         )
         # Private although a statement names "*": it only works through one VPC endpoint.
@@ -233,6 +302,7 @@ class _Seeder:
                     "Resource": objects["private"],
                     "Condition": {"StringEquals": {"aws:SourceVpce": "vpce-0a1b2c3d4e5f60718"}},
                 },
+                tls_only["private"],
             ),
         )
         s3.put_bucket_policy(
@@ -243,7 +313,8 @@ class _Seeder:
                     "Principal": {"Service": ["cloudtrail.amazonaws.com", "delivery.logs.amazonaws.com"]},
                     "Action": "s3:PutObject",
                     "Resource": objects["logs"],
-                }
+                },
+                tls_only["logs"],
             ),
         )
         s3.put_public_access_block(
@@ -280,8 +351,12 @@ class _Seeder:
                 "Resource": f"{bucket_arn(self.partition, self.buckets['private'])}/*",
             }
         )
+        # Admin beside a harmless statement: a new default version without the admin statement is its fix. The
+        # all-admin policy has nothing left to keep: it is detached.
+        power = _policy(_READ_LOGS, {"Effect": "Allow", "Action": "*", "Resource": "*"})
         for role, name, document in (
             ("admin", "AegisSeedAdmin", json.dumps(_ADMIN)),
+            ("power", "AegisSeedPowerUser", power),
             ("scoped", "AegisSeedScopedRead", scoped),
             ("unattached-admin", "AegisSeedUnattachedAdmin", json.dumps(_ADMIN)),
         ):
@@ -290,12 +365,42 @@ class _Seeder:
             self.policies[role] = (
                 created["Policy"]["Arn"] if created else f"arn:{self.partition}:iam::{self.account_id}:policy/{name}"
             )
-        for role in ("admin", "scoped"):
+        for role in ("admin", "power", "scoped"):
             iam.attach_role_policy(RoleName=self.role_name, PolicyArn=self.policies[role])
         iam.update_account_password_policy(MinimumPasswordLength=8, PasswordReusePrevention=5, RequireSymbols=True)
         self.expected.add(("iam-admin-policy-attached", self.policies["admin"]))
+        self.expected.add(("iam-admin-policy-attached", self.policies["power"]))
         self.expected.add(("iam-password-policy-weak", account_root_arn(self.partition, self.account_id)))
         self.lookalikes |= {self.policies["scoped"], self.policies["unattached-admin"]}
+        self.inline_policies(iam)
+
+    def inline_policies(self, iam: Any) -> None:
+        # A role whose only inline policy allows "*:*" (deleted by its fix), a user whose inline policy mixes admin
+        # with a harmless statement (put back without it), and clean look-alikes: "*" on one bucket, a Deny of
+        # everything, and the app role's scoped inline policy.
+        arn = f"arn:{self.partition}:iam::{self.account_id}"
+        _unless_exists(
+            lambda: iam.create_role(RoleName="aegis-seed-inline-admin", AssumeRolePolicyDocument=json.dumps(_TRUST_EC2))
+        )
+        _unless_exists(lambda: iam.create_user(UserName="aegis-seed-inline-mixed"))
+        _unless_exists(lambda: iam.create_group(GroupName="aegis-seed-inline-lookalike"))
+        every = {"Effect": "Allow", "Action": "*:*", "Resource": "*"}
+        one_bucket = {"Effect": "Allow", "Action": "*", "Resource": bucket_arn(self.partition, self.buckets["private"])}
+        deny_all = {"Effect": "Deny", "Action": "*", "Resource": "*"}
+        admin_role = {"RoleName": "aegis-seed-inline-admin"}
+        mixed_user = {"UserName": "aegis-seed-inline-mixed"}
+        lookalike_group = {"GroupName": "aegis-seed-inline-lookalike"}
+        for put, entity, name, document in (
+            (iam.put_role_policy, admin_role, "AegisSeedInlineAdmin", _policy(every)),
+            (iam.put_user_policy, mixed_user, "AegisSeedInlineMixed", _policy(_READ_LOGS, every)),
+            (iam.put_group_policy, lookalike_group, "AegisSeedOneBucket", _policy(one_bucket)),
+            (iam.put_group_policy, lookalike_group, "AegisSeedDenyAll", _policy(deny_all)),
+            (iam.put_role_policy, {"RoleName": self.role_name}, "AegisSeedReadLogs", _policy(_READ_LOGS)),
+        ):
+            put(**entity, PolicyName=name, PolicyDocument=document)
+        self.expected.add(("iam-inline-policy-admin", f"{arn}:role/aegis-seed-inline-admin"))
+        self.expected.add(("iam-inline-policy-admin", f"{arn}:user/aegis-seed-inline-mixed"))
+        self.lookalikes |= {f"{arn}:group/aegis-seed-inline-lookalike", f"{arn}:role/{self.role_name}"}
 
     def trails_and_keys(self) -> None:
         # A logging trail of one region and a stopped multi-region trail: neither satisfies the control. Only the
@@ -321,17 +426,57 @@ class _Seeder:
         self.expected.add(("kms-key-rotation-off", self.kms_keys["no-rotation"]))
         self.lookalikes.add(self.kms_keys["rotating"])
 
+        # Neither trail above encrypts its logs with a KMS key; their look-alike does (a regional trail that
+        # validates its logs, so that no other trail check flags it either).
+        regional = trail_arn(self.region, self.account_id, self.trails["regional"])
+        self.expected |= {("cloudtrail-kms-encryption-off", arn) for arn in (regional, stopped)}
+        self.trails["encrypted"] = "aegis-seed-encrypted"
+        encrypted = cloudtrail.create_trail(
+            Name=self.trails["encrypted"],
+            S3BucketName=logs,
+            EnableLogFileValidation=True,
+            KmsKeyId=self.kms_keys["rotating"],
+        )["TrailARN"]
+        self.lookalikes.add(str(encrypted))
+        # What a fresh account already lacks: AWS Config records nothing in any region, and the root user has no MFA
+        # device (moto's account summary says none; no API but root's own gives root one).
+        self.expected.add(("config-recorder-off", config_recorders_arn(self.region, self.account_id)))
+        self.expected.add(("iam-root-mfa-off", account_root_arn(self.partition, self.account_id)))
+
+    def databases(self) -> None:
+        # A database reachable from the internet whose storage is not encrypted fails both RDS controls; its
+        # look-alike is private and encrypted. DB instances are regional: each region seeded gets its own pair.
+        rds = self.session.client("rds", region_name=self.region)
+        for role, public in (("public-unencrypted", True), ("private-encrypted", False)):
+            created = rds.create_db_instance(
+                DBInstanceIdentifier=f"aegis-seed-{role}",
+                DBInstanceClass="db.t3.micro",
+                Engine="postgres",
+                AllocatedStorage=20,
+                MasterUsername="aegis",
+                MasterUserPassword="aegis-seed-not-a-secret",
+                PubliclyAccessible=public,
+                StorageEncrypted=not public,
+            )["DBInstance"]
+            self.db_instances[role] = str(created["DBInstanceArn"])
+        flagged = self.db_instances["public-unencrypted"]
+        self.expected |= {("rds-instance-publicly-accessible", flagged), ("rds-storage-unencrypted", flagged)}
+        self.lookalikes.add(self.db_instances["private-encrypted"])
+
     def result(self) -> SeededAccount:
         return SeededAccount(
             account_id=self.account_id,
             region=self.region,
             vpcs=self.vpcs,
             security_groups=self.security_groups,
+            instances=self.instances,
+            network_acls=self.network_acls,
             buckets=self.buckets,
             policies=self.policies,
             role_name=self.role_name,
             kms_keys=self.kms_keys,
             trails=self.trails,
+            db_instances=self.db_instances,
             expected_findings=self.expected,
             lookalikes=self.lookalikes,
             exempt_claimed={self.sg_arn(self.security_groups["bastion"])},
@@ -358,6 +503,42 @@ def _default_group(ec2: Any, vpc_id: str) -> str:
         Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": ["default"]}]
     )["SecurityGroups"]
     return str(groups[0]["GroupId"])
+
+
+def _amazon_linux_image(ec2: Any) -> str:
+    """An Amazon Linux 2 image of the region (moto lists a few in every region)."""
+    images = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": ["amzn2-ami-hvm-*"]}])
+    return str(sorted(image["ImageId"] for image in images["Images"])[0])
+
+
+def _default_network_acl(ec2: Any, vpc_id: str) -> str:
+    acls = ec2.describe_network_acls(
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "default", "Values": ["true"]}]
+    )["NetworkAcls"]
+    return str(acls[0]["NetworkAclId"])
+
+
+def _nacl_association(ec2: Any, subnet_id: str) -> str:
+    """The id of the association between `subnet_id` and the network ACL that governs it."""
+    return next(
+        str(association["NetworkAclAssociationId"])
+        for acl in ec2.describe_network_acls()["NetworkAcls"]
+        for association in acl.get("Associations", [])
+        if association.get("SubnetId") == subnet_id
+    )
+
+
+def nacl_tcp_ingress(acl_id: str, number: int, port: int) -> dict[str, Any]:
+    """CreateNetworkAclEntry/ReplaceNetworkAclEntry parameters: allow TCP `port` in from anywhere at rule `number`."""
+    return {
+        "NetworkAclId": acl_id,
+        "RuleNumber": number,
+        "Protocol": "6",
+        "RuleAction": "allow",
+        "Egress": False,
+        "CidrBlock": "0.0.0.0/0",
+        "PortRange": {"From": port, "To": port},
+    }
 
 
 def _rules_of(ec2: Any, group_id: str) -> list[dict[str, Any]]:

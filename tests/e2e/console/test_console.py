@@ -89,6 +89,18 @@ def test_the_operator_signs_in_and_sees_a_completed_missions_diff(
     assert all(token not in stored for token in operator.bearer_tokens)
 
 
+def test_the_infrastructure_page_groups_controls_by_the_cis_version_picked(sign_in: Callable[[str], SignedIn]) -> None:
+    page = sign_in(OPERATOR).page
+    open_page(page, "infrastructure")
+    admin = page.locator("article.control[data-check='iam-admin-policy-attached']")
+    # CIS v7.0.0 by default, where the *:* control is 2.14; v5.0.0 numbered it 1.15.
+    expect(admin.locator(".cis")).to_have_text("CIS 2.14")
+    expect(admin.locator(".fixes")).to_contain_text("detach-policy")
+    page.locator(".cis-versions a", has_text="v5").click()
+    expect(page.locator(".cis-versions [aria-current]")).to_have_text(" v5 ")
+    expect(admin.locator(".cis")).to_have_text("CIS 1.15")
+
+
 def test_the_scopes_radar_shows_the_operators_and_the_viewers_reach(sign_in: Callable[[str], SignedIn]) -> None:
     operator = sign_in(OPERATOR).page
     open_page(operator, "scopes")

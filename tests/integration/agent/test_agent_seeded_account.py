@@ -18,8 +18,16 @@ from tests.integration.agent.conftest import World
 from tests.support.agent_world import STATE_MACHINE_ARN, LambdaContext, scan_event, scheduled_event
 from tests.support.lambda_app import load_app
 
-# Without TRAIL_BUCKET / FLOW_LOGS_* the agent never invents where logs should go.
-NOTIFY_ONLY_UNCONFIGURED = {"cloudtrail-no-multi-region-trail", "ec2-vpc-flow-logs-off"}
+# Without TRAIL_BUCKET / FLOW_LOGS_* / CONFIG_BUCKET the agent never invents where logs should go; the others have
+# no fix a role could make.
+NOTIFY_ONLY_UNCONFIGURED = {
+    "cloudtrail-no-multi-region-trail",
+    "ec2-vpc-flow-logs-off",
+    "config-recorder-off",
+    "cloudtrail-kms-encryption-off",
+    "iam-root-mfa-off",
+    "rds-storage-unencrypted",
+}
 
 
 def execution_changes(world: World, execution_arn: str) -> list[Any]:
@@ -88,22 +96,31 @@ def test_the_tagged_groups_are_exempt_only_when_confirmed_withheld_or_simply_dat
     assert INJECTION_TEXT not in json.dumps(report.model_dump(mode="json"))
 
 
-def test_the_share_cap_stops_the_seeded_plan_when_most_security_groups_would_change(
+def test_the_share_cap_stops_the_seeded_plan_when_most_of_a_resource_type_would_change(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MAX_SHARE_PER_RESOURCE_TYPE", "0.5")
     outcome = load_app("agent").scan_handler(scheduled_event(), LambdaContext())
     assert (outcome["status"], outcome["plan_status"], outcome["changes"]) == ("completed", "capped", 0)
     assert world.sfn.list_executions(stateMachineArn=STATE_MACHINE_ARN)["executions"] == []
-    groups = len(world.session.client("ec2").describe_security_groups()["SecurityGroups"])
-    flagged = {arn for check, arn in world.seeded.expected_findings if ":security-group/" in arn}
-    changing = len(flagged)  # the bastion too: its exemption tag is not confirmed
+    ec2 = world.session.client("ec2")
+    # Both exceed half: most security groups (the bastion too: its exemption tag is not confirmed) and most network
+    # ACLs (the default VPC's, the vulnerable VPC's and the SSH-open one). The report names the first it met.
+    over = {
+        "AWS::EC2::SecurityGroup": (":security-group/", len(ec2.describe_security_groups()["SecurityGroups"])),
+        "AWS::EC2::NetworkAcl": (":network-acl/", len(ec2.describe_network_acls()["NetworkAcls"])),
+    }
+    reasons = set()
+    for resource_type, (marker, total) in over.items():
+        changing = len({arn for _, arn in world.seeded.expected_findings if marker in arn})
+        assert changing / total > 0.5
+        reasons.add(
+            f"MAX_SHARE_PER_RESOURCE_TYPE: {changing} of {total} {resource_type} resources "
+            f"({changing / total:.0%}) would change, at most 50% allowed"
+        )
     report = MissionStore(world.tables["Missions"]).read_report(outcome["mission_id"])
     assert report is not None
-    assert report.plan_stop_reason == (
-        f"MAX_SHARE_PER_RESOURCE_TYPE: {changing} of {groups} AWS::EC2::SecurityGroup resources "
-        f"({changing / groups:.0%}) would change, at most 50% allowed"
-    )
+    assert report.plan_stop_reason in reasons
     assert report.totals.findings == len(world.seeded.expected_findings)  # the scan itself is complete
 
 

@@ -23,6 +23,7 @@ FULL_CONFIG = PlanConfig(
     trail_bucket="org-trail-logs",
     flow_logs_log_group="/aegis/flow-logs",
     flow_logs_role_arn=f"arn:aws:iam::{ACCOUNT}:role/flow-logs",
+    config_bucket="org-config-history",
 )
 
 
@@ -60,7 +61,7 @@ class TestSeededAccount:
         for finding in result.findings:
             meta = CHECKS[finding.check_id].METADATA
             assert (finding.cis_v3, finding.cis_v5) == (meta.cis_v3, meta.cis_v5)
-            assert finding.remediation == meta.remediation_kind
+            assert finding.remediation in {meta.remediation_kind, *meta.kinds}
 
     def test_tags_are_inert_exemptions_kept_and_secret_shaped_values_withheld(self, seeded):
         session, account = seeded
@@ -123,16 +124,22 @@ class TestSeededAccount:
             "AWS::EC2::VPC": len(ec2.describe_vpcs()["Vpcs"]),
             "AWS::S3::Bucket": len(account.buckets),
             "AWS::IAM::ManagedPolicy": len(account.policies),
+            "AWS::IAM::Policy": 5,  # the seed's inline policies, admin and look-alike
             "AWS::KMS::Key": len(account.kms_keys),
+            "AWS::RDS::DBInstance": len(account.db_instances),
             "AWS::CloudTrail::Trail": len(account.trails),
+            "AWS::EC2::Instance": len(account.instances),
+            "AWS::EC2::NetworkAcl": len(ec2.describe_network_acls()["NetworkAcls"]),
             "AWS::EC2::EbsEncryptionByDefault": 1,
             "AWS::S3::AccountPublicAccessBlock": 1,
             "AWS::IAM::AccountPasswordPolicy": 1,
             "AWS::IAM::RootUser": 1,
+            "AWS::Config::ConfigurationRecorder": 1,  # the region's recording, one setting per region
         }
-        # Every resource type that has a finding has a count at least as large as its findings.
+        # Every resource type that has a finding has a count at least as large as its flagged resources (several
+        # checks may flag the same trail).
         for finding_type in {f.resource_type for f in result.findings}:
-            flagged = sum(f.resource_type == finding_type for f in result.findings)
+            flagged = len({f.resource_arn for f in result.findings if f.resource_type == finding_type})
             assert result.resource_counts[finding_type] >= flagged
 
     def test_one_worker_and_many_workers_find_the_same(self, seeded):
@@ -321,6 +328,10 @@ def test_api_calls_stay_at_the_list_and_paginate_floor(aws):
         "ec2.DescribeVpcs",
         "ec2.DescribeFlowLogs",
         "ec2.DescribeNetworkInterfaces",
+        "ec2.DescribeInstances",
+        "ec2.DescribeNetworkAcls",
+        "config.DescribeConfigurationRecorders",
+        "config.DescribeDeliveryChannels",
         "iam.GetAccountAuthorizationDetails",
         "s3.ListBuckets",
         "kms.ListKeys",
@@ -331,7 +342,8 @@ def test_api_calls_stay_at_the_list_and_paginate_floor(aws):
     assert calls["s3.GetPublicAccessBlock"] == 12
     assert calls["s3.GetBucketAcl"] == 12
     assert calls["s3.GetBucketPolicy"] == 12
-    assert calls["s3.GetBucketTagging"] == 1  # the one public bucket
+    # Every bucket: none denies plain HTTP (s3-bucket-insecure-transport-allowed), the one public bucket among them.
+    assert calls["s3.GetBucketTagging"] == 12
     assert calls["iam.ListPolicyTags"] == 1  # the one admin policy
     assert calls["kms.DescribeKey"] == 2
     assert calls["kms.GetKeyRotationStatus"] == 2

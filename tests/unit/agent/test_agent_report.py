@@ -8,6 +8,8 @@ import json
 import pytest
 
 from aegis.catalogue.states import PublicAccessBlock
+from aegis.checks import CHECKS
+from aegis.cis import CisVersion
 from aegis.models import ChangeResult, Decision, Outcome, ScanError
 from aegis.secrets_guard import WITHHELD, SecretShapedValue, refuse_secrets, secret_kind
 from aegis_agent.plan import make_plan
@@ -25,14 +27,19 @@ from tests.support.agent_world import (
 from tests.support.changes import detach_admin_policy_from
 
 
-def sample_report() -> MissionReport:
+def sample_report(cis_version: CisVersion = "v7") -> MissionReport:
     findings = [
         bucket_finding("data"),
         bucket_finding("site", tags={"aegis:exempt": "public website"}),
         ebs_finding(),
         root_keys_finding(),
     ]
-    policy = PlanPolicy(max_changes_per_mission=10, max_share_per_resource_type=1.0, trust_exemption_tags=True)
+    policy = PlanPolicy(
+        max_changes_per_mission=10,
+        max_share_per_resource_type=1.0,
+        trust_exemption_tags=True,
+        cis_version=cis_version,
+    )
     plan = make_plan(findings, policy, propose)
     bucket_change, ebs_change = sorted(plan.changes, key=lambda c: c.check_id, reverse=True)
     results = [
@@ -71,12 +78,28 @@ def sample_report() -> MissionReport:
 def test_findings_are_summarised_by_cis_control_and_severity() -> None:
     report = sample_report()
     assert report.by_severity == {"critical": 1, "high": 2, "medium": 1}
-    assert [(c.cis_v5, c.findings, c.by_severity, c.fixed) for c in report.controls] == [
-        ("1.3", 1, {"critical": 1}, 0),
-        ("2.1.4", 2, {"high": 2}, 1),
-        ("5.1.1", 1, {"medium": 1}, 0),
+    assert report.cis_version == "v7"
+    assert [(c.cis, c.cis_v5, c.findings, c.by_severity, c.fixed) for c in report.controls] == [
+        ("2.4", "1.3", 1, {"critical": 1}, 0),
+        ("3.1.4", "2.1.4", 2, {"high": 2}, 1),
+        ("6.1.1", "5.1.1", 1, {"medium": 1}, 0),
     ]
     assert [f.severity.value for f in report.findings] == ["critical", "high", "high", "medium"]
+
+
+@pytest.mark.parametrize(
+    ("version", "ids"),
+    [
+        ("v7", ["2.4", "3.1.4", "6.1.1"]),
+        ("v6", ["2.3", "3.1.4", "6.1.1"]),
+        ("v5", ["1.3", "2.1.4", "5.1.1"]),
+        ("v3", ["1.4", "2.1.4", "2.2.1"]),
+    ],
+)
+def test_the_deployment_picks_the_cis_version_controls_are_grouped_by(version: CisVersion, ids: list[str]) -> None:
+    report = sample_report(version)
+    assert report.cis_version == version
+    assert [c.cis for c in report.controls] == ids
 
 
 def test_each_finding_says_what_happened_to_it() -> None:
@@ -87,7 +110,11 @@ def test_each_finding_says_what_happened_to_it() -> None:
         "exempt",
         "public website",
     )
-    assert by_arn["arn:aws:iam::123456789012:root"].disposition == "notify-only"
+    root = by_arn["arn:aws:iam::123456789012:root"]
+    assert root.disposition == "notify-only"
+    # What a human should do instead: the check's own words.
+    assert root.reason == CHECKS["iam-root-access-keys"].METADATA.manual_fix
+    assert "delete every access key" in root.reason
     assert by_arn[ebs_finding().resource_arn].still_failing is True
 
 
@@ -144,13 +171,6 @@ def test_the_local_stack_report_document_reads_this_json_as_it_is() -> None:
 def test_the_report_round_trips_through_json() -> None:
     report = sample_report()
     assert MissionReport.model_validate_json(report.model_dump_json()) == report
-
-
-def test_controls_sort_by_their_numbers_whatever_their_spelling() -> None:
-    from aegis_agent.report import _control_sort_key
-
-    controls = ["5.1.1", "1.15", "1.7, 1.8", "2.1.4", "1.3", "n/a"]
-    assert sorted(controls, key=_control_sort_key) == ["1.3", "1.7, 1.8", "1.15", "2.1.4", "5.1.1", "n/a"]
 
 
 def test_an_exemption_claimed_by_tag_and_not_confirmed_is_reported_as_such() -> None:

@@ -89,6 +89,14 @@ def _action_resources(change: ChangeBase, action: str) -> list[tuple[str, dict[s
             "iam:PassRole": [(role, {"iam:PassedToService": "vpc-flow-logs.amazonaws.com"})],
             "ec2:DeleteFlowLogs": [(flow_log, {})],
         }[action]
+    if target.kind == "enable-config-recorder":
+        # The recorder's ARN ends in an id AWS assigns; the change's resource names the region's recorders.
+        recorder = f"arn:aws:config:{REGION}:{ACCOUNT}:configuration-recorder/default/abcdefghijklmnop"
+        service_linked = f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/config.amazonaws.com/AWSServiceRoleForConfig"
+        return {
+            "iam:PassRole": [(service_linked, {"iam:PassedToService": "config.amazonaws.com"})],
+            "iam:CreateServiceLinkedRole": [(service_linked, {"iam:AWSServiceName": "config.amazonaws.com"})],
+        }.get(action, [(recorder, {})])
     return [(target.resource_arn, {})]
 
 
@@ -132,6 +140,7 @@ def test_the_policy_does_not_reach_another_resource_or_region(change: ChangeBase
         "enable-kms-key-rotation": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/ffffffff-ffff-ffff-ffff-ffffffffffff",
         "create-vpc-flow-logs": f"arn:aws:ec2:{REGION}:{ACCOUNT}:vpc/vpc-0fffffffffffffff0",
         "create-multi-region-trail": f"arn:aws:cloudtrail:{REGION}:{ACCOUNT}:trail/another-trail",
+        "enable-config-recorder": f"arn:aws:config:{REGION}:{ACCOUNT}:configuration-recorder/someone-elses/abcdefgh",
     }.get(target.kind)
     for action in _own_actions(change):
         for resource, context in _action_resources(change, action):

@@ -111,6 +111,14 @@ def security_caller_trust_problems(member: MemberStack, role: str) -> list[str]:
     return [] if actual == expected else [f"{role} trust is {actual}, expected {expected}"]
 
 
+SELF_DENY = "NeverAegisCloudItself"
+
+
+def _without_self_deny(document: Any) -> Any:
+    statements = [s for s in document.get("Statement", []) if s.get("Sid") != SELF_DENY]
+    return {**document, "Statement": statements}
+
+
 def _account_neutral(document: Any, account: str) -> str:
     return json.dumps(document, sort_keys=True).replace(account, "<account>")
 
@@ -128,15 +136,27 @@ def mirrored_remediation_problems(member: MemberStack, security: Stack, role: st
             f"{role} grants {sorted(granted - declared)} beyond the catalogue and lacks {sorted(declared - granted)}"
         )
     mine = [
-        _account_neutral(document, member.resolver.pseudo["AWS::AccountId"])
+        _account_neutral(_without_self_deny(document), member.resolver.pseudo["AWS::AccountId"])
         for _, document in member.policy_documents(role)
     ]
     theirs = [
-        _account_neutral(document, security.resolver.pseudo["AWS::AccountId"])
+        _account_neutral(_without_self_deny(document), security.resolver.pseudo["AWS::AccountId"])
         for _, document in security.policy_documents(counterpart)
     ]
     if mine != theirs:
         found.append(f"{role}'s policies differ from {counterpart}'s")
+    # The deny on AegisCloud itself names each account's own resources: here the Aegis* roles, with every action the
+    # security account's deny names.
+    [own] = [s for s in security.statements(counterpart) if s.get("Sid") == SELF_DENY] or [{}]
+    denies = [s for s in member.statements(role) if s.get("Sid") == SELF_DENY]
+    wanted = {
+        "Sid": SELF_DENY,
+        "Effect": "Deny",
+        "Action": own.get("Action"),
+        "Resource": f"arn:aws:iam::{member.resolver.pseudo['AWS::AccountId']}:role/Aegis*",
+    }
+    if denies != [wanted]:
+        found.append(f"{role} does not deny {own.get('Action')} on the Aegis* roles exactly: {denies}")
     properties = member.properties(role)
     if properties.get("MaxSessionDuration") != security.properties(counterpart).get("MaxSessionDuration"):
         found.append(f"{role} MaxSessionDuration differs from {counterpart}'s")

@@ -158,6 +158,12 @@ _CAUGHT_BY: list[tuple[Callable[[MemberStack], list[str]], dict[str, Mutation]]]
                 "AegisRemediationRole", "${RemediationOidcAudience}", "${UndoOidcAudience}"
             ),
             "member remediation role sessions last longer": _set("AegisRemediationRole", MaxSessionDuration=43200),
+            "member remediation role may remove the kill switch's policy": _drop_action(
+                "AegisRemediationRole", "NeverAegisCloudItself", "iam:DeleteRolePolicy"
+            ),
+            "member remediation role's deny spares the Aegis roles": lambda t: _statement(
+                t, "AegisRemediationRole", "NeverAegisCloudItself"
+            ).update(Resource="arn:aws:iam::111122223333:role/Other*"),
             "member remediation role renamed": _set("AegisRemediationRole", RoleName="Remediation"),
         },
     ),

@@ -65,3 +65,24 @@ def test_a_check_whose_latest_mission_has_no_report_yet_says_so(world: OpsWorld)
         request.mission_id,
         [],
     )
+
+
+def test_controls_are_grouped_by_cis_v7_unless_the_caller_asks_for_another_version(world: OpsWorld) -> None:
+    answer = world.call("GET", "/findings").json()
+    assert answer["cis_version"] == "v7"
+    ids = [(c["check_id"], c["cis"]) for c in answer["controls"]]
+    assert all(cis == CHECKS[check_id].METADATA.cis_v7 for check_id, cis in ids)
+    first_numbers = [tuple(int(n) for n in cis.split(",")[0].split(".")) for _, cis in ids]
+    assert first_numbers == sorted(first_numbers)
+    by_v5 = world.call("GET", "/findings", query={"cis": "v5"}).json()
+    assert by_v5["cis_version"] == "v5"
+    assert all(c["cis"] == CHECKS[c["check_id"]].METADATA.cis_v5 for c in by_v5["controls"])
+    admin = next(c for c in answer["controls"] if c["check_id"] == "iam-admin-policy-attached")
+    assert (admin["cis_v7"], admin["cis_v6"], admin["cis_v5"], admin["cis_v3"]) == ("2.14", "2.15", "1.15", "1.16")
+    assert admin["fixes"][0] == CHECKS["iam-admin-policy-attached"].METADATA.remediation_kind
+
+
+def test_a_cis_version_the_catalogue_does_not_carry_is_a_bad_request(world: OpsWorld) -> None:
+    answer = world.call("GET", "/findings", query={"cis": "v4"})
+    assert answer.status == 400
+    assert "unknown CIS version" in answer.body

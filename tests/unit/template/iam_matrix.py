@@ -583,8 +583,14 @@ def credential_readers(stack: Stack) -> list[str]:
 
 
 def catalogue_actions_outside_remediation(stack: Stack, role: str) -> list[str]:
+    """Catalogue actions a function role holds, except on this stack's own resources that MAY_WRITE lists (the kill
+    switch puts and deletes its deny policy on the remediation roles: iam:PutRolePolicy, also a catalogue action)."""
     mutating_catalogue = {action for action in declared_actions() if not is_read_only(action)}
-    return [f"{g.role}: {g.action} is a remediation" for g in stack.grants(role) if g.action in mutating_catalogue]
+    return [
+        f"{g.role}: {g.action} is a remediation"
+        for g in stack.grants(role)
+        if g.action in mutating_catalogue and (g.action, g.resource) not in MAY_WRITE[role]
+    ]
 
 
 def unjustified_wildcards(stack: Stack, role: str) -> list[str]:
@@ -592,6 +598,7 @@ def unjustified_wildcards(stack: Stack, role: str) -> list[str]:
     secrets = {stack.parameters[parameter] for parameter in SECRET_PARAMETERS}
     for statement in stack.statements(role):
         sid = statement.get("Sid", "<no Sid>")
+        denied = statement.get("Effect") == "Deny"
         if "NotAction" in statement or "NotResource" in statement:
             found.append(f"{role}/{sid}: NotAction/NotResource grants everything not listed")
         for action in _as_list(statement.get("Action")):
@@ -606,11 +613,13 @@ def unjustified_wildcards(stack: Stack, role: str) -> list[str]:
                 scopable = [a for a in _as_list(statement.get("Action")) if resource_types_of(a)]
                 if scopable:
                     found.append(f"{role}/{sid}: {scopable} can be scoped to a resource, so '*' is not needed")
-        for resource in resources:
+        for resource in [] if denied else resources:  # a Deny only narrows, whatever it names
             owner = stack.owner(resource)
             if owner.startswith("external:") and resource not in {
                 *secrets,
                 _CATALOGUE_TRAILS,
+                _CONFIG_SERVICE_LINKED_ROLE,
+                _CUSTOMER_MANAGED_POLICIES,
                 DEFAULT_EVENT_BUS,
                 ORG_SCAN_EXECUTIONS,
                 ORG_SCAN_MAP_EXECUTIONS,
@@ -635,6 +644,19 @@ def unknown_actions(stack: Stack, role: str) -> list[str]:
 # The conditions each remediation action needs beyond its session policy, wherever IAM offers one.
 _CUSTOMER_MANAGED = {"ArnLike": {"iam:PolicyARN": "arn:aws:iam::123456789012:policy/*"}}
 _CATALOGUE_TRAILS = "arn:aws:cloudtrail:*:123456789012:trail/aegis-*"
+_CUSTOMER_MANAGED_POLICIES = "arn:aws:iam::123456789012:policy/*"
+_CONFIG_SERVICE_LINKED_ROLE = (
+    "arn:aws:iam::123456789012:role/aws-service-role/config.amazonaws.com/AWSServiceRoleForConfig"
+)
+# Grants in a statement of their own beside the catalogue's, by (action, resource): the condition each must carry.
+REMEDIATION_SCOPED_GRANTS: dict[tuple[str, str], dict[str, Any]] = {
+    ("iam:CreateServiceLinkedRole", f"external:{_CONFIG_SERVICE_LINKED_ROLE}"): {
+        "StringEquals": {"iam:AWSServiceName": "config.amazonaws.com"}
+    },
+    ("iam:PassRole", f"external:{_CONFIG_SERVICE_LINKED_ROLE}"): {
+        "StringEquals": {"iam:PassedToService": "config.amazonaws.com"}
+    },
+}
 REMEDIATION_CONDITIONS: dict[str, dict[str, Any]] = {
     "iam:PassRole": {"StringEquals": {"iam:PassedToService": "vpc-flow-logs.amazonaws.com"}},
     **{
@@ -644,8 +666,15 @@ REMEDIATION_CONDITIONS: dict[str, dict[str, Any]] = {
     },
 }
 REMEDIATION_RESOURCES: dict[str, str] = {
-    f"cloudtrail:{verb}": f"external:{_CATALOGUE_TRAILS}"
-    for verb in ("CreateTrail", "StartLogging", "StopLogging", "DeleteTrail")
+    **{
+        f"cloudtrail:{verb}": f"external:{_CATALOGUE_TRAILS}"
+        for verb in ("CreateTrail", "StartLogging", "StopLogging", "DeleteTrail")
+    },
+    # replace-admin-policy-version: versions of this account's customer-managed policies only.
+    **{
+        f"iam:{verb}": f"external:{_CUSTOMER_MANAGED_POLICIES}"
+        for verb in ("CreatePolicyVersion", "SetDefaultPolicyVersion")
+    },
 }
 
 
@@ -659,6 +688,11 @@ def remediation_role_problems(stack: Stack, role: str = "RemediationRole") -> li
             f"and lacks {sorted(declared - granted)}"
         )
     for grant in stack.grants(role):
+        scoped = REMEDIATION_SCOPED_GRANTS.get((grant.action, grant.resource))
+        if scoped is not None:
+            if grant.condition != scoped:
+                found.append(f"{role}: {grant.action} has condition {dict(grant.condition)}, expected {scoped}")
+            continue
         wanted = REMEDIATION_CONDITIONS.get(grant.action, {})
         if grant.condition != wanted:
             found.append(f"{role}: {grant.action} has condition {dict(grant.condition)}, expected {wanted}")

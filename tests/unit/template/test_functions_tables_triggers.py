@@ -38,6 +38,10 @@ AGENT_ENV = {
     "TRAIL_BUCKET",
     "FLOW_LOGS_LOG_GROUP",
     "FLOW_LOGS_ROLE_ARN",
+    "CONFIG_BUCKET",
+    # Which fix each check takes where it has several, and the CIS version the report groups by.
+    "REMEDIATION_CHOICES",
+    "CIS_VERSION",
     "UNDO_ENABLED",
     "CHECKPOINT_TTL_DAYS",
     # Organization scans: the org-scan state machine the agent starts, how it reads a member (AegisScanRole with the
@@ -55,6 +59,7 @@ VALIDATOR_ENV = {
     "TRAIL_BUCKET",
     "FLOW_LOGS_LOG_GROUP",
     "FLOW_LOGS_ROLE_ARN",
+    "CONFIG_BUCKET",
     "UNDO_ENABLED",
     # The mission's account (its Missions item): a plan's changes may name only that account or this one.
     "MISSIONS_TABLE",
@@ -129,7 +134,7 @@ CONTRACT: dict[str, tuple[str, str, list[str], str, set[str]]] = {
         ["AegisLayer", "JwtLayer"],
         "OpsRole",
         {"MISSIONS_TABLE", "AUTH0_ISSUER", "OPS_API_AUDIENCE", "ACCOUNT_ID", "UNDO_ENABLED", "EVENT_BUS_NAME"}
-        | {"APPROVAL_TIMEOUT_SECONDS"},
+        | {"APPROVAL_TIMEOUT_SECONDS", "CIS_VERSION"},
     ),
 }
 

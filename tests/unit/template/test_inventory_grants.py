@@ -7,7 +7,7 @@ from tests.support.stack import ROOT, UNSCOPED, Stack, build_stack, pristine_tem
 from tests.unit.template.iam_matrix import called_operations, resource_types_of, role_statement
 
 COLLECTORS = ROOT / "layers" / "aegis" / "aegis" / "collectors"
-INVENTORY_SERVICES = ("ec2", "s3", "s3control", "iam", "kms", "cloudtrail", "sts")
+INVENTORY_SERVICES = ("ec2", "s3", "s3control", "iam", "kms", "cloudtrail", "config", "sts")
 # Where the IAM action is not "<service>:<Operation>". None: the operation needs no permission.
 IAM_ACTION_OF_OPERATION: dict[tuple[str, str], str | None] = {
     ("s3", "ListBuckets"): "s3:ListAllMyBuckets",

@@ -16,7 +16,7 @@ from aegis_validator.rules import REGION_SCOPE, Problem, execution_name, parse_e
 from aegis_validator.settings import ValidatorSettings
 from tests.support.changes import ACCOUNT, FLOW_LOG, one_of_each_kind
 from tests.support.partitions import PARTITION_IDS, PARTITIONS, moved_to
-from tests.support.validator_plans import MISSION_ID, POLICY, TRAIL_BUCKET, request
+from tests.support.validator_plans import CONFIG_BUCKET, MISSION_ID, POLICY, TRAIL_BUCKET, request
 
 # A second scanned region of each partition.
 SECOND_REGION = {"aws": "eu-central-1", "aws-us-gov": "us-gov-east-1", "aws-cn": "cn-northwest-1"}
@@ -34,6 +34,7 @@ def deployment(partition: str, region: str) -> ValidatorSettings:
         trail_bucket=TRAIL_BUCKET,
         flow_logs_log_group=FLOW_LOG.log_group_name,
         flow_logs_role_arn=FLOW_LOG.deliver_logs_role_arn.replace("arn:aws:", f"arn:{partition}:"),
+        config_bucket=CONFIG_BUCKET,
         undo_enabled=True,
     )
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from aegis.approvals.policy import ApprovalPolicy
 from aegis.approvals.requests import plan_requests
 from aegis.catalogue import ChangeBase
@@ -75,3 +77,31 @@ def kinds_are_measured() -> bool:
     """The largest kind measured is still the largest the catalogue has."""
     largest = {kind: size(variants(kind, 1)[0].model_dump(mode="json")) for kind in variable_kinds()}
     return max(largest, key=lambda kind: largest[kind]) == LARGEST_KIND
+
+
+def _at_the_carry_bound(kind: str, n: int) -> ChangeBase:
+    """The `n`th change of a kind that carries the statements it removes, padded to as many bytes of statements as one
+    change may carry (CARRIED_STATEMENTS_MAX): the largest such a change can be."""
+    base = variants(kind, 1, start=n)[0]
+    fields = base.model_dump(mode="json", exclude={"change_id", "kind"})
+    removed = (
+        fields["before"]["policies"][0]["admin_statements"][0]
+        if kind == "remove-inline-policy-admin-statements"
+        else fields["before"]["statements"][0]
+    )
+    while True:
+        try:
+            padded = type(base).propose(**fields)
+        except ValueError:
+            removed["statement"]["Sid"] = removed["statement"]["Sid"][:-8]
+            return type(base).propose(**fields)
+        removed["statement"]["Sid"] = removed["statement"].get("Sid", "") + "S" * 8
+        del padded
+
+
+@pytest.mark.parametrize("kind", ["remove-inline-policy-admin-statements", "remove-bucket-policy-public-statements"])
+def test_changes_carrying_statements_fit_the_largest_mission_too(kind: str) -> None:
+    changes = [_at_the_carry_bound(kind, n) for n in range(MAX_CHANGES_RANGE.stop - 1)]
+    assert len(changes[0].model_dump_json()) > len(variants(kind, 1)[0].model_dump_json()) + 250
+    sizes = largest_state(changes, ApprovalPolicy(approver_subs=("auth0|approver",), batch_max_changes=100))
+    assert max(sizes.values()) < 0.6 * STEP_FUNCTIONS_LIMIT, sizes

@@ -74,6 +74,19 @@ def test_a_valid_plan_of_every_kind_breaks_no_rule() -> None:
     assert problems(changes) == []
 
 
+@pytest.mark.parametrize(
+    ("check_id", "detail"),
+    [
+        ("s3-bucket-public", "enable-ebs-default-encryption does not fix s3-bucket-public"),
+        ("no-such-check", "the change names no check of the catalogue"),
+    ],
+)
+def test_a_change_labelled_with_a_check_it_does_not_fix_is_refused(check_id: str, detail: str) -> None:
+    [ebs] = [change for change in valid_changes() if change.kind == "enable-ebs-default-encryption"]
+    relabelled = rebuilt(ebs, check_id=check_id)
+    assert [(p.rule, p.detail) for p in problems([relabelled])] == [("kind-not-for-check", detail)]
+
+
 def test_more_changes_than_the_deployment_allows_refuse_the_whole_plan() -> None:
     changes = valid_changes()[:3]
     assert problems(changes, settings(max_changes_per_mission=3)) == []

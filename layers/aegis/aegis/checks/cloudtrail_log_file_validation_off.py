@@ -11,6 +11,7 @@ from aegis.catalogue.kinds.enable_trail_log_file_validation import (
     EnableTrailLogFileValidation,
     LogFileValidation,
 )
+from aegis.checks._trails import trail_findings
 from aegis.checks.base import CheckMetadata, PlanConfig, change_for, evidence_withheld
 from aegis.collectors import Inventory
 from aegis.models import Finding, Risk, Severity
@@ -20,6 +21,7 @@ METADATA = CheckMetadata(
     title="CloudTrail log file validation is off",
     cis_v3="3.2",
     cis_v5="3.2",
+    cis_v7="4.2",
     severity=Severity.MEDIUM,
     rationale=(
         "Without digest files nobody can prove that a delivered log file was not changed or deleted afterwards, "
@@ -33,18 +35,9 @@ METADATA = CheckMetadata(
 
 
 def evaluate(inventory: Inventory) -> list[Finding]:
-    trails = [t for t in inventory.cloudtrail.trails() if t.home_region == inventory.region]
-    inventory.count(METADATA.resource_type, len(trails))
-    return [
-        METADATA.finding(
-            resource_arn=trail.arn,
-            account_id=inventory.account_id,
-            region=inventory.region,
-            evidence={"is_multi_region": trail.is_multi_region, "log_file_validation": False},
-        )
-        for trail in sorted(trails, key=lambda t: t.arn)
-        if not trail.log_file_validation
-    ]
+    return trail_findings(
+        METADATA, inventory, compliant=lambda trail: trail.log_file_validation, evidence={"log_file_validation": False}
+    )
 
 
 def propose(finding: Finding, config: PlanConfig) -> ChangeBase | None:

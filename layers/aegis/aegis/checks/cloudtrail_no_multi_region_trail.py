@@ -19,12 +19,18 @@ METADATA = CheckMetadata(
     title="No multi-region CloudTrail trail is logging",
     cis_v3="3.1",
     cis_v5="3.1",
+    cis_v7="4.1",
     severity=Severity.HIGH,
     rationale=(
         "Without a logging multi-region trail, API activity in regions nobody watches goes unrecorded, and an "
         "incident cannot be reconstructed."
     ),
     remediation_kind="create-multi-region-trail",
+    manual_fix=(
+        "Set the deployment's TrailBucket (a bucket with the CloudTrail bucket policy) for AegisCloud to propose the "
+        "trail, or create one yourself: CreateTrail with IsMultiRegionTrail and EnableLogFileValidation, then "
+        "StartLogging."
+    ),
     resource_type="AWS::CloudTrail::Trail",
     services=("cloudtrail",),
     scope="account",

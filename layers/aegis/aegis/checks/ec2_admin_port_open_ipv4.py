@@ -13,6 +13,7 @@ METADATA = CheckMetadata(
     title="Security group allows SSH or RDP from 0.0.0.0/0",
     cis_v3="5.2",
     cis_v5="5.3",
+    cis_v7="6.3",
     severity=Severity.HIGH,
     rationale=(
         "Remote administration ports reachable from any IPv4 address invite brute force and exploitation of the "

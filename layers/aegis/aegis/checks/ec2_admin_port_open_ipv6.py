@@ -13,6 +13,7 @@ METADATA = CheckMetadata(
     title="Security group allows SSH or RDP from ::/0",
     cis_v3="5.3",
     cis_v5="5.4",
+    cis_v7="6.4",
     severity=Severity.HIGH,
     rationale=(
         "Remote administration ports reachable from any IPv6 address are as exposed as from any IPv4 address, and "

@@ -21,6 +21,7 @@ METADATA = CheckMetadata(
     title="Default security group allows traffic",
     cis_v3="5.4",
     cis_v5="5.5",
+    cis_v7="6.5",
     severity=Severity.MEDIUM,
     rationale=(
         "Instances launched without an explicit security group land in the VPC's default group; if it allows "

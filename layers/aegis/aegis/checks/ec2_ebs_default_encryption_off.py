@@ -23,6 +23,7 @@ METADATA = CheckMetadata(
     title="EBS encryption by default is off",
     cis_v3="2.2.1",
     cis_v5="5.1.1",
+    cis_v7="6.1.1",
     severity=Severity.MEDIUM,
     rationale="With encryption by default, no new volume or snapshot copy can be created unencrypted by mistake.",
     remediation_kind="enable-ebs-default-encryption",

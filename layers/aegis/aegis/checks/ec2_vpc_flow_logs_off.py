@@ -17,10 +17,15 @@ METADATA = CheckMetadata(
     title="VPC flow logging is off",
     cis_v3="3.7",
     cis_v5="3.7",
+    cis_v7="4.7",
     severity=Severity.MEDIUM,
     rationale="Flow logs show which traffic was rejected or accepted: the evidence for detecting and investigating "
     "scans, exfiltration and misrouted traffic.",
     remediation_kind="create-vpc-flow-logs",
+    manual_fix=(
+        "Set the deployment's FlowLogsLogGroup and FlowLogsRoleArn for AegisCloud to propose flow logs, or create "
+        "them yourself: CreateFlowLogs on the VPC, to a CloudWatch Logs group or an S3 bucket."
+    ),
     resource_type="AWS::EC2::VPC",
     services=("ec2",),
     scope="region",

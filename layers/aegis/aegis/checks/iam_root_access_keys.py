@@ -17,12 +17,19 @@ METADATA = CheckMetadata(
     title="Root user has access keys",
     cis_v3="1.4",
     cis_v5="1.3",
+    cis_v7="2.4",
+    cis_v6="2.3",
     severity=Severity.CRITICAL,
     rationale=(
         "Root access keys cannot be restricted by any policy; whoever obtains one owns the account. Use roles and "
         "temporary credentials instead."
     ),
     remediation_kind=None,
+    manual_fix=(
+        "Sign in as the root user, open Security credentials and delete every access key (no IAM role can: "
+        "iam:DeleteAccessKey on the root user needs root, or sts:AssumeRoot from the organization's management "
+        "account)."
+    ),
     resource_type="AWS::IAM::RootUser",
     services=("iam",),
     scope="account",

@@ -19,6 +19,7 @@ METADATA = CheckMetadata(
     title="KMS key rotation is off",
     cis_v3="3.6",
     cis_v5="3.6",
+    cis_v7="4.6",
     severity=Severity.MEDIUM,
     rationale="Rotating key material yearly limits how much data one compromised key version protects.",
     remediation_kind="enable-kms-key-rotation",

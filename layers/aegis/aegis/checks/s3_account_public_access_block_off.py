@@ -19,6 +19,7 @@ METADATA = CheckMetadata(
     title="S3 Block Public Access is not fully on for the account",
     cis_v3="2.1.4",
     cis_v5="2.1.4",
+    cis_v7="3.1.4",
     severity=Severity.HIGH,
     rationale=(
         "With all four account-level settings on, no ACL or bucket policy anywhere in the account can make data "

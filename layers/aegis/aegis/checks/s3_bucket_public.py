@@ -12,6 +12,14 @@ principal is everyone (`*`, `{"AWS": "*"}`, or any `NotPrincipal`) is public unl
 values of a key that identifies a caller or network (source IP other than the whole internet, VPC, VPC endpoint,
 source account/ARN/organization, principal account/ARN/organization, user id, access point). Negated, `...IfExists`
 and wildcard conditions do not restrict.
+
+Three fixes, safest first (a deployment may pin one: REMEDIATION_CHOICES):
+- `enable-bucket-public-access-block` (the default): Block Public Access on the bucket overrides both causes;
+- `remove-bucket-acl-public-grants`, only for a bucket public through its ACL alone: removes exactly the public
+  grants the scan saw;
+- `remove-bucket-policy-public-statements`, only for a bucket public through its policy alone: removes exactly the
+  public statements, which the evidence carries with the policy's digest, version and id (so that undo is lossless).
+A bucket public through both needs Block Public Access: either removal alone would leave it public.
 """
 
 from __future__ import annotations
@@ -19,9 +27,28 @@ from __future__ import annotations
 from typing import Any
 
 from aegis.catalogue import ChangeBase
+from aegis.catalogue.bucket_policies import PolicyStatement, policy_sha256, statements_of
 from aegis.catalogue.kinds.enable_bucket_public_access_block import EnableBucketPublicAccessBlock
+from aegis.catalogue.kinds.remove_bucket_acl_public_grants import (
+    PublicAclGrant,
+    PublicAclGrants,
+    RemoveBucketAclPublicGrants,
+)
+from aegis.catalogue.kinds.remove_bucket_policy_public_statements import (
+    KeptPolicyStatements,
+    PublicPolicyStatements,
+    RemoveBucketPolicyPublicStatements,
+)
 from aegis.checks._public_access_block import propose_all_on
-from aegis.checks.base import CheckMetadata, PlanConfig, as_list, bucket_arn
+from aegis.checks.base import (
+    CheckMetadata,
+    PlanConfig,
+    as_list,
+    bucket_arn,
+    change_for,
+    choose,
+    evidence_withheld,
+)
 from aegis.collectors import Inventory
 from aegis.models import Finding, Risk, Severity
 
@@ -30,12 +57,19 @@ METADATA = CheckMetadata(
     title="S3 bucket is publicly accessible",
     cis_v3="2.1.4",
     cis_v5="2.1.4",
+    cis_v7="3.1.4",
     severity=Severity.CRITICAL,
     rationale=(
         "A bucket readable or writable by anyone leaks or loses data; Block Public Access on the bucket overrides "
         "its public ACL grants and public policy statements."
     ),
     remediation_kind="enable-bucket-public-access-block",
+    alternative_kinds=("remove-bucket-acl-public-grants", "remove-bucket-policy-public-statements"),
+    manual_fix=(
+        "Turn on all four Block Public Access settings of the bucket (S3 console: bucket, Permissions; API: "
+        "PutPublicAccessBlock), or remove its public ACL grants (PutBucketAcl) and public policy statements "
+        "(PutBucketPolicy)."
+    ),
     resource_type="AWS::S3::Bucket",
     services=("s3", "s3control"),
     scope="account",
@@ -127,7 +161,8 @@ def evaluate(inventory: Inventory) -> list[Finding]:
             if acls_ignored and policies_restricted:
                 continue
             grants = [] if acls_ignored else s3.bucket_public_acl_grants(bucket.name)
-            statements = [] if policies_restricted else public_policy_statements(s3.bucket_policy(bucket.name))
+            policy = None if policies_restricted else s3.bucket_policy(bucket.name)
+            statements = public_policy_statements(policy)
             if not grants and not statements:
                 continue
             tags = s3.bucket_tags(bucket.name)
@@ -145,6 +180,7 @@ def evaluate(inventory: Inventory) -> list[Finding]:
                     "account_public_access_block": account.model_dump(mode="json"),
                     "public_acl_grants": list(grants),
                     "public_policy_statements": list(statements),
+                    **({"public_policy": _public_policy(policy, statements)} if policy and statements else {}),
                 },
                 tags=tags,
             )
@@ -152,6 +188,65 @@ def evaluate(inventory: Inventory) -> list[Finding]:
     return findings
 
 
+def _public_policy(document: dict[str, Any], indices: list[int]) -> dict[str, Any]:
+    """What removing the public statements needs: the policy's digest, size, version and id, and the statements."""
+    statements = statements_of(document)
+    return {
+        "sha256": policy_sha256(document),
+        "statement_count": len(statements),
+        "version": document.get("Version"),
+        "id": document.get("Id"),
+        "statements": [{"index": index, "statement": statements[index]} for index in indices],
+    }
+
+
+def candidates(finding: Finding, config: PlanConfig) -> list[ChangeBase]:
+    """Every fix that makes this bucket private, the default first (see the module's docstring)."""
+    found: list[ChangeBase | None] = [
+        propose_all_on(finding, EnableBucketPublicAccessBlock, Risk.MEDIUM),
+        _remove_acl_grants(finding),
+        _remove_policy_statements(finding),
+    ]
+    return [change for change in found if change is not None]
+
+
 def propose(finding: Finding, config: PlanConfig) -> ChangeBase | None:
     # A website or a partner may read the bucket on purpose; the deployment suppresses those (SUPPRESSIONS).
-    return propose_all_on(finding, EnableBucketPublicAccessBlock, Risk.MEDIUM)
+    return choose(finding, config, candidates(finding, config))
+
+
+def _remove_acl_grants(finding: Finding) -> RemoveBucketAclPublicGrants | None:
+    grants = finding.evidence.get("public_acl_grants")
+    if (
+        not grants
+        or finding.evidence.get("public_policy_statements")
+        or evidence_withheld(finding, "public_acl_grants")
+    ):
+        return None
+    try:
+        before = PublicAclGrants.of([PublicAclGrant.from_text(str(grant)) for grant in as_list(grants)])
+        return change_for(
+            finding, RemoveBucketAclPublicGrants, risk=Risk.MEDIUM, before=before, after=PublicAclGrants()
+        )
+    except ValueError:
+        return None  # evidence this kind cannot be built from: the other fixes remain
+
+
+def _remove_policy_statements(finding: Finding) -> RemoveBucketPolicyPublicStatements | None:
+    policy = finding.evidence.get("public_policy")
+    if not isinstance(policy, dict) or finding.evidence.get("public_acl_grants"):
+        return None
+    if evidence_withheld(finding, "public_policy"):
+        return None
+    try:
+        before = PublicPolicyStatements(
+            sha256=policy["sha256"],
+            statement_count=policy["statement_count"],
+            version=policy.get("version"),
+            policy_id=policy.get("id"),
+            statements=tuple(PolicyStatement.model_validate(s) for s in as_list(policy["statements"])),
+        )
+        after = KeptPolicyStatements(statement_count=before.statement_count - len(before.statements))
+        return change_for(finding, RemoveBucketPolicyPublicStatements, risk=Risk.MEDIUM, before=before, after=after)
+    except (KeyError, TypeError, ValueError):
+        return None  # evidence this kind cannot be built from: the other fixes remain

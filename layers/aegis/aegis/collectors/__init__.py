@@ -14,9 +14,11 @@ import boto3
 
 from aegis.collectors.base import Clients, error_name
 from aegis.collectors.cloudtrail import CloudTrailCollector
+from aegis.collectors.config import ConfigCollector
 from aegis.collectors.ec2 import Ec2Collector
 from aegis.collectors.iam import IamCollector
 from aegis.collectors.kms import KmsCollector
+from aegis.collectors.rds import RdsCollector
 from aegis.collectors.s3 import S3Collector
 from aegis.models import ScanError
 from aegis.partitions import home_region_of, partition_of
@@ -51,8 +53,12 @@ class Collectors:
                 return KmsCollector(client("kms", region))
             case "cloudtrail":
                 return CloudTrailCollector(client("cloudtrail", region))
+            case "config":
+                return ConfigCollector(client("config", region))
             case "iam":
                 return IamCollector(client("iam", region))
+            case "rds":
+                return RdsCollector(client("rds", region))
             case "s3":
                 return S3Collector(client("s3", region), client("s3control", region), self.account_id)
         raise ValueError(f"no collector for service {service!r}")
@@ -137,6 +143,14 @@ class Inventory:
     @property
     def cloudtrail(self) -> CloudTrailCollector:
         return self._collectors.get("cloudtrail", self.region)
+
+    @property
+    def config(self) -> ConfigCollector:
+        return self._collectors.get("config", self.region)
+
+    @property
+    def rds(self) -> RdsCollector:
+        return self._collectors.get("rds", self.region)
 
     @property
     def iam(self) -> IamCollector:

@@ -1,5 +1,8 @@
 """Read-only CloudTrail inventory seen from one region: every trail that applies to it (multi-region trails of other
-home regions included, as shadow trails) and, on demand, whether a trail is logging."""
+home regions included, as shadow trails) and, on demand, whether a trail is logging.
+
+`DescribeTrails` already says which KMS key encrypts a trail's log files (`KmsKeyId`, absent without one): no call
+per trail."""
 
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ class Trail:
     is_multi_region: bool
     s3_bucket: str
     log_file_validation: bool
+    # The ARN of the KMS key that encrypts the delivered log files; "" when they are only SSE-S3 encrypted.
+    kms_key_id: str = ""
 
 
 class CloudTrailCollector(ServiceCollector):
@@ -33,6 +38,7 @@ class CloudTrailCollector(ServiceCollector):
                 is_multi_region=bool(trail.get("IsMultiRegionTrail")),
                 s3_bucket=trail.get("S3BucketName", ""),
                 log_file_validation=bool(trail.get("LogFileValidationEnabled")),
+                kms_key_id=trail.get("KmsKeyId") or "",
             )
             for trail in listed
         ]

@@ -1,5 +1,5 @@
 """Read-only EC2 inventory of one region: security groups and their rules, interfaces using groups, VPCs and their
-flow logs, and EBS encryption by default.
+flow logs, EBS encryption by default, instances' metadata options and network ACLs' ingress entries.
 
 Every listing is one paginated call per page (1,000 items a page where the API allows), never one call per resource.
 """
@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from aegis.catalogue.kinds.deny_nacl_admin_ingress import NaclEntry
+from aegis.catalogue.kinds.require_imdsv2 import GONE_STATES, InstanceMetadataOptions
 from aegis.catalogue.kinds.revoke_security_group_rules import SecurityGroupRule, ports_and_peer
 from aegis.collectors.base import ServiceCollector, tag_dict
 
@@ -68,6 +70,32 @@ class Vpc:
     vpc_id: str
     is_default: bool
     tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """An instance that exists (not shutting down or terminated), with its metadata options and tags only."""
+
+    instance_id: str
+    state: str
+    metadata_options: InstanceMetadataOptions
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkAcl:
+    """A network ACL with its ingress entries (egress is no check's business) and how many subnets it governs."""
+
+    network_acl_id: str
+    vpc_id: str | None
+    is_default: bool
+    ingress: tuple[NaclEntry, ...]
+    subnets: int
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+# Every state but those of an instance on its way out (which no change can fix, and which AWS soon forgets).
+LIVE_INSTANCE_STATES = ("pending", "running", "stopping", "stopped")
 
 
 class Ec2Collector(ServiceCollector):
@@ -144,3 +172,50 @@ class Ec2Collector(ServiceCollector):
     def _list_flow_logs(self) -> set[str]:
         pages = self._client.get_paginator("describe_flow_logs").paginate(PaginationConfig={"PageSize": PAGE_SIZE})
         return {log["ResourceId"] for page in pages for log in page.get("FlowLogs", []) if log.get("ResourceId")}
+
+    def instances(self) -> list[Instance]:
+        """Every live instance of the region: one paginated DescribeInstances listing (1,000 a page), filtered by
+        state on the server, never one call per instance."""
+        return self._once.get("instances", self._list_instances)
+
+    def _list_instances(self) -> list[Instance]:
+        pages = self._client.get_paginator("describe_instances").paginate(
+            Filters=[{"Name": "instance-state-name", "Values": list(LIVE_INSTANCE_STATES)}],
+            PaginationConfig={"PageSize": PAGE_SIZE},
+        )
+        return [
+            Instance(
+                instance_id=instance["InstanceId"],
+                state=str((instance.get("State") or {}).get("Name", "")),
+                metadata_options=InstanceMetadataOptions.from_aws(instance.get("MetadataOptions")),
+                tags=tag_dict(instance.get("Tags")),
+            )
+            for page in pages
+            for reservation in page.get("Reservations", [])
+            for instance in reservation.get("Instances", [])
+            if (instance.get("State") or {}).get("Name") not in GONE_STATES
+        ]
+
+    def network_acls(self) -> list[NetworkAcl]:
+        """Every network ACL of the region with its ingress entries: one paginated listing for all."""
+        return self._once.get("network_acls", self._list_network_acls)
+
+    def _list_network_acls(self) -> list[NetworkAcl]:
+        pages = self._client.get_paginator("describe_network_acls").paginate(PaginationConfig={"PageSize": PAGE_SIZE})
+        return [
+            NetworkAcl(
+                network_acl_id=acl["NetworkAclId"],
+                vpc_id=acl.get("VpcId"),
+                is_default=bool(acl.get("IsDefault")),
+                ingress=tuple(
+                    sorted(
+                        (NaclEntry.from_aws(entry) for entry in acl.get("Entries", []) if not entry.get("Egress")),
+                        key=lambda entry: entry.rule_number,
+                    )
+                ),
+                subnets=len(acl.get("Associations", [])),
+                tags=tag_dict(acl.get("Tags")),
+            )
+            for page in pages
+            for acl in page.get("NetworkAcls", [])
+        ]

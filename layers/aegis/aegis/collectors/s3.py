@@ -2,7 +2,9 @@
 what a check asks for (each fetched at most once).
 
 S3 has no listing that returns buckets with their access settings, so per-bucket calls are unavoidable; the checks
-decide which buckets need them (none at all when the account-level block makes every bucket private).
+decide which buckets need them (none at all when the account-level block makes every bucket private). Several checks
+read the same bucket's policy (s3-bucket-public, s3-bucket-insecure-transport-allowed): whichever asks first makes the
+one GetBucketPolicy call of the scan for that bucket, and the others reuse its answer.
 """
 
 from __future__ import annotations

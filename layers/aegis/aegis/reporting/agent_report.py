@@ -20,6 +20,7 @@ from typing import Literal
 from pydantic import Field, JsonValue
 
 from aegis.catalogue import KINDS
+from aegis.cis import CisVersion
 from aegis.models import Frozen, Outcome, Risk, ScanError, Severity
 from aegis.secrets_guard import IdentifierShape, declared_identifiers
 
@@ -81,6 +82,9 @@ class ReportFinding(Frozen):
     title: str
     cis_v3: str
     cis_v5: str
+    # Empty in reports written before the checks carried v6.0.0 and v7.0.0 ids.
+    cis_v6: str = ""
+    cis_v7: str = ""
     severity: Severity
     resource_arn: str
     resource_type: str
@@ -129,10 +133,12 @@ class ReportChange(Frozen):
 
 
 class ControlSummary(Frozen):
-    """One CIS control: how many findings, by severity, and how many are still open after this mission."""
+    """One CIS control: how many findings, by severity, and how many are still open after this mission. `cis` is
+    its id in the version the report groups by (`MissionReport.cis_version`)."""
 
     cis_v5: str
     cis_v3: str
+    cis: str = ""
     check_ids: tuple[str, ...]
     titles: tuple[str, ...]
     findings: int
@@ -178,6 +184,8 @@ class MissionReport(Frozen):
     totals: Totals
     by_severity: dict[str, int]
     controls: list[ControlSummary]
+    # The benchmark version `controls` groups by; reports written before it was recorded grouped by v5.
+    cis_version: CisVersion = "v5"
     findings: list[ReportFinding]
     changes: list[ReportChange]
     exemptions: list[Exemption] = Field(default_factory=list)

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, JsonValue
 
+from aegis.cis import BENCHMARK_NAMES, CisVersion, cis_id_of, cis_sort_key
 from aegis.reporting.agent_report import EXEMPTION_NOT_CONFIRMED
 from aegis.secrets_guard import visible
 
@@ -28,6 +29,8 @@ class ReportFinding(BaseModel):
     title: str
     cis_v5: str
     cis_v3: str = ""
+    cis_v6: str = ""
+    cis_v7: str = ""
     severity: str
     resource_arn: str
     region: str = ""
@@ -148,6 +151,8 @@ class MissionReportDocument(BaseModel):
     status: str
     account_id: str = ""
     regions: list[str] = Field(default_factory=list)
+    # The CIS AWS Foundations version findings are grouped by (reports before it was recorded grouped by v5).
+    cis_version: CisVersion = "v5"
     started_at: str = ""
     finished_at: str = ""
     duration_seconds: float | None = None
@@ -337,36 +342,38 @@ def _summary_section(report: MissionReportDocument) -> list[str]:
     return parts
 
 
-def _cis_order(cis: str) -> tuple[int, ...]:
-    first = cis.split(",", maxsplit=1)[0].strip()
-    return tuple(int(part) if part.isdigit() else 0 for part in first.split("."))
-
-
 def _findings_sections(report: MissionReportDocument) -> list[str]:
-    controls = Counter((f.cis_v5, f.title) for f in report.findings)
+    version = report.cis_version
+    column = f"CIS {version}"
+    controls = Counter((_cis(f, version), f.title) for f in report.findings)
     by_control = [
         [escape(cis), escape(title), str(count)]
-        for (cis, title), count in sorted(controls.items(), key=lambda kv: _cis_order(kv[0][0]))
+        for (cis, title), count in sorted(controls.items(), key=lambda kv: cis_sort_key(kv[0][0]))
     ]
     findings = sorted(report.findings, key=lambda f: (_SEVERITY_ORDER.get(f.severity, 9), f.check_id, f.resource_arn))
     return [
-        *_table("Findings by CIS control", ("CIS v5", "Control", "Count"), by_control),
+        *_table(f"Findings by CIS control ({BENCHMARK_NAMES[version]})", (column, "Control", "Count"), by_control),
         *_table(
             "Findings",
-            ("Severity", "CIS v5", "Check", "Resource", "Disposition", "After re-scan"),
-            (_finding_cells(f) for f in findings),
+            ("Severity", column, "Check", "Resource", "Disposition", "After re-scan"),
+            (_finding_cells(f, version) for f in findings),
         ),
     ]
 
 
-def _finding_cells(f: ReportFinding) -> list[str]:
+def _cis(f: ReportFinding, version: CisVersion) -> str:
+    # A report written before the checks carried v6/v7 ids still groups by the v5 id it has.
+    return cis_id_of(f, version) or f.cis_v5
+
+
+def _finding_cells(f: ReportFinding, version: CisVersion) -> list[str]:
     rescan = "" if f.still_failing is None else ("still failing" if f.still_failing else "fixed")
     claim = ""
     if f.exemption_claim is not None and EXEMPTION_NOT_CONFIRMED not in f.reason:
         claim = f" · {EXEMPTION_NOT_CONFIRMED}: {escape(f.exemption_claim)}"
     return [
         _pill(f.severity),
-        escape(f.cis_v5),
+        escape(_cis(f, version)),
         escape(f.check_id),
         f"<code>{escape(f.resource_arn)}</code>",
         f"{escape(f.disposition)}{' - ' + escape(f.reason) if f.reason else ''}{claim}",

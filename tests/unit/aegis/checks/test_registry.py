@@ -34,12 +34,38 @@ def test_metadata_refuses_an_unknown_remediation_kind():
             title="t",
             cis_v3="1.1",
             cis_v5="1.1",
+            cis_v7="2.1",
             severity=Severity.LOW,
             rationale="r",
             remediation_kind="open-everything",
             resource_type="AWS::EC2::SecurityGroup",
             services=("ec2",),
             scope="region",
+        )
+
+
+@pytest.mark.parametrize(
+    ("default", "alternatives", "message"),
+    [
+        ("detach-policy", ("open-everything",), "unknown remediation kind 'open-everything'"),
+        (None, ("detach-policy",), "alternative kinds without a default"),
+    ],
+)
+def test_metadata_refuses_alternatives_it_cannot_plan(default, alternatives, message):
+    with pytest.raises(ValidationError, match=message):
+        CheckMetadata(
+            check_id="made-up-check",
+            title="t",
+            cis_v3="1.16",
+            cis_v5="1.15",
+            cis_v7="2.14",
+            severity=Severity.HIGH,
+            rationale="r",
+            remediation_kind=default,
+            alternative_kinds=alternatives,
+            resource_type="AWS::IAM::ManagedPolicy",
+            services=("iam",),
+            scope="account",
         )
 
 
@@ -73,6 +99,12 @@ def test_evidence_identifiers_name_known_shapes_and_only_names_the_change_is_bui
             "attachments.users[]": "iam-user-name",
             "attachments.groups[]": "iam-group-name",
         },
+        "iam-inline-policy-admin": {
+            "role": "iam-role-name",
+            "user": "iam-user-name",
+            "group": "iam-group-name",
+            "policies[].name": "iam-group-name",
+        },
         "cloudtrail-no-multi-region-trail": {
             "multi_region_trails_not_logging[].name": "cloudtrail-trail-name",
             "multi_region_trails_not_logging[].s3_bucket": "s3-bucket-name",
@@ -81,3 +113,14 @@ def test_evidence_identifiers_name_known_shapes_and_only_names_the_change_is_bui
     fields = CHECKS["iam-admin-policy-attached"].METADATA.model_dump() | {"evidence_identifiers": {"users[]": "nope"}}
     with pytest.raises(ValidationError, match="names no known shape"):
         CheckMetadata(**fields)
+
+
+# Checks whose fix needs a destination the deployment may not have set: without it they are notify-only.
+NEEDS_A_DESTINATION = ("cloudtrail-no-multi-region-trail", "ec2-vpc-flow-logs-off", "config-recorder-off")
+
+
+@pytest.mark.parametrize("check_id", sorted(CHECKS))
+def test_a_check_that_can_be_notify_only_says_what_a_human_should_do(check_id: str) -> None:
+    meta = CHECKS[check_id].METADATA
+    if meta.remediation_kind is None or check_id in NEEDS_A_DESTINATION:
+        assert len(meta.manual_fix) > 40, f"{check_id}: no manual_fix for when nothing is proposed"

@@ -1,4 +1,4 @@
-"""Public buckets: CIS v3.0.0 2.1.4 / v5.0.0 2.1.4."""
+"""Public buckets: CIS v3.0.0 2.1.4 / v5.0.0 2.1.4 / v7.0.0 3.1.4, and the three fixes a finding may get."""
 
 from __future__ import annotations
 
@@ -7,10 +7,16 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
+from aegis.catalogue.bucket_policies import policy_sha256
 from aegis.catalogue.kinds.enable_bucket_public_access_block import EnableBucketPublicAccessBlock
+from aegis.catalogue.kinds.remove_bucket_acl_public_grants import RemoveBucketAclPublicGrants
+from aegis.catalogue.kinds.remove_bucket_policy_public_statements import RemoveBucketPolicyPublicStatements
 from aegis.checks import PlanConfig, s3_bucket_public
 from aegis.checks.base import EXEMPT_TAG
 from aegis.checks.s3_bucket_public import public_policy_statements
+from aegis.models import Risk
+from aegis.secrets_guard import WITHHELD
+from aegis_executor.remediations import remediation_for
 
 BUCKET_CHECK = s3_bucket_public
 ACCOUNT = "123456789012"
@@ -163,3 +169,100 @@ def test_public_policy_rule(statement, public):
 def test_cis_numbers_and_remediation_kind():
     meta = s3_bucket_public.METADATA
     assert (meta.cis_v3, meta.cis_v5, meta.remediation_kind) == ("2.1.4", "2.1.4", "enable-bucket-public-access-block")
+    assert (meta.cis_v7, meta.cis_id("v6")) == ("3.1.4", "3.1.4")
+    assert meta.alternative_kinds == ("remove-bucket-acl-public-grants", "remove-bucket-policy-public-statements")
+
+
+# --- the alternative fixes -------------------------------------------------------------------------------------------
+PIN_ACL = PlanConfig(remediation_choices={"s3-bucket-public": "remove-bucket-acl-public-grants"})
+PIN_POLICY = PlanConfig(remediation_choices={"s3-bucket-public": "remove-bucket-policy-public-statements"})
+
+
+def _own_account(bucket: str) -> dict:
+    return {
+        "Sid": "OwnAccount",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+        "Action": "s3:*",
+        "Resource": f"arn:aws:s3:::{bucket}/*",
+    }
+
+
+def _mixed_policy(bucket: str) -> dict:
+    public = json.loads(_public_read_policy(bucket))["Statement"][0]
+    return {"Version": "2012-10-17", "Id": "mixed", "Statement": [_own_account(bucket), public | {"Sid": "Web"}]}
+
+
+def test_a_bucket_public_by_its_acl_alone_may_lose_exactly_its_public_grants(s3, inventory):
+    everyone = "uri=http://acs.amazonaws.com/groups/global/AllUsers"
+    s3.put_bucket_acl(Bucket=_bucket(s3, "acl-only"), GrantRead=everyone, GrantWrite=everyone)
+    [finding] = BUCKET_CHECK.evaluate(inventory())
+
+    assert "public_policy" not in finding.evidence
+    default, acl = BUCKET_CHECK.candidates(finding, PlanConfig())
+    assert isinstance(default, EnableBucketPublicAccessBlock)
+    assert isinstance(acl, RemoveBucketAclPublicGrants)
+    assert [(g.grantee, g.permission) for g in acl.before.grants] == [("AllUsers", "READ"), ("AllUsers", "WRITE")]
+    assert acl.after.grants == ()
+    assert acl.describe_before() == "2 public ACL grants: AllUsers READ, WRITE"
+    assert BUCKET_CHECK.propose(finding, PlanConfig()) == default
+    assert BUCKET_CHECK.propose(finding, PIN_ACL) == acl
+    # Pinned to a fix that does not apply to this bucket: the safest one.
+    assert BUCKET_CHECK.propose(finding, PIN_POLICY) == default
+
+
+def test_a_bucket_public_by_its_policy_alone_may_lose_exactly_its_public_statements(s3, inventory):
+    bucket = _bucket(s3, "policy-only")
+    document = _mixed_policy(bucket)
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(document))
+    [finding] = BUCKET_CHECK.evaluate(inventory())
+
+    assert finding.evidence["public_policy"] == {
+        "sha256": policy_sha256(document),
+        "statement_count": 2,
+        "version": "2012-10-17",
+        "id": "mixed",
+        "statements": [{"index": 1, "statement": document["Statement"][1]}],
+    }
+    default, policy = BUCKET_CHECK.candidates(finding, PlanConfig())
+    assert isinstance(policy, RemoveBucketPolicyPublicStatements)
+    assert (policy.before.indices, policy.after.statement_count, policy.risk) == ((1,), 1, Risk.MEDIUM)
+    assert policy.describe_before().endswith("1 public (Principal * or NotPrincipal): #1 Allow s3:GetObject")
+    assert BUCKET_CHECK.propose(finding, PIN_POLICY) == policy
+    assert BUCKET_CHECK.propose(finding, PIN_ACL) == default
+
+
+def test_a_bucket_public_both_ways_can_only_be_blocked(s3, inventory):
+    bucket = _bucket(s3, "both-ways")
+    s3.put_bucket_acl(Bucket=bucket, ACL="public-read")
+    s3.put_bucket_policy(Bucket=bucket, Policy=_public_read_policy(bucket))
+    [finding] = BUCKET_CHECK.evaluate(inventory())
+
+    [only] = BUCKET_CHECK.candidates(finding, PlanConfig())
+    assert isinstance(only, EnableBucketPublicAccessBlock)
+    assert BUCKET_CHECK.propose(finding, PIN_POLICY) == only
+
+
+def test_a_withheld_statement_leaves_only_block_public_access(s3, inventory):
+    bucket = _bucket(s3, "withheld")
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(_mixed_policy(bucket)))
+    [finding] = BUCKET_CHECK.evaluate(inventory())
+    policy = finding.evidence["public_policy"]
+    policy["statements"][0]["statement"]["Sid"] = WITHHELD
+    screened = finding.model_copy(update={"evidence": {**finding.evidence, "public_policy": policy}})
+
+    assert [c.kind for c in BUCKET_CHECK.candidates(screened, PIN_POLICY)] == ["enable-bucket-public-access-block"]
+
+
+@pytest.mark.parametrize("pinned", [PIN_ACL, PIN_POLICY])
+def test_an_applied_alternative_makes_the_bucket_private_and_its_undo_public_again(aws, s3, inventory, pinned):
+    s3.put_bucket_acl(Bucket=_bucket(s3, "by-acl"), ACL="public-read")
+    s3.put_bucket_policy(Bucket=_bucket(s3, "by-policy"), Policy=json.dumps(_mixed_policy("by-policy")))
+    changes = [BUCKET_CHECK.propose(f, pinned) for f in BUCKET_CHECK.evaluate(inventory())]
+    [change] = [c for c in changes if c is not None and c.kind == pinned.remediation_choices["s3-bucket-public"]]
+    fix = remediation_for(change)
+
+    fix.apply(aws, change)
+    assert change.resource_arn not in {f.resource_arn for f in BUCKET_CHECK.evaluate(inventory())}
+    fix.undo(aws, change)
+    assert change.resource_arn in {f.resource_arn for f in BUCKET_CHECK.evaluate(inventory())}

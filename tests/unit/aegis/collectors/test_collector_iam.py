@@ -7,8 +7,8 @@ from urllib.parse import quote
 
 import pytest
 
+from aegis.catalogue.policy_documents import parse_policy_document as policy_document
 from aegis.collectors import Inventory
-from aegis.collectors.iam import policy_document
 
 DOC = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
 
@@ -48,3 +48,31 @@ def test_missing_password_policy_is_none_and_a_set_one_is_returned(aws):
     aws.client("iam", region_name="us-east-1").update_account_password_policy(MinimumPasswordLength=12)
     policy = Inventory.from_session(aws, "us-east-1").iam.password_policy()
     assert policy["MinimumPasswordLength"] == 12
+
+
+def test_roles_users_and_groups_come_with_their_inline_policies_and_tags_from_the_same_listing(aws):
+    iam = aws.client("iam", region_name="us-east-1")
+    arn = iam.create_policy(PolicyName="p", PolicyDocument=json.dumps(DOC))["Policy"]["Arn"]
+    iam.create_policy_version(PolicyArn=arn, PolicyDocument=json.dumps(DOC | {"Id": "v2"}))
+    trust = json.dumps({"Version": "2012-10-17", "Statement": []})
+    iam.create_role(RoleName="r", Path="/svc/", AssumeRolePolicyDocument=trust, Tags=[{"Key": "k", "Value": "v"}])
+    iam.put_role_policy(RoleName="r", PolicyName="inline", PolicyDocument=json.dumps(DOC))
+    iam.create_user(UserName="u")
+    iam.create_group(GroupName="g")
+    iam.put_group_policy(GroupName="g", PolicyName="inline", PolicyDocument=json.dumps(DOC))
+    inventory = Inventory.from_session(aws, "us-east-1")
+
+    holders = {(h.entity_type, h.name): h for h in inventory.iam.inline_policy_holders()}
+    [policy] = inventory.iam.customer_policies()
+
+    assert set(holders) == {("role", "r"), ("user", "u"), ("group", "g")}
+    role = holders[("role", "r")]
+    assert (role.arn, role.tags) == ("arn:aws:iam::123456789012:role/svc/r", {"k": "v"})
+    assert [(p.name, p.document) for p in role.inline_policies] == [("inline", DOC)]
+    assert holders[("user", "u")].inline_policies == ()
+    assert [p.name for p in holders[("group", "g")].inline_policies] == ["inline"]
+    assert (policy.version_count, policy.default_version_id) == (2, "v1")
+    assert inventory.collectors.clients.api_calls == {
+        "sts.GetCallerIdentity": 1,
+        "iam.GetAccountAuthorizationDetails": 1,
+    }

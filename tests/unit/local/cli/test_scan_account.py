@@ -111,16 +111,22 @@ def test_table_groups_findings_by_severity_most_severe_first_with_cis_numbers(
     assert code == EXIT_OK
     headings = [line for line in out.splitlines() if line.split(" (")[0] in ("CRITICAL", "HIGH", "MEDIUM", "LOW")]
     assert [h.split(" (")[0] for h in headings] == ["CRITICAL", "HIGH", "MEDIUM"]
-    assert headings[0] == "CRITICAL (2)"
+    assert headings[0] == "CRITICAL (3)"  # the two public buckets and the root user without MFA
     lines = out.splitlines()
-    critical = lines[lines.index("CRITICAL (2)") + 1 : lines.index(headings[1])]
+    critical = lines[lines.index("CRITICAL (3)") + 1 : lines.index(headings[1])]
     public = [line.split() for line in critical if "s3-bucket-public" in line]
     assert len(public) == 2
-    assert all(row[0] == "2.1.4" for row in public)
+    # By CIS AWS Foundations v7.0.0 ids unless --cis picks another version.
+    assert "CIS v7" in out
+    assert all(row[0] == "3.1.4" for row in public)
     ssh_rows = [row for row in (line.split() for line in lines) if row[1:2] == ["ec2-admin-port-open-ipv4"]]
     assert len(ssh_rows) == 4
-    assert {row[0] for row in ssh_rows} == {"5.3"}
+    assert {row[0] for row in ssh_rows} == {"6.3"}
     assert f"Account {seeded.account_id}, regions {REGION}: {len(seeded.expected_findings)} findings" in lines[0]
+    code, out, _ = run(["--cis", "v5"], capsys)
+    assert "CIS v5" in out
+    ssh_rows = [row for row in (line.split() for line in out.splitlines()) if row[1:2] == ["ec2-admin-port-open-ipv4"]]
+    assert {row[0] for row in ssh_rows} == {"5.3"}
 
 
 def test_checks_and_regions_narrow_the_scan(seeded: SeededAccount, capsys: pytest.CaptureFixture[str]) -> None:

@@ -26,6 +26,7 @@ FIXED_BY_THE_EDIT = {
     "enable-kms-key-rotation",
     "detach-policy",
     "enable-trail-log-file-validation",
+    "disable-rds-public-access",
 }
 
 
@@ -50,7 +51,7 @@ def test_each_edit_is_drift_the_executor_detects(planned: tuple[boto3.Session, l
     by_kind: dict[str, ChangeBase] = {}
     for change in changes:
         by_kind.setdefault(change.kind, change)
-    assert len(by_kind) == 8  # every kind of the seeded plan has a recipe
+    assert len(by_kind) == 14  # every kind of the seeded plan has a recipe
     failing_before = _failing(session)
 
     descriptions: dict[str, str] = {}

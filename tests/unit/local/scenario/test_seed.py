@@ -86,7 +86,7 @@ class TestSeededAccount:
         attached = {
             p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=account.role_name)["AttachedPolicies"]
         }
-        assert attached == {account.policies["admin"], account.policies["scoped"]}
+        assert attached == {account.policies["admin"], account.policies["power"], account.policies["scoped"]}
         policy = iam.get_account_password_policy()["PasswordPolicy"]
         assert (policy["MinimumPasswordLength"], policy["PasswordReusePrevention"]) == (8, 5)
 
