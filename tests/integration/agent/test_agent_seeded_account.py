@@ -12,6 +12,7 @@ import pytest
 from aegis.audit import read_trail
 from aegis.catalogue import parse_change
 from aegis.catalogue.kinds.revoke_security_group_rules import RevokeSecurityGroupRules
+from aegis.checks import CHECKS
 from aegis_agent.missions import MissionStore
 from aegis_local.scenario.seed import EXEMPT_REASON, INJECTION_TEXT
 from tests.integration.agent.conftest import World
@@ -53,6 +54,25 @@ def test_the_plan_for_the_seeded_account_is_exactly_the_expected_changes(world: 
     assert mission["counts"]["findings"] == len(world.seeded.expected_findings)
     assert mission["counts"]["exemptions"] == 0
     assert mission["counts"]["withheld"] == len(world.seeded.withheld_expected)
+
+
+# Root access keys cannot be created through any API: the one control the seeded account cannot fail.
+UNSEEDABLE = {"iam-root-access-keys"}
+
+
+def test_a_dry_run_of_the_seeded_account_finds_every_control_the_seed_can_fail(world: World) -> None:
+    outcome = load_app("agent").scan_handler(scan_event(dry_run=True), LambdaContext())
+    assert (outcome["status"], outcome["plan_status"]) == ("completed", "dry_run")
+    report = MissionStore(world.tables["Missions"]).read_report(outcome["mission_id"])
+    assert report is not None
+    found = {(f.check_id, f.resource_arn) for f in report.findings}
+    assert found == set(world.seeded.expected_findings), report.scan_errors
+    assert {check_id for check_id, _ in found} == set(CHECKS) - UNSEEDABLE
+    # Each finding is planned (a dry run asks nothing) or says what a human should do instead.
+    for finding in report.findings:
+        assert finding.disposition in ("dry-run", "notify-only"), finding
+        if finding.disposition == "notify-only":
+            assert finding.reason == CHECKS[finding.check_id].METADATA.manual_fix
 
 
 @pytest.mark.parametrize(
