@@ -208,7 +208,10 @@ def test_records_after_the_head_are_counted_and_a_backdated_one_is_named(trail: 
     assert verdict.intact, verdict.summary()
     assert verdict.after_head == 1
     copy = {k: v for k, v in trail.record(0).items() if k not in {POSITION, "chain_prev", LINK}}
-    backdated = resealed({**copy, "seq": trail.written[0]["seq"][:-1] + "0"})
+    # The same instant as the first record, sorted before it: the random suffix at its lowest (replacing only the last
+    # digit by "0" was the same key whenever that digit already was "0", which overwrote the record instead).
+    when, _, _ = trail.written[0]["seq"].partition("#")
+    backdated = resealed({**copy, "seq": f"{when}#{'0' * 12}"})
     trail.audit.put_item(Item=backdated)
     trail.chainer.link(InsertedRecord(MISSION, backdated["seq"], backdated))
     verdict = trail.verify()
