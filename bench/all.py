@@ -15,6 +15,7 @@ BENCHMARKS = [
     "package_size",
     "api_latency",
     "console_bundle",
+    "analyst",
 ]
 
 

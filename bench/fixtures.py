@@ -40,7 +40,7 @@ from typing import Any
 from moto.server import ThreadedMotoServer
 
 from aegis_local.cli.scan_account import EndpointSession
-from aegis_local.scenario.seed import nacl_tcp_ingress
+from aegis_local.scenario.seed import db_instance_parameters, nacl_tcp_ingress
 
 REGION = "us-east-1"
 FAKE_CREDENTIALS = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench"}
@@ -312,16 +312,7 @@ def _build_db_instances(rds: Any, wanted: int) -> dict[str, int]:
     for index in range(wanted):
         kind = index % PUBLIC_DB_EVERY
         is_public, encrypted = kind == 0, kind >= UNENCRYPTED_DB_PER_CYCLE
-        rds.create_db_instance(
-            DBInstanceIdentifier=f"bench-db-{index:05d}",
-            DBInstanceClass="db.t3.micro",
-            Engine="postgres",
-            AllocatedStorage=20,
-            MasterUsername="bench",
-            MasterUserPassword="bench-not-a-secret",
-            PubliclyAccessible=is_public,
-            StorageEncrypted=encrypted,
-        )
+        rds.create_db_instance(**db_instance_parameters(f"bench-db-{index:05d}", public=is_public, encrypted=encrypted))
         public += is_public
         unencrypted += not encrypted
     return {"db_instances": wanted, "public_db_instances": public, "unencrypted_db_instances": unencrypted}

@@ -79,6 +79,7 @@ from aegis.catalogue.kinds.strengthen_password_policy import PasswordPolicy, Str
 from aegis.catalogue.policy_documents import document_sha256
 from aegis.catalogue.states import PublicAccessBlock
 from aegis.models import Risk
+from aegis_local.scenario.seed import db_instance_parameters
 
 ACCOUNT = "123456789012"
 # Static changes are about a region of their own; moto cases live where the `aws` fixture's account does.
@@ -947,14 +948,7 @@ def create_db_instance(name: str, *, public: bool = True, encrypted: bool = Fals
     """A small PostgreSQL instance in the moto account's CASE_REGION, as DescribeDBInstances lists it."""
     return dict(
         boto3.client("rds", region_name=CASE_REGION).create_db_instance(
-            DBInstanceIdentifier=name,
-            DBInstanceClass="db.t3.micro",
-            Engine="postgres",
-            AllocatedStorage=20,
-            MasterUsername="app",
-            MasterUserPassword="not-a-secret-0",
-            PubliclyAccessible=public,
-            StorageEncrypted=encrypted,
+            **db_instance_parameters(name, public=public, encrypted=encrypted)
         )["DBInstance"]
     )
 

@@ -2,6 +2,7 @@
 // launch, and one mission in full with its diffs and an undo to request. Approving stays on the phone: this page has
 // no way to approve or deny anything.
 
+import { analystLine, analystNote, analystSection } from "../analyst";
 import { ApiError } from "../api";
 import { type PageContext, SCOPES, field, list, text } from "../context";
 import { diffView } from "../diff";
@@ -101,6 +102,7 @@ export function approvalCard(approval: unknown): HTMLElement {
     h("h3", {}, text(approval, "kind") || "change", " on ", h("code", {}, text(approval, "resource_arn"))),
     h("p", { class: "binding-message" }, text(approval, "binding_message")),
     text(approval, "instruction") ? h("p", {}, text(approval, "instruction")) : null,
+    analystLine(text(approval, "analyst")),
     h("p", {}, "Digest ", h("code", { class: "digest" }, text(approval, "change_digest"))),
     diffView(text(approval, "before_text"), text(approval, "after_text")),
     h(
@@ -280,6 +282,7 @@ function changeCard(context: PageContext, missionId: string, change: unknown): H
       text(change, "reason") ? ` · ${text(change, "reason")}` : "",
     ),
     text(change, "binding_message") ? h("p", { class: "binding-message" }, text(change, "binding_message")) : null,
+    analystLine(analystNote(field(change, "analyst")), text(field(change, "analyst"), "priority")),
     text(change, "request_id") ? requestLine(missionId, change) : null,
     h("p", {}, "Digest ", h("code", { class: "digest" }, text(change, "digest"))),
     diffView(text(change, "before_text") || field(change, "before"), text(change, "after_text") || field(change, "after")),
@@ -337,6 +340,7 @@ export async function missionDetail(context: PageContext, missionId: string): Pr
       h("button", { type: "button", class: "secondary", onclick: () => void downloadReport(context, missionId, reportStatus) }, "Download the HTML report"),
       reportStatus,
     ),
+    analystSection(report),
     h(
       "section",
       { class: "card", id: "changes" },
@@ -365,7 +369,13 @@ export async function missionDetail(context: PageContext, missionId: string): Pr
                 h("td", {}, text(finding, "title") || text(finding, "check_id")),
                 h("td", {}, text(finding, "severity")),
                 h("td", {}, h("code", {}, text(finding, "resource_arn"))),
-                h("td", {}, text(finding, "disposition"), text(finding, "reason") ? `: ${text(finding, "reason")}` : ""),
+                h(
+                  "td",
+                  {},
+                  text(finding, "disposition"),
+                  text(finding, "reason") ? `: ${text(finding, "reason")}` : "",
+                  text(finding, "analyst_line") ? h("div", { class: "analyst-line hint" }, text(finding, "analyst_line")) : null,
+                ),
               ),
             ),
           ),

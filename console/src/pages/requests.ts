@@ -4,6 +4,7 @@
 // shows the same characters in its binding message). A root that does not recompute is a loud warning: what the
 // phone asks to approve is then not what this page shows. Approving stays on the phone; this page has no way to.
 
+import { analystLine } from "../analyst";
 import { type PageContext, field, list, text } from "../context";
 import { diffView } from "../diff";
 import { h, notice, when } from "../dom";
@@ -30,6 +31,7 @@ function itemCard(item: unknown): HTMLElement {
       text(item, "outcome") ? ` · outcome ${text(item, "outcome")}` : "",
     ),
     text(item, "instruction") ? h("p", {}, text(item, "instruction")) : null,
+    analystLine(text(item, "analyst")),
     h("p", {}, "Digest ", h("code", { class: "digest" }, text(item, "change_digest"))),
     diffView(text(item, "before_text"), text(item, "after_text")),
   );

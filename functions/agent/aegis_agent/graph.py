@@ -1,7 +1,12 @@
 """The mission graph:
 
-    scan -> plan -> (proposed) request_approval -> rescan -> report -> audit -> END
-                 -> (empty, capped or dry run)                report -> audit -> END
+    scan -> [analyse] -> plan -> (proposed) request_approval -> rescan -> report -> audit -> END
+                              -> (empty, capped or dry run)                report -> audit -> END
+
+`analyse` is there only when the deployment has an analyst (ANALYST_MODEL_ID): a language model that chooses among
+the fixes code built for each finding and writes a rationale and a summary (`aegis_agent.analyst`). Its answer is the
+`analysis` document, written before the interrupt, so a resume never calls the model again; the exact input and
+output of each call are the `analyst-input-<n>` / `analyst-output-<n>` documents.
 
 An undo mission (`request.undo`) runs the same graph: its scan covers the original change's check, and its plan is
 `[Undo.of(original)]` or a named refusal (`aegis_agent.undo`).
@@ -34,15 +39,17 @@ from pydantic import ValidationError
 from aegis.approvals.policy import ApprovalPolicy
 from aegis.audit import AuditLog
 from aegis.catalogue import ChangeBase, plan_digest
-from aegis.models import ChangeResult, ScanError
+from aegis.models import ChangeResult, Finding, ScanError
 from aegis.reporting.agent_report import ReportSummary
+from aegis_agent.analyst import AnalysisRecord, Analyst, AnalystExchange, AnalystItem, overview
 from aegis_agent.errors import AccountUnreachable, MalformedResume
 from aegis_agent.missions import MissionStore
 from aegis_agent.orgcap import OrgCap
-from aegis_agent.plan import cap_to_grant, change_groups, make_plan
+from aegis_agent.plan import analysed_proposer, cap_to_grant, change_groups, is_exempt, make_plan
 from aegis_agent.report import build_report
 from aegis_agent.scanner import Scanner, ScanOutcome, screen
 from aegis_agent.state import (
+    AnalysisSummary,
     ApprovalResults,
     DocumentRef,
     MissionRequest,
@@ -57,9 +64,18 @@ from aegis_agent.state import (
 )
 from aegis_agent.undo import plan_undo
 
-SCAN, PLAN, REQUEST_APPROVAL, RESCAN, REPORT, AUDIT = "scan", "plan", "request_approval", "rescan", "report", "audit"
+SCAN, ANALYSE, PLAN, REQUEST_APPROVAL, RESCAN, REPORT, AUDIT = (
+    "scan",
+    "analyse",
+    "plan",
+    "request_approval",
+    "rescan",
+    "report",
+    "audit",
+)
 # Mission documents, by the node that writes them (the report document is the MissionStore's own).
 SCAN_DOCUMENT, PLAN_DOCUMENT, RESULTS_DOCUMENT, RESCAN_DOCUMENT = "scan", "plan", "results", "rescan"
+ANALYSIS_DOCUMENT = "analysis"
 # Entries per audit item for account-sized lists: at ~150 bytes each, a part stays near 40 KB.
 AUDIT_PART_ENTRIES = 250
 
@@ -67,6 +83,7 @@ AUDIT_PART_ENTRIES = 250
 class MissionState(TypedDict, total=False):
     request: MissionRequest
     scan: ScanSummary
+    analysis: AnalysisSummary
     plan: PlanSummary
     results: DocumentRef  # ApprovalResults
     rescan: DocumentRef  # RescanRecord
@@ -87,6 +104,10 @@ class AgentDeps:
     scanner_for: Callable[[MissionRequest], Scanner] | None = None
     # The organization-wide cap an organization scan's account plans under (None: no organization scans).
     org_cap: OrgCap | None = None
+    # The analyst (None: plans are deterministic), and the checks whose fix the deployment pinned
+    # (REMEDIATION_CHOICES): their findings are never sent to it.
+    analyst: Analyst | None = None
+    pinned_checks: frozenset[str] = frozenset()
 
     def scanner_of(self, request: MissionRequest) -> Scanner:
         return self.scanner_for(request) if self.scanner_for is not None else self.scanner
@@ -95,13 +116,19 @@ class AgentDeps:
 def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any]) -> CompiledStateGraph[Any, Any, Any, Any]:
     graph = StateGraph(MissionState)
     graph.add_node(SCAN, lambda state: scan_node(state, deps))
+    if deps.analyst is not None:
+        graph.add_node(ANALYSE, lambda state: analyse_node(state, deps))
     graph.add_node(PLAN, lambda state: plan_node(state, deps))
     graph.add_node(REQUEST_APPROVAL, lambda state: request_approval_node(state, deps))
     graph.add_node(RESCAN, lambda state: rescan_node(state, deps))
     graph.add_node(REPORT, lambda state: report_node(state, deps))
     graph.add_node(AUDIT, lambda state: audit_node(state, deps))
     graph.add_edge(START, SCAN)
-    graph.add_edge(SCAN, PLAN)
+    if deps.analyst is not None:
+        graph.add_edge(SCAN, ANALYSE)
+        graph.add_edge(ANALYSE, PLAN)
+    else:
+        graph.add_edge(SCAN, PLAN)
     graph.add_conditional_edges(PLAN, route_after_plan, [REQUEST_APPROVAL, REPORT])
     graph.add_edge(REQUEST_APPROVAL, RESCAN)
     graph.add_edge(RESCAN, REPORT)
@@ -119,6 +146,13 @@ def load_scan(values: Mapping[str, Any], missions: MissionStore) -> ScanRecord:
 def load_plan(values: Mapping[str, Any], missions: MissionStore) -> Plan:
     """The plan (changes, exemptions, notes) of the mission whose state is `values`."""
     return missions.read_document(values["request"].mission_id, values["plan"].document, Plan)
+
+
+def load_analysis(values: Mapping[str, Any], missions: MissionStore) -> AnalysisRecord | None:
+    """The analyst's decisions and summary, or None when no analyst ran for the mission."""
+    if values.get("analysis") is None:
+        return None
+    return missions.read_document(values["request"].mission_id, values["analysis"].document, AnalysisRecord)
 
 
 def load_results(values: Mapping[str, Any], missions: MissionStore) -> tuple[ChangeResult, ...]:
@@ -162,6 +196,74 @@ def scan_node(state: MissionState, deps: AgentDeps) -> dict[str, Any]:
     }
 
 
+def analyse_node(state: MissionState, deps: AgentDeps) -> dict[str, Any]:
+    """The analyst's decisions over the findings it may decide (a fix exists, nothing exempts them, their check is
+    not pinned), stored as the `analysis` document with the exact input and output of each call. An undo mission
+    plans exactly its undo: nothing to decide."""
+    request = state["request"]
+    assert deps.analyst is not None
+    if request.undo is not None:
+        return {"analysis": None}
+    scan = load_scan(state, deps.missions)
+    items = []
+    for finding in sorted(scan.findings, key=lambda f: (f.check_id, f.resource_arn)):
+        if finding.remediation is None or finding.check_id in deps.pinned_checks or is_exempt(finding, request.policy):
+            continue
+        item = analyst_item(finding, deps.scanner)
+        if item is not None:
+            items.append(item)
+    run = deps.analyst.analyse(items, overview(scan.findings))
+    calls = []
+    for exchange in run.exchanges:
+        number = exchange.record.number
+        stored = {
+            f"{side}_document": deps.missions.write_document(
+                request.mission_id, f"analyst-{side}-{number}", AnalystExchange(payload=payload)
+            )
+            for side, payload in (("input", exchange.request), ("output", exchange.response))
+        }
+        calls.append(exchange.record.model_copy(update=stored))
+    record = AnalysisRecord(
+        model_id=run.model_id, summary=run.summary, findings=tuple(run.findings), calls=tuple(calls)
+    )
+    document = deps.missions.write_document(request.mission_id, ANALYSIS_DOCUMENT, record)
+    deps.audit.append(
+        request.mission_id,
+        "analyst.decided",
+        "recorded",
+        model_id=record.model_id,
+        calls=len(record.calls),
+        findings=len(record.findings),
+        input_tokens=record.input_tokens,
+        output_tokens=record.output_tokens,
+        fallbacks=record.fallbacks(),
+        analysis_digest=document.digest,
+    )
+    return {
+        "analysis": AnalysisSummary(
+            calls=len(record.calls),
+            findings=len(record.findings),
+            input_tokens=record.input_tokens,
+            output_tokens=record.output_tokens,
+            document=document,
+        )
+    }
+
+
+def analyst_item(finding: Finding, scanner: Scanner) -> AnalystItem | None:
+    """The finding with every fix code builds for it and the index of the deterministic one; None when the
+    deterministic fix is not among them (nothing for the analyst to choose from)."""
+    chosen = scanner.propose(finding)
+    if chosen is None:
+        return None
+    build = getattr(scanner, "candidates", None)
+    candidates = tuple(build(finding)) if build is not None else (chosen,)
+    digests = [candidate.digest for candidate in candidates]
+    if chosen.digest not in digests:
+        return None
+    return AnalystItem(finding=finding, candidates=candidates, deterministic=digests.index(chosen.digest))
+
+
 def plan_node(state: MissionState, deps: AgentDeps) -> dict[str, Any]:
     request = state["request"]
     scan = load_scan(state, deps.missions)
@@ -169,8 +271,14 @@ def plan_node(state: MissionState, deps: AgentDeps) -> dict[str, Any]:
         # An undo mission plans exactly the undo it was asked for, or refuses by name (UndoRefused).
         plan = plan_undo(request.undo, request.policy, scan, deps.approval)
     else:
+        analysis = load_analysis(state, deps.missions)
         plan = make_plan(
-            scan.findings, request.policy, deps.scanner.propose, state["scan"].resource_counts, deps.approval
+            scan.findings,
+            request.policy,
+            deps.scanner.propose if analysis is None else analysed_proposer(deps.scanner, analysis),
+            state["scan"].resource_counts,
+            deps.approval,
+            analyst=analysis,
         )
         if request.org_scan and plan.status == PlanStatus.PROPOSED:
             plan = _org_capped(request, plan, scan, deps)
@@ -260,6 +368,7 @@ def report_node(state: MissionState, deps: AgentDeps) -> dict[str, Any]:
         withheld=[*scan.withheld, *rescan.withheld],
         results=load_results(state, deps.missions),
         verification=rescan.verification,
+        analysis=load_analysis(state, deps.missions),
         finished_at=deps.clock().isoformat(),
         status="completed",
     )

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from aegis.approvals.policy import NEEDS_SECOND_APPROVER, ApprovalPolicy
 from aegis.catalogue import ApprovalTextTooLong, ChangeBase, InvalidChange, parse_change
 from aegis.catalogue.forward import FORWARD_KINDS
 from aegis.models import Finding
+from aegis.reporting.agent_report import AnalystChoice
+from aegis_agent.analyst import AnalysisRecord
 from aegis_agent.state import Exemption, Plan, PlanNote, PlanPolicy, PlanStatus
 
 EXEMPT_TAG = "aegis:exempt"
@@ -43,6 +45,15 @@ class PlanNoteReason:
     # The organization scan's other accounts had already reserved what MAX_CHANGES_PER_ORG_SCAN allows (aegis_agent
     # .orgcap): the finding would have had a change in a scan of this account alone.
     ORG_CAP_REACHED = "org-cap-reached"
+    # The analyst chose no change for the finding (the report shows its choice beside the deterministic one).
+    ANALYST_NOTIFY_ONLY = "analyst-notify-only"
+    ANALYST_NEEDS_HUMAN = "analyst-needs-human"
+
+
+_ANALYST_SKIPS = {
+    AnalystChoice.NOTIFY_ONLY: PlanNoteReason.ANALYST_NOTIFY_ONLY,
+    AnalystChoice.NEEDS_HUMAN: PlanNoteReason.ANALYST_NEEDS_HUMAN,
+}
 
 
 def make_plan(
@@ -51,9 +62,14 @@ def make_plan(
     propose: Proposer,
     resource_counts: Mapping[str, int] | None = None,
     approval: ApprovalPolicy | None = None,
+    *,
+    analyst: AnalysisRecord | None = None,
 ) -> Plan:
     """The plan for `findings`. With the deployment's `approval` policy, a finding whose change no two distinct
-    approvers could approve (when it needs two) gets a `needs-second-approver` note instead of a change."""
+    approvers could approve (when it needs two) gets a `needs-second-approver` note instead of a change. With the
+    `analyst`'s decisions, a finding it chose not to change gets a note naming that, and a finding it chose another
+    code-built candidate for may take that candidate's kind (`propose` must be `analysed_proposer`)."""
+    decided = {f.finding_id: f.note for f in analyst.findings} if analyst is not None else {}
     exemptions: list[Exemption] = []
     claims: list[Exemption] = []
     notes: list[PlanNote] = []
@@ -71,7 +87,12 @@ def make_plan(
             claims.append(claim)
         if finding.remediation is None:
             continue  # notify-only: reported, never changed
-        parts, failure = _proposal(finding, propose)
+        note_of_analyst = decided.get(finding.finding_id)
+        if note_of_analyst is not None and note_of_analyst.choice in _ANALYST_SKIPS:
+            notes.append(_note(finding, _ANALYST_SKIPS[note_of_analyst.choice]))
+            continue
+        chosen_kind = note_of_analyst.chosen_kind if note_of_analyst is not None else None
+        parts, failure = _proposal(finding, propose, chosen_kind)
         if not parts:
             notes.append(_note(finding, failure or PlanNoteReason.NO_PROPOSAL))
             continue
@@ -114,6 +135,34 @@ def make_plan(
     )
 
 
+def is_exempt(finding: Finding, policy: PlanPolicy) -> bool:
+    """Whether an exemption in force (a suppression, or a tag the deployment trusts) keeps the finding unplanned."""
+    return _exemption(finding, policy)[0] is not None
+
+
+def analysed_proposer(scanner: Any, analysis: AnalysisRecord) -> Proposer:
+    """The proposer of a plan the analyst decided: a finding whose candidate it chose gets that candidate, rebuilt by
+    code now and matched by digest (the model's answer names an index, never a change); every other finding gets
+    the deterministic proposal."""
+    chosen = {
+        f.finding_id: f.chosen_digest
+        for f in analysis.findings
+        if f.note.choice == AnalystChoice.CANDIDATE and f.chosen_digest is not None
+    }
+
+    def propose(finding: Finding) -> ChangeBase | None:
+        digest = chosen.get(finding.finding_id)
+        build = getattr(scanner, "candidates", None)
+        if digest is not None and build is not None:
+            for candidate in build(finding):
+                if candidate.digest == digest:
+                    return candidate
+        change: ChangeBase | None = scanner.propose(finding)
+        return change
+
+    return propose
+
+
 def _exemption(finding: Finding, policy: PlanPolicy) -> tuple[Exemption | None, Exemption | None, PlanNote | None]:
     """(the exemption in force, a tag's claim the deployment did not confirm, a note) for one finding."""
     claim = note = None
@@ -148,7 +197,9 @@ def _note(finding: Finding, reason: str) -> PlanNote:
     )
 
 
-def _proposal(finding: Finding, propose: Proposer) -> tuple[tuple[ChangeBase, ...], str | None]:
+def _proposal(
+    finding: Finding, propose: Proposer, chosen_kind: str | None = None
+) -> tuple[tuple[ChangeBase, ...], str | None]:
     """The change(s) for a finding: one change, or several when its approval texts are too long to show at once
     and its kind can be split (never cut: an approver must see every rule they approve)."""
     try:
@@ -158,7 +209,7 @@ def _proposal(finding: Finding, propose: Proposer) -> tuple[tuple[ChangeBase, ..
         return (), f"{PlanNoteReason.PROPOSAL_FAILED}:{type(exc).__name__}"
     if change is None:
         return (), None
-    if not _is_exact_member(change, finding):
+    if not _is_exact_member(change, finding, chosen_kind):
         return (), PlanNoteReason.NOT_A_CATALOGUE_MEMBER
     try:
         return change.split_for_approval(), None
@@ -166,9 +217,10 @@ def _proposal(finding: Finding, propose: Proposer) -> tuple[tuple[ChangeBase, ..
         return (), PlanNoteReason.APPROVAL_TEXT_TOO_LONG
 
 
-def _is_exact_member(change: object, finding: Finding) -> bool:
-    """A forward catalogue kind, for this finding's check, resource and remediation, that survives re-validation
-    from its JSON unchanged (so no subclass, extra field or forged id can slip through)."""
+def _is_exact_member(change: object, finding: Finding, chosen_kind: str | None = None) -> bool:
+    """A forward catalogue kind, for this finding's check, resource and remediation (or the candidate kind the
+    analyst chose), that survives re-validation from its JSON unchanged (so no subclass, extra field or forged id
+    can slip through)."""
     if type(change) not in FORWARD_KINDS or not isinstance(change, ChangeBase):
         return False
     try:
@@ -177,7 +229,7 @@ def _is_exact_member(change: object, finding: Finding) -> bool:
         return False
     return (
         reparsed == change
-        and change.kind == finding.remediation
+        and change.kind in {finding.remediation, chosen_kind}
         and change.check_id == finding.check_id
         and targets(change.resource_arn, finding.resource_arn)
         and change.account_id == finding.account_id

@@ -23,12 +23,15 @@ from aegis.reporting.agent_report import (
     EXEMPTION_NOT_CONFIRMED,
     ControlSummary,
     Disposition,
+    FindingAnalystNote,
     MissionReport,
+    ReportAnalyst,
     ReportChange,
     ReportFinding,
     Totals,
 )
 from aegis.secrets_guard import WITHHELD, display_text, secret_kind, visible
+from aegis_agent.analyst import AnalysisRecord
 from aegis_agent.plan import PlanNoteReason
 from aegis_agent.state import (
     Exemption,
@@ -56,6 +59,7 @@ def build_report(
     verification: Sequence[Verification],
     finished_at: str,
     status: str,
+    analysis: AnalysisRecord | None = None,
 ) -> MissionReport:
     by_change = {change.change_id: change for change in plan.changes}
     result_by_change = {result.change_id: result for result in results}
@@ -66,6 +70,8 @@ def build_report(
     claim_by_finding = {e.finding_id: visible(e.reason) for e in plan.claimed_exemptions}
     note_by_finding = {n.finding_id: n for n in plan.notes}
     capped = set(plan.capped_finding_ids)
+    analyst_notes = {f.finding_id: f.note for f in analysis.findings} if analysis is not None else {}
+    analyst_by_target = {(f.check_id, f.resource_arn): f.note for f in analysis.findings} if analysis else {}
 
     report_findings = []
     version = request.policy.cis_version
@@ -85,6 +91,10 @@ def build_report(
             capped=capped,
         )
         claim = claim_by_finding.get(finding.finding_id)
+        analyst = analyst_notes.get(finding.finding_id)
+        if analyst is not None and disposition == Disposition.UNPLANNED and reason in _ANALYST_REASONS:
+            # "analyst chose notify-only (deterministic choice: ...)": a human sees what the model skipped.
+            reason = analyst.describe()
         if claim is not None and not reason:
             reason = f"{EXEMPTION_NOT_CONFIRMED}: {claim}"
         verified = verified_by_target.get(target)
@@ -106,6 +116,7 @@ def build_report(
                 change_id=change.change_id if change else None,
                 still_failing=None if verified is None else verified.state != VerifiedState.FIXED,
                 exemption_claim=claim,
+                analyst=analyst,
             )
         )
 
@@ -113,7 +124,7 @@ def build_report(
     report_changes = [
         _report_change(
             change, result_by_change.get(change_id), verified_by_change.get(change_id), plan.status, text_notes
-        )
+        ).model_copy(update={"analyst": analyst_by_target.get((change.check_id, change.resource_arn))})
         for change_id, change in by_change.items()
     ]
     withheld = [*withheld, *text_notes]
@@ -154,7 +165,33 @@ def build_report(
         scan_errors=list(scan_errors),
         withheld=list(withheld),
         notes=_notes(plan, request),
+        analyst=_report_analyst(analysis),
     )
+
+
+_ANALYST_REASONS = frozenset({PlanNoteReason.ANALYST_NOTIFY_ONLY, PlanNoteReason.ANALYST_NEEDS_HUMAN})
+
+
+def _report_analyst(analysis: AnalysisRecord | None) -> ReportAnalyst | None:
+    if analysis is None:
+        return None
+    return ReportAnalyst(
+        model_id=analysis.model_id,
+        summary=analysis.summary,
+        calls=len(analysis.calls),
+        input_tokens=analysis.input_tokens,
+        output_tokens=analysis.output_tokens,
+        fallbacks=analysis.fallbacks(),
+    )
+
+
+def analyst_notes(analysis: AnalysisRecord | None, changes: Sequence[ChangeBase]) -> dict[str, FindingAnalystNote]:
+    """The analyst's note for each change whose finding it decided (the approver sees its priority and rationale)."""
+    if analysis is None:
+        return {}
+    by_target = {(f.check_id, f.resource_arn): f.note for f in analysis.findings}
+    found = {c.change_id: by_target.get((c.check_id, c.resource_arn)) for c in changes}
+    return {change_id: note for change_id, note in found.items() if note is not None and note.rationale}
 
 
 def _disposition(

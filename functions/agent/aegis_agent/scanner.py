@@ -78,6 +78,16 @@ class AwsScanner:
             return None
         return check.propose(finding, self._plan_config)
 
+    def candidates(self, finding: Finding) -> list[ChangeBase]:
+        """Every fix the finding's check builds for it (what the analyst may choose among)."""
+        from aegis.checks import CHECKS
+        from aegis.checks.base import PlanConfig, candidates_of
+
+        check = CHECKS.get(finding.check_id)
+        if check is None:
+            return []
+        return candidates_of(check, finding, self._plan_config or PlanConfig())
+
     def known_check_ids(self) -> frozenset[str]:
         from aegis.checks import CHECKS
 

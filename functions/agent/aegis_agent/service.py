@@ -26,7 +26,7 @@ or logged (it may carry anything), and a refusal by the checkpoint serializer is
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +39,7 @@ from aegis.control import Halted, ensure_not_halted
 from aegis.missions_keys import mission_id_for_event, org_scan_id_for_event
 from aegis.secrets_guard import SecretShapedValue
 from aegis_agent.accounts import AccountScanners
+from aegis_agent.analyst import Analyst
 from aegis_agent.checkpointer import DynamoDBCheckpointSaver
 from aegis_agent.errors import (
     AccountUnreachable,
@@ -60,9 +61,18 @@ from aegis_agent.events import (
     parse_resume_event,
     parse_scan_event,
 )
-from aegis_agent.graph import RESULTS_DOCUMENT, AgentDeps, build_graph, load_plan, parse_results, results_answer
+from aegis_agent.graph import (
+    RESULTS_DOCUMENT,
+    AgentDeps,
+    build_graph,
+    load_analysis,
+    load_plan,
+    parse_results,
+    results_answer,
+)
 from aegis_agent.missions import MissionStatus, MissionStore, mission_summary
 from aegis_agent.orgcap import OrgCap
+from aegis_agent.report import analyst_notes
 from aegis_agent.scanner import Scanner
 from aegis_agent.serializer import SecretRefusingSerializer
 from aegis_agent.settings import AgentSettings
@@ -108,6 +118,8 @@ class AgentService:
         scanner: Scanner,
         clock: Callable[[], datetime] = utcnow,
         accounts: AccountScanners | None = None,
+        analyst: Analyst | None = None,
+        pinned_checks: frozenset[str] = frozenset(),
     ) -> None:
         self.settings = settings
         self.missions = MissionStore(missions_table)
@@ -133,6 +145,8 @@ class AgentService:
                 approval=settings.approval,
                 scanner_for=accounts.for_request if accounts is not None else None,
                 org_cap=OrgCap(missions_table),
+                analyst=analyst,
+                pinned_checks=pinned_checks,
             ),
             self.saver,
         )
@@ -475,7 +489,15 @@ class AgentService:
             changes = load_plan(values, self.missions).changes
         except DocumentInvalid as exc:
             raise self._fail(mission_id, exc) from None
-        execution_arn = self._start_execution(mission_id, changes)
+        try:
+            notes = analyst_notes(load_analysis(values, self.missions), changes)
+        except DocumentInvalid as exc:
+            raise self._fail(mission_id, exc) from None
+        execution_arn = self._start_execution(
+            mission_id,
+            changes,
+            {change_id: {"priority": note.priority, "rationale": note.rationale} for change_id, note in notes.items()},
+        )
         self.missions.update(
             mission_id,
             MissionStatus.AWAITING_APPROVAL,
@@ -500,11 +522,19 @@ class AgentService:
             "changes": len(changes),
         }
 
-    def _start_execution(self, mission_id: str, changes: Any) -> str:
-        payload = json.dumps(
-            {"mission_id": mission_id, "changes": [change.model_dump(mode="json") for change in changes]},
-            separators=(",", ":"),
-        )
+    def _start_execution(
+        self, mission_id: str, changes: Any, analyst_notes: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> str:
+        """Start the mission's execution. `analyst_notes` (change id -> `{"priority": 1-4, "rationale": str}`) is
+        the analyst's advisory word per change for the approver's phone; the validator screens it, and it is left
+        out when empty (no analyst ran, or it decided nothing)."""
+        plan: dict[str, Any] = {
+            "mission_id": mission_id,
+            "changes": [change.model_dump(mode="json") for change in changes],
+        }
+        if analyst_notes:
+            plan["analyst_notes"] = {change_id: dict(note) for change_id, note in analyst_notes.items()}
+        payload = json.dumps(plan, separators=(",", ":"))
         try:
             response = self._sfn.start_execution(
                 stateMachineArn=self.settings.state_machine_arn, name=mission_id, input=payload

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from aegis.approvals.policy import ApprovalPolicy
 from aegis.cis import CIS_VERSIONS, DEFAULT_CIS_VERSION, CisVersion, InvalidCisVersion, cis_version
 from aegis.settings import Environment
+from aegis_agent.analyst import AnalystSettings
 from aegis_agent.errors import InvalidSettings
 from aegis_agent.events import REGION_PATTERN
 from aegis_agent.state import PlanPolicy, Suppression
@@ -59,6 +60,8 @@ class AgentSettings(BaseModel):
     member_scan_role_name: str = Field(default=DEFAULT_MEMBER_SCAN_ROLE_NAME, pattern=r"^[\w+=,.@-]{1,64}$")
     member_external_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9+=,.@:/_-]{2,1224}$")
     max_changes_per_org_scan: int = Field(default=DEFAULT_MAX_CHANGES_PER_ORG_SCAN, ge=0)
+    # The analyst (ANALYST_*): None, the default, plans deterministically (the safest or pinned candidate).
+    analyst: AnalystSettings | None = None
 
     def policy(self, dry_run: bool | None = None) -> PlanPolicy:
         return PlanPolicy(
@@ -94,12 +97,30 @@ class AgentSettings(BaseModel):
             "member_scan_role_name": env.optional("MEMBER_SCAN_ROLE_NAME") or DEFAULT_MEMBER_SCAN_ROLE_NAME,
             "member_external_id": env.optional("MEMBER_EXTERNAL_ID") or None,
             "max_changes_per_org_scan": env.number("MAX_CHANGES_PER_ORG_SCAN", int, DEFAULT_MAX_CHANGES_PER_ORG_SCAN),
+            "analyst": _analyst(env),
         }
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
             names = sorted({str(err["loc"][0]).upper() for err in exc.errors() if err["loc"]})
             raise env.invalid(f"invalid setting(s): {', '.join(names)}") from None
+
+
+def _analyst(env: Environment) -> AnalystSettings | None:
+    model_id = env.optional("ANALYST_MODEL_ID")
+    if not model_id:
+        return None
+    try:
+        return AnalystSettings(
+            model_id=model_id,
+            guardrail_id=env.optional("ANALYST_GUARDRAIL_ID") or None,
+            guardrail_version=env.optional("ANALYST_GUARDRAIL_VERSION") or "DRAFT",
+            token_budget=env.number("ANALYST_TOKEN_BUDGET", int, 200_000),
+            timeout_seconds=env.number("ANALYST_TIMEOUT_SECONDS", int, 30),
+        )
+    except ValidationError as exc:
+        names = sorted({"ANALYST_" + str(err["loc"][0]).upper() for err in exc.errors() if err["loc"]})
+        raise env.invalid(f"invalid setting(s): {', '.join(names)}") from None
 
 
 def _regions(env: Environment) -> tuple[str, ...]:

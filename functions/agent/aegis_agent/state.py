@@ -120,6 +120,16 @@ class ScanSummary(Frozen):
     document: DocumentRef
 
 
+class AnalysisSummary(Frozen):
+    """What the state keeps of the analyst's work (the `analysis` document): counts, tokens and where it is."""
+
+    calls: int
+    findings: int
+    input_tokens: int
+    output_tokens: int
+    document: DocumentRef
+
+
 class Plan(Frozen):
     status: PlanStatus
     changes: tuple[ProposedChange, ...] = ()

@@ -9,6 +9,7 @@ from typing import Any
 import boto3
 
 from aegis_agent.accounts import AccountScanners, AccountSessions, ScannerFactory
+from aegis_agent.analyst import Analyst
 from aegis_agent.errors import InvalidSettings
 from aegis_agent.scanner import AwsScanner, Scanner
 from aegis_agent.service import AgentService, utcnow
@@ -22,12 +23,14 @@ def build_service(
     session: Any = None,
     clock: Callable[[], datetime] = utcnow,
     member_scanner: ScannerFactory | None = None,
+    bedrock: Any = None,
 ) -> AgentService:
     """A new service (saver, serializer and compiled graph), as a new Lambda container builds it: settings from the
     environment, tables and clients of boto3's default session, and the layer's scanner with the function's own
     (read-only) credentials, unless the caller gives its own. Another account of an organization scan is read through
     its AegisScanRole, assumed with this session's STS client (`member_scanner` builds that account's scanner; by
-    default the layer's scanner on the assumed session)."""
+    default the layer's scanner on the assumed session). `bedrock` is the analyst's `bedrock-runtime` client (by
+    default this session's, when the deployment has an analyst)."""
     # Here, not at the top: the checks package (every check module) would otherwise load with the handler, before the
     # first invocation needs it.
     from aegis.checks.base import InvalidRemediationChoice, PlanConfig
@@ -50,6 +53,20 @@ def build_service(
         ),
         member_scanner,
     )
+    analyst = None
+    if settings.analyst is not None:
+        from botocore.config import Config
+
+        # The model's time is bounded per call (read timeout, one retry) and per mission (aegis_agent.analyst).
+        client = bedrock or aws.client(
+            "bedrock-runtime",
+            config=Config(
+                connect_timeout=5,
+                read_timeout=settings.analyst.timeout_seconds,
+                retries={"mode": "standard", "total_max_attempts": 2},
+            ),
+        )
+        analyst = Analyst(settings.analyst, client, cis=settings.cis_version)
     return AgentService(
         settings=settings,
         checkpoints_table=dynamodb.Table(settings.checkpoints_table),
@@ -60,4 +77,6 @@ def build_service(
         scanner=scanner,
         clock=clock,
         accounts=accounts,
+        analyst=analyst,
+        pinned_checks=frozenset(plan_config.remediation_choices),
     )

@@ -65,12 +65,14 @@ def backchannel_form(
     audience: str,
     requested_expiry: int,
     login_hint_format: LoginHintFormat = "iss_sub",
+    analyst: str | None = None,
 ) -> dict[str, str]:
     """The form fields of the bc-authorize request for one change (client authentication is added by the
-    OidcClient)."""
+    OidcClient). `analyst` is the analyst's note (`P<priority>: <rationale>`): one more property of the change's
+    object, labelled advisory; the binding message stays the change's own, built from identifiers."""
     return _form(
         change.binding_message(),
-        change_authorization_details(change),
+        change_authorization_details(change, analyst=analyst),
         issuer=issuer,
         approver_sub=approver_sub,
         scope=scope,

@@ -48,7 +48,7 @@ from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aegis.approvals.merkle import MerkleError
-from aegis.approvals.requests import ApprovalRequest
+from aegis.approvals.requests import AnalystNote, ApprovalRequest
 from aegis.audit import AuditLog
 from aegis.catalogue import ChangeBase, InvalidChange
 from aegis.control import Halted, ensure_not_halted
@@ -77,6 +77,7 @@ from aegis_auth.errors import ApprovalMismatch, HandoffError
 from aegis_auth.handoff import HandoffStore
 from aegis_auth.oidc import OidcClient
 from aegis_auth.rar import (
+    analyst_value,
     granted_batch,
     granted_kind,
     instruction_for,
@@ -328,7 +329,8 @@ class ApprovalService:
             "login_hint_format": self.settings.login_hint_format,
         }
         if request.kind == KIND_SINGLE:
-            return backchannel_form(run.changes[0], **common)
+            note = request.items[0].analyst
+            return backchannel_form(run.changes[0], **common, analyst=note.shown() if note else None)
         try:
             return batch_backchannel_form(run.mission_id, request, **common)
         except ValueError as exc:
@@ -337,7 +339,7 @@ class ApprovalService:
     @staticmethod
     def _shown(run: _Run, request: ApprovalRequest, form: Mapping[str, str]) -> dict[str, Any]:
         if request.kind == KIND_SINGLE:
-            return shown_to_approver(run.changes[0], form["binding_message"])
+            return shown_to_approver(run.changes[0], form["binding_message"], request.items[0].analyst)
         return batch_shown_to_approver(request, run.changes, form)
 
     def _resume(self, continuation_id: Any, time_left: Callable[[], float]) -> dict[str, str]:
@@ -616,12 +618,13 @@ class ApprovalService:
             logger.error("could not write the audit item", extra=_log(run, error=type(exc).__name__))
 
 
-def shown_to_approver(change: ChangeBase, binding_message: str) -> dict[str, Any]:
+def shown_to_approver(change: ChangeBase, binding_message: str, analyst: AnalystNote | None = None) -> dict[str, Any]:
     """What the approver's phone shows for `change` (the binding message, and the before/after of its authorization
     details), for the `approval.requested` record: the ops API lists pending approvals from it, so the console shows
     exactly what the phone shows without reading the Handoff or Continuations tables. Resource names are withheld
     where they look like a credential (`display_text`), as in every text shown to people, so that a hostile name
-    cannot make the audit writer refuse the record and fail the approval."""
+    cannot make the audit writer refuse the record and fail the approval. The analyst's note, when the change has
+    one, is recorded as the phone shows it (`analyst`)."""
     return {
         "binding_message": display_text(binding_message),
         "instruction": display_text(instruction_for(change)),
@@ -631,11 +634,17 @@ def shown_to_approver(change: ChangeBase, binding_message: str) -> dict[str, Any
         "risk": change.risk.value,
         "before_text": display_text(change.describe_before()),
         "after_text": display_text(change.describe_after()),
+        **_analyst_shown(analyst),
     }
 
 
-def batch_item_shown(change: ChangeBase) -> dict[str, Any]:
-    """One change of a batch as the console's request page shows it (its diff, screened like `shown_to_approver`)."""
+def _analyst_shown(analyst: AnalystNote | None) -> dict[str, str]:
+    return {"analyst": analyst_value(analyst.shown())} if analyst is not None else {}
+
+
+def batch_item_shown(change: ChangeBase, analyst: AnalystNote | None = None) -> dict[str, Any]:
+    """One change of a batch as the console's request page shows it (its diff, screened like `shown_to_approver`,
+    and the analyst's note on it when there is one)."""
     return {
         "change_id": change.change_id,
         "change_digest": change.digest,
@@ -646,6 +655,7 @@ def batch_item_shown(change: ChangeBase) -> dict[str, Any]:
         "before_text": display_text(change.describe_before()),
         "after_text": display_text(change.describe_after()),
         "instruction": display_text(instruction_for(change)),
+        **_analyst_shown(analyst),
     }
 
 
@@ -664,7 +674,7 @@ def batch_shown_to_approver(
         "count": len(changes),
         "kinds": request.kinds_summary(),
         "risk": request.highest_risk().value,
-        "items": [batch_item_shown(change) for change in changes],
+        "items": [batch_item_shown(change, item.analyst) for change, item in zip(changes, request.items, strict=True)],
     }
 
 

@@ -44,6 +44,7 @@ SHOWN_FIELDS = (
     "expires_at",
     "request_id",
     "request_kind",
+    "analyst",  # the analyst's advisory note, as the phone shows it (a single request with a note only)
 )
 # What a pending batch shows besides: what its phone shows (the batch RAR's properties) and where to review it.
 BATCH_FIELDS = ("count", "kinds", "merkle_root", "review_url", "approvers")

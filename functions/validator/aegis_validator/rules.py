@@ -34,6 +34,15 @@ every rule is checked and every problem is named (`plan_problems`); any problem 
 - `needs-second-approver`: the deployment's approval policy (routing, two-person risk) gives the change fewer
   eligible approvers than it needs; it is never downgraded to one (aegis.approvals.policy.ApprovalPolicy.can_plan).
 
+The plan may also carry `analyst_notes` (`{change_id: {priority, rationale}}`, the analyst's advisory word per change,
+shown to the approver beside the change and never bound by its digest). Model-written text is held to:
+
+- `analyst-note-unknown-change`: a note for a change id the plan does not hold;
+- `analyst-note-invalid`: `analyst_notes` is not an object of objects `{priority, rationale}`, the priority is not an
+  integer from 1 to 4, or the rationale is not one non-empty line of text;
+- `analyst-note-too-long`: a rationale over 200 characters (never cut);
+- `analyst-note-secret-shaped`: a rationale holding a secret-shaped value (aegis.secrets_guard.secret_kind).
+
 A plan that breaks none is then planned into approval requests (aegis.approvals.requests.plan_requests).
 """
 
@@ -41,11 +50,18 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from aegis.approvals.policy import NEEDS_SECOND_APPROVER
+from aegis.approvals.requests import (
+    ANALYST_PRIORITY_MAX,
+    ANALYST_PRIORITY_MIN,
+    ANALYST_RATIONALE_MAX,
+    AnalystNote,
+)
 from aegis.catalogue import (
     FORWARD_KINDS,
     ChangeBase,
@@ -83,11 +99,18 @@ REGION_SCOPE: dict[str, RegionScope] = {
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9_.\-\[\]]{1,200}$")
 
 
+# The keys of an execution input: the agent adds `analyst_notes` only when its analyst ran.
+PLAN_KEYS = frozenset({"mission_id", "changes"})
+ANALYST_NOTES_KEY = "analyst_notes"
+
+
 @dataclass(frozen=True)
 class Envelope:
     execution_arn: str
     mission_id: str
     changes: tuple[Mapping[str, Any], ...]
+    # As submitted (checked by `analyst_note_problems`); None when the plan carries none.
+    analyst_notes: Any = None
 
 
 @dataclass(frozen=True)
@@ -128,8 +151,8 @@ def parse_envelope(request: Any) -> Envelope:
     if name is None:
         raise PlanMalformed("execution_arn is not the ARN of a Step Functions execution")
     plan = request["plan"]
-    if not isinstance(plan, Mapping) or set(plan) != {"mission_id", "changes"}:
-        raise PlanMalformed("the execution input is not exactly {mission_id, changes}")
+    if not isinstance(plan, Mapping) or set(plan) not in (PLAN_KEYS, PLAN_KEYS | {ANALYST_NOTES_KEY}):
+        raise PlanMalformed("the execution input is not exactly {mission_id, changes} (with analyst_notes if any)")
     mission_id = plan["mission_id"]
     if not isinstance(mission_id, str) or not re.fullmatch(MISSION_ID_PATTERN, mission_id):
         raise PlanMalformed("mission_id is not a mission id of the agent")
@@ -144,7 +167,12 @@ def parse_envelope(request: Any) -> Envelope:
         change_id = change.get("change_id") if isinstance(change, Mapping) else None
         if not isinstance(change_id, str) or not 0 < len(change_id) <= MAX_CHANGE_ID_LENGTH:
             raise PlanMalformed(f"changes[{index}] is not an object with a change_id")
-    return Envelope(execution_arn=str(request["execution_arn"]), mission_id=mission_id, changes=tuple(changes))
+    return Envelope(
+        execution_arn=str(request["execution_arn"]),
+        mission_id=mission_id,
+        changes=tuple(changes),
+        analyst_notes=plan.get(ANALYST_NOTES_KEY),
+    )
 
 
 def plan_problems(
@@ -179,7 +207,66 @@ def plan_problems(
             Problem(rule, index, shown_id, detail)
             for rule, detail in change_problems(raw, settings, applied_records, accounts)
         ]
+    return problems + analyst_note_problems(envelope)
+
+
+def analyst_note_problems(envelope: Envelope) -> list[Problem]:
+    """Every rule the plan's analyst notes break (none without notes). A note is model-written: its text is never
+    echoed, and its key only when it has the form of a change id."""
+    notes = envelope.analyst_notes
+    if notes is None:
+        return []
+    if not isinstance(notes, Mapping):
+        return [Problem("analyst-note-invalid", detail="analyst_notes is not an object")]
+    planned = {str(raw["change_id"]) for raw in envelope.changes}
+    problems: list[Problem] = []
+    for change_id, note in notes.items():
+        shown_id = change_id if isinstance(change_id, str) and re.fullmatch(CHANGE_ID_PATTERN, change_id) else None
+        if change_id not in planned:
+            problems.append(Problem("analyst-note-unknown-change", None, shown_id, "no change of the plan has this id"))
+            continue
+        problems += [Problem(rule, None, shown_id, detail) for rule, detail in _note_problems(note)]
     return problems
+
+
+def _note_problems(note: Any) -> list[tuple[str, str]]:
+    if not isinstance(note, Mapping) or set(note) != {"priority", "rationale"}:
+        return [("analyst-note-invalid", "a note is exactly {priority, rationale}")]
+    found: list[tuple[str, str]] = []
+    priority, rationale = note["priority"], note["rationale"]
+    if (
+        not isinstance(priority, int)
+        or isinstance(priority, bool)
+        or not ANALYST_PRIORITY_MIN <= priority <= ANALYST_PRIORITY_MAX
+    ):
+        found.append(
+            (
+                "analyst-note-invalid",
+                f"the priority is an integer from {ANALYST_PRIORITY_MIN} to {ANALYST_PRIORITY_MAX}",
+            )
+        )
+    if not isinstance(rationale, str) or not rationale.strip() or any(_is_control(ch) for ch in rationale):
+        found.append(("analyst-note-invalid", "the rationale is one non-empty line of text"))
+        return found
+    if len(rationale) > ANALYST_RATIONALE_MAX:
+        found.append(("analyst-note-too-long", f"a rationale has at most {ANALYST_RATIONALE_MAX} characters"))
+    if secret_kind(rationale) is not None:
+        found.append(("analyst-note-secret-shaped", "the rationale holds a secret-shaped value"))
+    return found
+
+
+def _is_control(character: str) -> bool:
+    # Line breaks and other control characters: the phone shows one line, and a line break could fake another
+    # property beneath the note.
+    return unicodedata.category(character) == "Cc"
+
+
+def analyst_notes(envelope: Envelope) -> dict[str, AnalystNote]:
+    """The plan's analyst notes by change id, for a plan `analyst_note_problems` found nothing wrong with."""
+    notes = envelope.analyst_notes
+    if not isinstance(notes, Mapping):
+        return {}
+    return {str(change_id): AnalystNote.model_validate(note) for change_id, note in notes.items()}
 
 
 def in_scope_accounts(settings: ValidatorSettings, mission_account: str | None) -> frozenset[str]:

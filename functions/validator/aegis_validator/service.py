@@ -4,7 +4,8 @@
     names another than the deployment's (its Missions item) → every rule (aegis_validator.rules)
     → any problem: audit `validator.refused`, raise Validation.PlanRefused
     → else plan the approval requests (aegis.approvals.requests.plan_requests), audit `validator.accepted` and
-      answer `{mission_id, requests}`: the state machine carries each change inside its request from here on
+      answer `{mission_id, requests}`: the state machine carries each change inside its request from here on (with
+      the analyst's note on it, when the plan has `analyst_notes`: aegis_validator.rules)
 
 Whoever may start the state machine chooses its input; the agent is only the usual starter. So nothing in the plan
 is taken on trust: each change is re-parsed into the catalogue, held to this deployment's own parameters, and an
@@ -26,7 +27,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from aegis.approvals.requests import ApprovalRequest, plan_requests
+from aegis.approvals.requests import ApprovalRequest, plan_requests, with_analyst_notes
 from aegis.audit import AuditLog, change_trail
 from aegis.catalogue import parse_change, plan_digest
 from aegis_validator.errors import PlanMalformed, PlanRefused
@@ -34,6 +35,7 @@ from aegis_validator.rules import (
     MISSION_ID_PATTERN,
     Envelope,
     Problem,
+    analyst_notes,
     execution_name,
     parse_envelope,
     plan_accounts,
@@ -93,7 +95,10 @@ class PlanValidator:
             raise PlanRefused(refusal_message(envelope, problems))
         changes = [parse_change(dict(raw)) for raw in envelope.changes]
         # The rules refused every change the policy cannot plan (needs-second-approver), so planning cannot refuse.
-        requests = plan_requests(envelope.mission_id, changes, self.settings.approval_policy)
+        # The analyst's notes ride on the request items to the approval function, outside every change (so outside
+        # every digest and root); the state machine hands the executor the change and its proof only.
+        notes = analyst_notes(envelope)
+        requests = with_analyst_notes(plan_requests(envelope.mission_id, changes, self.settings.approval_policy), notes)
         digest = plan_digest(changes)
         audit.append(
             envelope.mission_id,
@@ -104,6 +109,7 @@ class PlanValidator:
             plan_digest=digest,
             changes=[{"change_id": c.change_id, "digest": c.digest, "kind": c.kind} for c in changes],
             requests=[_request_record(r) for r in requests],
+            analyst_notes=len(notes),
         )
         logger.info(
             "plan accepted",

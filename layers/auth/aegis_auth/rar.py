@@ -21,6 +21,7 @@ from typing import Any, Literal
 from aegis.approvals.requests import APPROVAL_PROPERTIES_MAX, BATCH_PROPERTY_NAMES, ApprovalRequest
 from aegis.catalogue import ChangeBase
 from aegis.catalogue.base import BINDING_MESSAGE_MAX, PROPERTY_VALUE_MAX
+from aegis.secrets_guard import display_text
 from aegis_auth.errors import ApprovalMismatch
 
 AEGIS_CHANGE_DETAILS_TYPE = "urn:auth0:schemas:authorization-details:v1:aegis-change"
@@ -44,6 +45,12 @@ _LABELS: dict[str, str] = {
     "change_id": "Change id",
     DIGEST_PROPERTY: "Digest (SHA-256)",
 }
+# The analyst's advisory note (aegis.approvals.requests.AnalystNote), when one ran: model-written, never bound.
+ANALYST_PROPERTY = "analyst"
+ANALYST_LABEL = "AI analyst (advisory)"
+# Auth0 shows at most MAX_PROPERTIES, and a change already fills them: the note takes the change id's place. The
+# change id is an internal name; the digest beside it identifies the change exactly and is what approval binds to.
+_GIVES_WAY_TO_ANALYST = "change_id"
 
 
 def instruction_for(change: ChangeBase) -> str:
@@ -51,18 +58,33 @@ def instruction_for(change: ChangeBase) -> str:
     return text if len(text) <= INSTRUCTION_MAX_CHARS else text[: INSTRUCTION_MAX_CHARS - 1] + "…"
 
 
+def analyst_value(text: str) -> str:
+    """The analyst's note as the phone shows it: invisible characters spelled out, secret-shaped values withheld,
+    and cut to PROPERTY_VALUE_MAX (advisory text, unlike the change's own properties, which are never cut)."""
+    shown = display_text(text)
+    return shown if len(shown) <= PROPERTY_VALUE_MAX else shown[: PROPERTY_VALUE_MAX - 1] + "…"
+
+
 def change_authorization_details(
-    change: ChangeBase, details_type: str = AEGIS_CHANGE_DETAILS_TYPE
+    change: ChangeBase, details_type: str = AEGIS_CHANGE_DETAILS_TYPE, *, analyst: str | None = None
 ) -> list[dict[str, Any]]:
-    """The `authorization_details` array for approving `change`: exactly one object, always carrying its digest."""
+    """The `authorization_details` array for approving `change`: exactly one object, always carrying its digest.
+    `analyst` (`P<priority>: <rationale>`) adds the analyst's note, labelled advisory, in the change id's place; it
+    is never part of the binding message, and no check of a grant reads it (only the digest binds)."""
     values = dict(change.approval_properties())
     values[DIGEST_PROPERTY] = change.digest
-    names = [name for name in _LABELS if name in values] + sorted(set(values) - set(_LABELS))
+    order = list(_LABELS)
+    if analyst:
+        values.pop(_GIVES_WAY_TO_ANALYST, None)
+        order[order.index(_GIVES_WAY_TO_ANALYST)] = ANALYST_PROPERTY
+        values[ANALYST_PROPERTY] = analyst_value(analyst)
+    labels = {**_LABELS, ANALYST_PROPERTY: ANALYST_LABEL}
+    names = [name for name in order if name in values] + sorted(set(values) - set(order))
     if len(names) > MAX_PROPERTIES:
         raise ValueError(f"a change yields {len(names)} approval properties; Auth0 allows {MAX_PROPERTIES}")
     properties = {
-        name: {"display": True, "name": _LABELS.get(name, name), "display_order": order, "value": values[name]}
-        for order, name in enumerate(names, start=1)
+        name: {"display": True, "name": labels.get(name, name), "display_order": position, "value": values[name]}
+        for position, name in enumerate(names, start=1)
     }
     return [{"type": details_type, "instruction": instruction_for(change), "properties": properties}]
 

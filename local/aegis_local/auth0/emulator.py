@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
-import socket
-import threading
 import time
 from types import TracebackType
 from typing import Any, Self
 
-import uvicorn
-
+from aegis_local.asgi_thread import ThreadedServer, loopback_listener
 from aegis_local.auth0.app import FaultInjector, build_app
 from aegis_local.auth0.clock import Clock
 from aegis_local.auth0.config import ClientConfig, EmulatorConfig
 from aegis_local.auth0.tenant import ManagementEvent, Tenant
-
-STARTUP_TIMEOUT_SECONDS = 10.0
 
 
 class EmulatorNotRunning(RuntimeError):
@@ -43,9 +38,7 @@ class Auth0Emulator:
         self._requested_port = port
         self._faults = FaultInjector()
         self._tenant: Tenant | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._socket: socket.socket | None = None
+        self._server: ThreadedServer | None = None
         self._stopped = False
 
     # ----------------------------------------------------------------- lifecycle
@@ -53,45 +46,17 @@ class Auth0Emulator:
     def start(self) -> str:
         if self._tenant is not None or self._stopped:
             raise RuntimeError("an Auth0Emulator starts once")
-        # proto=IPPROTO_TCP lets asyncio set TCP_NODELAY on accepted connections; without it every
-        # keep-alive response waits ~40 ms for a delayed ACK.
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((self._host, self._requested_port))
-        port = listener.getsockname()[1]
-        issuer = f"http://{self._host}:{port}/"
+        listener = loopback_listener(self._host, self._requested_port)
+        issuer = f"http://{self._host}:{listener.getsockname()[1]}/"
         tenant = Tenant(self.config, issuer, self.clock)
-        server = uvicorn.Server(
-            uvicorn.Config(
-                build_app(tenant, self._faults),
-                log_level="warning",
-                access_log=False,
-                lifespan="off",
-                timeout_graceful_shutdown=2,
-            )
-        )
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [listener]}, name=f"auth0-emulator-{port}", daemon=True
-        )
-        thread.start()
-        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
-                listener.close()
-                raise RuntimeError("the Auth0 emulator did not start")
-            time.sleep(0.01)
-        self._tenant, self._server, self._thread, self._socket = tenant, server, thread, listener
+        self._server = ThreadedServer(build_app(tenant, self._faults), listener, "Auth0 emulator")
+        self._tenant = tenant
         return issuer
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=STARTUP_TIMEOUT_SECONDS)
-        if self._socket is not None:
-            self._socket.close()
-        self._server, self._thread, self._socket = None, None, None
+            self._server.stop()
+        self._server = None
         self._stopped = True
 
     def __enter__(self) -> Self:

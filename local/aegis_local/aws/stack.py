@@ -14,7 +14,9 @@ One context manager starts everything on 127.0.0.1:
    DynamoDB stream deliveries of the functions' `DynamoDB` events (`aegis_local.aws.streams`), and the corrections
    to moto's Step Functions interpreter the mission needs (`aegis_local.aws.moto_fixes`);
 5. the template's function URLs (`aegis_local.aws.function_urls`) and HTTP APIs (`aegis_local.aws.http_api`: routes,
-   JWT authorizer and CORS of each `AWS::Serverless::HttpApi`), each on its own 127.0.0.1 port.
+   JWT authorizer and CORS of each `AWS::Serverless::HttpApi`), each on its own 127.0.0.1 port;
+6. the Bedrock runtime emulator (`aegis_local.bedrock`: Converse, which moto does not implement), always (it is cheap):
+   the functions reach it through `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`, every other service stays on moto.
 
 The process gets `AWS_ENDPOINT_URL` (the moto server), fake credentials, the region and `MOTO_PORT` while the
 stack runs, so that boto3 clients anywhere in the process — the handlers', the tests', the CLI's — talk to moto.
@@ -49,6 +51,7 @@ from aegis_local.aws.organization import LocalOrganization, OrganizationSpec
 from aegis_local.aws.resources import CreatedStack, StackIdentity, create_stack, resolve_parameters
 from aegis_local.aws.streams import StreamDelivery
 from aegis_local.aws.template import load_template
+from aegis_local.bedrock import BedrockEmulator
 
 __all__ = [
     "DEFAULT_REGION",
@@ -76,6 +79,8 @@ LOOPBACK_ORIGIN = re.compile(r"http://127\.0\.0\.1:[0-9]{1,5}")
 REVIEW_URL_VARIABLE = "APPROVAL_REVIEW_URL_BASE"
 # The scan request the template's custom rule expects (docs/ARCHITECTURE.md, "The flow": source aegis.scan).
 SCAN_EVENT_SOURCE = "aegis.scan"
+# botocore's endpoint variable of the bedrock-runtime client (AWS_ENDPOINT_URL_<SERVICE>, `-` as `_`).
+BEDROCK_ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"
 
 
 class StackNotRunning(RuntimeError):
@@ -103,6 +108,7 @@ class StackEndpoints:
     account_id: str
     issuer: str | None = None
     guardian_url: str | None = None
+    bedrock_url: str | None = None
 
     def as_dict(self) -> dict[str, str]:
         found = {
@@ -111,6 +117,7 @@ class StackEndpoints:
             "account": self.account_id,
             "issuer": self.issuer,
             "guardian": self.guardian_url,
+            "bedrock": self.bedrock_url,
         }
         return {key: value for key, value in found.items() if value is not None}
 
@@ -160,6 +167,7 @@ class LocalStack:
         self._review_url = review_url_base
         self._server: Any = None
         self._emulator: Any = None
+        self._bedrock: BedrockEmulator | None = None
         self._router: LambdaRouter | None = None
         self._created: CreatedStack | None = None
         self._endpoints: StackEndpoints | None = None
@@ -204,6 +212,7 @@ class LocalStack:
         warm_up = threading.Thread(target=_warm_up_moto, name="aegis-local-warm-up", daemon=True)
         warm_up.start()
         template = load_template(self.template_path)
+        bedrock_url = self._start_bedrock()
         issuer: str | None = None
         if self._with_auth0:
             from aegis_local.auth0 import Auth0Emulator, EmulatorConfig
@@ -227,6 +236,7 @@ class LocalStack:
             account_id=self.identity.account_id,
             issuer=issuer,
             guardian_url=f"{issuer}__guardian/" if issuer else None,
+            bedrock_url=bedrock_url,
         )
         self._session = boto3.Session(
             aws_access_key_id=FAKE_ACCESS_KEY_ID,
@@ -304,6 +314,9 @@ class LocalStack:
             self._server.stop()
         if self._emulator is not None:
             self._emulator.stop()
+        if self._bedrock is not None:
+            self._bedrock.stop()
+            self._bedrock = None
         if self._session is not None:
             FunctionEnvironment.uninstall()
         S3ControlEndpointFix.uninstall()
@@ -345,6 +358,11 @@ class LocalStack:
         """The running `Auth0Emulator` (None when started with `auth0=False`)."""
         self.endpoints  # noqa: B018 - raises when not running
         return self._emulator
+
+    @property
+    def bedrock(self) -> BedrockEmulator:
+        """The running Bedrock runtime emulator (`.url`, `.calls()`, `.reset()`, `.failing_delay_seconds`)."""
+        return _while_running(self._bedrock)
 
     @property
     def outputs(self) -> dict[str, Any]:
@@ -526,6 +544,10 @@ class LocalStack:
 
     # -- internals ------------------------------------------------------------------------------------
 
+    def _start_bedrock(self) -> str:
+        self._bedrock = BedrockEmulator()
+        return self._bedrock.start()
+
     def _local_parameter_values(self, template: Mapping[str, Any]) -> dict[str, str]:
         """Values that make the template's parameters point at the local emulator and its tenant."""
         from aegis_local.auth0 import (
@@ -669,6 +691,8 @@ class LocalStack:
             "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY_ID,
             "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_ACCESS_KEY,
             "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
+            # Converse is not moto's: the service's own variable wins over AWS_ENDPOINT_URL for bedrock-runtime only.
+            BEDROCK_ENDPOINT_VARIABLE: self.bedrock.url,
         }
 
     def _apply_process_environment(self, moto_url: str, port: int) -> None:
@@ -686,6 +710,10 @@ class LocalStack:
         }
         # Service-specific endpoints would win over AWS_ENDPOINT_URL and bypass moto.
         wanted.update(dict.fromkeys(name for name in os.environ if name.startswith("AWS_ENDPOINT_URL_")))
+        # All but the emulated Bedrock runtime's, which moto does not serve; in the process environment too, for the
+        # threads a handler starts itself (they do not see its overlay).
+        if self._bedrock is not None:
+            wanted[BEDROCK_ENDPOINT_VARIABLE] = self._bedrock.url
         self._set_environment(wanted)
 
     def _share_common_function_environment(self, functions: list[FunctionSpec]) -> None:

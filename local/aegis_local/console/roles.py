@@ -54,25 +54,30 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def _statements(role_id: str, properties: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
-    for policy in properties.get("Policies") or []:
-        document = policy.get("PolicyDocument") if isinstance(policy, Mapping) else None
+    for entry in properties.get("Policies") or []:
+        # A whole policy a template condition keeps (`!If [Cond, policy, !Ref AWS::NoValue]`), like a statement.
+        policy, policy_condition = _conditional_statement(entry)
+        if policy is None:
+            continue
+        document = policy.get("PolicyDocument")
         if not isinstance(document, Mapping):
             raise RolesError(f"{role_id}: policy {policy!r} has no PolicyDocument object")
-        for entry in _as_list(document.get("Statement")):
-            statement, condition = _conditional_statement(entry)
+        for item in _as_list(document.get("Statement")):
+            statement, condition = _conditional_statement(item)
             if statement is None:
                 continue
             if "Action" not in statement:
                 raise RolesError(f"{role_id}: a statement of {policy.get('PolicyName')!r} has no Action")
-            yield {**statement, "WhenCondition": condition} if condition else statement
+            when = " and ".join(c for c in (policy_condition, condition) if c)
+            yield {**statement, "WhenCondition": when} if when else statement
     for arn in properties.get("ManagedPolicyArns") or []:
         # A managed policy's actions are not in the template: say which one is attached.
         yield {"Sid": "ManagedPolicy", "Effect": "Allow", "Action": ["(managed policy)"], "Resource": [_label(arn)]}
 
 
 def _conditional_statement(entry: Any) -> tuple[Mapping[str, Any] | None, str | None]:
-    """A statement, or the statement a template condition keeps (`!If [Cond, statement, !Ref AWS::NoValue]`) with
-    that condition's name; (None, None) for an arm that is AWS::NoValue."""
+    """A statement (or policy), or the one a template condition keeps (`!If [Cond, statement, !Ref AWS::NoValue]`)
+    with that condition's name; (None, None) for an arm that is AWS::NoValue."""
     if isinstance(entry, Mapping) and set(entry) == {"Fn::If"}:
         condition, kept, otherwise = entry["Fn::If"]
         if otherwise != {"Ref": "AWS::NoValue"} or not isinstance(kept, Mapping):

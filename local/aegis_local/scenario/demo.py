@@ -89,6 +89,7 @@ __all__ = [
     "DemoResult",
     "DemoUsageError",
     "ExternalTenant",
+    "analyst_parameters",
     "command",
     "demo_emulator_config",
     "options_from_args",
@@ -117,6 +118,10 @@ ORG_DEMO_PARAMETERS: dict[str, str] = {
     "MaxChangesPerMission": "100",
     "MaxChangesPerOrgScan": "10000",
 }
+# The local Bedrock emulator's models (aegis_local.bedrock) and the analyst's read timeout in the demo.
+ANALYST_MODELS = ("scripted", "adversarial", "failing")
+ANALYST_TIMEOUT_SECONDS = 2
+BEDROCK_SOURCE = "Bedrock emulator: the credentials its adversarial model echoed"
 EMULATOR_SOURCE = "Auth0 emulator: client secrets and every token it issued"
 STS_SOURCE = "moto STS: temporary credentials of every AWS session (RemediationRole, UndoRole)"
 EXTERNAL_SOURCE = "client secrets of the external applications"
@@ -299,10 +304,21 @@ def options_from_args(args: argparse.Namespace, *, terminal: bool) -> DemoOption
         report_dir=Path(args.report_dir),
         dump_state=Path(args.dump_state) if args.dump_state else None,
         tenant=tenant,
-        parameters=parse_parameters(args.parameter or [], DemoUsageError),
+        parameters={
+            **analyst_parameters(getattr(args, "analyst", None)),
+            **parse_parameters(args.parameter or [], DemoUsageError),
+        },
         timeout_seconds=args.timeout,
         keep_up=bool(getattr(args, "keep_up", False)),
     )
+
+
+def analyst_parameters(model: str | None) -> dict[str, str]:
+    """The template parameters of `--analyst`: the emulator's model, with a read timeout short enough that the
+    failing model's late answer is a timeout within seconds."""
+    if model is None:
+        return {}
+    return {"AnalystModelId": model, "AnalystTimeoutSeconds": str(ANALYST_TIMEOUT_SECONDS)}
 
 
 def _organization_options(
@@ -471,6 +487,8 @@ def _secrets(stack: Any, options: DemoOptions) -> tuple[dict[str, list[str]], li
             "reach this side, so they could not be searched for here; search the --dump-state files with your own."
         )
     sources[STS_SOURCE] = stack.issued_aws_credentials()
+    if stack.parameters.get("AnalystModelId"):
+        sources[BEDROCK_SOURCE] = [value for call in stack.bedrock.calls() for value in call.echoed]
     return sources, notes
 
 
@@ -490,6 +508,16 @@ def _seed(stack: Any, console: Console) -> Any:
         f"{len(seeded.buckets)} buckets, {len(seeded.policies)} policies, {len(seeded.kms_keys)} KMS keys; "
         f"{len(seeded.expected_findings)} misconfigurations, {len(seeded.lookalikes)} clean look-alikes",
     )
+    if stack.parameters.get("AnalystModelId"):
+        from aegis_local.scenario.injections import DEMO_INJECTIONS, plant
+
+        planted = plant(stack.session(), stack.identity.region, DEMO_INJECTIONS)
+        console.step(
+            "seed",
+            f"prompt injection for the analyst in {len(planted)} resource names: "
+            + ", ".join(arn.rsplit(":", 1)[-1] for _, arn in planted.values()),
+        )
+        seeded = seeded.model_copy(update={"expected_findings": seeded.expected_findings | set(planted.values())})
     return seeded
 
 
@@ -801,6 +829,13 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "--parameter", action="append", metavar="NAME=VALUE", help="override a template parameter (repeatable)"
     )
     mission.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, metavar="SECONDS")
+    mission.add_argument(
+        "--analyst",
+        choices=ANALYST_MODELS,
+        help="let a language model choose among the code-built fixes and explain them (the local Bedrock emulator's "
+        "models: scripted follows the data, adversarial obeys the prompt injections planted in the seeded account, "
+        "failing times out, is throttled and answers malformed)",
+    )
     mission.add_argument(
         "--keep-up",
         action="store_true",

@@ -62,7 +62,7 @@ _TRUST_EC2 = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
 }
-_ADMIN = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+ADMIN_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 _READ_LOGS = {"Effect": "Allow", "Action": ["logs:GetLogEvents", "logs:FilterLogEvents"], "Resource": "*"}
 
 
@@ -269,7 +269,7 @@ class _Seeder:
 
         buckets = self.buckets
         for name in buckets.values():
-            _create_bucket(s3, name, self.region)
+            create_bucket(s3, name, self.region)
         objects = {role: f"{bucket_arn(self.partition, name)}/*" for role, name in buckets.items()}
         # Every bucket but the public-ACL one (which has no policy at all) denies requests over plain HTTP.
         tls_only = {
@@ -280,7 +280,7 @@ class _Seeder:
         self.expected.add(("s3-bucket-insecure-transport-allowed", bucket_arn(self.partition, buckets["public-acl"])))
         s3.put_bucket_policy(
             Bucket=buckets["public-policy"],
-            Policy=_policy(
+            Policy=policy_document(
                 {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": objects["public-policy"]},
                 tls_only["public-policy"],
             ),
@@ -288,7 +288,7 @@ class _Seeder:
         # Private although a statement names "*": it only works through one VPC endpoint.
         s3.put_bucket_policy(
             Bucket=buckets["private"],
-            Policy=_policy(
+            Policy=policy_document(
                 {
                     "Effect": "Allow",
                     "Principal": {"AWS": account_root_arn(self.partition, self.account_id)},
@@ -307,7 +307,7 @@ class _Seeder:
         )
         s3.put_bucket_policy(
             Bucket=buckets["logs"],
-            Policy=_policy(
+            Policy=policy_document(
                 {
                     "Effect": "Allow",
                     "Principal": {"Service": ["cloudtrail.amazonaws.com", "delivery.logs.amazonaws.com"]},
@@ -344,7 +344,7 @@ class _Seeder:
         _unless_exists(
             lambda: iam.create_role(RoleName=self.role_name, AssumeRolePolicyDocument=json.dumps(_TRUST_EC2))
         )
-        scoped = _policy(
+        scoped = policy_document(
             {
                 "Effect": "Allow",
                 "Action": "s3:GetObject",
@@ -353,12 +353,12 @@ class _Seeder:
         )
         # Admin beside a harmless statement: a new default version without the admin statement is its fix. The
         # all-admin policy has nothing left to keep: it is detached.
-        power = _policy(_READ_LOGS, {"Effect": "Allow", "Action": "*", "Resource": "*"})
+        power = policy_document(_READ_LOGS, {"Effect": "Allow", "Action": "*", "Resource": "*"})
         for role, name, document in (
-            ("admin", "AegisSeedAdmin", json.dumps(_ADMIN)),
+            ("admin", "AegisSeedAdmin", json.dumps(ADMIN_POLICY)),
             ("power", "AegisSeedPowerUser", power),
             ("scoped", "AegisSeedScopedRead", scoped),
-            ("unattached-admin", "AegisSeedUnattachedAdmin", json.dumps(_ADMIN)),
+            ("unattached-admin", "AegisSeedUnattachedAdmin", json.dumps(ADMIN_POLICY)),
         ):
             created = _unless_exists(lambda n=name, d=document: iam.create_policy(PolicyName=n, PolicyDocument=d))
             # IAM is global: a region seeded after the first finds the policy the first created.
@@ -391,11 +391,11 @@ class _Seeder:
         mixed_user = {"UserName": "aegis-seed-inline-mixed"}
         lookalike_group = {"GroupName": "aegis-seed-inline-lookalike"}
         for put, entity, name, document in (
-            (iam.put_role_policy, admin_role, "AegisSeedInlineAdmin", _policy(every)),
-            (iam.put_user_policy, mixed_user, "AegisSeedInlineMixed", _policy(_READ_LOGS, every)),
-            (iam.put_group_policy, lookalike_group, "AegisSeedOneBucket", _policy(one_bucket)),
-            (iam.put_group_policy, lookalike_group, "AegisSeedDenyAll", _policy(deny_all)),
-            (iam.put_role_policy, {"RoleName": self.role_name}, "AegisSeedReadLogs", _policy(_READ_LOGS)),
+            (iam.put_role_policy, admin_role, "AegisSeedInlineAdmin", policy_document(every)),
+            (iam.put_user_policy, mixed_user, "AegisSeedInlineMixed", policy_document(_READ_LOGS, every)),
+            (iam.put_group_policy, lookalike_group, "AegisSeedOneBucket", policy_document(one_bucket)),
+            (iam.put_group_policy, lookalike_group, "AegisSeedDenyAll", policy_document(deny_all)),
+            (iam.put_role_policy, {"RoleName": self.role_name}, "AegisSeedReadLogs", policy_document(_READ_LOGS)),
         ):
             put(**entity, PolicyName=name, PolicyDocument=document)
         self.expected.add(("iam-inline-policy-admin", f"{arn}:role/aegis-seed-inline-admin"))
@@ -449,14 +449,7 @@ class _Seeder:
         rds = self.session.client("rds", region_name=self.region)
         for role, public in (("public-unencrypted", True), ("private-encrypted", False)):
             created = rds.create_db_instance(
-                DBInstanceIdentifier=f"aegis-seed-{role}",
-                DBInstanceClass="db.t3.micro",
-                Engine="postgres",
-                AllocatedStorage=20,
-                MasterUsername="aegis",
-                MasterUserPassword="aegis-seed-not-a-secret",
-                PubliclyAccessible=public,
-                StorageEncrypted=not public,
+                **db_instance_parameters(f"aegis-seed-{role}", public=public, encrypted=not public)
             )["DBInstance"]
             self.db_instances[role] = str(created["DBInstanceArn"])
         flagged = self.db_instances["public-unencrypted"]
@@ -489,7 +482,8 @@ def _tcp(port: int, cidr: str, ipv6: bool = False) -> dict[str, Any]:
     return {"IpProtocol": "tcp", "FromPort": port, "ToPort": port, **ranges}
 
 
-def _policy(*statements: dict[str, Any]) -> str:
+def policy_document(*statements: dict[str, Any]) -> str:
+    """An IAM or bucket policy of these statements, as the APIs take it (JSON text)."""
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
@@ -545,7 +539,22 @@ def _rules_of(ec2: Any, group_id: str) -> list[dict[str, Any]]:
     return ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group_id]}])["SecurityGroupRules"]
 
 
-def _create_bucket(s3: Any, name: str, region: str) -> None:
+def db_instance_parameters(identifier: str, *, public: bool, encrypted: bool) -> dict[str, Any]:
+    """`CreateDBInstance`'s parameters for the smallest PostgreSQL instance, reachable from the internet or not, its
+    storage encrypted or not: what the RDS checks look at."""
+    return {
+        "DBInstanceIdentifier": identifier,
+        "DBInstanceClass": "db.t3.micro",
+        "Engine": "postgres",
+        "AllocatedStorage": 20,
+        "MasterUsername": "aegis",
+        "MasterUserPassword": "aegis-seed-not-a-secret",
+        "PubliclyAccessible": public,
+        "StorageEncrypted": encrypted,
+    }
+
+
+def create_bucket(s3: Any, name: str, region: str) -> None:
     location = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
     # ObjectWriter ownership keeps ACLs in force (new buckets default to BucketOwnerEnforced, which disables them).
     # Bucket names are global: a second region of the account finds the buckets the first one created.

@@ -32,6 +32,8 @@ from aegis.audit import AuditLog
 from aegis.catalogue import ChangeBase
 from aegis.control import halt_state
 from aegis.missions_keys import MISSION_ID_PREFIX
+from aegis.reporting.agent_report import AnalystChoice, FindingAnalystNote, MissionReport, ReportAnalyst
+from aegis_agent.missions import MissionStore
 from tests.e2e.console.conftest import SCREENSHOTS, ConsoleStack, SignedIn, expect, open_page
 from tests.support.changes import one_of_each_kind
 from tests.support.waiting import wait_for
@@ -243,13 +245,22 @@ def item_of(change: ChangeBase, digest: str | None = None) -> dict[str, str]:
 
 
 def seed_batch(
-    stack: ConsoleStack, request_id: str, changes: list[ChangeBase], *, tamper: bool = False
+    stack: ConsoleStack,
+    request_id: str,
+    changes: list[ChangeBase],
+    *,
+    tamper: bool = False,
+    notes: dict[str, str] | None = None,
 ) -> tuple[str, str]:
     """A mission awaiting approval of one batch request (its Missions item and its `approval.requested` record);
-    `tamper` swaps one item's digest after the root was computed, as a forged record would. Its id and root."""
+    `tamper` swaps one item's digest after the root was computed, as a forged record would; `notes` are the
+    analyst's notes by change id, as the approval function records them. Its id and root."""
     mission_id = MISSION_ID_PREFIX + secrets.token_hex(10)
     root = merkle_root(change.digest for change in changes)
     items = [item_of(change) for change in sorted(changes, key=lambda change: change.digest)]
+    for item in items:
+        if notes and item["change_id"] in notes:
+            item["analyst"] = notes[item["change_id"]]
     if tamper:
         items[-1]["change_digest"] = "0" * 64
     dynamodb = stack.stack.session().resource("dynamodb")
@@ -346,3 +357,109 @@ def test_mission_control_links_a_pending_batch_to_its_page(
     expect(page.locator("#approval-request")).to_have_attribute("data-request", "r003")
     expect(root_check(page)).to_have_attribute("data-match", "true")
     expect(page.locator("#request-changes article.change")).to_have_count(3)
+
+
+# ------------------------------------------------------------------------------------------------- the analyst
+
+HOSTILE = '<img src=x onerror="window.pwned=1">'
+
+
+def seed_analysed_mission(stack: ConsoleStack) -> tuple[str, MissionReport]:
+    """A copy of the completed mission under a new id, as if an analyst had run: a summary with markup in it (model
+    output is hostile), a priority and rationale per change, and one finding that fell back to the deterministic
+    choice. Stored as the agent stores a report (pages and digest on the mission item)."""
+    table = stack.stack.session().resource("dynamodb").Table(stack.stack.physical_id("MissionsTable"))
+    store = MissionStore(table)
+    original = store.read_report(stack.mission.run.mission_id)
+    assert original is not None
+    mission_id = MISSION_ID_PREFIX + secrets.token_hex(10)
+    changes = [
+        change.model_copy(
+            update={
+                "analyst": FindingAnalystNote(
+                    choice=AnalystChoice.CANDIDATE,
+                    deterministic_kind=change.kind,
+                    chosen_kind=change.kind,
+                    priority=index,
+                    rationale=f"Rationale {index} for {change.kind} {HOSTILE}",
+                )
+            }
+        )
+        for index, change in enumerate(original.changes, start=1)
+    ]
+    first = original.findings[0]
+    fallback = FindingAnalystNote(
+        choice=AnalystChoice.DETERMINISTIC,
+        deterministic_kind=next(change.kind for change in original.changes if change.change_id == first.change_id),
+        fallback="analyst-timeout",
+    )
+    findings = [first.model_copy(update={"analyst": fallback}), *original.findings[1:]]
+    report = original.model_copy(
+        update={
+            "mission_id": mission_id,
+            "changes": changes,
+            "findings": findings,
+            "analyst": ReportAnalyst(
+                model_id="scripted",
+                summary=f"Fix the account-wide settings first. {HOSTILE}",
+                calls=1,
+                input_tokens=900,
+                output_tokens=120,
+                fallbacks={"analyst-timeout": 1},
+            ),
+        }
+    )
+    pages, digest = store.write_report(report)
+    table.put_item(
+        Item={
+            "mission_id": mission_id,
+            "status": "completed",
+            "trigger": "scan",
+            "created_at": datetime.now(UTC).isoformat(),
+            "report_pages": pages,
+            "report_digest": digest,
+        }
+    )
+    return mission_id, report
+
+
+def test_the_mission_page_shows_the_analysts_summary_and_each_changes_rationale_as_text(
+    console_stack: ConsoleStack, sign_in: Callable[[str], SignedIn]
+) -> None:
+    mission_id, report = seed_analysed_mission(console_stack)
+    page = sign_in(VIEWER).page
+    open_page(page, f"missions/{mission_id}")
+
+    section = page.locator("#analyst")
+    expect(section).to_contain_text("scripted")
+    expect(section).to_contain_text("1 call, 900 input + 120 output tokens, fallbacks: analyst-timeout 1")
+    expect(section).to_contain_text("advisory")
+    # The model's markup is text on the page, never an element.
+    expect(page.locator("#analyst-summary")).to_have_text(f"Fix the account-wide settings first. {HOSTILE}")
+    assert page.locator("img[src=x]").count() == 0
+    assert page.evaluate("() => window.pwned") is None
+    for index, change in enumerate(report.changes, start=1):
+        line = page.locator(f"article.change[data-change='{change.change_id}'] .analyst")
+        expect(line).to_have_text(f"AI analyst (advisory): P{index}: Rationale {index} for {change.kind} {HOSTILE}")
+        expect(line).to_have_attribute("data-priority", str(index))
+    noted = report.findings[0].analyst
+    assert noted is not None
+    fallback = f"deterministic choice: {noted.deterministic_kind} (analyst-timeout)"
+    expect(page.locator(".analyst-line", has_text=fallback)).to_have_count(1)
+    expect(section).to_contain_text(fallback)
+    page.screenshot(path=str(SCREENSHOTS / "mission-analyst.png"), full_page=True)
+
+
+def test_the_batch_review_page_lists_each_changes_analyst_note(
+    console_stack: ConsoleStack, sign_in: Callable[[str], SignedIn]
+) -> None:
+    noted = CHANGES[1]
+    mission_id, _ = seed_batch(console_stack, "r004", CHANGES[:3], notes={noted.change_id: f"P2: close it {HOSTILE}"})
+    page = sign_in(VIEWER).page
+    open_page(page, f"missions/{mission_id}/requests/r004")
+
+    expect(root_check(page)).to_have_attribute("data-match", "true")  # the note binds nothing: the root still holds
+    card = page.locator(f"#request-changes article.change[data-change='{noted.change_id}']")
+    expect(card.locator(".analyst")).to_have_text(f"AI analyst (advisory): P2: close it {HOSTILE}")
+    expect(page.locator("#request-changes .analyst")).to_have_count(1)
+    assert page.locator("img[src=x]").count() == 0

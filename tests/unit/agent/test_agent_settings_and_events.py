@@ -72,6 +72,31 @@ def test_optional_settings_have_defaults() -> None:
     assert loaded.suppressions == ()
     # A tag alone exempts nothing unless the deployment says tags are trusted.
     assert (loaded.trust_exemption_tags, loaded.policy().trust_exemption_tags) == (False, False)
+    # No model unless the deployment names one: plans are deterministic.
+    assert loaded.analyst is None
+
+
+def test_the_analyst_settings() -> None:
+    loaded = AgentSettings.from_env(
+        environment(
+            ANALYST_MODEL_ID="us.amazon.nova-lite-v1:0",
+            ANALYST_GUARDRAIL_ID="gr0abc123",
+            ANALYST_GUARDRAIL_VERSION="2",
+            ANALYST_TOKEN_BUDGET="50000",
+            ANALYST_TIMEOUT_SECONDS="10",
+        )
+    )
+    assert loaded.analyst is not None
+    assert loaded.analyst.model_id == "us.amazon.nova-lite-v1:0"
+    assert loaded.analyst.guardrail == ("gr0abc123", "2")
+    assert (loaded.analyst.token_budget, loaded.analyst.timeout_seconds) == (50_000, 10)
+    defaults = AgentSettings.from_env(environment(ANALYST_MODEL_ID="amazon.nova-lite-v1:0", ANALYST_GUARDRAIL_ID=""))
+    assert defaults.analyst is not None
+    assert (defaults.analyst.guardrail, defaults.analyst.token_budget, defaults.analyst.timeout_seconds) == (
+        None,
+        200_000,
+        30,
+    )
 
 
 @pytest.mark.parametrize(
@@ -89,6 +114,10 @@ def test_optional_settings_have_defaults() -> None:
         ({"APPROVER_SUBS": ""}, "APPROVER_SUBS"),
         ({"APPROVAL_TWO_PERSON_RISK": SECRETISH}, "APPROVAL_TWO_PERSON_RISK"),
         ({"APPROVER_ROUTING": SECRETISH}, "APPROVER_ROUTING"),
+        ({"ANALYST_MODEL_ID": "m", "ANALYST_GUARDRAIL_ID": SECRETISH}, "ANALYST_GUARDRAIL_ID"),
+        ({"ANALYST_MODEL_ID": "m", "ANALYST_GUARDRAIL_VERSION": SECRETISH}, "ANALYST_GUARDRAIL_VERSION"),
+        ({"ANALYST_MODEL_ID": "m", "ANALYST_TOKEN_BUDGET": "0"}, "ANALYST_TOKEN_BUDGET"),
+        ({"ANALYST_MODEL_ID": "m", "ANALYST_TIMEOUT_SECONDS": "600"}, "ANALYST_TIMEOUT_SECONDS"),
     ],
 )
 def test_an_invalid_setting_is_named_and_its_value_not_echoed(overrides: dict[str, str], named: str) -> None:

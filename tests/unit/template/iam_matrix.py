@@ -245,6 +245,66 @@ MAY_WRITE: dict[str, set[tuple[str, str]]] = {
 }
 
 
+# The analyst (AnalystModelId, issue 19): Bedrock's Converse needs bedrock:InvokeModel, which is not a read and so
+# counts as mutating like every Invoke. The explicit, narrow allowance: the agent may hold exactly the grants below,
+# computed from the deployment's parameters, and none without a model id. Invoking a model changes nothing in the
+# account; what it answers only picks among candidates code built (aegis_agent.analyst).
+# A model id whose first segment is one of these is a cross-region inference profile (Bedrock's geography prefixes).
+INFERENCE_PROFILE_PREFIXES = frozenset({"us", "eu", "apac", "us-gov", "jp", "au", "ca", "global"})
+ANALYST_ROLE = "AgentRole"
+
+
+def analyst_grants(stack: Stack) -> dict[tuple[str, str], dict[str, Any]]:
+    """(action, resource) -> condition: exactly what the analyst of this deployment may do, nothing without a model.
+
+    A foundation model: InvokeModel on that model in the stack's region. An inference profile: InvokeModel on the
+    profile, and on any region's foundation models only through that profile (bedrock:InferenceProfileArn), as AWS
+    documents for cross-region inference. A guardrail (with a model): ApplyGuardrail on that guardrail."""
+    model = stack.parameters["AnalystModelId"]
+    if not model:
+        return {}
+    pseudo = stack.resolver.pseudo
+    partition, region, account = pseudo["AWS::Partition"], pseudo["AWS::Region"], pseudo["AWS::AccountId"]
+    grants: dict[tuple[str, str], dict[str, Any]] = {}
+    if model.split(".", 1)[0] in INFERENCE_PROFILE_PREFIXES:
+        profile = f"arn:{partition}:bedrock:{region}:{account}:inference-profile/{model}"
+        grants[("bedrock:InvokeModel", f"external:{profile}")] = {}
+        grants[("bedrock:InvokeModel", f"external:arn:{partition}:bedrock:*::foundation-model/*")] = {
+            "StringEquals": {"bedrock:InferenceProfileArn": profile}
+        }
+    else:
+        grants[("bedrock:InvokeModel", f"external:arn:{partition}:bedrock:{region}::foundation-model/{model}")] = {}
+    guardrail = stack.parameters["AnalystGuardrailId"]
+    if guardrail:
+        arn = f"arn:{partition}:bedrock:{region}:{account}:guardrail/{guardrail}"
+        grants[("bedrock:ApplyGuardrail", f"external:{arn}")] = {}
+    return grants
+
+
+def is_analyst_grant(stack: Stack, grant: Grant) -> bool:
+    """`grant` is one of the analyst's, on its resource and with exactly its condition."""
+    wanted = analyst_grants(stack) if grant.role == ANALYST_ROLE else {}
+    return wanted.get((grant.action, grant.resource)) == dict(grant.condition)
+
+
+def analyst_grant_problems(stack: Stack) -> list[str]:
+    """Bedrock, for any role: only the agent's role, and exactly analyst_grants (resources and conditions)."""
+    found = []
+    for role in ALL_ROLES:
+        if role not in stack.template["Resources"]:
+            continue
+        granted = {(g.action, g.resource): dict(g.condition) for g in stack.grants(role) if g.service == "bedrock"}
+        expected = analyst_grants(stack) if role == ANALYST_ROLE else {}
+        for key in sorted(set(granted) | set(expected)):
+            if key not in expected:
+                found.append(f"{role}: {key[0]} on {key[1]} is beyond the analyst's model and guardrail")
+            elif key not in granted:
+                found.append(f"{role} lacks {key[0]} on {key[1]}")
+            elif granted[key] != expected[key]:
+                found.append(f"{role}: {key[0]} on {key[1]} has condition {granted[key]}, expected {expected[key]}")
+    return found
+
+
 @dataclass(frozen=True)
 class Unscoped:
     """Why a statement may use Resource "*"."""
@@ -336,7 +396,7 @@ def writes_beyond_domain(stack: Stack, role: str) -> list[str]:
     return [
         f"{g.role}/{g.sid}: {g.action} on {g.resource}"
         for g in stack.grants(role)
-        if not is_read_only(g.action) and (g.action, g.resource) not in allowed
+        if not is_read_only(g.action) and (g.action, g.resource) not in allowed and not is_analyst_grant(stack, g)
     ]
 
 
@@ -596,6 +656,10 @@ def catalogue_actions_outside_remediation(stack: Stack, role: str) -> list[str]:
 def unjustified_wildcards(stack: Stack, role: str) -> list[str]:
     found = []
     secrets = {stack.parameters[parameter] for parameter in SECRET_PARAMETERS}
+    # The analyst's model, inference profile and guardrail (Bedrock's, outside the stack), for the agent's role only.
+    analyst = (
+        {resource.removeprefix("external:") for _, resource in analyst_grants(stack)} if role == ANALYST_ROLE else set()
+    )
     for statement in stack.statements(role):
         sid = statement.get("Sid", "<no Sid>")
         denied = statement.get("Effect") == "Deny"
@@ -624,11 +688,12 @@ def unjustified_wildcards(stack: Stack, role: str) -> list[str]:
                 ORG_SCAN_EXECUTIONS,
                 ORG_SCAN_MAP_EXECUTIONS,
                 *MEMBER_ROLE_ASSUMED_BY.values(),
+                *analyst,
             }:
                 found.append(
                     f"{role}/{sid}: {resource} is neither a resource of this stack, an Auth0 secret, a trail the "
-                    "catalogue creates, the account's default event bus, an organization scan's execution nor a "
-                    "member account's role"
+                    "catalogue creates, the account's default event bus, an organization scan's execution, a "
+                    "member account's role nor the analyst's model or guardrail"
                 )
     return found
 

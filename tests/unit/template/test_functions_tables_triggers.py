@@ -51,6 +51,14 @@ AGENT_ENV = {
     "MEMBER_EXTERNAL_ID",
     "MAX_CHANGES_PER_ORG_SCAN",
 } | APPROVAL_POLICY_ENV
+# The analyst (AnalystModelId ...): only the scan asks the model; the resume never calls it again for the same plan.
+ANALYST_ENV = {
+    "ANALYST_MODEL_ID",
+    "ANALYST_GUARDRAIL_ID",
+    "ANALYST_GUARDRAIL_VERSION",
+    "ANALYST_TOKEN_BUDGET",
+    "ANALYST_TIMEOUT_SECONDS",
+}
 # The deployment parameters the validator holds a plan to (aegis_validator.settings).
 VALIDATOR_ENV = {
     "ACCOUNT_ID",
@@ -69,7 +77,7 @@ MEMBER_ROLES_ENV = {"MEMBER_REMEDIATION_ROLE_NAME", "MEMBER_UNDO_ROLE_NAME"}
 AUTH0_ENV = {"AUTH0_ISSUER", "AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET_ARN", "AUTH0_AUDIENCE", "CLIENT_AUTH_METHOD"}
 # logical id -> (CodeUri, Handler, layers, role, environment) as docs/CONTRACTS.md states them.
 CONTRACT: dict[str, tuple[str, str, list[str], str, set[str]]] = {
-    "AgentScanFunction": ("functions/agent/", "app.scan_handler", ["AegisLayer"], "AgentRole", AGENT_ENV),
+    "AgentScanFunction": ("functions/agent/", "app.scan_handler", ["AegisLayer"], "AgentRole", AGENT_ENV | ANALYST_ENV),
     "AgentResumeFunction": ("functions/agent/", "app.resume_handler", ["AegisLayer"], "AgentRole", AGENT_ENV),
     "ValidatorFunction": ("functions/validator/", "app.handler", ["AegisLayer"], "ValidatorRole", VALIDATOR_ENV),
     "ApprovalFunction": (
@@ -205,7 +213,9 @@ def test_the_auth_layer_comes_with_the_jwt_layer_it_builds_on(stack: Stack) -> N
 def test_environment_points_at_the_right_resources(stack: Stack) -> None:
     state_machine = stack.arn("MissionStateMachine")
     agent = stack.function_environment("AgentResumeFunction")
-    assert stack.function_environment("AgentScanFunction") == agent
+    # The same settings, but the analyst's: the scan alone asks the model (tests/unit/template/test_analyst_grants.py).
+    scan = stack.function_environment("AgentScanFunction")
+    assert {name: value for name, value in scan.items() if name not in ANALYST_ENV} == agent
     assert agent["STATE_MACHINE_ARN"] == state_machine
     assert agent["CHECKPOINTS_TABLE"] == stack.ref("CheckpointsTable")
     assert agent["MISSIONS_TABLE"] == stack.ref("MissionsTable")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
@@ -30,6 +30,10 @@ _REQUEST_ID_PATTERN: Final = r"^r[0-9]{3,}$"
 _ROOT_PATTERN: Final = r"^[0-9a-f]{64}$"
 # The longest request id a plan gives (`r9999`), to check that a batch's review URL fits before ids are assigned.
 _LONGEST_REQUEST_ID: Final = "r9999"
+# The analyst's note on a change (aegis_agent.analyst): a priority from 1 (fix first) to 4 and a one-line rationale.
+ANALYST_PRIORITY_MIN: Final = 1
+ANALYST_PRIORITY_MAX: Final = 4
+ANALYST_RATIONALE_MAX: Final = 200
 
 
 class NeedsSecondApprover(ValueError):
@@ -42,13 +46,30 @@ class NeedsSecondApprover(ValueError):
         super().__init__(f"{len(self.change_ids)} change(s) need a second approver: {', '.join(self.change_ids)}")
 
 
+class AnalystNote(BaseModel):
+    """The analyst's advisory word on one change, for the approver: model-written, screened by the validator (no
+    secret-shaped text, at most ANALYST_RATIONALE_MAX characters). It is shown, never bound: no digest, root or
+    binding message covers it, and the executor never sees it (the state machine passes it to the approval only)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    priority: int = Field(ge=ANALYST_PRIORITY_MIN, le=ANALYST_PRIORITY_MAX, strict=True)
+    rationale: str = Field(min_length=1, max_length=ANALYST_RATIONALE_MAX)
+
+    def shown(self) -> str:
+        """`P<priority>: <rationale>`, as the phone and the console show it."""
+        return f"P{self.priority}: {self.rationale}"
+
+
 class RequestItem(BaseModel):
-    """One change of a request: its JSON exactly as planned, and (in a batch) its proof of inclusion in the root."""
+    """One change of a request: its JSON exactly as planned, (in a batch) its proof of inclusion in the root, and
+    the analyst's note on it when one ran (advisory: outside the change, so outside its digest and the root)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     change: dict[str, JsonValue]
     proof: dict[str, JsonValue] | None = None
+    analyst: AnalystNote | None = None
 
     @field_validator("proof")
     @classmethod
@@ -198,6 +219,24 @@ def plan_requests(mission_id: str, changes: Sequence[ChangeBase], policy: Approv
         request_id = f"r{index:03d}"
         requests.append(_request(request_id, unit, approvers, policy.review_url(mission_id, request_id)))
     return requests
+
+
+def with_analyst_notes(requests: Sequence[ApprovalRequest], notes: Mapping[str, AnalystNote]) -> list[ApprovalRequest]:
+    """`requests` with each item whose change has a note in `notes` (change id -> note) carrying it. Nothing else
+    changes: the note is not part of the change, so digests, roots and proofs stay as planned."""
+    if not notes:
+        return list(requests)
+    return [
+        request.model_copy(
+            update={
+                "items": tuple(
+                    item.model_copy(update={"analyst": notes.get(str(item.change.get("change_id")), item.analyst)})
+                    for item in request.items
+                )
+            }
+        )
+        for request in requests
+    ]
 
 
 def _chunks(mission_id: str, ordered: list[ChangeBase], policy: ApprovalPolicy) -> list[list[ChangeBase]]:

@@ -19,6 +19,7 @@ from typing import Literal
 
 from pydantic import Field, JsonValue
 
+from aegis.approvals.requests import ANALYST_PRIORITY_MAX, ANALYST_PRIORITY_MIN
 from aegis.catalogue import KINDS
 from aegis.cis import CisVersion
 from aegis.models import Frozen, Outcome, Risk, ScanError, Severity
@@ -76,6 +77,53 @@ class Disposition(StrEnum):
     UNPLANNED = "unplanned"  # a remediation exists but no change was made; `reason` says why
 
 
+class AnalystChoice(StrEnum):
+    """What the analyst (a language model choosing among code-built fixes, `aegis_agent.analyst`) decided for a
+    finding, or `deterministic` when its answer did not stand (a fallback reason says why)."""
+
+    CANDIDATE = "candidate"  # one of the code-built candidates (`chosen_kind`)
+    NOTIFY_ONLY = "notify_only"  # no change: reported only
+    NEEDS_HUMAN = "needs_human"  # no change: a human should look first
+    DETERMINISTIC = "deterministic"  # the safest (or pinned) candidate stands
+
+
+class FindingAnalystNote(Frozen):
+    """The analyst's word on one finding, beside what code alone would have chosen. `rationale` is model-written
+    text for people: advisory, screened for secret-shaped values, never parsed, never in a binding message."""
+
+    choice: AnalystChoice
+    deterministic_kind: str | None = None  # the kind the plan takes without the analyst
+    chosen_kind: str | None = None  # the kind the analyst chose (choice == candidate)
+    priority: int | None = Field(default=None, ge=ANALYST_PRIORITY_MIN, le=ANALYST_PRIORITY_MAX)  # 1 = fix first
+    rationale: str = ""
+    fallback: str = ""  # a named reason (aegis_agent.analyst) when the deterministic choice stood instead
+
+    def describe(self) -> str:
+        """One line for the report: the analyst's choice beside the deterministic one."""
+        beside = f"deterministic choice: {self.deterministic_kind or 'none'}"
+        if self.choice == AnalystChoice.NOTIFY_ONLY:
+            return f"analyst chose notify-only ({beside})"
+        if self.choice == AnalystChoice.NEEDS_HUMAN:
+            return f"analyst asked for a human ({beside})"
+        if self.choice == AnalystChoice.CANDIDATE:
+            if self.chosen_kind == self.deterministic_kind:
+                return f"analyst agreed: {self.chosen_kind}"
+            return f"analyst chose {self.chosen_kind} ({beside})"
+        return f"{beside} ({self.fallback or 'analyst off'})"
+
+
+class ReportAnalyst(Frozen):
+    """The analyst's part in a mission: the model, its summary for operators, its calls and tokens, and how many
+    findings fell back to the deterministic choice, by reason."""
+
+    model_id: str
+    summary: str = ""
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    fallbacks: dict[str, int] = Field(default_factory=dict)
+
+
 class ReportFinding(Frozen):
     finding_id: str
     check_id: str
@@ -96,6 +144,8 @@ class ReportFinding(Frozen):
     # The reason an `aegis:exempt` tag gave, when the deployment did not confirm it (the finding was treated as any
     # other); None when no such claim was made.
     exemption_claim: str | None = None
+    # The analyst's choice for this finding; None when no analyst ran or the finding was not sent to it.
+    analyst: FindingAnalystNote | None = None
 
 
 class ReportChange(Frozen):
@@ -118,6 +168,8 @@ class ReportChange(Frozen):
     verified_after: dict[str, JsonValue] | None = None  # the executor's after-state, if it reported one
     verified: VerifiedState | None = None  # the agent's own re-scan
     verified_detail: str = ""
+    # The analyst's priority and rationale for the finding this change fixes (advisory text for the approver).
+    analyst: FindingAnalystNote | None = None
 
     def json_identifiers(self) -> dict[str, IdentifierShape]:
         """The resource names inside `before`/`after`, as the change's kind declares them (for the secret guard)."""
@@ -195,3 +247,5 @@ class MissionReport(Frozen):
     scan_errors: list[ScanError] = Field(default_factory=list)
     withheld: list[WithheldNote] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    # The analyst's summary and figures; None when the deployment has no analyst (AnalystModelId empty).
+    analyst: ReportAnalyst | None = None

@@ -22,7 +22,7 @@ from typing import Any
 from aegis.audit_chain import ChainHead, verify_chain
 from aegis.catalogue import ChangeBase
 from aegis.models import ChangeResult, Decision, Outcome
-from aegis.reporting.agent_report import MissionReport
+from aegis.reporting.agent_report import FindingAnalystNote, MissionReport
 from aegis.reporting.html import (
     KillSwitchSummary,
     MissionReportDocument,
@@ -32,7 +32,9 @@ from aegis.reporting.html import (
     RequestDecision,
     RequestItem,
     TimelineEntry,
+    analyst_line,
 )
+from aegis.secrets_guard import display_text
 
 __all__ = [
     "AGENT_VERIFICATION",
@@ -197,7 +199,16 @@ def is_push(item: Mapping[str, Any]) -> bool:
     return item.get("action") == REQUESTED and item.get("actor") == APPROVAL_ACTOR
 
 
-_SINGLE_ITEM_FIELDS = ("kind", "resource_arn", "region", "risk", "before_text", "after_text", "instruction")
+_SINGLE_ITEM_FIELDS = (
+    "kind",
+    "resource_arn",
+    "region",
+    "risk",
+    "before_text",
+    "after_text",
+    "instruction",
+    "analyst",  # the analyst's note as the phone showed it (absent when the change had none)
+)
 _RISK_ORDER = {"low": 0, "medium": 1, "high": 2}
 
 
@@ -461,6 +472,8 @@ def _document[D: MissionReportDocument](
             still_failing=f.still_failing,
             change_id=f.change_id,
             exemption_claim=f.exemption_claim,
+            analyst=_screened(f.analyst),
+            analyst_line=display_text(analyst_line(f.analyst)),
         )
         for f in report.findings
     ]
@@ -510,6 +523,7 @@ def _document[D: MissionReportDocument](
                 request_id=found.request_id,
                 batch_root=found.batch_root,
                 approved_by=list(found.approved_by),
+                analyst=_screened(c.analyst),
             )
         )
     started = report.started_at
@@ -530,7 +544,19 @@ def _document[D: MissionReportDocument](
         plan_stop_reason=report.plan_stop_reason,
         approvers=approvers,
         verification=verification if changes else "",
+        analyst=(
+            report.analyst.model_copy(update={"summary": display_text(report.analyst.summary)})
+            if report.analyst is not None
+            else None
+        ),
     )
+
+
+def _screened(note: FindingAnalystNote | None) -> FindingAnalystNote | None:
+    """The analyst's note with its model-written rationale as people may read it: the agent already withheld what
+    looked like a secret, and the page and the console show text, never markup; this also spells out invisible
+    characters, so that a rationale cannot reorder the console's text around it."""
+    return None if note is None else note.model_copy(update={"rationale": display_text(note.rationale)})
 
 
 def timeline_entry(item: Mapping[str, Any]) -> TimelineEntry:

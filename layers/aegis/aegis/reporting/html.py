@@ -20,8 +20,13 @@ from typing import Any
 from pydantic import BaseModel, Field, JsonValue
 
 from aegis.cis import BENCHMARK_NAMES, CisVersion, cis_id_of, cis_sort_key
-from aegis.reporting.agent_report import EXEMPTION_NOT_CONFIRMED
-from aegis.secrets_guard import visible
+from aegis.reporting.agent_report import (
+    EXEMPTION_NOT_CONFIRMED,
+    AnalystChoice,
+    FindingAnalystNote,
+    ReportAnalyst,
+)
+from aegis.secrets_guard import display_text, visible
 
 
 class ReportFinding(BaseModel):
@@ -40,6 +45,10 @@ class ReportFinding(BaseModel):
     change_id: str | None = None
     # An `aegis:exempt` tag's reason the deployment did not confirm (the finding was treated as any other).
     exemption_claim: str | None = None
+    # The analyst's word on the finding (None when no analyst ran or it was not asked), and, when it did not take
+    # the deterministic choice, the line that says so beside that choice (`FindingAnalystNote.describe`).
+    analyst: FindingAnalystNote | None = None
+    analyst_line: str = ""
 
 
 class ReportChange(BaseModel):
@@ -70,6 +79,8 @@ class ReportChange(BaseModel):
     request_id: str | None = None  # the approval request it was asked in (`r001`...)
     batch_root: str | None = None  # that request's Merkle root, when it was a batch
     approved_by: list[str] = Field(default_factory=list)  # every approver who approved it (two-person rule: two)
+    # The analyst's priority and rationale for the finding this change fixes: model-written, advisory.
+    analyst: FindingAnalystNote | None = None
 
     @property
     def request_label(self) -> str:
@@ -90,6 +101,7 @@ class RequestItem(BaseModel):
     before_text: str = ""
     after_text: str = ""
     instruction: str = ""
+    analyst: str = ""  # the analyst's note as the phone showed it (`P1: ...`), when the change had one
 
 
 class RequestDecision(BaseModel):
@@ -175,6 +187,8 @@ class MissionReportDocument(BaseModel):
     # The approval requests (each push to a phone is one CIBA request; a batch asks about many changes at once).
     requests: list[ReportRequest] = Field(default_factory=list)
     pushes: int = 0
+    # The analyst's summary and figures (None when the deployment has no analyst): model-written, advisory.
+    analyst: ReportAnalyst | None = None
 
     def approvals_line(self) -> str:
         """`5 pushes for 13 changes: 2 batches, 3 single requests` ("" when nothing was asked)."""
@@ -234,11 +248,51 @@ class MissionReportDocument(BaseModel):
                 f"  kill switch: triggered by {self.kill_switch.requested_by} at {self.kill_switch.triggered_at}"
                 + ("" if self.kill_switch.ok else " (some steps failed)")
             )
+        lines += analyst_terminal_lines(self)
         lines += self.extra_terminal_lines()
         if self.audit_chain:
             lines.append("  " + self.audit_chain)
         # A terminal obeys control and bidirectional characters too.
         return "\n".join(visible(line) for line in lines)
+
+
+def analyst_line(note: FindingAnalystNote | None) -> str:
+    """`analyst chose notify-only (deterministic choice: <kind>)` when the analyst's answer did not simply take the
+    deterministic choice (another candidate, no change, a human, or a fallback); "" when it agreed or did not run."""
+    if note is None:
+        return ""
+    if note.choice == AnalystChoice.CANDIDATE and note.chosen_kind == note.deterministic_kind:
+        return ""
+    return note.describe()
+
+
+def analyst_note_text(note: FindingAnalystNote | None) -> str:
+    """`P1: <rationale>`, the analyst's note on a change as people read it (model text, screened), or ""."""
+    if note is None or (note.priority is None and not note.rationale):
+        return ""
+    priority = f"P{note.priority}" if note.priority is not None else "P?"
+    return display_text(f"{priority}: {note.rationale}" if note.rationale else priority)
+
+
+def analyst_figures(analyst: ReportAnalyst) -> str:
+    """`2 calls, 5120 input + 830 output tokens, fallbacks: analyst-timeout 3`."""
+    calls = f"{analyst.calls} call{'' if analyst.calls == 1 else 's'}"
+    tokens = f"{analyst.input_tokens} input + {analyst.output_tokens} output tokens"
+    fallbacks = ", ".join(f"{reason} {count}" for reason, count in sorted(analyst.fallbacks.items()))
+    return f"{calls}, {tokens}" + (f", fallbacks: {fallbacks}" if fallbacks else ", no fallback")
+
+
+def analyst_terminal_lines(report: MissionReportDocument) -> list[str]:
+    """The analyst's part for the terminal: model, figures, summary (marked as model-written), and each finding
+    where it did not take the deterministic choice."""
+    analyst = report.analyst
+    if analyst is None:
+        return []
+    lines = [f"  analyst:  {analyst.model_id}: {analyst_figures(analyst)}"]
+    if analyst.summary:
+        lines.append(f"    summary (model-written, advisory): {display_text(analyst.summary)}")
+    lines += [f"    {f.check_id} {f.resource_arn}: {f.analyst_line}" for f in report.findings if f.analyst_line]
+    return lines
 
 
 _SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
@@ -263,6 +317,8 @@ text-align:right}table.diff th{width:auto}.diff_next{display:none}
 .summary td:first-child{width:14rem;color:#5b6475}.ok{color:#03543f;font-weight:600}.bad{color:#9b1c1c;font-weight:600}
 .fixed{background:#def7ec;color:#03543f}.still_failing{background:#fde8e8;color:#9b1c1c}.unverified{background:#eef;color:#445}
 .timeline td{font-size:12px}
+.analyst{border-left:3px solid #a4cafe;background:#f5f9ff;padding:.4rem .7rem;margin:.5rem 0;white-space:pre-wrap}
+.advisory{color:#5b6475;font-size:.85rem}
 """
 
 
@@ -298,6 +354,7 @@ def render_html(report: MissionReportDocument) -> str:
         + (f" · {report.duration_seconds:.1f} s" if report.duration_seconds is not None else "")
         + "</p>",
         *_summary_section(report),
+        *_analyst_section(report),
         *_findings_sections(report),
         *_requests_section(report),
         "<h2>Changes</h2>",
@@ -342,6 +399,32 @@ def _summary_section(report: MissionReportDocument) -> list[str]:
     return parts
 
 
+def _analyst_section(report: MissionReportDocument) -> list[str]:
+    """The analyst's part: which model, its figures, its summary, and how many findings it did not take the
+    deterministic choice for. Everything it wrote is model output: escaped (and screened) like any hostile text,
+    and labelled as advisory, never as a finding of the product."""
+    analyst = report.analyst
+    if analyst is None:
+        return []
+    parts = [
+        "<h2 id=analyst>Analyst</h2>",
+        f"<p class=meta>model <code>{escape(analyst.model_id)}</code> · {escape(analyst_figures(analyst))}</p>",
+    ]
+    if analyst.summary:
+        parts += [
+            "<p class=advisory>Summary written by the model: advisory, not checked by AegisCloud. The changes "
+            "below are built by code; the model only chose among them.</p>",
+            f"<div class=analyst id=analyst-summary>{escape(display_text(analyst.summary))}</div>",
+        ]
+    overruled = [f for f in report.findings if f.analyst_line]
+    if overruled:
+        parts.append(
+            f"<p>{len(overruled)} finding{'' if len(overruled) == 1 else 's'} where the analyst did not take the "
+            "deterministic choice (shown beside each finding below).</p>"
+        )
+    return parts
+
+
 def _findings_sections(report: MissionReportDocument) -> list[str]:
     version = report.cis_version
     column = f"CIS {version}"
@@ -371,12 +454,13 @@ def _finding_cells(f: ReportFinding, version: CisVersion) -> list[str]:
     claim = ""
     if f.exemption_claim is not None and EXEMPTION_NOT_CONFIRMED not in f.reason:
         claim = f" · {EXEMPTION_NOT_CONFIRMED}: {escape(f.exemption_claim)}"
+    analyst = f"<br><span class=advisory>{escape(display_text(f.analyst_line))}</span>" if f.analyst_line else ""
     return [
         _pill(f.severity),
         escape(_cis(f, version)),
         escape(f.check_id),
         f"<code>{escape(f.resource_arn)}</code>",
-        f"{escape(f.disposition)}{' - ' + escape(f.reason) if f.reason else ''}{claim}",
+        f"{escape(f.disposition)}{' - ' + escape(f.reason) if f.reason else ''}{claim}{analyst}",
         escape(rescan),
     ]
 
@@ -396,8 +480,15 @@ def _change_section(c: ReportChange) -> list[str]:
         f"<code>{escape(c.digest[:16])}…</code></p>",
         f"<p>Approver saw: <code>{escape(c.binding_message)}</code>. Decision: <b>{escape(c.decision)}</b>"
         f"{decided}{when}.{' Reason: ' + escape(c.reason) if c.reason else ''}</p>",
-        _diff_table(c.before, c.after),
     ]
+    note = analyst_note_text(c.analyst)
+    if note:
+        parts.append(
+            f"<p class=analyst>AI analyst (advisory): {escape(note)}"
+            + (f" <span class=advisory>· {escape(display_text(c.analyst.describe()))}</span>" if c.analyst else "")
+            + "</p>"
+        )
+    parts.append(_diff_table(c.before, c.after))
     if c.out_of_band:
         parts.append(f"<p class=bad>Changed by someone else meanwhile: {escape(c.out_of_band)}</p>")
     if c.state_at_execution is not None:

@@ -14,10 +14,12 @@ from aegis.approvals.merkle import MerkleError, MerkleProof, merkle_root, verify
 from aegis.approvals.policy import NEEDS_SECOND_APPROVER, ApprovalPolicy, ApproverRouting
 from aegis.approvals.requests import (
     BATCH_PROPERTY_NAMES,
+    AnalystNote,
     ApprovalRequest,
     NeedsSecondApprover,
     RequestItem,
     plan_requests,
+    with_analyst_notes,
 )
 from aegis.catalogue import ChangeBase, InvalidChange, parse_change
 from aegis.catalogue.base import PROPERTY_VALUE_MAX
@@ -362,7 +364,8 @@ def test_json_round_trip() -> None:
     assert set(batch) == {"request_id", "kind", "approvers", "root", "review_url", "items"}
     assert batch["kind"] == "batch"
     assert isinstance(batch["approvers"], list)
-    assert set(batch["items"][0]) == {"change", "proof"}
+    assert set(batch["items"][0]) == {"change", "proof", "analyst"}
+    assert batch["items"][0]["analyst"] is None  # no analyst ran
     assert MerkleProof.from_json(batch["items"][0]["proof"]).tree_size == 4
     assert single["kind"] == "single"
     assert single["root"] is None
@@ -414,3 +417,47 @@ def test_a_request_is_frozen() -> None:
     request = _batch()
     with pytest.raises(ValidationError):
         request.kind = "single"  # type: ignore[misc]
+
+
+# --- the analyst's notes ---------------------------------------------------------------------------------------------
+def test_analyst_notes_ride_on_their_items_and_bind_nothing() -> None:
+    changes = [*variants(KMS, 3), variant(SG, 1, risk=Risk.HIGH)]
+    planned = plan_requests(MISSION, changes, policy(A, B))
+    notes = {
+        changes[1].change_id: AnalystNote(priority=2, rationale="key rotation"),
+        changes[3].change_id: AnalystNote(priority=1, rationale="world-open SSH: fix first"),
+    }
+    carried = with_analyst_notes(planned, notes)
+    # The same requests, roots and proofs: the note is outside every change, so outside every digest.
+    assert [_without_notes(request) for request in carried] == planned
+    batch, single = carried
+    batch.check_root()
+    by_change = {str(item.change["change_id"]): item.analyst for item in batch.items}
+    assert by_change == {change.change_id: notes.get(change.change_id) for change in changes[:3]}
+    assert single.items[0].analyst is not None
+    assert single.items[0].analyst.shown() == "P1: world-open SSH: fix first"
+    # Through JSON, as Step Functions carries it.
+    again = [ApprovalRequest.model_validate(json.loads(json.dumps(r.model_dump(mode="json")))) for r in carried]
+    assert again == carried
+    assert with_analyst_notes(planned, {}) == planned
+
+
+def _without_notes(request: ApprovalRequest) -> ApprovalRequest:
+    items = tuple(item.model_copy(update={"analyst": None}) for item in request.items)
+    return request.model_copy(update={"items": items})
+
+
+@pytest.mark.parametrize(
+    "note",
+    [
+        {"priority": 0, "rationale": "x"},
+        {"priority": 5, "rationale": "x"},
+        {"priority": "1", "rationale": "x"},
+        {"priority": 1, "rationale": ""},
+        {"priority": 1, "rationale": "x" * 201},
+        {"priority": 1, "rationale": "x", "change": "rm -rf"},
+    ],
+)
+def test_an_analyst_note_out_of_its_bounds_is_refused(note: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        AnalystNote.model_validate(note)

@@ -179,3 +179,14 @@ def test_an_organization_demo_starts_the_stack_with_its_organization_and_room_fo
     default = options_from_args(parse("--dry-run", "--accounts", "2"), terminal=False)
     assert default.regions == ("us-east-1",)
     assert default.unreachable == 0
+
+
+def test_the_analyst_flag_picks_an_emulated_model_with_a_short_read_timeout() -> None:
+    options = options_from_args(parse("--approve", "all", "--analyst", "adversarial"), terminal=False)
+    assert options.parameters == {"AnalystModelId": "adversarial", "AnalystTimeoutSeconds": "2"}
+    # A parameter given by name wins over the flag's.
+    given = parse("--approve", "all", "--analyst", "failing", "--parameter", "AnalystTimeoutSeconds=5")
+    assert options_from_args(given, terminal=False).parameters["AnalystTimeoutSeconds"] == "5"
+    assert options_from_args(parse("--approve", "all"), terminal=False).parameters == {}
+    with pytest.raises(SystemExit):
+        parse("--approve", "all", "--analyst", "gpt")
