@@ -5,7 +5,8 @@ Each account is built in an in-process moto, scanned with the real scanner and c
 `aegis_local.scenario.seed`; the larger ones: public buckets, half public through their ACL and half through their
 policy, so that every finding has two candidate fixes), and the real analyst (`aegis_agent.analyst`) decides its
 findings against the local Bedrock runtime emulator (`aegis_local.bedrock`), once per emulated model (`scripted`,
-`adversarial`). The emulator's tokens are an estimate (a quarter of the characters); a real model's tokenizer
+`adversarial`; with the demo's prompt injection planted, the adversarial model's answers fall back where they do not
+stand). The emulator's tokens are an estimate (a quarter of the characters); a real model's tokenizer
 differs, so the price is an order of magnitude, not a quote.
 
 The goal: one call per batch of findings, never per finding (at most one call per 25 findings). The exit status is 1
@@ -60,15 +61,19 @@ class Measured:
         return (self.input_tokens * input_price + self.output_tokens * output_price) / 1_000_000
 
 
-def seeded_findings() -> list[Any]:
-    """The seeded account's findings, scanned by the real scanner (one region)."""
+def seeded_findings(*, injections: bool = False) -> list[Any]:
+    """The seeded account's findings, scanned by the real scanner (one region); with `injections`, also the prompt
+    injection the demo plants in resource names for the analyst (`aegis_local.scenario.injections`)."""
     from moto import mock_aws
 
+    from aegis_local.scenario.injections import DEMO_INJECTIONS, plant
     from aegis_local.scenario.seed import seed_account
 
     with mock_aws():
         session = boto3.Session(region_name=REGION)
         seed_account(session, REGION)
+        if injections:
+            plant(session, REGION, DEMO_INJECTIONS)
         return _scan(session)
 
 
@@ -150,7 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from aegis_local.bedrock import BedrockEmulator
 
-    accounts: list[tuple[str, list[Any]]] = [("seeded", seeded_findings())]
+    accounts: list[tuple[str, list[Any]]] = [
+        ("seeded", seeded_findings()),
+        ("seeded + injections", seeded_findings(injections=True)),
+    ]
     accounts += [
         (f"{n} public buckets", public_bucket_findings(n))
         for n in chosen_sizes(args.findings, args.small, FULL_SIZES, SMALL_SIZES)
