@@ -70,8 +70,7 @@ def build_report(
     claim_by_finding = {e.finding_id: visible(e.reason) for e in plan.claimed_exemptions}
     note_by_finding = {n.finding_id: n for n in plan.notes}
     capped = set(plan.capped_finding_ids)
-    analyst_notes = {f.finding_id: f.note for f in analysis.findings} if analysis is not None else {}
-    analyst_by_target = {(f.check_id, f.resource_arn): f.note for f in analysis.findings} if analysis else {}
+    analyst_by_target = _analyst_by_target(analysis)
 
     report_findings = []
     version = request.policy.cis_version
@@ -91,7 +90,7 @@ def build_report(
             capped=capped,
         )
         claim = claim_by_finding.get(finding.finding_id)
-        analyst = analyst_notes.get(finding.finding_id)
+        analyst = analyst_by_target.get(target)
         if analyst is not None and disposition == Disposition.UNPLANNED and reason in _ANALYST_REASONS:
             # "analyst chose notify-only (deterministic choice: ...)": a human sees what the model skipped.
             reason = analyst.describe()
@@ -185,11 +184,14 @@ def _report_analyst(analysis: AnalysisRecord | None) -> ReportAnalyst | None:
     )
 
 
+def _analyst_by_target(analysis: AnalysisRecord | None) -> dict[tuple[str, str], FindingAnalystNote]:
+    """The analyst's note per (check, resource): what a finding and the change that fixes it share."""
+    return {(f.check_id, f.resource_arn): f.note for f in analysis.findings} if analysis is not None else {}
+
+
 def analyst_notes(analysis: AnalysisRecord | None, changes: Sequence[ChangeBase]) -> dict[str, FindingAnalystNote]:
     """The analyst's note for each change whose finding it decided (the approver sees its priority and rationale)."""
-    if analysis is None:
-        return {}
-    by_target = {(f.check_id, f.resource_arn): f.note for f in analysis.findings}
+    by_target = _analyst_by_target(analysis)
     found = {c.change_id: by_target.get((c.check_id, c.resource_arn)) for c in changes}
     return {change_id: note for change_id, note in found.items() if note is not None and note.rationale}
 
