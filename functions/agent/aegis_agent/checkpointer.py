@@ -1,8 +1,10 @@
 """A LangGraph checkpoint saver on the Checkpoints table (PK/SK strings, `ttl`).
 
 Why not langgraph-checkpoint-aws' DynamoDBSaver: it takes no `serde=` (so the secret-refusing serializer cannot be
-plugged in cleanly) and merges `config["metadata"]` into the stored metadata verbatim. This saver stores only an
-allowlist of metadata keys and passes every stored value through the one serializer it is given.
+plugged in cleanly) and merges `config["metadata"]` into the stored metadata verbatim. This saver stores the metadata
+LangGraph passes to `put`, every key of it (LangGraph's checkpoint-saver conformance suite requires custom keys to
+round-trip and to be filterable), but never anything from `config`; and every stored key and value, metadata included,
+passes through the one serializer it is given, which refuses a secret-shaped one loudly rather than dropping it.
 
 Layout (one partition per thread, mirroring InMemorySaver's three maps):
     PK = thread#<thread_id>
@@ -40,7 +42,6 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from aegis_agent.errors import CheckpointTooLarge
 from aegis_agent.serializer import SecretRefusingSerializer
 
-METADATA_ALLOWLIST = ("source", "step", "parents", "run_id")
 # DynamoDB refuses items above 400 KB; stop well before so the error is ours and named.
 MAX_ITEM_BYTES = 350_000
 _BATCH_GET_LIMIT = 100
@@ -113,7 +114,7 @@ class DynamoDBCheckpointSaver(BaseCheckpointSaver[str]):
                 self._item(thread_id, _blob_sk(ns, channel, version), type=kind, channel=channel, **_value(data))
             )
         checkpoint_type, checkpoint_data = self.serde.dumps_typed(stored)
-        metadata_type, metadata_data = self.serde.dumps_typed(allowed_metadata(metadata))
+        metadata_type, metadata_data = self.serde.dumps_typed(stored_metadata(metadata))
         checkpoint_item = self._item(
             thread_id,
             _checkpoint_sk(ns, checkpoint["id"]),
@@ -372,9 +373,12 @@ class DynamoDBCheckpointSaver(BaseCheckpointSaver[str]):
         yield from sorted(items, key=lambda i: (i["PK"], i["SK"]), reverse=True)
 
 
-def allowed_metadata(metadata: CheckpointMetadata) -> dict[str, Any]:
-    """Only the allowlisted keys; never anything copied from `config` (LangGraph's default copies configurable)."""
-    return {key: metadata[key] for key in METADATA_ALLOWLIST if key in metadata}  # type: ignore[literal-required]
+def stored_metadata(metadata: CheckpointMetadata) -> dict[str, Any]:
+    """The metadata as LangGraph built it, and nothing from `config`: LangGraph's own savers merge the config's
+    `configurable` and `metadata` in (`get_checkpoint_metadata`), which would turn a value meant for one run (a request
+    id, a caller's token) into stored history. Custom keys are kept; the serializer then refuses any secret-shaped key
+    or value, and the checkpoint item's size bound covers the metadata, which is stored inside it."""
+    return dict(metadata)
 
 
 def _split_checkpoint_sk(sort_key: str) -> tuple[str, str]:

@@ -1,10 +1,12 @@
-"""The DynamoDB checkpoint saver: LangGraph's saver contract on the Checkpoints table, metadata by allowlist,
-nothing written when the serializer refuses, items bounded in size, and every item expiring."""
+"""The DynamoDB checkpoint saver: LangGraph's saver contract on the Checkpoints table, metadata as LangGraph built it
+(custom keys kept, never a config value, a secret-shaped key or value refused), nothing written when the serializer
+refuses, items bounded in size, and every item expiring."""
 
 from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any, TypedDict
 
 import pytest
@@ -12,8 +14,9 @@ from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 
-from aegis_agent.checkpointer import METADATA_ALLOWLIST, DynamoDBCheckpointSaver
+from aegis_agent.checkpointer import MAX_ITEM_BYTES, DynamoDBCheckpointSaver
 from aegis_agent.errors import CheckpointRefused, CheckpointTooLarge
+from tests.support import planted_secrets
 from tests.support.agent_world import all_items
 
 TTL = 7 * 86_400
@@ -61,23 +64,84 @@ def test_an_interrupted_thread_resumes_from_dynamodb_with_new_saver_and_graph_ob
     assert compiled(tables["Checkpoints"]).get_state(config("t-1")).next == ()
 
 
-def test_checkpoint_metadata_holds_only_the_allowlist_never_config_values(tables: dict[str, Any]) -> None:
+def test_checkpoint_metadata_never_holds_config_values(tables: dict[str, Any]) -> None:
     api_key = secrets.token_urlsafe(32)
     run = compiled(tables["Checkpoints"])
     run.invoke(
         {"asked": "q"},
-        {"configurable": {"thread_id": "t-2", "api_key": api_key, "user": "alice"}, "metadata": {"token": api_key}},
+        {
+            "configurable": {"thread_id": "t-2", "api_key": api_key, "user": "alice", "lambda_request_id": "req-7"},
+            "metadata": {"token": api_key, "tenant": "acme"},
+        },
         durability="sync",
     )
     saver = DynamoDBCheckpointSaver(tables["Checkpoints"])
     listed = list(saver.list(config("t-2")))
     assert listed
     for checkpoint in listed:
-        assert set(checkpoint.metadata) <= set(METADATA_ALLOWLIST)
-        assert {"source", "step"} <= set(checkpoint.metadata)
+        assert {"source", "step", "parents"} <= set(checkpoint.metadata)
+        assert not {"api_key", "user", "lambda_request_id", "token", "tenant"} & set(checkpoint.metadata)
     raw = repr(all_items(tables["Checkpoints"]))
-    assert api_key not in raw
-    assert "alice" not in raw
+    for config_value in (api_key, "alice", "req-7", "acme"):
+        assert config_value not in raw
+
+
+def test_custom_metadata_keys_round_trip_and_filter(tables: dict[str, Any]) -> None:
+    saver = DynamoDBCheckpointSaver(tables["Checkpoints"])
+    scored: Any = {"source": "loop", "step": 0, "parents": {}, "score": 42, "owner": "team-a", "tags": ["x", "y"]}
+    other: Any = {"source": "loop", "step": 1, "parents": {}, "score": 99}
+    first = saver.put(config("t-10", checkpoint_ns=""), empty_checkpoint(), scored, {})
+    saver.put(config("t-10", checkpoint_ns=""), empty_checkpoint(), other, {})
+
+    assert saver.get_tuple(first).metadata == scored  # type: ignore[union-attr]
+    matching = list(saver.list(config("t-10"), filter={"score": 42}))
+    assert [c.config for c in matching] == [first]
+    assert list(saver.list(config("t-10"), filter={"owner": "team-b"})) == []
+
+
+@pytest.mark.parametrize(
+    ("make_secret", "shape"),
+    [
+        (planted_secrets.jwt, lambda secret: {"note": secret}),
+        (planted_secrets.bearer, lambda secret: {"caller": {"headers": [secret]}}),
+        (planted_secrets.access_key_id, lambda secret: {secret: "x"}),
+        (planted_secrets.high_entropy, lambda secret: {"run_id": secret}),
+    ],
+    ids=["custom key's value", "nested in a custom key", "custom key's name", "standard key's value"],
+)
+def test_a_secret_in_the_metadata_is_refused_loudly_and_nothing_is_written(
+    tables: dict[str, Any], make_secret: Callable[[], str], shape: Callable[[str], dict[str, Any]]
+) -> None:
+    secret = make_secret()
+    saver = DynamoDBCheckpointSaver(tables["Checkpoints"])
+    checkpoint = empty_checkpoint()
+    checkpoint["channel_values"] = {"ok": "fine"}
+    metadata: Any = {"source": "loop", "step": 0, "parents": {}, **shape(secret)}
+    with pytest.raises(CheckpointRefused) as refused:
+        saver.put(config("t-11", checkpoint_ns=""), checkpoint, metadata, {"ok": 1})
+    assert secret not in str(refused.value)
+    assert saver.serde.refusals == [refused.value]  # type: ignore[attr-defined]
+    assert all_items(tables["Checkpoints"]) == []
+
+
+@pytest.mark.parametrize("value", [b"\x00raw", object()], ids=["bytes", "unregistered type"])
+def test_metadata_holds_plain_data_only(tables: dict[str, Any], value: Any) -> None:
+    saver = DynamoDBCheckpointSaver(tables["Checkpoints"])
+    metadata: Any = {"source": "loop", "step": 0, "parents": {}, "extra": value}
+    with pytest.raises(CheckpointRefused):
+        saver.put(config("t-12", checkpoint_ns=""), empty_checkpoint(), metadata, {})
+    assert all_items(tables["Checkpoints"]) == []
+
+
+def test_oversized_metadata_is_a_named_error_and_nothing_is_written(tables: dict[str, Any]) -> None:
+    saver = DynamoDBCheckpointSaver(tables["Checkpoints"])
+    checkpoint = empty_checkpoint()
+    checkpoint["channel_values"] = {"ok": "fine"}
+    # Each note is 100 bytes of text, so the notes alone are the item's whole bound.
+    metadata: Any = {"source": "loop", "step": 0, "parents": {}, "notes": ["word " * 20] * (MAX_ITEM_BYTES // 100)}
+    with pytest.raises(CheckpointTooLarge):
+        saver.put(config("t-13", checkpoint_ns=""), checkpoint, metadata, {"ok": 1})
+    assert all_items(tables["Checkpoints"]) == []
 
 
 def test_list_filters_by_metadata_before_and_limit(tables: dict[str, Any]) -> None:
