@@ -24,7 +24,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, V
 from aegis.catalogue.base import ACCOUNT_ID_PATTERN, CHANGE_ID_PATTERN
 from aegis.missions_keys import ORG_SCAN_ID_PATTERN
 from aegis.models import ChangeResult
-from aegis.secrets_guard import secret_kind
+from aegis.secrets_guard import error_location, secret_kind
 from aegis_agent.errors import MalformedEvent, MalformedResume
 
 REGION_PATTERN = r"^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$"
@@ -127,7 +127,7 @@ class ResumeEvent(BaseModel):
 
 
 def _fields(exc: ValidationError) -> str:
-    return ", ".join(sorted({".".join(str(p) for p in err["loc"]) or "(event)" for err in exc.errors()}))
+    return ", ".join(sorted({error_location(err["loc"]) or "(event)" for err in exc.errors()}))
 
 
 def parse_scan_event(event: Any) -> ScheduledScanEvent | CustomScanEvent | UndoRequestEvent | AccountScanRequest:

@@ -37,7 +37,7 @@ from aegis.catalogue import ChangeBase, InvalidChange, direction_of, forward_tar
 from aegis.control import halt_state
 from aegis.models import Frozen, Risk
 from aegis.partitions import PARTITION_PATTERN
-from aegis.secrets_guard import withhold_secrets
+from aegis.secrets_guard import error_location, error_message, withhold_secrets
 from aegis_auth.handoff import HandoffStore
 from aegis_auth.oidc import OidcClient
 from aegis_auth.token_vault import NoConnectedAccount as VaultNoConnectedAccount
@@ -95,8 +95,8 @@ def parse_request(payload: Any) -> tuple[ExecutorRequest, ChangeBase]:
         request = ExecutorRequest.model_validate(payload)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "payload"
-        raise InvalidRequest(f"not an executor request: {where}: {first.get('msg')}") from None
+        where = error_location(first.get("loc", ())) or "payload"
+        raise InvalidRequest(f"not an executor request: {where}: {error_message(first)}") from None
     try:
         change = parse_change(request.change)
     except InvalidChange as exc:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, TypeAdapter, Vali
 
 from aegis.catalogue.base import REGION_PATTERN
 from aegis.missions_keys import ORG_SCAN_ID_PATTERN
+from aegis.secrets_guard import error_location
 from aegis_orgscan.errors import MalformedEvent
 
 # The agent's own bounds on an aegis.scan request (aegis_agent.events): the same request, passed on.
@@ -67,7 +68,7 @@ def parse_task(event: Any) -> ListAccountsTask | SummarizeTask:
     try:
         task = _TASK.validate_python(event)
     except ValidationError as exc:
-        fields = sorted({".".join(str(part) for part in error["loc"]) or "(event)" for error in exc.errors()})
+        fields = sorted({error_location(error["loc"]) or "(event)" for error in exc.errors()})
         raise MalformedEvent(f"not an org-scan task (fields: {', '.join(fields)})") from None
     if isinstance(task, ListAccountsTask) and task.request.org_scan_id != task.org_scan_id:
         # The execution is named after its organization scan: an input naming another is not the agent's.

@@ -25,7 +25,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import NoneType, UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -410,3 +410,29 @@ def display_text(text: str) -> str:
     pieces = re.split(r"([\s,;]+)", text)
     shown = "".join(WITHHELD if secret_kind(piece) else piece for piece in pieces)
     return shown if secret_kind(shown) is None else WITHHELD
+
+
+# --- refusals of untrusted input -----------------------------------------------------------------------------------
+# A path segment is named when it reads as a field name: a key a model does not know is the sender's text, and may be
+# a credential pasted where a field belongs.
+_NAMEABLE_SEGMENT = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+UNNAMED_SEGMENT = "(key)"
+
+
+def error_location(loc: Iterable[str | int]) -> str:
+    """A validation error's location (pydantic's `loc`), dotted, each segment that is not a plain field name or
+    index shown as `(key)`."""
+    return ".".join(
+        str(part) if _NAMEABLE_SEGMENT.fullmatch(str(part)) and secret_kind(str(part)) is None else UNNAMED_SEGMENT
+        for part in loc
+    )
+
+
+def error_message(error: Mapping[str, Any]) -> str:
+    """A validation error's message without the input it may quote: pydantic quotes an unknown discriminator, and a
+    validator may quote what it refused; such a message is replaced by the error's type."""
+    if error.get("type") == "union_tag_invalid":
+        context = error.get("ctx")
+        return f"unknown {context.get('discriminator', 'kind') if isinstance(context, Mapping) else 'kind'}"
+    message = str(error.get("msg", ""))
+    return message if secret_kind(message) is None else str(error.get("type", "invalid"))

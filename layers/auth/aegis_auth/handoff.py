@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -69,6 +70,21 @@ def _as_bytes(value: Any) -> bytes:
     if not isinstance(raw, bytes | bytearray):
         raise HandoffCorrupt("the stored handoff lacks a binary attribute")
     return bytes(raw)
+
+
+def _expiry(item: Mapping[str, Any]) -> int:
+    # DynamoDB numbers come back as Decimal; a missing expiry is treated as long past.
+    value = item.get("expires_at", 0)
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise HandoffCorrupt("the stored handoff's expiry is not a number")
+    return int(value)
+
+
+def _text(item: Mapping[str, Any], name: str) -> str:
+    value = item.get(name, "")
+    if not isinstance(value, str):
+        raise HandoffCorrupt(f"the stored handoff's {name} is not text")
+    return value
 
 
 def _error_code(exc: ClientError) -> str:
@@ -168,17 +184,20 @@ class HandoffStore:
             raise HandoffCorrupt("the stored handoff has an unknown format")
         if item.get("execution_arn") != execution_arn or item.get("change_digest") != change_digest:
             raise HandoffContextMismatch("the handoff was sealed for another execution or change")
-        expires_at = int(item.get("expires_at", 0))
+        expires_at = _expiry(item)
         if expires_at <= self._clock():
             raise HandoffExpired("the handoff's token has expired")
+        change_id, approver_sub, created_at = (
+            _text(item, name) for name in ("change_id", "approver_sub", "created_at")
+        )
         token_response = self._open(item, expected, handoff_id)
         return OpenedHandoff(
             handoff_id=handoff_id,
             execution_arn=execution_arn,
-            change_id=str(item.get("change_id", "")),
+            change_id=change_id,
             change_digest=change_digest,
-            approver_sub=str(item.get("approver_sub", "")),
-            created_at=str(item.get("created_at", "")),
+            approver_sub=approver_sub,
+            created_at=created_at,
             expires_at=expires_at,
             token_response=token_response,
         )

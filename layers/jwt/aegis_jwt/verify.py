@@ -9,6 +9,7 @@ was issued to. Time checks use an injectable clock, so tests can move time witho
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -31,6 +32,8 @@ JWKS_MAX_AGE_SECONDS = 600
 # tokens that anyone may send (aegis_jwt.callers) set a minimum interval.
 JWKS_MIN_REFETCH_SECONDS = 0.0
 _MAX_TOKEN_CHARS = 16 * 1024
+# JWS and JWE algorithm names (RFC 7518: "RS256", "none", "RSA-OAEP", "ES256K"): too short to be a credential.
+_ALGORITHM_NAME = re.compile(r"[A-Za-z0-9+\-]{1,16}")
 
 
 class JwksCache:
@@ -202,7 +205,9 @@ class TokenVerifier:
         alg = header.get("alg")
         if alg != ALGORITHM:
             # Covers "none" and HS256 signed with the public key: the alg header is never trusted.
-            raise TokenInvalid(f"token rejected: algorithm {str(alg)[:16]!r} is not {ALGORITHM}")
+            # Named only when it reads as an algorithm name: the header is the sender's text, and may hold anything.
+            named = repr(alg) if isinstance(alg, str) and _ALGORITHM_NAME.fullmatch(alg) else "(not an algorithm name)"
+            raise TokenInvalid(f"token rejected: algorithm {named} is not {ALGORITHM}")
         if not isinstance(header.get("kid"), str) or not header["kid"]:
             raise TokenInvalid("token rejected: the header names no kid")
         if "jku" in header or "jwk" in header or "x5u" in header:

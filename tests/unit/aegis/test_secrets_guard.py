@@ -14,12 +14,15 @@ from aegis.secrets_guard import (
     IdentifierShape,
     SecretShapedValue,
     display_text,
+    error_location,
+    error_message,
     refuse_secrets,
     secret_kind,
     visible,
     walk_strings,
     withhold_secrets,
 )
+from tests.support import planted_secrets
 
 # Parametrised values must be the same in every xdist worker, so they come from a seeded generator.
 _RANDOM = random.Random(20261129)
@@ -213,3 +216,22 @@ def test_display_text_withholds_secret_shaped_pieces_and_spells_out_invisible_ch
 def test_keys_are_checked_too() -> None:
     with pytest.raises(SecretShapedValue):
         refuse_secrets({_jwt(): "value"})
+
+
+def test_a_validation_error_location_names_fields_and_indices_but_never_a_key_of_the_sender() -> None:
+    secret = planted_secrets.access_key_id()
+    assert error_location(("approval", "approvals", 0, "handoffs")) == "approval.approvals.0.handoffs"
+    assert error_location(("extra", secret, "x")) == "extra.(key).x"
+    assert error_location(("a key with spaces", "\u202egnp.exe")) == "(key).(key)"
+
+
+def test_a_validation_error_message_that_quotes_the_input_is_replaced_by_its_type() -> None:
+    secret = planted_secrets.jwt()
+    assert error_message({"type": "missing", "msg": "Field required"}) == "Field required"
+    assert error_message({"type": "value_error", "msg": f"Value error, bad {secret}"}) == "value_error"
+    unknown_kind = {
+        "type": "union_tag_invalid",
+        "msg": f"Input tag '{secret}' found",
+        "ctx": {"discriminator": "'kind'"},
+    }
+    assert error_message(unknown_kind) == "unknown 'kind'"

@@ -19,6 +19,7 @@ from aegis.catalogue.base import ApprovalTextTooLong, ChangeBase, RegionScope, W
 from aegis.catalogue.forward import FORWARD_KINDS, ForwardChange
 from aegis.catalogue.undo import Undo
 from aegis.models import canonical_json, sha256_hex
+from aegis.secrets_guard import error_location, error_message
 
 ProposedChange = Annotated[ForwardChange | Undo, Field(discriminator="kind")]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(ProposedChange)
@@ -45,8 +46,8 @@ def parse_change(data: Any) -> ChangeBase:
         return _ADAPTER.validate_python(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        raise InvalidChange(f"not a valid ProposedChange: {where}: {first.get('msg')}", where=where) from None
+        where = error_location(first.get("loc", ()))
+        raise InvalidChange(f"not a valid ProposedChange: {where}: {error_message(first)}", where=where) from None
 
 
 def forward_target(change: ChangeBase) -> ChangeBase:

@@ -10,6 +10,7 @@ from pydantic import Field, ValidationInfo, model_validator
 
 from aegis.models import Frozen, Risk, canonical_json, sha256_hex
 from aegis.partitions import arn_partition, partition_of
+from aegis.secrets_guard import display_text
 
 Phase = Literal["apply", "undo"]
 # Where the validator accepts a kind's changes: in a region the deployment scans ("scanned"), in IAM's home region
@@ -23,6 +24,7 @@ BINDING_MESSAGE_MAX = 64
 _ACCOUNT_SHORT = " acct "
 PROPERTY_VALUE_MAX = 255
 CHANGE_ID_PATTERN = r"^chg-[0-9a-f]{20}$"
+CHECK_ID_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)+$"
 # An account id is its 12 digits; a region is a region name, never free text (the executor builds endpoints from it).
 ACCOUNT_ID_PATTERN = r"^[0-9]{12}$"
 REGION_PATTERN = r"^[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}$"
@@ -62,7 +64,8 @@ class ChangeBase(Frozen):
 
     kind: str
     change_id: str
-    check_id: str
+    # The finding's check (aegis.checks' own id shape): names only, so no free text rides along into approval texts.
+    check_id: str = Field(pattern=CHECK_ID_PATTERN)
     resource_arn: str
     account_id: str = Field(pattern=ACCOUNT_ID_PATTERN)
     region: str = Field(pattern=REGION_PATTERN)
@@ -108,7 +111,7 @@ class ChangeBase(Frozen):
         if info.context and info.context.get(_DRAFT_ID) and self.change_id == _DRAFT_ID:
             return self
         if not re.fullmatch(CHANGE_ID_PATTERN, self.change_id):
-            raise ValueError(f"change_id {self.change_id!r} is not of the form chg-<20 hex>")
+            raise ValueError("change_id is not of the form chg-<20 hex>")
         if self.change_id != self.derived_change_id():
             raise ValueError("change_id does not match the change's content")
         return self
@@ -185,13 +188,15 @@ class ChangeBase(Frozen):
             "change_id": self.change_id,
             "digest": self.digest,
             "kind": self.kind,
-            "resource": self.resource_arn,
+            # Shown as every name is (display_text): an ARN AWS issued reads unchanged, anything else is spelled out.
+            "resource": display_text(self.resource_arn),
             "region": self.region,
             "risk": self.risk.value,
             # An S3 ARN names no account, and one deployment approves changes in many: the account is always shown.
             "account": self.account_id,
-            "before": self.describe_before(),
-            "after": self.describe_after(),
+            # The states are resource data: whatever a kind's own description leaves raw is shown the same way.
+            "before": display_text(self.describe_before()),
+            "after": display_text(self.describe_after()),
             "check": self.check_id,
         }
 

@@ -10,6 +10,7 @@ from pydantic import Field
 from aegis.catalogue.base import ChangeBase, Phase, WideningChange
 from aegis.models import Frozen
 from aegis.partitions import PARTITION_PATTERN, arn_partition
+from aegis.secrets_guard import display_text
 
 
 class FlowLogDestination(Frozen):
@@ -59,7 +60,7 @@ class CreateVpcFlowLogs(ChangeBase):
         return f"{len(self.before.flow_logs)} flow logs"
 
     def describe_after(self) -> str:
-        return "; ".join(f"{d.traffic_type} to {d.log_group_name}" for d in self.after.flow_logs)
+        return "; ".join(f"{d.traffic_type} to {display_text(d.log_group_name)}" for d in self.after.flow_logs)
 
     def session_policy_statements(self, phase: Phase = "apply") -> list[dict[str, Any]]:
         flow_logs = f"arn:{self.partition}:ec2:{self.region}:{self.account_id}:vpc-flow-log/*"

@@ -6,6 +6,7 @@ from typing import Literal
 
 from aegis.catalogue.base import ChangeBase, WideningChange
 from aegis.models import Frozen
+from aegis.secrets_guard import display_text
 
 
 class KeyRotation(Frozen):
@@ -34,7 +35,7 @@ class EnableKmsKeyRotation(ChangeBase):
             raise WideningChange("the change must turn rotation from off to on")
 
     def summary(self) -> str:
-        return f"Enable rotation kms key {self.key_id}"
+        return f"Enable rotation kms key {display_text(self.key_id)}"
 
     def describe_before(self) -> str:
         return "rotation off"
