@@ -16,6 +16,7 @@ BENCHMARKS = [
     "api_latency",
     "console_bundle",
     "analyst",
+    "load",
 ]
 
 

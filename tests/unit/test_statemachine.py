@@ -59,8 +59,14 @@ EXECUTOR_ERRORS = frozenset(
     }
 )
 VALIDATION_ERRORS = frozenset({"Validation.PlanRefused", "Validation.PlanMalformed"})
+# Lambda's errors for an invocation that stopped without answering (its process died, ran out of memory or time).
+LAMBDA_STOPPED_ERRORS = frozenset({"Runtime.ExitError", "Runtime.OutOfMemory", "Sandbox.Timedout", "Lambda.Unknown"})
 KNOWN_ERRORS = (
-    APPROVAL_ERRORS | EXECUTOR_ERRORS | VALIDATION_ERRORS | {"States.Timeout", "States.HeartbeatTimeout", "States.ALL"}
+    APPROVAL_ERRORS
+    | EXECUTOR_ERRORS
+    | VALIDATION_ERRORS
+    | LAMBDA_STOPPED_ERRORS
+    | {"States.Timeout", "States.HeartbeatTimeout", "States.ALL"}
 )
 RESULT_KEYS = {"change_id", "decision", "outcome", "reason"}
 DECISIONS = {"approved", "denied", "expired", "halted", "failed"}
@@ -79,8 +85,10 @@ RENAMED_IN_ITERATION = {"States.Timeout": "Approval.TimedOut", "States.Heartbeat
 EXECUTOR_RESULT_OF = (
     {"Executor.Halted": ("approved", "halted"), "Executor.ApprovalExpired": ("expired", "skipped")}
     | dict.fromkeys(EXECUTOR_ERRORS - {"Executor.Halted", "Executor.ApprovalExpired"}, ("approved", "failed"))
-    | {"States.Timeout": ("approved", "failed")}
+    | dict.fromkeys(LAMBDA_STOPPED_ERRORS | {"States.Timeout"}, ("approved", "failed"))
 )
+# The reason of a change whose executor stopped without answering: it may have been applied.
+OUTCOME_UNKNOWN = ": the executor stopped without answering; the outcome is unknown until the resource is scanned again"
 APPROVER_PAYLOAD = {
     "task_token.$": "$$.Task.Token",
     "execution_arn.$": "$.execution_arn",
@@ -1014,7 +1022,7 @@ def test_a_throttled_executor_is_retried_and_other_failures_are_not(
         [
             _applied(changes[0]),
             _result(changes[1], "approved", "failed", "Executor.TokenExchangeFailed"),
-            _result(changes[2], "approved", "failed", "Runtime.ExitError"),
+            _result(changes[2], "approved", "failed", "Runtime.ExitError" + OUTCOME_UNKNOWN),
         ]
     ]
 

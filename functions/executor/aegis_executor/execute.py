@@ -40,8 +40,8 @@ from aegis.partitions import PARTITION_PATTERN
 from aegis.secrets_guard import error_location, error_message, withhold_secrets
 from aegis_auth.handoff import HandoffStore
 from aegis_auth.oidc import OidcClient
+from aegis_auth.token_vault import ConnectionToken, TokenExchangeUnavailable, exchange_for_connection_token
 from aegis_auth.token_vault import NoConnectedAccount as VaultNoConnectedAccount
-from aegis_auth.token_vault import exchange_for_connection_token
 from aegis_executor.approval import ApprovalOutcome, VerifiedApproval, approvers_needed, open_approval
 from aegis_executor.credentials import (
     HaltedBeforeMutation,
@@ -145,6 +145,9 @@ class Executor:
     clock: Callable[[], float] = time.time
     # IAM and some other services are eventually consistent: a just-applied change may take a moment to read back.
     verify_delays: tuple[float, ...] = (1.0, 2.0)
+    # Token Vault unreachable or answering 5xx once the approval is spent: the waits before each new attempt (3 in
+    # all, each bounded by the HTTP client's timeouts, well within the function's timeout).
+    exchange_retry_delays: tuple[float, ...] = (1.0, 2.0)
     sleep: Callable[[float], None] = time.sleep
 
     def execute(self, payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -334,9 +337,7 @@ class _Run:
         self.record("executor.approval_verified", "verified", token_expires_at=approval.token_expires_at)
         role_arn, connection = self.executor.role_and_connection(self.change)
         try:
-            connection_token = exchange_for_connection_token(
-                self.executor.oidc, subject_token=approval.access_token, connection=connection
-            )
+            connection_token = self._exchange(approval, connection)
         except VaultNoConnectedAccount as exc:
             self.record("executor.token_exchange", "no_connected_account", error=exc.error)
             raise NoConnectedAccount(f"the approver has no connected account on {connection!r}") from None
@@ -387,6 +388,23 @@ class _Run:
             del session
             self.mark("credential_dropped")
         return self.result(outcome, reason, state)
+
+    def _exchange(self, approval: VerifiedApproval, connection: str) -> ConnectionToken:
+        """Token Vault's provider token for the approver. The approval is spent by now, so an exchange that got no
+        answer (transport error, 5xx) is sent again after each of `exchange_retry_delays`: it consumes nothing (the
+        access token stays valid until it expires), and giving up would cost the human's approval."""
+        delays = iter(self.executor.exchange_retry_delays)
+        while True:
+            try:
+                return exchange_for_connection_token(
+                    self.executor.oidc, subject_token=approval.access_token, connection=connection
+                )
+            except TokenExchangeUnavailable as exc:
+                delay = next(delays, None)
+                if delay is None:
+                    raise
+                self._record_safely("executor.token_exchange", "retrying", error=type(exc).__name__)
+                self.executor.sleep(delay)
 
     def _remediate(self, session: Any, guard: MutationGuard) -> tuple[Outcome, str, Frozen | None]:
         """The approval is used: from here on every failure is an outcome, never an error."""

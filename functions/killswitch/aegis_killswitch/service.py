@@ -25,6 +25,8 @@ from aegis_killswitch.steps import Action, KillSwitchClients, Run, actions, purg
 
 # Kill switch events go to their own partition of the Audit table; each halted mission also gets a line in its own.
 KILLSWITCH_AUDIT_ID = "killswitch"
+# In a mission's trail: its execution ended without resuming the agent (stopped by hand, timed out, failed).
+MISSION_ENDED = "mission.ended"
 AUDIT_ACTOR = "killswitch"
 
 logger = Logger(child=True)
@@ -79,7 +81,8 @@ class KillSwitch:
         stopped by hand, a heartbeat timeout after sealing, a failure before the executor consumed it).
 
         Audited in the mission's own trail when something was purged or the purge failed; an execution that left
-        nothing behind (the usual case) adds no record.
+        nothing behind (the usual case) adds no record for the purge. An execution that did not succeed also gets
+        `mission.ended` (outcome: its status in lower case), what its report reads to say how the mission ended.
         """
         mission_id = execution_arn.rsplit(":", 1)[-1]
         try:
@@ -99,6 +102,10 @@ class KillSwitch:
             self._record_in_mission(
                 mission_id, "handoff.purged", "ok" if outcome.ok else "failed", reason=outcome.reason, **details
             )
+        if status != "SUCCEEDED":
+            # The state machine resumes the agent only on its way to SUCCEEDED: otherwise nothing else records that
+            # the mission is over (its item keeps its last status), and its report would call it still running.
+            self._record_in_mission(mission_id, MISSION_ENDED, status.lower(), execution_arn=execution_arn)
         return outcome.model_copy(update={"details": details})
 
     def _shared_management_client(self) -> Callable[[], Auth0Management]:

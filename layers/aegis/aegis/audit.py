@@ -1,4 +1,5 @@
-"""The append-only audit trail: one item per event, written with a condition so nothing is ever overwritten.
+"""The append-only audit trail: one item per event, written with a condition so nothing is ever overwritten (should
+the condition fail, the `seq` was taken and nothing was written: the record is written again under a fresh `seq`).
 
 Details are checked for secret-shaped values before writing: the audit trail must be safe to show anyone.
 
@@ -15,6 +16,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from aegis.catalogue.base import CHANGE_ID_PATTERN
 from aegis.models import canonical_json, sha256_hex
 from aegis.secrets_guard import refuse_secrets
@@ -24,6 +27,12 @@ CHANGE_INDEX = "ByChange"
 CHANGE_ATTRIBUTE = "change_id"
 # The Audit table's local secondary index over each mission's linked records, by chain position (aegis.audit_chain).
 CHAIN_POSITION_INDEX = "ByChainPosition"
+CONDITION_FAILED = "ConditionalCheckFailedException"
+
+
+# A conditional-check failure on an append means its `seq` was taken (nothing was written): the record is written again
+# under a fresh `seq`, at most this many times in all.
+APPEND_ATTEMPTS = 3
 
 
 class AuditLog:
@@ -32,6 +41,15 @@ class AuditLog:
         self._actor = actor
 
     def append(self, mission_id: str, action: str, outcome: str, **details: Any) -> dict[str, Any]:
+        for attempt in range(1, APPEND_ATTEMPTS + 1):
+            try:
+                return self._append_once(mission_id, action, outcome, details)
+            except ClientError as exc:
+                if attempt == APPEND_ATTEMPTS or exc.response.get("Error", {}).get("Code") != CONDITION_FAILED:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    def _append_once(self, mission_id: str, action: str, outcome: str, details: dict[str, Any]) -> dict[str, Any]:
         now = datetime.now(UTC)
         item: dict[str, Any] = {
             "mission_id": mission_id,

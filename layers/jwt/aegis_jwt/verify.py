@@ -32,6 +32,10 @@ JWKS_MAX_AGE_SECONDS = 600
 # tokens that anyone may send (aegis_jwt.callers) set a minimum interval.
 JWKS_MIN_REFETCH_SECONDS = 0.0
 _MAX_TOKEN_CHARS = 16 * 1024
+# A JWKS fetch that got no answer (transport error or 5xx) is sent again after each of these waits: one lost answer
+# must not cost an approval a human already gave. One retry: two read timeouts (aegis_jwt.discovery.HTTP_TIMEOUT)
+# and the wait stay under the shortest approval heartbeat the template allows (30 s).
+JWKS_RETRY_DELAYS_SECONDS: tuple[float, ...] = (1.0,)
 # JWS and JWE algorithm names (RFC 7518: "RS256", "none", "RSA-OAEP", "ES256K"): too short to be a credential.
 _ALGORITHM_NAME = re.compile(r"[A-Za-z0-9+\-]{1,16}")
 
@@ -47,10 +51,14 @@ class JwksCache:
         clock: Clock = time.time,
         max_age: float = JWKS_MAX_AGE_SECONDS,
         min_refetch_interval: float = JWKS_MIN_REFETCH_SECONDS,
+        retry_delays: Sequence[float] = JWKS_RETRY_DELAYS_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.jwks_uri = require_secure_url(jwks_uri, "jwks_uri")
         self._http = http or default_http_client()
         self._clock = clock
+        self._retry_delays = tuple(retry_delays)
+        self._sleep = sleep
         self._max_age = max_age
         self._min_refetch_interval = min_refetch_interval
         self._keys: dict[str, dict[str, Any]] = {}
@@ -75,11 +83,25 @@ class JwksCache:
     def _may_refetch(self, now: float) -> bool:
         return self._fetched_at is None or now - self._fetched_at >= self._min_refetch_interval
 
+    def _fetch(self) -> httpx.Response:
+        """The JWKS response, asked again after each retry delay while it gets no answer or a 5xx."""
+        delays = iter(self._retry_delays)
+        while True:
+            try:
+                response = self._http.get(self.jwks_uri, headers={"Accept": "application/json"})
+            except httpx.TransportError as exc:
+                unanswered = f"the provider's JWKS is unreachable ({type(exc).__name__})"
+            else:
+                if response.status_code < 500:
+                    return response
+                unanswered = f"the provider's JWKS answered HTTP {response.status_code}"
+            delay = next(delays, None)
+            if delay is None:
+                raise TokenInvalid(unanswered)
+            self._sleep(delay)
+
     def _refresh(self) -> None:
-        try:
-            response = self._http.get(self.jwks_uri, headers={"Accept": "application/json"})
-        except httpx.TransportError as exc:
-            raise TokenInvalid(f"the provider's JWKS is unreachable ({type(exc).__name__})") from None
+        response = self._fetch()
         if response.status_code != 200:
             raise TokenInvalid(f"the provider's JWKS answered HTTP {response.status_code}")
         try:

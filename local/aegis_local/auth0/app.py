@@ -3,11 +3,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import hashlib
 import json
 import threading
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus, urlencode
 
@@ -106,14 +111,96 @@ class CorsMiddleware:
         await response(scope, receive, send)
 
 
+# The Authentication API paths a fault is most often aimed at (any path of the tenant may be named).
+BC_AUTHORIZE_PATH = "/bc-authorize"
+TOKEN_PATH = "/oauth/token"
+JWKS_PATH = "/.well-known/jwks.json"
+# How many requests the fault log keeps (oldest dropped first): enough for a mission, bounded for a long-lived stack.
+FAULT_LOG_SIZE = 2000
+FAULT_FIELDS = frozenset({"path", "grant_type", "status", "delay_seconds", "count"})
+# A delay longer than this is refused: it would hold the server's shutdown and no client waits that long anyway.
+MAX_FAULT_DELAY_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class RequestFault:
+    """What the next `count` requests matching `path` (and `grant_type`, for the token endpoint, where the CIBA poll
+    and the Token Vault exchange share one path) are answered:
+
+    - `status` alone: that 5xx at once, the request never reaching the tenant;
+    - `delay_seconds` alone: held that long, then answered normally (a provider that still does what a client which
+      gave up at its read timeout asked: a push sent, a grant consumed);
+    - both: held, then that 5xx, the request never reaching the tenant (a gateway timing out on a dead backend);
+    - `error="slow_down"`: 429 slow_down (the CIBA poll's "polling too fast"; `slow_down_storm`).
+    """
+
+    path: str
+    grant_type: str | None = None
+    status: int | None = None
+    delay_seconds: float = 0.0
+    count: int = 1
+    error: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.path.startswith("/") or self.path.startswith((CONTROL_PREFIX, GUARDIAN_PREFIX)):
+            raise ValueError("a fault names a tenant path (starting with /), never the control plane or the phone")
+        if self.count < 1:
+            raise ValueError("a fault needs a count >= 1")
+        if not 0 <= self.delay_seconds <= MAX_FAULT_DELAY_SECONDS:
+            raise ValueError(f"a fault's delay is 0 to {MAX_FAULT_DELAY_SECONDS:.0f} seconds")
+        if self.error == "slow_down":
+            if self.status != 429 or self.path != TOKEN_PATH or self.grant_type != CIBA_GRANT:
+                raise ValueError("slow_down answers CIBA polls with 429")
+        elif self.error is not None:
+            raise ValueError("the only error a fault names is slow_down; others are a 5xx status")
+        elif self.status is None and self.delay_seconds == 0:
+            raise ValueError("a fault needs a 5xx status, a delay, or both")
+        elif self.status is not None and not 500 <= self.status <= 599:
+            raise ValueError("a fault's status is a 5xx")
+
+    def matches(self, path: str, grant_type: str | None) -> bool:
+        return path == self.path and (self.grant_type is None or grant_type == self.grant_type)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "grant_type": self.grant_type,
+            "status": self.status,
+            "delay_seconds": self.delay_seconds,
+            "count": self.count,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class ObservedRequest:
+    """One request the tenant was sent (the control plane and the phone excepted), and the fault it met, if any.
+    `at` is time.monotonic() on arrival. Neither a token nor an auth_req_id is kept: `ciba_request` is a digest
+    of the polled auth_req_id, enough to tell one CIBA request's polls from another's."""
+
+    at: float
+    method: str
+    path: str
+    grant_type: str | None
+    ciba_request: str | None
+    fault: RequestFault | None
+
+
 class FaultInjector:
-    """Outage switches: `down` answers 503 everywhere but the control plane; `fail_next` answers the next
-    n Auth0 requests with a server error."""
+    """Outage switches, and faults armed per request.
+
+    `down` answers 503 everywhere but the control plane; `fail_next` answers the next n requests (the phone spared)
+    with a server error; `arm` answers the next n requests matching a path (and grant type) with a 5xx, a delay,
+    or both (`RequestFault`); `slow_down_storm` answers the next n CIBA polls `slow_down`. Armed faults are used
+    up in the order they were armed. Every request to the tenant is logged (`observed`)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._down = False
         self._failures: list[int] = []
+        # Each armed fault with how many matching requests it still answers.
+        self._armed: list[tuple[RequestFault, int]] = []
+        self._observed: deque[ObservedRequest] = deque(maxlen=FAULT_LOG_SIZE)
 
     def set_down(self, down: bool) -> None:
         with self._lock:
@@ -125,7 +212,31 @@ class FaultInjector:
         with self._lock:
             self._failures.extend([status] * count)
 
+    def arm(self, fault: RequestFault) -> None:
+        with self._lock:
+            self._armed.append((fault, fault.count))
+
+    def slow_down_storm(self, count: int) -> None:
+        self.arm(RequestFault(TOKEN_PATH, CIBA_GRANT, status=429, count=count, error="slow_down"))
+
+    def clear(self) -> None:
+        """Disarm every fault and outage switch (the log is kept)."""
+        with self._lock:
+            self._down = False
+            self._failures.clear()
+            self._armed.clear()
+
+    def armed(self) -> list[tuple[RequestFault, int]]:
+        """The faults still armed, each with how many requests it still answers."""
+        with self._lock:
+            return list(self._armed)
+
+    def observed(self) -> list[ObservedRequest]:
+        with self._lock:
+            return list(self._observed)
+
     def decide(self, path: str) -> int | None:
+        """The outage switches' answer for `path`, if any (`down`, `fail_next`)."""
         if path.startswith(CONTROL_PREFIX):
             return None
         with self._lock:
@@ -135,6 +246,65 @@ class FaultInjector:
                 return self._failures.pop(0)
         return None
 
+    def take(
+        self, method: str, path: str, grant_type: str | None = None, ciba_request: str | None = None
+    ) -> RequestFault | None:
+        """Log the request and use up the first armed fault it matches; None when it meets none."""
+        if path.startswith((CONTROL_PREFIX, GUARDIAN_PREFIX)):
+            return None
+        with self._lock:
+            fault: RequestFault | None = None
+            for index, (armed, remaining) in enumerate(self._armed):
+                if armed.matches(path, grant_type):
+                    fault = armed
+                    self._armed[index] = (armed, remaining - 1)
+                    break
+            self._armed = [(armed, remaining) for armed, remaining in self._armed if remaining > 0]
+            self._observed.append(ObservedRequest(time.monotonic(), method, path, grant_type, ciba_request, fault))
+        return fault
+
+
+def _fault_response(status: int, error: str | None = None) -> Response:
+    if error == "slow_down":
+        return JSONResponse(
+            {"error": "slow_down", "error_description": "You are polling faster than allowed"},
+            status_code=status,
+            headers=NO_STORE,
+        )
+    error = "temporarily_unavailable" if status == 503 else "server_error"
+    return JSONResponse(
+        {"error": error, "error_description": "The service is unavailable, please retry later"}, status_code=status
+    )
+
+
+def _form_fields(content_type: str, body: bytes) -> dict[str, str]:
+    """The grant type and auth_req_id of a token request, read leniently: the endpoint itself refuses what is
+    malformed, the fault only needs to know which grant was asked."""
+    media_type = content_type.split(";", maxsplit=1)[0].strip().lower()
+    try:
+        if media_type == "application/json":
+            document = json.loads(body or b"null")
+            pairs = [(k, v) for k, v in document.items() if isinstance(v, str)] if isinstance(document, dict) else []
+        else:
+            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return {name: value for name, value in pairs if name in ("grant_type", "auth_req_id")}
+
+
+async def _read_body(receive: Receive) -> tuple[bytes, list[Message]]:
+    messages: list[Message] = []
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks), messages
+
 
 class FaultMiddleware:
     def __init__(self, app: ASGIApp, faults: FaultInjector) -> None:
@@ -142,16 +312,49 @@ class FaultMiddleware:
         self.faults = faults
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        status = self.faults.decide(scope["path"]) if scope["type"] == "http" else None
-        if status is None:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        error = "temporarily_unavailable" if status == 503 else "server_error"
-        response = JSONResponse(
-            {"error": error, "error_description": "The service is unavailable, please retry later"},
-            status_code=status,
-        )
-        await response(scope, receive, send)
+        path, method = str(scope["path"]), str(scope["method"])
+        status = self.faults.decide(path)
+        if status is not None:
+            await _fault_response(status)(scope, receive, send)
+            return
+        grant_type = ciba_request = None
+        read = False
+        if method == "POST" and path == TOKEN_PATH:
+            # The token endpoint serves several grants: its faults are told apart by the grant type in the body.
+            body, messages = await _read_body(receive)
+            fields = _form_fields(Headers(scope=scope).get("content-type", ""), body)
+            grant_type = fields.get("grant_type")
+            if grant_type == CIBA_GRANT and fields.get("auth_req_id"):
+                ciba_request = hashlib.sha256(fields["auth_req_id"].encode()).hexdigest()[:16]
+            receive, read = _replay(messages, receive), True
+        fault = self.faults.take(method, path, grant_type, ciba_request)
+        if fault is None:
+            await self.app(scope, receive, send)
+            return
+        if fault.delay_seconds:
+            if not read:
+                # Read before waiting: a client that gives up meanwhile must not take its request with it.
+                receive = _replay((await _read_body(receive))[1], receive)
+            await asyncio.sleep(fault.delay_seconds)
+        if fault.status is None:
+            await self.app(scope, receive, send)
+            return
+        await _fault_response(fault.status, fault.error)(scope, receive, send)
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """A `receive` that hands the already-read body messages out again, then defers to the server's."""
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replayed
 
 
 def _error_response(error: EmulatorError, extra_headers: Mapping[str, str] | None = None) -> Response:
@@ -559,6 +762,61 @@ class _Endpoints:
             raise GuardianError(400, "invalid_body", str(exc)) from exc
         return JSONResponse({"count": count, "status": status})
 
+    async def control_arm_fault(self, request: Request) -> Response:
+        body = await _control_body(request)
+        if not isinstance(body, dict) or set(body) - FAULT_FIELDS or not isinstance(body.get("path"), str):
+            raise GuardianError(
+                400,
+                "invalid_body",
+                'expected {"path": "/...", "grant_type"?: str, "status"?: 5xx, "delay_seconds"?: s, "count"?: n}',
+            )
+        grant_type, status, delay, count = (
+            body.get(field) for field in ("grant_type", "status", "delay_seconds", "count")
+        )
+        if (
+            not isinstance(grant_type, str | None)
+            or not (status is None or _is_int(status))
+            or not (delay is None or _is_int(delay) or isinstance(delay, float))
+            or not (count is None or _is_int(count))
+        ):
+            raise GuardianError(400, "invalid_body", "grant_type is a string; status, delay_seconds, count numbers")
+        try:
+            fault = RequestFault(body["path"], grant_type, status, float(delay or 0), count if count is not None else 1)
+        except ValueError as exc:
+            raise GuardianError(400, "invalid_body", str(exc)) from exc
+        self.faults.arm(fault)
+        return JSONResponse(fault.as_json())
+
+    async def control_slow_down(self, request: Request) -> Response:
+        body = await _control_body(request)
+        count = body.get("count") if isinstance(body, dict) else None
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise GuardianError(400, "invalid_body", 'expected {"count": n} with n >= 1')
+        self.faults.slow_down_storm(count)
+        return JSONResponse({"count": count})
+
+    async def control_faults(self, _: Request) -> Response:
+        return JSONResponse(
+            {
+                "armed": [fault.as_json() | {"remaining": remaining} for fault, remaining in self.faults.armed()],
+                "observed": [
+                    {
+                        "at": seen.at,
+                        "method": seen.method,
+                        "path": seen.path,
+                        "grant_type": seen.grant_type,
+                        "ciba_request": seen.ciba_request,
+                        "fault": seen.fault.as_json() if seen.fault is not None else None,
+                    }
+                    for seen in self.faults.observed()
+                ],
+            }
+        )
+
+    async def control_clear_faults(self, _: Request) -> Response:
+        self.faults.clear()
+        return Response(status_code=204)
+
     def routes(self) -> list[Route]:
         authentication: list[tuple[str, str, Handler]] = [
             ("/.well-known/openid-configuration", "GET", self.discovery),
@@ -606,6 +864,10 @@ class _Endpoints:
             (f"{CONTROL_PREFIX}/issued-secrets", "GET", self.issued_secrets),
             (f"{CONTROL_PREFIX}/down", "POST", self.control_down),
             (f"{CONTROL_PREFIX}/fail-next", "POST", self.control_fail_next),
+            (f"{CONTROL_PREFIX}/faults", "POST", self.control_arm_fault),
+            (f"{CONTROL_PREFIX}/faults", "GET", self.control_faults),
+            (f"{CONTROL_PREFIX}/faults", "DELETE", self.control_clear_faults),
+            (f"{CONTROL_PREFIX}/slow-down", "POST", self.control_slow_down),
         ]
         routes = [
             # RFC 6749 5.1/5.2: token responses, errors included, must not be cached.
@@ -640,6 +902,10 @@ async def _control_body(request: Request) -> Any:
         return json.loads(await request.body() or b"null")
     except ValueError as exc:
         raise GuardianError(400, "invalid_body", "the body must be JSON") from exc
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 async def _http_error(_: Request, exc: Exception) -> Response:

@@ -8,7 +8,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from aegis_local.asgi_thread import ThreadedServer, loopback_listener
-from aegis_local.auth0.app import FaultInjector, build_app
+from aegis_local.auth0.app import FaultInjector, ObservedRequest, RequestFault, build_app
 from aegis_local.auth0.clock import Clock
 from aegis_local.auth0.config import ClientConfig, EmulatorConfig
 from aegis_local.auth0.tenant import ManagementEvent, Tenant
@@ -191,3 +191,36 @@ class Auth0Emulator:
 
     def fail_next(self, count: int = 1, status: int = 500) -> None:
         self._faults.fail_next(count, status)
+
+    def inject_fault(
+        self,
+        path: str,
+        *,
+        grant_type: str | None = None,
+        status: int | None = None,
+        delay_seconds: float = 0.0,
+        count: int = 1,
+    ) -> RequestFault:
+        """Answer the next `count` requests to `path` (of `grant_type`, at the token endpoint) with `status`, after
+        `delay_seconds`, or (a delay alone) late but normally: see `RequestFault`. The same as POST
+        /__emulator/faults."""
+        fault = RequestFault(path, grant_type, status, delay_seconds, count)
+        self._faults.arm(fault)
+        return fault
+
+    def slow_down_storm(self, count: int) -> None:
+        """Answer the next `count` CIBA polls 429 `slow_down` (POST /__emulator/slow-down)."""
+        self._faults.slow_down_storm(count)
+
+    def clear_faults(self) -> None:
+        """Disarm every fault, outage and pending fail_next (DELETE /__emulator/faults)."""
+        self._faults.clear()
+
+    def armed_faults(self) -> list[tuple[RequestFault, int]]:
+        """The faults still armed, each with how many requests it still answers."""
+        return self._faults.armed()
+
+    def observed_requests(self) -> list[ObservedRequest]:
+        """The requests the tenant was sent (not the control plane nor the phone), oldest first, with the fault each
+        met (GET /__emulator/faults)."""
+        return self._faults.observed()

@@ -9,6 +9,12 @@
   (an approval function that polls at once) is refused with `TaskTimedOut`, as if the task had ended, where AWS
   accepts a heartbeat for any token it awaits: the fix accepts it, since the watch it would reset starts afresh.
 
+- **A heartbeat timeout is reported as a task timeout.** moto's heartbeat timeout (`HeartbeatTimeoutError`) is a
+  `TimeoutError`, and its task state turns every `TimeoutError` into `States.Timeout`; so a `waitForTaskToken` task
+  whose worker stopped sending heartbeats (an approval function that died) is caught as a task that nobody answered
+  in time. AWS reports it as `States.HeartbeatTimeout` (a `TaskTimedOut` event with that error), which the template
+  catches apart. The fix reports it so.
+
 - **StopExecution does not stop an execution that waits for a task token.** moto marks the program stopped, but
   the thread waiting for the token looks again only when its heartbeat interval (or the task's timeout) runs out,
   and until then DescribeExecution says RUNNING; when it does wake, the wait's own timeout error overwrites the stop
@@ -86,6 +92,7 @@ class StepFunctionsFixes:
             distributed_iteration_component as distributed,
         )
         from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
         from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
         from moto.stepfunctions.parser.asl.eval.environment import Environment
         from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
@@ -96,6 +103,7 @@ class StepFunctionsFixes:
             patches: dict[tuple[Any, str], Any] = {
                 (CallbackEndpoint, "setup_heartbeat_endpoint"): _answered_before_the_watch,
                 (CallbackEndpoint, "notify_heartbeat"): _heartbeat_before_the_watch,
+                (StateTask, "_from_error"): _heartbeat_timeout_named,
                 (Execution, "stop"): _stop_waits_too,
                 (Execution, "start"): _start_announced,
                 (BaseExecutionWorkerCommunication, "terminated"): _end_announced,
@@ -134,6 +142,31 @@ def _heartbeat_before_the_watch(original: Any) -> Any:
         return bool(original(endpoint))
 
     return notify_heartbeat
+
+
+def _heartbeat_timeout_named(original: Any) -> Any:
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskTimedOutEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.eval.callback.callback import HeartbeatTimeoutError
+
+    def from_error(state: Any, env: Any, ex: Exception) -> Any:
+        if not isinstance(ex, HeartbeatTimeoutError):
+            return original(state, env, ex)
+        heartbeat_timeout = StatesErrorNameType.StatesHeartbeatTimeout
+        # EventDetails is a TypedDict of every detail kind; an event carries one, as moto builds its own.
+        details: Any = {"taskTimedOutEventDetails": TaskTimedOutEventDetails(error=heartbeat_timeout.to_name())}
+        return FailureEvent(
+            env=env,
+            error_name=StatesErrorName(typ=heartbeat_timeout),
+            event_type=HistoryEventType.TaskTimedOut,
+            event_details=details,
+        )
+
+    return from_error
 
 
 def _stop_waits_too(original: Any) -> Any:

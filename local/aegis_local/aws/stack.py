@@ -44,7 +44,8 @@ import boto3
 from aegis_local.aws.eventbridge import EventBridgeDelivery
 from aegis_local.aws.function_urls import FunctionUrlGateway
 from aegis_local.aws.http_api import HttpApi, HttpApiGateway
-from aegis_local.aws.lambdas import FunctionEnvironment, FunctionSpec, LambdaRouter, MotoLambdaBridge
+from aegis_local.aws.lambdas import FaultHooks, FunctionEnvironment, FunctionSpec, LambdaRouter, MotoLambdaBridge
+from aegis_local.aws.moto_dispatch import MotoDispatchFix
 from aegis_local.aws.moto_fixes import S3BucketPolicyFix, S3ControlEndpointFix, StepFunctionsFixes
 from aegis_local.aws.moto_sts import MotoStsFix
 from aegis_local.aws.organization import LocalOrganization, OrganizationSpec
@@ -243,7 +244,7 @@ class LocalStack:
             aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,
             region_name=self.identity.region,
         )
-        FunctionEnvironment.install()
+        self._install_function_runtime()
         # Cross-account AssumeRole answers as on AWS (the role must exist and trust the caller): from the start, so
         # that nothing of the stack ever holds credentials moto alone would have issued.
         MotoStsFix.install()
@@ -289,6 +290,13 @@ class LocalStack:
         self._streams = StreamDelivery(self._created.stream_mappings, self._router, self.client)
         self._streams.start()
 
+    @staticmethod
+    def _install_function_runtime() -> None:
+        """Per-thread function environments, and (before any function makes a client) the inert hooks of injected
+        faults on every client (aegis_local.aws.lambdas.faults); both undone by `stop`."""
+        FunctionEnvironment.install()
+        FaultHooks.install()
+
     def stop(self) -> None:
         """Stop everything this stack started and restore the process environment. Safe to call twice."""
         if self._streams is not None:
@@ -319,7 +327,9 @@ class LocalStack:
             self._bedrock = None
         if self._session is not None:
             FunctionEnvironment.uninstall()
+            FaultHooks.uninstall()
         S3ControlEndpointFix.uninstall()
+        MotoDispatchFix.uninstall()
         MotoStsFix.uninstall()
         self._restore_process_environment()
         _clear_layer_caches()
@@ -744,6 +754,7 @@ class LocalStack:
         self._saved_environment = {}
 
     def _configure_moto(self, moto_url: str) -> None:
+        MotoDispatchFix.install()
         # A fresh moto: this process may have used moto before (backends are process-wide).
         _post_json(f"{moto_url}/moto-api/reset", None)
         _post_json(f"{moto_url}/moto-api/config", MOTO_CONFIG)

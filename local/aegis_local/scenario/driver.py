@@ -49,6 +49,8 @@ __all__ = [
 ]
 
 TERMINAL_STATUSES = frozenset({"completed", "failed", "halted"})
+# Execution statuses that end a mission without the state machine resuming the agent.
+ENDED_WITHOUT_RESUME = frozenset({"ABORTED", "FAILED", "TIMED_OUT"})
 # The state whose output is the plan of approval requests (`{"mission_id", "requests": [...]}`).
 VALIDATE_STATE = "ValidatePlan"
 # A request on the phone that matches nothing of the plan yet may be one whose record the approval function is about
@@ -718,7 +720,10 @@ class MissionDriver:
         idle = self._stack.lambdas.wait_idle(0)
         if run.status in TERMINAL_STATUSES and not execution_running and idle:
             return True
-        # A stopped execution never resumes the agent: the mission item keeps its last status.
+        # A stopped execution never resumes the agent: the mission item keeps its last status. So does one stopped
+        # by hand (ABORTED), or that timed out or failed: the mission is over all the same.
+        if run.execution_status in ENDED_WITHOUT_RESUME and idle:
+            return True
         return run.kill_switch is not None and run.execution_arn is not None and not execution_running and idle
 
     def _say(self, label: str, text: str) -> None:

@@ -7,6 +7,7 @@ import base64
 import hashlib
 from collections.abc import Callable
 
+import httpx
 import pytest
 
 from aegis_jwt.discovery import ProviderMetadata
@@ -284,3 +285,55 @@ def test_an_access_token_issued_to_the_client_names_it_in_azp_or_client_id(named
 def test_an_access_token_of_another_client_or_of_none_is_refused(named: dict[str, object], reason: str) -> None:
     with pytest.raises(TokenInvalid, match=reason):
         require_authorized_party({"sub": "auth0|approver", **named}, CLIENT_ID)
+
+
+def flaky_jwks_cache(
+    provider: ProviderDouble, clock: Clock, failures: list[int | httpx.TransportError], waits: list[float]
+) -> tuple[JwksCache, list[str]]:
+    """A cache whose first JWKS fetches meet `failures` (a status, or no answer) before the provider answers; the
+    waits between attempts go to `waits`, and every attempt to the returned list."""
+    attempts: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/.well-known/jwks.json":
+            attempts.append(request.url.path)
+            if failures:
+                failure = failures.pop(0)
+                if isinstance(failure, httpx.TransportError):
+                    raise failure
+                return httpx.Response(failure, text="unavailable")
+        return provider.transport().handle_request(request)
+
+    http = httpx.Client(transport=httpx.MockTransport(handle), timeout=5)
+    return JwksCache(provider.discovery()["jwks_uri"], http, clock=clock, sleep=waits.append), attempts
+
+
+@pytest.mark.parametrize("failure", [500, 503, httpx.ReadTimeout("no answer"), httpx.ConnectError("refused")], ids=str)
+def test_a_jwks_fetch_without_an_answer_is_sent_once_more_after_a_wait(
+    provider: ProviderDouble, clock: Clock, failure: int | httpx.TransportError
+) -> None:
+    waits: list[float] = []
+    cache, attempts = flaky_jwks_cache(provider, clock, [failure], waits)
+
+    assert cache.key_for(provider.signing_key.kid)["kid"] == provider.signing_key.kid
+    assert (len(attempts), waits) == (2, [1.0])
+
+
+def test_a_jwks_still_without_an_answer_after_the_retry_is_refused_by_name(
+    provider: ProviderDouble, clock: Clock
+) -> None:
+    waits: list[float] = []
+    cache, attempts = flaky_jwks_cache(provider, clock, [503, 502], waits)
+
+    with pytest.raises(TokenInvalid, match="JWKS answered HTTP 502"):
+        cache.key_for(provider.signing_key.kid)
+    assert (len(attempts), waits) == (2, [1.0])
+
+
+def test_a_jwks_refusal_is_not_asked_again(provider: ProviderDouble, clock: Clock) -> None:
+    waits: list[float] = []
+    cache, attempts = flaky_jwks_cache(provider, clock, [404], waits)
+
+    with pytest.raises(TokenInvalid, match="JWKS answered HTTP 404"):
+        cache.key_for(provider.signing_key.kid)
+    assert (len(attempts), waits) == (1, [])

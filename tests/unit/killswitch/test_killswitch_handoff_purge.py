@@ -118,9 +118,11 @@ def test_an_ended_execution_purges_its_own_handoffs_only_and_audits_it(
         ("dynamodb:BatchWriteItem", "HandoffTable"),
     }
     assert not [answer for answer in recording.answers if "ciphertext" in answer]
-    (record,) = read_trail(aws_world.audit, "m-stopped")
+    record, ended = sorted(read_trail(aws_world.audit, "m-stopped"), key=lambda item: item["action"])
     assert (record["action"], record["outcome"]) == ("handoff.purged", "ok")
     assert json.loads(record["details"])["status"] == "ABORTED"
+    # An execution that did not succeed never resumed the agent: the end is on the mission's record for its report.
+    assert (ended["action"], ended["outcome"]) == ("mission.ended", "aborted")
 
 
 def test_batch_handoffs_are_purged_like_single_ones_by_the_trigger_and_at_the_end_of_their_execution(
@@ -270,8 +272,9 @@ def test_the_handler_purges_on_a_status_change_and_raises_when_the_purge_fails(
     )
     with pytest.raises(HandoffPurgeFailed, match="could not be deleted"):
         app.handler(status_change(aws_world, "m-throttled", "TIMED_OUT"), Context())
-    (record,) = read_trail(aws_world.audit, "m-throttled")
+    record, ended = sorted(read_trail(aws_world.audit, "m-throttled"), key=lambda item: item["action"])
     assert (record["action"], record["outcome"]) == ("handoff.purged", "failed")
+    assert (ended["action"], ended["outcome"]) == ("mission.ended", "timed_out")
 
 
 def test_a_trigger_that_finds_no_handoff_is_fine(settings: KillSwitchSettings, aws_world: AwsWorld) -> None:

@@ -38,6 +38,7 @@ from aegis.secrets_guard import display_text
 
 __all__ = [
     "AGENT_VERIFICATION",
+    "ENDED_NOTE",
     "NO_PLAN_NOTE",
     "RUNNING_NOTE",
     "ChangeFacts",
@@ -45,6 +46,7 @@ __all__ = [
     "assemble_document",
     "audit_details",
     "change_facts",
+    "ended_status",
     "explain",
     "is_push",
     "pushes",
@@ -60,6 +62,11 @@ APPROVAL_ACTOR = "approval"
 AGENT_VERIFICATION = "the agent's re-scan of the touched resources when the mission resumed"
 NO_PLAN_NOTE = "The mission stopped before the agent had a plan: there are no findings or changes to show."
 RUNNING_NOTE = "The mission is still running: the agent writes its report when it ends."
+ENDED_NOTE = "The mission's execution ended before the agent resumed: the agent wrote no report."
+# A mission item keeps a running status when its execution ends without resuming the agent; the kill switch records
+# the end in the mission's trail (`mission.ended`, outcome the execution's status in lower case), or the halt.
+_RUNNING = frozenset({"scanning", "awaiting_approval"})
+_ENDED_AS = {"aborted": "stopped", "timed_out": "timed_out", "failed": "failed"}
 # Audit details worth a place in the timeline; everything else is ids and digests the report shows elsewhere.
 _TIMELINE_KEYS = (
     "approver_sub",
@@ -425,6 +432,10 @@ def assemble_document[D: MissionReportDocument](
 
     `out_of_band` maps change ids to what someone else did to the resource meanwhile (the demo's --drift)."""
     extra_notes = list(notes)
+    ended = ended_status(status, trail)
+    if ended != status and no_report_note == RUNNING_NOTE:
+        no_report_note = ENDED_NOTE
+    status = ended
     if agent_report is None:
         document = document_type(mission_id=mission_id, status=status, notes=[*extra_notes, no_report_note])
     else:
@@ -445,6 +456,20 @@ def assemble_document[D: MissionReportDocument](
     if item is not None and item.get("error"):
         document.notes.append(f"The mission failed: {item['error']}")
     return document
+
+
+def ended_status(status: str, trail: Sequence[Mapping[str, Any]]) -> str:
+    """The mission's status, once its trail says a mission its item still calls running is over: "halted" by the
+    kill switch, "stopped" by hand, or "timed_out" / "failed" as its execution ended."""
+    if status not in _RUNNING:
+        return status
+    if any(item.get("action") == "mission.halted" for item in trail):
+        return "halted"
+    for item in trail:
+        if item.get("actor") == "killswitch" and item.get("action") == "mission.ended":
+            outcome = str(item.get("outcome"))
+            return _ENDED_AS.get(outcome, outcome)
+    return status
 
 
 def _document[D: MissionReportDocument](

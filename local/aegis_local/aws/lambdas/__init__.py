@@ -19,6 +19,8 @@ client, sync or `InvocationType=Event` — runs the real handler named in `templ
   `"ErrorEquals": ["Executor.Halted"]` (see "Errors across Lambda" in docs/CONTRACTS.md); a handler that overruns
   its timeout is reported as `Sandbox.Timedout`.
 - `router`: `LambdaRouter`, invocations by name to warm or cold containers, with the test seams.
+- `faults`: faults injected at a function's AWS calls (`LambdaRouter.faults.inject(AwsFault(...))`): its process
+  dying before or after a call (reported as `Runtime.ExitError`, the container discarded), or AWS answering an error.
 - `moto_bridge`: `MotoLambdaBridge`, moto's Lambda API answered by the router, and `RouterHook`, the process-wide
   patch of moto it shares with EventBridge's delivery (`aegis_local.aws.eventbridge`).
 
@@ -27,6 +29,7 @@ Known differences from the service: asynchronous invocations that fail are logge
 """
 
 from aegis_local.aws.lambdas.environment import FunctionEnvironment
+from aegis_local.aws.lambdas.faults import DIE, AwsError, AwsFault, FaultHooks, FiredFault, FunctionDied
 from aegis_local.aws.lambdas.moto_bridge import MotoLambdaBridge
 from aegis_local.aws.lambdas.payloads import (
     ASYNC_PAYLOAD_LIMIT_BYTES,
@@ -47,7 +50,13 @@ from aegis_local.aws.lambdas.spec import (
 
 __all__ = [
     "ASYNC_PAYLOAD_LIMIT_BYTES",
+    "DIE",
     "SYNC_PAYLOAD_LIMIT_BYTES",
+    "AwsError",
+    "AwsFault",
+    "FaultHooks",
+    "FiredFault",
+    "FunctionDied",
     "FunctionEnvironment",
     "FunctionSpec",
     "Interceptor",

@@ -18,6 +18,7 @@ from typing import Any
 
 from aegis_local.aws.lambdas.container import Container, HandlerLoadError
 from aegis_local.aws.lambdas.environment import FunctionEnvironment
+from aegis_local.aws.lambdas.faults import EXIT_ERROR_TYPE, FunctionDied, function_scope
 from aegis_local.aws.lambdas.spec import FunctionSpec, Handler, Interceptor, InvocationType, LambdaContext
 from aegis_local.aws.logs import invocation_scope, runtime_line
 
@@ -36,6 +37,8 @@ class Invocation:
         self.started = time.monotonic()
         self.result: Any = None
         self.error: tuple[str, str, list[str]] | None = None
+        # Set when an injected fault killed the function (aegis_local.aws.lambdas.faults): its container must go.
+        self.died: FunctionDied | None = None
         self._deadline: float | None = None
         self._finished = threading.Event()
 
@@ -71,7 +74,7 @@ class Invocation:
         environment: dict[str, str | None],
     ) -> None:
         spec = self.spec
-        with invocation_scope(spec.function_name):
+        with invocation_scope(spec.function_name), function_scope(spec.function_name, spec.logical_id, self.request_id):
             runtime_line(f"START RequestId: {self.request_id} Version: $LATEST")
             try:
                 with FunctionEnvironment.applied(environment):
@@ -96,6 +99,14 @@ class Invocation:
                 self.error = (error.error_type, str(error), [])
             except Exception as error:
                 self.error = (type(error).__name__, str(error), handler_stack(error))
+            except FunctionDied as death:
+                # What Lambda reports when the runtime's process exits in the middle of an invocation.
+                self.died = death
+                self.error = (
+                    EXIT_ERROR_TYPE,
+                    f"RequestId: {self.request_id} Error: Runtime exited with error: exit status 1",
+                    [],
+                )
             finally:
                 if self.error is not None:
                     # What the Python runtime prints for an unhandled error.

@@ -19,6 +19,7 @@ from typing import Any
 
 from aegis_local.aws.lambdas.container import Container, HandlerLoadError
 from aegis_local.aws.lambdas.environment import FunctionEnvironment, function_variables
+from aegis_local.aws.lambdas.faults import FaultInjector
 from aegis_local.aws.lambdas.invocation import Invocation
 from aegis_local.aws.lambdas.payloads import SYNC_PAYLOAD_LIMIT_BYTES, error_payload, lambda_json, request_event
 from aegis_local.aws.lambdas.spec import (
@@ -53,9 +54,14 @@ class LambdaRouter:
         self._interceptors: dict[str, Interceptor] = {}
         self._lock = threading.Lock()
         self._in_flight = 0
+        # Since the last `reset_load()`: invocations begun, and the most running at one time (bench.load).
+        self._begun = 0
+        self._most_in_flight = 0
         self._idle_condition = threading.Condition(self._lock)
         self._records: deque[InvocationRecord] = deque(maxlen=2000)
         self._closed = False
+        # Test seam: faults injected at the functions' AWS calls (aegis_local.aws.lambdas.faults).
+        self.faults = FaultInjector(lambda name: self.spec(name).function_name)
 
     # -- lookup ---------------------------------------------------------------------------------------
 
@@ -185,9 +191,22 @@ class LambdaRouter:
         for container in containers:
             container.discard()
 
+    def load(self) -> tuple[int, int]:
+        """(invocations begun, the most running at one time) since the last `reset_load()`; unlike `records()`,
+        never truncated."""
+        with self._lock:
+            return self._begun, self._most_in_flight
+
+    def reset_load(self) -> None:
+        with self._lock:
+            self._begun = 0
+            self._most_in_flight = self._in_flight
+
     def _begin(self) -> None:
         with self._lock:
             self._in_flight += 1
+            self._begun += 1
+            self._most_in_flight = max(self._most_in_flight, self._in_flight)
 
     def _end(self) -> None:
         with self._idle_condition:
@@ -240,9 +259,10 @@ class LambdaRouter:
                 + f"Z {invocation.request_id} Task timed out after {spec.timeout_seconds:.2f} seconds"
             )
             return self._failed(invocation, "Sandbox.Timedout", message)
-        if override is None:
+        if override is None and invocation.died is None:
             self._release(container)
         else:
+            # A process that died takes its execution environment with it: no warm state survives.
             container.discard()
         if invocation.error is not None:
             error_type, message, stack = invocation.error

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from aegis.models import Decision, Outcome
-from aegis.reporting.assembly import explain, results_from_trail
+from aegis.reporting.assembly import ENDED_NOTE, RUNNING_NOTE, assemble_document, explain, results_from_trail
 from tests.support.changes import one_of_each_kind
 
 CHANGES = [c for c in one_of_each_kind() if c.kind != "undo"]
@@ -89,3 +89,29 @@ def test_every_ending_is_explained_in_words() -> None:
     assert (
         explain("halted", "skipped", "Approval.Halted", approver=None) == "stopped by the kill switch [Approval.Halted]"
     )
+
+
+def test_a_mission_whose_execution_ended_without_resuming_the_agent_is_reported_as_it_ended() -> None:
+    """The item keeps "awaiting_approval" when the execution is stopped by hand, times out or fails (the agent is
+    never resumed): the kill switch's `mission.ended` record (or its halt) says what became of the mission."""
+    stopped = [entry("killswitch", "mission.ended", "aborted")]
+    halted = [entry("killswitch", "mission.halted", "ok"), entry("killswitch", "mission.ended", "aborted")]
+    timed_out = [entry("killswitch", "mission.ended", "timed_out")]
+
+    def status_of(trail: list[dict[str, Any]], status: str = "awaiting_approval") -> tuple[str, list[str]]:
+        document = assemble_document(
+            mission_id="m-00000000000000000000",
+            item=None,
+            trail=trail,
+            agent_report=None,
+            status=status,
+            no_report_note=RUNNING_NOTE,
+        )
+        return document.status, document.notes
+
+    assert status_of(stopped) == ("stopped", [ENDED_NOTE])
+    assert status_of(halted)[0] == "halted"
+    assert status_of(timed_out)[0] == "timed_out"
+    assert status_of([]) == ("awaiting_approval", [RUNNING_NOTE])
+    # A status the agent wrote itself is never overridden.
+    assert status_of(stopped, "completed")[0] == "completed"
