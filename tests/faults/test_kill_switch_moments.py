@@ -2,8 +2,6 @@
 (that one stops a mission with one change on the phone, one polling, one approved and held at the executor's door):
 
 - while the agent scans and plans (held inside one of the scanner's AWS reads);
-- after the approval function sealed the approved change's hand-off, before it told Step Functions (held inside its
-  SendTaskSuccess call), so before the executor was ever invoked;
 - while the executor is in, before its AWS call (held inside its read of the resource, with its RemediationRole
   session in hand);
 - right after the executor's AWS call (held inside its verification read).
@@ -214,32 +212,6 @@ def test_a_kill_while_the_agent_scans_starts_no_execution_and_asks_nobody(
     assert [change.check_id for change in run.plan] == [EBS]
     outcomes = assert_stopped_cleanly(stack, run, moto_calls)
     assert set(outcomes.values()) == {"halted"}
-
-
-def test_a_kill_after_the_hand_off_is_sealed_before_the_task_is_told_purges_it_unused(
-    stack: LocalStack, vulnerable: SeededAccount, moto_calls: MotoCallLog, rearmed: None
-) -> None:
-    sealed: list[dict[str, Any]] = []
-
-    run, _, report = trigger_while_held(
-        stack,
-        moto_calls,
-        lambda call: call.name == "states:SendTaskSuccess",
-        while_held=lambda: sealed.extend(handoffs(stack)),
-    )
-
-    # The approval was sealed when the trigger came; the trigger purged it, the executor was never invoked.
-    assert len(sealed) == 1
-    steps = {step["step"]: step for step in report["steps"]}
-    assert steps["purge_handoffs"]["details"]["deleted"] == 1
-    assert invocations(stack, "ExecutorFunction", run) == []
-    assert not ebs_encryption_on(stack)
-    assert moto_calls.count(EBS_APPLY) == 0
-    outcomes = assert_stopped_cleanly(stack, run, moto_calls)
-    # The approval function found its task no longer awaited and recorded the approval abandoned.
-    assert set(outcomes.values()) == {"abandoned"}
-    [change] = mission_report(stack, run.mission_id).changes
-    assert (change.decision, change.outcome) == ("approved", "halted")
 
 
 def test_a_kill_while_the_executor_reads_before_its_aws_call_applies_nothing(
