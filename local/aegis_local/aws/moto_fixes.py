@@ -52,6 +52,14 @@
   name). The fix records which thresholds a Map state declares when its definition is parsed, and after the Map Run's
   items have all ended raises that error, so the Map Run and the Map state fail as on AWS.
 
+- **A DynamoDB write is not atomic.** moto's `UpdateItem` checks the condition, then (for a new item) stores a bare
+  item holding only its key, then applies the update expression; `PutItem` and `DeleteItem` check and then write.
+  Handlers run as threads of one process, so a second request can land in between: it reads the bare item and fails
+  a condition such as `attribute_not_exists(id) OR kind = :kind` that no state of the item on AWS would fail
+  (the approval's pacing read did, one run in several), or two `#version = :version` writes both pass where AWS
+  lets one win. On AWS every item write is atomic and a read sees an item before or after a write, never during.
+  `DynamoDBAtomicItemsFix` runs moto's item operations (reads, writes, transactions) one at a time, process-wide.
+
 Applied by the local stack while it runs (process-wide, like moto's own state) and removed by `uninstall()`.
 """
 
@@ -68,6 +76,7 @@ from urllib.parse import urlsplit, urlunsplit
 __all__ = [
     "STATUS_CHANGE_DETAIL_TYPE",
     "STATUS_CHANGE_SOURCE",
+    "DynamoDBAtomicItemsFix",
     "S3BucketPolicyFix",
     "S3ControlEndpointFix",
     "StepFunctionsFixes",
@@ -408,3 +417,41 @@ def _unconditional_statements_only(bucket: Any, action: str, resource: str) -> A
     if not unconditional:
         return PermissionResult.NEUTRAL
     return IAMPolicy(json.dumps({**document, "Statement": unconditional})).is_action_permitted(action, resource)
+
+
+class DynamoDBAtomicItemsFix:
+    _lock = threading.Lock()
+    # Reentrant: a transaction calls moto's own put/update/delete inside it.
+    _items_lock = threading.RLock()
+    _originals: dict[str, Any] = {}
+    ITEM_OPERATIONS = ("get_item", "put_item", "update_item", "delete_item", "query", "scan", "transact_write_items")
+
+    @classmethod
+    def install(cls) -> None:
+        from moto.dynamodb.models import DynamoDBBackend
+
+        with cls._lock:
+            if cls._originals:
+                return
+            for name in cls.ITEM_OPERATIONS:
+                original = getattr(DynamoDBBackend, name)
+                cls._originals[name] = original
+                setattr(DynamoDBBackend, name, cls._one_at_a_time(original))
+
+    @classmethod
+    def uninstall(cls) -> None:
+        from moto.dynamodb.models import DynamoDBBackend
+
+        with cls._lock:
+            for name, original in cls._originals.items():
+                setattr(DynamoDBBackend, name, original)
+            cls._originals = {}
+
+    @classmethod
+    def _one_at_a_time(cls, original: Any) -> Any:
+        def operation(backend: Any, *args: Any, **kwargs: Any) -> Any:
+            with cls._items_lock:
+                return original(backend, *args, **kwargs)
+
+        operation.__wrapped__ = original  # type: ignore[attr-defined]
+        return operation

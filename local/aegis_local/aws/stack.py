@@ -46,7 +46,12 @@ from aegis_local.aws.function_urls import FunctionUrlGateway
 from aegis_local.aws.http_api import HttpApi, HttpApiGateway
 from aegis_local.aws.lambdas import FaultHooks, FunctionEnvironment, FunctionSpec, LambdaRouter, MotoLambdaBridge
 from aegis_local.aws.moto_dispatch import MotoDispatchFix
-from aegis_local.aws.moto_fixes import S3BucketPolicyFix, S3ControlEndpointFix, StepFunctionsFixes
+from aegis_local.aws.moto_fixes import (
+    DynamoDBAtomicItemsFix,
+    S3BucketPolicyFix,
+    S3ControlEndpointFix,
+    StepFunctionsFixes,
+)
 from aegis_local.aws.moto_sts import MotoStsFix
 from aegis_local.aws.organization import LocalOrganization, OrganizationSpec
 from aegis_local.aws.resources import CreatedStack, StackIdentity, create_stack, resolve_parameters
@@ -330,6 +335,7 @@ class LocalStack:
             FaultHooks.uninstall()
         S3ControlEndpointFix.uninstall()
         MotoDispatchFix.uninstall()
+        DynamoDBAtomicItemsFix.uninstall()
         MotoStsFix.uninstall()
         self._restore_process_environment()
         _clear_layer_caches()
@@ -755,6 +761,7 @@ class LocalStack:
 
     def _configure_moto(self, moto_url: str) -> None:
         MotoDispatchFix.install()
+        DynamoDBAtomicItemsFix.install()
         # A fresh moto: this process may have used moto before (backends are process-wide).
         _post_json(f"{moto_url}/moto-api/reset", None)
         _post_json(f"{moto_url}/moto-api/config", MOTO_CONFIG)
