@@ -2,6 +2,8 @@
 (that one stops a mission with one change on the phone, one polling, one approved and held at the executor's door):
 
 - while the agent scans and plans (held inside one of the scanner's AWS reads);
+- after the approval function sealed the approved change's hand-off, before it told Step Functions (held inside its
+  SendTaskSuccess call), so before the executor was ever invoked;
 - while the executor is in, before its AWS call (held inside its read of the resource, with its RemediationRole
   session in hand);
 - right after the executor's AWS call (held inside its verification read).
@@ -43,6 +45,7 @@ from tests.support.faults import (
     mission_report,
     mutating_actions,
     planned_changes,
+    records_of,
     run_mission,
     scan_detail,
 )
@@ -212,6 +215,44 @@ def test_a_kill_while_the_agent_scans_starts_no_execution_and_asks_nobody(
     assert [change.check_id for change in run.plan] == [EBS]
     outcomes = assert_stopped_cleanly(stack, run, moto_calls)
     assert set(outcomes.values()) == {"halted"}
+
+
+def test_a_kill_after_the_hand_off_is_sealed_before_the_task_is_told_purges_it_unused(
+    stack: LocalStack, vulnerable: SeededAccount, moto_calls: MotoCallLog, rearmed: None
+) -> None:
+    sealed: list[dict[str, Any]] = []
+
+    run, _, report = trigger_while_held(
+        stack,
+        moto_calls,
+        lambda call: call.name == "states:SendTaskSuccess",
+        while_held=lambda: sealed.extend(handoffs(stack)),
+    )
+
+    # The approval was sealed when the trigger came, and the kill switch purged it unused: its own purge step, or
+    # the purge of the ended execution that its StopExecution set off, whichever reached the hand-off first (both
+    # run; on AWS as here, their order is not fixed).
+    assert len(sealed) == 1
+    steps = {step["step"]: step for step in report["steps"]}
+    purged_by_the_trigger = steps["purge_handoffs"]["details"]["deleted"]
+    purged_at_the_end = sum(
+        record.details.get("deleted", 0) for record in records_of(stack, run.mission_id, "handoff.purged")
+    )
+    assert purged_by_the_trigger + purged_at_the_end >= 1
+    assert handoffs(stack) == []
+    assert invocations(stack, "ExecutorFunction", run) == []
+    assert not ebs_encryption_on(stack)
+    assert moto_calls.count(EBS_APPLY) == 0
+    outcomes = assert_stopped_cleanly(stack, run, moto_calls)
+    # The approval function's held SendTaskSuccess came too late: its task was already failed or stopped, so it
+    # recorded the approval abandoned.
+    assert set(outcomes.values()) == {"abandoned"}
+    [change] = mission_report(stack, run.mission_id).changes
+    # The trigger fails the waiting task with Approval.Halted, then stops the execution. If the state machine acts
+    # on the failure first, it records the change skipped with the decision "halted" (a halt after an approval
+    # decides, as a refusal does); if the stop lands first, the execution is aborted with the change approved and
+    # halted. Either way the report says the kill switch stopped it and nothing was applied.
+    assert (change.decision, change.outcome) in {("halted", "skipped"), ("approved", "halted")}
 
 
 def test_a_kill_while_the_executor_reads_before_its_aws_call_applies_nothing(
