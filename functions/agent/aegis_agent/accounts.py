@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from aegis.aws_sessions import fresh_session
 from aegis_agent.errors import AccountUnreachable
 from aegis_agent.scanner import Scanner
 from aegis_agent.state import MissionRequest
@@ -78,7 +79,7 @@ class AccountSessions:
         except BotoCoreError:
             raise AccountUnreachable(account_id, NO_ANSWER) from None
         credentials = answer["Credentials"]
-        return boto3.Session(
+        return fresh_session(
             aws_access_key_id=credentials["AccessKeyId"],
             aws_secret_access_key=credentials["SecretAccessKey"],
             aws_session_token=credentials["SessionToken"],

@@ -8,6 +8,7 @@ from typing import Any
 
 import boto3
 
+from aegis.aws_sessions import fresh_session
 from aegis_agent.accounts import AccountScanners, AccountSessions, ScannerFactory
 from aegis_agent.analyst import Analyst
 from aegis_agent.errors import InvalidSettings
@@ -44,7 +45,7 @@ def build_service(
         # A pinned fix names only a check and a kind: the message is safe to show.
         raise InvalidSettings(str(exc)) from None
     if scanner is None:
-        scanner = AwsScanner(boto3.Session, plan_config)
+        scanner = AwsScanner(fresh_session, plan_config)
         member_scanner = member_scanner or (lambda session_factory: AwsScanner(session_factory, plan_config))
     accounts = AccountScanners(
         scanner,

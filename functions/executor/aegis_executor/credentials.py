@@ -17,17 +17,16 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from typing import Any
 
 import boto3
-import botocore.session
 from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.model import OperationModel
 from pydantic import SecretStr
 
+from aegis.aws_sessions import fresh_session
 from aegis.catalogue import ChangeBase, forward_target
 from aegis.catalogue.base import Phase
 from aegis_executor.iam_actions import iam_action_of
@@ -71,25 +70,6 @@ def is_throttling(exc: BaseException) -> bool:
 def unsigned_sts_client(region_name: str | None = None) -> Any:
     """An STS client that signs nothing (and so needs no credentials of the executor)."""
     return boto3.client("sts", region_name=region_name, config=STS_CLIENT_CONFIG)
-
-
-@cache
-def _shared_data_loader() -> Any:
-    """The model loader of boto3's default session, where the executor's own clients (STS, DynamoDB, KMS, Secrets
-    Manager) have already loaded the endpoint rules, partitions and retry settings."""
-    if boto3.DEFAULT_SESSION is None:
-        boto3.setup_default_session()
-    # boto3 has no public accessor for its botocore session.
-    return boto3.DEFAULT_SESSION._session.get_component("data_loader")
-
-
-def _fresh_botocore_session() -> botocore.session.Session:
-    """A botocore session of its own (its own credentials and event hooks) that shares the process's model loader:
-    without it every remediation session would parse the service models again (about half a second for EC2), and
-    the first one the endpoint rules too (about 70 ms of a cold start)."""
-    session = botocore.session.get_session()
-    session.register_component("data_loader", _shared_data_loader())
-    return session
 
 
 def role_session_name(change: ChangeBase) -> str:
@@ -153,8 +133,7 @@ def assume_remediation_role(
         del answer
         raise SessionInWrongAccount(assumed_role_arn, change.account_id)
     credentials = answer["Credentials"]
-    session = boto3.Session(
-        botocore_session=_fresh_botocore_session(),
+    session = fresh_session(
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials["SecretAccessKey"],
         aws_session_token=credentials["SessionToken"],

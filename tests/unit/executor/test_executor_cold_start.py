@@ -11,7 +11,7 @@ THEN = """
 module.executor()
 report.update(sessions=len(sessions), resources=list(resources))
 import botocore.loaders
-from aegis_executor.credentials import _fresh_botocore_session
+from aegis.aws_sessions import fresh_session
 files_read = []
 load_file = botocore.loaders.JSONFileLoader.load_file
 
@@ -20,8 +20,7 @@ def recording_load_file(self, file_path):
     return load_file(self, file_path)
 
 botocore.loaders.JSONFileLoader.load_file = recording_load_file
-remediation = boto3.Session(
-    botocore_session=_fresh_botocore_session(),
+remediation = fresh_session(
     aws_access_key_id="ASIAEXAMPLE",
     aws_secret_access_key="example",
     aws_session_token="example",
