@@ -21,7 +21,7 @@ from typing import Any
 import boto3
 import botocore.session
 
-__all__ = ["fresh_botocore_session", "fresh_session"]
+__all__ = ["fresh_session", "shared_data_loader"]
 
 _search_paths_lock = threading.Lock()
 
@@ -35,7 +35,7 @@ def shared_data_loader() -> Any:
     return boto3.DEFAULT_SESSION._session.get_component("data_loader")
 
 
-def fresh_botocore_session() -> botocore.session.Session:
+def _fresh_botocore_session() -> botocore.session.Session:
     """A botocore session of its own that reads service models through the shared loader."""
     session = botocore.session.get_session()
     session.register_component("data_loader", shared_data_loader())
@@ -44,7 +44,7 @@ def fresh_botocore_session() -> botocore.session.Session:
 
 def fresh_session(**session_arguments: Any) -> boto3.Session:
     """`boto3.Session(**session_arguments)` (credentials, region...), its models read through the shared loader."""
-    session = boto3.Session(botocore_session=fresh_botocore_session(), **session_arguments)
+    session = boto3.Session(botocore_session=_fresh_botocore_session(), **session_arguments)
     loader = shared_data_loader()
     with _search_paths_lock:
         paths = loader.search_paths
