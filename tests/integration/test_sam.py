@@ -258,8 +258,22 @@ def test_sam_build_packages_every_function_and_layer_and_no_credential_code_for_
         assert (aegis_layer / package).is_dir(), f"AegisLayer lacks {package}"
     for package in ("aegis_jwt", "jose", "httpx"):
         assert (jwt_layer / package).is_dir(), f"JwtLayer lacks {package}"
-    for package in ("aegis_auth", "httpx", "cryptography"):
-        assert (auth_layer / package).is_dir(), f"AuthLayer lacks {package}"
+    assert (auth_layer / "aegis_auth").is_dir(), "AuthLayer lacks aegis_auth"
+    # The AuthLayer's libraries are the JwtLayer's, which goes with it everywhere: one copy of cryptography.
+    for package in ("httpx", "cryptography"):
+        assert (jwt_layer / package).is_dir(), f"JwtLayer lacks {package}"
+        assert not (auth_layer / package).exists(), f"AuthLayer ships a second {package}"
+    # Lambda's runtime provides boto3 and botocore: a copy in a layer would shadow the runtime's under its boto3.
+    for layer in (aegis_layer, jwt_layer, auth_layer):
+        for package in ("boto3", "botocore"):
+            assert not (layer / package).exists(), f"{layer.parent.name} ships {package}"
+    # Every module of the AegisLayer has its unchecked-hash bytecode beside it (flags 0b01 in the pyc's header).
+    sources = [path for path in aegis_layer.rglob("*.py") if "__pycache__" not in path.parts]
+    assert len(sources) > 100
+    for source in sources:
+        compiled = source.parent / "__pycache__" / f"{source.stem}.cpython-313.pyc"
+        assert compiled.is_file(), f"AegisLayer: no bytecode for {source.relative_to(aegis_layer)}"
+        assert int.from_bytes(compiled.read_bytes()[4:8], "little") == 0b01, compiled
     for package in ("aegis_auth", "aegis_jwt", "jose"):
         assert not (aegis_layer / package).exists(), f"AegisLayer ships {package}"
     assert not (jwt_layer / "aegis_auth").exists(), "JwtLayer ships the credential code"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.stack import Stack, build_stack, pristine_template
+from tests.support.stack import ROOT, Stack, build_stack, pristine_template
 from tests.unit.template.iam_matrix import ALL_ROLES, is_read_only
 
 COMMON_ENV = {
@@ -198,12 +198,16 @@ def test_only_the_credential_side_gets_the_auth_layer(stack: Stack) -> None:
     assert stack.resource("AegisLayer")["Properties"]["ContentUri"] == "layers/aegis/"
     assert stack.resource("JwtLayer")["Properties"]["ContentUri"] == "layers/jwt/"
     assert stack.resource("AuthLayer")["Properties"]["ContentUri"] == "layers/auth/"
-    for layer in ("AegisLayer", "JwtLayer", "AuthLayer"):
+    # The AegisLayer's Makefile installs exactly its pinned packages (none of the runtime's boto3) and bytecode.
+    assert stack.resource("AegisLayer")["Metadata"]["BuildMethod"] == "makefile"
+    assert (ROOT / "layers" / "aegis" / "Makefile").is_file()
+    for layer in ("JwtLayer", "AuthLayer"):
         assert stack.resource(layer)["Metadata"]["BuildMethod"] == "python3.13"
 
 
 def test_the_auth_layer_comes_with_the_jwt_layer_it_builds_on(stack: Stack) -> None:
-    # aegis_auth imports aegis_jwt: a function given AuthLayer without JwtLayer would fail on its first import.
+    # aegis_auth imports aegis_jwt, and its libraries (httpx, cryptography) are the JwtLayer's: a function given
+    # AuthLayer without JwtLayer would fail on its first import.
     for name, function in stack.resources_of_type("AWS::Serverless::Function").items():
         layers = function["Properties"].get("Layers", [])
         if {"Ref": "AuthLayer"} in layers:
