@@ -267,13 +267,18 @@ def test_sam_build_packages_every_function_and_layer_and_no_credential_code_for_
     for layer in (aegis_layer, jwt_layer, auth_layer):
         for package in ("boto3", "botocore"):
             assert not (layer / package).exists(), f"{layer.parent.name} ships {package}"
-    # Every module of the AegisLayer has its unchecked-hash bytecode beside it (flags 0b01 in the pyc's header).
-    sources = [path for path in aegis_layer.rglob("*.py") if "__pycache__" not in path.parts]
-    assert len(sources) > 100
-    for source in sources:
-        compiled = source.parent / "__pycache__" / f"{source.stem}.cpython-313.pyc"
-        assert compiled.is_file(), f"AegisLayer: no bytecode for {source.relative_to(aegis_layer)}"
-        assert int.from_bytes(compiled.read_bytes()[4:8], "little") == 0b01, compiled
+    # Every module of the layers and the agent's package has its unchecked-hash bytecode beside it (flags 0b01 in the
+    # pyc's header): no cold start compiles a module.
+    agent_package = built / resources["AgentScanFunction"]["Properties"]["CodeUri"]
+    for package in (aegis_layer, jwt_layer, auth_layer, agent_package):
+        sources = [path for path in package.rglob("*.py") if "__pycache__" not in path.parts]
+        assert sources, package
+        for source in sources:
+            compiled = source.parent / "__pycache__" / f"{source.stem}.cpython-313.pyc"
+            assert compiled.is_file(), f"{package.name}: no bytecode for {source.relative_to(package)}"
+            assert int.from_bytes(compiled.read_bytes()[4:8], "little") == 0b01, compiled
+    assert not (agent_package / "zstandard").exists(), "the agent ships zstandard"
+    assert not (agent_package / "pydantic").exists(), "the agent ships a pydantic over the layer's"
     for package in ("aegis_auth", "aegis_jwt", "jose"):
         assert not (aegis_layer / package).exists(), f"AegisLayer ships {package}"
     assert not (jwt_layer / "aegis_auth").exists(), "JwtLayer ships the credential code"

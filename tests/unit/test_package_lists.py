@@ -1,5 +1,5 @@
-"""The package lists that builds install without resolving dependencies (layers/aegis/Makefile,
-functions/agent/Makefile): each must be complete but for what it leaves out on purpose (what Lambda's Python runtime
+"""The package lists that builds install without resolving dependencies (lambda_package.mk, included by the layers'
+and the agent's Makefiles): each must be complete but for what it leaves out on purpose (what Lambda's Python runtime
 provides, what a layer the function always has ships, an optional dependency it says why it drops), must never ship
 what the runtime or the layer provides (a copy would shadow it: a botocore of ours under the runtime's boto3, a
 pydantic of the agent's over the layer's), and must be exactly what the tests run with."""
@@ -20,6 +20,7 @@ from packaging.utils import canonicalize_name
 from tests.support.stack import ROOT
 
 AEGIS_LAYER = ROOT / "layers" / "aegis" / "requirements.txt"
+JWT_LAYER = ROOT / "layers" / "jwt" / "requirements.txt"
 AGENT = ROOT / "functions" / "agent" / "requirements.txt"
 DEV_REQUIREMENTS = ROOT / "requirements-dev.txt"
 
@@ -81,6 +82,8 @@ class PackageList:
 
 PACKAGE_LISTS = {
     "AegisLayer": PackageList(AEGIS_LAYER, frozenset(), frozenset()),
+    # Every function with the JwtLayer has the AegisLayer (tests/unit/template/test_functions_tables_triggers.py).
+    "JwtLayer": PackageList(JWT_LAYER, frozenset(pins(AEGIS_LAYER)), frozenset()),
     "agent": PackageList(AGENT, frozenset(pins(AEGIS_LAYER)), frozenset({"zstandard"})),
 }
 
