@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aegis.catalogue.base import CHANGE_ID_PATTERN
+from aegis.ids import CHANGE_ID_PATTERN
 from aegis.models import Decision, Outcome
 from aegis.partitions import PARTITION_PATTERN
 from aegis.secrets_guard import WITHHELD, display_text, secret_kind, withhold_secrets

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aegis.audit import CHANGE_INDEX
-from aegis.catalogue.base import CHANGE_ID_PATTERN
+from aegis.ids import CHANGE_ID_PATTERN
 from aegis.missions_keys import is_mission_id
 from aegis.reporting.assembly import audit_details
 from aegis_ops.errors import BadRequest

@@ -21,7 +21,7 @@ from typing import Any
 
 from aegis.audit import change_trail
 from aegis.catalogue import Undo
-from aegis.catalogue.base import CHANGE_ID_PATTERN
+from aegis.ids import CHANGE_ID_PATTERN
 from aegis.reporting.assembly import audit_details
 from aegis_ops.errors import BadRequest, Refused
 from aegis_ops.events import UNDO_DETAIL_TYPE, UNDO_SOURCE, put_event

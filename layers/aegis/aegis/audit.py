@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from aegis.catalogue.base import CHANGE_ID_PATTERN
+from aegis.ids import CHANGE_ID_PATTERN
 from aegis.models import canonical_json, sha256_hex
 from aegis.secrets_guard import refuse_secrets
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 from pydantic import Field, ValidationInfo, model_validator
 
+from aegis.ids import ACCOUNT_ID_PATTERN, CHANGE_ID_PATTERN, CHECK_ID_PATTERN, REGION_PATTERN
 from aegis.models import Frozen, Risk, canonical_json, sha256_hex
 from aegis.partitions import arn_partition, partition_of
 from aegis.secrets_guard import display_text
@@ -23,11 +24,6 @@ BINDING_MESSAGE_MAX = 64
 # The binding message's short form of the account, when the long one (", account <id>") leaves the summary no room.
 _ACCOUNT_SHORT = " acct "
 PROPERTY_VALUE_MAX = 255
-CHANGE_ID_PATTERN = r"^chg-[0-9a-f]{20}$"
-CHECK_ID_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)+$"
-# An account id is its 12 digits; a region is a region name, never free text (the executor builds endpoints from it).
-ACCOUNT_ID_PATTERN = r"^[0-9]{12}$"
-REGION_PATTERN = r"^[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}$"
 _DRAFT_ID = "chg-draft"
 
 
