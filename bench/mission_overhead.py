@@ -35,6 +35,16 @@ an executor invocation runs, else approvals while a change waits for its approva
 else state machine (hand-offs between states), and finally resume (last executor result -> mission completed).
 The per-change table gives each change's own path through those stages, which overlap across changes.
 
+The driver's table is the issue's flat line: what `MissionDriver`'s polling costs per change, beside the smallest
+size's figure. The Audit table queries its thread makes and the items they return are counted at botocore's own events
+(whatever the driver's code), with its thread's CPU time, the mean duration of one poll (its loop, the pause between
+polls excluded: the driver's own count), and "on phone" (a request on the phone -> its answer, which one poll's
+duration delays). Goal: the items read and the CPU time per change stay within x1.5 of the smallest size's (flat),
+and "on phone" under the poll period plus one poll. The poll's duration is shown, not judged: a poll is a few requests
+to moto whatever the size, each as slow as the process's load makes it. Since the driver reads the trail on the
+chain's positions, the items read per change are about twice the records per change (each once as it is linked, and
+the whole trail once at the mission's end); re-reading the whole trail every poll made them grow with the mission.
+
 Everything runs in one Python process on loopback, on a shared machine: the figures compare sizes and stages of this
 code with each other; they are not AWS or Auth0 latencies.
 """
@@ -51,7 +61,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -86,6 +96,11 @@ EXECUTOR_STATE = "ApplyChange"
 GOAL_CHANGES = 200
 GOAL_PUSHES = 10
 GOAL_APPROVAL_SECONDS = 180.0
+# The issue's goal for the driver: its per-change overhead stays flat from the smallest size to the largest, read as
+# within this factor of the smallest size's figure.
+GOAL_FLAT_RATIO = 1.5
+# The driver's per-change figures the flat goal judges: Audit items read, and its thread's CPU time.
+JUDGED = ("items", "cpu")
 
 
 class BenchError(RuntimeError):
@@ -290,6 +305,7 @@ class MissionTiming:
     cpu_seconds: float  # this process's CPU time (every thread: moto, the emulator, the functions, the driver)
     driver_cpu_seconds: float  # the driver's own thread (client side of its polling)
     approvals: ApprovalTraffic
+    driver: DriverOverhead
     sample_change: ChangeBase  # one change of the plan: the model of the changes an extrapolated size would hold
 
     @property
@@ -329,6 +345,55 @@ class ApprovalTraffic:
     @property
     def wall_seconds(self) -> float:
         return _seconds(self.first_push, self.last_decision)
+
+
+@dataclass(frozen=True, slots=True)
+class DriverOverhead:
+    """What the driver's polling cost over one mission (see the module docstring)."""
+
+    records: int  # the mission's audit records at its end
+    audit_queries: int  # Audit table queries (pages) made from the driver's thread
+    audit_items: int  # the items they returned
+    polls: int | None  # the driver's loop iterations (None: a driver that does not count them)
+    poll_seconds: float | None  # their wall time, pauses excluded
+    poll_period: float  # the pause between polls (DriveOptions.poll_seconds)
+    catch_up_seconds: float | None = None  # the end's catch-up: the chainer linking the last records, one more read
+
+    @property
+    def mean_poll(self) -> float | None:
+        if not self.polls or self.poll_seconds is None:
+            return None
+        return self.poll_seconds / self.polls
+
+
+class AuditReads:
+    """Counts the Audit table queries one thread makes, and the items they return, at botocore's events of the
+    session its clients are made from (installed before the driver makes its table): independent of how the driver
+    reads, so that drivers can be compared."""
+
+    def __init__(self, session: Any, table_name: str) -> None:
+        self._events = session.events
+        self._table = table_name
+        self._thread = threading.get_ident()
+        self.queries = 0
+        self.items = 0
+
+    def __enter__(self) -> AuditReads:
+        self._events.register("before-parameter-build.dynamodb.Query", self._named, unique_id=f"bench-{id(self)}-p")
+        self._events.register("after-call.dynamodb.Query", self._counted, unique_id=f"bench-{id(self)}-c")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._events.unregister("before-parameter-build.dynamodb.Query", unique_id=f"bench-{id(self)}-p")
+        self._events.unregister("after-call.dynamodb.Query", unique_id=f"bench-{id(self)}-c")
+
+    def _named(self, params: Mapping[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["bench_table"] = params.get("TableName")
+
+    def _counted(self, parsed: Mapping[str, Any], context: Mapping[str, Any], **_: Any) -> None:
+        if threading.get_ident() == self._thread and context.get("bench_table") == self._table:
+            self.queries += 1
+            self.items += len(parsed.get("Items") or [])
 
 
 def pacing_seconds(pushes: int, per_minute: int = AUTH0_REQUESTS_PER_USER_PER_MINUTE) -> float:
@@ -536,25 +601,32 @@ def measure(
         if stack.emulator.config.ciba_requests_per_user_per_minute != plan.requests_per_minute:
             raise BenchError("the emulator is not at Auth0's per-user limit")
         shown = _Progress(progress)
-        driver = MissionDriver(
-            stack,
-            shown,
-            DriveOptions(policy=ApprovalPolicy(approve_all=True), timeout_seconds=timeout),
-            phone,
-            approver,
-        )
-        load_average = os.getloadavg()[0]
-        detail = {"regions": [stack.identity.region], "checks": [CHECK]}
+        options = DriveOptions(policy=ApprovalPolicy(approve_all=True), timeout_seconds=timeout)
         approvers = [sub for sub in str(stack.parameters["ApproverSubs"]).split(",") if sub]
         if len(approvers) != 1:
             raise BenchError(f"the bench measures one approver; the stack names {len(approvers)}")
-        cpu_before, driver_before = time.process_time(), time.thread_time()
-        event_at = datetime.now(UTC)
-        # The driver polls in this thread; the functions, moto and the emulator run in threads of their own.
-        run = driver.run(detail)
-        cpu_seconds = time.process_time() - cpu_before
-        driver_cpu_seconds = time.thread_time() - driver_before
-        measured = _Measured(event_at, load_average, build_seconds, cpu_seconds, driver_cpu_seconds)
+        detail = {"regions": [stack.identity.region], "checks": [CHECK]}
+        # Counting starts before the driver makes its table: its client copies the session's handlers.
+        with AuditReads(stack.session(), stack.physical_id("AuditTable")) as reads:
+            driver = MissionDriver(stack, shown, options, phone, approver)
+            load_average = os.getloadavg()[0]
+            cpu_before, driver_before = time.process_time(), time.thread_time()
+            event_at = datetime.now(UTC)
+            # The driver polls in this thread; the functions, moto and the emulator run in threads of their own.
+            run = driver.run(detail)
+            cpu_seconds = time.process_time() - cpu_before
+            driver_cpu_seconds = time.thread_time() - driver_before
+        stats = getattr(driver, "stats", None)  # a driver that counts nothing of its own (the one before the cursor)
+        overhead = DriverOverhead(
+            records=0,  # the trail's length, once read back
+            audit_queries=reads.queries,
+            audit_items=reads.items,
+            polls=getattr(stats, "polls", None),
+            poll_seconds=getattr(stats, "poll_seconds", None),
+            poll_period=options.poll_seconds,
+            catch_up_seconds=getattr(stats, "catch_up_seconds", None),
+        )
+        measured = _Measured(event_at, load_average, build_seconds, cpu_seconds, driver_cpu_seconds, overhead)
         return _collect(stack, run, plan, phone, shown, measured)
 
 
@@ -565,6 +637,7 @@ class _Measured:
     build_seconds: float
     cpu_seconds: float
     driver_cpu_seconds: float
+    driver: DriverOverhead
 
 
 def _collect(
@@ -657,6 +730,7 @@ def _collect(
         cpu_seconds=measured.cpu_seconds,
         driver_cpu_seconds=measured.driver_cpu_seconds,
         approvals=approvals,
+        driver=replace(measured.driver, records=len(trail)),
         sample_change=run.plan[0],
     )
 
@@ -884,6 +958,7 @@ def report(missions: Sequence[MissionTiming], extrapolated: Sequence[Extrapolati
             for m in missions
         ],
     )
+    driver_report(missions)
     steps: list[str] = []
     for m in missions:
         for change in m.per_change:
@@ -920,6 +995,117 @@ def report(missions: Sequence[MissionTiming], extrapolated: Sequence[Extrapolati
     _notes(missions)
 
 
+def _on_phone(mission: MissionTiming) -> float:
+    return statistics.fmean(change.stages()["on phone"] for change in mission.per_change)
+
+
+def _ratio(value: float | None, basis: float | None) -> str:
+    if value is None or basis is None:
+        return "-"
+    if basis <= 0:
+        return "-" if value <= 0 else "inf"
+    return f"x{value / basis:.2f}"
+
+
+def _flat(value: float | None, basis: float | None) -> bool | None:
+    if value is None or basis is None or basis <= 0:
+        return None
+    return value / basis <= GOAL_FLAT_RATIO
+
+
+def driver_overhead_rows(missions: Sequence[MissionTiming]) -> list[list[Any]]:
+    """One row per mission: the driver's per-change figures, each beside its ratio to the smallest mission's, and
+    the verdict against the goals (see the module docstring)."""
+    if not missions:
+        return []
+    smallest = min(missions, key=lambda m: m.changes)
+
+    def figures(m: MissionTiming) -> dict[str, float | None]:
+        mean_poll = m.driver.mean_poll
+        return {
+            "items": m.driver.audit_items / m.changes,
+            "cpu": 1000 * m.driver_cpu_seconds / m.changes,
+            "poll": None if mean_poll is None else 1000 * mean_poll,
+        }
+
+    basis = figures(smallest)
+    rows: list[list[Any]] = []
+    for m in missions:
+        mine = figures(m)
+        # The poll's duration is shown, not judged: it is a handful of requests whatever the size, each as slow as
+        # the process's load makes it (the functions' threads share this process and its 2 cores).
+        verdicts = {name: _flat(mine[name], basis[name]) for name in JUDGED}
+        grows = [name for name, flat in verdicts.items() if flat is False]
+        judged = [name for name, flat in verdicts.items() if flat is not None]
+        mean_poll = m.driver.mean_poll
+        phone_bound = None if mean_poll is None else m.driver.poll_period + mean_poll
+        phone = _on_phone(m)
+        goal = (
+            "-"
+            if m is smallest
+            else ("GROWS: " + ", ".join(grows) if grows else f"flat ({', '.join(judged)} <= x{GOAL_FLAT_RATIO:g})")
+        )
+        if phone_bound is not None:
+            goal += f"; on phone {'<=' if phone <= phone_bound else 'OVER'} {_s(phone_bound)} s"
+        rows.append(
+            [
+                m.changes,
+                m.driver.records,
+                f"{m.driver.records / m.changes:.1f}",
+                "-" if m.driver.polls is None else m.driver.polls,
+                m.driver.audit_queries,
+                f"{m.driver.audit_items:,}",
+                f"{mine['items']:,.1f}",
+                _ratio(mine["items"], basis["items"]),
+                f"{mine['cpu']:,.1f}",
+                _ratio(mine["cpu"], basis["cpu"]),
+                "-" if mine["poll"] is None else f"{mine['poll']:,.1f}",
+                _ratio(mine["poll"], basis["poll"]),
+                _s(phone),
+                _ratio(phone, _on_phone(smallest)),
+                goal,
+            ]
+        )
+    return rows
+
+
+def driver_report(missions: Sequence[MissionTiming]) -> None:
+    if not missions:
+        return
+    smallest = min(m.changes for m in missions)
+    print_table(
+        f"The driver's overhead per change, beside the {smallest}-change mission's (x): goal flat (items read and "
+        f"CPU per change within x{GOAL_FLAT_RATIO:g}), and 'on phone' under the poll period plus one poll",
+        [
+            "changes",
+            "audit records",
+            "per change",
+            "polls",
+            "audit queries",
+            "items read",
+            "items read per change",
+            "x",
+            "driver CPU ms per change",
+            "x",
+            "mean poll ms",
+            "x",
+            "on phone s",
+            "x",
+            "goal",
+        ],
+        driver_overhead_rows(missions),
+    )
+    catch_up = [m for m in missions if m.driver.catch_up_seconds is not None]
+    if catch_up:
+        print(
+            "the end's catch-up (waiting for the chainer to link the last records, then one read of the whole trail "
+            "for any it never linked): "
+            + ", ".join(f"{m.driver.catch_up_seconds:,.2f} s ({m.changes})" for m in catch_up)
+            + "; the mean poll is a few requests to moto whatever the size, each as slow as the process's load "
+            "makes it"
+        )
+
+
 def _notes(missions: Sequence[MissionTiming]) -> None:
     if not missions:
         return
@@ -942,7 +1128,7 @@ def _notes(missions: Sequence[MissionTiming]) -> None:
             )
     driver = ", ".join(f"{m.driver_cpu_seconds:,.1f} of {m.cpu_seconds:,.1f} ({m.changes})" for m in missions)
     print(
-        f"CPU s of the bench's own driver thread (polling the mission item, the whole audit trail and the phone; "
+        f"CPU s of the bench's own driver thread (polling the mission item, the audit trail and the phone; "
         f"moto's side of those requests not included) of the process's: {driver}"
     )
     loads = ", ".join(f"{m.load_average:.1f} ({m.changes})" for m in missions)

@@ -17,11 +17,21 @@ persists — the mission item, the execution, the audit trail — and plays its 
   parallel, the interceptor holds any executor invocation that could become the (N+1)th application until the kill
   switch has fired; released, that executor finds the halt flag and applies nothing.
 
+The audit trail is read incrementally (`TrailCursor`): each poll asks the Audit table's `ByChainPosition` index for
+the records linked after the last chain position seen (`aegis.audit.read_chained_after`), so a poll costs what is new,
+not the whole trail, and a mission's per-change overhead stays flat however many changes it has. The chain's
+positions, not `seq`, are the cursor: the one chainer numbers records in the order the table committed them, whereas a
+`seq` cursor would pass a record a slower concurrent writer commits later with an earlier timestamp. A record shows
+there only once linked (a stream delay behind its write), and a stack may have no chainer on the Audit table's stream,
+or one that keeps failing: then each poll reads the whole trail instead (correct, not flat), and at the mission's end
+one read of the whole trail shows whatever the chain had not linked, so the driver never loses a record.
+
 Nothing here touches a token: the phone sees what Guardian shows, the rest reads tables that refuse secrets.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -31,7 +41,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from aegis.approvals.merkle import merkle_root
-from aegis.audit import read_trail
+from aegis.audit import read_chained_after, read_trail
+from aegis.audit_chain import POSITION
 from aegis.catalogue import ChangeBase, parse_change
 from aegis_local.reporting.report import KillSwitchSummary
 from aegis_local.scenario.drift import drift_resource
@@ -43,7 +54,9 @@ __all__ = [
     "MissionDriver",
     "MissionRun",
     "PlannedRequest",
+    "PollStats",
     "Progress",
+    "TrailCursor",
     "invoke_kill_switch",
     "planned_requests",
 ]
@@ -59,6 +72,10 @@ UNMATCHED_GRACE_SECONDS = 15.0
 KILL_REQUESTER = "aegis-local demo"
 # An executor held at the gate goes on (and is reported) rather than outlive its function timeout.
 GATE_MARGIN_SECONDS = 5.0
+# The function that links the Audit table's records into their chain (aegis.audit_chain), from its stream.
+AUDIT_CHAINER = "AuditChainFunction"
+# At the mission's end, how long the driver waits for the stream consumers (the chainer among them) to catch up.
+CATCH_UP_DRAIN_SECONDS = 10.0
 
 
 class Progress(Protocol):
@@ -236,6 +253,113 @@ def _change_of(event: Any) -> ChangeBase | None:
         return None
 
 
+# -- reading the audit trail ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class PollStats:
+    """What the driver's polling cost, for `bench.mission_overhead`: its loop, and what it read of the audit trail."""
+
+    polls: int = 0  # iterations of the driver's loop
+    poll_seconds: float = 0.0  # their wall time, the pauses between them excluded
+    trail_queries: int = 0  # Audit table queries (pages) the driver made
+    trail_items: int = 0  # items those queries returned
+    whole_trail_reads: int = 0  # reads of the whole trail: without a usable chain, and once at the end
+    caught_up: int = 0  # records first seen by the end's whole read (never linked while the driver polled)
+    catch_up_seconds: float = 0.0  # the end's catch-up: waiting for the chainer to link the last records, reading
+
+
+class _CountedTable:
+    """An Audit table that counts the queries made through it and the items they returned into `stats`."""
+
+    def __init__(self, table: Any, stats: PollStats) -> None:
+        self._table = table
+        self._stats = stats
+
+    def query(self, **kwargs: Any) -> Any:
+        page = self._table.query(**kwargs)
+        self._stats.trail_queries += 1
+        self._stats.trail_items += len(page.get("Items", []))
+        return page
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._table, name)
+
+
+class TrailCursor:
+    """One mission's audit trail, each record handed out once (by its `seq`, the table's sort key).
+
+    `linked()` reads only the records linked after `position` (the ByChainPosition index, in chain order) and moves
+    the cursor over the gap-free run of positions it got: the chainer numbers records 1, 2, 3... without a gap, so a
+    gap is a record not readable yet (an index read behind the chainer's write), read again on the next poll rather
+    than passed over. `whole()` reads the whole trail and hands out what was not handed out yet, oldest first (by
+    `seq`): the fallback when the chain cannot be relied on, and the end's catch-up of records never linked."""
+
+    def __init__(self, table: Any, mission_id: str, stats: PollStats | None = None) -> None:
+        self.mission_id = mission_id
+        self.position = 0
+        self._table = table
+        self._stats = stats if stats is not None else PollStats()
+        self._seen: set[str] = set()
+
+    def linked(self) -> list[dict[str, Any]]:
+        fresh = []
+        for record in read_chained_after(self._table, self.mission_id, self.position):
+            if int(record[POSITION]) == self.position + 1:
+                self.position += 1
+            if self._first_time(record):
+                fresh.append(record)
+        return fresh
+
+    def whole(self) -> list[dict[str, Any]]:
+        self._stats.whole_trail_reads += 1
+        trail = sorted(read_trail(self._table, self.mission_id), key=lambda record: str(record.get("seq", "")))
+        return [record for record in trail if self._first_time(record)]
+
+    def _first_time(self, record: dict[str, Any]) -> bool:
+        seq = str(record.get("seq"))
+        if seq in self._seen:
+            return False
+        self._seen.add(seq)
+        return True
+
+
+class ChainWatch:
+    """Whether the chain positions can drive the trail's reading on `stack`: an `AUDIT_CHAINER` mapping reads the
+    Audit table's stream, and it has reported no failed delivery since this watch began (a failing chainer retries
+    its batch, and records after it stay unlinked until it succeeds). Once not usable, never again for this watch:
+    the driver then reads the whole trail each poll, which is always correct."""
+
+    def __init__(self, stack: Any, audit_table_name: str) -> None:
+        self._progress: Callable[[], Any] | None = None
+        self._failures_before = 0
+        try:
+            streams = stack.streams
+            chainer = str(stack.physical_id(AUDIT_CHAINER))
+        except Exception:  # no stream deliveries, or no chainer in the template
+            return
+        for mapping in getattr(streams, "mappings", ()):
+            if str(mapping.function_arn).endswith(f":function:{chainer}") and (
+                f":table/{audit_table_name}/stream/" in str(mapping.stream_arn)
+            ):
+                self._progress = functools.partial(streams.progress, mapping.name)
+                self._failures_before = self._failures()
+                return
+
+    def usable(self) -> bool:
+        if self._progress is None:
+            return False
+        if self._failures() > self._failures_before:
+            self._progress = None
+            return False
+        return True
+
+    def _failures(self) -> int:
+        assert self._progress is not None
+        progress = self._progress()
+        return len(progress.errors) + int(progress.failed_batches)
+
+
 class MissionDriver:
     """One mission on `stack` (a running `aws.stack.LocalStack`); `phone` is None with an external provider."""
 
@@ -249,9 +373,12 @@ class MissionDriver:
         self._approver_sub = approver_sub
         resource = stack.session().resource("dynamodb")
         self._missions = resource.Table(stack.physical_id("MissionsTable"))
-        self._audit = resource.Table(stack.physical_id("AuditTable"))
+        self.stats = PollStats()
+        audit_name = str(stack.physical_id("AuditTable"))
+        self._audit = _CountedTable(resource.Table(audit_name), self.stats)
+        self._chain = ChainWatch(stack, audit_name)
+        self._trail: TrailCursor | None = None
         self._sfn = stack.client("stepfunctions")
-        self._seen_trail: set[str] = set()
         self._handled_requests: set[str] = set()
         self._decided: dict[str, str] = {}
         self._requested: set[str] = set()
@@ -284,6 +411,7 @@ class MissionDriver:
         with scope:
             self._drive(run, detail)
         self._stack.lambdas.wait_idle(timeout=30)
+        self._catch_up(run)
         if self._interceptor is not None:
             run.out_of_band = dict(self._interceptor.drifted)
         run.requests = list(self._requests.values())
@@ -309,12 +437,20 @@ class MissionDriver:
         )
         deadline = time.monotonic() + self._options.timeout_seconds
         while True:
+            began = time.perf_counter()
+            # The phone is looked at after each of the poll's requests to the stack (it is in-process, and cheap):
+            # a request waits for its answer about one request's time, not a whole poll's, when the stack is busy.
             item = self._poll_mission(run, fired_at)
+            self._look_at_phone(run)
             self._poll_trail(run)
-            if self._phone is not None:
-                self._answer_phone(run)
+            self._look_at_phone(run)
             self._maybe_kill(run)
-            if self._ended(run, item):
+            ended = self._ended(run, item)
+            if not ended:
+                self._look_at_phone(run)
+            self.stats.polls += 1
+            self.stats.poll_seconds += time.perf_counter() - began
+            if ended:
                 run.ended = not run.problems
                 return
             if time.monotonic() > deadline:
@@ -466,14 +602,45 @@ class MissionDriver:
 
     # -- the audit trail --------------------------------------------------------------------------------------------
 
+    def _cursor(self, run: MissionRun) -> TrailCursor:
+        if self._trail is None or self._trail.mission_id != run.mission_id:
+            self._trail = TrailCursor(self._audit, run.mission_id, self.stats)
+        return self._trail
+
     def _poll_trail(self, run: MissionRun) -> None:
-        entries = sorted(read_trail(self._audit, run.mission_id), key=lambda entry: str(entry.get("seq", "")))
-        for entry in entries:
-            seq = str(entry.get("seq"))
-            if seq in self._seen_trail:
-                continue
-            self._seen_trail.add(seq)
+        """What the trail got since the last poll: from the chain cursor while the chain can be relied on (see the
+        module docstring), else from the whole trail, as a stack without a working chainer allows."""
+        cursor = self._cursor(run)
+        for entry in cursor.linked() if self._chain.usable() else cursor.whole():
             self._on_trail(run, entry)
+
+    def _catch_up(self, run: MissionRun) -> None:
+        """At the end: the records written last, once the chainer linked them (within CATCH_UP_DRAIN_SECONDS), then
+        one read of the whole trail for any record the chain never linked (no chainer, a failing one, or one still
+        behind). The cursor alone would miss those, and the driver must not lose a record: this read is what makes
+        the chain cursor safe to use in the loop, at the cost of reading the trail once more per mission."""
+        if not run.mission_id:
+            return
+        began = time.perf_counter()
+        cursor = self._cursor(run)
+        chained = self._chain.usable()
+        if chained:
+            drain = getattr(self._stack, "drain_streams", None)
+            if drain is not None:
+                drain(CATCH_UP_DRAIN_SECONDS)
+            for entry in cursor.linked():
+                self._on_trail(run, entry)
+        late = cursor.whole()
+        self.stats.caught_up += len(late)
+        if late and chained:
+            self._say(
+                "audit",
+                f"{len(late)} audit record{'' if len(late) == 1 else 's'} not linked into the mission's chain by its "
+                "end: shown from the whole trail",
+            )
+        for entry in late:
+            self._on_trail(run, entry)
+        self.stats.catch_up_seconds = time.perf_counter() - began
 
     def _on_trail(self, run: MissionRun, entry: dict[str, Any]) -> None:
         actor, action, outcome = entry.get("actor"), entry.get("action"), str(entry.get("outcome"))
@@ -569,6 +736,10 @@ class MissionDriver:
         return "for " + ("; ".join(parts) if parts else "the state machine to resume the agent")
 
     # -- the phone --------------------------------------------------------------------------------------------------
+
+    def _look_at_phone(self, run: MissionRun) -> None:
+        if self._phone is not None:
+            self._answer_phone(run)
 
     def _answer_phone(self, run: MissionRun) -> None:
         assert self._phone is not None

@@ -18,6 +18,8 @@ from bench.mission_overhead import (
     AUTH0_REQUESTS_PER_USER_PER_MINUTE,
     ApprovalTraffic,
     BenchError,
+    ChangeTiming,
+    DriverOverhead,
     MissionTiming,
     StackPlan,
     extrapolate,
@@ -97,22 +99,31 @@ def test_a_size_above_the_cap_is_extrapolated_from_the_planner_and_the_measured_
     mission_overhead.approvals_report([basis], [found])
 
 
-def timing_of(sample: ChangeBase, *, push_to_decision: float) -> MissionTiming:
-    """A measured mission of 100 changes, as far as an extrapolation reads it."""
-    plan = StackPlan(changes=100, concurrency=40, parameters={}, template_cap=100, requests_per_minute=5)
+def timing_of(
+    sample: ChangeBase,
+    *,
+    push_to_decision: float,
+    changes: int = 100,
+    driver: DriverOverhead | None = None,
+    driver_cpu_seconds: float = 0.0,
+    on_phone: float = 0.1,
+) -> MissionTiming:
+    """A measured mission of `changes` changes, as far as an extrapolation and the driver's table read it."""
+    plan = StackPlan(changes=changes, concurrency=40, parameters={}, template_cap=100, requests_per_minute=5)
     traffic = ApprovalTraffic(
         requests=4, batches=4, pushes=4, first_push=at(0), last_decision=at(4), push_to_decision=push_to_decision
     )
+    change = ChangeTiming("chg-1", at(1), at(2), at(2 + on_phone), at(4), at(4), at(5), at(6), "applied")
     return MissionTiming(
         mission_id="m-00000000000000000001",
-        changes=100,
-        findings=100,
+        changes=changes,
+        findings=changes,
         concurrency=40,
         event_at=at(0),
         execution_started=at(1),
         map_started=at(1),
         completed=at(9),
-        per_change=[],
+        per_change=[change],
         execution_input_bytes=1,
         largest_payload_bytes=1,
         largest_payload_where="",
@@ -120,10 +131,60 @@ def timing_of(sample: ChangeBase, *, push_to_decision: float) -> MissionTiming:
         load_average=0.0,
         build_seconds=0.0,
         cpu_seconds=0.0,
-        driver_cpu_seconds=0.0,
+        driver_cpu_seconds=driver_cpu_seconds,
         approvals=traffic,
+        driver=driver or DriverOverhead(0, 0, 0, None, None, 0.2),
         sample_change=sample,
     )
+
+
+def test_the_driver_table_compares_each_size_with_the_smallest_against_the_flat_goal() -> None:
+    """Items read per change, driver CPU per change and the poll's duration, each beside its ratio to the smallest
+    mission's: items and CPU within x1.5 is flat; a driver that re-reads the whole trail every poll shows as
+    growing."""
+    sample = one_of_each_kind()[0]
+
+    def mission(changes: int, items: int, cpu: float, poll_seconds: float, on_phone: float) -> MissionTiming:
+        driver = DriverOverhead(
+            records=4 * changes,
+            audit_queries=100,
+            audit_items=items,
+            polls=100,
+            poll_seconds=poll_seconds,
+            poll_period=0.2,
+        )
+        return timing_of(
+            sample,
+            push_to_decision=1.0,
+            changes=changes,
+            driver=driver,
+            driver_cpu_seconds=cpu,
+            on_phone=on_phone,
+        )
+
+    flat = [mission(10, 80, 0.1, 1.0, 0.1), mission(100, 820, 0.9, 1.2, 0.15)]
+    rows = mission_overhead.driver_overhead_rows(flat)
+    assert [row[0] for row in rows] == [10, 100]
+    assert rows[1][6:14] == ["8.2", "x1.02", "9.0", "x0.90", "12.0", "x1.20", "0.15", "x1.50"]
+    assert rows[1][-1] == "flat (items, cpu <= x1.5); on phone <= 0.21 s"
+    assert rows[0][-1] == "-; on phone <= 0.21 s"
+
+    growing = [mission(10, 80, 0.1, 1.0, 0.1), mission(100, 40_000, 0.5, 25.0, 0.6)]
+    [_, row] = mission_overhead.driver_overhead_rows(growing)
+    assert row[-1] == "GROWS: items; on phone OVER 0.45 s"
+    assert row[11] == "x25.00"  # the poll's duration is shown beside the smallest's, not judged
+
+    # A driver that does not count its polls (the one before the cursor): the bench's own counts only, and no CPU
+    # figure to compare here.
+    unknown = [
+        timing_of(sample, push_to_decision=1.0, changes=c, driver=DriverOverhead(4 * c, 3, 4 * c, None, None, 0.2))
+        for c in (10, 50)
+    ]
+    [_, row] = mission_overhead.driver_overhead_rows(unknown)
+    assert row[3] == "-"
+    assert row[10:12] == ["-", "-"]
+    assert row[-1] == "flat (items <= x1.5)"
+    mission_overhead.driver_report(flat)
 
 
 def test_sweep_gives_execution_precedence_and_adds_up_to_the_window() -> None:
@@ -240,8 +301,17 @@ def test_a_real_mission_of_three_changes_is_timed_stage_by_stage(capsys: pytest.
     assert third.executor_entered >= min(first.executor_exited, second.executor_exited)
     assert 0 < mission.execution_input_bytes <= mission.largest_payload_bytes < mission_overhead.PAYLOAD_LIMIT_BYTES
 
+    # The driver's reads, counted at botocore's events of its own thread: each record about twice (as it is linked,
+    # and once more at the end), not once per poll.
+    driver = mission.driver
+    assert driver.records > 0
+    assert driver.polls
+    assert driver.audit_queries > 0
+    assert driver.records <= driver.audit_items <= 2 * driver.records
+
     mission_overhead.report([mission])
     out = capsys.readouterr().out
+    assert "## The driver's overhead per change" in out
     table = out.split("## Mission overhead")[1].split("##")[0]
     row = next(line for line in table.splitlines() if line.startswith("3 "))
     assert row.split()[:2] == ["3", "2"]
