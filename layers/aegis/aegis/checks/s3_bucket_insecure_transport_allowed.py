@@ -25,6 +25,7 @@ from aegis.catalogue.kinds.deny_bucket_insecure_transport import (
 )
 from aegis.checks.base import CheckMetadata, PlanConfig, as_list, bucket_arn, change_for, evidence_withheld
 from aegis.collectors import Inventory
+from aegis.collectors.s3 import Bucket
 from aegis.models import Finding, Risk, Severity
 
 METADATA = CheckMetadata(
@@ -103,37 +104,37 @@ def evaluate(inventory: Inventory) -> list[Finding]:
     s3 = inventory.s3
     buckets = s3.buckets()
     inventory.count(METADATA.resource_type, len(buckets), region=inventory.home_region)
-    findings = []
-    for bucket in buckets:
+
+    def one(bucket: Bucket) -> Finding | None:
         arn = bucket_arn(inventory.partition, bucket.name)
         try:
             policy = s3.bucket_policy(bucket.name)
             denied = denied_over_http(policy, arn)
             if all(denied.values()):
-                continue
+                return None
             tags = s3.bucket_tags(bucket.name)
             region = s3.bucket_region(bucket)
         except Exception as exc:
             inventory.record_error(METADATA.check_id, exc, arn, region=inventory.home_region)
-            continue
+            return None
         statements = statements_of(policy)
-        findings.append(
-            METADATA.finding(
-                resource_arn=arn,
-                account_id=inventory.account_id,
-                region=region,
-                evidence={
-                    "policy_sha256": policy_sha256(policy),
-                    "policy_statement_count": len(statements),
-                    "denied_over_http": {"bucket": denied["bucket"], "objects": denied["objects"]},
-                    # S3 refuses a policy whose statement ids repeat: a statement already named like the one the
-                    # fix adds (edited since by hand) leaves the fix to a person.
-                    "fix_sid_taken": any(isinstance(s, dict) and s.get("Sid") == DENY_SID for s in statements),
-                },
-                tags=tags,
-            )
+        return METADATA.finding(
+            resource_arn=arn,
+            account_id=inventory.account_id,
+            region=region,
+            evidence={
+                "policy_sha256": policy_sha256(policy),
+                "policy_statement_count": len(statements),
+                "denied_over_http": {"bucket": denied["bucket"], "objects": denied["objects"]},
+                # S3 refuses a policy whose statement ids repeat: a statement already named like the one the fix
+                # adds (edited since by hand) leaves the fix to a person.
+                "fix_sid_taken": any(isinstance(s, dict) and s.get("Sid") == DENY_SID for s in statements),
+            },
+            tags=tags,
         )
-    return findings
+
+    # Per bucket its policy (and for a flagged one its tags and region), several buckets at a time (Inventory.each).
+    return [finding for finding in inventory.each(one, buckets) if finding is not None]
 
 
 def propose(finding: Finding, config: PlanConfig) -> ChangeBase | None:

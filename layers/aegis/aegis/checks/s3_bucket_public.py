@@ -50,6 +50,7 @@ from aegis.checks.base import (
     evidence_withheld,
 )
 from aegis.collectors import Inventory
+from aegis.collectors.s3 import Bucket
 from aegis.models import Finding, Risk, Severity
 
 METADATA = CheckMetadata(
@@ -149,43 +150,44 @@ def evaluate(inventory: Inventory) -> list[Finding]:
             "policies (" + account.describe() + "), so no bucket can be public; no per-bucket calls were made."
         )
         return []
-    findings = []
     buckets = s3.buckets()
     inventory.count(METADATA.resource_type, len(buckets), region=inventory.home_region)
-    for bucket in buckets:
+    account_evidence = account.model_dump(mode="json")
+
+    def one(bucket: Bucket) -> Finding | None:
         arn = bucket_arn(inventory.partition, bucket.name)
         try:
             block = s3.bucket_public_access_block(bucket.name)
             acls_ignored = block.ignore_public_acls or account.ignore_public_acls
             policies_restricted = block.restrict_public_buckets or account.restrict_public_buckets
             if acls_ignored and policies_restricted:
-                continue
+                return None
             grants = [] if acls_ignored else s3.bucket_public_acl_grants(bucket.name)
             policy = None if policies_restricted else s3.bucket_policy(bucket.name)
             statements = public_policy_statements(policy)
             if not grants and not statements:
-                continue
+                return None
             tags = s3.bucket_tags(bucket.name)
             region = s3.bucket_region(bucket)
         except Exception as exc:
             inventory.record_error(METADATA.check_id, exc, arn, region=inventory.home_region)
-            continue
-        findings.append(
-            METADATA.finding(
-                resource_arn=arn,
-                account_id=inventory.account_id,
-                region=region,
-                evidence={
-                    "public_access_block": block.model_dump(mode="json"),
-                    "account_public_access_block": account.model_dump(mode="json"),
-                    "public_acl_grants": list(grants),
-                    "public_policy_statements": list(statements),
-                    **({"public_policy": _public_policy(policy, statements)} if policy and statements else {}),
-                },
-                tags=tags,
-            )
+            return None
+        return METADATA.finding(
+            resource_arn=arn,
+            account_id=inventory.account_id,
+            region=region,
+            evidence={
+                "public_access_block": block.model_dump(mode="json"),
+                "account_public_access_block": dict(account_evidence),
+                "public_acl_grants": list(grants),
+                "public_policy_statements": list(statements),
+                **({"public_policy": _public_policy(policy, statements)} if policy and statements else {}),
+            },
+            tags=tags,
         )
-    return findings
+
+    # Per bucket up to three calls, several buckets at a time (Inventory.each); the findings in bucket order.
+    return [finding for finding in inventory.each(one, buckets) if finding is not None]
 
 
 def _public_policy(document: dict[str, Any], indices: list[int]) -> dict[str, Any]:

@@ -8,6 +8,8 @@ only the fields the checks need (never descriptions or policy texts beyond the c
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
@@ -23,6 +25,10 @@ from aegis.collectors.s3 import S3Collector
 from aegis.models import ScanError
 from aegis.partitions import home_region_of, partition_of
 
+# Threads one check may use for its per-resource reads (`Inventory.each`). The two bucket checks run at once and share
+# the S3 client, whose connection pool holds Clients' `max_pool_connections` (at least 10): 2 x 4 stays within it.
+PER_RESOURCE_WORKERS = 4
+
 
 class Collectors:
     """The collectors of one scan, keyed by service and region, plus what the checks report besides findings:
@@ -32,14 +38,20 @@ class Collectors:
         self.clients = clients
         self.account_id = account_id
         self._lock = threading.Lock()
+        # Making a collector makes its client, which can take a tenth of a second: under a lock of its own, so that
+        # notes, counts and errors of the other checks do not wait for it.
+        self._make_lock = threading.Lock()
         self._collectors: dict[tuple[str, str], Any] = {}
         self._notes: list[str] = []
         self._errors: list[ScanError] = []
         self._counts: dict[tuple[str, str], int] = {}
 
     def get(self, service: str, region: str) -> Any:
-        with self._lock:
-            key = (service, region)
+        key = (service, region)
+        made = self._collectors.get(key)  # made once, never replaced: a dict read needs no lock
+        if made is not None:
+            return made
+        with self._make_lock:
             if key not in self._collectors:
                 self._collectors[key] = self._make(service, region)
             return self._collectors[key]
@@ -159,6 +171,22 @@ class Inventory:
     @property
     def s3(self) -> S3Collector:
         return self._collectors.get("s3", self.home_region)
+
+    def each[T, R](self, read: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """`[read(item) for item in items]`, up to PER_RESOURCE_WORKERS items at a time.
+
+        For the checks that need calls per resource (S3 has no listing with the buckets' settings): one after the
+        other, a check waits out each call's round trip in turn, and the scan's pool cannot help since the whole
+        loop is one of its tasks. `read` must only read through the collectors (they fetch each value once,
+        whichever thread asks first), so the calls made, and the results, are those of the plain loop, in order.
+        An exception `read` lets out is raised here, as the loop would have raised it, but only once every item has
+        been read: `read` should record a resource's failure and go on, as the bucket checks do.
+        """
+        if len(items) <= 1:
+            return [read(item) for item in items]
+        workers = min(PER_RESOURCE_WORKERS, len(items))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aegis-each") as pool:
+            return list(pool.map(read, items))
 
     def note(self, text: str) -> None:
         self._collectors.note(text)

@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from botocore.parsers import ResponseParserFactory
 
 # Throttling and transient errors are retried by botocore itself; what still fails after these attempts becomes a
 # ScanError for the checks that needed the call. Standard mode (not adaptive): its backoff is per call, so one
@@ -37,12 +38,34 @@ def tag_dict(tags: list[dict[str, str]] | None, key: str = "Key", value: str = "
     return {item[key]: item.get(value, "") for item in tags or [] if key in item}
 
 
+def _timestamp_as_sent(value: Any) -> Any:
+    return value
+
+
+def keep_timestamps_unparsed(client: Any) -> None:
+    """Make `client` leave the timestamps of its responses as the service sent them (text, or epoch seconds).
+
+    No collector reads a timestamp, and botocore parses every one it meets with dateutil: the policies' and roles'
+    dates of GetAccountAuthorizationDetails, the buckets' of ListBuckets, the instances'... At 16x the bench account
+    that was 9% of the scan's client-side CPU (py-spy, bench.scan_scale). botocore offers this only per session
+    (`set_parser_defaults` of its response parser factory, from which each client's endpoint makes a parser per
+    response), and the session is the caller's: this client's endpoint gets a factory of its own instead. Should
+    botocore rename what this relies on, the client keeps parsing (slower, not wrong).
+    """
+    endpoint = getattr(client, "_endpoint", None)
+    if endpoint is not None and hasattr(endpoint, "_response_parser_factory"):
+        factory = ResponseParserFactory()
+        factory.set_parser_defaults(timestamp_parser=_timestamp_as_sent)
+        endpoint._response_parser_factory = factory
+
+
 class Clients:
     """boto3 clients made from one session, one per (service, region), each counting its API calls.
 
     Calls are counted on `before-call`, which fires once per operation (retries of the same call are not counted
     again), keyed "service.Operation". A boto3 Session is not thread-safe, so clients are created under a lock;
-    the clients themselves are.
+    the clients themselves are. Counting has a lock of its own: creating a client can take a tenth of a second
+    (its service model may have to be read), and no thread's calls should wait for it.
     """
 
     def __init__(self, session: boto3.Session, max_pool_connections: int = 10) -> None:
@@ -52,26 +75,31 @@ class Clients:
             max_pool_connections=max_pool_connections,
         )
         self._lock = threading.Lock()
+        self._count_lock = threading.Lock()
         self._clients: dict[tuple[str, str], Any] = {}
         self._calls: Counter[str] = Counter()
 
     def client(self, service: str, region: str) -> Any:
+        key = (service, region)
+        made = self._clients.get(key)  # made once, never replaced: a dict read needs no lock
+        if made is not None:
+            return made
         with self._lock:
-            key = (service, region)
             if key not in self._clients:
                 client = self._session.client(service, region_name=region, config=self._config)
                 client.meta.events.register("before-call.*.*", self._count)
+                keep_timestamps_unparsed(client)
                 self._clients[key] = client
             return self._clients[key]
 
     def _count(self, model: Any, **_: Any) -> None:
         key = f"{model.service_model.service_name}.{model.name}"
-        with self._lock:
+        with self._count_lock:
             self._calls[key] += 1
 
     @property
     def api_calls(self) -> dict[str, int]:
-        with self._lock:
+        with self._count_lock:
             return dict(sorted(self._calls.items()))
 
 
