@@ -30,6 +30,7 @@ import json
 import logging
 import math
 import socket
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -37,6 +38,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from moto.moto_server.werkzeug_app import MotoRequestHandler
 from moto.server import ThreadedMotoServer
 
 from aegis_local.cli.scan_account import EndpointSession
@@ -138,9 +140,53 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+class ServerClock:
+    """CPU seconds spent serving requests, summed over the server's request threads (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seconds = 0.0
+
+    def add(self, seconds: float) -> None:
+        with self._lock:
+            self._seconds += seconds
+
+    @property
+    def seconds(self) -> float:
+        with self._lock:
+            return self._seconds
+
+
+def _timed_handler(clock: ServerClock, server: MotoServer) -> type[MotoRequestHandler]:
+    """moto's request handler, charging each request's CPU time to `clock`, and answering each request
+    `server.latency_seconds` late.
+
+    Werkzeug serves each connection on a thread of its own and handles its requests one after the other there, so
+    the CPU time of that thread across one `handle_one_request` (`time.thread_time`: CPU only, not the wait for the
+    next request on a kept-alive connection, nor the wait for the GIL) is that request's whole server-side cost:
+    reading and parsing it, moto's dispatch and backend, writing the answer. The latency is a sleep once the request
+    is read (it releases the GIL and costs no CPU): a stand-in for AWS's round trip, which moto does not have."""
+
+    class TimedRequestHandler(MotoRequestHandler):
+        def handle_one_request(self) -> None:
+            started = time.thread_time()
+            try:
+                super().handle_one_request()
+            finally:
+                clock.add(time.thread_time() - started)
+
+        def run_wsgi(self) -> None:
+            if server.latency_seconds > 0:
+                time.sleep(server.latency_seconds)
+            super().run_wsgi()
+
+    return TimedRequestHandler
+
+
 class MotoServer:
     """A moto server on 127.0.0.1 for the duration of a `with` block. It serves this process's moto backends, so
-    `reset()` also clears any in-process `mock_aws` state."""
+    `reset()` also clears any in-process `mock_aws` state. `cpu_seconds` is the CPU time its request threads have
+    spent so far (see `_timed_handler`): the server's share of this process's CPU time."""
 
     def __init__(self) -> None:
         self.port = free_port()
@@ -148,12 +194,24 @@ class MotoServer:
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._werkzeug = logging.getLogger("werkzeug")
         self._werkzeug_level = self._werkzeug.level
+        self._clock = ServerClock()
+        self.latency_seconds = 0.0  # added to every answer (see _timed_handler); none by default
 
     def __enter__(self) -> MotoServer:
         # One access-log line per request would drown the tables.
         self._werkzeug.setLevel(logging.WARNING)
         self._server.start()
+        # ThreadedMotoServer builds its werkzeug server with moto's handler and offers no hook; socketserver makes
+        # each connection's handler from `RequestHandlerClass`, so replacing it before the first request times all.
+        werkzeug_server = self._server._server
+        if werkzeug_server is None:
+            raise FixtureError("the moto server did not start")
+        werkzeug_server.RequestHandlerClass = _timed_handler(self._clock, self)
         return self
+
+    @property
+    def cpu_seconds(self) -> float:
+        return self._clock.seconds
 
     def __exit__(self, *exc: object) -> None:
         self._server.stop()

@@ -160,6 +160,26 @@ def test_scan_scale_prints_every_size_at_the_floor(capsys: pytest.CaptureFixture
     assert "## Before and after issue 18 at 1x: 13 checks before" in out
     assert "FLAG" not in out
     assert "FAILED" not in out
+    # The naive baseline ran on every account and found what ours found; the goals wait for the 16x size.
+    baseline = out.split("## Against the naive scan")[1].split("\n## ")[0].splitlines()
+    assert [line.split()[0] for line in baseline if line.startswith(("1x", "2x"))] == ["1x", "2x", "1x,"]
+    assert "The naive scan disagrees" not in out
+    assert "goals not judged: no 16x size in this run" in out
+
+
+def test_the_goals_at_16x_fail_the_run_when_missed(capsys: pytest.CaptureFixture[str]) -> None:
+    account = dataclasses.replace(ACCOUNT, shape=ACCOUNT.shape.scaled(16))
+    row = _row("16x", account, scan_scale.api_floor(account, True))
+    row.scan_seconds, row.scan_process_peak_kb = 2.0, 100 * 1024
+    naive = scan_scale.NaiveResult({check: [] for check in scan_scale.NAIVE_CHECKS}, {"s3.GetBucketAcl": 1})
+    row.naive = scan_scale.Naive(naive, scan_scale.Timing(4.0, 4.0, 2.0, 0, 0))
+    failures = scan_scale.report_baseline([row])
+    out = capsys.readouterr().out
+    assert "## Goals at 16x (issue 21)" in out
+    assert "MISSED" in out  # 2.0 s against 4.0 s is half the naive scan's time, not a quarter
+    assert failures == ["goal(s) missed at 16x: wall time / naive scan's"]
+    row.scan_seconds = 1.0
+    assert scan_scale.report_baseline([row]) == []
 
 
 def test_checkpoint_size_runs_a_real_mission_and_reports_its_items(capsys: pytest.CaptureFixture[str]) -> None:
