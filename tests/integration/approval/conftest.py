@@ -29,6 +29,7 @@ from aegis_local.auth0.config import (
     DEFAULT_APPROVER_SUB,
     EmulatorConfig,
 )
+from aegis_local.aws.moto_fixes import StepFunctionsFixes
 from tests.support.approval_world import MOTO_SETUP, REGION, StepFunctions, World, create_tables
 from tests.support.lambda_app import load_app
 from tests.support.moto_account import MotoSetup
@@ -152,6 +153,11 @@ def make_stack(
         return b""
 
     monkeypatch.setattr(LambdaSimpleBackend, "invoke", capture_invoke)
+    # As tests/unit/approval does: without the local stack's Step Functions fixes, a heartbeat the handler sends
+    # before moto's interpreter has set up the task's heartbeat watch is refused with TaskTimedOut, and the handler
+    # stops as if its token were no longer awaited ("abandoned"); on AWS the heartbeat is accepted. Under a loaded
+    # machine that window is wide enough to be hit (a full `make test` run did).
+    StepFunctionsFixes.install()
     clients: list[httpx.Client] = []
     handlers: list[tuple[logging.StreamHandler[Any], Any]] = []
 
@@ -205,3 +211,4 @@ def make_stack(
         handler.stream = found
     for http in clients:
         http.close()
+    StepFunctionsFixes.uninstall()
